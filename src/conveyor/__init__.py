@@ -1,0 +1,26 @@
+"""Conveyor: a distributed task queue for Python."""
+
+from __future__ import annotations
+
+from .app import App
+from .errors import ConveyorError, JobFailed, JobNotFound, JobRevoked, Retry, SoftTimeLimitExceeded
+from .job import Job
+from .states import State
+from .task import Signature, Task
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "ConveyorError",
+    "Job",
+    "JobFailed",
+    "JobNotFound",
+    "JobRevoked",
+    "Retry",
+    "Signature",
+    "SoftTimeLimitExceeded",
+    "State",
+    "Task",
+    "__version__",
+]

@@ -1,0 +1,151 @@
+"""``App``: the task registry, configuration, routing and enqueue, bound to one backend."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, overload
+
+from .backends import Backend, from_url
+from .config import Settings
+from .errors import ConfigurationError, JobNotFound, UnknownTask
+from .job import Job
+from .options import build_record
+from .records import JobRecord
+from .routing import route_for
+from .task import Signature, Task, TaskOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class App:
+    """One per project; producers, workers and the API build it from the same module.
+
+    ``backend`` is a URL (default: ``$CONVEYOR_BACKEND`` or ``sqlite:///./conveyor.db``) or a
+    ``Backend``. Nothing connects until the backend is first used.
+    """
+
+    def __init__(self, name: str, backend: str | Backend | None = None, **settings: Any) -> None:
+        self.name = name
+        self.conf = Settings()
+        self.conf.update(**settings)
+        self._backend: Backend | None = None
+        if isinstance(backend, Backend):
+            self._backend = backend
+            self.conf.backend_url = backend.url
+        elif backend is not None:
+            self.conf.backend_url = backend
+        self.tasks: dict[str, Task[Any, Any]] = {}
+        self._backend_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<App {self.name} backend={self.conf.backend_url}>"
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            with self._backend_lock:
+                if self._backend is None:
+                    self._backend = from_url(
+                        self.conf.backend_url,
+                        result_ttl=self.conf.result_ttl,
+                        max_lost_leases=self.conf.max_lost_leases,
+                    )
+        return self._backend
+
+    # -- registering tasks -------------------------------------------------------------
+
+    @overload
+    def task(self, fn: F, /) -> Task[Any, Any]: ...
+    @overload
+    def task(
+        self, fn: None = None, /, *, name: str | None = None, **options: Any
+    ) -> Callable[[F], Task[Any, Any]]: ...
+
+    def task(
+        self, fn: Callable[..., Any] | None = None, /, *, name: str | None = None, **options: Any
+    ) -> Any:
+        """Register a function (sync or ``async def``) as a task; see ``TaskOptions``."""
+
+        def register(func: Callable[..., Any]) -> Task[Any, Any]:
+            task_name = name or f"{func.__module__}.{func.__qualname__}"
+            try:
+                task_options = TaskOptions(**options)
+            except TypeError as exc:
+                raise ConfigurationError(f"task {task_name}: {exc}") from None
+            task: Task[Any, Any] = Task(self, func, task_name, task_options)
+            self.tasks[task_name] = task
+            return task
+
+        return register(fn) if fn is not None else register
+
+    def declared_queues(self) -> list[str]:
+        """Every queue the app's tasks and routes name, plus the default queue."""
+        queues = {self.conf.default_queue}
+        queues.update(t.options.queue for t in self.tasks.values() if t.options.queue)
+        for target in self.conf.task_routes.values():
+            queues.add(target if isinstance(target, str) else str(target.get("queue")))
+        return sorted(queues)
+
+    def get_task(self, name: str) -> Task[Any, Any]:
+        try:
+            return self.tasks[name]
+        except KeyError:
+            known = ", ".join(sorted(self.tasks)) or "none"
+            raise UnknownTask(
+                f"no task named {name!r} is registered on app {self.name!r}; known: {known}"
+            ) from None
+
+    # -- enqueue -------------------------------------------------------------------------
+
+    def send_task(
+        self,
+        name: str,
+        args: Iterable[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Job:
+        """Queue a job by task name (the task need not be importable here)."""
+        record = self._record(
+            Signature(name, tuple(args), kwargs or {}, options), self.backend.now()
+        )
+        self.backend.enqueue([record])
+        return Job(self, record.id)
+
+    def enqueue_many(self, signatures: Iterable[Signature]) -> list[Job]:
+        """Queue many jobs in one backend round trip. All are checked before any is stored."""
+        now = self.backend.now()
+        records = [self._record(sig, now) for sig in signatures]
+        self.backend.enqueue(records)
+        return [Job(self, r.id) for r in records]
+
+    def job(self, job_id: str) -> Job:
+        """A handle on an existing job; raises ``JobNotFound`` if no job has that id."""
+        if not self.backend.get_many([job_id]):
+            raise JobNotFound(
+                f"no job has the id {job_id!r}; check the id, or it may have been pruned"
+            )
+        return Job(self, job_id)
+
+    def _record(self, sig: Signature, now: float) -> JobRecord:
+        """Merge options: per-call beats app routes, routes beat the task's own defaults."""
+        merged: dict[str, Any] = {}
+        task = self.tasks.get(sig.task)
+        if task is not None:
+            opts = task.options
+            merged.update(
+                queue=opts.queue,
+                priority=opts.priority,
+                max_retries=opts.max_retries,
+                expires=opts.expires,
+            )
+        merged.update(route_for(sig.task, self.conf.task_routes))
+        merged.update(sig.options)
+        return build_record(
+            sig.task,
+            sig.args,
+            sig.kwargs,
+            {k: v for k, v in merged.items() if v is not None},
+            self.conf,
+            now,
+        )

@@ -1,0 +1,30 @@
+"""Backends: where jobs live. ``from_url`` picks one by URL scheme, importing lazily."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigurationError
+from .base import Backend
+
+__all__ = ["Backend", "from_url"]
+
+
+def from_url(url: str, **options: Any) -> Backend:
+    """Build a backend from ``memory://``, ``sqlite:///path``, ``redis://`` or ``postgresql://``."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme == "memory":
+        from .memory import MemoryBackend
+
+        return MemoryBackend(url, **options)
+    if scheme == "sqlite":
+        from .sqlite import SQLiteBackend
+
+        return SQLiteBackend(url, **options)
+    if scheme in {"redis", "rediss", "postgres", "postgresql"}:
+        raise ConfigurationError(
+            f"the {scheme}:// backend is not available in this version yet; use sqlite:///path.db or memory://"
+        )
+    raise ConfigurationError(
+        f"unknown backend URL {url!r}; expected memory://, sqlite:///path.db, redis://host or postgresql://host/db"
+    )

@@ -1,0 +1,309 @@
+"""The backend contract.
+
+Public methods are job transitions (``enqueue``, ``claim``, ``heartbeat``, ``ack`` with
+``complete``/``fail``/``snooze`` as one-job forms, ``release``, ``cancel``,
+``rescue_expired``, ``prune``) plus what the control plane, the scheduler and workflows
+need. They read the clock, validate and compute derived values here, once, and then
+call the small ``_primitives`` each backend implements. Every primitive is atomic on its
+own and takes a batch where a batch makes sense, so Redis can run it as one script and
+SQL as one statement or transaction.
+
+Events (one per job state change) are written by the primitives in the same atomic step
+as the change they describe.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from ..errors import JobNotFound, LeaseLost
+from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, WorkerInfo
+from ..states import State
+
+Clock = Callable[[], float]
+
+#: Finished records are kept this long by default (seconds): 7 days.
+DEFAULT_RESULT_TTL = 7 * 24 * 3600.0
+#: A job whose worker died this many times in a row ends FAILURE ("worker lost").
+DEFAULT_MAX_LOST_LEASES = 3
+#: A worker unseen for this long is dropped from the registry (seconds).
+WORKER_TTL = 60.0
+#: The event stream keeps at most this many recent events.
+EVENTS_KEPT = 10_000
+
+
+def worker_lost_error(lost: int) -> dict[str, Any]:
+    return {
+        "type": "WorkerLost",
+        "message": (
+            f"the worker running this job died or stopped heartbeating {lost} times in a row; "
+            "the job was failed instead of being retried forever. Check the worker logs for a "
+            "crash (out of memory, segfault, SIGKILL) caused by this job's input"
+        ),
+    }
+
+
+def expired_error(expires_at: float) -> dict[str, Any]:
+    return {
+        "type": "Expired",
+        "message": f"the job expired at {expires_at:.3f} before a worker started it",
+    }
+
+
+class Backend(ABC):
+    """Storage and state transitions for jobs; see the module docstring."""
+
+    #: True when several processes may share this backend (not ``memory://``).
+    shared = True
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Clock | None = None,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+        max_lost_leases: int = DEFAULT_MAX_LOST_LEASES,
+    ) -> None:
+        self.url = url
+        self.clock: Clock = clock or time.time
+        self.result_ttl = result_ttl
+        self.max_lost_leases = max_lost_leases
+
+    def now(self) -> float:
+        return self.clock()
+
+    # -- producers ---------------------------------------------------------------------
+
+    def enqueue(self, jobs: Sequence[JobRecord]) -> list[bool]:
+        """Store new jobs in one step. An id that exists already is left as it is.
+
+        Returns, per job, whether it was inserted (False: a job with that id existed, so
+        the enqueue was a no-op, which makes enqueue idempotent by id).
+        """
+        if not jobs:
+            return []
+        return self._insert(jobs)
+
+    def get(self, job_id: str) -> JobRecord:
+        found = self._get([job_id])
+        if job_id not in found:
+            raise JobNotFound(
+                f"no job has the id {job_id!r}; check the id, or it may have been pruned"
+            )
+        return found[job_id]
+
+    def get_many(self, job_ids: Sequence[str]) -> dict[str, JobRecord]:
+        return self._get(list(job_ids)) if job_ids else {}
+
+    # -- workers -----------------------------------------------------------------------
+
+    def claim(
+        self, queues: Sequence[str], worker: str, limit: int, lease_seconds: float
+    ) -> list[JobRecord]:
+        """Lease up to ``limit`` due jobs from ``queues``: highest priority first, then FIFO.
+
+        Paused queues are skipped. Jobs past their ``expires_at`` are not returned; they
+        end REVOKED with the reason on their record.
+        """
+        if limit <= 0 or not queues:
+            return []
+        now = self.now()
+        claimed = self._claim(list(queues), worker, limit, now, now + lease_seconds)
+        expired = [j for j in claimed if j.expires_at is not None and j.expires_at <= now]
+        if expired:
+            self.ack(
+                Outcome(
+                    j.id,
+                    j.lease_token or "",
+                    State.REVOKED,
+                    error=expired_error(j.expires_at or now),
+                )
+                for j in expired
+            )
+            claimed = [j for j in claimed if j not in expired]
+        claimed.sort(key=lambda j: (-j.priority, j.run_at))
+        return claimed
+
+    def heartbeat(
+        self, worker: WorkerInfo, leases: Sequence[Lease], lease_seconds: float
+    ) -> HeartbeatReply:
+        """Renew ``leases`` and the worker's registry entry in one step.
+
+        The reply names the jobs revoked with ``terminate=True`` (stop them) and the leases
+        this worker no longer holds (drop them: their outcome would be refused).
+        """
+        now = self.now()
+        worker.last_seen = now
+        worker.running = [lease.job_id for lease in leases]
+        self._worker_put(worker)
+        if not leases:
+            return HeartbeatReply()
+        return self._renew(list(leases), now, now + lease_seconds)
+
+    def ack(self, outcomes: Iterable[Outcome]) -> list[str]:
+        """Record how deliveries ended. Returns the ids whose outcome was refused because
+        the lease was lost (another delivery owns the job now): never written twice."""
+        batch = list(outcomes)
+        if not batch:
+            return []
+        now = self.now()
+        return self._finish(batch, now, now + self.result_ttl)
+
+    def complete(self, lease: Lease, result: Any = None) -> None:
+        self._ack_one(Outcome(lease.job_id, lease.token, State.SUCCESS, result=result))
+
+    def fail(self, lease: Lease, error: dict[str, Any]) -> None:
+        self._ack_one(Outcome(lease.job_id, lease.token, State.FAILURE, error=error))
+
+    def snooze(self, lease: Lease, delay: float, error: dict[str, Any] | None = None) -> None:
+        """End this attempt and run the job again after ``delay`` seconds (state RETRY)."""
+        self._ack_one(
+            Outcome(lease.job_id, lease.token, State.RETRY, error=error, run_at=self.now() + delay)
+        )
+
+    def _ack_one(self, outcome: Outcome) -> None:
+        if self.ack([outcome]):
+            raise LeaseLost(
+                f"job {outcome.job_id}: the lease was lost, so this outcome was not recorded"
+            )
+
+    def release(self, leases: Sequence[Lease]) -> None:
+        """Give back claimed jobs that never started (shutdown): they are queued again at
+        once, in their old place, and the claim does not count as an attempt."""
+        if leases:
+            self._release(list(leases), self.now())
+
+    def update_progress(self, lease: Lease, progress: dict[str, Any]) -> None:
+        if not self._set_progress(lease.job_id, lease.token, progress, self.now()):
+            raise LeaseLost(f"job {lease.job_id}: the lease was lost, so progress was not recorded")
+
+    def cancel(self, job_id: str, *, terminate: bool = False, reason: str = "revoked") -> JobRecord:
+        """Revoke a job, durably. A waiting job ends REVOKED at once and never runs. A
+        running job is flagged; with ``terminate`` its worker stops it at the next
+        heartbeat and it ends REVOKED. A finished job is left as it is."""
+        now = self.now()
+        record = self._cancel(job_id, terminate, reason, now, now + self.result_ttl)
+        if record is None:
+            raise JobNotFound(f"no job has the id {job_id!r}")
+        return record
+
+    def rescue_expired(self) -> list[str]:
+        """Return jobs whose lease expired (their worker died) to their queue.
+
+        A job revoked meanwhile ends REVOKED; one that has lost ``max_lost_leases``
+        workers ends FAILURE with a "worker lost" error. Returns the ids touched.
+        """
+        now = self.now()
+        return self._rescue(now, self.max_lost_leases, now + self.result_ttl)
+
+    def prune(self, limit: int = 1000) -> int:
+        """Delete up to ``limit`` finished records past their ``keep_until``; old events too."""
+        return self._prune(self.now(), limit)
+
+    def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> None:
+        """Block until a job may have become available in ``queues``, or ``timeout``.
+
+        A hint only: callers claim afterwards and cope with finding nothing.
+        """
+        time.sleep(timeout)
+
+    # -- control plane -----------------------------------------------------------------
+
+    def list_jobs(self, query: JobQuery | None = None) -> list[JobRecord]:
+        return self._list(query or JobQuery())
+
+    def counts(self) -> dict[tuple[str, State], int]:
+        """Number of jobs per (queue, state)."""
+        return self._counts()
+
+    def pause_queue(self, queue: str) -> None:
+        self._set_paused(queue, True)
+
+    def resume_queue(self, queue: str) -> None:
+        self._set_paused(queue, False)
+
+    def paused_queues(self) -> set[str]:
+        return self._paused()
+
+    def unregister_worker(self, worker_id: str) -> None:
+        self._worker_delete(worker_id)
+
+    def workers(self) -> list[WorkerInfo]:
+        """Live workers: those seen within ``WORKER_TTL`` seconds."""
+        cutoff = self.now() - WORKER_TTL
+        return [w for w in self._workers() if w.last_seen >= cutoff]
+
+    def events(self, after: int = 0, limit: int = 500) -> list[Event]:
+        """Events with ``seq > after``, oldest first."""
+        return self._events(after, limit)
+
+    # -- coordination (scheduler, workflows) --------------------------------------------
+
+    def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
+        """Take or extend the lock ``name`` for ``owner`` for ``ttl`` seconds."""
+        now = self.now()
+        return self._lock(name, owner, now, now + ttl)
+
+    def release_lock(self, name: str, owner: str) -> bool:
+        return self._unlock(name, owner)
+
+    def incr(self, key: str, amount: int = 1) -> int:
+        """Atomically add ``amount`` to the counter ``key`` (created at 0); the new value."""
+        return self._incr(key, amount)
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections. The backend can be used again afterwards."""
+
+    # -- primitives --------------------------------------------------------------------
+
+    @abstractmethod
+    def _insert(self, jobs: Sequence[JobRecord]) -> list[bool]: ...
+    @abstractmethod
+    def _get(self, job_ids: list[str]) -> dict[str, JobRecord]: ...
+    @abstractmethod
+    def _claim(
+        self, queues: list[str], worker: str, limit: int, now: float, lease_until: float
+    ) -> list[JobRecord]: ...
+    @abstractmethod
+    def _renew(self, leases: list[Lease], now: float, lease_until: float) -> HeartbeatReply: ...
+    @abstractmethod
+    def _finish(self, outcomes: list[Outcome], now: float, keep_until: float) -> list[str]: ...
+    @abstractmethod
+    def _release(self, leases: list[Lease], now: float) -> None: ...
+    @abstractmethod
+    def _set_progress(
+        self, job_id: str, token: str, progress: dict[str, Any], now: float
+    ) -> bool: ...
+    @abstractmethod
+    def _cancel(
+        self, job_id: str, terminate: bool, reason: str, now: float, keep_until: float
+    ) -> JobRecord | None: ...
+    @abstractmethod
+    def _rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]: ...
+    @abstractmethod
+    def _prune(self, now: float, limit: int) -> int: ...
+    @abstractmethod
+    def _list(self, query: JobQuery) -> list[JobRecord]: ...
+    @abstractmethod
+    def _counts(self) -> dict[tuple[str, State], int]: ...
+    @abstractmethod
+    def _set_paused(self, queue: str, paused: bool) -> None: ...
+    @abstractmethod
+    def _paused(self) -> set[str]: ...
+    @abstractmethod
+    def _worker_put(self, info: WorkerInfo) -> None: ...
+    @abstractmethod
+    def _worker_delete(self, worker_id: str) -> None: ...
+    @abstractmethod
+    def _workers(self) -> list[WorkerInfo]: ...
+    @abstractmethod
+    def _events(self, after: int, limit: int) -> list[Event]: ...
+    @abstractmethod
+    def _lock(self, name: str, owner: str, now: float, until: float) -> bool: ...
+    @abstractmethod
+    def _unlock(self, name: str, owner: str) -> bool: ...
+    @abstractmethod
+    def _incr(self, key: str, amount: int) -> int: ...

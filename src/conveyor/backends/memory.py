@@ -1,0 +1,324 @@
+"""``memory://``: a complete backend inside one process, for tests and experiments.
+
+Per queue, a ready heap ordered by (priority desc, run_at, arrival) and a delayed heap
+ordered by run_at; entries are checked against the job's current state when popped, so
+a cancelled or re-queued job leaves only a stale entry behind.
+"""
+
+from __future__ import annotations
+
+import copy
+import heapq
+import itertools
+import secrets
+import threading
+from collections import defaultdict, deque
+from collections.abc import Sequence
+from typing import Any
+
+from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, WorkerInfo
+from ..states import FINISHED, WAITING, State
+from .base import EVENTS_KEPT, Backend, worker_lost_error
+from .common import attempt_entry, revoked_error
+
+_Entry = tuple[int, float, int, str]
+
+
+class MemoryBackend(Backend):
+    shared = False
+
+    def __init__(self, url: str = "memory://", **options: Any) -> None:
+        super().__init__(url, **options)
+        self._mutex = threading.Condition()
+        self._jobs: dict[str, JobRecord] = {}
+        self._entry_seq: dict[str, int] = {}
+        self._ready: dict[str, list[_Entry]] = defaultdict(list)
+        self._delayed: dict[str, list[tuple[float, int, str]]] = defaultdict(list)
+        self._arrivals = itertools.count()
+        self._events_log: deque[Event] = deque(maxlen=EVENTS_KEPT)
+        self._event_seq = itertools.count(1)
+        self._paused_set: set[str] = set()
+        self._worker_map: dict[str, WorkerInfo] = {}
+        self._locks: dict[str, tuple[str, float]] = {}
+        self._counters: dict[str, int] = defaultdict(int)
+
+    # -- helpers (caller holds the mutex) ------------------------------------------------
+
+    def _emit(self, job: JobRecord, now: float, kind: str = "job.state") -> None:
+        self._events_log.append(
+            Event(next(self._event_seq), now, kind, job.id, job.queue, job.task, job.state.value)
+        )
+
+    def _push(self, job: JobRecord, now: float) -> None:
+        seq = next(self._arrivals)
+        self._entry_seq[job.id] = seq
+        if job.run_at > now:
+            heapq.heappush(self._delayed[job.queue], (job.run_at, seq, job.id))
+        else:
+            heapq.heappush(self._ready[job.queue], (-job.priority, job.run_at, seq, job.id))
+        self._mutex.notify_all()
+
+    def _promote(self, queue: str, now: float) -> None:
+        delayed = self._delayed.get(queue)
+        while delayed and delayed[0][0] <= now:
+            run_at, seq, job_id = heapq.heappop(delayed)
+            job = self._jobs.get(job_id)
+            if job and job.state in WAITING and self._entry_seq.get(job_id) == seq:
+                heapq.heappush(self._ready[queue], (-job.priority, run_at, seq, job_id))
+
+    def _pop_best(self, queues: list[str]) -> JobRecord | None:
+        while True:
+            best: str | None = None
+            for queue in queues:
+                heap = self._ready.get(queue)
+                if heap and (best is None or heap[0] < self._ready[best][0]):
+                    best = queue
+            if best is None:
+                return None
+            _, _, seq, job_id = heapq.heappop(self._ready[best])
+            job = self._jobs.get(job_id)
+            if job and job.state in WAITING and self._entry_seq.get(job_id) == seq:
+                return job
+
+    def _leased(self, lease: Lease) -> JobRecord | None:
+        job = self._jobs.get(lease.job_id)
+        if job and job.state is State.STARTED and job.lease_token == lease.token:
+            return job
+        return None
+
+    def _end(
+        self, job: JobRecord, state: State, now: float, keep_until: float, **changes: Any
+    ) -> None:
+        job.attempts.append(attempt_entry(job, now, state, changes.get("error")))
+        self._set_finished(job, state, now, keep_until, **changes)
+
+    def _set_finished(
+        self, job: JobRecord, state: State, now: float, keep_until: float, **changes: Any
+    ) -> None:
+        for name, value in changes.items():
+            setattr(job, name, value)
+        job.state, job.finished_at, job.keep_until = state, now, keep_until
+        job.lease_token = job.lease_until = None
+        self._entry_seq.pop(job.id, None)
+        self._emit(job, now)
+
+    # -- primitives ----------------------------------------------------------------------
+
+    def _insert(self, jobs: Sequence[JobRecord]) -> list[bool]:
+        inserted = []
+        with self._mutex:
+            for job in jobs:
+                if job.id in self._jobs:
+                    inserted.append(False)
+                    continue
+                stored = copy.deepcopy(job)
+                self._jobs[job.id] = stored
+                self._push(stored, job.created_at)
+                self._emit(stored, job.created_at)
+                inserted.append(True)
+        return inserted
+
+    def _get(self, job_ids: list[str]) -> dict[str, JobRecord]:
+        with self._mutex:
+            return {i: copy.deepcopy(self._jobs[i]) for i in job_ids if i in self._jobs}
+
+    def _claim(
+        self, queues: list[str], worker: str, limit: int, now: float, lease_until: float
+    ) -> list[JobRecord]:
+        claimed: list[JobRecord] = []
+        with self._mutex:
+            active = [q for q in queues if q not in self._paused_set]
+            for queue in active:
+                self._promote(queue, now)
+            while len(claimed) < limit and (job := self._pop_best(active)) is not None:
+                self._entry_seq.pop(job.id, None)
+                job.state, job.worker, job.started_at = State.STARTED, worker, now
+                job.lease_token, job.lease_until = secrets.token_hex(8), lease_until
+                job.attempt += 1
+                self._emit(job, now)
+                claimed.append(copy.deepcopy(job))
+        return claimed
+
+    def _renew(self, leases: list[Lease], now: float, lease_until: float) -> HeartbeatReply:
+        reply = HeartbeatReply()
+        with self._mutex:
+            for lease in leases:
+                job = self._leased(lease)
+                if job is None:
+                    reply.lost.add(lease.job_id)
+                    continue
+                job.lease_until = lease_until
+                if job.revoke == "terminate":
+                    reply.terminate.add(job.id)
+        return reply
+
+    def _finish(self, outcomes: list[Outcome], now: float, keep_until: float) -> list[str]:
+        rejected = []
+        with self._mutex:
+            for out in outcomes:
+                job = self._leased(Lease(out.job_id, out.token))
+                if job is None:
+                    rejected.append(out.job_id)
+                elif out.state is State.RETRY:
+                    job.attempts.append(attempt_entry(job, now, State.RETRY, out.error))
+                    job.state, job.error, job.run_at = State.RETRY, out.error, out.run_at or now
+                    job.lease_token = job.lease_until = None
+                    self._push(job, now)
+                    self._emit(job, now)
+                else:
+                    self._end(job, out.state, now, keep_until, result=out.result, error=out.error)
+        return rejected
+
+    def _release(self, leases: list[Lease], now: float) -> None:
+        with self._mutex:
+            for lease in leases:
+                job = self._leased(lease)
+                if job is None:
+                    continue
+                job.state, job.attempt = State.PENDING, job.attempt - 1
+                job.worker = job.started_at = job.lease_token = job.lease_until = None
+                self._push(job, now)
+                self._emit(job, now)
+
+    def _set_progress(self, job_id: str, token: str, progress: dict[str, Any], now: float) -> bool:
+        with self._mutex:
+            job = self._leased(Lease(job_id, token))
+            if job is None:
+                return False
+            job.progress = progress
+            self._emit(job, now, "job.progress")
+            return True
+
+    def _cancel(
+        self, job_id: str, terminate: bool, reason: str, now: float, keep_until: float
+    ) -> JobRecord | None:
+        with self._mutex:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return None
+            if job.state in WAITING:
+                self._set_finished(
+                    job,
+                    State.REVOKED,
+                    now,
+                    keep_until,
+                    error=revoked_error(reason),
+                    revoke="revoke",
+                )
+            elif job.state is State.STARTED:
+                job.revoke = "terminate" if terminate else (job.revoke or "revoke")
+            return copy.deepcopy(job)
+
+    def _rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]:
+        touched = []
+        with self._mutex:
+            for job in self._jobs.values():
+                if job.state is not State.STARTED or (job.lease_until or 0) >= now:
+                    continue
+                touched.append(job.id)
+                job.lost_leases += 1
+                if job.revoke:
+                    self._end(job, State.REVOKED, now, keep_until, error=revoked_error("revoked"))
+                elif job.lost_leases >= max_lost:
+                    self._end(
+                        job,
+                        State.FAILURE,
+                        now,
+                        keep_until,
+                        error=worker_lost_error(job.lost_leases),
+                    )
+                else:
+                    job.attempts.append(
+                        attempt_entry(job, now, State.PENDING, {"type": "LeaseExpired"})
+                    )
+                    job.state, job.worker, job.lease_token, job.lease_until = (
+                        State.PENDING,
+                        None,
+                        None,
+                        None,
+                    )
+                    self._push(job, now)
+                    self._emit(job, now)
+        return touched
+
+    def _prune(self, now: float, limit: int) -> int:
+        with self._mutex:
+            doomed = [
+                j.id
+                for j in self._jobs.values()
+                if j.state in FINISHED and j.keep_until is not None and j.keep_until <= now
+            ][:limit]
+            for job_id in doomed:
+                del self._jobs[job_id]
+            return len(doomed)
+
+    def _list(self, query: JobQuery) -> list[JobRecord]:
+        with self._mutex:
+            jobs = sorted(self._jobs.values(), key=lambda j: j.id, reverse=True)
+            picked = [j for j in jobs if _matches(j, query)][: query.limit]
+            return [copy.deepcopy(j) for j in picked]
+
+    def _counts(self) -> dict[tuple[str, State], int]:
+        counts: dict[tuple[str, State], int] = defaultdict(int)
+        with self._mutex:
+            for job in self._jobs.values():
+                counts[(job.queue, job.state)] += 1
+        return dict(counts)
+
+    def _set_paused(self, queue: str, paused: bool) -> None:
+        with self._mutex:
+            (self._paused_set.add if paused else self._paused_set.discard)(queue)
+            self._mutex.notify_all()
+
+    def _paused(self) -> set[str]:
+        with self._mutex:
+            return set(self._paused_set)
+
+    def _worker_put(self, info: WorkerInfo) -> None:
+        with self._mutex:
+            self._worker_map[info.id] = copy.deepcopy(info)
+
+    def _worker_delete(self, worker_id: str) -> None:
+        with self._mutex:
+            self._worker_map.pop(worker_id, None)
+
+    def _workers(self) -> list[WorkerInfo]:
+        with self._mutex:
+            return [copy.deepcopy(w) for w in self._worker_map.values()]
+
+    def _events(self, after: int, limit: int) -> list[Event]:
+        with self._mutex:
+            return [e for e in self._events_log if e.seq > after][:limit]
+
+    def _lock(self, name: str, owner: str, now: float, until: float) -> bool:
+        with self._mutex:
+            holder = self._locks.get(name)
+            if holder and holder[0] != owner and holder[1] > now:
+                return False
+            self._locks[name] = (owner, until)
+            return True
+
+    def _unlock(self, name: str, owner: str) -> bool:
+        with self._mutex:
+            if self._locks.get(name, ("", 0.0))[0] != owner:
+                return False
+            del self._locks[name]
+            return True
+
+    def _incr(self, key: str, amount: int) -> int:
+        with self._mutex:
+            self._counters[key] += amount
+            return self._counters[key]
+
+    def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> None:
+        with self._mutex:
+            self._mutex.wait(timeout)
+
+
+def _matches(job: JobRecord, query: JobQuery) -> bool:
+    return (
+        (query.before is None or job.id < query.before)
+        and (query.states is None or job.state in query.states)
+        and (query.queues is None or job.queue in query.queues)
+        and (query.tasks is None or job.task in query.tasks)
+    )

@@ -1,0 +1,130 @@
+-- Named queries for the SQLite backend. Each starts with "-- name: NAME".
+-- Lists of queues arrive as one JSON array parameter, read with json_each.
+
+-- name: insert
+INSERT OR IGNORE INTO jobs (id, task, queue, priority, payload, state, run_at, created_at,
+    max_retries, expires_at, parent_id, root_id, workflow_id, headers)
+VALUES (:id, :task, :queue, :priority, :payload, :state, :run_at, :created_at,
+    :max_retries, :expires_at, :parent_id, :root_id, :workflow_id, :headers)
+
+-- name: claim
+-- One statement: pick the best due jobs and lease them. Each row gets its own token.
+UPDATE jobs
+SET state = 'STARTED', worker = :worker, started_at = :now, lease_until = :lease_until,
+    lease_token = lower(hex(randomblob(8))), attempt = attempt + 1
+WHERE id IN (
+    SELECT id FROM jobs
+    WHERE state IN ('PENDING', 'SCHEDULED', 'RETRY')
+      AND queue IN (SELECT value FROM json_each(:queues))
+      AND queue NOT IN (SELECT queue FROM paused_queues)
+      AND run_at <= :now
+    ORDER BY priority DESC, run_at, rowid
+    LIMIT :limit
+)
+RETURNING {columns}
+
+-- name: renew
+UPDATE jobs SET lease_until = :lease_until
+WHERE id = :id AND state = 'STARTED' AND lease_token = :token
+RETURNING revoke
+
+-- name: finish
+UPDATE jobs
+SET state = :state, result = :result, error = :error, finished_at = :now, keep_until = :keep_until,
+    lease_token = NULL, lease_until = NULL,
+    attempts = json_insert(attempts, '$[#]', json_object('attempt', attempt, 'worker', worker,
+        'started_at', started_at, 'finished_at', :now, 'state', :state, 'error', json(:brief)))
+WHERE id = :id AND state = 'STARTED' AND lease_token = :token
+
+-- name: snooze
+UPDATE jobs
+SET state = 'RETRY', error = :error, run_at = :run_at, lease_token = NULL, lease_until = NULL,
+    attempts = json_insert(attempts, '$[#]', json_object('attempt', attempt, 'worker', worker,
+        'started_at', started_at, 'finished_at', :now, 'state', 'RETRY', 'error', json(:brief)))
+WHERE id = :id AND state = 'STARTED' AND lease_token = :token
+
+-- name: release
+UPDATE jobs
+SET state = 'PENDING', attempt = attempt - 1, worker = NULL, started_at = NULL,
+    lease_token = NULL, lease_until = NULL
+WHERE id = :id AND state = 'STARTED' AND lease_token = :token
+
+-- name: set_progress
+UPDATE jobs SET progress = :progress
+WHERE id = :id AND state = 'STARTED' AND lease_token = :token
+
+-- name: cancel_waiting
+UPDATE jobs
+SET state = 'REVOKED', revoke = 'revoke', error = :error, finished_at = :now, keep_until = :keep_until
+WHERE id = :id AND state IN ('PENDING', 'SCHEDULED', 'RETRY')
+
+-- name: cancel_running
+UPDATE jobs SET revoke = CASE WHEN :terminate THEN 'terminate' ELSE coalesce(revoke, 'revoke') END
+WHERE id = :id AND state = 'STARTED'
+
+-- name: expired_leases
+SELECT id, revoke, lost_leases FROM jobs WHERE state = 'STARTED' AND lease_until < :now
+
+-- name: end_lost
+UPDATE jobs
+SET state = :state, error = :error, finished_at = :now, keep_until = :keep_until,
+    lost_leases = lost_leases + 1, lease_token = NULL, lease_until = NULL,
+    attempts = json_insert(attempts, '$[#]', json_object('attempt', attempt, 'worker', worker,
+        'started_at', started_at, 'finished_at', :now, 'state', :state, 'error', json(:brief)))
+WHERE id = :id AND state = 'STARTED' AND lease_until < :now
+
+-- name: requeue_lost
+UPDATE jobs
+SET state = 'PENDING', worker = NULL, lease_token = NULL, lease_until = NULL,
+    lost_leases = lost_leases + 1,
+    attempts = json_insert(attempts, '$[#]', json_object('attempt', attempt, 'worker', worker,
+        'started_at', started_at, 'finished_at', :now, 'state', 'PENDING',
+        'error', json_object('type', 'LeaseExpired', 'message', NULL)))
+WHERE id = :id AND state = 'STARTED' AND lease_until < :now
+
+-- name: prune_jobs
+DELETE FROM jobs WHERE id IN (
+    SELECT id FROM jobs WHERE keep_until IS NOT NULL AND keep_until <= :now
+      AND state IN ('SUCCESS', 'FAILURE', 'REVOKED')
+    LIMIT :limit)
+
+-- name: prune_events
+DELETE FROM events WHERE seq <= (SELECT coalesce(max(seq), 0) FROM events) - :keep
+
+-- name: counts
+SELECT queue, state, count(*) FROM jobs GROUP BY queue, state
+
+-- name: pause
+INSERT OR IGNORE INTO paused_queues (queue) VALUES (:queue)
+
+-- name: resume
+DELETE FROM paused_queues WHERE queue = :queue
+
+-- name: paused
+SELECT queue FROM paused_queues
+
+-- name: worker_put
+INSERT INTO workers (id, last_seen, info) VALUES (:id, :last_seen, :info)
+ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, info = excluded.info
+
+-- name: worker_delete
+DELETE FROM workers WHERE id = :id
+
+-- name: workers
+SELECT info, last_seen FROM workers
+
+-- name: events
+SELECT seq, time, kind, job_id, queue, task, state FROM events WHERE seq > :after ORDER BY seq LIMIT :limit
+
+-- name: lock
+INSERT INTO locks (name, owner, until) VALUES (:name, :owner, :until)
+ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until
+WHERE locks.owner = excluded.owner OR locks.until <= :now
+
+-- name: unlock
+DELETE FROM locks WHERE name = :name AND owner = :owner
+
+-- name: incr
+INSERT INTO counters (key, value) VALUES (:key, :amount)
+ON CONFLICT (key) DO UPDATE SET value = value + excluded.value
+RETURNING value

@@ -1,0 +1,390 @@
+"""``sqlite:///path``: the embedded default. One file, nothing to install.
+
+Safe for several processes on one machine: WAL journal, a busy timeout, ``BEGIN
+IMMEDIATE`` for every multi-statement write (so no transaction ever upgrades from read
+to write and deadlocks), and claims as a single ``UPDATE ... RETURNING``. One connection
+per thread and per process (connections are never shared across a fork).
+
+Durability: ``synchronous=NORMAL`` by default, which survives any process crash; a power
+loss may drop the last commits. ``?synchronous=full`` fsyncs every commit instead.
+
+Idle workers notice other processes' commits through ``PRAGMA data_version``, polled
+every ``WAKE_POLL`` seconds; that read takes no lock and costs microseconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+
+from ..errors import BackendError, ConfigurationError
+from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, WorkerInfo
+from ..states import State
+from .base import EVENTS_KEPT, Backend, worker_lost_error
+from .common import revoked_error
+from .sqlfiles import migrations, named_queries
+
+WAKE_POLL = 0.002
+BUSY_TIMEOUT_MS = 30_000
+_COLUMNS = [
+    "id", "task", "queue", "priority", "payload", "state", "run_at", "created_at", "max_retries",
+    "expires_at", "attempt", "lost_leases", "started_at", "finished_at", "worker", "lease_token",
+    "lease_until", "revoke", "progress", "result", "error", "attempts", "parent_id", "root_id",
+    "workflow_id", "headers", "keep_until",
+]  # fmt: skip
+_JSON_COLUMNS = {"progress", "result", "error", "attempts", "headers"}
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM jobs"
+_Q = named_queries("sqlite")
+_CLAIM = _Q["claim"].replace("{columns}", ", ".join(_COLUMNS))
+
+
+def _dump(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _brief(error: dict[str, Any] | None) -> str | None:
+    return (
+        None
+        if error is None
+        else _dump({"type": error.get("type"), "message": error.get("message")})
+    )
+
+
+def _record(row: sqlite3.Row | tuple[Any, ...]) -> JobRecord:
+    values = dict(zip(_COLUMNS, row, strict=True))
+    for name in _JSON_COLUMNS:
+        if values[name] is not None:
+            values[name] = orjson.loads(values[name])
+    values["state"] = State(values["state"])
+    values["headers"] = values["headers"] or {}
+    values["attempts"] = values["attempts"] or []
+    return JobRecord(**values)
+
+
+def parse_path(url: str) -> tuple[str, dict[str, str]]:
+    parts = urlsplit(url)
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    if parts.netloc or not path or path == ":memory:":
+        raise ConfigurationError(
+            f"{url!r} is not a SQLite file URL; use sqlite:///relative/path.db or sqlite:////absolute/path.db "
+            "(for an in-process store use memory://)"
+        )
+    return path, {k: v[-1] for k, v in parse_qs(parts.query).items()}
+
+
+class SQLiteBackend(Backend):
+    def __init__(self, url: str = "sqlite:///./conveyor.db", **options: Any) -> None:
+        super().__init__(url, **options)
+        self.path, query = parse_path(url)
+        self.synchronous = query.get("synchronous", "normal").upper()
+        if self.synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ConfigurationError(
+                f"synchronous={self.synchronous!r} in {url!r}: use normal or full"
+            )
+        self._local = threading.local()
+        self._migrated_pid: int | None = None
+        self._migrate_lock = threading.Lock()
+
+    # -- connections ---------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            return conn
+        parent = Path(self.path).parent
+        if not parent.exists():
+            raise ConfigurationError(
+                f"the folder {str(parent)!r} for the SQLite file {self.path!r} does not exist"
+            )
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+            )
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
+                raise BackendError(
+                    f"SQLite at {self.path!r} refused WAL mode (is it on a network file system?)"
+                )
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        except sqlite3.Error as exc:
+            raise BackendError(f"cannot open the SQLite database {self.path!r}: {exc}") from exc
+        self._local.conn, self._local.pid = conn, os.getpid()
+        self._local.data_version = None
+        self._ensure_schema(conn)
+        return conn
+
+    def _ensure_schema(self, conn: sqlite3.Connection) -> None:
+        with self._migrate_lock:
+            if self._migrated_pid == os.getpid():
+                return
+            conn.execute("BEGIN IMMEDIATE")  # one migrator at a time, across processes
+            try:
+                current = conn.execute("PRAGMA user_version").fetchone()[0]
+                for number, script in migrations("sqlite"):
+                    if number > current:
+                        for statement in _split_script(script):
+                            conn.execute(statement)
+                        conn.execute(f"PRAGMA user_version = {number}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            self._migrated_pid = os.getpid()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction, taken up front (``BEGIN IMMEDIATE``)."""
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise BackendError(
+                f"SQLite {self.path!r} stayed locked for {BUSY_TIMEOUT_MS / 1000:.0f}s: {exc}"
+            ) from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _read(self, sql: str, params: Any = ()) -> list[Any]:
+        try:
+            return self._conn().execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise BackendError(f"SQLite {self.path!r}: {exc}") from exc
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            conn.close()
+        self._local = threading.local()
+
+    # -- primitives ----------------------------------------------------------------------
+
+    def _insert(self, jobs: Sequence[JobRecord]) -> list[bool]:
+        inserted = []
+        with self._write() as conn:
+            for job in jobs:
+                cur = conn.execute(_Q["insert"], {
+                    "id": job.id, "task": job.task, "queue": job.queue, "priority": job.priority,
+                    "payload": job.payload, "state": job.state.value, "run_at": job.run_at,
+                    "created_at": job.created_at, "max_retries": job.max_retries,
+                    "expires_at": job.expires_at, "parent_id": job.parent_id, "root_id": job.root_id,
+                    "workflow_id": job.workflow_id, "headers": _dump(job.headers),
+                })  # fmt: skip
+                inserted.append(cur.rowcount == 1)
+        return inserted
+
+    def _get(self, job_ids: list[str]) -> dict[str, JobRecord]:
+        rows = self._read(
+            f"{_SELECT} WHERE id IN (SELECT value FROM json_each(?))", (_dump(job_ids),)
+        )
+        return {row[0]: _record(row) for row in rows}
+
+    def _claim(
+        self, queues: list[str], worker: str, limit: int, now: float, lease_until: float
+    ) -> list[JobRecord]:
+        params = {
+            "queues": _dump(queues),
+            "worker": worker,
+            "now": now,
+            "lease_until": lease_until,
+            "limit": limit,
+        }
+        with self._write() as conn:
+            rows = conn.execute(_CLAIM, params).fetchall()
+        return [_record(row) for row in rows]
+
+    def _renew(self, leases: list[Lease], now: float, lease_until: float) -> HeartbeatReply:
+        reply = HeartbeatReply()
+        with self._write() as conn:
+            for lease in leases:
+                row = conn.execute(
+                    _Q["renew"],
+                    {"id": lease.job_id, "token": lease.token, "lease_until": lease_until},
+                ).fetchone()
+                if row is None:
+                    reply.lost.add(lease.job_id)
+                elif row[0] == "terminate":
+                    reply.terminate.add(lease.job_id)
+        return reply
+
+    def _finish(self, outcomes: list[Outcome], now: float, keep_until: float) -> list[str]:
+        rejected = []
+        with self._write() as conn:
+            for out in outcomes:
+                params = {
+                    "id": out.job_id,
+                    "token": out.token,
+                    "now": now,
+                    "error": _dump(out.error),
+                    "brief": _brief(out.error),
+                }
+                if out.state is State.RETRY:
+                    cur = conn.execute(_Q["snooze"], {**params, "run_at": out.run_at or now})
+                else:
+                    result = _dump(out.result) if out.state is State.SUCCESS else None
+                    cur = conn.execute(
+                        _Q["finish"],
+                        {
+                            **params,
+                            "state": out.state.value,
+                            "result": result,
+                            "keep_until": keep_until,
+                        },
+                    )
+                if cur.rowcount != 1:
+                    rejected.append(out.job_id)
+        return rejected
+
+    def _release(self, leases: list[Lease], now: float) -> None:
+        with self._write() as conn:
+            conn.executemany(
+                _Q["release"], [{"id": lease.job_id, "token": lease.token} for lease in leases]
+            )
+
+    def _set_progress(self, job_id: str, token: str, progress: dict[str, Any], now: float) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                _Q["set_progress"], {"id": job_id, "token": token, "progress": _dump(progress)}
+            )
+        return cur.rowcount == 1
+
+    def _cancel(
+        self, job_id: str, terminate: bool, reason: str, now: float, keep_until: float
+    ) -> JobRecord | None:
+        with self._write() as conn:
+            params = {
+                "id": job_id,
+                "now": now,
+                "keep_until": keep_until,
+                "error": _dump(revoked_error(reason)),
+            }
+            if conn.execute(_Q["cancel_waiting"], params).rowcount == 0:
+                conn.execute(_Q["cancel_running"], {"id": job_id, "terminate": terminate})
+            row = conn.execute(f"{_SELECT} WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else _record(row)
+
+    def _rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]:
+        touched = []
+        with self._write() as conn:
+            for job_id, revoke, lost in conn.execute(_Q["expired_leases"], {"now": now}).fetchall():
+                params: dict[str, Any] = {"id": job_id, "now": now, "keep_until": keep_until}
+                if revoke or lost + 1 >= max_lost:
+                    error = revoked_error("revoked") if revoke else worker_lost_error(lost + 1)
+                    state = State.REVOKED if revoke else State.FAILURE
+                    params.update(state=state.value, error=_dump(error), brief=_brief(error))
+                    conn.execute(_Q["end_lost"], params)
+                else:
+                    conn.execute(_Q["requeue_lost"], params)
+                touched.append(job_id)
+        return touched
+
+    def _prune(self, now: float, limit: int) -> int:
+        with self._write() as conn:
+            deleted = conn.execute(_Q["prune_jobs"], {"now": now, "limit": limit}).rowcount
+            conn.execute(_Q["prune_events"], {"keep": EVENTS_KEPT})
+        return deleted
+
+    def _list(self, query: JobQuery) -> list[JobRecord]:
+        where: list[str] = []
+        params: list[Any] = []
+        if query.before is not None:
+            where.append("id < ?")
+            params.append(query.before)
+        for column, values in (
+            ("state", query.states),
+            ("queue", query.queues),
+            ("task", query.tasks),
+        ):
+            if values is not None:
+                where.append(f"{column} IN (SELECT value FROM json_each(?))")
+                params.append(_dump([str(v) for v in values]))
+        sql = (
+            f"{_SELECT} {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT ?"
+        )
+        return [_record(row) for row in self._read(sql, (*params, query.limit))]
+
+    def _counts(self) -> dict[tuple[str, State], int]:
+        return {(queue, State(state)): n for queue, state, n in self._read(_Q["counts"])}
+
+    def _set_paused(self, queue: str, paused: bool) -> None:
+        with self._write() as conn:
+            conn.execute(_Q["pause" if paused else "resume"], {"queue": queue})
+
+    def _paused(self) -> set[str]:
+        return {row[0] for row in self._read(_Q["paused"])}
+
+    def _worker_put(self, info: WorkerInfo) -> None:
+        data = dataclasses.asdict(info)
+        with self._write() as conn:
+            conn.execute(
+                _Q["worker_put"], {"id": info.id, "last_seen": info.last_seen, "info": _dump(data)}
+            )
+
+    def _worker_delete(self, worker_id: str) -> None:
+        with self._write() as conn:
+            conn.execute(_Q["worker_delete"], {"id": worker_id})
+
+    def _workers(self) -> list[WorkerInfo]:
+        return [WorkerInfo(**orjson.loads(info)) for info, _ in self._read(_Q["workers"])]
+
+    def _events(self, after: int, limit: int) -> list[Event]:
+        return [Event(*row) for row in self._read(_Q["events"], {"after": after, "limit": limit})]
+
+    def _lock(self, name: str, owner: str, now: float, until: float) -> bool:
+        with self._write() as conn:
+            return (
+                conn.execute(
+                    _Q["lock"], {"name": name, "owner": owner, "now": now, "until": until}
+                ).rowcount
+                == 1
+            )
+
+    def _unlock(self, name: str, owner: str) -> bool:
+        with self._write() as conn:
+            return conn.execute(_Q["unlock"], {"name": name, "owner": owner}).rowcount == 1
+
+    def _incr(self, key: str, amount: int) -> int:
+        with self._write() as conn:
+            value: int = conn.execute(_Q["incr"], {"key": key, "amount": amount}).fetchone()[0]
+        return value
+
+    def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> None:
+        """Return as soon as another connection commits (a possible enqueue), or at timeout."""
+        conn = self._conn()
+        deadline = time.monotonic() + timeout
+        start = conn.execute("PRAGMA data_version").fetchone()[0]
+        while time.monotonic() < deadline:
+            time.sleep(WAKE_POLL)
+            if conn.execute("PRAGMA data_version").fetchone()[0] != start:
+                return
+
+
+def _split_script(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies whole."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        if line.lstrip().startswith("--") and not buffer.strip():
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements

@@ -1,0 +1,44 @@
+"""Settings, read when an ``App`` is built (never at import time)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_BACKEND = "sqlite:///./conveyor.db"
+
+
+@dataclass
+class Settings:
+    """An app's configuration, reachable as ``app.conf``. Times are in seconds."""
+
+    backend_url: str = field(
+        default_factory=lambda: os.environ.get("CONVEYOR_BACKEND", DEFAULT_BACKEND)
+    )
+    default_queue: str = "default"
+    #: {"glob pattern on task name": "queue" or {"queue": ..., "priority": ...}}; first match wins.
+    task_routes: dict[str, str | dict[str, Any]] = field(default_factory=dict)
+    #: How long a claimed job stays leased without a heartbeat before another worker may take it.
+    lease_seconds: float = 30.0
+    #: How often a worker renews its leases; a third of the lease leaves room for two misses.
+    heartbeat_interval: float = 10.0
+    #: How often each worker looks for expired leases of dead workers.
+    rescue_interval: float = 5.0
+    #: Finished job records (with their results) are kept this long, then pruned.
+    result_ttl: float = 7 * 24 * 3600.0
+    #: A job whose worker died this many times ends FAILURE instead of looping forever.
+    max_lost_leases: int = 3
+    #: The largest encoded job (arguments and envelope) accepted at enqueue.
+    max_payload_bytes: int = 1024 * 1024
+    #: Defaults for tasks that do not set their own.
+    default_max_retries: int = 3
+    retry_backoff_max: float = 600.0
+
+    def update(self, **values: Any) -> None:
+        for key, value in values.items():
+            if not hasattr(self, key):
+                raise TypeError(
+                    f"unknown setting {key!r}; known settings: {', '.join(sorted(vars(self)))}"
+                )
+            setattr(self, key, value)

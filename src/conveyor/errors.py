@@ -1,0 +1,121 @@
+"""Every error Conveyor raises on purpose derives from ``ConveyorError``.
+
+The tree::
+
+    ConveyorError
+    ├── ConfigurationError        bad settings, URL or app path
+    │   └── MissingDependency     an optional driver is not installed
+    ├── EnqueueError              a job was refused at the edge; nothing was stored
+    │   ├── SerializationError    an argument does not survive JSON
+    │   └── PayloadTooLarge       the encoded job exceeds ``max_payload_bytes``
+    ├── UnknownTask               no task registered under that name
+    ├── JobNotFound               no job has that id (never reported as PENDING)
+    ├── BackendError              the store could not be reached or answered badly
+    ├── LeaseLost                 a worker's lease was taken over; its write was refused
+    ├── InvalidTransition         the job is not in a state that allows the operation
+    ├── JobFailed                 ``job.get()`` on a job that ended FAILURE
+    ├── JobRevoked                ``job.get()`` on a job that ended REVOKED
+    ├── JobTimeout                ``job.get(timeout=...)`` ran out of time (also a TimeoutError)
+    └── TaskControl               raised inside tasks to steer the worker (not a failure)
+        ├── Retry                 ``self.retry()``: run again later
+        ├── SoftTimeLimitExceeded the soft time limit fired; the task may clean up
+        ├── TimeLimitExceeded     the hard time limit fired
+        └── Terminated            the job was revoked with ``terminate=True``
+
+Each class's docstring is its default message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ConveyorError(Exception):
+    """Conveyor failed."""
+
+    def __init__(self, message: str | None = None, **context: Any) -> None:
+        self.context = context
+        super().__init__(message or (self.__doc__ or self.__class__.__name__).strip())
+
+
+class ConfigurationError(ConveyorError):
+    """Conveyor is not configured correctly."""
+
+
+class MissingDependency(ConfigurationError):
+    """An optional dependency is not installed."""
+
+
+class EnqueueError(ConveyorError):
+    """The job was refused and nothing was stored."""
+
+
+class SerializationError(EnqueueError):
+    """An argument cannot be carried as JSON."""
+
+
+class PayloadTooLarge(EnqueueError):
+    """The encoded job is larger than the configured maximum (max_payload_bytes)."""
+
+
+class UnknownTask(ConveyorError):
+    """No task is registered under that name."""
+
+
+class JobNotFound(ConveyorError):
+    """No job has that id; check the id, or the job's record may have been pruned."""
+
+
+class BackendError(ConveyorError):
+    """The backend could not be reached or gave an unexpected answer."""
+
+
+class LeaseLost(ConveyorError):
+    """This worker no longer holds the job's lease; another delivery owns it now."""
+
+
+class InvalidTransition(ConveyorError):
+    """The job is not in a state that allows this operation."""
+
+
+class JobFailed(ConveyorError):
+    """The job ended FAILURE."""
+
+
+class JobRevoked(ConveyorError):
+    """The job was revoked and will not produce a result."""
+
+
+class JobTimeout(ConveyorError, TimeoutError):
+    """Waiting for the job timed out; it may still finish later."""
+
+
+class TaskControl(ConveyorError):
+    """Raised inside a task to steer the worker."""
+
+
+class Retry(TaskControl):
+    """The task asked to be retried."""
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        countdown: float | None = None,
+        exc: BaseException | None = None,
+    ) -> None:
+        super().__init__(message or (f"retry requested: {exc!r}" if exc else None))
+        self.countdown = countdown
+        self.exc = exc
+
+
+class SoftTimeLimitExceeded(TaskControl):
+    """The task ran past its soft time limit."""
+
+
+class TimeLimitExceeded(TaskControl):
+    """The task ran past its hard time limit and was stopped."""
+
+
+class Terminated(TaskControl):
+    """The job was revoked while running and was stopped."""

@@ -1,0 +1,140 @@
+"""Checking a call's options at the edge and turning a call into a ``JobRecord``.
+
+Everything a producer can get wrong is caught here, with a message that says what to
+pass instead, before anything is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from .errors import EnqueueError, PayloadTooLarge
+from .ids import new_id
+from .records import JobRecord
+from .serialization import check_jsonable, encode_payload
+from .states import DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY, PRIORITY_NAMES, State
+
+if TYPE_CHECKING:
+    from .config import Settings
+
+CALL_OPTIONS = frozenset(
+    {"queue", "priority", "countdown", "eta", "expires", "job_id", "headers", "max_retries",
+     "parent_id", "root_id", "workflow_id"}
+)  # fmt: skip
+
+
+def priority_value(priority: int | str | None) -> int:
+    """0-9 (higher runs first), or one of the names low/normal/high/critical."""
+    if priority is None:
+        return DEFAULT_PRIORITY
+    if isinstance(priority, str):
+        if priority.lower() in PRIORITY_NAMES:
+            return PRIORITY_NAMES[priority.lower()]
+        raise EnqueueError(
+            f"priority {priority!r} is not a known name; use 0-9 or one of {', '.join(PRIORITY_NAMES)}"
+        )
+    if (
+        isinstance(priority, bool)
+        or not isinstance(priority, int)
+        or not MIN_PRIORITY <= priority <= MAX_PRIORITY
+    ):
+        raise EnqueueError(
+            f"priority {priority!r} is out of range; use an integer from {MIN_PRIORITY} to {MAX_PRIORITY}"
+        )
+    return priority
+
+
+def _timestamp(value: datetime | float | int, what: str) -> float:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise EnqueueError(
+                f"{what} {value!r} has no time zone; pass an aware datetime (e.g. tzinfo=timezone.utc)"
+            )
+        return value.timestamp()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise EnqueueError(
+        f"{what} must be an aware datetime or a POSIX timestamp, not {type(value).__name__}"
+    )
+
+
+def _seconds(value: timedelta | float | int, what: str) -> float:
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise EnqueueError(f"{what} must be seconds or a timedelta, not {type(value).__name__}")
+
+
+def resolve_run_at(options: Mapping[str, Any], now: float) -> float:
+    countdown, eta = options.get("countdown"), options.get("eta")
+    if countdown is not None and eta is not None:
+        raise EnqueueError("pass either countdown or eta, not both")
+    if countdown is not None:
+        return now + max(0.0, _seconds(countdown, "countdown"))
+    if eta is not None:
+        return max(now, _timestamp(eta, "eta"))
+    return now
+
+
+def resolve_expires(expires: Any, now: float) -> float | None:
+    """``expires``: seconds from now, a timedelta, or an aware datetime."""
+    if expires is None:
+        return None
+    if isinstance(expires, datetime):
+        return _timestamp(expires, "expires")
+    return now + _seconds(expires, "expires")
+
+
+def build_record(
+    task_name: str,
+    args: tuple[Any, ...] | list[Any],
+    kwargs: Mapping[str, Any],
+    options: Mapping[str, Any],
+    conf: Settings,
+    now: float,
+) -> JobRecord:
+    """A new job for ``task_name`` with fully resolved options (queue already routed)."""
+    unknown = set(options) - CALL_OPTIONS
+    if unknown:
+        raise EnqueueError(
+            f"unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(CALL_OPTIONS))}"
+        )
+    queue = options.get("queue") or conf.default_queue
+    if not isinstance(queue, str) or not queue.strip():
+        raise EnqueueError(f"queue must be a non-empty string, not {queue!r}")
+    job_id = options.get("job_id") or new_id()
+    if not isinstance(job_id, str) or len(job_id) > 200:
+        raise EnqueueError("job_id must be a string of at most 200 characters")
+    if not isinstance(args, list | tuple):
+        raise EnqueueError(f"args must be a list or tuple, not {type(args).__name__}")
+    if not isinstance(kwargs, Mapping):
+        raise EnqueueError(f"kwargs must be a dict, not {type(kwargs).__name__}")
+    payload = encode_payload(args, dict(kwargs))
+    if len(payload) > conf.max_payload_bytes:
+        raise PayloadTooLarge(
+            f"job for {task_name} encodes to {len(payload)} bytes, over max_payload_bytes={conf.max_payload_bytes}; "
+            "store large data elsewhere (a file, object storage, a database row) and pass its key"
+        )
+    headers = dict(options.get("headers") or {})
+    check_jsonable(headers, "headers")
+    run_at = resolve_run_at(options, now)
+    max_retries = options.get("max_retries")
+    return JobRecord(
+        id=job_id,
+        task=task_name,
+        queue=queue,
+        priority=priority_value(options.get("priority")),
+        payload=payload,
+        state=State.SCHEDULED if run_at > now else State.PENDING,
+        run_at=run_at,
+        created_at=now,
+        max_retries=conf.default_max_retries if max_retries is None else int(max_retries),
+        expires_at=resolve_expires(options.get("expires"), now),
+        parent_id=options.get("parent_id"),
+        root_id=options.get("root_id"),
+        workflow_id=options.get("workflow_id"),
+        headers=headers,
+    )

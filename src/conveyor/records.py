@@ -1,0 +1,116 @@
+"""The values the backend contract speaks in: job records, outcomes, leases, workers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .states import State
+
+
+@dataclass(slots=True)
+class JobRecord:
+    """One invocation of a task: the queued message, the stored record and the dashboard row.
+
+    Times are POSIX seconds from the backend's clock. ``payload`` is the encoded envelope
+    (``serialization.encode_payload``); the backend never looks inside it.
+    """
+
+    id: str
+    task: str
+    queue: str
+    priority: int
+    payload: bytes
+    state: State
+    run_at: float  # claimable from this time on (eta, retry delay, or enqueue time)
+    created_at: float
+    max_retries: int = 0
+    expires_at: float | None = None
+    attempt: int = 0  # how many times a worker started it
+    lost_leases: int = 0  # deliveries whose worker died; bounded by max_lost_leases
+    started_at: float | None = None
+    finished_at: float | None = None
+    worker: str | None = None
+    lease_token: str | None = None
+    lease_until: float | None = None
+    revoke: str | None = None  # None, "revoke" or "terminate": durable cancellation request
+    progress: dict[str, Any] | None = None
+    result: Any = None
+    error: dict[str, Any] | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    parent_id: str | None = None
+    root_id: str | None = None
+    workflow_id: str | None = None
+    headers: dict[str, Any] = field(default_factory=dict)
+    keep_until: float | None = None  # finished records are pruned after this time
+
+
+@dataclass(slots=True, frozen=True)
+class Lease:
+    """Proof that a worker holds a job: the token changes on every claim (fencing)."""
+
+    job_id: str
+    token: str
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How one delivery of a job ended, as reported by the worker that held its lease.
+
+    ``state`` is SUCCESS, FAILURE, REVOKED, or RETRY (run again at ``run_at``).
+    """
+
+    job_id: str
+    token: str
+    state: State
+    result: Any = None
+    error: dict[str, Any] | None = None
+    run_at: float | None = None
+
+
+@dataclass(slots=True)
+class HeartbeatReply:
+    """What a heartbeat learns: jobs to stop (revoked with terminate) and leases it lost."""
+
+    terminate: set[str] = field(default_factory=set)
+    lost: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class WorkerInfo:
+    id: str
+    name: str
+    host: str
+    pid: int
+    queues: list[str]
+    pool: str
+    concurrency: int
+    version: str
+    tasks: list[str]
+    started_at: float
+    last_seen: float = 0.0
+    running: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True, frozen=True)
+class Event:
+    """One entry of the backend's event stream (job state changes, for live views)."""
+
+    seq: int
+    time: float
+    kind: str
+    job_id: str
+    queue: str
+    task: str
+    state: str
+
+
+@dataclass(slots=True)
+class JobQuery:
+    """A filter for listing jobs. Results come newest first by id; ``before`` is the cursor."""
+
+    states: list[State] | None = None
+    queues: list[str] | None = None
+    tasks: list[str] | None = None
+    before: str | None = None
+    limit: int = 50

@@ -1,0 +1,92 @@
+"""Tasks (registered functions) and signatures (a task plus arguments and options)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+if TYPE_CHECKING:
+    from .app import App
+    from .job import Job
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """How a task runs. Per-call options (queue, priority, countdown, ...) override these."""
+
+    queue: str | None = None
+    priority: int | str | None = None
+    max_retries: int | None = None
+    #: Exponential backoff between retries: True (base 1s), a base in seconds, or False (none).
+    retry_backoff: bool | float = True
+    retry_backoff_max: float | None = None
+    retry_jitter: bool = True
+    #: Exceptions that make the worker retry automatically.
+    autoretry_for: tuple[type[BaseException], ...] = ()
+    soft_time_limit: float | None = None
+    time_limit: float | None = None
+    #: Seconds after enqueue (or an aware datetime) after which the job is not started.
+    expires: float | None = None
+    #: True (default): acknowledge after the task finished; False: when it starts.
+    acks_late: bool = True
+    #: Pass a ``TaskContext`` as the first argument (``self.retry()``, progress, ...).
+    bind: bool = False
+
+
+class Task(Generic[P, R]):
+    """A function registered on an ``App``. Calling it runs it here; ``delay`` queues it."""
+
+    def __init__(self, app: App, fn: Callable[..., Any], name: str, options: TaskOptions) -> None:
+        self.app, self.fn, self.name, self.options = app, fn, name, options
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        result: R = self.fn(*args, **kwargs)
+        return result
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name}>"
+
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> Job:
+        """Queue a job with these arguments and the task's default options."""
+        return self.app.send_task(self.name, args, kwargs)
+
+    def apply_async(
+        self,
+        args: tuple[Any, ...] | list[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Job:
+        """Queue a job with per-call options: queue, priority, countdown, eta, expires, job_id, headers."""
+        return self.app.send_task(self.name, args, kwargs or {}, **options)
+
+    def s(self, *args: Any, **kwargs: Any) -> Signature:
+        """A signature: this task with these arguments, to enqueue later or in bulk."""
+        return Signature(self.name, args, kwargs)
+
+    def si(self, *args: Any, **kwargs: Any) -> Signature:
+        """An immutable signature (it will not receive a parent's result in workflows)."""
+        return Signature(self.name, args, kwargs, immutable=True)
+
+
+@dataclass
+class Signature:
+    """A task name with arguments and options; ``app.enqueue_many`` takes a list of them."""
+
+    task: str
+    args: tuple[Any, ...] | list[Any] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    immutable: bool = False
+
+    def set(self, **options: Any) -> Signature:
+        """Add per-call options (queue, priority, countdown, ...); returns self."""
+        self.options.update(options)
+        return self

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from conveyor import App
+from conveyor.backends import Backend, from_url
+from conveyor.records import WorkerInfo
+
+BACKENDS = ["memory", "sqlite"]
+#: Backends several processes can share (memory:// lives inside one process).
+SHARED_BACKENDS = ["sqlite"]
+
+
+class FakeClock:
+    """A clock tests move by hand, so lease expiry and delays need no sleeping."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def backend_url(kind: str, tmp_path: Path) -> str:
+    if kind == "memory":
+        return "memory://"
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'conveyor.db'}"
+    raise AssertionError(kind)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def make_backend(backend_kind: str, tmp_path: Path) -> Iterator[Callable[..., Backend]]:
+    made: list[Backend] = []
+
+    def make(**options: object) -> Backend:
+        backend = from_url(backend_url(backend_kind, tmp_path), **options)  # type: ignore[arg-type]
+        made.append(backend)
+        return backend
+
+    yield make
+    for backend in made:
+        backend.close()
+
+
+@pytest.fixture
+def backend(make_backend: Callable[..., Backend], clock: FakeClock) -> Backend:
+    return make_backend(clock=clock)
+
+
+@pytest.fixture
+def app(backend: Backend) -> App:
+    return App("tests", backend=backend)
+
+
+@pytest.fixture
+def worker_info() -> WorkerInfo:
+    return WorkerInfo(
+        id="w1-id", name="w1", host="localhost", pid=1, queues=["default"], pool="thread",
+        concurrency=2, version="test", tasks=["tests.noop"], started_at=0.0,
+    )  # fmt: skip

@@ -1,0 +1,102 @@
+"""Contract: listing, counts, paused queues, the worker registry, locks, counters, events."""
+
+from __future__ import annotations
+
+from conveyor.backends import Backend
+from conveyor.backends.base import WORKER_TTL
+from conveyor.records import JobQuery, WorkerInfo
+from conveyor.states import State
+
+from ..conftest import FakeClock
+from .helpers import lease, put
+
+
+def test_list_jobs_filters_and_pages_newest_first(backend: Backend, clock: FakeClock) -> None:
+    ids = []
+    for i in range(7):
+        ids.append(put(backend, queue="a" if i % 2 else "b", task=f"t{i % 3}").id)
+        clock.advance(0.01)
+    assert [j.id for j in backend.list_jobs()] == ids[::-1]
+    assert {j.queue for j in backend.list_jobs(JobQuery(queues=["a"]))} == {"a"}
+    assert {j.task for j in backend.list_jobs(JobQuery(tasks=["t1"]))} == {"t1"}
+    page1 = backend.list_jobs(JobQuery(limit=3))
+    page2 = backend.list_jobs(JobQuery(limit=3, before=page1[-1].id))
+    page3 = backend.list_jobs(JobQuery(limit=3, before=page2[-1].id))
+    assert [j.id for j in page1 + page2 + page3] == ids[::-1]
+    backend.claim(["a"], "w1", 1, 30)
+    assert len(backend.list_jobs(JobQuery(states=[State.STARTED]))) == 1
+
+
+def test_counts_by_queue_and_state(backend: Backend) -> None:
+    for queue in ["a", "a", "b"]:
+        put(backend, queue=queue)
+    backend.claim(["a"], "w1", 1, 30)
+    assert backend.counts() == {
+        ("a", State.STARTED): 1,
+        ("a", State.PENDING): 1,
+        ("b", State.PENDING): 1,
+    }
+
+
+def test_paused_queue_is_not_claimed_until_resumed(backend: Backend) -> None:
+    record = put(backend, queue="devices")
+    backend.pause_queue("devices")
+    assert backend.paused_queues() == {"devices"}
+    assert backend.claim(["devices"], "w1", 1, 30) == []
+    backend.resume_queue("devices")
+    assert backend.paused_queues() == set()
+    assert [j.id for j in backend.claim(["devices"], "w1", 1, 30)] == [record.id]
+
+
+def test_worker_registry_tracks_heartbeats(
+    backend: Backend, clock: FakeClock, worker_info: WorkerInfo
+) -> None:
+    put(backend)
+    held = lease(backend.claim(["default"], worker_info.id, 1, 30)[0])
+    backend.heartbeat(worker_info, [held], 30)
+    (seen,) = backend.workers()
+    assert (seen.id, seen.queues, seen.running, seen.last_seen) == (
+        worker_info.id,
+        ["default"],
+        [held.job_id],
+        clock.now,
+    )
+    clock.advance(WORKER_TTL + 1)
+    assert backend.workers() == []
+    backend.heartbeat(worker_info, [], 30)
+    assert len(backend.workers()) == 1
+    backend.unregister_worker(worker_info.id)
+    assert backend.workers() == []
+
+
+def test_lock_has_one_owner_until_it_expires(backend: Backend, clock: FakeClock) -> None:
+    assert backend.acquire_lock("leader", "a", ttl=10)
+    assert not backend.acquire_lock("leader", "b", ttl=10)
+    assert backend.acquire_lock("leader", "a", ttl=10)  # the owner extends
+    clock.advance(11)
+    assert backend.acquire_lock("leader", "b", ttl=10)
+    assert not backend.release_lock("leader", "a")
+    assert backend.release_lock("leader", "b")
+    assert backend.acquire_lock("leader", "a", ttl=10)
+
+
+def test_counters_are_atomic(backend: Backend) -> None:
+    assert backend.incr("chord:1") == 1
+    assert backend.incr("chord:1", 5) == 6
+    assert backend.incr("chord:2") == 1
+
+
+def test_events_follow_every_state_change(backend: Backend) -> None:
+    record = put(backend)
+    held = lease(backend.claim(["default"], "w1", 1, 30)[0])
+    backend.update_progress(held, {"percent": 10})
+    backend.complete(held, None)
+    events = [e for e in backend.events() if e.job_id == record.id]
+    assert [(e.kind, e.state) for e in events] == [
+        ("job.state", "PENDING"),
+        ("job.state", "STARTED"),
+        ("job.progress", "STARTED"),
+        ("job.state", "SUCCESS"),
+    ]
+    assert [e.seq for e in events] == sorted(e.seq for e in events)
+    assert backend.events(after=events[1].seq)[0].seq > events[1].seq

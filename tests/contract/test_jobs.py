@@ -1,0 +1,118 @@
+"""Contract: storing, claiming in order, delays and expiry. Every backend runs these unchanged."""
+
+from __future__ import annotations
+
+import pytest
+
+from conveyor.backends import Backend
+from conveyor.errors import JobNotFound
+from conveyor.states import State
+
+from ..conftest import FakeClock
+from .helpers import job, put
+
+
+def test_enqueue_then_get_round_trips_the_record(backend: Backend) -> None:
+    record = job(backend, queue="video", priority=7, args=[1, "x"], headers={"h": 1}, max_retries=2)
+    backend.enqueue([record])
+    stored = backend.get(record.id)
+    assert (stored.task, stored.queue, stored.priority, stored.state) == (
+        "tests.noop",
+        "video",
+        7,
+        State.PENDING,
+    )
+    assert stored.payload == record.payload
+    assert stored.headers == {"h": 1}
+    assert stored.max_retries == 2
+    assert stored.attempt == 0
+    assert stored.attempts == []
+
+
+def test_unknown_id_is_not_found_never_pending(backend: Backend) -> None:
+    with pytest.raises(JobNotFound, match="no-such-id"):
+        backend.get("no-such-id")
+    assert backend.get_many(["no-such-id"]) == {}
+
+
+def test_enqueue_is_idempotent_by_id(backend: Backend) -> None:
+    first = job(backend, id="fixed-id", priority=1)
+    second = job(backend, id="fixed-id", priority=9)
+    assert backend.enqueue([first]) == [True]
+    assert backend.enqueue([second, job(backend)]) == [False, True]
+    assert backend.get("fixed-id").priority == 1
+
+
+def test_claim_takes_highest_priority_first_then_fifo(backend: Backend, clock: FakeClock) -> None:
+    order = []
+    for priority in [5, 9, 0, 9, 5, 7]:
+        order.append((priority, put(backend, priority=priority).id))
+        clock.advance(0.001)
+    expected = [
+        job_id for _, job_id in sorted(order, key=lambda p: -p[0])
+    ]  # stable: FIFO within a priority
+    claimed = []
+    while batch := backend.claim(["default"], "w1", 2, 30):
+        claimed += [j.id for j in batch]
+    assert claimed == expected
+
+
+def test_priority_is_strict_and_not_bucketed(backend: Backend) -> None:
+    for priority in range(10):
+        put(backend, priority=priority)
+    assert [j.priority for j in backend.claim(["default"], "w1", 10, 30)] == list(range(9, -1, -1))
+
+
+def test_claim_reads_only_the_given_queues(backend: Backend) -> None:
+    a, b = put(backend, queue="a"), put(backend, queue="b")
+    put(backend, queue="c")
+    assert {j.id for j in backend.claim(["a", "b"], "w1", 10, 30)} == {a.id, b.id}
+    assert backend.claim(["a", "b"], "w1", 10, 30) == []
+
+
+def test_claim_marks_started_with_a_fresh_lease(backend: Backend, clock: FakeClock) -> None:
+    record = put(backend)
+    (claimed,) = backend.claim(["default"], "w1", 1, 30)
+    assert claimed.id == record.id
+    assert claimed.state is State.STARTED
+    assert claimed.worker == "w1"
+    assert claimed.attempt == 1
+    assert claimed.lease_until == pytest.approx(clock.now + 30)
+    assert claimed.lease_token
+    assert backend.get(record.id).state is State.STARTED
+
+
+def test_delayed_job_waits_for_its_time(backend: Backend, clock: FakeClock) -> None:
+    record = put(backend, delay=60)
+    assert backend.get(record.id).state is State.SCHEDULED
+    assert backend.claim(["default"], "w1", 10, 30) == []
+    clock.advance(59.9)
+    assert backend.claim(["default"], "w1", 10, 30) == []
+    clock.advance(0.2)
+    assert [j.id for j in backend.claim(["default"], "w1", 10, 30)] == [record.id]
+
+
+def test_due_delayed_job_keeps_its_priority(backend: Backend, clock: FakeClock) -> None:
+    low_now = put(backend, priority=1)
+    high_later = put(backend, priority=9, delay=5)
+    clock.advance(10)
+    assert [j.id for j in backend.claim(["default"], "w1", 2, 30)] == [high_later.id, low_now.id]
+
+
+def test_expired_job_is_revoked_at_claim_not_run(backend: Backend, clock: FakeClock) -> None:
+    stale = put(backend, expires_at=clock.now + 5)
+    fresh = put(backend, expires_at=clock.now + 500)
+    clock.advance(10)
+    assert [j.id for j in backend.claim(["default"], "w1", 10, 30)] == [fresh.id]
+    record = backend.get(stale.id)
+    assert record.state is State.REVOKED
+    assert record.error is not None
+    assert record.error["type"] == "Expired"
+
+
+def test_batches_are_claimed_once_each(backend: Backend) -> None:
+    ids = {put(backend).id for _ in range(25)}
+    seen: list[str] = []
+    for worker in ["w1", "w2", "w3", "w1", "w2", "w3"]:
+        seen += [j.id for j in backend.claim(["default"], worker, 5, 30)]
+    assert sorted(seen) == sorted(ids)

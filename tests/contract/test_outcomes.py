@@ -1,0 +1,194 @@
+"""Contract: how deliveries end, leases, fencing, rescue of dead workers, cancellation."""
+
+from __future__ import annotations
+
+import pytest
+
+from conveyor.backends import Backend
+from conveyor.errors import JobNotFound, LeaseLost
+from conveyor.records import Lease, Outcome
+from conveyor.states import State
+
+from ..conftest import FakeClock
+from .helpers import lease, put
+
+
+def claim_one(backend: Backend, worker: str = "w1") -> Lease:
+    (record,) = backend.claim(["default"], worker, 1, 30)
+    return lease(record)
+
+
+def test_complete_stores_result_and_attempt(backend: Backend, clock: FakeClock) -> None:
+    put(backend)
+    held = claim_one(backend)
+    clock.advance(2)
+    backend.complete(held, {"answer": 42})
+    record = backend.get(held.job_id)
+    assert record.state is State.SUCCESS
+    assert record.result == {"answer": 42}
+    assert record.finished_at == pytest.approx(clock.now)
+    assert record.keep_until == pytest.approx(clock.now + backend.result_ttl)
+    assert record.lease_token is None
+    (attempt,) = record.attempts
+    assert attempt["state"] == "SUCCESS"
+    assert attempt["worker"] == "w1"
+    assert attempt["finished_at"] - attempt["started_at"] == pytest.approx(2)
+
+
+def test_fail_stores_the_error(backend: Backend) -> None:
+    put(backend)
+    held = claim_one(backend)
+    backend.fail(held, {"type": "ValueError", "message": "bad", "traceback": "tb"})
+    record = backend.get(held.job_id)
+    assert record.state is State.FAILURE
+    assert record.error == {"type": "ValueError", "message": "bad", "traceback": "tb"}
+    assert record.attempts[0]["error"] == {"type": "ValueError", "message": "bad"}
+
+
+def test_snooze_retries_after_the_delay_with_history(backend: Backend, clock: FakeClock) -> None:
+    put(backend)
+    held = claim_one(backend)
+    backend.snooze(held, 10, {"type": "IOError", "message": "flaky"})
+    record = backend.get(held.job_id)
+    assert record.state is State.RETRY
+    assert backend.claim(["default"], "w1", 1, 30) == []
+    clock.advance(10.5)
+    again = claim_one(backend, "w2")
+    backend.complete(again, "ok")
+    record = backend.get(held.job_id)
+    assert record.attempt == 2
+    assert [a["state"] for a in record.attempts] == ["RETRY", "SUCCESS"]
+    assert [a["worker"] for a in record.attempts] == ["w1", "w2"]
+
+
+def test_ack_batch_reports_only_the_refused(backend: Backend) -> None:
+    for _ in range(3):
+        put(backend)
+    leases = [lease(r) for r in backend.claim(["default"], "w1", 3, 30)]
+    outcomes = [Outcome(x.job_id, x.token, State.SUCCESS, result=i) for i, x in enumerate(leases)]
+    outcomes[1] = Outcome(leases[1].job_id, "wrong-token", State.SUCCESS)
+    assert backend.ack(outcomes) == [leases[1].job_id]
+    assert backend.get(leases[0].job_id).result == 0
+    assert backend.get(leases[1].job_id).state is State.STARTED
+
+
+def test_expired_lease_is_rescued_and_the_old_holder_is_fenced(
+    backend: Backend, clock: FakeClock
+) -> None:
+    put(backend)
+    old = claim_one(backend, "dead-worker")
+    clock.advance(29)
+    assert backend.rescue_expired() == []
+    clock.advance(2)
+    assert backend.rescue_expired() == [old.job_id]
+    record = backend.get(old.job_id)
+    assert (record.state, record.lost_leases) == (State.PENDING, 1)
+    new = claim_one(backend, "w2")
+    assert new.token != old.token
+    with pytest.raises(LeaseLost):
+        backend.complete(old, "late result")
+    with pytest.raises(LeaseLost):
+        backend.update_progress(old, {"percent": 50})
+    backend.complete(new, "fresh result")
+    assert backend.get(old.job_id).result == "fresh result"
+
+
+def test_job_that_keeps_killing_workers_ends_failure(backend: Backend, clock: FakeClock) -> None:
+    record = put(backend)
+    for _ in range(backend.max_lost_leases):
+        claim_one(backend)
+        clock.advance(31)
+        backend.rescue_expired()
+    final = backend.get(record.id)
+    assert final.state is State.FAILURE
+    assert final.error is not None
+    assert final.error["type"] == "WorkerLost"
+    assert "died" in final.error["message"]
+    assert backend.claim(["default"], "w1", 1, 30) == []
+
+
+def test_heartbeat_extends_leases(backend: Backend, clock: FakeClock, worker_info: object) -> None:
+    put(backend)
+    held = claim_one(backend)
+    for _ in range(5):
+        clock.advance(20)
+        reply = backend.heartbeat(worker_info, [held], 30)  # type: ignore[arg-type]
+        assert reply.lost == set()
+        assert backend.rescue_expired() == []
+    backend.complete(held, None)
+
+
+def test_heartbeat_reports_lost_leases_and_terminate_requests(
+    backend: Backend, clock: FakeClock, worker_info: object
+) -> None:
+    put(backend)
+    put(backend)
+    a, b = (lease(r) for r in backend.claim(["default"], "w1", 2, 30))
+    clock.advance(31)
+    backend.rescue_expired()
+    b2 = claim_one(backend, "w2")
+    assert backend.heartbeat(worker_info, [a, b], 30).lost == {a.job_id, b.job_id}  # type: ignore[arg-type]
+    backend.cancel(b2.job_id, terminate=True)
+    assert backend.heartbeat(worker_info, [b2], 30).terminate == {b2.job_id}  # type: ignore[arg-type]
+
+
+def test_release_requeues_without_counting_an_attempt(backend: Backend) -> None:
+    first, second = put(backend, priority=9), put(backend, priority=1)
+    leases = [lease(r) for r in backend.claim(["default"], "w1", 2, 30)]
+    backend.release(leases)
+    assert backend.get(first.id).state is State.PENDING
+    assert backend.get(first.id).attempt == 0
+    assert [j.id for j in backend.claim(["default"], "w1", 2, 30)] == [first.id, second.id]
+
+
+def test_progress_is_visible_while_running(backend: Backend) -> None:
+    put(backend)
+    held = claim_one(backend)
+    backend.update_progress(held, {"percent": 40, "message": "encoding", "meta": {"frame": 4}})
+    assert backend.get(held.job_id).progress == {
+        "percent": 40,
+        "message": "encoding",
+        "meta": {"frame": 4},
+    }
+
+
+def test_cancel_of_a_waiting_job_means_it_never_runs(backend: Backend) -> None:
+    queued, delayed = put(backend), put(backend, delay=5)
+    for record in (queued, delayed):
+        result = backend.cancel(record.id, reason="user asked")
+        assert result.state is State.REVOKED
+        assert result.error == {"type": "Revoked", "message": "user asked"}
+    assert backend.claim(["default"], "w1", 10, 30) == []
+
+
+def test_cancel_of_a_running_job_is_durable(backend: Backend, clock: FakeClock) -> None:
+    put(backend)
+    held = claim_one(backend)
+    assert backend.cancel(held.job_id).revoke == "revoke"
+    assert backend.get(held.job_id).state is State.STARTED
+    clock.advance(31)  # its worker dies: the revoke is remembered, the job does not run again
+    backend.rescue_expired()
+    assert backend.get(held.job_id).state is State.REVOKED
+
+
+def test_cancel_leaves_finished_jobs_alone_and_unknown_ids_raise(backend: Backend) -> None:
+    put(backend)
+    held = claim_one(backend)
+    backend.complete(held, 1)
+    assert backend.cancel(held.job_id).state is State.SUCCESS
+    with pytest.raises(JobNotFound):
+        backend.cancel("missing")
+
+
+def test_prune_deletes_only_expired_finished_records(backend: Backend, clock: FakeClock) -> None:
+    waiting = put(backend)
+    put(backend, priority=9)
+    held = claim_one(backend)
+    backend.complete(held, 1)
+    clock.advance(backend.result_ttl - 1)
+    assert backend.prune() == 0
+    clock.advance(2)
+    assert backend.prune() == 1
+    with pytest.raises(JobNotFound):
+        backend.get(held.job_id)
+    assert backend.get(waiting.id).state is State.PENDING
