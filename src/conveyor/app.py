@@ -36,6 +36,8 @@ class App:
         elif backend is not None:
             self.conf.backend_url = backend
         self.tasks: dict[str, Task[Any, Any]] = {}
+        #: The import path ("package.module:app") worker children use to load this app.
+        self.main: str | None = None
         self._backend_lock = threading.Lock()
 
     def __repr__(self) -> str:

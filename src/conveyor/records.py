@@ -57,7 +57,8 @@ class Lease:
 class Outcome:
     """How one delivery of a job ended, as reported by the worker that held its lease.
 
-    ``state`` is SUCCESS, FAILURE, REVOKED, or RETRY (run again at ``run_at``).
+    ``state`` is SUCCESS, FAILURE, REVOKED, or RETRY (run again ``delay`` seconds after
+    the backend records it; the backend fills ``run_at`` from its own clock).
     """
 
     job_id: str
@@ -65,6 +66,7 @@ class Outcome:
     state: State
     result: Any = None
     error: dict[str, Any] | None = None
+    delay: float = 0.0
     run_at: float | None = None
 
 

@@ -192,3 +192,23 @@ def test_prune_deletes_only_expired_finished_records(backend: Backend, clock: Fa
     with pytest.raises(JobNotFound):
         backend.get(held.job_id)
     assert backend.get(waiting.id).state is State.PENDING
+
+
+def test_abandon_requeues_at_once_and_counts_a_lost_delivery(backend: Backend) -> None:
+    put(backend)
+    held = claim_one(backend)
+    assert backend.abandon([held]) == [held.job_id]
+    record = backend.get(held.job_id)
+    assert (record.state, record.lost_leases) == (State.PENDING, 1)
+    assert record.attempts[-1]["error"]["type"] == "LeaseExpired"
+    with pytest.raises(LeaseLost):
+        backend.complete(held, "late")
+
+
+def test_next_due_ignores_paused_and_other_queues(backend: Backend, clock: FakeClock) -> None:
+    assert backend.next_due(["default"]) is None
+    put(backend, delay=30)
+    put(backend, queue="other")
+    put(backend, queue="paused")
+    backend.pause_queue("paused")
+    assert backend.next_due(["default", "paused"]) == pytest.approx(clock.now + 30)

@@ -150,6 +150,9 @@ class Backend(ABC):
         if not batch:
             return []
         now = self.now()
+        for outcome in batch:
+            if outcome.state is State.RETRY:
+                outcome.run_at = now + max(0.0, outcome.delay)
         return self._finish(batch, now, now + self.result_ttl)
 
     def complete(self, lease: Lease, result: Any = None) -> None:
@@ -160,9 +163,7 @@ class Backend(ABC):
 
     def snooze(self, lease: Lease, delay: float, error: dict[str, Any] | None = None) -> None:
         """End this attempt and run the job again after ``delay`` seconds (state RETRY)."""
-        self._ack_one(
-            Outcome(lease.job_id, lease.token, State.RETRY, error=error, run_at=self.now() + delay)
-        )
+        self._ack_one(Outcome(lease.job_id, lease.token, State.RETRY, error=error, delay=delay))
 
     def _ack_one(self, outcome: Outcome) -> None:
         if self.ack([outcome]):
@@ -175,6 +176,18 @@ class Backend(ABC):
         once, in their old place, and the claim does not count as an attempt."""
         if leases:
             self._release(list(leases), self.now())
+
+    def abandon(self, leases: Sequence[Lease]) -> list[str]:
+        """The processes running these deliveries died: treat their leases as expired now
+        (requeued, or failed after ``max_lost_leases``), without waiting for the lease."""
+        if not leases:
+            return []
+        self._expire(list(leases))
+        return self.rescue_expired()
+
+    def next_due(self, queues: Sequence[str]) -> float | None:
+        """The earliest ``run_at`` of a waiting job in ``queues`` (paused ones excluded)."""
+        return self._next_due(list(queues)) if queues else None
 
     def update_progress(self, lease: Lease, progress: dict[str, Any]) -> None:
         if not self._set_progress(lease.job_id, lease.token, progress, self.now()):
@@ -273,6 +286,10 @@ class Backend(ABC):
     def _finish(self, outcomes: list[Outcome], now: float, keep_until: float) -> list[str]: ...
     @abstractmethod
     def _release(self, leases: list[Lease], now: float) -> None: ...
+    @abstractmethod
+    def _expire(self, leases: list[Lease]) -> None: ...
+    @abstractmethod
+    def _next_due(self, queues: list[str]) -> float | None: ...
     @abstractmethod
     def _set_progress(
         self, job_id: str, token: str, progress: dict[str, Any], now: float

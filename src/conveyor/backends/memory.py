@@ -180,6 +180,21 @@ class MemoryBackend(Backend):
                 self._push(job, now)
                 self._emit(job, now)
 
+    def _expire(self, leases: list[Lease]) -> None:
+        with self._mutex:
+            for lease in leases:
+                job = self._leased(lease)
+                if job is not None:
+                    job.lease_until = 0.0
+
+    def _next_due(self, queues: list[str]) -> float | None:
+        with self._mutex:
+            due = [
+                j.run_at for j in self._jobs.values()
+                if j.state in WAITING and j.queue in queues and j.queue not in self._paused_set
+            ]  # fmt: skip
+        return min(due, default=None)
+
     def _set_progress(self, job_id: str, token: str, progress: dict[str, Any], now: float) -> bool:
         with self._mutex:
             job = self._leased(Lease(job_id, token))

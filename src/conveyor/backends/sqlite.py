@@ -257,6 +257,16 @@ class SQLiteBackend(Backend):
                 _Q["release"], [{"id": lease.job_id, "token": lease.token} for lease in leases]
             )
 
+    def _expire(self, leases: list[Lease]) -> None:
+        with self._write() as conn:
+            conn.executemany(
+                _Q["expire"], [{"id": lease.job_id, "token": lease.token} for lease in leases]
+            )
+
+    def _next_due(self, queues: list[str]) -> float | None:
+        due: float | None = self._read(_Q["next_due"], {"queues": _dump(queues)})[0][0]
+        return due
+
     def _set_progress(self, job_id: str, token: str, progress: dict[str, Any], now: float) -> bool:
         with self._write() as conn:
             cur = conn.execute(

@@ -49,6 +49,15 @@ SET state = 'PENDING', attempt = attempt - 1, worker = NULL, started_at = NULL,
     lease_token = NULL, lease_until = NULL
 WHERE id = :id AND state = 'STARTED' AND lease_token = :token
 
+-- name: expire
+UPDATE jobs SET lease_until = 0 WHERE id = :id AND state = 'STARTED' AND lease_token = :token
+
+-- name: next_due
+SELECT min(run_at) FROM jobs
+WHERE state IN ('PENDING', 'SCHEDULED', 'RETRY')
+  AND queue IN (SELECT value FROM json_each(:queues))
+  AND queue NOT IN (SELECT queue FROM paused_queues)
+
 -- name: set_progress
 UPDATE jobs SET progress = :progress
 WHERE id = :id AND state = 'STARTED' AND lease_token = :token

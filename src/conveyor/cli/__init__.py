@@ -1,0 +1,65 @@
+"""The ``conveyor`` command. It parses and delegates: nothing here runs jobs itself."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+
+from .. import __version__
+from ..app import App
+from ..errors import ConveyorError
+from ..loader import load_app
+
+console = Console(stderr=True)
+
+
+class AppRef:
+    """The ``-A`` value, loaded on first use so ``--help`` works without an app."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self._app: App | None = None
+
+    def load(self) -> App:
+        if self._app is None:
+            if not self.path:
+                raise click.UsageError(
+                    "no app given: pass -A package.module:app or set CONVEYOR_APP"
+                )
+            try:
+                self._app = load_app(self.path)
+            except ConveyorError as exc:
+                raise click.ClickException(str(exc)) from exc
+        return self._app
+
+
+def setup_logging(level: str) -> None:
+    handler = RichHandler(
+        console=console, show_path=False, rich_tracebacks=True, log_time_format="[%X]"
+    )
+    logging.basicConfig(level=level.upper(), handlers=[handler], format="%(message)s", force=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-A", "--app", "app_path", envvar="CONVEYOR_APP", metavar="MODULE:APP",
+              help="The app to use, as package.module:app (env CONVEYOR_APP).")  # fmt: skip
+@click.version_option(__version__, prog_name="conveyor")
+@click.pass_context
+def cli(ctx: click.Context, app_path: str | None) -> None:
+    """Conveyor: a task queue with everything around it built in."""
+    ctx.obj = AppRef(app_path)
+
+
+def main() -> None:
+    try:
+        cli(prog_name="conveyor")
+    except ConveyorError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+
+
+from . import demo, worker  # noqa: E402,F401 - registers the subcommands

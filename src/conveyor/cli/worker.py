@@ -1,0 +1,109 @@
+"""``conveyor worker``."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+
+import click
+
+from ..worker import Worker
+from ..worker.pools import POOLS
+from ..worker.pools.process import default_start_method
+from . import AppRef, cli, console, setup_logging
+
+
+def hide_password(url: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+@cli.command()
+@click.option(
+    "-Q",
+    "--queues",
+    help="Comma-separated queues to consume (default: every queue the app declares).",
+)
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(min=1),
+    help="Jobs at once (default: CPUs for process, 8 thread, 100 async).",
+)
+@click.option("-P", "--pool", type=click.Choice(POOLS), default="process", show_default=True)
+@click.option("-n", "--name", help="Worker name shown in the registry (default host:pid).")
+@click.option(
+    "-l",
+    "--loglevel",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default="info",
+    show_default=True,
+)
+@click.option(
+    "--burst", is_flag=True, help="Drain the queues, then exit 0 (for scripts and tests)."
+)
+@click.option(
+    "--prefetch",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Jobs claimed beyond concurrency, ready to start.",
+)
+@click.option(
+    "--max-tasks-per-child",
+    type=click.IntRange(min=1),
+    help="process pool: replace a child after this many jobs.",
+)
+@click.option(
+    "--max-memory-per-child",
+    type=click.IntRange(min=1),
+    help="process pool: replace a child whose resident memory exceeds this many KiB.",
+)
+@click.option(
+    "--start-method",
+    type=click.Choice(["spawn", "forkserver"]),
+    help=f"process pool start method (default {default_start_method()}).",
+)
+@click.option(
+    "--shutdown-timeout",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds running jobs may take to finish after SIGTERM.",
+)
+@click.pass_obj
+def worker(ref: AppRef, queues: str | None, concurrency: int | None, pool: str, name: str | None, loglevel: str,
+           burst: bool, prefetch: int, max_tasks_per_child: int | None, max_memory_per_child: int | None,
+           start_method: str | None, shutdown_timeout: float) -> None:  # fmt: skip
+    """Run a worker: claim jobs from the queues and run them."""
+    setup_logging(loglevel)
+    app = ref.load()
+    options = {}
+    if pool == "process":
+        options = {"start_method": start_method, "max_tasks_per_child": max_tasks_per_child,
+                   "max_memory_per_child": max_memory_per_child}  # fmt: skip
+    queue_list = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
+    w = Worker(app, queues=queue_list, pool=pool, concurrency=concurrency, name=name, prefetch=prefetch,
+               burst=burst, shutdown_timeout=shutdown_timeout, **options)  # fmt: skip
+    console.print(banner(w))
+    w.install_signal_handlers()
+    code = w.run()
+    logging.getLogger("conveyor.worker").info(
+        "worker stopped: %s", ", ".join(f"{k} {v}" for k, v in w.counts.items() if v)
+    )
+    sys.exit(code)
+
+
+def banner(w: Worker) -> str:
+    tasks = (
+        "\n".join(f"    {name}" for name in sorted(w.app.tasks))
+        or "    (none registered: check -A)"
+    )
+    return (
+        f"[bold]conveyor worker[/bold] {w.name}  id {w.id}\n"
+        f"  backend      {hide_password(w.app.conf.backend_url)}\n"
+        f"  queues       {', '.join(w.queues)}\n"
+        f"  pool         {w.pool_kind} x {w.concurrency}" + (f" (+{w.capacity - w.concurrency} prefetch)" if w.capacity > w.concurrency else "") + "\n"
+        f"  mode         {'burst (exit when drained)' if w.burst else 'run until stopped'}\n"
+        f"  tasks\n{tasks}"
+    )  # fmt: skip

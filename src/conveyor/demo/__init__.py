@@ -1,0 +1,1 @@
+"""The demo app used by ``conveyor demo``."""

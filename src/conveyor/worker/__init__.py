@@ -1,0 +1,5 @@
+"""The worker package: the main loop, pools, job execution, time limits."""
+
+from .worker import Worker
+
+__all__ = ["Worker"]

@@ -1,0 +1,160 @@
+"""Running one job, in whatever thread or process a pool chose, and deciding its outcome.
+
+Every pool calls ``execute``; nothing else turns a task's behaviour into SUCCESS,
+FAILURE, RETRY or REVOKED, so all pools agree on retries, errors and results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..context import Request, TaskContext
+from ..errors import Retry, SerializationError, SoftTimeLimitExceeded, Terminated, TimeLimitExceeded
+from ..records import JobRecord, Lease, Outcome
+from ..serialization import check_jsonable, decode_payload
+from ..states import State
+from .backoff import retry_delay
+from .limits import LimitTimer
+
+if TYPE_CHECKING:
+    from ..app import App
+    from ..task import Task
+
+_loops = threading.local()
+
+
+def error_info(exc: BaseException, **extra: Any) -> dict[str, Any]:
+    """An error as stored on a record: type, message, traceback."""
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(exc)),
+        **extra,
+    }
+
+
+def failure(record: JobRecord, error: dict[str, Any]) -> Outcome:
+    return Outcome(record.id, record.lease_token or "", State.FAILURE, error=error)
+
+
+@dataclass
+class Prepared:
+    """A job ready to call: its task, arguments and context."""
+
+    record: JobRecord
+    task: Task[Any, Any]
+    context: TaskContext
+    args: list[Any]
+    kwargs: dict[str, Any]
+
+    @property
+    def call_args(self) -> list[Any]:
+        return [self.context, *self.args] if self.task.options.bind else self.args
+
+
+def prepare(app: App, record: JobRecord) -> Prepared | Outcome:
+    """Look up the task and decode the arguments; an Outcome (FAILURE) if either fails."""
+    try:
+        task = app.get_task(record.task)
+    except Exception as exc:
+        return failure(
+            record,
+            error_info(exc, hint="deploy a worker that registers this task, or fix the task name"),
+        )
+    try:
+        args, kwargs = decode_payload(record.payload)
+    except ValueError as exc:
+        return failure(
+            record, {"type": "UndecodablePayload", "message": str(exc), "traceback": None}
+        )
+    request = Request(
+        record.id, record.task, record.queue, record.attempt, record.max_retries, args, kwargs,
+        record.headers, record.parent_id, record.root_id,
+    )  # fmt: skip
+    context = TaskContext(app, request, Lease(record.id, record.lease_token or ""))
+    return Prepared(record, task, context, args, kwargs)
+
+
+def execute(
+    app: App,
+    record: JobRecord,
+    *,
+    thread_limits: tuple[bool, bool] = (True, True),
+    on_context: Callable[[TaskContext], None] | None = None,
+) -> Outcome:
+    """Run ``record``'s task in this thread and return how the delivery ended. Never raises.
+
+    ``thread_limits`` says which of the task's (soft, hard) time limits to enforce in this
+    thread; a pool that enforces one another way (killing a child) passes False for it.
+    """
+    job = prepare(app, record)
+    if isinstance(job, Outcome):
+        return job
+    if on_context is not None:
+        on_context(job.context)
+    opts = job.task.options
+    soft = opts.soft_time_limit if thread_limits[0] else None
+    hard = opts.time_limit if thread_limits[1] else None
+    try:
+        with LimitTimer(soft, hard):
+            result = _call(job)
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        return outcome_of_error(app, job, exc)
+    return outcome_of_result(app, job, result)
+
+
+def outcome_of_result(app: App, job: Prepared, result: Any) -> Outcome:
+    record = job.record
+    if job.context.terminate_requested:
+        return outcome_of_error(
+            app, job, Terminated("the job was revoked while running and stopped early")
+        )
+    try:
+        check_jsonable(result, "the task's return value")
+    except SerializationError as exc:
+        return failure(record, error_info(exc, hint="return only JSON types from tasks"))
+    return Outcome(record.id, record.lease_token or "", State.SUCCESS, result=result)
+
+
+def _call(job: Prepared) -> Any:
+    if not job.task.is_async:
+        return job.task.fn(*job.call_args, **job.kwargs)
+    loop = getattr(_loops, "loop", None)  # one loop per thread, reused across jobs
+    if loop is None or loop.is_closed():
+        loop = _loops.loop = asyncio.new_event_loop()
+    return loop.run_until_complete(job.task.fn(*job.call_args, **job.kwargs))
+
+
+def outcome_of_error(app: App, job: Prepared, exc: BaseException) -> Outcome:
+    """Decide FAILURE, RETRY (with its delay) or REVOKED for an exception from a task."""
+    record, task = job.record, job.task
+    token = record.lease_token or ""
+    if isinstance(exc, Terminated):
+        return Outcome(record.id, token, State.REVOKED, error=error_info(exc))
+    if isinstance(exc, SoftTimeLimitExceeded | TimeLimitExceeded):
+        limit = "soft" if isinstance(exc, SoftTimeLimitExceeded) else "hard"
+        return failure(record, error_info(exc, limit=limit))
+    retry = exc if isinstance(exc, Retry) else None
+    if retry is None and not isinstance(exc, task.options.autoretry_for or ()):
+        return failure(record, error_info(exc))
+    cause = (retry.exc if retry else exc) or exc
+    retries = record.attempt - 1
+    if retries >= record.max_retries:
+        return failure(record, error_info(cause, retries_exhausted=True, retries=retries))
+    opts = task.options
+    delay = retry.countdown if retry and retry.countdown is not None else None
+    if delay is None:
+        cap = (
+            opts.retry_backoff_max
+            if opts.retry_backoff_max is not None
+            else app.conf.retry_backoff_max
+        )
+        delay = retry_delay(retries, opts.retry_backoff, cap, opts.retry_jitter)
+    return Outcome(record.id, token, State.RETRY, error=error_info(cause), delay=max(0.0, delay))

@@ -1,0 +1,47 @@
+"""Pools run jobs: ``process`` (default), ``thread``, ``async`` and ``solo``.
+
+| pool    | soft limit             | hard limit                    | terminate            |
+|---------|------------------------|-------------------------------|----------------------|
+| process | exception in the task  | child killed and replaced     | child killed         |
+| thread  | exception in the task  | exception (not inside C code) | flag: is_revoked()   |
+| solo    | exception in the task  | exception (not inside C code) | flag: is_revoked()   |
+| async   | coroutine cancelled    | coroutine cancelled           | coroutine cancelled  |
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+from typing import TYPE_CHECKING, Any
+
+from ...errors import ConfigurationError
+from .base import Lost, Pool, Report
+
+if TYPE_CHECKING:
+    from ...app import App
+
+POOLS = ("process", "thread", "async", "solo")
+
+__all__ = ["POOLS", "Lost", "Pool", "Report", "default_concurrency", "make_pool"]
+
+
+def default_concurrency(kind: str) -> int:
+    return {"process": os.cpu_count() or 1, "thread": 8, "async": 100, "solo": 1}[kind]
+
+
+def make_pool(
+    kind: str, app: App, concurrency: int, results: queue.SimpleQueue[Report], **options: Any
+) -> Pool:
+    if kind == "process":
+        from .process import ProcessPool
+
+        return ProcessPool(app, concurrency, results, **options)
+    if kind in {"thread", "solo"}:
+        from .threads import SoloPool, ThreadPool
+
+        return (SoloPool if kind == "solo" else ThreadPool)(app, concurrency, results)
+    if kind == "async":
+        from .aio import AsyncPool
+
+        return AsyncPool(app, concurrency, results)
+    raise ConfigurationError(f"unknown pool {kind!r}; choose one of {', '.join(POOLS)}")

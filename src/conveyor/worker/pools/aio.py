@@ -1,0 +1,117 @@
+"""``async`` pool: ``async def`` tasks run as coroutines on one event loop, many at once.
+
+Sync tasks submitted here run in the loop's thread executor so they never block it.
+A soft or hard time limit cancels the coroutine (``CancelledError`` inside the task, so
+``finally`` blocks run) and the record names the limit; terminate cancels it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from typing import TYPE_CHECKING, Any
+
+from ...errors import SoftTimeLimitExceeded, Terminated, TimeLimitExceeded
+from ...records import JobRecord, Outcome
+from ..execution import Prepared, execute, outcome_of_error, outcome_of_result, prepare
+from .base import Pool, Report
+
+if TYPE_CHECKING:
+    from ...app import App
+
+
+class AsyncPool(Pool):
+    kind = "async"
+    supports_hard_limit = True
+    supports_terminate = True
+
+    def __init__(self, app: App, concurrency: int, results: queue.SimpleQueue[Report]) -> None:
+        super().__init__(app, concurrency, results)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="conveyor-async", daemon=True
+        )
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._waiting: list[JobRecord] = []
+        self._lock = threading.Lock()
+        self._slots: asyncio.Semaphore | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, record: JobRecord) -> None:
+        with self._lock:
+            self._waiting.append(record)
+        self._loop.call_soon_threadsafe(self._spawn, record)
+
+    def _spawn(self, record: JobRecord) -> None:
+        self._tasks[record.id] = self._loop.create_task(self._run(record))
+
+    async def _run(self, record: JobRecord) -> None:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.concurrency)
+        async with self._slots:
+            with self._lock:
+                if record not in self._waiting:  # taken back by take_unstarted
+                    return
+                self._waiting.remove(record)
+            try:
+                self.results.put(await self._execute(record))
+            finally:
+                self._tasks.pop(record.id, None)
+
+    async def _execute(self, record: JobRecord) -> Outcome:
+        job = prepare(self.app, record)
+        if isinstance(job, Outcome):
+            return job
+        if not job.task.is_async:
+            return await self._loop.run_in_executor(None, execute, self.app, record)
+        return await self._await_task(job)
+
+    async def _await_task(self, job: Prepared) -> Outcome:
+        opts = job.task.options
+        exc_type: type[SoftTimeLimitExceeded | TimeLimitExceeded] = SoftTimeLimitExceeded
+        limit = opts.soft_time_limit
+        if limit is None:
+            limit, exc_type = opts.time_limit, TimeLimitExceeded
+        try:
+            async with asyncio.timeout(limit):
+                result: Any = await job.task.fn(*job.call_args, **job.kwargs)
+        except TimeoutError:
+            name = "soft" if exc_type is SoftTimeLimitExceeded else "hard"
+            return outcome_of_error(
+                self.app, job, exc_type(f"the {name} time limit of {limit}s fired")
+            )
+        except asyncio.CancelledError:
+            return outcome_of_error(
+                self.app, job, Terminated("the job was revoked while running and cancelled")
+            )
+        except Exception as exc:
+            return outcome_of_error(self.app, job, exc)
+        return outcome_of_result(self.app, job, result)
+
+    def terminate(self, job_id: str) -> None:
+        def cancel() -> None:
+            task = self._tasks.get(job_id)
+            if task is not None:
+                task.cancel()
+
+        self._loop.call_soon_threadsafe(cancel)
+
+    def take_unstarted(self) -> list[JobRecord]:
+        with self._lock:
+            taken, self._waiting = self._waiting, []
+        return taken
+
+    def shutdown(self, *, wait: bool) -> None:
+        async def drain() -> None:
+            pending = list(self._tasks.values())
+            if pending and wait:
+                await asyncio.gather(*pending, return_exceptions=True)
+            for task in pending:
+                task.cancel()
+
+        asyncio.run_coroutine_threadsafe(drain(), self._loop).result()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)

@@ -1,0 +1,88 @@
+"""``thread`` and ``solo`` pools: jobs run in threads of the worker process.
+
+Soft and hard time limits are raised inside the task's thread (see ``worker.limits``);
+neither can interrupt a long C call. Terminate sets a flag the task sees through
+``self.is_revoked()``; the job then ends REVOKED.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import TYPE_CHECKING
+
+from ...context import TaskContext
+from ...records import JobRecord
+from ..execution import execute
+from .base import Pool, Report
+
+if TYPE_CHECKING:
+    from ...app import App
+
+
+class ThreadPool(Pool):
+    kind = "thread"
+    supports_hard_limit = True  # best effort: raised between bytecodes
+
+    def __init__(self, app: App, concurrency: int, results: queue.SimpleQueue[Report]) -> None:
+        super().__init__(app, concurrency, results)
+        self._inbox: queue.Queue[JobRecord | None] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self._contexts: dict[str, TaskContext] = {}
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        for i in range(self.concurrency):
+            thread = threading.Thread(
+                target=self._run, name=f"conveyor-{self.kind}-{i}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def _run(self) -> None:
+        while (record := self._inbox.get()) is not None:
+            outcome = execute(self.app, record, on_context=self._track)
+            with self._lock:
+                self._contexts.pop(record.id, None)
+            self.results.put(outcome)
+
+    def _track(self, context: TaskContext) -> None:
+        with self._lock:
+            self._contexts[context.request.id] = context
+
+    def submit(self, record: JobRecord) -> None:
+        self._inbox.put(record)
+
+    def terminate(self, job_id: str) -> None:
+        with self._lock:
+            context = self._contexts.get(job_id)
+        if context is not None:
+            context.mark_revoked(terminate=True)
+
+    def take_unstarted(self) -> list[JobRecord]:
+        taken: list[JobRecord] = []
+        while True:
+            try:
+                record = self._inbox.get_nowait()
+            except queue.Empty:
+                return taken
+            if record is not None:
+                taken.append(record)
+
+    def shutdown(self, *, wait: bool) -> None:
+        for _ in self._threads:
+            self._inbox.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
+        # Without wait, daemon threads still running die with the process; their leases
+        # are released by the worker, so a late outcome is refused.
+
+
+class SoloPool(ThreadPool):
+    """One job at a time, in a single thread: the simplest pool, for debugging."""
+
+    kind = "solo"
+
+    def __init__(self, app: App, concurrency: int, results: queue.SimpleQueue[Report]) -> None:
+        super().__init__(app, 1, results)

@@ -1,0 +1,326 @@
+"""The worker: claims jobs, runs them in a pool, acknowledges them, keeps leases alive.
+
+Three parts, each on its own thread:
+
+- the **consumer** claims up to the free capacity (concurrency + prefetch, minus what it
+  holds) and otherwise waits for the backend's wake-up hint;
+- the **pool** runs jobs and posts each delivery's outcome to ``results``;
+- the **main loop** (the thread that called ``run``) acknowledges outcomes in batches,
+  heartbeats every held lease in one call (learning revocations and lost leases), rescues
+  expired leases of dead workers, and carries out shutdown.
+
+Shutdown: the first ``stop()`` (SIGTERM/SIGINT) stops claiming, releases claimed jobs
+that have not started, and lets running ones finish for up to ``shutdown_timeout``
+seconds; the second (or the timeout) stops running jobs and releases them to the queue
+at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import random
+import signal
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from .. import __version__
+from ..errors import BackendError
+from ..ids import new_id
+from ..records import JobRecord, Lease, Outcome, WorkerInfo
+from .pools import Lost, Report, default_concurrency, make_pool
+
+if TYPE_CHECKING:
+    from ..app import App
+
+log = logging.getLogger("conveyor.worker")
+
+#: In burst mode, delayed jobs due within this many seconds are waited for.
+BURST_HORIZON = 60.0
+#: Longest an idle consumer waits before claiming again (delayed jobs start this late at most).
+IDLE_WAIT = 0.5
+#: Pause after a backend error before trying again.
+ERROR_BACKOFF = 1.0
+_WAKE = object()
+
+
+class Worker:
+    def __init__(
+        self,
+        app: App,
+        *,
+        queues: list[str] | None = None,
+        pool: str = "process",
+        concurrency: int | None = None,
+        name: str | None = None,
+        prefetch: int = 0,
+        burst: bool = False,
+        shutdown_timeout: float = 30.0,
+        **pool_options: Any,
+    ) -> None:
+        self.app, self.backend = app, app.backend
+        self.queues = list(queues or app.declared_queues())
+        self.pool_kind = pool
+        self.concurrency = concurrency or default_concurrency(pool)
+        self.capacity = self.concurrency + max(0, prefetch)
+        self.burst, self.shutdown_timeout = burst, shutdown_timeout
+        self.id = new_id()
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.results: queue.SimpleQueue[Report | object] = queue.SimpleQueue()
+        self.pool = make_pool(pool, app, self.concurrency, self.results, **pool_options)  # type: ignore[arg-type]
+        self._held: dict[str, JobRecord] = {}
+        self._room = threading.Condition()
+        self._stop_level = 0
+        self._drained = False
+        self._unacked: list[Outcome] = []
+        self.started = threading.Event()
+        self.counts = {"SUCCESS": 0, "FAILURE": 0, "RETRY": 0, "REVOKED": 0, "LOST": 0}
+
+    # -- control -----------------------------------------------------------------------
+
+    def stop(self, graceful: bool = True) -> None:
+        """Ask the worker to stop: the first call drains, a second (or graceful=False) hurries."""
+        self._stop_level = max(self._stop_level + 1, 1 if graceful else 2)
+        self.results.put(_WAKE)
+        with self._room:
+            self._room.notify_all()
+
+    def info(self) -> WorkerInfo:
+        return WorkerInfo(
+            id=self.id, name=self.name, host=socket.gethostname(), pid=os.getpid(), queues=self.queues,
+            pool=self.pool_kind, concurrency=self.concurrency, version=__version__,
+            tasks=sorted(self.app.tasks), started_at=self._started_at,
+        )  # fmt: skip
+
+    def install_signal_handlers(self) -> None:
+        def handle(signum: int, _frame: Any) -> None:
+            level = (
+                "stopping now: running jobs go back to the queue"
+                if self._stop_level
+                else (
+                    f"draining: running jobs may finish (up to {self.shutdown_timeout:.0f}s); signal again to stop now"
+                )
+            )
+            log.warning("received %s, %s", signal.Signals(signum).name, level)
+            self.stop()
+
+        signal.signal(signal.SIGINT, handle)
+        signal.signal(signal.SIGTERM, handle)
+
+    # -- running -------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until stopped (or drained, in burst mode). Returns the process exit code."""
+        self._started_at = self.backend.now()
+        self.pool.start()
+        self._beat()
+        consumer = threading.Thread(target=self._consume, name="conveyor-consumer", daemon=True)
+        consumer.start()
+        self.started.set()
+        try:
+            code = self._main_loop()
+        finally:
+            self._stop_level = max(self._stop_level, 1)
+            with self._room:
+                self._room.notify_all()
+            consumer.join(timeout=IDLE_WAIT * 4)
+            self._unregister()
+        return code
+
+    def _main_loop(self) -> int:
+        now = time.monotonic()
+        next_beat, next_rescue = now, now + random.uniform(0, self.app.conf.rescue_interval)
+        drain_deadline: float | None = None
+        while True:
+            self._handle(self._collect(min(next_beat, next_rescue) - time.monotonic()))
+            now = time.monotonic()
+            if now >= next_beat:
+                self._beat()
+                next_beat = now + self.app.conf.heartbeat_interval
+            if now >= next_rescue:
+                self._rescue()
+                next_rescue = now + self.app.conf.rescue_interval
+            if getattr(self.pool, "fatal", None):
+                log.error("the pool cannot run jobs: %s", self.pool.fatal)  # type: ignore[attr-defined]
+                self._stop_now()
+                return 1
+            if self._stop_level == 0 and not (self._drained and not self._held):
+                continue
+            if drain_deadline is None:
+                drain_deadline = now + self.shutdown_timeout
+                self._release_unstarted()
+            if not self._held and not self._unacked:
+                self.pool.shutdown(wait=True)
+                return 0
+            if self._stop_level >= 2 or now >= drain_deadline:
+                self._stop_now()
+                return 0
+
+    def _collect(self, timeout: float) -> list[Report]:
+        reports: list[Report] = []
+        try:
+            item = self.results.get(timeout=max(0.001, min(timeout, 1.0)))
+        except queue.Empty:
+            return reports
+        while True:
+            if item is not _WAKE:
+                reports.append(item)  # type: ignore[arg-type]
+            try:
+                item = self.results.get_nowait()
+            except queue.Empty:
+                return reports
+
+    def _handle(self, reports: list[Report]) -> None:
+        lost = [r for r in reports if isinstance(r, Lost)]
+        self._unacked += [r for r in reports if isinstance(r, Outcome)]
+        done = [o.job_id for o in self._unacked] + [r.lease.job_id for r in lost]
+        try:
+            if self._unacked:
+                for job_id in self.backend.ack(self._unacked):
+                    log.warning(
+                        "job %s: lease lost before its outcome was stored; another delivery owns it",
+                        job_id,
+                    )
+            if lost:
+                for report in lost:
+                    log.error(
+                        "job %s: %s; returned to its queue", report.lease.job_id, report.reason
+                    )
+                self.backend.abandon([r.lease for r in lost])
+        except BackendError as exc:
+            log.error("cannot store outcomes (%s); retrying in the next tick", exc)
+            return
+        self._count_and_log(reports)
+        self._unacked = []
+        with self._room:
+            for job_id in done:
+                self._held.pop(job_id, None)
+            self._room.notify_all()
+
+    def _count_and_log(self, reports: list[Report]) -> None:
+        for report in reports:
+            if isinstance(report, Lost):
+                self.counts["LOST"] += 1
+                continue
+            self.counts[report.state.value] = self.counts.get(report.state.value, 0) + 1
+            record = self._held.get(report.job_id)
+            task = record.task if record else "?"
+            if report.error:
+                log.info("%s %s %s: %s: %s", report.state.value, task, report.job_id,
+                         report.error.get("type"), report.error.get("message"))  # fmt: skip
+            else:
+                log.info("%s %s %s -> %r", report.state.value, task, report.job_id, report.result)
+
+    def _beat(self) -> None:
+        with self._room:
+            leases = [Lease(j.id, j.lease_token or "") for j in self._held.values()]
+        try:
+            reply = self.backend.heartbeat(self.info(), leases, self.app.conf.lease_seconds)
+        except BackendError as exc:
+            log.error(
+                "heartbeat failed (%s); leases expire in %.0fs unless it recovers",
+                exc,
+                self.app.conf.lease_seconds,
+            )
+            return
+        for job_id in reply.terminate:
+            log.warning("job %s was revoked with terminate; stopping it", job_id)
+            self.pool.terminate(job_id)
+        for job_id in reply.lost:
+            log.warning(
+                "job %s: lease lost (this worker stalled past its lease); its result will be refused",
+                job_id,
+            )
+
+    def _rescue(self) -> None:
+        try:
+            rescued = self.backend.rescue_expired()
+            if rescued:
+                log.warning(
+                    "returned %d job(s) of dead workers to their queues: %s",
+                    len(rescued),
+                    ", ".join(rescued),
+                )
+            self.backend.prune()
+        except BackendError as exc:
+            log.error("rescue of expired leases failed: %s", exc)
+
+    # -- claiming (consumer thread) -------------------------------------------------------
+
+    def _consume(self) -> None:
+        while self._stop_level == 0:
+            with self._room:
+                free = self.capacity - len(self._held)
+                if free <= 0:
+                    self._room.wait(IDLE_WAIT)
+                    continue
+            try:
+                jobs = self.backend.claim(self.queues, self.id, free, self.app.conf.lease_seconds)
+            except BackendError as exc:
+                log.error("claim failed (%s); retrying in %.0fs", exc, ERROR_BACKOFF)
+                time.sleep(ERROR_BACKOFF)
+                continue
+            if jobs:
+                self._dispatch(jobs)
+            elif not self._idle():
+                return
+
+    def _dispatch(self, jobs: list[JobRecord]) -> None:
+        with self._room:
+            if self._stop_level:  # stopped while claiming: give them straight back
+                self.backend.release([Lease(j.id, j.lease_token or "") for j in jobs])
+                return
+            for job in jobs:
+                self._held[job.id] = job
+        for job in jobs:
+            self.pool.submit(job)
+
+    def _idle(self) -> bool:
+        """Wait for work; False when a burst worker has drained its queues."""
+        due = self.backend.next_due(self.queues)
+        now = self.backend.now()
+        if self.burst:
+            with self._room:
+                nothing_held = not self._held
+            if nothing_held and (due is None or due > now + BURST_HORIZON):
+                self._drained = True
+                self.results.put(_WAKE)
+                return False
+        wait = IDLE_WAIT if due is None else min(IDLE_WAIT, max(0.0, due - now))
+        self.backend.wait_for_jobs(self.queues, wait)
+        return True
+
+    # -- stopping ----------------------------------------------------------------------------
+
+    def _release_unstarted(self) -> None:
+        unstarted = self.pool.take_unstarted()
+        if not unstarted:
+            return
+        self._release(unstarted)
+        log.info("released %d claimed job(s) that had not started", len(unstarted))
+
+    def _stop_now(self) -> None:
+        with self._room:
+            running = list(self._held.values())
+        if running:
+            log.warning("stopping %d running job(s); they go back to their queues", len(running))
+            self._release(running)
+        self.pool.shutdown(wait=False)
+
+    def _release(self, jobs: list[JobRecord]) -> None:
+        try:
+            self.backend.release([Lease(j.id, j.lease_token or "") for j in jobs])
+        except BackendError as exc:
+            log.error("could not release jobs (%s); they return when their leases expire", exc)
+        with self._room:
+            for job in jobs:
+                self._held.pop(job.id, None)
+
+    def _unregister(self) -> None:
+        try:
+            self.backend.unregister_worker(self.id)
+        except BackendError as exc:
+            log.error("could not unregister the worker: %s", exc)
