@@ -97,15 +97,46 @@ def execute(
         return job
     if on_context is not None:
         on_context(job.context)
+    if job.task.is_async:
+        loop = getattr(_loops, "loop", None)  # one loop per thread, reused across jobs
+        if loop is None or loop.is_closed():
+            loop = _loops.loop = asyncio.new_event_loop()
+        return loop.run_until_complete(await_task(app, job))
     opts = job.task.options
     soft = opts.soft_time_limit if thread_limits[0] else None
     hard = opts.time_limit if thread_limits[1] else None
     try:
         with LimitTimer(soft, hard):
-            result = _call(job)
-    except BaseException as exc:
+            result = job.task.fn(*job.call_args, **job.kwargs)
+    except BaseException as exc:  # every outcome must be recorded, whatever was raised
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
+        return outcome_of_error(app, job, exc)
+    return outcome_of_result(app, job, result)
+
+
+async def await_task(app: App, job: Prepared) -> Outcome:
+    """Run an ``async def`` task; its time limit cancels it (the first limit set fires)."""
+    opts = job.task.options
+    exc_type: type[SoftTimeLimitExceeded | TimeLimitExceeded] = SoftTimeLimitExceeded
+    limit = opts.soft_time_limit
+    if limit is None:
+        limit, exc_type = opts.time_limit, TimeLimitExceeded
+    try:
+        async with asyncio.timeout(limit):
+            result: Any = await job.task.fn(*job.call_args, **job.kwargs)
+    except TimeoutError:
+        name = "soft" if exc_type is SoftTimeLimitExceeded else "hard"
+        return outcome_of_error(
+            app,
+            job,
+            exc_type(f"the {name} time limit of {limit}s fired; the coroutine was cancelled"),
+        )
+    except asyncio.CancelledError:
+        return outcome_of_error(
+            app, job, Terminated("the job was revoked while running and cancelled")
+        )
+    except Exception as exc:
         return outcome_of_error(app, job, exc)
     return outcome_of_result(app, job, result)
 
@@ -121,15 +152,6 @@ def outcome_of_result(app: App, job: Prepared, result: Any) -> Outcome:
     except SerializationError as exc:
         return failure(record, error_info(exc, hint="return only JSON types from tasks"))
     return Outcome(record.id, record.lease_token or "", State.SUCCESS, result=result)
-
-
-def _call(job: Prepared) -> Any:
-    if not job.task.is_async:
-        return job.task.fn(*job.call_args, **job.kwargs)
-    loop = getattr(_loops, "loop", None)  # one loop per thread, reused across jobs
-    if loop is None or loop.is_closed():
-        loop = _loops.loop = asyncio.new_event_loop()
-    return loop.run_until_complete(job.task.fn(*job.call_args, **job.kwargs))
 
 
 def outcome_of_error(app: App, job: Prepared, exc: BaseException) -> Outcome:

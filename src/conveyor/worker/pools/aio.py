@@ -1,7 +1,7 @@
 """``async`` pool: ``async def`` tasks run as coroutines on one event loop, many at once.
 
 Sync tasks submitted here run in the loop's thread executor so they never block it.
-A soft or hard time limit cancels the coroutine (``CancelledError`` inside the task, so
+A time limit cancels the coroutine (``CancelledError`` inside the task, so
 ``finally`` blocks run) and the record names the limit; terminate cancels it too.
 """
 
@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ...errors import SoftTimeLimitExceeded, Terminated, TimeLimitExceeded
 from ...records import JobRecord, Outcome
-from ..execution import Prepared, execute, outcome_of_error, outcome_of_result, prepare
+from ..execution import await_task, execute, prepare
 from .base import Pool, Report
 
 if TYPE_CHECKING:
@@ -67,29 +66,7 @@ class AsyncPool(Pool):
             return job
         if not job.task.is_async:
             return await self._loop.run_in_executor(None, execute, self.app, record)
-        return await self._await_task(job)
-
-    async def _await_task(self, job: Prepared) -> Outcome:
-        opts = job.task.options
-        exc_type: type[SoftTimeLimitExceeded | TimeLimitExceeded] = SoftTimeLimitExceeded
-        limit = opts.soft_time_limit
-        if limit is None:
-            limit, exc_type = opts.time_limit, TimeLimitExceeded
-        try:
-            async with asyncio.timeout(limit):
-                result: Any = await job.task.fn(*job.call_args, **job.kwargs)
-        except TimeoutError:
-            name = "soft" if exc_type is SoftTimeLimitExceeded else "hard"
-            return outcome_of_error(
-                self.app, job, exc_type(f"the {name} time limit of {limit}s fired")
-            )
-        except asyncio.CancelledError:
-            return outcome_of_error(
-                self.app, job, Terminated("the job was revoked while running and cancelled")
-            )
-        except Exception as exc:
-            return outcome_of_error(self.app, job, exc)
-        return outcome_of_result(self.app, job, result)
+        return await await_task(self.app, job)
 
     def terminate(self, job_id: str) -> None:
         def cancel() -> None:

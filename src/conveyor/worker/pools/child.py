@@ -36,7 +36,7 @@ def rss_kib() -> int:
             return 0
 
 
-def child_main(app_path: str, conn: Connection) -> None:
+def child_main(app_path: str, backend_url: str, conn: Connection) -> None:
     _die_with_parent()
     # The parent decides when children stop: a Ctrl-C or a SIGTERM sent to the whole
     # process group must not kill jobs that a graceful shutdown lets finish.
@@ -45,6 +45,10 @@ def child_main(app_path: str, conn: Connection) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         app = load_app(app_path)
+        if (
+            app.conf.backend_url != backend_url
+        ):  # the parent's backend wins over import-time defaults
+            app.conf.backend_url, app._backend = backend_url, None
     except Exception as exc:
         conn.send(("fatal", f"worker child could not load the app {app_path!r}: {exc}"))
         return

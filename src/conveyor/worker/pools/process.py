@@ -79,6 +79,11 @@ class ProcessPool(Pool):
                 "the process pool needs the app's import path so children can load it: "
                 "start the worker with -A package.module:app (or use -P thread)"
             )
+        if not app.backend.shared:
+            raise ConfigurationError(
+                f"the process pool needs a backend its children can share; {app.conf.backend_url} lives in "
+                "one process. Use sqlite:///file.db (or redis/postgres), or -P thread"
+            )
         self.app_path = app.main
         self.start_method = start_method or default_start_method()
         self.max_tasks_per_child = max_tasks_per_child
@@ -135,7 +140,9 @@ class ProcessPool(Pool):
     def _spawn(self) -> _Child:
         parent_conn, child_conn = self._ctx.Pipe()
         proc = self._ctx.Process(
-            target=child_main, args=(self.app_path, child_conn), name="conveyor-child"
+            target=child_main,
+            args=(self.app_path, self.app.conf.backend_url, child_conn),
+            name="conveyor-child",
         )
         proc.start()
         child_conn.close()

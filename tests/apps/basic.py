@@ -1,0 +1,122 @@
+"""The app that worker tests run, in-process and in real worker subprocesses.
+
+Timers are shrunk so crash recovery takes about a second. ``ledger`` tasks append a line
+per start and end to a file outside the system under test, so tests count executions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+from conveyor import App
+from conveyor.context import TaskContext
+from conveyor.errors import SoftTimeLimitExceeded
+
+app = App(
+    "tests", lease_seconds=2.0, heartbeat_interval=0.3, rescue_interval=0.3, default_max_retries=3
+)
+
+
+def note(path: str, line: str) -> None:
+    with open(path, "a") as ledger:
+        ledger.write(f"{line} {os.getpid()}\n")
+
+
+@app.task(name="t.add")
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@app.task(name="t.ledger", bind=True)
+def ledger(self: TaskContext, path: str, seconds: float = 0.0) -> str:
+    note(path, f"start {self.request.id}")
+    time.sleep(seconds)
+    note(path, f"end {self.request.id}")
+    return self.request.id
+
+
+@app.task(name="t.fail")
+def fail(message: str) -> None:
+    raise ValueError(message)
+
+
+@app.task(
+    name="t.flaky", bind=True, autoretry_for=(ConnectionError,), max_retries=2, retry_backoff=0.05
+)
+def flaky(self: TaskContext, succeed_on: int) -> int:
+    if self.request.attempt < succeed_on:
+        raise ConnectionError(f"attempt {self.request.attempt} failed")
+    return self.request.attempt
+
+
+@app.task(name="t.retry_self", bind=True, max_retries=1)
+def retry_self(self: TaskContext) -> None:
+    self.retry(countdown=0.05, exc=RuntimeError(f"try {self.request.attempt}"))
+
+
+@app.task(name="t.soft", soft_time_limit=0.2)
+def soft() -> str:
+    try:
+        for _ in range(500):  # short sleeps: every pool can deliver the limit between them
+            time.sleep(0.01)
+    except SoftTimeLimitExceeded:
+        return "cleaned up"
+    return "finished"
+
+
+@app.task(name="t.soft_in_c", soft_time_limit=0.2)
+def soft_in_c() -> str:
+    try:
+        time.sleep(5)  # one long C call: only a signal (process pool on POSIX) interrupts it
+    except SoftTimeLimitExceeded:
+        return "cleaned up"
+    return "finished"
+
+
+@app.task(name="t.hard", time_limit=0.3)
+def hard() -> None:
+    while True:  # pure Python: thread pools can interrupt it too
+        time.sleep(0.01)
+
+
+@app.task(name="t.progress", bind=True)
+def progress(self: TaskContext, path: str) -> None:
+    self.update_progress(50, message="half way", step=1)
+    note(path, "progress")
+    deadline = time.monotonic() + 10
+    while not os.path.exists(path + ".go") and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+@app.task(name="t.cooperative", bind=True)
+def cooperative(self: TaskContext, path: str) -> str:
+    note(path, f"start {self.request.id}")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if self.is_revoked():
+            return "noticed"
+        time.sleep(0.02)
+    return "never revoked"
+
+
+@app.task(name="t.async_add")
+async def async_add(a: int, b: int) -> int:
+    await asyncio.sleep(0.01)
+    return a + b
+
+
+@app.task(name="t.async_hang", time_limit=0.3)
+async def async_hang() -> None:
+    await asyncio.sleep(60)
+
+
+@app.task(name="t.bad_result")
+def bad_result() -> object:
+    return {1, 2}
+
+
+@app.task(name="t.suicide")
+def suicide() -> None:
+    os._exit(13)

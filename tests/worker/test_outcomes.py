@@ -1,0 +1,164 @@
+"""What a worker records for each kind of task behaviour, in every pool and on every backend.
+
+These run the worker in-process (burst mode: it drains the queues, then returns), so
+they are fast and deterministic; tests/worker/test_processes.py covers real processes
+and signals.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conveyor import App, State
+from conveyor.worker import Worker
+
+from ..conftest import BACKENDS
+from .conftest import ledger_lines
+
+POOLS = ["thread", "solo", "async", "process"]
+# memory:// lives in one process, so the process pool refuses it (see test_pools.py).
+pytestmark = pytest.mark.parametrize(
+    ("backend_kind", "pool"),
+    [(b, p) for b in BACKENDS for p in POOLS if (b, p) != ("memory", "process")],
+)
+
+
+def drain(app: App, pool: str, **options: object) -> Worker:
+    options.setdefault("concurrency", 2)
+    worker = Worker(app, pool=pool, burst=True, **options)  # type: ignore[arg-type]
+    assert worker.run() == 0
+    return worker
+
+
+def test_results_of_sync_and_async_tasks(worker_app: App, pool: str) -> None:
+    jobs = [worker_app.send_task("t.add", (i, i)) for i in range(5)] + [
+        worker_app.send_task("t.async_add", (2, 3))
+    ]
+    drain(worker_app, pool)
+    assert [j.get(timeout=1) for j in jobs] == [0, 2, 4, 6, 8, 5]
+    record = jobs[0].record()
+    assert record.attempts[0]["state"] == "SUCCESS"
+    assert record.worker is not None
+
+
+def test_failure_records_the_error_with_traceback(worker_app: App, pool: str) -> None:
+    job = worker_app.send_task("t.fail", ("boom",))
+    drain(worker_app, pool)
+    record = job.record()
+    assert record.state is State.FAILURE
+    assert record.error is not None
+    assert (record.error["type"], record.error["message"]) == ("ValueError", "boom")
+    assert "raise ValueError(message)" in record.error["traceback"]
+
+
+def test_autoretry_with_backoff_records_each_attempt(worker_app: App, pool: str) -> None:
+    ok, exhausted = worker_app.send_task("t.flaky", (3,)), worker_app.send_task("t.flaky", (9,))
+    drain(worker_app, pool)
+    record = ok.record()
+    assert (record.state, record.result, record.attempt) == (State.SUCCESS, 3, 3)
+    assert [a["state"] for a in record.attempts] == ["RETRY", "RETRY", "SUCCESS"]
+    assert record.attempts[0]["error"] == {"type": "ConnectionError", "message": "attempt 1 failed"}
+    gap = record.attempts[1]["started_at"] - record.attempts[0]["finished_at"]
+    assert gap >= 0.025  # backoff base 0.05 with equal jitter: at least half of it
+    failed = exhausted.record()
+    assert (failed.state, failed.attempt) == (State.FAILURE, 3)
+    assert failed.error is not None
+    assert failed.error["retries_exhausted"] is True
+    assert failed.error["message"] == "attempt 3 failed"
+
+
+def test_self_retry_uses_the_countdown_and_keeps_the_last_error(worker_app: App, pool: str) -> None:
+    job = worker_app.send_task("t.retry_self")
+    drain(worker_app, pool)
+    record = job.record()
+    assert (record.state, record.attempt) == (State.FAILURE, 2)
+    assert record.error is not None
+    assert (record.error["type"], record.error["message"]) == ("RuntimeError", "try 2")
+
+
+def test_soft_time_limit_can_be_caught(worker_app: App, pool: str) -> None:
+    job = worker_app.send_task("t.soft")
+    drain(worker_app, pool)
+    assert job.get(timeout=1) == "cleaned up"
+
+
+def test_hard_time_limit_fails_the_job_and_the_pool_goes_on(worker_app: App, pool: str) -> None:
+    hung = worker_app.send_task("t.hard")
+    after = [worker_app.send_task("t.add", (1, i)) for i in range(3)]
+    drain(worker_app, pool)
+    record = hung.record()
+    assert record.state is State.FAILURE
+    assert record.error is not None
+    assert (record.error["type"], record.error["limit"]) == ("TimeLimitExceeded", "hard")
+    assert [j.get(timeout=1) for j in after] == [1, 2, 3]
+
+
+def test_async_hard_limit_cancels_the_coroutine(worker_app: App, pool: str) -> None:
+    job = worker_app.send_task("t.async_hang")
+    drain(worker_app, pool)
+    error = job.record().error
+    assert error is not None
+    assert (error["type"], error["limit"]) == ("TimeLimitExceeded", "hard")
+
+
+def test_unknown_task_and_bad_payload_fail_with_the_reason(worker_app: App, pool: str) -> None:
+    unknown = worker_app.send_task("t.does_not_exist", (1,))
+    corrupt = worker_app.send_task("t.add", (1, 2))
+    good = worker_app.send_task("t.add", (2, 2))
+    _corrupt_payload(worker_app, corrupt.id)
+    drain(worker_app, pool)
+    unknown_error = unknown.record().error
+    assert unknown_error is not None
+    assert unknown_error["type"] == "UnknownTask"
+    assert "t.does_not_exist" in unknown_error["message"]
+    corrupt_error = corrupt.record().error
+    assert corrupt_error is not None
+    assert corrupt_error["type"] == "UndecodablePayload"
+    assert good.get(timeout=1) == 4
+
+
+def _corrupt_payload(app: App, job_id: str) -> None:
+    backend = app.backend
+    if hasattr(backend, "_jobs"):
+        backend._jobs[job_id].payload = b"\x80not json"
+    else:
+        with backend._write() as conn:  # type: ignore[attr-defined]
+            conn.execute("UPDATE jobs SET payload = ? WHERE id = ?", (b"\x80not json", job_id))
+
+
+def test_unserializable_result_fails_clearly(worker_app: App, pool: str) -> None:
+    job = worker_app.send_task("t.bad_result")
+    drain(worker_app, pool)
+    error = job.record().error
+    assert error is not None
+    assert error["type"] == "SerializationError"
+    assert "return value" in error["message"]
+
+
+def test_expired_job_is_not_run(worker_app: App, pool: str, ledger: Path) -> None:
+    job = worker_app.send_task("t.ledger", (str(ledger),), expires=-1)
+    drain(worker_app, pool)
+    record = job.record()
+    assert record.state is State.REVOKED
+    assert record.error is not None
+    assert record.error["type"] == "Expired"
+    assert ledger_lines(ledger) == []
+
+
+def test_revoked_queued_job_never_runs(worker_app: App, pool: str, ledger: Path) -> None:
+    doomed = worker_app.send_task("t.ledger", (str(ledger),))
+    kept = worker_app.send_task("t.ledger", (str(ledger),))
+    doomed.revoke()
+    drain(worker_app, pool)
+    assert doomed.state is State.REVOKED
+    assert kept.get(timeout=1) == kept.id
+    assert {line[1] for line in ledger_lines(ledger)} == {kept.id}
+
+
+def test_priority_order_within_a_queue(worker_app: App, pool: str) -> None:
+    jobs = [worker_app.send_task("t.add", (p, 0), priority=p) for p in [1, 5, 9, 3]]
+    drain(worker_app, pool, concurrency=1)
+    started = sorted(jobs, key=lambda j: j.record().started_at or 0)
+    assert [j.record().priority for j in started] == [9, 5, 3, 1]
