@@ -1,0 +1,204 @@
+"""Real worker subprocesses, real signals: nothing is lost, revokes hold, shutdown is clean.
+
+Each test starts ``python -m conveyor worker`` in its own session (so the whole process
+group, children included, can be signalled) on a SQLite file, with the test app's short
+timers (2 s leases). Executions are counted from a ledger file the tasks append to.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from conveyor import App, State
+from conveyor.task import Signature
+
+from .conftest import ledger_lines, wait_until
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+START_METHODS = ["forkserver", "spawn"]
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'jobs.db'}"
+
+
+@pytest.fixture
+def producer(url: str) -> App:
+    return App("producer", backend=url)
+
+
+@pytest.fixture
+def spawn_worker(url: str, tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(*args: str) -> subprocess.Popen[bytes]:
+        log_path = tmp_path / f"worker-{len(procs)}.log"
+        log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "conveyor", "-A", "tests.apps.basic:app", "worker", "-l", "info", *args],
+            cwd=ROOT, env={**os.environ, "CONVEYOR_BACKEND": url, "COLUMNS": "200"},
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        proc.log_path = log_path  # type: ignore[attr-defined]
+        procs.append(proc)
+        return proc
+
+    yield spawn
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def ledger_job(ledger: Path, seconds: float) -> Signature:
+    return Signature("t.ledger", (str(ledger), seconds))
+
+
+def registered(app: App, proc: subprocess.Popen[bytes]) -> bool:
+    return any(w.pid == proc.pid for w in app.backend.workers())
+
+
+def states(jobs: list[object], app: App) -> Counter[State]:
+    found = app.backend.get_many([j.id for j in jobs])  # type: ignore[attr-defined]
+    return Counter(r.state for r in found.values())
+
+
+def starts(ledger: Path) -> Counter[str]:
+    return Counter(line[1] for line in ledger_lines(ledger) if line[0] == "start")
+
+
+def ends(ledger: Path) -> Counter[str]:
+    return Counter(line[1] for line in ledger_lines(ledger) if line[0] == "end")
+
+
+@pytest.mark.parametrize("start_method", START_METHODS)
+def test_sigkill_of_worker_and_children_loses_nothing(
+    producer: App,
+    spawn_worker: Callable[..., subprocess.Popen[bytes]],
+    ledger: Path,
+    start_method: str,
+) -> None:
+    jobs = producer.enqueue_many([ledger_job(ledger, 0.3) for _ in range(16)])
+    victim = spawn_worker("-c", "2", "--start-method", start_method)
+    wait_until(
+        lambda: len(ends(ledger)) >= 4 and len(starts(ledger)) - len(ends(ledger)) >= 1,
+        30,
+        "jobs in flight",
+    )
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait()
+    running_at_kill = set(starts(ledger)) - set(ends(ledger))
+    assert running_at_kill, "the kill should land while jobs run"
+    survivor = spawn_worker("-c", "2", "--start-method", start_method)
+    wait_until(lambda: states(jobs, producer)[State.SUCCESS] == len(jobs), 60, "every job SUCCESS")
+    counts = starts(ledger)
+    assert set(counts) == {j.id for j in jobs}
+    duplicated = {job_id for job_id, n in counts.items() if n > 1}
+    assert duplicated <= running_at_kill  # only jobs running at the kill ran again
+    assert all(ends(ledger)[j.id] >= 1 for j in jobs)
+    survivor.send_signal(signal.SIGTERM)
+    assert survivor.wait(20) == 0
+
+
+@pytest.mark.parametrize("start_method", START_METHODS)
+def test_terminate_kills_the_child_and_the_pool_goes_on(
+    producer: App,
+    spawn_worker: Callable[..., subprocess.Popen[bytes]],
+    ledger: Path,
+    start_method: str,
+) -> None:
+    worker = spawn_worker("-c", "1", "--start-method", start_method)
+    long = producer.enqueue_many([ledger_job(ledger, 30)])[0]
+    wait_until(lambda: starts(ledger)[long.id], 30, "the long job to start")
+    long.revoke(terminate=True)
+    wait_until(lambda: long.state is State.REVOKED, 10, "the running job to be stopped")
+    assert ends(ledger)[long.id] == 0
+    error = long.error
+    assert error is not None
+    assert error["type"] == "Terminated"
+    assert producer.send_task("t.add", (2, 2)).get(timeout=20) == 4  # a fresh child serves on
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(20) == 0
+
+
+def test_revoke_of_a_running_job_survives_its_worker_dying(
+    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]], ledger: Path
+) -> None:
+    first = spawn_worker("-c", "1")
+    job = producer.enqueue_many([ledger_job(ledger, 30)])[0]
+    wait_until(lambda: starts(ledger)[job.id], 30, "the job to start")
+    job.revoke()  # no terminate: the flag is stored with the job, not in the worker
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    second = spawn_worker("-c", "1")
+    wait_until(lambda: job.state is State.REVOKED, 20, "the revoked job to end REVOKED")
+    assert starts(ledger)[job.id] == 1  # never run again
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(20) == 0
+
+
+@pytest.mark.parametrize("start_method", START_METHODS)
+def test_sigterm_lets_running_jobs_finish_and_releases_the_rest(
+    producer: App,
+    spawn_worker: Callable[..., subprocess.Popen[bytes]],
+    ledger: Path,
+    start_method: str,
+) -> None:
+    jobs = producer.enqueue_many([ledger_job(ledger, 1.0) for _ in range(8)])
+    worker = spawn_worker("-c", "2", "--prefetch", "2", "--start-method", start_method)
+    wait_until(lambda: len(starts(ledger)) == 2, 30, "two jobs running")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(20) == 0
+    finished = producer.backend.get_many([j.id for j in jobs])
+    done = [r for r in finished.values() if r.state is State.SUCCESS]
+    waiting = [r for r in finished.values() if r.state is State.PENDING]
+    assert {r.id for r in done} == set(starts(ledger))  # what started, finished
+    assert len(done) + len(waiting) == len(jobs)
+    assert all(r.attempt == 0 and r.worker is None for r in waiting)  # released, not left leased
+    assert not registered(producer, worker)  # it left the registry
+
+
+def test_second_signal_returns_running_jobs_to_the_queue_at_once(
+    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]], ledger: Path
+) -> None:
+    jobs = producer.enqueue_many([ledger_job(ledger, 30) for _ in range(2)])
+    worker = spawn_worker("-c", "2")
+    wait_until(lambda: len(starts(ledger)) == 2, 30, "two jobs running")
+    worker.send_signal(signal.SIGTERM)
+    wait_until(lambda: b"draining" in _log(worker), 10, "the worker to start draining")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(10) == 0
+    records = producer.backend.get_many([j.id for j in jobs]).values()
+    assert [r.state for r in records] == [State.PENDING, State.PENDING]  # no lease expiry needed
+    assert not ends(ledger)
+
+
+def test_a_task_that_kills_its_process_fails_after_bounded_deliveries(
+    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    worker = spawn_worker("-c", "1")
+    poison = producer.send_task("t.suicide")
+    healthy = producer.send_task("t.add", (1, 1))
+    wait_until(lambda: poison.state is State.FAILURE, 30, "the poison job to fail")
+    record = poison.record()
+    assert record.error is not None
+    assert record.error["type"] == "WorkerLost"
+    assert record.lost_leases == producer.conf.max_lost_leases
+    assert healthy.get(timeout=20) == 2
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(20) == 0
+
+
+def _log(proc: subprocess.Popen[bytes]) -> bytes:
+    path: Path = proc.log_path  # type: ignore[attr-defined]
+    return path.read_bytes()
