@@ -143,6 +143,8 @@ class App:
             )
         merged.update(route_for(sig.task, self.conf.task_routes))
         merged.update(sig.options)
+        if task is not None and not task.options.acks_late:
+            merged["headers"] = {**(merged.get("headers") or {}), "acks_late": False}
         return build_record(
             sig.task,
             sig.args,

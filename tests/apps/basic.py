@@ -120,3 +120,27 @@ def bad_result() -> object:
 @app.task(name="t.suicide")
 def suicide() -> None:
     os._exit(13)
+
+
+@app.task(name="t.early", acks_late=False)
+def early() -> None: ...
+
+
+@app.task(name="t.pid")
+def pid() -> int:
+    return os.getpid()
+
+
+@app.task(name="t.grow")
+def grow(mib: int) -> int:
+    global _ballast
+    _ballast = bytearray(mib * 1024 * 1024)  # kept alive: the child's memory stays high
+    return os.getpid()
+
+
+_ballast = bytearray()
+
+
+@app.task(name="t.media.encode", queue="media")
+def encode() -> str:
+    return "encoded"

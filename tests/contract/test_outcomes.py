@@ -212,3 +212,14 @@ def test_next_due_ignores_paused_and_other_queues(backend: Backend, clock: FakeC
     put(backend, queue="paused")
     backend.pause_queue("paused")
     assert backend.next_due(["default", "paused"]) == pytest.approx(clock.now + 30)
+
+
+def test_job_acked_on_start_is_not_redelivered(backend: Backend, clock: FakeClock) -> None:
+    record = put(backend, headers={"acks_late": False})
+    claim_one(backend)
+    clock.advance(31)
+    backend.rescue_expired()
+    final = backend.get(record.id)
+    assert final.state is State.FAILURE
+    assert final.error is not None
+    assert "acks_late=False" in final.error["message"]

@@ -46,6 +46,16 @@ def worker_lost_error(lost: int) -> dict[str, Any]:
     }
 
 
+def not_redelivered_error() -> dict[str, Any]:
+    return {
+        "type": "WorkerLost",
+        "message": (
+            "the worker running this job died; it was not run again because its task "
+            "acknowledges on start (acks_late=False). Retry it by hand if it is safe to"
+        ),
+    }
+
+
 def expired_error(expires_at: float) -> dict[str, Any]:
     return {
         "type": "Expired",
@@ -206,8 +216,9 @@ class Backend(ABC):
     def rescue_expired(self) -> list[str]:
         """Return jobs whose lease expired (their worker died) to their queue.
 
-        A job revoked meanwhile ends REVOKED; one that has lost ``max_lost_leases``
-        workers ends FAILURE with a "worker lost" error. Returns the ids touched.
+        A job revoked meanwhile ends REVOKED; one whose task acknowledges on start
+        (``headers["acks_late"] is False``) or that has lost ``max_lost_leases`` workers
+        ends FAILURE with a "worker lost" error. Returns the ids touched.
         """
         now = self.now()
         return self._rescue(now, self.max_lost_leases, now + self.result_ttl)

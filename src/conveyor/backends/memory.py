@@ -18,7 +18,7 @@ from typing import Any
 
 from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, WorkerInfo
 from ..states import FINISHED, WAITING, State
-from .base import EVENTS_KEPT, Backend, worker_lost_error
+from .base import EVENTS_KEPT, Backend, not_redelivered_error, worker_lost_error
 from .common import attempt_entry, revoked_error
 
 _Entry = tuple[int, float, int, str]
@@ -234,6 +234,8 @@ class MemoryBackend(Backend):
                 job.lost_leases += 1
                 if job.revoke:
                     self._end(job, State.REVOKED, now, keep_until, error=revoked_error("revoked"))
+                elif job.headers.get("acks_late") is False:
+                    self._end(job, State.FAILURE, now, keep_until, error=not_redelivered_error())
                 elif job.lost_leases >= max_lost:
                     self._end(
                         job,

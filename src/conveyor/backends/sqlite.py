@@ -30,7 +30,7 @@ import orjson
 from ..errors import BackendError, ConfigurationError
 from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, WorkerInfo
 from ..states import State
-from .base import EVENTS_KEPT, Backend, worker_lost_error
+from .base import EVENTS_KEPT, Backend, not_redelivered_error, worker_lost_error
 from .common import revoked_error
 from .sqlfiles import migrations, named_queries
 
@@ -292,10 +292,16 @@ class SQLiteBackend(Backend):
     def _rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]:
         touched = []
         with self._write() as conn:
-            for job_id, revoke, lost in conn.execute(_Q["expired_leases"], {"now": now}).fetchall():
+            for job_id, revoke, lost, acks_early in conn.execute(
+                _Q["expired_leases"], {"now": now}
+            ).fetchall():
                 params: dict[str, Any] = {"id": job_id, "now": now, "keep_until": keep_until}
-                if revoke or lost + 1 >= max_lost:
-                    error = revoked_error("revoked") if revoke else worker_lost_error(lost + 1)
+                if revoke or acks_early or lost + 1 >= max_lost:
+                    error = (
+                        revoked_error("revoked") if revoke
+                        else not_redelivered_error() if acks_early
+                        else worker_lost_error(lost + 1)
+                    )  # fmt: skip
                     state = State.REVOKED if revoke else State.FAILURE
                     params.update(state=state.value, error=_dump(error), brief=_brief(error))
                     conn.execute(_Q["end_lost"], params)

@@ -72,7 +72,8 @@ UPDATE jobs SET revoke = CASE WHEN :terminate THEN 'terminate' ELSE coalesce(rev
 WHERE id = :id AND state = 'STARTED'
 
 -- name: expired_leases
-SELECT id, revoke, lost_leases FROM jobs WHERE state = 'STARTED' AND lease_until < :now
+SELECT id, revoke, lost_leases, json_extract(headers, '$.acks_late') = 0 AS acks_early
+FROM jobs WHERE state = 'STARTED' AND lease_until < :now
 
 -- name: end_lost
 UPDATE jobs
