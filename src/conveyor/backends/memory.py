@@ -64,6 +64,8 @@ class MemoryBackend(Backend):
             run_at, seq, job_id = heapq.heappop(delayed)
             job = self._jobs.get(job_id)
             if job and job.state in WAITING and self._entry_seq.get(job_id) == seq:
+                job.state = State.PENDING  # due: queued like any other, as in every backend
+                self._emit(job, now)
                 heapq.heappush(self._ready[queue], (-job.priority, run_at, seq, job_id))
 
     def _pop_best(self, queues: list[str]) -> JobRecord | None:

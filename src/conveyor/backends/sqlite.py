@@ -15,6 +15,7 @@ every ``WAKE_POLL`` seconds; that read takes no lock and costs microseconds.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import sqlite3
 import threading
@@ -46,6 +47,14 @@ _JSON_COLUMNS = {"progress", "result", "error", "attempts", "headers"}
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM jobs"
 _Q = named_queries("sqlite")
 _CLAIM = _Q["claim"].replace("{columns}", ", ".join(_COLUMNS))
+
+
+@functools.lru_cache(maxsize=64)
+def _claim_sql(queue_count: int) -> str:
+    branches = " UNION ALL ".join(
+        _Q["claim_branch"].replace("{i}", str(i)) for i in range(queue_count)
+    )
+    return _CLAIM.replace("{branches}", branches)
 
 
 def _dump(value: Any) -> str | None:
@@ -198,15 +207,16 @@ class SQLiteBackend(Backend):
     def _claim(
         self, queues: list[str], worker: str, limit: int, now: float, lease_until: float
     ) -> list[JobRecord]:
-        params = {
-            "queues": _dump(queues),
+        params: dict[str, Any] = {
             "worker": worker,
             "now": now,
             "lease_until": lease_until,
             "limit": limit,
         }
+        params.update((f"q{i}", queue) for i, queue in enumerate(queues))
         with self._write() as conn:
-            rows = conn.execute(_CLAIM, params).fetchall()
+            conn.execute(_Q["promote"], {"now": now})
+            rows = conn.execute(_claim_sql(len(queues)), params).fetchall()
         return [_record(row) for row in rows]
 
     def _renew(self, leases: list[Lease], now: float, lease_until: float) -> HeartbeatReply:
@@ -264,8 +274,8 @@ class SQLiteBackend(Backend):
             )
 
     def _next_due(self, queues: list[str]) -> float | None:
-        due: float | None = self._read(_Q["next_due"], {"queues": _dump(queues)})[0][0]
-        return due
+        rows = self._read(_Q["next_due"], {"queues": _dump(queues)})
+        return float(rows[0][0]) if rows else None
 
     def _set_progress(self, job_id: str, token: str, progress: dict[str, Any], now: float) -> bool:
         with self._write() as conn:

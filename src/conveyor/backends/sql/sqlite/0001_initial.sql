@@ -28,9 +28,10 @@ CREATE TABLE jobs (
     headers     TEXT NOT NULL DEFAULT '{}',
     keep_until  REAL
 );
--- Claims read this index only: waiting jobs by queue, priority, then age.
-CREATE INDEX jobs_waiting ON jobs (queue, priority DESC, run_at)
-    WHERE state IN ('PENDING', 'SCHEDULED', 'RETRY');
+-- Claims read this index in order: due jobs by queue, priority, then age.
+CREATE INDEX jobs_pending ON jobs (queue, priority DESC, run_at) WHERE state = 'PENDING';
+-- Delayed jobs by due time: each claim promotes the due ones to PENDING first.
+CREATE INDEX jobs_delayed ON jobs (run_at) WHERE state IN ('SCHEDULED', 'RETRY');
 CREATE INDEX jobs_leases ON jobs (lease_until) WHERE state = 'STARTED';
 CREATE INDEX jobs_keep_until ON jobs (keep_until) WHERE keep_until IS NOT NULL;
 CREATE INDEX jobs_queue_state ON jobs (queue, state);

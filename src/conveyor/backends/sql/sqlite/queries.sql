@@ -7,21 +7,31 @@ INSERT OR IGNORE INTO jobs (id, task, queue, priority, payload, state, run_at, c
 VALUES (:id, :task, :queue, :priority, :payload, :state, :run_at, :created_at,
     :max_retries, :expires_at, :parent_id, :root_id, :workflow_id, :headers)
 
+-- name: promote
+-- Delayed jobs whose time has come become PENDING (read through jobs_delayed).
+UPDATE jobs SET state = 'PENDING'
+WHERE state IN ('SCHEDULED', 'RETRY') AND run_at <= :now
+
 -- name: claim
--- One statement: pick the best due jobs and lease them. Each row gets its own token.
+-- Pick the best PENDING jobs and lease them, in one statement; each row gets its own
+-- token. The branches placeholder becomes one claim_branch per queue, so every queue's
+-- jobs_pending index is read in order and no claim sorts the backlog.
 UPDATE jobs
 SET state = 'STARTED', worker = :worker, started_at = :now, lease_until = :lease_until,
     lease_token = lower(hex(randomblob(8))), attempt = attempt + 1
 WHERE id IN (
-    SELECT id FROM jobs
-    WHERE state IN ('PENDING', 'SCHEDULED', 'RETRY')
-      AND queue IN (SELECT value FROM json_each(:queues))
-      AND queue NOT IN (SELECT queue FROM paused_queues)
-      AND run_at <= :now
+    SELECT id FROM ({branches}) ORDER BY priority DESC, run_at, seq LIMIT :limit
+)
+RETURNING {columns}
+
+-- name: claim_branch
+SELECT * FROM (
+    SELECT id, priority, run_at, rowid AS seq FROM jobs
+    WHERE state = 'PENDING' AND queue = :q{i}
+      AND NOT EXISTS (SELECT 1 FROM paused_queues AS p WHERE p.queue = :q{i})
     ORDER BY priority DESC, run_at, rowid
     LIMIT :limit
 )
-RETURNING {columns}
 
 -- name: renew
 UPDATE jobs SET lease_until = :lease_until
@@ -53,10 +63,17 @@ WHERE id = :id AND state = 'STARTED' AND lease_token = :token
 UPDATE jobs SET lease_until = 0 WHERE id = :id AND state = 'STARTED' AND lease_token = :token
 
 -- name: next_due
-SELECT min(run_at) FROM jobs
-WHERE state IN ('PENDING', 'SCHEDULED', 'RETRY')
-  AND queue IN (SELECT value FROM json_each(:queues))
+SELECT run_at FROM jobs
+WHERE state = 'PENDING' AND queue IN (SELECT value FROM json_each(:queues))
   AND queue NOT IN (SELECT queue FROM paused_queues)
+UNION ALL
+SELECT * FROM (
+    SELECT run_at FROM jobs
+    WHERE state IN ('SCHEDULED', 'RETRY') AND queue IN (SELECT value FROM json_each(:queues))
+      AND queue NOT IN (SELECT queue FROM paused_queues)
+    ORDER BY run_at LIMIT 1
+)
+ORDER BY run_at LIMIT 1
 
 -- name: set_progress
 UPDATE jobs SET progress = :progress
