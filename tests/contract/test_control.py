@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from conveyor.backends import Backend
 from conveyor.backends.base import WORKER_TTL
+from conveyor.errors import SerializationError
 from conveyor.records import JobQuery, WorkerInfo
 from conveyor.states import State
 
@@ -100,3 +103,18 @@ def test_events_follow_every_state_change(backend: Backend) -> None:
     ]
     assert [e.seq for e in events] == sorted(e.seq for e in events)
     assert backend.events(after=events[1].seq)[0].seq > events[1].seq
+
+
+def test_key_values_hold_json_until_their_ttl(backend: Backend, clock: FakeClock) -> None:
+    backend.kv_set("chord:9", {"members": ["a", "b"], "done": 1})
+    backend.kv_set("lease-note", "x", ttl=10)
+    assert backend.kv_get("chord:9") == {"members": ["a", "b"], "done": 1}
+    assert backend.kv_get("missing", default=0) == 0
+    clock.advance(11)
+    assert backend.kv_get("lease-note") is None
+    backend.kv_set("chord:9", [1])
+    assert backend.kv_get("chord:9") == [1]
+    assert backend.kv_delete("chord:9")
+    assert not backend.kv_delete("chord:9")
+    with pytest.raises(SerializationError):
+        backend.kv_set("bad", {1, 2})

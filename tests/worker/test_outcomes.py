@@ -17,16 +17,19 @@ from conveyor.worker import Worker
 from ..conftest import BACKENDS
 from .conftest import ledger_lines
 
-POOLS = ["thread", "solo", "async", "process"]
+# "process-spawn" is the process pool under spawn, the only start method on Windows.
+POOLS = ["thread", "solo", "async", "process", "process-spawn"]
 # memory:// lives in one process, so the process pool refuses it (see test_pools.py).
 pytestmark = pytest.mark.parametrize(
     ("backend_kind", "pool"),
-    [(b, p) for b in BACKENDS for p in POOLS if (b, p) != ("memory", "process")],
+    [(b, p) for b in BACKENDS for p in POOLS if not (b == "memory" and p.startswith("process"))],
 )
 
 
 def drain(app: App, pool: str, **options: object) -> Worker:
     options.setdefault("concurrency", 2)
+    if pool == "process-spawn":
+        pool, options["start_method"] = "process", "spawn"
     worker = Worker(app, pool=pool, burst=True, **options)  # type: ignore[arg-type]
     assert worker.run() == 0
     return worker

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..errors import JobNotFound, LeaseLost
 from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, WorkerInfo
+from ..serialization import check_jsonable
 from ..states import State
 
 Clock = Callable[[], float]
@@ -278,6 +279,18 @@ class Backend(ABC):
         """Atomically add ``amount`` to the counter ``key`` (created at 0); the new value."""
         return self._incr(key, amount)
 
+    def kv_set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        """Store a JSON value under ``key``, for ``ttl`` seconds or until deleted."""
+        check_jsonable(value, f"the value for {key!r}")
+        now = self.now()
+        self._kv_set(key, value, None if ttl is None else now + ttl)
+
+    def kv_get(self, key: str, default: Any = None) -> Any:
+        return self._kv_get(key, self.now(), default)
+
+    def kv_delete(self, key: str) -> bool:
+        return self._kv_delete(key)
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. The backend can be used again afterwards."""
 
@@ -335,3 +348,9 @@ class Backend(ABC):
     def _unlock(self, name: str, owner: str) -> bool: ...
     @abstractmethod
     def _incr(self, key: str, amount: int) -> int: ...
+    @abstractmethod
+    def _kv_set(self, key: str, value: Any, until: float | None) -> None: ...
+    @abstractmethod
+    def _kv_get(self, key: str, now: float, default: Any) -> Any: ...
+    @abstractmethod
+    def _kv_delete(self, key: str) -> bool: ...

@@ -41,6 +41,7 @@ class MemoryBackend(Backend):
         self._worker_map: dict[str, WorkerInfo] = {}
         self._locks: dict[str, tuple[str, float]] = {}
         self._counters: dict[str, int] = defaultdict(int)
+        self._kv: dict[str, tuple[Any, float | None]] = {}
 
     # -- helpers (caller holds the mutex) ------------------------------------------------
 
@@ -328,6 +329,22 @@ class MemoryBackend(Backend):
         with self._mutex:
             self._counters[key] += amount
             return self._counters[key]
+
+    def _kv_set(self, key: str, value: Any, until: float | None) -> None:
+        with self._mutex:
+            self._kv[key] = (copy.deepcopy(value), until)
+
+    def _kv_get(self, key: str, now: float, default: Any) -> Any:
+        with self._mutex:
+            value, until = self._kv.get(key, (default, None))
+            if until is not None and until <= now:
+                del self._kv[key]
+                return default
+            return copy.deepcopy(value)
+
+    def _kv_delete(self, key: str) -> bool:
+        with self._mutex:
+            return self._kv.pop(key, None) is not None
 
     def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> None:
         with self._mutex:

@@ -324,6 +324,7 @@ class SQLiteBackend(Backend):
         with self._write() as conn:
             deleted = conn.execute(_Q["prune_jobs"], {"now": now, "limit": limit}).rowcount
             conn.execute(_Q["prune_events"], {"keep": EVENTS_KEPT})
+            conn.execute(_Q["prune_kv"], {"now": now})
         return deleted
 
     def _list(self, query: JobQuery) -> list[JobRecord]:
@@ -389,6 +390,18 @@ class SQLiteBackend(Backend):
         with self._write() as conn:
             value: int = conn.execute(_Q["incr"], {"key": key, "amount": amount}).fetchone()[0]
         return value
+
+    def _kv_set(self, key: str, value: Any, until: float | None) -> None:
+        with self._write() as conn:
+            conn.execute(_Q["kv_set"], {"key": key, "value": _dump(value), "until": until})
+
+    def _kv_get(self, key: str, now: float, default: Any) -> Any:
+        rows = self._read(_Q["kv_get"], {"key": key, "now": now})
+        return orjson.loads(rows[0][0]) if rows else default
+
+    def _kv_delete(self, key: str) -> bool:
+        with self._write() as conn:
+            return conn.execute(_Q["kv_delete"], {"key": key}).rowcount == 1
 
     def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> None:
         """Return as soon as another connection commits (a possible enqueue), or at timeout."""

@@ -151,6 +151,19 @@ WHERE locks.owner = excluded.owner OR locks.until <= :now
 -- name: unlock
 DELETE FROM locks WHERE name = :name AND owner = :owner
 
+-- name: kv_set
+INSERT INTO kv (key, value, until) VALUES (:key, :value, :until)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value, until = excluded.until
+
+-- name: kv_get
+SELECT value FROM kv WHERE key = :key AND (until IS NULL OR until > :now)
+
+-- name: kv_delete
+DELETE FROM kv WHERE key = :key
+
+-- name: prune_kv
+DELETE FROM kv WHERE until IS NOT NULL AND until <= :now
+
 -- name: incr
 INSERT INTO counters (key, value) VALUES (:key, :amount)
 ON CONFLICT (key) DO UPDATE SET value = value + excluded.value
