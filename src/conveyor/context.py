@@ -30,11 +30,8 @@ class Request:
     headers: dict[str, Any] = field(default_factory=dict)
     parent_id: str | None = None
     root_id: str | None = None
-
-    @property
-    def retries(self) -> int:
-        """How many times this job was retried before this run."""
-        return self.attempt - 1
+    #: Retries before this run, counted since the job was last queued by hand.
+    retries: int = 0
 
 
 class TaskContext:

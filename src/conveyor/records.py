@@ -92,6 +92,8 @@ class WorkerInfo:
     started_at: float
     last_seen: float = 0.0
     running: list[str] = field(default_factory=list)
+    #: The worker's wall clock minus the backend's, at its last heartbeat (seconds).
+    clock_skew: float = 0.0
 
 
 @dataclass(slots=True, frozen=True)
@@ -114,5 +116,20 @@ class JobQuery:
     states: list[State] | None = None
     queues: list[str] | None = None
     tasks: list[str] | None = None
+    created_after: float | None = None
+    created_before: float | None = None
+    #: Text that must appear in the job's encoded arguments.
+    text: str | None = None
     before: str | None = None
     limit: int = 50
+
+
+@dataclass(slots=True, frozen=True)
+class Run:
+    """A job that finished after running (its last delivery), for throughput and runtimes."""
+
+    queue: str
+    task: str
+    state: str
+    started_at: float
+    finished_at: float

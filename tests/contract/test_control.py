@@ -6,7 +6,7 @@ import pytest
 
 from conveyor.backends import Backend
 from conveyor.backends.base import WORKER_TTL
-from conveyor.errors import SerializationError
+from conveyor.errors import InvalidTransition, JobNotFound, SerializationError
 from conveyor.records import JobQuery, WorkerInfo
 from conveyor.states import State
 
@@ -118,3 +118,66 @@ def test_key_values_hold_json_until_their_ttl(backend: Backend, clock: FakeClock
     assert not backend.kv_delete("chord:9")
     with pytest.raises(SerializationError):
         backend.kv_set("bad", {1, 2})
+
+
+def test_list_jobs_by_time_range_and_text_in_arguments(backend: Backend, clock: FakeClock) -> None:
+    early = put(backend, args=["invoice-17.pdf"])
+    clock.advance(60)
+    late = put(backend, args=["photo.jpg", {"owner": "ann"}])
+    assert [j.id for j in backend.list_jobs(JobQuery(created_after=clock.now - 30))] == [late.id]
+    assert [j.id for j in backend.list_jobs(JobQuery(created_before=clock.now - 30))] == [early.id]
+    assert [j.id for j in backend.list_jobs(JobQuery(text="invoice"))] == [early.id]
+    assert [j.id for j in backend.list_jobs(JobQuery(text="ann"))] == [late.id]
+
+
+def test_requeue_runs_a_failed_job_again_keeping_its_history(
+    backend: Backend, clock: FakeClock
+) -> None:
+    record = put(backend)
+    held = lease(backend.claim(["default"], "w1", 1, 30)[0])
+    backend.fail(held, {"type": "ValueError", "message": "bad"})
+    clock.advance(5)
+    again = backend.requeue(record.id)
+    assert (again.state, again.error, again.finished_at, again.attempt) == (
+        State.PENDING,
+        None,
+        None,
+        1,
+    )
+    assert [a["state"] for a in again.attempts] == ["FAILURE", "REQUEUED"]
+    (claimed,) = backend.claim(["default"], "w2", 1, 30)
+    assert claimed.attempt == 2
+    with pytest.raises(InvalidTransition, match="only FAILURE or REVOKED"):
+        backend.requeue(record.id)
+    with pytest.raises(JobNotFound):
+        backend.requeue("missing")
+
+
+def test_purge_revokes_waiting_jobs_and_leaves_running_ones(backend: Backend) -> None:
+    running = put(backend, queue="q", priority=9)
+    backend.claim(["q"], "w1", 1, 30)
+    waiting = [put(backend, queue="q").id for _ in range(3)] + [
+        put(backend, queue="q", delay=60).id
+    ]
+    other = put(backend, queue="other")
+    assert backend.purge("q") == 4
+    assert backend.get(running.id).state is State.STARTED
+    for job_id in waiting:
+        record = backend.get(job_id)
+        assert record.state is State.REVOKED
+        assert record.error == {"type": "Revoked", "message": "purged by an operator"}
+    assert backend.get(other.id).state is State.PENDING
+
+
+def test_recent_runs_and_oldest_waiting(backend: Backend, clock: FakeClock) -> None:
+    first = put(backend, queue="a")
+    clock.advance(10)
+    put(backend, queue="a")
+    put(backend, queue="b")
+    held = lease(backend.claim(["a"], "w1", 1, 30)[0])
+    clock.advance(2)
+    backend.complete(held, None)
+    (run,) = backend.recent_runs(since=clock.now - 60)
+    assert (run.queue, run.state, run.finished_at - run.started_at) == ("a", "SUCCESS", 2)
+    assert backend.recent_runs(since=clock.now + 1) == []
+    assert backend.oldest_waiting() == {"a": first.created_at + 10, "b": first.created_at + 10}

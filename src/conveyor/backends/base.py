@@ -19,8 +19,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from ..errors import JobNotFound, LeaseLost
-from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, WorkerInfo
+from ..errors import InvalidTransition, JobNotFound, LeaseLost
+from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
 from ..serialization import check_jsonable
 from ..states import State
 
@@ -240,6 +240,41 @@ class Backend(ABC):
     def list_jobs(self, query: JobQuery | None = None) -> list[JobRecord]:
         return self._list(query or JobQuery())
 
+    def requeue(self, job_id: str) -> JobRecord:
+        """Run a FAILURE or REVOKED job again (a manual retry): PENDING now, with its
+        history kept and a fresh retry budget. Raises ``InvalidTransition`` otherwise."""
+        record, changed = self._requeue(job_id, self.now())
+        if record is None:
+            raise JobNotFound(f"no job has the id {job_id!r}")
+        if not changed:
+            raise InvalidTransition(
+                f"job {job_id} is {record.state}; only FAILURE or REVOKED jobs can be retried"
+                + (
+                    " (cancel it first)"
+                    if record.state.waiting or record.state is State.STARTED
+                    else ""
+                )
+            )
+        return record
+
+    def purge(self, queue: str, reason: str = "purged by an operator") -> int:
+        """End every waiting job of ``queue`` REVOKED (running jobs are left alone).
+        The records stay, with the reason, until pruned. Returns how many."""
+        now = self.now()
+        return self._purge(queue, reason, now, now + self.result_ttl)
+
+    def recent_runs(self, since: float, limit: int = 100_000) -> list[Run]:
+        """Jobs that ran and finished at or after ``since``, newest first, at most ``limit``."""
+        return self._recent_runs(since, limit)
+
+    def waiting_tasks(self) -> dict[str, set[str]]:
+        """Per queue, the task names of its waiting jobs."""
+        return self._waiting_tasks()
+
+    def oldest_waiting(self) -> dict[str, float]:
+        """Per queue, the ``created_at`` of its oldest waiting job."""
+        return self._oldest_waiting()
+
     def counts(self) -> dict[tuple[str, State], int]:
         """Number of jobs per (queue, state)."""
         return self._counts()
@@ -330,6 +365,16 @@ class Backend(ABC):
     def _list(self, query: JobQuery) -> list[JobRecord]: ...
     @abstractmethod
     def _counts(self) -> dict[tuple[str, State], int]: ...
+    @abstractmethod
+    def _requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]: ...
+    @abstractmethod
+    def _purge(self, queue: str, reason: str, now: float, keep_until: float) -> int: ...
+    @abstractmethod
+    def _recent_runs(self, since: float, limit: int) -> list[Run]: ...
+    @abstractmethod
+    def _oldest_waiting(self) -> dict[str, float]: ...
+    @abstractmethod
+    def _waiting_tasks(self) -> dict[str, set[str]]: ...
     @abstractmethod
     def _set_paused(self, queue: str, paused: bool) -> None: ...
     @abstractmethod

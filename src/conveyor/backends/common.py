@@ -7,6 +7,9 @@ from typing import Any
 from ..records import JobRecord
 from ..states import State
 
+#: The attempt-history state of a manual retry.
+REQUEUED = "REQUEUED"
+
 
 def attempt_entry(
     job: JobRecord, now: float, state: State, error: dict[str, Any] | None
@@ -21,6 +24,22 @@ def attempt_entry(
         "state": state.value,
         "error": brief,
     }
+
+
+def requeued_entry(job: JobRecord, now: float) -> dict[str, Any]:
+    """The history line a manual retry leaves; retries are counted from the last one."""
+    return {"attempt": job.attempt, "worker": None, "started_at": None, "finished_at": now,
+            "state": REQUEUED, "error": None}  # fmt: skip
+
+
+def retries_used(attempts: list[dict[str, Any]]) -> int:
+    """Retries since the job was last queued by hand (or created)."""
+    used = 0
+    for entry in reversed(attempts):
+        if entry.get("state") == REQUEUED:
+            break
+        used += entry.get("state") == "RETRY"
+    return used
 
 
 def revoked_error(reason: str) -> dict[str, Any]:

@@ -16,10 +16,10 @@ from collections import defaultdict, deque
 from collections.abc import Sequence
 from typing import Any
 
-from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, WorkerInfo
+from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
 from ..states import FINISHED, WAITING, State
 from .base import EVENTS_KEPT, Backend, not_redelivered_error, worker_lost_error
-from .common import attempt_entry, revoked_error
+from .common import attempt_entry, requeued_entry, revoked_error
 
 _Entry = tuple[int, float, int, str]
 
@@ -278,6 +278,60 @@ class MemoryBackend(Backend):
             picked = [j for j in jobs if _matches(j, query)][: query.limit]
             return [copy.deepcopy(j) for j in picked]
 
+    def _requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]:
+        with self._mutex:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return None, False
+            changed = job.state in (State.FAILURE, State.REVOKED)
+            if changed:
+                job.attempts.append(requeued_entry(job, now))
+                job.state, job.run_at, job.lost_leases = State.PENDING, now, 0
+                job.worker = job.started_at = job.finished_at = job.keep_until = None
+                job.revoke = job.error = job.result = job.progress = None
+                self._push(job, now)
+                self._emit(job, now)
+            return copy.deepcopy(job), changed
+
+    def _purge(self, queue: str, reason: str, now: float, keep_until: float) -> int:
+        with self._mutex:
+            doomed = [j for j in self._jobs.values() if j.queue == queue and j.state in WAITING]
+            for job in doomed:
+                self._set_finished(
+                    job,
+                    State.REVOKED,
+                    now,
+                    keep_until,
+                    error=revoked_error(reason),
+                    revoke="revoke",
+                )
+            return len(doomed)
+
+    def _recent_runs(self, since: float, limit: int) -> list[Run]:
+        with self._mutex:
+            runs = [
+                Run(j.queue, j.task, j.state.value, j.started_at, j.finished_at)
+                for j in self._jobs.values()
+                if j.finished_at is not None and j.started_at is not None and j.finished_at >= since
+            ]
+        return sorted(runs, key=lambda r: r.finished_at, reverse=True)[:limit]
+
+    def _waiting_tasks(self) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = defaultdict(set)
+        with self._mutex:
+            for job in self._jobs.values():
+                if job.state in WAITING:
+                    found[job.queue].add(job.task)
+        return dict(found)
+
+    def _oldest_waiting(self) -> dict[str, float]:
+        oldest: dict[str, float] = {}
+        with self._mutex:
+            for job in self._jobs.values():
+                if job.state in WAITING:
+                    oldest[job.queue] = min(oldest.get(job.queue, job.created_at), job.created_at)
+        return oldest
+
     def _counts(self) -> dict[tuple[str, State], int]:
         counts: dict[tuple[str, State], int] = defaultdict(int)
         with self._mutex:
@@ -354,6 +408,9 @@ class MemoryBackend(Backend):
 def _matches(job: JobRecord, query: JobQuery) -> bool:
     return (
         (query.before is None or job.id < query.before)
+        and (query.created_after is None or job.created_at >= query.created_after)
+        and (query.created_before is None or job.created_at < query.created_before)
+        and (query.text is None or query.text.encode() in job.payload)
         and (query.states is None or job.state in query.states)
         and (query.queues is None or job.queue in query.queues)
         and (query.tasks is None or job.task in query.tasks)

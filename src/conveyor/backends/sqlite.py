@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 from ..errors import BackendError, ConfigurationError
-from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, WorkerInfo
+from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
 from ..states import State
 from .base import EVENTS_KEPT, Backend, not_redelivered_error, worker_lost_error
 from .common import revoked_error
@@ -333,6 +333,14 @@ class SQLiteBackend(Backend):
         if query.before is not None:
             where.append("id < ?")
             params.append(query.before)
+        for clause, value in (
+            ("created_at >= ?", query.created_after),
+            ("created_at < ?", query.created_before),
+            ("instr(payload, ?) > 0", None if query.text is None else query.text.encode()),
+        ):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
         for column, values in (
             ("state", query.states),
             ("queue", query.queues),
@@ -345,6 +353,41 @@ class SQLiteBackend(Backend):
             f"{_SELECT} {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT ?"
         )
         return [_record(row) for row in self._read(sql, (*params, query.limit))]
+
+    def _requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]:
+        with self._write() as conn:
+            changed = conn.execute(_Q["requeue"], {"id": job_id, "now": now}).rowcount == 1
+            row = conn.execute(f"{_SELECT} WHERE id = ?", (job_id,)).fetchone()
+        return (None if row is None else _record(row)), changed
+
+    def _purge(self, queue: str, reason: str, now: float, keep_until: float) -> int:
+        params = {
+            "queue": queue,
+            "now": now,
+            "keep_until": keep_until,
+            "error": _dump(revoked_error(reason)),
+        }
+        total = 0
+        while True:
+            with self._write() as conn:
+                done = conn.execute(_Q["purge_batch"], params).rowcount
+            total += done
+            if done == 0:
+                return total
+
+    def _recent_runs(self, since: float, limit: int) -> list[Run]:
+        return [
+            Run(*row) for row in self._read(_Q["recent_runs"], {"since": since, "limit": limit})
+        ]
+
+    def _waiting_tasks(self) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for queue, task in self._read(_Q["waiting_tasks"]):
+            found.setdefault(queue, set()).add(task)
+        return found
+
+    def _oldest_waiting(self) -> dict[str, float]:
+        return {queue: oldest for queue, oldest in self._read(_Q["oldest_waiting"])}
 
     def _counts(self) -> dict[tuple[str, State], int]:
         return {(queue, State(state)): n for queue, state, n in self._read(_Q["counts"])}

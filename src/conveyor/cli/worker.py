@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import logging
-import re
 import sys
 
 import click
 
+from ..control.util import hide_password
 from ..worker import Worker
 from ..worker.pools import POOLS
 from ..worker.pools.process import default_start_method
 from . import AppRef, cli, console, setup_logging
-
-
-def hide_password(url: str) -> str:
-    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 @cli.command()

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..backends.common import retries_used
 from ..context import Request, TaskContext
 from ..errors import Retry, SerializationError, SoftTimeLimitExceeded, Terminated, TimeLimitExceeded
 from ..records import JobRecord, Lease, Outcome
@@ -74,7 +75,7 @@ def prepare(app: App, record: JobRecord) -> Prepared | Outcome:
         )
     request = Request(
         record.id, record.task, record.queue, record.attempt, record.max_retries, args, kwargs,
-        record.headers, record.parent_id, record.root_id,
+        record.headers, record.parent_id, record.root_id, retries_used(record.attempts),
     )  # fmt: skip
     context = TaskContext(app, request, Lease(record.id, record.lease_token or ""))
     return Prepared(record, task, context, args, kwargs)
@@ -167,7 +168,7 @@ def outcome_of_error(app: App, job: Prepared, exc: BaseException) -> Outcome:
     if retry is None and not isinstance(exc, task.options.autoretry_for or ()):
         return failure(record, error_info(exc))
     cause = (retry.exc if retry else exc) or exc
-    retries = record.attempt - 1
+    retries = retries_used(record.attempts)
     if retries >= record.max_retries:
         return failure(record, error_info(cause, retries_exhausted=True, retries=retries))
     opts = task.options

@@ -93,6 +93,7 @@ class Worker:
             id=self.id, name=self.name, host=socket.gethostname(), pid=os.getpid(), queues=self.queues,
             pool=self.pool_kind, concurrency=self.concurrency, version=__version__,
             tasks=sorted(self.app.tasks), started_at=self._started_at,
+            clock_skew=time.time() - self.backend.now(),
         )  # fmt: skip
 
     def install_signal_handlers(self) -> None:

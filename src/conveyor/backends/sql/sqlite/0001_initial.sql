@@ -33,6 +33,7 @@ CREATE INDEX jobs_pending ON jobs (queue, priority DESC, run_at) WHERE state = '
 -- Delayed jobs by due time: each claim promotes the due ones to PENDING first.
 CREATE INDEX jobs_delayed ON jobs (run_at) WHERE state IN ('SCHEDULED', 'RETRY');
 CREATE INDEX jobs_leases ON jobs (lease_until) WHERE state = 'STARTED';
+CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
 CREATE INDEX jobs_keep_until ON jobs (keep_until) WHERE keep_until IS NOT NULL;
 CREATE INDEX jobs_queue_state ON jobs (queue, state);
 

@@ -118,6 +118,35 @@ DELETE FROM jobs WHERE id IN (
 -- name: prune_events
 DELETE FROM events WHERE seq <= (SELECT coalesce(max(seq), 0) FROM events) - :keep
 
+-- name: requeue
+UPDATE jobs
+SET state = 'PENDING', run_at = :now, lost_leases = 0, worker = NULL, started_at = NULL,
+    finished_at = NULL, keep_until = NULL, revoke = NULL, error = NULL, result = NULL,
+    progress = NULL,
+    attempts = json_insert(attempts, '$[#]', json_object('attempt', attempt, 'worker', NULL,
+        'started_at', NULL, 'finished_at', :now, 'state', 'REQUEUED', 'error', NULL))
+WHERE id = :id AND state IN ('FAILURE', 'REVOKED')
+
+-- name: purge_batch
+-- Batches keep each write transaction short, so workers are never locked out for long.
+UPDATE jobs
+SET state = 'REVOKED', revoke = 'revoke', error = :error, finished_at = :now, keep_until = :keep_until
+WHERE id IN (
+    SELECT id FROM jobs WHERE queue = :queue AND state IN ('PENDING', 'SCHEDULED', 'RETRY') LIMIT 1000
+)
+
+-- name: recent_runs
+SELECT queue, task, state, started_at, finished_at FROM jobs
+WHERE finished_at >= :since AND started_at IS NOT NULL
+ORDER BY finished_at DESC LIMIT :limit
+
+-- name: oldest_waiting
+SELECT queue, min(created_at) FROM jobs
+WHERE state IN ('PENDING', 'SCHEDULED', 'RETRY') GROUP BY queue
+
+-- name: waiting_tasks
+SELECT DISTINCT queue, task FROM jobs WHERE state IN ('PENDING', 'SCHEDULED', 'RETRY')
+
 -- name: counts
 SELECT queue, state, count(*) FROM jobs GROUP BY queue, state
 

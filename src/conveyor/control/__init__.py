@@ -1,0 +1,26 @@
+"""Control functions: what an operator does, in one place.
+
+The CLI calls these now; the REST API and dashboard call the same ones. Each returns
+plain dataclasses (``to_json`` turns any of them into JSON-ready data).
+"""
+
+from .doctor import Finding, diagnose
+from .jobs import (
+    JobPage,
+    cancel_job,
+    cancel_where,
+    describe_job,
+    enqueue_by_name,
+    list_jobs,
+    retry_job,
+    retry_where,
+)
+from .queues import QueueStats, pause_queue, purge_queue, queue_stats, resume_queue
+from .status import Health, Overview, health, overview, workers
+from .util import to_json
+
+__all__ = [
+    "Finding", "Health", "JobPage", "Overview", "QueueStats", "cancel_job", "cancel_where", "describe_job",
+    "diagnose", "enqueue_by_name", "health", "list_jobs", "overview", "pause_queue", "purge_queue",
+    "queue_stats", "resume_queue", "retry_job", "retry_where", "to_json", "workers",
+]  # fmt: skip

@@ -1,0 +1,160 @@
+"""Finding, inspecting, cancelling, retrying and enqueueing jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConveyorError, SerializationError
+from ..records import JobQuery, JobRecord
+from ..serialization import decode_payload
+from ..states import State
+
+if TYPE_CHECKING:
+    from ..app import App
+    from ..job import Job
+
+#: Bulk operations touch at most this many jobs per call; run them again for more.
+BULK_LIMIT = 10_000
+MAX_PAGE = 500
+
+
+@dataclass
+class JobPage:
+    jobs: list[JobRecord]
+    #: Pass as ``cursor`` for the next (older) page; None on the last page.
+    next_cursor: str | None
+
+
+def list_jobs(
+    app: App,
+    *,
+    states: list[str] | None = None,
+    queues: list[str] | None = None,
+    tasks: list[str] | None = None,
+    created_after: float | None = None,
+    created_before: float | None = None,
+    text: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> JobPage:
+    """Jobs matching every filter given, newest first, a page at a time."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise ConveyorError(f"limit must be between 1 and {MAX_PAGE}, not {limit}")
+    query = JobQuery(
+        states=[_state(s) for s in states] if states else None,
+        queues=queues or None, tasks=tasks or None, created_after=created_after,
+        created_before=created_before, text=text or None, before=cursor, limit=limit + 1,
+    )  # fmt: skip
+    found = app.backend.list_jobs(query)
+    more = len(found) > limit
+    page = found[:limit]
+    return JobPage(page, page[-1].id if more and page else None)
+
+
+def _state(name: str) -> State:
+    try:
+        return State(name.upper())
+    except ValueError:
+        raise ConveyorError(
+            f"unknown state {name!r}; states are {', '.join(s.value for s in State)}"
+        ) from None
+
+
+def describe_job(app: App, job_id: str) -> dict[str, Any]:
+    """One job in full: arguments decoded, result, error with traceback, every attempt,
+    progress and timings (seconds waiting before the last start, and running)."""
+    record = app.backend.get(job_id)
+    try:
+        args, kwargs = decode_payload(record.payload)
+        payload_error = None
+    except ValueError as exc:
+        args, kwargs, payload_error = [], {}, str(exc)
+    waited = (
+        None
+        if record.started_at is None
+        else record.started_at - max(record.created_at, record.run_at)
+    )
+    ran = (
+        None
+        if record.started_at is None or record.finished_at is None
+        else record.finished_at - record.started_at
+    )
+    return {
+        "id": record.id, "task": record.task, "queue": record.queue, "priority": record.priority,
+        "state": record.state.value, "args": args, "kwargs": kwargs, "payload_error": payload_error,
+        "result": record.result, "error": record.error, "progress": record.progress,
+        "attempt": record.attempt, "max_retries": record.max_retries, "attempts": record.attempts,
+        "lost_leases": record.lost_leases, "worker": record.worker, "revoke": record.revoke,
+        "created_at": record.created_at, "run_at": record.run_at, "started_at": record.started_at,
+        "finished_at": record.finished_at, "expires_at": record.expires_at,
+        "lease_until": record.lease_until, "keep_until": record.keep_until,
+        "timings": {"waited": waited, "ran": ran},
+        "parent_id": record.parent_id, "root_id": record.root_id, "workflow_id": record.workflow_id,
+        "headers": record.headers,
+    }  # fmt: skip
+
+
+def cancel_job(
+    app: App, job_id: str, *, terminate: bool = False, reason: str = "cancelled by an operator"
+) -> JobRecord:
+    """Revoke one job (durably); see ``Backend.cancel``."""
+    return app.backend.cancel(job_id, terminate=terminate, reason=reason)
+
+
+def retry_job(app: App, job_id: str) -> JobRecord:
+    """Run a FAILURE or REVOKED job again, keeping its history."""
+    return app.backend.requeue(job_id)
+
+
+def cancel_where(app: App, *, terminate: bool = False, **filters: Any) -> list[str]:
+    """Revoke every waiting or running job matching ``filters`` (as for ``list_jobs``)."""
+    wanted = [s.value for s in (State.PENDING, State.SCHEDULED, State.RETRY, State.STARTED)]
+    states = [s for s in (filters.pop("states", None) or wanted) if s.upper() in wanted]
+    return _bulk(
+        app, lambda job_id: cancel_job(app, job_id, terminate=terminate), states=states, **filters
+    )
+
+
+def retry_where(app: App, **filters: Any) -> list[str]:
+    """Run again every FAILURE or REVOKED job matching ``filters``."""
+    wanted = [State.FAILURE.value, State.REVOKED.value]
+    states = [s for s in (filters.pop("states", None) or wanted) if s.upper() in wanted]
+    return _bulk(app, lambda job_id: retry_job(app, job_id), states=states, **filters)
+
+
+def _bulk(app: App, act: Callable[[str], object], **filters: Any) -> list[str]:
+    if not filters.get("states"):
+        return []
+    ids: list[str] = []
+    cursor = None
+    while len(ids) < BULK_LIMIT:  # collect first: acting changes states, which would shift pages
+        page = list_jobs(app, cursor=cursor, limit=MAX_PAGE, **filters)
+        ids += [job.id for job in page.jobs]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    done = []
+    for job_id in ids[:BULK_LIMIT]:
+        try:
+            act(job_id)
+            done.append(job_id)
+        except ConveyorError:
+            continue  # it changed state meanwhile (finished, or retried elsewhere)
+    return done
+
+
+def enqueue_by_name(
+    app: App, task: str, args: Any = None, kwargs: Any = None, **options: Any
+) -> Job:
+    """Queue a job for a task the app registers, with the task's own queue and options."""
+    app.get_task(task)  # UnknownTask, with the known names, for a typo
+    if args is not None and not isinstance(args, list):
+        raise SerializationError(f"args must be a JSON array, not {type(args).__name__}")
+    if kwargs is not None and not isinstance(kwargs, dict):
+        raise SerializationError(f"kwargs must be a JSON object, not {type(kwargs).__name__}")
+    clean = {k: v for k, v in options.items() if v is not None}
+    if "priority" in clean and isinstance(clean["priority"], str) and clean["priority"].isdigit():
+        clean["priority"] = int(clean["priority"])
+    return app.send_task(task, args or [], kwargs or {}, **clean)

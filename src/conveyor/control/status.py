@@ -1,0 +1,79 @@
+"""The worker registry, overall statistics and the health report."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConveyorError
+from ..records import WorkerInfo
+from .queues import queue_stats
+from .util import hide_password
+
+if TYPE_CHECKING:
+    from ..app import App
+
+
+def workers(app: App) -> list[WorkerInfo]:
+    """Live workers, with their queues, pool, concurrency, running jobs and last heartbeat."""
+    return sorted(app.backend.workers(), key=lambda w: w.name)
+
+
+@dataclass
+class Overview:
+    by_state: dict[str, int]
+    total: int
+    queues: int
+    workers: int
+    finished_last_minute: int
+
+
+def overview(app: App) -> Overview:
+    counts = app.backend.counts()
+    by_state: dict[str, int] = {}
+    for (_, state), n in counts.items():
+        by_state[state.value] = by_state.get(state.value, 0) + n
+    now = app.backend.now()
+    return Overview(
+        by_state=by_state,
+        total=sum(by_state.values()),
+        queues=len({q for q, _ in counts}),
+        workers=len(app.backend.workers()),
+        finished_last_minute=len(app.backend.recent_runs(now - 60)),
+    )
+
+
+@dataclass
+class Health:
+    ok: bool
+    backend: dict[str, Any]
+    workers_alive: int
+    #: Queues holding waiting jobs, and whether they drain (a live consumer, not paused).
+    queues: list[dict[str, Any]] = field(default_factory=list)
+
+
+def health(app: App) -> Health:
+    """Is the backend reachable (and how fast), are workers alive, do queues drain?"""
+    url = hide_password(app.conf.backend_url)
+    started = time.perf_counter()
+    try:
+        app.backend.counts()
+    except (ConveyorError, OSError) as exc:
+        return Health(
+            False, {"url": url, "reachable": False, "latency_ms": None, "error": str(exc)}, 0
+        )
+    latency = (time.perf_counter() - started) * 1000
+    queues = [
+        {"name": q.name, "waiting": q.waiting, "consumers": len(q.consumers), "paused": q.paused,
+         "draining": bool(q.consumers) and not q.paused}
+        for q in queue_stats(app) if q.waiting
+    ]  # fmt: skip
+    alive = len(app.backend.workers())
+    ok = all(q["draining"] or q["paused"] for q in queues)
+    return Health(
+        ok,
+        {"url": url, "reachable": True, "latency_ms": round(latency, 2), "error": None},
+        alive,
+        queues,
+    )

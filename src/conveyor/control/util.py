@@ -1,0 +1,55 @@
+"""Helpers shared by the control functions."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from enum import Enum
+from typing import Any
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def to_json(value: Any) -> Any:
+    """Dataclasses, enums, sets and bytes as JSON-ready data."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [to_json(v) for v in value]
+        return sorted(items) if isinstance(value, set | frozenset) else items
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '15m', '2h', '1d' as seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration; use a number with s, m, h or d (e.g. 15m)")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def age(seconds: float | None) -> str:
+    """A short human age: 42s, 5m 3s, 2h 10m, 3d 4h."""
+    if seconds is None:
+        return "-"
+    seconds = max(0, int(seconds))
+    for size, unit, small, small_unit in (
+        (86400, "d", 3600, "h"),
+        (3600, "h", 60, "m"),
+        (60, "m", 1, "s"),
+    ):
+        if seconds >= size:
+            rest = (seconds % size) // small
+            return f"{seconds // size}{unit}" + (f" {rest}{small_unit}" if rest else "")
+    return f"{seconds}s"
+
+
+def hide_password(url: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)

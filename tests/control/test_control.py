@@ -1,0 +1,187 @@
+"""Control functions on every backend."""
+
+from __future__ import annotations
+
+import pytest
+
+from conveyor import App, State, control
+from conveyor.errors import ConveyorError, InvalidTransition, SerializationError, UnknownTask
+from conveyor.records import Lease, WorkerInfo
+
+from ..conftest import FakeClock
+
+
+@pytest.fixture
+def tasks(app: App) -> App:
+    @app.task(name="media.convert", queue="media")
+    def convert(path: str) -> None: ...
+
+    @app.task(name="devices.ping", queue="devices")
+    def ping(device: str) -> None: ...
+
+    return app
+
+
+def register(
+    app: App, name: str, queues: list[str], tasks: list[str] | None = None, skew: float = 0.0
+) -> WorkerInfo:
+    info = WorkerInfo(id=f"{name}-id", name=name, host="h", pid=1, queues=queues, pool="thread", concurrency=1,
+                      version="t", tasks=tasks if tasks is not None else sorted(app.tasks), started_at=app.backend.now(),
+                      clock_skew=skew)  # fmt: skip
+    app.backend.heartbeat(info, [], 30)
+    return info
+
+
+def run_one(app: App, queue: str, seconds: float, clock: FakeClock, fail: bool = False) -> str:
+    (record,) = app.backend.claim([queue], "w", 1, 30)
+    clock.advance(seconds)
+    lease = Lease(record.id, record.lease_token or "")
+    if fail:
+        app.backend.fail(lease, {"type": "ValueError", "message": "bad"})
+    else:
+        app.backend.complete(lease, "ok")
+    return record.id
+
+
+def test_list_jobs_pages_and_filters(tasks: App, clock: FakeClock) -> None:
+    ids = []
+    for i in range(7):
+        ids.append(tasks.send_task("media.convert", (f"/v/{i}.mov",)).id)
+        clock.advance(1)
+    page = control.list_jobs(tasks, limit=3)
+    assert [j.id for j in page.jobs] == ids[::-1][:3]
+    rest = control.list_jobs(tasks, limit=5, cursor=page.next_cursor)
+    assert [j.id for j in rest.jobs] == ids[::-1][3:]
+    assert rest.next_cursor is None
+    assert [j.id for j in control.list_jobs(tasks, text="/v/2.mov").jobs] == [ids[2]]
+    assert len(control.list_jobs(tasks, states=["pending"], queues=["media"]).jobs) == 7
+    assert control.list_jobs(tasks, created_after=clock.now - 2.5).jobs[-1].id == ids[5]
+    with pytest.raises(ConveyorError, match="unknown state 'done'"):
+        control.list_jobs(tasks, states=["done"])
+
+
+def test_describe_job_shows_arguments_attempts_and_timings(tasks: App, clock: FakeClock) -> None:
+    job = tasks.send_task("media.convert", ("/a.mov",))
+    clock.advance(3)
+    run_one(tasks, "media", 2, clock, fail=True)
+    data = control.describe_job(tasks, job.id)
+    assert (data["args"], data["state"], data["error"]["type"]) == (
+        ["/a.mov"],
+        "FAILURE",
+        "ValueError",
+    )
+    assert data["timings"] == {"waited": 3, "ran": 2}
+    assert [a["state"] for a in data["attempts"]] == ["FAILURE"]
+
+
+def test_cancel_and_retry_one_and_in_bulk(tasks: App, clock: FakeClock) -> None:
+    media = [tasks.send_task("media.convert", (str(i),)) for i in range(3)]
+    ping = tasks.send_task("devices.ping", ("x",))
+    assert control.cancel_job(tasks, media[0].id).state is State.REVOKED
+    assert sorted(control.cancel_where(tasks, queues=["media"])) == sorted(j.id for j in media[1:])
+    assert ping.state is State.PENDING
+    assert control.retry_job(tasks, media[0].id).state is State.PENDING
+    assert sorted(control.retry_where(tasks, queues=["media"])) == sorted(j.id for j in media[1:])
+    assert {j.state for j in media} == {State.PENDING}
+    with pytest.raises(InvalidTransition, match="only FAILURE or REVOKED"):
+        control.retry_job(tasks, ping.id)
+
+
+def test_pause_resume_purge(tasks: App) -> None:
+    jobs = [tasks.send_task("devices.ping", (str(i),)) for i in range(3)]
+    control.pause_queue(tasks, "devices")
+    assert tasks.backend.claim(["devices"], "w", 5, 30) == []
+    control.resume_queue(tasks, "devices")
+    (running,) = tasks.backend.claim(["devices"], "w", 1, 30)
+    assert control.purge_queue(tasks, "devices") == 2
+    assert tasks.backend.get(running.id).state is State.STARTED
+    assert sorted(j.state for j in jobs) == [State.REVOKED, State.REVOKED, State.STARTED]
+
+
+def test_queue_stats(tasks: App, clock: FakeClock) -> None:
+    for i in range(4):
+        tasks.send_task("media.convert", (str(i),))
+    clock.advance(30)
+    run_one(tasks, "media", 1.0, clock)
+    run_one(tasks, "media", 3.0, clock, fail=True)
+    tasks.backend.claim(["media"], "w", 1, 30)
+    register(tasks, "w1", ["media"])
+    tasks.backend.pause_queue("devices")
+    stats = {q.name: q for q in control.queue_stats(tasks)}
+    assert set(stats) == {"default", "devices", "media"}
+    media = stats["media"]
+    assert (media.waiting, media.running, media.consumers) == (1, 1, ["w1"])
+    assert media.depth == {"PENDING": 1, "STARTED": 1, "SUCCESS": 1, "FAILURE": 1}
+    assert media.oldest_waiting_age == pytest.approx(34)
+    window = media.windows["5m"]
+    assert (window.finished, window.failed, window.per_minute) == (2, 1, 0.4)
+    assert window.runtime_p50 == pytest.approx(2.0)
+    assert stats["devices"].paused
+
+
+def test_overview_and_health(tasks: App) -> None:
+    tasks.send_task("media.convert", ("a",))
+    assert control.overview(tasks).by_state == {"PENDING": 1}
+    report = control.health(tasks)
+    assert report.backend["reachable"]
+    assert not report.ok  # media holds a job and nobody consumes it
+    assert report.queues == [
+        {"name": "media", "waiting": 1, "consumers": 0, "paused": False, "draining": False}
+    ]
+    register(tasks, "w1", ["media"])
+    assert control.health(tasks).ok
+
+
+def test_enqueue_by_name_checks_at_the_edge(tasks: App) -> None:
+    job = control.enqueue_by_name(tasks, "devices.ping", ["thermostat"], priority="9")
+    assert (job.record().queue, job.record().priority) == ("devices", 9)
+    with pytest.raises(UnknownTask, match=r"devices\.pign.*known: devices\.ping, media\.convert"):
+        control.enqueue_by_name(tasks, "devices.pign", [])
+    with pytest.raises(SerializationError, match="JSON array"):
+        control.enqueue_by_name(tasks, "devices.ping", {"not": "a list"})
+
+
+def test_doctor_is_quiet_when_healthy(tasks: App) -> None:
+    register(tasks, "w1", tasks.declared_queues())
+    tasks.send_task("devices.ping", ("x",))
+    assert control.diagnose(tasks) == []
+
+
+def test_doctor_names_a_queue_nobody_consumes(tasks: App, clock: FakeClock) -> None:
+    for i in range(3):
+        tasks.send_task("devices.ping", (str(i),))
+    clock.advance(125)
+    register(tasks, "w1", ["default"])
+    (finding,) = control.diagnose(tasks)
+    assert (finding.check, finding.severity) == ("queue-without-worker", "error")
+    assert "'devices' holds 3 waiting job(s), the oldest 2m 5s old" in finding.problem
+    assert "w1 consumes default" in finding.problem
+    assert "-Q devices" in finding.fix
+
+
+def test_doctor_finds_skew_stale_leases_paused_queues_and_unregistered_tasks(
+    tasks: App, clock: FakeClock
+) -> None:
+    register(tasks, "old-code", ["media", "devices"], tasks=["media.convert"], skew=5.0)
+    tasks.send_task("devices.ping", ("x",))
+    tasks.send_task("media.convert", ("y",))
+    tasks.backend.claim(["media"], "dead", 1, 30)
+    tasks.send_task("media.convert", ("z",))
+    tasks.backend.pause_queue("media")
+    clock.advance(45)
+    register(
+        tasks, "old-code", ["media", "devices"], tasks=["media.convert"], skew=5.0
+    )  # still alive
+    found = {f.check: f for f in control.diagnose(tasks)}
+    assert set(found) == {"task-not-registered", "expired-leases", "paused-queue", "clock-skew"}
+    assert "devices.ping" in found["task-not-registered"].problem
+    assert "1 job(s) are STARTED" in found["expired-leases"].problem
+    assert "+5.0s" in found["clock-skew"].problem
+
+
+def test_doctor_reports_an_unreachable_backend(tmp_path: object) -> None:
+    app = App("x", backend="sqlite:////nonexistent-folder/x.db")
+    (finding,) = control.diagnose(app)
+    assert finding.check == "backend"
+    assert "sqlite:////nonexistent-folder/x.db" in finding.problem
+    assert "does not exist" in finding.problem
