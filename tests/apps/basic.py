@@ -144,3 +144,8 @@ _ballast = bytearray()
 @app.task(name="t.media.encode", queue="media")
 def encode() -> str:
     return "encoded"
+
+
+@app.task(name="t.devices.ping", queue="devices")
+def ping_device(device: str) -> str:
+    return f"{device} online"

@@ -104,3 +104,17 @@ def test_cli_without_an_app_says_how_to_give_one() -> None:
                          env=env, capture_output=True, text=True, timeout=30)  # fmt: skip
     assert bad.returncode != 0
     assert "cannot import 'no_such_module'" in bad.stderr
+
+
+def test_manual_retry_gets_a_fresh_retry_budget(worker_app: App) -> None:
+    from conveyor import control
+
+    job = worker_app.send_task("t.flaky", (99,))  # fails every attempt; max_retries=2
+    Worker(worker_app, pool="thread", burst=True).run()
+    assert (job.state, job.record().attempt) == (State.FAILURE, 3)
+    control.retry_job(worker_app, job.id)
+    Worker(worker_app, pool="thread", burst=True).run()
+    record = job.record()
+    assert (record.state, record.attempt) == (State.FAILURE, 6)
+    states = [a["state"] for a in record.attempts]
+    assert states == ["RETRY", "RETRY", "FAILURE", "REQUEUED", "RETRY", "RETRY", "FAILURE"]

@@ -1,0 +1,192 @@
+"""The CLI through the real command, on a SQLite file, with real workers where it matters."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conveyor import App, State
+from conveyor.task import Signature
+
+from ..worker.conftest import ledger_lines, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'jobs.db'}"
+
+
+@pytest.fixture
+def producer(url: str) -> App:
+    # A producer that does not import the tasks, routing by name as a web app would.
+    return App("producer", backend=url, task_routes={"t.devices.*": "devices"})
+
+
+@pytest.fixture
+def env(url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CONVEYOR_BACKEND": url,
+        "CONVEYOR_APP": "tests.apps.basic:app",
+        "COLUMNS": "200",
+    }
+
+
+@pytest.fixture
+def cli(env: dict[str, str]) -> Run:
+    def run(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "conveyor", *args], cwd=ROOT, env=env, input=input,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+
+    return run
+
+
+@pytest.fixture
+def worker(env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(*args: str) -> subprocess.Popen[bytes]:
+        log = open(tmp_path / f"worker-{len(procs)}.log", "wb")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen([sys.executable, "-m", "conveyor", "worker", "-P", "thread", *args], cwd=ROOT,
+                                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def as_json(done: subprocess.CompletedProcess[str]) -> Any:
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
+
+
+def test_enqueue_then_inspect_jobs_and_one_job(cli: Run) -> None:
+    made = as_json(cli("enqueue", "t.add", "--args", "[2, 3]", "--priority", "high", "--json"))
+    assert (made["queue"], made["state"]) == ("default", "PENDING")
+    listed = as_json(cli("inspect", "jobs", "--state", "pending", "--json"))
+    assert [j["id"] for j in listed["jobs"]] == [made["id"]]
+    detail = as_json(cli("inspect", "job", made["id"], "--json"))
+    assert (detail["args"], detail["priority"], detail["task"]) == ([2, 3], 7, "t.add")
+    table = cli("inspect", "job", made["id"])
+    assert "t.add" in table.stdout
+    assert "args [2, 3]" in table.stdout
+
+
+def test_enqueue_refuses_unknown_tasks_and_bad_json(cli: Run) -> None:
+    unknown = cli("enqueue", "t.ad", "--args", "[1]")
+    assert unknown.returncode == 1
+    assert "no task named 't.ad'" in unknown.stderr
+    assert "t.add" in unknown.stderr  # the known names, to spot the typo
+    bad = cli("enqueue", "t.add", "--args", "[1,")
+    assert bad.returncode == 2
+    assert "--args is not valid JSON" in bad.stderr
+    missing = cli("inspect", "job", "no-such-id")
+    assert missing.returncode == 1
+    assert "no job has the id 'no-such-id'" in missing.stderr
+
+
+def test_cancel_retry_and_bulk(cli: Run, producer: App) -> None:
+    jobs = producer.enqueue_many([Signature("t.devices.ping", (str(i),)) for i in range(3)])
+    assert "REVOKED" in cli("cancel", jobs[0].id).stdout
+    assert "PENDING" in cli("retry", jobs[0].id).stdout
+    assert cli("cancel", "--queue", "devices", input="n\n").returncode == 1  # asked, refused
+    assert {j.state for j in jobs} == {State.PENDING}
+    assert "cancelled 3 job(s)" in cli("cancel", "--queue", "devices", "--yes").stdout
+    assert "retried 3 job(s)" in cli("retry", "--queue", "devices", "--yes").stdout
+    again = cli("retry", jobs[0].id)
+    assert again.returncode == 1
+    assert "only FAILURE or REVOKED" in again.stderr
+
+
+def test_inspect_queues_and_workers(
+    cli: Run, producer: App, worker: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    producer.send_task("t.devices.ping", ("x",))
+    proc = worker("-Q", "default", "-n", "alpha")
+    wait_until(lambda: producer.backend.workers(), what="the worker to register")
+    queues = {q["name"]: q for q in as_json(cli("inspect", "queues", "--json"))}
+    assert (queues["devices"]["waiting"], queues["devices"]["consumers"]) == (1, [])
+    assert queues["default"]["consumers"] == ["alpha"]
+    (info,) = as_json(cli("inspect", "workers", "--json"))
+    assert (info["name"], info["queues"], info["pool"]) == ("alpha", ["default"], "thread")
+    assert "alpha" in cli("inspect", "workers").stdout
+    stop(proc)
+
+
+def test_doctor_names_the_stranded_queue_until_a_worker_consumes_it(
+    cli: Run, producer: App, worker: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    jobs = producer.enqueue_many([Signature("t.devices.ping", (f"d{i}",)) for i in range(4)])
+    only_default = worker("-Q", "default", "-n", "default-worker")
+    wait_until(lambda: producer.backend.workers(), what="the worker to register")
+    sick = cli("doctor")
+    assert sick.returncode == 1
+    assert "'devices' holds 4 waiting job(s)" in sick.stdout
+    assert "default-worker consumes default" in sick.stdout
+    assert "-Q devices" in sick.stdout
+    report = json.loads(cli("doctor", "--json").stdout)
+    assert report["healthy"] is False
+    assert report["findings"][0]["check"] == "queue-without-worker"
+    devices = worker("-Q", "devices", "-n", "devices-worker")
+    wait_until(lambda: all(j.state is State.SUCCESS for j in jobs), 30, "the devices jobs to run")
+    healthy = cli("doctor")
+    assert healthy.returncode == 0, healthy.stdout
+    assert "healthy" in healthy.stdout
+    stop(only_default)
+    stop(devices)
+
+
+def test_pause_survives_a_worker_restart(
+    cli: Run, producer: App, worker: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    assert cli("pause", "devices").returncode == 0
+    held = producer.send_task("t.devices.ping", ("held",))
+    for _ in range(2):  # before and after a restart
+        proc = worker("-Q", "devices,default")
+        probe = producer.send_task(
+            "t.add", (1, 1)
+        )  # enqueued after `held`: done means `held` was passed over
+        assert probe.get(timeout=30) == 2
+        assert held.state is State.PENDING
+        stop(proc)
+    assert cli("resume", "devices").returncode == 0
+    proc = worker("-Q", "devices")
+    assert held.get(timeout=30) == "held online"
+    stop(proc)
+
+
+def test_purge_leaves_running_jobs_alone(
+    cli: Run, producer: App, worker: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.txt"
+    running = producer.send_task("t.ledger", (str(ledger), 1.0), priority=9)
+    waiting = producer.enqueue_many([Signature("t.ledger", (str(ledger), 0)) for _ in range(3)])
+    proc = worker("-c", "1")
+    wait_until(lambda: ledger_lines(ledger), 30, "the first job to start")
+    assert cli("purge", "default", input="n\n").returncode == 1  # asks first
+    done = cli("purge", "default", "--yes")
+    assert "purged 3 waiting job(s)" in done.stdout
+    assert running.get(timeout=30) == running.id
+    assert {j.state for j in waiting} == {State.REVOKED}
+    assert {line[1] for line in ledger_lines(ledger)} == {running.id}
+    stop(proc)
