@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar, overload
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .backends import Backend, from_url
 from .config import Settings
@@ -14,6 +15,9 @@ from .options import build_record
 from .records import JobRecord
 from .routing import route_for
 from .task import Signature, Task, TaskOptions
+
+if TYPE_CHECKING:
+    from .scheduler import Schedule, ScheduleBook
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,6 +40,7 @@ class App:
         elif backend is not None:
             self.conf.backend_url = backend
         self.tasks: dict[str, Task[Any, Any]] = {}
+        self._periodic: dict[str, Schedule] = {}
         #: The import path ("package.module:app") worker children use to load this app.
         self.main: str | None = None
         self._backend_lock = threading.Lock()
@@ -80,6 +85,60 @@ class App:
             return task
 
         return register(fn) if fn is not None else register
+
+    def periodic(
+        self,
+        *,
+        cron: str | None = None,
+        every: float | timedelta | None = None,
+        tz: str = "UTC",
+        name: str | None = None,
+        args: tuple[Any, ...] | list[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        misfire: str = "once",
+        **task_options: Any,
+    ) -> Callable[[F], Task[Any, Any]]:
+        """Register a task and a schedule that enqueues it (``cron`` in ``tz``, or ``every``).
+
+        The schedule is named after the task unless ``name`` is given; other options are
+        the task's (queue, priority, max_retries, ...).
+        """
+
+        def register(func: Callable[..., Any]) -> Task[Any, Any]:
+            task: Task[Any, Any] = self.task(**task_options)(func)
+            from .scheduler import Schedule
+
+            seconds = every.total_seconds() if isinstance(every, timedelta) else every
+            schedule = Schedule(name or task.name, task.name, cron=cron, every=seconds, tz=tz, args=list(args),
+                                kwargs=kwargs or {}, misfire=misfire, source="code")  # fmt: skip
+            self._periodic[schedule.name] = schedule
+            return task
+
+        return register
+
+    def declared_schedules(self) -> dict[str, Schedule]:
+        """Schedules declared in code: ``@app.periodic`` and ``app.conf.schedule``."""
+        from .scheduler import Schedule, ScheduleError
+
+        found = dict(self._periodic)
+        for schedule_name, entry in self.conf.schedule.items():
+            entry = dict(entry)
+            if "task" not in entry:
+                raise ScheduleError(f"app.conf.schedule[{schedule_name!r}] needs a 'task'")
+            options: dict[str, Any] = {
+                k: entry.pop(k) for k in ("queue", "priority", "expires") if k in entry
+            }
+            found[schedule_name] = Schedule(
+                schedule_name, entry.pop("task"), options=options, source="code", **entry
+            )
+        return found
+
+    @property
+    def schedules(self) -> ScheduleBook:
+        """Schedules stored in the backend: list, add, update, pause, resume, delete."""
+        from .scheduler import ScheduleBook
+
+        return ScheduleBook(self)
 
     def declared_queues(self) -> list[str]:
         """Every queue the app's tasks and routes name, plus the default queue."""

@@ -32,6 +32,9 @@ class Settings:
     max_lost_leases: int = 3
     #: The largest encoded job (arguments and envelope) accepted at enqueue.
     max_payload_bytes: int = 1024 * 1024
+    #: Schedules in code, like Celery's beat_schedule: {"name": {"task": "...", "cron": "0 1 * * *"
+    #: or "every": seconds or timedelta, "tz", "args", "kwargs", "queue", "priority", "misfire"}}.
+    schedule: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Defaults for tasks that do not set their own.
     default_max_retries: int = 3
     retry_backoff_max: float = 600.0

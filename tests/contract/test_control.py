@@ -181,3 +181,17 @@ def test_recent_runs_and_oldest_waiting(backend: Backend, clock: FakeClock) -> N
     assert (run.queue, run.state, run.finished_at - run.started_at) == ("a", "SUCCESS", 2)
     assert backend.recent_runs(since=clock.now + 1) == []
     assert backend.oldest_waiting() == {"a": first.created_at + 10, "b": first.created_at + 10}
+
+
+def test_schedule_spec_and_state_are_stored_apart(backend: Backend) -> None:
+    backend.put_schedule("nightly", {"task": "t", "cron": "0 1 * * *"})
+    backend.set_schedule_state("nightly", {"last_tick": 5.0})
+    backend.put_schedule("nightly", {"task": "t", "cron": "0 2 * * *"})  # an edit keeps the state
+    assert backend.schedules() == {
+        "nightly": ({"task": "t", "cron": "0 2 * * *"}, {"last_tick": 5.0})
+    }
+    backend.set_schedule_state("ghost", {"last_tick": 1.0})  # never creates one
+    assert set(backend.schedules()) == {"nightly"}
+    assert backend.delete_schedule("nightly")
+    assert not backend.delete_schedule("nightly")
+    assert backend.schedules() == {}

@@ -326,6 +326,23 @@ class Backend(ABC):
     def kv_delete(self, key: str) -> bool:
         return self._kv_delete(key)
 
+    # -- schedules (spec and state are written separately, so neither clobbers the other) --
+
+    def put_schedule(self, name: str, spec: dict[str, Any]) -> None:
+        """Create or replace a schedule's definition; its firing state is kept."""
+        self._schedule_put(name, spec)
+
+    def set_schedule_state(self, name: str, state: dict[str, Any]) -> None:
+        """Record a schedule's firing state (last tick, next run); no-op if it was deleted."""
+        self._schedule_state(name, state)
+
+    def schedules(self) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+        """Every stored schedule: {name: (spec, state)}."""
+        return self._schedules()
+
+    def delete_schedule(self, name: str) -> bool:
+        return self._schedule_delete(name)
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. The backend can be used again afterwards."""
 
@@ -399,3 +416,11 @@ class Backend(ABC):
     def _kv_get(self, key: str, now: float, default: Any) -> Any: ...
     @abstractmethod
     def _kv_delete(self, key: str) -> bool: ...
+    @abstractmethod
+    def _schedule_put(self, name: str, spec: dict[str, Any]) -> None: ...
+    @abstractmethod
+    def _schedule_state(self, name: str, state: dict[str, Any]) -> None: ...
+    @abstractmethod
+    def _schedules(self) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]: ...
+    @abstractmethod
+    def _schedule_delete(self, name: str) -> bool: ...

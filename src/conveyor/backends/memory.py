@@ -42,6 +42,7 @@ class MemoryBackend(Backend):
         self._locks: dict[str, tuple[str, float]] = {}
         self._counters: dict[str, int] = defaultdict(int)
         self._kv: dict[str, tuple[Any, float | None]] = {}
+        self._schedule_map: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
 
     # -- helpers (caller holds the mutex) ------------------------------------------------
 
@@ -399,6 +400,24 @@ class MemoryBackend(Backend):
     def _kv_delete(self, key: str) -> bool:
         with self._mutex:
             return self._kv.pop(key, None) is not None
+
+    def _schedule_put(self, name: str, spec: dict[str, Any]) -> None:
+        with self._mutex:
+            _, state = self._schedule_map.get(name, ({}, {}))
+            self._schedule_map[name] = (copy.deepcopy(spec), state)
+
+    def _schedule_state(self, name: str, state: dict[str, Any]) -> None:
+        with self._mutex:
+            if name in self._schedule_map:
+                self._schedule_map[name] = (self._schedule_map[name][0], copy.deepcopy(state))
+
+    def _schedules(self) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+        with self._mutex:
+            return copy.deepcopy(self._schedule_map)
+
+    def _schedule_delete(self, name: str) -> bool:
+        with self._mutex:
+            return self._schedule_map.pop(name, None) is not None
 
     def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> None:
         with self._mutex:

@@ -446,6 +446,22 @@ class SQLiteBackend(Backend):
         with self._write() as conn:
             return conn.execute(_Q["kv_delete"], {"key": key}).rowcount == 1
 
+    def _schedule_put(self, name: str, spec: dict[str, Any]) -> None:
+        with self._write() as conn:
+            conn.execute(_Q["schedule_put"], {"name": name, "spec": _dump(spec)})
+
+    def _schedule_state(self, name: str, state: dict[str, Any]) -> None:
+        with self._write() as conn:
+            conn.execute(_Q["schedule_state"], {"name": name, "state": _dump(state)})
+
+    def _schedules(self) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+        rows = self._read(_Q["schedules"])
+        return {name: (orjson.loads(spec), orjson.loads(state)) for name, spec, state in rows}
+
+    def _schedule_delete(self, name: str) -> bool:
+        with self._write() as conn:
+            return conn.execute(_Q["schedule_delete"], {"name": name}).rowcount == 1
+
     def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> None:
         """Return as soon as another connection commits (a possible enqueue), or at timeout."""
         conn = self._conn()

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 MAX_CLOCK_SKEW = 2.0
 #: A STARTED job whose lease expired longer ago than this is reported as not rescued.
 RESCUE_GRACE = 10.0
+#: A schedule this late (seconds past its next run) is reported: no scheduler is running.
+SCHEDULE_GRACE = 30.0
 
 
 @dataclass
@@ -50,6 +52,7 @@ def diagnose(app: App) -> list[Finding]:
     findings += _expired_leases(app)
     findings += _paused(stats)
     findings += _clock_skew(live)
+    findings += _late_schedules(app)
     return findings
 
 
@@ -111,6 +114,27 @@ def _paused(stats: list[QueueStats]) -> list[Finding]:
                 f"resume it when ready: conveyor -A <app> resume {q.name}")
         for q in stats if q.paused and q.waiting
     ]  # fmt: skip
+
+
+def _late_schedules(app: App) -> list[Finding]:
+    now = app.backend.now()
+    findings = []
+    for view in app.schedules.list():
+        if view.schedule.paused:
+            continue
+        created = app.backend.schedules()[view.schedule.name][1].get("created_at", now)
+        due = (
+            view.next_run
+            if view.next_run is not None
+            else view.schedule.next_tick(view.last_tick or created)
+        )
+        if due < now - SCHEDULE_GRACE:
+            findings.append(Finding(
+                "schedule-late", "error",
+                f"schedule {view.schedule.name!r} was due {age(now - due)} ago and has not fired",
+                "start a scheduler (conveyor -A <app> scheduler; run two for failover), or pause the schedule",
+            ))  # fmt: skip
+    return findings
 
 
 def _clock_skew(live: list[WorkerInfo]) -> list[Finding]:

@@ -193,6 +193,19 @@ DELETE FROM kv WHERE key = :key
 -- name: prune_kv
 DELETE FROM kv WHERE until IS NOT NULL AND until <= :now
 
+-- name: schedule_put
+INSERT INTO schedules (name, spec) VALUES (:name, :spec)
+ON CONFLICT (name) DO UPDATE SET spec = excluded.spec
+
+-- name: schedule_state
+UPDATE schedules SET state = :state WHERE name = :name
+
+-- name: schedules
+SELECT name, spec, state FROM schedules ORDER BY name
+
+-- name: schedule_delete
+DELETE FROM schedules WHERE name = :name
+
 -- name: incr
 INSERT INTO counters (key, value) VALUES (:key, :amount)
 ON CONFLICT (key) DO UPDATE SET value = value + excluded.value

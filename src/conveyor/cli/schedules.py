@@ -1,0 +1,154 @@
+"""``conveyor scheduler`` and ``conveyor schedules list|add|edit|pause|resume|delete``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.table import Table
+
+from ..control.util import age, parse_duration
+from ..scheduler import Scheduler, ScheduleView, sync_code_schedules
+from . import AppRef, cli, console, setup_logging
+from .operate import _json_arg
+from .output import errors_as_usage, json_option, out, print_json, when
+
+
+@cli.command()
+@click.option(
+    "--lock-ttl",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds a dead leader holds the lead.",
+)
+@click.option(
+    "-l",
+    "--loglevel",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default="info",
+    show_default=True,
+)
+@click.pass_obj
+def scheduler(ref: AppRef, lock_ttl: float, loglevel: str) -> None:
+    """Run a scheduler. Run several for failover: one leads, each tick fires once."""
+    setup_logging(loglevel)
+    app = ref.load()
+    runner = Scheduler(app, lock_ttl=lock_ttl)
+    sync_code_schedules(app)
+    names = ", ".join(v.schedule.name for v in app.schedules.list()) or "none yet"
+    console.print(
+        f"[bold]conveyor scheduler[/bold] {runner.id}\n  schedules    {names}\n  lock TTL     {lock_ttl:.0f}s"
+    )
+    runner.install_signal_handlers()
+    runner.run()
+
+
+@cli.group()
+def schedules() -> None:
+    """Schedules stored in the backend: edits take effect at the next tick."""
+
+
+def _when(view: ScheduleView) -> str:
+    s = view.schedule
+    return f"cron {s.cron} ({s.tz})" if s.cron else f"every {age(s.every)}"
+
+
+@schedules.command("list")
+@json_option
+@click.pass_obj
+@errors_as_usage
+def list_schedules(ref: AppRef, as_json: bool) -> None:
+    """Every schedule, with its last run, the job it produced and its next run."""
+    app = ref.load()
+    views = app.schedules.list()
+    if as_json:
+        return print_json(views)
+    table = Table(title="Schedules", title_justify="left")
+    for column in ("name", "task", "when", "state", "last run", "last job", "next run"):
+        table.add_column(column, overflow="fold")
+    for v in views:
+        table.add_row(v.schedule.name, v.schedule.task, _when(v), "paused" if v.schedule.paused else "active",
+                      when(v.last_run_at), v.last_job_id or "-", when(v.next_run))  # fmt: skip
+    out.print(table if views else "no schedules")
+    return None
+
+
+def _fields(cron: str | None, every: str | None, tz: str | None, args: str | None, kwargs: str | None,
+            queue: str | None, priority: str | None, misfire: str | None) -> dict[str, Any]:  # fmt: skip
+    fields: dict[str, Any] = {"cron": cron, "tz": tz, "misfire": misfire,
+                              "args": _json_arg(args, "--args"), "kwargs": _json_arg(kwargs, "--kwargs")}  # fmt: skip
+    if every is not None:
+        try:
+            fields["every"] = parse_duration(every)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from exc
+    options = {k: v for k, v in (("queue", queue), ("priority", priority)) if v is not None}
+    if options:
+        fields["options"] = options
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _spec_options(fn: Any) -> Any:
+    for option in reversed([
+        click.option("--cron", help="A cron expression, e.g. '0 1 * * *'."),
+        click.option("--every", help="An interval, e.g. 30s, 5m, 1h."),
+        click.option("--tz", help="IANA time zone for cron (default UTC)."),
+        click.option("--args", help="JSON array of arguments."),
+        click.option("--kwargs", help="JSON object of keyword arguments."),
+        click.option("--queue"), click.option("--priority"),
+        click.option("--misfire", type=click.Choice(["once", "all", "skip"]), help="After downtime: once (default), all, skip."),
+    ]):  # fmt: skip
+        fn = option(fn)
+    return fn
+
+
+@schedules.command("add")
+@click.argument("name")
+@click.argument("task")
+@_spec_options
+@click.pass_obj
+@errors_as_usage
+def add(ref: AppRef, /, name: str, task: str, **spec: Any) -> None:
+    """Add a schedule NAME that enqueues TASK."""
+    app = ref.load()
+    schedule = app.schedules.add(name, task, **_fields(**spec))
+    out.print(f"schedule {schedule.name!r} added: {task}")
+
+
+@schedules.command("edit")
+@click.argument("name")
+@_spec_options
+@click.pass_obj
+@errors_as_usage
+def edit(ref: AppRef, /, name: str, **spec: Any) -> None:
+    """Change a schedule; it takes effect at its next tick."""
+    ref.load().schedules.update(name, **_fields(**spec))
+    out.print(f"schedule {name!r} updated")
+
+
+@schedules.command("pause")
+@click.argument("name")
+@click.pass_obj
+@errors_as_usage
+def pause_schedule(ref: AppRef, name: str) -> None:
+    ref.load().schedules.pause(name)
+    out.print(f"schedule {name!r} paused")
+
+
+@schedules.command("resume")
+@click.argument("name")
+@click.pass_obj
+@errors_as_usage
+def resume_schedule(ref: AppRef, name: str) -> None:
+    ref.load().schedules.resume(name)
+    out.print(f"schedule {name!r} resumed")
+
+
+@schedules.command("delete")
+@click.argument("name")
+@click.pass_obj
+@errors_as_usage
+def delete(ref: AppRef, name: str) -> None:
+    ref.load().schedules.delete(name)
+    out.print(f"schedule {name!r} deleted")

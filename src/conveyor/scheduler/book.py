@@ -1,0 +1,89 @@
+"""``app.schedules``: schedules stored in the backend, editable at runtime.
+
+Edits take effect at the schedule's next tick: the scheduler re-reads schedules every
+loop, so nothing needs a restart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .schedule import Schedule, ScheduleError
+
+if TYPE_CHECKING:
+    from ..app import App
+
+
+@dataclass
+class ScheduleView:
+    """A schedule with its firing state: last run, the job it produced, next run."""
+
+    schedule: Schedule
+    last_tick: float | None
+    last_run_at: float | None
+    last_job_id: str | None
+    next_run: float | None
+
+
+class ScheduleBook:
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def _load(self) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+        return self.app.backend.schedules()
+
+    def list(self) -> list[ScheduleView]:
+        return [_view(spec, state) for spec, state in self._load().values()]
+
+    def get(self, name: str) -> ScheduleView:
+        found = self._load().get(name)
+        if found is None:
+            raise ScheduleError(
+                f"no schedule is named {name!r}; `conveyor schedules list` shows them"
+            )
+        return _view(*found)
+
+    def add(self, name: str, task: str, **fields: Any) -> Schedule:
+        """Store a new schedule (``cron=`` or ``every=``, plus args, kwargs, options, tz, misfire)."""
+        if name in self._load():
+            raise ScheduleError(f"a schedule named {name!r} exists; edit it with update()")
+        schedule = Schedule(name, task, **fields)
+        self.app.backend.put_schedule(name, schedule.spec())
+        self.app.backend.set_schedule_state(name, {"created_at": self.app.backend.now()})
+        return schedule
+
+    def update(self, name: str, **changes: Any) -> Schedule:
+        """Change fields of a schedule; it takes effect at the next tick."""
+        spec = self.get(name).schedule.spec()
+        if "cron" in changes and changes["cron"] is not None:
+            spec["every"] = None
+        if "every" in changes and changes["every"] is not None:
+            spec["cron"] = None
+        unknown = set(changes) - set(spec)
+        if unknown:
+            raise ScheduleError(f"unknown schedule field(s): {', '.join(sorted(unknown))}")
+        spec.update(changes)
+        schedule = Schedule.from_spec(spec)
+        self.app.backend.put_schedule(name, schedule.spec())
+        return schedule
+
+    def pause(self, name: str) -> Schedule:
+        return self.update(name, paused=True)
+
+    def resume(self, name: str) -> Schedule:
+        return self.update(name, paused=False)
+
+    def delete(self, name: str) -> None:
+        if not self.app.backend.delete_schedule(name):
+            raise ScheduleError(f"no schedule is named {name!r}")
+
+
+def _view(spec: dict[str, Any], state: dict[str, Any]) -> ScheduleView:
+    return ScheduleView(
+        Schedule.from_spec(spec),
+        state.get("last_tick"),
+        state.get("last_run_at"),
+        state.get("last_job_id"),
+        state.get("next_run"),
+    )

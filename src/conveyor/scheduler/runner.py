@@ -1,0 +1,147 @@
+"""The scheduler process: one leader at a time enqueues each due tick, exactly once.
+
+Leadership is a backend lock with a TTL that the leader renews every loop; a standby
+tries to take it every second, so it takes over within the TTL of a leader's death.
+Exactly-once does not rest on the lock: a tick's job id is derived from the schedule
+and the tick time, and enqueue ignores an id that exists, so two leaders at once (a
+stalled leader waking after losing the lock) still enqueue each tick once.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import TYPE_CHECKING, Any
+
+from ..errors import BackendError
+from ..ids import new_id
+from ..task import Signature
+from .schedule import Schedule, job_id
+
+if TYPE_CHECKING:
+    from ..app import App
+
+log = logging.getLogger("conveyor.scheduler")
+LOCK_NAME = "conveyor:scheduler"
+#: The longest the leader sleeps between looks at its schedules (seconds).
+MAX_SLEEP = 1.0
+
+
+class Scheduler:
+    def __init__(self, app: App, *, lock_ttl: float = 10.0, name: str | None = None) -> None:
+        self.app, self.backend = app, app.backend
+        self.lock_ttl = lock_ttl
+        self.id = name or new_id()
+        self.leader = False
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def install_signal_handlers(self) -> None:
+        def handle(signum: int, _frame: Any) -> None:
+            log.warning("received %s, stopping", signal.Signals(signum).name)
+            self.stop()
+
+        signal.signal(signal.SIGINT, handle)
+        signal.signal(signal.SIGTERM, handle)
+
+    def run(self) -> None:
+        log.info("scheduler %s started; lock TTL %.0fs", self.id, self.lock_ttl)
+        try:
+            while not self._stop.is_set():
+                try:
+                    pause = self.step()
+                except BackendError as exc:
+                    log.error("scheduler step failed (%s); retrying", exc)
+                    pause = MAX_SLEEP
+                self._stop.wait(pause)
+        finally:
+            if self.leader:
+                self.backend.release_lock(LOCK_NAME, self.id)
+
+    def step(self) -> float:
+        """Lead if possible and fire due ticks; returns how long to sleep."""
+        was_leader = self.leader
+        self.leader = self.backend.acquire_lock(LOCK_NAME, self.id, self.lock_ttl)
+        if self.leader != was_leader:
+            log.warning(
+                "scheduler %s %s", self.id, "is now the leader" if self.leader else "lost the lead"
+            )
+            if self.leader:
+                sync_code_schedules(self.app)
+        if not self.leader:
+            return MAX_SLEEP
+        now = self.backend.now()
+        upcoming = [
+            self._fire_due(Schedule.from_spec(spec), state, now)
+            for spec, state in self.backend.schedules().values()
+            if not spec.get("paused")
+        ]
+        soonest = min(upcoming, default=now + MAX_SLEEP)
+        return max(0.01, min(MAX_SLEEP, self.lock_ttl / 3, soonest - self.backend.now()))
+
+    def _fire_due(self, schedule: Schedule, state: dict[str, Any], now: float) -> float:
+        """Enqueue the schedule's due ticks; returns its next run time."""
+        after = state.get("last_tick") or state.get("created_at") or now
+        due = schedule.ticks(after, now)
+        if not due:
+            next_run = schedule.next_tick(max(after, now))
+            if state.get("next_run") != next_run:
+                self.backend.set_schedule_state(schedule.name, {**state, "next_run": next_run})
+            return next_run
+        fire = schedule.to_fire(due, now)
+        if fire:
+            self.app.enqueue_many(_signature(schedule, tick) for tick in fire)
+            log.info(
+                "schedule %s: enqueued %d tick(s), last %s",
+                schedule.name,
+                len(fire),
+                job_id(schedule.name, fire[-1]),
+            )
+        if len(fire) < len(due):
+            log.warning(
+                "schedule %s: skipped %d missed tick(s) (misfire=%s)",
+                schedule.name,
+                len(due) - len(fire),
+                schedule.misfire,
+            )
+        next_run = schedule.next_tick(due[-1])
+        self.backend.set_schedule_state(schedule.name, {
+            **state, "last_tick": due[-1], "next_run": next_run,
+            "last_run_at": now if fire else state.get("last_run_at"),
+            "last_job_id": job_id(schedule.name, fire[-1]) if fire else state.get("last_job_id"),
+        })  # fmt: skip
+        return next_run
+
+
+def _signature(schedule: Schedule, tick: float) -> Signature:
+    headers = {**schedule.options.get("headers", {}), "schedule": schedule.name, "tick": tick}
+    options = {**schedule.options, "headers": headers, "job_id": job_id(schedule.name, tick)}
+    return Signature(schedule.task, schedule.args, schedule.kwargs, options)
+
+
+def sync_code_schedules(app: App) -> None:
+    """Store the schedules the app declares in code. A stored one is replaced only when
+    its code changed (a runtime pause survives); code schedules no longer declared are
+    deleted."""
+    stored = app.backend.schedules()
+    declared = app.declared_schedules()
+    for name, schedule in declared.items():
+        old = stored.get(name)
+        if old is not None and old[0].get("code_hash") == schedule.code_hash():
+            continue
+        spec = {
+            **schedule.spec(),
+            "code_hash": schedule.code_hash(),
+            "paused": bool(old and old[0].get("paused")),
+        }
+        app.backend.put_schedule(name, spec)
+        if old is None:
+            app.backend.set_schedule_state(name, {"created_at": app.backend.now()})
+        log.info("schedule %s: %s from code", name, "updated" if old else "added")
+    for name, (spec, _) in stored.items():
+        if spec.get("source") == "code" and name not in declared:
+            app.backend.delete_schedule(name)
+            log.info("schedule %s: deleted (no longer declared in code)", name)

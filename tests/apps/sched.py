@@ -1,0 +1,16 @@
+"""An app with a one-second schedule, for scheduler process tests."""
+
+from __future__ import annotations
+
+import os
+
+from conveyor import App
+from conveyor.context import TaskContext
+
+app = App("sched-tests", heartbeat_interval=0.3)
+
+
+@app.periodic(every=1, name="tick", bind=True)
+def tick(self: TaskContext) -> None:
+    with open(os.environ["TICK_LEDGER"], "a") as ledger:
+        ledger.write(f"{self.request.headers['tick']}\n")

@@ -1,0 +1,123 @@
+"""Real scheduler processes: several at once fire each tick once; a killed leader is replaced."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from conveyor import App
+from conveyor.records import JobQuery
+
+from ..worker.conftest import wait_until
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+Spawn = Callable[..., subprocess.Popen[bytes]]
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'jobs.db'}"
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Path:
+    return tmp_path / "ticks.txt"
+
+
+@pytest.fixture
+def spawn(url: str, ledger: Path, tmp_path: Path) -> Iterator[Spawn]:
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(*args: str) -> subprocess.Popen[bytes]:
+        log_path = tmp_path / f"proc-{len(procs)}.log"
+        env = {**os.environ, "CONVEYOR_BACKEND": url, "TICK_LEDGER": str(ledger), "COLUMNS": "200"}
+        proc = subprocess.Popen([sys.executable, "-m", "conveyor", "-A", "tests.apps.sched:app", *args], cwd=ROOT,
+                                env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
+                                start_new_session=True)  # fmt: skip
+        proc.log_path = log_path  # type: ignore[attr-defined]
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def log(proc: subprocess.Popen[bytes]) -> str:
+    path: Path = proc.log_path  # type: ignore[attr-defined]
+    return path.read_text()
+
+
+def tick_jobs(app: App) -> list[float]:
+    jobs = app.backend.list_jobs(JobQuery(limit=5000))
+    return sorted(
+        int(j.id.rsplit(":", 1)[1]) / 1000 for j in jobs if j.id.startswith("schedule:tick:")
+    )
+
+
+def assert_consecutive(ticks: list[float]) -> None:
+    assert ticks, "no tick fired"
+    assert len(set(ticks)) == len(ticks)
+    assert [b - a for a, b in itertools.pairwise(ticks)] == [1.0] * (len(ticks) - 1), (
+        "a tick is missing"
+    )
+
+
+@pytest.mark.timeout(180)
+def test_two_schedulers_for_a_minute_fire_every_tick_exactly_once(
+    url: str, ledger: Path, spawn: Spawn
+) -> None:
+    app = App("observer", backend=url)
+    worker = spawn("worker", "-P", "thread", "-c", "4")
+    first, second = spawn("scheduler", "--lock-ttl", "3"), spawn("scheduler", "--lock-ttl", "3")
+    wait_until(lambda: tick_jobs(app), 20, "the first tick")
+    time.sleep(60)  # the duration under test, not a wait for a condition
+    for proc in (first, second):
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    ticks = tick_jobs(app)
+    assert len(ticks) >= 58
+    assert_consecutive(ticks)
+    wait_until(
+        lambda: len(ledger.read_text().splitlines()) >= len(ticks), 30, "every tick job to run"
+    )
+    runs = Counter(float(line) for line in ledger.read_text().splitlines())
+    assert sorted(runs) == ticks
+    assert set(runs.values()) == {1}  # each tick ran once
+    assert [("is now the leader" in log(p)) for p in (first, second)].count(True) == 1
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(20) == 0
+
+
+def test_standby_takes_over_when_the_leader_is_killed(url: str, spawn: Spawn) -> None:
+    app = App("observer", backend=url)
+    leader = spawn("scheduler", "--lock-ttl", "3")
+    wait_until(lambda: len(tick_jobs(app)) >= 3, 20, "the leader to fire")
+    standby = spawn("scheduler", "--lock-ttl", "3")
+    wait_until(
+        lambda: "scheduler" in log(standby) and "started" in log(standby),
+        20,
+        "the standby to start",
+    )
+    os.killpg(leader.pid, signal.SIGKILL)
+    leader.wait()
+    killed_at = time.time()
+    wait_until(lambda: "is now the leader" in log(standby), 10, "the standby to take the lead")
+    took_over = time.time() - killed_at
+    assert took_over < 3 + 1.5  # the lock TTL, plus one standby poll
+    wait_until(lambda: tick_jobs(app)[-1] >= time.time() - 1.5, 10, "ticks after the takeover")
+    assert_consecutive(tick_jobs(app))  # the gap's ticks fired late, none lost
+    standby.send_signal(signal.SIGTERM)
+    assert standby.wait(20) == 0

@@ -1,0 +1,151 @@
+"""The scheduler loop on every backend, with an injected clock."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from conveyor import App, State, control
+from conveyor.records import JobQuery
+from conveyor.scheduler import ScheduleError, Scheduler, job_id, sync_code_schedules
+
+from ..conftest import FakeClock
+
+
+@pytest.fixture
+def sched_app(app: App) -> App:
+    @app.periodic(every=timedelta(seconds=10), name="every-10s", queue="beat")
+    def heartbeat() -> None: ...
+
+    @app.task(name="reports.daily")
+    def daily(kind: str) -> None: ...
+
+    app.conf.schedule = {
+        "nightly": {
+            "task": "reports.daily",
+            "cron": "0 1 * * *",
+            "tz": "Europe/Berlin",
+            "args": ["full"],
+        }
+    }
+    return app
+
+
+def fired(app: App) -> list[str]:
+    return sorted(
+        j.id for j in app.backend.list_jobs(JobQuery(limit=500)) if j.id.startswith("schedule:")
+    )
+
+
+def test_each_due_tick_becomes_one_job(sched_app: App, clock: FakeClock) -> None:
+    clock.now = 1_800_000_005.0
+    leader = Scheduler(sched_app, name="a")
+    leader.step()
+    assert fired(sched_app) == []
+    clock.advance(24)  # now ...029: ticks ...010 and ...020 are due
+    leader.step()
+    assert fired(sched_app) == [
+        job_id("every-10s", 1_800_000_010.0),
+        job_id("every-10s", 1_800_000_020.0),
+    ]
+    job = sched_app.backend.get(job_id("every-10s", 1_800_000_010.0))
+    assert (job.queue, job.headers["schedule"], job.state) == ("beat", "every-10s", State.PENDING)
+    view = sched_app.schedules.get("every-10s")
+    assert (view.last_job_id, view.next_run) == (
+        job_id("every-10s", 1_800_000_020.0),
+        1_800_000_030.0,
+    )
+
+
+def test_a_standby_fires_nothing_and_takes_over_after_the_lock_ttl(
+    sched_app: App, clock: FakeClock
+) -> None:
+    clock.now = 1_800_000_005.0
+    a, b = Scheduler(sched_app, name="a", lock_ttl=10), Scheduler(sched_app, name="b", lock_ttl=10)
+    a.step()
+    b.step()
+    assert (a.leader, b.leader) == (True, False)
+    clock.advance(6)
+    b.step()
+    assert fired(sched_app) == []  # the standby did not fire the due tick
+    a.step()
+    assert len(fired(sched_app)) == 1
+    clock.advance(11)  # a died: its lock lapses
+    b.step()
+    assert b.leader
+    assert len(fired(sched_app)) == 2  # b fired the tick a missed; nothing doubled
+
+
+def test_two_leaders_at_once_still_fire_each_tick_once(sched_app: App, clock: FakeClock) -> None:
+    clock.now = 1_800_000_005.0
+    a, b = Scheduler(sched_app, name="a"), Scheduler(sched_app, name="b")
+    a.step()
+    clock.advance(30)
+    state = dict(sched_app.backend.schedules()["every-10s"][1])
+    a.step()
+    sched_app.backend.set_schedule_state("every-10s", state)  # b read the old state before a wrote
+    b.leader = True
+    b._fire_due(sched_app.declared_schedules()["every-10s"], state, clock.now)
+    assert len(fired(sched_app)) == 3  # ticks 10, 20, 30: once each
+
+
+def test_runtime_edit_takes_effect_at_the_next_tick(sched_app: App, clock: FakeClock) -> None:
+    clock.now = 1_800_000_000.0
+    leader = Scheduler(sched_app, name="a")
+    sched_app.schedules.add("probe", "reports.daily", every=60, args=["quick"])
+    leader.step()
+    clock.advance(61)
+    leader.step()
+    assert job_id("probe", 1_800_000_060.0) in fired(sched_app)
+    sched_app.schedules.update("probe", every=5)
+    clock.advance(5)
+    leader.step()
+    assert job_id("probe", 1_800_000_065.0) in fired(sched_app)
+    sched_app.schedules.pause("probe")
+    clock.advance(30)
+    leader.step()
+    assert not [
+        j
+        for j in fired(sched_app)
+        if j.startswith("schedule:probe:") and j > job_id("probe", 1_800_000_065.0)
+    ]
+    sched_app.schedules.delete("probe")
+    with pytest.raises(ScheduleError, match="no schedule is named 'probe'"):
+        sched_app.schedules.get("probe")
+
+
+def test_misfire_once_after_days_of_downtime(sched_app: App, clock: FakeClock) -> None:
+    clock.now = 1_800_000_000.0
+    leader = Scheduler(sched_app, name="a")
+    leader.step()
+    clock.advance(3 * 86400)
+    leader.step()
+    assert len([j for j in fired(sched_app) if j.startswith("schedule:nightly:")]) == 1
+    job = sched_app.backend.get(sched_app.schedules.get("nightly").last_job_id or "")
+    assert (job.task, job.payload) == ("reports.daily", b'{"v":1,"args":["full"],"kwargs":{}}')
+
+
+def test_code_schedules_sync_without_losing_a_runtime_pause(sched_app: App) -> None:
+    sync_code_schedules(sched_app)
+    assert {v.schedule.name for v in sched_app.schedules.list()} == {"every-10s", "nightly"}
+    sched_app.schedules.pause("nightly")
+    sync_code_schedules(sched_app)
+    assert sched_app.schedules.get("nightly").schedule.paused  # unchanged code: the pause holds
+    sched_app.conf.schedule["nightly"]["cron"] = "0 2 * * *"
+    sync_code_schedules(sched_app)
+    updated = sched_app.schedules.get("nightly").schedule
+    assert (updated.cron, updated.paused) == ("0 2 * * *", True)
+    del sched_app.conf.schedule["nightly"]
+    sync_code_schedules(sched_app)
+    assert {v.schedule.name for v in sched_app.schedules.list()} == {"every-10s"}
+
+
+def test_doctor_reports_a_schedule_nobody_fires(sched_app: App, clock: FakeClock) -> None:
+    sync_code_schedules(sched_app)
+    clock.advance(60)
+    late = [f for f in control.diagnose(sched_app) if f.check == "schedule-late"]
+    assert [f.problem.split("'")[1] for f in late] == ["every-10s"]
+    assert "conveyor -A <app> scheduler" in late[0].fix
+    Scheduler(sched_app, name="a").step()
+    assert not [f for f in control.diagnose(sched_app) if f.check == "schedule-late"]
