@@ -190,3 +190,45 @@ def test_purge_leaves_running_jobs_alone(
     assert {j.state for j in waiting} == {State.REVOKED}
     assert {line[1] for line in ledger_lines(ledger)} == {running.id}
     stop(proc)
+
+
+def test_schedules_are_managed_from_the_cli(cli: Run) -> None:
+    assert (
+        cli(
+            "schedules",
+            "add",
+            "probe",
+            "t.add",
+            "--every",
+            "30s",
+            "--args",
+            "[1, 2]",
+            "--queue",
+            "media",
+        ).returncode
+        == 0
+    )
+    (listed,) = as_json(cli("schedules", "list", "--json"))
+    assert (
+        listed["schedule"]["every"],
+        listed["schedule"]["args"],
+        listed["schedule"]["options"],
+    ) == (30.0, [1, 2], {"queue": "media"})
+    assert (
+        cli(
+            "schedules", "edit", "probe", "--cron", "*/5 * * * *", "--tz", "Europe/Berlin"
+        ).returncode
+        == 0
+    )
+    assert cli("schedules", "pause", "probe").returncode == 0
+    (edited,) = as_json(cli("schedules", "list", "--json"))
+    assert (
+        edited["schedule"]["cron"],
+        edited["schedule"]["every"],
+        edited["schedule"]["paused"],
+    ) == ("*/5 * * * *", None, True)
+    bad = cli("schedules", "add", "broken", "t.add", "--cron", "61 * * * *")
+    assert bad.returncode == 1
+    assert "is not valid" in bad.stderr
+    assert cli("schedules", "delete", "probe").returncode == 0
+    assert as_json(cli("schedules", "list", "--json")) == []
