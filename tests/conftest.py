@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -9,9 +10,11 @@ from conveyor import App
 from conveyor.backends import Backend, from_url
 from conveyor.records import WorkerInfo
 
-BACKENDS = ["memory", "sqlite"]
+from .services import delete_prefix, redis_base_url
+
+BACKENDS = ["memory", "sqlite", "redis"]
 #: Backends several processes can share (memory:// lives inside one process).
-SHARED_BACKENDS = ["sqlite"]
+SHARED_BACKENDS = ["sqlite", "redis"]
 
 
 class FakeClock:
@@ -28,11 +31,20 @@ class FakeClock:
 
 
 def backend_url(kind: str, tmp_path: Path) -> str:
+    """A fresh, empty store of this kind for one test."""
     if kind == "memory":
         return "memory://"
     if kind == "sqlite":
         return f"sqlite:///{tmp_path / 'conveyor.db'}"
+    if kind == "redis":
+        return f"{redis_base_url()}?prefix=t-{uuid.uuid4().hex[:12]}"
     raise AssertionError(kind)
+
+
+def discard(url: str) -> None:
+    """Delete what a test left in a shared service."""
+    if url.startswith("redis"):
+        delete_prefix(url, url.rsplit("prefix=", 1)[1])
 
 
 @pytest.fixture
@@ -48,15 +60,17 @@ def backend_kind(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def make_backend(backend_kind: str, tmp_path: Path) -> Iterator[Callable[..., Backend]]:
     made: list[Backend] = []
+    url = backend_url(backend_kind, tmp_path)  # one store per test, however many handles
 
     def make(**options: object) -> Backend:
-        backend = from_url(backend_url(backend_kind, tmp_path), **options)  # type: ignore[arg-type]
+        backend = from_url(url, **options)  # type: ignore[arg-type]
         made.append(backend)
         return backend
 
     yield make
     for backend in made:
         backend.close()
+    discard(url)
 
 
 @pytest.fixture

@@ -40,3 +40,14 @@ def put(backend: Backend, **options: Any) -> JobRecord:
 def lease(record: JobRecord) -> Lease:
     assert record.lease_token
     return Lease(record.id, record.lease_token)
+
+
+def write_raw_payload(backend: Backend, job_id: str, raw: bytes) -> None:
+    """Overwrite a stored job's payload straight in the store, as corruption would."""
+    if hasattr(backend, "_jobs"):  # memory
+        backend._jobs[job_id].payload = raw
+    elif hasattr(backend, "client"):  # redis
+        backend.client.hset(backend._key("job", job_id), "payload", raw.decode("latin-1"))  # type: ignore[attr-defined]
+    else:  # sqlite
+        with backend._write() as conn:  # type: ignore[attr-defined]
+            conn.execute("UPDATE jobs SET payload = ? WHERE id = ?", (raw, job_id))

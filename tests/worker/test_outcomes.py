@@ -15,6 +15,7 @@ from conveyor import App, State
 from conveyor.worker import Worker
 
 from ..conftest import BACKENDS
+from ..contract.helpers import write_raw_payload
 from .conftest import ledger_lines
 
 # "process-spawn" is the process pool under spawn, the only start method on Windows.
@@ -110,7 +111,7 @@ def test_unknown_task_and_bad_payload_fail_with_the_reason(worker_app: App, pool
     unknown = worker_app.send_task("t.does_not_exist", (1,))
     corrupt = worker_app.send_task("t.add", (1, 2))
     good = worker_app.send_task("t.add", (2, 2))
-    _corrupt_payload(worker_app, corrupt.id)
+    write_raw_payload(worker_app.backend, corrupt.id, b"\x80not json")
     drain(worker_app, pool)
     unknown_error = unknown.record().error
     assert unknown_error is not None
@@ -120,15 +121,6 @@ def test_unknown_task_and_bad_payload_fail_with_the_reason(worker_app: App, pool
     assert corrupt_error is not None
     assert corrupt_error["type"] == "UndecodablePayload"
     assert good.get(timeout=1) == 4
-
-
-def _corrupt_payload(app: App, job_id: str) -> None:
-    backend = app.backend
-    if hasattr(backend, "_jobs"):
-        backend._jobs[job_id].payload = b"\x80not json"
-    else:
-        with backend._write() as conn:  # type: ignore[attr-defined]
-            conn.execute("UPDATE jobs SET payload = ? WHERE id = ?", (b"\x80not json", job_id))
 
 
 def test_unserializable_result_fails_clearly(worker_app: App, pool: str) -> None:

@@ -1,8 +1,8 @@
 """Real worker subprocesses, real signals: nothing is lost, revokes hold, shutdown is clean.
 
 Each test starts ``python -m conveyor worker`` in its own session (so the whole process
-group, children included, can be signalled) on a SQLite file, with the test app's short
-timers (2 s leases). Executions are counted from a ledger file the tasks append to.
+group, children included, can be signalled) on every backend several processes can
+share (a SQLite file, Redis), with the test app's short timers (2 s leases). Executions are counted from a ledger file the tasks append to.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pytest
 from conveyor import App, State
 from conveyor.task import Signature
 
+from ..conftest import SHARED_BACKENDS, backend_url, discard
 from .conftest import ledger_lines, wait_until
 
 pytestmark = pytest.mark.slow
@@ -27,9 +28,11 @@ ROOT = Path(__file__).resolve().parents[2]
 START_METHODS = ["forkserver", "spawn"]
 
 
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'jobs.db'}"
+@pytest.fixture(params=SHARED_BACKENDS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    store = backend_url(request.param, tmp_path)
+    yield store
+    discard(store)
 
 
 @pytest.fixture

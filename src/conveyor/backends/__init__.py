@@ -21,7 +21,11 @@ def from_url(url: str, **options: Any) -> Backend:
         from .sqlite import SQLiteBackend
 
         return SQLiteBackend(url, **options)
-    if scheme in {"redis", "rediss", "postgres", "postgresql"}:
+    if scheme in {"redis", "rediss"}:
+        from .redis import RedisBackend
+
+        return RedisBackend(url, **options)
+    if scheme in {"postgres", "postgresql"}:
         raise ConfigurationError(
             f"the {scheme}:// backend is not available in this version yet; use sqlite:///path.db or memory://"
         )

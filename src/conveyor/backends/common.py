@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..records import JobRecord
+from ..records import JobQuery, JobRecord
 from ..states import State
 
 #: The attempt-history state of a manual retry.
@@ -44,3 +44,16 @@ def retries_used(attempts: list[dict[str, Any]]) -> int:
 
 def revoked_error(reason: str) -> dict[str, Any]:
     return {"type": "Revoked", "message": reason}
+
+
+def matches(job: JobRecord, query: JobQuery) -> bool:
+    """Whether a job passes a JobQuery's filters (for backends that filter in Python)."""
+    return (
+        (query.before is None or job.id < query.before)
+        and (query.created_after is None or job.created_at >= query.created_after)
+        and (query.created_before is None or job.created_at < query.created_before)
+        and (query.text is None or query.text.encode() in job.payload)
+        and (query.states is None or job.state in query.states)
+        and (query.queues is None or job.queue in query.queues)
+        and (query.tasks is None or job.task in query.tasks)
+    )

@@ -19,7 +19,7 @@ from typing import Any
 from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
 from ..states import FINISHED, WAITING, State
 from .base import EVENTS_KEPT, Backend, not_redelivered_error, worker_lost_error
-from .common import attempt_entry, requeued_entry, revoked_error
+from .common import attempt_entry, matches, requeued_entry, revoked_error
 
 _Entry = tuple[int, float, int, str]
 
@@ -276,7 +276,7 @@ class MemoryBackend(Backend):
     def _list(self, query: JobQuery) -> list[JobRecord]:
         with self._mutex:
             jobs = sorted(self._jobs.values(), key=lambda j: j.id, reverse=True)
-            picked = [j for j in jobs if _matches(j, query)][: query.limit]
+            picked = [j for j in jobs if matches(j, query)][: query.limit]
             return [copy.deepcopy(j) for j in picked]
 
     def _requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]:
@@ -422,15 +422,3 @@ class MemoryBackend(Backend):
     def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> None:
         with self._mutex:
             self._mutex.wait(timeout)
-
-
-def _matches(job: JobRecord, query: JobQuery) -> bool:
-    return (
-        (query.before is None or job.id < query.before)
-        and (query.created_after is None or job.created_at >= query.created_after)
-        and (query.created_before is None or job.created_at < query.created_before)
-        and (query.text is None or query.text.encode() in job.payload)
-        and (query.states is None or job.state in query.states)
-        and (query.queues is None or job.queue in query.queues)
-        and (query.tasks is None or job.task in query.tasks)
-    )

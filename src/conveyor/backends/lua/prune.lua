@@ -1,0 +1,11 @@
+-- ARGV: prefix, now, limit. Deletes finished jobs past keep_until; returns how many.
+local ids = redis.call("ZRANGEBYSCORE", K("finished"), "-inf", ARGV[2], "LIMIT", 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do
+  local f = redis.call("HMGET", K("job", id), "queue", "state")
+  if f[1] then count(f[1], f[2], -1) end
+  redis.call("DEL", K("job", id))
+  redis.call("ZREM", K("finished"), id)
+  redis.call("ZREM", K("done"), id)
+  redis.call("ZREM", K("all"), id)
+end
+return #ids

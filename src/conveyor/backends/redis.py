@@ -1,0 +1,475 @@
+"""``redis://`` and ``rediss://``: many machines sharing one Redis.
+
+Every multi-step transition is one Lua script (``backends/lua/*.lua``, with
+``common.lua`` prepended), run by EVALSHA and reloaded by redis-py when a restarted
+Redis has forgotten it. All of an app's keys share one hash tag, ``conveyor:{prefix}``
+(``?prefix=`` in the URL, default ``conveyor``), so each script touches a single slot and
+runs unchanged on Redis Cluster, where one app's keys live on one node.
+
+Idle workers block on ``BLPOP`` of their queues' wake lists (no polling); an enqueue or
+a claim that leaves work behind pushes a wake token. Times come from the backend clock
+passed in by the base class, never from the scripts, so the contract's injected clock
+works here too. Connection failures become ``BackendError``, which workers log and
+retry, so a Redis restart does not crash them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import secrets
+from collections.abc import Callable, Iterator, Sequence
+from importlib import resources
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import orjson
+
+from ..errors import BackendError, ConfigurationError, MissingDependency
+from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
+from ..states import State
+from .base import WORKER_TTL, Backend, not_redelivered_error, worker_lost_error
+from .common import matches, revoked_error
+
+try:
+    import redis
+    from redis.commands.core import Script
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise MissingDependency(
+        "the Redis backend needs the redis driver: pip install 'conveyor[redis]'"
+    ) from exc
+
+T = TypeVar("T")
+#: list_jobs reads at most this many records per call looking for matches.
+LIST_SCAN_LIMIT = 20_000
+PURGE_BATCH = 1000
+_FLOATS = {
+    "run_at",
+    "created_at",
+    "expires_at",
+    "started_at",
+    "finished_at",
+    "lease_until",
+    "keep_until",
+}
+_INTS = {"priority", "max_retries", "attempt", "lost_leases"}
+_JSON = {"progress", "result", "error", "attempts", "headers"}
+_COMMON = resources.files(__package__).joinpath("lua", "common.lua").read_text()
+
+
+def _num(value: float) -> str:
+    return repr(float(value))
+
+
+def _brief(error: dict[str, Any] | None) -> str | None:
+    return (
+        None
+        if error is None
+        else orjson.dumps({"type": error.get("type"), "message": error.get("message")}).decode()
+    )
+
+
+def _record(fields: dict[str, str], job_id: str | None = None) -> JobRecord:
+    values: dict[str, Any] = {"id": job_id or fields.get("id")}
+    for name, raw in fields.items():
+        if name == "id":
+            continue
+        if name in _FLOATS:
+            values[name] = float(raw)
+        elif name in _INTS:
+            values[name] = int(raw)
+        elif name in _JSON:
+            values[name] = orjson.loads(raw)
+        elif name == "payload":
+            values[name] = raw.encode()
+        else:
+            values[name] = raw
+    values["state"] = State(values["state"])
+    values["headers"] = values.get("headers") or {}
+    values["attempts"] = values.get("attempts") or []
+    return JobRecord(**values)
+
+
+def _pairs(flat: list[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def guarded(fn: Callable[..., T]) -> Callable[..., T]:
+    """Turn the driver's connection errors into BackendError (workers retry on it)."""
+
+    @functools.wraps(fn)
+    def wrapper(self: RedisBackend, *args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(self, *args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise BackendError(f"Redis at {self.safe_url} is unreachable: {exc}") from exc
+        except redis.ResponseError as exc:
+            raise BackendError(f"Redis at {self.safe_url} refused a command: {exc}") from exc
+
+    return wrapper
+
+
+class RedisBackend(Backend):
+    def __init__(self, url: str = "redis://127.0.0.1:6379/0", **options: Any) -> None:
+        super().__init__(url, **options)
+        parts = urlsplit(url)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        name = query.pop("prefix", "conveyor")
+        if not name or any(c in name for c in "{}"):
+            raise ConfigurationError(
+                f"prefix {name!r} in {url!r} must be non-empty and free of braces"
+            )
+        self.prefix = f"conveyor:{{{name}}}"
+        self.safe_url = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1], query=""))
+        clean = urlunsplit(parts._replace(query="&".join(f"{k}={v}" for k, v in query.items())))
+        # decode_responses=True makes every reply a str; redis-py's stubs still say
+        # bytes | str, so the client is typed loosely here and our methods precisely.
+        self.client: Any = redis.Redis.from_url(
+            clean,
+            decode_responses=True,
+            socket_connect_timeout=5,
+            socket_timeout=30,
+            health_check_interval=15,
+        )
+        self._scripts: dict[str, Script] = {}
+
+    def _key(self, *parts: str) -> str:
+        return ":".join([self.prefix, *parts])
+
+    def _run(self, name: str, *args: Any) -> Any:
+        script = self._scripts.get(name)
+        if script is None:
+            body = resources.files(__package__).joinpath("lua", f"{name}.lua").read_text()
+            script = self._scripts[name] = self.client.register_script(_COMMON + "\n" + body)
+        return script(keys=[self._key("all")], args=[self.prefix, *args])
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- primitives ----------------------------------------------------------------------
+
+    @guarded
+    def _insert(self, jobs: Sequence[JobRecord]) -> list[bool]:
+        data = []
+        for job in jobs:
+            item = {
+                "id": job.id, "task": job.task, "queue": job.queue, "priority": job.priority,
+                "payload": job.payload.decode(), "state": job.state.value, "run_at_s": _num(job.run_at),
+                "created_at_s": _num(job.created_at), "max_retries": job.max_retries,
+                "headers": orjson.dumps(job.headers).decode(),
+            }  # fmt: skip
+            if job.expires_at is not None:
+                item["expires_at"] = _num(job.expires_at)
+            item.update(
+                {
+                    k: getattr(job, k)
+                    for k in ("parent_id", "root_id", "workflow_id")
+                    if getattr(job, k)
+                }
+            )
+            data.append(item)
+        now = min(j.created_at for j in jobs)
+        return [bool(x) for x in self._run("enqueue", _num(now), orjson.dumps(data).decode())]
+
+    @guarded
+    def _get(self, job_ids: list[str]) -> dict[str, JobRecord]:
+        pipe = self.client.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hgetall(self._key("job", job_id))
+        return {
+            job_id: _record(fields, job_id)
+            for job_id, fields in zip(job_ids, pipe.execute(), strict=True)
+            if fields
+        }
+
+    @guarded
+    def _claim(
+        self, queues: list[str], worker: str, limit: int, now: float, lease_until: float
+    ) -> list[JobRecord]:
+        tokens = orjson.dumps([secrets.token_hex(8) for _ in range(limit)]).decode()
+        rows = self._run("claim", _num(now), _num(lease_until), worker, limit, tokens, *queues)
+        return [_record(_pairs(row)) for row in rows]
+
+    @guarded
+    def _renew(self, leases: list[Lease], now: float, lease_until: float) -> HeartbeatReply:
+        flat = [x for lease in leases for x in (lease.job_id, lease.token)]
+        terminate, lost = self._run("renew", _num(lease_until), *flat)
+        return HeartbeatReply(set(terminate), set(lost))
+
+    @guarded
+    def _finish(self, outcomes: list[Outcome], now: float, keep_until: float) -> list[str]:
+        data = []
+        for out in outcomes:
+            item: dict[str, Any] = {"id": out.job_id, "token": out.token, "state": out.state.value}
+            if out.error is not None:
+                item["error"] = orjson.dumps(out.error).decode()
+                item["brief"] = _brief(out.error)
+            if out.state is State.SUCCESS:
+                item["result"] = orjson.dumps(out.result).decode()
+            if out.state is State.RETRY:
+                item["run_at"] = _num(out.run_at or now)
+            data.append(item)
+        return list(self._run("finish", _num(now), _num(keep_until), orjson.dumps(data).decode()))
+
+    @guarded
+    def _release(self, leases: list[Lease], now: float) -> None:
+        self._run(
+            "release", _num(now), *[x for lease in leases for x in (lease.job_id, lease.token)]
+        )
+
+    @guarded
+    def _expire(self, leases: list[Lease]) -> None:
+        self._run("expire", *[x for lease in leases for x in (lease.job_id, lease.token)])
+
+    @guarded
+    def _next_due(self, queues: list[str]) -> float | None:
+        paused = self._paused()
+        pipe = self.client.pipeline(transaction=False)
+        live = [q for q in queues if q not in paused]
+        for queue in live:
+            pipe.zcard(self._key("q", queue, "ready"))
+            pipe.zrange(self._key("q", queue, "delayed"), 0, 0, withscores=True)
+        answers = pipe.execute()
+        due: list[float] = []
+        for ready, delayed in zip(answers[::2], answers[1::2], strict=True):
+            if ready:
+                return self.now()
+            due += [score for _, score in delayed]
+        return min(due, default=None)
+
+    @guarded
+    def _set_progress(self, job_id: str, token: str, progress: dict[str, Any], now: float) -> bool:
+        return bool(
+            self._run("progress", _num(now), job_id, token, orjson.dumps(progress).decode())
+        )
+
+    @guarded
+    def _cancel(
+        self, job_id: str, terminate: bool, reason: str, now: float, keep_until: float
+    ) -> JobRecord | None:
+        error = orjson.dumps(revoked_error(reason)).decode()
+        flat = self._run(
+            "cancel", _num(now), _num(keep_until), job_id, "1" if terminate else "0", error
+        )
+        return None if flat is None else _record(_pairs(flat), job_id)
+
+    @guarded
+    def _rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]:
+        errors = [revoked_error("revoked"), not_redelivered_error(), worker_lost_error(max_lost)]
+        return list(
+            self._run(
+                "rescue",
+                _num(now),
+                max_lost,
+                _num(keep_until),
+                *[orjson.dumps(e).decode() for e in errors],
+            )
+        )
+
+    @guarded
+    def _prune(self, now: float, limit: int) -> int:
+        deleted = int(self._run("prune", _num(now), limit))
+        expired = self.client.zrangebyscore(self._key("kvx"), "-inf", now)
+        if expired:
+            self.client.hdel(self._key("kv"), *expired)
+            self.client.zrem(self._key("kvx"), *expired)
+        return deleted
+
+    @guarded
+    def _requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]:
+        answer = self._run("requeue", _num(now), job_id)
+        if answer is None:
+            return None, False
+        return _record(_pairs(answer[1]), job_id), bool(answer[0])
+
+    @guarded
+    def _purge(self, queue: str, reason: str, now: float, keep_until: float) -> int:
+        error = orjson.dumps(revoked_error(reason)).decode()
+        total = 0
+        while done := int(
+            self._run("purge", _num(now), _num(keep_until), queue, error, PURGE_BATCH)
+        ):
+            total += done
+        return total
+
+    def _scan_ids(self, before: str | None) -> Iterator[list[str]]:
+        upper = f"({before}" if before else "+"
+        scanned = 0
+        while scanned < LIST_SCAN_LIMIT:
+            ids = self.client.zrevrangebylex(self._key("all"), upper, "-", start=0, num=500)
+            if not ids:
+                return
+            scanned += len(ids)
+            yield ids
+            upper = f"({ids[-1]}"
+
+    @guarded
+    def _list(self, query: JobQuery) -> list[JobRecord]:
+        found: list[JobRecord] = []
+        for ids in self._scan_ids(query.before):
+            records = self._get(ids)
+            found += [records[i] for i in ids if i in records and matches(records[i], query)]
+            if len(found) >= query.limit:
+                break
+        return found[: query.limit]
+
+    @guarded
+    def _counts(self) -> dict[tuple[str, State], int]:
+        counts = {}
+        for key, value in self.client.hgetall(self._key("counts")).items():
+            queue, state = key.split("\0")
+            if int(value) > 0:
+                counts[(queue, State(state))] = int(value)
+        return counts
+
+    @guarded
+    def _recent_runs(self, since: float, limit: int) -> list[Run]:
+        ids = self.client.zrevrangebyscore(self._key("done"), "+inf", since, start=0, num=limit)
+        pipe = self.client.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hmget(
+                self._key("job", job_id), "queue", "task", "state", "started_at", "finished_at"
+            )
+        return [
+            Run(q, t, s, float(a), float(b)) for q, t, s, a, b in pipe.execute() if q and a and b
+        ]
+
+    @guarded
+    def _oldest_waiting(self) -> dict[str, float]:
+        queues = sorted(self.client.smembers(self._key("queues")))
+        pipe = self.client.pipeline(transaction=False)
+        for queue in queues:
+            pipe.zrange(self._key("q", queue, "waiting"), 0, 0, withscores=True)
+        return {q: top[0][1] for q, top in zip(queues, pipe.execute(), strict=True) if top}
+
+    @guarded
+    def _waiting_tasks(self) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for queue in self.client.smembers(self._key("queues")):
+            ids = self.client.zrange(self._key("q", queue, "waiting"), 0, 9_999)
+            pipe = self.client.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hget(self._key("job", job_id), "task")
+            tasks = {t for t in pipe.execute() if t}
+            if tasks:
+                found[queue] = tasks
+        return found
+
+    @guarded
+    def _set_paused(self, queue: str, paused: bool) -> None:
+        (self.client.sadd if paused else self.client.srem)(self._key("paused"), queue)
+        if not paused:
+            self.client.lpush(self._key("q", queue, "wake"), "1")
+
+    @guarded
+    def _paused(self) -> set[str]:
+        return set(self.client.smembers(self._key("paused")))
+
+    @guarded
+    def _worker_put(self, info: WorkerInfo) -> None:
+        from dataclasses import asdict
+
+        self.client.hset(self._key("workers"), info.id, orjson.dumps(asdict(info)).decode())
+
+    @guarded
+    def _worker_delete(self, worker_id: str) -> None:
+        self.client.hdel(self._key("workers"), worker_id)
+
+    @guarded
+    def _workers(self) -> list[WorkerInfo]:
+        found = [
+            WorkerInfo(**orjson.loads(raw))
+            for raw in self.client.hgetall(self._key("workers")).values()
+        ]
+        stale = [w.id for w in found if w.last_seen < self.now() - 10 * WORKER_TTL]
+        if stale:
+            self.client.hdel(self._key("workers"), *stale)
+        return found
+
+    @guarded
+    def _events(self, after: int, limit: int) -> list[Event]:
+        start = "-" if after <= 0 else f"({after // 1_000_000}-{after % 1_000_000}"
+        events = []
+        for stream_id, f in self.client.xrange(self._key("events"), start, "+", count=limit):
+            ms, seq = stream_id.split("-")
+            events.append(
+                Event(
+                    int(ms) * 1_000_000 + int(seq),
+                    float(f["t"]),
+                    f["k"],
+                    f["j"],
+                    f["q"],
+                    f["n"],
+                    f["s"],
+                )
+            )
+        return events
+
+    @guarded
+    def _lock(self, name: str, owner: str, now: float, until: float) -> bool:
+        gc_ms = int(max(1.0, until - now) * 2000)
+        return bool(self._run("lock", name, owner, _num(now), _num(until), gc_ms))
+
+    @guarded
+    def _unlock(self, name: str, owner: str) -> bool:
+        return bool(self._run("unlock", name, owner))
+
+    @guarded
+    def _incr(self, key: str, amount: int) -> int:
+        return int(self.client.hincrby(self._key("counters"), key, amount))
+
+    @guarded
+    def _kv_set(self, key: str, value: Any, until: float | None) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(self._key("kv"), key, orjson.dumps([value, until]).decode())
+        if until is not None:
+            pipe.zadd(self._key("kvx"), {key: until})
+        pipe.execute()
+
+    @guarded
+    def _kv_get(self, key: str, now: float, default: Any) -> Any:
+        raw = self.client.hget(self._key("kv"), key)
+        if raw is None:
+            return default
+        value, until = orjson.loads(raw)
+        if until is not None and until <= now:
+            self.client.hdel(self._key("kv"), key)
+            return default
+        return value
+
+    @guarded
+    def _kv_delete(self, key: str) -> bool:
+        return bool(self.client.hdel(self._key("kv"), key))
+
+    @guarded
+    def _schedule_put(self, name: str, spec: dict[str, Any]) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(self._key("schedules"), name, orjson.dumps(spec).decode())
+        pipe.hsetnx(self._key("schedule_states"), name, "{}")
+        pipe.execute()
+
+    @guarded
+    def _schedule_state(self, name: str, state: dict[str, Any]) -> None:
+        self._run("schedule_state", name, orjson.dumps(state).decode())
+
+    @guarded
+    def _schedules(self) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+        specs = self.client.hgetall(self._key("schedules"))
+        states = self.client.hgetall(self._key("schedule_states"))
+        return {n: (orjson.loads(s), orjson.loads(states.get(n, "{}"))) for n, s in specs.items()}
+
+    @guarded
+    def _schedule_delete(self, name: str) -> bool:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hdel(self._key("schedules"), name)
+        pipe.hdel(self._key("schedule_states"), name)
+        return bool(pipe.execute()[0])
+
+    def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> None:
+        """Block on the queues' wake lists (BLPOP): no polling, and no CPU while idle."""
+        if timeout <= 0:
+            return
+        with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
+            self.client.blpop(
+                [self._key("q", q, "wake") for q in queues], timeout=max(0.01, timeout)
+            )

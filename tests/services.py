@@ -1,0 +1,88 @@
+"""Real services for tests: the machine's Redis if it answers, else a throwaway server.
+
+Under CI=true a service that can be neither reached nor started fails the run; it is
+never skipped. Tests use their own db index (never 0) and key prefixes, and delete only
+their own keys.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+#: The db index tests use on a shared Redis: never 0, different per concurrent run.
+REDIS_DB = int(os.environ.get("CONVEYOR_TEST_REDIS_DB", str(1 + os.getpid() % 15)))
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_redis_server(
+    port: int | None = None, *extra: str
+) -> tuple[subprocess.Popen[bytes], int, str]:
+    """A redis-server of our own on a free port; returns (process, port, data dir)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+    port = port or _free_port()
+    folder = tempfile.mkdtemp(prefix="conveyor-redis-")
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", folder, "--save", "",
+                             *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 10
+    while not _answers("127.0.0.1", port):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError(f"redis-server did not start on port {port}")
+        time.sleep(0.02)
+    return proc, port, folder
+
+
+_base: str | None = None
+
+
+def redis_base_url() -> str:
+    """redis://host:port/db for this test run, starting a server if none answers."""
+    global _base
+    if _base is None:
+        if _answers(REDIS_HOST, REDIS_PORT):
+            _base = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
+        else:
+            try:
+                proc, port, _ = start_redis_server()
+            except RuntimeError as exc:
+                if os.environ.get("CI") == "true":
+                    pytest.fail(f"Redis is needed under CI and could not be had: {exc}")
+                pytest.skip(f"no Redis: {exc}")
+            atexit.register(proc.kill)
+            _base = f"redis://127.0.0.1:{port}/{REDIS_DB}"
+    return _base
+
+
+def delete_prefix(url: str, prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url.split("?")[0])
+    keys = list(client.scan_iter(match=f"conveyor:{{{prefix}}}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
