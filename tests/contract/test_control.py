@@ -174,6 +174,7 @@ def test_recent_runs_and_oldest_waiting(backend: Backend, clock: FakeClock) -> N
     clock.advance(10)
     put(backend, queue="a")
     put(backend, queue="b")
+    put(backend, queue="c", delay=60)  # not due: not waiting yet
     held = lease(backend.claim(["a"], "w1", 1, 30)[0])
     clock.advance(2)
     backend.complete(held, None)

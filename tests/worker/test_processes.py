@@ -205,3 +205,19 @@ def test_a_task_that_kills_its_process_fails_after_bounded_deliveries(
 def _log(proc: subprocess.Popen[bytes]) -> bytes:
     path: Path = proc.log_path  # type: ignore[attr-defined]
     return path.read_bytes()
+
+
+def test_two_workers_on_the_same_queues_run_every_job_exactly_once(
+    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]], ledger: Path
+) -> None:
+    jobs = producer.enqueue_many([ledger_job(ledger, 0) for _ in range(300)])
+    workers = [spawn_worker("-c", "2", "--prefetch", "2"), spawn_worker("-c", "2", "-P", "thread")]
+    wait_until(lambda: states(jobs, producer)[State.SUCCESS] == len(jobs), 60, "every job SUCCESS")
+    counts = starts(ledger)
+    assert set(counts) == {j.id for j in jobs}
+    assert set(counts.values()) == {1}  # no job ran twice
+    pids = Counter(line[2] for line in ledger_lines(ledger) if line[0] == "start")
+    assert len(pids) >= 2  # both workers (and their children) took part
+    for worker in workers:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(20) == 0

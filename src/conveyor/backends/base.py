@@ -272,8 +272,9 @@ class Backend(ABC):
         return self._waiting_tasks()
 
     def oldest_waiting(self) -> dict[str, float]:
-        """Per queue, the ``created_at`` of its oldest waiting job."""
-        return self._oldest_waiting()
+        """Per queue, since when its longest-waiting due job has waited: the earliest
+        ``run_at`` among jobs that could run now (delayed jobs count from their time)."""
+        return self._oldest_waiting(self.now())
 
     def counts(self) -> dict[tuple[str, State], int]:
         """Number of jobs per (queue, state)."""
@@ -389,7 +390,7 @@ class Backend(ABC):
     @abstractmethod
     def _recent_runs(self, since: float, limit: int) -> list[Run]: ...
     @abstractmethod
-    def _oldest_waiting(self) -> dict[str, float]: ...
+    def _oldest_waiting(self, now: float) -> dict[str, float]: ...
     @abstractmethod
     def _waiting_tasks(self) -> dict[str, set[str]]: ...
     @abstractmethod

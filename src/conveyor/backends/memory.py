@@ -325,12 +325,12 @@ class MemoryBackend(Backend):
                     found[job.queue].add(job.task)
         return dict(found)
 
-    def _oldest_waiting(self) -> dict[str, float]:
+    def _oldest_waiting(self, now: float) -> dict[str, float]:
         oldest: dict[str, float] = {}
         with self._mutex:
             for job in self._jobs.values():
-                if job.state in WAITING:
-                    oldest[job.queue] = min(oldest.get(job.queue, job.created_at), job.created_at)
+                if job.state in WAITING and job.run_at <= now:
+                    oldest[job.queue] = min(oldest.get(job.queue, job.run_at), job.run_at)
         return oldest
 
     def _counts(self) -> dict[tuple[str, State], int]:

@@ -85,6 +85,8 @@ def _record(fields: dict[str, str], job_id: str | None = None) -> JobRecord:
         else:
             values[name] = raw
     values["state"] = State(values["state"])
+    values.setdefault("attempt", 0)
+    values.setdefault("lost_leases", 0)
     values["headers"] = values.get("headers") or {}
     values["attempts"] = values.get("attempts") or []
     return JobRecord(**values)
@@ -156,8 +158,9 @@ class RedisBackend(Backend):
                 "id": job.id, "task": job.task, "queue": job.queue, "priority": job.priority,
                 "payload": job.payload.decode(), "state": job.state.value, "run_at_s": _num(job.run_at),
                 "created_at_s": _num(job.created_at), "max_retries": job.max_retries,
-                "headers": orjson.dumps(job.headers).decode(),
             }  # fmt: skip
+            if job.headers:
+                item["headers"] = orjson.dumps(job.headers).decode()
             if job.expires_at is not None:
                 item["expires_at"] = _num(job.expires_at)
             item.update(
@@ -335,18 +338,38 @@ class RedisBackend(Backend):
         ]
 
     @guarded
-    def _oldest_waiting(self) -> dict[str, float]:
+    def _oldest_waiting(self, now: float) -> dict[str, float]:
+        band = 4398046511104  # the ready score: (9 - priority) * band + run_at in ms
         queues = sorted(self.client.smembers(self._key("queues")))
         pipe = self.client.pipeline(transaction=False)
         for queue in queues:
-            pipe.zrange(self._key("q", queue, "waiting"), 0, 0, withscores=True)
-        return {q: top[0][1] for q, top in zip(queues, pipe.execute(), strict=True) if top}
+            for rank in range(10):  # the oldest job of each priority comes first in its band
+                pipe.zrangebyscore(
+                    self._key("q", queue, "ready"),
+                    rank * band,
+                    (rank + 1) * band - 1,
+                    start=0,
+                    num=1,
+                    withscores=True,
+                )
+            pipe.zrange(self._key("q", queue, "delayed"), 0, 0, withscores=True)
+        answers = pipe.execute()
+        oldest: dict[str, float] = {}
+        for i, queue in enumerate(queues):
+            found = [
+                (score % band) / 1000 for top in answers[i * 11 : i * 11 + 10] for _, score in top
+            ]
+            found += [score for _, score in answers[i * 11 + 10] if score <= now]
+            if found:
+                oldest[queue] = min(found)
+        return oldest
 
     @guarded
     def _waiting_tasks(self) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
         for queue in self.client.smembers(self._key("queues")):
-            ids = self.client.zrange(self._key("q", queue, "waiting"), 0, 9_999)
+            ids = self.client.zrange(self._key("q", queue, "ready"), 0, 9_999)
+            ids += self.client.zrange(self._key("q", queue, "delayed"), 0, 9_999)
             pipe = self.client.pipeline(transaction=False)
             for job_id in ids:
                 pipe.hget(self._key("job", job_id), "task")

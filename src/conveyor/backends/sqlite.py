@@ -386,8 +386,8 @@ class SQLiteBackend(Backend):
             found.setdefault(queue, set()).add(task)
         return found
 
-    def _oldest_waiting(self) -> dict[str, float]:
-        return {queue: oldest for queue, oldest in self._read(_Q["oldest_waiting"])}
+    def _oldest_waiting(self, now: float) -> dict[str, float]:
+        return {queue: oldest for queue, oldest in self._read(_Q["oldest_waiting"], {"now": now})}
 
     def _counts(self) -> dict[tuple[str, State], int]:
         return {(queue, State(state)): n for queue, state, n in self._read(_Q["counts"])}

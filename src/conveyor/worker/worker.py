@@ -260,14 +260,13 @@ class Worker:
                     continue
             try:
                 jobs = self.backend.claim(self.queues, self.id, free, self.app.conf.lease_seconds)
-            except BackendError as exc:
-                log.error("claim failed (%s); retrying in %.0fs", exc, ERROR_BACKOFF)
+                if jobs:
+                    self._dispatch(jobs)
+                elif not self._idle():
+                    return
+            except BackendError as exc:  # the backend is down: keep trying, never die
+                log.error("cannot reach the backend (%s); retrying in %.0fs", exc, ERROR_BACKOFF)
                 time.sleep(ERROR_BACKOFF)
-                continue
-            if jobs:
-                self._dispatch(jobs)
-            elif not self._idle():
-                return
 
     def _dispatch(self, jobs: list[JobRecord]) -> None:
         with self._room:

@@ -30,7 +30,6 @@ while #claimed < limit do
   if best_q == nil then break end
   local key = K("job", best_id)
   redis.call("ZREM", K("q", best_q, "ready"), best_id)
-  redis.call("ZREM", K("q", best_q, "waiting"), best_id)
   redis.call("HSET", key, "worker", ARGV[4], "started_at", ARGV[2], "lease_token", tokens[#claimed + 1],
     "lease_until", ARGV[3])
   redis.call("HINCRBY", key, "attempt", 1)

@@ -3,7 +3,6 @@
 -- Invariants kept by every script:
 --   q:<queue>:ready    PENDING jobs only, scored by priority then run_at (ms)
 --   q:<queue>:delayed  SCHEDULED and RETRY jobs, scored by run_at
---   q:<queue>:waiting  every waiting job (PENDING, SCHEDULED, RETRY), scored by created_at
 --   leases             STARTED jobs, scored by lease_until
 --   finished           finished jobs, scored by keep_until (for pruning)
 --   done               finished jobs that ran, scored by finished_at (for statistics)
@@ -37,15 +36,14 @@ local function wake(queue)
   redis.call("LTRIM", K("q", queue, "wake"), 0, 0)
 end
 
--- Queue a job as PENDING (ready now) or in the delayed set, and list it as waiting.
-local function enqueue_waiting(id, queue, priority, run_at, created_at, now)
+-- Queue a job: into the ready set if it is due (PENDING), else the delayed set.
+local function enqueue_waiting(id, queue, priority, run_at, now)
   if run_at <= now then
     redis.call("ZADD", K("q", queue, "ready"), (9 - priority) * 4398046511104 + math.floor(run_at * 1000), id)
     wake(queue)
   else
     redis.call("ZADD", K("q", queue, "delayed"), run_at, id)
   end
-  redis.call("ZADD", K("q", queue, "waiting"), created_at, id)
 end
 
 local function append_attempt(id, state, now, brief)
@@ -68,7 +66,6 @@ local function finish(id, queue, task, old, new, now, keep_until, fields)
   redis.call("ZREM", K("leases"), id)
   redis.call("ZREM", K("q", queue, "ready"), id)
   redis.call("ZREM", K("q", queue, "delayed"), id)
-  redis.call("ZREM", K("q", queue, "waiting"), id)
   redis.call("ZADD", K("finished"), keep_until, id)
   if redis.call("HEXISTS", key, "started_at") == 1 then redis.call("ZADD", K("done"), now, id) end
   move(id, queue, task, old, new, now)

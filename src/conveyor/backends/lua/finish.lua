@@ -12,13 +12,13 @@ for _, o in ipairs(cjson.decode(ARGV[4])) do
     redis.call("HSET", key, "run_at", o.run_at, "error", o.error or "null")
     redis.call("HDEL", key, "lease_token", "lease_until")
     redis.call("ZREM", K("leases"), o.id)
-    local f = redis.call("HMGET", key, "priority", "created_at")
+    local priority = tonumber(redis.call("HGET", key, "priority"))
     if tonumber(o.run_at) <= now then
       move(o.id, queue, task, "STARTED", "PENDING", ARGV[2])
     else
       move(o.id, queue, task, "STARTED", "RETRY", ARGV[2])
     end
-    enqueue_waiting(o.id, queue, tonumber(f[1]), tonumber(o.run_at), tonumber(f[2]), now)
+    enqueue_waiting(o.id, queue, priority, tonumber(o.run_at), now)
   else
     append_attempt(o.id, o.state, ARGV[2], o.brief)
     local fields = {"error", o.error or "null"}

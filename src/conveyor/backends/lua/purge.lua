@@ -1,6 +1,7 @@
 -- ARGV: prefix, now, keep_until, queue, revoked error (JSON), batch size.
 -- Revokes up to a batch of the queue's waiting jobs; returns how many.
-local ids = redis.call("ZRANGE", K("q", ARGV[4], "waiting"), 0, tonumber(ARGV[6]) - 1)
+local ids = redis.call("ZRANGE", K("q", ARGV[4], "ready"), 0, tonumber(ARGV[6]) - 1)
+if #ids == 0 then ids = redis.call("ZRANGE", K("q", ARGV[4], "delayed"), 0, tonumber(ARGV[6]) - 1) end
 for _, id in ipairs(ids) do
   local f = redis.call("HMGET", K("job", id), "state", "task")
   finish(id, ARGV[4], f[2], f[1], "REVOKED", ARGV[2], ARGV[3], {"error", ARGV[5], "revoke", "revoke"})

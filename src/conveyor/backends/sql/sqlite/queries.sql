@@ -141,8 +141,8 @@ WHERE finished_at >= :since AND started_at IS NOT NULL
 ORDER BY finished_at DESC LIMIT :limit
 
 -- name: oldest_waiting
-SELECT queue, min(created_at) FROM jobs
-WHERE state IN ('PENDING', 'SCHEDULED', 'RETRY') GROUP BY queue
+SELECT queue, min(run_at) FROM jobs
+WHERE state IN ('PENDING', 'SCHEDULED', 'RETRY') AND run_at <= :now GROUP BY queue
 
 -- name: waiting_tasks
 SELECT DISTINCT queue, task FROM jobs WHERE state IN ('PENDING', 'SCHEDULED', 'RETRY')

@@ -1,11 +1,13 @@
-"""Conveyor on SQLite, measured: enqueue rates, throughput, pickup latency, a sleep
-workload and worker memory. Every figure comes from a real ``conveyor worker``
-subprocess; times of execution come from the job records.
+"""Conveyor measured on one backend: enqueue rates, throughput, pickup latency, a sleep
+workload, worker memory and the store's size per queued job. Every figure comes from a
+real ``conveyor worker`` subprocess; times of execution come from the job records.
 
-    .venv/bin/python -m benchmarks.sqlite_worker            # full run (about a minute)
-    .venv/bin/python -m benchmarks.sqlite_worker --quick    # smaller counts
+    .venv/bin/python -m benchmarks.worker --backend sqlite          # about a minute
+    .venv/bin/python -m benchmarks.worker --backend redis --quick   # smaller counts
 
-Writes a table to the terminal and JSON to benchmarks/results/sqlite_worker.json.
+Redis runs use the server at $BENCH_REDIS (default redis://127.0.0.1:6379/15) under a
+fresh key prefix, deleted afterwards. Writes a table to the terminal and JSON to
+benchmarks/results/<backend>.json.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,8 +63,18 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+BACKEND = "sqlite"
+REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/15")
+_prefixes: list[str] = []
+
+
 def fresh(tmp: Path, name: str) -> tuple[App, str]:
-    url = f"sqlite:///{tmp / name}.db"
+    if BACKEND == "redis":
+        prefix = f"bench-{name}-{uuid.uuid4().hex[:8]}"
+        _prefixes.append(prefix)
+        url = f"{REDIS}?prefix={prefix}"
+    else:
+        url = f"sqlite:///{tmp / name}.db"
     app = App("producer", backend=url)
     app.backend.counts()  # create the schema before timing anything
     return app, url
@@ -174,6 +187,12 @@ def bench_memory(tmp: Path, processes: int) -> dict[str, float]:
 
 def bench_bytes_per_job(tmp: Path, n: int) -> dict[str, float]:
     app, url = fresh(tmp, "size")
+    if BACKEND == "redis":
+        client: Any = app.backend.client  # type: ignore[attr-defined]
+        before = client.info("memory")["used_memory"]
+        for i in range(0, n, 1000):
+            app.enqueue_many([Signature("bench.noop", (i,)) for _ in range(1000)])
+        return {"bytes_per_job": (client.info("memory")["used_memory"] - before) / n}
     path = Path(url.removeprefix("sqlite:///"))
     app.backend._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[attr-defined]
     before = path.stat().st_size
@@ -183,17 +202,38 @@ def bench_bytes_per_job(tmp: Path, n: int) -> dict[str, float]:
     return {"bytes_per_job": (path.stat().st_size - before) / n}
 
 
+def cleanup() -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS)
+    for prefix in _prefixes:
+        keys = list(client.scan_iter(match=f"conveyor:{{{prefix}}}:*", count=1000))
+        for i in range(0, len(keys), 1000):
+            client.delete(*keys[i : i + 1000])
+
+
 def main() -> None:
+    global BACKEND
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--backend", choices=["sqlite", "redis"], default="sqlite")
     parser.add_argument("--quick", action="store_true", help="smaller counts, for a smoke run")
     args = parser.parse_args()
-    n = 2_000 if args.quick else 10_000
+    BACKEND = args.backend
+    try:
+        run(args.quick)
+    finally:
+        if BACKEND == "redis":
+            cleanup()
+
+
+def run(quick: bool) -> None:
+    n = 2_000 if quick else 10_000
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         results = {
             "enqueue": bench_enqueue(tmp, n // 2),
             "throughput_noop_2_processes": bench_throughput(tmp, n, 2),
-            "pickup_latency_idle": bench_latency(tmp, 100 if args.quick else 300),
+            "pickup_latency_idle": bench_latency(tmp, 100 if quick else 300),
             "sleep_200x50ms_c20": bench_sleep(tmp),
             "worker_memory_2_processes": bench_memory(tmp, 2),
             "disk_per_queued_job": bench_bytes_per_job(tmp, n),
@@ -202,11 +242,12 @@ def main() -> None:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
         "python": platform.python_version(),
-        "quick": args.quick,
+        "backend": BACKEND,
+        "quick": quick,
     }
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
-    (out / "sqlite_worker.json").write_text(
+    (out / f"{BACKEND}.json").write_text(
         json.dumps({"meta": meta, "results": results}, indent=2) + "\n"
     )
     print(json.dumps(meta))

@@ -1,0 +1,58 @@
+"""Memory of N queued jobs in Redis, measured in a throwaway redis-server.
+
+    .venv/bin/python -m benchmarks.redis_memory [N]      # default 1,000,000
+
+Starts redis-server on a free port (nothing else in it), bulk-enqueues N small no-op
+jobs, and reports used_memory before and after.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from conveyor import App
+from conveyor.task import Signature
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    binary = shutil.which("redis-server")
+    if binary is None:
+        sys.exit("redis-server is not installed")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    folder = tempfile.mkdtemp()
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--save", "", "--dir", folder], stdout=subprocess.DEVNULL
+    )
+    try:
+        app = App("memory", backend=f"redis://127.0.0.1:{port}/0")
+        client = app.backend.client  # type: ignore[attr-defined]
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except Exception:
+                time.sleep(0.05)
+        app.send_task("bench.noop")  # scripts loaded, structures created
+        before = client.info("memory")["used_memory"]
+        started = time.perf_counter()
+        for i in range(0, n, 1000):
+            app.enqueue_many([Signature("bench.noop", (i + k,)) for k in range(min(1000, n - i))])
+        took = time.perf_counter() - started
+        used = client.info("memory")["used_memory"] - before
+        print(f"{n:,} queued jobs: {used / 2**20:,.0f} MiB, {used / n:,.0f} bytes per job "
+              f"(enqueued in {took:.0f}s, {n / took:,.0f} jobs/s)")  # fmt: skip
+    finally:
+        server.kill()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""Redis-specific behaviour: a server restart under a running worker, URLs, memory use."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conveyor import App, State
+from conveyor.backends import from_url
+from conveyor.errors import BackendError, ConfigurationError
+from conveyor.task import Signature
+
+from ..services import start_redis_server
+from ..worker.conftest import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def own_redis() -> Iterator[tuple[int, str]]:
+    """A redis-server of this test's own, with an fsync-always AOF, that it may kill."""
+    proc, port, folder = start_redis_server(None, "--appendonly", "yes", "--appendfsync", "always")
+    yield port, folder
+    proc.kill()
+    proc.wait()
+
+
+@pytest.mark.slow
+def test_worker_recovers_by_itself_after_a_redis_crash_and_nothing_is_lost(
+    own_redis: tuple[int, str], tmp_path: Path
+) -> None:
+    port, folder = own_redis
+    url = f"redis://127.0.0.1:{port}/0"
+    producer = App("producer", backend=url)
+    log_path = tmp_path / "worker.log"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "conveyor", "-A", "tests.apps.basic:app", "worker", "-P", "thread", "-c", "2"],
+        cwd=ROOT, env={**os.environ, "CONVEYOR_BACKEND": url}, stdout=open(log_path, "wb"),  # noqa: SIM115
+        stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        before = producer.enqueue_many([Signature("t.add", (i, 1)) for i in range(30)])
+        wait_until(
+            lambda: producer.backend.get(before[0].id).state is State.SUCCESS,
+            30,
+            "the worker to start",
+        )
+        late = producer.enqueue_many([Signature("t.add", (i, 2)) for i in range(30)])
+        subprocess.run(
+            ["redis-cli", "-p", str(port), "SHUTDOWN", "NOSAVE"], capture_output=True, timeout=10
+        )
+        with pytest.raises(BackendError, match="unreachable"):
+            producer.send_task("t.add", (0, 0))  # a clear error at the edge while it is down
+        restarted, _, _ = start_redis_server(
+            port, "--appendonly", "yes", "--appendfsync", "always", "--dir", folder
+        )
+        after = producer.enqueue_many([Signature("t.add", (i, 3)) for i in range(30)])
+        everything = before + late + after
+        wait_until(
+            lambda: all(j.state is State.SUCCESS for j in everything), 60, "every job to succeed"
+        )
+        assert worker.poll() is None  # it never crashed
+        assert (
+            "cannot reach the backend" in log_path.read_text() or "failed" in log_path.read_text()
+        )
+        restarted.kill()
+        restarted.wait()
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+
+
+def test_url_options_and_errors() -> None:
+    backend = from_url("redis://:secret@127.0.0.1:1/3?prefix=shop")
+    assert backend.prefix == "conveyor:{shop}"  # type: ignore[attr-defined]
+    assert "secret" not in backend.safe_url  # type: ignore[attr-defined]
+    with pytest.raises(BackendError, match=r"Redis at redis://127\.0\.0\.1:1/3 is unreachable"):
+        backend.get_many(["x"])
+    with pytest.raises(ConfigurationError, match="braces"):
+        from_url("redis://127.0.0.1/0?prefix=a{b}")
