@@ -176,12 +176,16 @@ def bench_memory(tmp: Path, processes: int) -> dict[str, float]:
         time.sleep(2.0)
         tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
         infos = [p.memory_full_info() for p in tree]
+        cpu_before = sum(sum(p.cpu_times()[:2]) for p in tree)
+        time.sleep(5.0)  # idle: nothing queued
+        idle_cpu = (sum(sum(p.cpu_times()[:2]) for p in tree) - cpu_before) / 5.0 * 100
     finally:
         stop(proc)
     return {
         "processes": len(tree),
         "rss_mib": sum(i.rss for i in infos) / 2**20,
         "pss_mib": sum(getattr(i, "pss", i.rss) for i in infos) / 2**20,
+        "idle_cpu_pct": idle_cpu,
     }
 
 
