@@ -7,6 +7,7 @@ from .errors import ConveyorError, JobFailed, JobNotFound, JobRevoked, Retry, So
 from .job import Job
 from .states import State
 from .task import Signature, Task
+from .workflows import Workflow, chain, chord, group
 
 __version__ = "0.1.0"
 
@@ -22,5 +23,9 @@ __all__ = [
     "SoftTimeLimitExceeded",
     "State",
     "Task",
+    "Workflow",
     "__version__",
+    "chain",
+    "chord",
+    "group",
 ]

@@ -18,6 +18,7 @@ from .task import Signature, Task, TaskOptions
 
 if TYPE_CHECKING:
     from .scheduler import Schedule, ScheduleBook
+    from .workflows import Workflow
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -179,6 +180,12 @@ class App:
         records = [self._record(sig, now) for sig in signatures]
         self.backend.enqueue(records)
         return [Job(self, r.id) for r in records]
+
+    def workflow(self, workflow_id: str) -> Workflow:
+        """A handle on a stored workflow; raises ``JobNotFound`` for an unknown id."""
+        from .workflows.handle import load_workflow
+
+        return load_workflow(self, workflow_id)
 
     def job(self, job_id: str) -> Job:
         """A handle on an existing job; raises ``JobNotFound`` if no job has that id."""

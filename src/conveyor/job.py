@@ -80,7 +80,9 @@ class Job:
 
     def revoke(self, *, terminate: bool = False, reason: str = "revoked") -> JobRecord:
         """Cancel the job durably; see ``Backend.cancel``."""
-        return self.app.backend.cancel(self.id, terminate=terminate, reason=reason)
+        from .control.jobs import cancel_job
+
+        return cancel_job(self.app, self.id, terminate=terminate, reason=reason)
 
 
 def _outcome(record: JobRecord, propagate: bool) -> Any:

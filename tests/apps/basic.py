@@ -149,3 +149,33 @@ def encode() -> str:
 @app.task(name="t.devices.ping", queue="devices")
 def ping_device(device: str) -> str:
     return f"{device} online"
+
+
+@app.task(name="t.tsum")
+def tsum(values: list[int]) -> int:
+    return sum(values)
+
+
+@app.task(name="t.identity")
+def identity(value: object) -> object:
+    return value
+
+
+@app.task(name="t.collect")
+def collect(results: list[int], path: str) -> int:
+    """A chord callback that leaves a line per run in a ledger: it must run once."""
+    note(path, "callback")
+    return sum(results)
+
+
+@app.task(name="t.errback")
+def errback(failed_id: str, path: str) -> None:
+    note(path, f"errback {failed_id}")
+
+
+@app.task(name="t.slow_value", bind=True)
+def slow_value(self: TaskContext, value: int, path: str, seconds: float) -> int:
+    note(path, f"start {self.request.id}")
+    time.sleep(seconds)
+    note(path, f"end {self.request.id}")
+    return value

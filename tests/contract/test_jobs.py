@@ -116,3 +116,28 @@ def test_batches_are_claimed_once_each(backend: Backend) -> None:
     for worker in ["w1", "w2", "w3", "w1", "w2", "w3"]:
         seen += [j.id for j in backend.claim(["default"], worker, 5, 30)]
     assert sorted(seen) == sorted(ids)
+
+
+def test_a_job_can_be_stored_already_finished(backend: Backend, clock: FakeClock) -> None:
+    never = job(backend)
+    never.state = State.REVOKED
+    never.error = {"type": "WorkflowAborted", "message": "an earlier step failed"}
+    assert backend.enqueue([never]) == [True]
+    record = backend.get(never.id)
+    assert (record.state, record.error, record.finished_at) == (
+        State.REVOKED,
+        never.error,
+        clock.now,
+    )
+    assert record.keep_until == clock.now + backend.result_ttl
+    assert backend.claim(["default"], "w1", 10, 30) == []
+    assert backend.counts() == {("default", State.REVOKED): 1}
+
+
+def test_group_join_records_each_member_once_and_completes_in_order(backend: Backend) -> None:
+    assert backend.join_group("g1", 2, 3, "c") is None
+    assert backend.join_group("g1", 0, 3, {"a": 1}) is None
+    assert backend.join_group("g1", 0, 3, "duplicate") is None  # a repeat delivery changes nothing
+    assert backend.join_group("g1", 1, 3, None) == [{"a": 1}, None, "c"]
+    assert backend.join_group("g1", 1, 3, "late repeat") == [{"a": 1}, None, "c"]
+    assert backend.join_group("g2", 0, 1, 5) == [5]

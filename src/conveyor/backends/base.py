@@ -92,11 +92,24 @@ class Backend(ABC):
         """Store new jobs in one step. An id that exists already is left as it is.
 
         Returns, per job, whether it was inserted (False: a job with that id existed, so
-        the enqueue was a no-op, which makes enqueue idempotent by id).
+        the enqueue was a no-op, which makes enqueue idempotent by id). A job may also be
+        stored already finished (REVOKED or FAILURE with its error): workflows record the
+        steps that will never run that way.
         """
         if not jobs:
             return []
+        now = self.now()
+        for job in jobs:
+            if job.state.finished:
+                job.finished_at = job.finished_at or now
+                job.keep_until = job.keep_until or now + self.result_ttl
         return self._insert(jobs)
+
+    def join_group(self, group_id: str, index: int, size: int, result: Any) -> list[Any] | None:
+        """Record member ``index``'s result in group ``group_id`` (once: a repeat is
+        ignored) and, when all ``size`` members have one, return the results in order."""
+        check_jsonable(result, "a group member's result")
+        return self._join(group_id, index, size, result, self.now() + self.result_ttl)
 
     def get(self, job_id: str) -> JobRecord:
         found = self._get([job_id])
@@ -411,6 +424,10 @@ class Backend(ABC):
     def _unlock(self, name: str, owner: str) -> bool: ...
     @abstractmethod
     def _incr(self, key: str, amount: int) -> int: ...
+    @abstractmethod
+    def _join(
+        self, group_id: str, index: int, size: int, result: Any, keep_until: float
+    ) -> list[Any] | None: ...
     @abstractmethod
     def _kv_set(self, key: str, value: Any, until: float | None) -> None: ...
     @abstractmethod

@@ -42,6 +42,7 @@ class MemoryBackend(Backend):
         self._locks: dict[str, tuple[str, float]] = {}
         self._counters: dict[str, int] = defaultdict(int)
         self._kv: dict[str, tuple[Any, float | None]] = {}
+        self._groups: dict[str, dict[int, Any]] = {}
         self._schedule_map: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
 
     # -- helpers (caller holds the mutex) ------------------------------------------------
@@ -117,7 +118,8 @@ class MemoryBackend(Backend):
                     continue
                 stored = copy.deepcopy(job)
                 self._jobs[job.id] = stored
-                self._push(stored, job.created_at)
+                if not stored.state.finished:
+                    self._push(stored, job.created_at)
                 self._emit(stored, job.created_at)
                 inserted.append(True)
         return inserted
@@ -384,6 +386,16 @@ class MemoryBackend(Backend):
         with self._mutex:
             self._counters[key] += amount
             return self._counters[key]
+
+    def _join(
+        self, group_id: str, index: int, size: int, result: Any, keep_until: float
+    ) -> list[Any] | None:
+        with self._mutex:
+            members = self._groups.setdefault(group_id, {})
+            members.setdefault(index, copy.deepcopy(result))
+            return (
+                [copy.deepcopy(members[i]) for i in range(size)] if len(members) >= size else None
+            )
 
     def _kv_set(self, key: str, value: Any, until: float | None) -> None:
         with self._mutex:

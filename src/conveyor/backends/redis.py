@@ -163,6 +163,9 @@ class RedisBackend(Backend):
                 item["headers"] = orjson.dumps(job.headers).decode()
             if job.expires_at is not None:
                 item["expires_at"] = _num(job.expires_at)
+            if job.state.finished:
+                item.update(error=orjson.dumps(job.error).decode(), finished_at_s=_num(job.finished_at or 0),
+                            keep_until_s=_num(job.keep_until or 0))  # fmt: skip
             item.update(
                 {
                     k: getattr(job, k)
@@ -440,6 +443,15 @@ class RedisBackend(Backend):
     @guarded
     def _incr(self, key: str, amount: int) -> int:
         return int(self.client.hincrby(self._key("counters"), key, amount))
+
+    @guarded
+    def _join(
+        self, group_id: str, index: int, size: int, result: Any, keep_until: float
+    ) -> list[Any] | None:
+        found = self._run(
+            "join", group_id, index, size, orjson.dumps(result).decode(), int(keep_until * 1000)
+        )
+        return None if found is None else [orjson.loads(r) for r in found]
 
     @guarded
     def _kv_set(self, key: str, value: Any, until: float | None) -> None:

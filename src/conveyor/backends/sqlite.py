@@ -194,6 +194,7 @@ class SQLiteBackend(Backend):
                     "created_at": job.created_at, "max_retries": job.max_retries,
                     "expires_at": job.expires_at, "parent_id": job.parent_id, "root_id": job.root_id,
                     "workflow_id": job.workflow_id, "headers": _dump(job.headers),
+                    "error": _dump(job.error), "finished_at": job.finished_at, "keep_until": job.keep_until,
                 })  # fmt: skip
                 inserted.append(cur.rowcount == 1)
         return inserted
@@ -325,6 +326,7 @@ class SQLiteBackend(Backend):
             deleted = conn.execute(_Q["prune_jobs"], {"now": now, "limit": limit}).rowcount
             conn.execute(_Q["prune_events"], {"keep": EVENTS_KEPT})
             conn.execute(_Q["prune_kv"], {"now": now})
+            conn.execute(_Q["prune_groups"], {"now": now})
         return deleted
 
     def _list(self, query: JobQuery) -> list[JobRecord]:
@@ -433,6 +435,22 @@ class SQLiteBackend(Backend):
         with self._write() as conn:
             value: int = conn.execute(_Q["incr"], {"key": key, "amount": amount}).fetchone()[0]
         return value
+
+    def _join(
+        self, group_id: str, index: int, size: int, result: Any, keep_until: float
+    ) -> list[Any] | None:
+        with self._write() as conn:
+            conn.execute(
+                _Q["join"],
+                {
+                    "group_id": group_id,
+                    "idx": index,
+                    "result": orjson.dumps(result).decode(),
+                    "keep_until": keep_until,
+                },
+            )
+            rows = conn.execute(_Q["group_results"], {"group_id": group_id}).fetchall()
+        return [orjson.loads(row[0]) for row in rows] if len(rows) >= size else None
 
     def _kv_set(self, key: str, value: Any, until: float | None) -> None:
         with self._write() as conn:

@@ -10,6 +10,7 @@ from ..errors import ConveyorError, SerializationError
 from ..records import JobQuery, JobRecord
 from ..serialization import decode_payload
 from ..states import State
+from ..workflows.engine import follow_ups
 
 if TYPE_CHECKING:
     from ..app import App
@@ -99,8 +100,12 @@ def describe_job(app: App, job_id: str) -> dict[str, Any]:
 def cancel_job(
     app: App, job_id: str, *, terminate: bool = False, reason: str = "cancelled by an operator"
 ) -> JobRecord:
-    """Revoke one job (durably); see ``Backend.cancel``."""
-    return app.backend.cancel(job_id, terminate=terminate, reason=reason)
+    """Revoke one job (durably); see ``Backend.cancel``. A waiting workflow step that is
+    revoked ends its workflow's downstream steps too (stored as never run)."""
+    record = app.backend.cancel(job_id, terminate=terminate, reason=reason)
+    if record.state is State.REVOKED:
+        app.backend.enqueue(follow_ups(app, record))
+    return record
 
 
 def retry_job(app: App, job_id: str) -> JobRecord:

@@ -17,6 +17,7 @@ at once.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import queue
@@ -31,6 +32,8 @@ from .. import __version__
 from ..errors import BackendError
 from ..ids import new_id
 from ..records import JobRecord, Lease, Outcome, WorkerInfo
+from ..states import State
+from ..workflows.engine import follow_ups
 from .pools import Lost, Report, default_concurrency, make_pool
 
 if TYPE_CHECKING:
@@ -45,6 +48,10 @@ IDLE_WAIT = 0.5
 #: Pause after a backend error before trying again.
 ERROR_BACKOFF = 1.0
 _WAKE = object()
+
+
+def _has_follow_ups(record: JobRecord) -> bool:
+    return any(key in record.headers for key in ("wf", "link", "link_error"))
 
 
 class Worker:
@@ -179,6 +186,7 @@ class Worker:
         self._unacked += [r for r in reports if isinstance(r, Outcome)]
         done = [o.job_id for o in self._unacked] + [r.lease.job_id for r in lost]
         try:
+            self._start_follow_ups(self._unacked)  # before the ack: see workflows.engine
             if self._unacked:
                 for job_id in self.backend.ack(self._unacked):
                     log.warning(
@@ -190,7 +198,7 @@ class Worker:
                     log.error(
                         "job %s: %s; returned to its queue", report.lease.job_id, report.reason
                     )
-                self.backend.abandon([r.lease for r in lost])
+                self._after_rescue(self.backend.abandon([r.lease for r in lost]))
         except BackendError as exc:
             log.error("cannot store outcomes (%s); retrying in the next tick", exc)
             return
@@ -200,6 +208,33 @@ class Worker:
             for job_id in done:
                 self._held.pop(job_id, None)
             self._room.notify_all()
+
+    def _start_follow_ups(self, outcomes: list[Outcome]) -> None:
+        """Store the workflow steps and links that these final outcomes start."""
+        follow: list[JobRecord] = []
+        for outcome in outcomes:
+            record = self._held.get(outcome.job_id)
+            if record is None or outcome.state is State.RETRY or not _has_follow_ups(record):
+                continue
+            final = dataclasses.replace(
+                record, state=outcome.state, result=outcome.result, error=outcome.error
+            )
+            follow += follow_ups(self.app, final)
+        if follow:
+            self.backend.enqueue(follow)
+
+    def _after_rescue(self, job_ids: list[str]) -> None:
+        """Jobs the backend ended (worker lost, revoked while orphaned) start follow-ups too."""
+        if not job_ids:
+            return
+        ended = [
+            r
+            for r in self.backend.get_many(job_ids).values()
+            if r.state.finished and _has_follow_ups(r)
+        ]
+        follow = [f for record in ended for f in follow_ups(self.app, record)]
+        if follow:
+            self.backend.enqueue(follow)
 
     def _count_and_log(self, reports: list[Report]) -> None:
         for report in reports:
@@ -245,6 +280,7 @@ class Worker:
                     len(rescued),
                     ", ".join(rescued),
                 )
+                self._after_rescue(rescued)
             self.backend.prune()
         except BackendError as exc:
             log.error("rescue of expired leases failed: %s", exc)
@@ -280,15 +316,16 @@ class Worker:
 
     def _idle(self) -> bool:
         """Wait for work; False when a burst worker has drained its queues."""
+        # Look at what is held before asking the backend: a job's follow-ups are stored
+        # before it leaves _held, so this order cannot miss them.
+        with self._room:
+            nothing_held = not self._held
         due = self.backend.next_due(self.queues)
         now = self.backend.now()
-        if self.burst:
-            with self._room:
-                nothing_held = not self._held
-            if nothing_held and (due is None or due > now + BURST_HORIZON):
-                self._drained = True
-                self.results.put(_WAKE)
-                return False
+        if self.burst and nothing_held and (due is None or due > now + BURST_HORIZON):
+            self._drained = True
+            self.results.put(_WAKE)
+            return False
         wait = IDLE_WAIT if due is None else min(IDLE_WAIT, max(0.0, due - now))
         self.backend.wait_for_jobs(self.queues, wait)
         return True

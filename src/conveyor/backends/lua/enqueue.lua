@@ -14,7 +14,12 @@ for i, j in ipairs(cjson.decode(ARGV[3])) do
     end
     redis.call("ZADD", K("all"), 0, j.id)
     redis.call("SADD", K("queues"), j.queue)
-    enqueue_waiting(j.id, j.queue, j.priority, tonumber(j.run_at_s), now)
+    if FINISHED[j.state] then  -- a workflow step that will never run, recorded as such
+      redis.call("HSET", key, "error", j.error, "finished_at", j.finished_at_s, "keep_until", j.keep_until_s)
+      redis.call("ZADD", K("finished"), j.keep_until_s, j.id)
+    else
+      enqueue_waiting(j.id, j.queue, j.priority, tonumber(j.run_at_s), now)
+    end
     count(j.queue, j.state, 1)
     event(j.created_at_s, "job.state", j.id, j.queue, j.task, j.state)
     out[i] = 1

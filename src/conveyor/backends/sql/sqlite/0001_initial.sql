@@ -42,6 +42,13 @@ CREATE TABLE workers (id TEXT PRIMARY KEY, last_seen REAL NOT NULL, info TEXT NO
 CREATE TABLE locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until REAL NOT NULL);
 CREATE TABLE counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, until REAL);
+CREATE TABLE group_results (
+    group_id   TEXT NOT NULL,
+    idx        INTEGER NOT NULL,
+    result     TEXT NOT NULL,
+    keep_until REAL NOT NULL,
+    PRIMARY KEY (group_id, idx)
+);
 CREATE TABLE schedules (name TEXT PRIMARY KEY, spec TEXT NOT NULL, state TEXT NOT NULL DEFAULT '{}');
 CREATE TABLE events (
     seq    INTEGER PRIMARY KEY AUTOINCREMENT,

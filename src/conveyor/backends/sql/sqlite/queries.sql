@@ -3,9 +3,19 @@
 
 -- name: insert
 INSERT OR IGNORE INTO jobs (id, task, queue, priority, payload, state, run_at, created_at,
-    max_retries, expires_at, parent_id, root_id, workflow_id, headers)
+    max_retries, expires_at, parent_id, root_id, workflow_id, headers, error, finished_at, keep_until)
 VALUES (:id, :task, :queue, :priority, :payload, :state, :run_at, :created_at,
-    :max_retries, :expires_at, :parent_id, :root_id, :workflow_id, :headers)
+    :max_retries, :expires_at, :parent_id, :root_id, :workflow_id, :headers, :error, :finished_at, :keep_until)
+
+-- name: join
+INSERT OR IGNORE INTO group_results (group_id, idx, result, keep_until)
+VALUES (:group_id, :idx, :result, :keep_until)
+
+-- name: group_results
+SELECT result FROM group_results WHERE group_id = :group_id ORDER BY idx
+
+-- name: prune_groups
+DELETE FROM group_results WHERE keep_until <= :now
 
 -- name: promote
 -- Delayed jobs whose time has come become PENDING (read through jobs_delayed).

@@ -1,0 +1,140 @@
+"""Composing work: ``chain``, ``group``, ``chord`` and ``|``, built from signatures.
+
+Building a workflow gives every task in it an id up front and turns it into a JSON
+spec (nodes: task, chain, group, chord). ``apply_async`` stores the spec in the backend
+and enqueues the first jobs; the rest is started by workers as jobs finish (see
+``engine``), so a workflow's state lives in the backend, never in a process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Union
+
+from ..errors import ConfigurationError
+from ..ids import new_id
+from ..task import Signature
+
+if TYPE_CHECKING:
+    from ..app import App
+    from .handle import Workflow
+
+Node = dict[str, Any]
+Part = Union[Signature, "Chain", "Group", "Chord"]
+
+
+def task_node(sig: Signature) -> Node:
+    node: Node = {"t": "task", "id": new_id(), "task": sig.task, "args": list(sig.args), "kwargs": dict(sig.kwargs),
+                  "options": dict(sig.options), "immutable": sig.immutable}  # fmt: skip
+    links = [to_node(s) for s in sig.links]
+    errbacks = [to_node(s) for s in sig.errbacks]
+    if links:
+        node["link"] = links
+    if errbacks:
+        node["link_error"] = errbacks
+    return node
+
+
+def to_node(part: Part) -> Node:
+    if isinstance(part, Signature):
+        return task_node(part)
+    return part.node()
+
+
+def _app_of(parts: Iterable[Part]) -> App | None:
+    for part in parts:
+        app = part.app if isinstance(part, Signature) else part.find_app()
+        if app is not None:
+            return app
+    return None
+
+
+class _Canvas:
+    parts: list[Part]
+
+    def find_app(self) -> App | None:
+        return _app_of(self.parts)
+
+    def node(self) -> Node:
+        raise NotImplementedError
+
+    def apply_async(self, app: App | None = None) -> Workflow:
+        """Store the workflow and enqueue its first jobs; returns its handle."""
+        from .engine import launch
+
+        app = app or self.find_app()
+        if app is None:
+            raise ConfigurationError(
+                "build workflows from task signatures (task.s(...)) or pass app="
+            )
+        return launch(app, self.node())
+
+    def delay(self) -> Workflow:
+        return self.apply_async()
+
+    def __or__(self, other: Part) -> Chain:
+        return Chain(self, other)  # type: ignore[arg-type]  # every _Canvas is a Part
+
+
+class Chain(_Canvas):
+    """Run parts one after another; each task receives the previous result first."""
+
+    def __init__(self, *parts: Part) -> None:
+        self.parts = []
+        for part in parts:  # flatten chains of chains
+            self.parts += part.parts if isinstance(part, Chain) else [part]
+
+    def node(self) -> Node:
+        steps = [to_node(p) for p in self.parts]
+        # a group followed by a task is a chord, as in Celery
+        merged: list[Node] = []
+        for step in steps:
+            if merged and merged[-1]["t"] == "group":
+                merged[-1] = {"t": "chord", "id": new_id(), "group": merged[-1], "callback": step}
+            else:
+                merged.append(step)
+        return {"t": "chain", "id": new_id(), "steps": merged}
+
+    def __or__(self, other: Part) -> Chain:
+        return Chain(*self.parts, other)
+
+
+class Group(_Canvas):
+    """Run parts side by side; the result is the list of their results, in order."""
+
+    def __init__(self, *parts: Part | Iterable[Part]) -> None:
+        self.parts = []
+        for part in parts:
+            self.parts += [part] if isinstance(part, Signature | _Canvas) else list(part)
+
+    def node(self) -> Node:
+        return {"t": "group", "id": new_id(), "members": [to_node(p) for p in self.parts]}
+
+
+class Chord(_Canvas):
+    """A group, then a callback that receives the list of the group's results."""
+
+    def __init__(self, header: Group | Iterable[Part], callback: Part) -> None:
+        self.header = header if isinstance(header, Group) else Group(header)
+        self.callback = callback
+        self.parts = [self.header, callback]
+
+    def node(self) -> Node:
+        return {
+            "t": "chord",
+            "id": new_id(),
+            "group": self.header.node(),
+            "callback": to_node(self.callback),
+        }
+
+
+def chain(*parts: Part) -> Chain:
+    return Chain(*parts)
+
+
+def group(*parts: Part | Iterable[Part]) -> Group:
+    return Group(*parts)
+
+
+def chord(header: Group | Iterable[Part], callback: Part) -> Chord:
+    return Chord(header, callback)

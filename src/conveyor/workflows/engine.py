@@ -1,0 +1,200 @@
+"""Running workflows: what to enqueue when a workflow starts and when a member ends.
+
+A job that belongs to a workflow carries its continuation in ``headers["wf"]``:
+``{"workflow": id, "then": cont}``, where ``cont`` is None, a sequence of nodes still
+to run (``{"k": "seq", "steps": [...], "then": cont}``), or a group slot
+(``{"k": "join", "group": id, "index": i, "size": n, "then": cont}``).
+
+When a delivery ends, ``follow_ups`` returns the jobs to store *before* the delivery is
+acknowledged. Every id was assigned when the workflow was built and enqueue ignores an
+existing id, so a crash between the two only repeats work that changes nothing: a step
+is never lost and never started twice. Group results are collected with the backend's
+atomic ``join_group``; the worker that completes a group starts what follows it, once.
+
+When a member fails (or is revoked), everything downstream is stored already finished:
+a chord's callback as FAILURE with the member's error, later steps as REVOKED ("never
+run"), so no step is left waiting forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from ..records import JobRecord
+from ..states import State
+from ..task import Signature
+
+if TYPE_CHECKING:
+    from ..app import App
+    from .handle import Workflow
+
+Node = dict[str, Any]
+Cont = dict[str, Any] | None
+_NO_INPUT = object()
+
+
+def launch(app: App, node: Node) -> Workflow:
+    from .handle import Workflow
+
+    app.backend.kv_set(f"workflow:{node['id']}", node, ttl=app.conf.result_ttl)
+    app.backend.enqueue(list(start(app, node, _NO_INPUT, None, node["id"])))
+    return Workflow(app, node)
+
+
+def start(
+    app: App, node: Node, value: Any, cont: Cont, workflow: str | None
+) -> Iterator[JobRecord]:
+    """The jobs that begin ``node`` with the input ``value``, then ``cont``."""
+    kind = node["t"]
+    if kind == "task":
+        yield _record(app, node, value, cont, workflow)
+    elif kind == "chain":
+        steps = node["steps"]
+        if not steps:
+            yield from resume(app, cont, [] if value is _NO_INPUT else value, workflow)
+        else:
+            rest = {"k": "seq", "steps": steps[1:], "then": cont} if len(steps) > 1 else cont
+            yield from start(app, steps[0], value, rest, workflow)
+    elif kind == "group":
+        members = node["members"]
+        if not members:
+            yield from resume(app, cont, [], workflow)
+        for i, member in enumerate(members):
+            slot = {
+                "k": "join",
+                "group": node["id"],
+                "index": i,
+                "size": len(members),
+                "then": cont,
+            }
+            yield from start(app, member, value, slot, workflow)
+    elif kind == "chord":
+        yield from start(
+            app,
+            node["group"],
+            value,
+            {"k": "seq", "steps": [node["callback"]], "then": cont},
+            workflow,
+        )
+    else:
+        raise ValueError(f"unknown workflow node {kind!r}")
+
+
+def resume(app: App, cont: Cont, value: Any, workflow: str | None) -> Iterator[JobRecord]:
+    """Continue after a step succeeded with ``value``."""
+    if cont is None:
+        return
+    if cont["k"] == "seq":
+        steps = cont["steps"]
+        if not steps:
+            yield from resume(app, cont["then"], value, workflow)
+            return
+        rest = (
+            {"k": "seq", "steps": steps[1:], "then": cont["then"]}
+            if len(steps) > 1
+            else cont["then"]
+        )
+        yield from start(app, steps[0], value, rest, workflow)
+    elif cont["k"] == "join":
+        results = app.backend.join_group(cont["group"], cont["index"], cont["size"], value)
+        if results is not None:
+            yield from resume(app, cont["then"], results, workflow)
+
+
+def abort(
+    app: App, cont: Cont, failed: JobRecord, after_group: bool = False
+) -> Iterator[JobRecord]:
+    """Store every step that will now never run as finished, with the reason."""
+    if cont is None:
+        return
+    if cont["k"] == "join":
+        yield from abort(app, cont["then"], failed, after_group=True)
+        return
+    error = failed.error or {}
+    cause = f"{failed.task} ({failed.id}) ended {failed.state}: {error.get('type')}: {error.get('message')}"
+    for i, step in enumerate(cont["steps"]):
+        for node in task_nodes(step):
+            first_callback = after_group and i == 0 and node is _first_task(step)
+            if first_callback:
+                error = {"type": "ChordError", "message": f"a member failed: {cause}"}
+                record = _finished(app, node, State.FAILURE, error, failed.workflow_id)
+                yield record
+                yield from _errbacks(app, node, record)
+            else:
+                error = {"type": "WorkflowAborted", "message": f"never run: {cause}"}
+                yield _finished(app, node, State.REVOKED, error, failed.workflow_id)
+    yield from abort(app, cont["then"], failed)
+
+
+def follow_ups(app: App, record: JobRecord) -> list[JobRecord]:
+    """The jobs to store now that ``record`` reached its final state (before its ack)."""
+    wf = record.headers.get("wf")
+    links = record.headers.get("link") or []
+    errbacks = record.headers.get("link_error") or []
+    if wf is None and not links and not errbacks:
+        return []
+    workflow = wf.get("workflow") if wf else None
+    if record.state is State.SUCCESS:
+        out = list(resume(app, wf["then"], record.result, workflow)) if wf else []
+        return out + [r for link in links for r in start(app, link, record.result, None, workflow)]
+    if record.state in (State.FAILURE, State.REVOKED):
+        out = list(abort(app, wf["then"], record)) if wf else []
+        return out + list(_errbacks(app, {"link_error": errbacks}, record))
+    return []
+
+
+def task_nodes(node: Node) -> Iterator[Node]:
+    """Every task node in ``node``, in order (links included)."""
+    kind = node["t"]
+    if kind == "task":
+        yield node
+        for extra in node.get("link", []) + node.get("link_error", []):
+            yield from task_nodes(extra)
+    elif kind == "chain":
+        for step in node["steps"]:
+            yield from task_nodes(step)
+    elif kind == "group":
+        for member in node["members"]:
+            yield from task_nodes(member)
+    elif kind == "chord":
+        yield from task_nodes(node["group"])
+        yield from task_nodes(node["callback"])
+
+
+def _first_task(node: Node) -> Node:
+    return next(task_nodes(node))
+
+
+def _errbacks(app: App, node: Node, failed: JobRecord) -> Iterator[JobRecord]:
+    for errback in node.get("link_error", []):
+        yield from start(app, errback, failed.id, None, failed.workflow_id)
+
+
+def _signature(node: Node, value: Any) -> Signature:
+    args = list(node["args"]) if node["immutable"] or value is _NO_INPUT else [value, *node["args"]]
+    return Signature(node["task"], args, node["kwargs"], {**node["options"], "job_id": node["id"]})
+
+
+def _record(app: App, node: Node, value: Any, cont: Cont, workflow: str | None) -> JobRecord:
+    record = app._record(_signature(node, value), app.backend.now())
+    if workflow is not None:
+        record.workflow_id = workflow
+        record.headers["wf"] = {"workflow": workflow, "then": cont}
+    for key in ("link", "link_error"):
+        if node.get(key):
+            record.headers[key] = node[key]
+    return record
+
+
+def _finished(
+    app: App, node: Node, state: State, error: dict[str, Any], workflow: str | None
+) -> JobRecord:
+    """A record for a step that will never run, stored already finished."""
+    record = app._record(_signature(node, _NO_INPUT), app.backend.now())
+    record.state, record.error, record.workflow_id = state, error, workflow
+    return record
+
+
+def never_run(app: App, node: Node, reason: str, workflow: str | None) -> JobRecord:
+    return _finished(app, node, State.REVOKED, {"type": "Revoked", "message": reason}, workflow)
