@@ -65,6 +65,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 BACKEND = "sqlite"
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/15")
+POSTGRES = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 _prefixes: list[str] = []
 
 
@@ -73,6 +74,10 @@ def fresh(tmp: Path, name: str) -> tuple[App, str]:
         prefix = f"bench-{name}-{uuid.uuid4().hex[:8]}"
         _prefixes.append(prefix)
         url = f"{REDIS}?prefix={prefix}"
+    elif BACKEND == "postgres":
+        prefix = f"bench_{name}_{uuid.uuid4().hex[:8]}"
+        _prefixes.append(prefix)
+        url = f"{POSTGRES}?schema={prefix}"
     else:
         url = f"sqlite:///{tmp / name}.db"
     app = App("producer", backend=url)
@@ -197,6 +202,14 @@ def bench_bytes_per_job(tmp: Path, n: int) -> dict[str, float]:
         for i in range(0, n, 1000):
             app.enqueue_many([Signature("bench.noop", (i,)) for _ in range(1000)])
         return {"bytes_per_job": (client.info("memory")["used_memory"] - before) / n}
+    if BACKEND == "postgres":
+        for i in range(0, n, 1000):
+            app.enqueue_many([Signature("bench.noop", (i,)) for _ in range(1000)])
+        with app.backend._tx() as conn:  # type: ignore[attr-defined]
+            row = conn.execute(
+                "SELECT pg_total_relation_size(%s)", (f'"{app.backend.schema}".jobs',)
+            ).fetchone()  # type: ignore[attr-defined]
+        return {"bytes_per_job": row[0] / n}
     path = Path(url.removeprefix("sqlite:///"))
     app.backend._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[attr-defined]
     before = path.stat().st_size
@@ -207,6 +220,13 @@ def bench_bytes_per_job(tmp: Path, n: int) -> dict[str, float]:
 
 
 def cleanup() -> None:
+    if BACKEND == "postgres":
+        import psycopg
+
+        with psycopg.connect(POSTGRES, autocommit=True) as conn:
+            for schema in _prefixes:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        return
     import redis
 
     client = redis.Redis.from_url(REDIS)
@@ -219,14 +239,14 @@ def cleanup() -> None:
 def main() -> None:
     global BACKEND
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    parser.add_argument("--backend", choices=["sqlite", "redis"], default="sqlite")
+    parser.add_argument("--backend", choices=["sqlite", "redis", "postgres"], default="sqlite")
     parser.add_argument("--quick", action="store_true", help="smaller counts, for a smoke run")
     args = parser.parse_args()
     BACKEND = args.backend
     try:
         run(args.quick)
     finally:
-        if BACKEND == "redis":
+        if BACKEND in ("redis", "postgres"):
             cleanup()
 
 

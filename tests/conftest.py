@@ -14,11 +14,11 @@ from conveyor.loader import load_app
 from conveyor.records import WorkerInfo
 from conveyor.worker import Worker
 
-from .services import delete_prefix, redis_base_url
+from .services import delete_prefix, drop_schema, postgres_base_url, redis_base_url
 
-BACKENDS = ["memory", "sqlite", "redis"]
+BACKENDS = ["memory", "sqlite", "redis", "postgres"]
 #: Backends several processes can share (memory:// lives inside one process).
-SHARED_BACKENDS = ["sqlite", "redis"]
+SHARED_BACKENDS = ["sqlite", "redis", "postgres"]
 
 
 class FakeClock:
@@ -42,6 +42,8 @@ def backend_url(kind: str, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'conveyor.db'}"
     if kind == "redis":
         return f"{redis_base_url()}?prefix=t-{uuid.uuid4().hex[:12]}"
+    if kind == "postgres":
+        return f"{postgres_base_url()}?schema=t_{uuid.uuid4().hex[:12]}"
     raise AssertionError(kind)
 
 
@@ -49,6 +51,8 @@ def discard(url: str) -> None:
     """Delete what a test left in a shared service."""
     if url.startswith("redis"):
         delete_prefix(url, url.rsplit("prefix=", 1)[1])
+    elif url.startswith("postgres"):
+        drop_schema(url)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -57,7 +58,84 @@ def start_redis_server(
     return proc, port, folder
 
 
+PG_HOST, PG_PORT = "127.0.0.1", 5432
 _base: str | None = None
+_pg_base: str | None = None
+
+
+def _pg_answers(url: str) -> bool:
+    import psycopg
+
+    try:
+        psycopg.connect(url, connect_timeout=2).close()
+        return True
+    except psycopg.Error:
+        return False
+
+
+def start_postgres_server(
+    folder: str | None = None, port: int | None = None
+) -> tuple[subprocess.Popen[bytes], int, str]:
+    """A PostgreSQL of our own (initdb into a temp dir, trust auth) on a free port; pass
+    the folder and port of a stopped one to start it again. Returns (process, port, folder)."""
+    bindir = next(
+        (d for d in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None
+    )
+    if bindir is None or not (bindir / "initdb").exists():
+        raise RuntimeError(
+            "PostgreSQL server binaries are not installed (apt-get install postgresql)"
+        )
+    run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if folder is None:
+        folder = tempfile.mkdtemp(prefix="conveyor-pg-")
+        if run_as:
+            shutil.chown(folder, "postgres")
+        user = ["--username", "postgres", "--auth", "trust"]
+        subprocess.run(
+            [*run_as, str(bindir / "initdb"), "-D", folder, *user], check=True, capture_output=True
+        )
+    port = port or _free_port()
+    proc = subprocess.Popen(
+        [*run_as, str(bindir / "postgres"), "-D", folder, "-p", str(port), "-k", folder,
+         "-c", "listen_addresses=127.0.0.1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    deadline = time.monotonic() + 30
+    while not _pg_answers(url):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError(f"postgres did not start on port {port}")
+        time.sleep(0.1)
+    return proc, port, folder
+
+
+def postgres_base_url() -> str:
+    """A PostgreSQL URL for this test run (tests use their own schemas in it)."""
+    global _pg_base
+    if _pg_base is None:
+        shared = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/test"
+        if _pg_answers(shared):
+            _pg_base = shared
+        else:
+            try:
+                proc, port, _ = start_postgres_server()
+            except (RuntimeError, subprocess.CalledProcessError) as exc:
+                if os.environ.get("CI") == "true":
+                    pytest.fail(f"PostgreSQL is needed under CI and could not be had: {exc}")
+                pytest.skip(f"no PostgreSQL: {exc}")
+            atexit.register(proc.kill)
+            _pg_base = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    return _pg_base
+
+
+def drop_schema(url: str) -> None:
+    import psycopg
+
+    base, _, query = url.partition("?")
+    schema = query.rsplit("schema=", 1)[1].split("&")[0]
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def redis_base_url() -> str:

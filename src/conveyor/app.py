@@ -165,20 +165,26 @@ class App:
         name: str,
         args: Iterable[Any] = (),
         kwargs: dict[str, Any] | None = None,
+        *,
+        connection: Any = None,
         **options: Any,
     ) -> Job:
-        """Queue a job by task name (the task need not be importable here)."""
+        """Queue a job by task name (the task need not be importable here).
+
+        ``connection``: enqueue inside the caller's open database transaction (PostgreSQL),
+        so the job exists if and only if that transaction commits.
+        """
         record = self._record(
             Signature(name, tuple(args), kwargs or {}, options), self.backend.now()
         )
-        self.backend.enqueue([record])
+        self.backend.enqueue([record], connection=connection)
         return Job(self, record.id)
 
-    def enqueue_many(self, signatures: Iterable[Signature]) -> list[Job]:
+    def enqueue_many(self, signatures: Iterable[Signature], *, connection: Any = None) -> list[Job]:
         """Queue many jobs in one backend round trip. All are checked before any is stored."""
         now = self.backend.now()
         records = [self._record(sig, now) for sig in signatures]
-        self.backend.enqueue(records)
+        self.backend.enqueue(records, connection=connection)
         return [Job(self, r.id) for r in records]
 
     def workflow(self, workflow_id: str) -> Workflow:

@@ -57,6 +57,11 @@ def test_worker_recovers_by_itself_after_a_redis_crash_and_nothing_is_lost(
         )
         with pytest.raises(BackendError, match="unreachable"):
             producer.send_task("t.add", (0, 0))  # a clear error at the edge while it is down
+        wait_until(
+            lambda: "unreachable" in log_path.read_text(),
+            15,
+            "the worker to notice the outage",
+        )
         restarted, _, _ = start_redis_server(
             port, "--appendonly", "yes", "--appendfsync", "always", "--dir", folder
         )
@@ -66,9 +71,6 @@ def test_worker_recovers_by_itself_after_a_redis_crash_and_nothing_is_lost(
             lambda: all(j.state is State.SUCCESS for j in everything), 60, "every job to succeed"
         )
         assert worker.poll() is None  # it never crashed
-        assert (
-            "cannot reach the backend" in log_path.read_text() or "failed" in log_path.read_text()
-        )
         restarted.kill()
         restarted.wait()
     finally:

@@ -48,6 +48,11 @@ def write_raw_payload(backend: Backend, job_id: str, raw: bytes) -> None:
         backend._jobs[job_id].payload = raw
     elif hasattr(backend, "client"):  # redis
         backend.client.hset(backend._key("job", job_id), "payload", raw.decode("latin-1"))  # type: ignore[attr-defined]
+    elif hasattr(backend, "pool"):  # postgres
+        with backend._tx() as conn:  # type: ignore[attr-defined]
+            conn.execute(
+                f'UPDATE "{backend.schema}".jobs SET payload = %s WHERE id = %s', (raw, job_id)
+            )  # type: ignore[attr-defined]
     else:  # sqlite
         with backend._write() as conn:  # type: ignore[attr-defined]
             conn.execute("UPDATE jobs SET payload = ? WHERE id = ?", (raw, job_id))

@@ -26,9 +26,9 @@ def from_url(url: str, **options: Any) -> Backend:
 
         return RedisBackend(url, **options)
     if scheme in {"postgres", "postgresql"}:
-        raise ConfigurationError(
-            f"the {scheme}:// backend is not available in this version yet; use sqlite:///path.db or memory://"
-        )
+        from .postgres import PostgresBackend
+
+        return PostgresBackend(url, **options)
     raise ConfigurationError(
         f"unknown backend URL {url!r}; expected memory://, sqlite:///path.db, redis://host or postgresql://host/db"
     )

@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from ..errors import InvalidTransition, JobNotFound, LeaseLost
+from ..errors import ConfigurationError, InvalidTransition, JobNotFound, LeaseLost
 from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
 from ..serialization import check_jsonable
 from ..states import State
@@ -88,13 +88,16 @@ class Backend(ABC):
 
     # -- producers ---------------------------------------------------------------------
 
-    def enqueue(self, jobs: Sequence[JobRecord]) -> list[bool]:
+    def enqueue(self, jobs: Sequence[JobRecord], *, connection: Any = None) -> list[bool]:
         """Store new jobs in one step. An id that exists already is left as it is.
 
         Returns, per job, whether it was inserted (False: a job with that id existed, so
         the enqueue was a no-op, which makes enqueue idempotent by id). A job may also be
         stored already finished (REVOKED or FAILURE with its error): workflows record the
         steps that will never run that way.
+
+        ``connection``: a database connection the caller holds, for a transactional enqueue
+        (PostgreSQL only): the jobs exist if and only if the caller's transaction commits.
         """
         if not jobs:
             return []
@@ -103,6 +106,14 @@ class Backend(ABC):
             if job.state.finished:
                 job.finished_at = job.finished_at or now
                 job.keep_until = job.keep_until or now + self.result_ttl
+        if connection is not None:
+            enqueue_on = getattr(self, "enqueue_on", None)
+            if enqueue_on is None:
+                raise ConfigurationError(
+                    f"a transactional enqueue (connection=...) needs the PostgreSQL backend, not {self.url.split(':')[0]}"
+                )
+            inserted: list[bool] = enqueue_on(connection, jobs)
+            return inserted
         return self._insert(jobs)
 
     def join_group(self, group_id: str, index: int, size: int, result: Any) -> list[Any] | None:

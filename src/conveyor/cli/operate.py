@@ -188,6 +188,26 @@ def enqueue(ref: AppRef, task: str, args_json: str | None, kwargs_json: str | No
 
 
 @cli.command()
+@click.pass_obj
+@errors_as_usage
+def migrate(ref: AppRef) -> None:
+    """Create or upgrade the backend's tables (PostgreSQL); safe to run from many places."""
+    app = ref.load()
+    run = getattr(app.backend, "migrate", None)
+    if run is None:
+        out.print(
+            f"nothing to migrate: {app.conf.backend_url.split(':')[0]} sets itself up on first use"
+        )
+        return
+    applied = run()
+    out.print(
+        f"applied migration(s) {', '.join(map(str, applied))}"
+        if applied
+        else "the schema is up to date"
+    )
+
+
+@cli.command()
 @click.option("--strict", is_flag=True, help="Exit non-zero on warnings too.")
 @json_option
 @click.pass_obj

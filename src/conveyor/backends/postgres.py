@@ -1,0 +1,557 @@
+"""``postgresql://``: jobs in PostgreSQL, beside the application's own data.
+
+Claims are one ``UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)`` statement over a
+partial index of PENDING rows, so claiming stays fast with millions of finished rows.
+Job state changes write their event, and a change to PENDING sends a NOTIFY, from a
+trigger in the same transaction; idle workers LISTEN and fall back to polling.
+
+Tables live in a schema (``?schema=``, default ``conveyor``) created and migrated on
+first use (``?migrate=false`` to require ``conveyor migrate``), under an advisory lock so
+two processes never migrate at once. ``enqueue(..., connection=conn)`` writes on a
+connection the caller holds: the job exists if and only if the caller's transaction
+commits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import orjson
+
+from ..errors import BackendError, ConfigurationError, MissingDependency
+from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
+from ..states import State
+from .base import EVENTS_KEPT, Backend, not_redelivered_error, worker_lost_error
+from .common import revoked_error
+from .sqlfiles import migrations, named_queries
+
+try:
+    import psycopg
+    from psycopg import sql
+    from psycopg_pool import ConnectionPool
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise MissingDependency(
+        "the PostgreSQL backend needs psycopg: pip install 'conveyor[postgres]'"
+    ) from exc
+
+T = TypeVar("T")
+_COLUMNS = [
+    "id", "task", "queue", "priority", "payload", "state", "run_at", "created_at", "max_retries",
+    "expires_at", "attempt", "lost_leases", "started_at", "finished_at", "worker", "lease_token",
+    "lease_until", "revoke", "progress", "result", "error", "attempts", "parent_id", "root_id",
+    "workflow_id", "headers", "keep_until",
+]  # fmt: skip
+
+
+def _dump(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _brief(error: dict[str, Any] | None) -> str | None:
+    return (
+        None
+        if error is None
+        else _dump({"type": error.get("type"), "message": error.get("message")})
+    )
+
+
+def _record(row: Sequence[Any]) -> JobRecord:
+    values = dict(zip(_COLUMNS, row, strict=True))
+    values["state"] = State(values["state"])
+    values["payload"] = bytes(values["payload"])
+    return JobRecord(**values)
+
+
+def guarded(fn: Callable[..., T]) -> Callable[..., T]:
+    """Turn driver errors into BackendError (workers log and retry)."""
+
+    @functools.wraps(fn)
+    def wrapper(self: PostgresBackend, *args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(self, *args, **kwargs)
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise BackendError(f"PostgreSQL at {self.safe_url} is unreachable: {exc}") from exc
+        except psycopg.errors.Error as exc:
+            raise BackendError(f"PostgreSQL at {self.safe_url} refused a statement: {exc}") from exc
+        except TimeoutError as exc:  # the pool had no connection in time
+            raise BackendError(
+                f"PostgreSQL at {self.safe_url}: no connection available: {exc}"
+            ) from exc
+
+    return wrapper
+
+
+class PostgresBackend(Backend):
+    def __init__(self, url: str = "postgresql://localhost/postgres", **options: Any) -> None:
+        super().__init__(url, **options)
+        parts = urlsplit(url)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        self.schema = query.pop("schema", "conveyor")
+        self.auto_migrate = query.pop("migrate", "true").lower() not in {"false", "0", "no"}
+        if not self.schema.replace("_", "").isalnum():
+            raise ConfigurationError(
+                f"schema {self.schema!r} in {url!r}: use letters, digits and _"
+            )
+        self.safe_url = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1], query=""))
+        self.conninfo = urlunsplit(
+            parts._replace(
+                scheme="postgresql", query="&".join(f"{k}={v}" for k, v in query.items())
+            )
+        )
+        schema = sql.Identifier(self.schema).as_string(None)
+        self._q = {name: text.replace("{schema}", schema).replace("{columns}", ", ".join(_COLUMNS))
+                   .replace("{jcolumns}", ", ".join(f"j.{c}" for c in _COLUMNS))
+                   for name, text in named_queries("postgres").items()}  # fmt: skip
+        self.channel = f"{self.schema}.jobs"
+        self._pool: ConnectionPool[Any] | None = None
+        self._pool_lock = threading.Lock()
+        self._listener = threading.local()
+
+    # -- connections -----------------------------------------------------------------
+
+    @property
+    def pool(self) -> ConnectionPool[Any]:
+        if self._pool is None:
+            with self._pool_lock:
+                if self._pool is None:
+                    pool: ConnectionPool[Any] = ConnectionPool(
+                        self.conninfo, min_size=1, max_size=10, open=False, timeout=10,
+                        kwargs={"connect_timeout": 5}, name=f"conveyor-{self.schema}",
+                    )  # fmt: skip
+                    try:
+                        pool.open(wait=True, timeout=10)
+                    except Exception as exc:
+                        pool.close()
+                        raise BackendError(
+                            f"PostgreSQL at {self.safe_url} is unreachable: {exc}"
+                        ) from exc
+                    self._migrate_or_check(pool)
+                    self._pool = pool
+        return self._pool
+
+    @contextmanager
+    def _tx(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection in a transaction, committed on success."""
+        with self.pool.connection() as conn:
+            yield conn
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+        conn = getattr(self._listener, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._listener.conn = None
+
+    # -- migrations --------------------------------------------------------------------
+
+    def _migrate_or_check(self, pool: ConnectionPool[Any]) -> None:
+        with pool.connection() as conn:
+            current = self._version(conn)
+            latest = migrations("postgres")[-1][0]
+            if current < latest:
+                if not self.auto_migrate:
+                    raise ConfigurationError(
+                        f"the schema {self.schema!r} is at version {current}, this Conveyor needs {latest}: "
+                        "run `conveyor migrate` (automatic migration is off: ?migrate=false)"
+                    )
+                self._apply(conn)
+
+    def _version(self, conn: psycopg.Connection[Any]) -> int:
+        row = conn.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = 'migrations'",
+            (self.schema,),
+        ).fetchone()
+        if row is None:
+            return 0
+        found = conn.execute(
+            sql.SQL("SELECT max(version) FROM {}.migrations").format(sql.Identifier(self.schema))
+        ).fetchone()
+        return int(found[0] or 0) if found else 0
+
+    @guarded
+    def migrate(self) -> list[int]:
+        """Apply pending migrations (under an advisory lock); returns the versions applied."""
+        with psycopg.connect(self.conninfo, connect_timeout=5) as conn:
+            return self._apply(conn)
+
+    def _apply(self, conn: psycopg.Connection[Any]) -> list[int]:
+        schema = sql.Identifier(self.schema)
+        applied = []
+        with conn.transaction():
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"conveyor-migrate:{self.schema}",)
+            )
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+            conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {}.migrations (version INTEGER PRIMARY KEY, "
+                                 "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())").format(schema))  # fmt: skip
+            current = self._version(conn)
+            for number, script in migrations("postgres"):
+                if number > current:
+                    conn.execute(script.replace("{schema}", schema.as_string(conn)).encode())
+                    conn.execute(
+                        sql.SQL("INSERT INTO {}.migrations (version) VALUES (%s)").format(schema),
+                        (number,),
+                    )
+                    applied.append(number)
+        return applied
+
+    # -- primitives ----------------------------------------------------------------------
+
+    def enqueue_on(self, connection: Any, jobs: Sequence[JobRecord]) -> list[bool]:
+        """Enqueue on the caller's connection, inside the caller's transaction."""
+        self.pool  # noqa: B018 - the schema must exist before the caller's transaction uses it
+        return self._insert_on(connection, jobs)
+
+    @guarded
+    def _insert(self, jobs: Sequence[JobRecord]) -> list[bool]:
+        with self._tx() as conn:
+            return self._insert_on(conn, jobs)
+
+    def _insert_on(self, conn: Any, jobs: Sequence[JobRecord]) -> list[bool]:
+        inserted = []
+        with conn.cursor() as cur:
+            for job in jobs:
+                cur.execute(self._q["insert"], {
+                    "id": job.id, "task": job.task, "queue": job.queue, "priority": job.priority,
+                    "payload": job.payload, "state": job.state.value, "run_at": job.run_at,
+                    "created_at": job.created_at, "max_retries": job.max_retries, "expires_at": job.expires_at,
+                    "parent_id": job.parent_id, "root_id": job.root_id, "workflow_id": job.workflow_id,
+                    "headers": _dump(job.headers), "error": _dump(job.error), "finished_at": job.finished_at,
+                    "keep_until": job.keep_until,
+                })  # fmt: skip
+                inserted.append(cur.fetchone() is not None)
+        return inserted
+
+    @guarded
+    def _get(self, job_ids: list[str]) -> dict[str, JobRecord]:
+        with self._tx() as conn:
+            rows = conn.execute(self._q["get"], {"ids": job_ids}).fetchall()
+        return {row[0]: _record(row) for row in rows}
+
+    @guarded
+    def _claim(
+        self, queues: list[str], worker: str, limit: int, now: float, lease_until: float
+    ) -> list[JobRecord]:
+        with self._tx() as conn:
+            conn.execute(self._q["promote"], {"now": now})
+            rows = conn.execute(self._q["claim"], {"queues": queues, "worker": worker, "now": now,
+                                                   "lease_until": lease_until, "limit": limit}).fetchall()  # fmt: skip
+        return [_record(row) for row in rows]
+
+    @guarded
+    def _renew(self, leases: list[Lease], now: float, lease_until: float) -> HeartbeatReply:
+        reply = HeartbeatReply()
+        with self._tx() as conn:
+            for lease in leases:
+                row = conn.execute(
+                    self._q["renew"],
+                    {"id": lease.job_id, "token": lease.token, "lease_until": lease_until},
+                ).fetchone()
+                if row is None:
+                    reply.lost.add(lease.job_id)
+                elif row[0] == "terminate":
+                    reply.terminate.add(lease.job_id)
+        return reply
+
+    @guarded
+    def _finish(self, outcomes: list[Outcome], now: float, keep_until: float) -> list[str]:
+        rejected = []
+        with self._tx() as conn:
+            for out in outcomes:
+                params = {
+                    "id": out.job_id,
+                    "token": out.token,
+                    "now": now,
+                    "error": _dump(out.error),
+                    "brief": _brief(out.error),
+                }
+                if out.state is State.RETRY:
+                    cur = conn.execute(self._q["snooze"], {**params, "run_at": out.run_at or now})
+                else:
+                    result = (
+                        orjson.dumps(out.result).decode() if out.state is State.SUCCESS else None
+                    )
+                    cur = conn.execute(
+                        self._q["finish"],
+                        {
+                            **params,
+                            "state": out.state.value,
+                            "result": result,
+                            "keep_until": keep_until,
+                        },
+                    )
+                if cur.rowcount != 1:
+                    rejected.append(out.job_id)
+        return rejected
+
+    @guarded
+    def _release(self, leases: list[Lease], now: float) -> None:
+        with self._tx() as conn, conn.cursor() as cur:
+            cur.executemany(
+                self._q["release"], [{"id": lease.job_id, "token": lease.token} for lease in leases]
+            )
+
+    @guarded
+    def _expire(self, leases: list[Lease]) -> None:
+        with self._tx() as conn, conn.cursor() as cur:
+            cur.executemany(
+                self._q["expire"], [{"id": lease.job_id, "token": lease.token} for lease in leases]
+            )
+
+    @guarded
+    def _next_due(self, queues: list[str]) -> float | None:
+        with self._tx() as conn:
+            row = conn.execute(self._q["next_due"], {"queues": queues}).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    @guarded
+    def _set_progress(self, job_id: str, token: str, progress: dict[str, Any], now: float) -> bool:
+        with self._tx() as conn:
+            return (
+                conn.execute(
+                    self._q["set_progress"],
+                    {"id": job_id, "token": token, "progress": _dump(progress)},
+                ).rowcount
+                == 1
+            )
+
+    @guarded
+    def _cancel(
+        self, job_id: str, terminate: bool, reason: str, now: float, keep_until: float
+    ) -> JobRecord | None:
+        with self._tx() as conn:
+            params = {
+                "id": job_id,
+                "now": now,
+                "keep_until": keep_until,
+                "error": _dump(revoked_error(reason)),
+            }
+            if conn.execute(self._q["cancel_waiting"], params).rowcount == 0:
+                conn.execute(self._q["cancel_running"], {"id": job_id, "terminate": terminate})
+            row = conn.execute(self._q["get"], {"ids": [job_id]}).fetchone()
+        return None if row is None else _record(row)
+
+    @guarded
+    def _rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]:
+        touched = []
+        with self._tx() as conn:
+            for job_id, revoke, lost, acks_early in conn.execute(
+                self._q["expired_leases"], {"now": now}
+            ).fetchall():
+                params: dict[str, Any] = {"id": job_id, "now": now, "keep_until": keep_until}
+                if revoke or acks_early or lost + 1 >= max_lost:
+                    error = (
+                        revoked_error("revoked") if revoke
+                        else not_redelivered_error() if acks_early
+                        else worker_lost_error(lost + 1)
+                    )  # fmt: skip
+                    state = State.REVOKED if revoke else State.FAILURE
+                    params.update(state=state.value, error=_dump(error), brief=_brief(error))
+                    conn.execute(self._q["end_lost"], params)
+                else:
+                    conn.execute(self._q["requeue_lost"], params)
+                touched.append(job_id)
+        return touched
+
+    @guarded
+    def _prune(self, now: float, limit: int) -> int:
+        with self._tx() as conn:
+            deleted = conn.execute(self._q["prune_jobs"], {"now": now, "limit": limit}).rowcount
+            conn.execute(self._q["prune_events"], {"keep": EVENTS_KEPT})
+            conn.execute(self._q["prune_kv"], {"now": now})
+            conn.execute(self._q["prune_groups"], {"now": now})
+        return int(deleted)
+
+    @guarded
+    def _requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]:
+        with self._tx() as conn:
+            changed = conn.execute(self._q["requeue"], {"id": job_id, "now": now}).rowcount == 1
+            row = conn.execute(self._q["get"], {"ids": [job_id]}).fetchone()
+        return (None if row is None else _record(row)), changed
+
+    @guarded
+    def _purge(self, queue: str, reason: str, now: float, keep_until: float) -> int:
+        params = {
+            "queue": queue,
+            "now": now,
+            "keep_until": keep_until,
+            "error": _dump(revoked_error(reason)),
+        }
+        total = 0
+        while True:
+            with self._tx() as conn:
+                done = conn.execute(self._q["purge_batch"], params).rowcount
+            total += done
+            if done == 0:
+                return total
+
+    @guarded
+    def _list(self, query: JobQuery) -> list[JobRecord]:
+        where: list[str] = []
+        params: list[Any] = []
+        for clause, value in (
+            ("id < %s", query.before),
+            ("created_at >= %s", query.created_after),
+            ("created_at < %s", query.created_before),
+            ("position(%s in payload) > 0", None if query.text is None else query.text.encode()),
+            ("state = ANY(%s)", None if query.states is None else [str(s) for s in query.states]),
+            ("queue = ANY(%s)", query.queues),
+            ("task = ANY(%s)", query.tasks),
+        ):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        text = (
+            f"SELECT {', '.join(_COLUMNS)} FROM {sql.Identifier(self.schema).as_string(None)}.jobs"
+        )
+        text += f" {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT %s"
+        with self._tx() as conn:
+            rows = conn.execute(text.encode(), (*params, query.limit)).fetchall()
+        return [_record(row) for row in rows]
+
+    def _rows(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
+        with self._tx() as conn:
+            return conn.execute(self._q[name], params or {}).fetchall()
+
+    @guarded
+    def _counts(self) -> dict[tuple[str, State], int]:
+        return {(queue, State(state)): n for queue, state, n in self._rows("counts")}
+
+    @guarded
+    def _recent_runs(self, since: float, limit: int) -> list[Run]:
+        return [Run(*row) for row in self._rows("recent_runs", {"since": since, "limit": limit})]
+
+    @guarded
+    def _oldest_waiting(self, now: float) -> dict[str, float]:
+        return {queue: oldest for queue, oldest in self._rows("oldest_waiting", {"now": now})}
+
+    @guarded
+    def _waiting_tasks(self) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for queue, task in self._rows("waiting_tasks"):
+            found.setdefault(queue, set()).add(task)
+        return found
+
+    @guarded
+    def _set_paused(self, queue: str, paused: bool) -> None:
+        with self._tx() as conn:
+            conn.execute(self._q["pause" if paused else "resume"], {"queue": queue})
+            if not paused:
+                conn.execute("SELECT pg_notify(%s, %s)", (self.channel, queue))
+
+    @guarded
+    def _paused(self) -> set[str]:
+        return {row[0] for row in self._rows("paused")}
+
+    @guarded
+    def _worker_put(self, info: WorkerInfo) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                self._q["worker_put"],
+                {
+                    "id": info.id,
+                    "last_seen": info.last_seen,
+                    "info": _dump(dataclasses.asdict(info)),
+                },
+            )
+
+    @guarded
+    def _worker_delete(self, worker_id: str) -> None:
+        with self._tx() as conn:
+            conn.execute(self._q["worker_delete"], {"id": worker_id})
+
+    @guarded
+    def _workers(self) -> list[WorkerInfo]:
+        return [WorkerInfo(**row[0]) for row in self._rows("workers")]
+
+    @guarded
+    def _events(self, after: int, limit: int) -> list[Event]:
+        return [Event(*row) for row in self._rows("events", {"after": after, "limit": limit})]
+
+    @guarded
+    def _lock(self, name: str, owner: str, now: float, until: float) -> bool:
+        return bool(self._rows("lock", {"name": name, "owner": owner, "now": now, "until": until}))
+
+    @guarded
+    def _unlock(self, name: str, owner: str) -> bool:
+        with self._tx() as conn:
+            return conn.execute(self._q["unlock"], {"name": name, "owner": owner}).rowcount == 1
+
+    @guarded
+    def _incr(self, key: str, amount: int) -> int:
+        return int(self._rows("incr", {"key": key, "amount": amount})[0][0])
+
+    @guarded
+    def _kv_set(self, key: str, value: Any, until: float | None) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                self._q["kv_set"],
+                {"key": key, "value": orjson.dumps(value).decode(), "until": until},
+            )
+
+    @guarded
+    def _kv_get(self, key: str, now: float, default: Any) -> Any:
+        rows = self._rows("kv_get", {"key": key, "now": now})
+        return rows[0][0] if rows else default
+
+    @guarded
+    def _kv_delete(self, key: str) -> bool:
+        with self._tx() as conn:
+            return conn.execute(self._q["kv_delete"], {"key": key}).rowcount == 1
+
+    @guarded
+    def _join(
+        self, group_id: str, index: int, size: int, result: Any, keep_until: float
+    ) -> list[Any] | None:
+        with self._tx() as conn:
+            conn.execute(self._q["join_lock"], {"group_id": group_id})
+            conn.execute(self._q["join"], {"group_id": group_id, "idx": index,
+                                           "result": orjson.dumps(result).decode(), "keep_until": keep_until})  # fmt: skip
+            rows = conn.execute(self._q["group_results"], {"group_id": group_id}).fetchall()
+        return [row[0] for row in rows] if len(rows) >= size else None
+
+    @guarded
+    def _schedule_put(self, name: str, spec: dict[str, Any]) -> None:
+        with self._tx() as conn:
+            conn.execute(self._q["schedule_put"], {"name": name, "spec": _dump(spec)})
+
+    @guarded
+    def _schedule_state(self, name: str, state: dict[str, Any]) -> None:
+        with self._tx() as conn:
+            conn.execute(self._q["schedule_state"], {"name": name, "state": _dump(state)})
+
+    @guarded
+    def _schedules(self) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+        return {name: (spec, state) for name, spec, state in self._rows("schedules")}
+
+    @guarded
+    def _schedule_delete(self, name: str) -> bool:
+        with self._tx() as conn:
+            return conn.execute(self._q["schedule_delete"], {"name": name}).rowcount == 1
+
+    def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> None:
+        """LISTEN on the schema's channel; any notification (or the timeout) returns.
+        Notifications can be lost (a reconnect): callers poll at least every timeout."""
+        if timeout <= 0:
+            return
+        try:
+            conn = getattr(self._listener, "conn", None)
+            if conn is None or conn.closed:
+                self.pool  # noqa: B018 - the schema (and its trigger) must exist
+                conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
+                conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+                self._listener.conn = conn
+            for _ in conn.notifies(timeout=timeout, stop_after=1):
+                pass
+        except (psycopg.Error, BackendError):
+            if getattr(self._listener, "conn", None) is not None:
+                self._listener.conn.close()
+                self._listener.conn = None

@@ -1,0 +1,225 @@
+-- Named queries for the PostgreSQL backend. Each starts with "-- name: NAME".
+-- {schema} is the backend's schema; {columns} the job columns a record is read from.
+
+-- name: insert
+INSERT INTO {schema}.jobs (id, task, queue, priority, payload, state, run_at, created_at,
+    max_retries, expires_at, parent_id, root_id, workflow_id, headers, error, finished_at, keep_until)
+VALUES (%(id)s, %(task)s, %(queue)s, %(priority)s, %(payload)s, %(state)s, %(run_at)s, %(created_at)s,
+    %(max_retries)s, %(expires_at)s, %(parent_id)s, %(root_id)s, %(workflow_id)s, %(headers)s::jsonb,
+    %(error)s::jsonb, %(finished_at)s, %(keep_until)s)
+ON CONFLICT (id) DO NOTHING
+RETURNING id
+
+-- name: get
+SELECT {columns} FROM {schema}.jobs WHERE id = ANY(%(ids)s)
+
+-- name: promote
+-- Delayed jobs whose time has come become PENDING; SKIP LOCKED keeps workers from queueing up.
+UPDATE {schema}.jobs SET state = 'PENDING'
+WHERE id IN (SELECT id FROM {schema}.jobs WHERE state IN ('SCHEDULED', 'RETRY') AND run_at <= %(now)s
+             ORDER BY run_at LIMIT 1000 FOR UPDATE SKIP LOCKED)
+
+-- name: claim
+-- One statement: lock the best PENDING rows nobody else is locking, and lease them.
+UPDATE {schema}.jobs AS j
+SET state = 'STARTED', worker = %(worker)s, started_at = %(now)s, lease_until = %(lease_until)s,
+    lease_token = substr(replace(gen_random_uuid()::text, '-', ''), 1, 16), attempt = j.attempt + 1
+FROM (
+    SELECT id FROM {schema}.jobs
+    WHERE state = 'PENDING' AND queue = ANY(%(queues)s)
+      AND NOT EXISTS (SELECT 1 FROM {schema}.paused_queues AS p WHERE p.queue = jobs.queue)
+    ORDER BY priority DESC, run_at, seq
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+) AS picked
+WHERE j.id = picked.id
+RETURNING {jcolumns}
+
+-- name: renew
+UPDATE {schema}.jobs SET lease_until = %(lease_until)s
+WHERE id = %(id)s AND state = 'STARTED' AND lease_token = %(token)s
+RETURNING revoke
+
+-- name: finish
+UPDATE {schema}.jobs
+SET state = %(state)s, result = %(result)s::jsonb, error = %(error)s::jsonb, finished_at = %(now)s,
+    keep_until = %(keep_until)s, lease_token = NULL, lease_until = NULL,
+    attempts = attempts || jsonb_build_array(jsonb_build_object('attempt', attempt, 'worker', worker,
+        'started_at', started_at, 'finished_at', %(now)s::float8, 'state', %(state)s::text, 'error', %(brief)s::jsonb))
+WHERE id = %(id)s AND state = 'STARTED' AND lease_token = %(token)s
+
+-- name: snooze
+UPDATE {schema}.jobs
+SET state = CASE WHEN %(run_at)s::float8 <= %(now)s::float8 THEN 'PENDING' ELSE 'RETRY' END,
+    error = %(error)s::jsonb, run_at = %(run_at)s, lease_token = NULL, lease_until = NULL,
+    attempts = attempts || jsonb_build_array(jsonb_build_object('attempt', attempt, 'worker', worker,
+        'started_at', started_at, 'finished_at', %(now)s::float8, 'state', 'RETRY', 'error', %(brief)s::jsonb))
+WHERE id = %(id)s AND state = 'STARTED' AND lease_token = %(token)s
+
+-- name: release
+UPDATE {schema}.jobs
+SET state = 'PENDING', attempt = attempt - 1, worker = NULL, started_at = NULL,
+    lease_token = NULL, lease_until = NULL
+WHERE id = %(id)s AND state = 'STARTED' AND lease_token = %(token)s
+
+-- name: expire
+UPDATE {schema}.jobs SET lease_until = 0 WHERE id = %(id)s AND state = 'STARTED' AND lease_token = %(token)s
+
+-- name: next_due
+SELECT min(run_at) FROM (
+    (SELECT run_at FROM {schema}.jobs WHERE state = 'PENDING' AND queue = ANY(%(queues)s)
+       AND queue NOT IN (SELECT queue FROM {schema}.paused_queues) LIMIT 1)
+    UNION ALL
+    (SELECT run_at FROM {schema}.jobs WHERE state IN ('SCHEDULED', 'RETRY') AND queue = ANY(%(queues)s)
+       AND queue NOT IN (SELECT queue FROM {schema}.paused_queues) ORDER BY run_at LIMIT 1)
+) AS due
+
+-- name: set_progress
+UPDATE {schema}.jobs SET progress = %(progress)s::jsonb
+WHERE id = %(id)s AND state = 'STARTED' AND lease_token = %(token)s
+
+-- name: cancel_waiting
+UPDATE {schema}.jobs
+SET state = 'REVOKED', revoke = 'revoke', error = %(error)s::jsonb, finished_at = %(now)s, keep_until = %(keep_until)s
+WHERE id = %(id)s AND state IN ('PENDING', 'SCHEDULED', 'RETRY')
+
+-- name: cancel_running
+UPDATE {schema}.jobs SET revoke = CASE WHEN %(terminate)s THEN 'terminate' ELSE coalesce(revoke, 'revoke') END
+WHERE id = %(id)s AND state = 'STARTED'
+
+-- name: expired_leases
+SELECT id, revoke, lost_leases, coalesce((headers ->> 'acks_late') = 'false', false) AS acks_early
+FROM {schema}.jobs WHERE state = 'STARTED' AND lease_until < %(now)s
+ORDER BY lease_until LIMIT 1000 FOR UPDATE SKIP LOCKED
+
+-- name: end_lost
+UPDATE {schema}.jobs
+SET state = %(state)s, error = %(error)s::jsonb, finished_at = %(now)s, keep_until = %(keep_until)s,
+    lost_leases = lost_leases + 1, lease_token = NULL, lease_until = NULL,
+    attempts = attempts || jsonb_build_array(jsonb_build_object('attempt', attempt, 'worker', worker,
+        'started_at', started_at, 'finished_at', %(now)s::float8, 'state', %(state)s::text, 'error', %(brief)s::jsonb))
+WHERE id = %(id)s AND state = 'STARTED' AND lease_until < %(now)s
+
+-- name: requeue_lost
+UPDATE {schema}.jobs
+SET state = 'PENDING', worker = NULL, lease_token = NULL, lease_until = NULL, lost_leases = lost_leases + 1,
+    attempts = attempts || jsonb_build_array(jsonb_build_object('attempt', attempt, 'worker', worker,
+        'started_at', started_at, 'finished_at', %(now)s::float8, 'state', 'PENDING',
+        'error', jsonb_build_object('type', 'LeaseExpired', 'message', NULL)))
+WHERE id = %(id)s AND state = 'STARTED' AND lease_until < %(now)s
+
+-- name: requeue
+UPDATE {schema}.jobs
+SET state = 'PENDING', run_at = %(now)s, lost_leases = 0, worker = NULL, started_at = NULL,
+    finished_at = NULL, keep_until = NULL, revoke = NULL, error = NULL, result = NULL, progress = NULL,
+    attempts = attempts || jsonb_build_array(jsonb_build_object('attempt', attempt, 'worker', NULL,
+        'started_at', NULL, 'finished_at', %(now)s::float8, 'state', 'REQUEUED', 'error', NULL))
+WHERE id = %(id)s AND state IN ('FAILURE', 'REVOKED')
+
+-- name: purge_batch
+-- Batches keep each transaction short: no long locks on a big queue.
+UPDATE {schema}.jobs
+SET state = 'REVOKED', revoke = 'revoke', error = %(error)s::jsonb, finished_at = %(now)s, keep_until = %(keep_until)s
+WHERE id IN (SELECT id FROM {schema}.jobs WHERE queue = %(queue)s AND state IN ('PENDING', 'SCHEDULED', 'RETRY')
+             LIMIT 1000 FOR UPDATE SKIP LOCKED)
+
+-- name: recent_runs
+SELECT queue, task, state, started_at, finished_at FROM {schema}.jobs
+WHERE finished_at >= %(since)s AND started_at IS NOT NULL
+ORDER BY finished_at DESC LIMIT %(limit)s
+
+-- name: oldest_waiting
+SELECT queue, min(run_at) FROM {schema}.jobs
+WHERE state IN ('PENDING', 'SCHEDULED', 'RETRY') AND run_at <= %(now)s GROUP BY queue
+
+-- name: waiting_tasks
+SELECT DISTINCT queue, task FROM {schema}.jobs WHERE state IN ('PENDING', 'SCHEDULED', 'RETRY')
+
+-- name: prune_jobs
+-- In batches: deleting a million finished rows never holds one long lock.
+DELETE FROM {schema}.jobs WHERE id IN (
+    SELECT id FROM {schema}.jobs WHERE keep_until IS NOT NULL AND keep_until <= %(now)s
+      AND state IN ('SUCCESS', 'FAILURE', 'REVOKED') LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+
+-- name: prune_events
+DELETE FROM {schema}.events WHERE seq <= (SELECT coalesce(max(seq), 0) FROM {schema}.events) - %(keep)s
+
+-- name: prune_kv
+DELETE FROM {schema}.kv WHERE until IS NOT NULL AND until <= %(now)s
+
+-- name: prune_groups
+DELETE FROM {schema}.group_results WHERE keep_until <= %(now)s
+
+-- name: counts
+SELECT queue, state, count(*) FROM {schema}.jobs GROUP BY queue, state
+
+-- name: pause
+INSERT INTO {schema}.paused_queues (queue) VALUES (%(queue)s) ON CONFLICT DO NOTHING
+
+-- name: resume
+DELETE FROM {schema}.paused_queues WHERE queue = %(queue)s
+
+-- name: paused
+SELECT queue FROM {schema}.paused_queues
+
+-- name: worker_put
+INSERT INTO {schema}.workers (id, last_seen, info) VALUES (%(id)s, %(last_seen)s, %(info)s::jsonb)
+ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, info = excluded.info
+
+-- name: worker_delete
+DELETE FROM {schema}.workers WHERE id = %(id)s
+
+-- name: workers
+SELECT info FROM {schema}.workers
+
+-- name: events
+SELECT seq, time, kind, job_id, queue, task, state FROM {schema}.events
+WHERE seq > %(after)s ORDER BY seq LIMIT %(limit)s
+
+-- name: lock
+INSERT INTO {schema}.locks (name, owner, until) VALUES (%(name)s, %(owner)s, %(until)s)
+ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until
+WHERE locks.owner = excluded.owner OR locks.until <= %(now)s
+RETURNING name
+
+-- name: unlock
+DELETE FROM {schema}.locks WHERE name = %(name)s AND owner = %(owner)s
+
+-- name: incr
+INSERT INTO {schema}.counters (key, value) VALUES (%(key)s, %(amount)s)
+ON CONFLICT (key) DO UPDATE SET value = counters.value + excluded.value
+RETURNING value
+
+-- name: kv_set
+INSERT INTO {schema}.kv (key, value, until) VALUES (%(key)s, %(value)s::jsonb, %(until)s)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value, until = excluded.until
+
+-- name: kv_get
+SELECT value FROM {schema}.kv WHERE key = %(key)s AND (until IS NULL OR until > %(now)s)
+
+-- name: kv_delete
+DELETE FROM {schema}.kv WHERE key = %(key)s
+
+-- name: join
+INSERT INTO {schema}.group_results (group_id, idx, result, keep_until)
+VALUES (%(group_id)s, %(idx)s, %(result)s::jsonb, %(keep_until)s) ON CONFLICT DO NOTHING
+
+-- name: group_results
+SELECT result FROM {schema}.group_results WHERE group_id = %(group_id)s ORDER BY idx
+
+-- name: schedule_put
+INSERT INTO {schema}.schedules (name, spec) VALUES (%(name)s, %(spec)s::jsonb)
+ON CONFLICT (name) DO UPDATE SET spec = excluded.spec
+
+-- name: schedule_state
+UPDATE {schema}.schedules SET state = %(state)s::jsonb WHERE name = %(name)s
+
+-- name: schedules
+SELECT name, spec, state FROM {schema}.schedules ORDER BY name
+
+-- name: schedule_delete
+DELETE FROM {schema}.schedules WHERE name = %(name)s
+
+-- name: join_lock
+-- Joins of one group run one at a time, so the member that completes it sees every row.
+SELECT pg_advisory_xact_lock(hashtext(%(group_id)s))

@@ -1,0 +1,175 @@
+"""PostgreSQL-specific behaviour: transactional enqueue, migrations, LISTEN/NOTIFY, restarts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from conveyor import App, State
+from conveyor.backends import from_url
+from conveyor.backends.postgres import PostgresBackend
+from conveyor.errors import BackendError, ConfigurationError
+from conveyor.task import Signature
+from conveyor.worker import Worker
+
+from ..conftest import backend_url, discard
+from ..services import start_postgres_server
+from ..worker.conftest import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> Iterator[str]:
+    store = backend_url("postgres", tmp_path)
+    yield store
+    discard(store)
+
+
+def test_transactional_enqueue_exists_only_if_the_transaction_commits(url: str) -> None:
+    app = App("tx", backend=url)
+
+    @app.task(name="tx.note")
+    def note(text: str) -> str:
+        return text.upper()
+
+    base = url.split("?")[0]
+    with psycopg.connect(base) as conn:  # the application's own transaction
+        rolled_back = note.apply_async(("lost",), connection=conn)
+        conn.rollback()
+    with psycopg.connect(base) as conn:
+        kept = app.send_task("tx.note", ("kept",), connection=conn)
+        assert app.backend.get_many([kept.id]) == {}  # not visible before the commit
+        conn.commit()
+    assert app.backend.get_many([rolled_back.id]) == {}
+    Worker(app, pool="thread", burst=True).run()
+    assert kept.get(timeout=5) == "KEPT"
+    with pytest.raises(ConfigurationError, match="needs the PostgreSQL backend"):
+        App("x", backend="memory://").send_task("t", connection=object())
+
+
+def _schema_shape(base: str, schema: str) -> list[tuple[str, ...]]:
+    with psycopg.connect(base) as conn:
+        columns = conn.execute(
+            "SELECT table_name, column_name, data_type, is_nullable, coalesce(column_default, '') "
+            "FROM information_schema.columns WHERE table_schema = %s ORDER BY 1, 2", (schema,)).fetchall()  # fmt: skip
+        indexes = conn.execute(
+            "SELECT indexname, replace(indexdef, %s, 'S') FROM pg_indexes WHERE schemaname = %s ORDER BY 1",
+            (f'"{schema}"', schema)).fetchall()  # fmt: skip
+    return [tuple(str(v).replace(schema, "S") for v in row) for row in columns + indexes]
+
+
+def test_migrated_schema_equals_a_fresh_one_and_migrating_is_safe_concurrently(
+    url: str, tmp_path: Path
+) -> None:
+    base = url.split("?")[0]
+    fresh = from_url(url)
+    fresh.counts()  # created on first use
+    other_url = backend_url("postgres", tmp_path)
+    try:
+        manual = PostgresBackend(other_url.replace("?", "?migrate=false&"))
+        with pytest.raises(ConfigurationError, match="conveyor migrate"):
+            manual.counts()
+        results: list[list[int]] = []
+        threads = [
+            threading.Thread(target=lambda: results.append(PostgresBackend(other_url).migrate()))
+            for _ in range(3)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(results, key=len) == [[], [], [1]]  # applied once, under the advisory lock
+        schema = other_url.rsplit("schema=", 1)[1]
+        assert _schema_shape(base, schema) == _schema_shape(base, url.rsplit("schema=", 1)[1])
+        assert manual.counts() == {}
+    finally:
+        discard(other_url)
+
+
+def test_an_idle_waiter_wakes_on_notify(url: str) -> None:
+    app = App("wake", backend=url)
+    app.backend.counts()
+    woke: list[float] = []
+
+    def wait() -> None:
+        started = time.monotonic()
+        app.backend.wait_for_jobs(["default"], 10.0)
+        woke.append(time.monotonic() - started)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.3)  # let it LISTEN first: this tests the wake-up, not the fallback
+    app.send_task("anything")
+    waiter.join(10)
+    assert woke
+    assert woke[0] < 5.0  # woken by the NOTIFY, long before the 10 s timeout
+
+
+def crash_postgres(folder: str) -> None:
+    """An immediate shutdown: no checkpoint, crash recovery at the next start."""
+    pg_ctl = next(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    subprocess.run(
+        [*run_as, str(pg_ctl), "-D", folder, "stop", "-m", "immediate"],
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[tuple[subprocess.Popen[bytes], int, str]]:
+    try:
+        server = start_postgres_server()
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        pytest.fail(f"cannot start a PostgreSQL of the test's own: {exc}")
+    yield server
+    server[0].kill()
+    server[0].wait()
+
+
+@pytest.mark.slow
+def test_worker_recovers_by_itself_after_postgres_restarts(
+    own_postgres: tuple[subprocess.Popen[bytes], int, str], tmp_path: Path
+) -> None:
+    proc, port, folder = own_postgres
+    url = f"postgresql://postgres@127.0.0.1:{port}/postgres?schema=restart"
+    producer = App("producer", backend=url)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "conveyor", "-A", "tests.apps.basic:app", "worker", "-P", "thread", "-c", "2"],
+        cwd=ROOT, env={**os.environ, "CONVEYOR_BACKEND": url}, stdout=open(tmp_path / "w.log", "wb"),  # noqa: SIM115
+        stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        before = producer.enqueue_many([Signature("t.add", (i, 1)) for i in range(20)])
+        wait_until(
+            lambda: producer.backend.get(before[0].id).state is State.SUCCESS,
+            30,
+            "the worker to start",
+        )
+        crash_postgres(folder)  # every server process gone at once; committed work is in the WAL
+        proc.wait()
+        with pytest.raises(BackendError, match="unreachable"):
+            producer.send_task("t.add", (0, 0))
+        restarted, _, _ = start_postgres_server(folder, port)
+        after = producer.enqueue_many([Signature("t.add", (i, 2)) for i in range(20)])
+        wait_until(
+            lambda: all(j.state is State.SUCCESS for j in before + after),
+            60,
+            "every job to succeed",
+        )
+        assert worker.poll() is None
+        restarted.kill()
+        restarted.wait()
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
