@@ -68,6 +68,19 @@ def _record(row: Sequence[Any]) -> JobRecord:
     return JobRecord(**values)
 
 
+def _each_returned(cur: Any, query: str, params: list[dict[str, Any]]) -> list[bool]:
+    """Run ``query`` (with RETURNING) for each parameter set in one pipelined batch; per
+    set, whether it returned a row."""
+    if not params:
+        return []
+    cur.executemany(query, params, returning=True)
+    found = []
+    while True:
+        found.append(cur.fetchone() is not None)
+        if not cur.nextset():
+            return found
+
+
 def guarded(fn: Callable[..., T]) -> Callable[..., T]:
     """Turn driver errors into BackendError (workers log and retry)."""
 
@@ -216,19 +229,16 @@ class PostgresBackend(Backend):
             return self._insert_on(conn, jobs)
 
     def _insert_on(self, conn: Any, jobs: Sequence[JobRecord]) -> list[bool]:
-        inserted = []
+        params = [{
+            "id": job.id, "task": job.task, "queue": job.queue, "priority": job.priority,
+            "payload": job.payload, "state": job.state.value, "run_at": job.run_at,
+            "created_at": job.created_at, "max_retries": job.max_retries, "expires_at": job.expires_at,
+            "parent_id": job.parent_id, "root_id": job.root_id, "workflow_id": job.workflow_id,
+            "headers": _dump(job.headers), "error": _dump(job.error), "finished_at": job.finished_at,
+            "keep_until": job.keep_until,
+        } for job in jobs]  # fmt: skip
         with conn.cursor() as cur:
-            for job in jobs:
-                cur.execute(self._q["insert"], {
-                    "id": job.id, "task": job.task, "queue": job.queue, "priority": job.priority,
-                    "payload": job.payload, "state": job.state.value, "run_at": job.run_at,
-                    "created_at": job.created_at, "max_retries": job.max_retries, "expires_at": job.expires_at,
-                    "parent_id": job.parent_id, "root_id": job.root_id, "workflow_id": job.workflow_id,
-                    "headers": _dump(job.headers), "error": _dump(job.error), "finished_at": job.finished_at,
-                    "keep_until": job.keep_until,
-                })  # fmt: skip
-                inserted.append(cur.fetchone() is not None)
-        return inserted
+            return _each_returned(cur, self._q["insert"], params)
 
     @guarded
     def _get(self, job_ids: list[str]) -> dict[str, JobRecord]:
@@ -249,47 +259,35 @@ class PostgresBackend(Backend):
     @guarded
     def _renew(self, leases: list[Lease], now: float, lease_until: float) -> HeartbeatReply:
         reply = HeartbeatReply()
-        with self._tx() as conn:
+        params = [
+            {"id": lease.job_id, "token": lease.token, "lease_until": lease_until}
+            for lease in leases
+        ]
+        with self._tx() as conn, conn.cursor() as cur:
+            cur.executemany(self._q["renew"], params, returning=True)
             for lease in leases:
-                row = conn.execute(
-                    self._q["renew"],
-                    {"id": lease.job_id, "token": lease.token, "lease_until": lease_until},
-                ).fetchone()
+                row = cur.fetchone()
                 if row is None:
                     reply.lost.add(lease.job_id)
                 elif row[0] == "terminate":
                     reply.terminate.add(lease.job_id)
+                cur.nextset()
         return reply
 
     @guarded
     def _finish(self, outcomes: list[Outcome], now: float, keep_until: float) -> list[str]:
+        retries = [o for o in outcomes if o.state is State.RETRY]
+        ends = [o for o in outcomes if o.state is not State.RETRY]
         rejected = []
-        with self._tx() as conn:
-            for out in outcomes:
-                params = {
-                    "id": out.job_id,
-                    "token": out.token,
-                    "now": now,
-                    "error": _dump(out.error),
-                    "brief": _brief(out.error),
-                }
-                if out.state is State.RETRY:
-                    cur = conn.execute(self._q["snooze"], {**params, "run_at": out.run_at or now})
-                else:
-                    result = (
-                        orjson.dumps(out.result).decode() if out.state is State.SUCCESS else None
-                    )
-                    cur = conn.execute(
-                        self._q["finish"],
-                        {
-                            **params,
-                            "state": out.state.value,
-                            "result": result,
-                            "keep_until": keep_until,
-                        },
-                    )
-                if cur.rowcount != 1:
-                    rejected.append(out.job_id)
+        with self._tx() as conn, conn.cursor() as cur:
+            for batch, name in ((ends, "finish"), (retries, "snooze")):
+                params = [{
+                    "id": o.job_id, "token": o.token, "now": now, "error": _dump(o.error), "brief": _brief(o.error),
+                    "state": o.state.value, "keep_until": keep_until, "run_at": o.run_at or now,
+                    "result": orjson.dumps(o.result).decode() if o.state is State.SUCCESS else None,
+                } for o in batch]  # fmt: skip
+                done = _each_returned(cur, self._q[name] + "\nRETURNING id", params)
+                rejected += [o.job_id for o, ok in zip(batch, done, strict=True) if not ok]
         return rejected
 
     @guarded

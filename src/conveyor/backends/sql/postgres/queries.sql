@@ -21,16 +21,23 @@ WHERE id IN (SELECT id FROM {schema}.jobs WHERE state IN ('SCHEDULED', 'RETRY') 
 
 -- name: claim
 -- One statement: lock the best PENDING rows nobody else is locking, and lease them.
+-- Each queue is read in its partial-index order by a LATERAL branch (LIMIT n, SKIP
+-- LOCKED), so no claim sorts the backlog; the branches merge into the best n.
 UPDATE {schema}.jobs AS j
 SET state = 'STARTED', worker = %(worker)s, started_at = %(now)s, lease_until = %(lease_until)s,
     lease_token = substr(replace(gen_random_uuid()::text, '-', ''), 1, 16), attempt = j.attempt + 1
 FROM (
-    SELECT id FROM {schema}.jobs
-    WHERE state = 'PENDING' AND queue = ANY(%(queues)s)
-      AND NOT EXISTS (SELECT 1 FROM {schema}.paused_queues AS p WHERE p.queue = jobs.queue)
-    ORDER BY priority DESC, run_at, seq
+    SELECT c.id FROM unnest(%(queues)s::text[]) AS q(name)
+    CROSS JOIN LATERAL (
+        SELECT id, priority, run_at, seq FROM {schema}.jobs
+        WHERE state = 'PENDING' AND queue = q.name
+        ORDER BY priority DESC, run_at, seq
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) AS c
+    WHERE NOT EXISTS (SELECT 1 FROM {schema}.paused_queues AS p WHERE p.queue = q.name)
+    ORDER BY c.priority DESC, c.run_at, c.seq
     LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
 ) AS picked
 WHERE j.id = picked.id
 RETURNING {jcolumns}
