@@ -1,0 +1,204 @@
+"""Fault injection: what happens to jobs when parts fail in the ways production sees.
+
+Real worker subprocesses on every backend several processes share, real signals, and a
+ledger written by the tasks outside the system under test.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from conveyor import App, State
+from conveyor.errors import BackendError
+from conveyor.worker import Worker
+
+from ..apps.basic import app as worker_side
+from ..conftest import SHARED_BACKENDS, backend_url, discard
+from ..contract.helpers import write_raw_payload
+from ..worker.conftest import ledger_lines, wait_until
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+Spawn = Callable[..., subprocess.Popen[bytes]]
+#: The lease the workers run with (the test app's: 2 s), not the producer's default.
+WORKER_LEASE = worker_side.conf.lease_seconds
+
+
+@pytest.fixture(params=SHARED_BACKENDS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    store = backend_url(request.param, tmp_path)
+    yield store
+    discard(store)
+
+
+@pytest.fixture
+def producer(url: str) -> App:
+    return App("producer", backend=url)
+
+
+@pytest.fixture
+def spawn(url: str, tmp_path: Path) -> Iterator[Spawn]:
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(*args: str) -> subprocess.Popen[bytes]:
+        log_path = tmp_path / f"worker-{len(procs)}.log"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "conveyor", "-A", "tests.apps.basic:app", "worker", "-n", f"w{len(procs)}", *args],
+            cwd=ROOT, env={**os.environ, "CONVEYOR_BACKEND": url, "COLUMNS": "200"},
+            stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, start_new_session=True,  # noqa: SIM115
+        )  # fmt: skip
+        proc.log_path = log_path  # type: ignore[attr-defined]
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGCONT)
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def worker_id(app: App, name: str) -> str:
+    return str(
+        wait_until(
+            lambda: next((w.id for w in app.backend.workers() if w.name == name), None), 20, name
+        )
+    )
+
+
+def test_a_stalled_worker_past_its_lease_cannot_overwrite_the_new_delivery(
+    producer: App, spawn: Spawn, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.txt"
+    stalled = spawn("-P", "thread", "-c", "1")
+    job = producer.send_task("t.ledger", (str(ledger), 3.0))
+    wait_until(lambda: ledger_lines(ledger), 20, "the job to start")
+    os.killpg(stalled.pid, signal.SIGSTOP)  # frozen: no heartbeats, its lease runs out
+    fresh = spawn("-P", "thread", "-c", "1")
+    fresh_id = worker_id(producer, "w1")
+    wait_until(lambda: job.state is State.SUCCESS, 30, "the second delivery to finish")
+    assert job.record().worker == fresh_id
+    os.killpg(stalled.pid, signal.SIGCONT)  # it wakes, finishes its copy, and tries to ack
+    wait_until(
+        lambda: "lease lost" in Path(stalled.log_path).read_text(), 20, "the late ack to be refused"
+    )  # type: ignore[attr-defined]
+    record = job.record()
+    assert (record.state, record.worker) == (State.SUCCESS, fresh_id)  # not overwritten
+    assert [a["state"] for a in record.attempts] == [
+        "PENDING",
+        "SUCCESS",
+    ]  # lease expired, then done once
+    for proc in (stalled, fresh):
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+
+
+@pytest.mark.timeout(120)
+def test_a_job_running_many_times_its_lease_is_never_delivered_twice(
+    producer: App, spawn: Spawn, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.txt"
+    workers = [spawn("-P", "thread", "-c", "1"), spawn("-P", "thread", "-c", "1")]
+    job = producer.send_task("t.ledger", (str(ledger), 10 * WORKER_LEASE))  # app lease: 2 s
+    wait_until(lambda: job.state is State.SUCCESS, 60, "the long job to finish")
+    assert [line[0] for line in ledger_lines(ledger)] == [
+        "start",
+        "end",
+    ]  # heartbeats kept the lease
+    for proc in workers:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+
+
+def test_a_crash_between_the_work_and_the_ack_reruns_it_and_records_one_result(
+    producer: App, spawn: Spawn, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.txt"
+    doomed = spawn("-c", "1")
+    job = producer.send_task("t.crash_worker_once", (str(ledger),))
+    wait_until(lambda: doomed.poll() is not None, 30, "the worker to die before acking")
+    survivor = spawn("-c", "1")
+    assert job.get(timeout=30) == "attempt 2"
+    record = job.record()
+    assert [a["state"] for a in record.attempts] == [
+        "PENDING",
+        "SUCCESS",
+    ]  # one result, written once
+    assert [line[:2] for line in ledger_lines(ledger)] == [["ran", "1"], ["ran", "2"]]
+    survivor.send_signal(signal.SIGTERM)
+    assert survivor.wait(20) == 0
+
+
+def test_a_delay_longer_than_the_lease_runs_once_at_its_time(
+    producer: App, spawn: Spawn, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.txt"
+    workers = [spawn("-P", "thread"), spawn("-P", "thread")]
+    job = producer.send_task("t.ledger", (str(ledger),), countdown=2 * WORKER_LEASE)
+    record = wait_until(
+        lambda: job.record() if job.state is State.SUCCESS else None, 30, "the delayed job"
+    )
+    assert record.started_at >= record.run_at  # not early
+    assert [line[0] for line in ledger_lines(ledger)] == ["start", "end"]  # and once
+    for proc in workers:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+
+
+@pytest.mark.parametrize("backend_kind", ["sqlite"])
+def test_a_hard_limit_stops_a_long_c_call_at_the_limit(worker_app: App) -> None:
+    job = worker_app.send_task("t.pbkdf2", (200_000_000,))  # tens of seconds of C
+    after = worker_app.send_task("t.add", (2, 2))
+    Worker(worker_app, pool="process", concurrency=1, burst=True).run()
+    record = job.record()
+    assert record.error is not None
+    assert (record.state, record.error["limit"]) == (State.FAILURE, "hard")
+    assert (record.finished_at or 0) - (
+        record.started_at or 0
+    ) < 3.0  # killed at the limit, not at return
+    assert after.get(timeout=1) == 4
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'{"v": 99, "args": [], "kwargs": {}}', "version 99"),
+        (
+            b"\x80\x04\x95\x0b\x00\x00\x00\x00\x00\x00\x00\x8c\x02os\x94.",
+            "not valid JSON",
+        ),  # a pickle
+        (b'["not", "an", "envelope"]', "not a Conveyor envelope"),
+    ],
+)
+def test_corrupt_wrong_schema_and_pickle_payloads_fail_with_the_reason(
+    worker_app: App, raw: bytes, reason: str
+) -> None:
+    bad = worker_app.send_task("t.add", (1, 1))
+    good = worker_app.send_task("t.add", (2, 2))
+    write_raw_payload(worker_app.backend, bad.id, raw)
+    Worker(worker_app, pool="thread", burst=True).run()
+    error = bad.record().error
+    assert error is not None
+    assert error["type"] == "UndecodablePayload"
+    assert reason in error["message"]
+    assert good.get(timeout=1) == 4  # the worker kept going
+
+
+@pytest.mark.parametrize(
+    "dead_url", ["redis://127.0.0.1:1/0", "postgresql://postgres@127.0.0.1:1/x"]
+)
+def test_an_unreachable_backend_fails_delay_quickly_and_clearly(dead_url: str) -> None:
+    app = App("x", backend=dead_url)
+    started = time.monotonic()
+    with pytest.raises(BackendError, match="unreachable"):
+        app.send_task("t.add", (1, 1))
+    assert time.monotonic() - started < 15  # bounded by connect timeouts, never hangs
