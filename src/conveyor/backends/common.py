@@ -6,6 +6,7 @@ from typing import Any
 
 from ..records import JobQuery, JobRecord
 from ..states import State
+from .base import not_redelivered_error, worker_lost_error
 
 #: The attempt-history state of a manual retry.
 REQUEUED = "REQUEUED"
@@ -57,3 +58,21 @@ def matches(job: JobRecord, query: JobQuery) -> bool:
         and (query.queues is None or job.queue in query.queues)
         and (query.tasks is None or job.task in query.tasks)
     )
+
+
+def lost_delivery_end(
+    revoked: bool, acks_early: bool, lost_after: int, max_lost: int
+) -> tuple[State, dict[str, Any]] | None:
+    """How a job whose lease expired ends, or None when it goes back to its queue.
+
+    ``lost_after`` counts this lost delivery. Revoked: REVOKED. Its task acknowledges on
+    start (``acks_late=False``): FAILURE, not run again. ``max_lost`` workers lost:
+    FAILURE ("worker lost"). Every backend's rescue asks this one function.
+    """
+    if revoked:
+        return State.REVOKED, revoked_error("revoked")
+    if acks_early:
+        return State.FAILURE, not_redelivered_error()
+    if lost_after >= max_lost:
+        return State.FAILURE, worker_lost_error(lost_after)
+    return None

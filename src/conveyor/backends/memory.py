@@ -18,8 +18,8 @@ from typing import Any
 
 from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
 from ..states import FINISHED, WAITING, State
-from .base import EVENTS_KEPT, Backend, not_redelivered_error, worker_lost_error
-from .common import attempt_entry, matches, requeued_entry, revoked_error
+from .base import EVENTS_KEPT, Backend
+from .common import attempt_entry, lost_delivery_end, matches, requeued_entry, revoked_error
 
 _Entry = tuple[int, float, int, str]
 
@@ -238,18 +238,12 @@ class MemoryBackend(Backend):
                     continue
                 touched.append(job.id)
                 job.lost_leases += 1
-                if job.revoke:
-                    self._end(job, State.REVOKED, now, keep_until, error=revoked_error("revoked"))
-                elif job.headers.get("acks_late") is False:
-                    self._end(job, State.FAILURE, now, keep_until, error=not_redelivered_error())
-                elif job.lost_leases >= max_lost:
-                    self._end(
-                        job,
-                        State.FAILURE,
-                        now,
-                        keep_until,
-                        error=worker_lost_error(job.lost_leases),
-                    )
+                acks_early = job.headers.get("acks_late") is False
+                ending = lost_delivery_end(
+                    job.revoke is not None, acks_early, job.lost_leases, max_lost
+                )
+                if ending is not None:
+                    self._end(job, ending[0], now, keep_until, error=ending[1])
                 else:
                     job.attempts.append(
                         attempt_entry(job, now, State.PENDING, {"type": "LeaseExpired"})

@@ -27,8 +27,8 @@ import orjson
 from ..errors import BackendError, ConfigurationError, MissingDependency
 from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
 from ..states import State
-from .base import EVENTS_KEPT, Backend, not_redelivered_error, worker_lost_error
-from .common import revoked_error
+from .base import EVENTS_KEPT, Backend
+from .common import lost_delivery_end, revoked_error
 from .sqlfiles import migrations, named_queries
 
 try:
@@ -345,13 +345,9 @@ class PostgresBackend(Backend):
                 self._q["expired_leases"], {"now": now}
             ).fetchall():
                 params: dict[str, Any] = {"id": job_id, "now": now, "keep_until": keep_until}
-                if revoke or acks_early or lost + 1 >= max_lost:
-                    error = (
-                        revoked_error("revoked") if revoke
-                        else not_redelivered_error() if acks_early
-                        else worker_lost_error(lost + 1)
-                    )  # fmt: skip
-                    state = State.REVOKED if revoke else State.FAILURE
+                ending = lost_delivery_end(bool(revoke), bool(acks_early), lost + 1, max_lost)
+                if ending is not None:
+                    state, error = ending
                     params.update(state=state.value, error=_dump(error), brief=_brief(error))
                     conn.execute(self._q["end_lost"], params)
                 else:
