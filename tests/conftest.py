@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -134,3 +138,41 @@ def start_worker(worker_app: App) -> Iterator[Callable[..., tuple[Worker, thread
 @pytest.fixture
 def ledger(tmp_path: Path) -> Path:
     return tmp_path / "ledger.txt"
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(params=SHARED_BACKENDS)
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh store on each backend several processes can share; removed afterwards."""
+    store = backend_url(request.param, tmp_path)
+    yield store
+    discard(store)
+
+
+@pytest.fixture
+def conveyor_proc(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start ``python -m conveyor ARGS`` in its own session (so the whole process group,
+    pool children included, can be signalled), logging to a file (``proc.log_path``).
+    Every process started is killed at the end of the test."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        log_path = tmp_path / f"proc-{len(procs)}.log"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "conveyor", *args], cwd=ROOT,
+                env={**os.environ, "COLUMNS": "200", **(env or {})},
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        proc.log_path = log_path  # type: ignore[attr-defined]
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGCONT)
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

@@ -9,9 +9,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,50 +20,37 @@ from conveyor.errors import BackendError
 from conveyor.worker import Worker
 
 from ..apps.basic import app as worker_side
-from ..conftest import SHARED_BACKENDS, backend_url, discard
 from ..contract.helpers import write_raw_payload
 from ..worker.conftest import ledger_lines, wait_until
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
 Spawn = Callable[..., subprocess.Popen[bytes]]
 #: The lease the workers run with (the test app's: 2 s), not the producer's default.
 WORKER_LEASE = worker_side.conf.lease_seconds
 
 
-@pytest.fixture(params=SHARED_BACKENDS)
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    store = backend_url(request.param, tmp_path)
-    yield store
-    discard(store)
+@pytest.fixture
+def producer(shared_url: str) -> App:
+    return App("producer", backend=shared_url)
 
 
 @pytest.fixture
-def producer(url: str) -> App:
-    return App("producer", backend=url)
-
-
-@pytest.fixture
-def spawn(url: str, tmp_path: Path) -> Iterator[Spawn]:
-    procs: list[subprocess.Popen[bytes]] = []
+def spawn(shared_url: str, conveyor_proc: Spawn) -> Spawn:
+    names = iter(range(100))
 
     def start(*args: str) -> subprocess.Popen[bytes]:
-        log_path = tmp_path / f"worker-{len(procs)}.log"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "conveyor", "-A", "tests.apps.basic:app", "worker", "-n", f"w{len(procs)}", *args],
-            cwd=ROOT, env={**os.environ, "CONVEYOR_BACKEND": url, "COLUMNS": "200"},
-            stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, start_new_session=True,  # noqa: SIM115
-        )  # fmt: skip
-        proc.log_path = log_path  # type: ignore[attr-defined]
-        procs.append(proc)
-        return proc
+        name = f"w{next(names)}"
+        return conveyor_proc(
+            "-A",
+            "tests.apps.basic:app",
+            "worker",
+            "-n",
+            name,
+            *args,
+            env={"CONVEYOR_BACKEND": shared_url},
+        )
 
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGCONT)
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    return start
 
 
 def worker_id(app: App, name: str) -> str:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,19 +19,15 @@ import pytest
 from conveyor import App, State
 from conveyor.task import Signature
 
-from ..conftest import SHARED_BACKENDS, backend_url, discard
 from .conftest import ledger_lines, wait_until
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
 START_METHODS = ["forkserver", "spawn"]
 
 
-@pytest.fixture(params=SHARED_BACKENDS)
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    store = backend_url(request.param, tmp_path)
-    yield store
-    discard(store)
+@pytest.fixture
+def url(shared_url: str) -> str:
+    return shared_url
 
 
 @pytest.fixture
@@ -41,26 +36,21 @@ def producer(url: str) -> App:
 
 
 @pytest.fixture
-def spawn_worker(url: str, tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    procs: list[subprocess.Popen[bytes]] = []
-
+def spawn_worker(
+    url: str, conveyor_proc: Callable[..., subprocess.Popen[bytes]]
+) -> Callable[..., subprocess.Popen[bytes]]:
     def spawn(*args: str) -> subprocess.Popen[bytes]:
-        log_path = tmp_path / f"worker-{len(procs)}.log"
-        log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "conveyor", "-A", "tests.apps.basic:app", "worker", "-l", "info", *args],
-            cwd=ROOT, env={**os.environ, "CONVEYOR_BACKEND": url, "COLUMNS": "200"},
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        proc.log_path = log_path  # type: ignore[attr-defined]
-        procs.append(proc)
-        return proc
+        return conveyor_proc(
+            "-A",
+            "tests.apps.basic:app",
+            "worker",
+            "-l",
+            "info",
+            *args,
+            env={"CONVEYOR_BACKEND": url},
+        )
 
-    yield spawn
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    return spawn
 
 
 def ledger_job(ledger: Path, seconds: float) -> Signature:
