@@ -6,10 +6,9 @@ import itertools
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,6 @@ from conveyor.records import JobQuery
 from ..worker.conftest import wait_until
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
 Spawn = Callable[..., subprocess.Popen[bytes]]
 
 
@@ -35,24 +33,16 @@ def ledger(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def spawn(url: str, ledger: Path, tmp_path: Path) -> Iterator[Spawn]:
-    procs: list[subprocess.Popen[bytes]] = []
-
+def spawn(url: str, ledger: Path, conveyor_proc: Spawn) -> Spawn:
     def start(*args: str) -> subprocess.Popen[bytes]:
-        log_path = tmp_path / f"proc-{len(procs)}.log"
-        env = {**os.environ, "CONVEYOR_BACKEND": url, "TICK_LEDGER": str(ledger), "COLUMNS": "200"}
-        proc = subprocess.Popen([sys.executable, "-m", "conveyor", "-A", "tests.apps.sched:app", *args], cwd=ROOT,
-                                env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
-                                start_new_session=True)  # fmt: skip
-        proc.log_path = log_path  # type: ignore[attr-defined]
-        procs.append(proc)
-        return proc
+        return conveyor_proc(
+            "-A",
+            "tests.apps.sched:app",
+            *args,
+            env={"CONVEYOR_BACKEND": url, "TICK_LEDGER": str(ledger)},
+        )
 
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    return start
 
 
 def log(proc: subprocess.Popen[bytes]) -> str:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,29 +13,21 @@ import pytest
 from conveyor import App, chord
 from conveyor.task import Signature
 
-from ..conftest import SHARED_BACKENDS, backend_url, discard
 from ..worker.conftest import ledger_lines, wait_until
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(params=SHARED_BACKENDS)
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    store = backend_url(request.param, tmp_path)
-    yield store
-    discard(store)
+def test_chord_completes_exactly_once_after_a_worker_is_killed(
+    shared_url: str, tmp_path: Path, conveyor_proc: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    url = shared_url
 
+    def start_worker(url: str) -> subprocess.Popen[bytes]:
+        return conveyor_proc(
+            "-A", "tests.apps.basic:app", "worker", "-c", "2", env={"CONVEYOR_BACKEND": url}
+        )
 
-def start_worker(url: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "conveyor", "-A", "tests.apps.basic:app", "worker", "-c", "2"],
-        cwd=ROOT, env={**os.environ, "CONVEYOR_BACKEND": url}, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-
-
-def test_chord_completes_exactly_once_after_a_worker_is_killed(url: str, tmp_path: Path) -> None:
     ledger, calls = tmp_path / "members.txt", tmp_path / "callback.txt"
     producer = App("producer", backend=url)
     members = [Signature("t.slow_value", (i, str(ledger), 0.2), app=producer) for i in range(24)]
