@@ -37,6 +37,16 @@ class AppRef:
         return self._app
 
 
+#: The -l/--loglevel option of every long-running command.
+loglevel_option = click.option(
+    "-l",
+    "--loglevel",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default="info",
+    show_default=True,
+)
+
+
 def setup_logging(level: str) -> None:
     handler = RichHandler(
         console=console, show_path=False, rich_tracebacks=True, log_time_format="[%X]"

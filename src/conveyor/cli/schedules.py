@@ -9,7 +9,7 @@ from rich.table import Table
 
 from ..control.util import age, parse_duration
 from ..scheduler import Scheduler, ScheduleView, sync_code_schedules
-from . import AppRef, cli, console, setup_logging
+from . import AppRef, cli, console, loglevel_option, setup_logging
 from .operate import _json_arg
 from .output import errors_as_usage, json_option, out, print_json, when
 
@@ -22,13 +22,7 @@ from .output import errors_as_usage, json_option, out, print_json, when
     show_default=True,
     help="Seconds a dead leader holds the lead.",
 )
-@click.option(
-    "-l",
-    "--loglevel",
-    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
-    default="info",
-    show_default=True,
-)
+@loglevel_option
 @click.pass_obj
 def scheduler(ref: AppRef, lock_ttl: float, loglevel: str) -> None:
     """Run a scheduler. Run several for failover: one leads, each tick fires once."""

@@ -11,7 +11,7 @@ from ..control.util import hide_password
 from ..worker import Worker
 from ..worker.pools import POOLS
 from ..worker.pools.process import default_start_method
-from . import AppRef, cli, console, setup_logging
+from . import AppRef, cli, console, loglevel_option, setup_logging
 
 
 @cli.command()
@@ -28,13 +28,7 @@ from . import AppRef, cli, console, setup_logging
 )
 @click.option("-P", "--pool", type=click.Choice(POOLS), default="process", show_default=True)
 @click.option("-n", "--name", help="Worker name shown in the registry (default host:pid).")
-@click.option(
-    "-l",
-    "--loglevel",
-    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
-    default="info",
-    show_default=True,
-)
+@loglevel_option
 @click.option(
     "--burst", is_flag=True, help="Drain the queues, then exit 0 (for scripts and tests)."
 )
