@@ -108,7 +108,16 @@ def test_an_idle_waiter_wakes_on_notify(url: str) -> None:
 
     waiter = threading.Thread(target=wait)
     waiter.start()
-    time.sleep(0.3)  # let it LISTEN first: this tests the wake-up, not the fallback
+    schema = url.rsplit("schema=", 1)[1]
+    # Await the LISTEN (this tests the wake-up, not the fallback); autocommit, because
+    # pg_stat_activity is read once per transaction.
+    with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
+        listening = "SELECT count(*) FROM pg_stat_activity WHERE query = %s"
+        wait_until(
+            lambda: conn.execute(listening, (f'LISTEN "{schema}.jobs"',)).fetchone()[0],
+            10,
+            "LISTEN",
+        )
     app.send_task("anything")
     waiter.join(10)
     assert woke

@@ -158,7 +158,8 @@ class Backend(ABC):
                 )
                 for j in expired
             )
-            claimed = [j for j in claimed if j not in expired]
+            gone = {j.id for j in expired}
+            claimed = [j for j in claimed if j.id not in gone]
         claimed.sort(key=lambda j: (-j.priority, j.run_at))
         return claimed
 

@@ -107,6 +107,11 @@ class MemoryBackend(Backend):
         self._entry_seq.pop(job.id, None)
         self._emit(job, now)
 
+    def _revoke_waiting(self, job: JobRecord, reason: str, now: float, keep_until: float) -> None:
+        self._set_finished(
+            job, State.REVOKED, now, keep_until, error=revoked_error(reason), revoke="revoke"
+        )
+
     # -- primitives ----------------------------------------------------------------------
 
     def _insert(self, jobs: Sequence[JobRecord]) -> list[bool]:
@@ -218,14 +223,7 @@ class MemoryBackend(Backend):
             if job is None:
                 return None
             if job.state in WAITING:
-                self._set_finished(
-                    job,
-                    State.REVOKED,
-                    now,
-                    keep_until,
-                    error=revoked_error(reason),
-                    revoke="revoke",
-                )
+                self._revoke_waiting(job, reason, now, keep_until)
             elif job.state is State.STARTED:
                 job.revoke = "terminate" if terminate else (job.revoke or "revoke")
             return copy.deepcopy(job)
@@ -294,14 +292,7 @@ class MemoryBackend(Backend):
         with self._mutex:
             doomed = [j for j in self._jobs.values() if j.queue == queue and j.state in WAITING]
             for job in doomed:
-                self._set_finished(
-                    job,
-                    State.REVOKED,
-                    now,
-                    keep_until,
-                    error=revoked_error(reason),
-                    revoke="revoke",
-                )
+                self._revoke_waiting(job, reason, now, keep_until)
             return len(doomed)
 
     def _recent_runs(self, since: float, limit: int) -> list[Run]:

@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 
 class AsyncPool(Pool):
     kind = "async"
-    supports_hard_limit = True
-    supports_terminate = True
 
     def __init__(self, app: App, concurrency: int, results: queue.SimpleQueue[Report]) -> None:
         super().__init__(app, concurrency, results)

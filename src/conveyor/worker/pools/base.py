@@ -26,9 +26,6 @@ Report = Outcome | Lost
 
 class Pool(ABC):
     kind: str = ""
-    #: What this pool can do with a running job, for the docs and the startup banner.
-    supports_hard_limit = False
-    supports_terminate = False
 
     def __init__(self, app: App, concurrency: int, results: queue.SimpleQueue[Report]) -> None:
         self.app, self.concurrency, self.results = app, concurrency, results

@@ -60,8 +60,6 @@ class _Child:
 
 class ProcessPool(Pool):
     kind = "process"
-    supports_hard_limit = True
-    supports_terminate = True
 
     def __init__(
         self,

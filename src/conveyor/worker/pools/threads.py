@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 class ThreadPool(Pool):
     kind = "thread"
-    supports_hard_limit = True  # best effort: raised between bytecodes
 
     def __init__(self, app: App, concurrency: int, results: queue.SimpleQueue[Report]) -> None:
         super().__init__(app, concurrency, results)
