@@ -13,10 +13,15 @@ import time
 from conveyor import App
 from conveyor.context import TaskContext
 from conveyor.errors import SoftTimeLimitExceeded
+from conveyor.testing.ledger import ledger_task
 
 app = App(
     "tests", lease_seconds=2.0, heartbeat_interval=0.3, rescue_interval=0.3, default_max_retries=3
 )
+
+
+#: The fault harness's task (``conveyor.testing.ledger``): ``(ledger_path, seconds)``.
+harness = ledger_task(app)
 
 
 def note(path: str, line: str) -> None:

@@ -38,7 +38,7 @@ def test_max_tasks_per_child_recycles_children(worker_app: App) -> None:
     assert all(pids[i] == pids[i + 1] for i in (0, 2, 4))
 
 
-@pytest.mark.parametrize("backend_kind", ["sqlite"])
+@pytest.mark.parametrize("backend_kind", ["sqlite", "redis", "postgres"])
 def test_max_memory_per_child_recycles_a_grown_child(worker_app: App) -> None:
     jobs = [worker_app.send_task("t.grow", (64,)) for _ in range(3)]
     drain(worker_app, "process", concurrency=1, max_memory_per_child=48 * 1024)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import select
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -81,6 +82,15 @@ def _each_returned(cur: Any, query: str, params: list[dict[str, Any]]) -> list[b
             return found
 
 
+def _check_idle(conn: psycopg.Connection[Any]) -> None:
+    """Run by the pool before it hands out a connection. One the server closed while it sat
+    idle (a restart, ``pg_terminate_backend``, an idle timeout) has the notice or an EOF
+    waiting on its socket: only then pay for a round trip, which raises if it is dead, so
+    the pool drops it and hands out another instead of failing the caller's statement."""
+    if select.select([conn.fileno()], [], [], 0)[0]:
+        ConnectionPool.check_connection(conn)
+
+
 def guarded(fn: Callable[..., T]) -> Callable[..., T]:
     """Turn driver errors into BackendError (workers log and retry)."""
 
@@ -136,6 +146,7 @@ class PostgresBackend(Backend):
                     pool: ConnectionPool[Any] = ConnectionPool(
                         self.conninfo, min_size=1, max_size=10, open=False, timeout=10,
                         kwargs={"connect_timeout": 5}, name=f"conveyor-{self.schema}",
+                        check=_check_idle,
                     )  # fmt: skip
                     try:
                         pool.open(wait=True, timeout=10)
