@@ -61,6 +61,12 @@ def ours(kind: str, n: int, tmp: Path) -> dict[str, float]:
             return conveyor_bench.bench_enqueue(tmp, n)
         if kind == "throughput":
             return conveyor_bench.bench_throughput(tmp, n, 2)
+        if kind == "sleep":
+            return conveyor_bench.bench_sleep(tmp, n, 0.05, 20)
+        if kind == "memory":
+            return conveyor_bench.bench_memory(tmp, 2)
+        if kind == "bytes":
+            return conveyor_bench.bench_bytes_per_job(tmp, n)
         return conveyor_bench.bench_latency(tmp, n)
     finally:
         conveyor_bench.cleanup()
@@ -73,7 +79,13 @@ METRICS = [
     ("throughput", "jobs_per_s", "no-op throughput, 2 worker processes (jobs/s)", True),
     ("latency", "p50_ms", "pickup latency p50 (ms)", False),
     ("latency", "p99_ms", "pickup latency p99 (ms)", False),
+    ("sleep", "seconds", "200 x 50 ms at concurrency 20 (s; ideal 0.50)", False),
+    ("memory", "rss_mib", "worker RSS, 2 processes, whole tree (MiB)", False),
+    ("memory", "pss_mib", "worker PSS, 2 processes, whole tree (MiB)", False),
+    ("bytes", "bytes_per_job", "table size per queued job, with indexes (bytes)", False),
 ]
+#: Extra arguments of each workload for procrastinate_bench (processes, concurrency).
+PEER_ARGS = {"throughput": ["2"], "sleep": ["20"], "memory": ["2"]}
 
 
 def main() -> None:
@@ -86,12 +98,15 @@ def main() -> None:
     runs: dict[str, dict[str, list[dict[str, float]]]] = {"conveyor": {}, "procrastinate": {}}
     with tempfile.TemporaryDirectory() as folder:
         for rep in range(reps):
-            for kind, size in (("enqueue", n // 2), ("throughput", n), ("latency", lat)):
+            for kind, size in (("enqueue", n // 2), ("throughput", n), ("latency", lat),
+                               ("sleep", 200), ("memory", 50), ("bytes", n)):  # fmt: skip
+                if rep and kind in ("memory", "bytes"):
+                    continue  # steady figures: measured once
                 order = (
                     ["conveyor", "procrastinate"] if rep % 2 == 0 else ["procrastinate", "conveyor"]
                 )
                 for who in order:
-                    extra = ["2"] if kind == "throughput" else []
+                    extra = PEER_ARGS.get(kind, [])
                     got = (
                         ours(kind, size, Path(folder))
                         if who == "conveyor"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import procrastinate
 
@@ -14,3 +15,8 @@ app = procrastinate.App(
 @app.task(name="noop", queue="default")
 def noop() -> None:
     return None
+
+
+@app.task(name="nap", queue="default")
+def nap(seconds: float) -> None:
+    time.sleep(seconds)

@@ -154,6 +154,6 @@ def test_revoked_queued_job_never_runs(worker_app: App, pool: str, ledger: Path)
 
 def test_priority_order_within_a_queue(worker_app: App, pool: str) -> None:
     jobs = [worker_app.send_task("t.add", (p, 0), priority=p) for p in [1, 5, 9, 3]]
-    drain(worker_app, pool, concurrency=1)
+    drain(worker_app, pool, concurrency=1, prefetch=0)  # one claim per job: claim times order them
     started = sorted(jobs, key=lambda j: j.record().started_at or 0)
     assert [j.record().priority for j in started] == [9, 5, 3, 1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -44,3 +45,39 @@ def test_max_memory_per_child_recycles_a_grown_child(worker_app: App) -> None:
     drain(worker_app, "process", concurrency=1, max_memory_per_child=48 * 1024)
     pids = [j.get(timeout=1) for j in jobs]
     assert len(set(pids)) == 3  # each child went over 48 MiB and was replaced; nothing lost
+
+
+@pytest.mark.parametrize("backend_kind", ["sqlite"])
+def test_auto_prefetch_claims_ahead_only_while_jobs_are_short(worker_app: App) -> None:
+    worker = Worker(worker_app, pool="thread", concurrency=2)
+    assert worker.capacity == 2  # fair until jobs prove short
+
+    def held(prefix: str, seconds: float, n: int, w: Worker = worker) -> None:
+        for i in range(n):
+            w._held_since[f"{prefix}{i}"] = 100.0
+            w._note_done(f"{prefix}{i}", 100.0 + seconds)
+
+    held("short", 0.002, 5)
+    assert worker.capacity == 2 + 8  # 4 per slot
+    held("middling", 0.1, 1)
+    assert worker.capacity == 10  # between the thresholds: no flapping
+    held("long", 2.0, 5)
+    assert worker.capacity == 2
+    fair = Worker(worker_app, pool="thread", concurrency=2, prefetch=0)
+    held("short", 0.002, 5, fair)
+    assert fair.capacity == 2  # an explicit --prefetch is kept
+
+
+@pytest.mark.parametrize("backend_kind", ["sqlite"])
+def test_auto_prefetch_leaves_long_jobs_to_a_second_worker(worker_app: App) -> None:
+    """A fresh worker claims no more than its slots: long jobs are shared with a second
+    worker instead of queueing behind the first one's running job."""
+    slow = [worker_app.send_task("t.ledger", ("/dev/null", 0.3)) for _ in range(4)]
+    first = Worker(worker_app, pool="thread", concurrency=1, name="first", burst=True)
+    second = Worker(worker_app, pool="thread", concurrency=1, name="second", burst=True)
+    runners = [threading.Thread(target=w.run) for w in (first, second)]
+    for runner in runners:
+        runner.start()
+    for runner in runners:
+        runner.join(10)
+    assert {job.record().worker for job in slow} == {first.id, second.id}

@@ -35,9 +35,9 @@ from . import AppRef, cli, console, loglevel_option, setup_logging
 @click.option(
     "--prefetch",
     type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Jobs claimed beyond concurrency, ready to start.",
+    default=None,
+    help="Jobs claimed beyond concurrency, ready to start. Default: auto (up to 4 per slot "
+    "while jobs take under 50 ms, none once they take over 200 ms). 0 for strictly fair dispatch.",
 )
 @click.option(
     "--max-tasks-per-child",
@@ -63,7 +63,7 @@ from . import AppRef, cli, console, loglevel_option, setup_logging
 )
 @click.pass_obj
 def worker(ref: AppRef, queues: str | None, concurrency: int | None, pool: str, name: str | None, loglevel: str,
-           burst: bool, prefetch: int, max_tasks_per_child: int | None, max_memory_per_child: int | None,
+           burst: bool, prefetch: int | None, max_tasks_per_child: int | None, max_memory_per_child: int | None,
            start_method: str | None, shutdown_timeout: float) -> None:  # fmt: skip
     """Run a worker: claim jobs from the queues and run them."""
     setup_logging(loglevel)
@@ -93,7 +93,7 @@ def banner(w: Worker) -> str:
         f"[bold]conveyor worker[/bold] {w.name}  id {w.id}\n"
         f"  backend      {hide_password(w.app.conf.backend_url)}\n"
         f"  queues       {', '.join(w.queues)}\n"
-        f"  pool         {w.pool_kind} x {w.concurrency}" + (f" (+{w.capacity - w.concurrency} prefetch)" if w.capacity > w.concurrency else "") + "\n"
+        f"  pool         {w.pool_kind} x {w.concurrency}" + (f" (prefetch auto, up to {w.max_prefetch})" if w.auto_prefetch else f" (+{w.max_prefetch} prefetch)" if w.max_prefetch else "") + "\n"
         f"  mode         {'burst (exit when drained)' if w.burst else 'run until stopped'}\n"
         f"  tasks\n{tasks}"
     )  # fmt: skip

@@ -47,6 +47,13 @@ BURST_HORIZON = 60.0
 IDLE_WAIT = 0.5
 #: Pause after a backend error before trying again.
 ERROR_BACKOFF = 1.0
+#: ``prefetch=None`` (auto): while jobs are short, claim up to this many per slot beyond
+#: the running ones, so a slot never waits for a claim round trip; once jobs are long,
+#: claim none ahead, so a job never waits behind a long one while another worker idles.
+AUTO_PREFETCH_PER_SLOT = 4
+#: Auto prefetch turns on when the average time a job is held (waiting in the worker plus
+#: running) falls below SHORT_JOBS seconds, and off when it rises above LONG_JOBS.
+SHORT_JOBS, LONG_JOBS = 0.05, 0.2
 _WAKE = object()
 
 
@@ -63,7 +70,7 @@ class Worker:
         pool: str = "process",
         concurrency: int | None = None,
         name: str | None = None,
-        prefetch: int = 0,
+        prefetch: int | None = None,
         burst: bool = False,
         shutdown_timeout: float = 30.0,
         **pool_options: Any,
@@ -72,7 +79,13 @@ class Worker:
         self.queues = list(queues or app.declared_queues())
         self.pool_kind = pool
         self.concurrency = concurrency or default_concurrency(pool)
-        self.capacity = self.concurrency + max(0, prefetch)
+        self.auto_prefetch = prefetch is None
+        self.max_prefetch = (
+            AUTO_PREFETCH_PER_SLOT * self.concurrency if prefetch is None else max(0, prefetch)
+        )
+        self._prefetching = not self.auto_prefetch  # auto starts fair, until jobs prove short
+        self._held_since: dict[str, float] = {}
+        self._avg_held: float | None = None
         self.burst, self.shutdown_timeout = burst, shutdown_timeout
         self.id = new_id()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
@@ -85,6 +98,23 @@ class Worker:
         self._unacked: list[Outcome] = []
         self.started = threading.Event()
         self.counts = {"SUCCESS": 0, "FAILURE": 0, "RETRY": 0, "REVOKED": 0, "LOST": 0}
+
+    @property
+    def capacity(self) -> int:
+        """Jobs this worker holds at most: its slots, plus prefetched ones while allowed."""
+        return self.concurrency + (self.max_prefetch if self._prefetching else 0)
+
+    def _note_done(self, job_id: str, now: float) -> None:
+        """Fold one job's held time into the average that switches auto prefetch."""
+        since = self._held_since.pop(job_id, None)
+        if since is None or not self.auto_prefetch:
+            return
+        held = now - since
+        self._avg_held = held if self._avg_held is None else 0.8 * self._avg_held + 0.2 * held
+        if self._avg_held < SHORT_JOBS:
+            self._prefetching = True
+        elif self._avg_held > LONG_JOBS:
+            self._prefetching = False
 
     # -- control -----------------------------------------------------------------------
 
@@ -204,9 +234,11 @@ class Worker:
             return
         self._count_and_log(reports)
         self._unacked = []
+        now = time.monotonic()
         with self._room:
             for job_id in done:
                 self._held.pop(job_id, None)
+                self._note_done(job_id, now)
             self._room.notify_all()
 
     def _start_follow_ups(self, outcomes: list[Outcome]) -> None:
@@ -309,8 +341,10 @@ class Worker:
             if self._stop_level:  # stopped while claiming: give them straight back
                 self.backend.release([Lease(j.id, j.lease_token or "") for j in jobs])
                 return
+            now = time.monotonic()
             for job in jobs:
                 self._held[job.id] = job
+                self._held_since[job.id] = now
         for job in jobs:
             self.pool.submit(job)
 
@@ -355,6 +389,7 @@ class Worker:
         with self._room:
             for job in jobs:
                 self._held.pop(job.id, None)
+                self._held_since.pop(job.id, None)
 
     def _unregister(self) -> None:
         try:

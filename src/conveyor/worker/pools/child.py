@@ -36,7 +36,9 @@ def rss_kib() -> int:
             return 0
 
 
-def child_main(app_path: str, backend_url: str, conn: Connection) -> None:
+def child_main(app_path: str, backend_url: str, conn: Connection, report_memory: bool) -> None:
+    """Run jobs from ``conn`` until told to stop; ``report_memory``: send this process's
+    RSS with each outcome (for ``max_memory_per_child``; reading it costs a file read)."""
     _die_with_parent()
     # The parent decides when children stop: a Ctrl-C or a SIGTERM sent to the whole
     # process group must not kill jobs that a graceful shutdown lets finish.
@@ -61,4 +63,4 @@ def child_main(app_path: str, backend_url: str, conn: Connection) -> None:
         if record is None:
             return
         outcome = execute(app, record, thread_limits=(True, False))
-        conn.send(("done", outcome, rss_kib()))
+        conn.send(("done", outcome, rss_kib() if report_memory else 0))

@@ -139,7 +139,12 @@ class ProcessPool(Pool):
         parent_conn, child_conn = self._ctx.Pipe()
         proc = self._ctx.Process(
             target=child_main,
-            args=(self.app_path, self.app.conf.backend_url, child_conn),
+            args=(
+                self.app_path,
+                self.app.conf.backend_url,
+                child_conn,
+                bool(self.max_memory_per_child),
+            ),
             name="conveyor-child",
         )
         proc.start()

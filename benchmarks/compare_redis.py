@@ -1,0 +1,212 @@
+"""Conveyor on Redis against Celery (with and without its result backend), Dramatiq,
+Huey, Taskiq, SAQ and RQ, measured in one run on one redis-server.
+
+    .venv/bin/python -m benchmarks.compare_redis            # 3 repetitions, ~10 minutes
+    .venv/bin/python -m benchmarks.compare_redis --quick    # 1 repetition, smaller counts
+    .venv/bin/python -m benchmarks.compare_redis --only conveyor,huey
+
+Each peer is installed, pinned (benchmarks/peers/requirements-<peer>.txt), into its own
+venv under benchmarks/.peers/ and runs its own worker command with 2 processes. The
+redis-server is the driver's own (a free port, no persistence, like the machine's), so a
+contender's leftovers are flushed between runs without touching anyone's data. Within a
+repetition the workloads run in turn, and for each the contenders run in an order that
+rotates every repetition. Results: medians with the spread (min-max), Conveyor's ratio to
+each peer, JSON in benchmarks/results/redis-vs-peers.json and a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PEERS = ROOT / "benchmarks" / "peers"
+VENVS = ROOT / "benchmarks" / ".peers"
+CONTENDERS = ["conveyor", "celery", "celery+results", "dramatiq", "huey", "taskiq", "saq", "rq"]
+#: RQ forks a process per job (about 30 jobs/s here): it drains a tenth of the jobs.
+SMALLER = {"rq": 10}
+#: (workload, key, label, higher is better)
+METRICS = [
+    ("enqueue", "single_per_s", "enqueue, single calls (jobs/s)", True),
+    ("enqueue", "bulk_per_s", "enqueue, bulk API (jobs/s)", True),
+    ("throughput", "jobs_per_s", "no-op throughput, 2 processes (jobs/s)", True),
+    ("latency", "p50_ms", "pickup latency p50 (ms)", False),
+    ("latency", "p95_ms", "pickup latency p95 (ms)", False),
+    ("latency", "p99_ms", "pickup latency p99 (ms)", False),
+    ("sleep", "seconds", "200 x 50 ms at concurrency 20 (s; ideal 0.50)", False),
+    ("memory", "rss_mib", "worker RSS, 2 processes, whole tree (MiB)", False),
+    ("memory", "pss_mib", "worker PSS, 2 processes, whole tree (MiB)", False),
+    ("bytes", "bytes_per_job", "Redis memory per queued job (bytes)", False),
+]
+
+
+def python_of(who: str) -> Path:
+    if who == "conveyor":
+        return Path(sys.executable)
+    name = who.split("+")[0]
+    return VENVS / name / "bin" / "python"
+
+
+def setup_peer(name: str) -> str:
+    """Create or update the peer's venv from its pinned requirements; returns its version."""
+    venv = VENVS / name
+    if not (venv / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
+                    "-r", str(PEERS / f"requirements-{name}.txt")], check=True)  # fmt: skip
+    for line in (PEERS / f"requirements-{name}.txt").read_text().splitlines():
+        if line.lower().startswith(f"{name}=="):
+            return line.split("==")[1]
+    return "?"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is not installed (apt-get install redis-server)")
+    port, folder = _free_port(), tempfile.mkdtemp(prefix="bench-redis-")
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", folder,
+                             "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), 0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("redis-server did not start") from None
+                time.sleep(0.02)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def measure(who: str, workload: str, n: int, url: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-stamps-") as stamps:
+        env = {**os.environ, "BENCH_REDIS_URL": url, "BENCH_STAMPS": stamps,
+               "PYTHONPATH": str(ROOT)}  # fmt: skip
+        done = subprocess.run([str(python_of(who)), "-m", "benchmarks.peers.redis_bench", who, workload, str(n)],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"{who} {workload} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def summarize(runs: dict[str, dict[str, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
+    table = []
+    for workload, key, label, higher_better in METRICS:
+        row: dict[str, Any] = {"metric": label, "higher_is_better": higher_better}
+        for who, by_workload in runs.items():
+            values = [r[key] for r in by_workload.get(workload, []) if r.get(key) is not None]
+            row[who] = (
+                {"median": statistics.median(values), "min": min(values), "max": max(values)}
+                if values
+                else None
+            )
+        peers = [row[w]["median"] for w in runs if w != "conveyor" and row[w]]
+        ours = row["conveyor"]["median"] if row.get("conveyor") else None
+        if peers and ours:
+            best = max(peers) if higher_better else min(peers)
+            row["best_peer"] = best
+            row["ratio_to_best"] = ours / best if higher_better else best / ours  # > 1: ahead
+        table.append(row)
+    return table
+
+
+def markdown(table: list[dict[str, Any]], contenders: list[str]) -> str:
+    lines = ["| metric | " + " | ".join(contenders) + " | Conveyor vs best peer |",
+             "|---" * (len(contenders) + 2) + "|"]  # fmt: skip
+    for row in table:
+        cells = []
+        for who in contenders:
+            cell = row.get(who)
+            if cell is None:
+                cells.append("n/a")
+            else:
+                fmt = "{:,.0f}" if cell["median"] >= 100 else "{:,.1f}"
+                cells.append(fmt.format(cell["median"]))
+        ratio = row.get("ratio_to_best")
+        tail = f"{ratio:.2f}x" if ratio else "-"
+        lines.append(f"| {row['metric']} | " + " | ".join(cells) + f" | {tail} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="1 repetition, smaller counts")
+    parser.add_argument("--only", help="comma-separated contenders (default: all)")
+    parser.add_argument("--reps", type=int, default=None)
+    args = parser.parse_args()
+    contenders = args.only.split(",") if args.only else CONTENDERS
+    reps = args.reps or (1 if args.quick else 3)
+    n = 2_000 if args.quick else 10_000
+    sizes = {"enqueue": n // 2, "throughput": n, "latency": 100 if args.quick else 300,
+             "sleep": 200, "memory": 50, "bytes": n}  # fmt: skip
+    versions = {
+        name: setup_peer(name) for name in {c.split("+")[0] for c in contenders} - {"conveyor"}
+    }
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {who: {} for who in contenders}
+    started = time.monotonic()
+    with redis_server() as url:
+        for rep in range(reps):
+            for workload, size in sizes.items():
+                if rep and workload in ("memory", "bytes"):
+                    continue  # steady figures: measured once
+                order = contenders[rep % len(contenders) :] + contenders[: rep % len(contenders)]
+                for who in order:
+                    count = (
+                        max(100, size // SMALLER.get(who, 1)) if workload == "throughput" else size
+                    )
+                    got = measure(who, workload, count, url)
+                    runs[who].setdefault(workload, []).append(got)
+                    shown = "  ".join(f"{k}={v:,.2f}" for k, v in got.items() if v is not None)
+                    print(f"rep {rep + 1}/{reps} {workload:10} {who:15} {shown}", flush=True)
+    table = summarize(runs)
+    meta = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "redis": subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2],
+        "versions": versions, "repetitions": reps, "jobs": n, "quick": args.quick,
+        "minutes": round((time.monotonic() - started) / 60, 1),
+    }  # fmt: skip
+    out = (
+        ROOT
+        / "benchmarks"
+        / "results"
+        / ("redis-vs-peers-quick.json" if args.quick else "redis-vs-peers.json")
+    )
+    out.write_text(json.dumps({"meta": meta, "table": table}, indent=2) + "\n")
+    print()
+    print(json.dumps(meta))
+    print(markdown(table, contenders))
+
+
+if __name__ == "__main__":
+    main()
