@@ -37,8 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PEERS = ROOT / "benchmarks" / "peers"
 VENVS = ROOT / "benchmarks" / ".peers"
 CONTENDERS = ["conveyor", "celery", "celery+results", "dramatiq", "huey", "taskiq", "saq", "rq"]
-#: RQ forks a process per job (about 30 jobs/s here): it drains a tenth of the jobs.
-SMALLER = {"rq": 10}
+#: Slow drainers run fewer throughput jobs (a rate, so comparable; the suite stays under
+#: 15 minutes): RQ forks a process per job (~100 jobs/s here), Celery runs ~1,100 jobs/s.
+SMALLER = {"rq": 20, "celery": 2, "celery+results": 2}
 #: (workload, key, label, higher is better)
 METRICS = [
     ("enqueue", "single_per_s", "enqueue, single calls (jobs/s)", True),
@@ -149,11 +150,37 @@ def markdown(table: list[dict[str, Any]], contenders: list[str]) -> str:
             if cell is None:
                 cells.append("n/a")
             else:
-                fmt = "{:,.0f}" if cell["median"] >= 100 else "{:,.1f}"
-                cells.append(fmt.format(cell["median"]))
+                fmt = (
+                    "{:,.0f}"
+                    if cell["median"] >= 100
+                    else "{:,.1f}"
+                    if cell["median"] >= 10
+                    else "{:,.2f}"
+                )
+                text = fmt.format(cell["median"])
+                if cell["min"] != cell["max"]:  # the spread over repetitions
+                    text += f" ({fmt.format(cell['min'])}-{fmt.format(cell['max'])})"
+                cells.append(text)
         ratio = row.get("ratio_to_best")
         tail = f"{ratio:.2f}x" if ratio else "-"
         lines.append(f"| {row['metric']} | " + " | ".join(cells) + f" | {tail} |")
+    return "\n".join(lines)
+
+
+def ratios_markdown(table: list[dict[str, Any]], contenders: list[str]) -> str:
+    """Conveyor's ratio to each peer, metric by metric (> 1: Conveyor is ahead)."""
+    peers = [c for c in contenders if c != "conveyor"]
+    lines = ["| metric | " + " | ".join(peers) + " |", "|---" * (len(peers) + 1) + "|"]
+    for row in table:
+        ours, cells = row.get("conveyor"), []
+        for who in peers:
+            theirs = row.get(who)
+            if not ours or not theirs:
+                cells.append("n/a")
+                continue
+            a, b = ours["median"], theirs["median"]
+            cells.append(f"{(a / b if row['higher_is_better'] else b / a):.2f}x")
+        lines.append(f"| {row['metric']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -166,7 +193,7 @@ def main() -> None:
     contenders = args.only.split(",") if args.only else CONTENDERS
     reps = args.reps or (1 if args.quick else 3)
     n = 2_000 if args.quick else 10_000
-    sizes = {"enqueue": n // 2, "throughput": n, "latency": 100 if args.quick else 300,
+    sizes = {"enqueue": n // 2, "throughput": n, "latency": 100 if args.quick else 200,
              "sleep": 200, "memory": 50, "bytes": n}  # fmt: skip
     versions = {
         name: setup_peer(name) for name in {c.split("+")[0] for c in contenders} - {"conveyor"}
@@ -206,6 +233,8 @@ def main() -> None:
     print()
     print(json.dumps(meta))
     print(markdown(table, contenders))
+    print()
+    print(ratios_markdown(table, contenders))
 
 
 if __name__ == "__main__":

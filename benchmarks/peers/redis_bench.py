@@ -113,7 +113,7 @@ def warm(mod: ModuleType, proc: subprocess.Popen[bytes], jobs: int = 5) -> int:
     for _ in range(jobs):
         mod.send(0.0)
     wait_count(jobs, proc, 60)
-    time.sleep(1.0)
+    time.sleep(0.5)
     return jobs
 
 
