@@ -166,19 +166,21 @@ def test_sqlite_writers_killed_mid_write_leave_an_intact_store(tmp_path: Path) -
     url = f"sqlite:///{path}"
     ledger = tmp_path / "ledger.txt"
     rng = random.Random(5)
-    for _ in range(3):  # three rounds of four writers, each SIGKILLed at a random moment
-        procs = run_producers(url, ledger, 4, 30)
-        wait_until(
-            lambda: all(p.stat().st_size for p in tmp_path.glob("producer-*.out")), 30, "writes"
-        )
+    ids: list[str] = []
+    for round_ in range(3):  # three rounds of four writers, each SIGKILLed at a random moment
+        folder = tmp_path / f"round-{round_}"
+        folder.mkdir()
+        procs = run_producers(url, ledger, 4, 30, folder=folder)
+        outputs = [folder / f"producer-{i}.out" for i in range(4)]
+        wait_until(lambda files=outputs: all(f.stat().st_size for f in files), 30, "writes")
         for proc in procs:
             time.sleep(rng.uniform(0.0, 0.3))
             proc.kill()
             proc.wait()
+        ids += acknowledged(folder)
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-    ids = acknowledged(tmp_path)
-    assert len(ids) > 100
+    assert len(ids) > 300
     app = App("tests", backend=url)
     ledger_task(app)
     assert set(app.backend.get_many(ids)) == set(ids)  # every acknowledged enqueue is there
