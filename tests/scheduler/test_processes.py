@@ -71,7 +71,9 @@ def test_two_schedulers_for_a_minute_fire_every_tick_exactly_once(
 ) -> None:
     app = App("observer", backend=url)
     worker = spawn("worker", "-P", "thread", "-c", "4")
-    first, second = spawn("scheduler", "--lock-ttl", "3"), spawn("scheduler", "--lock-ttl", "3")
+    # The default TTL: a leader renews every second, so only a stall of 10 s (not CI load)
+    # hands the lead over; failover itself is the next test's subject.
+    first, second = spawn("scheduler", "--lock-ttl", "10"), spawn("scheduler", "--lock-ttl", "10")
     wait_until(lambda: tick_jobs(app), 20, "the first tick")
     time.sleep(60)  # the duration under test, not a wait for a condition
     for proc in (first, second):

@@ -44,18 +44,22 @@ class Entry:
 @dataclass(frozen=True, slots=True)
 class Fault:
     """A fault the harness injected at ``at``: into the processes ``pids`` (a worker and its
-    children), or into everything (``pids=None``: the backend restarted, connections cut)."""
+    children), or into everything (``pids=None``: the backend restarted, connections cut).
+    ``lasting``: seconds after ``at`` during which its effects may still cost a lease (a
+    backend outage is over when it is back, but clients reconnect with a backoff)."""
 
     at: float
     what: str
     pids: frozenset[int] | None = None
+    lasting: float = 0.0
 
     def hit(self, run: Execution, claimed: float, ack_window: float) -> bool:
         """Did this fault strike ``run`` while its job was leased: between the claim (a
         delivery can sit in a pool's pipe before its first line runs) and the ack?"""
         until = (run.ended if run.ended is not None else float("inf")) + ack_window
         since = min(run.started, claimed)
-        return since <= self.at <= until and (self.pids is None or run.pid in self.pids)
+        struck = since <= self.at + self.lasting and self.at <= until
+        return struck and (self.pids is None or run.pid in self.pids)
 
 
 @dataclass(slots=True)
