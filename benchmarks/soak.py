@@ -20,7 +20,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,8 @@ from conveyor import App, State
 from conveyor.context import TaskContext
 from conveyor.errors import ConveyorError
 from conveyor.testing.ledger import Fault, Ledger, check, ledger_task
+
+from .redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[1]
 LEASE = 2.0
@@ -62,12 +63,6 @@ def tick(self: TaskContext) -> None:
     ledger.write(self.request.id, self.request.attempt, "end")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Store:
     """Where the run keeps its jobs, and how to break it (``restart``: None if we can't)."""
@@ -77,50 +72,14 @@ class Store:
     cleanup: list[Callable[[], None]] = field(default_factory=list)
 
 
-class RedisServer:
-    """A redis-server of our own, persistent (AOF, fsync always), so it can be killed."""
-
-    def __init__(self, folder: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise SystemExit("redis-server is not installed (apt-get install redis-server)")
-        self.binary, self.folder, self.port = binary, folder, _free_port()
-        self.proc = self._start()
-
-    def _start(self) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    return proc
-            time.sleep(0.02)
-        raise SystemExit(f"redis-server did not start on port {self.port}")
-
-    def restart(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-        time.sleep(0.3)  # an outage the clients notice
-        self.proc = self._start()
-
-    def stop(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-
-
 @contextmanager
 def open_store(kind: str, folder: Path, postgres_url: str) -> Iterator[Store]:
     if kind == "sqlite":
         yield Store(f"sqlite:///{folder / 'soak.db'}")
     elif kind == "redis":
-        server = RedisServer(folder)
+        server = RedisServer(folder, persistent=True)
         try:
-            yield Store(f"redis://127.0.0.1:{server.port}/0", restart=server.restart)
+            yield Store(server.url, restart=server.restart)
         finally:
             server.stop()
     elif kind == "postgres":

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..records import JobQuery
 from ..states import FINISHED, State
 
 if TYPE_CHECKING:
@@ -231,8 +232,6 @@ def check(
 
 def _check_store(backend: Backend, broken: list[str]) -> None:
     """No record left behind: each is finished or held under a live lease; one job per tick."""
-    from ..records import JobQuery
-
     now = backend.now()
     ticks: dict[tuple[str, Any], list[str]] = defaultdict(list)
     before: str | None = None
