@@ -10,7 +10,7 @@ from conveyor.records import Lease, Outcome
 from conveyor.states import State
 
 from ..conftest import FakeClock
-from .helpers import lease, put
+from .helpers import job, lease, put
 
 
 def claim_one(backend: Backend, worker: str = "w1") -> Lease:
@@ -223,3 +223,15 @@ def test_job_acked_on_start_is_not_redelivered(backend: Backend, clock: FakeCloc
     assert final.state is State.FAILURE
     assert final.error is not None
     assert "acks_late=False" in final.error["message"]
+
+
+def test_batches_of_ten_thousand_are_enqueued_claimed_and_acked_in_one_call(
+    backend: Backend,
+) -> None:
+    """One call each, whatever the batch size (a Redis script unpacks its lists in slices)."""
+    records = [job(backend, queue="bulk") for _ in range(10_000)]
+    assert backend.enqueue(records) == [True] * 10_000
+    claimed = backend.claim(["bulk"], "w1", 10_000, 30)
+    assert len(claimed) == 10_000
+    assert backend.ack([Outcome(r.id, r.lease_token or "", State.SUCCESS) for r in claimed]) == []
+    assert backend.counts()[("bulk", State.SUCCESS)] == 10_000

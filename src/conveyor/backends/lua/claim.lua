@@ -1,6 +1,7 @@
 -- ARGV: prefix, now, lease_until, worker, limit, tokens (JSON array), queue...
 -- Promotes due delayed jobs, then leases the best PENDING jobs across the queues:
--- highest priority first, then oldest run_at, then id.
+-- highest priority first, then oldest run_at, then id. Each returned record is the
+-- job's fields followed by the fields the claim changed (later pairs win).
 local now, limit = tonumber(ARGV[2]), tonumber(ARGV[5])
 local tokens = cjson.decode(ARGV[6])
 local queues = {}
@@ -15,31 +16,46 @@ for _, q in ipairs(queues) do
     move(id, q, f[4], f[3], "PENDING", ARGV[2])
   end
 end
-local claimed = {}
-while #claimed < limit do
-  local best_q, best_id, best_score = nil, nil, nil
-  for _, q in ipairs(queues) do
-    local top = redis.call("ZRANGE", K("q", q, "ready"), 0, 0, "WITHSCORES")
-    if top[1] then
-      local score = tonumber(top[2])
-      if best_score == nil or score < best_score or (score == best_score and top[1] < best_id) then
-        best_q, best_id, best_score = q, top[1], score
-      end
-    end
-  end
-  if best_q == nil then break end
-  local key = K("job", best_id)
-  redis.call("ZREM", K("q", best_q, "ready"), best_id)
-  redis.call("HSET", key, "worker", ARGV[4], "started_at", ARGV[2], "lease_token", tokens[#claimed + 1],
-    "lease_until", ARGV[3])
-  redis.call("HINCRBY", key, "attempt", 1)
-  redis.call("ZADD", K("leases"), ARGV[3], best_id)
-  move(best_id, best_q, redis.call("HGET", key, "task"), "PENDING", "STARTED", ARGV[2])
-  local record = redis.call("HGETALL", key)
-  table.insert(record, "id")
-  table.insert(record, best_id)
-  table.insert(claimed, record)
+-- The best `limit` of each queue, merged (a ready score orders priority, then run_at).
+local picks = {}
+for _, q in ipairs(queues) do
+  local top = redis.call("ZRANGE", K("q", q, "ready"), 0, limit - 1, "WITHSCORES")
+  for i = 1, #top, 2 do table.insert(picks, {tonumber(top[i + 1]), top[i], q}) end
 end
+if #queues > 1 then
+  table.sort(picks, function(a, b)
+    if a[1] ~= b[1] then return a[1] < b[1] end
+    return a[2] < b[2]
+  end)
+end
+local claimed, leases, taken = {}, {}, {}
+for i = 1, math.min(limit, #picks) do
+  local id, q = picks[i][2], picks[i][3]
+  local key = K("job", id)
+  local record = redis.call("HGETALL", key)
+  local attempt, task = 1, "?"
+  for f = 1, #record, 2 do
+    if record[f] == "attempt" then attempt = tonumber(record[f + 1]) + 1
+    elseif record[f] == "task" then task = record[f + 1] end
+  end
+  local changed = {"state", "STARTED", "worker", ARGV[4], "started_at", ARGV[2],
+    "lease_token", tokens[i], "lease_until", ARGV[3], "attempt", tostring(attempt)}
+  redis.call("HSET", key, unpack(changed))
+  for _, x in ipairs(changed) do table.insert(record, x) end
+  table.insert(record, "id")
+  table.insert(record, id)
+  table.insert(claimed, record)
+  table.insert(leases, ARGV[3])
+  table.insert(leases, id)
+  taken[q] = taken[q] or {}
+  table.insert(taken[q], id)
+  tally(q, "PENDING", -1)
+  tally(q, "STARTED", 1)
+  event(ARGV[2], "job.state", id, q, task, "STARTED")
+end
+batched("ZADD", K("leases"), leases)
+for q, ids in pairs(taken) do batched("ZREM", K("q", q, "ready"), ids) end
+flush_tally()
 for _, q in ipairs(queues) do  -- work left: wake the next idle worker too
   if redis.call("ZCARD", K("q", q, "ready")) > 0 then wake(q) end
 end

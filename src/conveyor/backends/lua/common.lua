@@ -18,6 +18,26 @@ local function count(queue, state, delta)
   redis.call("HINCRBY", K("counts"), queue .. "\0" .. state, delta)
 end
 
+-- cmd key args... with args in slices of 1,000 (Lua unpacks at most ~8,000 values at once).
+local function batched(cmd, key, args)
+  for i = 1, #args, 1000 do
+    redis.call(cmd, key, unpack(args, i, math.min(i + 999, #args)))
+  end
+end
+
+-- Counter changes summed over a batch, written once per (queue, state) by flush_tally.
+local tallies = {}
+local function tally(queue, state, delta)
+  local k = queue .. "\0" .. state
+  tallies[k] = (tallies[k] or 0) + delta
+end
+local function flush_tally()
+  for k, delta in pairs(tallies) do
+    if delta ~= 0 then redis.call("HINCRBY", K("counts"), k, delta) end
+  end
+  tallies = {}
+end
+
 local function event(now, kind, id, queue, task, state)
   redis.call("XADD", K("events"), "MAXLEN", "~", "10000", "*",
     "t", now, "k", kind, "j", id, "q", queue, "n", task, "s", state)
@@ -46,15 +66,19 @@ local function enqueue_waiting(id, queue, priority, run_at, now)
   end
 end
 
+-- The attempt history (a JSON array) with this delivery's entry appended.
+local function with_attempt(list, attempt, worker, started_at, state, now, brief)
+  local entry = '{"attempt":' .. (attempt or "0") .. ',"worker":' .. jstr(worker) ..
+    ',"started_at":' .. (started_at or "null") .. ',"finished_at":' .. now ..
+    ',"state":"' .. state .. '","error":' .. (brief or "null") .. '}'
+  if list == nil or list == false or list == "[]" then return "[" .. entry .. "]" end
+  return string.sub(list, 1, -2) .. "," .. entry .. "]"
+end
+
 local function append_attempt(id, state, now, brief)
   local key = K("job", id)
   local f = redis.call("HMGET", key, "attempt", "worker", "started_at", "attempts")
-  local entry = '{"attempt":' .. (f[1] or "0") .. ',"worker":' .. jstr(f[2]) ..
-    ',"started_at":' .. (f[3] or "null") .. ',"finished_at":' .. now ..
-    ',"state":' .. cjson.encode(state) .. ',"error":' .. (brief or "null") .. '}'
-  local list = f[4] or "[]"
-  if list == "[]" then list = "[" .. entry .. "]" else list = string.sub(list, 1, -2) .. "," .. entry .. "]" end
-  redis.call("HSET", key, "attempts", list)
+  redis.call("HSET", key, "attempts", with_attempt(f[4], f[1], f[2], f[3], state, now, brief))
 end
 
 -- End a job (SUCCESS, FAILURE, REVOKED): out of every waiting or lease set.

@@ -1,28 +1,49 @@
 -- ARGV: prefix, now, jobs (JSON array). Returns 1 per inserted job, 0 where the id existed.
 local now = tonumber(ARGV[2])
-local out = {}
+local out, seen, due = {}, {}, {}
+local sets = {}  -- key -> {score, member, ...}, written by one ZADD per key at the end
+local function zadd(key, score, member)
+  if not sets[key] then sets[key] = {} end
+  table.insert(sets[key], score)
+  table.insert(sets[key], member)
+end
 for i, j in ipairs(cjson.decode(ARGV[3])) do
   local key = K("job", j.id)
-  if redis.call("EXISTS", key) == 1 then
+  if redis.call("HSETNX", key, "task", j.task) == 0 then  -- every stored job has a task
     out[i] = 0
   else
     -- Fields at their default (attempt 0, no headers, ...) are not stored: memory per job.
-    redis.call("HSET", key, "task", j.task, "queue", j.queue, "priority", j.priority, "payload", j.payload,
-      "state", j.state, "run_at", j.run_at_s, "created_at", j.created_at_s, "max_retries", j.max_retries)
+    local fields = {"queue", j.queue, "priority", j.priority, "payload", j.payload,
+      "state", j.state, "run_at", j.run_at_s, "created_at", j.created_at_s, "max_retries", j.max_retries}
     for _, name in ipairs({"expires_at", "parent_id", "root_id", "workflow_id", "headers"}) do
-      if j[name] then redis.call("HSET", key, name, j[name]) end
+      if j[name] then table.insert(fields, name); table.insert(fields, j[name]) end
     end
-    redis.call("ZADD", K("all"), 0, j.id)
-    redis.call("SADD", K("queues"), j.queue)
     if FINISHED[j.state] then  -- a workflow step that will never run, recorded as such
-      redis.call("HSET", key, "error", j.error, "finished_at", j.finished_at_s, "keep_until", j.keep_until_s)
-      redis.call("ZADD", K("finished"), j.keep_until_s, j.id)
+      for _, x in ipairs({"error", j.error, "finished_at", j.finished_at_s, "keep_until", j.keep_until_s}) do
+        table.insert(fields, x)
+      end
+      zadd(K("finished"), j.keep_until_s, j.id)
     else
-      enqueue_waiting(j.id, j.queue, j.priority, tonumber(j.run_at_s), now)
+      local run_at = tonumber(j.run_at_s)
+      if run_at <= now then
+        zadd(K("q", j.queue, "ready"), (9 - j.priority) * 4398046511104 + math.floor(run_at * 1000), j.id)
+        due[j.queue] = true
+      else
+        zadd(K("q", j.queue, "delayed"), run_at, j.id)
+      end
     end
-    count(j.queue, j.state, 1)
+    redis.call("HSET", key, unpack(fields))
+    zadd(K("all"), 0, j.id)
+    if not seen[j.queue] then
+      seen[j.queue] = true
+      redis.call("SADD", K("queues"), j.queue)
+    end
+    tally(j.queue, j.state, 1)
     event(j.created_at_s, "job.state", j.id, j.queue, j.task, j.state)
     out[i] = 1
   end
 end
+for key, args in pairs(sets) do batched("ZADD", key, args) end
+flush_tally()
+for q in pairs(due) do wake(q) end
 return out

@@ -1,29 +1,38 @@
 -- ARGV: prefix, now, keep_until, outcomes (JSON array of {id, token, state, result,
 -- error, brief, run_at}). Returns the ids whose lease was lost (outcome refused).
 local now = tonumber(ARGV[2])
-local rejected = {}
+local rejected, unleased, ended, ran = {}, {}, {}, {}
 for _, o in ipairs(cjson.decode(ARGV[4])) do
-  local queue, task = leased(o.id, o.token)
-  if not queue then
+  local key = K("job", o.id)
+  local f = redis.call("HMGET", key, "state", "lease_token", "queue", "task", "attempt", "worker",
+    "started_at", "attempts", "priority")
+  if f[1] ~= "STARTED" or f[2] ~= o.token then
     table.insert(rejected, o.id)
-  elseif o.state == "RETRY" then
-    local key = K("job", o.id)
-    append_attempt(o.id, "RETRY", ARGV[2], o.brief)
-    redis.call("HSET", key, "run_at", o.run_at, "error", o.error or "null")
-    redis.call("HDEL", key, "lease_token", "lease_until")
-    redis.call("ZREM", K("leases"), o.id)
-    local priority = tonumber(redis.call("HGET", key, "priority"))
-    if tonumber(o.run_at) <= now then
-      move(o.id, queue, task, "STARTED", "PENDING", ARGV[2])
-    else
-      move(o.id, queue, task, "STARTED", "RETRY", ARGV[2])
-    end
-    enqueue_waiting(o.id, queue, priority, tonumber(o.run_at), now)
   else
-    append_attempt(o.id, o.state, ARGV[2], o.brief)
-    local fields = {"error", o.error or "null"}
-    if o.state == "SUCCESS" then table.insert(fields, "result"); table.insert(fields, o.result) end
-    finish(o.id, queue, task, "STARTED", o.state, ARGV[2], ARGV[3], fields)
+    local queue, task = f[3], f[4]
+    local attempts = with_attempt(f[8], f[5], f[6], f[7], o.state, ARGV[2], o.brief)
+    local new = o.state
+    if o.state == "RETRY" then
+      if tonumber(o.run_at) <= now then new = "PENDING" end
+      redis.call("HSET", key, "state", new, "run_at", o.run_at, "error", o.error or "null", "attempts", attempts)
+    else
+      local fields = {"state", new, "error", o.error or "null", "attempts", attempts,
+        "finished_at", ARGV[2], "keep_until", ARGV[3]}
+      if o.state == "SUCCESS" then table.insert(fields, "result"); table.insert(fields, o.result) end
+      redis.call("HSET", key, unpack(fields))
+      table.insert(ended, ARGV[3]); table.insert(ended, o.id)
+      table.insert(ran, ARGV[2]); table.insert(ran, o.id)
+    end
+    redis.call("HDEL", key, "lease_token", "lease_until")
+    table.insert(unleased, o.id)
+    if o.state == "RETRY" then enqueue_waiting(o.id, queue, tonumber(f[9]), tonumber(o.run_at), now) end
+    tally(queue, "STARTED", -1)
+    tally(queue, new, 1)
+    event(ARGV[2], "job.state", o.id, queue, task, new)
   end
 end
+batched("ZREM", K("leases"), unleased)
+batched("ZADD", K("finished"), ended)
+batched("ZADD", K("done"), ran)
+flush_tally()
 return rejected
