@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -9,7 +10,10 @@ import pytest
 
 from conveyor import App
 from conveyor.errors import ConfigurationError
+from conveyor.records import Outcome
+from conveyor.states import State
 from conveyor.worker import Worker
+from conveyor.worker.pools import Held, Stored
 
 from .test_outcomes import drain
 
@@ -81,3 +85,21 @@ def test_auto_prefetch_leaves_long_jobs_to_a_second_worker(worker_app: App) -> N
     for runner in runners:
         runner.join(10)
     assert {job.record().worker for job in slow} == {first.id, second.id}
+
+
+@pytest.mark.parametrize("backend_kind", ["sqlite"])
+def test_a_delivery_ending_late_does_not_drop_the_same_jobs_next_delivery(
+    worker_app: App,
+) -> None:
+    """A process child can claim a job again (requeued after its lease was lost) before
+    the end of its earlier delivery is reported: the worker must go on renewing the new
+    lease, so it forgets deliveries by lease, not by job id."""
+    worker_app.send_task("t.add", (1, 2))
+    worker = Worker(worker_app, pool="thread", concurrency=1)
+    (first,) = worker_app.backend.claim(["default"], worker.id, 1, 30)
+    second = dataclasses.replace(first, lease_token="a-newer-token")
+    late = Outcome(first.id, first.lease_token or "", State.SUCCESS)
+    worker._handle([Held([second]), Stored([late], refused=[first.id])])
+    assert worker._held[first.id].lease_token == "a-newer-token"
+    worker._handle([Stored([Outcome(first.id, "a-newer-token", State.SUCCESS)], refused=[])])
+    assert first.id not in worker._held

@@ -127,6 +127,34 @@ def test_terminate_kills_the_child_and_the_pool_goes_on(
     assert worker.wait(20) == 0
 
 
+def test_terminate_of_a_prefetched_job_skips_it_and_the_child_goes_on(
+    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]], ledger: Path
+) -> None:
+    """A child claims a batch (--prefetch 2 with one child: 3 at a time). A job revoked
+    with terminate while it waits in that batch never starts; the next one still runs,
+    and is the one killed when it is terminated in turn (the parent knows which job of
+    the batch is running even after one was skipped)."""
+    first, skipped, last = producer.enqueue_many(
+        [ledger_job(ledger, 1.5), ledger_job(ledger, 0), ledger_job(ledger, 30)]
+    )
+    worker = spawn_worker("-c", "1", "--prefetch", "2")
+    wait_until(lambda: starts(ledger)[first.id], 30, "the first job to start")
+    assert producer.backend.get(skipped.id).state is State.STARTED  # claimed with the first
+    skipped.revoke(terminate=True)
+    wait_until(lambda: skipped.state is State.REVOKED, 10, "the prefetched job to be revoked")
+    error = skipped.error
+    assert error is not None
+    assert "before it started" in error["message"]
+    wait_until(lambda: starts(ledger)[last.id], 10, "the last job to start")
+    assert first.state is State.SUCCESS
+    last.revoke(terminate=True)
+    wait_until(lambda: last.state is State.REVOKED, 10, "the running job to be stopped")
+    assert ends(ledger)[last.id] == 0
+    assert starts(ledger)[skipped.id] == 0  # never ran
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(20) == 0
+
+
 def test_revoke_of_a_running_job_survives_its_worker_dying(
     producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]], ledger: Path
 ) -> None:
@@ -203,7 +231,8 @@ def _log(proc: subprocess.Popen[bytes]) -> bytes:
 def test_two_workers_on_the_same_queues_run_every_job_exactly_once(
     producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]], ledger: Path
 ) -> None:
-    jobs = producer.enqueue_many([ledger_job(ledger, 0) for _ in range(300)])
+    # 20 ms each: longer than a process worker's children take to start, so both share.
+    jobs = producer.enqueue_many([ledger_job(ledger, 0.02) for _ in range(300)])
     workers = [spawn_worker("-c", "2", "--prefetch", "2"), spawn_worker("-c", "2", "-P", "thread")]
     wait_until(lambda: states(jobs, producer)[State.SUCCESS] == len(jobs), 60, "every job SUCCESS")
     counts = starts(ledger)

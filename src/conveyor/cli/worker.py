@@ -93,7 +93,7 @@ def banner(w: Worker) -> str:
         f"[bold]conveyor worker[/bold] {w.name}  id {w.id}\n"
         f"  backend      {hide_password(w.app.conf.backend_url)}\n"
         f"  queues       {', '.join(w.queues)}\n"
-        f"  pool         {w.pool_kind} x {w.concurrency}" + (f" (prefetch auto, up to {w.max_prefetch})" if w.auto_prefetch else f" (+{w.max_prefetch} prefetch)" if w.max_prefetch else "") + "\n"
+        f"  pool         {w.pool_kind} x {w.concurrency} ({w.prefetch_text})\n"
         f"  mode         {'burst (exit when drained)' if w.burst else 'run until stopped'}\n"
         f"  tasks\n{tasks}"
     )  # fmt: skip

@@ -9,6 +9,10 @@ Three parts, each on its own thread:
   heartbeats every held lease in one call (learning revocations and lost leases), rescues
   expired leases of dead workers, and carries out shutdown.
 
+The process pool claims and acknowledges its jobs itself, in its children (see
+``pools/process.py``): the worker starts no consumer for it, and its main loop learns
+from the pool's reports which jobs are held (to renew their leases) and which are done.
+
 Shutdown: the first ``stop()`` (SIGTERM/SIGINT) stops claiming, releases claimed jobs
 that have not started, and lets running ones finish for up to ``shutdown_timeout``
 seconds; the second (or the timeout) stops running jobs and releases them to the queue
@@ -17,8 +21,8 @@ at once.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
+import math
 import os
 import queue
 import random
@@ -32,21 +36,26 @@ from .. import __version__
 from ..errors import BackendError
 from ..ids import new_id
 from ..records import JobRecord, Lease, Outcome, WorkerInfo
-from ..states import State
-from ..workflows.engine import follow_ups
-from .pools import Lost, Report, default_concurrency, make_pool
+from ..workflows.engine import follow_ups, follow_ups_of, has_follow_ups
+from .pools import (
+    Drained,
+    Dropped,
+    Held,
+    Lost,
+    Report,
+    Stored,
+    Unstarted,
+    default_concurrency,
+    make_pool,
+)  # fmt: skip
+from .pools.child import MAX_BATCH
+from .timing import BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
 
 if TYPE_CHECKING:
     from ..app import App
 
 log = logging.getLogger("conveyor.worker")
 
-#: In burst mode, delayed jobs due within this many seconds are waited for.
-BURST_HORIZON = 60.0
-#: Longest an idle consumer waits before claiming again (delayed jobs start this late at most).
-IDLE_WAIT = 0.5
-#: Pause after a backend error before trying again.
-ERROR_BACKOFF = 1.0
 #: ``prefetch=None`` (auto): while jobs are short, claim up to this many per slot beyond
 #: the running ones, so a slot never waits for a claim round trip; once jobs are long,
 #: claim none ahead, so a job never waits behind a long one while another worker idles.
@@ -55,10 +64,6 @@ AUTO_PREFETCH_PER_SLOT = 4
 #: running) falls below SHORT_JOBS seconds, and off when it rises above LONG_JOBS.
 SHORT_JOBS, LONG_JOBS = 0.05, 0.2
 _WAKE = object()
-
-
-def _has_follow_ups(record: JobRecord) -> bool:
-    return any(key in record.headers for key in ("wf", "link", "link_error"))
 
 
 class Worker:
@@ -91,11 +96,13 @@ class Worker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.results: queue.SimpleQueue[Report | object] = queue.SimpleQueue()
         self.pool = make_pool(pool, app, self.concurrency, self.results, **pool_options)  # type: ignore[arg-type]
+        self.pool.configure(self.id, self.queues, prefetch, burst)
         self._held: dict[str, JobRecord] = {}
         self._room = threading.Condition()
         self._stop_level = 0
         self._drained = False
         self._unacked: list[Outcome] = []
+        self._unlost: list[Lost] = []
         self.started = threading.Event()
         self.counts = {"SUCCESS": 0, "FAILURE": 0, "RETRY": 0, "REVOKED": 0, "LOST": 0}
 
@@ -103,6 +110,17 @@ class Worker:
     def capacity(self) -> int:
         """Jobs this worker holds at most: its slots, plus prefetched ones while allowed."""
         return self.concurrency + (self.max_prefetch if self._prefetching else 0)
+
+    @property
+    def prefetch_text(self) -> str:
+        """How this worker claims ahead, for its banner."""
+        if self.pool.claims:
+            if self.auto_prefetch:
+                return f"prefetch auto: each child claims up to {MAX_BATCH} short jobs at once"
+            return f"each child claims up to {1 + math.ceil(self.max_prefetch / self.concurrency)} at once"
+        if self.auto_prefetch:
+            return f"prefetch auto, up to {self.max_prefetch}"
+        return f"+{self.max_prefetch} prefetch" if self.max_prefetch else "no prefetch"
 
     def _note_done(self, job_id: str, now: float) -> None:
         """Fold one job's held time into the average that switches auto prefetch."""
@@ -156,7 +174,8 @@ class Worker:
         self.pool.start()
         self._beat()
         consumer = threading.Thread(target=self._consume, name="conveyor-consumer", daemon=True)
-        consumer.start()
+        if not self.pool.claims:
+            consumer.start()
         self.started.set()
         try:
             code = self._main_loop()
@@ -164,7 +183,8 @@ class Worker:
             self._stop_level = max(self._stop_level, 1)
             with self._room:
                 self._room.notify_all()
-            consumer.join(timeout=IDLE_WAIT * 4)
+            if consumer.is_alive():
+                consumer.join(timeout=IDLE_WAIT * 4)
             self._unregister()
         return code
 
@@ -212,17 +232,19 @@ class Worker:
                 return reports
 
     def _handle(self, reports: list[Report]) -> None:
-        lost = [r for r in reports if isinstance(r, Lost)]
+        self._note_pool_reports(reports)
+        unstarted = [j for r in reports if isinstance(r, Unstarted) for j in r.records]
+        if unstarted:
+            self._release(unstarted)  # never kept: a held job no child runs would stay leased
+        # Both kept until stored: a backend error here is retried in the next tick.
         self._unacked += [r for r in reports if isinstance(r, Outcome)]
-        done = [o.job_id for o in self._unacked] + [r.lease.job_id for r in lost]
+        self._unlost += [r for r in reports if isinstance(r, Lost)]
+        lost = self._unlost
+        done = [Lease(o.job_id, o.token) for o in self._unacked] + [r.lease for r in lost]
         try:
             self._start_follow_ups(self._unacked)  # before the ack: see workflows.engine
             if self._unacked:
-                for job_id in self.backend.ack(self._unacked):
-                    log.warning(
-                        "job %s: lease lost before its outcome was stored; another delivery owns it",
-                        job_id,
-                    )
+                self._warn_refused(self.backend.ack(self._unacked))
             if lost:
                 for report in lost:
                     log.error(
@@ -232,26 +254,52 @@ class Worker:
         except BackendError as exc:
             log.error("cannot store outcomes (%s); retrying in the next tick", exc)
             return
-        self._count_and_log(reports)
-        self._unacked = []
+        self._count_and_log(self._unacked, len(lost))
+        self._unacked, self._unlost = [], []
+        self._forget(done)
+
+    def _note_pool_reports(self, reports: list[Report]) -> None:
+        """Reports of a pool that claims and stores jobs itself: bookkeeping only."""
         now = time.monotonic()
         with self._room:
-            for job_id in done:
-                self._held.pop(job_id, None)
-                self._note_done(job_id, now)
+            for report in reports:
+                if isinstance(report, Held):
+                    for job in report.records:
+                        self._held[job.id] = job
+                        self._held_since[job.id] = now
+        for report in reports:
+            if isinstance(report, Stored):
+                self._warn_refused(report.refused)
+                self._count_and_log(report.outcomes, 0)
+                self._forget([Lease(o.job_id, o.token) for o in report.outcomes])
+            elif isinstance(report, Dropped):
+                self._forget(report.leases)
+            elif isinstance(report, Drained):
+                self._drained = True
+
+    def _forget(self, leases: list[Lease]) -> None:
+        """Drop ended deliveries. By lease, not id: a pool may hold the same job again
+        (requeued after a lost lease) before the end of the earlier delivery is reported."""
+        now = time.monotonic()
+        with self._room:
+            for lease in leases:
+                held = self._held.get(lease.job_id)
+                if held is not None and (held.lease_token or "") == lease.token:
+                    del self._held[lease.job_id]
+                    self._note_done(lease.job_id, now)
             self._room.notify_all()
+
+    @staticmethod
+    def _warn_refused(job_ids: list[str]) -> None:
+        for job_id in job_ids:
+            log.warning(
+                "job %s: lease lost before its outcome was stored; another delivery owns it",
+                job_id,
+            )
 
     def _start_follow_ups(self, outcomes: list[Outcome]) -> None:
         """Store the workflow steps and links that these final outcomes start."""
-        follow: list[JobRecord] = []
-        for outcome in outcomes:
-            record = self._held.get(outcome.job_id)
-            if record is None or outcome.state is State.RETRY or not _has_follow_ups(record):
-                continue
-            final = dataclasses.replace(
-                record, state=outcome.state, result=outcome.result, error=outcome.error
-            )
-            follow += follow_ups(self.app, final)
+        follow = follow_ups_of(self.app, self._held, outcomes)
         if follow:
             self.backend.enqueue(follow)
 
@@ -262,17 +310,15 @@ class Worker:
         ended = [
             r
             for r in self.backend.get_many(job_ids).values()
-            if r.state.finished and _has_follow_ups(r)
+            if r.state.finished and has_follow_ups(r)
         ]
         follow = [f for record in ended for f in follow_ups(self.app, record)]
         if follow:
             self.backend.enqueue(follow)
 
-    def _count_and_log(self, reports: list[Report]) -> None:
-        for report in reports:
-            if isinstance(report, Lost):
-                self.counts["LOST"] += 1
-                continue
+    def _count_and_log(self, outcomes: list[Outcome], lost: int) -> None:
+        self.counts["LOST"] += lost
+        for report in outcomes:
             self.counts[report.state.value] = self.counts.get(report.state.value, 0) + 1
             record = self._held.get(report.job_id)
             task = record.task if record else "?"

@@ -18,10 +18,11 @@ run"), so no step is left waiting forever.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..records import JobRecord
+from ..records import JobRecord, Outcome
 from ..states import State
 from ..task import Signature
 
@@ -125,6 +126,25 @@ def abort(
                 error = {"type": "WorkflowAborted", "message": f"never run: {cause}"}
                 yield _finished(app, node, State.REVOKED, error, failed.workflow_id)
     yield from abort(app, cont["then"], failed)
+
+
+def has_follow_ups(record: JobRecord) -> bool:
+    return any(key in record.headers for key in ("wf", "link", "link_error"))
+
+
+def follow_ups_of(
+    app: App, held: Mapping[str, JobRecord], outcomes: Iterable[Outcome]
+) -> list[JobRecord]:
+    """The jobs that these deliveries' final outcomes start (``held``: their records)."""
+    found: list[JobRecord] = []
+    for outcome in outcomes:
+        record = held.get(outcome.job_id)
+        if record is None or outcome.state is State.RETRY or not has_follow_ups(record):
+            continue
+        found += follow_ups(
+            app, replace(record, state=outcome.state, result=outcome.result, error=outcome.error)
+        )
+    return found
 
 
 def follow_ups(app: App, record: JobRecord) -> list[JobRecord]:

@@ -15,14 +15,17 @@ import queue
 from typing import TYPE_CHECKING, Any
 
 from ...errors import ConfigurationError
-from .base import Lost, Pool, Report
+from .base import Drained, Dropped, Held, Lost, Pool, Report, Stored, Unstarted
 
 if TYPE_CHECKING:
     from ...app import App
 
 POOLS = ("process", "thread", "async", "solo")
 
-__all__ = ["POOLS", "Lost", "Pool", "Report", "default_concurrency", "make_pool"]
+__all__ = [
+    "POOLS", "Drained", "Dropped", "Held", "Lost", "Pool", "Report", "Stored", "Unstarted",
+    "default_concurrency", "make_pool",
+]  # fmt: skip
 
 
 def default_concurrency(kind: str) -> int:

@@ -1,6 +1,13 @@
 """The pool interface the worker drives. Pools run jobs and post what happened to
 ``results``: an ``Outcome`` for each delivery that ended, or ``Lost`` when the process
-running it died (the job goes back to its queue, counted as a lost delivery)."""
+running it died (the job goes back to its queue, counted as a lost delivery).
+
+A pool that claims its own jobs (``claims = True``: the process pool, whose children
+claim and acknowledge in batches, so no job passes through the worker's process) also
+posts ``Held`` (jobs it now holds: the worker renews their leases), ``Stored`` (outcomes
+it has acknowledged itself: the worker counts and logs them), ``Unstarted`` (jobs the
+worker must release), ``Dropped`` (jobs it released itself) and ``Drained`` (burst mode:
+nothing is left to claim)."""
 
 from __future__ import annotations
 
@@ -21,14 +28,50 @@ class Lost:
     reason: str
 
 
-Report = Outcome | Lost
+@dataclass(frozen=True, slots=True)
+class Held:
+    records: list[JobRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """Outcomes already acknowledged (results trimmed to a preview), and the ids the
+    backend refused because their lease was lost."""
+
+    outcomes: list[Outcome]
+    refused: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Unstarted:
+    records: list[JobRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    leases: list[Lease]
+
+
+@dataclass(frozen=True, slots=True)
+class Drained:
+    pass
+
+
+Report = Outcome | Lost | Held | Stored | Unstarted | Dropped | Drained
 
 
 class Pool(ABC):
     kind: str = ""
+    #: True: the pool claims and acknowledges jobs itself (see the module docstring).
+    claims: bool = False
 
     def __init__(self, app: App, concurrency: int, results: queue.SimpleQueue[Report]) -> None:
         self.app, self.concurrency, self.results = app, concurrency, results
+
+    def configure(  # noqa: B027 - a hook; only a pool that claims its own jobs needs it
+        self, worker_id: str, queues: list[str], prefetch: int | None, burst: bool
+    ) -> None:
+        """What a pool that claims its own jobs claims, and for which worker."""
 
     @abstractmethod
     def start(self) -> None: ...

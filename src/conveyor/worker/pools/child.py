@@ -1,17 +1,96 @@
-"""The main function of a process-pool child. It imports the app itself (so it works
-under spawn, the only start method on Windows), then runs jobs sent by its parent."""
+"""A process-pool child: it imports the app itself (so it works under spawn, the only
+start method on Windows), then claims, runs and acknowledges jobs for its worker, with
+no job passing through the worker's process.
+
+Three threads:
+
+- the **main thread** claims a batch (one backend call), tells the parent which jobs it
+  now holds (one message per batch: the parent renews their leases), and runs them one
+  by one;
+- the **storer** acknowledges finished jobs in batches (whatever finished while the last
+  acknowledgement was on its way), after storing their workflow follow-ups, and tells the
+  parent what it stored; so a result is stored as soon as its job ends, even when a long
+  job runs next;
+- the **listener** takes the parent's orders: ``stop`` (finish the running job, release
+  the rest, exit) and ``terminate`` (skip a held job; for the running one, store what
+  is finished, then ask the parent to kill this process).
+
+Two shared counters (held jobs begun, held jobs ended; a skipped or released job counts
+as both) tell the parent, if this process dies, which held job was running, which had
+finished and which never started. A job with a
+hard time limit is announced when it starts, so the parent can kill it at the limit.
+
+Batch size: ``prefetch`` jobs beyond the one to run. Auto (``None``) claims one job at a
+time until the average run is known, then as many as fit in ``BATCH_BUDGET`` seconds of
+work (at most ``MAX_BATCH``): many for short jobs, one for long ones, so a job never waits
+long behind another while a sibling could run it.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
+import logging
 import os
+import queue
 import signal
 import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
+from typing import Any
 
+from ...errors import BackendError, Terminated
 from ...loader import load_app
-from ..execution import execute
+from ...records import JobRecord, Lease, Outcome
+from ...states import State
+from ...workflows.engine import follow_ups_of
+from ..execution import error_info, execute
+from ..timing import BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
+
+log = logging.getLogger("conveyor.worker")
+
+#: Auto batch: claim as many jobs as fit in this many seconds of average run time...
+BATCH_BUDGET = 0.02
+#: ... but never more than this many at once.
+MAX_BATCH = 32
+#: Longest preview of a result sent to the parent for its log.
+PREVIEW = 200
+
+
+@dataclass(frozen=True)
+class ChildConfig:
+    app_path: str
+    backend_url: str
+    worker_id: str
+    queues: tuple[str, ...]
+    prefetch: int | None  # jobs claimed beyond the one to run now; None: auto
+    burst: bool = False
+    max_tasks: int | None = None
+    max_memory: int | None = None  # KiB of resident memory
+
+
+class Preview(str):
+    """A result's repr, cut short, standing in for the result in the parent's log."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def slim(outcome: Outcome) -> Outcome:
+    """The outcome as the parent logs it: a short result preview, the error's first lines."""
+    result = outcome.result
+    if not (result is None or isinstance(result, bool | int | float)):
+        result = Preview(repr(result)[:PREVIEW])
+    error = outcome.error
+    if error is not None:
+        error = {"type": error.get("type"), "message": str(error.get("message"))[:PREVIEW]}
+    return replace(outcome, result=result, error=error)
 
 
 def _die_with_parent() -> None:
@@ -36,9 +115,195 @@ def rss_kib() -> int:
             return 0
 
 
-def child_main(app_path: str, backend_url: str, conn: Connection, report_memory: bool) -> None:
-    """Run jobs from ``conn`` until told to stop; ``report_memory``: send this process's
-    RSS with each outcome (for ``max_memory_per_child``; reading it costs a file read)."""
+class _Storer:
+    """Acknowledges finished jobs in batches on its own thread."""
+
+    def __init__(self, runner: _Runner) -> None:
+        self.runner = runner
+        self.inbox: queue.SimpleQueue[tuple[JobRecord, Outcome] | Callable[[], None] | None] = (
+            queue.SimpleQueue()
+        )
+        self.thread = threading.Thread(target=self._run, name="conveyor-storer", daemon=True)
+
+    def put(self, record: JobRecord, outcome: Outcome) -> None:
+        self.inbox.put((record, outcome))
+
+    def then(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once everything put before it is stored."""
+        self.inbox.put(callback)
+
+    def flush(self) -> None:
+        done = threading.Event()
+        self.then(done.set)
+        done.wait()
+
+    def _run(self) -> None:
+        while True:
+            items = [self.inbox.get()]
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    items.append(self.inbox.get_nowait())
+            pairs = [i for i in items if isinstance(i, tuple)]
+            if pairs:
+                self._store(pairs)
+            for item in items:
+                if item is None:
+                    return
+                if callable(item):
+                    item()
+
+    def _store(self, pairs: list[tuple[JobRecord, Outcome]]) -> None:
+        runner = self.runner
+        held = {record.id: record for record, _ in pairs}
+        outcomes = [outcome for _, outcome in pairs]
+        while True:
+            try:
+                follow = follow_ups_of(runner.app, held, outcomes)
+                if follow:
+                    runner.backend.enqueue(follow)
+                refused = runner.backend.ack(outcomes)
+                break
+            except BackendError as exc:
+                log.error("cannot store outcomes (%s); retrying in %.0fs", exc, ERROR_BACKOFF)
+                time.sleep(ERROR_BACKOFF)
+        runner.send(("stored", [slim(o) for o in outcomes], refused))
+
+
+class _Runner:
+    def __init__(self, app: Any, conf: ChildConfig, conn: Connection, counters: Any) -> None:
+        self.app, self.conf, self.conn, self.counters = app, conf, conn, counters
+        self.backend = app.backend
+        self.queues = list(conf.queues)
+        self._send_lock = threading.Lock()
+        self.storer = _Storer(self)
+        self.stopping = False
+        self.running: str | None = None
+        self.skip: set[str] = set()
+        self.done = 0
+        self.avg_run: float | None = None
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        with self._send_lock:
+            self.conn.send(message)
+
+    # -- the listener thread ------------------------------------------------------------
+
+    def listen(self) -> None:
+        while True:
+            try:
+                message = self.conn.recv()
+            except (EOFError, OSError):  # the worker is gone: nobody renews our leases
+                os._exit(1)
+            if message[0] == "stop":
+                self.stopping = True
+            elif message[0] == "terminate":
+                job_id = message[1]
+                if self.running == job_id:
+                    self.storer.then(functools.partial(self.send, ("killme", job_id)))
+                else:
+                    self.skip.add(job_id)
+
+    # -- the main thread ----------------------------------------------------------------
+
+    def batch_size(self) -> int:
+        if self.conf.prefetch is not None:
+            size = 1 + self.conf.prefetch
+        elif self.avg_run is None:
+            size = 1
+        else:
+            size = max(1, min(MAX_BATCH, int(BATCH_BUDGET / max(self.avg_run, 1e-6))))
+        if self.conf.max_tasks:
+            size = min(size, self.conf.max_tasks - self.done)
+        return size
+
+    def run(self) -> str:
+        """Claim and run jobs until stopped; returns why it stopped."""
+        lease_seconds = self.app.conf.lease_seconds
+        while not self.stopping:
+            try:
+                jobs = self.backend.claim(
+                    self.queues, self.conf.worker_id, self.batch_size(), lease_seconds
+                )
+                if not jobs:
+                    if not self._idle():
+                        return "drained"
+                    continue
+            except BackendError as exc:  # the backend is down: keep trying, never die
+                log.error("cannot reach the backend (%s); retrying in %.0fs", exc, ERROR_BACKOFF)
+                time.sleep(ERROR_BACKOFF)
+                continue
+            self.send(("held", jobs))
+            if self._run_batch(jobs):
+                return "retire"
+        return "stopped"
+
+    def _run_batch(self, jobs: list[JobRecord]) -> bool:
+        """Run a claimed batch; True when this child should retire afterwards."""
+        for index, record in enumerate(jobs):
+            if self.stopping or self._over_limits():
+                self._release(jobs[index:])
+                return not self.stopping
+            self._run_one(record)
+        return self._over_limits()
+
+    def _run_one(self, record: JobRecord) -> None:
+        if record.id in self.skip:  # it counts as begun and ended: the parent numbers held jobs
+            self.skip.discard(record.id)
+            self.counters[0] += 1
+            self.counters[1] += 1
+            error = error_info(Terminated("the job was revoked before it started"))
+            self.storer.put(
+                record, Outcome(record.id, record.lease_token or "", State.REVOKED, error=error)
+            )
+            return
+        task = self.app.tasks.get(record.task)
+        limit = task.options.time_limit if task else None
+        self.running = record.id
+        self.counters[0] += 1
+        if limit is not None:
+            self.send(("start", record.id, limit))
+        started = time.perf_counter()
+        outcome = execute(self.app, record, thread_limits=(True, False))
+        took = time.perf_counter() - started
+        self.counters[1] += 1
+        self.running = None
+        self.done += 1
+        self.avg_run = took if self.avg_run is None else 0.8 * self.avg_run + 0.2 * took
+        self.storer.put(record, outcome)
+
+    def _over_limits(self) -> bool:
+        conf = self.conf
+        if conf.max_tasks and self.done >= conf.max_tasks:
+            return True
+        return bool(conf.max_memory and self.done and rss_kib() > conf.max_memory)
+
+    def _release(self, jobs: list[JobRecord]) -> None:
+        self.storer.flush()
+        try:
+            self.backend.release([Lease(j.id, j.lease_token or "") for j in jobs])
+        except BackendError as exc:
+            log.error("could not release jobs (%s); they return when their leases expire", exc)
+        self.send(("dropped", [Lease(j.id, j.lease_token or "") for j in jobs]))
+        self.counters[0] += len(jobs)  # passed over: begun and ended, as the parent counts
+        self.counters[1] += len(jobs)
+
+    def _idle(self) -> bool:
+        """Wait for work; False when a burst child has found its queues drained."""
+        due = self.backend.next_due(self.queues)
+        now = self.backend.now()
+        if self.conf.burst and (due is None or due > now + BURST_HORIZON):
+            # Our own follow-ups are stored before their ack: look once more after it.
+            self.storer.flush()
+            due, now = self.backend.next_due(self.queues), self.backend.now()
+            if due is None or due > now + BURST_HORIZON:
+                return False
+        wait = IDLE_WAIT if due is None else min(IDLE_WAIT, max(0.0, due - now))
+        self.backend.wait_for_jobs(self.queues, wait)
+        return True
+
+
+def child_main(conf: ChildConfig, conn: Connection, counters: Any) -> None:
+    """Run jobs for the worker until told to stop (or drained, or retired)."""
     _die_with_parent()
     # The parent decides when children stop: a Ctrl-C or a SIGTERM sent to the whole
     # process group must not kill jobs that a graceful shutdown lets finish.
@@ -46,21 +311,19 @@ def child_main(app_path: str, backend_url: str, conn: Connection, report_memory:
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
-        app = load_app(app_path)
+        app = load_app(conf.app_path)
         if (
-            app.conf.backend_url != backend_url
+            app.conf.backend_url != conf.backend_url
         ):  # the parent's backend wins over import-time defaults
-            app.conf.backend_url, app._backend = backend_url, None
+            app.conf.backend_url, app._backend = conf.backend_url, None
     except Exception as exc:
-        conn.send(("fatal", f"worker child could not load the app {app_path!r}: {exc}"))
+        conn.send(("fatal", f"worker child could not load the app {conf.app_path!r}: {exc}"))
         return
-    conn.send(("ready", os.getpid()))
-    while True:
-        try:
-            record = conn.recv()
-        except EOFError:  # the parent is gone
-            return
-        if record is None:
-            return
-        outcome = execute(app, record, thread_limits=(True, False))
-        conn.send(("done", outcome, rss_kib() if report_memory else 0))
+    runner = _Runner(app, conf, conn, counters)
+    runner.storer.thread.start()
+    threading.Thread(target=runner.listen, name="conveyor-listener", daemon=True).start()
+    runner.send(("ready", os.getpid()))
+    why = runner.run()
+    runner.storer.inbox.put(None)
+    runner.storer.thread.join()
+    runner.send(("bye", why))

@@ -1,28 +1,34 @@
-"""``process`` pool: each job runs in a child process.
+"""``process`` pool: jobs run in child processes that claim and acknowledge them
+themselves (``pools/child.py``), so no job passes through the worker's process.
 
 Children start with ``spawn`` or ``forkserver`` (never a bare ``fork``, which is unsafe
 with threads and absent on Windows) and import the app by its path. One supervisor
 thread in the worker waits on every child's pipe and process handle at once and:
 
-- hands queued jobs to idle children;
-- kills a child at its job's hard time limit, or when the job is revoked with
-  ``terminate``, reports the outcome, and starts a replacement;
-- reports a job whose child died on its own as ``Lost`` (requeued, and failed after
-  ``max_lost_leases`` such deaths);
-- retires children after ``max_tasks_per_child`` jobs or above ``max_memory_per_child``
-  KiB of resident memory.
+- posts what the children report: the jobs each holds (the worker renews their leases),
+  the outcomes each stored, the jobs each released;
+- passes on ``terminate`` orders; the child stores what it has finished, then asks to be
+  killed; a child that does not answer within ``TERMINATE_GRACE`` seconds is killed anyway;
+- kills a child at its job's hard time limit, reports that outcome, starts a replacement;
+- when a child dies on its own, reports its running job (and any finished one whose
+  outcome it had not stored) as ``Lost`` (requeued, and failed after ``max_lost_leases``
+  such deaths) and its unstarted jobs as ``Unstarted`` (released without counting);
+- replaces children that retire after ``max_tasks_per_child`` jobs or above
+  ``max_memory_per_child`` KiB of resident memory.
 
 Soft time limits are raised inside the child (see ``worker.limits``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import math
 import multiprocessing
 import queue
 import sys
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -32,14 +38,18 @@ from ...errors import ConfigurationError, Terminated, TimeLimitExceeded
 from ...records import JobRecord, Lease, Outcome
 from ...states import State
 from ..execution import error_info
-from .base import Lost, Pool, Report
-from .child import child_main
+from .base import Drained, Dropped, Held, Lost, Pool, Report, Stored, Unstarted
+from .child import ChildConfig, child_main
 
 if TYPE_CHECKING:
     from ...app import App
 
+log = logging.getLogger("conveyor.worker")
+
 #: Children that die this many times in a row before finishing any job stop the pool.
 MAX_START_FAILURES = 3
+#: Seconds a child has to store its finished jobs before it is killed for a terminate.
+TERMINATE_GRACE = 2.0
 
 
 def default_start_method() -> str:
@@ -50,16 +60,27 @@ def default_start_method() -> str:
 class _Child:
     proc: BaseProcess
     conn: Connection
-    job: JobRecord | None = None
-    deadline: float | None = None
-    done: int = 0
+    counters: Any  # shared doubles: jobs begun, jobs ended (skipped and released ones too)
+    held: dict[str, tuple[int, JobRecord]] = field(default_factory=dict)  # id -> (seq, record)
+    taken: int = 0  # the next held job's sequence number
+    limit: tuple[str, float] | None = None  # (job id, deadline) of a hard time limit
+    terminating: tuple[str, float] | None = None  # (job id, kill-by time)
     ready: bool = False
-    retiring: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    leaving: str | None = None  # "retire", "drained" or "stopped", said just before exiting
+    gone: bool = False  # replaced (or removed) by the supervisor
+    told_stop: bool = False
+
+    def running(self) -> str | None:
+        """The held job this child was running (as of its counters), if any."""
+        begun, ended = int(self.counters[0]), int(self.counters[1])
+        if begun == ended:
+            return None
+        return next((job_id for job_id, (seq, _) in self.held.items() if seq == begun - 1), None)
 
 
 class ProcessPool(Pool):
     kind = "process"
+    claims = True
 
     def __init__(
         self,
@@ -87,11 +108,19 @@ class ProcessPool(Pool):
         self.max_tasks_per_child = max_tasks_per_child
         self.max_memory_per_child = max_memory_per_child
         self._ctx: Any = multiprocessing.get_context(self.start_method)
+        if self.start_method == "forkserver":
+            # Modules imported by the fork server are shared by every child it forks
+            # (copy-on-write) instead of imported by each: the child's code and the
+            # backend's driver. Not the app: its import errors must reach the worker.
+            self._ctx.set_forkserver_preload(
+                ["__main__", child_main.__module__, type(app.backend).__module__]
+            )
+        self._config: ChildConfig | None = None
         self._children: list[_Child] = []
-        self._inbox: deque[JobRecord] = deque()
         self._kill: set[str] = set()
         self._lock = threading.Lock()
         self._wake_r, self._wake_w = multiprocessing.Pipe(duplex=False)
+        self._draining = False  # children told to stop claiming: none is replaced
         self._closing: str | None = None  # None, "wait" or "now"
         self._start_failures = 0
         self.fatal: str | None = None
@@ -101,14 +130,22 @@ class ProcessPool(Pool):
 
     # -- called from the worker's threads --------------------------------------------------
 
+    def configure(
+        self, worker_id: str, queues: list[str], prefetch: int | None, burst: bool
+    ) -> None:
+        """What children claim, and for whom. ``prefetch`` is the worker's total (None: auto)."""
+        per_child = None if prefetch is None else math.ceil(prefetch / self.concurrency)
+        self._config = ChildConfig(
+            self.app_path, self.app.conf.backend_url, worker_id, tuple(queues), per_child,
+            burst, self.max_tasks_per_child, self.max_memory_per_child,
+        )  # fmt: skip
+
     def start(self) -> None:
         self._children = [self._spawn() for _ in range(self.concurrency)]
         self._thread.start()
 
     def submit(self, record: JobRecord) -> None:
-        with self._lock:
-            self._inbox.append(record)
-        self._wake()
+        raise RuntimeError("the process pool's children claim their own jobs")
 
     def terminate(self, job_id: str) -> None:
         with self._lock:
@@ -116,13 +153,15 @@ class ProcessPool(Pool):
         self._wake()
 
     def take_unstarted(self) -> list[JobRecord]:
+        """Tell every child to stop claiming; each releases its unstarted jobs itself."""
         with self._lock:
-            taken = list(self._inbox)
-            self._inbox.clear()
-        return taken
+            self._draining = True
+        self._wake()
+        return []
 
     def shutdown(self, *, wait: bool) -> None:
         with self._lock:
+            self._draining = True
             self._closing = "wait" if wait else "now"
         self._wake()
         self._thread.join()
@@ -136,59 +175,60 @@ class ProcessPool(Pool):
     # -- the supervisor thread -------------------------------------------------------------
 
     def _spawn(self) -> _Child:
+        if self._config is None:
+            raise RuntimeError("ProcessPool.configure() must be called before start()")
         parent_conn, child_conn = self._ctx.Pipe()
+        counters = self._ctx.RawArray("d", 2)
         proc = self._ctx.Process(
-            target=child_main,
-            args=(
-                self.app_path,
-                self.app.conf.backend_url,
-                child_conn,
-                bool(self.max_memory_per_child),
-            ),
-            name="conveyor-child",
+            target=child_main, args=(self._config, child_conn, counters), name="conveyor-child"
         )
         proc.start()
         child_conn.close()
-        return _Child(proc, parent_conn)
+        return _Child(proc, parent_conn, counters)
 
     def _supervise(self) -> None:
+        try:
+            self._supervise_loop()
+        except Exception as exc:  # a bug here must stop the worker, not leave it hanging
+            log.exception("the process pool's supervisor failed")
+            self.fatal = f"the process pool's supervisor failed: {exc!r}"
+
+    def _supervise_loop(self) -> None:
         while True:
             with self._lock:
-                closing, kill = self._closing, self._kill
+                closing, kill, draining = self._closing, self._kill, self._draining
                 self._kill = set()
-                if closing is None:
-                    self._assign()
-            for child in self._children:
-                if child.job is not None and child.job.id in kill:
-                    self._replace(
-                        child,
-                        State.REVOKED,
-                        Terminated("the job was revoked while running; its process was killed"),
-                    )
-            if closing == "now" or (
-                closing == "wait" and all(c.job is None for c in self._children)
-            ):
-                self._stop_children(force=closing == "now")
+            self._pass_orders(kill, draining)
+            if closing == "now":
+                self._stop_children()
                 return
+            if not self._children:
+                if closing == "wait" or self.fatal:
+                    return
+                if not draining:  # every child left drained (burst mode)
+                    self.results.put(Drained())
+                    with self._lock:
+                        self._draining = True
             self._wait_and_handle()
-            if self.fatal:
+            if self.fatal and closing is None:
                 return
 
-    def _assign(self) -> None:
-        """Give queued jobs to idle children (called with the lock held)."""
+    def _pass_orders(self, kill: set[str], draining: bool) -> None:
         for child in self._children:
-            if not self._inbox:
-                return
-            if child.job is None and not child.retiring:
-                record = self._inbox.popleft()
-                child.job = record
-                task = self.app.tasks.get(record.task)
-                limit = task.options.time_limit if task else None
-                child.deadline = None if limit is None else time.monotonic() + limit
-                child.conn.send(record)
+            if draining and not child.told_stop:
+                child.told_stop = True
+                self._tell(child, ("stop",))
+            for job_id in kill & child.held.keys():
+                self._tell(child, ("terminate", job_id))
+                if child.terminating is None and child.running() == job_id:
+                    child.terminating = (job_id, time.monotonic() + TERMINATE_GRACE)
+
+    def _tell(self, child: _Child, message: tuple[Any, ...]) -> None:
+        with contextlib.suppress(OSError):  # it is exiting: its sentinel tells the rest
+            child.conn.send(message)
 
     def _wait_and_handle(self) -> None:
-        deadlines = [c.deadline for c in self._children if c.deadline is not None]
+        deadlines = [t for c in self._children for _, t in filter(None, (c.limit, c.terminating))]
         timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
         handles: list[Any] = [self._wake_r]
         for child in self._children:
@@ -197,95 +237,157 @@ class ProcessPool(Pool):
         if self._wake_r in ready:
             while self._wake_r.poll():
                 self._wake_r.recv_bytes()
+        now = time.monotonic()
         for child in list(self._children):
-            if child.conn in ready:
-                self._receive(child)
-            elif child.proc.sentinel in ready:
+            if child.gone:
+                continue
+            woke = child.conn in ready or child.proc.sentinel in ready
+            if woke and (not self._receive(child) or child.proc.sentinel in ready):
                 self._died(child)
-            elif child.deadline is not None and time.monotonic() >= child.deadline:
-                limit = self.app.tasks[child.job.task].options.time_limit if child.job else None
-                self._replace(
-                    child,
-                    State.FAILURE,
-                    TimeLimitExceeded(
-                        f"the hard time limit of {limit}s fired; the process was killed"
-                    ),
-                    limit="hard",
-                )
+                continue
+            if child.limit is not None and now >= child.limit[1]:
+                self._over_limit(child)
+            elif child.terminating is not None and now >= child.terminating[1]:
+                self._killed_for_terminate(child, child.terminating[0])
 
-    def _receive(self, child: _Child) -> None:
+    def _receive(self, child: _Child) -> bool:
+        """Take every message waiting from ``child``; False when its pipe has closed."""
         try:
-            message = child.conn.recv()
+            while not child.gone and child.conn.poll():
+                self._message(child, child.conn.recv())
         except (EOFError, OSError):
-            self._died(child)
+            return False
+        return True
+
+    def _message(self, child: _Child, message: tuple[Any, ...]) -> None:
+        getattr(self, f"_on_{message[0]}")(child, *message[1:])
+
+    def _on_held(self, child: _Child, records: list[JobRecord]) -> None:
+        for record in records:
+            child.held[record.id] = (child.taken, record)
+            child.taken += 1
+        self.results.put(Held(records))
+
+    def _on_stored(self, child: _Child, outcomes: list[Outcome], refused: list[str]) -> None:
+        self._forget(child, [Lease(o.job_id, o.token) for o in outcomes])
+        self.results.put(Stored(outcomes, refused))
+
+    def _on_dropped(self, child: _Child, leases: list[Lease]) -> None:
+        self._forget(child, leases)
+        self.results.put(Dropped(leases))
+
+    def _on_start(self, child: _Child, job_id: str, limit: float) -> None:
+        child.limit = (job_id, time.monotonic() + limit)
+
+    def _on_killme(self, child: _Child, job_id: str) -> None:
+        if child.running() == job_id:
+            self._killed_for_terminate(child, job_id)
+
+    def _on_ready(self, child: _Child, pid: int) -> None:
+        child.ready, self._start_failures = True, 0
+
+    def _on_bye(self, child: _Child, why: str) -> None:
+        child.leaving = why
+
+    def _on_fatal(self, child: _Child, message: str) -> None:
+        self.fatal = message
+
+    def _forget(self, child: _Child, leases: list[Lease]) -> None:
+        """Drop these deliveries. By lease, not id: the child may hold the same job again
+        (requeued after a lost lease) before the end of its earlier delivery reaches us."""
+        for lease in leases:
+            job_id = lease.job_id
+            entry = child.held.get(job_id)
+            if entry is None or (entry[1].lease_token or "") != lease.token:
+                continue
+            del child.held[job_id]
+            if child.limit and child.limit[0] == job_id:
+                child.limit = None
+            if child.terminating and child.terminating[0] == job_id:
+                child.terminating = None
+
+    def _over_limit(self, child: _Child) -> None:
+        job_id = child.limit[0] if child.limit else None
+        child.limit = None
+        if job_id is None or child.running() != job_id:
+            return  # it ended in time; its outcome is on its way
+        limit = self.app.tasks[child.held[job_id][1].task].options.time_limit
+        self._kill_running(
+            child,
+            job_id,
+            State.FAILURE,
+            TimeLimitExceeded(f"the hard time limit of {limit}s fired; the process was killed"),
+            limit="hard",
+        )
+
+    def _killed_for_terminate(self, child: _Child, job_id: str) -> None:
+        child.terminating = None
+        if child.running() != job_id:
             return
-        kind = message[0]
-        if kind == "ready":
-            child.ready, self._start_failures = True, 0
-        elif kind == "fatal":
-            self.fatal = message[1]
-        elif kind == "done":
-            outcome, rss = message[1], message[2]
-            child.job, child.deadline = None, None
-            child.done += 1
-            self.results.put(outcome)
-            over_tasks = self.max_tasks_per_child and child.done >= self.max_tasks_per_child
-            over_memory = self.max_memory_per_child and rss > self.max_memory_per_child
-            if over_tasks or over_memory:
-                self._retire(child)
+        self._kill_running(
+            child,
+            job_id,
+            State.REVOKED,
+            Terminated("the job was revoked while running; its process was killed"),
+        )
+
+    def _kill_running(
+        self, child: _Child, job_id: str, state: State, exc: BaseException, **extra: Any
+    ) -> None:
+        """Kill a child running ``job_id``, report that job's outcome, settle the rest."""
+        child.proc.kill()
+        child.proc.join()
+        self._receive(child)  # what it stored before it died is stored
+        seq_record = child.held.pop(job_id, None)
+        if seq_record is not None:
+            record = seq_record[1]
+            self.results.put(
+                Outcome(record.id, record.lease_token or "", state, error=error_info(exc, **extra))
+            )
+        self._settle(
+            child, f"its worker child {child.proc.pid} was killed while it ran another job"
+        )
+        self._swap(child)
 
     def _died(self, child: _Child) -> None:
         child.proc.join()
-        if child.job is not None:
+        if child.leaving is None:
             reason = f"worker child {child.proc.pid} died with exit code {child.proc.exitcode} while running the job"
-            self.results.put(Lost(Lease(child.job.id, child.job.lease_token or ""), reason))
-        elif not child.ready:
-            self._start_failures += 1
-            if self._start_failures >= MAX_START_FAILURES:
-                self.fatal = (
-                    f"worker children keep dying at start (exit code {child.proc.exitcode})"
-                )
+            self._settle(child, reason)
+            if not child.ready:
+                self._start_failures += 1
+                if self._start_failures >= MAX_START_FAILURES and self.fatal is None:
+                    self.fatal = (
+                        f"worker children keep dying at start (exit code {child.proc.exitcode})"
+                    )
+        else:
+            self._settle(child, f"worker child {child.proc.pid} exited before storing the outcome")
         self._swap(child)
 
-    def _replace(self, child: _Child, state: State, exc: BaseException, **extra: Any) -> None:
-        """Kill a child running a job, report that job's outcome, start a new child."""
-        job = child.job
-        child.proc.kill()
-        child.proc.join()
-        if job is not None:
-            self.results.put(
-                Outcome(job.id, job.lease_token or "", state, error=error_info(exc, **extra))
-            )
-        self._swap(child)
-
-    def _retire(self, child: _Child) -> None:
-        child.retiring = True
-        child.conn.send(None)
-        child.proc.join(timeout=10)
-        if child.proc.is_alive():
-            child.proc.kill()
-            child.proc.join()
-        self._swap(child)
+    def _settle(self, child: _Child, reason: str) -> None:
+        """Report what a dead child held: unstarted jobs to release, the others as lost."""
+        begun = int(child.counters[0])
+        unstarted = [record for seq, record in child.held.values() if seq >= begun]
+        for seq, record in child.held.values():
+            if seq < begun:
+                self.results.put(Lost(Lease(record.id, record.lease_token or ""), reason))
+        if unstarted:
+            self.results.put(Unstarted(unstarted))
+        child.held.clear()
 
     def _swap(self, child: _Child) -> None:
+        child.gone = True
         child.conn.close()
         index = self._children.index(child)
-        if self._closing is None and not self.fatal:
+        with self._lock:
+            replace = not self._draining and self._closing is None and not self.fatal
+        if replace and child.leaving in (None, "retire"):
             self._children[index] = self._spawn()
         else:
             del self._children[index]
 
-    def _stop_children(self, *, force: bool) -> None:
+    def _stop_children(self) -> None:
         for child in self._children:
-            if force:
-                child.proc.kill()
-            else:
-                try:
-                    child.conn.send(None)
-                except OSError:
-                    child.proc.kill()
+            child.proc.kill()
         for child in self._children:
             child.proc.join(timeout=10)
-            if child.proc.is_alive():
-                child.proc.kill()
-                child.proc.join()

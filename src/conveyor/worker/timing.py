@@ -1,0 +1,9 @@
+"""Timings shared by the worker's consumer and the process pool's children, which claim
+the same way: one place to change them."""
+
+#: In burst mode, delayed jobs due within this many seconds are waited for.
+BURST_HORIZON = 60.0
+#: Longest an idle claimer waits before claiming again (delayed jobs start this late at most).
+IDLE_WAIT = 0.5
+#: Pause after a backend error before trying again.
+ERROR_BACKOFF = 1.0
