@@ -304,7 +304,12 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "redis", "postgres"], default="sqlite")
     parser.add_argument("--seconds", type=float, default=300.0, help="how long faults are injected")
     parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--rate", type=float, default=50.0, help="jobs enqueued per second")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=10.0,
+        help="jobs enqueued per second (jobs average ~0.5 s: 3 workers x 2 slots keep up with ~12/s)",
+    )
     parser.add_argument(
         "--fault-every", type=float, default=3.0, help="mean seconds between faults"
     )
