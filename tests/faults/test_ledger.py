@@ -161,6 +161,24 @@ def acknowledged(folder: Path) -> list[str]:
     return ids
 
 
+def wait_for_writes(procs: list[subprocess.Popen[bytes]], folder: Path, lines: int) -> None:
+    """Wait until the producers have acknowledged ``lines`` ids between them, all still
+    running; a producer that exits early fails the test with what it printed."""
+    deadline = time.monotonic() + 60
+    while len(acknowledged(folder)) < lines:
+        for i, proc in enumerate(procs):
+            if proc.poll() is not None:
+                err = (folder / f"producer-{i}.err").read_text()
+                raise AssertionError(f"producer {i} exited {proc.returncode} early:\n{err}")
+        if time.monotonic() > deadline:
+            counts = [
+                len((folder / f"producer-{i}.out").read_bytes().splitlines())
+                for i in range(len(procs))
+            ]
+            raise AssertionError(f"producers wrote {counts} ids in 60 s, wanted {lines}")
+        time.sleep(0.01)
+
+
 def test_sqlite_writers_killed_mid_write_leave_an_intact_store(tmp_path: Path) -> None:
     path = tmp_path / "conveyor.db"
     url = f"sqlite:///{path}"
@@ -171,8 +189,7 @@ def test_sqlite_writers_killed_mid_write_leave_an_intact_store(tmp_path: Path) -
         folder = tmp_path / f"round-{round_}"
         folder.mkdir()
         procs = run_producers(url, ledger, 4, 30, folder=folder)
-        outputs = [folder / f"producer-{i}.out" for i in range(4)]
-        wait_until(lambda files=outputs: all(f.stat().st_size for f in files), 30, "writes")
+        wait_for_writes(procs, folder, 40)
         for proc in procs:
             time.sleep(rng.uniform(0.0, 0.3))
             proc.kill()
