@@ -78,6 +78,18 @@ def test_worker_recovers_by_itself_after_a_redis_crash_and_nothing_is_lost(
         worker.wait()
 
 
+def test_a_pipelined_wait_and_claim_survives_a_script_flush(own_redis: tuple[int, str]) -> None:
+    port, _ = own_redis
+    app = App("tests", backend=f"redis://127.0.0.1:{port}/0")
+    backend = app.backend
+    backend.claim(["default"], "w0", 1, 30)  # loads the claim script
+    backend.client.script_flush()  # type: ignore[attr-defined]
+    job = app.send_task("tests.noop")
+    (claimed,) = backend.wait_and_claim(["default"], "w1", 1, 30, 1.0)
+    assert claimed.id == job.id
+    assert backend.get(job.id).state is State.STARTED
+
+
 def test_url_options_and_errors() -> None:
     backend = from_url("redis://:secret@127.0.0.1:1/3?prefix=shop")
     assert backend.prefix == "conveyor:{shop}"  # type: ignore[attr-defined]

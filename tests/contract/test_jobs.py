@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from conveyor.backends import Backend
@@ -80,6 +83,34 @@ def test_claim_marks_started_with_a_fresh_lease(backend: Backend, clock: FakeClo
     assert claimed.lease_until == pytest.approx(clock.now + 30)
     assert claimed.lease_token
     assert backend.get(record.id).state is State.STARTED
+
+
+def test_wait_and_claim_takes_a_job_enqueued_while_it_waits(
+    backend: Backend, clock: FakeClock
+) -> None:
+    record = job(backend)
+    backend.claim(["default"], "w0", 1, 30)  # first use (connections, schema) before timing
+    enqueue = threading.Timer(0.3, backend.enqueue, [[record]])
+    started = time.monotonic()
+    enqueue.start()
+    try:
+        claimed = backend.wait_and_claim(["default"], "w1", 5, 30, 5.0)
+    finally:
+        enqueue.join()
+    assert time.monotonic() - started < 4.0  # woken by the enqueue, not by the timeout
+    assert [j.id for j in claimed] == [record.id]
+    (got,) = claimed
+    assert (got.state, got.worker, got.attempt) == (State.STARTED, "w1", 1)
+    assert got.started_at == pytest.approx(clock.now, abs=5)  # the caller's clock
+    assert got.lease_until == pytest.approx((got.started_at or 0) + 30)
+    stored = backend.get(record.id)
+    assert (stored.state, stored.lease_token) == (State.STARTED, got.lease_token)
+
+
+def test_wait_and_claim_with_nothing_queued_returns_nothing(backend: Backend) -> None:
+    started = time.monotonic()
+    assert backend.wait_and_claim(["default"], "w1", 5, 30, 0.2) == []
+    assert time.monotonic() - started < 4.0
 
 
 def test_delayed_job_waits_for_its_time(backend: Backend, clock: FakeClock) -> None:

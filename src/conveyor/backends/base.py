@@ -146,15 +146,31 @@ class Backend(ABC):
         if limit <= 0 or not queues:
             return []
         now = self.now()
-        claimed = self._claim(list(queues), worker, limit, now, now + lease_seconds)
-        expired = [j for j in claimed if j.expires_at is not None and j.expires_at <= now]
+        return self._settle_claimed(
+            self._claim(list(queues), worker, limit, now, now + lease_seconds)
+        )
+
+    def wait_and_claim(
+        self, queues: Sequence[str], worker: str, limit: int, lease_seconds: float, timeout: float
+    ) -> list[JobRecord]:
+        """Wait up to ``timeout`` for a job to become available (``wait_for_jobs``), then
+        ``claim``. One call, so a backend can do both in one round trip (Redis does)."""
+        self.wait_for_jobs(queues, timeout)
+        return self.claim(queues, worker, limit, lease_seconds)
+
+    def _settle_claimed(self, claimed: list[JobRecord]) -> list[JobRecord]:
+        """End the claimed jobs already past ``expires_at`` (at their claim's time, their
+        ``started_at``) as REVOKED; the rest in run order."""
+        expired = [
+            j for j in claimed if j.expires_at is not None and j.expires_at <= (j.started_at or 0)
+        ]
         if expired:
             self.ack(
                 Outcome(
                     j.id,
                     j.lease_token or "",
                     State.REVOKED,
-                    error=expired_error(j.expires_at or now),
+                    error=expired_error(j.expires_at or 0),
                 )
                 for j in expired
             )

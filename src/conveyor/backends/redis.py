@@ -21,6 +21,7 @@ import hashlib
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from typing import Any, TypeVar
@@ -57,6 +58,8 @@ _FLOATS = {
 }
 _INTS = {"priority", "max_retries", "attempt", "lost_leases"}
 _JSON = {"progress", "result", "error", "attempts", "headers"}
+#: The longest a pipelined wake wait blocks (well under the socket timeout).
+MAX_WAIT = 5.0
 _COMMON = resources.files(__package__).joinpath("lua", "common.lua").read_text()
 
 
@@ -149,14 +152,7 @@ class RedisBackend(Backend):
         own connection: the hot path skips the client's per-command pool and retry
         machinery, which cost more CPU than the script. A dropped connection is retried
         once on a new one, as the client itself would."""
-        script = self._scripts.get(name)
-        if script is None:
-            body = (
-                _COMMON
-                + "\n"
-                + resources.files(__package__).joinpath("lua", f"{name}.lua").read_text()
-            )
-            script = self._scripts[name] = (hashlib.sha1(body.encode()).hexdigest(), body)
+        script = self._script(name)
         argv = (1, self._key("all"), self.prefix, *args)
         for retry in (False, True):
             conn = self._connection()
@@ -172,6 +168,35 @@ class RedisBackend(Backend):
                 if retry:
                     raise
         raise AssertionError("unreachable")
+
+    def _script(self, name: str) -> tuple[str, str]:
+        """(sha1, body) of a script: common.lua, then lua/<name>.lua."""
+        script = self._scripts.get(name)
+        if script is None:
+            body = (
+                _COMMON
+                + "\n"
+                + resources.files(__package__).joinpath("lua", f"{name}.lua").read_text()
+            )
+            script = self._scripts[name] = (hashlib.sha1(body.encode()).hexdigest(), body)
+        return script
+
+    def _clock_offset(self) -> float:
+        """Our clock minus the server's, for scripts that read the server's (``TIME``)
+        and must stamp times in ours; measured per thread, again every minute."""
+        local = self._local
+        if (
+            getattr(local, "offset_pid", None) != os.getpid()
+            or time.monotonic() > local.offset_until
+        ):
+            conn = self._connection()
+            before = self.now()
+            conn.send_command("TIME")
+            seconds, micros = conn.read_response()
+            after = self.now()
+            local.offset = (before + after) / 2 - (int(seconds) + int(micros) / 1e6)
+            local.offset_pid, local.offset_until = os.getpid(), time.monotonic() + 60
+        return float(local.offset)
 
     def _connection(self) -> Any:
         """This thread's connection (a new one after a fork: sockets are not shared)."""
@@ -240,6 +265,55 @@ class RedisBackend(Backend):
     ) -> list[JobRecord]:
         tokens = orjson.dumps([secrets.token_hex(8) for _ in range(limit)]).decode()
         rows = self._run("claim", _num(now), _num(lease_until), worker, limit, tokens, *queues)
+        return [_record(_pairs(row)) for row in rows]
+
+    def wait_and_claim(
+        self, queues: Sequence[str], worker: str, limit: int, lease_seconds: float, timeout: float
+    ) -> list[JobRecord]:
+        """BLPOP on the queues' wake lists with the claim script pipelined behind it on the
+        same connection: Redis runs the claim the moment the wait ends, so a woken worker
+        gets its jobs without a second round trip. The script reads the server's clock
+        (the wait's length is unknown when it is sent), shifted to ours."""
+        if limit <= 0 or not queues or timeout <= 0:
+            return super().wait_and_claim(queues, worker, limit, lease_seconds, timeout)
+        return self._settle_claimed(
+            self._wait_claim(list(queues), worker, limit, lease_seconds, timeout)
+        )
+
+    @guarded
+    def _wait_claim(
+        self, queues: list[str], worker: str, limit: int, lease_seconds: float, timeout: float
+    ) -> list[JobRecord]:
+        offset = self._clock_offset()
+        sha, _ = self._script("claim")
+        tokens = orjson.dumps([secrets.token_hex(8) for _ in range(limit)]).decode()
+        wake = [self._key("q", q, "wake") for q in queues]
+        claim = (sha, 1, self._key("all"), self.prefix, f"@{offset!r}", _num(lease_seconds), worker,
+                 limit, tokens, *queues)  # fmt: skip
+        rows: Any = None
+        for retry in (False, True):  # a dropped connection is retried once, as in _run
+            conn = self._connection()
+            try:
+                conn.send_command("BLPOP", *wake, min(max(0.01, timeout), MAX_WAIT))
+                conn.send_command("EVALSHA", *claim)
+                conn.read_response()
+                try:
+                    rows = conn.read_response()
+                except NoScriptError:  # Redis forgot the script; the wait is over
+                    rows = None
+                break
+            except (redis.ConnectionError, redis.TimeoutError):
+                conn.disconnect()
+                if retry:
+                    raise
+            except BaseException:
+                conn.disconnect()  # a reply may be left unread: never reuse this connection
+                raise
+        if rows is None:
+            now = self.now()
+            rows = self._run(
+                "claim", _num(now), _num(now + lease_seconds), worker, limit, tokens, *queues
+            )
         return [_record(_pairs(row)) for row in rows]
 
     @guarded

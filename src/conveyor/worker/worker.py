@@ -366,6 +366,7 @@ class Worker:
     # -- claiming (consumer thread) -------------------------------------------------------
 
     def _consume(self) -> None:
+        wait = 0.0  # how long to wait for work before the next claim
         while self._stop_level == 0:
             with self._room:
                 free = self.capacity - len(self._held)
@@ -373,11 +374,17 @@ class Worker:
                     self._room.wait(IDLE_WAIT)
                     continue
             try:
-                jobs = self.backend.claim(self.queues, self.id, free, self.app.conf.lease_seconds)
+                jobs = self.backend.wait_and_claim(
+                    self.queues, self.id, free, self.app.conf.lease_seconds, wait
+                )
                 if jobs:
                     self._dispatch(jobs)
-                elif not self._idle():
+                    wait = 0.0
+                    continue
+                idle = self._idle_wait()
+                if idle is None:
                     return
+                wait = idle
             except BackendError as exc:  # the backend is down: keep trying, never die
                 log.error("cannot reach the backend (%s); retrying in %.0fs", exc, ERROR_BACKOFF)
                 time.sleep(ERROR_BACKOFF)
@@ -394,8 +401,8 @@ class Worker:
         for job in jobs:
             self.pool.submit(job)
 
-    def _idle(self) -> bool:
-        """Wait for work; False when a burst worker has drained its queues."""
+    def _idle_wait(self) -> float | None:
+        """How long to wait for work; None when a burst worker has drained its queues."""
         # Look at what is held before asking the backend: a job's follow-ups are stored
         # before it leaves _held, so this order cannot miss them.
         with self._room:
@@ -405,10 +412,8 @@ class Worker:
         if self.burst and nothing_held and (due is None or due > now + BURST_HORIZON):
             self._drained = True
             self.results.put(_WAKE)
-            return False
-        wait = IDLE_WAIT if due is None else min(IDLE_WAIT, max(0.0, due - now))
-        self.backend.wait_for_jobs(self.queues, wait)
-        return True
+            return None
+        return IDLE_WAIT if due is None else min(IDLE_WAIT, max(0.0, due - now))
 
     # -- stopping ----------------------------------------------------------------------------
 

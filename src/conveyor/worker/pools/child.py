@@ -219,15 +219,19 @@ class _Runner:
     def run(self) -> str:
         """Claim and run jobs until stopped; returns why it stopped."""
         lease_seconds = self.app.conf.lease_seconds
+        wait = 0.0  # how long to wait for work before the next claim
         while not self.stopping:
             try:
-                jobs = self.backend.claim(
-                    self.queues, self.conf.worker_id, self.batch_size(), lease_seconds
+                jobs = self.backend.wait_and_claim(
+                    self.queues, self.conf.worker_id, self.batch_size(), lease_seconds, wait
                 )
                 if not jobs:
-                    if not self._idle():
+                    idle = self._idle_wait()
+                    if idle is None:
                         return "drained"
+                    wait = idle
                     continue
+                wait = 0.0
             except BackendError as exc:  # the backend is down: keep trying, never die
                 log.error("cannot reach the backend (%s); retrying in %.0fs", exc, ERROR_BACKOFF)
                 time.sleep(ERROR_BACKOFF)
@@ -287,8 +291,8 @@ class _Runner:
         self.counters[0] += len(jobs)  # passed over: begun and ended, as the parent counts
         self.counters[1] += len(jobs)
 
-    def _idle(self) -> bool:
-        """Wait for work; False when a burst child has found its queues drained."""
+    def _idle_wait(self) -> float | None:
+        """How long to wait for work; None when a burst child has found its queues drained."""
         due = self.backend.next_due(self.queues)
         now = self.backend.now()
         if self.conf.burst and (due is None or due > now + BURST_HORIZON):
@@ -296,10 +300,8 @@ class _Runner:
             self.storer.flush()
             due, now = self.backend.next_due(self.queues), self.backend.now()
             if due is None or due > now + BURST_HORIZON:
-                return False
-        wait = IDLE_WAIT if due is None else min(IDLE_WAIT, max(0.0, due - now))
-        self.backend.wait_for_jobs(self.queues, wait)
-        return True
+                return None
+        return IDLE_WAIT if due is None else min(IDLE_WAIT, max(0.0, due - now))
 
 
 def child_main(conf: ChildConfig, conn: Connection, counters: Any) -> None:
