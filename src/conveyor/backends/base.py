@@ -155,7 +155,8 @@ class Backend(ABC):
     ) -> list[JobRecord]:
         """Wait up to ``timeout`` for a job to become available (``wait_for_jobs``), then
         ``claim``. One call, so a backend can do both in one round trip (Redis does)."""
-        self.wait_for_jobs(queues, timeout)
+        if timeout > 0:  # a busy worker claims again at once: not even a look at the hint
+            self.wait_for_jobs(queues, timeout)
         return self.claim(queues, worker, limit, lease_seconds)
 
     def _settle_claimed(self, claimed: list[JobRecord]) -> list[JobRecord]:
