@@ -62,7 +62,11 @@ class TaskContext:
         """True once the job was revoked; long loops in thread or solo pools should check it."""
         if not self._revoked and time.monotonic() - self._checked_at >= REVOKE_CHECK_INTERVAL:
             self._checked_at = time.monotonic()
-            self._revoked = self.app.backend.get(self.request.id).revoke is not None
+            revoke = self.app.backend.get(self.request.id).revoke
+            # Seen here before the worker's heartbeat brings it: a revoke with terminate
+            # must still end the job REVOKED, not SUCCESS, whichever path saw it first.
+            if revoke is not None:
+                self.mark_revoked(terminate=revoke == "terminate")
         return self._revoked
 
     def mark_revoked(self, *, terminate: bool = False) -> None:

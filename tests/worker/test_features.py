@@ -10,6 +10,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from conveyor import App, State
 from conveyor.worker import Worker
 
@@ -43,6 +45,21 @@ def test_thread_pool_terminate_sets_the_flag_and_the_job_ends_revoked(
     error = job.error
     assert error is not None
     assert error["type"] == "Terminated"
+
+
+def test_terminate_seen_by_the_task_first_still_ends_revoked(
+    worker_app: App, start_worker: Start, ledger: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No heartbeat after the first: only the task's own is_revoked() can see the revoke.
+    # CI once saw that path win the race and the job end SUCCESS ("noticed").
+    monkeypatch.setattr(worker_app.conf, "heartbeat_interval", 600.0)
+    start_worker(pool="thread")
+    job = worker_app.send_task("t.cooperative", (str(ledger),))
+    wait_until(lambda: ledger_lines(ledger), what="the task to start")
+    job.revoke(terminate=True)
+    wait_until(lambda: job.state.finished, 10, "the job to end")
+    assert job.state is State.REVOKED
+    assert (job.error or {})["type"] == "Terminated"
 
 
 def test_worker_registers_and_leaves_the_registry(worker_app: App, start_worker: Start) -> None:
