@@ -88,18 +88,42 @@ METRICS = [
 PEER_ARGS = {"throughput": ["2"], "sleep": ["20"], "memory": ["2"]}
 
 
+def summarize(
+    runs: dict[str, dict[str, list[dict[str, float]]]], sizes: dict[str, int]
+) -> list[dict[str, Any]]:
+    """Medians with the spread for each metric measured, and Conveyor's ratio."""
+    table = []
+    for kind, key, label, higher_better in METRICS:
+        if kind not in sizes:
+            continue
+        row: dict[str, Any] = {"metric": label}
+        for who in runs:
+            values = [r[key] for r in runs[who][kind]]
+            row[who] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
+        a, b = row["conveyor"]["median"], row["procrastinate"]["median"]
+        row["ratio"] = a / b if higher_better else b / a  # > 1: Conveyor is better
+        table.append(row)
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--reps", type=int, default=None)
+    parser.add_argument("--workloads", help="comma-separated workloads (default: all)")
     args = parser.parse_args()
     reps, n, lat = (1, 2000, 100) if args.quick else (3, 10_000, 300)
+    reps = args.reps or reps
+    sizes = {"enqueue": n // 2, "throughput": n, "latency": lat, "sleep": 200, "memory": 50,
+             "bytes": n}  # fmt: skip
+    if args.workloads:
+        sizes = {k: v for k, v in sizes.items() if k in args.workloads.split(",")}
     server = conveyor_bench.POSTGRES
     env = setup_peer(server)
     runs: dict[str, dict[str, list[dict[str, float]]]] = {"conveyor": {}, "procrastinate": {}}
     with tempfile.TemporaryDirectory() as folder:
         for rep in range(reps):
-            for kind, size in (("enqueue", n // 2), ("throughput", n), ("latency", lat),
-                               ("sleep", 200), ("memory", 50), ("bytes", n)):  # fmt: skip
+            for kind, size in sizes.items():
                 if rep and kind in ("memory", "bytes"):
                     continue  # steady figures: measured once
                 order = (
@@ -120,20 +144,13 @@ def main() -> None:
                         + "  ".join(f"{k}={v:,.2f}" for k, v in got.items()),
                         flush=True,
                     )
-    table = []
-    for kind, key, label, higher_better in METRICS:
-        row: dict[str, Any] = {"metric": label}
-        for who in runs:
-            values = [r[key] for r in runs[who][kind]]
-            row[who] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
-        a, b = row["conveyor"]["median"], row["procrastinate"]["median"]
-        row["ratio"] = a / b if higher_better else b / a  # > 1: Conveyor is better
-        table.append(row)
+    table = summarize(runs, sizes)
     meta = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "repetitions": reps, "jobs": n,
             "machine": f"{os.cpu_count()} cores", "procrastinate": "3.10.0"}  # fmt: skip
-    (ROOT / "benchmarks" / "results" / "postgres-vs-procrastinate.json").write_text(
-        json.dumps({"meta": meta, "table": table}, indent=2) + "\n"
-    )
+    if not args.workloads:  # a partial run is printed, not kept as the suite's result
+        (ROOT / "benchmarks" / "results" / "postgres-vs-procrastinate.json").write_text(
+            json.dumps({"meta": meta, "table": table}, indent=2) + "\n"
+        )
     print(f"\n{'metric':48} {'conveyor':>20} {'procrastinate':>20} {'ratio':>7}")
     for row in table:
         cells = [

@@ -17,6 +17,7 @@ import pytest
 from conveyor import App, State
 from conveyor.backends import from_url
 from conveyor.backends.postgres import PostgresBackend
+from conveyor.backends.sqlfiles import migrations
 from conveyor.errors import BackendError, ConfigurationError
 from conveyor.task import Signature
 from conveyor.worker import Worker
@@ -48,11 +49,13 @@ def test_transactional_enqueue_exists_only_if_the_transaction_commits(url: str) 
         conn.rollback()
     with psycopg.connect(base) as conn:
         kept = app.send_task("tx.note", ("kept",), connection=conn)
-        assert app.backend.get_many([kept.id]) == {}  # not visible before the commit
+        many = app.enqueue_many([note.s("one"), note.s("two")], connection=conn)
+        assert app.backend.get_many([kept.id, many[0].id]) == {}  # not visible before the commit
         conn.commit()
     assert app.backend.get_many([rolled_back.id]) == {}
     Worker(app, pool="thread", burst=True).run()
     assert kept.get(timeout=5) == "KEPT"
+    assert [job.get(timeout=5) for job in many] == ["ONE", "TWO"]
     with pytest.raises(ConfigurationError, match="needs the PostgreSQL backend"):
         App("x", backend="memory://").send_task("t", connection=object())
 
@@ -65,7 +68,15 @@ def _schema_shape(base: str, schema: str) -> list[tuple[str, ...]]:
         indexes = conn.execute(
             "SELECT indexname, replace(indexdef, %s, 'S') FROM pg_indexes WHERE schemaname = %s ORDER BY 1",
             (f'"{schema}"', schema)).fetchall()  # fmt: skip
-    return [tuple(str(v).replace(schema, "S") for v in row) for row in columns + indexes]
+        triggers = conn.execute(
+            "SELECT t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND NOT t.tgisinternal ORDER BY 1",
+            (schema,)).fetchall()  # fmt: skip
+        functions = conn.execute(
+            "SELECT p.proname, p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = %s ORDER BY 1", (schema,)).fetchall()  # fmt: skip
+    rows = columns + indexes + triggers + functions
+    return [tuple(str(v).replace(schema, "S") for v in row) for row in rows]
 
 
 def test_migrated_schema_equals_a_fresh_one_and_migrating_is_safe_concurrently(
@@ -88,12 +99,37 @@ def test_migrated_schema_equals_a_fresh_one_and_migrating_is_safe_concurrently(
             thread.start()
         for thread in threads:
             thread.join()
-        assert sorted(results, key=len) == [[], [], [1]]  # applied once, under the advisory lock
+        every = [number for number, _ in migrations("postgres")]
+        assert sorted(results, key=len) == [[], [], every]  # applied once, under the advisory lock
         schema = other_url.rsplit("schema=", 1)[1]
         assert _schema_shape(base, schema) == _schema_shape(base, url.rsplit("schema=", 1)[1])
         assert manual.counts() == {}
     finally:
         discard(other_url)
+
+
+def test_a_schema_at_version_1_upgrades_with_its_jobs_and_equals_a_fresh_one(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = url.split("?")[0]
+    fresh = from_url(url)
+    fresh.counts()
+    old_url = backend_url("postgres", tmp_path)
+    try:
+        with monkeypatch.context() as patch:  # the schema as the first release left it
+            patch.setattr("conveyor.backends.postgres.migrations", lambda d: migrations(d)[:1])
+            assert PostgresBackend(old_url).migrate() == [1]
+            waiting = App("old", backend=old_url).send_task("t.any")
+        upgraded = App("old", backend=old_url)
+        assert upgraded.backend.migrate() == [n for n, _ in migrations("postgres")][1:]
+        schema = old_url.rsplit("schema=", 1)[1]
+        assert _schema_shape(base, schema) == _schema_shape(base, url.rsplit("schema=", 1)[1])
+        (claimed,) = upgraded.backend.claim(["default"], "w", 5, 30)
+        assert claimed.id == waiting.id
+        states = [e.state for e in upgraded.backend.events() if e.job_id == waiting.id]
+        assert states == ["PENDING", "STARTED"]  # written by version 1's trigger, then version 2's
+    finally:
+        discard(old_url)
 
 
 def test_an_idle_waiter_wakes_on_notify(url: str) -> None:

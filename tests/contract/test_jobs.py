@@ -46,6 +46,18 @@ def test_enqueue_is_idempotent_by_id(backend: Backend) -> None:
     assert backend.get("fixed-id").priority == 1
 
 
+def test_an_id_repeated_in_one_batch_is_inserted_once_first_entry_wins(backend: Backend) -> None:
+    first, again = job(backend, id="twice", priority=2), job(backend, id="twice", priority=8)
+    assert backend.enqueue([first, job(backend), again]) == [True, True, False]
+    assert backend.get("twice").priority == 2
+
+
+def test_a_batch_is_claimed_in_its_own_order(backend: Backend) -> None:
+    batch = [job(backend) for _ in range(50)]  # one clock reading: equal run_at throughout
+    backend.enqueue(batch)
+    assert [j.id for j in backend.claim(["default"], "w1", 50, 30)] == [j.id for j in batch]
+
+
 def test_claim_takes_highest_priority_first_then_fifo(backend: Backend, clock: FakeClock) -> None:
     order = []
     for priority in [5, 9, 0, 9, 5, 7]:

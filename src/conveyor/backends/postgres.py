@@ -69,6 +69,18 @@ def _record(row: Sequence[Any]) -> JobRecord:
     return JobRecord(**values)
 
 
+def _job_params(job: JobRecord) -> dict[str, Any]:
+    """A new job's columns, as the insert queries take them."""
+    return {
+        "id": job.id, "task": job.task, "queue": job.queue, "priority": job.priority,
+        "payload": job.payload, "state": job.state.value, "run_at": job.run_at,
+        "created_at": job.created_at, "max_retries": job.max_retries, "expires_at": job.expires_at,
+        "parent_id": job.parent_id, "root_id": job.root_id, "workflow_id": job.workflow_id,
+        "headers": _dump(job.headers), "error": _dump(job.error), "finished_at": job.finished_at,
+        "keep_until": job.keep_until,
+    }  # fmt: skip
+
+
 def _each_returned(cur: Any, query: str, params: list[dict[str, Any]]) -> list[bool]:
     """Run ``query`` (with RETURNING) for each parameter set in one pipelined batch; per
     set, whether it returned a row."""
@@ -145,7 +157,8 @@ class PostgresBackend(Backend):
                 if self._pool is None:
                     pool: ConnectionPool[Any] = ConnectionPool(
                         self.conninfo, min_size=1, max_size=10, open=False, timeout=10,
-                        kwargs={"connect_timeout": 5}, name=f"conveyor-{self.schema}",
+                        kwargs={"connect_timeout": 5, "autocommit": True},
+                        name=f"conveyor-{self.schema}",
                         check=_check_idle,
                     )  # fmt: skip
                     try:
@@ -161,8 +174,9 @@ class PostgresBackend(Backend):
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Connection[Any]]:
-        """A connection in a transaction, committed on success."""
-        with self.pool.connection() as conn:
+        """A connection in a transaction, committed on success. (Pooled connections are in
+        autocommit mode, so a single statement can also run without one.)"""
+        with self.pool.connection() as conn, conn.transaction():
             yield conn
 
     def close(self) -> None:
@@ -236,20 +250,25 @@ class PostgresBackend(Backend):
 
     @guarded
     def _insert(self, jobs: Sequence[JobRecord]) -> list[bool]:
-        with self._tx() as conn:
+        # One statement on an autocommit connection: it commits by itself, so a single
+        # enqueue costs one round trip (a BEGIN/COMMIT pair would add two).
+        with self.pool.connection() as conn:
             return self._insert_on(conn, jobs)
 
     def _insert_on(self, conn: Any, jobs: Sequence[JobRecord]) -> list[bool]:
-        params = [{
-            "id": job.id, "task": job.task, "queue": job.queue, "priority": job.priority,
-            "payload": job.payload, "state": job.state.value, "run_at": job.run_at,
-            "created_at": job.created_at, "max_retries": job.max_retries, "expires_at": job.expires_at,
-            "parent_id": job.parent_id, "root_id": job.root_id, "workflow_id": job.workflow_id,
-            "headers": _dump(job.headers), "error": _dump(job.error), "finished_at": job.finished_at,
-            "keep_until": job.keep_until,
-        } for job in jobs]  # fmt: skip
-        with conn.cursor() as cur:
-            return _each_returned(cur, self._q["insert"], params)
+        if len(jobs) == 1:
+            (job,) = jobs
+            row = conn.execute(self._q["insert_one"], _job_params(job)).fetchone()
+            return [row is not None]
+        columns = [_job_params(job) for job in jobs]
+        arrays = {name: [c[name] for c in columns] for name in columns[0]}
+        inserted = {row[0] for row in conn.execute(self._q["insert"], arrays).fetchall()}
+        # A repeated id within one batch is inserted once: only its first entry says so.
+        answer = []
+        for job in jobs:
+            answer.append(job.id in inserted)
+            inserted.discard(job.id)
+        return answer
 
     @guarded
     def _get(self, job_ids: list[str]) -> dict[str, JobRecord]:

@@ -2,6 +2,26 @@
 -- {schema} is the backend's schema; {columns} the job columns a record is read from.
 
 -- name: insert
+-- One statement for any number of jobs (arrays, one element per job), so an enqueue is one
+-- round trip and, outside a caller's transaction, commits on its own. ORDINALITY keeps
+-- the batch's order in seq, which orders jobs of equal priority and run_at.
+INSERT INTO {schema}.jobs (id, task, queue, priority, payload, state, run_at, created_at,
+    max_retries, expires_at, parent_id, root_id, workflow_id, headers, error, finished_at, keep_until)
+SELECT id, task, queue, priority, payload, state, run_at, created_at, max_retries, expires_at,
+    parent_id, root_id, workflow_id, headers, error, finished_at, keep_until
+FROM unnest(%(id)b::text[], %(task)b::text[], %(queue)b::text[], %(priority)b::smallint[],
+    %(payload)b::bytea[], %(state)b::text[], %(run_at)b::float8[], %(created_at)b::float8[],
+    %(max_retries)b::int[], %(expires_at)b::float8[], %(parent_id)b::text[], %(root_id)b::text[],
+    %(workflow_id)b::text[], %(headers)b::jsonb[], %(error)b::jsonb[], %(finished_at)b::float8[],
+    %(keep_until)b::float8[])
+    WITH ORDINALITY AS j(id, task, queue, priority, payload, state, run_at, created_at, max_retries,
+        expires_at, parent_id, root_id, workflow_id, headers, error, finished_at, keep_until, n)
+ORDER BY n
+ON CONFLICT (id) DO NOTHING
+RETURNING id
+
+-- name: insert_one
+-- The same for one job, without the arrays (cheaper to send).
 INSERT INTO {schema}.jobs (id, task, queue, priority, payload, state, run_at, created_at,
     max_retries, expires_at, parent_id, root_id, workflow_id, headers, error, finished_at, keep_until)
 VALUES (%(id)s, %(task)s, %(queue)s, %(priority)s, %(payload)s, %(state)s, %(run_at)s, %(created_at)s,
