@@ -110,6 +110,23 @@ def start_postgres_server(
     return proc, port, folder
 
 
+def stop_postgres_server(
+    proc: subprocess.Popen[bytes], folder: str, *, remove: bool = True
+) -> None:
+    """Stop a server of start_postgres_server's at once and, unless told not to, delete its
+    files. As root ``proc`` is runuser, not the server: killing it would leave the server
+    running, so pg_ctl stops it by its data folder."""
+    pg_ctl = next(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    # Not checked: it fails harmlessly when the server is stopped already.
+    subprocess.run(
+        [*run_as, str(pg_ctl), "-D", folder, "stop", "-m", "immediate"], capture_output=True
+    )
+    proc.wait()
+    if remove:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def postgres_base_url() -> str:
     """A PostgreSQL URL for this test run (tests use their own schemas in it)."""
     global _pg_base
@@ -119,12 +136,12 @@ def postgres_base_url() -> str:
             _pg_base = shared
         else:
             try:
-                proc, port, _ = start_postgres_server()
+                proc, port, folder = start_postgres_server()
             except (RuntimeError, subprocess.CalledProcessError) as exc:
                 if os.environ.get("CI") == "true":
                     pytest.fail(f"PostgreSQL is needed under CI and could not be had: {exc}")
                 pytest.skip(f"no PostgreSQL: {exc}")
-            atexit.register(proc.kill)
+            atexit.register(stop_postgres_server, proc, folder)
             _pg_base = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     return _pg_base
 

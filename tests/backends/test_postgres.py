@@ -23,7 +23,7 @@ from conveyor.task import Signature
 from conveyor.worker import Worker
 
 from ..conftest import backend_url, discard
-from ..services import start_postgres_server
+from ..services import start_postgres_server, stop_postgres_server
 from ..worker.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -160,15 +160,9 @@ def test_an_idle_waiter_wakes_on_notify(url: str) -> None:
     assert woke[0] < 5.0  # woken by the NOTIFY, long before the 10 s timeout
 
 
-def crash_postgres(folder: str) -> None:
+def crash_postgres(proc: subprocess.Popen[bytes], folder: str) -> None:
     """An immediate shutdown: no checkpoint, crash recovery at the next start."""
-    pg_ctl = next(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
-    run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    subprocess.run(
-        [*run_as, str(pg_ctl), "-D", folder, "stop", "-m", "immediate"],
-        check=True,
-        capture_output=True,
-    )
+    stop_postgres_server(proc, folder, remove=False)
 
 
 @pytest.fixture
@@ -178,8 +172,7 @@ def own_postgres() -> Iterator[tuple[subprocess.Popen[bytes], int, str]]:
     except (RuntimeError, subprocess.CalledProcessError) as exc:
         pytest.fail(f"cannot start a PostgreSQL of the test's own: {exc}")
     yield server
-    server[0].kill()
-    server[0].wait()
+    stop_postgres_server(server[0], server[2])
 
 
 @pytest.mark.slow
@@ -201,8 +194,9 @@ def test_worker_recovers_by_itself_after_postgres_restarts(
             30,
             "the worker to start",
         )
-        crash_postgres(folder)  # every server process gone at once; committed work is in the WAL
-        proc.wait()
+        crash_postgres(
+            proc, folder
+        )  # every server process gone at once; committed work is in the WAL
         with pytest.raises(BackendError, match="unreachable"):
             producer.send_task("t.add", (0, 0))
         restarted, _, _ = start_postgres_server(folder, port)
@@ -213,8 +207,7 @@ def test_worker_recovers_by_itself_after_postgres_restarts(
             "every job to succeed",
         )
         assert worker.poll() is None
-        restarted.kill()
-        restarted.wait()
+        stop_postgres_server(restarted, folder, remove=False)  # the fixture removes the folder
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()
