@@ -134,8 +134,8 @@ class Processes:
         return frozenset([proc.pid])
 
     def pool_children(self, slot: str) -> list[int]:
-        """The processes that run tasks: leaves of the tree (not the forkserver, whose death
-        takes its children with it, nor multiprocessing's resource tracker)."""
+        """The processes that run tasks: leaves of the tree (not the zygote or fork server,
+        whose death takes its children with it, nor multiprocessing's resource tracker)."""
         found = []
         with suppress(psutil.Error):
             for proc in psutil.Process(self.slots[slot][1].pid).children(recursive=True):

@@ -14,15 +14,17 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 
 from conveyor import App, State
 from conveyor.task import Signature
+from conveyor.worker.pools import zygote
 
 from .conftest import ledger_lines, wait_until
 
 pytestmark = pytest.mark.slow
-START_METHODS = ["forkserver", "spawn"]
+START_METHODS = ["fork", "forkserver", "spawn"]
 
 
 @pytest.fixture
@@ -123,6 +125,48 @@ def test_terminate_kills_the_child_and_the_pool_goes_on(
     assert error is not None
     assert error["type"] == "Terminated"
     assert producer.send_task("t.add", (2, 2)).get(timeout=20) == 4  # a fresh child serves on
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(20) == 0
+
+
+def _tree(pid: int) -> tuple[list[psutil.Process], list[psutil.Process]]:
+    """(the worker's direct children, their children)."""
+    direct = psutil.Process(pid).children()
+    return direct, [grandchild for child in direct for grandchild in child.children()]
+
+
+@pytest.mark.skipif(not zygote.available(), reason="the fork start method is Linux-only")
+def test_by_default_children_are_forked_by_one_zygote_not_a_fork_server(
+    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    worker = spawn_worker("-c", "2")
+    assert producer.send_task("t.add", (1, 2)).get(timeout=30) == 3
+    wait_until(lambda: len(_tree(worker.pid)[1]) == 2, 10, "two children under the zygote")
+    direct, children = _tree(worker.pid)
+    assert len(direct) == 1  # the zygote; no fork server, no resource tracker
+    assert all(c.cmdline() == psutil.Process(worker.pid).cmdline() for c in [*direct, *children])
+    assert "fork" in Path(worker.log_path).read_text()  # type: ignore[attr-defined]
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(20) == 0
+    assert not any(p.is_running() for p in [*direct, *children])
+
+
+@pytest.mark.skipif(not zygote.available(), reason="the fork start method is Linux-only")
+def test_a_killed_zygote_takes_its_children_and_the_pool_goes_on_from_a_fork_server(
+    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]], ledger: Path
+) -> None:
+    worker = spawn_worker("-c", "2")
+    long = producer.enqueue_many([ledger_job(ledger, 30)])[0]
+    wait_until(lambda: starts(ledger)[long.id], 30, "the long job to start")
+    (zygote_process,), _ = _tree(worker.pid)
+    zygote_process.kill()  # its children die with it (PR_SET_PDEATHSIG): the job was running
+    wait_until(lambda: starts(ledger)[long.id] == 2, 30, "the job to run again")
+    assert producer.send_task("t.add", (2, 2)).get(timeout=30) == 4  # the other new child
+    log = Path(worker.log_path).read_text()  # type: ignore[attr-defined]
+    assert "fork server from now on" in log
+    assert worker.poll() is None
+    long.revoke(terminate=True)
+    wait_until(lambda: long.state is State.REVOKED, 20, "the second run to be stopped")
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(20) == 0
 

@@ -10,7 +10,7 @@ import click
 from ..control.util import hide_password
 from ..worker import Worker
 from ..worker.pools import POOLS
-from ..worker.pools.process import default_start_method
+from ..worker.pools.process import START_METHODS, ProcessPool, default_start_method
 from . import AppRef, cli, console, loglevel_option, setup_logging
 
 
@@ -51,8 +51,8 @@ from . import AppRef, cli, console, loglevel_option, setup_logging
 )
 @click.option(
     "--start-method",
-    type=click.Choice(["spawn", "forkserver"]),
-    help=f"process pool start method (default {default_start_method()}).",
+    type=click.Choice(START_METHODS),
+    help=f"process pool start method (default {default_start_method()}; fork: Linux only).",
 )
 @click.option(
     "--shutdown-timeout",
@@ -89,11 +89,12 @@ def banner(w: Worker) -> str:
         "\n".join(f"    {name}" for name in sorted(w.app.tasks))
         or "    (none registered: check -A)"
     )
+    start = f", {w.pool.start_method}" if isinstance(w.pool, ProcessPool) else ""
     return (
         f"[bold]conveyor worker[/bold] {w.name}  id {w.id}\n"
         f"  backend      {hide_password(w.app.conf.backend_url)}\n"
         f"  queues       {', '.join(w.queues)}\n"
-        f"  pool         {w.pool_kind} x {w.concurrency} ({w.prefetch_text})\n"
+        f"  pool         {w.pool_kind} x {w.concurrency}{start} ({w.prefetch_text})\n"
         f"  mode         {'burst (exit when drained)' if w.burst else 'run until stopped'}\n"
         f"  tasks\n{tasks}"
     )  # fmt: skip

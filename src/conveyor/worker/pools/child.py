@@ -59,6 +59,8 @@ BATCH_BUDGET = 0.02
 MAX_BATCH = 32
 #: Longest preview of a result sent to the parent for its log.
 PREVIEW = 200
+#: What a forked child inherited and must neither use nor let the collector close.
+_INHERITED: list[Any] = []
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,8 @@ def slim(outcome: Outcome) -> Outcome:
     return replace(outcome, result=result, error=error)
 
 
-def _die_with_parent() -> None:
-    """On Linux, ask the kernel to SIGKILL this child if its parent dies."""
+def die_with_parent() -> None:
+    """On Linux, ask the kernel to SIGKILL this process if its parent dies."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError):
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -306,7 +308,7 @@ class _Runner:
 
 def child_main(conf: ChildConfig, conn: Connection, counters: Any) -> None:
     """Run jobs for the worker until told to stop (or drained, or retired)."""
-    _die_with_parent()
+    die_with_parent()
     # The parent decides when children stop: a Ctrl-C or a SIGTERM sent to the whole
     # process group must not kill jobs that a graceful shutdown lets finish.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -314,10 +316,11 @@ def child_main(conf: ChildConfig, conn: Connection, counters: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         app = load_app(conf.app_path)
-        if (
-            app.conf.backend_url != conf.backend_url
-        ):  # the parent's backend wins over import-time defaults
-            app.conf.backend_url, app._backend = conf.backend_url, None
+        # The worker's backend URL wins over import-time defaults. A forked child also
+        # holds the worker's backend object, whose connections are the worker's: it stays
+        # referenced (collecting it would close them under the worker) and unused.
+        _INHERITED.append(app._backend)
+        app.conf.backend_url, app._backend = conf.backend_url, None
     except Exception as exc:
         conn.send(("fatal", f"worker child could not load the app {conf.app_path!r}: {exc}"))
         return

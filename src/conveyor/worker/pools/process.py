@@ -1,9 +1,12 @@
 """``process`` pool: jobs run in child processes that claim and acknowledge them
 themselves (``pools/child.py``), so no job passes through the worker's process.
 
-Children start with ``spawn`` or ``forkserver`` (never a bare ``fork``, which is unsafe
-with threads and absent on Windows) and import the app by its path. One supervisor
-thread in the worker waits on every child's pipe and process handle at once and:
+Children start, by default, with ``fork`` on Linux: forked by a zygote, a single-threaded
+fork of the worker made when the pool starts (``pools/zygote.py``), so they share the
+worker's loaded modules; elsewhere with ``forkserver`` (POSIX) or ``spawn`` (Windows),
+importing the app by its path. Never a bare fork of the worker, which is unsafe once it
+runs threads. One supervisor thread in the worker waits on every child's pipe and
+process handle at once and:
 
 - posts what the children report: the jobs each holds (the worker renews their leases),
   the outcomes each stored, the jobs each released;
@@ -38,6 +41,7 @@ from ...errors import ConfigurationError, Terminated, TimeLimitExceeded
 from ...records import JobRecord, Lease, Outcome
 from ...states import State
 from ..execution import error_info
+from . import zygote
 from .base import Drained, Dropped, Held, Lost, Pool, Report, Stored, Unstarted
 from .child import ChildConfig, child_main
 
@@ -52,15 +56,21 @@ MAX_START_FAILURES = 3
 TERMINATE_GRACE = 2.0
 
 
+START_METHODS = ("fork", "forkserver", "spawn")
+
+
 def default_start_method() -> str:
+    if zygote.available():
+        return "fork"
     return "forkserver" if sys.platform != "win32" else "spawn"
 
 
 @dataclass(eq=False)
 class _Child:
-    proc: BaseProcess
+    proc: BaseProcess | zygote.ForkedChild
     conn: Connection
     counters: Any  # shared doubles: jobs begun, jobs ended (skipped and released ones too)
+    slot: int
     held: dict[str, tuple[int, JobRecord]] = field(default_factory=dict)  # id -> (seq, record)
     taken: int = 0  # the next held job's sequence number
     limit: tuple[str, float] | None = None  # (job id, deadline) of a hard time limit
@@ -104,11 +114,15 @@ class ProcessPool(Pool):
                 "one process. Use sqlite:///file.db (or redis/postgres), or -P thread"
             )
         self.app_path = app.main
-        self.start_method = start_method or default_start_method()
+        self.start_method = self._choose(start_method)
         self.max_tasks_per_child = max_tasks_per_child
         self.max_memory_per_child = max_memory_per_child
-        self._ctx: Any = multiprocessing.get_context(self.start_method)
-        if self.start_method == "forkserver":
+        self._zygote: zygote.Zygote | None = None
+        self._ended: list[zygote.ForkedChild] = []
+        self._ctx: Any = multiprocessing.get_context(
+            "forkserver" if self.start_method == "fork" else self.start_method
+        )
+        if self._ctx.get_start_method() == "forkserver":
             # Modules imported by the fork server are shared by every child it forks
             # (copy-on-write) instead of imported by each: the child's code and the
             # backend's driver. Not the app: its import errors must reach the worker.
@@ -128,6 +142,18 @@ class ProcessPool(Pool):
             target=self._supervise, name="conveyor-process-pool", daemon=True
         )
 
+    @staticmethod
+    def _choose(asked: str | None) -> str:
+        if asked is not None and asked not in START_METHODS:
+            raise ConfigurationError(
+                f"unknown start method {asked!r}; choose one of {', '.join(START_METHODS)}"
+            )
+        if asked == "fork" and not zygote.available():
+            raise ConfigurationError(
+                "the fork start method needs Linux (pidfd support); use forkserver or spawn"
+            )
+        return asked or default_start_method()
+
     # -- called from the worker's threads --------------------------------------------------
 
     def configure(
@@ -141,8 +167,24 @@ class ProcessPool(Pool):
         )  # fmt: skip
 
     def start(self) -> None:
-        self._children = [self._spawn() for _ in range(self.concurrency)]
+        if self.start_method == "fork":
+            self._start_zygote()
+        self._children = [self._spawn(slot) for slot in range(self.concurrency)]
         self._thread.start()
+
+    def _start_zygote(self) -> None:
+        """Fork the zygote now, before the worker starts its threads. A worker run inside a
+        program that already runs other threads (a test, an embedding application) would
+        fork their locks in whatever state they are: it uses the fork server instead."""
+        others = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
+        if others:
+            log.info(
+                "other threads are running (%s): children start from a fork server, not by fork",
+                ", ".join(others[:5]),
+            )
+            self.start_method = "forkserver"
+            return
+        self._zygote = zygote.Zygote(self.concurrency)
 
     def submit(self, record: JobRecord) -> None:
         raise RuntimeError("the process pool's children claim their own jobs")
@@ -174,17 +216,29 @@ class ProcessPool(Pool):
 
     # -- the supervisor thread -------------------------------------------------------------
 
-    def _spawn(self) -> _Child:
+    def _spawn(self, slot: int) -> _Child:
+        """Start the child for ``slot`` (0 .. concurrency-1; a replacement takes the slot
+        of the child it replaces)."""
         if self._config is None:
             raise RuntimeError("ProcessPool.configure() must be called before start()")
         parent_conn, child_conn = self._ctx.Pipe()
-        counters = self._ctx.RawArray("d", 2)
-        proc = self._ctx.Process(
-            target=child_main, args=(self._config, child_conn, counters), name="conveyor-child"
-        )
-        proc.start()
+        proc: Any = None
+        if self._zygote is not None:
+            try:
+                proc = self._zygote.spawn(self._config, child_conn, slot)
+                counters: Any = self._zygote.slot_counters(slot)
+            except OSError as exc:  # it was killed: its children died with it
+                log.error("%s; children start from a fork server from now on", exc)
+                self._zygote.close()
+                self._zygote, self.start_method = None, "forkserver"
+        if proc is None:
+            counters = self._ctx.RawArray("d", 2)
+            proc = self._ctx.Process(
+                target=child_main, args=(self._config, child_conn, counters), name="conveyor-child"
+            )
+            proc.start()
         child_conn.close()
-        return _Child(proc, parent_conn, counters)
+        return _Child(proc, parent_conn, counters, slot)
 
     def _supervise(self) -> None:
         try:
@@ -192,6 +246,9 @@ class ProcessPool(Pool):
         except Exception as exc:  # a bug here must stop the worker, not leave it hanging
             log.exception("the process pool's supervisor failed")
             self.fatal = f"the process pool's supervisor failed: {exc!r}"
+        finally:
+            if self._zygote is not None:
+                self._zygote.close()
 
     def _supervise_loop(self) -> None:
         while True:
@@ -228,6 +285,8 @@ class ProcessPool(Pool):
             child.conn.send(message)
 
     def _wait_and_handle(self) -> None:
+        while self._ended:
+            self._ended.pop().close()
         deadlines = [t for c in self._children for _, t in filter(None, (c.limit, c.terminating))]
         timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
         handles: list[Any] = [self._wake_r]
@@ -239,16 +298,22 @@ class ProcessPool(Pool):
                 self._wake_r.recv_bytes()
         now = time.monotonic()
         for child in list(self._children):
-            if child.gone:
-                continue
-            woke = child.conn in ready or child.proc.sentinel in ready
-            if woke and (not self._receive(child) or child.proc.sentinel in ready):
+            if not child.gone:
+                self._handle(child, ready, now)
+
+    def _handle(self, child: _Child, ready: set[Any], now: float) -> None:
+        """Read what ``child`` said, notice its death, enforce its deadlines."""
+        if child.conn in ready or child.proc.sentinel in ready:
+            alive = self._receive(child)
+            if child.gone:  # its messages had it killed and replaced
+                return
+            if not alive or child.proc.sentinel in ready:
                 self._died(child)
-                continue
-            if child.limit is not None and now >= child.limit[1]:
-                self._over_limit(child)
-            elif child.terminating is not None and now >= child.terminating[1]:
-                self._killed_for_terminate(child, child.terminating[0])
+                return
+        if child.limit is not None and now >= child.limit[1]:
+            self._over_limit(child)
+        elif child.terminating is not None and now >= child.terminating[1]:
+            self._killed_for_terminate(child, child.terminating[0])
 
     def _receive(self, child: _Child) -> bool:
         """Take every message waiting from ``child``; False when its pipe has closed."""
@@ -352,7 +417,9 @@ class ProcessPool(Pool):
     def _died(self, child: _Child) -> None:
         child.proc.join()
         if child.leaving is None:
-            reason = f"worker child {child.proc.pid} died with exit code {child.proc.exitcode} while running the job"
+            code = child.proc.exitcode
+            how = f"died with exit code {code}" if code is not None else "died"
+            reason = f"worker child {child.proc.pid} {how} while running the job"
             self._settle(child, reason)
             if not child.ready:
                 self._start_failures += 1
@@ -378,11 +445,13 @@ class ProcessPool(Pool):
     def _swap(self, child: _Child) -> None:
         child.gone = True
         child.conn.close()
+        if isinstance(child.proc, zygote.ForkedChild):
+            self._ended.append(child.proc)  # its pidfd is closed once no wait can name it
         index = self._children.index(child)
         with self._lock:
             replace = not self._draining and self._closing is None and not self.fatal
         if replace and child.leaving in (None, "retire"):
-            self._children[index] = self._spawn()
+            self._children[index] = self._spawn(child.slot)
         else:
             del self._children[index]
 
