@@ -13,7 +13,7 @@ from conveyor.errors import ConfigurationError
 from conveyor.records import Outcome
 from conveyor.states import State
 from conveyor.worker import Worker
-from conveyor.worker.pools import Held, Stored
+from conveyor.worker.pools import Held, Stored, zygote
 
 from .test_outcomes import drain
 
@@ -32,6 +32,33 @@ def test_process_pool_refuses_memory(make_backend: object) -> None:
     app.main = "tests.apps.basic:app"
     with pytest.raises(ConfigurationError, match="share"):
         Worker(app, pool="process")
+
+
+@pytest.mark.parametrize("backend_kind", ["sqlite"])
+def test_process_pool_refuses_an_unknown_start_method(worker_app: App) -> None:
+    with pytest.raises(
+        ConfigurationError, match="unknown start method 'vfork'; choose one of fork"
+    ):
+        Worker(worker_app, pool="process", start_method="vfork")
+
+
+@pytest.mark.skipif(not zygote.available(), reason="the fork start method is Linux-only")
+@pytest.mark.parametrize("backend_kind", ["sqlite"])
+def test_a_pool_started_beside_other_threads_uses_the_fork_server(worker_app: App) -> None:
+    """Forking while other threads run would copy their locks mid-use: the pool says so
+    and starts its children from a fork server instead."""
+    job = worker_app.send_task("t.add", (1, 1))
+    other = threading.Event()
+    bystander = threading.Thread(target=other.wait, name="bystander")
+    bystander.start()
+    try:
+        worker = Worker(worker_app, pool="process", concurrency=1, burst=True, start_method="fork")
+        assert worker.run() == 0
+    finally:
+        other.set()
+        bystander.join()
+    assert job.get(timeout=1) == 2
+    assert worker.pool.start_method == "forkserver"  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("backend_kind", ["sqlite"])

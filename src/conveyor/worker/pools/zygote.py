@@ -29,6 +29,7 @@ The zygote dies with the worker (``PR_SET_PDEATHSIG``), and each child with the 
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import mmap
 import os
@@ -48,13 +49,16 @@ _COUNTERS = 16  # bytes per child: two doubles
 _MAX_MESSAGE = 1 << 16
 
 
+@functools.cache
 def available() -> bool:
-    """Whether this platform can run the zygote (Linux with pidfd support)."""
-    return (
-        sys.platform.startswith("linux")
-        and hasattr(os, "pidfd_open")
-        and hasattr(signal, "pidfd_send_signal")
-    )
+    """Whether this platform can run the zygote: Linux with pidfds (kernel 5.3 or later)."""
+    if not (sys.platform.startswith("linux") and hasattr(signal, "pidfd_send_signal")):
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:
+        return False
+    return True
 
 
 class ForkedChild:
