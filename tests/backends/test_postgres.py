@@ -160,11 +160,6 @@ def test_an_idle_waiter_wakes_on_notify(url: str) -> None:
     assert woke[0] < 5.0  # woken by the NOTIFY, long before the 10 s timeout
 
 
-def crash_postgres(proc: subprocess.Popen[bytes], folder: str) -> None:
-    """An immediate shutdown: no checkpoint, crash recovery at the next start."""
-    stop_postgres_server(proc, folder, remove=False)
-
-
 @pytest.fixture
 def own_postgres() -> Iterator[tuple[subprocess.Popen[bytes], int, str]]:
     try:
@@ -194,9 +189,9 @@ def test_worker_recovers_by_itself_after_postgres_restarts(
             30,
             "the worker to start",
         )
-        crash_postgres(
-            proc, folder
-        )  # every server process gone at once; committed work is in the WAL
+        # An immediate shutdown: every server process gone at once, no checkpoint; committed
+        # work is in the WAL and comes back by crash recovery at the next start.
+        stop_postgres_server(proc, folder, remove=False)
         with pytest.raises(BackendError, match="unreachable"):
             producer.send_task("t.add", (0, 0))
         restarted, _, _ = start_postgres_server(folder, port)

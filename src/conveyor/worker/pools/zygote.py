@@ -61,6 +61,11 @@ def available() -> bool:
     return True
 
 
+def _slot_view(counters: mmap.mmap, slot: int) -> memoryview:
+    """The bytes of one child's two counters in the shared mapping."""
+    return memoryview(counters)[slot * _COUNTERS : (slot + 1) * _COUNTERS]
+
+
 class ForkedChild:
     """A zygote's child, with the parts of ``multiprocessing.Process`` the pool uses."""
 
@@ -77,9 +82,6 @@ class ForkedChild:
         the zygote is gone or ``timeout`` passes first)."""
         if self.exitcode is None:
             self.exitcode = self.zygote.exit_code(self.pid, timeout)
-
-    def is_alive(self) -> bool:
-        return not select.select([self.sentinel], [], [], 0)[0]
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -106,7 +108,7 @@ class Zygote:
 
     def spawn(self, config: ChildConfig, conn: Connection, slot: int) -> ForkedChild:
         """Fork a child that runs ``child_main(config, conn, <slot's counters>)``."""
-        self.counters[slot * _COUNTERS : (slot + 1) * _COUNTERS] = bytes(_COUNTERS)
+        _slot_view(self.counters, slot)[:] = bytes(_COUNTERS)
         with self._lock:
             try:
                 socket.send_fds(self._sock, [pickle.dumps((config, slot))], [conn.fileno()])
@@ -120,7 +122,7 @@ class Zygote:
                     return ForkedChild(self, message[1], fds[0])
 
     def slot_counters(self, slot: int) -> memoryview[float]:
-        return memoryview(self.counters)[slot * _COUNTERS : (slot + 1) * _COUNTERS].cast("d")
+        return _slot_view(self.counters, slot).cast("d")
 
     def exit_code(self, pid: int, timeout: float | None) -> int | None:
         with self._lock:
@@ -204,8 +206,7 @@ def _child(
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         sock.close()
-        view = memoryview(counters)[slot * _COUNTERS : (slot + 1) * _COUNTERS].cast("d")
-        child_main(config, Connection(fd), view)
+        child_main(config, Connection(fd), _slot_view(counters, slot).cast("d"))
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
