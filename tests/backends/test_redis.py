@@ -98,3 +98,24 @@ def test_url_options_and_errors() -> None:
         backend.get_many(["x"])
     with pytest.raises(ConfigurationError, match="braces"):
         from_url("redis://127.0.0.1/0?prefix=a{b}")
+
+
+def test_connections_name_conveyor_without_reading_package_metadata(
+    own_redis: tuple[int, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-py looks its own version up in the installed package's metadata for every new
+    connection unless told it; in a forked pool child that parse alone copied ~1 MiB of
+    the pages it shares with its parent."""
+    from importlib import metadata
+
+    def no_metadata(name: str) -> str:
+        raise AssertionError(f"package metadata read for {name!r}")
+
+    monkeypatch.setattr(metadata, "version", no_metadata)
+    port, _ = own_redis
+    backend = from_url(f"redis://127.0.0.1:{port}/0")
+    assert backend.get_many(["nope"]) == {}  # a pooled connection
+    backend.claim(["default"], "w0", 1, 30)  # this thread's own connection
+    info = backend.client.connection_pool.connection_kwargs["driver_info"]  # type: ignore[attr-defined]
+    assert info.formatted_name.startswith("redis-py(conveyor_v")
+    backend.close()

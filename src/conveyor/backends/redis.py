@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import orjson
 
+from .. import __version__
 from ..errors import BackendError, ConfigurationError, MissingDependency
 from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
 from ..states import State
@@ -37,6 +38,7 @@ from .common import matches, revoked_error
 
 try:
     import redis
+    from redis.driver_info import DriverInfo
     from redis.exceptions import NoScriptError
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise MissingDependency(
@@ -138,6 +140,11 @@ class RedisBackend(Backend):
             socket_connect_timeout=5,
             socket_timeout=30,
             health_check_interval=15,
+            # Named, not looked up: without a version redis-py reads its package metadata
+            # for every new connection (and in a forked pool child, copies the pages).
+            driver_info=DriverInfo(lib_version=redis.__version__).add_upstream_driver(
+                "conveyor", __version__
+            ),
         )
         self._scripts: dict[str, tuple[str, str]] = {}  # name -> (sha1, body)
         self._local = threading.local()
