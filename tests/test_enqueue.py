@@ -9,6 +9,7 @@ import pytest
 
 from conveyor import App, JobNotFound, State
 from conveyor.errors import EnqueueError, PayloadTooLarge, SerializationError, UnknownTask
+from conveyor.options import CallPlan
 
 from .conftest import FakeClock
 
@@ -116,6 +117,36 @@ def test_enqueue_many_checks_all_before_storing_any(app: App) -> None:
     with pytest.raises(SerializationError):
         app.enqueue_many([t.s(4), t.s({1, 2})])
     assert len(app.backend.list_jobs()) == 3
+
+
+def test_enqueue_many_resolves_each_task_and_each_calls_own_options(app: App) -> None:
+    """A batch checks the options of calls alike once; none of it may leak between tasks,
+    into a call with options of its own, or from one job's record into another's."""
+    app.conf.task_routes = {"media.*": "media"}
+
+    @app.task(name="media.thumbnail", queue="own", acks_late=False)
+    def thumbnail() -> None: ...
+
+    @app.task(name="report", priority="low", max_retries=7)
+    def report() -> None: ...
+
+    sigs = [thumbnail.s(), report.s(), thumbnail.s().set(queue="urgent", job_id="mine"),
+            report.s().set(countdown=60), thumbnail.s(), report.s()]  # fmt: skip
+    records = [job.record() for job in app.enqueue_many(sigs)]
+    assert [(r.queue, r.priority, r.max_retries, r.state) for r in records] == [
+        ("media", 5, app.conf.default_max_retries, State.PENDING),
+        ("default", 0, 7, State.PENDING),
+        ("urgent", 5, app.conf.default_max_retries, State.PENDING),
+        ("default", 0, 7, State.SCHEDULED),
+        ("media", 5, app.conf.default_max_retries, State.PENDING),
+        ("default", 0, 7, State.PENDING),
+    ]
+    assert records[2].id == "mine"
+    assert len({r.id for r in records}) == len(records)
+    plans: dict[str, CallPlan] = {}
+    first, second = (app._record(thumbnail.s(), 0.0, plans) for _ in range(2))
+    first.headers["x"] = 1  # records from one plan hold headers of their own
+    assert second.headers == {"acks_late": False}
 
 
 def test_job_handles(app: App) -> None:

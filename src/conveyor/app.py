@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -11,7 +11,7 @@ from .backends import Backend, from_url
 from .config import Settings
 from .errors import ConfigurationError, JobNotFound, UnknownTask
 from .job import Job
-from .options import build_record
+from .options import CallPlan, new_record, plan_call
 from .records import JobRecord
 from .routing import route_for
 from .task import Signature, Task, TaskOptions
@@ -183,7 +183,8 @@ class App:
     def enqueue_many(self, signatures: Iterable[Signature], *, connection: Any = None) -> list[Job]:
         """Queue many jobs in one backend round trip. All are checked before any is stored."""
         now = self.backend.now()
-        records = [self._record(sig, now) for sig in signatures]
+        plans: dict[str, CallPlan] = {}
+        records = [self._record(sig, now, plans) for sig in signatures]
         self.backend.enqueue(records, connection=connection)
         return [Job(self, r.id) for r in records]
 
@@ -201,10 +202,24 @@ class App:
             )
         return Job(self, job_id)
 
-    def _record(self, sig: Signature, now: float) -> JobRecord:
+    def _record(
+        self, sig: Signature, now: float, plans: dict[str, CallPlan] | None = None
+    ) -> JobRecord:
+        """A new job for ``sig``. ``plans``: checked options of the batch's calls alike (same
+        task, no options of their own), shared so a batch checks them once per task."""
+        if plans is None or sig.options:
+            return new_record(
+                self._plan(sig.task, sig.options, now), sig.args, sig.kwargs, self.conf
+            )
+        plan = plans.get(sig.task)
+        if plan is None:
+            plan = plans[sig.task] = self._plan(sig.task, {}, now)
+        return new_record(plan, sig.args, sig.kwargs, self.conf)
+
+    def _plan(self, task_name: str, options: Mapping[str, Any], now: float) -> CallPlan:
         """Merge options: per-call beats app routes, routes beat the task's own defaults."""
         merged: dict[str, Any] = {}
-        task = self.tasks.get(sig.task)
+        task = self.tasks.get(task_name)
         if task is not None:
             opts = task.options
             merged.update(
@@ -213,15 +228,10 @@ class App:
                 max_retries=opts.max_retries,
                 expires=opts.expires,
             )
-        merged.update(route_for(sig.task, self.conf.task_routes))
-        merged.update(sig.options)
+        merged.update(route_for(task_name, self.conf.task_routes))
+        merged.update(options)
         if task is not None and not task.options.acks_late:
             merged["headers"] = {**(merged.get("headers") or {}), "acks_late": False}
-        return build_record(
-            sig.task,
-            sig.args,
-            sig.kwargs,
-            {k: v for k, v in merged.items() if v is not None},
-            self.conf,
-            now,
+        return plan_call(
+            task_name, {k: v for k, v in merged.items() if v is not None}, self.conf, now
         )

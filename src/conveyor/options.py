@@ -7,6 +7,7 @@ pass instead, before anything is stored.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -88,15 +89,29 @@ def resolve_expires(expires: Any, now: float) -> float | None:
     return now + _seconds(expires, "expires")
 
 
-def build_record(
-    task_name: str,
-    args: tuple[Any, ...] | list[Any],
-    kwargs: Mapping[str, Any],
-    options: Mapping[str, Any],
-    conf: Settings,
-    now: float,
-) -> JobRecord:
-    """A new job for ``task_name`` with fully resolved options (queue already routed)."""
+@dataclass(frozen=True, slots=True)
+class CallPlan:
+    """A call's options, checked and resolved at one instant: every field of the new job
+    but its id and arguments. A batch of calls alike (same task, no per-call options)
+    shares one plan, so their options are checked once."""
+
+    task: str
+    queue: str
+    priority: int
+    state: State
+    run_at: float
+    created_at: float
+    max_retries: int
+    expires_at: float | None
+    job_id: str | None
+    parent_id: str | None
+    root_id: str | None
+    workflow_id: str | None
+    headers: Mapping[str, Any]
+
+
+def plan_call(task_name: str, options: Mapping[str, Any], conf: Settings, now: float) -> CallPlan:
+    """Check a call's fully resolved options (queue already routed) at time ``now``."""
     unknown = set(options) - CALL_OPTIONS
     if unknown:
         raise EnqueueError(
@@ -105,9 +120,34 @@ def build_record(
     queue = options.get("queue") or conf.default_queue
     if not isinstance(queue, str) or not queue.strip():
         raise EnqueueError(f"queue must be a non-empty string, not {queue!r}")
-    job_id = options.get("job_id") or new_id()
-    if not isinstance(job_id, str) or len(job_id) > 200:
+    job_id = options.get("job_id") or None  # none given: each job gets a new id
+    if job_id is not None and (not isinstance(job_id, str) or len(job_id) > 200):
         raise EnqueueError("job_id must be a string of at most 200 characters")
+    headers = dict(options.get("headers") or {})
+    check_jsonable(headers, "headers")
+    run_at = resolve_run_at(options, now)
+    max_retries = options.get("max_retries")
+    return CallPlan(
+        task=task_name,
+        queue=queue,
+        priority=priority_value(options.get("priority")),
+        state=State.SCHEDULED if run_at > now else State.PENDING,
+        run_at=run_at,
+        created_at=now,
+        max_retries=conf.default_max_retries if max_retries is None else int(max_retries),
+        expires_at=resolve_expires(options.get("expires"), now),
+        job_id=job_id,
+        parent_id=options.get("parent_id"),
+        root_id=options.get("root_id"),
+        workflow_id=options.get("workflow_id"),
+        headers=headers,
+    )
+
+
+def new_record(
+    plan: CallPlan, args: tuple[Any, ...] | list[Any], kwargs: Mapping[str, Any], conf: Settings
+) -> JobRecord:
+    """A new job from a checked plan and this call's arguments."""
     if not isinstance(args, list | tuple):
         raise EnqueueError(f"args must be a list or tuple, not {type(args).__name__}")
     if not isinstance(kwargs, Mapping):
@@ -115,26 +155,22 @@ def build_record(
     payload = encode_payload(args, dict(kwargs))
     if len(payload) > conf.max_payload_bytes:
         raise PayloadTooLarge(
-            f"job for {task_name} encodes to {len(payload)} bytes, over max_payload_bytes={conf.max_payload_bytes}; "
+            f"job for {plan.task} encodes to {len(payload)} bytes, over max_payload_bytes={conf.max_payload_bytes}; "
             "store large data elsewhere (a file, object storage, a database row) and pass its key"
         )
-    headers = dict(options.get("headers") or {})
-    check_jsonable(headers, "headers")
-    run_at = resolve_run_at(options, now)
-    max_retries = options.get("max_retries")
     return JobRecord(
-        id=job_id,
-        task=task_name,
-        queue=queue,
-        priority=priority_value(options.get("priority")),
+        id=plan.job_id or new_id(),
+        task=plan.task,
+        queue=plan.queue,
+        priority=plan.priority,
         payload=payload,
-        state=State.SCHEDULED if run_at > now else State.PENDING,
-        run_at=run_at,
-        created_at=now,
-        max_retries=conf.default_max_retries if max_retries is None else int(max_retries),
-        expires_at=resolve_expires(options.get("expires"), now),
-        parent_id=options.get("parent_id"),
-        root_id=options.get("root_id"),
-        workflow_id=options.get("workflow_id"),
-        headers=headers,
+        state=plan.state,
+        run_at=plan.run_at,
+        created_at=plan.created_at,
+        max_retries=plan.max_retries,
+        expires_at=plan.expires_at,
+        parent_id=plan.parent_id,
+        root_id=plan.root_id,
+        workflow_id=plan.workflow_id,
+        headers=dict(plan.headers),
     )
