@@ -169,12 +169,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 repetition, smaller counts")
     parser.add_argument("--only", help="comma-separated contenders (default: all)")
     parser.add_argument("--reps", type=int, default=None)
+    parser.add_argument("--workloads", help="comma-separated workloads (default: all)")
     args = parser.parse_args()
     contenders = args.only.split(",") if args.only else CONTENDERS
     reps = args.reps or (1 if args.quick else 3)
     n = 2_000 if args.quick else 10_000
     sizes = {"enqueue": n // 2, "throughput": n, "latency": 100 if args.quick else 200,
              "sleep": 200, "memory": 50, "bytes": n}  # fmt: skip
+    if args.workloads:
+        sizes = {k: v for k, v in sizes.items() if k in args.workloads.split(",")}
     versions = {
         name: setup_peer(name) for name in {c.split("+")[0] for c in contenders} - {"conveyor"}
     }
@@ -209,7 +212,8 @@ def main() -> None:
         / "results"
         / ("redis-vs-peers-quick.json" if args.quick else "redis-vs-peers.json")
     )
-    out.write_text(json.dumps({"meta": meta, "table": table}, indent=2) + "\n")
+    if not args.workloads:  # a partial run is printed, not kept as the suite's result
+        out.write_text(json.dumps({"meta": meta, "table": table}, indent=2) + "\n")
     print()
     print(json.dumps(meta))
     print(markdown(table, contenders))
