@@ -32,6 +32,22 @@ def test_enqueue_then_get_round_trips_the_record(backend: Backend) -> None:
     assert stored.attempts == []
 
 
+def test_a_batch_round_trips_each_records_own_fields(backend: Backend) -> None:
+    """Batches take another path than single jobs on some backends (column arrays)."""
+    now = backend.now()
+    full = job(backend, headers={"h": [1, 2]}, expires_at=now + 60, parent_id="p", root_id="r",
+               workflow_id="w", max_retries=4, args=["x"])  # fmt: skip
+    bare = job(backend, priority=0)
+    assert backend.enqueue([bare, full, job(backend, queue="other")]) == [True, True, True]
+    stored = backend.get_many([bare.id, full.id])
+    got = stored[full.id]
+    assert (got.headers, got.expires_at, got.max_retries) == ({"h": [1, 2]}, now + 60, 4)
+    assert (got.parent_id, got.root_id, got.workflow_id) == ("p", "r", "w")
+    assert got.payload == full.payload
+    got = stored[bare.id]
+    assert (got.headers, got.expires_at, got.priority, got.parent_id) == ({}, None, 0, None)
+
+
 def test_unknown_id_is_not_found_never_pending(backend: Backend) -> None:
     with pytest.raises(JobNotFound, match="no-such-id"):
         backend.get("no-such-id")

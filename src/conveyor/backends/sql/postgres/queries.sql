@@ -4,11 +4,12 @@
 -- name: insert
 -- One statement for any number of jobs (arrays, one element per job), so an enqueue is one
 -- round trip and, outside a caller's transaction, commits on its own. ORDINALITY keeps
--- the batch's order in seq, which orders jobs of equal priority and run_at.
+-- the batch's order in seq, which orders jobs of equal priority and run_at. Empty headers
+-- come as NULL: a thousand '{}' cast to jsonb cost a third of the statement.
 INSERT INTO {schema}.jobs (id, task, queue, priority, payload, state, run_at, created_at,
     max_retries, expires_at, parent_id, root_id, workflow_id, headers, error, finished_at, keep_until)
 SELECT id, task, queue, priority, payload, state, run_at, created_at, max_retries, expires_at,
-    parent_id, root_id, workflow_id, headers, error, finished_at, keep_until
+    parent_id, root_id, workflow_id, COALESCE(headers, '{}'), error, finished_at, keep_until
 FROM unnest(%(id)b::text[], %(task)b::text[], %(queue)b::text[], %(priority)b::smallint[],
     %(payload)b::bytea[], %(state)b::text[], %(run_at)b::float8[], %(created_at)b::float8[],
     %(max_retries)b::int[], %(expires_at)b::float8[], %(parent_id)b::text[], %(root_id)b::text[],
@@ -25,7 +26,7 @@ RETURNING id
 INSERT INTO {schema}.jobs (id, task, queue, priority, payload, state, run_at, created_at,
     max_retries, expires_at, parent_id, root_id, workflow_id, headers, error, finished_at, keep_until)
 VALUES (%(id)s, %(task)s, %(queue)s, %(priority)s, %(payload)s, %(state)s, %(run_at)s, %(created_at)s,
-    %(max_retries)s, %(expires_at)s, %(parent_id)s, %(root_id)s, %(workflow_id)s, %(headers)s::jsonb,
+    %(max_retries)s, %(expires_at)s, %(parent_id)s, %(root_id)s, %(workflow_id)s, COALESCE(%(headers)s::jsonb, '{}'),
     %(error)s::jsonb, %(finished_at)s, %(keep_until)s)
 ON CONFLICT (id) DO NOTHING
 RETURNING id
