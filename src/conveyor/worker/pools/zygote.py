@@ -97,6 +97,9 @@ class Zygote:
         self._lock = threading.Lock()
         self._exits: dict[int, int] = {}
         self._gone = False
+        # Loaded here, once for all children: each child's first connection to a host name
+        # would otherwise import the idna codec (and unicodedata) into pages of its own.
+        "localhost".encode("idna")
         # Objects alive now are never collected from here on: a collection would write to
         # every one of them and so copy each page the zygote and its children share.
         gc.freeze()
