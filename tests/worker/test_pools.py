@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import threading
 import time
 
@@ -10,12 +11,27 @@ import pytest
 
 from conveyor import App
 from conveyor.errors import ConfigurationError
-from conveyor.records import Outcome
+from conveyor.records import JobRecord, Outcome
 from conveyor.states import State
 from conveyor.worker import Worker
 from conveyor.worker.pools import Held, Stored, zygote
 
 from .test_outcomes import drain
+
+
+def test_a_job_record_crosses_a_pipe_whole() -> None:
+    """Children pickle the records they hold for their worker (a compact form of our own)."""
+    values: dict[str, object] = {}
+    for i, f in enumerate(dataclasses.fields(JobRecord)):
+        kind = str(f.type)
+        values[f.name] = (
+            State.RETRY if f.name == "state" else b"\x00p" if "bytes" in kind
+            else {"k": [i]} if "dict" in kind else [{"n": i}] if "list" in kind
+            else float(i) + 0.5 if "float" in kind else i if "int" in kind else f"v{i}"
+        )  # fmt: skip
+    record = JobRecord(**values)  # type: ignore[arg-type]
+    assert pickle.loads(pickle.dumps(record, pickle.HIGHEST_PROTOCOL)) == record
+    assert len(set(map(repr, values.values()))) == len(values)  # a field swap would show
 
 
 @pytest.mark.parametrize("backend_kind", ["sqlite"])

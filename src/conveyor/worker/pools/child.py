@@ -33,6 +33,7 @@ import ctypes
 import functools
 import logging
 import os
+import pickle
 import queue
 import signal
 import sys
@@ -185,8 +186,9 @@ class _Runner:
         self.avg_run: float | None = None
 
     def send(self, message: tuple[Any, ...]) -> None:
+        data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)  # no fds: no ForkingPickler
         with self._send_lock:
-            self.conn.send(message)
+            self.conn.send_bytes(data)
 
     # -- the listener thread ------------------------------------------------------------
 
