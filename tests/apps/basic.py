@@ -7,6 +7,7 @@ per start and end to a file outside the system under test, so tests count execut
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import time
 
@@ -125,6 +126,13 @@ def bad_result() -> object:
 @app.task(name="t.suicide")
 def suicide() -> None:
     os._exit(13)
+
+
+@app.task(name="t.hold_gil")
+def hold_gil(seconds: int) -> str:
+    """One C call that keeps the GIL: no other thread of this process runs until it returns."""
+    ctypes.PyDLL(None).sleep(seconds)
+    return "held"
 
 
 @app.task(name="t.early", acks_late=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 from conveyor import App, State
 from conveyor.task import Signature
 from conveyor.worker.pools import zygote
+from conveyor.worker.pools.shared import TABLE_BYTES, encode
 
 from .conftest import ledger_lines, wait_until
 
@@ -240,6 +242,20 @@ def test_sigterm_lets_running_jobs_finish_and_releases_the_rest(
     assert not registered(producer, worker)  # it left the registry
 
 
+def test_a_job_still_running_at_the_shutdown_timeout_goes_back_to_its_queue(
+    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]], ledger: Path
+) -> None:
+    """Its records may not have reached the worker (a child sends them with the job's
+    outcome): the worker still waits no longer than the timeout for it."""
+    worker = spawn_worker("-c", "1", "--shutdown-timeout", "1")
+    job = producer.enqueue_many([ledger_job(ledger, 30)])[0]
+    wait_until(lambda: starts(ledger)[job.id], 30, "the job to start")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(15) == 0
+    assert job.state is State.PENDING  # released at once, not left to its lease
+    assert not ends(ledger)
+
+
 def test_second_signal_returns_running_jobs_to_the_queue_at_once(
     producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]], ledger: Path
 ) -> None:
@@ -267,6 +283,70 @@ def test_a_task_that_kills_its_process_fails_after_bounded_deliveries(
     assert record.error["type"] == "WorkerLost"
     assert record.lost_leases == producer.conf.max_lost_leases
     assert healthy.get(timeout=20) == 2
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(20) == 0
+    # The child died in its job's first line, before its records could reach the worker:
+    # the worker accounted for it from the shared lease table, not by waiting for the lease.
+    log = _log(worker)
+    assert log.count(b"died with exit code 13 while running the job") == record.lost_leases
+    assert b"of dead workers" not in log
+
+
+def test_a_batch_too_big_for_the_lease_table_is_announced_first_and_settled_alike(
+    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    """40 jobs with 200-character ids, claimed at once, do not fit the child's lease table:
+    their records go to the worker before the first runs. That first one kills its child
+    each time: the worker itself (no lease expiring) counts it lost and releases the 39
+    others, or counts them lost too when they ran before it and their outcomes were not
+    stored yet (at least once: they run again)."""
+    ids = [f"{n:03d}".ljust(200, "x") for n in range(40)]
+    assert len(encode((0, [(job_id, "0123456789abcdef") for job_id in ids]))) > TABLE_BYTES
+    poison = Signature("t.suicide").set(job_id=ids[0], priority=9)  # first in every batch
+    adds = [Signature("t.add", (n, n)).set(job_id=job_id) for n, job_id in enumerate(ids[1:])]
+    jobs = producer.enqueue_many([poison, *adds])
+    worker = spawn_worker("-c", "1", "--prefetch", "39")
+    wait_until(lambda: jobs[0].state is State.FAILURE, 30, "the poison job to fail")
+    wait_until(lambda: all(j.state is State.SUCCESS for j in jobs[1:]), 30, "the others to run")
+    assert jobs[0].record().lost_leases == producer.conf.max_lost_leases
+    assert [j.result for j in jobs[1:]] == [2 * n for n in range(39)]
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(20) == 0
+    assert b"of dead workers" not in _log(worker)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="libc's sleep through ctypes")
+def test_a_task_holding_the_gil_past_its_lease_keeps_it(
+    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    """The child cannot send its records while the task holds the GIL: the worker renews
+    the lease from the table the child wrote before it ran the job."""
+    worker = spawn_worker("-c", "1")
+    job = producer.send_task("t.hold_gil", (5,))  # 2.5 leases of the test app's 2 s
+    assert job.get(timeout=30) == "held"
+    record = job.record()
+    assert (record.attempt, record.lost_leases) == (1, 0)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(20) == 0
+    assert b"lease lost" not in _log(worker)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="libc's sleep through ctypes")
+def test_terminate_of_a_job_holding_the_gil_kills_it_and_runs_its_link_error(
+    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]], ledger: Path
+) -> None:
+    """Its child can neither answer the terminate nor send the job's record: the worker
+    kills it after the grace period, names the job from the lease table, and fetches the
+    record for the job's errback."""
+    worker = spawn_worker("-c", "1")
+    errback = Signature("t.errback", (str(ledger),))
+    job = Signature("t.hold_gil", (60,), app=producer).apply_async(link_error=errback)
+    wait_until(lambda: job.state is State.STARTED, 20, "the job to start")
+    job.revoke(terminate=True)
+    wait_until(lambda: job.state is State.REVOKED, 20, "the job to be killed")
+    wait_until(lambda: ledger_lines(ledger), 20, "the errback to run")
+    assert [line[:2] for line in ledger_lines(ledger)] == [["errback", job.id]]
+    assert producer.send_task("t.add", (2, 2)).get(timeout=20) == 4  # a fresh child serves on
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(20) == 0
 

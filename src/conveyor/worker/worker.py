@@ -30,6 +30,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
@@ -210,7 +211,7 @@ class Worker:
             if drain_deadline is None:
                 drain_deadline = now + self.shutdown_timeout
                 self._release_unstarted()
-            if not self._held and not self._unacked:
+            if not self._held and not self._unacked and not self.pool.unreported_leases():
                 self.pool.shutdown(wait=True)
                 return 0
             if self._stop_level >= 2 or now >= drain_deadline:
@@ -233,7 +234,7 @@ class Worker:
 
     def _handle(self, reports: list[Report]) -> None:
         self._note_pool_reports(reports)
-        unstarted = [j for r in reports if isinstance(r, Unstarted) for j in r.records]
+        unstarted = [lease for r in reports if isinstance(r, Unstarted) for lease in r.leases]
         if unstarted:
             self._release(unstarted)  # never kept: a held job no child runs would stay leased
         # Both kept until stored: a backend error here is retried in the next tick.
@@ -299,7 +300,11 @@ class Worker:
 
     def _start_follow_ups(self, outcomes: list[Outcome]) -> None:
         """Store the workflow steps and links that these final outcomes start."""
-        follow = follow_ups_of(self.app, self._held, outcomes)
+        records: Mapping[str, JobRecord] = self._held
+        missing = [o.job_id for o in outcomes if o.job_id not in records]
+        if missing:  # a process-pool child killed before its records reached us
+            records = {**self.backend.get_many(missing), **self._held}
+        follow = follow_ups_of(self.app, records, outcomes)
         if follow:
             self.backend.enqueue(follow)
 
@@ -331,6 +336,7 @@ class Worker:
     def _beat(self) -> None:
         with self._room:
             leases = [Lease(j.id, j.lease_token or "") for j in self._held.values()]
+        leases += self.pool.unreported_leases()
         try:
             reply = self.backend.heartbeat(self.info(), leases, self.app.conf.lease_seconds)
         except BackendError as exc:
@@ -421,26 +427,29 @@ class Worker:
         unstarted = self.pool.take_unstarted()
         if not unstarted:
             return
-        self._release(unstarted)
+        self._release([Lease(j.id, j.lease_token or "") for j in unstarted])
         log.info("released %d claimed job(s) that had not started", len(unstarted))
 
     def _stop_now(self) -> None:
         with self._room:
-            running = list(self._held.values())
+            running = [Lease(j.id, j.lease_token or "") for j in self._held.values()]
         if running:
             log.warning("stopping %d running job(s); they go back to their queues", len(running))
             self._release(running)
         self.pool.shutdown(wait=False)
+        unreported = self.pool.unreported_leases()  # claimed by children just before they died
+        if unreported:
+            self._release(unreported)
 
-    def _release(self, jobs: list[JobRecord]) -> None:
+    def _release(self, leases: list[Lease]) -> None:
         try:
-            self.backend.release([Lease(j.id, j.lease_token or "") for j in jobs])
+            self.backend.release(leases)
         except BackendError as exc:
             log.error("could not release jobs (%s); they return when their leases expire", exc)
         with self._room:
-            for job in jobs:
-                self._held.pop(job.id, None)
-                self._held_since.pop(job.id, None)
+            for lease in leases:
+                self._held.pop(lease.job_id, None)
+                self._held_since.pop(lease.job_id, None)
 
     def _unregister(self) -> None:
         try:

@@ -44,7 +44,7 @@ class Stored:
 
 @dataclass(frozen=True, slots=True)
 class Unstarted:
-    records: list[JobRecord]
+    leases: list[Lease]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +83,11 @@ class Pool(ABC):
     @abstractmethod
     def terminate(self, job_id: str) -> None:
         """Stop a running job (revoked with terminate). Its outcome is reported REVOKED."""
+
+    def unreported_leases(self) -> list[Lease]:
+        """Leases the pool holds that it has not posted as ``Held`` yet (the worker renews
+        them too). A pool that never claims itself has none."""
+        return []
 
     @abstractmethod
     def take_unstarted(self) -> list[JobRecord]:

@@ -4,21 +4,25 @@ no job passing through the worker's process.
 
 Three threads:
 
-- the **main thread** claims a batch (one backend call), tells the parent which jobs it
-  now holds (one message per batch: the parent renews their leases), and runs them one
+- the **main thread** claims a batch (one backend call), writes the leases it now holds
+  into the lease table it shares with the parent (``pools/shared.py``: no system call,
+  no message to wait for; the parent renews those leases from it), and runs the jobs one
   by one;
 - the **storer** acknowledges finished jobs in batches (whatever finished while the last
   acknowledgement was on its way), after storing their workflow follow-ups, and tells the
   parent what it stored; so a result is stored as soon as its job ends, even when a long
-  job runs next;
+  job runs next. Each time it wakes, it first sends the parent the records of the
+  batches claimed since (the main thread does not wake it for that: a wake-up costs the
+  job about to run);
 - the **listener** takes the parent's orders: ``stop`` (finish the running job, release
   the rest, exit) and ``terminate`` (skip a held job; for the running one, store what
   is finished, then ask the parent to kill this process).
 
+Held jobs are numbered in claim order, in the table and in the records' message alike.
 Two shared counters (held jobs begun, held jobs ended; a skipped or released job counts
 as both) tell the parent, if this process dies, which held job was running, which had
-finished and which never started. A job with a
-hard time limit is announced when it starts, so the parent can kill it at the limit.
+finished and which never started. A job with a hard time limit is announced when it
+starts, so the parent can kill it at the limit.
 
 Batch size: ``prefetch`` jobs beyond the one to run. Auto (``None``) claims one job at a
 time until the average run is known, then as many as fit in ``BATCH_BUDGET`` seconds of
@@ -28,6 +32,7 @@ long behind another while a sibling could run it.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import functools
@@ -51,6 +56,7 @@ from ...states import State
 from ...workflows.engine import follow_ups_of
 from ..execution import error_info, execute
 from ..timing import BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
+from .shared import Slot
 
 log = logging.getLogger("conveyor.worker")
 
@@ -118,8 +124,17 @@ def rss_kib() -> int:
             return 0
 
 
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    """A claimed batch whose records the parent has yet to be sent; ``first``: the held
+    sequence number of its first job."""
+
+    first: int
+    records: list[JobRecord]
+
+
 class _Storer:
-    """Acknowledges finished jobs in batches on its own thread."""
+    """Sends claimed batches' records and acknowledges finished jobs, on its own thread."""
 
     def __init__(self, runner: _Runner) -> None:
         self.runner = runner
@@ -127,6 +142,14 @@ class _Storer:
             queue.SimpleQueue()
         )
         self.thread = threading.Thread(target=self._run, name="conveyor-storer", daemon=True)
+        #: Held jobs whose records have been sent (a count, in claim order).
+        self.announced = 0
+        self.claims: collections.deque[_Claimed] = collections.deque()
+
+    def announce(self, batch: _Claimed) -> None:
+        """Send ``batch``'s records the next time this thread wakes (at the latest when
+        its first job's outcome comes)."""
+        self.claims.append(batch)
 
     def put(self, record: JobRecord, outcome: Outcome) -> None:
         self.inbox.put((record, outcome))
@@ -146,6 +169,10 @@ class _Storer:
             with contextlib.suppress(queue.Empty):
                 while True:
                     items.append(self.inbox.get_nowait())
+            while self.claims:  # records first: a job's "held" always comes before its "stored"
+                batch = self.claims.popleft()
+                self.runner.send(("held", batch.first, batch.records))
+                self.announced = batch.first + len(batch.records)
             pairs = [i for i in items if isinstance(i, tuple)]
             if pairs:
                 self._store(pairs)
@@ -173,8 +200,9 @@ class _Storer:
 
 
 class _Runner:
-    def __init__(self, app: Any, conf: ChildConfig, conn: Connection, counters: Any) -> None:
-        self.app, self.conf, self.conn, self.counters = app, conf, conn, counters
+    def __init__(self, app: Any, conf: ChildConfig, conn: Connection, shared: Slot) -> None:
+        self.app, self.conf, self.conn = app, conf, conn
+        self.shared, self.counters = shared, shared.counters
         self.backend = app.backend
         self.queues = list(conf.queues)
         self._send_lock = threading.Lock()
@@ -184,6 +212,9 @@ class _Runner:
         self.skip: set[str] = set()
         self.done = 0
         self.avg_run: float | None = None
+        self.claimed = 0  # held jobs so far: the next one's sequence number
+        self.table: list[tuple[str, str]] = []  # leases in the shared table, from ...
+        self.table_first = 0  # ... this sequence number on
 
     def send(self, message: tuple[Any, ...]) -> None:
         data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)  # no fds: no ForkingPickler
@@ -240,10 +271,28 @@ class _Runner:
                 log.error("cannot reach the backend (%s); retrying in %.0fs", exc, ERROR_BACKOFF)
                 time.sleep(ERROR_BACKOFF)
                 continue
-            self.send(("held", jobs))
+            self._hold(jobs)
             if self._run_batch(jobs):
                 return "retire"
         return "stopped"
+
+    def _hold(self, jobs: list[JobRecord]) -> None:
+        """Let the parent know of a claimed batch before any of it runs: through the shared
+        lease table (the records follow from the storer), or, when the table cannot take
+        it, by sending the records first."""
+        first = self.claimed
+        self.claimed += len(jobs)
+        sent = self.storer.announced
+        if sent > self.table_first:  # the parent has those records: off the table
+            del self.table[: sent - self.table_first]
+            self.table_first = sent
+        self.table += [(job.id, job.lease_token or "") for job in jobs]
+        if self.shared.write_leases((self.table_first, self.table)):
+            self.storer.announce(_Claimed(first, jobs))
+            return
+        self.storer.flush()  # earlier batches' records first: the parent numbers them in order
+        self.send(("held", first, jobs))
+        self.storer.announced = self.claimed
 
     def _run_batch(self, jobs: list[JobRecord]) -> bool:
         """Run a claimed batch; True when this child should retire afterwards."""
@@ -308,8 +357,9 @@ class _Runner:
         return IDLE_WAIT if due is None else min(IDLE_WAIT, max(0.0, due - now))
 
 
-def child_main(conf: ChildConfig, conn: Connection, counters: Any) -> None:
-    """Run jobs for the worker until told to stop (or drained, or retired)."""
+def child_main(conf: ChildConfig, conn: Connection, shared: Any) -> None:
+    """Run jobs for the worker until told to stop (or drained, or retired). ``shared``:
+    the memory of this child's ``Slot``, which the worker reads too."""
     die_with_parent()
     # The parent decides when children stop: a Ctrl-C or a SIGTERM sent to the whole
     # process group must not kill jobs that a graceful shutdown lets finish.
@@ -326,7 +376,7 @@ def child_main(conf: ChildConfig, conn: Connection, counters: Any) -> None:
     except Exception as exc:
         conn.send(("fatal", f"worker child could not load the app {conf.app_path!r}: {exc}"))
         return
-    runner = _Runner(app, conf, conn, counters)
+    runner = _Runner(app, conf, conn, Slot(shared))
     runner.storer.thread.start()
     threading.Thread(target=runner.listen, name="conveyor-listener", daemon=True).start()
     runner.send(("ready", os.getpid()))

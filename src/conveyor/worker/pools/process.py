@@ -9,7 +9,9 @@ runs threads. One supervisor thread in the worker waits on every child's pipe an
 process handle at once and:
 
 - posts what the children report: the jobs each holds (the worker renews their leases),
-  the outcomes each stored, the jobs each released;
+  the outcomes each stored, the jobs each released. A child runs a claimed job before
+  its records arrive here: until they do, the leases it wrote into the memory it shares
+  with the worker (``pools/shared.py``) stand for them, to renew, terminate or settle;
 - passes on ``terminate`` orders; the child stores what it has finished, then asks to be
   killed; a child that does not answer within ``TERMINATE_GRACE`` seconds is killed anyway;
 - kills a child at its job's hard time limit, reports that outcome, starts a replacement;
@@ -44,6 +46,7 @@ from ..execution import error_info
 from . import zygote
 from .base import Drained, Dropped, Held, Lost, Pool, Report, Stored, Unstarted
 from .child import ChildConfig, child_main
+from .shared import SLOT_BYTES, Slot
 
 if TYPE_CHECKING:
     from ...app import App
@@ -69,23 +72,37 @@ def default_start_method() -> str:
 class _Child:
     proc: BaseProcess | zygote.ForkedChild
     conn: Connection
-    counters: Any  # shared doubles: jobs begun, jobs ended (skipped and released ones too)
+    shared: Slot  # its counters (jobs begun, jobs ended, skipped and released ones too), its leases
     slot: int
     held: dict[str, tuple[int, JobRecord]] = field(default_factory=dict)  # id -> (seq, record)
-    taken: int = 0  # the next held job's sequence number
-    limit: tuple[str, float] | None = None  # (job id, deadline) of a hard time limit
+    taken: int = 0  # the sequence number of the first held job whose records have not come
+    limit: tuple[str, float, float] | None = None  # (job id, deadline, limit) of a hard time limit
     terminating: tuple[str, float] | None = None  # (job id, kill-by time)
     ready: bool = False
     leaving: str | None = None  # "retire", "drained" or "stopped", said just before exiting
     gone: bool = False  # replaced (or removed) by the supervisor
     told_stop: bool = False
 
+    def unreported(self) -> list[tuple[int, Lease]]:
+        """Held jobs known from the shared lease table only: their records have not come."""
+        first, leases = self.shared.read_leases()
+        return [
+            (first + i, Lease(job_id, token))
+            for i, (job_id, token) in enumerate(leases)
+            if first + i >= self.taken
+        ]
+
+    def leases(self) -> list[tuple[int, Lease]]:
+        """Every delivery this child holds, with its sequence number."""
+        held = [(seq, Lease(r.id, r.lease_token or "")) for seq, r in self.held.values()]
+        return held + self.unreported()
+
     def running(self) -> str | None:
         """The held job this child was running (as of its counters), if any."""
-        begun, ended = int(self.counters[0]), int(self.counters[1])
+        begun, ended = int(self.shared.counters[0]), int(self.shared.counters[1])
         if begun == ended:
             return None
-        return next((job_id for job_id, (seq, _) in self.held.items() if seq == begun - 1), None)
+        return next((lease.job_id for seq, lease in self.leases() if seq == begun - 1), None)
 
 
 class ProcessPool(Pool):
@@ -208,6 +225,15 @@ class ProcessPool(Pool):
         self._wake()
         self._thread.join()
 
+    def unreported_leases(self) -> list[Lease]:
+        """Leases the children hold whose records have not reached the worker yet."""
+        return [
+            lease
+            for child in list(self._children)
+            if not child.gone
+            for _, lease in child.unreported()
+        ]
+
     def child_pids(self) -> list[int]:
         return [c.proc.pid for c in self._children if c.proc.pid is not None]
 
@@ -226,19 +252,19 @@ class ProcessPool(Pool):
         if self._zygote is not None:
             try:
                 proc = self._zygote.spawn(self._config, child_conn, slot)
-                counters: Any = self._zygote.slot_counters(slot)
+                shared: Any = self._zygote.slot_memory(slot)
             except OSError as exc:  # it was killed: its children died with it
                 log.error("%s; children start from a fork server from now on", exc)
                 self._zygote.close()
                 self._zygote, self.start_method = None, "forkserver"
         if proc is None:
-            counters = self._ctx.RawArray("d", 2)
+            shared = self._ctx.RawArray("B", SLOT_BYTES)
             proc = self._ctx.Process(
-                target=child_main, args=(self._config, child_conn, counters), name="conveyor-child"
+                target=child_main, args=(self._config, child_conn, shared), name="conveyor-child"
             )
             proc.start()
         child_conn.close()
-        return _Child(proc, parent_conn, counters, slot)
+        return _Child(proc, parent_conn, Slot(shared), slot)
 
     def _supervise(self) -> None:
         try:
@@ -275,7 +301,9 @@ class ProcessPool(Pool):
             if draining and not child.told_stop:
                 child.told_stop = True
                 self._tell(child, ("stop",))
-            for job_id in kill & child.held.keys():
+            if not kill:
+                continue
+            for job_id in kill & {lease.job_id for _, lease in child.leases()}:
                 self._tell(child, ("terminate", job_id))
                 if child.terminating is None and child.running() == job_id:
                     child.terminating = (job_id, time.monotonic() + TERMINATE_GRACE)
@@ -287,7 +315,7 @@ class ProcessPool(Pool):
     def _wait_and_handle(self) -> None:
         while self._ended:
             self._ended.pop().close()
-        deadlines = [t for c in self._children for _, t in filter(None, (c.limit, c.terminating))]
+        deadlines = [t[1] for c in self._children for t in (c.limit, c.terminating) if t]
         timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
         handles: list[Any] = [self._wake_r]
         for child in self._children:
@@ -327,10 +355,10 @@ class ProcessPool(Pool):
     def _message(self, child: _Child, message: tuple[Any, ...]) -> None:
         getattr(self, f"_on_{message[0]}")(child, *message[1:])
 
-    def _on_held(self, child: _Child, records: list[JobRecord]) -> None:
-        for record in records:
-            child.held[record.id] = (child.taken, record)
-            child.taken += 1
+    def _on_held(self, child: _Child, first: int, records: list[JobRecord]) -> None:
+        for seq, record in enumerate(records, first):
+            child.held[record.id] = (seq, record)
+        child.taken = first + len(records)
         self.results.put(Held(records))
 
     def _on_stored(self, child: _Child, outcomes: list[Outcome], refused: list[str]) -> None:
@@ -342,7 +370,7 @@ class ProcessPool(Pool):
         self.results.put(Dropped(leases))
 
     def _on_start(self, child: _Child, job_id: str, limit: float) -> None:
-        child.limit = (job_id, time.monotonic() + limit)
+        child.limit = (job_id, time.monotonic() + limit, limit)
 
     def _on_killme(self, child: _Child, job_id: str) -> None:
         if child.running() == job_id:
@@ -372,11 +400,12 @@ class ProcessPool(Pool):
                 child.terminating = None
 
     def _over_limit(self, child: _Child) -> None:
-        job_id = child.limit[0] if child.limit else None
+        if child.limit is None:
+            return
+        job_id, _, limit = child.limit
         child.limit = None
-        if job_id is None or child.running() != job_id:
+        if child.running() != job_id:
             return  # it ended in time; its outcome is on its way
-        limit = self.app.tasks[child.held[job_id][1].task].options.time_limit
         self._kill_running(
             child,
             job_id,
@@ -403,14 +432,14 @@ class ProcessPool(Pool):
         child.proc.kill()
         child.proc.join()
         self._receive(child)  # what it stored before it died is stored
-        seq_record = child.held.pop(job_id, None)
-        if seq_record is not None:
-            record = seq_record[1]
-            self.results.put(
-                Outcome(record.id, record.lease_token or "", state, error=error_info(exc, **extra))
-            )
+        leases = child.leases()
+        killed = next((lease for _, lease in leases if lease.job_id == job_id), None)
+        if killed is not None:
+            self.results.put(Outcome(job_id, killed.token, state, error=error_info(exc, **extra)))
         self._settle(
-            child, f"its worker child {child.proc.pid} was killed while it ran another job"
+            child,
+            f"its worker child {child.proc.pid} was killed while it ran another job",
+            [(seq, lease) for seq, lease in leases if lease != killed],
         )
         self._swap(child)
 
@@ -431,13 +460,17 @@ class ProcessPool(Pool):
             self._settle(child, f"worker child {child.proc.pid} exited before storing the outcome")
         self._swap(child)
 
-    def _settle(self, child: _Child, reason: str) -> None:
-        """Report what a dead child held: unstarted jobs to release, the others as lost."""
-        begun = int(child.counters[0])
-        unstarted = [record for seq, record in child.held.values() if seq >= begun]
-        for seq, record in child.held.values():
+    def _settle(
+        self, child: _Child, reason: str, leases: list[tuple[int, Lease]] | None = None
+    ) -> None:
+        """Report what a dead child held (``leases``, else all it held): unstarted jobs to
+        release, the others as lost."""
+        begun = int(child.shared.counters[0])
+        leases = child.leases() if leases is None else leases
+        for seq, lease in leases:
             if seq < begun:
-                self.results.put(Lost(Lease(record.id, record.lease_token or ""), reason))
+                self.results.put(Lost(lease, reason))
+        unstarted = [lease for seq, lease in leases if seq >= begun]
         if unstarted:
             self.results.put(Unstarted(unstarted))
         child.held.clear()

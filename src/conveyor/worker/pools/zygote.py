@@ -21,8 +21,9 @@ can carry file descriptors):
   the zygote, the child's parent, so it cannot name a recycled pid), then, whenever a
   child exits, ``("exit", pid, exit code)`` (the zygote reaps its children).
 
-Each child's two counters (jobs begun and ended; see ``pools/child.py``) live in one
-anonymous shared mapping made before the zygote was forked, one slot per child index.
+Each child's shared memory (its counters and lease table; see ``pools/shared.py``) is a
+slot of one anonymous shared mapping made before the zygote was forked, one slot per
+child index.
 The zygote dies with the worker (``PR_SET_PDEATHSIG``), and each child with the zygote.
 """
 
@@ -44,8 +45,8 @@ from multiprocessing.connection import Connection
 from typing import Any, NoReturn
 
 from .child import ChildConfig, child_main, die_with_parent
+from .shared import SLOT_BYTES
 
-_COUNTERS = 16  # bytes per child: two doubles
 _MAX_MESSAGE = 1 << 16
 
 
@@ -61,9 +62,9 @@ def available() -> bool:
     return True
 
 
-def _slot_view(counters: mmap.mmap, slot: int) -> memoryview:
-    """The bytes of one child's two counters in the shared mapping."""
-    return memoryview(counters)[slot * _COUNTERS : (slot + 1) * _COUNTERS]
+def _slot_view(memory: mmap.mmap, slot: int) -> memoryview:
+    """The bytes of one child's slot in the shared mapping."""
+    return memoryview(memory)[slot * SLOT_BYTES : (slot + 1) * SLOT_BYTES]
 
 
 class ForkedChild:
@@ -92,7 +93,7 @@ class Zygote:
     """The worker's side: start the zygote, ask it for children, learn how they ended."""
 
     def __init__(self, slots: int) -> None:
-        self.counters = mmap.mmap(-1, _COUNTERS * slots)  # shared with every descendant
+        self.memory = mmap.mmap(-1, SLOT_BYTES * slots)  # shared with every descendant
         self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._lock = threading.Lock()
         self._exits: dict[int, int] = {}
@@ -106,12 +107,12 @@ class Zygote:
         self.pid = os.fork()
         if self.pid == 0:  # the zygote
             self._sock.close()
-            _zygote_main(theirs, self.counters)
+            _zygote_main(theirs, self.memory)
         theirs.close()
 
     def spawn(self, config: ChildConfig, conn: Connection, slot: int) -> ForkedChild:
-        """Fork a child that runs ``child_main(config, conn, <slot's counters>)``."""
-        _slot_view(self.counters, slot)[:] = bytes(_COUNTERS)
+        """Fork a child that runs ``child_main(config, conn, <its slot's memory>)``."""
+        _slot_view(self.memory, slot)[:] = bytes(SLOT_BYTES)
         with self._lock:
             try:
                 socket.send_fds(self._sock, [pickle.dumps((config, slot))], [conn.fileno()])
@@ -124,8 +125,8 @@ class Zygote:
                 if message[0] == "spawned":
                     return ForkedChild(self, message[1], fds[0])
 
-    def slot_counters(self, slot: int) -> memoryview[float]:
-        return _slot_view(self.counters, slot).cast("d")
+    def slot_memory(self, slot: int) -> memoryview:
+        return _slot_view(self.memory, slot)
 
     def exit_code(self, pid: int, timeout: float | None) -> int | None:
         with self._lock:
@@ -155,7 +156,7 @@ class Zygote:
             os.waitpid(self.pid, 0)
 
 
-def _zygote_main(sock: socket.socket, counters: mmap.mmap) -> NoReturn:
+def _zygote_main(sock: socket.socket, memory: mmap.mmap) -> NoReturn:
     """Wait for spawn requests and fork children; report their exits. Never returns."""
     try:
         die_with_parent()
@@ -179,7 +180,7 @@ def _zygote_main(sock: socket.socket, counters: mmap.mmap) -> NoReturn:
                 if pid == 0:
                     os.close(wake_r)
                     os.close(wake_w)
-                    _child(sock, config, fds[0], counters, slot)
+                    _child(sock, config, fds[0], memory, slot)
                 os.close(fds[0])
                 pidfd = os.pidfd_open(pid)
                 socket.send_fds(sock, [pickle.dumps(("spawned", pid))], [pidfd])
@@ -202,14 +203,14 @@ def _reap(sock: socket.socket) -> None:
 
 
 def _child(
-    sock: socket.socket, config: ChildConfig, fd: int, counters: mmap.mmap, slot: int
+    sock: socket.socket, config: ChildConfig, fd: int, memory: mmap.mmap, slot: int
 ) -> NoReturn:
     code = 1
     try:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         sock.close()
-        child_main(config, Connection(fd), _slot_view(counters, slot).cast("d"))
+        child_main(config, Connection(fd), _slot_view(memory, slot))
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
