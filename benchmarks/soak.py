@@ -223,7 +223,9 @@ def inject(
         procs.signal(slot, signal.SIGSTOP)
         time.sleep(LEASE + 1)
         procs.signal(slot, signal.SIGCONT)
-        return Fault(at, f"SIGSTOP {slot} for {LEASE + 1:.0f}s", pids)
+        # It lasts the whole stop: a claim the worker pipelined behind its blocking wait
+        # before it was stopped still runs in the backend, and that lease goes unrenewed.
+        return Fault(at, f"SIGSTOP {slot} for {LEASE + 1:.0f}s", pids, lasting=LEASE + 1)
     if kind == "kill-scheduler":
         slot = rng.choice([s for s in procs.slots if s.startswith("scheduler")])
         at = time.time()
