@@ -45,9 +45,14 @@ class JobRecord:
     headers: dict[str, Any] = field(default_factory=dict)
     keep_until: float | None = None  # finished records are pruned after this time
 
+    @property
+    def lease(self) -> Lease:
+        """This delivery's lease (an empty token when the job is not leased)."""
+        return Lease(self.id, self.lease_token or "")
+
     def __reduce__(self) -> tuple[type[JobRecord], tuple[Any, ...]]:
-        # Pickled as its fields in order, read in C. A pool child pickles the jobs it claims
-        # for its worker just before it runs them; the dataclass default (field names and
+        # Pickled as its fields in order, read in C. A pool child pickles the records of
+        # every batch it claims for its worker; the dataclass default (field names and
         # values gathered in Python) took 7.5 us and 546 bytes a job, 88 us cold (an idle
         # child's pickup), against 5.5 us and 247 bytes, 63 us cold; unpickling 5.7 -> 2.9.
         return JobRecord, _job_fields(self)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..backends.common import retries_used
 from ..context import Request, TaskContext
 from ..errors import Retry, SerializationError, SoftTimeLimitExceeded, Terminated, TimeLimitExceeded
-from ..records import JobRecord, Lease, Outcome
+from ..records import JobRecord, Outcome
 from ..serialization import check_jsonable, decode_payload
 from ..states import State
 from .backoff import retry_delay
@@ -77,7 +77,7 @@ def prepare(app: App, record: JobRecord) -> Prepared | Outcome:
         record.id, record.task, record.queue, record.attempt, record.max_retries, args, kwargs,
         record.headers, record.parent_id, record.root_id, retries_used(record.attempts),
     )  # fmt: skip
-    context = TaskContext(app, request, Lease(record.id, record.lease_token or ""))
+    context = TaskContext(app, request, record.lease)
     return Prepared(record, task, context, args, kwargs)
 
 

@@ -285,7 +285,7 @@ class Worker:
         with self._room:
             for lease in leases:
                 held = self._held.get(lease.job_id)
-                if held is not None and (held.lease_token or "") == lease.token:
+                if held is not None and held.lease == lease:
                     del self._held[lease.job_id]
                     self._note_done(lease.job_id, now)
             self._room.notify_all()
@@ -335,7 +335,7 @@ class Worker:
 
     def _beat(self) -> None:
         with self._room:
-            leases = [Lease(j.id, j.lease_token or "") for j in self._held.values()]
+            leases = [j.lease for j in self._held.values()]
         leases += self.pool.unreported_leases()
         try:
             reply = self.backend.heartbeat(self.info(), leases, self.app.conf.lease_seconds)
@@ -398,7 +398,7 @@ class Worker:
     def _dispatch(self, jobs: list[JobRecord]) -> None:
         with self._room:
             if self._stop_level:  # stopped while claiming: give them straight back
-                self.backend.release([Lease(j.id, j.lease_token or "") for j in jobs])
+                self.backend.release([j.lease for j in jobs])
                 return
             now = time.monotonic()
             for job in jobs:
@@ -427,12 +427,12 @@ class Worker:
         unstarted = self.pool.take_unstarted()
         if not unstarted:
             return
-        self._release([Lease(j.id, j.lease_token or "") for j in unstarted])
+        self._release([j.lease for j in unstarted])
         log.info("released %d claimed job(s) that had not started", len(unstarted))
 
     def _stop_now(self) -> None:
         with self._room:
-            running = [Lease(j.id, j.lease_token or "") for j in self._held.values()]
+            running = [j.lease for j in self._held.values()]
         if running:
             log.warning("stopping %d running job(s); they go back to their queues", len(running))
             self._release(running)

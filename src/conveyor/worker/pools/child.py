@@ -51,7 +51,7 @@ from typing import Any
 
 from ...errors import BackendError, Terminated
 from ...loader import load_app
-from ...records import JobRecord, Lease, Outcome
+from ...records import JobRecord, Outcome
 from ...states import State
 from ...workflows.engine import follow_ups_of
 from ..execution import error_info, execute
@@ -337,10 +337,10 @@ class _Runner:
     def _release(self, jobs: list[JobRecord]) -> None:
         self.storer.flush()
         try:
-            self.backend.release([Lease(j.id, j.lease_token or "") for j in jobs])
+            self.backend.release([j.lease for j in jobs])
         except BackendError as exc:
             log.error("could not release jobs (%s); they return when their leases expire", exc)
-        self.send(("dropped", [Lease(j.id, j.lease_token or "") for j in jobs]))
+        self.send(("dropped", [j.lease for j in jobs]))
         self.counters[0] += len(jobs)  # passed over: begun and ended, as the parent counts
         self.counters[1] += len(jobs)
 

@@ -94,7 +94,7 @@ class _Child:
 
     def leases(self) -> list[tuple[int, Lease]]:
         """Every delivery this child holds, with its sequence number."""
-        held = [(seq, Lease(r.id, r.lease_token or "")) for seq, r in self.held.values()]
+        held = [(seq, r.lease) for seq, r in self.held.values()]
         return held + self.unreported()
 
     def running(self) -> str | None:
@@ -391,7 +391,7 @@ class ProcessPool(Pool):
         for lease in leases:
             job_id = lease.job_id
             entry = child.held.get(job_id)
-            if entry is None or (entry[1].lease_token or "") != lease.token:
+            if entry is None or entry[1].lease != lease:
                 continue
             del child.held[job_id]
             if child.limit and child.limit[0] == job_id:
