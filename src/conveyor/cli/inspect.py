@@ -8,6 +8,7 @@ import click
 from rich.text import Text
 
 from .. import control
+from ..control.liveness import Liveness, liveness
 from ..control.util import age, parse_duration
 from ..records import JobRecord
 from . import AppRef, cli
@@ -46,23 +47,30 @@ def inspect_queues(ref: AppRef, as_json: bool) -> None:
 @click.pass_obj
 @errors_as_usage
 def inspect_workers(ref: AppRef, as_json: bool) -> None:
-    """The live workers: queues, pool, concurrency, current jobs, last heartbeat."""
+    """The workers: queues, pool, concurrency, current jobs, last heartbeat, and whether
+    they are alive (a worker whose heartbeats stopped is shown as presumed dead)."""
     app = ref.load()
     found = control.workers(app)
-    if as_json:
-        return print_json(found)
     now = app.backend.now()
+    if as_json:
+        return print_json([control.to_json(w) | control.to_json(liveness(w, now)) for w in found])
     if not found:
         out.print("[yellow]no live workers[/]")
         return None
     rows = [
-        [w.name, f"{w.host}/{w.pid}", ", ".join(w.queues), f"{w.pool} x {w.concurrency}",
+        [w.name, _state(liveness(w, now)), f"{w.host}/{w.pid}", ", ".join(w.queues), f"{w.pool} x {w.concurrency}",
          str(len(w.running)), f"{age(now - w.last_seen)} ago", age(now - w.started_at), w.version]
         for w in found
     ]  # fmt: skip
-    headers = ("name", "host/pid", "queues", "pool", "running", "last heartbeat", "up", "version")  # fmt: skip
+    headers = ("name", "state", "host/pid", "queues", "pool", "running", "last heartbeat", "up", "version")  # fmt: skip
     print_table("Workers", headers, rows)
     return None
+
+
+def _state(state: Liveness) -> str | Text:
+    if state.alive:
+        return "alive"
+    return Text(f"dead? silent {age(state.silent_for)} (> {state.dead_after:g}s)", "red")
 
 
 @inspect.command("jobs")
