@@ -42,12 +42,12 @@ def test_doctor_names_a_killed_worker_and_the_job_it_holds_at_once(
     )
 
     sick = run_cli(env, "doctor")
-    report = json.loads(run_cli(env, "doctor", "--json").stdout)
-    workers = json.loads(run_cli(env, "inspect", "workers", "--json").stdout)
-    table = run_cli(env, "inspect", "workers").stdout
     # Long before the old checks could see anything: the dead worker's registry entry lasts
     # WORKER_TTL, and an expired lease was reported RESCUE_GRACE after it expired.
     assert time.monotonic() - killed_at < min(RESCUE_GRACE, WORKER_TTL)
+    report = json.loads(run_cli(env, "doctor", "--json").stdout)
+    workers = json.loads(run_cli(env, "inspect", "workers", "--json").stdout)
+    table = run_cli(env, "inspect", "workers").stdout
     record = held.record()
     assert (record.state, record.worker) == (State.STARTED, info.id)  # nobody rescued it yet
 
