@@ -110,6 +110,9 @@ class WorkerInfo:
     running: list[str] = field(default_factory=list)
     #: The worker's wall clock minus the backend's, at its last heartbeat (seconds).
     clock_skew: float = 0.0
+    #: How often it heartbeats (its app's setting), so others can tell when it is overdue;
+    #: the setting's default for an entry written by an older worker.
+    heartbeat_interval: float = 2.0
 
 
 @dataclass(slots=True, frozen=True)

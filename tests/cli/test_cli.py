@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,8 @@ from conveyor import App, State
 from conveyor.task import Signature
 
 from ..worker.conftest import ledger_lines, wait_until
+from .conftest import cli_env, run_cli
 
-ROOT = Path(__file__).resolve().parents[2]
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
@@ -35,21 +34,12 @@ def producer(url: str) -> App:
 
 @pytest.fixture
 def env(url: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "CONVEYOR_BACKEND": url,
-        "CONVEYOR_APP": "tests.apps.basic:app",
-        "COLUMNS": "200",
-    }
+    return cli_env(url)
 
 
 @pytest.fixture
 def cli(env: dict[str, str]) -> Run:
-    def run(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "conveyor", *args], cwd=ROOT, env=env, input=input,
-                              capture_output=True, text=True, timeout=60)  # fmt: skip
-
-    return run
+    return functools.partial(run_cli, env)
 
 
 @pytest.fixture

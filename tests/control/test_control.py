@@ -185,3 +185,39 @@ def test_doctor_reports_an_unreachable_backend(tmp_path: object) -> None:
     assert finding.check == "backend"
     assert "sqlite:////nonexistent-folder/x.db" in finding.problem
     assert "does not exist" in finding.problem
+
+
+def consumers(app: App, queue: str) -> list[str]:
+    return next(q.consumers for q in control.queue_stats(app) if q.name == queue)
+
+
+def test_a_worker_silent_for_three_heartbeats_is_presumed_dead(
+    tasks: App, clock: FakeClock
+) -> None:
+    info = register(tasks, "w1", ["media"])  # heartbeat_interval 2s: dead after 6s of silence
+    tasks.send_task("media.convert", ("a",))
+    (held,) = tasks.backend.claim(["media"], info.id, 1, 30)
+    tasks.send_task("media.convert", ("b",))
+    clock.advance(6.0)
+    assert consumers(tasks, "media") == ["w1"]  # late, not yet overdue
+    assert control.diagnose(tasks) == []
+    clock.advance(0.5)
+    found = {f.check: f for f in control.diagnose(tasks)}
+    assert set(found) == {"dead-worker", "queue-without-worker"}
+    dead = found["dead-worker"]
+    assert dead.severity == "error"
+    assert "worker w1 (host h, pid 1) stopped heartbeating" in dead.problem
+    assert "6s ago, more than 3 of its 2s intervals" in dead.problem
+    assert f"{held.id} (media.convert in 'media', lease expires at" in dead.problem
+    assert "in 23s" in dead.problem  # the 30s lease, renewed by nobody since
+    assert dead.data["jobs"] == [
+        {"id": held.id, "task": "media.convert", "queue": "media", "lease_until": held.lease_until}
+    ]
+    assert "presumed dead: w1" in found["queue-without-worker"].problem
+    assert consumers(tasks, "media") == []
+    assert (control.health(tasks).workers_alive, control.overview(tasks).workers) == (0, 0)
+    clock.advance(30)  # the lease expired long ago: still one finding, the dead worker's
+    assert (
+        "lease expired at" in {f.check: f for f in control.diagnose(tasks)}["dead-worker"].problem
+    )
+    assert "expired-leases" not in {f.check for f in control.diagnose(tasks)}

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 import orjson
+from rich.markup import escape
 
 from .. import control
 from ..control.util import hide_password, parse_duration
@@ -225,5 +226,8 @@ def doctor(ref: AppRef, strict: bool, as_json: bool) -> None:
         )
     for f in [] if as_json else findings:
         colour = "red" if f.severity == "error" else "yellow"
-        out.print(f"[{colour}]{f.severity}[/] [{f.check}] {f.problem}\n  [bold]fix:[/] {f.fix}")
+        # Escaped: "[check]" and the problem's own text are not rich markup.
+        out.print(
+            f"[{colour}]{f.severity}[/] {escape(f'[{f.check}] {f.problem}')}\n  [bold]fix:[/] {escape(f.fix)}"
+        )
     sys.exit(1 if failed else 0)

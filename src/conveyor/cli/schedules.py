@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.table import Table
 
 from ..control.util import age, parse_duration
 from ..scheduler import Scheduler, ScheduleView, sync_code_schedules
 from . import AppRef, cli, console, loglevel_option, setup_logging
 from .operate import _json_arg
-from .output import errors_as_usage, json_option, out, print_json, when
+from .output import errors_as_usage, json_option, out, print_json, print_table, when
 
 
 @cli.command()
@@ -58,13 +57,16 @@ def list_schedules(ref: AppRef, as_json: bool) -> None:
     views = app.schedules.list()
     if as_json:
         return print_json(views)
-    table = Table(title="Schedules", title_justify="left")
-    for column in ("name", "task", "when", "state", "last run", "last job", "next run"):
-        table.add_column(column, overflow="fold")
-    for v in views:
-        table.add_row(v.schedule.name, v.schedule.task, _when(v), "paused" if v.schedule.paused else "active",
-                      when(v.last_run_at), v.last_job_id or "-", when(v.next_run))  # fmt: skip
-    out.print(table if views else "no schedules")
+    if not views:
+        out.print("no schedules")
+        return None
+    rows = [
+        [v.schedule.name, v.schedule.task, _when(v), "paused" if v.schedule.paused else "active",
+         when(v.last_run_at), v.last_job_id or "-", when(v.next_run)]
+        for v in views
+    ]  # fmt: skip
+    headers = ("name", "task", "when", "state", "last run", "last job", "next run")
+    print_table("Schedules", headers, rows)
     return None
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..records import Run
 from ..states import WAITING, State
+from .liveness import alive
 
 if TYPE_CHECKING:
     from ..app import App
@@ -35,7 +36,7 @@ class QueueStats:
     waiting: int
     running: int
     oldest_waiting_age: float | None
-    #: Names of live workers consuming the queue.
+    #: Names of live workers consuming the queue (heartbeats on time: see control.liveness).
     consumers: list[str]
     windows: dict[str, Window] = field(default_factory=dict)
 
@@ -61,7 +62,7 @@ def queue_stats(app: App) -> list[QueueStats]:
     counts = backend.counts()
     paused = backend.paused_queues()
     oldest = backend.oldest_waiting()
-    live = backend.workers()
+    live = alive(backend.workers(), now)  # a worker presumed dead consumes nothing
     runs = backend.recent_runs(now - max(WINDOWS.values()))
     names = (
         set(app.declared_queues())

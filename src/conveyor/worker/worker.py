@@ -149,7 +149,7 @@ class Worker:
             id=self.id, name=self.name, host=socket.gethostname(), pid=os.getpid(), queues=self.queues,
             pool=self.pool_kind, concurrency=self.concurrency, version=__version__,
             tasks=sorted(self.app.tasks), started_at=self._started_at,
-            clock_skew=time.time() - self.backend.now(),
+            clock_skew=time.time() - self.backend.now(), heartbeat_interval=self.app.conf.heartbeat_interval,
         )  # fmt: skip
 
     def install_signal_handlers(self) -> None:
