@@ -132,6 +132,7 @@ def execute(
                 on_start(record.id, stop)
             result = job.task.fn(*job.call_args, **job.kwargs)
     except BaseException as exc:  # every outcome must be recorded, whatever was raised
+        run.close()  # again: an exception of the run may have landed in its __exit__
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
         return outcome_of_error(app, job, run.unheeded(exc) or exc)

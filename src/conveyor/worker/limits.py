@@ -29,11 +29,15 @@ What keeps an asynchronous exception safe and the record honest:
 
 from __future__ import annotations
 
+import collections
 import ctypes
+import functools
 import logging
+import operator
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import Any, cast
@@ -50,12 +54,15 @@ GRACE = 1.0
 _C_CALL = "a call into C code (a sleep, a blocking read, a long computation) that no exception can interrupt"
 
 
+_set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
+
+
 def raise_in_thread(thread_id: int, exc_type: type[BaseException] | None) -> bool:
     """Raise ``exc_type`` in the thread ``thread_id`` (None clears a pending one)."""
     arg = ctypes.py_object(exc_type) if exc_type is not None else None
-    done = ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), arg)
+    done = _set_async_exc(ctypes.c_ulong(thread_id), arg)
     if done > 1:  # more than one thread state touched: undo, as the C API asks
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), None)
+        _set_async_exc(ctypes.c_ulong(thread_id), None)
         return False
     return bool(done)
 
@@ -123,16 +130,26 @@ class ThreadRun:
         self.ended_at: float | None = None
         self._job_id = job_id
         self._thread_id = threading.get_ident()
-        self._done = threading.Event()
+        self._done = threading.Event()  # wakes the limit watcher
         self._lock = threading.Lock()
+        self._open = self._ended = False
         self._use_signals = bool(self.limits) and _can_use_signals()
         self._start = time.monotonic()
+        # Closing, as one sequence of C calls: no bytecode runs between taking the lock
+        # and clearing a pending exception, so none of this run's can land in between.
+        self._closing: tuple[Callable[[], object], ...] = (
+            self._lock.acquire,
+            functools.partial(setattr, self, "_ended", True),
+            functools.partial(_set_async_exc, ctypes.c_ulong(self._thread_id), None),
+            self._lock.release,
+        )
 
     def elapsed(self) -> float:
         return time.monotonic() - self._start
 
     def __enter__(self) -> ThreadRun:
         self._start = time.monotonic()
+        self._open = True
         if not self.limits:
             return self
         if self._use_signals:
@@ -148,14 +165,20 @@ class ThreadRun:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the run: nothing is raised in it any more, and an exception raised but not
+        landed yet is dropped. Idempotent: whoever runs a ``ThreadRun`` calls it again when
+        the block raised, in case one of its exceptions landed in ``__exit__`` first."""
+        if self._ended:
+            return
         if self._use_signals:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, signal.SIG_DFL)
-        with self._lock:
-            self.ended_at = self.elapsed()
-            self._done.set()
-            if self.interrupts:  # drop an exception raised but not landed yet
-                raise_in_thread(self._thread_id, None)
+        self.ended_at = self.elapsed()
+        collections.deque(map(operator.call, self._closing), maxlen=0)
+        self._done.set()
 
     def terminate(self) -> None:
         """Raise ``Terminated`` in the task (revoked with terminate=True)."""
@@ -165,7 +188,7 @@ class ThreadRun:
     def interrupt(self, control: type[TaskControl], reason: str) -> bool:
         """Raise ``control`` in the task once, if it still runs; True if raised now."""
         with self._lock:
-            if self._done.is_set() or any(i.control is control for i in self.interrupts):
+            if not self._open or self._ended or any(i.control is control for i in self.interrupts):
                 return False
             interrupt = Interrupt(control, reason, self.elapsed())
             self.interrupts.append(interrupt)
@@ -184,7 +207,7 @@ class ThreadRun:
         return None
 
     def _warn_if_running(self) -> None:
-        if not self._done.is_set():
+        if not self._ended:
             log.warning(
                 "job %s was told to stop %.1fs ago and still runs: its thread is in %s, or "
                 "the task caught Terminated; it ends on its own and its record will say so",
