@@ -51,7 +51,10 @@ LATE = 0.5
 #: A terminated task still running this long after the exception was raised is logged.
 GRACE = 1.0
 
-_C_CALL = "a call into C code (a sleep, a blocking read, a long computation) that no exception can interrupt"
+_C_CALL = (
+    "a call into C code (a sleep, a blocking read, a long computation) that no exception "
+    "can interrupt"
+)
 
 
 _set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
@@ -80,6 +83,7 @@ class Interrupt:
     reason: str
     raised_at: float
     landed_at: float | None = None
+    landing: type[TaskControl] | None = None
 
     def landing_type(self, clock: ThreadRun) -> type[TaskControl]:
         """A subclass of ``control``, named like it, whose constructor (run by the
@@ -94,15 +98,19 @@ class Interrupt:
         namespace = {"__init__": __init__, "__module__": base.__module__}
         subclass = type(base.__name__, (base,), namespace)
         subclass.__qualname__ = base.__qualname__
-        return cast(type[TaskControl], subclass)
+        self.landing = cast(type[TaskControl], subclass)
+        return self.landing
 
     def describe(self, ended_at: float | None = None) -> str:
         """What happened; ``ended_at`` when the task ended without being stopped by it."""
         text = f"{self.reason} {self.raised_at:.2f}s into the run"
         if self.landed_at is None:
+            ended_at = ended_at or self.raised_at
+            if ended_at - self.raised_at < LATE:
+                return f"{text}, as the task was ending: it ended before the exception landed"
             return (
                 f"{text}, but the task's thread was in {_C_CALL} until the task ended "
-                f"{ended_at or 0:.2f}s into the run, so it was not stopped (a thread cannot be "
+                f"{ended_at:.2f}s into the run, so it was not stopped (a thread cannot be "
                 "killed: use the process pool for tasks that must be stopped inside C calls)"
             )
         late = self.landed_at - self.raised_at
@@ -197,13 +205,12 @@ class ThreadRun:
     def unheeded(self, raised: BaseException | None) -> TaskControl | None:
         """The error to record when a terminate or hard limit fired but did not end the
         task (``raised`` is what the task raised, None if it returned); None otherwise."""
+        if any(i.landing and isinstance(raised, i.landing) for i in self.interrupts):
+            return None  # one landed and ended the task: its own message says so
         for interrupt in self.interrupts:
-            if interrupt.control is SoftTimeLimitExceeded:
-                continue  # a soft limit is there to be caught
-            if isinstance(raised, interrupt.control) and interrupt.landed_at is not None:
-                return None  # it landed and ended the task: the task's own error says so
-            message = interrupt.describe(ended_at=self.ended_at)
-            return interrupt.control(message, interrupted=False)
+            if interrupt.control is not SoftTimeLimitExceeded:  # a soft limit may be caught
+                message = interrupt.describe(ended_at=self.ended_at)
+                return interrupt.control(message, interrupted=False)
         return None
 
     def _warn_if_running(self) -> None:
