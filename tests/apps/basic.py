@@ -274,3 +274,14 @@ def hard_caught(seconds: float) -> int:
         except Exception:  # a broad handler, as many tasks have
             caught += 1
     return caught
+
+
+@app.task(name="t.async_stoppable", bind=True)
+async def async_stoppable(self: TaskContext, path: str, seconds: float) -> str:
+    note(path, f"start {self.request.id}")
+    try:
+        await asyncio.sleep(seconds)
+        note(path, f"end {self.request.id}")
+    finally:
+        note(path, f"finally {self.request.id}")
+    return "finished"

@@ -83,6 +83,17 @@ def test_terminate_stops_a_python_job_in_its_thread_and_the_next_job_runs(
     print(f"{pool}: revoke() to REVOKED {took * 1000:.0f} ms")
 
 
+@pytest.mark.parametrize("pool", ["thread", "solo"])
+def test_terminate_cancels_a_coroutine_task_in_a_thread_pool(
+    worker_app: App, start_worker: Start, ledger: Path, pool: str
+) -> None:
+    start_worker(pool=pool, concurrency=1)
+    job_id, error = terminated(worker_app, "t.async_stoppable", ledger, 30)
+    assert error["type"] == "Terminated"
+    assert lines(ledger, job_id) == ["start", "finally"]
+    assert worker_app.send_task("t.async_add", (2, 3)).get(timeout=10) == 5
+
+
 def test_a_job_in_one_long_c_call_is_stopped_only_when_the_call_returns_and_says_so(
     worker_app: App, start_worker: Start, ledger: Path
 ) -> None:
