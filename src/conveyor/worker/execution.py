@@ -123,8 +123,8 @@ def execute(
     run = ThreadRun(soft, hard, record.id)
 
     def stop() -> None:
-        job.context.mark_revoked(terminate=True)
-        run.terminate()
+        if run.terminate():  # not once the task has returned: then the revoke came too late
+            job.context.mark_revoked(terminate=True)
 
     try:
         with run:

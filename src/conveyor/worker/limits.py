@@ -188,10 +188,12 @@ class ThreadRun:
         collections.deque(map(operator.call, self._closing), maxlen=0)
         self._done.set()
 
-    def terminate(self) -> None:
-        """Raise ``Terminated`` in the task (revoked with terminate=True)."""
-        if self.interrupt(Terminated, "terminate was requested (revoked with terminate=True)"):
-            threading.Timer(GRACE, self._warn_if_running).start()
+    def terminate(self) -> bool:
+        """Raise ``Terminated`` in the task (revoked with terminate=True); True if raised."""
+        if not self.interrupt(Terminated, "terminate was requested (revoked with terminate=True)"):
+            return False
+        threading.Timer(GRACE, self._warn_if_running).start()
+        return True
 
     def interrupt(self, control: type[TaskControl], reason: str) -> bool:
         """Raise ``control`` in the task once, if it still runs; True if raised now."""
