@@ -194,16 +194,6 @@ def slow_value(self: TaskContext, value: int, path: str, seconds: float) -> int:
     return value
 
 
-@app.task(name="t.crash_worker_once", bind=True)
-def crash_worker_once(self: TaskContext, path: str) -> str:
-    """Does its work, then kills its worker before the ack, on the first attempt only."""
-    note(path, f"ran {self.request.attempt}")
-    if self.request.attempt == 1:
-        os.killpg(os.getpgid(0), 9)  # the whole worker (its own process group) dies before acking
-        time.sleep(5)
-    return f"attempt {self.request.attempt}"
-
-
 @app.task(name="t.pbkdf2", time_limit=0.5)
 def pbkdf2(iterations: int) -> str:
     """One long call inside C: no Python bytecode runs until it returns."""

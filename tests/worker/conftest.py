@@ -19,3 +19,9 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = 
 
 def ledger_lines(path: Path) -> list[list[str]]:
     return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def running(path: Path) -> bool:
+    """A ``t.ledger`` job has started and not ended: it holds a lease, its ack to come."""
+    events = [line[0] for line in ledger_lines(path)]
+    return events.count("start") > events.count("end")

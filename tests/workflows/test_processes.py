@@ -37,6 +37,8 @@ def test_chord_completes_exactly_once_after_a_worker_is_killed(
     wait_until(lambda: len(ends()) >= 4, 30, "some members to finish")
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait()
+    assert len(ends()) < len(members)  # killed mid-chord: members still to run...
+    assert not ledger_lines(calls)  # ...and the callback not yet
     survivor = start_worker(url)
     try:
         assert wf.get(timeout=60) == sum(range(24))

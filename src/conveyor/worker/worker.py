@@ -50,6 +50,7 @@ from .pools import (
     make_pool,
 )  # fmt: skip
 from .pools.child import MAX_BATCH
+from .testhooks import ack_hold
 from .timing import BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
 
 if TYPE_CHECKING:
@@ -105,6 +106,7 @@ class Worker:
         self._unacked: list[Outcome] = []
         self._unlost: list[Lost] = []
         self.started = threading.Event()
+        self._hold_ack = ack_hold()  # test-only (testhooks.py); None in production
         self.counts = {"SUCCESS": 0, "FAILURE": 0, "RETRY": 0, "REVOKED": 0, "LOST": 0}
 
     @property
@@ -242,6 +244,8 @@ class Worker:
         self._unlost += [r for r in reports if isinstance(r, Lost)]
         lost = self._unlost
         done = [Lease(o.job_id, o.token) for o in self._unacked] + [r.lease for r in lost]
+        if self._hold_ack is not None and self._unacked:
+            self._hold_ack()
         try:
             self._start_follow_ups(self._unacked)  # before the ack: see workflows.engine
             if self._unacked:
