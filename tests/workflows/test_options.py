@@ -109,6 +109,15 @@ def test_every_step_arguments_are_bound_at_launch(worker_app: App) -> None:
     chain(add.s(1, 1), identity.s(), add.si(1, 1)).apply_async()  # each fits its position
 
 
+def test_a_step_keeps_the_job_id_it_was_given(worker_app: App) -> None:
+    add = worker_app.tasks["t.add"]
+    wf = chain(add.s(1, 1).set(job_id="first"), add.s(2).set(job_id="second")).apply_async()
+    assert wf.member_ids() == ["first", "second"]
+    assert add.s(1, 2).apply_async(job_id="single").id == "single"
+    run(worker_app, ["default"])
+    assert (wf.get(timeout=5), worker_app.job("single").get(timeout=5)) == (4, 3)
+
+
 def test_a_workflow_id_given_as_a_job_id_says_which_handle_to_use(worker_app: App) -> None:
     add = worker_app.tasks["t.add"]
     wf = chain(add.s(1, 1), add.s(2)).apply_async()

@@ -26,7 +26,7 @@ Part = Union[Signature, "Chain", "Group", "Chord"]
 
 
 def task_node(sig: Signature) -> Node:
-    node: Node = {"t": "task", "id": new_id(), "task": sig.task, "args": list(sig.args), "kwargs": dict(sig.kwargs),
+    node: Node = {"t": "task", "id": sig.options.get("job_id") or new_id(), "task": sig.task, "args": list(sig.args), "kwargs": dict(sig.kwargs),
                   "options": durable_options(sig.options), "immutable": sig.immutable}  # fmt: skip
     links = [to_node(s) for s in sig.links]
     errbacks = [to_node(s) for s in sig.errbacks]
