@@ -209,7 +209,7 @@ class App:
         if not self.backend.get_many([job_id]):
             from .workflows.handle import is_workflow
 
-            if is_workflow(self, job_id):  # only on the way to an error: a lookup spent then
+            if is_workflow(self, job_id):  # a second lookup, only on the way to an error
                 raise JobNotFound(
                     f"{job_id!r} is a workflow's id, not a job's; use app.workflow({job_id!r})"
                 )

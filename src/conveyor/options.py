@@ -133,14 +133,15 @@ def resolve_expires(expires: Any, now: float) -> float | None:
 def durable_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """``options`` in a form that survives JSON, for steps a workflow stores to enqueue
     later: a datetime becomes ISO 8601 text (still absolute), a timedelta seconds."""
-    return {
-        key: value.isoformat()
-        if isinstance(value, datetime)
-        else value.total_seconds()
-        if isinstance(value, timedelta)
-        else value
-        for key, value in options.items()
-    }
+    return {key: _durable(value) for key, value in options.items()}
+
+
+def _durable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -158,14 +158,14 @@ class Signature:
         """Queue this signature as one job (with its links); returns the job's handle."""
         from .job import Job
         from .workflows.canvas import task_node
-        from .workflows.engine import _NO_INPUT, check, start
+        from .workflows.engine import _NO_INPUT, check_steps, start
 
         if self.app is None:
             raise ConfigurationError("this signature has no app: build it with task.s(...)")
         sig = Signature(self.task, self.args, self.kwargs, {**self.options, **options}, self.immutable, self.app,
                         self.links + ([link] if link else []), self.errbacks + ([link_error] if link_error else []))  # fmt: skip
         node = task_node(sig)
-        check(self.app, node)
+        check_steps(self.app, node)
         self.app.backend.enqueue(list(start(self.app, node, _NO_INPUT, None, None)))
         return Job(self.app, node["id"])
 

@@ -38,7 +38,7 @@ _NO_INPUT = object()
 def launch(app: App, node: Node) -> Workflow:
     from .handle import Workflow
 
-    check(app, node)
+    check_steps(app, node)
     app.backend.kv_set(spec_key(node["id"]), node, ttl=app.conf.result_ttl)
     app.backend.enqueue(list(start(app, node, _NO_INPUT, None, node["id"])))
     return Workflow(app, node)
@@ -49,7 +49,7 @@ def spec_key(workflow_id: str) -> str:
     return f"workflow:{workflow_id}"
 
 
-def check(app: App, spec: Node) -> None:
+def check_steps(app: App, spec: Node) -> None:
     """Refuse, before anything is stored, a workflow with a step that enqueue would refuse
     when its turn comes (bad options, arguments that do not fit the task): refused then,
     in a worker, the step could only be lost. A step that receives a result gets a
