@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conveyor import App, State
+from conveyor import App, State, chain
 from conveyor.task import Signature
 
 from ..worker.conftest import ledger_lines, wait_until
@@ -256,3 +256,11 @@ def test_pause_of_a_queue_nobody_knows_warns_and_pauses(cli: Run) -> None:
     assert (known.returncode, known.stderr) == (0, "")
     paused = {q["name"] for q in as_json(cli("inspect", "queues", "--json")) if q["paused"]}
     assert paused == {"devcies", "devices"}
+
+
+def test_inspect_job_given_a_workflow_id_points_to_the_workflow(cli: Run, producer: App) -> None:
+    steps = (Signature("t.add", (1, 2), app=producer), Signature("t.add", (3,), app=producer))
+    wf = chain(*steps).apply_async()
+    done = cli("inspect", "job", wf.id)
+    assert done.returncode == 1
+    assert f"'{wf.id}' is a workflow's id, not a job's; use app.workflow('{wf.id}')" in done.stderr
