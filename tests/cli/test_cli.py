@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conveyor import App, State
+from conveyor import App, State, chain
 from conveyor.task import Signature
 
 from ..worker.conftest import ledger_lines, wait_until
@@ -216,3 +216,43 @@ def test_schedules_are_managed_from_the_cli(cli: Run) -> None:
     assert "is not valid" in bad.stderr
     assert cli("schedules", "delete", "probe").returncode == 0
     assert as_json(cli("schedules", "list", "--json")) == []
+
+
+def test_bad_input_is_refused_at_the_cli_with_the_rule(cli: Run) -> None:
+    rule = "not a valid queue name; use 1 to 100 characters"
+    for args in (["pause", "two words"], ["resume", ""], ["purge", "--yes", "x" * 500],
+                 ["enqueue", "t.add", "--args", "[1, 2]", "--queue", "a b"]):  # fmt: skip
+        done = cli(*args)
+        assert (done.returncode, rule in done.stderr) == (1, True), (args, done.stderr)
+    worker = cli("worker", "-Q", "default,two words", "--burst")
+    assert (worker.returncode, rule in worker.stderr) == (2, True), worker.stderr
+    wrong = cli("enqueue", "t.add", "--args", "[1]")
+    assert wrong.returncode == 1
+    assert "task 't.add' takes (a, b); missing a required argument: 'b'" in wrong.stderr
+    unknown = cli("schedules", "add", "probe", "t.nope", "--every", "30s")
+    assert unknown.returncode == 1
+    assert "no task named 't.nope' is registered on app 'tests'; known: " in unknown.stderr
+    no_args = cli("schedules", "add", "probe", "t.add", "--every", "30s", "--args", "[1]")
+    assert (no_args.returncode, "missing a required argument" in no_args.stderr) == (1, True)
+    assert as_json(cli("inspect", "jobs", "--json"))["jobs"] == []
+    assert as_json(cli("schedules", "list", "--json")) == []
+
+
+def test_pause_of_a_queue_nobody_knows_warns_and_pauses(cli: Run) -> None:
+    done = cli("pause", "devcies")
+    assert done.returncode == 0
+    assert "queue 'devcies' paused" in done.stdout
+    assert "warning: no queue 'devcies' is declared" in done.stderr
+    assert "Known queues: default, devices, media" in done.stderr
+    known = cli("pause", "devices")
+    assert (known.returncode, known.stderr) == (0, "")
+    paused = {q["name"] for q in as_json(cli("inspect", "queues", "--json")) if q["paused"]}
+    assert paused == {"devcies", "devices"}
+
+
+def test_inspect_job_given_a_workflow_id_points_to_the_workflow(cli: Run, producer: App) -> None:
+    steps = (Signature("t.add", (1, 2), app=producer), Signature("t.add", (3,), app=producer))
+    wf = chain(*steps).apply_async()
+    done = cli("inspect", "job", wf.id)
+    assert done.returncode == 1
+    assert f"'{wf.id}' is a workflow's id, not a job's; use app.workflow('{wf.id}')" in done.stderr

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from conveyor import App, State, control
-from conveyor.errors import ConveyorError, InvalidTransition, SerializationError, UnknownTask
+from conveyor.errors import (
+    ConveyorError,
+    EnqueueError,
+    InvalidTransition,
+    SerializationError,
+    UnknownTask,
+)
 from conveyor.records import Lease, WorkerInfo
 
 from ..conftest import FakeClock
@@ -221,3 +227,34 @@ def test_a_worker_silent_for_three_heartbeats_is_presumed_dead(
         "lease expired at" in {f.check: f for f in control.diagnose(tasks)}["dead-worker"].problem
     )
     assert "expired-leases" not in {f.check for f in control.diagnose(tasks)}
+
+
+def test_pausing_a_queue_nobody_knows_warns_naming_the_known_ones(tasks: App) -> None:
+    tasks.send_task("reports.daily", queue="reports")  # a queue seen only in the backend
+    register(tasks, "w1", ["gpu"])  # and one only a live worker consumes
+    for known in ("devices", "reports", "gpu", "default"):
+        assert control.pause_queue(tasks, known) is None
+    warning = control.pause_queue(tasks, "devcies")
+    assert warning is not None
+    assert "no queue 'devcies' is declared by the app, holds jobs or has a worker" in warning
+    assert warning.endswith("Known queues: default, devices, gpu, media, reports")
+    assert "devcies" in tasks.backend.paused_queues()  # paused all the same, ahead of use
+    assert control.pause_queue(tasks, "devcies") == warning  # being paused does not make it known
+
+
+@pytest.mark.parametrize("queue", ["", "two words", "x" * 500])
+def test_queue_controls_refuse_bad_names(tasks: App, queue: str) -> None:
+    for act in (control.pause_queue, control.resume_queue, control.purge_queue):
+        with pytest.raises(ConveyorError, match="not a valid queue name; use 1 to 100"):
+            act(tasks, queue)
+    assert tasks.backend.paused_queues() == set()
+
+
+def test_enqueue_by_name_binds_arguments_and_checks_the_queue(tasks: App) -> None:
+    with pytest.raises(EnqueueError, match=r"task 'devices.ping' takes \(device\); missing"):
+        control.enqueue_by_name(tasks, "devices.ping", [])
+    with pytest.raises(EnqueueError, match="unexpected keyword argument 'host'"):
+        control.enqueue_by_name(tasks, "devices.ping", ["cam"], {"host": "x"})
+    with pytest.raises(EnqueueError, match="not a valid queue name"):
+        control.enqueue_by_name(tasks, "devices.ping", ["cam"], queue="")
+    assert tasks.backend.list_jobs() == []

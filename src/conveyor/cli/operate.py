@@ -119,8 +119,10 @@ def _show(filters: dict[str, Any]) -> str:
 @errors_as_usage
 def pause(ref: AppRef, queue: str) -> None:
     """Stop every worker from starting jobs of QUEUE (persisted; running jobs go on)."""
-    control.pause_queue(ref.load(), queue)
+    warning = control.pause_queue(ref.load(), queue)
     out.print(f"queue {queue!r} paused: workers start none of its jobs until `resume {queue}`")
+    if warning:  # plain text: a pipe or a narrow terminal gets it whole
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.command()

@@ -23,6 +23,7 @@ from .output import errors_as_usage, json_option, out, print_json, print_table, 
 )
 @loglevel_option
 @click.pass_obj
+@errors_as_usage
 def scheduler(ref: AppRef, lock_ttl: float, loglevel: str) -> None:
     """Run a scheduler. Run several for failover: one leads, each tick fires once."""
     setup_logging(loglevel)
@@ -79,7 +80,11 @@ def _fields(cron: str | None, every: str | None, tz: str | None, args: str | Non
             fields["every"] = parse_duration(every)
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from exc
-    options = {k: v for k, v in (("queue", queue), ("priority", priority)) if v is not None}
+    options: dict[str, Any] = {
+        k: v for k, v in (("queue", queue), ("priority", priority)) if v is not None
+    }
+    if priority is not None and priority.isdigit():
+        options["priority"] = int(priority)
     if options:
         fields["options"] = options
     return {k: v for k, v in fields.items() if v is not None}
