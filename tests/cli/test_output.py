@@ -73,7 +73,7 @@ def test_piped_tables_are_plain_columns_with_every_id_and_name_whole(
     attempts = run_cli(env, "inspect", "job", ids[0]).stdout
     assert lines_with(attempts, f"ConnectionError: {LONG_ERROR}".rstrip())
     assert run_cli(env, "schedules", "add", "nightly-statistics-for-every-customer-region", "t.add",
-                   "--every", "1h", "--queue", LONG_QUEUE).returncode == 0  # fmt: skip
+                   "--every", "1h", "--args", "[1, 2]", "--queue", LONG_QUEUE).returncode == 0  # fmt: skip
     schedules = run_cli(env, "schedules", "list").stdout
     assert lines_with(schedules, "nightly-statistics-for-every-customer-region")
     for output in (jobs.stdout, queues, workers, attempts, schedules):

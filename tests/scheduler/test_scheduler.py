@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from conveyor import App, State, control
-from conveyor.errors import EnqueueError, UnknownTask
+from conveyor.errors import UnknownTask
 from conveyor.records import JobQuery
 from conveyor.scheduler import ScheduleError, Scheduler, job_id, sync_code_schedules
 
@@ -156,14 +156,14 @@ def test_a_schedule_enqueue_would_refuse_is_refused_when_stored(sched_app: App) 
     book = sched_app.schedules
     with pytest.raises(UnknownTask, match=r"'reports\.dialy'.*known: .*reports\.daily"):
         book.add("typo", "reports.dialy", every=60, args=["full"])
-    with pytest.raises(EnqueueError, match=r"task 'reports\.daily' takes \(kind\); missing"):
+    with pytest.raises(ScheduleError, match=r"task 'reports\.daily' takes \(kind\); missing"):
         book.add("no-args", "reports.daily", every=60)
-    with pytest.raises(EnqueueError, match="not a valid queue name"):
+    with pytest.raises(ScheduleError, match="not a valid queue name"):
         book.add("bad-queue", "reports.daily", every=60, args=["x"], options={"queue": "a b"})
     book.add("ok", "reports.daily", every=60, args=["full"])
     with pytest.raises(UnknownTask, match=r"'reports\.dialy'"):
         book.update("ok", task="reports.dialy")
-    with pytest.raises(EnqueueError, match="too many positional arguments"):
+    with pytest.raises(ScheduleError, match="too many positional arguments"):
         book.update("ok", args=["full", "extra"])
     assert [(v.schedule.task, v.schedule.args) for v in book.list()] == [
         ("reports.daily", ["full"])
@@ -175,7 +175,7 @@ def test_schedules_declared_in_code_are_checked_too(sched_app: App) -> None:
     with pytest.raises(UnknownTask, match=r"'reports\.dialy'.*known: "):
         sync_code_schedules(sched_app)  # the scheduler refuses to start with it
     del sched_app.conf.schedule["typo"]
-    with pytest.raises(EnqueueError, match="missing a required argument: 'kind'"):
+    with pytest.raises(ScheduleError, match="missing a required argument: 'kind'"):
 
         @sched_app.periodic(every=60, name="no-args")
         def weekly(kind: str) -> None: ...

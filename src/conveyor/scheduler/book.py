@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..errors import EnqueueError
 from .schedule import Schedule, ScheduleError
 
 if TYPE_CHECKING:
@@ -92,7 +93,13 @@ def check_schedule(app: App, schedule: Schedule) -> None:
     tick. No backend is needed here, so ``@app.periodic`` checks at import.
     """
     app.get_task(schedule.task)
-    app._record(schedule.signature(0.0), 0.0)
+    try:
+        app._record(schedule.signature(0.0), 0.0)
+    except EnqueueError as exc:
+        message = str(exc).replace("(nothing was queued)", "").rstrip()
+        raise ScheduleError(
+            f"schedule {schedule.name!r}: {message}; the schedule was not stored"
+        ) from None
 
 
 def _view(spec: dict[str, Any], state: dict[str, Any]) -> ScheduleView:
