@@ -26,7 +26,6 @@ import math
 import os
 import queue
 import random
-import signal
 import socket
 import threading
 import time
@@ -137,9 +136,19 @@ class Worker:
 
     # -- control -----------------------------------------------------------------------
 
+    @property
+    def ready(self) -> threading.Event:
+        """Set once the worker is registered and its pool started (``Service``)."""
+        return self.started
+
     def stop(self, graceful: bool = True) -> None:
         """Ask the worker to stop: the first call drains, a second (or graceful=False) hurries."""
         self._stop_level = max(self._stop_level + 1, 1 if graceful else 2)
+        if self._stop_level == 1:
+            log.warning("draining: running jobs may finish (up to %.0fs); stop again to stop now",
+                        self.shutdown_timeout)  # fmt: skip
+        else:
+            log.warning("stopping now: running jobs go back to their queues")
         self.results.put(_WAKE)
         with self._room:
             self._room.notify_all()
@@ -151,21 +160,6 @@ class Worker:
             tasks=sorted(self.app.tasks), started_at=self._started_at,
             clock_skew=time.time() - self.backend.now(),
         )  # fmt: skip
-
-    def install_signal_handlers(self) -> None:
-        def handle(signum: int, _frame: Any) -> None:
-            level = (
-                "stopping now: running jobs go back to the queue"
-                if self._stop_level
-                else (
-                    f"draining: running jobs may finish (up to {self.shutdown_timeout:.0f}s); signal again to stop now"
-                )
-            )
-            log.warning("received %s, %s", signal.Signals(signum).name, level)
-            self.stop()
-
-        signal.signal(signal.SIGINT, handle)
-        signal.signal(signal.SIGTERM, handle)
 
     # -- running -------------------------------------------------------------------------
 
