@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from .backends import Backend, from_url
 from .config import Settings
 from .errors import ConfigurationError, JobNotFound, UnknownTask
+from .events import EventBus, JobEnqueued
 from .job import Job
 from .options import CallPlan, new_record, plan_call
 from .records import JobRecord
@@ -45,6 +46,8 @@ class App:
         #: The import path ("package.module:app") worker children use to load this app.
         self.main: str | None = None
         self._backend_lock = threading.Lock()
+        #: Subscribers and middleware: see ``conveyor.events``.
+        self.events = EventBus()
 
     def __repr__(self) -> str:
         return f"<App {self.name} backend={self.conf.backend_url}>"
@@ -177,7 +180,7 @@ class App:
         record = self._record(
             Signature(name, tuple(args), kwargs or {}, options), self.backend.now()
         )
-        self.backend.enqueue([record], connection=connection)
+        self._store([record], connection)
         return Job(self, record.id)
 
     def enqueue_many(self, signatures: Iterable[Signature], *, connection: Any = None) -> list[Job]:
@@ -185,8 +188,22 @@ class App:
         now = self.backend.now()
         plans: dict[str, CallPlan] = {}
         records = [self._record(sig, now, plans) for sig in signatures]
-        self.backend.enqueue(records, connection=connection)
+        self._store(records, connection)
         return [Job(self, r.id) for r in records]
+
+    def _store(self, records: list[JobRecord], connection: Any) -> None:
+        """Enqueue through the middleware, then tell subscribers (``JobEnqueued``; with a
+        ``connection``, when the insert is made, before the caller's transaction commits)."""
+        events = self.events
+        if events.has_middleware:
+            inserted = events.enqueue(
+                records, lambda rs: self.backend.enqueue(rs, connection=connection)
+            )
+        else:
+            inserted = self.backend.enqueue(records, connection=connection)
+        if events.wants(JobEnqueued):  # an id that existed (a schedule's tick) was not enqueued
+            events.emit_all([JobEnqueued(r.created_at, r.id, r.task, r.queue, r.priority, r.run_at)
+                             for r, new in zip(records, inserted, strict=True) if new])  # fmt: skip
 
     def workflow(self, workflow_id: str) -> Workflow:
         """A handle on a stored workflow; raises ``JobNotFound`` for an unknown id."""
