@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from .aio import AsyncApp
 from .backends import Backend, from_url
 from .config import Settings
 from .errors import ConfigurationError, JobNotFound, UnknownTask
@@ -48,9 +49,19 @@ class App:
         self._backend_lock = threading.Lock()
         #: Subscribers and middleware: see ``conveyor.events``.
         self.events = EventBus()
+        self._aio: AsyncApp | None = None
 
     def __repr__(self) -> str:
         return f"<App {self.name} backend={self.conf.backend_url}>"
+
+    @property
+    def aio(self) -> AsyncApp:
+        """Async calls for code on an event loop (ASGI): see ``conveyor.aio``."""
+        if self._aio is None:
+            with self._backend_lock:
+                if self._aio is None:
+                    self._aio = AsyncApp(self, self.conf.aio_threads)
+        return self._aio
 
     @property
     def backend(self) -> Backend:

@@ -67,7 +67,7 @@ class Job:
         while True:
             record = self.record()
             if record.state.finished:
-                return _outcome(record, propagate)
+                return outcome(record, propagate)
             if deadline is not None and time.monotonic() >= deadline:
                 raise JobTimeout(
                     f"job {self.id} ({record.task}) is still {record.state} after {timeout}s; "
@@ -85,7 +85,8 @@ class Job:
         return cancel_job(self.app, self.id, terminate=terminate, reason=reason)
 
 
-def _outcome(record: JobRecord, propagate: bool) -> Any:
+def outcome(record: JobRecord, propagate: bool) -> Any:
+    """A finished record's result, or its failure raised (``JobFailed``/``JobRevoked``)."""
     if record.state is State.SUCCESS:
         return record.result
     if not propagate:
