@@ -19,13 +19,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from .errors import JobTimeout
-from .job import outcome
+from .job import ResultWait
 
 if TYPE_CHECKING:
     from .app import App
@@ -74,20 +72,12 @@ class AsyncApp:
     ) -> Any:
         """Wait for the job to finish and return its result, as ``Job.get`` does, sleeping
         on the loop between looks (no thread is held while waiting)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        pause = 0.005
+        wait = ResultWait(timeout, first_pause=0.005)
         while True:
-            record = await self.record(job_id)
-            if record.state.finished:
-                return outcome(record, propagate)
-            if deadline is not None and time.monotonic() >= deadline:
-                raise JobTimeout(
-                    f"job {job_id} ({record.task}) is still {record.state} after {timeout}s; "
-                    "is a worker consuming its queue? `conveyor doctor` can tell"
-                )
-            left = None if deadline is None else deadline - time.monotonic()
-            await asyncio.sleep(pause if left is None else max(0.0, min(pause, left)))
-            pause = min(pause * 1.5, 0.2)
+            done, value = wait.look(await self.record(job_id), propagate)
+            if done:
+                return value
+            await asyncio.sleep(wait.next_pause())
 
     def close(self) -> None:
         """Stop the threads (waiting for calls in flight); a later call starts them again."""
