@@ -75,6 +75,15 @@ class App:
                     )
         return self._backend
 
+    def use_backend(self, backend: Backend | None) -> Backend | None:
+        """Bind the app to ``backend`` (None: build one from ``conf.backend_url`` on next
+        use); returns the backend it had, if it had built one. For tests and worker children."""
+        with self._backend_lock:
+            previous, self._backend = self._backend, backend
+            if backend is not None:
+                self.conf.backend_url = backend.url
+        return previous
+
     # -- registering tasks -------------------------------------------------------------
 
     @overload
