@@ -32,10 +32,10 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .. import __version__
 from ..errors import BackendError
 from ..ids import new_id
 from ..records import JobRecord, Lease, Outcome, WorkerInfo
+from ..version import __version__
 from ..workflows.engine import follow_ups, follow_ups_of, has_follow_ups
 from .pools import (
     Drained,
