@@ -7,9 +7,11 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from .aio import AsyncApp
 from .backends import Backend, from_url
 from .config import Settings
 from .errors import ConfigurationError, JobNotFound, UnknownTask
+from .events import EventBus, JobEnqueued
 from .job import Job
 from .names import check_queue_name
 from .options import CallPlan, new_record, plan_call
@@ -48,9 +50,21 @@ class App:
         #: The import path ("package.module:app") worker children use to load this app.
         self.main: str | None = None
         self._backend_lock = threading.Lock()
+        #: Subscribers and middleware: see ``conveyor.events``.
+        self.events = EventBus()
+        self._aio: AsyncApp | None = None
 
     def __repr__(self) -> str:
         return f"<App {self.name} backend={self.conf.backend_url}>"
+
+    @property
+    def aio(self) -> AsyncApp:
+        """Async calls for code on an event loop (ASGI): see ``conveyor.aio``."""
+        if self._aio is None:
+            with self._backend_lock:
+                if self._aio is None:
+                    self._aio = AsyncApp(self, self.conf.aio_threads)
+        return self._aio
 
     @property
     def backend(self) -> Backend:
@@ -63,6 +77,15 @@ class App:
                         max_lost_leases=self.conf.max_lost_leases,
                     )
         return self._backend
+
+    def use_backend(self, backend: Backend | None) -> Backend | None:
+        """Bind the app to ``backend`` (None: build one from ``conf.backend_url`` on next
+        use); returns the backend it had, if it had built one. For tests and worker children."""
+        with self._backend_lock:
+            previous, self._backend = self._backend, backend
+            if backend is not None:
+                self.conf.backend_url = backend.url
+        return previous
 
     # -- registering tasks -------------------------------------------------------------
 
@@ -187,7 +210,7 @@ class App:
         record = self._record(
             Signature(name, tuple(args), kwargs or {}, options), self.backend.now()
         )
-        self.backend.enqueue([record], connection=connection)
+        self._store([record], connection)
         return Job(self, record.id)
 
     def enqueue_many(self, signatures: Iterable[Signature], *, connection: Any = None) -> list[Job]:
@@ -195,8 +218,22 @@ class App:
         now = self.backend.now()
         plans: dict[str, CallPlan] = {}
         records = [self._record(sig, now, plans) for sig in signatures]
-        self.backend.enqueue(records, connection=connection)
+        self._store(records, connection)
         return [Job(self, r.id) for r in records]
+
+    def _store(self, records: list[JobRecord], connection: Any) -> None:
+        """Enqueue through the middleware, then tell subscribers (``JobEnqueued``; with a
+        ``connection``, when the insert is made, before the caller's transaction commits)."""
+        events = self.events
+        if events.has_middleware:
+            inserted = events.enqueue(
+                records, lambda rs: self.backend.enqueue(rs, connection=connection)
+            )
+        else:
+            inserted = self.backend.enqueue(records, connection=connection)
+        if events.wants(JobEnqueued):  # an id that existed (a schedule's tick) was not enqueued
+            events.emit_all([JobEnqueued(r.created_at, r.id, r.task, r.queue, r.priority, r.run_at)
+                             for r, new in zip(records, inserted, strict=True) if new])  # fmt: skip
 
     def workflow(self, workflow_id: str) -> Workflow:
         """A handle on a stored workflow; raises ``JobNotFound`` for an unknown id."""

@@ -38,6 +38,8 @@ class Settings:
     #: Defaults for tasks that do not set their own.
     default_max_retries: int = 3
     retry_backoff_max: float = 600.0
+    #: Threads ``app.aio`` runs blocking calls on (at most this many reach the backend at once).
+    aio_threads: int = 16
 
     def update(self, **values: Any) -> None:
         for key, value in values.items():

@@ -90,6 +90,19 @@ class Task(Generic[P, R]):
         """Queue a job with per-call options: queue, priority, countdown, eta, expires, job_id, headers."""
         return self.app.send_task(self.name, args, kwargs or {}, **options)
 
+    async def adelay(self, *args: P.args, **kwargs: P.kwargs) -> Job:
+        """``delay`` for code on an event loop: the enqueue runs off the loop (``app.aio``)."""
+        return await self.app.aio.send_task(self.name, args, kwargs)
+
+    async def aapply_async(
+        self,
+        args: tuple[Any, ...] | list[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Job:
+        """``apply_async`` for code on an event loop (``app.aio``)."""
+        return await self.app.aio.send_task(self.name, args, kwargs or {}, **options)
+
     def s(self, *args: Any, **kwargs: Any) -> Signature:
         """A signature: this task with these arguments, to enqueue later, in bulk, or in a
         workflow (where it receives the previous step's result as its first argument)."""

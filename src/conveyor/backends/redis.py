@@ -29,10 +29,10 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import orjson
 
-from .. import __version__
 from ..errors import BackendError, ConfigurationError, MissingDependency
 from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
 from ..states import State
+from ..version import __version__
 from .base import WORKER_TTL, Backend, not_redelivered_error, worker_lost_error
 from .common import matches, revoked_error
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
 
 from ..control.util import age, parse_duration
 from ..scheduler import Scheduler, ScheduleView, sync_code_schedules
+from ..worker.supervisor import Supervisor
 from . import AppRef, cli, console, loglevel_option, setup_logging
 from .operate import _json_arg
 from .output import errors_as_usage, json_option, out, print_json, print_table, when
@@ -34,8 +36,7 @@ def scheduler(ref: AppRef, lock_ttl: float, loglevel: str) -> None:
     console.print(
         f"[bold]conveyor scheduler[/bold] {runner.id}\n  schedules    {names}\n  lock TTL     {lock_ttl:.0f}s"
     )
-    runner.install_signal_handlers()
-    runner.run()
+    sys.exit(Supervisor([runner]).run())
 
 
 @cli.group()

@@ -13,6 +13,7 @@ from ..names import check_queue_name
 from ..worker import Worker
 from ..worker.pools import POOLS
 from ..worker.pools.process import START_METHODS, ProcessPool, default_start_method
+from ..worker.supervisor import Supervisor
 from . import AppRef, cli, console, loglevel_option, setup_logging
 
 
@@ -89,8 +90,7 @@ def worker(ref: AppRef, queues: list[str] | None, concurrency: int | None, pool:
     w = Worker(app, queues=queues, pool=pool, concurrency=concurrency, name=name, prefetch=prefetch,
                burst=burst, shutdown_timeout=shutdown_timeout, **options)  # fmt: skip
     console.print(banner(w))
-    w.install_signal_handlers()
-    code = w.run()
+    code = Supervisor([w]).run()
     logging.getLogger("conveyor.worker").info(
         "worker stopped: %s", ", ".join(f"{k} {v}" for k, v in w.counts.items() if v)
     )

@@ -10,7 +10,6 @@ stalled leader waking after losing the lock) still enqueue each tick once.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -34,20 +33,20 @@ class Scheduler:
         self.id = name or new_id()
         self.leader = False
         self._stop = threading.Event()
+        #: Set once the scheduler runs (``Service``).
+        self.ready = threading.Event()
 
-    def stop(self) -> None:
+    @property
+    def name(self) -> str:
+        return f"scheduler {self.id}"
+
+    def stop(self, graceful: bool = True) -> None:
+        """Stop after the current step (``Service``); a scheduler has nothing to drain."""
         self._stop.set()
 
-    def install_signal_handlers(self) -> None:
-        def handle(signum: int, _frame: Any) -> None:
-            log.warning("received %s, stopping", signal.Signals(signum).name)
-            self.stop()
-
-        signal.signal(signal.SIGINT, handle)
-        signal.signal(signal.SIGTERM, handle)
-
-    def run(self) -> None:
+    def run(self) -> int:
         log.info("scheduler %s started; lock TTL %.0fs", self.id, self.lock_ttl)
+        self.ready.set()
         try:
             while not self._stop.is_set():
                 try:
@@ -59,6 +58,7 @@ class Scheduler:
         finally:
             if self.leader:
                 self.backend.release_lock(LOCK_NAME, self.id)
+        return 0
 
     def step(self) -> float:
         """Lead if possible and fire due ticks; returns how long to sleep."""

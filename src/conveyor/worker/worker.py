@@ -26,17 +26,16 @@ import math
 import os
 import queue
 import random
-import signal
 import socket
 import threading
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .. import __version__
 from ..errors import BackendError
 from ..ids import new_id
 from ..records import JobRecord, Lease, Outcome, WorkerInfo
+from ..version import __version__
 from ..workflows.engine import follow_ups, follow_ups_of, has_follow_ups
 from .pools import (
     Drained,
@@ -139,9 +138,19 @@ class Worker:
 
     # -- control -----------------------------------------------------------------------
 
+    @property
+    def ready(self) -> threading.Event:
+        """Set once the worker is registered and its pool started (``Service``)."""
+        return self.started
+
     def stop(self, graceful: bool = True) -> None:
         """Ask the worker to stop: the first call drains, a second (or graceful=False) hurries."""
         self._stop_level = max(self._stop_level + 1, 1 if graceful else 2)
+        if self._stop_level == 1:
+            log.warning("draining: running jobs may finish (up to %.0fs); stop again to stop now",
+                        self.shutdown_timeout)  # fmt: skip
+        else:
+            log.warning("stopping now: running jobs go back to their queues")
         self.results.put(_WAKE)
         with self._room:
             self._room.notify_all()
@@ -153,21 +162,6 @@ class Worker:
             tasks=sorted(self.app.tasks), started_at=self._started_at,
             clock_skew=time.time() - self.backend.now(), heartbeat_interval=self.app.conf.heartbeat_interval,
         )  # fmt: skip
-
-    def install_signal_handlers(self) -> None:
-        def handle(signum: int, _frame: Any) -> None:
-            level = (
-                "stopping now: running jobs go back to the queue"
-                if self._stop_level
-                else (
-                    f"draining: running jobs may finish (up to {self.shutdown_timeout:.0f}s); signal again to stop now"
-                )
-            )
-            log.warning("received %s, %s", signal.Signals(signum).name, level)
-            self.stop()
-
-        signal.signal(signal.SIGINT, handle)
-        signal.signal(signal.SIGTERM, handle)
 
     # -- running -------------------------------------------------------------------------
 
