@@ -115,6 +115,12 @@ WHERE id = %(id)s AND state IN ('PENDING', 'SCHEDULED', 'RETRY')
 UPDATE {schema}.jobs SET revoke = CASE WHEN %(terminate)s THEN 'terminate' ELSE coalesce(revoke, 'revoke') END
 WHERE id = %(id)s AND state = 'STARTED'
 
+-- name: cancel_late
+-- The job had ended before the revoke came: its record says so (unless it was flagged
+-- while running, which tells the same).
+UPDATE {schema}.jobs SET revoke = 'late'
+WHERE id = %(id)s AND state IN ('SUCCESS', 'FAILURE') AND revoke IS NULL
+
 -- name: expired_leases
 SELECT id, revoke, lost_leases, coalesce((headers ->> 'acks_late') = 'false', false) AS acks_early
 FROM {schema}.jobs WHERE state = 'STARTED' AND lease_until < %(now)s

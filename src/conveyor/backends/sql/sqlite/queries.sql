@@ -98,6 +98,14 @@ WHERE id = :id AND state IN ('PENDING', 'SCHEDULED', 'RETRY')
 UPDATE jobs SET revoke = CASE WHEN :terminate THEN 'terminate' ELSE coalesce(revoke, 'revoke') END
 WHERE id = :id AND state = 'STARTED'
 
+-- name: cancel_late
+-- The job had ended before the revoke came: its record says so (unless it was flagged
+-- while running, which tells the same).
+UPDATE jobs SET revoke = 'late' WHERE id = :id AND state IN ('SUCCESS', 'FAILURE') AND revoke IS NULL
+
+-- name: counter
+SELECT value FROM counters WHERE key = :key
+
 -- name: expired_leases
 SELECT id, revoke, lost_leases, json_extract(headers, '$.acks_late') = 0 AS acks_early
 FROM jobs WHERE state = 'STARTED' AND lease_until < :now
