@@ -103,11 +103,13 @@ class Revocation:
     ``"terminating"`` (it is running and its worker is stopping it), ``"flagged"`` (it is
     running, revoked without terminate: the task sees it through ``self.is_revoked()``,
     else it runs to the end), ``"too_late"`` (it had already finished: ``state`` is how,
-    and its record says the revoke came late) or ``"already_revoked"``. ``state`` is the
-    job's state as the revoke left it; ``message`` says all this in a sentence.
+    and its record says the revoke came late) or ``"already_revoked"``. ``was`` is the
+    state the revoke found the job in, ``state`` the one it left it in; ``message`` says
+    all this in a sentence.
     """
 
     job_id: str
+    was: State
     state: State
     outcome: str
     message: str

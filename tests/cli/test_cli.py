@@ -106,7 +106,10 @@ def test_cancel_says_what_it_did_and_a_late_one_shows_on_the_record(
     (first,) = producer.backend.claim(["devices"], "w", 1, 30)  # the oldest: ``finished``
     producer.backend.complete(first.lease, "pong")
     stdout = cli("cancel", waiting.id, finished.id).stdout
-    assert f"{waiting.id} REVOKED revoked: job {waiting.id} was waiting" in stdout
+    assert (
+        f"{waiting.id} REVOKED revoked: job {waiting.id} was PENDING; revoked: it will never run"
+        in stdout
+    )
     assert (
         f"{finished.id} SUCCESS too_late: too late: the job had already finished SUCCESS at"
         in stdout

@@ -52,11 +52,12 @@ def test_a_revoke_after_the_job_ended_is_written_on_its_record(backend: Backend)
     assert backend.cancel(revoked.id).revoke == "revoke"  # revoked already: nothing late
 
 
-def test_revoke_says_whether_this_call_ended_the_job(backend: Backend) -> None:
-    waiting, running = put(backend), put(backend, priority=9)
+def test_revoke_returns_the_state_it_found_the_job_in(backend: Backend) -> None:
+    waiting, running, delayed = put(backend), put(backend, priority=9), put(backend, delay=60)
     backend.claim(["default"], "w1", 1, 30)
-    record, ended = backend.revoke(waiting.id, reason="user asked")
-    assert (record.state, ended) == (State.REVOKED, True)
-    assert backend.revoke(waiting.id) == (backend.get(waiting.id), False)  # revoked already
-    record, ended = backend.revoke(running.id, terminate=True)
-    assert (record.state, record.revoke, ended) == (State.STARTED, "terminate", False)
+    record, was = backend.revoke(waiting.id, reason="user asked")
+    assert (was, record.state) == (State.PENDING, State.REVOKED)
+    assert backend.revoke(delayed.id)[1] is State.SCHEDULED
+    assert backend.revoke(waiting.id) == (backend.get(waiting.id), State.REVOKED)  # already
+    record, was = backend.revoke(running.id, terminate=True)
+    assert (was, record.state, record.revoke) == (State.STARTED, State.STARTED, "terminate")

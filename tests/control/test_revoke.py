@@ -25,13 +25,14 @@ def claim(app: App) -> Lease:
 def test_a_revoke_says_whether_it_took_effect(tasks: App) -> None:
     waiting = tasks.send_task("media.convert", ("/a.mov",))
     revocation = waiting.revoke()
-    assert (revocation.job_id, revocation.state, revocation.outcome) == (
+    assert (revocation.job_id, revocation.was, revocation.state, revocation.outcome) == (
         waiting.id,
+        State.PENDING,
         State.REVOKED,
         "revoked",
     )
     assert revocation.took_effect
-    assert "never run" in revocation.message
+    assert revocation.message == f"job {waiting.id} was PENDING; revoked: it will never run"
     again = waiting.revoke()
     assert (again.outcome, again.took_effect) == ("already_revoked", False)
 

@@ -272,14 +272,14 @@ class Backend(ABC):
 
     def revoke(
         self, job_id: str, *, terminate: bool = False, reason: str = "revoked"
-    ) -> tuple[JobRecord, bool]:
-        """``cancel``, also saying whether this call is what ended the job (it was waiting)
-        rather than finding it running, finished, or revoked already."""
+    ) -> tuple[JobRecord, State]:
+        """``cancel``, also returning the state the revoke found the job in (a waiting
+        state means this call ended it)."""
         now = self.now()
-        record, ended = self._cancel(job_id, terminate, reason, now, now + self.result_ttl)
-        if record is None:
+        found = self._cancel(job_id, terminate, reason, now, now + self.result_ttl)
+        if found is None:
             raise JobNotFound(f"no job has the id {job_id!r}")
-        return record, ended
+        return found
 
     def watch_revocations(self) -> RevocationWatch:
         """A watch that wakes when a running job is revoked with terminate (one per
@@ -446,7 +446,7 @@ class Backend(ABC):
     @abstractmethod
     def _cancel(
         self, job_id: str, terminate: bool, reason: str, now: float, keep_until: float
-    ) -> tuple[JobRecord | None, bool]: ...
+    ) -> tuple[JobRecord, State] | None: ...
     @abstractmethod
     def _rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]: ...
     @abstractmethod

@@ -219,13 +219,13 @@ class MemoryBackend(Backend):
 
     def _cancel(
         self, job_id: str, terminate: bool, reason: str, now: float, keep_until: float
-    ) -> tuple[JobRecord | None, bool]:
+    ) -> tuple[JobRecord, State] | None:
         with self._mutex:
             job = self._jobs.get(job_id)
             if job is None:
-                return None, False
-            waiting = job.state in WAITING
-            if waiting:
+                return None
+            was = job.state
+            if was in WAITING:
                 self._revoke_waiting(job, reason, now, keep_until)
             elif job.state is State.STARTED:
                 job.revoke = "terminate" if terminate else (job.revoke or "revoke")
@@ -235,7 +235,7 @@ class MemoryBackend(Backend):
                         self._terminated.notify_all()
             elif job.state is not State.REVOKED and job.revoke is None:
                 job.revoke = "late"
-            return copy.deepcopy(job), waiting
+            return copy.deepcopy(job), was
 
     def _rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]:
         touched = []

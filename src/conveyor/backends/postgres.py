@@ -29,7 +29,7 @@ from ..errors import BackendError, ConfigurationError, MissingDependency
 from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
 from ..states import State
 from .base import EVENTS_KEPT, Backend, RevocationWatch
-from .common import lost_delivery_end, revoked_error
+from .common import lost_delivery_end, revoke_statements, revoked_error
 from .sqlfiles import migrations, named_queries
 
 try:
@@ -359,25 +359,17 @@ class PostgresBackend(Backend):
     @guarded
     def _cancel(
         self, job_id: str, terminate: bool, reason: str, now: float, keep_until: float
-    ) -> tuple[JobRecord | None, bool]:
+    ) -> tuple[JobRecord, State] | None:
         with self._tx() as conn:
-            params = {
-                "id": job_id,
-                "now": now,
-                "keep_until": keep_until,
-                "error": _dump(revoked_error(reason)),
-            }
-            ended = conn.execute(self._q["cancel_waiting"], params).rowcount == 1
-            if not ended:
-                running = conn.execute(
-                    self._q["cancel_running"], {"id": job_id, "terminate": terminate}
-                ).rowcount
-                if running and terminate:  # delivered at commit, after the flag is durable
-                    conn.execute("SELECT pg_notify(%s, %s)", (self.revoke_channel, job_id))
-                elif not running:
-                    conn.execute(self._q["cancel_late"], {"id": job_id})
-            row = conn.execute(self._q["get"], {"ids": [job_id]}).fetchone()
-        return None if row is None else _record(row), ended
+            found = conn.execute(self._q["cancel_find"], {"id": job_id}).fetchone()
+            if found is None:
+                return None
+            was = State(found[0])
+            error = _dump(revoked_error(reason))
+            for name, params in revoke_statements(was, job_id, terminate, error, now, keep_until):
+                conn.execute(self._q[name], {**params, "channel": self.revoke_channel})
+            (row,) = conn.execute(self._q["get"], {"ids": [job_id]}).fetchall()
+        return _record(row), was
 
     @guarded
     def _rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]:

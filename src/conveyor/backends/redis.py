@@ -385,15 +385,15 @@ class RedisBackend(Backend):
     @guarded
     def _cancel(
         self, job_id: str, terminate: bool, reason: str, now: float, keep_until: float
-    ) -> tuple[JobRecord | None, bool]:
+    ) -> tuple[JobRecord, State] | None:
         error = orjson.dumps(revoked_error(reason)).decode()
         reply = self._run(
             "cancel", _num(now), _num(keep_until), job_id, "1" if terminate else "0", error
         )
         if reply is None:
-            return None, False
-        ended, flat = reply
-        return _record(_pairs(flat), job_id), ended == 1
+            return None
+        was, flat = reply
+        return _record(_pairs(flat), job_id), State(was)
 
     @guarded
     def _rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]:

@@ -32,7 +32,7 @@ from ..errors import BackendError, ConfigurationError
 from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
 from ..states import State
 from .base import EVENTS_KEPT, Backend, RevocationWatch
-from .common import lost_delivery_end, revoked_error
+from .common import lost_delivery_end, revoke_statements, revoked_error
 from .sqlfiles import migrations, named_queries
 
 WAKE_POLL = 0.002
@@ -292,25 +292,17 @@ class SQLiteBackend(Backend):
 
     def _cancel(
         self, job_id: str, terminate: bool, reason: str, now: float, keep_until: float
-    ) -> tuple[JobRecord | None, bool]:
+    ) -> tuple[JobRecord, State] | None:
         with self._write() as conn:
-            params = {
-                "id": job_id,
-                "now": now,
-                "keep_until": keep_until,
-                "error": _dump(revoked_error(reason)),
-            }
-            ended = conn.execute(_Q["cancel_waiting"], params).rowcount == 1
-            if not ended:
-                running = conn.execute(
-                    _Q["cancel_running"], {"id": job_id, "terminate": terminate}
-                ).rowcount
-                if running and terminate:
-                    conn.execute(_Q["incr"], {"key": TERMINATIONS, "amount": 1})
-                elif not running:
-                    conn.execute(_Q["cancel_late"], {"id": job_id})
+            found = conn.execute(_Q["cancel_find"], {"id": job_id}).fetchone()
+            if found is None:
+                return None
+            was = State(found[0])
+            error = _dump(revoked_error(reason))
+            for name, params in revoke_statements(was, job_id, terminate, error, now, keep_until):
+                conn.execute(_Q[name], {**params, "key": TERMINATIONS})
             row = conn.execute(f"{_SELECT} WHERE id = ?", (job_id,)).fetchone()
-        return None if row is None else _record(row), ended
+        return _record(row), was
 
     def _rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]:
         touched = []

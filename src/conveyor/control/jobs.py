@@ -105,20 +105,20 @@ def cancel_job(
     """Revoke one job (durably; see ``Backend.cancel``) and say what that did. A waiting
     workflow step that is revoked ends its workflow's downstream steps too (stored as
     never run)."""
-    record, ended = app.backend.revoke(job_id, terminate=terminate, reason=reason)
-    if ended:
+    record, was = app.backend.revoke(job_id, terminate=terminate, reason=reason)
+    if was.waiting:
         app.backend.enqueue(follow_ups(app, record))
-        return _revocation(record, "revoked")
-    if record.state is State.STARTED:
-        return _revocation(record, "flagged")
-    return _revocation(record, "already_revoked" if record.state is State.REVOKED else "too_late")
+        return _revocation(record, was, "revoked")
+    if was is State.STARTED:
+        return _revocation(record, was, "flagged")
+    return _revocation(record, was, "already_revoked" if was is State.REVOKED else "too_late")
 
 
-def _revocation(record: JobRecord, outcome: str) -> Revocation:
+def _revocation(record: JobRecord, was: State, outcome: str) -> Revocation:
     if outcome == "flagged" and record.revoke == "terminate":
         outcome = "terminating"
     messages = {
-        "revoked": "was waiting; revoked: it will never run",
+        "revoked": f"was {was.value}; revoked: it will never run",
         "already_revoked": "was revoked already; nothing changed",
         "terminating": "is running; its worker is stopping it (it ends REVOKED)",
         "flagged": (
@@ -127,7 +127,7 @@ def _revocation(record: JobRecord, outcome: str) -> Revocation:
         ),
     }
     message = f"job {record.id} {messages[outcome]}" if outcome in messages else None
-    return Revocation(record.id, record.state, outcome, message or revoke_note(record) or "")
+    return Revocation(record.id, was, record.state, outcome, message or revoke_note(record) or "")
 
 
 def revoke_note(record: JobRecord) -> str | None:
