@@ -21,8 +21,8 @@ class Settings:
     task_routes: dict[str, str | dict[str, Any]] = field(default_factory=dict)
     #: How long a claimed job stays leased without a heartbeat before another worker may take it.
     lease_seconds: float = 30.0
-    #: How often a worker renews its leases and learns of revocations (terminate takes
-    #: effect within this time); many beats fit in one lease, so a slow beat costs nothing.
+    #: How often a worker renews its leases; many beats fit in one lease, so a slow beat
+    #: costs nothing. (A revoke with terminate does not wait for it: the backend pushes it.)
     heartbeat_interval: float = 2.0
     #: How often each worker looks for expired leases of dead workers.
     rescue_interval: float = 5.0

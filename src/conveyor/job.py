@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .errors import JobFailed, JobRevoked, JobTimeout
-from .records import JobRecord
+from .records import JobRecord, Revocation
 from .states import State
 
 if TYPE_CHECKING:
@@ -69,8 +69,9 @@ class Job:
                 return value
             time.sleep(wait.next_pause())
 
-    def revoke(self, *, terminate: bool = False, reason: str = "revoked") -> JobRecord:
-        """Cancel the job durably; see ``Backend.cancel``."""
+    def revoke(self, *, terminate: bool = False, reason: str = "revoked") -> Revocation:
+        """Cancel the job durably and say what that did: revoked while waiting,
+        terminating while running, or too late (see ``Revocation``)."""
         from .control.jobs import cancel_job
 
         return cancel_job(self.app, self.id, terminate=terminate, reason=reason)

@@ -87,6 +87,30 @@ def test_enqueue_refuses_unknown_tasks_and_bad_json(cli: Run) -> None:
     assert "no job has the id 'no-such-id'" in missing.stderr
 
 
+def test_cancel_says_what_it_did_and_a_late_one_shows_on_the_record(
+    cli: Run, producer: App
+) -> None:
+    finished, waiting = producer.enqueue_many(
+        [Signature("t.devices.ping", (str(i),)) for i in range(2)]
+    )
+    (first,) = producer.backend.claim(["devices"], "w", 1, 30)  # the oldest: ``finished``
+    producer.backend.complete(first.lease, "pong")
+    stdout = cli("cancel", waiting.id, finished.id).stdout
+    assert (
+        f"{waiting.id} REVOKED revoked: job {waiting.id} was PENDING; revoked: it will never run"
+        in stdout
+    )
+    assert (
+        f"{finished.id} SUCCESS too_late: too late: the job had already finished SUCCESS at"
+        in stdout
+    )
+    (again,) = json.loads(cli("cancel", finished.id, "--json").stdout)
+    assert (again["outcome"], again["state"]) == ("too_late", "SUCCESS")
+    shown = cli("inspect", "job", finished.id).stdout
+    assert "too late: the job had already finished SUCCESS at" in shown
+    assert "result 'pong'" in shown
+
+
 def test_cancel_retry_and_bulk(cli: Run, producer: App) -> None:
     jobs = producer.enqueue_many([Signature("t.devices.ping", (str(i),)) for i in range(3)])
     assert "REVOKED" in cli("cancel", jobs[0].id).stdout

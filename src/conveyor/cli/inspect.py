@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import click
 from rich.text import Text
@@ -148,12 +149,7 @@ def inspect_job(ref: AppRef, job_id: str, as_json: bool) -> None:
         out.print(f"worker {data['worker']}")
     if data["progress"]:
         out.print(f"progress {data['progress']}")
-    if data["state"] == "SUCCESS":
-        out.print(f"result {data['result']!r}")
-    if data["error"]:
-        out.print(f"[red]{data['error'].get('type')}: {data['error'].get('message')}[/]")
-        if data["error"].get("traceback"):
-            out.print(data["error"]["traceback"].rstrip(), markup=False, highlight=False)
+    _print_outcome(data)
     if data["attempts"]:
         rows = [
             [str(a["attempt"]), a["state"], a["worker"] or "-", when(a["started_at"]),
@@ -165,3 +161,15 @@ def inspect_job(ref: AppRef, job_id: str, as_json: bool) -> None:
             "Attempts", ("#", "state", "worker", "started", "ran", "error"), rows, shrink={"error"}
         )
     return None
+
+
+def _print_outcome(data: dict[str, Any]) -> None:
+    """The result or error of ``inspect job``, and what became of a revoke."""
+    if data["state"] == "SUCCESS":
+        out.print(f"result {data['result']!r}")
+    if data["revoke_note"]:
+        out.print(data["revoke_note"], markup=False)
+    if data["error"]:
+        out.print(f"[red]{data['error'].get('type')}: {data['error'].get('message')}[/]")
+        if data["error"].get("traceback"):
+            out.print(data["error"]["traceback"].rstrip(), markup=False, highlight=False)

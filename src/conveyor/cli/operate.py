@@ -52,22 +52,11 @@ def cancel(ref: AppRef, job_ids: tuple[str, ...], terminate: bool, yes: bool, st
     """Cancel jobs by id, or every waiting/running job matching --queue/--task/--state."""
     app = ref.load()
     if job_ids:
-        records = [control.cancel_job(app, job_id, terminate=terminate) for job_id in job_ids]
+        revocations = [control.cancel_job(app, job_id, terminate=terminate) for job_id in job_ids]
         if as_json:
-            return print_json(records)
-        for r in records:
-            note = (
-                " (finished already; unchanged)"
-                if r.state.finished and r.state != "REVOKED"
-                else (
-                    " (running: stops at its next heartbeat)"
-                    if r.state == "STARTED" and terminate
-                    else " (running: flagged; it finishes unless cancelled with --terminate)"
-                    if r.state == "STARTED"
-                    else ""
-                )
-            )
-            out.print(f"{r.id} {r.state.value}{note}")
+            return print_json(revocations)
+        for r in revocations:
+            out.print(f"{r.job_id} {r.state.value} {r.outcome}: {r.message}", markup=False)
         return None
     filters = _filters(states, queues, tasks)
     if not any(filters.values()):
