@@ -74,7 +74,8 @@ def test_doctor_names_a_killed_worker_and_the_job_it_holds_at_once(
     assert (shown["name"], shown["alive"]) == ("doomed", False)
     assert "dead? silent" in table
 
-    conveyor_proc("worker", "-P", "process", "-c", "1", env=env)  # rescues, then runs both
+    # Two slots: the rescued 30 s job, older, may be claimed first; t.add must not wait for it.
+    conveyor_proc("worker", "-P", "process", "-c", "2", env=env)  # rescues, then runs both
     assert waiting.get(timeout=30) == 3
     wait_until(lambda: held.record().worker not in {None, info.id}, 30, "the held job's rescue")
     rescued = run_cli(env, "doctor", "--json")
