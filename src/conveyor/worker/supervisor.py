@@ -5,6 +5,9 @@ A *service* is anything with ``name``, ``ready``, ``run()`` and ``stop(graceful)
 (``Service`` below): the worker and the scheduler are services; ``conveyor up`` is a list
 of them. The supervisor alone installs signal handlers:
 
+- every service's ``prepare()`` runs first, on the calling thread, before the supervisor
+  starts a thread of its own (a worker's process pool forks its zygote there: a fork is
+  safe only while one thread runs);
 - the first SIGINT/SIGTERM (Ctrl-C, ``kill``, systemd's stop) asks every service to stop
   gracefully, the last started first (so the producers of work stop before its
   consumers); a worker drains its running jobs;
@@ -56,6 +59,11 @@ class Service(Protocol):
         """Set once the service does its work (a worker registered, a server listening)."""
         ...
 
+    def prepare(self) -> None:
+        """Whatever must happen while the process runs one thread only (the process pool
+        forks its zygote here); called on the main thread before any service runs."""
+        ...
+
     def run(self) -> int:
         """Run until stopped (or done); returns an exit code, 0 for a normal end."""
         ...
@@ -91,6 +99,8 @@ class Supervisor:
 
     def run(self) -> int:
         """Start every service, wait, stop them in reverse order; returns the worst exit code."""
+        for service in self.services:  # before any thread of ours exists
+            service.prepare()
         restore = self._install_signal_handlers()
         try:
             for service in self.services:
@@ -201,6 +211,9 @@ class ProcessService:
     def ready(self) -> threading.Event:
         return self._ready
 
+    def prepare(self) -> None:
+        """Nothing here: the child prepares its own service before its own threads."""
+
     @property
     def pid(self) -> int | None:
         """The running child's process id."""
@@ -268,6 +281,7 @@ def _child_main(factory: ServiceFactory, orders: Connection) -> None:
     # Ctrl-C reaches the whole process group; the parent decides for its children.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     service = factory()
+    service.prepare()  # before the threads below: the process pool forks its zygote here
     if hasattr(signal, "SIGTERM"):  # a SIGTERM sent straight to the child: drain, as asked
         signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=service.stop).start())
 

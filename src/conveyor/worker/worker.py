@@ -110,6 +110,7 @@ class Worker:
         self._unacked: list[Outcome] = []
         self._unlost: list[Lost] = []
         self.started = threading.Event()
+        self._prepared = False
         self._hold_ack = ack_hold()  # test-only (testhooks.py); None in production
         self._revoked = False  # set by the revocation watch: heartbeat now
         self._watching = True
@@ -172,10 +173,17 @@ class Worker:
 
     # -- running -------------------------------------------------------------------------
 
+    def prepare(self) -> None:
+        """Start the pool (``Service``): before the process runs any other thread, so the
+        process pool can fork its zygote (a fork is safe only while one thread runs)."""
+        if not self._prepared:
+            self._prepared = True
+            self.pool.start()
+
     def run(self) -> int:
         """Run until stopped (or drained, in burst mode). Returns the process exit code."""
         self._started_at = self.backend.now()
-        self.pool.start()
+        self.prepare()
         watcher = threading.Thread(
             target=self._watch, args=(self._open_watch(),), name="conveyor-revocations", daemon=True
         )
