@@ -131,6 +131,21 @@ def test_terminate_kills_the_child_and_the_pool_goes_on(
     assert worker.wait(20) == 0
 
 
+def test_a_hard_limit_kill_is_logged_with_the_task_name(
+    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    """The child is killed before it sends the job's record (it sends records with the
+    first outcome): the worker's log line still names the task."""
+    worker = spawn_worker("-c", "1")
+    job = producer.send_task("t.hard")
+    wait_until(lambda: job.state is State.FAILURE, 20, "the hard time limit to fail the job")
+    line = f"FAILURE t.hard {job.id}: TimeLimitExceeded".encode()
+    wait_until(lambda: line in _log(worker), 10, "the outcome's log line")
+    assert f"FAILURE ? {job.id}".encode() not in _log(worker)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(20) == 0
+
+
 def _tree(pid: int) -> tuple[list[psutil.Process], list[psutil.Process]]:
     """(the worker's direct children, their children)."""
     direct = psutil.Process(pid).children()

@@ -243,7 +243,7 @@ class Worker:
         lost = self._unlost
         done = [Lease(o.job_id, o.token) for o in self._unacked] + [r.lease for r in lost]
         try:
-            self._start_follow_ups(self._unacked)  # before the ack: see workflows.engine
+            records = self._start_follow_ups(self._unacked)  # before the ack: see workflows.engine
             if self._unacked:
                 self._warn_refused(self.backend.ack(self._unacked))
             if lost:
@@ -255,7 +255,7 @@ class Worker:
         except BackendError as exc:
             log.error("cannot store outcomes (%s); retrying in the next tick", exc)
             return
-        self._count_and_log(self._unacked, len(lost))
+        self._count_and_log(self._unacked, len(lost), records)
         self._unacked, self._unlost = [], []
         self._forget(done)
 
@@ -298,8 +298,9 @@ class Worker:
                 job_id,
             )
 
-    def _start_follow_ups(self, outcomes: list[Outcome]) -> None:
-        """Store the workflow steps and links that these final outcomes start."""
+    def _start_follow_ups(self, outcomes: list[Outcome]) -> Mapping[str, JobRecord]:
+        """Store the workflow steps and links that these final outcomes start; returns the
+        outcomes' records (fetched for jobs whose records the worker never received)."""
         records: Mapping[str, JobRecord] = self._held
         missing = [o.job_id for o in outcomes if o.job_id not in records]
         if missing:  # a process-pool child killed before its records reached us
@@ -307,6 +308,7 @@ class Worker:
         follow = follow_ups_of(self.app, records, outcomes)
         if follow:
             self.backend.enqueue(follow)
+        return records
 
     def _after_rescue(self, job_ids: list[str]) -> None:
         """Jobs the backend ended (worker lost, revoked while orphaned) start follow-ups too."""
@@ -321,11 +323,13 @@ class Worker:
         if follow:
             self.backend.enqueue(follow)
 
-    def _count_and_log(self, outcomes: list[Outcome], lost: int) -> None:
+    def _count_and_log(
+        self, outcomes: list[Outcome], lost: int, records: Mapping[str, JobRecord] | None = None
+    ) -> None:
         self.counts["LOST"] += lost
         for report in outcomes:
             self.counts[report.state.value] = self.counts.get(report.state.value, 0) + 1
-            record = self._held.get(report.job_id)
+            record = (records or self._held).get(report.job_id)
             task = record.task if record else "?"
             if report.error:
                 log.info("%s %s %s: %s: %s", report.state.value, task, report.job_id,
