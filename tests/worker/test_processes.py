@@ -19,6 +19,7 @@ import psutil
 import pytest
 
 from conveyor import App, State
+from conveyor.records import JobRecord
 from conveyor.task import Signature
 from conveyor.worker.pools import zygote
 from conveyor.worker.pools.shared import TABLE_BYTES, encode
@@ -257,18 +258,34 @@ def test_sigterm_lets_running_jobs_finish_and_releases_the_rest(
     assert not registered(producer, worker)  # it left the registry
 
 
+def assert_interrupted_once(record: JobRecord) -> None:
+    """A running job its worker stopped at shutdown: back in its queue, its attempt kept."""
+    assert (record.state, record.attempt, record.worker) == (State.PENDING, 1, None)
+    (attempt,) = record.attempts
+    assert attempt["state"] == "PENDING"
+    assert attempt["attempt"] == 1
+    assert attempt["error"] == {
+        "type": "Interrupted",
+        "message": "interrupted: worker shut down, returned to the queue",
+    }
+    assert attempt["worker"]
+    assert attempt["finished_at"] > attempt["started_at"]
+
+
+@pytest.mark.parametrize("pool", ["process", "thread"])
 def test_a_job_still_running_at_the_shutdown_timeout_goes_back_to_its_queue(
-    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]], ledger: Path
+    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]], ledger: Path, pool: str
 ) -> None:
     """Its records may not have reached the worker (a child sends them with the job's
     outcome): the worker still waits no longer than the timeout for it."""
-    worker = spawn_worker("-c", "1", "--shutdown-timeout", "1")
+    worker = spawn_worker("-P", pool, "-c", "1", "--shutdown-timeout", "1")
     job = producer.enqueue_many([ledger_job(ledger, 30)])[0]
     wait_until(lambda: starts(ledger)[job.id], 30, "the job to start")
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(15) == 0
     assert job.state is State.PENDING  # released at once, not left to its lease
     assert not ends(ledger)
+    assert_interrupted_once(job.record())
 
 
 def test_second_signal_returns_running_jobs_to_the_queue_at_once(
@@ -284,6 +301,8 @@ def test_second_signal_returns_running_jobs_to_the_queue_at_once(
     records = producer.backend.get_many([j.id for j in jobs]).values()
     assert [r.state for r in records] == [State.PENDING, State.PENDING]  # no lease expiry needed
     assert not ends(ledger)
+    for record in records:
+        assert_interrupted_once(record)
 
 
 def test_a_task_that_kills_its_process_fails_after_bounded_deliveries(

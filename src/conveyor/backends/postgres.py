@@ -324,10 +324,13 @@ class PostgresBackend(Backend):
         return rejected
 
     @guarded
-    def _release(self, leases: list[Lease], now: float) -> None:
+    def _release(self, leases: list[Lease], now: float, interrupted: dict[str, Any] | None) -> None:
+        query = self._q["release" if interrupted is None else "release_interrupted"]
+        brief = _brief(interrupted)
         with self._tx() as conn, conn.cursor() as cur:
             cur.executemany(
-                self._q["release"], [{"id": lease.job_id, "token": lease.token} for lease in leases]
+                query,
+                [{"id": x.job_id, "token": x.token, "now": now, "brief": brief} for x in leases],
             )
 
     @guarded

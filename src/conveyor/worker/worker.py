@@ -30,7 +30,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
@@ -435,19 +435,25 @@ class Worker:
         log.info("released %d claimed job(s) that had not started", len(unstarted))
 
     def _stop_now(self) -> None:
+        running = self.pool.running_jobs()  # their attempts are recorded as interrupted
         with self._room:
-            running = [j.lease for j in self._held.values()]
-        if running:
-            log.warning("stopping %d running job(s); they go back to their queues", len(running))
-            self._release(running)
+            held = [j.lease for j in self._held.values()]
+        if held:
+            log.warning("stopping %d running job(s); they go back to their queues", len(held))
+            self._release(held, running)
         self.pool.shutdown(wait=False)
         unreported = self.pool.unreported_leases()  # claimed by children just before they died
         if unreported:
-            self._release(unreported)
+            self._release(unreported, running)
 
-    def _release(self, leases: list[Lease]) -> None:
+    def _release(self, leases: list[Lease], running: Collection[str] = ()) -> None:
+        """Give jobs back to their queues; those in ``running`` were stopped mid-run."""
+        interrupted = [x for x in leases if x.job_id in running]
+        unstarted = [x for x in leases if x.job_id not in running]
         try:
-            self.backend.release(leases)
+            for batch, flag in ((unstarted, False), (interrupted, True)):
+                if batch:
+                    self.backend.release(batch, interrupted=flag)
         except BackendError as exc:
             log.error("could not release jobs (%s); they return when their leases expire", exc)
         with self._room:

@@ -58,6 +58,10 @@ class ThreadPool(Pool):
         if context is not None:
             context.mark_revoked(terminate=True)
 
+    def running_jobs(self) -> set[str]:
+        with self._lock:
+            return set(self._contexts)
+
     def take_unstarted(self) -> list[JobRecord]:
         taken: list[JobRecord] = []
         while True:
