@@ -147,6 +147,25 @@ def test_a_hard_limit_kill_is_logged_with_the_task_name(
     assert worker.wait(20) == 0
 
 
+def test_retries_that_run_out_name_max_retries_and_the_last_error(
+    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    worker = spawn_worker("-c", "1")
+    job = producer.send_task("t.retry_in_except")
+    wait_until(lambda: job.state is State.FAILURE, 20, "the retries to run out")
+    record = job.record()  # the producer does not know the task: its default max_retries
+    error = record.error
+    assert error is not None
+    assert record.attempt == record.max_retries + 1
+    assert error["type"] == "ConnectionError"
+    said = f"max_retries ({record.max_retries}) exceeded; last error: ConnectionError: device did not answer"
+    assert error["message"] == said
+    assert 'raise ConnectionError("device did not answer")' in error["traceback"]
+    wait_until(lambda: said.encode() in _log(worker), 10, "the worker's log line")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(20) == 0
+
+
 def _tree(pid: int) -> tuple[list[psutil.Process], list[psutil.Process]]:
     """(the worker's direct children, their children)."""
     direct = psutil.Process(pid).children()
