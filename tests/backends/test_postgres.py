@@ -185,6 +185,17 @@ def test_an_unreachable_server_is_reported_at_once_and_once_without_the_password
     assert "error connecting" not in output
 
 
+def test_a_refused_login_says_what_to_check(url: str) -> None:
+    netloc = url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
+    backend = from_url(f"postgresql://nobody:s3cret@{netloc}/test?schema=x")
+    with pytest.raises(BackendError) as raised:
+        backend.counts()
+    assert str(raised.value) == (
+        f"PostgreSQL at postgresql://nobody:***@{netloc}/test refused the connection: "
+        'role "nobody" does not exist; check the user, password and database in the backend URL'
+    )
+
+
 @pytest.fixture
 def own_postgres() -> Iterator[tuple[subprocess.Popen[bytes], int, str]]:
     try:

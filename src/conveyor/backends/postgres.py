@@ -144,7 +144,7 @@ def unreachable(safe_url: str, exc: psycopg.Error) -> str:
 
 #: Primitives never run twice: if a first run committed before its connection was cut, a
 #: second would count twice (``_incr``) or answer as if nothing had been done.
-_RUN_ONCE = frozenset({"_incr", "_requeue", "_unlock"})
+_RUN_ONCE = frozenset({"_incr", "_requeue", "_unlock", "_kv_delete", "_schedule_delete"})
 
 
 def _run(fn: Callable[..., T], self: PostgresBackend, *args: Any, **kwargs: Any) -> T:
