@@ -178,7 +178,7 @@ def test_an_unreachable_server_is_reported_at_once_and_once_without_the_password
     output = cli.stdout + cli.stderr
     assert cli.returncode != 0
     assert took < 3.0, f"took {took:.1f} s"
-    said = f"cannot reach PostgreSQL at postgresql://conveyor:***@127.0.0.1:{port}/jobs: connection refused;"
+    said = f"PostgreSQL at postgresql://conveyor:***@127.0.0.1:{port}/jobs is unreachable: connection refused;"
     assert output.count(said) == 1, output
     assert "s3cret" not in output
     assert "Connection refused" not in output  # no driver messages before ours

@@ -136,7 +136,7 @@ def unreachable(safe_url: str, exc: psycopg.Error) -> str:
             "check the user, password and database in the backend URL"
         )
     return (
-        f"cannot reach PostgreSQL at {safe_url}: {reason[:1].lower()}{reason[1:]}; is the server "
+        f"PostgreSQL at {safe_url} is unreachable: {reason[:1].lower()}{reason[1:]}; is the server "
         "running and accepting TCP/IP connections there? Check the backend URL "
         "(CONVEYOR_BACKEND, or the app's backend=)"
     )
