@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from conveyor import App
+from conveyor.context import TaskContext
 
 app = App("bench")
 
@@ -17,3 +19,19 @@ def noop() -> None:
 @app.task(name="bench.sleep")
 def sleep(seconds: float) -> None:
     time.sleep(seconds)
+
+
+@app.task(name="bench.cancellable", bind=True)
+def cancellable(self: TaskContext, path: str, seconds: float) -> None:
+    """Write this process's id to ``path``, then run for up to ``seconds``. In a pool that
+    cannot interrupt it (thread), it stops when told to, as a cooperative task does, and
+    writes when it noticed to ``path + ".stopped"`` (``benchmarks.cancel_latency``)."""
+    with open(path, "w") as out:
+        out.write(str(os.getpid()))
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if self.terminate_requested:
+            with open(path + ".stopped", "w") as out:
+                out.write(repr(time.time()))
+            return
+        time.sleep(0.001)

@@ -16,6 +16,7 @@ from conveyor import App
 from conveyor.backends import Backend, from_url
 from conveyor.loader import load_app
 from conveyor.records import WorkerInfo
+from conveyor.testing import FakeClock, use_backend
 from conveyor.worker import Worker
 
 from .services import delete_prefix, drop_schema, postgres_base_url, redis_base_url
@@ -23,19 +24,6 @@ from .services import delete_prefix, drop_schema, postgres_base_url, redis_base_
 BACKENDS = ["memory", "sqlite", "redis", "postgres"]
 #: Backends several processes can share (memory:// lives inside one process).
 SHARED_BACKENDS = ["sqlite", "redis", "postgres"]
-
-
-class FakeClock:
-    """A clock tests move by hand, so lease expiry and delays need no sleeping."""
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def backend_url(kind: str, tmp_path: Path) -> str:
@@ -107,11 +95,8 @@ def worker_info() -> WorkerInfo:
 def worker_app(make_backend: Callable[..., Backend]) -> Iterator[App]:
     """tests.apps.basic's app, bound to this test's backend (real clock)."""
     app = load_app("tests.apps.basic:app")
-    saved = app._backend, app.conf.backend_url
-    backend = make_backend()
-    app._backend, app.conf.backend_url = backend, backend.url
-    yield app
-    app._backend, app.conf.backend_url = saved
+    with use_backend(app, make_backend()):
+        yield app
 
 
 @pytest.fixture

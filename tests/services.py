@@ -127,6 +127,15 @@ def stop_postgres_server(
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def postgres_cluster_state(folder: str) -> str:
+    """The data folder's state as pg_controldata reads it: "shut down" after a clean stop,
+    "in production" after a crash (the next start runs crash recovery)."""
+    pg_controldata = next(Path("/usr/lib/postgresql").glob("*/bin/pg_controldata"))
+    out = subprocess.run([str(pg_controldata), "-D", folder], capture_output=True, text=True,
+                         check=True, env={**os.environ, "LC_ALL": "C"}).stdout  # fmt: skip
+    return out.split("Database cluster state:", 1)[1].splitlines()[0].strip()
+
+
 def postgres_base_url() -> str:
     """A PostgreSQL URL for this test run (tests use their own schemas in it)."""
     global _pg_base

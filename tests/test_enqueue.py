@@ -8,7 +8,13 @@ from decimal import Decimal
 import pytest
 
 from conveyor import App, JobNotFound, State
-from conveyor.errors import EnqueueError, PayloadTooLarge, SerializationError, UnknownTask
+from conveyor.errors import (
+    ConfigurationError,
+    EnqueueError,
+    PayloadTooLarge,
+    SerializationError,
+    UnknownTask,
+)
 from conveyor.options import CallPlan
 
 from .conftest import FakeClock
@@ -166,3 +172,121 @@ def test_job_handles(app: App) -> None:
 def test_no_connection_at_import_or_construction(tmp_path: object) -> None:
     app = App("lazy", backend="sqlite:////nonexistent-dir/x.db")
     assert app._backend is None  # built on first use only
+
+
+def test_arguments_that_do_not_fit_the_task_are_refused_at_the_call(app: App) -> None:
+    @app.task(name="convert")
+    def convert(path: str, fmt: str = "webm", *, quality: int = 5) -> None: ...
+
+    @app.task(name="bound", bind=True)
+    def bound(self: object, path: str) -> None: ...
+
+    shape = r"task 'convert' takes \(path, fmt='webm', \*, quality=5\)"
+    with pytest.raises(EnqueueError, match=rf"{shape}; missing a required argument: 'path'"):
+        convert.delay()
+    with pytest.raises(EnqueueError, match="too many positional arguments"):
+        convert.apply_async(("a", "b", "c"))
+    with pytest.raises(EnqueueError, match="unexpected keyword argument 'qualty'"):
+        convert.delay("a", qualty=1)
+    with pytest.raises(EnqueueError, match="multiple values for argument 'path'"):
+        app.enqueue_many([convert.s("a"), convert.s("a", path="b")])  # one bad call: none stored
+    with pytest.raises(EnqueueError, match=r"task 'bound' takes \(path\); missing"):
+        bound.s().apply_async()  # self is the worker's to pass
+    with pytest.raises(EnqueueError, match="too many"):
+        app.send_task("bound", ["a", "b"])
+    assert app.backend.list_jobs() == []
+    jobs = [convert.delay("a"), convert.delay("a", "mp4", quality=1), bound.delay("a")]
+    jobs += app.enqueue_many([convert.s(path="a"), convert.s("a", quality=2)] * 2)
+    app.send_task("elsewhere.unknown", [1, 2, 3])  # not registered here: cannot be checked
+    assert len(app.backend.list_jobs()) == len(jobs) + 1
+
+
+def test_bind_true_needs_a_parameter_for_the_context(app: App) -> None:
+    with pytest.raises(ConfigurationError, match="bind=True passes a TaskContext"):
+
+        @app.task(bind=True)
+        def nothing() -> None: ...
+
+
+@pytest.mark.parametrize(
+    "queue", ["", " ", "video conversion", "x" * 101, "a,b", "-lead", "café", "q\n", 7]
+)
+def test_bad_queue_names_are_refused_at_every_api_edge(app: App, queue: object) -> None:
+    rule = "not a valid queue name; use 1 to 100 characters"
+
+    @app.task(name="t")
+    def t() -> None: ...
+
+    with pytest.raises(EnqueueError, match=rule):
+        t.apply_async(queue=queue)
+    with pytest.raises(EnqueueError, match=rule):
+        app.enqueue_many([t.s().set(queue=queue)])
+    with pytest.raises(ConfigurationError, match=f"task u: queue .*{rule}"):
+        app.task(name="u", queue=queue)(lambda: None)
+    with pytest.raises(ConfigurationError, match=rf"task_routes\['t\*'\] .*{rule}"):
+        App("bad", backend=app.backend, task_routes={"t*": queue})
+    with pytest.raises(ConfigurationError, match=rf"task_routes\['t\*'\] .*{rule}"):
+        App("bad", backend=app.backend, task_routes={"t*": {"queue": queue}})
+    with pytest.raises(ConfigurationError, match=f"default_queue .*{rule}"):
+        App("bad", backend=app.backend, default_queue=queue)
+    app.conf.task_routes = {"t": queue}  # changed after the app was built: refused at enqueue
+    with pytest.raises(ConfigurationError, match=rf"task_routes\['t'\] .*{rule}"):
+        t.delay()
+    assert app.backend.list_jobs() == []
+
+
+def test_a_long_bad_queue_name_is_shown_shortened() -> None:
+    with pytest.raises(ConfigurationError, match=r"'xxxx.*'\.\.\. \(500 characters\)"):
+        App("bad", backend="memory://", default_queue="x" * 500)
+
+
+def test_good_queue_names_pass(app: App) -> None:
+    @app.task(name="t", queue="media.high")
+    def t() -> None: ...
+
+    names = [
+        "hikvision",
+        "media.high",
+        "priority:9",
+        "celery@host.dq",
+        "_internal",
+        "Q-1",
+        "x" * 100,
+    ]
+    assert [t.apply_async(queue=q).record().queue for q in names] == names
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"countdown": -1}, "countdown -1 is negative"),
+        ({"countdown": timedelta(seconds=-5)}, "countdown .* is negative"),
+        ({"countdown": float("nan")}, "countdown is nan"),
+        ({"countdown": float("inf")}, "countdown is inf"),
+        ({"eta": float("nan")}, "eta is nan"),
+        ({"eta": "tomorrow"}, "eta 'tomorrow' is not an ISO 8601"),
+        ({"eta": "2030-01-01T00:00:00"}, "has no time zone"),
+        ({"expires": -0.5}, "expires -0.5 is negative"),
+        ({"expires": float("-inf")}, "expires is -inf"),
+    ],
+)
+def test_negative_or_non_finite_times_are_refused(
+    app: App, options: dict[str, object], problem: str
+) -> None:
+    @app.task
+    def t() -> None: ...
+
+    with pytest.raises(EnqueueError, match=problem):
+        t.apply_async(**options)
+    assert app.backend.list_jobs() == []
+
+
+def test_an_eta_in_the_past_runs_at_once(app: App, clock: FakeClock) -> None:
+    @app.task
+    def t() -> None: ...
+
+    past = t.apply_async(eta=datetime.fromtimestamp(clock.now - 3600, UTC)).record()
+    assert (past.state, past.run_at) == (State.PENDING, clock.now)  # as in Celery
+    assert t.apply_async(countdown=0).record().state is State.PENDING
+    at = t.apply_async(eta="2030-01-01T00:00:00+00:00").record()  # ISO text, as workflows store
+    assert at.run_at == datetime(2030, 1, 1, tzinfo=UTC).timestamp()

@@ -7,9 +7,8 @@ from .errors import ConveyorError, JobFailed, JobNotFound, JobRevoked, Retry, So
 from .job import Job
 from .states import State
 from .task import Signature, Task
+from .version import __version__
 from .workflows import Workflow, chain, chord, group
-
-__version__ = "0.1.0"
 
 __all__ = [
     "App",

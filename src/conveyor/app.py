@@ -7,13 +7,16 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from .aio import AsyncApp
 from .backends import Backend, from_url
 from .config import Settings
 from .errors import ConfigurationError, JobNotFound, UnknownTask
+from .events import EventBus, JobEnqueued
 from .job import Job
+from .names import check_queue_name
 from .options import CallPlan, new_record, plan_call
 from .records import JobRecord
-from .routing import route_for
+from .routing import check_routes, route_for
 from .task import Signature, Task, TaskOptions
 
 if TYPE_CHECKING:
@@ -34,6 +37,8 @@ class App:
         self.name = name
         self.conf = Settings()
         self.conf.update(**settings)
+        check_queue_name(self.conf.default_queue, "default_queue")
+        check_routes(self.conf.task_routes)
         self._backend: Backend | None = None
         if isinstance(backend, Backend):
             self._backend = backend
@@ -45,9 +50,21 @@ class App:
         #: The import path ("package.module:app") worker children use to load this app.
         self.main: str | None = None
         self._backend_lock = threading.Lock()
+        #: Subscribers and middleware: see ``conveyor.events``.
+        self.events = EventBus()
+        self._aio: AsyncApp | None = None
 
     def __repr__(self) -> str:
         return f"<App {self.name} backend={self.conf.backend_url}>"
+
+    @property
+    def aio(self) -> AsyncApp:
+        """Async calls for code on an event loop (ASGI): see ``conveyor.aio``."""
+        if self._aio is None:
+            with self._backend_lock:
+                if self._aio is None:
+                    self._aio = AsyncApp(self, self.conf.aio_threads)
+        return self._aio
 
     @property
     def backend(self) -> Backend:
@@ -60,6 +77,15 @@ class App:
                         max_lost_leases=self.conf.max_lost_leases,
                     )
         return self._backend
+
+    def use_backend(self, backend: Backend | None) -> Backend | None:
+        """Bind the app to ``backend`` (None: build one from ``conf.backend_url`` on next
+        use); returns the backend it had, if it had built one. For tests and worker children."""
+        with self._backend_lock:
+            previous, self._backend = self._backend, backend
+            if backend is not None:
+                self.conf.backend_url = backend.url
+        return previous
 
     # -- registering tasks -------------------------------------------------------------
 
@@ -81,6 +107,8 @@ class App:
                 task_options = TaskOptions(**options)
             except TypeError as exc:
                 raise ConfigurationError(f"task {task_name}: {exc}") from None
+            if task_options.queue is not None:
+                check_queue_name(task_options.queue, f"task {task_name}: queue")
             task: Task[Any, Any] = Task(self, func, task_name, task_options)
             self.tasks[task_name] = task
             return task
@@ -107,19 +135,22 @@ class App:
 
         def register(func: Callable[..., Any]) -> Task[Any, Any]:
             task: Task[Any, Any] = self.task(**task_options)(func)
-            from .scheduler import Schedule
+            from .scheduler import Schedule, check_schedule
 
             seconds = every.total_seconds() if isinstance(every, timedelta) else every
             schedule = Schedule(name or task.name, task.name, cron=cron, every=seconds, tz=tz, args=list(args),
                                 kwargs=kwargs or {}, misfire=misfire, source="code")  # fmt: skip
+            check_schedule(self, schedule)
             self._periodic[schedule.name] = schedule
             return task
 
         return register
 
     def declared_schedules(self) -> dict[str, Schedule]:
-        """Schedules declared in code: ``@app.periodic`` and ``app.conf.schedule``."""
-        from .scheduler import Schedule, ScheduleError
+        """Schedules declared in code: ``@app.periodic`` and ``app.conf.schedule`` (each
+        checked as ``app.schedules.add`` checks: a task this app registers, arguments that
+        fit it)."""
+        from .scheduler import Schedule, ScheduleError, check_schedule
 
         found = dict(self._periodic)
         for schedule_name, entry in self.conf.schedule.items():
@@ -129,9 +160,11 @@ class App:
             options: dict[str, Any] = {
                 k: entry.pop(k) for k in ("queue", "priority", "expires") if k in entry
             }
-            found[schedule_name] = Schedule(
+            schedule = Schedule(
                 schedule_name, entry.pop("task"), options=options, source="code", **entry
             )
+            check_schedule(self, schedule)
+            found[schedule_name] = schedule
         return found
 
     @property
@@ -177,7 +210,7 @@ class App:
         record = self._record(
             Signature(name, tuple(args), kwargs or {}, options), self.backend.now()
         )
-        self.backend.enqueue([record], connection=connection)
+        self._store([record], connection)
         return Job(self, record.id)
 
     def enqueue_many(self, signatures: Iterable[Signature], *, connection: Any = None) -> list[Job]:
@@ -185,8 +218,22 @@ class App:
         now = self.backend.now()
         plans: dict[str, CallPlan] = {}
         records = [self._record(sig, now, plans) for sig in signatures]
-        self.backend.enqueue(records, connection=connection)
+        self._store(records, connection)
         return [Job(self, r.id) for r in records]
+
+    def _store(self, records: list[JobRecord], connection: Any) -> None:
+        """Enqueue through the middleware, then tell subscribers (``JobEnqueued``; with a
+        ``connection``, when the insert is made, before the caller's transaction commits)."""
+        events = self.events
+        if events.has_middleware:
+            inserted = events.enqueue(
+                records, lambda rs: self.backend.enqueue(rs, connection=connection)
+            )
+        else:
+            inserted = self.backend.enqueue(records, connection=connection)
+        if events.wants(JobEnqueued):  # an id that existed (a schedule's tick) was not enqueued
+            events.emit_all([JobEnqueued(r.created_at, r.id, r.task, r.queue, r.priority, r.run_at)
+                             for r, new in zip(records, inserted, strict=True) if new])  # fmt: skip
 
     def workflow(self, workflow_id: str) -> Workflow:
         """A handle on a stored workflow; raises ``JobNotFound`` for an unknown id."""
@@ -197,24 +244,42 @@ class App:
     def job(self, job_id: str) -> Job:
         """A handle on an existing job; raises ``JobNotFound`` if no job has that id."""
         if not self.backend.get_many([job_id]):
+            from .workflows.handle import is_workflow
+
+            if is_workflow(self, job_id):  # a second lookup, only on the way to an error
+                raise JobNotFound(
+                    f"{job_id!r} is a workflow's id, not a job's; use app.workflow({job_id!r})"
+                )
             raise JobNotFound(
                 f"no job has the id {job_id!r}; check the id, or it may have been pruned"
             )
         return Job(self, job_id)
 
     def _record(
-        self, sig: Signature, now: float, plans: dict[str, CallPlan] | None = None
+        self,
+        sig: Signature,
+        now: float,
+        plans: dict[str, CallPlan] | None = None,
+        *,
+        check_args: bool = True,
     ) -> JobRecord:
         """A new job for ``sig``. ``plans``: checked options of the batch's calls alike (same
-        task, no options of their own), shared so a batch checks them once per task."""
+        task, no options of their own), shared so a batch checks them once per task.
+        ``check_args``: refuse arguments that do not fit the task's parameters (a task not
+        registered here cannot be checked; workflows check every step once, at launch)."""
+        record = new_record(self._plan_of(sig, now, plans), sig.args, sig.kwargs, self.conf)
+        task = self.tasks.get(sig.task) if check_args else None
+        if task is not None:
+            task.check_args(sig.args, sig.kwargs)
+        return record
+
+    def _plan_of(self, sig: Signature, now: float, plans: dict[str, CallPlan] | None) -> CallPlan:
         if plans is None or sig.options:
-            return new_record(
-                self._plan(sig.task, sig.options, now), sig.args, sig.kwargs, self.conf
-            )
+            return self._plan(sig.task, sig.options, now)
         plan = plans.get(sig.task)
         if plan is None:
             plan = plans[sig.task] = self._plan(sig.task, {}, now)
-        return new_record(plan, sig.args, sig.kwargs, self.conf)
+        return plan
 
     def _plan(self, task_name: str, options: Mapping[str, Any], now: float) -> CallPlan:
         """Merge options: per-call beats app routes, routes beat the task's own defaults."""

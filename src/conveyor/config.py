@@ -21,8 +21,8 @@ class Settings:
     task_routes: dict[str, str | dict[str, Any]] = field(default_factory=dict)
     #: How long a claimed job stays leased without a heartbeat before another worker may take it.
     lease_seconds: float = 30.0
-    #: How often a worker renews its leases and learns of revocations (terminate takes
-    #: effect within this time); many beats fit in one lease, so a slow beat costs nothing.
+    #: How often a worker renews its leases; many beats fit in one lease, so a slow beat
+    #: costs nothing. (A revoke with terminate does not wait for it: the backend pushes it.)
     heartbeat_interval: float = 2.0
     #: How often each worker looks for expired leases of dead workers.
     rescue_interval: float = 5.0
@@ -38,6 +38,8 @@ class Settings:
     #: Defaults for tasks that do not set their own.
     default_max_retries: int = 3
     retry_backoff_max: float = 600.0
+    #: Threads ``app.aio`` runs blocking calls on (at most this many reach the backend at once).
+    aio_threads: int = 16
 
     def update(self, **values: Any) -> None:
         for key, value in values.items():

@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .errors import JobFailed, JobRevoked, JobTimeout
-from .records import JobRecord
+from .records import JobRecord, Revocation
 from .states import State
 
 if TYPE_CHECKING:
@@ -62,30 +62,51 @@ class Job:
         False, then None is returned), and ``JobTimeout`` (a ``TimeoutError``) when
         ``timeout`` seconds pass first.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        pause = 0.002
+        wait = ResultWait(timeout)
         while True:
-            record = self.record()
-            if record.state.finished:
-                return _outcome(record, propagate)
-            if deadline is not None and time.monotonic() >= deadline:
-                raise JobTimeout(
-                    f"job {self.id} ({record.task}) is still {record.state} after {timeout}s; "
-                    "is a worker consuming its queue? `conveyor doctor` can tell"
-                )
-            time.sleep(
-                pause if deadline is None else max(0.0, min(pause, deadline - time.monotonic()))
-            )
-            pause = min(pause * 1.5, 0.2)
+            done, value = wait.look(self.record(), propagate)
+            if done:
+                return value
+            time.sleep(wait.next_pause())
 
-    def revoke(self, *, terminate: bool = False, reason: str = "revoked") -> JobRecord:
-        """Cancel the job durably; see ``Backend.cancel``."""
+    def revoke(self, *, terminate: bool = False, reason: str = "revoked") -> Revocation:
+        """Cancel the job durably and say what that did: revoked while waiting,
+        terminating while running, or too late (see ``Revocation``)."""
         from .control.jobs import cancel_job
 
         return cancel_job(self.app, self.id, terminate=terminate, reason=reason)
 
 
-def _outcome(record: JobRecord, propagate: bool) -> Any:
+class ResultWait:
+    """The looks a wait for a job's result takes, shared by ``Job.get`` and ``app.aio``:
+    the first after a short pause, then 1.5 times longer each, at most 0.2 s apart."""
+
+    def __init__(self, timeout: float | None, first_pause: float = 0.002) -> None:
+        self.timeout = timeout
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.pause = first_pause
+
+    def look(self, record: JobRecord, propagate: bool) -> tuple[bool, Any]:
+        """(True, result) once the job finished; raises past the deadline; else (False, None)."""
+        if record.state.finished:
+            return True, outcome(record, propagate)
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise JobTimeout(
+                f"job {record.id} ({record.task}) is still {record.state} after {self.timeout}s; "
+                "is a worker consuming its queue? `conveyor doctor` can tell"
+            )
+        return False, None
+
+    def next_pause(self) -> float:
+        pause = self.pause
+        self.pause = min(pause * 1.5, 0.2)
+        if self.deadline is None:
+            return pause
+        return max(0.0, min(pause, self.deadline - time.monotonic()))
+
+
+def outcome(record: JobRecord, propagate: bool) -> Any:
+    """A finished record's result, or its failure raised (``JobFailed``/``JobRevoked``)."""
     if record.state is State.SUCCESS:
         return record.result
     if not propagate:

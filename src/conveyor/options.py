@@ -6,6 +6,7 @@ pass instead, before anything is stored.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import EnqueueError, PayloadTooLarge
 from .ids import new_id
+from .names import check_queue_name
 from .records import JobRecord
 from .serialization import check_jsonable, encode_payload
 from .states import DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY, PRIORITY_NAMES, State
@@ -24,6 +26,23 @@ CALL_OPTIONS = frozenset(
     {"queue", "priority", "countdown", "eta", "expires", "job_id", "headers", "max_retries",
      "parent_id", "root_id", "workflow_id"}
 )  # fmt: skip
+
+
+#: What ``apply_async`` of a chain, group or chord takes: a task's per-call options but
+#: those naming one job (each step has its own id; the workflow's is its handle's ``id``).
+WORKFLOW_OPTIONS = CALL_OPTIONS - {"job_id", "parent_id", "root_id", "workflow_id"}
+#: Options that say when a job starts.
+TIMING = frozenset({"countdown", "eta"})
+
+
+def check_workflow_options(options: Mapping[str, Any]) -> None:
+    unknown = set(options) - WORKFLOW_OPTIONS
+    if unknown:
+        hint = "; give a step its own id with .set(job_id=...)" if "job_id" in unknown else ""
+        raise EnqueueError(
+            f"a workflow's apply_async does not take {', '.join(sorted(unknown))}; "
+            f"it takes {', '.join(sorted(WORKFLOW_OPTIONS))}{hint}"
+        )
 
 
 def priority_value(priority: int | str | None) -> int:
@@ -47,7 +66,14 @@ def priority_value(priority: int | str | None) -> int:
     return priority
 
 
-def _timestamp(value: datetime | float | int, what: str) -> float:
+def _timestamp(value: datetime | str | float | int, what: str) -> float:
+    """An instant: an aware datetime, an ISO 8601 text with a time zone (how workflows
+    store one), or a POSIX timestamp."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise EnqueueError(f"{what} {value!r} is not an ISO 8601 date and time") from None
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise EnqueueError(
@@ -55,38 +81,67 @@ def _timestamp(value: datetime | float | int, what: str) -> float:
             )
         return value.timestamp()
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        return _finite(float(value), what)
     raise EnqueueError(
         f"{what} must be an aware datetime or a POSIX timestamp, not {type(value).__name__}"
     )
 
 
 def _seconds(value: timedelta | float | int, what: str) -> float:
+    """A duration from now. Negative is refused: a job cannot start, or expire, in the
+    past, and running it at once would hide the caller's arithmetic mistake."""
     if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    raise EnqueueError(f"{what} must be seconds or a timedelta, not {type(value).__name__}")
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = _finite(float(value), what)
+    else:
+        raise EnqueueError(f"{what} must be seconds or a timedelta, not {type(value).__name__}")
+    if seconds < 0:
+        raise EnqueueError(
+            f"{what} {value!r} is negative; pass 0 or more seconds (or an eta/datetime)"
+        )
+    return seconds
+
+
+def _finite(value: float, what: str) -> float:
+    if not math.isfinite(value):
+        raise EnqueueError(f"{what} is {value!r}; pass a finite number")
+    return value
 
 
 def resolve_run_at(options: Mapping[str, Any], now: float) -> float:
+    """When the job may start. An eta in the past means now, as in Celery."""
     countdown, eta = options.get("countdown"), options.get("eta")
     if countdown is not None and eta is not None:
         raise EnqueueError("pass either countdown or eta, not both")
     if countdown is not None:
-        return now + max(0.0, _seconds(countdown, "countdown"))
+        return now + _seconds(countdown, "countdown")
     if eta is not None:
         return max(now, _timestamp(eta, "eta"))
     return now
 
 
 def resolve_expires(expires: Any, now: float) -> float | None:
-    """``expires``: seconds from now, a timedelta, or an aware datetime."""
+    """``expires``: seconds from now, a timedelta, or an aware datetime (or ISO 8601 text)."""
     if expires is None:
         return None
-    if isinstance(expires, datetime):
+    if isinstance(expires, datetime | str):
         return _timestamp(expires, "expires")
     return now + _seconds(expires, "expires")
+
+
+def durable_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` in a form that survives JSON, for steps a workflow stores to enqueue
+    later: a datetime becomes ISO 8601 text (still absolute), a timedelta seconds."""
+    return {key: _durable(value) for key, value in options.items()}
+
+
+def _durable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +172,8 @@ def plan_call(task_name: str, options: Mapping[str, Any], conf: Settings, now: f
         raise EnqueueError(
             f"unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(CALL_OPTIONS))}"
         )
-    queue = options.get("queue") or conf.default_queue
-    if not isinstance(queue, str) or not queue.strip():
-        raise EnqueueError(f"queue must be a non-empty string, not {queue!r}")
+    queue = options.get("queue")
+    queue = check_queue_name(conf.default_queue if queue is None else queue, error=EnqueueError)
     job_id = options.get("job_id") or None  # none given: each job gets a new id
     if job_id is not None and (not isinstance(job_id, str) or len(job_id) > 200):
         raise EnqueueError("job_id must be a string of at most 200 characters")

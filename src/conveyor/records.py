@@ -94,6 +94,32 @@ class HeartbeatReply:
     lost: set[str] = field(default_factory=set)
 
 
+@dataclass(slots=True, frozen=True)
+class Revocation:
+    """What a revoke did: returned by ``Job.revoke``, ``control.cancel_job`` and so
+    ``conveyor cancel``.
+
+    ``outcome`` is ``"revoked"`` (the job was waiting: it ends REVOKED and never runs),
+    ``"terminating"`` (it is running and its worker is stopping it), ``"flagged"`` (it is
+    running, revoked without terminate: the task sees it through ``self.is_revoked()``,
+    else it runs to the end), ``"too_late"`` (it had already finished: ``state`` is how,
+    and its record says the revoke came late) or ``"already_revoked"``. ``was`` is the
+    state the revoke found the job in, ``state`` the one it left it in; ``message`` says
+    all this in a sentence.
+    """
+
+    job_id: str
+    was: State
+    state: State
+    outcome: str
+    message: str
+
+    @property
+    def took_effect(self) -> bool:
+        """False when the revoke changed nothing: the job had finished or was revoked."""
+        return self.outcome in ("revoked", "terminating", "flagged")
+
+
 @dataclass(slots=True)
 class WorkerInfo:
     id: str
@@ -110,6 +136,9 @@ class WorkerInfo:
     running: list[str] = field(default_factory=list)
     #: The worker's wall clock minus the backend's, at its last heartbeat (seconds).
     clock_skew: float = 0.0
+    #: How often it heartbeats (its app's setting), so others can tell when it is overdue;
+    #: the setting's default for an entry written by an older worker.
+    heartbeat_interval: float = 2.0
 
 
 @dataclass(slots=True, frozen=True)

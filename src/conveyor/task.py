@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, EnqueueError
 
 if TYPE_CHECKING:
     from .app import App
@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+#: Call shapes remembered per task (callers passing ever-new keyword names stay bounded).
+MAX_SHAPES = 256
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,25 @@ class Task(Generic[P, R]):
         self.is_async = inspect.iscoroutinefunction(fn)
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
+        #: What a job's arguments must fit, worked out once: enqueue checks every call.
+        self.parameters = _parameters(fn, name, options.bind)
+        #: Call shapes (positional count, keyword names) that fit: whether arguments fit
+        #: depends on nothing else, so each shape is bound once (bulk enqueue checks every job).
+        self._fits: set[tuple[Any, ...]] = set()
+
+    def check_args(self, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> None:
+        """Refuse arguments the worker could not call the function with, at the call site."""
+        shape = (len(args), *kwargs)
+        if self.parameters is None or shape in self._fits:
+            return
+        try:
+            self.parameters.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise EnqueueError(
+                f"task {self.name!r} takes {self.parameters}; {exc} (nothing was queued)"
+            ) from None
+        if len(self._fits) < MAX_SHAPES:
+            self._fits.add(shape)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         result: R = self.fn(*args, **kwargs)
@@ -69,6 +90,19 @@ class Task(Generic[P, R]):
         """Queue a job with per-call options: queue, priority, countdown, eta, expires, job_id, headers."""
         return self.app.send_task(self.name, args, kwargs or {}, **options)
 
+    async def adelay(self, *args: P.args, **kwargs: P.kwargs) -> Job:
+        """``delay`` for code on an event loop: the enqueue runs off the loop (``app.aio``)."""
+        return await self.app.aio.send_task(self.name, args, kwargs)
+
+    async def aapply_async(
+        self,
+        args: tuple[Any, ...] | list[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Job:
+        """``apply_async`` for code on an event loop (``app.aio``)."""
+        return await self.app.aio.send_task(self.name, args, kwargs or {}, **options)
+
     def s(self, *args: Any, **kwargs: Any) -> Signature:
         """A signature: this task with these arguments, to enqueue later, in bulk, or in a
         workflow (where it receives the previous step's result as its first argument)."""
@@ -77,6 +111,29 @@ class Task(Generic[P, R]):
     def si(self, *args: Any, **kwargs: Any) -> Signature:
         """An immutable signature: in workflows it does not receive a parent's result."""
         return Signature(self.name, args, kwargs, immutable=True, app=self.app)
+
+
+def _parameters(fn: Callable[..., Any], name: str, bind: bool) -> inspect.Signature | None:
+    """``fn``'s parameters as a job's arguments fill them: a ``bind=True`` task's first one
+    is the context the worker passes. None when the function has no readable signature
+    (some C functions): its calls are not checked."""
+    try:
+        found = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    # without annotations, which binding ignores, so an error shows "(a, b=1)"
+    params = [p.replace(annotation=p.empty) for p in found.parameters.values()]
+    if bind and (not params or params[0].kind is not inspect.Parameter.VAR_POSITIONAL):
+        if not params or params[0].kind not in _POSITIONAL:
+            raise ConfigurationError(
+                f"task {name}: bind=True passes a TaskContext as the first argument; "
+                "give the function a first parameter for it (e.g. self)"
+            )
+        params = params[1:]
+    return inspect.Signature(params)
+
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
 @dataclass
@@ -114,13 +171,14 @@ class Signature:
         """Queue this signature as one job (with its links); returns the job's handle."""
         from .job import Job
         from .workflows.canvas import task_node
-        from .workflows.engine import _NO_INPUT, start
+        from .workflows.engine import _NO_INPUT, check_steps, start
 
         if self.app is None:
             raise ConfigurationError("this signature has no app: build it with task.s(...)")
         sig = Signature(self.task, self.args, self.kwargs, {**self.options, **options}, self.immutable, self.app,
                         self.links + ([link] if link else []), self.errbacks + ([link_error] if link_error else []))  # fmt: skip
         node = task_node(sig)
+        check_steps(self.app, node)
         self.app.backend.enqueue(list(start(self.app, node, _NO_INPUT, None, None)))
         return Job(self.app, node["id"])
 

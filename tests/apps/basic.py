@@ -208,19 +208,84 @@ def slow_value(self: TaskContext, value: int, path: str, seconds: float) -> int:
     return value
 
 
-@app.task(name="t.crash_worker_once", bind=True)
-def crash_worker_once(self: TaskContext, path: str) -> str:
-    """Does its work, then kills its worker before the ack, on the first attempt only."""
-    note(path, f"ran {self.request.attempt}")
-    if self.request.attempt == 1:
-        os.killpg(os.getpgid(0), 9)  # the whole worker (its own process group) dies before acking
-        time.sleep(5)
-    return f"attempt {self.request.attempt}"
-
-
 @app.task(name="t.pbkdf2", time_limit=0.5)
 def pbkdf2(iterations: int) -> str:
     """One long call inside C: no Python bytecode runs until it returns."""
     import hashlib
 
     return hashlib.pbkdf2_hmac("sha256", b"password", b"salt", iterations).hex()
+
+
+@app.task(name="t.stoppable", bind=True)
+def stoppable(self: TaskContext, path: str, seconds: float) -> str:
+    """Python code for ``seconds`` (short sleeps): terminate stops it in every pool."""
+    note(path, f"start {self.request.id}")
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+        note(path, f"end {self.request.id}")
+    finally:
+        note(path, f"finally {self.request.id}")
+    return "finished"
+
+
+@app.task(name="t.in_c", bind=True)
+def in_c(self: TaskContext, path: str, seconds: float) -> str:
+    """One call into C for ``seconds``: no exception raised in its thread lands before."""
+    note(path, f"start {self.request.id}")
+    time.sleep(seconds)
+    note(path, f"end {self.request.id}")
+    return "finished"
+
+
+@app.task(name="t.swallow", bind=True)
+def swallow(self: TaskContext, path: str, seconds: float) -> str:
+    """Catches every exception raised in it (``Terminated`` included) and runs on."""
+    note(path, f"start {self.request.id}")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(0.01)
+        except BaseException as exc:
+            note(path, f"caught-{type(exc).__name__} {self.request.id}")
+    note(path, f"end {self.request.id}")
+    return "finished"
+
+
+@app.task(name="t.soft_uncaught", soft_time_limit=0.3)
+def soft_uncaught(seconds: float) -> str:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+    return "finished"
+
+
+@app.task(name="t.soft_late", soft_time_limit=0.2)
+def soft_late(seconds: float) -> str:
+    time.sleep(seconds)  # one call into C: the soft limit lands when it returns
+    return "finished"
+
+
+@app.task(name="t.hard_caught", time_limit=0.2)
+def hard_caught(seconds: float) -> int:
+    """Catches its hard limit and runs on: its record must not say it was stopped."""
+    caught = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(0.01)
+        except Exception:  # a broad handler, as many tasks have
+            caught += 1
+    return caught
+
+
+@app.task(name="t.async_stoppable", bind=True)
+async def async_stoppable(self: TaskContext, path: str, seconds: float) -> str:
+    note(path, f"start {self.request.id}")
+    try:
+        await asyncio.sleep(seconds)
+        note(path, f"end {self.request.id}")
+    finally:
+        note(path, f"finally {self.request.id}")
+    return "finished"

@@ -26,8 +26,8 @@ from conveyor.task import Signature
 from conveyor.worker import Worker
 
 from ..conftest import backend_url, discard
-from ..services import start_postgres_server, stop_postgres_server
-from ..worker.conftest import ledger_lines, wait_until
+from ..services import postgres_cluster_state, start_postgres_server, stop_postgres_server
+from ..worker.conftest import ledger_lines, running, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -196,6 +196,10 @@ def test_a_refused_login_says_what_to_check(url: str) -> None:
     )
 
 
+def ends(ledger: Path) -> int:
+    return [line[0] for line in ledger_lines(ledger)].count("end")
+
+
 @pytest.fixture
 def own_postgres() -> Iterator[tuple[subprocess.Popen[bytes], int, str]]:
     try:
@@ -211,6 +215,7 @@ def test_worker_recovers_by_itself_after_postgres_restarts(
     own_postgres: tuple[subprocess.Popen[bytes], int, str], tmp_path: Path
 ) -> None:
     proc, port, folder = own_postgres
+    ledger = tmp_path / "ledger.txt"
     url = f"postgresql://postgres@127.0.0.1:{port}/postgres?schema=restart"
     producer = App("producer", backend=url)
     worker = subprocess.Popen(
@@ -225,19 +230,28 @@ def test_worker_recovers_by_itself_after_postgres_restarts(
             30,
             "the worker to start",
         )
-        # An immediate shutdown: every server process gone at once, no checkpoint; committed
-        # work is in the WAL and comes back by crash recovery at the next start.
+        late = producer.enqueue_many([Signature("t.ledger", (str(ledger), 1.0)) for _ in range(4)])
+        wait_until(lambda: running(ledger), 30, "a job to be running")
+        # An immediate shutdown (SIGQUIT): every server process gone at once, no checkpoint,
+        # while jobs are leased; committed work is in the WAL and comes back by crash
+        # recovery at the next start.
         stop_postgres_server(proc, folder, remove=False)
+        ended_before = ends(ledger)
+        assert postgres_cluster_state(folder) == "in production"  # a crash, not a clean stop
         with pytest.raises(BackendError, match="unreachable"):
             producer.send_task("t.add", (0, 0))
+        # A job ends during the outage: its ack is due while the server is down.
+        wait_until(lambda: ends(ledger) > ended_before, 15, "a job to end while it is down")
         restarted, _, _ = start_postgres_server(folder, port)
         after = producer.enqueue_many([Signature("t.add", (i, 2)) for i in range(20)])
         wait_until(
-            lambda: all(j.state is State.SUCCESS for j in before + after),
-            60,
+            lambda: all(j.state is State.SUCCESS for j in before + late + after),
+            40,
             "every job to succeed",
         )
         assert worker.poll() is None
+        ended = {line[1] for line in ledger_lines(ledger) if line[0] == "end"}
+        assert ended == {j.id for j in late}
         stop_postgres_server(restarted, folder, remove=False)  # the fixture removes the folder
     finally:
         os.killpg(worker.pid, signal.SIGKILL)

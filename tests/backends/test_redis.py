@@ -17,25 +17,26 @@ from conveyor.errors import BackendError, ConfigurationError
 from conveyor.task import Signature
 
 from ..services import start_redis_server
-from ..worker.conftest import wait_until
+from ..worker.conftest import ledger_lines, running, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def own_redis() -> Iterator[tuple[int, str]]:
+def own_redis() -> Iterator[tuple[subprocess.Popen[bytes], int, str]]:
     """A redis-server of this test's own, with an fsync-always AOF, that it may kill."""
     proc, port, folder = start_redis_server(None, "--appendonly", "yes", "--appendfsync", "always")
-    yield port, folder
+    yield proc, port, folder
     proc.kill()
     proc.wait()
 
 
 @pytest.mark.slow
 def test_worker_recovers_by_itself_after_a_redis_crash_and_nothing_is_lost(
-    own_redis: tuple[int, str], tmp_path: Path
+    own_redis: tuple[subprocess.Popen[bytes], int, str], tmp_path: Path
 ) -> None:
-    port, folder = own_redis
+    server, port, folder = own_redis
+    ledger = tmp_path / "ledger.txt"
     url = f"redis://127.0.0.1:{port}/0"
     producer = App("producer", backend=url)
     log_path = tmp_path / "worker.log"
@@ -51,16 +52,19 @@ def test_worker_recovers_by_itself_after_a_redis_crash_and_nothing_is_lost(
             30,
             "the worker to start",
         )
-        late = producer.enqueue_many([Signature("t.add", (i, 2)) for i in range(30)])
-        subprocess.run(
-            ["redis-cli", "-p", str(port), "SHUTDOWN", "NOSAVE"], capture_output=True, timeout=10
-        )
+        late = producer.enqueue_many([Signature("t.ledger", (str(ledger), 0.3)) for _ in range(8)])
+        wait_until(lambda: running(ledger), 30, "a job to be running")
+        # A crash, not a clean stop: SIGKILL while jobs are leased and their acks due. Redis
+        # gets no chance to flush or close anything; what is left is what the AOF (fsync
+        # always, before every reply) holds.
+        server.kill()
+        assert server.wait(10) == -signal.SIGKILL
         with pytest.raises(BackendError, match="unreachable"):
             producer.send_task("t.add", (0, 0))  # a clear error at the edge while it is down
-        wait_until(
-            lambda: "unreachable" in log_path.read_text(),
+        wait_until(  # a job ended during the outage: its ack waits for Redis
+            lambda: "cannot store outcomes" in log_path.read_text(),
             15,
-            "the worker to notice the outage",
+            "an ack to fail while Redis is down",
         )
         restarted, _, _ = start_redis_server(
             port, "--appendonly", "yes", "--appendfsync", "always", "--dir", folder
@@ -68,9 +72,11 @@ def test_worker_recovers_by_itself_after_a_redis_crash_and_nothing_is_lost(
         after = producer.enqueue_many([Signature("t.add", (i, 3)) for i in range(30)])
         everything = before + late + after
         wait_until(
-            lambda: all(j.state is State.SUCCESS for j in everything), 60, "every job to succeed"
+            lambda: all(j.state is State.SUCCESS for j in everything), 40, "every job to succeed"
         )
         assert worker.poll() is None  # it never crashed
+        ended = {line[1] for line in ledger_lines(ledger) if line[0] == "end"}
+        assert ended == {j.id for j in late}
         restarted.kill()
         restarted.wait()
     finally:
@@ -78,8 +84,10 @@ def test_worker_recovers_by_itself_after_a_redis_crash_and_nothing_is_lost(
         worker.wait()
 
 
-def test_a_pipelined_wait_and_claim_survives_a_script_flush(own_redis: tuple[int, str]) -> None:
-    port, _ = own_redis
+def test_a_pipelined_wait_and_claim_survives_a_script_flush(
+    own_redis: tuple[subprocess.Popen[bytes], int, str],
+) -> None:
+    _, port, _ = own_redis
     app = App("tests", backend=f"redis://127.0.0.1:{port}/0")
     backend = app.backend
     backend.claim(["default"], "w0", 1, 30)  # loads the claim script
@@ -101,7 +109,7 @@ def test_url_options_and_errors() -> None:
 
 
 def test_connections_name_conveyor_without_reading_package_metadata(
-    own_redis: tuple[int, str], monkeypatch: pytest.MonkeyPatch
+    own_redis: tuple[subprocess.Popen[bytes], int, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """redis-py looks its own version up in the installed package's metadata for every new
     connection unless told it; in a forked pool child that parse alone copied ~1 MiB of
@@ -112,7 +120,7 @@ def test_connections_name_conveyor_without_reading_package_metadata(
         raise AssertionError(f"package metadata read for {name!r}")
 
     monkeypatch.setattr(metadata, "version", no_metadata)
-    port, _ = own_redis
+    _, port, _ = own_redis
     backend = from_url(f"redis://127.0.0.1:{port}/0")
     assert backend.get_many(["nope"]) == {}  # a pooled connection
     backend.claim(["default"], "w0", 1, 30)  # this thread's own connection

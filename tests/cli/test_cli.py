@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import json
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conveyor import App, State
+from conveyor import App, State, chain
 from conveyor.task import Signature
 
 from ..worker.conftest import ledger_lines, wait_until
+from .conftest import cli_env, run_cli
 
-ROOT = Path(__file__).resolve().parents[2]
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
@@ -35,21 +34,12 @@ def producer(url: str) -> App:
 
 @pytest.fixture
 def env(url: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "CONVEYOR_BACKEND": url,
-        "CONVEYOR_APP": "tests.apps.basic:app",
-        "COLUMNS": "200",
-    }
+    return cli_env(url)
 
 
 @pytest.fixture
 def cli(env: dict[str, str]) -> Run:
-    def run(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "conveyor", *args], cwd=ROOT, env=env, input=input,
-                              capture_output=True, text=True, timeout=60)  # fmt: skip
-
-    return run
+    return functools.partial(run_cli, env)
 
 
 @pytest.fixture
@@ -95,6 +85,30 @@ def test_enqueue_refuses_unknown_tasks_and_bad_json(cli: Run) -> None:
     missing = cli("inspect", "job", "no-such-id")
     assert missing.returncode == 1
     assert "no job has the id 'no-such-id'" in missing.stderr
+
+
+def test_cancel_says_what_it_did_and_a_late_one_shows_on_the_record(
+    cli: Run, producer: App
+) -> None:
+    finished, waiting = producer.enqueue_many(
+        [Signature("t.devices.ping", (str(i),)) for i in range(2)]
+    )
+    (first,) = producer.backend.claim(["devices"], "w", 1, 30)  # the oldest: ``finished``
+    producer.backend.complete(first.lease, "pong")
+    stdout = cli("cancel", waiting.id, finished.id).stdout
+    assert (
+        f"{waiting.id} REVOKED revoked: job {waiting.id} was PENDING; revoked: it will never run"
+        in stdout
+    )
+    assert (
+        f"{finished.id} SUCCESS too_late: too late: the job had already finished SUCCESS at"
+        in stdout
+    )
+    (again,) = json.loads(cli("cancel", finished.id, "--json").stdout)
+    assert (again["outcome"], again["state"]) == ("too_late", "SUCCESS")
+    shown = cli("inspect", "job", finished.id).stdout
+    assert "too late: the job had already finished SUCCESS at" in shown
+    assert "result 'pong'" in shown
 
 
 def test_cancel_retry_and_bulk(cli: Run, producer: App) -> None:
@@ -171,17 +185,19 @@ def test_purge_leaves_running_jobs_alone(
     cli: Run, producer: App, worker: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
     ledger = tmp_path / "ledger.txt"
-    running = producer.send_task("t.ledger", (str(ledger), 1.0), priority=9)
+    # Long enough that it is still running when the purge comes, however slow the CLI
+    # starts on a loaded machine (with 1 s, the worker sometimes took the next job first).
+    running = producer.send_task("t.ledger", (str(ledger), 60.0), priority=9)
     waiting = producer.enqueue_many([Signature("t.ledger", (str(ledger), 0)) for _ in range(3)])
     proc = worker("-c", "1")
     wait_until(lambda: ledger_lines(ledger), 30, "the first job to start")
     assert cli("purge", "default", input="n\n").returncode == 1  # asks first
     done = cli("purge", "default", "--yes")
     assert "purged 3 waiting job(s)" in done.stdout
-    assert running.get(timeout=30) == running.id
+    assert running.state is State.STARTED  # untouched by the purge
     assert {j.state for j in waiting} == {State.REVOKED}
     assert {line[1] for line in ledger_lines(ledger)} == {running.id}
-    stop(proc)
+    proc.kill()  # the 60 s job is not waited for (a thread pool cannot cut a sleep short)
 
 
 def test_schedules_are_managed_from_the_cli(cli: Run) -> None:
@@ -224,3 +240,43 @@ def test_schedules_are_managed_from_the_cli(cli: Run) -> None:
     assert "is not valid" in bad.stderr
     assert cli("schedules", "delete", "probe").returncode == 0
     assert as_json(cli("schedules", "list", "--json")) == []
+
+
+def test_bad_input_is_refused_at_the_cli_with_the_rule(cli: Run) -> None:
+    rule = "not a valid queue name; use 1 to 100 characters"
+    for args in (["pause", "two words"], ["resume", ""], ["purge", "--yes", "x" * 500],
+                 ["enqueue", "t.add", "--args", "[1, 2]", "--queue", "a b"]):  # fmt: skip
+        done = cli(*args)
+        assert (done.returncode, rule in done.stderr) == (1, True), (args, done.stderr)
+    worker = cli("worker", "-Q", "default,two words", "--burst")
+    assert (worker.returncode, rule in worker.stderr) == (2, True), worker.stderr
+    wrong = cli("enqueue", "t.add", "--args", "[1]")
+    assert wrong.returncode == 1
+    assert "task 't.add' takes (a, b); missing a required argument: 'b'" in wrong.stderr
+    unknown = cli("schedules", "add", "probe", "t.nope", "--every", "30s")
+    assert unknown.returncode == 1
+    assert "no task named 't.nope' is registered on app 'tests'; known: " in unknown.stderr
+    no_args = cli("schedules", "add", "probe", "t.add", "--every", "30s", "--args", "[1]")
+    assert (no_args.returncode, "missing a required argument" in no_args.stderr) == (1, True)
+    assert as_json(cli("inspect", "jobs", "--json"))["jobs"] == []
+    assert as_json(cli("schedules", "list", "--json")) == []
+
+
+def test_pause_of_a_queue_nobody_knows_warns_and_pauses(cli: Run) -> None:
+    done = cli("pause", "devcies")
+    assert done.returncode == 0
+    assert "queue 'devcies' paused" in done.stdout
+    assert "warning: no queue 'devcies' is declared" in done.stderr
+    assert "Known queues: default, devices, media" in done.stderr
+    known = cli("pause", "devices")
+    assert (known.returncode, known.stderr) == (0, "")
+    paused = {q["name"] for q in as_json(cli("inspect", "queues", "--json")) if q["paused"]}
+    assert paused == {"devcies", "devices"}
+
+
+def test_inspect_job_given_a_workflow_id_points_to_the_workflow(cli: Run, producer: App) -> None:
+    steps = (Signature("t.add", (1, 2), app=producer), Signature("t.add", (3,), app=producer))
+    wf = chain(*steps).apply_async()
+    done = cli("inspect", "job", wf.id)
+    assert done.returncode == 1
+    assert f"'{wf.id}' is a workflow's id, not a job's; use app.workflow('{wf.id}')" in done.stderr

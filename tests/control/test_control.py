@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from conveyor import App, State, control
-from conveyor.errors import ConveyorError, InvalidTransition, SerializationError, UnknownTask
+from conveyor.errors import (
+    ConveyorError,
+    EnqueueError,
+    InvalidTransition,
+    SerializationError,
+    UnknownTask,
+)
 from conveyor.records import Lease, WorkerInfo
 
 from ..conftest import FakeClock
@@ -185,3 +191,70 @@ def test_doctor_reports_an_unreachable_backend(tmp_path: object) -> None:
     assert finding.check == "backend"
     assert "sqlite:////nonexistent-folder/x.db" in finding.problem
     assert "does not exist" in finding.problem
+
+
+def consumers(app: App, queue: str) -> list[str]:
+    return next(q.consumers for q in control.queue_stats(app) if q.name == queue)
+
+
+def test_a_worker_silent_for_three_heartbeats_is_presumed_dead(
+    tasks: App, clock: FakeClock
+) -> None:
+    info = register(tasks, "w1", ["media"])  # heartbeat_interval 2s: dead after 6s of silence
+    tasks.send_task("media.convert", ("a",))
+    (held,) = tasks.backend.claim(["media"], info.id, 1, 30)
+    tasks.send_task("media.convert", ("b",))
+    clock.advance(6.0)
+    assert consumers(tasks, "media") == ["w1"]  # late, not yet overdue
+    assert control.diagnose(tasks) == []
+    clock.advance(0.5)
+    found = {f.check: f for f in control.diagnose(tasks)}
+    assert set(found) == {"dead-worker", "queue-without-worker"}
+    dead = found["dead-worker"]
+    assert dead.severity == "error"
+    assert "worker w1 (host h, pid 1) stopped heartbeating" in dead.problem
+    assert "6s ago, more than 3 of its 2s intervals" in dead.problem
+    assert f"{held.id} (media.convert in 'media', lease expires at" in dead.problem
+    assert "in 23s" in dead.problem  # the 30s lease, renewed by nobody since
+    assert dead.data["jobs"] == [
+        {"id": held.id, "task": "media.convert", "queue": "media", "lease_until": held.lease_until}
+    ]
+    assert "presumed dead: w1" in found["queue-without-worker"].problem
+    assert consumers(tasks, "media") == []
+    assert (control.health(tasks).workers_alive, control.overview(tasks).workers) == (0, 0)
+    clock.advance(30)  # the lease expired long ago: still one finding, the dead worker's
+    assert (
+        "lease expired at" in {f.check: f for f in control.diagnose(tasks)}["dead-worker"].problem
+    )
+    assert "expired-leases" not in {f.check for f in control.diagnose(tasks)}
+
+
+def test_pausing_a_queue_nobody_knows_warns_naming_the_known_ones(tasks: App) -> None:
+    tasks.send_task("reports.daily", queue="reports")  # a queue seen only in the backend
+    register(tasks, "w1", ["gpu"])  # and one only a live worker consumes
+    for known in ("devices", "reports", "gpu", "default"):
+        assert control.pause_queue(tasks, known) is None
+    warning = control.pause_queue(tasks, "devcies")
+    assert warning is not None
+    assert "no queue 'devcies' is declared by the app, holds jobs or has a worker" in warning
+    assert warning.endswith("Known queues: default, devices, gpu, media, reports")
+    assert "devcies" in tasks.backend.paused_queues()  # paused all the same, ahead of use
+    assert control.pause_queue(tasks, "devcies") == warning  # being paused does not make it known
+
+
+@pytest.mark.parametrize("queue", ["", "two words", "x" * 500])
+def test_queue_controls_refuse_bad_names(tasks: App, queue: str) -> None:
+    for act in (control.pause_queue, control.resume_queue, control.purge_queue):
+        with pytest.raises(ConveyorError, match="not a valid queue name; use 1 to 100"):
+            act(tasks, queue)
+    assert tasks.backend.paused_queues() == set()
+
+
+def test_enqueue_by_name_binds_arguments_and_checks_the_queue(tasks: App) -> None:
+    with pytest.raises(EnqueueError, match=r"task 'devices.ping' takes \(device\); missing"):
+        control.enqueue_by_name(tasks, "devices.ping", [])
+    with pytest.raises(EnqueueError, match="unexpected keyword argument 'host'"):
+        control.enqueue_by_name(tasks, "devices.ping", ["cam"], {"host": "x"})
+    with pytest.raises(EnqueueError, match="not a valid queue name"):
+        control.enqueue_by_name(tasks, "devices.ping", ["cam"], queue="")
+    assert tasks.backend.list_jobs() == []

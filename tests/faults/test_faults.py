@@ -17,7 +17,9 @@ import pytest
 
 from conveyor import App, State
 from conveyor.errors import BackendError
+from conveyor.testing.ledger import LEDGER_TASK, Fault, Ledger, check
 from conveyor.worker import Worker
+from conveyor.worker.testhooks import HOLD_ACK
 
 from ..apps.basic import app as worker_side
 from ..contract.helpers import write_raw_payload
@@ -38,7 +40,7 @@ def producer(shared_url: str) -> App:
 def spawn(shared_url: str, conveyor_proc: Spawn) -> Spawn:
     names = iter(range(100))
 
-    def start(*args: str) -> subprocess.Popen[bytes]:
+    def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         name = f"w{next(names)}"
         return conveyor_proc(
             "-A",
@@ -47,7 +49,7 @@ def spawn(shared_url: str, conveyor_proc: Spawn) -> Spawn:
             "-n",
             name,
             *args,
-            env={"CONVEYOR_BACKEND": shared_url},
+            env={"CONVEYOR_BACKEND": shared_url, **(env or {})},
         )
 
     return start
@@ -61,22 +63,26 @@ def worker_id(app: App, name: str) -> str:
     )
 
 
+@pytest.mark.parametrize("pool", ["thread", "process"])
 def test_a_stalled_worker_past_its_lease_cannot_overwrite_the_new_delivery(
-    producer: App, spawn: Spawn, tmp_path: Path
+    producer: App, spawn: Spawn, tmp_path: Path, pool: str
 ) -> None:
     ledger = tmp_path / "ledger.txt"
-    stalled = spawn("-P", "thread", "-c", "1")
-    job = producer.send_task("t.ledger", (str(ledger), 3.0))
+    stalled = spawn("-P", pool, "-c", "1")
+    job = producer.send_task("t.ledger", (str(ledger), 1.5))
     wait_until(lambda: ledger_lines(ledger), 20, "the job to start")
     os.killpg(stalled.pid, signal.SIGSTOP)  # frozen: no heartbeats, its lease runs out
-    fresh = spawn("-P", "thread", "-c", "1")
+    fresh = spawn("-P", pool, "-c", "1")
     fresh_id = worker_id(producer, "w1")
     wait_until(lambda: job.state is State.SUCCESS, 30, "the second delivery to finish")
     assert job.record().worker == fresh_id
     os.killpg(stalled.pid, signal.SIGCONT)  # it wakes, finishes its copy, and tries to ack
-    wait_until(
-        lambda: "lease lost" in Path(stalled.log_path).read_text(), 20, "the late ack to be refused"
-    )  # type: ignore[attr-defined]
+    # The refusal of that ack itself, not the heartbeat's "lease lost" warning, which can
+    # come first: only after the refusal are the record's checks about the late ack.
+    refused = f"job {job.id}: lease lost before its outcome was stored"
+    log = Path(stalled.log_path)  # type: ignore[attr-defined]
+    wait_until(lambda: refused in log.read_text(), 20, "the late ack to be refused")
+    assert [line[0] for line in ledger_lines(ledger)] == ["start", "start", "end", "end"]
     record = job.record()
     assert (record.state, record.worker) == (State.SUCCESS, fresh_id)  # not overwritten
     assert [a["state"] for a in record.attempts] == [
@@ -105,21 +111,37 @@ def test_a_job_running_many_times_its_lease_is_never_delivered_twice(
         assert proc.wait(20) == 0
 
 
+@pytest.mark.parametrize("pool", ["process", "thread"])
 def test_a_crash_between_the_work_and_the_ack_reruns_it_and_records_one_result(
-    producer: App, spawn: Spawn, tmp_path: Path
+    producer: App, spawn: Spawn, tmp_path: Path, pool: str
 ) -> None:
-    ledger = tmp_path / "ledger.txt"
-    doomed = spawn("-c", "1")
-    job = producer.send_task("t.crash_worker_once", (str(ledger),))
-    wait_until(lambda: doomed.poll() is not None, 30, "the worker to die before acking")
-    survivor = spawn("-c", "1")
-    assert job.get(timeout=30) == "attempt 2"
+    """SIGKILL after the job's body returned and before its outcome was stored: a test hook
+    holds the ack (in a process-pool child's storer; in the worker's main loop for the
+    thread pool) and says so with a file, and the whole worker dies in that window."""
+    ledger = Ledger(tmp_path / "ledger.txt")
+    holding = tmp_path / "holding-the-ack"
+    doomed = spawn("-P", pool, "-c", "1", env={HOLD_ACK: str(holding)})
+    job = producer.send_task(LEDGER_TASK, (str(ledger.path),))
+    wait_until(holding.exists, 30, "the outcome to be held before its ack")
+    [first] = ledger.executions()[job.id]
+    assert first.ended is not None  # the body returned...
+    assert job.state is State.STARTED  # ...and its outcome is not stored
+    killed_at = time.time()
+    os.killpg(doomed.pid, signal.SIGKILL)
+    doomed.wait()
+    survivor = spawn("-P", pool, "-c", "1")  # rescues the job once its lease (2 s) expires
+    assert job.get(timeout=30) == job.id
+    runs = ledger.executions()[job.id]
+    assert [(r.attempt, r.ended is not None) for r in runs] == [(1, True), (2, True)]
+    assert runs[1].pid != first.pid  # at least once: the survivor ran it again
     record = job.record()
     assert [a["state"] for a in record.attempts] == [
         "PENDING",
         "SUCCESS",
-    ]  # one result, written once
-    assert [line[:2] for line in ledger_lines(ledger)] == [["ran", "1"], ["ran", "2"]]
+    ]  # lease expired, then one result, written once
+    killed = Fault(killed_at, "SIGKILL worker", frozenset([first.pid]))
+    report = check(producer.backend, ledger, [job.id], faults=[killed])
+    assert report.ok, report.render()
     survivor.send_signal(signal.SIGTERM)
     assert survivor.wait(20) == 0
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from conveyor import App, State, control
+from conveyor.errors import UnknownTask
 from conveyor.records import JobQuery
 from conveyor.scheduler import ScheduleError, Scheduler, job_id, sync_code_schedules
 
@@ -149,3 +150,53 @@ def test_doctor_reports_a_schedule_nobody_fires(sched_app: App, clock: FakeClock
     assert "conveyor -A <app> scheduler" in late[0].fix
     Scheduler(sched_app, name="a").step()
     assert not [f for f in control.diagnose(sched_app) if f.check == "schedule-late"]
+
+
+def test_a_schedule_enqueue_would_refuse_is_refused_when_stored(sched_app: App) -> None:
+    book = sched_app.schedules
+    with pytest.raises(UnknownTask, match=r"'reports\.dialy'.*known: .*reports\.daily"):
+        book.add("typo", "reports.dialy", every=60, args=["full"])
+    with pytest.raises(ScheduleError, match=r"task 'reports\.daily' takes \(kind\); missing"):
+        book.add("no-args", "reports.daily", every=60)
+    with pytest.raises(ScheduleError, match="not a valid queue name"):
+        book.add("bad-queue", "reports.daily", every=60, args=["x"], options={"queue": "a b"})
+    book.add("ok", "reports.daily", every=60, args=["full"])
+    with pytest.raises(UnknownTask, match=r"'reports\.dialy'"):
+        book.update("ok", task="reports.dialy")
+    with pytest.raises(ScheduleError, match="too many positional arguments"):
+        book.update("ok", args=["full", "extra"])
+    assert [(v.schedule.task, v.schedule.args) for v in book.list()] == [
+        ("reports.daily", ["full"])
+    ]
+
+
+def test_schedules_declared_in_code_are_checked_too(sched_app: App) -> None:
+    sched_app.conf.schedule["typo"] = {"task": "reports.dialy", "every": 60}
+    with pytest.raises(UnknownTask, match=r"'reports\.dialy'.*known: "):
+        sync_code_schedules(sched_app)  # the scheduler refuses to start with it
+    del sched_app.conf.schedule["typo"]
+    with pytest.raises(ScheduleError, match="missing a required argument: 'kind'"):
+
+        @sched_app.periodic(every=60, name="no-args")
+        def weekly(kind: str) -> None: ...
+
+
+def test_a_stored_schedule_enqueue_refuses_is_logged_and_the_others_fire(
+    sched_app: App, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # stored before the task's parameters changed: the scheduler must not die of it
+    spec = {
+        **sched_app.schedules.add("old", "reports.daily", every=10, args=["x"]).spec(),
+        "args": [],
+    }
+    sched_app.backend.put_schedule("old", spec)
+    clock.now = 1_800_000_005.0
+    leader = Scheduler(sched_app, name="a")
+    leader.step()
+    clock.advance(10)
+    leader.step()
+    leader.step()  # the refused tick is passed over, not retried every loop
+    assert fired(sched_app) == [job_id("every-10s", 1_800_000_010.0)]
+    refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refused) == 1
+    assert "schedule old: 1 tick(s) refused, nothing enqueued: task 'reports.daily'" in refused[0]

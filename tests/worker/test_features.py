@@ -34,7 +34,7 @@ def test_progress_is_readable_while_the_job_runs(
     assert job.state is State.SUCCESS
 
 
-def test_thread_pool_terminate_sets_the_flag_and_the_job_ends_revoked(
+def test_thread_pool_terminate_of_a_task_checking_is_revoked_ends_revoked(
     worker_app: App, start_worker: Start, ledger: Path
 ) -> None:
     start_worker(pool="thread")

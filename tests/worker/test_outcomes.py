@@ -7,6 +7,7 @@ and signals.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -166,7 +167,8 @@ def test_unserializable_result_fails_clearly(worker_app: App, pool: str) -> None
 
 
 def test_expired_job_is_not_run(worker_app: App, pool: str, ledger: Path) -> None:
-    job = worker_app.send_task("t.ledger", (str(ledger),), expires=-1)
+    gone = datetime.now(UTC) - timedelta(seconds=1)  # a negative expires is refused at enqueue
+    job = worker_app.send_task("t.ledger", (str(ledger),), expires=gone)
     drain(worker_app, pool)
     record = job.record()
     assert record.state is State.REVOKED

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conveyor import App, chord
+from conveyor import App, chain, chord
 from conveyor.task import Signature
 
 from ..worker.conftest import ledger_lines, wait_until
@@ -37,6 +37,8 @@ def test_chord_completes_exactly_once_after_a_worker_is_killed(
     wait_until(lambda: len(ends()) >= 4, 30, "some members to finish")
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait()
+    assert len(ends()) < len(members)  # killed mid-chord: members still to run...
+    assert not ledger_lines(calls)  # ...and the callback not yet
     survivor = start_worker(url)
     try:
         assert wf.get(timeout=60) == sum(range(24))
@@ -45,3 +47,25 @@ def test_chord_completes_exactly_once_after_a_worker_is_killed(
     finally:
         os.killpg(survivor.pid, signal.SIGKILL)
         survivor.wait()
+
+
+def test_a_chain_routed_with_queue_runs_on_a_worker_of_that_queue_only(
+    shared_url: str, conveyor_proc: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    """The visitor-registration system's call: Celery's routing on a chain whose tasks
+    declare no such queue. The later steps are enqueued by the worker, from the stored spec."""
+    producer = App("producer", backend=shared_url)  # routes by name, imports no task
+    add, identity = Signature("t.add", (1, 2), app=producer), Signature("t.identity", app=producer)
+    wf = chain(add, identity, Signature("t.add", (10,), app=producer)).apply_async(
+        queue="hikvision"
+    )
+    worker = conveyor_proc(
+        "-A", "tests.apps.basic:app", "worker", "-P", "thread", "-Q", "hikvision",
+        env={"CONVEYOR_BACKEND": shared_url},
+    )  # fmt: skip
+    try:
+        assert wf.get(timeout=30) == 13
+        assert [r.queue for r in wf.records().values() if r] == ["hikvision"] * 3
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()

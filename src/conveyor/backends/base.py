@@ -71,6 +71,22 @@ def expired_error(expires_at: float) -> dict[str, Any]:
     }
 
 
+class RevocationWatch:
+    """Wakes a worker when a running job is revoked with ``terminate``, so it need not
+    wait for its next heartbeat. A hint only: the job's record stays the truth, and the
+    worker asks for it (a heartbeat) when woken. This base never wakes: it only waits.
+    """
+
+    def wait(self, timeout: float) -> bool:
+        """Block until a running job may have been revoked with terminate since the
+        previous call (or since the watch was made): True. False after ``timeout``."""
+        time.sleep(timeout)
+        return False
+
+    def close(self) -> None:
+        """Release the watch's connection."""
+
+
 class Backend(ABC):
     """Storage and state transitions for jobs; see the module docstring."""
 
@@ -258,13 +274,27 @@ class Backend(ABC):
 
     def cancel(self, job_id: str, *, terminate: bool = False, reason: str = "revoked") -> JobRecord:
         """Revoke a job, durably. A waiting job ends REVOKED at once and never runs. A
-        running job is flagged; with ``terminate`` its worker stops it at the next
-        heartbeat and it ends REVOKED. A finished job is left as it is."""
+        running job is flagged; with ``terminate`` the watches of ``watch_revocations``
+        wake, its worker stops it and it ends REVOKED. A job that had already ended
+        SUCCESS or FAILURE keeps its state and outcome; its ``revoke`` field becomes
+        ``"late"`` (unless it was flagged while running), so the record tells."""
+        return self.revoke(job_id, terminate=terminate, reason=reason)[0]
+
+    def revoke(
+        self, job_id: str, *, terminate: bool = False, reason: str = "revoked"
+    ) -> tuple[JobRecord, State]:
+        """``cancel``, also returning the state the revoke found the job in (a waiting
+        state means this call ended it)."""
         now = self.now()
-        record = self._cancel(job_id, terminate, reason, now, now + self.result_ttl)
-        if record is None:
+        found = self._cancel(job_id, terminate, reason, now, now + self.result_ttl)
+        if found is None:
             raise JobNotFound(f"no job has the id {job_id!r}")
-        return record
+        return found
+
+    def watch_revocations(self) -> RevocationWatch:
+        """A watch that wakes when a running job is revoked with terminate (one per
+        worker: it may hold a connection of its own)."""
+        return RevocationWatch()
 
     def rescue_expired(self) -> list[str]:
         """Return jobs whose lease expired (their worker died) to their queue.
@@ -428,7 +458,7 @@ class Backend(ABC):
     @abstractmethod
     def _cancel(
         self, job_id: str, terminate: bool, reason: str, now: float, keep_until: float
-    ) -> JobRecord | None: ...
+    ) -> tuple[JobRecord, State] | None: ...
     @abstractmethod
     def _rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]: ...
     @abstractmethod

@@ -47,6 +47,22 @@ def revoked_error(reason: str) -> dict[str, Any]:
     return {"type": "Revoked", "message": reason}
 
 
+def revoke_statements(
+    was: State, job_id: str, terminate: bool, error: str | None, now: float, keep_until: float
+) -> list[tuple[str, dict[str, Any]]]:
+    """The named queries (with their parameters) a revoke runs in SQL, by the state it
+    found the job in: a waiting job ends REVOKED; a running one is flagged, and with
+    terminate the workers' revocation watches are woken (``revoked_terminate``); a job
+    that had ended SUCCESS or FAILURE is marked revoked too late."""
+    if was.waiting:
+        params = {"id": job_id, "now": now, "keep_until": keep_until, "error": error}
+        return [("cancel_waiting", params)]
+    if was is State.STARTED:
+        flag = ("cancel_running", {"id": job_id, "terminate": terminate})
+        return [flag, ("revoked_terminate", {"id": job_id})] if terminate else [flag]
+    return [] if was is State.REVOKED else [("cancel_late", {"id": job_id})]
+
+
 def matches(job: JobRecord, query: JobQuery) -> bool:
     """Whether a job passes a JobQuery's filters (for backends that filter in Python)."""
     return (

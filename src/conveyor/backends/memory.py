@@ -18,7 +18,7 @@ from typing import Any
 
 from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
 from ..states import FINISHED, WAITING, State
-from .base import EVENTS_KEPT, Backend
+from .base import EVENTS_KEPT, Backend, RevocationWatch
 from .common import attempt_entry, lost_delivery_end, matches, requeued_entry, revoked_error
 
 _Entry = tuple[int, float, int, str]
@@ -44,6 +44,8 @@ class MemoryBackend(Backend):
         self._kv: dict[str, tuple[Any, float | None]] = {}
         self._groups: dict[str, dict[int, Any]] = {}
         self._schedule_map: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._terminations = 0  # revokes with terminate of running jobs, for the watches
+        self._terminated = threading.Condition()
 
     # -- helpers (caller holds the mutex) ------------------------------------------------
 
@@ -221,16 +223,23 @@ class MemoryBackend(Backend):
 
     def _cancel(
         self, job_id: str, terminate: bool, reason: str, now: float, keep_until: float
-    ) -> JobRecord | None:
+    ) -> tuple[JobRecord, State] | None:
         with self._mutex:
             job = self._jobs.get(job_id)
             if job is None:
                 return None
-            if job.state in WAITING:
+            was = job.state
+            if was in WAITING:
                 self._revoke_waiting(job, reason, now, keep_until)
             elif job.state is State.STARTED:
                 job.revoke = "terminate" if terminate else (job.revoke or "revoke")
-            return copy.deepcopy(job)
+                if terminate:
+                    with self._terminated:
+                        self._terminations += 1
+                        self._terminated.notify_all()
+            elif job.state is not State.REVOKED and job.revoke is None:
+                job.revoke = "late"
+            return copy.deepcopy(job), was
 
     def _rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]:
         touched = []
@@ -423,3 +432,21 @@ class MemoryBackend(Backend):
     def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> None:
         with self._mutex:
             self._mutex.wait(timeout)
+
+    def watch_revocations(self) -> RevocationWatch:
+        return _Watch(self)
+
+
+class _Watch(RevocationWatch):
+    """Waits on the backend's condition for its count of terminations to change."""
+
+    def __init__(self, backend: MemoryBackend) -> None:
+        self.backend = backend
+        self.seen = backend._terminations
+
+    def wait(self, timeout: float) -> bool:
+        backend = self.backend
+        with backend._terminated:
+            backend._terminated.wait_for(lambda: backend._terminations != self.seen, timeout)
+            changed, self.seen = backend._terminations != self.seen, backend._terminations
+        return changed

@@ -28,8 +28,8 @@ import orjson
 from ..errors import BackendError, ConfigurationError, MissingDependency
 from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
 from ..states import State
-from .base import EVENTS_KEPT, Backend
-from .common import lost_delivery_end, revoked_error
+from .base import EVENTS_KEPT, Backend, RevocationWatch
+from .common import lost_delivery_end, revoke_statements, revoked_error
 from .sqlfiles import migrations, named_queries
 
 try:
@@ -203,6 +203,8 @@ class PostgresBackend(Backend):
                    .replace("{jcolumns}", ", ".join(f"j.{c}" for c in _COLUMNS))
                    for name, text in named_queries("postgres").items()}  # fmt: skip
         self.channel = f"{self.schema}.jobs"
+        #: Notified with a job's id when it is revoked with terminate while running.
+        self.revoke_channel = f"{self.schema}.revoked"
         self._pool: ConnectionPool[Any] | None = None
         self._pool_lock = threading.Lock()
         self._listener = threading.local()
@@ -434,18 +436,17 @@ class PostgresBackend(Backend):
     @guarded
     def _cancel(
         self, job_id: str, terminate: bool, reason: str, now: float, keep_until: float
-    ) -> JobRecord | None:
+    ) -> tuple[JobRecord, State] | None:
         with self._tx() as conn:
-            params = {
-                "id": job_id,
-                "now": now,
-                "keep_until": keep_until,
-                "error": _dump(revoked_error(reason)),
-            }
-            if conn.execute(self._q["cancel_waiting"], params).rowcount == 0:
-                conn.execute(self._q["cancel_running"], {"id": job_id, "terminate": terminate})
-            row = conn.execute(self._q["get"], {"ids": [job_id]}).fetchone()
-        return None if row is None else _record(row)
+            found = conn.execute(self._q["cancel_find"], {"id": job_id}).fetchone()
+            if found is None:
+                return None
+            was = State(found[0])
+            error = _dump(revoked_error(reason))
+            for name, params in revoke_statements(was, job_id, terminate, error, now, keep_until):
+                conn.execute(self._q[name], {**params, "channel": self.revoke_channel})
+            (row,) = conn.execute(self._q["get"], {"ids": [job_id]}).fetchall()
+        return _record(row), was
 
     @guarded
     def _rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]:
@@ -659,3 +660,50 @@ class PostgresBackend(Backend):
             if getattr(self._listener, "conn", None) is not None:
                 self._listener.conn.close()
                 self._listener.conn = None
+
+    def watch_revocations(self) -> RevocationWatch:
+        return _ListenWatch(self)
+
+
+class _ListenWatch(RevocationWatch):
+    """LISTENs, on a connection of its own, to the channel ``_cancel`` notifies when a
+    running job is revoked with terminate. A notification sent while the connection was
+    down is lost: the worker's heartbeat still brings that revocation."""
+
+    def __init__(self, backend: PostgresBackend) -> None:
+        self.backend = backend
+        self.conn: psycopg.Connection[Any] | None = None
+        self._connect()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        if self.conn is None or self.conn.closed:
+            self.backend.pool  # noqa: B018 - the schema must exist
+            try:
+                conn = psycopg.connect(self.backend.conninfo, autocommit=True, connect_timeout=5)
+                conn.execute(
+                    sql.SQL("LISTEN {}").format(sql.Identifier(self.backend.revoke_channel))
+                )
+            except psycopg.Error as exc:
+                raise self._unreachable(exc) from exc
+            self.conn = conn
+        return self.conn
+
+    def wait(self, timeout: float) -> bool:
+        conn = self._connect()
+        try:
+            if not any(True for _ in conn.notifies(timeout=max(0.001, timeout), stop_after=1)):
+                return False
+            while any(True for _ in conn.notifies(timeout=0.0001, stop_after=1)):
+                pass  # one heartbeat answers for every revocation waiting
+        except psycopg.Error as exc:
+            self.close()  # the next wait connects again
+            raise self._unreachable(exc) from exc
+        return True
+
+    def _unreachable(self, exc: Exception) -> BackendError:
+        return BackendError(f"PostgreSQL at {self.backend.safe_url} is unreachable: {exc}")
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None

@@ -29,11 +29,17 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import orjson
 
-from .. import __version__
 from ..errors import BackendError, ConfigurationError, MissingDependency
 from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
 from ..states import State
-from .base import WORKER_TTL, Backend, not_redelivered_error, worker_lost_error
+from ..version import __version__
+from .base import (
+    WORKER_TTL,
+    Backend,
+    RevocationWatch,
+    not_redelivered_error,
+    worker_lost_error,
+)
 from .common import matches, revoked_error
 
 try:
@@ -379,12 +385,15 @@ class RedisBackend(Backend):
     @guarded
     def _cancel(
         self, job_id: str, terminate: bool, reason: str, now: float, keep_until: float
-    ) -> JobRecord | None:
+    ) -> tuple[JobRecord, State] | None:
         error = orjson.dumps(revoked_error(reason)).decode()
-        flat = self._run(
+        reply = self._run(
             "cancel", _num(now), _num(keep_until), job_id, "1" if terminate else "0", error
         )
-        return None if flat is None else _record(_pairs(flat), job_id)
+        if reply is None:
+            return None
+        was, flat = reply
+        return _record(_pairs(flat), job_id), State(was)
 
     @guarded
     def _rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]:
@@ -635,3 +644,39 @@ class RedisBackend(Backend):
             self.client.blpop(
                 [self._key("q", q, "wake") for q in queues], timeout=max(0.01, timeout)
             )
+
+    def watch_revocations(self) -> RevocationWatch:
+        return _PubSubWatch(self)
+
+
+class _PubSubWatch(RevocationWatch):
+    """Subscribed to the channel ``cancel.lua`` publishes a job's id on when it is revoked
+    with terminate while running. Messages published while the connection was down are
+    lost: the worker's heartbeat still brings those revocations."""
+
+    def __init__(self, backend: RedisBackend) -> None:
+        self.backend = backend
+        self.pubsub: Any = backend.client.pubsub(ignore_subscribe_messages=True)
+        with self._unreachable():
+            self.pubsub.subscribe(backend._key("revoked"))
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._unreachable():
+            # None also for a subscription's confirmation, before the timeout: wait on.
+            while (left := deadline - time.monotonic()) > 0:
+                if self.pubsub.get_message(timeout=left) is not None:
+                    while self.pubsub.get_message(timeout=0) is not None:
+                        pass  # one heartbeat answers for every revocation waiting
+                    return True
+        return False
+
+    @contextlib.contextmanager
+    def _unreachable(self) -> Iterator[None]:
+        try:
+            yield
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise BackendError(f"Redis at {self.backend.safe_url} is unreachable: {exc}") from exc
+
+    def close(self) -> None:
+        self.pubsub.close()

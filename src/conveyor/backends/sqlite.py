@@ -31,11 +31,16 @@ import orjson
 from ..errors import BackendError, ConfigurationError
 from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
 from ..states import State
-from .base import EVENTS_KEPT, Backend
-from .common import lost_delivery_end, revoked_error
+from .base import EVENTS_KEPT, Backend, RevocationWatch
+from .common import lost_delivery_end, revoke_statements, revoked_error
 from .sqlfiles import migrations, named_queries
 
 WAKE_POLL = 0.002
+#: How often a worker's revocation watch reads the count of terminations (seconds): one
+#: indexed read of a single row, on its own connection.
+REVOKE_POLL = 0.05
+#: The counter bumped by every revoke with terminate of a running job.
+TERMINATIONS = "conveyor:terminations"
 BUSY_TIMEOUT_MS = 30_000
 _COLUMNS = [
     "id", "task", "queue", "priority", "payload", "state", "run_at", "created_at", "max_retries",
@@ -290,18 +295,17 @@ class SQLiteBackend(Backend):
 
     def _cancel(
         self, job_id: str, terminate: bool, reason: str, now: float, keep_until: float
-    ) -> JobRecord | None:
+    ) -> tuple[JobRecord, State] | None:
         with self._write() as conn:
-            params = {
-                "id": job_id,
-                "now": now,
-                "keep_until": keep_until,
-                "error": _dump(revoked_error(reason)),
-            }
-            if conn.execute(_Q["cancel_waiting"], params).rowcount == 0:
-                conn.execute(_Q["cancel_running"], {"id": job_id, "terminate": terminate})
+            found = conn.execute(_Q["cancel_find"], {"id": job_id}).fetchone()
+            if found is None:
+                return None
+            was = State(found[0])
+            error = _dump(revoked_error(reason))
+            for name, params in revoke_statements(was, job_id, terminate, error, now, keep_until):
+                conn.execute(_Q[name], {**params, "key": TERMINATIONS})
             row = conn.execute(f"{_SELECT} WHERE id = ?", (job_id,)).fetchone()
-        return None if row is None else _record(row)
+        return _record(row), was
 
     def _rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]:
         touched = []
@@ -488,6 +492,34 @@ class SQLiteBackend(Backend):
             time.sleep(WAKE_POLL)
             if conn.execute("PRAGMA data_version").fetchone()[0] != start:
                 return
+
+    def watch_revocations(self) -> RevocationWatch:
+        return _PolledWatch(self)
+
+    def _terminations(self) -> int:
+        row = self._read(_Q["counter"], {"key": TERMINATIONS})
+        return int(row[0][0]) if row else 0
+
+
+class _PolledWatch(RevocationWatch):
+    """SQLite cannot push: read the count of terminations every ``REVOKE_POLL`` seconds
+    (on the watching thread's own connection) and wake when it changed."""
+
+    def __init__(self, backend: SQLiteBackend) -> None:
+        self.backend = backend
+        self.seen = backend._terminations()
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            count = self.backend._terminations()
+            if count != self.seen:
+                self.seen = count
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(REVOKE_POLL, left))
 
 
 def _split_script(script: str) -> list[str]:

@@ -9,10 +9,10 @@ import click
 from rich.console import Console
 from rich.logging import RichHandler
 
-from .. import __version__
 from ..app import App
 from ..errors import ConveyorError
 from ..loader import load_app
+from ..version import __version__
 
 console = Console(stderr=True)
 

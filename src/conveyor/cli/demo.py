@@ -14,6 +14,7 @@ from ..loader import load_app
 from ..records import JobRecord
 from ..worker import Worker
 from ..worker.pools import POOLS
+from ..worker.supervisor import Supervisor
 from . import cli, console, setup_logging
 from .worker import banner
 
@@ -66,8 +67,7 @@ def demo(pool: str, concurrency: int) -> None:
     worker = Worker(app, pool=pool, concurrency=concurrency, burst=True)
     console.print(banner(worker) + "\n")
     started = time.monotonic()
-    worker.install_signal_handlers()
-    worker.run()
+    Supervisor([worker]).run()
     logging.getLogger("conveyor").info(
         "worker drained the queues in %.1fs", time.monotonic() - started
     )

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import click
-from rich.table import Table
+from rich.text import Text
 
 from .. import control
+from ..control.liveness import Liveness, liveness
 from ..control.util import age, parse_duration
+from ..records import JobRecord
 from . import AppRef, cli
-from .output import errors_as_usage, json_option, out, print_json, seconds, when
+from .output import errors_as_usage, json_option, out, print_json, print_table, seconds, when
 
 
 @cli.group()
@@ -27,25 +30,16 @@ def inspect_queues(ref: AppRef, as_json: bool) -> None:
     stats = control.queue_stats(ref.load())
     if as_json:
         return print_json(stats)
-    table = Table(title="Queues", title_justify="left")
-    for column in (
-        "queue",
-        "waiting",
-        "running",
-        "oldest",
-        "consumers",
-        "done/min (5m)",
-        "runtime p50/p95 (5m)",
-        "failed (5m)",
-    ):
-        table.add_column(column)
+    rows = []
     for q in stats:
         w = q.windows["5m"]
-        name = f"{q.name} [yellow](paused)[/]" if q.paused else q.name
-        table.add_row(name, str(q.waiting), str(q.running), age(q.oldest_waiting_age),
-                      ", ".join(q.consumers) or "[red]none[/]", f"{w.per_minute:.1f}",
-                      f"{seconds(w.runtime_p50)} / {seconds(w.runtime_p95)}", str(w.failed))  # fmt: skip
-    out.print(table)
+        name = Text.assemble(q.name, (" (paused)", "yellow")) if q.paused else q.name
+        rows.append([name, str(q.waiting), str(q.running), age(q.oldest_waiting_age),
+                     ", ".join(q.consumers) or Text("none", "red"), f"{w.per_minute:.1f}",
+                     f"{seconds(w.runtime_p50)} / {seconds(w.runtime_p95)}", str(w.failed)])  # fmt: skip
+    headers = ("queue", "waiting", "running", "oldest", "consumers", "done/min (5m)",
+               "runtime p50/p95 (5m)", "failed (5m)")  # fmt: skip
+    print_table("Queues", headers, rows, shrink={"consumers"})
     return None
 
 
@@ -54,29 +48,30 @@ def inspect_queues(ref: AppRef, as_json: bool) -> None:
 @click.pass_obj
 @errors_as_usage
 def inspect_workers(ref: AppRef, as_json: bool) -> None:
-    """The live workers: queues, pool, concurrency, current jobs, last heartbeat."""
+    """The workers: queues, pool, concurrency, current jobs, last heartbeat, and whether
+    they are alive (a worker whose heartbeats stopped is shown as presumed dead)."""
     app = ref.load()
     found = control.workers(app)
-    if as_json:
-        return print_json(found)
     now = app.backend.now()
-    table = Table(title="Workers", title_justify="left")
-    for column in (
-        "name",
-        "host/pid",
-        "queues",
-        "pool",
-        "running",
-        "last heartbeat",
-        "up",
-        "version",
-    ):
-        table.add_column(column)
-    for w in found:
-        table.add_row(w.name, f"{w.host}/{w.pid}", ", ".join(w.queues), f"{w.pool} x {w.concurrency}",
-                      str(len(w.running)), f"{age(now - w.last_seen)} ago", age(now - w.started_at), w.version)  # fmt: skip
-    out.print(table if found else "[yellow]no live workers[/]")
+    if as_json:
+        return print_json([control.to_json(w) | control.to_json(liveness(w, now)) for w in found])
+    if not found:
+        out.print("[yellow]no live workers[/]")
+        return None
+    rows = [
+        [w.name, _state(liveness(w, now)), f"{w.host}/{w.pid}", ", ".join(w.queues), f"{w.pool} x {w.concurrency}",
+         str(len(w.running)), f"{age(now - w.last_seen)} ago", age(now - w.started_at), w.version]
+        for w in found
+    ]  # fmt: skip
+    headers = ("name", "state", "host/pid", "queues", "pool", "running", "last heartbeat", "up", "version")  # fmt: skip
+    print_table("Workers", headers, rows)
     return None
+
+
+def _state(state: Liveness) -> str | Text:
+    if state.alive:
+        return "alive"
+    return Text(f"dead? silent {age(state.silent_for)} (> {state.dead_after:g}s)", "red")
 
 
 @inspect.command("jobs")
@@ -115,26 +110,23 @@ def inspect_jobs(ref: AppRef, states: tuple[str, ...], queues: tuple[str, ...], 
                 "next_cursor": page.next_cursor,
             }
         )
-    table = Table(title="Jobs", title_justify="left")
-    for column in ("id", "task", "queue", "state", "try", "created", "detail"):
-        table.add_column(column, overflow="fold")
-    for j in page.jobs:
-        detail = (
-            f"{(j.error or {}).get('type')}: {(j.error or {}).get('message')}"
-            if j.error
-            else (
-                f"{j.progress.get('percent')}% {j.progress.get('message') or ''}"
-                if j.progress and j.state == "STARTED"
-                else ""
-            )
-        )
-        table.add_row(
-            j.id, j.task, j.queue, j.state.value, str(j.attempt), when(j.created_at), detail
-        )
-    out.print(table)
+    rows = [
+        [j.id, j.task, j.queue, j.state.value, str(j.attempt), when(j.created_at), _detail(j)]
+        for j in page.jobs
+    ]
+    headers = ("id", "task", "queue", "state", "try", "created", "detail")
+    print_table("Jobs", headers, rows, shrink={"detail"})
     if page.next_cursor:
         out.print(f"more: --cursor {page.next_cursor}")
     return None
+
+
+def _detail(job: JobRecord) -> str:
+    if job.error:
+        return f"{job.error.get('type')}: {job.error.get('message')}"
+    if job.progress and job.state == "STARTED":
+        return f"{job.progress.get('percent')}% {job.progress.get('message') or ''}"
+    return ""
 
 
 @inspect.command("job")
@@ -157,26 +149,27 @@ def inspect_job(ref: AppRef, job_id: str, as_json: bool) -> None:
         out.print(f"worker {data['worker']}")
     if data["progress"]:
         out.print(f"progress {data['progress']}")
+    _print_outcome(data)
+    if data["attempts"]:
+        rows = [
+            [str(a["attempt"]), a["state"], a["worker"] or "-", when(a["started_at"]),
+             seconds(None if a["started_at"] is None else a["finished_at"] - a["started_at"]),
+             f"{a['error']['type']}: {a['error']['message'] or ''}" if a.get("error") else ""]
+            for a in data["attempts"]
+        ]  # fmt: skip
+        print_table(
+            "Attempts", ("#", "state", "worker", "started", "ran", "error"), rows, shrink={"error"}
+        )
+    return None
+
+
+def _print_outcome(data: dict[str, Any]) -> None:
+    """The result or error of ``inspect job``, and what became of a revoke."""
     if data["state"] == "SUCCESS":
         out.print(f"result {data['result']!r}")
+    if data["revoke_note"]:
+        out.print(data["revoke_note"], markup=False)
     if data["error"]:
         out.print(f"[red]{data['error'].get('type')}: {data['error'].get('message')}[/]")
         if data["error"].get("traceback"):
             out.print(data["error"]["traceback"].rstrip(), markup=False, highlight=False)
-    if data["attempts"]:
-        table = Table(title="Attempts", title_justify="left")
-        for column in ("#", "state", "worker", "started", "ran", "error"):
-            table.add_column(column)
-        for a in data["attempts"]:
-            ran = None if a["started_at"] is None else a["finished_at"] - a["started_at"]
-            error = f"{a['error']['type']}: {a['error']['message'] or ''}" if a.get("error") else ""
-            table.add_row(
-                str(a["attempt"]),
-                a["state"],
-                a["worker"] or "-",
-                when(a["started_at"]),
-                seconds(ran),
-                error,
-            )
-        out.print(table)
-    return None

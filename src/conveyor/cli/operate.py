@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 import orjson
+from rich.markup import escape
 
 from .. import control
 from ..control.util import hide_password, parse_duration
@@ -51,22 +52,11 @@ def cancel(ref: AppRef, job_ids: tuple[str, ...], terminate: bool, yes: bool, st
     """Cancel jobs by id, or every waiting/running job matching --queue/--task/--state."""
     app = ref.load()
     if job_ids:
-        records = [control.cancel_job(app, job_id, terminate=terminate) for job_id in job_ids]
+        revocations = [control.cancel_job(app, job_id, terminate=terminate) for job_id in job_ids]
         if as_json:
-            return print_json(records)
-        for r in records:
-            note = (
-                " (finished already; unchanged)"
-                if r.state.finished and r.state != "REVOKED"
-                else (
-                    " (running: stops at its next heartbeat)"
-                    if r.state == "STARTED" and terminate
-                    else " (running: flagged; it finishes unless cancelled with --terminate)"
-                    if r.state == "STARTED"
-                    else ""
-                )
-            )
-            out.print(f"{r.id} {r.state.value}{note}")
+            return print_json(revocations)
+        for r in revocations:
+            out.print(f"{r.job_id} {r.state.value} {r.outcome}: {r.message}", markup=False)
         return None
     filters = _filters(states, queues, tasks)
     if not any(filters.values()):
@@ -118,8 +108,10 @@ def _show(filters: dict[str, Any]) -> str:
 @errors_as_usage
 def pause(ref: AppRef, queue: str) -> None:
     """Stop every worker from starting jobs of QUEUE (persisted; running jobs go on)."""
-    control.pause_queue(ref.load(), queue)
+    warning = control.pause_queue(ref.load(), queue)
     out.print(f"queue {queue!r} paused: workers start none of its jobs until `resume {queue}`")
+    if warning:  # plain text: a pipe or a narrow terminal gets it whole
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.command()
@@ -225,5 +217,8 @@ def doctor(ref: AppRef, strict: bool, as_json: bool) -> None:
         )
     for f in [] if as_json else findings:
         colour = "red" if f.severity == "error" else "yellow"
-        out.print(f"[{colour}]{f.severity}[/] [{f.check}] {f.problem}\n  [bold]fix:[/] {f.fix}")
+        # Escaped: "[check]" and the problem's own text are not rich markup.
+        out.print(
+            f"[{colour}]{f.severity}[/] {escape(f'[{f.check}] {f.problem}')}\n  [bold]fix:[/] {escape(f.fix)}"
+        )
     sys.exit(1 if failed else 0)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
-from rich.table import Table
 
 from ..control.util import age, parse_duration
 from ..scheduler import Scheduler, ScheduleView, sync_code_schedules
+from ..worker.supervisor import Supervisor
 from . import AppRef, cli, console, loglevel_option, setup_logging
 from .operate import _json_arg
-from .output import errors_as_usage, json_option, out, print_json, when
+from .output import errors_as_usage, json_option, out, print_json, print_table, when
 
 
 @cli.command()
@@ -24,6 +25,7 @@ from .output import errors_as_usage, json_option, out, print_json, when
 )
 @loglevel_option
 @click.pass_obj
+@errors_as_usage
 def scheduler(ref: AppRef, lock_ttl: float, loglevel: str) -> None:
     """Run a scheduler. Run several for failover: one leads, each tick fires once."""
     setup_logging(loglevel)
@@ -34,8 +36,7 @@ def scheduler(ref: AppRef, lock_ttl: float, loglevel: str) -> None:
     console.print(
         f"[bold]conveyor scheduler[/bold] {runner.id}\n  schedules    {names}\n  lock TTL     {lock_ttl:.0f}s"
     )
-    runner.install_signal_handlers()
-    runner.run()
+    sys.exit(Supervisor([runner]).run())
 
 
 @cli.group()
@@ -58,13 +59,16 @@ def list_schedules(ref: AppRef, as_json: bool) -> None:
     views = app.schedules.list()
     if as_json:
         return print_json(views)
-    table = Table(title="Schedules", title_justify="left")
-    for column in ("name", "task", "when", "state", "last run", "last job", "next run"):
-        table.add_column(column, overflow="fold")
-    for v in views:
-        table.add_row(v.schedule.name, v.schedule.task, _when(v), "paused" if v.schedule.paused else "active",
-                      when(v.last_run_at), v.last_job_id or "-", when(v.next_run))  # fmt: skip
-    out.print(table if views else "no schedules")
+    if not views:
+        out.print("no schedules")
+        return None
+    rows = [
+        [v.schedule.name, v.schedule.task, _when(v), "paused" if v.schedule.paused else "active",
+         when(v.last_run_at), v.last_job_id or "-", when(v.next_run)]
+        for v in views
+    ]  # fmt: skip
+    headers = ("name", "task", "when", "state", "last run", "last job", "next run")
+    print_table("Schedules", headers, rows)
     return None
 
 
@@ -77,7 +81,11 @@ def _fields(cron: str | None, every: str | None, tz: str | None, args: str | Non
             fields["every"] = parse_duration(every)
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from exc
-    options = {k: v for k, v in (("queue", queue), ("priority", priority)) if v is not None}
+    options: dict[str, Any] = {
+        k: v for k, v in (("queue", queue), ("priority", priority)) if v is not None
+    }
+    if priority is not None and priority.isdigit():
+        options["priority"] = int(priority)
     if options:
         fields["options"] = options
     return {k: v for k, v in fields.items() if v is not None}

@@ -8,16 +8,31 @@ import sys
 import click
 
 from ..control.util import hide_password
+from ..errors import ConveyorError
+from ..names import check_queue_name
 from ..worker import Worker
 from ..worker.pools import POOLS
 from ..worker.pools.process import START_METHODS, ProcessPool, default_start_method
+from ..worker.supervisor import Supervisor
 from . import AppRef, cli, console, loglevel_option, setup_logging
+
+
+def _queue_list(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> list[str] | None:
+    if value is None:
+        return None
+    try:
+        return [check_queue_name(q.strip(), "-Q") for q in value.split(",")]
+    except ConveyorError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @cli.command()
 @click.option(
     "-Q",
     "--queues",
+    callback=_queue_list,
     help="Comma-separated queues to consume (default: every queue the app declares).",
 )
 @click.option(
@@ -62,7 +77,7 @@ from . import AppRef, cli, console, loglevel_option, setup_logging
     help="Seconds running jobs may take to finish after SIGTERM.",
 )
 @click.pass_obj
-def worker(ref: AppRef, queues: str | None, concurrency: int | None, pool: str, name: str | None, loglevel: str,
+def worker(ref: AppRef, queues: list[str] | None, concurrency: int | None, pool: str, name: str | None, loglevel: str,
            burst: bool, prefetch: int | None, max_tasks_per_child: int | None, max_memory_per_child: int | None,
            start_method: str | None, shutdown_timeout: float) -> None:  # fmt: skip
     """Run a worker: claim jobs from the queues and run them."""
@@ -72,12 +87,10 @@ def worker(ref: AppRef, queues: str | None, concurrency: int | None, pool: str, 
     if pool == "process":
         options = {"start_method": start_method, "max_tasks_per_child": max_tasks_per_child,
                    "max_memory_per_child": max_memory_per_child}  # fmt: skip
-    queue_list = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
-    w = Worker(app, queues=queue_list, pool=pool, concurrency=concurrency, name=name, prefetch=prefetch,
+    w = Worker(app, queues=queues, pool=pool, concurrency=concurrency, name=name, prefetch=prefetch,
                burst=burst, shutdown_timeout=shutdown_timeout, **options)  # fmt: skip
     console.print(banner(w))
-    w.install_signal_handlers()
-    code = w.run()
+    code = Supervisor([w]).run()
     logging.getLogger("conveyor.worker").info(
         "worker stopped: %s", ", ".join(f"{k} {v}" for k, v in w.counts.items() if v)
     )

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConveyorError
-from ..records import JobQuery, WorkerInfo
+from ..records import JobQuery, JobRecord, WorkerInfo
 from ..states import State
+from .liveness import OVERDUE_BEATS, liveness
 from .queues import QueueStats, queue_stats
-from .util import age, hide_password
+from .util import age, clock, hide_password
 
 if TYPE_CHECKING:
     from ..app import App
@@ -21,6 +22,8 @@ MAX_CLOCK_SKEW = 2.0
 RESCUE_GRACE = 10.0
 #: A schedule this late (seconds past its next run) is reported: no scheduler is running.
 SCHEDULE_GRACE = 30.0
+#: A dead worker's finding names at most this many of its jobs (the JSON lists them all).
+JOBS_NAMED = 5
 
 
 @dataclass
@@ -29,6 +32,8 @@ class Finding:
     severity: str  # "error": work is stuck or lost; "warning": worth a look
     problem: str
     fix: str
+    #: The facts behind the problem, for scripts (``doctor --json``).
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 def diagnose(app: App) -> list[Finding]:
@@ -37,7 +42,9 @@ def diagnose(app: App) -> list[Finding]:
     started = time.perf_counter()
     try:
         stats = queue_stats(app)
-        live = app.backend.workers()
+        registered = app.backend.workers()
+        running = app.backend.list_jobs(JobQuery(states=[State.STARTED], limit=1000))
+        now = app.backend.now()
     except (ConveyorError, OSError) as exc:
         return [Finding("backend", "error", f"the backend at {url} cannot be reached: {exc}",
                         "check the URL (CONVEYOR_BACKEND or App(backend=...)), that the server runs, and "
@@ -47,27 +54,41 @@ def diagnose(app: App) -> list[Finding]:
     if latency > 1.0:
         findings.append(Finding("backend", "warning", f"the backend at {url} took {latency:.1f}s to answer",
                                 "check the backend server's load and the network"))  # fmt: skip
-    findings += _unconsumed(stats, live)
+    live = [w for w in registered if liveness(w, now).alive]
+    dead = [w for w in registered if not liveness(w, now).alive]
+    findings += _unconsumed(stats, live, dead, now)
     findings += _unregistered(app, stats, live)
-    findings += _expired_leases(app)
+    findings += [_dead_worker(app, w, running, live, now) for w in dead]
+    dead_ids = {w.id for w in dead}
+    findings += _expired_leases([j for j in running if j.worker not in dead_ids], now)
     findings += _paused(stats)
     findings += _clock_skew(live)
     findings += _late_schedules(app)
     return findings
 
 
-def _describe(live: list[WorkerInfo]) -> str:
-    if not live:
-        return "no worker is running"
-    return "live workers: " + "; ".join(f"{w.name} consumes {', '.join(w.queues)}" for w in live)
+def _describe(live: list[WorkerInfo], dead: list[WorkerInfo], now: float) -> str:
+    text = (
+        "live workers: " + "; ".join(f"{w.name} consumes {', '.join(w.queues)}" for w in live)
+        if live
+        else "no worker is running"
+    )
+    if dead:
+        text += "; presumed dead: " + "; ".join(
+            f"{w.name} (silent for {age(now - w.last_seen)}) consumed {', '.join(w.queues)}"
+            for w in dead
+        )
+    return text
 
 
-def _unconsumed(stats: list[QueueStats], live: list[WorkerInfo]) -> list[Finding]:
+def _unconsumed(
+    stats: list[QueueStats], live: list[WorkerInfo], dead: list[WorkerInfo], now: float
+) -> list[Finding]:
     return [
         Finding(
             "queue-without-worker", "error",
             f"queue {q.name!r} holds {q.waiting} waiting job(s), the oldest {age(q.oldest_waiting_age)} old, "
-            f"and no live worker consumes it ({_describe(live)})",
+            f"and no live worker consumes it ({_describe(live, dead, now)})",
             f"start a worker for it: conveyor -A <app> worker -Q {q.name} (a worker started without -Q "
             "consumes every queue its app declares), or route these tasks to a queue a worker consumes",
         )
@@ -93,9 +114,63 @@ def _unregistered(app: App, stats: list[QueueStats], live: list[WorkerInfo]) -> 
     return findings
 
 
-def _expired_leases(app: App) -> list[Finding]:
-    now = app.backend.now()
-    running = app.backend.list_jobs(JobQuery(states=[State.STARTED], limit=1000))
+def _dead_worker(
+    app: App, worker: WorkerInfo, running: list[JobRecord], live: list[WorkerInfo], now: float
+) -> Finding:
+    """A registered worker whose heartbeats stopped: killed, its machine lost, or stalled."""
+    state = liveness(worker, now)
+    held = [j for j in running if j.worker == worker.id]
+    rescue = app.conf.rescue_interval
+    data = {
+        "worker": {"id": worker.id, "name": worker.name, "host": worker.host, "pid": worker.pid,
+                   "queues": worker.queues, "last_seen": worker.last_seen, "silent_for": state.silent_for,
+                   "dead_after": state.dead_after},
+        # A job returns to its queue at the first rescue after its lease expires.
+        "jobs": [{"id": j.id, "task": j.task, "queue": j.queue, "lease_until": j.lease_until} for j in held],
+        "rescue_interval": rescue,
+    }  # fmt: skip
+    problem = (
+        f"worker {worker.name} (host {worker.host}, pid {worker.pid}) stopped heartbeating: its last "
+        f"heartbeat was at {clock(worker.last_seen)}, {age(state.silent_for)} ago, more than "
+        f"{OVERDUE_BEATS} of its {worker.heartbeat_interval:g}s intervals, so it is presumed dead "
+        f"(killed, its machine lost, or stalled) and no longer counts as a consumer of {', '.join(worker.queues)}. "
+    )  # fmt: skip
+    stalled = (
+        f"If it is stalled (stopped, swapping, blocked), look at pid {worker.pid} on {worker.host}"
+    )
+    if not held:
+        return Finding("dead-worker", "warning", problem + "It holds no jobs.",
+                       f"nothing to do if it was killed; it leaves the registry a minute after its last "
+                       f"heartbeat. {stalled}", data)  # fmt: skip
+    named = "; ".join(
+        f"{j.id} ({j.task} in {j.queue!r}, {_lease(j, now)})" for j in held[:JOBS_NAMED]
+    )
+    more = f" and {len(held) - JOBS_NAMED} more" if len(held) > JOBS_NAMED else ""
+    rescuers = (
+        f"the live workers ({', '.join(w.name for w in live)}) return expired leases every {rescue:g}s"
+        if live
+        else f"no live worker runs to return them (every worker returns expired leases every {rescue:g}s)"
+    )
+    return Finding(
+        "dead-worker", "error",
+        f"{problem}It holds {len(held)} job(s) that nothing runs: {named}{more}. Each returns to its "
+        f"queue at the first rescue after its lease expires: {rescuers}",
+        ("nothing to do if it died: its jobs come back by themselves. " if live
+         else "start a worker (conveyor -A <app> worker): it returns these jobs to their queues. ")
+        + f"{stalled}: what it finishes late is refused, as its jobs run again elsewhere",
+        data,
+    )  # fmt: skip
+
+
+def _lease(job: JobRecord, now: float) -> str:
+    if job.lease_until is None:
+        return "no lease"
+    if job.lease_until > now:
+        return f"lease expires at {clock(job.lease_until)}, in {age(job.lease_until - now)}"
+    return f"lease expired at {clock(job.lease_until)}, {age(now - job.lease_until)} ago"
+
+
+def _expired_leases(running: list[JobRecord], now: float) -> list[Finding]:
     stale = [j for j in running if j.lease_until is not None and j.lease_until < now - RESCUE_GRACE]
     if not stale:
         return []

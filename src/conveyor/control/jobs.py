@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConveyorError, SerializationError
-from ..records import JobQuery, JobRecord
+from ..records import JobQuery, JobRecord, Revocation
 from ..serialization import decode_payload
 from ..states import State
 from ..workflows.engine import follow_ups
@@ -66,7 +67,7 @@ def _state(name: str) -> State:
 def describe_job(app: App, job_id: str) -> dict[str, Any]:
     """One job in full: arguments decoded, result, error with traceback, every attempt,
     progress and timings (seconds waiting before the last start, and running)."""
-    record = app.backend.get(job_id)
+    record = app.job(job_id).record()  # app.job: a workflow's id gets pointed to its handle
     try:
         args, kwargs = decode_payload(record.payload)
         payload_error = None
@@ -88,6 +89,7 @@ def describe_job(app: App, job_id: str) -> dict[str, Any]:
         "result": record.result, "error": record.error, "progress": record.progress,
         "attempt": record.attempt, "max_retries": record.max_retries, "attempts": record.attempts,
         "lost_leases": record.lost_leases, "worker": record.worker, "revoke": record.revoke,
+        "revoke_note": revoke_note(record),
         "created_at": record.created_at, "run_at": record.run_at, "started_at": record.started_at,
         "finished_at": record.finished_at, "expires_at": record.expires_at,
         "lease_until": record.lease_until, "keep_until": record.keep_until,
@@ -99,13 +101,52 @@ def describe_job(app: App, job_id: str) -> dict[str, Any]:
 
 def cancel_job(
     app: App, job_id: str, *, terminate: bool = False, reason: str = "cancelled by an operator"
-) -> JobRecord:
-    """Revoke one job (durably); see ``Backend.cancel``. A waiting workflow step that is
-    revoked ends its workflow's downstream steps too (stored as never run)."""
-    record = app.backend.cancel(job_id, terminate=terminate, reason=reason)
-    if record.state is State.REVOKED:
+) -> Revocation:
+    """Revoke one job (durably; see ``Backend.cancel``) and say what that did. A waiting
+    workflow step that is revoked ends its workflow's downstream steps too (stored as
+    never run)."""
+    record, was = app.backend.revoke(job_id, terminate=terminate, reason=reason)
+    if was.waiting:
         app.backend.enqueue(follow_ups(app, record))
-    return record
+        return _revocation(record, was, "revoked")
+    if was is State.STARTED:
+        return _revocation(record, was, "flagged")
+    return _revocation(record, was, "already_revoked" if was is State.REVOKED else "too_late")
+
+
+def _revocation(record: JobRecord, was: State, outcome: str) -> Revocation:
+    if outcome == "flagged" and record.revoke == "terminate":
+        outcome = "terminating"
+    messages = {
+        "revoked": f"was {was.value}; revoked: it will never run",
+        "already_revoked": "was revoked already; nothing changed",
+        "terminating": "is running; its worker is stopping it (it ends REVOKED)",
+        "flagged": (
+            "is running; flagged as revoked: the task sees it through self.is_revoked(), "
+            "else it runs to the end (revoke with terminate to stop it)"
+        ),
+    }
+    message = f"job {record.id} {messages[outcome]}" if outcome in messages else None
+    return Revocation(record.id, was, record.state, outcome, message or revoke_note(record) or "")
+
+
+def revoke_note(record: JobRecord) -> str | None:
+    """What became of a revoke, in words, when the record's state alone does not say:
+    one that came after the job ended, or one asked while it ran that it outran."""
+    if record.revoke is None or record.state in (State.REVOKED, State.STARTED):
+        return None
+    ended = f"{record.state.value} at {_utc(record.finished_at)}"
+    if record.revoke == "late":
+        return f"too late: the job had already finished {ended} when it was revoked"
+    if record.revoke == "terminate":
+        return f"too late: revoked with terminate while running, but the job finished {ended} before its worker stopped it"
+    return f"revoked while running without terminate; the job ran to the end: {ended}"
+
+
+def _utc(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "?"
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
 
 
 def retry_job(app: App, job_id: str) -> JobRecord:
@@ -118,7 +159,10 @@ def cancel_where(app: App, *, terminate: bool = False, **filters: Any) -> list[s
     wanted = [s.value for s in (State.PENDING, State.SCHEDULED, State.RETRY, State.STARTED)]
     states = [s for s in (filters.pop("states", None) or wanted) if s.upper() in wanted]
     return _bulk(
-        app, lambda job_id: cancel_job(app, job_id, terminate=terminate), states=states, **filters
+        app,
+        lambda job_id: cancel_job(app, job_id, terminate=terminate).took_effect,
+        states=states,
+        **filters,
     )
 
 
@@ -126,10 +170,11 @@ def retry_where(app: App, **filters: Any) -> list[str]:
     """Run again every FAILURE or REVOKED job matching ``filters``."""
     wanted = [State.FAILURE.value, State.REVOKED.value]
     states = [s for s in (filters.pop("states", None) or wanted) if s.upper() in wanted]
-    return _bulk(app, lambda job_id: retry_job(app, job_id), states=states, **filters)
+    return _bulk(app, lambda job_id: bool(retry_job(app, job_id)), states=states, **filters)
 
 
-def _bulk(app: App, act: Callable[[str], object], **filters: Any) -> list[str]:
+def _bulk(app: App, act: Callable[[str], bool], **filters: Any) -> list[str]:
+    """Act on every job matching ``filters``; the ids it took effect on."""
     if not filters.get("states"):
         return []
     ids: list[str] = []
@@ -143,8 +188,8 @@ def _bulk(app: App, act: Callable[[str], object], **filters: Any) -> list[str]:
     done = []
     for job_id in ids[:BULK_LIMIT]:
         try:
-            act(job_id)
-            done.append(job_id)
+            if act(job_id):
+                done.append(job_id)
         except ConveyorError:
             continue  # it changed state meanwhile (finished, or retried elsewhere)
     return done

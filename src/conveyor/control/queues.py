@@ -6,8 +6,11 @@ import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..records import Run
+from ..errors import ConveyorError
+from ..names import check_queue_name
+from ..records import Run, WorkerInfo
 from ..states import WAITING, State
+from .liveness import alive
 
 if TYPE_CHECKING:
     from ..app import App
@@ -35,23 +38,45 @@ class QueueStats:
     waiting: int
     running: int
     oldest_waiting_age: float | None
-    #: Names of live workers consuming the queue.
+    #: Names of live workers consuming the queue (heartbeats on time: see control.liveness).
     consumers: list[str]
     windows: dict[str, Window] = field(default_factory=dict)
 
 
-def pause_queue(app: App, queue: str) -> None:
-    """Stop every worker from claiming from ``queue`` (persisted; running jobs go on)."""
+def pause_queue(app: App, queue: str) -> str | None:
+    """Stop every worker from claiming from ``queue`` (persisted; running jobs go on).
+
+    Returns a warning when nobody knows the queue (the app does not declare it, the
+    backend holds no job of it, no live worker consumes it): likely a typo. The queue is
+    paused all the same, since pausing one before its first job is legitimate.
+    """
+    check_queue_name(queue, error=ConveyorError)
+    known = known_queues(app)
     app.backend.pause_queue(queue)
+    if queue in known:
+        return None
+    return (
+        f"no queue {queue!r} is declared by the app, holds jobs or has a worker (a typo?); "
+        f"it is paused ahead of use. Known queues: {', '.join(sorted(known))}"
+    )
 
 
 def resume_queue(app: App, queue: str) -> None:
-    app.backend.resume_queue(queue)
+    app.backend.resume_queue(check_queue_name(queue, error=ConveyorError))
 
 
 def purge_queue(app: App, queue: str) -> int:
     """Revoke every waiting job of ``queue``; running jobs are left alone."""
-    return app.backend.purge(queue)
+    return app.backend.purge(check_queue_name(queue, error=ConveyorError))
+
+
+def known_queues(app: App) -> set[str]:
+    """Every queue the app declares, the backend holds jobs in, or a live worker consumes."""
+    return _known(app, app.backend.counts(), app.backend.workers())
+
+
+def _known(app: App, counts: dict[tuple[str, State], int], live: list[WorkerInfo]) -> set[str]:
+    return set(app.declared_queues()) | {q for q, _ in counts} | {q for w in live for q in w.queues}
 
 
 def queue_stats(app: App) -> list[QueueStats]:
@@ -61,14 +86,9 @@ def queue_stats(app: App) -> list[QueueStats]:
     counts = backend.counts()
     paused = backend.paused_queues()
     oldest = backend.oldest_waiting()
-    live = backend.workers()
+    live = alive(backend.workers(), now)  # a worker presumed dead consumes nothing
     runs = backend.recent_runs(now - max(WINDOWS.values()))
-    names = (
-        set(app.declared_queues())
-        | {q for q, _ in counts}
-        | paused
-        | {q for w in live for q in w.queues}
-    )
+    names = _known(app, counts, live) | paused
     stats = []
     for name in sorted(names):
         depth = {state.value: n for (queue, state), n in counts.items() if queue == name and n}

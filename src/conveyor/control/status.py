@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConveyorError
 from ..records import WorkerInfo
+from .liveness import alive
 from .queues import queue_stats
 from .util import hide_password
 
@@ -16,7 +17,9 @@ if TYPE_CHECKING:
 
 
 def workers(app: App) -> list[WorkerInfo]:
-    """Live workers, with their queues, pool, concurrency, running jobs and last heartbeat."""
+    """Registered workers, with their queues, pool, concurrency, running jobs and last
+    heartbeat: the live ones and, for a minute, those whose heartbeats stopped
+    (``control.liveness`` tells them apart)."""
     return sorted(app.backend.workers(), key=lambda w: w.name)
 
 
@@ -25,6 +28,7 @@ class Overview:
     by_state: dict[str, int]
     total: int
     queues: int
+    #: Live workers (heartbeats on time).
     workers: int
     finished_last_minute: int
 
@@ -39,7 +43,7 @@ def overview(app: App) -> Overview:
         by_state=by_state,
         total=sum(by_state.values()),
         queues=len({q for q, _ in counts}),
-        workers=len(app.backend.workers()),
+        workers=len(alive(app.backend.workers(), now)),
         finished_last_minute=len(app.backend.recent_runs(now - 60)),
     )
 
@@ -69,11 +73,10 @@ def health(app: App) -> Health:
          "draining": bool(q.consumers) and not q.paused}
         for q in queue_stats(app) if q.waiting
     ]  # fmt: skip
-    alive = len(app.backend.workers())
     ok = all(q["draining"] or q["paused"] for q in queues)
     return Health(
         ok,
         {"url": url, "reachable": True, "latency_ms": round(latency, 2), "error": None},
-        alive,
+        len(alive(app.backend.workers(), app.backend.now())),
         queues,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -49,6 +50,11 @@ def age(seconds: float | None) -> str:
             rest = (seconds % size) // small
             return f"{seconds // size}{unit}" + (f" {rest}{small_unit}" if rest else "")
     return f"{seconds}s"
+
+
+def clock(timestamp: float) -> str:
+    """A time of day in UTC (the backend's clock), for messages about the next minutes."""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%H:%M:%S UTC")
 
 
 def hide_password(url: str) -> str:

@@ -1,6 +1,6 @@
 """Cron and interval schedules, stored in the backend, fired exactly once per tick."""
 
-from .book import ScheduleBook, ScheduleView
+from .book import ScheduleBook, ScheduleView, check_schedule
 from .runner import Scheduler, sync_code_schedules
 from .schedule import Schedule, ScheduleError, job_id
 
@@ -10,6 +10,7 @@ __all__ = [
     "ScheduleError",
     "ScheduleView",
     "Scheduler",
+    "check_schedule",
     "job_id",
     "sync_code_schedules",
 ]

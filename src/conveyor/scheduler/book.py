@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..errors import EnqueueError
 from .schedule import Schedule, ScheduleError
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class ScheduleBook:
         if name in self._load():
             raise ScheduleError(f"a schedule named {name!r} exists; edit it with update()")
         schedule = Schedule(name, task, **fields)
+        check_schedule(self.app, schedule)
         self.app.backend.put_schedule(name, schedule.spec())
         self.app.backend.set_schedule_state(name, {"created_at": self.app.backend.now()})
         return schedule
@@ -65,6 +67,7 @@ class ScheduleBook:
             raise ScheduleError(f"unknown schedule field(s): {', '.join(sorted(unknown))}")
         spec.update(changes)
         schedule = Schedule.from_spec(spec)
+        check_schedule(self.app, schedule)
         self.app.backend.put_schedule(name, schedule.spec())
         return schedule
 
@@ -77,6 +80,26 @@ class ScheduleBook:
     def delete(self, name: str) -> None:
         if not self.app.backend.delete_schedule(name):
             raise ScheduleError(f"no schedule is named {name!r}")
+
+
+def check_schedule(app: App, schedule: Schedule) -> None:
+    """Refuse a schedule whose ticks enqueue would refuse: a task the app does not register
+    (``UnknownTask``, naming the known ones, as ``conveyor enqueue`` does), arguments that
+    do not fit the task, a bad option.
+
+    The scheduler enqueues by name, so it could fire a task it does not import, as Celery's
+    beat does. Conveyor does not allow it: every process builds the same app (``-A``), so
+    a name the app does not know is a typo, which would otherwise fail in a worker at every
+    tick. No backend is needed here, so ``@app.periodic`` checks at import.
+    """
+    app.get_task(schedule.task)
+    try:
+        app._record(schedule.signature(0.0), 0.0)
+    except EnqueueError as exc:
+        message = str(exc).replace("(nothing was queued)", "").rstrip()
+        raise ScheduleError(
+            f"schedule {schedule.name!r}: {message}; the schedule was not stored"
+        ) from None
 
 
 def _view(spec: dict[str, Any], state: dict[str, Any]) -> ScheduleView:

@@ -10,13 +10,11 @@ stalled leader waking after losing the lock) still enqueue each tick once.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BackendError
+from ..errors import BackendError, EnqueueError
 from ..ids import new_id
-from ..task import Signature
 from .schedule import Schedule, job_id
 
 if TYPE_CHECKING:
@@ -35,20 +33,20 @@ class Scheduler:
         self.id = name or new_id()
         self.leader = False
         self._stop = threading.Event()
+        #: Set once the scheduler runs (``Service``).
+        self.ready = threading.Event()
 
-    def stop(self) -> None:
+    @property
+    def name(self) -> str:
+        return f"scheduler {self.id}"
+
+    def stop(self, graceful: bool = True) -> None:
+        """Stop after the current step (``Service``); a scheduler has nothing to drain."""
         self._stop.set()
 
-    def install_signal_handlers(self) -> None:
-        def handle(signum: int, _frame: Any) -> None:
-            log.warning("received %s, stopping", signal.Signals(signum).name)
-            self.stop()
-
-        signal.signal(signal.SIGINT, handle)
-        signal.signal(signal.SIGTERM, handle)
-
-    def run(self) -> None:
+    def run(self) -> int:
         log.info("scheduler %s started; lock TTL %.0fs", self.id, self.lock_ttl)
+        self.ready.set()
         try:
             while not self._stop.is_set():
                 try:
@@ -60,6 +58,7 @@ class Scheduler:
         finally:
             if self.leader:
                 self.backend.release_lock(LOCK_NAME, self.id)
+        return 0
 
     def step(self) -> float:
         """Lead if possible and fire due ticks; returns how long to sleep."""
@@ -92,14 +91,6 @@ class Scheduler:
                 self.backend.set_schedule_state(schedule.name, {**state, "next_run": next_run})
             return next_run
         fire = schedule.to_fire(due, now)
-        if fire:
-            self.app.enqueue_many(_signature(schedule, tick) for tick in fire)
-            log.info(
-                "schedule %s: enqueued %d tick(s), last %s",
-                schedule.name,
-                len(fire),
-                job_id(schedule.name, fire[-1]),
-            )
         if len(fire) < len(due):
             log.warning(
                 "schedule %s: skipped %d missed tick(s) (misfire=%s)",
@@ -107,6 +98,8 @@ class Scheduler:
                 len(due) - len(fire),
                 schedule.misfire,
             )
+        if fire and not self._enqueue(schedule, fire):
+            fire = []
         next_run = schedule.next_tick(due[-1])
         self.backend.set_schedule_state(schedule.name, {
             **state, "last_tick": due[-1], "next_run": next_run,
@@ -115,11 +108,19 @@ class Scheduler:
         })  # fmt: skip
         return next_run
 
-
-def _signature(schedule: Schedule, tick: float) -> Signature:
-    headers = {**schedule.options.get("headers", {}), "schedule": schedule.name, "tick": tick}
-    options = {**schedule.options, "headers": headers, "job_id": job_id(schedule.name, tick)}
-    return Signature(schedule.task, schedule.args, schedule.kwargs, options)
+    def _enqueue(self, schedule: Schedule, ticks: list[float]) -> bool:
+        """Enqueue the ticks' jobs. A schedule that enqueue refuses (stored before its task's
+        parameters changed, say) is logged and its ticks passed over, never retried every
+        loop: one bad schedule must not stop the others."""
+        try:
+            self.app.enqueue_many(schedule.signature(tick) for tick in ticks)
+        except EnqueueError as exc:
+            log.error("schedule %s: %d tick(s) refused, nothing enqueued: %s; fix it with "
+                      "`conveyor schedules edit`", schedule.name, len(ticks), exc)  # fmt: skip
+            return False
+        log.info("schedule %s: enqueued %d tick(s), last %s",
+                 schedule.name, len(ticks), job_id(schedule.name, ticks[-1]))  # fmt: skip
+        return True
 
 
 def sync_code_schedules(app: App) -> None:

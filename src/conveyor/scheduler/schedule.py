@@ -25,6 +25,7 @@ from cronsim import CronSim, CronSimError
 
 from ..errors import ConveyorError
 from ..serialization import check_jsonable
+from ..task import Signature
 
 MISFIRE_POLICIES = ("once", "all", "skip")
 #: The shortest interval accepted (seconds).
@@ -114,6 +115,12 @@ class Schedule:
     def from_spec(cls, spec: dict[str, Any]) -> Schedule:
         known = {k: v for k, v in spec.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+    def signature(self, tick: float) -> Signature:
+        """The job a tick enqueues; its id comes from the tick, so the tick fires once."""
+        headers = {**self.options.get("headers", {}), "schedule": self.name, "tick": tick}
+        options = {**self.options, "headers": headers, "job_id": job_id(self.name, tick)}
+        return Signature(self.task, self.args, self.kwargs, options)
 
     def code_hash(self) -> str:
         data = {k: v for k, v in self.spec().items() if k != "paused"}

@@ -27,7 +27,7 @@ from ..records import JobRecord, Outcome
 from ..serialization import check_jsonable, decode_payload
 from ..states import State
 from .backoff import retry_delay
-from .limits import LimitTimer
+from .limits import ThreadRun
 
 if TYPE_CHECKING:
     from ..app import App
@@ -88,39 +88,55 @@ def prepare(app: App, record: JobRecord) -> Prepared | Outcome:
     return Prepared(record, task, context, args, kwargs)
 
 
+#: Told by ``execute`` when a job starts: its id, and what stops it (terminate).
+OnStart = Callable[[str, Callable[[], object]], None]
+
+
 def execute(
     app: App,
     record: JobRecord,
     *,
     thread_limits: tuple[bool, bool] = (True, True),
-    on_context: Callable[[TaskContext], None] | None = None,
+    on_start: OnStart | None = None,
 ) -> Outcome:
     """Run ``record``'s task in this thread and return how the delivery ended. Never raises.
 
     ``thread_limits`` says which of the task's (soft, hard) time limits to enforce in this
     thread; a pool that enforces one another way (killing a child) passes False for it.
+    ``on_start`` receives a function that stops the job from any thread (see
+    ``limits.ThreadRun``); a pool calls it for ``terminate``.
     """
     job = prepare(app, record)
     if isinstance(job, Outcome):
         return job
-    if on_context is not None:
-        on_context(job.context)
     if job.task.is_async:
         loop = getattr(_loops, "loop", None)  # one loop per thread, reused across jobs
         if loop is None or loop.is_closed():
             loop = _loops.loop = asyncio.new_event_loop()
-        return loop.run_until_complete(await_task(app, job))
+        task: asyncio.Task[Outcome] = loop.create_task(await_task(app, job))
+        if on_start is not None:
+            on_start(record.id, lambda: loop.call_soon_threadsafe(task.cancel))
+        return loop.run_until_complete(task)
     opts = job.task.options
     soft = opts.soft_time_limit if thread_limits[0] else None
     hard = opts.time_limit if thread_limits[1] else None
+    run = ThreadRun(soft, hard, record.id)
+
+    def stop() -> None:
+        if run.terminate():  # not once the task has returned: then the revoke came too late
+            job.context.mark_revoked(terminate=True)
+
     try:
-        with LimitTimer(soft, hard):
+        with run:
+            if on_start is not None:
+                on_start(record.id, stop)
             result = job.task.fn(*job.call_args, **job.kwargs)
     except BaseException as exc:  # every outcome must be recorded, whatever was raised
+        run.close()  # again: an exception of the run may have landed in its __exit__
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
-        return outcome_of_error(app, job, exc)
-    return outcome_of_result(app, job, result)
+        return outcome_of_error(app, job, run.unheeded(exc) or exc)
+    return outcome_of_result(app, job, result, run.unheeded(None))
 
 
 async def await_task(app: App, job: Prepared) -> Outcome:
@@ -149,12 +165,18 @@ async def await_task(app: App, job: Prepared) -> Outcome:
     return outcome_of_result(app, job, result)
 
 
-def outcome_of_result(app: App, job: Prepared, result: Any) -> Outcome:
+def outcome_of_result(
+    app: App, job: Prepared, result: Any, unheeded: TaskControl | None = None
+) -> Outcome:
+    """SUCCESS, unless the job was stopped or ``unheeded`` (see ``ThreadRun.unheeded``)."""
     record = job.record
-    if job.context.terminate_requested:
-        return outcome_of_error(
-            app, job, Terminated("the job was revoked while running and stopped early")
+    if unheeded is None and job.context.terminate_requested:
+        unheeded = Terminated(
+            "the job was revoked while running; the task saw it (self.is_revoked()) and "
+            "returned, so its result is discarded"
         )
+    if unheeded is not None:
+        return outcome_of_error(app, job, unheeded)
     try:
         check_jsonable(result, "the task's return value")
     except SerializationError as exc:
@@ -167,10 +189,10 @@ def outcome_of_error(app: App, job: Prepared, exc: BaseException) -> Outcome:
     record, task = job.record, job.task
     token = record.lease_token or ""
     if isinstance(exc, Terminated):
-        return Outcome(record.id, token, State.REVOKED, error=error_info(exc))
+        return Outcome(record.id, token, State.REVOKED, error=error_info(exc, **exc.context))
     if isinstance(exc, SoftTimeLimitExceeded | TimeLimitExceeded):
         limit = "soft" if isinstance(exc, SoftTimeLimitExceeded) else "hard"
-        return failure(record, error_info(exc, limit=limit))
+        return failure(record, error_info(exc, limit=limit, **exc.context))
     retry = exc if isinstance(exc, Retry) else None
     if retry is None and not isinstance(exc, task.options.autoretry_for or ()):
         return failure(record, error_info(exc))

@@ -7,7 +7,11 @@ Three parts, each on its own thread:
 - the **pool** runs jobs and posts each delivery's outcome to ``results``;
 - the **main loop** (the thread that called ``run``) acknowledges outcomes in batches,
   heartbeats every held lease in one call (learning revocations and lost leases), rescues
-  expired leases of dead workers, and carries out shutdown.
+  expired leases of dead workers, and carries out shutdown;
+- the **revocation watch** waits on the backend's push (``Backend.watch_revocations``)
+  and, when a running job is revoked with terminate, wakes the main loop to heartbeat at
+  once: the reply names the held jobs to stop, so a revoke reaches its job in
+  milliseconds instead of at the next heartbeat.
 
 The process pool claims and acknowledges its jobs itself, in its children (see
 ``pools/process.py``): the worker starts no consumer for it, and its main loop learns
@@ -26,17 +30,17 @@ import math
 import os
 import queue
 import random
-import signal
 import socket
 import threading
 import time
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .. import __version__
+from ..backends.base import RevocationWatch
 from ..errors import BackendError
 from ..ids import new_id
 from ..records import JobRecord, Lease, Outcome, WorkerInfo
+from ..version import __version__
 from ..workflows.engine import follow_ups, follow_ups_of, has_follow_ups
 from .pools import (
     Drained,
@@ -50,6 +54,7 @@ from .pools import (
     make_pool,
 )  # fmt: skip
 from .pools.child import MAX_BATCH
+from .testhooks import ack_hold
 from .timing import BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
 
 if TYPE_CHECKING:
@@ -105,6 +110,9 @@ class Worker:
         self._unacked: list[Outcome] = []
         self._unlost: list[Lost] = []
         self.started = threading.Event()
+        self._hold_ack = ack_hold()  # test-only (testhooks.py); None in production
+        self._revoked = False  # set by the revocation watch: heartbeat now
+        self._watching = True
         self.counts = {"SUCCESS": 0, "FAILURE": 0, "RETRY": 0, "REVOKED": 0, "LOST": 0}
 
     @property
@@ -137,9 +145,19 @@ class Worker:
 
     # -- control -----------------------------------------------------------------------
 
+    @property
+    def ready(self) -> threading.Event:
+        """Set once the worker is registered and its pool started (``Service``)."""
+        return self.started
+
     def stop(self, graceful: bool = True) -> None:
         """Ask the worker to stop: the first call drains, a second (or graceful=False) hurries."""
         self._stop_level = max(self._stop_level + 1, 1 if graceful else 2)
+        if self._stop_level == 1:
+            log.warning("draining: running jobs may finish (up to %.0fs); stop again to stop now",
+                        self.shutdown_timeout)  # fmt: skip
+        else:
+            log.warning("stopping now: running jobs go back to their queues")
         self.results.put(_WAKE)
         with self._room:
             self._room.notify_all()
@@ -149,23 +167,8 @@ class Worker:
             id=self.id, name=self.name, host=socket.gethostname(), pid=os.getpid(), queues=self.queues,
             pool=self.pool_kind, concurrency=self.concurrency, version=__version__,
             tasks=sorted(self.app.tasks), started_at=self._started_at,
-            clock_skew=time.time() - self.backend.now(),
+            clock_skew=time.time() - self.backend.now(), heartbeat_interval=self.app.conf.heartbeat_interval,
         )  # fmt: skip
-
-    def install_signal_handlers(self) -> None:
-        def handle(signum: int, _frame: Any) -> None:
-            level = (
-                "stopping now: running jobs go back to the queue"
-                if self._stop_level
-                else (
-                    f"draining: running jobs may finish (up to {self.shutdown_timeout:.0f}s); signal again to stop now"
-                )
-            )
-            log.warning("received %s, %s", signal.Signals(signum).name, level)
-            self.stop()
-
-        signal.signal(signal.SIGINT, handle)
-        signal.signal(signal.SIGTERM, handle)
 
     # -- running -------------------------------------------------------------------------
 
@@ -173,6 +176,10 @@ class Worker:
         """Run until stopped (or drained, in burst mode). Returns the process exit code."""
         self._started_at = self.backend.now()
         self.pool.start()
+        watcher = threading.Thread(
+            target=self._watch, args=(self._open_watch(),), name="conveyor-revocations", daemon=True
+        )
+        watcher.start()
         self._beat()
         consumer = threading.Thread(target=self._consume, name="conveyor-consumer", daemon=True)
         if not self.pool.claims:
@@ -181,6 +188,7 @@ class Worker:
         try:
             code = self._main_loop()
         finally:
+            self._watching = False
             self._stop_level = max(self._stop_level, 1)
             with self._room:
                 self._room.notify_all()
@@ -196,6 +204,7 @@ class Worker:
         while True:
             self._handle(self._collect(min(next_beat, next_rescue) - time.monotonic()))
             now = time.monotonic()
+            self._answer_revocations()
             if now >= next_beat:
                 self._beat()
                 next_beat = now + self.app.conf.heartbeat_interval
@@ -242,6 +251,8 @@ class Worker:
         self._unlost += [r for r in reports if isinstance(r, Lost)]
         lost = self._unlost
         done = [Lease(o.job_id, o.token) for o in self._unacked] + [r.lease for r in lost]
+        if self._hold_ack is not None and self._unacked:
+            self._hold_ack()
         try:
             records = self._start_follow_ups(self._unacked)  # before the ack: see workflows.engine
             if self._unacked:
@@ -358,6 +369,46 @@ class Worker:
                 "job %s: lease lost (this worker stalled past its lease); its result will be refused",
                 job_id,
             )
+
+    def _answer_revocations(self) -> None:
+        """The watch saw a running job revoked with terminate: if this worker holds any
+        job, heartbeat now; the reply names those of ours to stop."""
+        if self._revoked:
+            self._revoked = False
+            if self._held or self.pool.unreported_leases():
+                self._beat()
+
+    def _open_watch(self) -> RevocationWatch | None:
+        """Opened before the first heartbeat, so no revoke falls between the two."""
+        try:
+            return self.backend.watch_revocations()
+        except BackendError as exc:
+            log.error("cannot watch for revocations (%s); retrying in %.0fs", exc, ERROR_BACKOFF)
+            return None
+
+    def _watch(self, watch: RevocationWatch | None) -> None:
+        """The revocation watch thread: wake the main loop when the backend says a
+        running job was revoked with terminate. Without it (the backend unreachable),
+        revocations still arrive with each heartbeat."""
+        while self._watching:
+            try:
+                if watch is None:
+                    time.sleep(ERROR_BACKOFF)
+                    watch = self._open_watch()
+                elif watch.wait(IDLE_WAIT):
+                    self._revoked = True
+                    self.results.put(_WAKE)
+            except BackendError as exc:
+                log.error("revocation watch failed (%s); heartbeats still bring them", exc)
+                if watch is not None:
+                    watch.close()
+                watch = None
+            except Exception:
+                if self._watching:
+                    raise
+                return  # the worker is done and its backend closed under this wait
+        if watch is not None:
+            watch.close()
 
     def _rescue(self) -> None:
         try:

@@ -8,12 +8,14 @@ and enqueues the first jobs; the rest is started by workers as jobs finish (see
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Union
 
 from ..errors import ConfigurationError
 from ..ids import new_id
+from ..options import TIMING, check_workflow_options, durable_options
 from ..task import Signature
+from .engine import first_tasks, task_nodes
 
 if TYPE_CHECKING:
     from ..app import App
@@ -24,8 +26,8 @@ Part = Union[Signature, "Chain", "Group", "Chord"]
 
 
 def task_node(sig: Signature) -> Node:
-    node: Node = {"t": "task", "id": new_id(), "task": sig.task, "args": list(sig.args), "kwargs": dict(sig.kwargs),
-                  "options": dict(sig.options), "immutable": sig.immutable}  # fmt: skip
+    node: Node = {"t": "task", "id": sig.options.get("job_id") or new_id(), "task": sig.task, "args": list(sig.args), "kwargs": dict(sig.kwargs),
+                  "options": durable_options(sig.options), "immutable": sig.immutable}  # fmt: skip
     links = [to_node(s) for s in sig.links]
     errbacks = [to_node(s) for s in sig.errbacks]
     if links:
@@ -39,6 +41,25 @@ def to_node(part: Part) -> Node:
     if isinstance(part, Signature):
         return task_node(part)
     return part.node()
+
+
+def with_options(spec: Node, options: Mapping[str, Any]) -> Node:
+    """Give each step of ``spec`` the workflow's ``options`` it does not set itself (a
+    step's own option wins whole, headers included). They are stored with the step, so a
+    step a worker enqueues hours later still gets them.
+
+    countdown/eta delay only the steps that start first (a chain's first step, a group's
+    members): a later step starts when its predecessor ends, and delaying it again would
+    count the wait twice. ``expires`` in seconds counts from when each step is queued.
+    """
+    options = durable_options(options)
+    timing = {key: options.pop(key) for key in TIMING & options.keys()}
+    for node in task_nodes(spec):
+        node["options"] = {**options, **node["options"]}
+    for node in first_tasks(spec):
+        if not TIMING & node["options"].keys():
+            node["options"].update(timing)
+    return spec
 
 
 def _app_of(parts: Iterable[Part]) -> App | None:
@@ -58,16 +79,22 @@ class _Canvas:
     def node(self) -> Node:
         raise NotImplementedError
 
-    def apply_async(self, app: App | None = None) -> Workflow:
-        """Store the workflow and enqueue its first jobs; returns its handle."""
+    def apply_async(self, app: App | None = None, **options: Any) -> Workflow:
+        """Store the workflow and enqueue its first jobs; returns its handle.
+
+        ``options``: a task's per-call options (queue, priority, countdown, eta, expires,
+        max_retries, headers), for every step that does not set its own; see
+        ``with_options``. Every step is checked before anything is stored.
+        """
         from .engine import launch
 
+        check_workflow_options(options)
         app = app or self.find_app()
         if app is None:
             raise ConfigurationError(
                 "build workflows from task signatures (task.s(...)) or pass app="
             )
-        return launch(app, self.node())
+        return launch(app, with_options(self.node(), options))
 
     def delay(self) -> Workflow:
         return self.apply_async()

@@ -38,9 +38,26 @@ _NO_INPUT = object()
 def launch(app: App, node: Node) -> Workflow:
     from .handle import Workflow
 
-    app.backend.kv_set(f"workflow:{node['id']}", node, ttl=app.conf.result_ttl)
+    check_steps(app, node)
+    app.backend.kv_set(spec_key(node["id"]), node, ttl=app.conf.result_ttl)
     app.backend.enqueue(list(start(app, node, _NO_INPUT, None, node["id"])))
     return Workflow(app, node)
+
+
+def spec_key(workflow_id: str) -> str:
+    """Where a workflow's spec is stored (the backend's key-value store)."""
+    return f"workflow:{workflow_id}"
+
+
+def check_steps(app: App, spec: Node) -> None:
+    """Refuse, before anything is stored, a workflow with a step that enqueue would refuse
+    when its turn comes (bad options, arguments that do not fit the task): refused then,
+    in a worker, the step could only be lost. A step that receives a result gets a
+    stand-in for it, since only its position is known now."""
+    now = app.backend.now()
+    first = {id(node) for node in first_tasks(spec)}
+    for node in task_nodes(spec):
+        app._record(_signature(node, _NO_INPUT if id(node) in first else None), now)
 
 
 def start(
@@ -182,6 +199,20 @@ def task_nodes(node: Node) -> Iterator[Node]:
         yield from task_nodes(node["callback"])
 
 
+def first_tasks(node: Node) -> Iterator[Node]:
+    """The task nodes that start when ``node`` starts, before any result exists."""
+    kind = node["t"]
+    if kind == "task":
+        yield node
+    elif kind == "chain" and node["steps"]:
+        yield from first_tasks(node["steps"][0])
+    elif kind == "group":
+        for member in node["members"]:
+            yield from first_tasks(member)
+    elif kind == "chord":
+        yield from first_tasks(node["group"])
+
+
 def _first_task(node: Node) -> Node:
     return next(task_nodes(node))
 
@@ -197,7 +228,7 @@ def _signature(node: Node, value: Any) -> Signature:
 
 
 def _record(app: App, node: Node, value: Any, cont: Cont, workflow: str | None) -> JobRecord:
-    record = app._record(_signature(node, value), app.backend.now())
+    record = app._record(_signature(node, value), app.backend.now(), check_args=False)
     if workflow is not None:
         record.workflow_id = workflow
         record.headers["wf"] = {"workflow": workflow, "then": cont}
@@ -211,7 +242,7 @@ def _finished(
     app: App, node: Node, state: State, error: dict[str, Any], workflow: str | None
 ) -> JobRecord:
     """A record for a step that will never run, stored already finished."""
-    record = app._record(_signature(node, _NO_INPUT), app.backend.now())
+    record = app._record(_signature(node, _NO_INPUT), app.backend.now(), check_args=False)
     record.state, record.error, record.workflow_id = state, error, workflow
     return record
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import JobFailed, JobNotFound, JobRevoked, JobTimeout
 from ..records import JobRecord
 from ..states import State
-from .engine import Node, never_run, task_nodes
+from .engine import Node, never_run, spec_key, task_nodes
 
 if TYPE_CHECKING:
     from ..app import App
@@ -111,9 +111,20 @@ class Workflow:
 
 
 def load_workflow(app: App, workflow_id: str) -> Workflow:
-    spec = app.backend.kv_get(f"workflow:{workflow_id}")
+    spec = app.backend.kv_get(spec_key(workflow_id))
     if spec is None:
+        job = app.backend.get_many([workflow_id]).get(workflow_id)
+        if job is not None:
+            parent = job.workflow_id
+            also = f", or app.workflow({parent!r}) for its workflow" if parent else ""
+            raise JobNotFound(
+                f"{workflow_id!r} is a job's id, not a workflow's; use app.job({workflow_id!r}){also}"
+            )
         raise JobNotFound(
             f"no workflow has the id {workflow_id!r}; check the id, or it may have been pruned"
         )
     return Workflow(app, spec)
+
+
+def is_workflow(app: App, workflow_id: str) -> bool:
+    return app.backend.kv_get(spec_key(workflow_id)) is not None

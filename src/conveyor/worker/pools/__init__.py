@@ -1,11 +1,9 @@
 """Pools run jobs: ``process`` (default), ``thread``, ``async`` and ``solo``.
 
-| pool    | soft limit             | hard limit                    | terminate            |
-|---------|------------------------|-------------------------------|----------------------|
-| process | exception in the task  | child killed and replaced     | child killed         |
-| thread  | exception in the task  | exception (not inside C code) | flag: is_revoked()   |
-| solo    | exception in the task  | exception (not inside C code) | flag: is_revoked()   |
-| async   | coroutine cancelled    | coroutine cancelled           | coroutine cancelled  |
+What each pool can stop, and how, is in docs/worker.md ("What each pool can stop"):
+in short, the process pool kills the child; the thread and solo pools raise the
+exception inside the job's thread (not while it is inside one long C call); the async
+pool cancels the coroutine.
 """
 
 from __future__ import annotations

@@ -1,15 +1,18 @@
 """``async`` pool: ``async def`` tasks run as coroutines on one event loop, many at once.
 
-Sync tasks submitted here run in the loop's thread executor so they never block it.
-A time limit cancels the coroutine (``CancelledError`` inside the task, so
-``finally`` blocks run) and the record names the limit; terminate cancels it too.
+Sync tasks submitted here run in the loop's thread executor so they never block it;
+there, time limits and terminate are raised in the task's thread, as in the thread pool.
+An ``async def`` task's time limit cancels the coroutine (``CancelledError`` inside the
+task, so ``finally`` blocks run) and the record names the limit; terminate cancels it too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import queue
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ...records import JobRecord, Outcome
@@ -30,6 +33,7 @@ class AsyncPool(Pool):
             target=self._loop.run_forever, name="conveyor-async", daemon=True
         )
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._stops: dict[str, Callable[[], object]] = {}  # started jobs: how to stop each
         self._waiting: list[JobRecord] = []
         self._lock = threading.Lock()
         self._slots: asyncio.Semaphore | None = None
@@ -62,17 +66,29 @@ class AsyncPool(Pool):
         job = prepare(self.app, record)
         if isinstance(job, Outcome):
             return job
-        if not job.task.is_async:
-            return await self._loop.run_in_executor(None, execute, self.app, record)
-        return await await_task(self.app, job)
+        try:
+            if not job.task.is_async:  # its thread registers how to stop it (execute)
+                run = functools.partial(execute, self.app, record, on_start=self._track)
+                return await self._loop.run_in_executor(None, run)
+            task = asyncio.current_task()
+            assert task is not None
+            self._track(record.id, lambda: self._loop.call_soon_threadsafe(task.cancel))
+            return await await_task(self.app, job)
+        finally:
+            with self._lock:
+                self._stops.pop(record.id, None)
+
+    def _track(self, job_id: str, stop: Callable[[], object]) -> None:
+        with self._lock:
+            self._stops[job_id] = stop
 
     def terminate(self, job_id: str) -> None:
-        def cancel() -> None:
-            task = self._tasks.get(job_id)
-            if task is not None:
-                task.cancel()
-
-        self._loop.call_soon_threadsafe(cancel)
+        # Only a started job is stopped (a cancelled wait for a slot or for the executor
+        # would lose its outcome); the next heartbeat asks again for one not started yet.
+        with self._lock:
+            stop = self._stops.get(job_id)
+        if stop is not None:
+            stop()
 
     def running_jobs(self) -> set[str]:
         with self._lock:  # a job leaves _waiting when it starts, and _tasks when it ends

@@ -55,6 +55,7 @@ from ...records import JobRecord, Outcome
 from ...states import State
 from ...workflows.engine import follow_ups_of
 from ..execution import error_info, execute
+from ..testhooks import ack_hold
 from ..timing import BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
 from .shared import Slot
 
@@ -145,6 +146,7 @@ class _Storer:
         #: Held jobs whose records have been sent (a count, in claim order).
         self.announced = 0
         self.claims: collections.deque[_Claimed] = collections.deque()
+        self.hold = ack_hold()  # test-only (testhooks.py); None in production
 
     def announce(self, batch: _Claimed) -> None:
         """Send ``batch``'s records the next time this thread wakes (at the latest when
@@ -175,6 +177,8 @@ class _Storer:
                 self.announced = batch.first + len(batch.records)
             pairs = [i for i in items if isinstance(i, tuple)]
             if pairs:
+                if self.hold is not None:
+                    self.hold()
                 self._store(pairs)
             for item in items:
                 if item is None:

@@ -1,17 +1,18 @@
 """``thread`` and ``solo`` pools: jobs run in threads of the worker process.
 
-Soft and hard time limits are raised inside the task's thread (see ``worker.limits``);
-neither can interrupt a long C call. Terminate sets a flag the task sees through
-``self.is_revoked()``; the job then ends REVOKED.
+Soft and hard time limits and terminate are raised inside the task's thread as
+exceptions (see ``worker.limits``): a task running Python code stops within moments and
+its ``finally`` blocks run; one long call into C code cannot be interrupted, and the
+job's record says so when it ends.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ...context import TaskContext
 from ...records import JobRecord
 from ..execution import execute
 from .base import Pool, Report
@@ -27,7 +28,7 @@ class ThreadPool(Pool):
         super().__init__(app, concurrency, results)
         self._inbox: queue.Queue[JobRecord | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
-        self._contexts: dict[str, TaskContext] = {}
+        self._stops: dict[str, Callable[[], object]] = {}
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -40,27 +41,27 @@ class ThreadPool(Pool):
 
     def _run(self) -> None:
         while (record := self._inbox.get()) is not None:
-            outcome = execute(self.app, record, on_context=self._track)
+            outcome = execute(self.app, record, on_start=self._track)
             with self._lock:
-                self._contexts.pop(record.id, None)
+                self._stops.pop(record.id, None)
             self.results.put(outcome)
 
-    def _track(self, context: TaskContext) -> None:
+    def _track(self, job_id: str, stop: Callable[[], object]) -> None:
         with self._lock:
-            self._contexts[context.request.id] = context
+            self._stops[job_id] = stop
 
     def submit(self, record: JobRecord) -> None:
         self._inbox.put(record)
 
     def terminate(self, job_id: str) -> None:
         with self._lock:
-            context = self._contexts.get(job_id)
-        if context is not None:
-            context.mark_revoked(terminate=True)
+            stop = self._stops.get(job_id)
+        if stop is not None:  # else not started yet, or ended: the heartbeat asks again
+            stop()
 
     def running_jobs(self) -> set[str]:
         with self._lock:
-            return set(self._contexts)
+            return set(self._stops)
 
     def take_unstarted(self) -> list[JobRecord]:
         taken: list[JobRecord] = []

@@ -114,6 +114,10 @@ SELECT min(run_at) FROM (
 UPDATE {schema}.jobs SET progress = %(progress)s::jsonb
 WHERE id = %(id)s AND state = 'STARTED' AND lease_token = %(token)s
 
+-- name: cancel_find
+-- The state a revoke finds, locked until its transaction ends.
+SELECT state FROM {schema}.jobs WHERE id = %(id)s FOR UPDATE
+
 -- name: cancel_waiting
 UPDATE {schema}.jobs
 SET state = 'REVOKED', revoke = 'revoke', error = %(error)s::jsonb, finished_at = %(now)s, keep_until = %(keep_until)s
@@ -122,6 +126,16 @@ WHERE id = %(id)s AND state IN ('PENDING', 'SCHEDULED', 'RETRY')
 -- name: cancel_running
 UPDATE {schema}.jobs SET revoke = CASE WHEN %(terminate)s THEN 'terminate' ELSE coalesce(revoke, 'revoke') END
 WHERE id = %(id)s AND state = 'STARTED'
+
+-- name: revoked_terminate
+-- Wakes the workers' revocation watches (LISTEN), at commit: once the flag is durable.
+SELECT pg_notify(%(channel)s, %(id)s)
+
+-- name: cancel_late
+-- The job had ended before the revoke came: its record says so (unless it was flagged
+-- while running, which tells the same).
+UPDATE {schema}.jobs SET revoke = 'late'
+WHERE id = %(id)s AND state IN ('SUCCESS', 'FAILURE') AND revoke IS NULL
 
 -- name: expired_leases
 SELECT id, revoke, lost_leases, coalesce((headers ->> 'acks_late') = 'false', false) AS acks_early

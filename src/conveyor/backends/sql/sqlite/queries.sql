@@ -97,6 +97,10 @@ ORDER BY run_at LIMIT 1
 UPDATE jobs SET progress = :progress
 WHERE id = :id AND state = 'STARTED' AND lease_token = :token
 
+-- name: cancel_find
+-- The state a revoke finds (inside its write transaction, so nothing moves meanwhile).
+SELECT state FROM jobs WHERE id = :id
+
 -- name: cancel_waiting
 UPDATE jobs
 SET state = 'REVOKED', revoke = 'revoke', error = :error, finished_at = :now, keep_until = :keep_until
@@ -105,6 +109,19 @@ WHERE id = :id AND state IN ('PENDING', 'SCHEDULED', 'RETRY')
 -- name: cancel_running
 UPDATE jobs SET revoke = CASE WHEN :terminate THEN 'terminate' ELSE coalesce(revoke, 'revoke') END
 WHERE id = :id AND state = 'STARTED'
+
+-- name: cancel_late
+-- The job had ended before the revoke came: its record says so (unless it was flagged
+-- while running, which tells the same).
+UPDATE jobs SET revoke = 'late' WHERE id = :id AND state IN ('SUCCESS', 'FAILURE') AND revoke IS NULL
+
+-- name: revoked_terminate
+-- Wakes the workers' revocation watches, which poll this counter (SQLite cannot push).
+INSERT INTO counters (key, value) VALUES (:key, 1)
+ON CONFLICT (key) DO UPDATE SET value = value + 1
+
+-- name: counter
+SELECT value FROM counters WHERE key = :key
 
 -- name: expired_leases
 SELECT id, revoke, lost_leases, json_extract(headers, '$.acks_late') = 0 AS acks_early

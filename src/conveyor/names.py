@@ -1,0 +1,34 @@
+"""The one rule a queue name follows, checked wherever a name comes in.
+
+A queue name travels into Redis keys, SQL rows, the CLI's comma-separated ``-Q a,b``,
+log lines and URLs, so it is kept to characters none of them needs to quote. A name
+outside the rule (a space, an empty string, 500 characters pasted by mistake) would
+otherwise be stored and consumed by nobody, and the job would wait forever.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import ConfigurationError, ConveyorError
+
+QUEUE_NAME_RULE = (
+    "1 to 100 characters: ASCII letters, digits and _ . : @ -, starting with a letter, a digit or _"
+)
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,99}")
+
+
+def check_queue_name(
+    name: object, where: str = "queue", error: type[ConveyorError] = ConfigurationError
+) -> str:
+    """``name`` if it is a valid queue name, else ``error`` saying where it came from and
+    the rule (``where``: e.g. "queue", "task_routes['media.*']", "-Q")."""
+    if isinstance(name, str) and _QUEUE_NAME.fullmatch(name):
+        return name
+    raise error(f"{where} {_shown(name)} is not a valid queue name; use {QUEUE_NAME_RULE}")
+
+
+def _shown(name: object) -> str:
+    if isinstance(name, str) and len(name) > 60:
+        return f"{name[:40]!r}... ({len(name)} characters)"
+    return repr(name)

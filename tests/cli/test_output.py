@@ -1,0 +1,126 @@
+"""CLI tables in a pipe and in an 80-column terminal: ids and names are never wrapped or cut."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import re
+import struct
+import subprocess
+import sys
+import termios
+from pathlib import Path
+
+import pytest
+
+from conveyor import App
+from conveyor.records import WorkerInfo
+
+from .conftest import ROOT, cli_env, run_cli
+
+#: 60 characters, the kind of name a team builds from its domain.
+LONG_QUEUE = "media.transcode.customer-uploads.high-resolution.eu-west-1.2"
+LONG_ERROR = "the camera at 10.0.0.7 refused the session: " + "retry later " * 20
+BOX = re.compile("[\u2500-\u257f]")
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'jobs.db'}"
+
+
+@pytest.fixture
+def ids(url: str) -> list[str]:
+    """Three jobs in LONG_QUEUE, the newest failed with a long error."""
+    assert len(LONG_QUEUE) == 60
+    producer = App("producer", backend=url)
+    made = [producer.send_task("t.add", (i, i), queue=LONG_QUEUE).id for i in range(3)]
+    (record,) = producer.backend.claim([LONG_QUEUE], "w", 1, 30)
+    producer.backend.fail(record.lease, {"type": "ConnectionError", "message": LONG_ERROR})
+    producer.backend.heartbeat(WorkerInfo(
+        id="w-id", name="transcoder-eu-west-1-a.internal.example.com:31337", host="transcoder-eu-west-1-a",
+        pid=31337, queues=[LONG_QUEUE], pool="process", concurrency=4, version="t", tasks=["t.add"],
+        started_at=producer.backend.now(),
+    ), [], 30)  # fmt: skip
+    return made
+
+
+def lines_with(text: str, needle: str) -> list[str]:
+    return [line for line in text.splitlines() if needle in line]
+
+
+def test_piped_tables_are_plain_columns_with_every_id_and_name_whole(
+    url: str, ids: list[str]
+) -> None:
+    env = cli_env(url, columns=80)
+    jobs = run_cli(env, "inspect", "jobs")
+    assert jobs.returncode == 0, jobs.stderr
+    rows = jobs.stdout.splitlines()
+    assert rows[0].split() == ["id", "task", "queue", "state", "try", "created", "detail"]
+    for job_id in ids:
+        (row,) = lines_with(jobs.stdout, job_id)
+        assert row.split()[:3] == [job_id, "t.add", LONG_QUEUE]  # one row a line, for awk
+    (failed,) = lines_with(jobs.stdout, "FAILURE")
+    assert failed.endswith(f"ConnectionError: {LONG_ERROR}".rstrip())  # in a pipe, nothing is cut
+    queues = run_cli(env, "inspect", "queues").stdout
+    (row,) = lines_with(queues, LONG_QUEUE)
+    assert row.split()[:3] == [LONG_QUEUE, "2", "0"]
+    workers = run_cli(env, "inspect", "workers").stdout
+    assert "transcoder-eu-west-1-a.internal.example.com:31337" in workers
+    assert lines_with(workers, LONG_QUEUE)
+    attempts = run_cli(env, "inspect", "job", ids[0]).stdout
+    assert lines_with(attempts, f"ConnectionError: {LONG_ERROR}".rstrip())
+    assert run_cli(env, "schedules", "add", "nightly-statistics-for-every-customer-region", "t.add",
+                   "--every", "1h", "--args", "[1, 2]", "--queue", LONG_QUEUE).returncode == 0  # fmt: skip
+    schedules = run_cli(env, "schedules", "list").stdout
+    assert lines_with(schedules, "nightly-statistics-for-every-customer-region")
+    for output in (jobs.stdout, queues, workers, attempts, schedules):
+        assert not BOX.search(output), output
+        assert "\x1b" not in output  # no colour either
+        assert "…" not in output
+
+
+def in_terminal(env: dict[str, str], *args: str, columns: int = 80) -> str:
+    """The CLI's output when stdout is a terminal ``columns`` wide (a pseudo-terminal)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "conveyor", *args], cwd=ROOT, env=env,
+                            stdout=slave, stderr=subprocess.PIPE)  # fmt: skip
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert proc.wait(30) == 0, proc.stderr.read() if proc.stderr else ""
+    return ANSI.sub("", b"".join(chunks).decode()).replace("\r", "")
+
+
+def test_an_80_column_terminal_gets_a_table_that_cuts_only_the_error_text(
+    url: str, ids: list[str]
+) -> None:
+    env = {
+        k: v
+        for k, v in cli_env(url).items()
+        if k not in {"COLUMNS", "FORCE_COLOR", "TTY_COMPATIBLE"}
+    }
+    jobs = in_terminal(env, "inspect", "jobs", columns=80)
+    assert BOX.search(jobs)  # a table for people
+    for job_id in ids:
+        (row,) = lines_with(jobs, job_id)
+        assert LONG_QUEUE in row
+    (failed,) = lines_with(jobs, "FAILURE")
+    assert "ConnectionError: the" in failed
+    assert LONG_ERROR.rstrip() not in failed
+    assert failed.rstrip().endswith("…")  # the free text gave way, shortened
+    queues = in_terminal(env, "inspect", "queues", columns=80)
+    assert lines_with(queues, LONG_QUEUE)
+    roomy = in_terminal(env, "inspect", "jobs", columns=600)
+    assert LONG_ERROR.rstrip() in roomy  # room enough: nothing is shortened

@@ -1,0 +1,89 @@
+"""``cancel_job`` (so ``Job.revoke`` and ``conveyor cancel``) says what a revoke did, and a
+revoke that came after the job ended is written on its record, on every backend."""
+
+from __future__ import annotations
+
+import pytest
+
+from conveyor import App, State, control
+from conveyor.records import Lease
+
+
+@pytest.fixture
+def tasks(app: App) -> App:
+    @app.task(name="media.convert", queue="media")
+    def convert(path: str) -> None: ...
+
+    return app
+
+
+def claim(app: App) -> Lease:
+    (record,) = app.backend.claim(["media"], "w", 1, 30)
+    return record.lease
+
+
+def test_a_revoke_says_whether_it_took_effect(tasks: App) -> None:
+    waiting = tasks.send_task("media.convert", ("/a.mov",))
+    revocation = waiting.revoke()
+    assert (revocation.job_id, revocation.was, revocation.state, revocation.outcome) == (
+        waiting.id,
+        State.PENDING,
+        State.REVOKED,
+        "revoked",
+    )
+    assert revocation.took_effect
+    assert revocation.message == f"job {waiting.id} was PENDING; revoked: it will never run"
+    again = waiting.revoke()
+    assert (again.outcome, again.took_effect) == ("already_revoked", False)
+
+    for terminate, outcome in ((True, "terminating"), (False, "flagged")):
+        running = tasks.send_task("media.convert", ("/b.mov",))
+        claim(tasks)
+        revocation = running.revoke(terminate=terminate)
+        assert (revocation.state, revocation.outcome, revocation.took_effect) == (
+            State.STARTED,
+            outcome,
+            True,
+        )
+
+
+def test_a_revoke_after_the_job_finished_is_too_late_and_the_record_says_so(
+    tasks: App,
+) -> None:
+    job = tasks.send_task("media.convert", ("/a.mov",))
+    tasks.backend.complete(claim(tasks), "done")
+    revocation = control.cancel_job(tasks, job.id, terminate=True)
+    assert (revocation.state, revocation.outcome, revocation.took_effect) == (
+        State.SUCCESS,
+        "too_late",
+        False,
+    )
+    assert revocation.message.startswith("too late: the job had already finished SUCCESS at ")
+    data = control.describe_job(tasks, job.id)
+    assert (data["state"], data["result"]) == ("SUCCESS", "done")  # the outcome stands
+    assert data["revoke_note"] == revocation.message
+
+
+def test_a_job_that_outran_its_terminate_shows_it_on_its_record(tasks: App) -> None:
+    job = tasks.send_task("media.convert", ("/a.mov",))
+    lease = claim(tasks)
+    job.revoke(terminate=True)
+    tasks.backend.complete(lease, "done")  # it ended before its worker could stop it
+    note = control.describe_job(tasks, job.id)["revoke_note"]
+    assert note.startswith(
+        "too late: revoked with terminate while running, but the job finished SUCCESS"
+    )
+    assert (
+        control.describe_job(tasks, tasks.send_task("media.convert", ("/b.mov",)).id)["revoke_note"]
+        is None
+    )
+
+
+def test_bulk_cancel_returns_the_jobs_it_revoked_or_is_stopping(tasks: App) -> None:
+    running, *waiting = (tasks.send_task("media.convert", (f"/{i}.mov",)).id for i in range(3))
+    claim(tasks)  # the oldest: ``running``
+    assert sorted(control.cancel_where(tasks, queues=["media"], terminate=True)) == sorted(
+        [running, *waiting]
+    )
+    assert tasks.backend.get(running).revoke == "terminate"
+    assert {tasks.job(j).state for j in waiting} == {State.REVOKED}
