@@ -62,6 +62,20 @@ def retry_self(self: TaskContext) -> None:
     self.retry(countdown=0.05, exc=RuntimeError(f"try {self.request.attempt}"))
 
 
+@app.task(name="t.retry_in_except", bind=True, max_retries=1, retry_backoff=0.05)
+def retry_in_except(self: TaskContext) -> None:
+    """Celery's idiom without ``exc=``: the error being handled is the one to report."""
+    try:
+        raise ConnectionError("device did not answer")
+    except ConnectionError:
+        self.retry(countdown=0.05)
+
+
+@app.task(name="t.retry_bare", bind=True, max_retries=1)
+def retry_bare(self: TaskContext) -> None:
+    self.retry(countdown=0.05)
+
+
 @app.task(name="t.soft", soft_time_limit=0.2)
 def soft() -> str:
     try:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -160,6 +163,39 @@ def test_an_idle_waiter_wakes_on_notify(url: str) -> None:
     assert woke[0] < 5.0  # woken by the NOTIFY, long before the 10 s timeout
 
 
+def test_an_unreachable_server_is_reported_at_once_and_once_without_the_password() -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"postgresql://conveyor:s3cret@127.0.0.1:{port}/jobs?schema=x"
+    started = time.monotonic()
+    cli = subprocess.run(
+        [sys.executable, "-m", "conveyor", "-A", "tests.apps.basic:app", "inspect", "queues"],
+        cwd=ROOT, env={**os.environ, "CONVEYOR_BACKEND": url, "COLUMNS": "400"},
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    took = time.monotonic() - started
+    output = cli.stdout + cli.stderr
+    assert cli.returncode != 0
+    assert took < 3.0, f"took {took:.1f} s"
+    said = f"PostgreSQL at postgresql://conveyor:***@127.0.0.1:{port}/jobs is unreachable: connection refused;"
+    assert output.count(said) == 1, output
+    assert "s3cret" not in output
+    assert "Connection refused" not in output  # no driver messages before ours
+    assert "error connecting" not in output
+
+
+def test_a_refused_login_says_what_to_check(url: str) -> None:
+    netloc = url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
+    backend = from_url(f"postgresql://nobody:s3cret@{netloc}/test?schema=x")
+    with pytest.raises(BackendError) as raised:
+        backend.counts()
+    assert str(raised.value) == (
+        f"PostgreSQL at postgresql://nobody:***@{netloc}/test refused the connection: "
+        'role "nobody" does not exist; check the user, password and database in the backend URL'
+    )
+
+
 def ends(ledger: Path) -> int:
     return [line[0] for line in ledger_lines(ledger)].count("end")
 
@@ -220,3 +256,49 @@ def test_worker_recovers_by_itself_after_postgres_restarts(
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pool", ["process", "thread"])
+def test_cut_connections_are_replaced_within_a_second(
+    url: str, pool: str, conveyor_proc: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    """Five pg_terminate_backend cuts of the store's connections, 0.5 s apart, while a
+    worker runs short jobs: work stalls no longer than a reconnect, every job runs once."""
+    producer = App("producer", backend=url)
+    ledger = tmp_path / "ledger.txt"
+    jobs = producer.enqueue_many([Signature("t.ledger", (str(ledger), 0.025)) for _ in range(200)])
+    worker = conveyor_proc(
+        "-A", "tests.apps.basic:app", "worker", "-P", pool, "-c", "2",
+        env={"CONVEYOR_BACKEND": url},
+    )  # fmt: skip
+    schema = url.rsplit("schema=", 1)[1]
+    cut_times: list[float] = []
+    with psycopg.connect(url.split("?")[0], autocommit=True) as admin:
+
+        def done() -> int:
+            return sum(n for (_, state), n in producer.backend.counts().items() if state.finished)
+
+        wait_until(lambda: done() >= 10, 30, "the worker to get going")
+        for _ in range(5):
+            cut = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = %s AND pid <> pg_backend_pid()",
+                (f"conveyor:{schema}",),
+            ).fetchone()
+            assert cut is not None
+            assert cut[0] > 0
+            cut_times.append(time.time())
+            time.sleep(0.5)
+        wait_until(lambda: done() == len(jobs), 60, "every job to finish")
+    records = producer.backend.get_many([j.id for j in jobs]).values()
+    assert {r.state for r in records} == {State.SUCCESS}
+    assert {len(r.attempts) for r in records} == {1}
+    ran = Counter(line[1] for line in ledger_lines(ledger) if line[0] == "end")
+    assert ran == Counter({j.id: 1 for j in jobs})  # each ran exactly once
+    finished = sorted(r.finished_at or 0 for r in records)
+    assert finished[-1] > cut_times[-1]  # the cuts landed while jobs ran
+    gaps = [b - a for a, b in itertools.pairwise(finished)]
+    assert max(gaps) < 2.0, f"no job finished for {max(gaps):.1f} s"
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(20) == 0

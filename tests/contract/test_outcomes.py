@@ -141,6 +141,38 @@ def test_release_requeues_without_counting_an_attempt(backend: Backend) -> None:
     assert [j.id for j in backend.claim(["default"], "w1", 2, 30)] == [first.id, second.id]
 
 
+def test_release_of_an_interrupted_job_records_the_attempt(
+    backend: Backend, clock: FakeClock
+) -> None:
+    first, second = put(backend, priority=9), put(backend, priority=1)
+    leases = [lease(r) for r in backend.claim(["default"], "w1", 2, 30)]
+    clock.advance(3)
+    backend.release(leases, interrupted=True)
+    record = backend.get(first.id)
+    assert (record.state, record.attempt, record.worker) == (State.PENDING, 1, None)
+    assert record.lease_token is None
+    assert record.attempts == [
+        {
+            "attempt": 1,
+            "worker": "w1",
+            "started_at": pytest.approx(clock.now - 3),
+            "finished_at": pytest.approx(clock.now),
+            "state": "PENDING",
+            "error": {
+                "type": "Interrupted",
+                "message": "interrupted: worker shut down, returned to the queue",
+            },
+        }
+    ]
+    backend.release(leases, interrupted=True)  # a stale lease changes nothing
+    assert len(backend.get(first.id).attempts) == 1
+    again = backend.claim(["default"], "w2", 2, 30)
+    assert [j.id for j in again] == [first.id, second.id]  # in their old place
+    assert again[0].attempt == 2
+    backend.complete(lease(again[0]), None)
+    assert [a["state"] for a in backend.get(first.id).attempts] == ["PENDING", "SUCCESS"]
+
+
 def test_progress_is_visible_while_running(backend: Backend) -> None:
     put(backend)
     held = claim_one(backend)

@@ -71,7 +71,11 @@ def test_autoretry_with_backoff_records_each_attempt(worker_app: App, pool: str)
     assert (failed.state, failed.attempt) == (State.FAILURE, 3)
     assert failed.error is not None
     assert failed.error["retries_exhausted"] is True
-    assert failed.error["message"] == "attempt 3 failed"
+    assert failed.error["type"] == "ConnectionError"
+    assert failed.error["message"] == (
+        "max_retries (2) exceeded; last error: ConnectionError: attempt 3 failed"
+    )
+    assert 'raise ConnectionError(f"attempt' in failed.error["traceback"]
 
 
 def test_self_retry_uses_the_countdown_and_keeps_the_last_error(worker_app: App, pool: str) -> None:
@@ -80,7 +84,36 @@ def test_self_retry_uses_the_countdown_and_keeps_the_last_error(worker_app: App,
     record = job.record()
     assert (record.state, record.attempt) == (State.FAILURE, 2)
     assert record.error is not None
-    assert (record.error["type"], record.error["message"]) == ("RuntimeError", "try 2")
+    assert (record.error["type"], record.error["message"]) == (
+        "RuntimeError",
+        "max_retries (1) exceeded; last error: RuntimeError: try 2",
+    )
+
+
+def test_retries_run_out_naming_the_error_being_handled(worker_app: App, pool: str) -> None:
+    in_except, bare = (
+        worker_app.send_task("t.retry_in_except"),
+        worker_app.send_task("t.retry_bare"),
+    )
+    drain(worker_app, pool)
+    record = in_except.record()
+    assert (record.state, record.attempt) == (State.FAILURE, 2)
+    assert record.error is not None
+    assert record.error["type"] == "ConnectionError"
+    assert record.error["message"] == (
+        "max_retries (1) exceeded; last error: ConnectionError: device did not answer"
+    )
+    assert 'raise ConnectionError("device did not answer")' in record.error["traceback"]
+    assert record.attempts[0]["error"] == {
+        "type": "ConnectionError",
+        "message": "device did not answer",
+    }
+    record = bare.record()
+    assert record.error is not None
+    assert (record.error["type"], record.error["message"]) == (
+        "MaxRetriesExceeded",
+        "max_retries (1) exceeded; the task asked to be retried without an error",
+    )
 
 
 def test_soft_time_limit_can_be_caught(worker_app: App, pool: str) -> None:

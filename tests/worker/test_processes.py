@@ -19,6 +19,7 @@ import psutil
 import pytest
 
 from conveyor import App, State
+from conveyor.records import JobRecord
 from conveyor.task import Signature
 from conveyor.worker.pools import zygote
 from conveyor.worker.pools.shared import TABLE_BYTES, encode
@@ -127,6 +128,40 @@ def test_terminate_kills_the_child_and_the_pool_goes_on(
     assert error is not None
     assert error["type"] == "Terminated"
     assert producer.send_task("t.add", (2, 2)).get(timeout=20) == 4  # a fresh child serves on
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(20) == 0
+
+
+def test_a_hard_limit_kill_is_logged_with_the_task_name(
+    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    """The child is killed before it sends the job's record (it sends records with the
+    first outcome): the worker's log line still names the task."""
+    worker = spawn_worker("-c", "1")
+    job = producer.send_task("t.hard")
+    wait_until(lambda: job.state is State.FAILURE, 20, "the hard time limit to fail the job")
+    line = f"FAILURE t.hard {job.id}: TimeLimitExceeded".encode()
+    wait_until(lambda: line in _log(worker), 10, "the outcome's log line")
+    assert f"FAILURE ? {job.id}".encode() not in _log(worker)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(20) == 0
+
+
+def test_retries_that_run_out_name_max_retries_and_the_last_error(
+    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    worker = spawn_worker("-c", "1")
+    job = producer.send_task("t.retry_in_except")
+    wait_until(lambda: job.state is State.FAILURE, 20, "the retries to run out")
+    record = job.record()  # the producer does not know the task: its default max_retries
+    error = record.error
+    assert error is not None
+    assert record.attempt == record.max_retries + 1
+    assert error["type"] == "ConnectionError"
+    said = f"max_retries ({record.max_retries}) exceeded; last error: ConnectionError: device did not answer"
+    assert error["message"] == said
+    assert 'raise ConnectionError("device did not answer")' in error["traceback"]
+    wait_until(lambda: said.encode() in _log(worker), 10, "the worker's log line")
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(20) == 0
 
@@ -242,18 +277,34 @@ def test_sigterm_lets_running_jobs_finish_and_releases_the_rest(
     assert not registered(producer, worker)  # it left the registry
 
 
+def assert_interrupted_once(record: JobRecord) -> None:
+    """A running job its worker stopped at shutdown: back in its queue, its attempt kept."""
+    assert (record.state, record.attempt, record.worker) == (State.PENDING, 1, None)
+    (attempt,) = record.attempts
+    assert attempt["state"] == "PENDING"
+    assert attempt["attempt"] == 1
+    assert attempt["error"] == {
+        "type": "Interrupted",
+        "message": "interrupted: worker shut down, returned to the queue",
+    }
+    assert attempt["worker"]
+    assert attempt["finished_at"] > attempt["started_at"]
+
+
+@pytest.mark.parametrize("pool", ["process", "thread"])
 def test_a_job_still_running_at_the_shutdown_timeout_goes_back_to_its_queue(
-    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]], ledger: Path
+    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]], ledger: Path, pool: str
 ) -> None:
     """Its records may not have reached the worker (a child sends them with the job's
     outcome): the worker still waits no longer than the timeout for it."""
-    worker = spawn_worker("-c", "1", "--shutdown-timeout", "1")
+    worker = spawn_worker("-P", pool, "-c", "1", "--shutdown-timeout", "1")
     job = producer.enqueue_many([ledger_job(ledger, 30)])[0]
     wait_until(lambda: starts(ledger)[job.id], 30, "the job to start")
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(15) == 0
     assert job.state is State.PENDING  # released at once, not left to its lease
     assert not ends(ledger)
+    assert_interrupted_once(job.record())
 
 
 def test_second_signal_returns_running_jobs_to_the_queue_at_once(
@@ -269,6 +320,8 @@ def test_second_signal_returns_running_jobs_to_the_queue_at_once(
     records = producer.backend.get_many([j.id for j in jobs]).values()
     assert [r.state for r in records] == [State.PENDING, State.PENDING]  # no lease expiry needed
     assert not ends(ledger)
+    for record in records:
+        assert_interrupted_once(record)
 
 
 def test_a_task_that_kills_its_process_fails_after_bounded_deliveries(

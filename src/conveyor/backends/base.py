@@ -57,6 +57,13 @@ def not_redelivered_error() -> dict[str, Any]:
     }
 
 
+def interrupted_error() -> dict[str, Any]:
+    return {
+        "type": "Interrupted",
+        "message": "interrupted: worker shut down, returned to the queue",
+    }
+
+
 def expired_error(expires_at: float) -> dict[str, Any]:
     return {
         "type": "Expired",
@@ -240,11 +247,14 @@ class Backend(ABC):
                 f"job {outcome.job_id}: the lease was lost, so this outcome was not recorded"
             )
 
-    def release(self, leases: Sequence[Lease]) -> None:
-        """Give back claimed jobs that never started (shutdown): they are queued again at
-        once, in their old place, and the claim does not count as an attempt."""
+    def release(self, leases: Sequence[Lease], *, interrupted: bool = False) -> None:
+        """Give back claimed jobs (shutdown): they are queued again at once, in their old
+        place. Jobs that never started: the claim does not count as an attempt. With
+        ``interrupted``, jobs that were running when their worker stopped them: the attempt
+        counts and is recorded in ``attempts``, ending PENDING with an ``Interrupted`` error."""
         if leases:
-            self._release(list(leases), self.now())
+            error = interrupted_error() if interrupted else None
+            self._release(list(leases), self.now(), error)
 
     def abandon(self, leases: Sequence[Lease]) -> list[str]:
         """The processes running these deliveries died: treat their leases as expired now
@@ -434,7 +444,9 @@ class Backend(ABC):
     @abstractmethod
     def _finish(self, outcomes: list[Outcome], now: float, keep_until: float) -> list[str]: ...
     @abstractmethod
-    def _release(self, leases: list[Lease], now: float) -> None: ...
+    def _release(
+        self, leases: list[Lease], now: float, interrupted: dict[str, Any] | None
+    ) -> None: ...
     @abstractmethod
     def _expire(self, leases: list[Lease]) -> None: ...
     @abstractmethod

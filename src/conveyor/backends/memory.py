@@ -182,13 +182,17 @@ class MemoryBackend(Backend):
                     self._end(job, out.state, now, keep_until, result=out.result, error=out.error)
         return rejected
 
-    def _release(self, leases: list[Lease], now: float) -> None:
+    def _release(self, leases: list[Lease], now: float, interrupted: dict[str, Any] | None) -> None:
         with self._mutex:
             for lease in leases:
                 job = self._leased(lease)
                 if job is None:
                     continue
-                job.state, job.attempt = State.PENDING, job.attempt - 1
+                if interrupted is None:
+                    job.attempt -= 1
+                else:
+                    job.attempts.append(attempt_entry(job, now, State.PENDING, interrupted))
+                job.state = State.PENDING
                 job.worker = job.started_at = job.lease_token = job.lease_until = None
                 self._push(job, now)
                 self._emit(job, now)

@@ -35,7 +35,7 @@ from .sqlfiles import migrations, named_queries
 try:
     import psycopg
     from psycopg import sql
-    from psycopg_pool import ConnectionPool
+    from psycopg_pool import ConnectionPool, PoolTimeout
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise MissingDependency(
         "the PostgreSQL backend needs psycopg: pip install 'conveyor[postgres]'"
@@ -98,13 +98,65 @@ def _each_returned(cur: Any, query: str, params: list[dict[str, Any]]) -> list[b
             return found
 
 
-def _check_idle(conn: psycopg.Connection[Any]) -> None:
-    """Run by the pool before it hands out a connection. One the server closed while it sat
+#: Seconds to wait for a new connection (libpq's minimum is 2).
+CONNECT_TIMEOUT = 2
+
+
+def _alive(conn: psycopg.Connection[Any]) -> bool:
+    """Whether a pooled connection can take a statement. One the server closed while it sat
     idle (a restart, ``pg_terminate_backend``, an idle timeout) has the notice or an EOF
-    waiting on its socket: only then pay for a round trip, which raises if it is dead, so
-    the pool drops it and hands out another instead of failing the caller's statement."""
-    if select.select([conn.fileno()], [], [], 0)[0]:
+    waiting on its socket: only then pay for a round trip; a dead one is closed here."""
+    if not select.select([conn.fileno()], [], [], 0)[0]:
+        return True
+    try:
         ConnectionPool.check_connection(conn)
+    except psycopg.Error:
+        conn.close()
+        return False
+    return True
+
+
+def _safe_url(url: str) -> str:
+    """The URL to show: its password masked, its query (which may hold one) left out."""
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    netloc = f"{user}{':***' if colon else ''}{at}{hostport}"
+    return urlunsplit(parts._replace(netloc=netloc, query=""))
+
+
+def unreachable(safe_url: str, exc: psycopg.Error) -> str:
+    """One line for a failed connect, from the driver's message (which runs over several
+    lines, one per address tried): what happened, and what to check."""
+    text = " ".join(str(exc).split())
+    reason = text.rsplit(" failed: ", 1)[-1].split(" Is the server running")[0].rstrip(".")
+    if reason.startswith("FATAL"):  # the server answered, and said no
+        return (
+            f"PostgreSQL at {safe_url} refused the connection: {reason.removeprefix('FATAL:').strip()}; "
+            "check the user, password and database in the backend URL"
+        )
+    return (
+        f"PostgreSQL at {safe_url} is unreachable: {reason[:1].lower()}{reason[1:]}; is the server "
+        "running and accepting TCP/IP connections there? Check the backend URL "
+        "(CONVEYOR_BACKEND, or the app's backend=)"
+    )
+
+
+#: Primitives never run twice: if a first run committed before its connection was cut, a
+#: second would count twice (``_incr``) or answer as if nothing had been done.
+_RUN_ONCE = frozenset({"_incr", "_requeue", "_unlock", "_kv_delete", "_schedule_delete"})
+
+
+def _run(fn: Callable[..., T], self: PostgresBackend, *args: Any, **kwargs: Any) -> T:
+    """Run a primitive, once more at once if its connection was cut under it (a restart,
+    ``pg_terminate_backend``): the callers that matter (claim, ack, heartbeat) would
+    retry after a pause anyway, and a fresh connection is there by now."""
+    try:
+        return fn(self, *args, **kwargs)
+    except psycopg.OperationalError as exc:
+        if fn.__name__ in _RUN_ONCE or isinstance(exc, PoolTimeout | psycopg.errors.QueryCanceled):
+            raise
+    return fn(self, *args, **kwargs)
 
 
 def guarded(fn: Callable[..., T]) -> Callable[..., T]:
@@ -113,7 +165,7 @@ def guarded(fn: Callable[..., T]) -> Callable[..., T]:
     @functools.wraps(fn)
     def wrapper(self: PostgresBackend, *args: Any, **kwargs: Any) -> T:
         try:
-            return fn(self, *args, **kwargs)
+            return _run(fn, self, *args, **kwargs)
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise BackendError(f"PostgreSQL at {self.safe_url} is unreachable: {exc}") from exc
         except psycopg.errors.Error as exc:
@@ -137,7 +189,10 @@ class PostgresBackend(Backend):
             raise ConfigurationError(
                 f"schema {self.schema!r} in {url!r}: use letters, digits and _"
             )
-        self.safe_url = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1], query=""))
+        self.safe_url = _safe_url(url)
+        # Names this store's connections in pg_stat_activity (an operator can tell them
+        # apart, and cut them); a name in the URL wins.
+        query.setdefault("application_name", f"conveyor:{self.schema}")
         self.conninfo = urlunsplit(
             parts._replace(
                 scheme="postgresql", query="&".join(f"{k}={v}" for k, v in query.items())
@@ -161,28 +216,48 @@ class PostgresBackend(Backend):
         if self._pool is None:
             with self._pool_lock:
                 if self._pool is None:
-                    pool: ConnectionPool[Any] = ConnectionPool(
-                        self.conninfo, min_size=1, max_size=10, open=False, timeout=10,
-                        kwargs={"connect_timeout": 5, "autocommit": True},
-                        name=f"conveyor-{self.schema}",
-                        check=_check_idle,
-                    )  # fmt: skip
-                    try:
-                        pool.open(wait=True, timeout=10)
-                    except Exception as exc:
-                        pool.close()
-                        raise BackendError(
-                            f"PostgreSQL at {self.safe_url} is unreachable: {exc}"
-                        ) from exc
-                    self._migrate_or_check(pool)
-                    self._pool = pool
+                    self._pool = self._open_pool()
         return self._pool
+
+    def _open_pool(self) -> ConnectionPool[Any]:
+        # One direct connection first: an unreachable server is reported at once and once,
+        # in one line (the pool would retry for its whole timeout, logging each attempt).
+        # The same connection checks (or migrates) the schema.
+        try:
+            with psycopg.connect(
+                self.conninfo, connect_timeout=CONNECT_TIMEOUT, autocommit=True
+            ) as conn:
+                self._migrate_or_check(conn)
+        except psycopg.OperationalError as exc:
+            raise BackendError(unreachable(self.safe_url, exc)) from exc
+        pool: ConnectionPool[Any] = ConnectionPool(
+            self.conninfo, min_size=1, max_size=10, open=False, timeout=10,
+            kwargs={"connect_timeout": CONNECT_TIMEOUT, "autocommit": True},
+            name=f"conveyor-{self.schema}",
+        )  # fmt: skip
+        pool.open(wait=False)
+        return pool
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection that is alive. Not the pool's own ``check``: after a failed
+        check it sleeps a backoff (1 s, 2 s, 4 s...) before the next connection, so a few
+        connections cut at once stalled every caller for up to 10 s. Here each dead one is
+        closed (the pool replaces it at once) and the next is taken without waiting; the
+        loop ends, since the pool holds at most ``max_size`` connections to discard."""
+        pool = self.pool
+        for _ in range(pool.max_size + 1):
+            with pool.connection() as conn:
+                if _alive(conn):
+                    yield conn
+                    return
+        raise BackendError(f"PostgreSQL at {self.safe_url}: every connection was closed")
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Connection[Any]]:
         """A connection in a transaction, committed on success. (Pooled connections are in
         autocommit mode, so a single statement can also run without one.)"""
-        with self.pool.connection() as conn, conn.transaction():
+        with self._connection() as conn, conn.transaction():
             yield conn
 
     def close(self) -> None:
@@ -196,17 +271,16 @@ class PostgresBackend(Backend):
 
     # -- migrations --------------------------------------------------------------------
 
-    def _migrate_or_check(self, pool: ConnectionPool[Any]) -> None:
-        with pool.connection() as conn:
-            current = self._version(conn)
-            latest = migrations("postgres")[-1][0]
-            if current < latest:
-                if not self.auto_migrate:
-                    raise ConfigurationError(
-                        f"the schema {self.schema!r} is at version {current}, this Conveyor needs {latest}: "
-                        "run `conveyor migrate` (automatic migration is off: ?migrate=false)"
-                    )
-                self._apply(conn)
+    def _migrate_or_check(self, conn: psycopg.Connection[Any]) -> None:
+        current = self._version(conn)
+        latest = migrations("postgres")[-1][0]
+        if current < latest:
+            if not self.auto_migrate:
+                raise ConfigurationError(
+                    f"the schema {self.schema!r} is at version {current}, this Conveyor needs {latest}: "
+                    "run `conveyor migrate` (automatic migration is off: ?migrate=false)"
+                )
+            self._apply(conn)
 
     def _version(self, conn: psycopg.Connection[Any]) -> int:
         row = conn.execute(
@@ -223,7 +297,7 @@ class PostgresBackend(Backend):
     @guarded
     def migrate(self) -> list[int]:
         """Apply pending migrations (under an advisory lock); returns the versions applied."""
-        with psycopg.connect(self.conninfo, connect_timeout=5) as conn:
+        with psycopg.connect(self.conninfo, connect_timeout=CONNECT_TIMEOUT) as conn:
             return self._apply(conn)
 
     def _apply(self, conn: psycopg.Connection[Any]) -> list[int]:
@@ -258,7 +332,7 @@ class PostgresBackend(Backend):
     def _insert(self, jobs: Sequence[JobRecord]) -> list[bool]:
         # One statement on an autocommit connection: it commits by itself, so a single
         # enqueue costs one round trip (a BEGIN/COMMIT pair would add two).
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             return self._insert_on(conn, jobs)
 
     def _insert_on(self, conn: Any, jobs: Sequence[JobRecord]) -> list[bool]:
@@ -326,10 +400,13 @@ class PostgresBackend(Backend):
         return rejected
 
     @guarded
-    def _release(self, leases: list[Lease], now: float) -> None:
+    def _release(self, leases: list[Lease], now: float, interrupted: dict[str, Any] | None) -> None:
+        query = self._q["release" if interrupted is None else "release_interrupted"]
+        brief = _brief(interrupted)
         with self._tx() as conn, conn.cursor() as cur:
             cur.executemany(
-                self._q["release"], [{"id": lease.job_id, "token": lease.token} for lease in leases]
+                query,
+                [{"id": x.job_id, "token": x.token, "now": now, "brief": brief} for x in leases],
             )
 
     @guarded

@@ -351,10 +351,10 @@ class RedisBackend(Backend):
         return list(self._run("finish", _num(now), _num(keep_until), orjson.dumps(data).decode()))
 
     @guarded
-    def _release(self, leases: list[Lease], now: float) -> None:
-        self._run(
-            "release", _num(now), *[x for lease in leases for x in (lease.job_id, lease.token)]
-        )
+    def _release(self, leases: list[Lease], now: float, interrupted: dict[str, Any] | None) -> None:
+        brief = _brief(interrupted) or ""
+        pairs = [x for lease in leases for x in (lease.job_id, lease.token)]
+        self._run("release", _num(now), brief, *pairs)
 
     @guarded
     def _expire(self, leases: list[Lease]) -> None:

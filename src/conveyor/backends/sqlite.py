@@ -267,10 +267,13 @@ class SQLiteBackend(Backend):
                     rejected.append(out.job_id)
         return rejected
 
-    def _release(self, leases: list[Lease], now: float) -> None:
+    def _release(self, leases: list[Lease], now: float, interrupted: dict[str, Any] | None) -> None:
+        query = _Q["release" if interrupted is None else "release_interrupted"]
+        brief = _brief(interrupted)
         with self._write() as conn:
             conn.executemany(
-                _Q["release"], [{"id": lease.job_id, "token": lease.token} for lease in leases]
+                query,
+                [{"id": x.job_id, "token": x.token, "now": now, "brief": brief} for x in leases],
             )
 
     def _expire(self, leases: list[Lease]) -> None:

@@ -196,10 +196,10 @@ def outcome_of_error(app: App, job: Prepared, exc: BaseException) -> Outcome:
     retry = exc if isinstance(exc, Retry) else None
     if retry is None and not isinstance(exc, task.options.autoretry_for or ()):
         return failure(record, error_info(exc))
-    cause = (retry.exc if retry else exc) or exc
+    cause = last_error(exc)
     retries = retries_used(record.attempts)
     if retries >= record.max_retries:
-        return failure(record, error_info(cause, retries_exhausted=True, retries=retries))
+        return failure(record, exhausted_error(exc, cause, record.max_retries, retries))
     opts = task.options
     delay = retry.countdown if retry and retry.countdown is not None else None
     if delay is None:
@@ -209,4 +209,34 @@ def outcome_of_error(app: App, job: Prepared, exc: BaseException) -> Outcome:
             else app.conf.retry_backoff_max
         )
         delay = retry_delay(retries, opts.retry_backoff, cap, opts.retry_jitter)
-    return Outcome(record.id, token, State.RETRY, error=error_info(cause), delay=max(0.0, delay))
+    return Outcome(
+        record.id, token, State.RETRY, error=error_info(cause or exc), delay=max(0.0, delay)
+    )
+
+
+def last_error(exc: BaseException) -> BaseException | None:
+    """The real error behind a retry: the ``exc`` given to ``self.retry()``, else the
+    exception being handled when it was called (``except ...: self.retry()``); None for a
+    retry asked for with no error. Any other exception (autoretry) is its own cause."""
+    if not isinstance(exc, Retry):
+        return exc
+    if exc.exc is not None:
+        return exc.exc
+    context = exc.__context__
+    return None if context is None or isinstance(context, TaskControl) else context
+
+
+def exhausted_error(
+    exc: BaseException, cause: BaseException | None, max_retries: int, retries: int
+) -> dict[str, Any]:
+    """The FAILURE error of a job out of retries: the last real error's type and traceback,
+    and a message that says the budget ran out (never a bare "asked to be retried")."""
+    if cause is None:
+        what = "the task asked to be retried without an error"
+        info = error_info(exc, retries_exhausted=True, retries=retries)
+        info["type"] = "MaxRetriesExceeded"
+    else:
+        what = f"last error: {type(cause).__name__}: {cause}"
+        info = error_info(cause, retries_exhausted=True, retries=retries)
+    info["message"] = f"max_retries ({max_retries}) exceeded; {what}"
+    return info

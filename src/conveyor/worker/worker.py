@@ -33,7 +33,7 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..backends.base import RevocationWatch
@@ -262,7 +262,7 @@ class Worker:
         if self._hold_ack is not None and self._unacked:
             self._hold_ack()
         try:
-            self._start_follow_ups(self._unacked)  # before the ack: see workflows.engine
+            records = self._start_follow_ups(self._unacked)  # before the ack: see workflows.engine
             if self._unacked:
                 self._warn_refused(self.backend.ack(self._unacked))
             if lost:
@@ -274,7 +274,7 @@ class Worker:
         except BackendError as exc:
             log.error("cannot store outcomes (%s); retrying in the next tick", exc)
             return
-        self._count_and_log(self._unacked, len(lost))
+        self._count_and_log(self._unacked, len(lost), records)
         self._unacked, self._unlost = [], []
         self._forget(done)
 
@@ -317,8 +317,9 @@ class Worker:
                 job_id,
             )
 
-    def _start_follow_ups(self, outcomes: list[Outcome]) -> None:
-        """Store the workflow steps and links that these final outcomes start."""
+    def _start_follow_ups(self, outcomes: list[Outcome]) -> Mapping[str, JobRecord]:
+        """Store the workflow steps and links that these final outcomes start; returns the
+        outcomes' records (fetched for jobs whose records the worker never received)."""
         records: Mapping[str, JobRecord] = self._held
         missing = [o.job_id for o in outcomes if o.job_id not in records]
         if missing:  # a process-pool child killed before its records reached us
@@ -326,6 +327,7 @@ class Worker:
         follow = follow_ups_of(self.app, records, outcomes)
         if follow:
             self.backend.enqueue(follow)
+        return records
 
     def _after_rescue(self, job_ids: list[str]) -> None:
         """Jobs the backend ended (worker lost, revoked while orphaned) start follow-ups too."""
@@ -340,11 +342,13 @@ class Worker:
         if follow:
             self.backend.enqueue(follow)
 
-    def _count_and_log(self, outcomes: list[Outcome], lost: int) -> None:
+    def _count_and_log(
+        self, outcomes: list[Outcome], lost: int, records: Mapping[str, JobRecord] | None = None
+    ) -> None:
         self.counts["LOST"] += lost
         for report in outcomes:
             self.counts[report.state.value] = self.counts.get(report.state.value, 0) + 1
-            record = self._held.get(report.job_id)
+            record = (records or self._held).get(report.job_id)
             task = record.task if record else "?"
             if report.error:
                 log.info("%s %s %s: %s: %s", report.state.value, task, report.job_id,
@@ -490,19 +494,25 @@ class Worker:
         log.info("released %d claimed job(s) that had not started", len(unstarted))
 
     def _stop_now(self) -> None:
+        running = self.pool.running_jobs()  # their attempts are recorded as interrupted
         with self._room:
-            running = [j.lease for j in self._held.values()]
-        if running:
-            log.warning("stopping %d running job(s); they go back to their queues", len(running))
-            self._release(running)
+            held = [j.lease for j in self._held.values()]
+        if held:
+            log.warning("stopping %d running job(s); they go back to their queues", len(held))
+            self._release(held, running)
         self.pool.shutdown(wait=False)
         unreported = self.pool.unreported_leases()  # claimed by children just before they died
         if unreported:
-            self._release(unreported)
+            self._release(unreported, running)
 
-    def _release(self, leases: list[Lease]) -> None:
+    def _release(self, leases: list[Lease], running: Collection[str] = ()) -> None:
+        """Give jobs back to their queues; those in ``running`` were stopped mid-run."""
+        interrupted = [x for x in leases if x.job_id in running]
+        unstarted = [x for x in leases if x.job_id not in running]
         try:
-            self.backend.release(leases)
+            for batch, flag in ((unstarted, False), (interrupted, True)):
+                if batch:
+                    self.backend.release(batch, interrupted=flag)
         except BackendError as exc:
             log.error("could not release jobs (%s); they return when their leases expire", exc)
         with self._room:

@@ -1,12 +1,18 @@
--- ARGV: prefix, now, then id, token pairs. Claimed jobs that never started go back to
--- their queue at once, in their old place, and the claim does not count as an attempt.
+-- ARGV: prefix, now, brief, then id, token pairs. Claimed jobs go back to their queue at
+-- once, in their old place. brief "": they never started, and the claim does not count as
+-- an attempt. Else they were running when their worker stopped them: the attempt counts
+-- and is recorded, ending PENDING with this error.
 local now = tonumber(ARGV[2])
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   local id = ARGV[i]
   local queue, task = leased(id, ARGV[i + 1])
   if queue then
     local key = K("job", id)
-    redis.call("HINCRBY", key, "attempt", -1)
+    if ARGV[3] == "" then
+      redis.call("HINCRBY", key, "attempt", -1)
+    else
+      append_attempt(id, "PENDING", ARGV[2], ARGV[3])
+    end
     redis.call("HDEL", key, "worker", "started_at", "lease_token", "lease_until")
     redis.call("ZREM", K("leases"), id)
     local f = redis.call("HMGET", key, "priority", "run_at")

@@ -90,6 +90,10 @@ class AsyncPool(Pool):
         if stop is not None:
             stop()
 
+    def running_jobs(self) -> set[str]:
+        with self._lock:  # a job leaves _waiting when it starts, and _tasks when it ends
+            return set(self._tasks) - {r.id for r in self._waiting}
+
     def take_unstarted(self) -> list[JobRecord]:
         with self._lock:
             taken, self._waiting = self._waiting, []

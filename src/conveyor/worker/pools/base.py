@@ -90,6 +90,11 @@ class Pool(ABC):
         return []
 
     @abstractmethod
+    def running_jobs(self) -> set[str]:
+        """Ids of the jobs running now: begun, their outcome not yet posted. A shutdown
+        that stops them records their attempt as interrupted (the others never started)."""
+
+    @abstractmethod
     def take_unstarted(self) -> list[JobRecord]:
         """Remove and return the submitted jobs that have not started (for release)."""
 

@@ -94,7 +94,7 @@ class _Child:
 
     def leases(self) -> list[tuple[int, Lease]]:
         """Every delivery this child holds, with its sequence number."""
-        held = [(seq, r.lease) for seq, r in self.held.values()]
+        held = [(seq, r.lease) for seq, r in list(self.held.values())]  # a snapshot: any thread
         return held + self.unreported()
 
     def running(self) -> str | None:
@@ -233,6 +233,9 @@ class ProcessPool(Pool):
             if not child.gone
             for _, lease in child.unreported()
         ]
+
+    def running_jobs(self) -> set[str]:
+        return {job for child in list(self._children) if (job := child.running())}
 
     def child_pids(self) -> list[int]:
         return [c.proc.pid for c in self._children if c.proc.pid is not None]

@@ -59,6 +59,10 @@ class ThreadPool(Pool):
         if stop is not None:  # else not started yet, or ended: the heartbeat asks again
             stop()
 
+    def running_jobs(self) -> set[str]:
+        with self._lock:
+            return set(self._stops)
+
     def take_unstarted(self) -> list[JobRecord]:
         taken: list[JobRecord] = []
         while True:

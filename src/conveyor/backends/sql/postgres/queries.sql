@@ -90,6 +90,14 @@ SET state = 'PENDING', attempt = attempt - 1, worker = NULL, started_at = NULL,
     lease_token = NULL, lease_until = NULL
 WHERE id = %(id)s AND state = 'STARTED' AND lease_token = %(token)s
 
+-- name: release_interrupted
+-- Running jobs their worker stopped at shutdown: the attempt counts and is recorded.
+UPDATE {schema}.jobs
+SET state = 'PENDING', worker = NULL, started_at = NULL, lease_token = NULL, lease_until = NULL,
+    attempts = attempts || jsonb_build_array(jsonb_build_object('attempt', attempt, 'worker', worker,
+        'started_at', started_at, 'finished_at', %(now)s::float8, 'state', 'PENDING', 'error', %(brief)s::jsonb))
+WHERE id = %(id)s AND state = 'STARTED' AND lease_token = %(token)s
+
 -- name: expire
 UPDATE {schema}.jobs SET lease_until = 0 WHERE id = %(id)s AND state = 'STARTED' AND lease_token = %(token)s
 

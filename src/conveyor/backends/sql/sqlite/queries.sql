@@ -69,6 +69,14 @@ SET state = 'PENDING', attempt = attempt - 1, worker = NULL, started_at = NULL,
     lease_token = NULL, lease_until = NULL
 WHERE id = :id AND state = 'STARTED' AND lease_token = :token
 
+-- name: release_interrupted
+-- Running jobs their worker stopped at shutdown: the attempt counts and is recorded.
+UPDATE jobs
+SET state = 'PENDING', worker = NULL, started_at = NULL, lease_token = NULL, lease_until = NULL,
+    attempts = json_insert(attempts, '$[#]', json_object('attempt', attempt, 'worker', worker,
+        'started_at', started_at, 'finished_at', :now, 'state', 'PENDING', 'error', json(:brief)))
+WHERE id = :id AND state = 'STARTED' AND lease_token = :token
+
 -- name: expire
 UPDATE jobs SET lease_until = 0 WHERE id = :id AND state = 'STARTED' AND lease_token = :token
 
