@@ -150,7 +150,7 @@ def test_enqueue_many_resolves_each_task_and_each_calls_own_options(app: App) ->
     assert records[2].id == "mine"
     assert len({r.id for r in records}) == len(records)
     plans: dict[str, CallPlan] = {}
-    first, second = (app._record(thumbnail.s(), 0.0, plans) for _ in range(2))
+    first, second = (app.build_record(thumbnail.s(), 0.0, plans) for _ in range(2))
     first.headers["x"] = 1  # records from one plan hold headers of their own
     assert second.headers == {"acks_late": False}
 
@@ -171,7 +171,7 @@ def test_job_handles(app: App) -> None:
 
 def test_no_connection_at_import_or_construction(tmp_path: object) -> None:
     app = App("lazy", backend="sqlite:////nonexistent-dir/x.db")
-    assert app._backend is None  # built on first use only
+    assert app.use_backend(None) is None  # nothing was built: the backend comes on first use
 
 
 def test_arguments_that_do_not_fit_the_task_are_refused_at_the_call(app: App) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from .aio import AsyncApp
 from .backends import Backend, from_url
@@ -14,14 +14,13 @@ from .errors import ConfigurationError, JobNotFound, UnknownTask
 from .events import EventBus, JobEnqueued
 from .job import Job
 from .names import check_queue_name
-from .options import CallPlan, new_record, plan_call
-from .records import JobRecord
+from .options import Call, CallPlan, new_record, plan_call
+from .records import JobRecord, Revocation
+from .revocation import revoke
 from .routing import check_routes, route_for
+from .schedules import Schedule, ScheduleBook, ScheduleError, check_schedule
 from .task import Signature, Task, TaskOptions
-
-if TYPE_CHECKING:
-    from .scheduler import Schedule, ScheduleBook
-    from .workflows import Workflow
+from .workflows.handle import Workflow, is_workflow, load_workflow
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -135,8 +134,6 @@ class App:
 
         def register(func: Callable[..., Any]) -> Task[Any, Any]:
             task: Task[Any, Any] = self.task(**task_options)(func)
-            from .scheduler import Schedule, check_schedule
-
             seconds = every.total_seconds() if isinstance(every, timedelta) else every
             schedule = Schedule(name or task.name, task.name, cron=cron, every=seconds, tz=tz, args=list(args),
                                 kwargs=kwargs or {}, misfire=misfire, source="code")  # fmt: skip
@@ -150,8 +147,6 @@ class App:
         """Schedules declared in code: ``@app.periodic`` and ``app.conf.schedule`` (each
         checked as ``app.schedules.add`` checks: a task this app registers, arguments that
         fit it)."""
-        from .scheduler import Schedule, ScheduleError, check_schedule
-
         found = dict(self._periodic)
         for schedule_name, entry in self.conf.schedule.items():
             entry = dict(entry)
@@ -170,8 +165,6 @@ class App:
     @property
     def schedules(self) -> ScheduleBook:
         """Schedules stored in the backend: list, add, update, pause, resume, delete."""
-        from .scheduler import ScheduleBook
-
         return ScheduleBook(self)
 
     def declared_queues(self) -> list[str]:
@@ -207,7 +200,7 @@ class App:
         ``connection``: enqueue inside the caller's open database transaction (PostgreSQL),
         so the job exists if and only if that transaction commits.
         """
-        record = self._record(
+        record = self.build_record(
             Signature(name, tuple(args), kwargs or {}, options), self.backend.now()
         )
         self._store([record], connection)
@@ -217,7 +210,7 @@ class App:
         """Queue many jobs in one backend round trip. All are checked before any is stored."""
         now = self.backend.now()
         plans: dict[str, CallPlan] = {}
-        records = [self._record(sig, now, plans) for sig in signatures]
+        records = [self.build_record(sig, now, plans) for sig in signatures]
         self._store(records, connection)
         return [Job(self, r.id) for r in records]
 
@@ -237,15 +230,20 @@ class App:
 
     def workflow(self, workflow_id: str) -> Workflow:
         """A handle on a stored workflow; raises ``JobNotFound`` for an unknown id."""
-        from .workflows.handle import load_workflow
-
         return load_workflow(self, workflow_id)
+
+    def revoke(
+        self, job_id: str, *, terminate: bool = False, reason: str = "cancelled by an operator"
+    ) -> Revocation:
+        """Cancel a job durably and say what that did (see ``Revocation``): a waiting job
+        never runs (and a workflow step's downstream steps are stored as never run), a
+        running one is stopped by its worker with ``terminate``, a finished one keeps its
+        outcome (the record notes the late revoke)."""
+        return revoke(self, job_id, terminate=terminate, reason=reason)
 
     def job(self, job_id: str) -> Job:
         """A handle on an existing job; raises ``JobNotFound`` if no job has that id."""
         if not self.backend.get_many([job_id]):
-            from .workflows.handle import is_workflow
-
             if is_workflow(self, job_id):  # a second lookup, only on the way to an error
                 raise JobNotFound(
                     f"{job_id!r} is a workflow's id, not a job's; use app.workflow({job_id!r})"
@@ -255,9 +253,9 @@ class App:
             )
         return Job(self, job_id)
 
-    def _record(
+    def build_record(
         self,
-        sig: Signature,
+        sig: Call | Signature,
         now: float,
         plans: dict[str, CallPlan] | None = None,
         *,
@@ -273,7 +271,9 @@ class App:
             task.check_args(sig.args, sig.kwargs)
         return record
 
-    def _plan_of(self, sig: Signature, now: float, plans: dict[str, CallPlan] | None) -> CallPlan:
+    def _plan_of(
+        self, sig: Call | Signature, now: float, plans: dict[str, CallPlan] | None
+    ) -> CallPlan:
         if plans is None or sig.options:
             return self._plan(sig.task, sig.options, now)
         plan = plans.get(sig.task)

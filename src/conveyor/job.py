@@ -72,9 +72,7 @@ class Job:
     def revoke(self, *, terminate: bool = False, reason: str = "revoked") -> Revocation:
         """Cancel the job durably and say what that did: revoked while waiting,
         terminating while running, or too late (see ``Revocation``)."""
-        from .control.jobs import cancel_job
-
-        return cancel_job(self.app, self.id, terminate=terminate, reason=reason)
+        return self.app.revoke(self.id, terminate=terminate, reason=reason)
 
 
 class ResultWait:

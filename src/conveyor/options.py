@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import EnqueueError, PayloadTooLarge
 from .ids import new_id
@@ -228,3 +228,13 @@ def new_record(
         workflow_id=plan.workflow_id,
         headers=dict(plan.headers),
     )
+
+
+class Call(NamedTuple):
+    """One call of a task by name, as ``App.build_record`` takes it: what a ``Signature``
+    holds without its links and app (the workflow engine builds these from stored specs)."""
+
+    task: str
+    args: tuple[Any, ...] | list[Any]
+    kwargs: dict[str, Any]
+    options: dict[str, Any]

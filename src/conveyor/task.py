@@ -1,17 +1,21 @@
-"""Tasks (registered functions) and signatures (a task plus arguments and options)."""
+"""Tasks: functions registered on an app. ``task.s(...)`` makes a ``Signature`` (defined
+with the workflows that compose them, in ``workflows.canvas``)."""
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from .errors import ConfigurationError, EnqueueError
+from .workflows.canvas import Signature
 
 if TYPE_CHECKING:
     from .app import App
     from .job import Job
+
+__all__ = ["Signature", "Task", "TaskOptions"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -134,58 +138,3 @@ def _parameters(fn: Callable[..., Any], name: str, bind: bool) -> inspect.Signat
 
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-
-
-@dataclass
-class Signature:
-    """A task name with arguments and options; ``app.enqueue_many`` takes a list of them,
-    and ``chain``/``group``/``chord`` (or ``|``) compose them."""
-
-    task: str
-    args: tuple[Any, ...] | list[Any] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    options: dict[str, Any] = field(default_factory=dict)
-    immutable: bool = False
-    app: App | None = field(default=None, repr=False, compare=False)
-    #: Run these with this job's result when it succeeds.
-    links: list[Signature] = field(default_factory=list)
-    #: Run these with this job's id when it fails or is revoked.
-    errbacks: list[Signature] = field(default_factory=list)
-
-    def set(self, **options: Any) -> Signature:
-        """Add per-call options (queue, priority, countdown, ...); returns self."""
-        self.options.update(options)
-        return self
-
-    def link(self, sig: Signature) -> Signature:
-        self.links.append(sig)
-        return self
-
-    def link_error(self, sig: Signature) -> Signature:
-        self.errbacks.append(sig)
-        return self
-
-    def apply_async(
-        self, *, link: Signature | None = None, link_error: Signature | None = None, **options: Any
-    ) -> Job:
-        """Queue this signature as one job (with its links); returns the job's handle."""
-        from .job import Job
-        from .workflows.canvas import task_node
-        from .workflows.engine import _NO_INPUT, check_steps, start
-
-        if self.app is None:
-            raise ConfigurationError("this signature has no app: build it with task.s(...)")
-        sig = Signature(self.task, self.args, self.kwargs, {**self.options, **options}, self.immutable, self.app,
-                        self.links + ([link] if link else []), self.errbacks + ([link_error] if link_error else []))  # fmt: skip
-        node = task_node(sig)
-        check_steps(self.app, node)
-        self.app.backend.enqueue(list(start(self.app, node, _NO_INPUT, None, None)))
-        return Job(self.app, node["id"])
-
-    def delay(self) -> Job:
-        return self.apply_async()
-
-    def __or__(self, other: Any) -> Any:
-        from .workflows.canvas import Chain
-
-        return Chain(self, other)

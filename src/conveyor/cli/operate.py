@@ -140,7 +140,7 @@ def purge(ref: AppRef, queue: str, yes: bool) -> None:
     out.print(f"purged {control.purge_queue(app, queue)} waiting job(s) from {queue!r}")
 
 
-def _json_arg(value: str | None, what: str) -> Any:
+def json_arg(value: str | None, what: str) -> Any:
     if value is None:
         return None
     try:
@@ -164,7 +164,7 @@ def _json_arg(value: str | None, what: str) -> Any:
 def enqueue(ref: AppRef, task: str, args_json: str | None, kwargs_json: str | None, queue: str | None,
             priority: str | None, countdown: str | None, as_json: bool) -> None:  # fmt: skip
     """Queue a job for TASK (a name the app registers)."""
-    args, kwargs = _json_arg(args_json, "--args"), _json_arg(kwargs_json, "--kwargs")
+    args, kwargs = json_arg(args_json, "--args"), json_arg(kwargs_json, "--kwargs")
     try:
         delay = None if countdown is None else parse_duration(countdown)
     except ValueError as exc:

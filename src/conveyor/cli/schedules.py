@@ -11,7 +11,7 @@ from ..control.util import age, parse_duration
 from ..scheduler import Scheduler, ScheduleView, sync_code_schedules
 from ..worker.supervisor import Supervisor
 from . import AppRef, cli, console, loglevel_option, setup_logging
-from .operate import _json_arg
+from .operate import json_arg
 from .output import errors_as_usage, json_option, out, print_json, print_table, when
 
 
@@ -75,7 +75,7 @@ def list_schedules(ref: AppRef, as_json: bool) -> None:
 def _fields(cron: str | None, every: str | None, tz: str | None, args: str | None, kwargs: str | None,
             queue: str | None, priority: str | None, misfire: str | None) -> dict[str, Any]:  # fmt: skip
     fields: dict[str, Any] = {"cron": cron, "tz": tz, "misfire": misfire,
-                              "args": _json_arg(args, "--args"), "kwargs": _json_arg(kwargs, "--kwargs")}  # fmt: skip
+                              "args": json_arg(args, "--args"), "kwargs": json_arg(kwargs, "--kwargs")}  # fmt: skip
     if every is not None:
         try:
             fields["every"] = parse_duration(every)

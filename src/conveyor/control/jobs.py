@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConveyorError, SerializationError
 from ..records import JobQuery, JobRecord, Revocation
+from ..revocation import revoke_note
 from ..serialization import decode_payload
 from ..states import State
-from ..workflows.engine import follow_ups
 
 if TYPE_CHECKING:
     from ..app import App
@@ -102,51 +101,9 @@ def describe_job(app: App, job_id: str) -> dict[str, Any]:
 def cancel_job(
     app: App, job_id: str, *, terminate: bool = False, reason: str = "cancelled by an operator"
 ) -> Revocation:
-    """Revoke one job (durably; see ``Backend.cancel``) and say what that did. A waiting
-    workflow step that is revoked ends its workflow's downstream steps too (stored as
-    never run)."""
-    record, was = app.backend.revoke(job_id, terminate=terminate, reason=reason)
-    if was.waiting:
-        app.backend.enqueue(follow_ups(app, record))
-        return _revocation(record, was, "revoked")
-    if was is State.STARTED:
-        return _revocation(record, was, "flagged")
-    return _revocation(record, was, "already_revoked" if was is State.REVOKED else "too_late")
-
-
-def _revocation(record: JobRecord, was: State, outcome: str) -> Revocation:
-    if outcome == "flagged" and record.revoke == "terminate":
-        outcome = "terminating"
-    messages = {
-        "revoked": f"was {was.value}; revoked: it will never run",
-        "already_revoked": "was revoked already; nothing changed",
-        "terminating": "is running; its worker is stopping it (it ends REVOKED)",
-        "flagged": (
-            "is running; flagged as revoked: the task sees it through self.is_revoked(), "
-            "else it runs to the end (revoke with terminate to stop it)"
-        ),
-    }
-    message = f"job {record.id} {messages[outcome]}" if outcome in messages else None
-    return Revocation(record.id, was, record.state, outcome, message or revoke_note(record) or "")
-
-
-def revoke_note(record: JobRecord) -> str | None:
-    """What became of a revoke, in words, when the record's state alone does not say:
-    one that came after the job ended, or one asked while it ran that it outran."""
-    if record.revoke is None or record.state in (State.REVOKED, State.STARTED):
-        return None
-    ended = f"{record.state.value} at {_utc(record.finished_at)}"
-    if record.revoke == "late":
-        return f"too late: the job had already finished {ended} when it was revoked"
-    if record.revoke == "terminate":
-        return f"too late: revoked with terminate while running, but the job finished {ended} before its worker stopped it"
-    return f"revoked while running without terminate; the job ran to the end: {ended}"
-
-
-def _utc(timestamp: float | None) -> str:
-    if timestamp is None:
-        return "?"
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+    """Revoke one job and say what that did (``App.revoke``, which ``Job.revoke`` calls
+    too: one code path for the API, the CLI and REST)."""
+    return app.revoke(job_id, terminate=terminate, reason=reason)
 
 
 def retry_job(app: App, job_id: str) -> JobRecord:

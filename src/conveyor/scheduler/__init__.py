@@ -1,8 +1,11 @@
-"""Cron and interval schedules, stored in the backend, fired exactly once per tick."""
+"""The scheduler: fires the stored schedules, exactly once per tick (``Scheduler``).
 
-from .book import ScheduleBook, ScheduleView, check_schedule
+What a schedule is and where it is kept live in ``conveyor.schedules`` (the core), named
+here again so one import serves code that runs a scheduler.
+"""
+
+from ..schedules import Schedule, ScheduleBook, ScheduleError, ScheduleView, check_schedule, job_id
 from .runner import Scheduler, sync_code_schedules
-from .schedule import Schedule, ScheduleError, job_id
 
 __all__ = [
     "Schedule",

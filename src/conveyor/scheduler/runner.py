@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError, EnqueueError
 from ..ids import new_id
-from .schedule import Schedule, job_id
+from ..schedules import Schedule, job_id
 
 if TYPE_CHECKING:
     from ..app import App

@@ -1,4 +1,4 @@
-"""Composing work: ``chain``, ``group``, ``chord`` and ``|``, built from signatures.
+"""Composing work: signatures, and ``chain``, ``group``, ``chord`` and ``|`` built from them.
 
 Building a workflow gives every task in it an id up front and turns it into a JSON
 spec (nodes: task, chain, group, chord). ``apply_async`` stores the spec in the backend
@@ -9,20 +9,78 @@ and enqueues the first jobs; the rest is started by workers as jobs finish (see
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
 from ..errors import ConfigurationError
 from ..ids import new_id
+from ..job import Job
 from ..options import TIMING, check_workflow_options, durable_options
-from ..task import Signature
-from .engine import first_tasks, task_nodes
+from .engine import NO_INPUT, check_steps, first_tasks, spec_key, start, task_nodes
+from .handle import Workflow
 
 if TYPE_CHECKING:
     from ..app import App
-    from .handle import Workflow
 
 Node = dict[str, Any]
-Part = Union[Signature, "Chain", "Group", "Chord"]
+Part = Union["Signature", "Chain", "Group", "Chord"]
+
+
+@dataclass
+class Signature:
+    """A task name with arguments and options; ``app.enqueue_many`` takes a list of them,
+    and ``chain``/``group``/``chord`` (or ``|``) compose them."""
+
+    task: str
+    args: tuple[Any, ...] | list[Any] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    immutable: bool = False
+    app: App | None = field(default=None, repr=False, compare=False)
+    #: Run these with this job's result when it succeeds.
+    links: list[Signature] = field(default_factory=list)
+    #: Run these with this job's id when it fails or is revoked.
+    errbacks: list[Signature] = field(default_factory=list)
+
+    def set(self, **options: Any) -> Signature:
+        """Add per-call options (queue, priority, countdown, ...); returns self."""
+        self.options.update(options)
+        return self
+
+    def link(self, sig: Signature) -> Signature:
+        self.links.append(sig)
+        return self
+
+    def link_error(self, sig: Signature) -> Signature:
+        self.errbacks.append(sig)
+        return self
+
+    def apply_async(
+        self, *, link: Signature | None = None, link_error: Signature | None = None, **options: Any
+    ) -> Job:
+        """Queue this signature as one job (with its links); returns the job's handle."""
+        if self.app is None:
+            raise ConfigurationError("this signature has no app: build it with task.s(...)")
+        sig = Signature(self.task, self.args, self.kwargs, {**self.options, **options}, self.immutable, self.app,
+                        self.links + ([link] if link else []), self.errbacks + ([link_error] if link_error else []))  # fmt: skip
+        node = task_node(sig)
+        check_steps(self.app, node)
+        self.app.backend.enqueue(list(start(self.app, node, NO_INPUT, None, None)))
+        return Job(self.app, node["id"])
+
+    def delay(self) -> Job:
+        return self.apply_async()
+
+    def __or__(self, other: Any) -> Any:
+        return Chain(self, other)
+
+
+def launch(app: App, node: Node) -> Workflow:
+    """Store a workflow's spec and enqueue its first jobs."""
+    check_steps(app, node)
+    app.backend.kv_set(spec_key(node["id"]), node, ttl=app.conf.result_ttl)
+    app.backend.enqueue(list(start(app, node, NO_INPUT, None, node["id"])))
+    return Workflow(app, node)
 
 
 def task_node(sig: Signature) -> Node:
@@ -86,8 +144,6 @@ class _Canvas:
         max_retries, headers), for every step that does not set its own; see
         ``with_options``. Every step is checked before anything is stored.
         """
-        from .engine import launch
-
         check_workflow_options(options)
         app = app or self.find_app()
         if app is None:

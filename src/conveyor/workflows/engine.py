@@ -22,26 +22,17 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from ..options import Call
 from ..records import JobRecord, Outcome
 from ..states import State
-from ..task import Signature
 
 if TYPE_CHECKING:
     from ..app import App
-    from .handle import Workflow
 
 Node = dict[str, Any]
 Cont = dict[str, Any] | None
-_NO_INPUT = object()
-
-
-def launch(app: App, node: Node) -> Workflow:
-    from .handle import Workflow
-
-    check_steps(app, node)
-    app.backend.kv_set(spec_key(node["id"]), node, ttl=app.conf.result_ttl)
-    app.backend.enqueue(list(start(app, node, _NO_INPUT, None, node["id"])))
-    return Workflow(app, node)
+#: The input of a workflow's first steps: they receive no result (a step given None does).
+NO_INPUT = object()
 
 
 def spec_key(workflow_id: str) -> str:
@@ -57,7 +48,7 @@ def check_steps(app: App, spec: Node) -> None:
     now = app.backend.now()
     first = {id(node) for node in first_tasks(spec)}
     for node in task_nodes(spec):
-        app._record(_signature(node, _NO_INPUT if id(node) in first else None), now)
+        app.build_record(_call(node, NO_INPUT if id(node) in first else None), now)
 
 
 def start(
@@ -70,7 +61,7 @@ def start(
     elif kind == "chain":
         steps = node["steps"]
         if not steps:
-            yield from resume(app, cont, [] if value is _NO_INPUT else value, workflow)
+            yield from resume(app, cont, [] if value is NO_INPUT else value, workflow)
         else:
             rest = {"k": "seq", "steps": steps[1:], "then": cont} if len(steps) > 1 else cont
             yield from start(app, steps[0], value, rest, workflow)
@@ -222,13 +213,13 @@ def _errbacks(app: App, node: Node, failed: JobRecord) -> Iterator[JobRecord]:
         yield from start(app, errback, failed.id, None, failed.workflow_id)
 
 
-def _signature(node: Node, value: Any) -> Signature:
-    args = list(node["args"]) if node["immutable"] or value is _NO_INPUT else [value, *node["args"]]
-    return Signature(node["task"], args, node["kwargs"], {**node["options"], "job_id": node["id"]})
+def _call(node: Node, value: Any) -> Call:
+    args = list(node["args"]) if node["immutable"] or value is NO_INPUT else [value, *node["args"]]
+    return Call(node["task"], args, node["kwargs"], {**node["options"], "job_id": node["id"]})
 
 
 def _record(app: App, node: Node, value: Any, cont: Cont, workflow: str | None) -> JobRecord:
-    record = app._record(_signature(node, value), app.backend.now(), check_args=False)
+    record = app.build_record(_call(node, value), app.backend.now(), check_args=False)
     if workflow is not None:
         record.workflow_id = workflow
         record.headers["wf"] = {"workflow": workflow, "then": cont}
@@ -242,7 +233,7 @@ def _finished(
     app: App, node: Node, state: State, error: dict[str, Any], workflow: str | None
 ) -> JobRecord:
     """A record for a step that will never run, stored already finished."""
-    record = app._record(_signature(node, _NO_INPUT), app.backend.now(), check_args=False)
+    record = app.build_record(_call(node, NO_INPUT), app.backend.now(), check_args=False)
     record.state, record.error, record.workflow_id = state, error, workflow
     return record
 

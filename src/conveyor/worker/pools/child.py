@@ -375,8 +375,8 @@ def child_main(conf: ChildConfig, conn: Connection, shared: Any) -> None:
         # The worker's backend URL wins over import-time defaults. A forked child also
         # holds the worker's backend object, whose connections are the worker's: it stays
         # referenced (collecting it would close them under the worker) and unused.
-        _INHERITED.append(app._backend)
-        app.conf.backend_url, app._backend = conf.backend_url, None
+        _INHERITED.append(app.use_backend(None))
+        app.conf.backend_url = conf.backend_url
     except Exception as exc:
         conn.send(("fatal", f"worker child could not load the app {conf.app_path!r}: {exc}"))
         return

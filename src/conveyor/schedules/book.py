@@ -94,7 +94,7 @@ def check_schedule(app: App, schedule: Schedule) -> None:
     """
     app.get_task(schedule.task)
     try:
-        app._record(schedule.signature(0.0), 0.0)
+        app.build_record(schedule.signature(0.0), 0.0)
     except EnqueueError as exc:
         message = str(exc).replace("(nothing was queued)", "").rstrip()
         raise ScheduleError(
