@@ -30,7 +30,8 @@ def test_doctor_names_a_killed_worker_and_the_job_it_holds_at_once(
     worker = conveyor_proc("worker", "-P", "process", "-c", "1", "-n", "doomed", env=env)
     held = producer.send_task("t.ledger", (str(ledger), 30.0))
     wait_until(lambda: ledger_lines(ledger), 30, "the long job to start")
-    (info,) = producer.backend.workers()
+    # A process-pool child may start the job before its worker's first heartbeat registers it.
+    (info,) = wait_until(producer.backend.workers, 10, "the worker to register")
     os.killpg(worker.pid, signal.SIGKILL)
     worker.wait()
     killed_at = time.monotonic()
