@@ -1,0 +1,234 @@
+"""The API's request and response bodies. Requests are strict (unknown fields refused)
+and bounded; responses mirror what the control functions return."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from ..control.queues import Window
+from ..records import WorkerInfo
+from ..states import State
+
+#: The most jobs one batch submission may hold.
+MAX_BATCH = 1000
+#: The longest delay (countdown, expires) a submission may ask for: a year, in seconds.
+MAX_DELAY = 366 * 24 * 3600.0
+
+Name = Annotated[str, StringConstraints(pattern=r"^[\w.:@/-]{1,200}$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Priority = Annotated[int, Field(ge=0, le=9)] | Literal["low", "normal", "high", "critical"]
+HeaderValue = Annotated[str, StringConstraints(max_length=1000)] | int | float | bool | None
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class JobSubmit(Strict):
+    """One job to queue."""
+
+    task: Name = Field(description="A task name the app exposes over HTTP (setting http_tasks).")
+    args: list[Any] = Field(default_factory=list, max_length=1000)
+    kwargs: dict[str, Any] = Field(default_factory=dict, max_length=1000)
+    queue: Name | None = Field(None, description="Overrides the task's own queue.")
+    priority: Priority | None = Field(None, description="0-9 (higher first) or a name.")
+    countdown: float | None = Field(None, ge=0, le=MAX_DELAY, description="Run no sooner than this many seconds from now.")  # fmt: skip
+    eta: AwareDatetime | None = Field(None, description="Run no sooner than this time (ISO 8601 with a zone, or POSIX seconds).")  # fmt: skip
+    expires: Annotated[float, Field(gt=0, le=MAX_DELAY)] | AwareDatetime | None = Field(
+        None, description="Seconds from now, or a time, after which the job is not run."
+    )
+    headers: dict[Annotated[str, StringConstraints(max_length=100)], HeaderValue] | None = Field(
+        None, max_length=50
+    )
+
+
+class BatchSubmit(Strict):
+    jobs: list[JobSubmit] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class Submitted(BaseModel):
+    id: str
+    task: str
+    url: str = Field(description="Where to read the job.")
+
+
+class BatchSubmitted(BaseModel):
+    jobs: list[Submitted]
+
+
+class JobSummary(BaseModel):
+    id: str
+    task: str
+    queue: str
+    priority: int
+    state: State
+    attempt: int
+    max_retries: int
+    worker: str | None
+    progress: dict[str, Any] | None
+    #: The error's type and message (the traceback is on the job itself).
+    error: dict[str, Any] | None
+    revoke: str | None
+    created_at: float
+    run_at: float
+    started_at: float | None
+    finished_at: float | None
+    expires_at: float | None
+    parent_id: str | None
+    workflow_id: str | None
+
+
+class JobList(BaseModel):
+    jobs: list[JobSummary]
+    next_cursor: str | None = Field(description="Pass as cursor for the next (older) page.")
+
+
+class Timings(BaseModel):
+    waited: float | None
+    ran: float | None
+
+
+class JobDetail(JobSummary):
+    """One job in full (``control.describe_job``); ``error`` keeps its traceback."""
+
+    args: list[Any]
+    kwargs: dict[str, Any]
+    payload_error: str | None
+    result: Any
+    attempts: list[dict[str, Any]]
+    lost_leases: int
+    lease_until: float | None
+    keep_until: float | None
+    timings: Timings
+    root_id: str | None
+    headers: dict[str, Any]
+
+
+class JobOutcome(BaseModel):
+    """A wait's answer: ``done`` once the job finished (then ``result`` or ``error``)."""
+
+    id: str
+    state: State
+    done: bool
+    result: Any
+    error: dict[str, Any] | None
+
+
+class Cancel(Strict):
+    terminate: bool = Field(False, description="Also stop it if it is running.")
+
+
+class Cancelled(BaseModel):
+    id: str
+    state: State
+    terminate: bool
+
+
+class JobFilter(Strict):
+    """Which jobs a bulk action touches; at least one filter is required."""
+
+    states: list[State] | None = Field(None, max_length=7)
+    queues: list[Name] | None = Field(None, max_length=50)
+    tasks: list[Name] | None = Field(None, max_length=50)
+    created_after: AwareDatetime | None = None
+    created_before: AwareDatetime | None = None
+    text: Text | None = None
+
+
+class BulkCancel(JobFilter):
+    terminate: bool = False
+
+
+class BulkResult(BaseModel):
+    count: int
+    ids: list[str]
+
+
+class QueueInfo(BaseModel):
+    name: str
+    paused: bool
+    depth: dict[str, int] = Field(description="Jobs per state.")
+    waiting: int
+    running: int
+    oldest_waiting_age: float | None
+    consumers: list[str]
+    windows: dict[str, Window] = Field(description="Throughput and runtimes over 1m, 5m, 15m.")
+
+
+class QueueList(BaseModel):
+    queues: list[QueueInfo]
+
+
+class QueueChanged(BaseModel):
+    queue: str
+    paused: bool
+
+
+class Purged(BaseModel):
+    queue: str
+    purged: int
+
+
+@dataclass
+class WorkerOut(WorkerInfo):
+    """A live worker (``control.workers``) and seconds since its last heartbeat."""
+
+    heartbeat_age: float = 0.0
+
+
+class WorkerList(BaseModel):
+    workers: list[WorkerOut]
+
+
+class Overview(BaseModel):
+    by_state: dict[str, int]
+    total: int
+    queues: int
+    workers: int
+    finished_last_minute: int
+
+
+class Finding(BaseModel):
+    check: str
+    severity: str = Field(description="error: work is stuck or lost; warning: worth a look")
+    problem: str
+    fix: str
+
+
+class Doctor(BaseModel):
+    ok: bool
+    findings: list[Finding]
+
+
+class Live(BaseModel):
+    status: Literal["ok"]
+
+
+class BackendHealth(BaseModel):
+    reachable: bool
+    latency_ms: float | None
+
+
+class Ready(BaseModel):
+    ready: bool
+    backend: BackendHealth
+    workers_alive: int
+
+
+class Problem(BaseModel):
+    location: str
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    hint: str
+    details: list[Problem] | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
