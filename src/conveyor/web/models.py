@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from ..control.queues import Window
 from ..records import WorkerInfo
@@ -19,7 +19,7 @@ MAX_DELAY = 366 * 24 * 3600.0
 
 Name = Annotated[str, StringConstraints(pattern=r"^[\w.:@/-]{1,200}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Priority = Annotated[int, Field(ge=0, le=9)] | Literal["low", "normal", "high", "critical"]
+Priority = Annotated[StrictInt, Field(ge=0, le=9)] | Literal["low", "normal", "high", "critical"]
 HeaderValue = Annotated[str, StringConstraints(max_length=1000)] | int | float | bool | None
 
 
@@ -37,9 +37,11 @@ class JobSubmit(Strict):
     priority: Priority | None = Field(None, description="0-9 (higher first) or a name.")
     countdown: float | None = Field(None, ge=0, le=MAX_DELAY, description="Run no sooner than this many seconds from now.")  # fmt: skip
     eta: AwareDatetime | None = Field(None, description="Run no sooner than this time (ISO 8601 with a zone, or POSIX seconds).")  # fmt: skip
-    expires: Annotated[float, Field(gt=0, le=MAX_DELAY)] | AwareDatetime | None = Field(
-        None, description="Seconds from now, or a time, after which the job is not run."
-    )
+    expires: (
+        Annotated[float, Field(gt=0, le=MAX_DELAY)]
+        | Annotated[AwareDatetime, Field(strict=True)]
+        | None
+    ) = Field(None, description="Seconds from now, or a time, after which the job is not run.")
     headers: dict[Annotated[str, StringConstraints(max_length=100)], HeaderValue] | None = Field(
         None, max_length=50
     )
