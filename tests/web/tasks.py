@@ -43,3 +43,10 @@ def progress(self: TaskContext) -> str:
 def secret() -> str:
     """Registered but not exposed over HTTP (http_tasks is web.*)."""
     return "never over HTTP"
+
+
+@app.task(name="web.fail_until")
+def fail_until(path: str) -> str:
+    """Fails until the file at ``path`` exists: a FAILURE a retry can fix."""
+    with open(path) as flag:
+        return flag.read()
