@@ -57,5 +57,5 @@ def router(tag: str) -> APIRouter:
     return APIRouter(route_class=ApiRoute, tags=[tag], responses=ERRORS)
 
 
-def posix(value: datetime | None) -> float | None:
-    return None if value is None else value.timestamp()
+def posix(value: float | datetime | None) -> float | None:
+    return value.timestamp() if isinstance(value, datetime) else value

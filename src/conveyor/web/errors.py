@@ -11,6 +11,7 @@ its traceback here and never sent.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -162,4 +163,16 @@ class ApiRoute(APIRoute):
 
 async def handle(request: Request, exc: Exception) -> Response:
     """The app-level handler ``create_api`` installs: unknown paths, wrong methods."""
-    return as_response(exc)
+    response = as_response(exc)
+    if response.status_code == 405:
+        # Starlette names the methods of the first route that matched the path only (GET
+        # and POST /jobs are two routes): name every method the document has for it.
+        response.headers["Allow"] = _documented_methods(request)
+    return response
+
+
+def _documented_methods(request: Request) -> str:
+    for template, operations in request.app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\\{[^}]+\\}", "[^/]+", template), request.url.path):
+            return ", ".join(sorted(method.upper() for method in operations))
+    return ""

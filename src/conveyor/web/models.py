@@ -3,10 +3,21 @@ and bounded; responses mirror what the control functions return."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+)
 
 from ..control.queues import Window
 from ..records import WorkerInfo
@@ -17,10 +28,29 @@ MAX_BATCH = 1000
 #: The longest delay (countdown, expires) a submission may ask for: a year, in seconds.
 MAX_DELAY = 366 * 24 * 3600.0
 
-Name = Annotated[str, StringConstraints(pattern=r"^[\w.:@/-]{1,200}$")]
+#: Queue and task names: ASCII (a JSON Schema's \w is ASCII, a Python regex's is not).
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@/-]{1,200}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Priority = Annotated[StrictInt, Field(ge=0, le=9)] | Literal["low", "normal", "high", "critical"]
 HeaderValue = Annotated[str, StringConstraints(max_length=1000)] | int | float | bool | None
+
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
+def _text_only(value: Any) -> Any:
+    """Refuse numbers, and numbers in text, which pydantic would take as POSIX times."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("a time here is ISO 8601 text with a zone, e.g. 2026-12-01T09:00:00Z")
+    return value
+
+
+#: A time as ISO 8601 text with a zone (numbers are refused: they would be ambiguous).
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_text_only)]
+#: A time as POSIX seconds or ISO 8601 text with a zone; in a JSON body, or in a query.
+BodyTime = Annotated[StrictFloat, Field(ge=0)] | IsoTime
+QueryTime = Annotated[float, Field(ge=0)] | IsoTime
+#: A duration in seconds, up to a year.
+Delay = Annotated[StrictFloat, Field(ge=0, le=MAX_DELAY)]
 
 
 class Strict(BaseModel):
@@ -35,13 +65,13 @@ class JobSubmit(Strict):
     kwargs: dict[str, Any] = Field(default_factory=dict, max_length=1000)
     queue: Name | None = Field(None, description="Overrides the task's own queue.")
     priority: Priority | None = Field(None, description="0-9 (higher first) or a name.")
-    countdown: float | None = Field(None, ge=0, le=MAX_DELAY, description="Run no sooner than this many seconds from now.")  # fmt: skip
-    eta: AwareDatetime | None = Field(None, description="Run no sooner than this time (ISO 8601 with a zone, or POSIX seconds).")  # fmt: skip
-    expires: (
-        Annotated[float, Field(gt=0, le=MAX_DELAY)]
-        | Annotated[AwareDatetime, Field(strict=True)]
-        | None
-    ) = Field(None, description="Seconds from now, or a time, after which the job is not run.")
+    countdown: Delay | None = Field(
+        None, description="Run no sooner than this many seconds from now."
+    )
+    eta: BodyTime | None = Field(None, description="Run no sooner than this time (ISO 8601 with a zone, or POSIX seconds).")  # fmt: skip
+    expires: Delay | IsoTime | None = Field(
+        None, description="Seconds from now, or a time, after which the job is not run."
+    )
     headers: dict[Annotated[str, StringConstraints(max_length=100)], HeaderValue] | None = Field(
         None, max_length=50
     )
@@ -120,7 +150,7 @@ class JobOutcome(BaseModel):
 
 
 class Cancel(Strict):
-    terminate: bool = Field(False, description="Also stop it if it is running.")
+    terminate: StrictBool = Field(False, description="Also stop it if it is running.")
 
 
 class Cancelled(BaseModel):
@@ -135,13 +165,13 @@ class JobFilter(Strict):
     states: list[State] | None = Field(None, max_length=7)
     queues: list[Name] | None = Field(None, max_length=50)
     tasks: list[Name] | None = Field(None, max_length=50)
-    created_after: AwareDatetime | None = None
-    created_before: AwareDatetime | None = None
+    created_after: BodyTime | None = None
+    created_before: BodyTime | None = None
     text: Text | None = None
 
 
 class BulkCancel(JobFilter):
-    terminate: bool = False
+    terminate: StrictBool = False
 
 
 class BulkResult(BaseModel):

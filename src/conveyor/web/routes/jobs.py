@@ -4,7 +4,6 @@ import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from pydantic import AwareDatetime
 
 from ...control import cancel_job, cancel_where, describe_job, list_jobs, retry_job, retry_where
 from ...control.jobs import MAX_PAGE
@@ -24,6 +23,7 @@ from ..models import (
     JobOutcome,
     JobSummary,
     Name,
+    QueryTime,
     Text,
 )
 
@@ -50,8 +50,8 @@ def routes(api: Api) -> APIRouter:
         state: Annotated[list[State] | None, Query(max_length=7)] = None,
         queue: Annotated[list[Name] | None, Query(max_length=50)] = None,
         task: Annotated[list[Name] | None, Query(max_length=50)] = None,
-        created_after: AwareDatetime | None = None,
-        created_before: AwareDatetime | None = None,
+        created_after: QueryTime | None = None,
+        created_before: QueryTime | None = None,
         text: Text | None = None,
         cursor: Annotated[str | None, Query(max_length=200)] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
