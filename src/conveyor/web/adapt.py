@@ -65,3 +65,9 @@ def overview(value: Any) -> models.Overview:
 def doctor(findings: list[Any]) -> models.Doctor:
     found = [models.Finding.model_validate(to_json(f)) for f in findings]
     return models.Doctor(ok=not any(f.severity == "error" for f in found), findings=found)
+
+
+def schedule(view: Any) -> models.ScheduleOut:
+    """A ``ScheduleView``: the schedule's fields and its firing state, side by side."""
+    data = to_json(view)
+    return models.ScheduleOut.model_validate({**data.pop("schedule"), **data})

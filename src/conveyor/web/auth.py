@@ -1,7 +1,8 @@
 """Who may call the API: bearer tokens (``tokens.py``), a role per token.
 
 The role a request needs follows from its method, so a new route cannot forget it:
-GET and HEAD read (``read``); every other method changes something (``operate``).
+GET and HEAD read (``read``); every other method changes something (``operate``, or
+``admin`` on the schedules' routes).
 Health checks sit outside, on their own router.
 
 Modes (``create_api(app, auth=...)``):
@@ -33,14 +34,15 @@ LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 _CREATE = "create one: conveyor -A <app> tokens create --role operate --name NAME"
 
 
-def needed_role(method: str) -> Role:
-    return "read" if method.upper() in READ_METHODS else "operate"
+def needed_role(method: str, write_role: Role = "operate") -> Role:
+    return "read" if method.upper() in READ_METHODS else write_role
 
 
 def authorizer(
-    app: "App", mode: AuthMode
+    app: "App", mode: AuthMode, write_role: Role = "operate"
 ) -> Callable[[Request, HTTPAuthorizationCredentials | None], Awaitable[Token | None]]:
-    """The dependency every non-health route runs: the caller's token, or a 401/403."""
+    """The dependency every non-health route runs: the caller's token, or a 401/403.
+    ``write_role``: what a change needs on these routes (``admin`` for schedules)."""
     if mode not in ("required", "until-first-token", "off"):
         raise ValueError(f"auth must be 'required', 'until-first-token' or 'off', not {mode!r}")
     bearer = HTTPBearer(
@@ -63,7 +65,7 @@ def authorizer(
         token = await app.aio.call(store.verify, secret) if len(secret) <= 200 else None
         if token is None:
             raise _unauthorized("the bearer token is not valid (unknown, revoked or mistyped)")
-        needed = needed_role(request.method)
+        needed = needed_role(request.method, write_role)
         if not allows(token.role, needed):
             raise ApiError(
                 403, "forbidden",

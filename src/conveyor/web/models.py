@@ -250,6 +250,63 @@ class Ready(BaseModel):
     workers_alive: int
 
 
+class ScheduleOptions(Strict):
+    """Enqueue options of a schedule's jobs."""
+
+    queue: Name | None = None
+    priority: Priority | None = None
+    expires: Delay | None = None
+    headers: dict[Annotated[str, StringConstraints(max_length=100)], HeaderValue] | None = Field(
+        None, max_length=50
+    )
+
+
+class ScheduleFields(Strict):
+    """What a schedule may change; give ``cron`` or ``every``, not both."""
+
+    task: Name | None = None
+    cron: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    every: Annotated[StrictFloat, Field(ge=1, le=MAX_DELAY)] | None = Field(None, description="Seconds between runs.")  # fmt: skip
+    tz: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(None, description="IANA time zone for cron.")  # fmt: skip
+    args: list[Any] | None = Field(None, max_length=1000)
+    kwargs: dict[str, Any] | None = Field(None, max_length=1000)
+    options: ScheduleOptions | None = None
+    misfire: Literal["once", "all", "skip"] | None = None
+
+
+class ScheduleCreate(ScheduleFields):
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@-]{1,100}$")]
+    task: Name
+
+
+class ScheduleOut(BaseModel):
+    name: str
+    task: str
+    cron: str | None
+    every: float | None
+    tz: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    options: dict[str, Any]
+    misfire: str
+    misfire_grace: float
+    paused: bool
+    source: str = Field(description="code (declared in the app) or runtime")
+    last_tick: float | None
+    last_run_at: float | None
+    last_job_id: str | None
+    next_run: float | None
+
+
+class ScheduleList(BaseModel):
+    schedules: list[ScheduleOut]
+
+
+class Deleted(BaseModel):
+    name: str
+    deleted: bool
+
+
 class Problem(BaseModel):
     location: str
     message: str
