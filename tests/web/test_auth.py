@@ -64,7 +64,8 @@ def test_read_token_is_403_on_every_mutation_and_reads(web_app: App, client: Cli
     async def scenario() -> None:
         async with client(role="read") as c:
             for method, path in routes:
-                r = await c.request(method, path, json={})
+                # timeout: the event stream ends, and a result wait answers, at once
+                r = await c.request(method, path, json={}, params={"timeout": 0.1})
                 if method in MUTATIONS:
                     assert r.status_code == 403, (method, path, r.text)
                     assert r.json()["error"]["code"] == "forbidden"

@@ -307,6 +307,18 @@ class Deleted(BaseModel):
     deleted: bool
 
 
+class EventOut(BaseModel):
+    """One entry of the backend's event feed: a job's state change or progress."""
+
+    seq: int
+    time: float
+    kind: str = Field(description="job.state or job.progress")
+    job_id: str
+    queue: str
+    task: str
+    state: State
+
+
 class Problem(BaseModel):
     location: str
     message: str
