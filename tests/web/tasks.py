@@ -50,3 +50,8 @@ def fail_until(path: str) -> str:
     """Fails until the file at ``path`` exists: a FAILURE a retry can fix."""
     with open(path) as flag:
         return flag.read()
+
+
+@app.task(name="web.total")
+def total(values: list[int]) -> int:
+    return sum(values)

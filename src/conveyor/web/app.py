@@ -16,7 +16,17 @@ from .. import __version__
 from .auth import AuthMode, authorizer
 from .context import MAX_WAIT, Api
 from .errors import ApiRoute, handle
-from .routes import events, health, jobs, queues, schedules, stats, submit, workers
+from .routes import (
+    events,
+    health,
+    jobs,
+    queues,
+    schedules,
+    stats,
+    submit,
+    workers,
+    workflows,
+)
 
 if TYPE_CHECKING:
     from ..app import App
@@ -33,7 +43,7 @@ def api_router(app: App, *, auth: AuthMode = "required", max_wait: float = MAX_W
     guard = [Depends(authorizer(app, auth))]
     router = APIRouter(route_class=ApiRoute)
     router.include_router(health.routes(api))  # no token: probes must answer
-    for module in (submit, jobs, queues, workers, stats, events):
+    for module in (submit, jobs, workflows, queues, workers, stats, events):
         router.include_router(module.routes(api), dependencies=guard)
     admin = [Depends(authorizer(app, auth, write_role="admin"))]
     router.include_router(schedules.routes(api), dependencies=admin)

@@ -307,6 +307,69 @@ class Deleted(BaseModel):
     deleted: bool
 
 
+class TaskCall(Strict):
+    """One task of a workflow: it receives the previous step's result first (in a chain)
+    unless ``immutable``."""
+
+    task: Name
+    args: list[Any] = Field(default_factory=list, max_length=1000)
+    kwargs: dict[str, Any] = Field(default_factory=dict, max_length=1000)
+    queue: Name | None = None
+    priority: Priority | None = None
+    immutable: StrictBool = False
+
+
+class ChainSpec(Strict):
+    """Steps one after another; a group followed by a step is a chord."""
+
+    chain: list[Step] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class GroupSpec(Strict):
+    """Members side by side; the result is the list of theirs."""
+
+    group: list[Step] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class ChordSpec(Strict):
+    """A group, then a callback given the list of the group's results."""
+
+    chord: list[Step] = Field(min_length=1, max_length=MAX_BATCH)
+    callback: Step
+
+
+Step = TaskCall | ChainSpec | GroupSpec | ChordSpec
+WorkflowSpec = ChainSpec | GroupSpec | ChordSpec
+
+
+class WorkflowSubmitted(BaseModel):
+    id: str
+    url: str
+    jobs: list[str] = Field(
+        description="Every member's job id (later steps start as earlier ones finish)."
+    )
+
+
+class WorkflowNode(BaseModel):
+    """A workflow node: a task (with its job's state; null before the job exists) or a
+    chain, group or chord of nodes."""
+
+    kind: Literal["task", "chain", "group", "chord"]
+    id: str
+    task: str | None = None
+    state: State | None = None
+    result: Any = None
+    error: dict[str, Any] | None = None
+    nodes: list[WorkflowNode] = Field(default_factory=list)
+
+
+class WorkflowStatus(BaseModel):
+    id: str
+    state: State
+    result: Any = Field(description="A chain's last result, a group's list (null where none yet).")
+    root: WorkflowNode
+
+
 class EventOut(BaseModel):
     """One entry of the backend's event feed: a job's state change or progress."""
 
@@ -333,3 +396,7 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+for _model in (ChainSpec, GroupSpec, ChordSpec, WorkflowNode):
+    _model.model_rebuild()
