@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 from typing import Any
 
 import httpx
@@ -204,3 +205,11 @@ def test_tokens_cli_create_list_revoke(web_app: App) -> None:
     missing = runner.invoke(cli, ["-A", "tests.web.tasks:app", "tokens", "revoke", token.id])
     assert missing.exit_code == 1
     assert "no token" in missing.output
+
+
+def test_cli_without_the_web_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "fastapi", None)  # as if conveyor[web] were not installed
+    for args in (["tokens", "list"], ["serve"]):
+        result = CliRunner().invoke(cli, ["-A", "tests.web.tasks:app", *args])
+        assert result.exit_code == 1
+        assert "pip install 'conveyor[web]'" in result.output

@@ -21,7 +21,8 @@ from .output import errors_as_usage
 @errors_as_usage
 def serve(ref: AppRef, host: str, port: int, loglevel: str) -> None:
     """Serve the REST API (docs at /api/docs) until SIGINT/SIGTERM."""
-    from ..web import TokenStore, WebService, create_api  # needs conveyor[web]
+    require_web()
+    from ..web import TokenStore, WebService, create_api
     from ..web.service import auth_for
 
     setup_logging(loglevel)
@@ -37,6 +38,17 @@ def serve(ref: AppRef, host: str, port: int, loglevel: str) -> None:
         f"  exposed      {', '.join(app.conf.http_tasks) or 'no task (set app.conf.http_tasks)'}"
     )
     sys.exit(Supervisor([service]).run())
+
+
+def require_web() -> None:
+    """Fail with the install command when the web extra (fastapi, uvicorn) is missing."""
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise click.ClickException(
+            f"the REST API needs the web extra ({exc.name} is missing): pip install 'conveyor[web]'"
+        ) from None
 
 
 def _describe(auth: str, has_tokens: bool) -> str:

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from . import AppRef, cli, console
 from .output import errors_as_usage, json_option, out, print_json, when
+from .serve import require_web
 
 if TYPE_CHECKING:
     from ..web.tokens import TokenStore
@@ -17,6 +18,7 @@ ROLES = ("read", "operate", "admin")
 
 
 def _store(ref: AppRef) -> TokenStore:
+    require_web()
     from ..web.tokens import TokenStore  # here: the rest of the CLI works without the web extra
 
     return TokenStore(ref.load().backend)
