@@ -180,7 +180,16 @@ def test_cancel_and_retry_one_job(web_app: App, client: Client) -> None:
         async with client() as c:
             job_id = await submit(c, args=[1, 2])
             r = await c.post(f"/api/jobs/{job_id}/cancel", json={"terminate": True})
-            assert r.json() == {"id": job_id, "state": "REVOKED", "terminate": True}
+            answer = r.json()
+            assert (answer["id"], answer["was"], answer["state"]) == (job_id, "PENDING", "REVOKED")
+            assert (answer["outcome"], answer["took_effect"], answer["terminate"]) == (
+                "revoked",
+                True,
+                True,
+            )
+            assert "it will never run" in answer["message"]
+            late = (await c.post(f"/api/jobs/{job_id}/cancel")).json()
+            assert (late["outcome"], late["took_effect"]) == ("already_revoked", False)
             r = await c.post(f"/api/jobs/{job_id}/retry")
             assert r.json()["state"] == "PENDING"
             drain(web_app)
@@ -237,6 +246,7 @@ def test_queues_list_pause_resume_purge(client: Client) -> None:
             assert (await c.post("/api/queues/media/pause")).json() == {
                 "queue": "media",
                 "paused": True,
+                "warning": None,  # a queue the app declares
             }
             assert (await c.get("/api/queues/media")).json()["paused"] is True
             assert (await c.post("/api/queues/media/resume")).json()["paused"] is False

@@ -86,7 +86,10 @@ def test_bad_schedules_are_refused(
 def test_schedule_changes_need_admin(client: Client) -> None:
     async def scenario() -> None:
         async with client(role="admin") as admin:
-            await admin.post("/api/schedules", json={"name": "s", "task": "web.add", "every": 60})
+            made = await admin.post(
+                "/api/schedules", json={"name": "s", "task": "web.add", "args": [1, 2], "every": 60}
+            )
+            assert made.status_code == 201, made.text
         async with client(role="operate") as c:
             assert (await c.get("/api/schedules")).status_code == 200
             for method, path in [("POST", "/api/schedules"), ("PATCH", "/api/schedules/s"),

@@ -7,7 +7,7 @@ from dataclasses import fields
 from typing import Any
 
 from ..control import to_json
-from ..records import JobRecord, WorkerInfo
+from ..records import JobRecord, Revocation, WorkerInfo
 from ..states import State
 from . import models
 
@@ -28,14 +28,12 @@ def summary(record: JobRecord) -> models.JobSummary:
     )  # fmt: skip
 
 
-def cancelled(result: Any, job_id: str, terminate: bool) -> models.Cancelled:
-    """``cancel_job``'s answer (a ``JobRecord`` today, a smaller result object soon): read
-    the id and state from whichever it is."""
-    data = to_json(result) if not isinstance(result, dict) else result
-    data = data if isinstance(data, dict) else {}
-    state = data.get("state") or getattr(result, "state", None)
-    return models.Cancelled(id=str(data.get("id") or data.get("job_id") or job_id),
-                            state=State(str(state)), terminate=terminate)  # fmt: skip
+def cancelled(revocation: Revocation, terminate: bool) -> models.Cancelled:
+    return models.Cancelled(
+        id=revocation.job_id, was=revocation.was, state=revocation.state,
+        outcome=revocation.outcome, took_effect=revocation.took_effect,  # type: ignore[arg-type]
+        message=revocation.message, terminate=terminate,
+    )  # fmt: skip
 
 
 def detail(described: dict[str, Any]) -> models.JobDetail:

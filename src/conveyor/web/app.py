@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from .. import __version__
+from ..version import __version__
 from .auth import AuthMode, authorizer
 from .context import MAX_WAIT, Api
 from .errors import ApiRoute, handle

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from ..control.queues import Window
+from ..names import QUEUE_NAME_PATTERN
 from ..records import WorkerInfo
 from ..states import State
 
@@ -30,6 +31,8 @@ MAX_DELAY = 366 * 24 * 3600.0
 
 #: Queue and task names: ASCII (a JSON Schema's \w is ASCII, a Python regex's is not).
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@/-]{1,200}$")]
+#: Queue names follow the one rule every edge checks (conveyor.names).
+QueueName = Annotated[str, StringConstraints(pattern=rf"^{QUEUE_NAME_PATTERN}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Priority = Annotated[StrictInt, Field(ge=0, le=9)] | Literal["low", "normal", "high", "critical"]
 HeaderValue = Annotated[str, StringConstraints(max_length=1000)] | int | float | bool | None
@@ -63,7 +66,7 @@ class JobSubmit(Strict):
     task: Name = Field(description="A task name the app exposes over HTTP (setting http_tasks).")
     args: list[Any] = Field(default_factory=list, max_length=1000)
     kwargs: dict[str, Any] = Field(default_factory=dict, max_length=1000)
-    queue: Name | None = Field(None, description="Overrides the task's own queue.")
+    queue: QueueName | None = Field(None, description="Overrides the task's own queue.")
     priority: Priority | None = Field(None, description="0-9 (higher first) or a name.")
     countdown: Delay | None = Field(
         None, description="Run no sooner than this many seconds from now."
@@ -154,8 +157,14 @@ class Cancel(Strict):
 
 
 class Cancelled(BaseModel):
+    """What the revoke did (``conveyor.records.Revocation``)."""
+
     id: str
-    state: State
+    was: State = Field(description="The state the revoke found the job in.")
+    state: State = Field(description="The state it left it in.")
+    outcome: Literal["revoked", "terminating", "flagged", "already_revoked", "too_late"]
+    took_effect: bool = Field(description="False when the job had finished or was revoked.")
+    message: str
     terminate: bool
 
 
@@ -163,7 +172,7 @@ class JobFilter(Strict):
     """Which jobs a bulk action touches; at least one filter is required."""
 
     states: list[State] | None = Field(None, max_length=7)
-    queues: list[Name] | None = Field(None, max_length=50)
+    queues: list[QueueName] | None = Field(None, max_length=50)
     tasks: list[Name] | None = Field(None, max_length=50)
     created_after: BodyTime | None = None
     created_before: BodyTime | None = None
@@ -197,6 +206,8 @@ class QueueList(BaseModel):
 class QueueChanged(BaseModel):
     queue: str
     paused: bool
+    #: Set when the queue is unknown (no task, job or worker names it): paused all the same.
+    warning: str | None = None
 
 
 class Purged(BaseModel):
@@ -253,7 +264,7 @@ class Ready(BaseModel):
 class ScheduleOptions(Strict):
     """Enqueue options of a schedule's jobs."""
 
-    queue: Name | None = None
+    queue: QueueName | None = None
     priority: Priority | None = None
     expires: Delay | None = None
     headers: dict[Annotated[str, StringConstraints(max_length=100)], HeaderValue] | None = Field(
@@ -314,7 +325,7 @@ class TaskCall(Strict):
     task: Name
     args: list[Any] = Field(default_factory=list, max_length=1000)
     kwargs: dict[str, Any] = Field(default_factory=dict, max_length=1000)
-    queue: Name | None = None
+    queue: QueueName | None = None
     priority: Priority | None = None
     immutable: StrictBool = False
 

@@ -56,6 +56,9 @@ class WebService:
 
     name = "web"
 
+    def prepare(self) -> None:
+        """Nothing before other threads start (``Service``)."""
+
     def __init__(
         self, asgi: Any, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info"
     ) -> None:

@@ -92,8 +92,8 @@ def routes(api: Api) -> APIRouter:
     async def cancel(job_id: JobId, body: Cancel | None = None) -> Cancelled:
         """Revoke it durably; ``terminate`` also stops it if it is running."""
         terminate = body.terminate if body else False
-        result = await call(cancel_job, app, job_id, terminate=terminate)
-        return adapt.cancelled(result, job_id, terminate)
+        revocation = await call(cancel_job, app, job_id, terminate=terminate)
+        return adapt.cancelled(revocation, terminate)
 
     @r.post("/jobs/{job_id}/retry", summary="Retry a FAILURE or REVOKED job")
     async def retry(job_id: JobId) -> JobSummary:

@@ -8,9 +8,10 @@ from ...control import pause_queue, purge_queue, queue_stats, resume_queue
 from .. import adapt
 from ..context import Api, router
 from ..errors import ApiError
-from ..models import Name, Purged, QueueChanged, QueueInfo, QueueList
+from ..models import Purged, QueueChanged, QueueInfo, QueueList
+from ..models import QueueName as QueueNameText
 
-QueueName = Annotated[Name, Path()]
+QueueName = Annotated[QueueNameText, Path()]
 
 
 def routes(api: Api) -> APIRouter:
@@ -34,8 +35,8 @@ def routes(api: Api) -> APIRouter:
     @r.post("/queues/{name}/pause", summary="Pause a queue")
     async def pause(name: QueueName) -> QueueChanged:
         """Workers stop claiming from it (persisted); running jobs go on."""
-        await call(pause_queue, app, name)
-        return QueueChanged(queue=name, paused=True)
+        warning = await call(pause_queue, app, name)
+        return QueueChanged(queue=name, paused=True, warning=warning)
 
     @r.post("/queues/{name}/resume", summary="Resume a queue")
     async def resume(name: QueueName) -> QueueChanged:
