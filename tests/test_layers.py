@@ -39,6 +39,10 @@ RANK = {name: i for i, (name, _) in enumerate(LAYERS)}
 #: dependencies loaded only when used (a backend's driver), and a pool's own code, so a
 #: worker (and each process-pool child) loads only the pool it runs.
 LAZY_OK = {
+    # the web extra (fastapi, uvicorn) is optional: the CLI says how to install it
+    ("conveyor.cli.serve", "conveyor.web"),
+    ("conveyor.cli.serve", "conveyor.web.service"),
+    ("conveyor.cli.tokens", "conveyor.web.tokens"),
     ("conveyor.worker.pools", "conveyor.worker.pools.process"),
     ("conveyor.worker.pools", "conveyor.worker.pools.threads"),
     ("conveyor.worker.pools", "conveyor.worker.pools.aio"),

@@ -40,6 +40,9 @@ class Settings:
     retry_backoff_max: float = 600.0
     #: Threads ``app.aio`` runs blocking calls on (at most this many reach the backend at once).
     aio_threads: int = 16
+    #: Glob patterns of the task names the REST API (``conveyor.web``) may enqueue, e.g.
+    #: ``["media.*"]``. None by default: a task is reachable over HTTP only when listed.
+    http_tasks: list[str] = field(default_factory=list)
 
     def update(self, **values: Any) -> None:
         for key, value in values.items():

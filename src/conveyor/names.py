@@ -15,7 +15,9 @@ from .errors import ConfigurationError, ConveyorError
 QUEUE_NAME_RULE = (
     "1 to 100 characters: ASCII letters, digits and _ . : @ -, starting with a letter, a digit or _"
 )
-_QUEUE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,99}")
+#: The rule as a regular expression (whole name), for schemas that state it (the REST API).
+QUEUE_NAME_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,99}"
+_QUEUE_NAME = re.compile(QUEUE_NAME_PATTERN)
 
 
 def check_queue_name(

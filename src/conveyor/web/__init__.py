@@ -1,0 +1,15 @@
+"""``conveyor.web``: the REST API (``pip install conveyor[web]``).
+
+    from conveyor.web import create_api
+    api = create_api(app)  # an ASGI app: uvicorn myproject.api:api
+
+    service.include_router(api_router(app), prefix="/api/queue")  # in your FastAPI app
+
+See docs/api.md.
+"""
+
+from .app import api_router, create_api
+from .service import WebService
+from .tokens import Token, TokenStore
+
+__all__ = ["Token", "TokenStore", "WebService", "api_router", "create_api"]

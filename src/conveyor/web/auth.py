@@ -1,0 +1,82 @@
+"""Who may call the API: bearer tokens (``tokens.py``), a role per token.
+
+The role a request needs follows from its method, so a new route cannot forget it:
+GET and HEAD read (``read``); every other method changes something (``operate``, or
+``admin`` on the schedules' routes).
+Health checks sit outside, on their own router.
+
+Modes (``create_api(app, auth=...)``):
+
+- ``"required"`` (the default): every request carries a valid token; with none stored,
+  every request is refused, with how to create one.
+- ``"until-first-token"``: like required, but while the store holds no token at all,
+  requests addressed to localhost pass without one (``conveyor serve`` on a loopback
+  address, for a first look). The first token created closes it, at once. The Host
+  check keeps a web page from reaching it through DNS rebinding.
+- ``"off"``: no checks; for a router mounted behind the service's own authentication.
+"""
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from .errors import ApiError
+from .tokens import Role, Token, TokenStore, allows
+
+if TYPE_CHECKING:
+    from ..app import App
+
+AuthMode = Literal["required", "until-first-token", "off"]
+READ_METHODS = frozenset({"GET", "HEAD"})
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+_CREATE = "create one: conveyor -A <app> tokens create --role operate --name NAME"
+
+
+def needed_role(method: str, write_role: Role = "operate") -> Role:
+    return "read" if method.upper() in READ_METHODS else write_role
+
+
+def authorizer(
+    app: "App", mode: AuthMode, write_role: Role = "operate"
+) -> Callable[[Request, HTTPAuthorizationCredentials | None], Awaitable[Token | None]]:
+    """The dependency every non-health route runs: the caller's token, or a 401/403.
+    ``write_role``: what a change needs on these routes (``admin`` for schedules)."""
+    if mode not in ("required", "until-first-token", "off"):
+        raise ValueError(f"auth must be 'required', 'until-first-token' or 'off', not {mode!r}")
+    bearer = HTTPBearer(
+        auto_error=False, description="A token from `conveyor tokens create` (cvy_...)."
+    )
+
+    async def authorize(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Token | None:
+        if mode == "off":
+            return None
+        store = TokenStore(app.backend)  # the app's backend of the moment (tests swap it)
+        if credentials is None:
+            local = mode == "until-first-token" and request.url.hostname in LOCAL_HOSTS
+            if local and not await app.aio.call(store.exists):
+                return None
+            raise _unauthorized("this API needs a bearer token: Authorization: Bearer cvy_...")
+        secret = credentials.credentials
+        token = await app.aio.call(store.verify, secret) if len(secret) <= 200 else None
+        if token is None:
+            raise _unauthorized("the bearer token is not valid (unknown, revoked or mistyped)")
+        needed = needed_role(request.method, write_role)
+        if not allows(token.role, needed):
+            raise ApiError(
+                403, "forbidden",
+                f"token {token.name!r} has role {token.role!r}; {request.method} needs {needed!r}",
+                f"use a token with role {needed} or higher ({_CREATE.replace('operate', needed)})",
+            )  # fmt: skip
+        request.state.token = token
+        return token
+
+    return authorize
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message, _CREATE, {"WWW-Authenticate": "Bearer"})

@@ -1,0 +1,178 @@
+"""One JSON shape for every error the API answers, and the one place exceptions become it.
+
+    {"error": {"code": "job_not_found", "message": "...", "hint": "what to do"}}
+
+``ApiRoute`` wraps every handler of the API's routers, so the shape holds where the
+router is mounted in someone else's FastAPI service too (exception handlers belong to
+the app, which a router cannot set). A bug answers a 500 of the same shape, logged with
+its traceback here and never sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+from starlette.types import Message, Receive
+
+from ..errors import (
+    BackendError,
+    ConfigurationError,
+    ConveyorError,
+    EnqueueError,
+    InvalidTransition,
+    JobNotFound,
+    PayloadTooLarge,
+    UnknownTask,
+)
+
+log = logging.getLogger("conveyor.web")
+
+#: Per exception type (most specific first): status, code, hint.
+_CONVEYOR_ERRORS: list[tuple[type[ConveyorError], int, str, str]] = [
+    (JobNotFound, 404, "job_not_found", "check the id; finished jobs are pruned after result_ttl"),
+    (UnknownTask, 400, "unknown_task", "use one of the task names listed in the message"),
+    (PayloadTooLarge, 413, "payload_too_large", "pass a reference to large data, not the data"),
+    (EnqueueError, 400, "invalid_job", "fix the field the message names and submit again"),
+    (InvalidTransition, 409, "invalid_state", "read the job's state first (GET /jobs/{id})"),
+    (BackendError, 503, "backend_unavailable", "retry later; check the backend server"),
+    (
+        ConfigurationError,
+        500,
+        "misconfigured",
+        "the server's configuration needs fixing; see its log",
+    ),
+    (ConveyorError, 400, "bad_request", "fix the request as the message says"),
+]
+_HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+               413: "body_too_large", 415: "unsupported_media_type"}  # fmt: skip
+_HTTP_HINTS = {
+    404: "see the API's routes at /api/docs",
+    405: "see the API's routes and their methods at /api/docs",
+    413: "send a smaller body (split a batch)",
+}
+
+
+class ApiError(Exception):
+    """A client mistake answered as ``status`` with the error shape."""
+
+    def __init__(
+        self, status: int, code: str, message: str, hint: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.hint = status, code, message, hint
+        self.headers = headers
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    hint: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body = {"code": code, "message": message, "hint": hint, **extra}
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def as_response(exc: Exception) -> JSONResponse:
+    """The error shape for any exception a handler raised."""
+    if isinstance(exc, ApiError):
+        return error_response(exc.status, exc.code, exc.message, exc.hint, exc.headers)
+    if isinstance(exc, RequestValidationError):
+        return _validation(exc)
+    if isinstance(exc, HTTPException):
+        return error_response(
+            exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail),
+            _HTTP_HINTS.get(exc.status_code, "see /api/docs"), dict(exc.headers or {}),
+        )  # fmt: skip
+    for kind, status, code, hint in _CONVEYOR_ERRORS:
+        if isinstance(exc, kind):
+            if status >= 500:
+                log.error("API request failed: %s", exc)
+            return error_response(status, code, str(exc), hint)
+    log.exception("API request failed")  # a bug: its traceback goes to the log, not the client
+    return error_response(
+        500, "internal_error", "the server failed to answer this request", "retry; if it persists, see the server log"
+    )  # fmt: skip
+
+
+def _validation(exc: RequestValidationError) -> JSONResponse:
+    problems = [
+        {"location": ".".join(str(p) for p in e.get("loc", ())), "message": str(e.get("msg", ""))}
+        for e in exc.errors()[:20]
+    ]
+    first = problems[0] if problems else {"location": "request", "message": "invalid"}
+    return error_response(
+        422, "validation_error", f"{first['location']}: {first['message']}"
+        + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+        "fix the fields listed in details; the schema is at /api/openapi.json", details=problems,
+    )  # fmt: skip
+
+
+#: The largest request body accepted (bytes); a job's own limit is ``max_payload_bytes``.
+MAX_BODY = 8 * 1024 * 1024
+
+
+def _too_large() -> ApiError:
+    return ApiError(413, "body_too_large", f"the request body exceeds {MAX_BODY} bytes",
+                    "send a smaller body: split a batch, pass references to large data")  # fmt: skip
+
+
+def _limited(receive: Receive) -> Receive:
+    """``receive`` that refuses a body (chunked, with no Content-Length) past ``MAX_BODY``."""
+    seen = 0
+
+    async def limited() -> Message:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > MAX_BODY:
+            raise _too_large()
+        return message
+
+    return limited
+
+
+class ApiRoute(APIRoute):
+    """Every route of the API: whatever its handler raises is answered in the error shape,
+    and bodies are bounded (here, not by Starlette's limit, which answers in plain text)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                length = request.headers.get("content-length", "")
+                if length.isdigit() and int(length) > MAX_BODY:
+                    raise _too_large()
+                return await handler(Request(request.scope, _limited(request.receive)))
+            except Exception as exc:
+                return as_response(exc)
+
+        return guarded
+
+
+async def handle(request: Request, exc: Exception) -> Response:
+    """The app-level handler ``create_api`` installs: unknown paths, wrong methods."""
+    response = as_response(exc)
+    if response.status_code == 405:
+        # Starlette names the methods of the first route that matched the path only (GET
+        # and POST /jobs are two routes): name every method the document has for it.
+        response.headers["Allow"] = _documented_methods(request)
+    return response
+
+
+def _documented_methods(request: Request) -> str:
+    for template, operations in request.app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\\{[^}]+\\}", "[^/]+", template), request.url.path):
+            return ", ".join(sorted(method.upper() for method in operations))
+    return ""

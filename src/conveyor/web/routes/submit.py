@@ -1,0 +1,46 @@
+"""Submitting jobs: one, or a batch in one backend round trip."""
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from ...control import enqueue_by_name
+from ...task import Signature
+from ..context import Api, router
+from ..models import BatchSubmit, BatchSubmitted, JobSubmit, Submitted
+
+
+def _options(job: JobSubmit) -> dict[str, Any]:
+    options = {"queue": job.queue, "priority": job.priority, "countdown": job.countdown,
+               "eta": job.eta, "expires": job.expires, "headers": job.headers}  # fmt: skip
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def routes(api: Api) -> APIRouter:
+    r = router("jobs")
+    app = api.app
+
+    def submitted(request: Request, job_id: str, task: str) -> Submitted:
+        return Submitted(id=job_id, task=task, url=str(request.url_for("get_job", job_id=job_id)))
+
+    @r.post("/jobs", status_code=201, summary="Submit a job")
+    async def submit(request: Request, job: JobSubmit) -> Submitted:
+        """Queue one job of a task the app exposes over HTTP (``http_tasks``)."""
+        api.check_exposed(job.task)
+        queued = await app.aio.call(
+            enqueue_by_name, app, job.task, job.args, job.kwargs, **_options(job)
+        )
+        return submitted(request, queued.id, job.task)
+
+    @r.post("/jobs/batch", status_code=201, summary="Submit many jobs at once")
+    async def submit_batch(request: Request, batch: BatchSubmit) -> BatchSubmitted:
+        """Queue every job or none: all are checked before any is stored."""
+        for job in batch.jobs:
+            api.check_exposed(job.task)
+        signatures = [Signature(j.task, tuple(j.args), j.kwargs, _options(j)) for j in batch.jobs]
+        queued = await app.aio.enqueue_many(signatures)
+        return BatchSubmitted(
+            jobs=[submitted(request, q.id, j.task) for q, j in zip(queued, batch.jobs, strict=True)]
+        )
+
+    return r

@@ -1,0 +1,160 @@
+"""Every client mistake is a 4xx in one JSON shape; no bad input makes a 500 or shows a
+traceback; a real bug answers a 500 of the same shape, logged, not shown."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+import pytest
+
+from conveyor import App
+
+from .conftest import Client, run
+
+LONG = "x" * 201
+PAYLOAD_OVER_LIMIT = "y" * (1024 * 1024 + 10)  # over max_payload_bytes, under the body limit
+
+#: (method, path, request options, status, error code)
+MISTAKES: list[tuple[str, str, dict[str, Any], int, str]] = [
+    ("POST", "/api/jobs", {"content": b"{not json", "headers": {"content-type": "application/json"}}, 422, "validation_error"),
+    ("POST", "/api/jobs", {"content": b'{"task": "web.add"}', "headers": {"content-type": "text/plain"}}, 422, "validation_error"),
+    ("POST", "/api/jobs", {"json": {"task": "web.add", "surprise": 1}}, 422, "validation_error"),
+    ("POST", "/api/jobs", {"json": {"args": [1]}}, 422, "validation_error"),
+    ("POST", "/api/jobs", {"json": {"task": "web.add", "args": {"a": 1}}}, 422, "validation_error"),
+    ("POST", "/api/jobs", {"json": {"task": "web.add", "kwargs": [1]}}, 422, "validation_error"),
+    ("POST", "/api/jobs", {"json": {"task": "web.add", "priority": 10}}, 422, "validation_error"),
+    ("POST", "/api/jobs", {"json": {"task": "web.add", "priority": "urgent"}}, 422, "validation_error"),
+    ("POST", "/api/jobs", {"json": {"task": "web.add", "priority": True}}, 422, "validation_error"),
+    ("POST", "/api/jobs", {"json": {"task": "web.add", "countdown": -1}}, 422, "validation_error"),
+    ("POST", "/api/jobs", {"json": {"task": "web.add", "countdown": 1e12}}, 422, "validation_error"),
+    ("POST", "/api/jobs", {"json": {"task": "web.add", "eta": "2030-01-01T00:00:00"}}, 422, "validation_error"),
+    ("POST", "/api/jobs", {"json": {"task": "web.add", "eta": "tomorrow"}}, 422, "validation_error"),
+    ("POST", "/api/jobs", {"json": {"task": "web.add", "expires": -1}}, 422, "validation_error"),
+    ("POST", "/api/jobs", {"json": {"task": "web.add", "expires": "60"}}, 422, "validation_error"),
+    ("POST", "/api/jobs", {"json": {"task": "web.add", "countdown": True}}, 422, "validation_error"),
+    ("POST", "/api/jobs", {"json": {"task": "web.add", "queue": "caf\u00e9"}}, 422, "validation_error"),
+    ("POST", "/api/jobs", {"json": {"task": "web.add", "queue": "has space"}}, 422, "validation_error"),
+    ("POST", "/api/jobs", {"json": {"task": "web.add", "queue": LONG}}, 422, "validation_error"),
+    ("POST", "/api/jobs", {"json": {"task": LONG}}, 422, "validation_error"),
+    ("POST", "/api/jobs", {"json": {"task": "web.add", "headers": {"h": {"nested": 1}}}}, 422, "validation_error"),
+    ("POST", "/api/jobs", {"json": {"task": "web.add", "args": list(range(1001))}}, 422, "validation_error"),
+    ("POST", "/api/jobs", {"json": {"task": "web.add", "countdown": 5, "eta": 1}}, 400, "invalid_job"),
+    ("POST", "/api/jobs", {"json": {"task": "web.nope"}}, 400, "unknown_task"),
+    ("POST", "/api/jobs", {"json": {"task": "internal.secret"}}, 400, "unknown_task"),
+    ("POST", "/api/jobs", {"json": {"task": "web.add", "args": [PAYLOAD_OVER_LIMIT]}}, 413, "payload_too_large"),
+    ("POST", "/api/jobs", {"content": b"[" + b"1," * 5_000_000 + b"1]", "headers": {"content-type": "application/json"}}, 413, "body_too_large"),
+    ("POST", "/api/jobs/batch", {"json": {"jobs": []}}, 422, "validation_error"),
+    ("POST", "/api/jobs/batch", {"json": {"jobs": [{"task": "web.add"}] * 1001}}, 422, "validation_error"),
+    ("POST", "/api/jobs/batch", {"json": [{"task": "web.add"}]}, 422, "validation_error"),
+    ("GET", "/api/jobs", {"params": {"limit": 0}}, 422, "validation_error"),
+    ("GET", "/api/jobs", {"params": {"limit": 501}}, 422, "validation_error"),
+    ("GET", "/api/jobs", {"params": {"limit": "many"}}, 422, "validation_error"),
+    ("GET", "/api/jobs", {"params": {"state": "BOGUS"}}, 422, "validation_error"),
+    ("GET", "/api/jobs", {"params": {"created_after": "yesterday"}}, 422, "validation_error"),
+    ("GET", "/api/jobs", {"params": {"cursor": LONG}}, 422, "validation_error"),
+    ("GET", "/api/jobs/no-such-job", {}, 404, "job_not_found"),
+    ("GET", f"/api/jobs/{LONG}", {}, 422, "validation_error"),
+    ("GET", "/api/jobs/no-such-job/result", {"params": {"timeout": 1}}, 404, "job_not_found"),
+    ("GET", "/api/jobs/no-such-job/result", {"params": {"timeout": 61}}, 422, "validation_error"),
+    ("GET", "/api/jobs/no-such-job/result", {"params": {"timeout": -1}}, 422, "validation_error"),
+    ("POST", "/api/jobs/no-such-job/cancel", {"json": {"terminate": True}}, 404, "job_not_found"),
+    ("POST", "/api/jobs/no-such-job/cancel", {"json": {"terminate": "soon"}}, 422, "validation_error"),
+    ("POST", "/api/jobs/no-such-job/cancel", {"json": {"terminate": 0}}, 422, "validation_error"),
+    ("POST", "/api/jobs/no-such-job/retry", {}, 404, "job_not_found"),
+    ("POST", "/api/jobs/cancel", {"json": {}}, 400, "no_filter"),
+    ("POST", "/api/jobs/retry", {"json": {"states": ["SOMETIMES"]}}, 422, "validation_error"),
+    ("POST", "/api/jobs/retry", {}, 422, "validation_error"),
+    ("GET", "/api/queues/no-such-queue", {}, 404, "queue_not_found"),
+    ("POST", "/api/queues/bad%20name/pause", {}, 422, "validation_error"),
+    ("GET", "/api/workers/nobody", {}, 404, "worker_not_found"),
+    ("GET", "/api/nowhere", {}, 404, "not_found"),
+    ("DELETE", "/api/jobs", {}, 405, "method_not_allowed"),
+    ("GET", "/api/queues/default/pause", {}, 405, "method_not_allowed"),
+]  # fmt: skip
+
+
+@pytest.fixture
+def backend_kind() -> str:
+    """Input checks happen before the backend is asked: one backend is enough (this
+    overrides the suite's parametrized fixture, so nothing is skipped)."""
+    return "memory"
+
+
+def test_every_mistake_is_a_4xx_in_the_error_shape(client: Client) -> None:
+    async def scenario() -> list[str]:
+        wrong = []
+        async with client() as c:
+            for method, path, options, status, code in MISTAKES:
+                r = await c.request(method, path, **options)
+                body = r.json()
+                error = body.get("error", {})
+                if (r.status_code, error.get("code")) != (status, code):
+                    wrong.append(f"{method} {path} {options!s:.80}: {r.status_code} {r.text:.300}")
+                elif not (error.get("message") and error.get("hint")) or "Traceback" in r.text:
+                    wrong.append(f"{method} {path}: incomplete error {r.text:.300}")
+        return wrong
+
+    assert run(scenario()) == []
+
+
+def test_validation_errors_say_where(client: Client) -> None:
+    async def scenario() -> dict[str, Any]:
+        async with client() as c:
+            r = await c.post("/api/jobs", json={"task": "web.add", "priority": 10, "countdown": -1})
+            return dict(r.json()["error"])
+
+    error = run(scenario())
+    assert {p["location"] for p in error["details"]} >= {"body.countdown"}
+    assert error["message"].startswith("body.")
+    assert "more" in error["message"]
+
+
+def test_unknown_task_lists_only_the_exposed_ones(client: Client) -> None:
+    async def scenario() -> str:
+        async with client() as c:
+            r = await c.post("/api/jobs", json={"task": "web.ad"})
+            return str(r.json()["error"]["message"])
+
+    message = run(scenario())
+    assert "web.add" in message
+    assert "web.media.encode" in message
+    assert "internal.secret" not in message  # registered, but not exposed: not revealed
+
+
+def test_nothing_is_exposed_by_default() -> None:
+    app = App("closed", backend="memory://")
+    app.task(name="t.anything")(lambda: None)
+    from conveyor.web import create_api
+
+    async def scenario() -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_api(app, auth="off"))
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
+            return await c.post("/api/jobs", json={"task": "t.anything"})
+
+    r = run(scenario())
+    assert r.status_code == 400
+    assert "none (the app's http_tasks setting is empty)" in r.json()["error"]["message"]
+    assert app.backend.list_jobs() == []
+
+
+def test_a_bug_answers_500_in_the_shape_and_logs_the_traceback(
+    client: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(app: App) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr("conveyor.web.routes.stats.overview", broken)
+
+    async def scenario() -> httpx.Response:
+        async with client() as c:
+            return await c.get("/api/stats")
+
+    with caplog.at_level(logging.ERROR, logger="conveyor.web"):
+        r = run(scenario())
+    assert r.status_code == 500
+    assert r.json()["error"]["code"] == "internal_error"
+    assert "secret internals" not in r.text
+    assert "Traceback" not in r.text
+    assert any("secret internals" in str(rec.exc_info[1]) for rec in caplog.records if rec.exc_info)

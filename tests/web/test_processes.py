@@ -1,0 +1,202 @@
+"""The API with real worker subprocesses (jobs run, fail, are cancelled while running,
+queues pause), and ``conveyor serve`` as a real process, stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conveyor import App
+from conveyor.loader import load_app
+from conveyor.testing import use_backend, wait_for
+from conveyor.web import TokenStore, create_api
+
+from .conftest import run
+
+pytestmark = pytest.mark.slow
+Spawn = Callable[..., subprocess.Popen[bytes]]
+
+
+@pytest.fixture
+def api_app(shared_url: str) -> Iterator[App]:
+    app = load_app("tests.web.tasks:app")
+    with use_backend(app, shared_url):
+        yield app
+    app.aio.close()
+
+
+@pytest.fixture
+def spawn_worker(shared_url: str, conveyor_proc: Spawn) -> Spawn:
+    def spawn(*args: str) -> subprocess.Popen[bytes]:
+        return conveyor_proc("-A", "tests.web.tasks:app", "worker", "-l", "info", *args,
+                             env={"CONVEYOR_BACKEND": shared_url})  # fmt: skip
+
+    return spawn
+
+
+def client(app: App) -> httpx.AsyncClient:
+    _, secret = TokenStore(app.backend).create("tests", "operate")
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_api(app)), base_url="http://localhost",
+        headers={"Authorization": f"Bearer {secret}"}, timeout=30,
+    )  # fmt: skip
+
+
+async def until(
+    c: httpx.AsyncClient, path: str, check: Callable[[Any], bool], timeout: float = 20
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = (await c.get(path)).json()
+        if check(body):
+            return body
+        assert time.monotonic() < deadline, f"timed out waiting on {path}: {body}"
+        await asyncio.sleep(0.05)
+
+
+async def submit(c: httpx.AsyncClient, task: str, *args: Any) -> str:
+    r = await c.post("/api/jobs", json={"task": task, "args": list(args)})
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def result(c: httpx.AsyncClient, job_id: str) -> Any:
+    return (await c.get(f"/api/jobs/{job_id}/result", params={"timeout": 20})).json()
+
+
+def test_run_fail_retry_and_terminate_with_a_real_worker(
+    api_app: App, spawn_worker: Spawn, tmp_path: Path
+) -> None:
+    spawn_worker("-P", "process", "-c", "2")
+    flag = tmp_path / "flag"
+
+    async def scenario() -> None:
+        async with client(api_app) as c:
+            await until(c, "/api/workers", lambda b: len(b["workers"]) == 1)
+            done = await result(c, await submit(c, "web.add", 20, 22))
+            assert (done["state"], done["result"]) == ("SUCCESS", 42)
+
+            failing = await submit(c, "web.fail_until", str(flag))
+            assert (await result(c, failing))["state"] == "FAILURE"
+            flag.write_text("fixed")
+            retried = await c.post(f"/api/jobs/{failing}/retry")
+            assert retried.json()["state"] == "PENDING"
+            again = await result(c, failing)
+            assert (again["state"], again["result"]) == ("SUCCESS", "fixed")
+            history = (await c.get(f"/api/jobs/{failing}")).json()["attempts"]
+            assert [a["state"] for a in history] == ["FAILURE", "REQUEUED", "SUCCESS"]
+
+            sleeper = await submit(c, "web.sleep", 30)
+            await until(c, f"/api/jobs/{sleeper}", lambda b: b["state"] == "STARTED")
+            started = time.monotonic()
+            cancel = await c.post(f"/api/jobs/{sleeper}/cancel", json={"terminate": True})
+            assert cancel.status_code == 200
+            ended = await result(c, sleeper)
+            assert ended["state"] == "REVOKED"
+            assert time.monotonic() - started < 10  # stopped, not left to sleep its 30 s
+
+    run(scenario())
+
+
+def test_pause_stops_claims_and_resume_restarts_them(api_app: App, spawn_worker: Spawn) -> None:
+    spawn_worker("-P", "thread", "-c", "2")
+
+    async def scenario() -> None:
+        async with client(api_app) as c:
+            await until(c, "/api/workers", lambda b: len(b["workers"]) == 1)
+            assert (await c.post("/api/queues/default/pause")).json()["paused"] is True
+            held = await submit(c, "web.add", 1, 1)
+            # The worker claims from another queue meanwhile, so it is not merely idle:
+            assert (await result(c, await submit(c, "web.media.encode", "a")))["state"] == "SUCCESS"
+            waited = (await c.get(f"/api/jobs/{held}/result", params={"timeout": 1})).json()
+            assert (waited["state"], waited["done"]) == ("PENDING", False)
+            assert (await c.post("/api/queues/default/resume")).json()["paused"] is False
+            assert (await result(c, held))["result"] == 2
+
+    run(scenario())
+
+
+def test_100_concurrent_submissions_none_lost(api_app: App, spawn_worker: Spawn) -> None:
+    spawn_worker("-P", "thread", "-c", "8")
+
+    async def scenario() -> None:
+        async with client(api_app) as c:
+            ids = await asyncio.gather(*(submit(c, "web.add", i, i) for i in range(100)))
+            assert len(set(ids)) == 100
+            outcomes = await asyncio.gather(*(result(c, job_id) for job_id in ids))
+            assert [o["result"] for o in outcomes] == [2 * i for i in range(100)]
+            listed = (await c.get("/api/jobs", params={"limit": 500, "state": "SUCCESS"})).json()
+            assert {j["id"] for j in listed["jobs"]} == set(ids)
+
+    run(scenario())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'serve.db'}"
+
+
+def serve(conveyor_proc: Spawn, url: str, *args: str) -> subprocess.Popen[bytes]:
+    return conveyor_proc("-A", "tests.web.tasks:app", "serve", *args, env={"CONVEYOR_BACKEND": url})
+
+
+def answers(url: str) -> httpx.Response | None:
+    try:
+        return httpx.get(url, timeout=1)
+    except httpx.TransportError:
+        return None
+
+
+def test_serve_answers_and_stops_on_sigterm(conveyor_proc: Spawn, sqlite_url: str) -> None:
+    port = free_port()
+    proc = serve(conveyor_proc, sqlite_url, "--port", str(port))
+    base = f"http://127.0.0.1:{port}/api"
+    live = wait_for(lambda: answers(f"{base}/health/live"), 20, "the server to listen")
+    assert live.json() == {"status": "ok"}
+    # Loopback and no token stored: open to this machine until a token exists.
+    assert httpx.get(f"{base}/queues").status_code == 200
+    TokenStore(App("tokens", backend=sqlite_url).backend).create("ci", "read")
+    assert httpx.get(f"{base}/queues").status_code == 401
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    assert answers(f"{base}/health/live") is None
+
+
+def test_serve_refuses_a_public_address_without_a_token(
+    conveyor_proc: Spawn, sqlite_url: str
+) -> None:
+    proc = serve(conveyor_proc, sqlite_url, "--host", "0.0.0.0", "--port", str(free_port()))
+    assert proc.wait(20) != 0
+    log = proc.log_path.read_text()  # type: ignore[attr-defined]
+    assert "refusing to serve the API on 0.0.0.0" in log
+    assert "tokens create --role operate" in log
+
+
+def test_serve_on_a_public_address_with_a_token_requires_it(
+    conveyor_proc: Spawn, sqlite_url: str
+) -> None:
+    _, secret = TokenStore(App("tokens", backend=sqlite_url).backend).create("ci", "read")
+    port = free_port()
+    serve(conveyor_proc, sqlite_url, "--host", "0.0.0.0", "--port", str(port))
+    base = f"http://127.0.0.1:{port}/api"
+    wait_for(lambda: answers(f"{base}/health/live"), 20, "the server to listen")
+    assert httpx.get(f"{base}/queues").status_code == 401
+    assert (
+        httpx.get(f"{base}/queues", headers={"Authorization": f"Bearer {secret}"}).status_code
+        == 200
+    )
