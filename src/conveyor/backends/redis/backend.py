@@ -1,6 +1,6 @@
 """``redis://`` and ``rediss://``: many machines sharing one Redis.
 
-Every multi-step transition is one Lua script (``backends/lua/*.lua``, with
+Every multi-step transition is one Lua script (``backends/redis/lua/*.lua``, with
 ``common.lua`` prepended), run by EVALSHA and reloaded by redis-py when a restarted
 Redis has forgotten it. All of an app's keys share one hash tag, ``conveyor:{prefix}``
 (``?prefix=`` in the URL, default ``conveyor``), so each script touches a single slot and
@@ -29,18 +29,18 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import orjson
 
-from ..errors import BackendError, ConfigurationError, MissingDependency
-from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
-from ..states import State
-from ..version import __version__
-from .base import (
+from ...errors import BackendError, ConfigurationError, MissingDependency
+from ...records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
+from ...states import State
+from ...version import __version__
+from ..base import (
     WORKER_TTL,
     Backend,
     RevocationWatch,
     not_redelivered_error,
     worker_lost_error,
 )
-from .common import matches, revoked_error
+from ..common import matches, revoked_error
 
 try:
     import redis

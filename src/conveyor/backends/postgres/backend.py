@@ -25,12 +25,12 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import orjson
 
-from ..errors import BackendError, ConfigurationError, MissingDependency
-from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
-from ..states import State
-from .base import EVENTS_KEPT, Backend, RevocationWatch
-from .common import lost_delivery_end, revoke_statements, revoked_error
-from .sqlfiles import migrations, named_queries
+from ...errors import BackendError, ConfigurationError, MissingDependency
+from ...records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
+from ...states import State
+from ..base import EVENTS_KEPT, Backend, RevocationWatch
+from ..common import lost_delivery_end, revoke_statements, revoked_error
+from ..sqlfiles import migrations, named_queries
 
 try:
     import psycopg

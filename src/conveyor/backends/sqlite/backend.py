@@ -28,12 +28,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from ..errors import BackendError, ConfigurationError
-from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
-from ..states import State
-from .base import EVENTS_KEPT, Backend, RevocationWatch
-from .common import lost_delivery_end, revoke_statements, revoked_error
-from .sqlfiles import migrations, named_queries
+from ...errors import BackendError, ConfigurationError
+from ...records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
+from ...states import State
+from ..base import EVENTS_KEPT, Backend, RevocationWatch
+from ..common import lost_delivery_end, revoke_statements, revoked_error
+from ..sqlfiles import migrations, named_queries
 
 WAKE_POLL = 0.002
 #: How often a worker's revocation watch reads the count of terminations (seconds): one

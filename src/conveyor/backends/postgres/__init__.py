@@ -1,0 +1,5 @@
+"""The postgres backend: ``backend`` holds it."""
+
+from .backend import PostgresBackend
+
+__all__ = ["PostgresBackend"]

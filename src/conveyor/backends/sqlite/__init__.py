@@ -1,0 +1,5 @@
+"""The sqlite backend: ``backend`` holds it."""
+
+from .backend import SQLiteBackend
+
+__all__ = ["SQLiteBackend"]
