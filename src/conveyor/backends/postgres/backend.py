@@ -15,74 +15,21 @@ commits.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import select
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from collections.abc import Sequence
+from typing import Any
 
 import orjson
 
-from ...errors import BackendError, ConfigurationError, MissingDependency
+from ...errors import BackendError
 from ...records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
 from ...states import State
-from ..base import EVENTS_KEPT, Backend, RevocationWatch
-from ..common import lost_delivery_end, revoke_statements, revoked_error
-from ..sqlfiles import migrations, named_queries
-
-try:
-    import psycopg
-    from psycopg import sql
-    from psycopg_pool import ConnectionPool, PoolTimeout
-except ImportError as exc:  # pragma: no cover - depends on the install
-    raise MissingDependency(
-        "the PostgreSQL backend needs psycopg: pip install 'conveyor[postgres]'"
-    ) from exc
-
-T = TypeVar("T")
-_COLUMNS = [
-    "id", "task", "queue", "priority", "payload", "state", "run_at", "created_at", "max_retries",
-    "expires_at", "attempt", "lost_leases", "started_at", "finished_at", "worker", "lease_token",
-    "lease_until", "revoke", "progress", "result", "error", "attempts", "parent_id", "root_id",
-    "workflow_id", "headers", "keep_until",
-]  # fmt: skip
-
-
-def _dump(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
-
-
-def _brief(error: dict[str, Any] | None) -> str | None:
-    return (
-        None
-        if error is None
-        else _dump({"type": error.get("type"), "message": error.get("message")})
-    )
-
-
-def _record(row: Sequence[Any]) -> JobRecord:
-    values = dict(zip(_COLUMNS, row, strict=True))
-    values["state"] = State(values["state"])
-    values["payload"] = bytes(values["payload"])
-    return JobRecord(**values)
-
-
-#: Columns of a new job taken as they are from its record.
-_PLAIN_COLUMNS = ("id", "task", "queue", "priority", "payload", "run_at", "created_at",
-                  "max_retries", "expires_at", "parent_id", "root_id", "workflow_id",
-                  "finished_at", "keep_until")  # fmt: skip
-
-
-def _job_columns(jobs: Sequence[JobRecord]) -> dict[str, list[Any]]:
-    """New jobs' columns as the insert queries take them: one list per column, built a
-    column at a time (cheaper than a dict per job and then lists out of the dicts)."""
-    columns = {name: [getattr(job, name) for job in jobs] for name in _PLAIN_COLUMNS}
-    columns["state"] = [job.state.value for job in jobs]
-    columns["headers"] = [_dump(job.headers or None) for job in jobs]  # NULL: the default {}
-    columns["error"] = [_dump(job.error) for job in jobs]
-    return columns
+from ..base import RevocationWatch
+from ..common import SQL_COLUMNS, SQLVerbs, brief_json, dump
+from .codec import job_columns, record
+from .connection import CONNECT_TIMEOUT, PostgresConnection, guarded
+from .driver import psycopg, sql
+from .migrations import apply
+from .watch import ListenWatch
 
 
 def _each_returned(cur: Any, query: str, params: list[dict[str, Any]]) -> list[bool]:
@@ -98,228 +45,18 @@ def _each_returned(cur: Any, query: str, params: list[dict[str, Any]]) -> list[b
             return found
 
 
-#: Seconds to wait for a new connection (libpq's minimum is 2).
-CONNECT_TIMEOUT = 2
+class PostgresBackend(PostgresConnection):
+    """Jobs in PostgreSQL; see the module docstring."""
 
-
-def _alive(conn: psycopg.Connection[Any]) -> bool:
-    """Whether a pooled connection can take a statement. One the server closed while it sat
-    idle (a restart, ``pg_terminate_backend``, an idle timeout) has the notice or an EOF
-    waiting on its socket: only then pay for a round trip; a dead one is closed here."""
-    if not select.select([conn.fileno()], [], [], 0)[0]:
-        return True
-    try:
-        ConnectionPool.check_connection(conn)
-    except psycopg.Error:
-        conn.close()
-        return False
-    return True
-
-
-def _safe_url(url: str) -> str:
-    """The URL to show: its password masked, its query (which may hold one) left out."""
-    parts = urlsplit(url)
-    userinfo, at, hostport = parts.netloc.rpartition("@")
-    user, colon, _ = userinfo.partition(":")
-    netloc = f"{user}{':***' if colon else ''}{at}{hostport}"
-    return urlunsplit(parts._replace(netloc=netloc, query=""))
-
-
-def unreachable(safe_url: str, exc: psycopg.Error) -> str:
-    """One line for a failed connect, from the driver's message (which runs over several
-    lines, one per address tried): what happened, and what to check."""
-    text = " ".join(str(exc).split())
-    reason = text.rsplit(" failed: ", 1)[-1].split(" Is the server running")[0].rstrip(".")
-    if reason.startswith("FATAL"):  # the server answered, and said no
-        return (
-            f"PostgreSQL at {safe_url} refused the connection: {reason.removeprefix('FATAL:').strip()}; "
-            "check the user, password and database in the backend URL"
-        )
-    return (
-        f"PostgreSQL at {safe_url} is unreachable: {reason[:1].lower()}{reason[1:]}; is the server "
-        "running and accepting TCP/IP connections there? Check the backend URL "
-        "(CONVEYOR_BACKEND, or the app's backend=)"
-    )
-
-
-#: Primitives never run twice: if a first run committed before its connection was cut, a
-#: second would count twice (``_incr``) or answer as if nothing had been done.
-_RUN_ONCE = frozenset({"_incr", "_requeue", "_unlock", "_kv_delete", "_schedule_delete"})
-
-
-def _run(fn: Callable[..., T], self: PostgresBackend, *args: Any, **kwargs: Any) -> T:
-    """Run a primitive, once more at once if its connection was cut under it (a restart,
-    ``pg_terminate_backend``): the callers that matter (claim, ack, heartbeat) would
-    retry after a pause anyway, and a fresh connection is there by now."""
-    try:
-        return fn(self, *args, **kwargs)
-    except psycopg.OperationalError as exc:
-        if fn.__name__ in _RUN_ONCE or isinstance(exc, PoolTimeout | psycopg.errors.QueryCanceled):
-            raise
-    return fn(self, *args, **kwargs)
-
-
-def guarded(fn: Callable[..., T]) -> Callable[..., T]:
-    """Turn driver errors into BackendError (workers log and retry)."""
-
-    @functools.wraps(fn)
-    def wrapper(self: PostgresBackend, *args: Any, **kwargs: Any) -> T:
-        try:
-            return _run(fn, self, *args, **kwargs)
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise BackendError(f"PostgreSQL at {self.safe_url} is unreachable: {exc}") from exc
-        except psycopg.errors.Error as exc:
-            raise BackendError(f"PostgreSQL at {self.safe_url} refused a statement: {exc}") from exc
-        except TimeoutError as exc:  # the pool had no connection in time
-            raise BackendError(
-                f"PostgreSQL at {self.safe_url}: no connection available: {exc}"
-            ) from exc
-
-    return wrapper
-
-
-class PostgresBackend(Backend):
     def __init__(self, url: str = "postgresql://localhost/postgres", **options: Any) -> None:
         super().__init__(url, **options)
-        parts = urlsplit(url)
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        self.schema = query.pop("schema", "conveyor")
-        self.auto_migrate = query.pop("migrate", "true").lower() not in {"false", "0", "no"}
-        if not self.schema.replace("_", "").isalnum():
-            raise ConfigurationError(
-                f"schema {self.schema!r} in {url!r}: use letters, digits and _"
-            )
-        self.safe_url = _safe_url(url)
-        # Names this store's connections in pg_stat_activity (an operator can tell them
-        # apart, and cut them); a name in the URL wins.
-        query.setdefault("application_name", f"conveyor:{self.schema}")
-        self.conninfo = urlunsplit(
-            parts._replace(
-                scheme="postgresql", query="&".join(f"{k}={v}" for k, v in query.items())
-            )
-        )
-        schema = sql.Identifier(self.schema).as_string(None)
-        self._q = {name: text.replace("{schema}", schema).replace("{columns}", ", ".join(_COLUMNS))
-                   .replace("{jcolumns}", ", ".join(f"j.{c}" for c in _COLUMNS))
-                   for name, text in named_queries("postgres").items()}  # fmt: skip
-        self.channel = f"{self.schema}.jobs"
-        #: Notified with a job's id when it is revoked with terminate while running.
-        self.revoke_channel = f"{self.schema}.revoked"
-        self._pool: ConnectionPool[Any] | None = None
-        self._pool_lock = threading.Lock()
-        self._listener = threading.local()
-
-    # -- connections -----------------------------------------------------------------
-
-    @property
-    def pool(self) -> ConnectionPool[Any]:
-        if self._pool is None:
-            with self._pool_lock:
-                if self._pool is None:
-                    self._pool = self._open_pool()
-        return self._pool
-
-    def _open_pool(self) -> ConnectionPool[Any]:
-        # One direct connection first: an unreachable server is reported at once and once,
-        # in one line (the pool would retry for its whole timeout, logging each attempt).
-        # The same connection checks (or migrates) the schema.
-        try:
-            with psycopg.connect(
-                self.conninfo, connect_timeout=CONNECT_TIMEOUT, autocommit=True
-            ) as conn:
-                self._migrate_or_check(conn)
-        except psycopg.OperationalError as exc:
-            raise BackendError(unreachable(self.safe_url, exc)) from exc
-        pool: ConnectionPool[Any] = ConnectionPool(
-            self.conninfo, min_size=1, max_size=10, open=False, timeout=10,
-            kwargs={"connect_timeout": CONNECT_TIMEOUT, "autocommit": True},
-            name=f"conveyor-{self.schema}",
-        )  # fmt: skip
-        pool.open(wait=False)
-        return pool
-
-    @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled connection that is alive. Not the pool's own ``check``: after a failed
-        check it sleeps a backoff (1 s, 2 s, 4 s...) before the next connection, so a few
-        connections cut at once stalled every caller for up to 10 s. Here each dead one is
-        closed (the pool replaces it at once) and the next is taken without waiting; the
-        loop ends, since the pool holds at most ``max_size`` connections to discard."""
-        pool = self.pool
-        for _ in range(pool.max_size + 1):
-            with pool.connection() as conn:
-                if _alive(conn):
-                    yield conn
-                    return
-        raise BackendError(f"PostgreSQL at {self.safe_url}: every connection was closed")
-
-    @contextmanager
-    def _tx(self) -> Iterator[psycopg.Connection[Any]]:
-        """A connection in a transaction, committed on success. (Pooled connections are in
-        autocommit mode, so a single statement can also run without one.)"""
-        with self._connection() as conn, conn.transaction():
-            yield conn
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
-        conn = getattr(self._listener, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._listener.conn = None
-
-    # -- migrations --------------------------------------------------------------------
-
-    def _migrate_or_check(self, conn: psycopg.Connection[Any]) -> None:
-        current = self._version(conn)
-        latest = migrations("postgres")[-1][0]
-        if current < latest:
-            if not self.auto_migrate:
-                raise ConfigurationError(
-                    f"the schema {self.schema!r} is at version {current}, this Conveyor needs {latest}: "
-                    "run `conveyor migrate` (automatic migration is off: ?migrate=false)"
-                )
-            self._apply(conn)
-
-    def _version(self, conn: psycopg.Connection[Any]) -> int:
-        row = conn.execute(
-            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = 'migrations'",
-            (self.schema,),
-        ).fetchone()
-        if row is None:
-            return 0
-        found = conn.execute(
-            sql.SQL("SELECT max(version) FROM {}.migrations").format(sql.Identifier(self.schema))
-        ).fetchone()
-        return int(found[0] or 0) if found else 0
+        self._verbs = SQLVerbs(self._tx, self._q, record, {"channel": self.revoke_channel})
 
     @guarded
     def migrate(self) -> list[int]:
         """Apply pending migrations (under an advisory lock); returns the versions applied."""
         with psycopg.connect(self.conninfo, connect_timeout=CONNECT_TIMEOUT) as conn:
-            return self._apply(conn)
-
-    def _apply(self, conn: psycopg.Connection[Any]) -> list[int]:
-        schema = sql.Identifier(self.schema)
-        applied = []
-        with conn.transaction():
-            conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"conveyor-migrate:{self.schema}",)
-            )
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
-            conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {}.migrations (version INTEGER PRIMARY KEY, "
-                                 "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())").format(schema))  # fmt: skip
-            current = self._version(conn)
-            for number, script in migrations("postgres"):
-                if number > current:
-                    conn.execute(script.replace("{schema}", schema.as_string(conn)).encode())
-                    conn.execute(
-                        sql.SQL("INSERT INTO {}.migrations (version) VALUES (%s)").format(schema),
-                        (number,),
-                    )
-                    applied.append(number)
-        return applied
+            return apply(conn, self.schema)
 
     # -- primitives ----------------------------------------------------------------------
 
@@ -337,10 +74,10 @@ class PostgresBackend(Backend):
 
     def _insert_on(self, conn: Any, jobs: Sequence[JobRecord]) -> list[bool]:
         if len(jobs) == 1:
-            params = {name: values[0] for name, values in _job_columns(jobs).items()}
+            params = {name: values[0] for name, values in job_columns(jobs).items()}
             row = conn.execute(self._q["insert_one"], params).fetchone()
             return [row is not None]
-        rows = conn.execute(self._q["insert"], _job_columns(jobs)).fetchall()
+        rows = conn.execute(self._q["insert"], job_columns(jobs)).fetchall()
         inserted = {row[0] for row in rows}
         # A repeated id within one batch is inserted once: only its first entry says so.
         answer = []
@@ -353,7 +90,7 @@ class PostgresBackend(Backend):
     def _get(self, job_ids: list[str]) -> dict[str, JobRecord]:
         with self._tx() as conn:
             rows = conn.execute(self._q["get"], {"ids": job_ids}).fetchall()
-        return {row[0]: _record(row) for row in rows}
+        return {row[0]: record(row) for row in rows}
 
     @guarded
     def _claim(
@@ -363,7 +100,7 @@ class PostgresBackend(Backend):
             conn.execute(self._q["promote"], {"now": now})
             rows = conn.execute(self._q["claim"], {"queues": queues, "worker": worker, "now": now,
                                                    "lease_until": lease_until, "limit": limit}).fetchall()  # fmt: skip
-        return [_record(row) for row in rows]
+        return [record(row) for row in rows]
 
     @guarded
     def _renew(self, leases: list[Lease], now: float, lease_until: float) -> HeartbeatReply:
@@ -391,7 +128,7 @@ class PostgresBackend(Backend):
         with self._tx() as conn, conn.cursor() as cur:
             for batch, name in ((ends, "finish"), (retries, "snooze")):
                 params = [{
-                    "id": o.job_id, "token": o.token, "now": now, "error": _dump(o.error), "brief": _brief(o.error),
+                    "id": o.job_id, "token": o.token, "now": now, "error": dump(o.error), "brief": brief_json(o.error),
                     "state": o.state.value, "keep_until": keep_until, "run_at": o.run_at or now,
                     "result": orjson.dumps(o.result).decode() if o.state is State.SUCCESS else None,
                 } for o in batch]  # fmt: skip
@@ -402,7 +139,7 @@ class PostgresBackend(Backend):
     @guarded
     def _release(self, leases: list[Lease], now: float, interrupted: dict[str, Any] | None) -> None:
         query = self._q["release" if interrupted is None else "release_interrupted"]
-        brief = _brief(interrupted)
+        brief = brief_json(interrupted)
         with self._tx() as conn, conn.cursor() as cur:
             cur.executemany(
                 query,
@@ -428,7 +165,7 @@ class PostgresBackend(Backend):
             return (
                 conn.execute(
                     self._q["set_progress"],
-                    {"id": job_id, "token": token, "progress": _dump(progress)},
+                    {"id": job_id, "token": token, "progress": dump(progress)},
                 ).rowcount
                 == 1
             )
@@ -437,66 +174,23 @@ class PostgresBackend(Backend):
     def _cancel(
         self, job_id: str, terminate: bool, reason: str, now: float, keep_until: float
     ) -> tuple[JobRecord, State] | None:
-        with self._tx() as conn:
-            found = conn.execute(self._q["cancel_find"], {"id": job_id}).fetchone()
-            if found is None:
-                return None
-            was = State(found[0])
-            error = _dump(revoked_error(reason))
-            for name, params in revoke_statements(was, job_id, terminate, error, now, keep_until):
-                conn.execute(self._q[name], {**params, "channel": self.revoke_channel})
-            (row,) = conn.execute(self._q["get"], {"ids": [job_id]}).fetchall()
-        return _record(row), was
+        return self._verbs.cancel(job_id, terminate, reason, now, keep_until)
 
     @guarded
     def _rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]:
-        touched = []
-        with self._tx() as conn:
-            for job_id, revoke, lost, acks_early in conn.execute(
-                self._q["expired_leases"], {"now": now}
-            ).fetchall():
-                params: dict[str, Any] = {"id": job_id, "now": now, "keep_until": keep_until}
-                ending = lost_delivery_end(bool(revoke), bool(acks_early), lost + 1, max_lost)
-                if ending is not None:
-                    state, error = ending
-                    params.update(state=state.value, error=_dump(error), brief=_brief(error))
-                    conn.execute(self._q["end_lost"], params)
-                else:
-                    conn.execute(self._q["requeue_lost"], params)
-                touched.append(job_id)
-        return touched
+        return self._verbs.rescue(now, max_lost, keep_until)
 
     @guarded
     def _prune(self, now: float, limit: int) -> int:
-        with self._tx() as conn:
-            deleted = conn.execute(self._q["prune_jobs"], {"now": now, "limit": limit}).rowcount
-            conn.execute(self._q["prune_events"], {"keep": EVENTS_KEPT})
-            conn.execute(self._q["prune_kv"], {"now": now})
-            conn.execute(self._q["prune_groups"], {"now": now})
-        return int(deleted)
+        return self._verbs.prune(now, limit)
 
     @guarded
     def _requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]:
-        with self._tx() as conn:
-            changed = conn.execute(self._q["requeue"], {"id": job_id, "now": now}).rowcount == 1
-            row = conn.execute(self._q["get"], {"ids": [job_id]}).fetchone()
-        return (None if row is None else _record(row)), changed
+        return self._verbs.requeue(job_id, now)
 
     @guarded
     def _purge(self, queue: str, reason: str, now: float, keep_until: float) -> int:
-        params = {
-            "queue": queue,
-            "now": now,
-            "keep_until": keep_until,
-            "error": _dump(revoked_error(reason)),
-        }
-        total = 0
-        while True:
-            with self._tx() as conn:
-                done = conn.execute(self._q["purge_batch"], params).rowcount
-            total += done
-            if done == 0:
-                return total
+        return self._verbs.purge(queue, reason, now, keep_until)
 
     @guarded
     def _list(self, query: JobQuery) -> list[JobRecord]:
@@ -514,13 +208,11 @@ class PostgresBackend(Backend):
             if value is not None:
                 where.append(clause)
                 params.append(value)
-        text = (
-            f"SELECT {', '.join(_COLUMNS)} FROM {sql.Identifier(self.schema).as_string(None)}.jobs"
-        )
+        text = f"SELECT {', '.join(SQL_COLUMNS)} FROM {sql.Identifier(self.schema).as_string(None)}.jobs"
         text += f" {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT %s"
         with self._tx() as conn:
             rows = conn.execute(text.encode(), (*params, query.limit)).fetchall()
-        return [_record(row) for row in rows]
+        return [record(row) for row in rows]
 
     def _rows(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
         with self._tx() as conn:
@@ -564,7 +256,7 @@ class PostgresBackend(Backend):
                 {
                     "id": info.id,
                     "last_seen": info.last_seen,
-                    "info": _dump(dataclasses.asdict(info)),
+                    "info": dump(dataclasses.asdict(info)),
                 },
             )
 
@@ -626,12 +318,12 @@ class PostgresBackend(Backend):
     @guarded
     def _schedule_put(self, name: str, spec: dict[str, Any]) -> None:
         with self._tx() as conn:
-            conn.execute(self._q["schedule_put"], {"name": name, "spec": _dump(spec)})
+            conn.execute(self._q["schedule_put"], {"name": name, "spec": dump(spec)})
 
     @guarded
     def _schedule_state(self, name: str, state: dict[str, Any]) -> None:
         with self._tx() as conn:
-            conn.execute(self._q["schedule_state"], {"name": name, "state": _dump(state)})
+            conn.execute(self._q["schedule_state"], {"name": name, "state": dump(state)})
 
     @guarded
     def _schedules(self) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
@@ -662,48 +354,4 @@ class PostgresBackend(Backend):
                 self._listener.conn = None
 
     def watch_revocations(self) -> RevocationWatch:
-        return _ListenWatch(self)
-
-
-class _ListenWatch(RevocationWatch):
-    """LISTENs, on a connection of its own, to the channel ``_cancel`` notifies when a
-    running job is revoked with terminate. A notification sent while the connection was
-    down is lost: the worker's heartbeat still brings that revocation."""
-
-    def __init__(self, backend: PostgresBackend) -> None:
-        self.backend = backend
-        self.conn: psycopg.Connection[Any] | None = None
-        self._connect()
-
-    def _connect(self) -> psycopg.Connection[Any]:
-        if self.conn is None or self.conn.closed:
-            self.backend.pool  # noqa: B018 - the schema must exist
-            try:
-                conn = psycopg.connect(self.backend.conninfo, autocommit=True, connect_timeout=5)
-                conn.execute(
-                    sql.SQL("LISTEN {}").format(sql.Identifier(self.backend.revoke_channel))
-                )
-            except psycopg.Error as exc:
-                raise self._unreachable(exc) from exc
-            self.conn = conn
-        return self.conn
-
-    def wait(self, timeout: float) -> bool:
-        conn = self._connect()
-        try:
-            if not any(True for _ in conn.notifies(timeout=max(0.001, timeout), stop_after=1)):
-                return False
-            while any(True for _ in conn.notifies(timeout=0.0001, stop_after=1)):
-                pass  # one heartbeat answers for every revocation waiting
-        except psycopg.Error as exc:
-            self.close()  # the next wait connects again
-            raise self._unreachable(exc) from exc
-        return True
-
-    def _unreachable(self, exc: Exception) -> BackendError:
-        return BackendError(f"PostgreSQL at {self.backend.safe_url} is unreachable: {exc}")
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
+        return ListenWatch(self)
