@@ -120,7 +120,9 @@ def test_a_schema_at_version_1_upgrades_with_its_jobs_and_equals_a_fresh_one(
     old_url = backend_url("postgres", tmp_path)
     try:
         with monkeypatch.context() as patch:  # the schema as the first release left it
-            patch.setattr("conveyor.backends.postgres.migrations", lambda d: migrations(d)[:1])
+            patch.setattr(
+                "conveyor.backends.postgres.migrations.migrations", lambda d: migrations(d)[:1]
+            )
             assert PostgresBackend(old_url).migrate() == [1]
             waiting = App("old", backend=old_url).send_task("t.any")
         upgraded = App("old", backend=old_url)

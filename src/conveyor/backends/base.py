@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from ..errors import ConfigurationError, InvalidTransition, JobNotFound, LeaseLost
+from ..errors import BackendError, ConfigurationError, InvalidTransition, JobNotFound, LeaseLost
 from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
 from ..serialization import check_jsonable
 from ..states import State
@@ -108,6 +108,11 @@ class Backend(ABC):
 
     def now(self) -> float:
         return self.clock()
+
+    def driver_error(self, exc: Exception) -> BackendError | None:
+        """What a driver's exception means, as the ``BackendError`` workers retry on; None
+        for an exception that is not the driver's (``common.guarded`` re-raises it)."""
+        return None
 
     # -- producers ---------------------------------------------------------------------
 

@@ -1,12 +1,31 @@
-"""Small pieces every backend shares: attempt log entries and standard error records."""
+"""Small pieces every backend shares: attempt log entries, standard error records, the
+guard that turns a driver's errors into ``BackendError``, and the transitions whose SQL
+is the same on SQLite and PostgreSQL (``SQLVerbs``)."""
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import orjson
 
 from ..records import JobQuery, JobRecord
 from ..states import State
-from .base import not_redelivered_error, worker_lost_error
+from .base import EVENTS_KEPT, Backend, not_redelivered_error, worker_lost_error
+
+T = TypeVar("T")
+
+#: The columns of the ``jobs`` table in SQLite and PostgreSQL alike, in the order the named
+#: queries' ``{columns}`` list them and each codec reads a row.
+SQL_COLUMNS = [
+    "id", "task", "queue", "priority", "payload", "state", "run_at", "created_at", "max_retries",
+    "expires_at", "attempt", "lost_leases", "started_at", "finished_at", "worker", "lease_token",
+    "lease_until", "revoke", "progress", "result", "error", "attempts", "parent_id", "root_id",
+    "workflow_id", "headers", "keep_until",
+]  # fmt: skip
 
 #: The attempt-history state of a manual retry.
 REQUEUED = "REQUEUED"
@@ -16,15 +35,45 @@ def attempt_entry(
     job: JobRecord, now: float, state: State, error: dict[str, Any] | None
 ) -> dict[str, Any]:
     """One line of a job's attempt history, written when a delivery ends."""
-    brief = None if error is None else {"type": error.get("type"), "message": error.get("message")}
     return {
         "attempt": job.attempt,
         "worker": job.worker,
         "started_at": job.started_at,
         "finished_at": now,
         "state": state.value,
-        "error": brief,
+        "error": brief(error),
     }
+
+
+def brief(error: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An error as a job's attempt history keeps it: its type and message (no traceback)."""
+    return None if error is None else {"type": error.get("type"), "message": error.get("message")}
+
+
+def dump(value: Any) -> str | None:
+    """JSON text for a column or a script argument; None (NULL) stays None."""
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def brief_json(error: dict[str, Any] | None) -> str | None:
+    return dump(brief(error))
+
+
+def guarded(fn: Callable[..., T]) -> Callable[..., T]:
+    """Turn a driver's errors into ``BackendError`` (workers log and retry on it). Which
+    errors are the driver's, and what each means, the backend says in ``driver_error``."""
+
+    @functools.wraps(fn)
+    def wrapper(self: Backend, *args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(self, *args, **kwargs)
+        except Exception as exc:
+            error = self.driver_error(exc)
+            if error is None:
+                raise
+            raise error from exc
+
+    return wrapper
 
 
 def requeued_entry(job: JobRecord, now: float) -> dict[str, Any]:
@@ -92,3 +141,75 @@ def lost_delivery_end(
     if lost_after >= max_lost:
         return State.FAILURE, worker_lost_error(lost_after)
     return None
+
+
+@dataclass(frozen=True)
+class SQLVerbs:
+    """The primitives whose SQL reads the same on SQLite and PostgreSQL: each backend's
+    named queries of the same names, run in its own write transaction (``write``) and
+    read back by its own codec (``record``). Both drivers' connections ``execute`` with a
+    dict of parameters and answer a cursor with ``rowcount`` and ``fetchone``."""
+
+    write: Callable[[], AbstractContextManager[Any]]
+    q: Mapping[str, str]
+    record: Callable[[Any], JobRecord]
+    #: Parameters every revoke statement also takes (where it signals running jobs).
+    revoke_params: Mapping[str, Any]
+
+    def cancel(
+        self, job_id: str, terminate: bool, reason: str, now: float, keep_until: float
+    ) -> tuple[JobRecord, State] | None:
+        with self.write() as conn:
+            found = conn.execute(self.q["cancel_find"], {"id": job_id}).fetchone()
+            if found is None:
+                return None
+            was = State(found[0])
+            error = dump(revoked_error(reason))
+            for name, params in revoke_statements(was, job_id, terminate, error, now, keep_until):
+                conn.execute(self.q[name], {**params, **self.revoke_params})
+            row = conn.execute(self.q["get_one"], {"id": job_id}).fetchone()
+        return self.record(row), was
+
+    def rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]:
+        touched = []
+        with self.write() as conn:
+            for job_id, revoke, lost, acks_early in conn.execute(
+                self.q["expired_leases"], {"now": now}
+            ).fetchall():
+                params: dict[str, Any] = {"id": job_id, "now": now, "keep_until": keep_until}
+                ending = lost_delivery_end(bool(revoke), bool(acks_early), lost + 1, max_lost)
+                if ending is not None:
+                    state, error = ending
+                    params.update(state=state.value, error=dump(error), brief=brief_json(error))
+                    conn.execute(self.q["end_lost"], params)
+                else:
+                    conn.execute(self.q["requeue_lost"], params)
+                touched.append(job_id)
+        return touched
+
+    def prune(self, now: float, limit: int) -> int:
+        with self.write() as conn:
+            deleted = conn.execute(self.q["prune_jobs"], {"now": now, "limit": limit}).rowcount
+            conn.execute(self.q["prune_events"], {"keep": EVENTS_KEPT})
+            conn.execute(self.q["prune_kv"], {"now": now})
+            conn.execute(self.q["prune_groups"], {"now": now})
+        return int(deleted)
+
+    def requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]:
+        with self.write() as conn:
+            changed = conn.execute(self.q["requeue"], {"id": job_id, "now": now}).rowcount == 1
+            row = conn.execute(self.q["get_one"], {"id": job_id}).fetchone()
+        return (None if row is None else self.record(row)), changed
+
+    def purge(self, queue: str, reason: str, now: float, keep_until: float) -> int:
+        """In batches (``purge_batch``), each its own transaction: no long lock on a big
+        queue."""
+        error = dump(revoked_error(reason))
+        params = {"queue": queue, "now": now, "keep_until": keep_until, "error": error}
+        total = 0
+        while True:
+            with self.write() as conn:
+                done = int(conn.execute(self.q["purge_batch"], params).rowcount)
+            total += done
+            if done == 0:
+                return total

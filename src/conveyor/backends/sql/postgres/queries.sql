@@ -34,6 +34,9 @@ RETURNING id
 -- name: get
 SELECT {columns} FROM {schema}.jobs WHERE id = ANY(%(ids)s)
 
+-- name: get_one
+SELECT {columns} FROM {schema}.jobs WHERE id = %(id)s
+
 -- name: promote
 -- Delayed jobs whose time has come become PENDING; SKIP LOCKED keeps workers from queueing up.
 UPDATE {schema}.jobs SET state = 'PENDING'

@@ -97,6 +97,9 @@ ORDER BY run_at LIMIT 1
 UPDATE jobs SET progress = :progress
 WHERE id = :id AND state = 'STARTED' AND lease_token = :token
 
+-- name: get_one
+SELECT {columns} FROM jobs WHERE id = :id
+
 -- name: cancel_find
 -- The state a revoke finds (inside its write transaction, so nothing moves meanwhile).
 SELECT state FROM jobs WHERE id = :id

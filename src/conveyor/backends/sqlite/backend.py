@@ -16,24 +16,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
-import sqlite3
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from ..errors import BackendError, ConfigurationError
-from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
-from ..states import State
-from .base import EVENTS_KEPT, Backend, RevocationWatch
-from .common import lost_delivery_end, revoke_statements, revoked_error
-from .sqlfiles import migrations, named_queries
+from ...records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
+from ...states import State
+from ..base import RevocationWatch
+from ..common import SQL_COLUMNS, SQLVerbs, brief_json, dump
+from ..sqlfiles import named_queries
+from .codec import SELECT, record
+from .connection import SQLiteConnection
 
 WAKE_POLL = 0.002
 #: How often a worker's revocation watch reads the count of terminations (seconds): one
@@ -41,17 +36,11 @@ WAKE_POLL = 0.002
 REVOKE_POLL = 0.05
 #: The counter bumped by every revoke with terminate of a running job.
 TERMINATIONS = "conveyor:terminations"
-BUSY_TIMEOUT_MS = 30_000
-_COLUMNS = [
-    "id", "task", "queue", "priority", "payload", "state", "run_at", "created_at", "max_retries",
-    "expires_at", "attempt", "lost_leases", "started_at", "finished_at", "worker", "lease_token",
-    "lease_until", "revoke", "progress", "result", "error", "attempts", "parent_id", "root_id",
-    "workflow_id", "headers", "keep_until",
-]  # fmt: skip
-_JSON_COLUMNS = {"progress", "result", "error", "attempts", "headers"}
-_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM jobs"
-_Q = named_queries("sqlite")
-_CLAIM = _Q["claim"].replace("{columns}", ", ".join(_COLUMNS))
+#: The named queries, ``{columns}`` spelled out.
+_Q = {
+    name: text.replace("{columns}", ", ".join(SQL_COLUMNS))
+    for name, text in named_queries("sqlite").items()
+}
 
 
 @functools.lru_cache(maxsize=64)
@@ -59,133 +48,15 @@ def _claim_sql(queue_count: int) -> str:
     branches = " UNION ALL ".join(
         _Q["claim_branch"].replace("{i}", str(i)) for i in range(queue_count)
     )
-    return _CLAIM.replace("{branches}", branches)
+    return _Q["claim"].replace("{branches}", branches)
 
 
-def _dump(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
+class SQLiteBackend(SQLiteConnection):
+    """Jobs in one SQLite file; see the module docstring."""
 
-
-def _brief(error: dict[str, Any] | None) -> str | None:
-    return (
-        None
-        if error is None
-        else _dump({"type": error.get("type"), "message": error.get("message")})
-    )
-
-
-def _record(row: sqlite3.Row | tuple[Any, ...]) -> JobRecord:
-    values = dict(zip(_COLUMNS, row, strict=True))
-    for name in _JSON_COLUMNS:
-        if values[name] is not None:
-            values[name] = orjson.loads(values[name])
-    values["state"] = State(values["state"])
-    values["headers"] = values["headers"] or {}
-    values["attempts"] = values["attempts"] or []
-    return JobRecord(**values)
-
-
-def parse_path(url: str) -> tuple[str, dict[str, str]]:
-    parts = urlsplit(url)
-    path = parts.path[1:] if parts.path.startswith("/") else parts.path
-    if parts.netloc or not path or path == ":memory:":
-        raise ConfigurationError(
-            f"{url!r} is not a SQLite file URL; use sqlite:///relative/path.db or sqlite:////absolute/path.db "
-            "(for an in-process store use memory://)"
-        )
-    return path, {k: v[-1] for k, v in parse_qs(parts.query).items()}
-
-
-class SQLiteBackend(Backend):
     def __init__(self, url: str = "sqlite:///./conveyor.db", **options: Any) -> None:
         super().__init__(url, **options)
-        self.path, query = parse_path(url)
-        self.synchronous = query.get("synchronous", "normal").upper()
-        if self.synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
-            raise ConfigurationError(
-                f"synchronous={self.synchronous!r} in {url!r}: use normal or full"
-            )
-        self._local = threading.local()
-        self._migrated_pid: int | None = None
-        self._migrate_lock = threading.Lock()
-
-    # -- connections ---------------------------------------------------------------------
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None and self._local.pid == os.getpid():
-            return conn
-        parent = Path(self.path).parent
-        if not parent.exists():
-            raise ConfigurationError(
-                f"the folder {str(parent)!r} for the SQLite file {self.path!r} does not exist"
-            )
-        try:
-            conn = sqlite3.connect(
-                self.path,
-                isolation_level=None,
-                check_same_thread=False,
-                timeout=BUSY_TIMEOUT_MS / 1000,
-            )
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
-                raise BackendError(
-                    f"SQLite at {self.path!r} refused WAL mode (is it on a network file system?)"
-                )
-            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-        except sqlite3.Error as exc:
-            raise BackendError(f"cannot open the SQLite database {self.path!r}: {exc}") from exc
-        self._local.conn, self._local.pid = conn, os.getpid()
-        self._local.data_version = None
-        self._ensure_schema(conn)
-        return conn
-
-    def _ensure_schema(self, conn: sqlite3.Connection) -> None:
-        with self._migrate_lock:
-            if self._migrated_pid == os.getpid():
-                return
-            conn.execute("BEGIN IMMEDIATE")  # one migrator at a time, across processes
-            try:
-                current = conn.execute("PRAGMA user_version").fetchone()[0]
-                for number, script in migrations("sqlite"):
-                    if number > current:
-                        for statement in _split_script(script):
-                            conn.execute(statement)
-                        conn.execute(f"PRAGMA user_version = {number}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            self._migrated_pid = os.getpid()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction, taken up front (``BEGIN IMMEDIATE``)."""
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise BackendError(
-                f"SQLite {self.path!r} stayed locked for {BUSY_TIMEOUT_MS / 1000:.0f}s: {exc}"
-            ) from exc
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
-    def _read(self, sql: str, params: Any = ()) -> list[Any]:
-        try:
-            return self._conn().execute(sql, params).fetchall()
-        except sqlite3.OperationalError as exc:
-            raise BackendError(f"SQLite {self.path!r}: {exc}") from exc
-
-    def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and self._local.pid == os.getpid():
-            conn.close()
-        self._local = threading.local()
+        self._verbs = SQLVerbs(self._write, _Q, record, {"key": TERMINATIONS})
 
     # -- primitives ----------------------------------------------------------------------
 
@@ -198,17 +69,17 @@ class SQLiteBackend(Backend):
                     "payload": job.payload, "state": job.state.value, "run_at": job.run_at,
                     "created_at": job.created_at, "max_retries": job.max_retries,
                     "expires_at": job.expires_at, "parent_id": job.parent_id, "root_id": job.root_id,
-                    "workflow_id": job.workflow_id, "headers": _dump(job.headers),
-                    "error": _dump(job.error), "finished_at": job.finished_at, "keep_until": job.keep_until,
+                    "workflow_id": job.workflow_id, "headers": dump(job.headers),
+                    "error": dump(job.error), "finished_at": job.finished_at, "keep_until": job.keep_until,
                 })  # fmt: skip
                 inserted.append(cur.rowcount == 1)
         return inserted
 
     def _get(self, job_ids: list[str]) -> dict[str, JobRecord]:
         rows = self._read(
-            f"{_SELECT} WHERE id IN (SELECT value FROM json_each(?))", (_dump(job_ids),)
+            f"{SELECT} WHERE id IN (SELECT value FROM json_each(?))", (dump(job_ids),)
         )
-        return {row[0]: _record(row) for row in rows}
+        return {row[0]: record(row) for row in rows}
 
     def _claim(
         self, queues: list[str], worker: str, limit: int, now: float, lease_until: float
@@ -223,7 +94,7 @@ class SQLiteBackend(Backend):
         with self._write() as conn:
             conn.execute(_Q["promote"], {"now": now})
             rows = conn.execute(_claim_sql(len(queues)), params).fetchall()
-        return [_record(row) for row in rows]
+        return [record(row) for row in rows]
 
     def _renew(self, leases: list[Lease], now: float, lease_until: float) -> HeartbeatReply:
         reply = HeartbeatReply()
@@ -247,13 +118,13 @@ class SQLiteBackend(Backend):
                     "id": out.job_id,
                     "token": out.token,
                     "now": now,
-                    "error": _dump(out.error),
-                    "brief": _brief(out.error),
+                    "error": dump(out.error),
+                    "brief": brief_json(out.error),
                 }
                 if out.state is State.RETRY:
                     cur = conn.execute(_Q["snooze"], {**params, "run_at": out.run_at or now})
                 else:
-                    result = _dump(out.result) if out.state is State.SUCCESS else None
+                    result = dump(out.result) if out.state is State.SUCCESS else None
                     cur = conn.execute(
                         _Q["finish"],
                         {
@@ -269,7 +140,7 @@ class SQLiteBackend(Backend):
 
     def _release(self, leases: list[Lease], now: float, interrupted: dict[str, Any] | None) -> None:
         query = _Q["release" if interrupted is None else "release_interrupted"]
-        brief = _brief(interrupted)
+        brief = brief_json(interrupted)
         with self._write() as conn:
             conn.executemany(
                 query,
@@ -283,54 +154,26 @@ class SQLiteBackend(Backend):
             )
 
     def _next_due(self, queues: list[str]) -> float | None:
-        rows = self._read(_Q["next_due"], {"queues": _dump(queues)})
+        rows = self._read(_Q["next_due"], {"queues": dump(queues)})
         return float(rows[0][0]) if rows else None
 
     def _set_progress(self, job_id: str, token: str, progress: dict[str, Any], now: float) -> bool:
         with self._write() as conn:
             cur = conn.execute(
-                _Q["set_progress"], {"id": job_id, "token": token, "progress": _dump(progress)}
+                _Q["set_progress"], {"id": job_id, "token": token, "progress": dump(progress)}
             )
         return cur.rowcount == 1
 
     def _cancel(
         self, job_id: str, terminate: bool, reason: str, now: float, keep_until: float
     ) -> tuple[JobRecord, State] | None:
-        with self._write() as conn:
-            found = conn.execute(_Q["cancel_find"], {"id": job_id}).fetchone()
-            if found is None:
-                return None
-            was = State(found[0])
-            error = _dump(revoked_error(reason))
-            for name, params in revoke_statements(was, job_id, terminate, error, now, keep_until):
-                conn.execute(_Q[name], {**params, "key": TERMINATIONS})
-            row = conn.execute(f"{_SELECT} WHERE id = ?", (job_id,)).fetchone()
-        return _record(row), was
+        return self._verbs.cancel(job_id, terminate, reason, now, keep_until)
 
     def _rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]:
-        touched = []
-        with self._write() as conn:
-            for job_id, revoke, lost, acks_early in conn.execute(
-                _Q["expired_leases"], {"now": now}
-            ).fetchall():
-                params: dict[str, Any] = {"id": job_id, "now": now, "keep_until": keep_until}
-                ending = lost_delivery_end(bool(revoke), bool(acks_early), lost + 1, max_lost)
-                if ending is not None:
-                    state, error = ending
-                    params.update(state=state.value, error=_dump(error), brief=_brief(error))
-                    conn.execute(_Q["end_lost"], params)
-                else:
-                    conn.execute(_Q["requeue_lost"], params)
-                touched.append(job_id)
-        return touched
+        return self._verbs.rescue(now, max_lost, keep_until)
 
     def _prune(self, now: float, limit: int) -> int:
-        with self._write() as conn:
-            deleted = conn.execute(_Q["prune_jobs"], {"now": now, "limit": limit}).rowcount
-            conn.execute(_Q["prune_events"], {"keep": EVENTS_KEPT})
-            conn.execute(_Q["prune_kv"], {"now": now})
-            conn.execute(_Q["prune_groups"], {"now": now})
-        return deleted
+        return self._verbs.prune(now, limit)
 
     def _list(self, query: JobQuery) -> list[JobRecord]:
         where: list[str] = []
@@ -353,32 +196,15 @@ class SQLiteBackend(Backend):
         ):
             if values is not None:
                 where.append(f"{column} IN (SELECT value FROM json_each(?))")
-                params.append(_dump([str(v) for v in values]))
-        sql = (
-            f"{_SELECT} {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT ?"
-        )
-        return [_record(row) for row in self._read(sql, (*params, query.limit))]
+                params.append(dump([str(v) for v in values]))
+        sql = f"{SELECT} {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT ?"
+        return [record(row) for row in self._read(sql, (*params, query.limit))]
 
     def _requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]:
-        with self._write() as conn:
-            changed = conn.execute(_Q["requeue"], {"id": job_id, "now": now}).rowcount == 1
-            row = conn.execute(f"{_SELECT} WHERE id = ?", (job_id,)).fetchone()
-        return (None if row is None else _record(row)), changed
+        return self._verbs.requeue(job_id, now)
 
     def _purge(self, queue: str, reason: str, now: float, keep_until: float) -> int:
-        params = {
-            "queue": queue,
-            "now": now,
-            "keep_until": keep_until,
-            "error": _dump(revoked_error(reason)),
-        }
-        total = 0
-        while True:
-            with self._write() as conn:
-                done = conn.execute(_Q["purge_batch"], params).rowcount
-            total += done
-            if done == 0:
-                return total
+        return self._verbs.purge(queue, reason, now, keep_until)
 
     def _recent_runs(self, since: float, limit: int) -> list[Run]:
         return [
@@ -408,7 +234,7 @@ class SQLiteBackend(Backend):
         data = dataclasses.asdict(info)
         with self._write() as conn:
             conn.execute(
-                _Q["worker_put"], {"id": info.id, "last_seen": info.last_seen, "info": _dump(data)}
+                _Q["worker_put"], {"id": info.id, "last_seen": info.last_seen, "info": dump(data)}
             )
 
     def _worker_delete(self, worker_id: str) -> None:
@@ -457,7 +283,7 @@ class SQLiteBackend(Backend):
 
     def _kv_set(self, key: str, value: Any, until: float | None) -> None:
         with self._write() as conn:
-            conn.execute(_Q["kv_set"], {"key": key, "value": _dump(value), "until": until})
+            conn.execute(_Q["kv_set"], {"key": key, "value": dump(value), "until": until})
 
     def _kv_get(self, key: str, now: float, default: Any) -> Any:
         rows = self._read(_Q["kv_get"], {"key": key, "now": now})
@@ -469,11 +295,11 @@ class SQLiteBackend(Backend):
 
     def _schedule_put(self, name: str, spec: dict[str, Any]) -> None:
         with self._write() as conn:
-            conn.execute(_Q["schedule_put"], {"name": name, "spec": _dump(spec)})
+            conn.execute(_Q["schedule_put"], {"name": name, "spec": dump(spec)})
 
     def _schedule_state(self, name: str, state: dict[str, Any]) -> None:
         with self._write() as conn:
-            conn.execute(_Q["schedule_state"], {"name": name, "state": _dump(state)})
+            conn.execute(_Q["schedule_state"], {"name": name, "state": dump(state)})
 
     def _schedules(self) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
         rows = self._read(_Q["schedules"])
@@ -494,14 +320,14 @@ class SQLiteBackend(Backend):
                 return
 
     def watch_revocations(self) -> RevocationWatch:
-        return _PolledWatch(self)
+        return PolledWatch(self)
 
     def _terminations(self) -> int:
         row = self._read(_Q["counter"], {"key": TERMINATIONS})
         return int(row[0][0]) if row else 0
 
 
-class _PolledWatch(RevocationWatch):
+class PolledWatch(RevocationWatch):
     """SQLite cannot push: read the count of terminations every ``REVOKE_POLL`` seconds
     (on the watching thread's own connection) and wake when it changed."""
 
@@ -520,18 +346,3 @@ class _PolledWatch(RevocationWatch):
             if left <= 0:
                 return False
             time.sleep(min(REVOKE_POLL, left))
-
-
-def _split_script(script: str) -> list[str]:
-    """Split a migration into statements, keeping trigger bodies whole."""
-    statements, buffer = [], ""
-    for line in script.splitlines(keepends=True):
-        if line.lstrip().startswith("--") and not buffer.strip():
-            continue
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            statements.append(buffer.strip())
-            buffer = ""
-    if buffer.strip():
-        statements.append(buffer.strip())
-    return statements

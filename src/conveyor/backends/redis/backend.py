@@ -1,6 +1,6 @@
 """``redis://`` and ``rediss://``: many machines sharing one Redis.
 
-Every multi-step transition is one Lua script (``backends/lua/*.lua``, with
+Every multi-step transition is one Lua script (``backends/redis/lua/*.lua``, with
 ``common.lua`` prepended), run by EVALSHA and reloaded by redis-py when a restarted
 Redis has forgotten it. All of an app's keys share one hash tag, ``conveyor:{prefix}``
 (``?prefix=`` in the URL, default ``conveyor``), so each script touches a single slot and
@@ -16,221 +16,30 @@ retry, so a Redis restart does not crash them.
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
-import os
 import secrets
-import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from importlib import resources
-from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from typing import Any
 
 import orjson
 
-from ..errors import BackendError, ConfigurationError, MissingDependency
-from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
-from ..states import State
-from ..version import __version__
-from .base import (
-    WORKER_TTL,
-    Backend,
-    RevocationWatch,
-    not_redelivered_error,
-    worker_lost_error,
-)
-from .common import matches, revoked_error
+from ...records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
+from ...states import State
+from ..base import WORKER_TTL, RevocationWatch, not_redelivered_error, worker_lost_error
+from ..common import brief_json, guarded, matches, revoked_error
+from .codec import num, pairs, record
+from .connection import CUT, NoScriptError, RedisConnection
+from .watch import PubSubWatch
 
-try:
-    import redis
-    from redis.driver_info import DriverInfo
-    from redis.exceptions import NoScriptError
-except ImportError as exc:  # pragma: no cover - depends on the install
-    raise MissingDependency(
-        "the Redis backend needs the redis driver: pip install 'conveyor[redis]'"
-    ) from exc
-
-T = TypeVar("T")
 #: list_jobs reads at most this many records per call looking for matches.
 LIST_SCAN_LIMIT = 20_000
 PURGE_BATCH = 1000
-_FLOATS = {
-    "run_at",
-    "created_at",
-    "expires_at",
-    "started_at",
-    "finished_at",
-    "lease_until",
-    "keep_until",
-}
-_INTS = {"priority", "max_retries", "attempt", "lost_leases"}
-_JSON = {"progress", "result", "error", "attempts", "headers"}
 #: The longest a pipelined wake wait blocks (well under the socket timeout).
 MAX_WAIT = 5.0
-_COMMON = resources.files(__package__).joinpath("lua", "common.lua").read_text()
 
 
-def _num(value: float) -> str:
-    return repr(float(value))
-
-
-def _brief(error: dict[str, Any] | None) -> str | None:
-    return (
-        None
-        if error is None
-        else orjson.dumps({"type": error.get("type"), "message": error.get("message")}).decode()
-    )
-
-
-def _record(fields: dict[str, str], job_id: str | None = None) -> JobRecord:
-    values: dict[str, Any] = {"id": job_id or fields.get("id")}
-    for name, raw in fields.items():
-        if name == "id":
-            continue
-        if name in _FLOATS:
-            values[name] = float(raw)
-        elif name in _INTS:
-            values[name] = int(raw)
-        elif name in _JSON:
-            values[name] = orjson.loads(raw)
-        elif name == "payload":
-            values[name] = raw.encode()
-        else:
-            values[name] = raw
-    values["state"] = State(values["state"])
-    values.setdefault("attempt", 0)
-    values.setdefault("lost_leases", 0)
-    values["headers"] = values.get("headers") or {}
-    values["attempts"] = values.get("attempts") or []
-    return JobRecord(**values)
-
-
-def _pairs(flat: list[str]) -> dict[str, str]:
-    return dict(zip(flat[::2], flat[1::2], strict=True))
-
-
-def guarded(fn: Callable[..., T]) -> Callable[..., T]:
-    """Turn the driver's connection errors into BackendError (workers retry on it)."""
-
-    @functools.wraps(fn)
-    def wrapper(self: RedisBackend, *args: Any, **kwargs: Any) -> T:
-        try:
-            return fn(self, *args, **kwargs)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise BackendError(f"Redis at {self.safe_url} is unreachable: {exc}") from exc
-        except redis.ResponseError as exc:
-            raise BackendError(f"Redis at {self.safe_url} refused a command: {exc}") from exc
-
-    return wrapper
-
-
-class RedisBackend(Backend):
-    def __init__(self, url: str = "redis://127.0.0.1:6379/0", **options: Any) -> None:
-        super().__init__(url, **options)
-        parts = urlsplit(url)
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        name = query.pop("prefix", "conveyor")
-        if not name or any(c in name for c in "{}"):
-            raise ConfigurationError(
-                f"prefix {name!r} in {url!r} must be non-empty and free of braces"
-            )
-        self.prefix = f"conveyor:{{{name}}}"
-        self.safe_url = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1], query=""))
-        clean = urlunsplit(parts._replace(query="&".join(f"{k}={v}" for k, v in query.items())))
-        # decode_responses=True makes every reply a str; redis-py's stubs still say
-        # bytes | str, so the client is typed loosely here and our methods precisely.
-        self.client: Any = redis.Redis.from_url(
-            clean,
-            decode_responses=True,
-            socket_connect_timeout=5,
-            socket_timeout=30,
-            health_check_interval=15,
-            # Named, not looked up: without a version redis-py reads its package metadata
-            # for every new connection (and in a forked pool child, copies the pages).
-            driver_info=DriverInfo(lib_version=redis.__version__).add_upstream_driver(
-                "conveyor", __version__
-            ),
-        )
-        self._scripts: dict[str, tuple[str, str]] = {}  # name -> (sha1, body)
-        self._local = threading.local()
-        self._own_lock = threading.Lock()
-        self._own: list[Any] = []  # every connection handed to a thread, closed by close()
-
-    def _key(self, *parts: str) -> str:
-        return ":".join([self.prefix, *parts])
-
-    def _run(self, name: str, *args: Any) -> Any:
-        """Run a script by EVALSHA (EVAL when Redis has forgotten it) on this thread's
-        own connection: the hot path skips the client's per-command pool and retry
-        machinery, which cost more CPU than the script. A dropped connection is retried
-        once on a new one, as the client itself would."""
-        script = self._script(name)
-        argv = (1, self._key("all"), self.prefix, *args)
-        for retry in (False, True):
-            conn = self._connection()
-            try:
-                try:
-                    conn.send_command("EVALSHA", script[0], *argv)
-                    return conn.read_response()
-                except NoScriptError:
-                    conn.send_command("EVAL", script[1], *argv)
-                    return conn.read_response()
-            except (redis.ConnectionError, redis.TimeoutError):
-                conn.disconnect()
-                if retry:
-                    raise
-        raise AssertionError("unreachable")
-
-    def _script(self, name: str) -> tuple[str, str]:
-        """(sha1, body) of a script: common.lua, then lua/<name>.lua."""
-        script = self._scripts.get(name)
-        if script is None:
-            body = (
-                _COMMON
-                + "\n"
-                + resources.files(__package__).joinpath("lua", f"{name}.lua").read_text()
-            )
-            script = self._scripts[name] = (hashlib.sha1(body.encode()).hexdigest(), body)
-        return script
-
-    def _clock_offset(self) -> float:
-        """Our clock minus the server's, for scripts that read the server's (``TIME``)
-        and must stamp times in ours; measured per thread, again every minute."""
-        local = self._local
-        if (
-            getattr(local, "offset_pid", None) != os.getpid()
-            or time.monotonic() > local.offset_until
-        ):
-            conn = self._connection()
-            before = self.now()
-            conn.send_command("TIME")
-            seconds, micros = conn.read_response()
-            after = self.now()
-            local.offset = (before + after) / 2 - (int(seconds) + int(micros) / 1e6)
-            local.offset_pid, local.offset_until = os.getpid(), time.monotonic() + 60
-        return float(local.offset)
-
-    def _connection(self) -> Any:
-        """This thread's connection (a new one after a fork: sockets are not shared)."""
-        local = self._local
-        if getattr(local, "pid", None) != os.getpid():
-            local.pid, local.conn = (
-                os.getpid(),
-                self.client.connection_pool.connection_class(
-                    **self.client.connection_pool.connection_kwargs
-                ),
-            )
-            with self._own_lock:
-                self._own.append(local.conn)
-        return local.conn
-
-    def close(self) -> None:
-        with self._own_lock:
-            own, self._own = self._own, []
-        for conn in own:
-            conn.disconnect()
-        self.client.close()
+class RedisBackend(RedisConnection):
+    """Jobs in Redis; see the module docstring."""
 
     # -- primitives ----------------------------------------------------------------------
 
@@ -240,16 +49,16 @@ class RedisBackend(Backend):
         for job in jobs:
             item = {
                 "id": job.id, "task": job.task, "queue": job.queue, "priority": job.priority,
-                "payload": job.payload.decode(), "state": job.state.value, "run_at_s": _num(job.run_at),
-                "created_at_s": _num(job.created_at), "max_retries": job.max_retries,
+                "payload": job.payload.decode(), "state": job.state.value, "run_at_s": num(job.run_at),
+                "created_at_s": num(job.created_at), "max_retries": job.max_retries,
             }  # fmt: skip
             if job.headers:
                 item["headers"] = orjson.dumps(job.headers).decode()
             if job.expires_at is not None:
-                item["expires_at"] = _num(job.expires_at)
+                item["expires_at"] = num(job.expires_at)
             if job.state.finished:
-                item.update(error=orjson.dumps(job.error).decode(), finished_at_s=_num(job.finished_at or 0),
-                            keep_until_s=_num(job.keep_until or 0))  # fmt: skip
+                item.update(error=orjson.dumps(job.error).decode(), finished_at_s=num(job.finished_at or 0),
+                            keep_until_s=num(job.keep_until or 0))  # fmt: skip
             item.update(
                 {
                     k: getattr(job, k)
@@ -259,7 +68,7 @@ class RedisBackend(Backend):
             )
             data.append(item)
         now = min(j.created_at for j in jobs)
-        return [bool(x) for x in self._run("enqueue", _num(now), orjson.dumps(data).decode())]
+        return [bool(x) for x in self._run("enqueue", num(now), orjson.dumps(data).decode())]
 
     @guarded
     def _get(self, job_ids: list[str]) -> dict[str, JobRecord]:
@@ -267,7 +76,7 @@ class RedisBackend(Backend):
         for job_id in job_ids:
             pipe.hgetall(self._key("job", job_id))
         return {
-            job_id: _record(fields, job_id)
+            job_id: record(fields, job_id)
             for job_id, fields in zip(job_ids, pipe.execute(), strict=True)
             if fields
         }
@@ -277,8 +86,8 @@ class RedisBackend(Backend):
         self, queues: list[str], worker: str, limit: int, now: float, lease_until: float
     ) -> list[JobRecord]:
         tokens = orjson.dumps([secrets.token_hex(8) for _ in range(limit)]).decode()
-        rows = self._run("claim", _num(now), _num(lease_until), worker, limit, tokens, *queues)
-        return [_record(_pairs(row)) for row in rows]
+        rows = self._run("claim", num(now), num(lease_until), worker, limit, tokens, *queues)
+        return [record(pairs(row)) for row in rows]
 
     def wait_and_claim(
         self, queues: Sequence[str], worker: str, limit: int, lease_seconds: float, timeout: float
@@ -301,7 +110,7 @@ class RedisBackend(Backend):
         sha, _ = self._script("claim")
         tokens = orjson.dumps([secrets.token_hex(8) for _ in range(limit)]).decode()
         wake = [self._key("q", q, "wake") for q in queues]
-        claim = (sha, 1, self._key("all"), self.prefix, f"@{offset!r}", _num(lease_seconds), worker,
+        claim = (sha, 1, self._key("all"), self.prefix, f"@{offset!r}", num(lease_seconds), worker,
                  limit, tokens, *queues)  # fmt: skip
         rows: Any = None
         for retry in (False, True):  # a dropped connection is retried once, as in _run
@@ -315,7 +124,7 @@ class RedisBackend(Backend):
                 except NoScriptError:  # Redis forgot the script; the wait is over
                     rows = None
                 break
-            except (redis.ConnectionError, redis.TimeoutError):
+            except CUT:
                 conn.disconnect()
                 if retry:
                     raise
@@ -325,14 +134,14 @@ class RedisBackend(Backend):
         if rows is None:
             now = self.now()
             rows = self._run(
-                "claim", _num(now), _num(now + lease_seconds), worker, limit, tokens, *queues
+                "claim", num(now), num(now + lease_seconds), worker, limit, tokens, *queues
             )
-        return [_record(_pairs(row)) for row in rows]
+        return [record(pairs(row)) for row in rows]
 
     @guarded
     def _renew(self, leases: list[Lease], now: float, lease_until: float) -> HeartbeatReply:
         flat = [x for lease in leases for x in (lease.job_id, lease.token)]
-        terminate, lost = self._run("renew", _num(lease_until), *flat)
+        terminate, lost = self._run("renew", num(lease_until), *flat)
         return HeartbeatReply(set(terminate), set(lost))
 
     @guarded
@@ -342,19 +151,19 @@ class RedisBackend(Backend):
             item: dict[str, Any] = {"id": out.job_id, "token": out.token, "state": out.state.value}
             if out.error is not None:
                 item["error"] = orjson.dumps(out.error).decode()
-                item["brief"] = _brief(out.error)
+                item["brief"] = brief_json(out.error)
             if out.state is State.SUCCESS:
                 item["result"] = orjson.dumps(out.result).decode()
             if out.state is State.RETRY:
-                item["run_at"] = _num(out.run_at or now)
+                item["run_at"] = num(out.run_at or now)
             data.append(item)
-        return list(self._run("finish", _num(now), _num(keep_until), orjson.dumps(data).decode()))
+        return list(self._run("finish", num(now), num(keep_until), orjson.dumps(data).decode()))
 
     @guarded
     def _release(self, leases: list[Lease], now: float, interrupted: dict[str, Any] | None) -> None:
-        brief = _brief(interrupted) or ""
+        brief = brief_json(interrupted) or ""
         pairs = [x for lease in leases for x in (lease.job_id, lease.token)]
-        self._run("release", _num(now), brief, *pairs)
+        self._run("release", num(now), brief, *pairs)
 
     @guarded
     def _expire(self, leases: list[Lease]) -> None:
@@ -378,9 +187,7 @@ class RedisBackend(Backend):
 
     @guarded
     def _set_progress(self, job_id: str, token: str, progress: dict[str, Any], now: float) -> bool:
-        return bool(
-            self._run("progress", _num(now), job_id, token, orjson.dumps(progress).decode())
-        )
+        return bool(self._run("progress", num(now), job_id, token, orjson.dumps(progress).decode()))
 
     @guarded
     def _cancel(
@@ -388,12 +195,12 @@ class RedisBackend(Backend):
     ) -> tuple[JobRecord, State] | None:
         error = orjson.dumps(revoked_error(reason)).decode()
         reply = self._run(
-            "cancel", _num(now), _num(keep_until), job_id, "1" if terminate else "0", error
+            "cancel", num(now), num(keep_until), job_id, "1" if terminate else "0", error
         )
         if reply is None:
             return None
         was, flat = reply
-        return _record(_pairs(flat), job_id), State(was)
+        return record(pairs(flat), job_id), State(was)
 
     @guarded
     def _rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]:
@@ -401,16 +208,16 @@ class RedisBackend(Backend):
         return list(
             self._run(
                 "rescue",
-                _num(now),
+                num(now),
                 max_lost,
-                _num(keep_until),
+                num(keep_until),
                 *[orjson.dumps(e).decode() for e in errors],
             )
         )
 
     @guarded
     def _prune(self, now: float, limit: int) -> int:
-        deleted = int(self._run("prune", _num(now), limit))
+        deleted = int(self._run("prune", num(now), limit))
         expired = self.client.zrangebyscore(self._key("kvx"), "-inf", now)
         if expired:
             self.client.hdel(self._key("kv"), *expired)
@@ -419,18 +226,16 @@ class RedisBackend(Backend):
 
     @guarded
     def _requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]:
-        answer = self._run("requeue", _num(now), job_id)
+        answer = self._run("requeue", num(now), job_id)
         if answer is None:
             return None, False
-        return _record(_pairs(answer[1]), job_id), bool(answer[0])
+        return record(pairs(answer[1]), job_id), bool(answer[0])
 
     @guarded
     def _purge(self, queue: str, reason: str, now: float, keep_until: float) -> int:
         error = orjson.dumps(revoked_error(reason)).decode()
         total = 0
-        while done := int(
-            self._run("purge", _num(now), _num(keep_until), queue, error, PURGE_BATCH)
-        ):
+        while done := int(self._run("purge", num(now), num(keep_until), queue, error, PURGE_BATCH)):
             total += done
         return total
 
@@ -529,8 +334,6 @@ class RedisBackend(Backend):
 
     @guarded
     def _worker_put(self, info: WorkerInfo) -> None:
-        from dataclasses import asdict
-
         self.client.hset(self._key("workers"), info.id, orjson.dumps(asdict(info)).decode())
 
     @guarded
@@ -570,7 +373,7 @@ class RedisBackend(Backend):
     @guarded
     def _lock(self, name: str, owner: str, now: float, until: float) -> bool:
         gc_ms = int(max(1.0, until - now) * 2000)
-        return bool(self._run("lock", name, owner, _num(now), _num(until), gc_ms))
+        return bool(self._run("lock", name, owner, num(now), num(until), gc_ms))
 
     @guarded
     def _unlock(self, name: str, owner: str) -> bool:
@@ -640,43 +443,10 @@ class RedisBackend(Backend):
         """Block on the queues' wake lists (BLPOP): no polling, and no CPU while idle."""
         if timeout <= 0:
             return
-        with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
+        with contextlib.suppress(*CUT):
             self.client.blpop(
                 [self._key("q", q, "wake") for q in queues], timeout=max(0.01, timeout)
             )
 
     def watch_revocations(self) -> RevocationWatch:
-        return _PubSubWatch(self)
-
-
-class _PubSubWatch(RevocationWatch):
-    """Subscribed to the channel ``cancel.lua`` publishes a job's id on when it is revoked
-    with terminate while running. Messages published while the connection was down are
-    lost: the worker's heartbeat still brings those revocations."""
-
-    def __init__(self, backend: RedisBackend) -> None:
-        self.backend = backend
-        self.pubsub: Any = backend.client.pubsub(ignore_subscribe_messages=True)
-        with self._unreachable():
-            self.pubsub.subscribe(backend._key("revoked"))
-
-    def wait(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        with self._unreachable():
-            # None also for a subscription's confirmation, before the timeout: wait on.
-            while (left := deadline - time.monotonic()) > 0:
-                if self.pubsub.get_message(timeout=left) is not None:
-                    while self.pubsub.get_message(timeout=0) is not None:
-                        pass  # one heartbeat answers for every revocation waiting
-                    return True
-        return False
-
-    @contextlib.contextmanager
-    def _unreachable(self) -> Iterator[None]:
-        try:
-            yield
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise BackendError(f"Redis at {self.backend.safe_url} is unreachable: {exc}") from exc
-
-    def close(self) -> None:
-        self.pubsub.close()
+        return PubSubWatch(self)

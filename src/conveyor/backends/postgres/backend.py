@@ -1,0 +1,357 @@
+"""``postgresql://``: jobs in PostgreSQL, beside the application's own data.
+
+Claims are one ``UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)`` statement over a
+partial index of PENDING rows, so claiming stays fast with millions of finished rows.
+Job state changes write their event, and a change to PENDING sends a NOTIFY, from a
+trigger in the same transaction; idle workers LISTEN and fall back to polling.
+
+Tables live in a schema (``?schema=``, default ``conveyor``) created and migrated on
+first use (``?migrate=false`` to require ``conveyor migrate``), under an advisory lock so
+two processes never migrate at once. ``enqueue(..., connection=conn)`` writes on a
+connection the caller holds: the job exists if and only if the caller's transaction
+commits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from ...errors import BackendError
+from ...records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
+from ...states import State
+from ..base import RevocationWatch
+from ..common import SQL_COLUMNS, SQLVerbs, brief_json, dump
+from .codec import job_columns, record
+from .connection import CONNECT_TIMEOUT, PostgresConnection, guarded
+from .driver import psycopg, sql
+from .migrations import apply
+from .watch import ListenWatch
+
+
+def _each_returned(cur: Any, query: str, params: list[dict[str, Any]]) -> list[bool]:
+    """Run ``query`` (with RETURNING) for each parameter set in one pipelined batch; per
+    set, whether it returned a row."""
+    if not params:
+        return []
+    cur.executemany(query, params, returning=True)
+    found = []
+    while True:
+        found.append(cur.fetchone() is not None)
+        if not cur.nextset():
+            return found
+
+
+class PostgresBackend(PostgresConnection):
+    """Jobs in PostgreSQL; see the module docstring."""
+
+    def __init__(self, url: str = "postgresql://localhost/postgres", **options: Any) -> None:
+        super().__init__(url, **options)
+        self._verbs = SQLVerbs(self._tx, self._q, record, {"channel": self.revoke_channel})
+
+    @guarded
+    def migrate(self) -> list[int]:
+        """Apply pending migrations (under an advisory lock); returns the versions applied."""
+        with psycopg.connect(self.conninfo, connect_timeout=CONNECT_TIMEOUT) as conn:
+            return apply(conn, self.schema)
+
+    # -- primitives ----------------------------------------------------------------------
+
+    def enqueue_on(self, connection: Any, jobs: Sequence[JobRecord]) -> list[bool]:
+        """Enqueue on the caller's connection, inside the caller's transaction."""
+        self.pool  # noqa: B018 - the schema must exist before the caller's transaction uses it
+        return self._insert_on(connection, jobs)
+
+    @guarded
+    def _insert(self, jobs: Sequence[JobRecord]) -> list[bool]:
+        # One statement on an autocommit connection: it commits by itself, so a single
+        # enqueue costs one round trip (a BEGIN/COMMIT pair would add two).
+        with self._connection() as conn:
+            return self._insert_on(conn, jobs)
+
+    def _insert_on(self, conn: Any, jobs: Sequence[JobRecord]) -> list[bool]:
+        if len(jobs) == 1:
+            params = {name: values[0] for name, values in job_columns(jobs).items()}
+            row = conn.execute(self._q["insert_one"], params).fetchone()
+            return [row is not None]
+        rows = conn.execute(self._q["insert"], job_columns(jobs)).fetchall()
+        inserted = {row[0] for row in rows}
+        # A repeated id within one batch is inserted once: only its first entry says so.
+        answer = []
+        for job in jobs:
+            answer.append(job.id in inserted)
+            inserted.discard(job.id)
+        return answer
+
+    @guarded
+    def _get(self, job_ids: list[str]) -> dict[str, JobRecord]:
+        with self._tx() as conn:
+            rows = conn.execute(self._q["get"], {"ids": job_ids}).fetchall()
+        return {row[0]: record(row) for row in rows}
+
+    @guarded
+    def _claim(
+        self, queues: list[str], worker: str, limit: int, now: float, lease_until: float
+    ) -> list[JobRecord]:
+        with self._tx() as conn:
+            conn.execute(self._q["promote"], {"now": now})
+            rows = conn.execute(self._q["claim"], {"queues": queues, "worker": worker, "now": now,
+                                                   "lease_until": lease_until, "limit": limit}).fetchall()  # fmt: skip
+        return [record(row) for row in rows]
+
+    @guarded
+    def _renew(self, leases: list[Lease], now: float, lease_until: float) -> HeartbeatReply:
+        reply = HeartbeatReply()
+        params = [
+            {"id": lease.job_id, "token": lease.token, "lease_until": lease_until}
+            for lease in leases
+        ]
+        with self._tx() as conn, conn.cursor() as cur:
+            cur.executemany(self._q["renew"], params, returning=True)
+            for lease in leases:
+                row = cur.fetchone()
+                if row is None:
+                    reply.lost.add(lease.job_id)
+                elif row[0] == "terminate":
+                    reply.terminate.add(lease.job_id)
+                cur.nextset()
+        return reply
+
+    @guarded
+    def _finish(self, outcomes: list[Outcome], now: float, keep_until: float) -> list[str]:
+        retries = [o for o in outcomes if o.state is State.RETRY]
+        ends = [o for o in outcomes if o.state is not State.RETRY]
+        rejected = []
+        with self._tx() as conn, conn.cursor() as cur:
+            for batch, name in ((ends, "finish"), (retries, "snooze")):
+                params = [{
+                    "id": o.job_id, "token": o.token, "now": now, "error": dump(o.error), "brief": brief_json(o.error),
+                    "state": o.state.value, "keep_until": keep_until, "run_at": o.run_at or now,
+                    "result": orjson.dumps(o.result).decode() if o.state is State.SUCCESS else None,
+                } for o in batch]  # fmt: skip
+                done = _each_returned(cur, self._q[name] + "\nRETURNING id", params)
+                rejected += [o.job_id for o, ok in zip(batch, done, strict=True) if not ok]
+        return rejected
+
+    @guarded
+    def _release(self, leases: list[Lease], now: float, interrupted: dict[str, Any] | None) -> None:
+        query = self._q["release" if interrupted is None else "release_interrupted"]
+        brief = brief_json(interrupted)
+        with self._tx() as conn, conn.cursor() as cur:
+            cur.executemany(
+                query,
+                [{"id": x.job_id, "token": x.token, "now": now, "brief": brief} for x in leases],
+            )
+
+    @guarded
+    def _expire(self, leases: list[Lease]) -> None:
+        with self._tx() as conn, conn.cursor() as cur:
+            cur.executemany(
+                self._q["expire"], [{"id": lease.job_id, "token": lease.token} for lease in leases]
+            )
+
+    @guarded
+    def _next_due(self, queues: list[str]) -> float | None:
+        with self._tx() as conn:
+            row = conn.execute(self._q["next_due"], {"queues": queues}).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    @guarded
+    def _set_progress(self, job_id: str, token: str, progress: dict[str, Any], now: float) -> bool:
+        with self._tx() as conn:
+            return (
+                conn.execute(
+                    self._q["set_progress"],
+                    {"id": job_id, "token": token, "progress": dump(progress)},
+                ).rowcount
+                == 1
+            )
+
+    @guarded
+    def _cancel(
+        self, job_id: str, terminate: bool, reason: str, now: float, keep_until: float
+    ) -> tuple[JobRecord, State] | None:
+        return self._verbs.cancel(job_id, terminate, reason, now, keep_until)
+
+    @guarded
+    def _rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]:
+        return self._verbs.rescue(now, max_lost, keep_until)
+
+    @guarded
+    def _prune(self, now: float, limit: int) -> int:
+        return self._verbs.prune(now, limit)
+
+    @guarded
+    def _requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]:
+        return self._verbs.requeue(job_id, now)
+
+    @guarded
+    def _purge(self, queue: str, reason: str, now: float, keep_until: float) -> int:
+        return self._verbs.purge(queue, reason, now, keep_until)
+
+    @guarded
+    def _list(self, query: JobQuery) -> list[JobRecord]:
+        where: list[str] = []
+        params: list[Any] = []
+        for clause, value in (
+            ("id < %s", query.before),
+            ("created_at >= %s", query.created_after),
+            ("created_at < %s", query.created_before),
+            ("position(%s in payload) > 0", None if query.text is None else query.text.encode()),
+            ("state = ANY(%s)", None if query.states is None else [str(s) for s in query.states]),
+            ("queue = ANY(%s)", query.queues),
+            ("task = ANY(%s)", query.tasks),
+        ):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        text = f"SELECT {', '.join(SQL_COLUMNS)} FROM {sql.Identifier(self.schema).as_string(None)}.jobs"
+        text += f" {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT %s"
+        with self._tx() as conn:
+            rows = conn.execute(text.encode(), (*params, query.limit)).fetchall()
+        return [record(row) for row in rows]
+
+    def _rows(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
+        with self._tx() as conn:
+            return conn.execute(self._q[name], params or {}).fetchall()
+
+    @guarded
+    def _counts(self) -> dict[tuple[str, State], int]:
+        return {(queue, State(state)): n for queue, state, n in self._rows("counts")}
+
+    @guarded
+    def _recent_runs(self, since: float, limit: int) -> list[Run]:
+        return [Run(*row) for row in self._rows("recent_runs", {"since": since, "limit": limit})]
+
+    @guarded
+    def _oldest_waiting(self, now: float) -> dict[str, float]:
+        return {queue: oldest for queue, oldest in self._rows("oldest_waiting", {"now": now})}
+
+    @guarded
+    def _waiting_tasks(self) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for queue, task in self._rows("waiting_tasks"):
+            found.setdefault(queue, set()).add(task)
+        return found
+
+    @guarded
+    def _set_paused(self, queue: str, paused: bool) -> None:
+        with self._tx() as conn:
+            conn.execute(self._q["pause" if paused else "resume"], {"queue": queue})
+            if not paused:
+                conn.execute("SELECT pg_notify(%s, %s)", (self.channel, queue))
+
+    @guarded
+    def _paused(self) -> set[str]:
+        return {row[0] for row in self._rows("paused")}
+
+    @guarded
+    def _worker_put(self, info: WorkerInfo) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                self._q["worker_put"],
+                {
+                    "id": info.id,
+                    "last_seen": info.last_seen,
+                    "info": dump(dataclasses.asdict(info)),
+                },
+            )
+
+    @guarded
+    def _worker_delete(self, worker_id: str) -> None:
+        with self._tx() as conn:
+            conn.execute(self._q["worker_delete"], {"id": worker_id})
+
+    @guarded
+    def _workers(self) -> list[WorkerInfo]:
+        return [WorkerInfo(**row[0]) for row in self._rows("workers")]
+
+    @guarded
+    def _events(self, after: int, limit: int) -> list[Event]:
+        return [Event(*row) for row in self._rows("events", {"after": after, "limit": limit})]
+
+    @guarded
+    def _lock(self, name: str, owner: str, now: float, until: float) -> bool:
+        return bool(self._rows("lock", {"name": name, "owner": owner, "now": now, "until": until}))
+
+    @guarded
+    def _unlock(self, name: str, owner: str) -> bool:
+        with self._tx() as conn:
+            return conn.execute(self._q["unlock"], {"name": name, "owner": owner}).rowcount == 1
+
+    @guarded
+    def _incr(self, key: str, amount: int) -> int:
+        return int(self._rows("incr", {"key": key, "amount": amount})[0][0])
+
+    @guarded
+    def _kv_set(self, key: str, value: Any, until: float | None) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                self._q["kv_set"],
+                {"key": key, "value": orjson.dumps(value).decode(), "until": until},
+            )
+
+    @guarded
+    def _kv_get(self, key: str, now: float, default: Any) -> Any:
+        rows = self._rows("kv_get", {"key": key, "now": now})
+        return rows[0][0] if rows else default
+
+    @guarded
+    def _kv_delete(self, key: str) -> bool:
+        with self._tx() as conn:
+            return conn.execute(self._q["kv_delete"], {"key": key}).rowcount == 1
+
+    @guarded
+    def _join(
+        self, group_id: str, index: int, size: int, result: Any, keep_until: float
+    ) -> list[Any] | None:
+        with self._tx() as conn:
+            conn.execute(self._q["join_lock"], {"group_id": group_id})
+            conn.execute(self._q["join"], {"group_id": group_id, "idx": index,
+                                           "result": orjson.dumps(result).decode(), "keep_until": keep_until})  # fmt: skip
+            rows = conn.execute(self._q["group_results"], {"group_id": group_id}).fetchall()
+        return [row[0] for row in rows] if len(rows) >= size else None
+
+    @guarded
+    def _schedule_put(self, name: str, spec: dict[str, Any]) -> None:
+        with self._tx() as conn:
+            conn.execute(self._q["schedule_put"], {"name": name, "spec": dump(spec)})
+
+    @guarded
+    def _schedule_state(self, name: str, state: dict[str, Any]) -> None:
+        with self._tx() as conn:
+            conn.execute(self._q["schedule_state"], {"name": name, "state": dump(state)})
+
+    @guarded
+    def _schedules(self) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+        return {name: (spec, state) for name, spec, state in self._rows("schedules")}
+
+    @guarded
+    def _schedule_delete(self, name: str) -> bool:
+        with self._tx() as conn:
+            return conn.execute(self._q["schedule_delete"], {"name": name}).rowcount == 1
+
+    def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> None:
+        """LISTEN on the schema's channel; any notification (or the timeout) returns.
+        Notifications can be lost (a reconnect): callers poll at least every timeout."""
+        if timeout <= 0:
+            return
+        try:
+            conn = getattr(self._listener, "conn", None)
+            if conn is None or conn.closed:
+                self.pool  # noqa: B018 - the schema (and its trigger) must exist
+                conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
+                conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+                self._listener.conn = conn
+            for _ in conn.notifies(timeout=timeout, stop_after=1):
+                pass
+        except (psycopg.Error, BackendError):
+            if getattr(self._listener, "conn", None) is not None:
+                self._listener.conn.close()
+                self._listener.conn = None
+
+    def watch_revocations(self) -> RevocationWatch:
+        return ListenWatch(self)

@@ -1,0 +1,55 @@
+"""How a job record is kept in Redis: a hash of strings, one field per attribute (numbers
+as text, structured fields as JSON), read back into a ``JobRecord``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ...records import JobRecord
+from ...states import State
+
+FLOATS = {
+    "run_at",
+    "created_at",
+    "expires_at",
+    "started_at",
+    "finished_at",
+    "lease_until",
+    "keep_until",
+}
+INTS = {"priority", "max_retries", "attempt", "lost_leases"}
+JSON_FIELDS = {"progress", "result", "error", "attempts", "headers"}
+
+
+def num(value: float) -> str:
+    """A time or score as a script argument (``repr`` keeps every digit)."""
+    return repr(float(value))
+
+
+def record(fields: dict[str, str], job_id: str | None = None) -> JobRecord:
+    values: dict[str, Any] = {"id": job_id or fields.get("id")}
+    for name, raw in fields.items():
+        if name == "id":
+            continue
+        if name in FLOATS:
+            values[name] = float(raw)
+        elif name in INTS:
+            values[name] = int(raw)
+        elif name in JSON_FIELDS:
+            values[name] = orjson.loads(raw)
+        elif name == "payload":
+            values[name] = raw.encode()
+        else:
+            values[name] = raw
+    values["state"] = State(values["state"])
+    values.setdefault("attempt", 0)
+    values.setdefault("lost_leases", 0)
+    values["headers"] = values.get("headers") or {}
+    values["attempts"] = values.get("attempts") or []
+    return JobRecord(**values)
+
+
+def pairs(flat: list[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))

@@ -1,0 +1,152 @@
+"""The Redis backend's connection: the URL and its prefix, the client, each thread's own
+connection (retried once when cut), the Lua scripts run on it, and the offset between
+our clock and the server's."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from ...errors import BackendError, ConfigurationError, MissingDependency
+from ...version import __version__
+from ..base import Backend
+
+try:
+    import redis
+    from redis.driver_info import DriverInfo
+    from redis.exceptions import NoScriptError
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise MissingDependency(
+        "the Redis backend needs the redis driver: pip install 'conveyor[redis]'"
+    ) from exc
+
+__all__ = ["CUT", "NoScriptError", "RedisConnection"]
+
+#: The driver's errors for a connection that is down or was cut.
+CUT = (redis.ConnectionError, redis.TimeoutError)
+_COMMON = resources.files(__package__).joinpath("lua", "common.lua").read_text()
+
+
+class RedisConnection(Backend):
+    """The connection half of ``RedisBackend`` (which adds the primitives)."""
+
+    def __init__(self, url: str = "redis://127.0.0.1:6379/0", **options: Any) -> None:
+        super().__init__(url, **options)
+        parts = urlsplit(url)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        name = query.pop("prefix", "conveyor")
+        if not name or any(c in name for c in "{}"):
+            raise ConfigurationError(
+                f"prefix {name!r} in {url!r} must be non-empty and free of braces"
+            )
+        self.prefix = f"conveyor:{{{name}}}"
+        self.safe_url = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1], query=""))
+        clean = urlunsplit(parts._replace(query="&".join(f"{k}={v}" for k, v in query.items())))
+        # decode_responses=True makes every reply a str; redis-py's stubs still say
+        # bytes | str, so the client is typed loosely here and our methods precisely.
+        self.client: Any = redis.Redis.from_url(
+            clean,
+            decode_responses=True,
+            socket_connect_timeout=5,
+            socket_timeout=30,
+            health_check_interval=15,
+            # Named, not looked up: without a version redis-py reads its package metadata
+            # for every new connection (and in a forked pool child, copies the pages).
+            driver_info=DriverInfo(lib_version=redis.__version__).add_upstream_driver(
+                "conveyor", __version__
+            ),
+        )
+        self._scripts: dict[str, tuple[str, str]] = {}  # name -> (sha1, body)
+        self._local = threading.local()
+        self._own_lock = threading.Lock()
+        self._own: list[Any] = []  # every connection handed to a thread, closed by close()
+
+    def driver_error(self, exc: Exception) -> BackendError | None:
+        if isinstance(exc, CUT):
+            return self.unreachable(exc)
+        if isinstance(exc, redis.ResponseError):
+            return BackendError(f"Redis at {self.safe_url} refused a command: {exc}")
+        return None
+
+    def unreachable(self, exc: Exception) -> BackendError:
+        return BackendError(f"Redis at {self.safe_url} is unreachable: {exc}")
+
+    def _key(self, *parts: str) -> str:
+        return ":".join([self.prefix, *parts])
+
+    def _run(self, name: str, *args: Any) -> Any:
+        """Run a script by EVALSHA (EVAL when Redis has forgotten it) on this thread's
+        own connection: the hot path skips the client's per-command pool and retry
+        machinery, which cost more CPU than the script. A dropped connection is retried
+        once on a new one, as the client itself would."""
+        script = self._script(name)
+        argv = (1, self._key("all"), self.prefix, *args)
+        for retry in (False, True):
+            conn = self._connection()
+            try:
+                try:
+                    conn.send_command("EVALSHA", script[0], *argv)
+                    return conn.read_response()
+                except NoScriptError:
+                    conn.send_command("EVAL", script[1], *argv)
+                    return conn.read_response()
+            except CUT:
+                conn.disconnect()
+                if retry:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _script(self, name: str) -> tuple[str, str]:
+        """(sha1, body) of a script: common.lua, then lua/<name>.lua."""
+        script = self._scripts.get(name)
+        if script is None:
+            body = (
+                _COMMON
+                + "\n"
+                + resources.files(__package__).joinpath("lua", f"{name}.lua").read_text()
+            )
+            script = self._scripts[name] = (hashlib.sha1(body.encode()).hexdigest(), body)
+        return script
+
+    def _clock_offset(self) -> float:
+        """Our clock minus the server's, for scripts that read the server's (``TIME``)
+        and must stamp times in ours; measured per thread, again every minute."""
+        local = self._local
+        if (
+            getattr(local, "offset_pid", None) != os.getpid()
+            or time.monotonic() > local.offset_until
+        ):
+            conn = self._connection()
+            before = self.now()
+            conn.send_command("TIME")
+            seconds, micros = conn.read_response()
+            after = self.now()
+            local.offset = (before + after) / 2 - (int(seconds) + int(micros) / 1e6)
+            local.offset_pid, local.offset_until = os.getpid(), time.monotonic() + 60
+        return float(local.offset)
+
+    def _connection(self) -> Any:
+        """This thread's connection (a new one after a fork: sockets are not shared)."""
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            local.pid, local.conn = (
+                os.getpid(),
+                self.client.connection_pool.connection_class(
+                    **self.client.connection_pool.connection_kwargs
+                ),
+            )
+            with self._own_lock:
+                self._own.append(local.conn)
+        return local.conn
+
+    def close(self) -> None:
+        with self._own_lock:
+            own, self._own = self._own, []
+        for conn in own:
+            conn.disconnect()
+        self.client.close()
