@@ -8,9 +8,10 @@ Three threads:
   into the lease table it shares with the parent (``pools/shared.py``: no system call,
   no message to wait for; the parent renews those leases from it), and runs the jobs one
   by one;
-- the **storer** acknowledges finished jobs in batches (whatever finished while the last
-  acknowledgement was on its way), after storing their workflow follow-ups, and tells the
-  parent what it stored; so a result is stored as soon as its job ends, even when a long
+- the **storer** settles finished jobs in batches (whatever finished while the last
+  acknowledgement was on its way: ``worker/settle.py`` stores them, their workflow
+  follow-ups and emits their events, as the worker does for the other pools), and tells
+  the parent what it stored; so a result is stored as soon as its job ends, even when a long
   job runs next. Each time it wakes, it first sends the parent the records of the
   batches claimed since (the main thread does not wake it for that: a wake-up costs the
   job about to run);
@@ -53,8 +54,8 @@ from ...errors import BackendError, Terminated
 from ...loader import load_app
 from ...records import JobRecord, Outcome
 from ...states import State
-from ...workflows.engine import follow_ups_of
 from ..execution import error_info, execute
+from ..settle import settle
 from ..testhooks import ack_hold
 from ..timing import BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
 from .messages import (
@@ -196,10 +197,7 @@ class _Storer:
         outcomes = [outcome for _, outcome in pairs]
         while True:
             try:
-                follow = follow_ups_of(runner.app, held, outcomes)
-                if follow:
-                    runner.backend.enqueue(follow)
-                refused = runner.backend.ack(outcomes)
+                refused = settle(runner.app, runner.backend, held, outcomes)
                 break
             except BackendError as exc:
                 log.error("cannot store outcomes (%s); retrying in %.0fs", exc, ERROR_BACKOFF)
