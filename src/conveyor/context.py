@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from .errors import Retry
+from .events import JobProgressed
 from .records import Lease
 
 if TYPE_CHECKING:
@@ -57,6 +58,12 @@ class TaskContext:
         self.app.backend.update_progress(
             self._lease, {"percent": percent, "message": message, "meta": meta}
         )
+        events, request = self.app.events, self.request
+        if events.wants(JobProgressed):
+            at = self.app.backend.now()
+            events.emit(
+                JobProgressed(at, request.id, request.task, request.queue, percent, message)
+            )
 
     def is_revoked(self) -> bool:
         """True once the job was revoked: a task can check it to stop at a point of its

@@ -9,9 +9,9 @@ event              when                                         emitted in
 ``JobEnqueued``    a job is stored (PENDING or SCHEDULED)       the producer
 ``JobStarted``     a worker starts an attempt                   the process running it
 ``JobProgressed``  the task reports progress                    the process running it
-``JobSucceeded``   an attempt returned, its outcome stored      the process running it
-``JobFailed``      an attempt failed for good, stored           the process running it
-``JobRetried``     an attempt failed and will run again         the process running it
+``JobSucceeded``   an attempt returned, its outcome stored      the process that stored it
+``JobFailed``      an attempt failed for good, stored           the process that stored it
+``JobRetried``     an attempt failed and will run again         the process that stored it
 ``JobRevoked``     a job ended REVOKED                          whoever revoked or ran it
 ``JobLost``        a delivery was lost with its worker/child    the worker that saw it
 ``WorkerUp/Down``  a worker registered / left                   the worker
@@ -19,8 +19,10 @@ event              when                                         emitted in
 ``QueueResumed``                                                function (CLI, API, code)
 =================  ===========================================  ==========================
 
-"The process running it" is a pool child for the process pool: subscribe at import time
-of the app's module (as tasks are registered), so children have the same subscribers.
+"The process running it" is a pool child for the process pool, which also stores its
+outcomes (the worker stores those of a child it killed): subscribe at import time of the
+app's module (as tasks are registered), so children have the same subscribers. Who emits
+what, exactly: docs/architecture.md.
 
 Subscribers (``app.events.subscribe(callback, JobFailed, ...)``) are for metrics,
 tracing and error reporting: they run synchronously, so keep them quick; an exception
@@ -175,8 +177,9 @@ class Middleware:
 
     ``enqueue`` sees the records about to be stored (in the producer) and may change
     their headers; it returns what ``call_next`` returned (per record, whether it was
-    inserted: an existing id is not); ``execute`` runs around one attempt of a task (in the process running
-    it) and returns what ``call_next()`` returned, or raises what it raised.
+    inserted: an existing id is not); ``execute`` runs around one attempt of a synchronous
+    task (in the process running it; ``async def`` tasks are not wrapped yet) and returns
+    what ``call_next()`` returned, or raises what it raised.
     """
 
     def enqueue(self, records: list[JobRecord], call_next: Store) -> list[bool]:

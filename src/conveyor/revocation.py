@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from .events import JobRevoked
 from .records import JobRecord, Revocation
 from .states import State
 from .workflows.engine import follow_ups
@@ -28,6 +29,9 @@ def revoke(
     record, was = app.backend.revoke(job_id, terminate=terminate, reason=reason)
     if was.waiting:
         app.backend.enqueue(follow_ups(app, record))
+        if app.events.wants(JobRevoked):
+            at = record.finished_at or app.backend.now()
+            app.events.emit(JobRevoked(at, record.id, record.task, record.queue, reason))
         return _revocation(record, was, "revoked")
     if was is State.STARTED:
         return _revocation(record, was, "flagged")

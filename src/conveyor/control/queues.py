@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import ConveyorError
+from ..events import QueuePaused, QueueResumed
 from ..names import check_queue_name
 from ..records import Run, WorkerInfo
 from ..states import WAITING, State
@@ -53,6 +54,8 @@ def pause_queue(app: App, queue: str) -> str | None:
     check_queue_name(queue, error=ConveyorError)
     known = known_queues(app)
     app.backend.pause_queue(queue)
+    if app.events.wants(QueuePaused):
+        app.events.emit(QueuePaused(app.backend.now(), queue))
     if queue in known:
         return None
     return (
@@ -63,6 +66,8 @@ def pause_queue(app: App, queue: str) -> str | None:
 
 def resume_queue(app: App, queue: str) -> None:
     app.backend.resume_queue(check_queue_name(queue, error=ConveyorError))
+    if app.events.wants(QueueResumed):
+        app.events.emit(QueueResumed(app.backend.now(), queue))
 
 
 def purge_queue(app: App, queue: str) -> int:

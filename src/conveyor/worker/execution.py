@@ -23,6 +23,7 @@ from ..errors import (
     Terminated,
     TimeLimitExceeded,
 )
+from ..events import JobStarted
 from ..records import JobRecord, Outcome
 from ..serialization import check_jsonable, decode_payload
 from ..states import State
@@ -109,6 +110,7 @@ def execute(
     job = prepare(app, record)
     if isinstance(job, Outcome):
         return job
+    started(app, record)
     if job.task.is_async:
         loop = getattr(_loops, "loop", None)  # one loop per thread, reused across jobs
         if loop is None or loop.is_closed():
@@ -130,13 +132,30 @@ def execute(
         with run:
             if on_start is not None:
                 on_start(record.id, stop)
-            result = job.task.fn(*job.call_args, **job.kwargs)
+            result = call_task(app, job)
     except BaseException as exc:  # every outcome must be recorded, whatever was raised
         run.close()  # again: an exception of the run may have landed in its __exit__
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
         return outcome_of_error(app, job, run.unheeded(exc) or exc)
     return outcome_of_result(app, job, result, run.unheeded(None))
+
+
+def call_task(app: App, job: Prepared) -> Any:
+    """Call a (synchronous) task, through the app's ``execute`` middleware if it has any."""
+    if app.events.has_middleware:
+        return app.events.execute(job.context, lambda: job.task.fn(*job.call_args, **job.kwargs))
+    return job.task.fn(*job.call_args, **job.kwargs)
+
+
+def started(app: App, record: JobRecord) -> None:
+    """Tell subscribers an attempt starts (its task is about to be called): ``JobStarted``."""
+    if app.events.wants(JobStarted):
+        at = app.backend.now()
+        waited = max(0.0, at - record.run_at)  # since it was due: in the queue, then held
+        app.events.emit(
+            JobStarted(at, record.id, record.task, record.queue, record.attempt, waited)
+        )
 
 
 async def await_task(app: App, job: Prepared) -> Outcome:

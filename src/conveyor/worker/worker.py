@@ -38,10 +38,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..backends.base import RevocationWatch
 from ..errors import BackendError
+from ..events import JobLost, JobRevoked, WorkerDown, WorkerUp
 from ..ids import new_id
 from ..records import JobRecord, Lease, Outcome, WorkerInfo
 from ..version import __version__
-from ..workflows.engine import follow_ups, follow_ups_of, has_follow_ups
+from ..workflows.engine import follow_ups, has_follow_ups
 from .pools import (
     Drained,
     Dropped,
@@ -54,6 +55,7 @@ from .pools import (
     make_pool,
 )  # fmt: skip
 from .pools.child import MAX_BATCH
+from .settle import lost_events, settle
 from .testhooks import ack_hold
 from .timing import BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
 
@@ -192,6 +194,7 @@ class Worker:
         consumer = threading.Thread(target=self._consume, name="conveyor-consumer", daemon=True)
         if not self.pool.claims:
             consumer.start()
+        self._tell(WorkerUp)
         self.started.set()
         try:
             code = self._main_loop()
@@ -203,7 +206,12 @@ class Worker:
             if consumer.is_alive():
                 consumer.join(timeout=IDLE_WAIT * 4)
             self._unregister()
+            self._tell(WorkerDown)
         return code
+
+    def _tell(self, kind: type[WorkerUp | WorkerDown]) -> None:
+        if self.app.events.wants(kind):
+            self.app.events.emit(kind(self.backend.now(), self.id, self.name, tuple(self.queues)))
 
     def _main_loop(self) -> int:
         now = time.monotonic()
@@ -262,15 +270,16 @@ class Worker:
         if self._hold_ack is not None and self._unacked:
             self._hold_ack()
         try:
-            records = self._start_follow_ups(self._unacked)  # before the ack: see workflows.engine
+            records = self._records_of(self._unacked)
             if self._unacked:
-                self._warn_refused(self.backend.ack(self._unacked))
+                self._warn_refused(settle(self.app, self.backend, records, self._unacked))
             if lost:
                 for report in lost:
                     log.error(
                         "job %s: %s; returned to its queue", report.lease.job_id, report.reason
                     )
-                self._after_rescue(self.backend.abandon([r.lease for r in lost]))
+                reasons = {r.lease.job_id: r.reason for r in lost}
+                self._after_rescue(self.backend.abandon([r.lease for r in lost]), reasons)
         except BackendError as exc:
             log.error("cannot store outcomes (%s); retrying in the next tick", exc)
             return
@@ -317,30 +326,27 @@ class Worker:
                 job_id,
             )
 
-    def _start_follow_ups(self, outcomes: list[Outcome]) -> Mapping[str, JobRecord]:
-        """Store the workflow steps and links that these final outcomes start; returns the
-        outcomes' records (fetched for jobs whose records the worker never received)."""
+    def _records_of(self, outcomes: list[Outcome]) -> Mapping[str, JobRecord]:
+        """The outcomes' records (fetched for jobs whose records the worker never received)."""
         records: Mapping[str, JobRecord] = self._held
         missing = [o.job_id for o in outcomes if o.job_id not in records]
         if missing:  # a process-pool child killed before its records reached us
             records = {**self.backend.get_many(missing), **self._held}
-        follow = follow_ups_of(self.app, records, outcomes)
-        if follow:
-            self.backend.enqueue(follow)
         return records
 
-    def _after_rescue(self, job_ids: list[str]) -> None:
-        """Jobs the backend ended (worker lost, revoked while orphaned) start follow-ups too."""
+    def _after_rescue(self, job_ids: list[str], reasons: Mapping[str, str] | None = None) -> None:
+        """Jobs the backend ended (worker lost, revoked while orphaned) start follow-ups
+        too; every rescued delivery is told as ``JobLost`` (``reasons``: what this worker
+        saw of the deaths it reported)."""
         if not job_ids:
             return
-        ended = [
-            r
-            for r in self.backend.get_many(job_ids).values()
-            if r.state.finished and has_follow_ups(r)
-        ]
+        records = self.backend.get_many(job_ids)
+        ended = [r for r in records.values() if r.state.finished and has_follow_ups(r)]
         follow = [f for record in ended for f in follow_ups(self.app, record)]
         if follow:
             self.backend.enqueue(follow)
+        if self.app.events.wants(JobLost) or self.app.events.wants(JobRevoked):
+            self.app.events.emit_all(lost_events(self.backend.now(), records, reasons or {}))
 
     def _count_and_log(
         self, outcomes: list[Outcome], lost: int, records: Mapping[str, JobRecord] | None = None

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ...records import JobRecord, Outcome
-from ..execution import await_task, execute, prepare
+from ..execution import await_task, execute, prepare, started
 from .base import Pool, Report
 
 if TYPE_CHECKING:
@@ -73,6 +73,7 @@ class AsyncPool(Pool):
             task = asyncio.current_task()
             assert task is not None
             self._track(record.id, lambda: self._loop.call_soon_threadsafe(task.cancel))
+            started(self.app, record)
             return await await_task(self.app, job)
         finally:
             with self._lock:

@@ -8,15 +8,16 @@ Three threads:
   into the lease table it shares with the parent (``pools/shared.py``: no system call,
   no message to wait for; the parent renews those leases from it), and runs the jobs one
   by one;
-- the **storer** acknowledges finished jobs in batches (whatever finished while the last
-  acknowledgement was on its way), after storing their workflow follow-ups, and tells the
-  parent what it stored; so a result is stored as soon as its job ends, even when a long
+- the **storer** settles finished jobs in batches (whatever finished while the last
+  acknowledgement was on its way: ``worker/settle.py`` stores them, their workflow
+  follow-ups and emits their events, as the worker does for the other pools), and tells
+  the parent what it stored; so a result is stored as soon as its job ends, even when a long
   job runs next. Each time it wakes, it first sends the parent the records of the
   batches claimed since (the main thread does not wake it for that: a wake-up costs the
   job about to run);
-- the **listener** takes the parent's orders: ``stop`` (finish the running job, release
-  the rest, exit) and ``terminate`` (skip a held job; for the running one, store what
-  is finished, then ask the parent to kill this process).
+- the **listener** takes the parent's orders (``pools/messages.py``): ``Stop`` (finish
+  the running job, release the rest, exit) and ``Terminate`` (skip a held job; for the
+  running one, store what is finished, then ask the parent to kill this process).
 
 Held jobs are numbered in claim order, in the table and in the records' message alike.
 Two shared counters (held jobs begun, held jobs ended; a skipped or released job counts
@@ -53,10 +54,23 @@ from ...errors import BackendError, Terminated
 from ...loader import load_app
 from ...records import JobRecord, Outcome
 from ...states import State
-from ...workflows.engine import follow_ups_of
 from ..execution import error_info, execute
+from ..settle import settle
 from ..testhooks import ack_hold
 from ..timing import BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
+from .messages import (
+    Acked,
+    Bye,
+    Claimed,
+    Fatal,
+    FromChild,
+    KillMe,
+    Ready,
+    Released,
+    Stop,
+    Terminate,
+    Timed,
+)
 from .shared import Slot
 
 log = logging.getLogger("conveyor.worker")
@@ -125,15 +139,6 @@ def rss_kib() -> int:
             return 0
 
 
-@dataclass(frozen=True, slots=True)
-class _Claimed:
-    """A claimed batch whose records the parent has yet to be sent; ``first``: the held
-    sequence number of its first job."""
-
-    first: int
-    records: list[JobRecord]
-
-
 class _Storer:
     """Sends claimed batches' records and acknowledges finished jobs, on its own thread."""
 
@@ -145,10 +150,10 @@ class _Storer:
         self.thread = threading.Thread(target=self._run, name="conveyor-storer", daemon=True)
         #: Held jobs whose records have been sent (a count, in claim order).
         self.announced = 0
-        self.claims: collections.deque[_Claimed] = collections.deque()
+        self.claims: collections.deque[Claimed] = collections.deque()
         self.hold = ack_hold()  # test-only (testhooks.py); None in production
 
-    def announce(self, batch: _Claimed) -> None:
+    def announce(self, batch: Claimed) -> None:
         """Send ``batch``'s records the next time this thread wakes (at the latest when
         its first job's outcome comes)."""
         self.claims.append(batch)
@@ -171,9 +176,9 @@ class _Storer:
             with contextlib.suppress(queue.Empty):
                 while True:
                     items.append(self.inbox.get_nowait())
-            while self.claims:  # records first: a job's "held" always comes before its "stored"
+            while self.claims:  # records first: a job's Claimed always comes before its Acked
                 batch = self.claims.popleft()
-                self.runner.send(("held", batch.first, batch.records))
+                self.runner.send(batch)
                 self.announced = batch.first + len(batch.records)
             pairs = [i for i in items if isinstance(i, tuple)]
             if pairs:
@@ -192,15 +197,12 @@ class _Storer:
         outcomes = [outcome for _, outcome in pairs]
         while True:
             try:
-                follow = follow_ups_of(runner.app, held, outcomes)
-                if follow:
-                    runner.backend.enqueue(follow)
-                refused = runner.backend.ack(outcomes)
+                refused = settle(runner.app, runner.backend, held, outcomes)
                 break
             except BackendError as exc:
                 log.error("cannot store outcomes (%s); retrying in %.0fs", exc, ERROR_BACKOFF)
                 time.sleep(ERROR_BACKOFF)
-        runner.send(("stored", [slim(o) for o in outcomes], refused))
+        runner.send(Acked([slim(o) for o in outcomes], refused))
 
 
 class _Runner:
@@ -220,7 +222,7 @@ class _Runner:
         self.table: list[tuple[str, str]] = []  # leases in the shared table, from ...
         self.table_first = 0  # ... this sequence number on
 
-    def send(self, message: tuple[Any, ...]) -> None:
+    def send(self, message: FromChild) -> None:
         data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)  # no fds: no ForkingPickler
         with self._send_lock:
             self.conn.send_bytes(data)
@@ -233,13 +235,12 @@ class _Runner:
                 message = self.conn.recv()
             except (EOFError, OSError):  # the worker is gone: nobody renews our leases
                 os._exit(1)
-            if message[0] == "stop":
-                self.stopping = True
-            elif message[0] == "terminate":
-                job_id = message[1]
-                if self.running == job_id:
-                    self.storer.then(functools.partial(self.send, ("killme", job_id)))
-                else:
+            match message:
+                case Stop():
+                    self.stopping = True
+                case Terminate(job_id) if self.running == job_id:
+                    self.storer.then(functools.partial(self.send, KillMe(job_id)))
+                case Terminate(job_id):
                     self.skip.add(job_id)
 
     # -- the main thread ----------------------------------------------------------------
@@ -292,10 +293,10 @@ class _Runner:
             self.table_first = sent
         self.table += [(job.id, job.lease_token or "") for job in jobs]
         if self.shared.write_leases((self.table_first, self.table)):
-            self.storer.announce(_Claimed(first, jobs))
+            self.storer.announce(Claimed(first, jobs))
             return
         self.storer.flush()  # earlier batches' records first: the parent numbers them in order
-        self.send(("held", first, jobs))
+        self.send(Claimed(first, jobs))
         self.storer.announced = self.claimed
 
     def _run_batch(self, jobs: list[JobRecord]) -> bool:
@@ -322,7 +323,7 @@ class _Runner:
         self.running = record.id
         self.counters[0] += 1
         if limit is not None:
-            self.send(("start", record.id, limit))
+            self.send(Timed(record.id, limit))
         started = time.perf_counter()
         outcome = execute(self.app, record, thread_limits=(True, False))
         took = time.perf_counter() - started
@@ -344,7 +345,7 @@ class _Runner:
             self.backend.release([j.lease for j in jobs])
         except BackendError as exc:
             log.error("could not release jobs (%s); they return when their leases expire", exc)
-        self.send(("dropped", [j.lease for j in jobs]))
+        self.send(Released([j.lease for j in jobs]))
         self.counters[0] += len(jobs)  # passed over: begun and ended, as the parent counts
         self.counters[1] += len(jobs)
 
@@ -378,13 +379,13 @@ def child_main(conf: ChildConfig, conn: Connection, shared: Any) -> None:
         _INHERITED.append(app.use_backend(None))
         app.conf.backend_url = conf.backend_url
     except Exception as exc:
-        conn.send(("fatal", f"worker child could not load the app {conf.app_path!r}: {exc}"))
+        conn.send(Fatal(f"worker child could not load the app {conf.app_path!r}: {exc}"))
         return
     runner = _Runner(app, conf, conn, Slot(shared))
     runner.storer.thread.start()
     threading.Thread(target=runner.listen, name="conveyor-listener", daemon=True).start()
-    runner.send(("ready", os.getpid()))
+    runner.send(Ready(os.getpid()))
     why = runner.run()
     runner.storer.inbox.put(None)
     runner.storer.thread.join()
-    runner.send(("bye", why))
+    runner.send(Bye(why))

@@ -46,6 +46,20 @@ from ..execution import error_info
 from . import zygote
 from .base import Drained, Dropped, Held, Lost, Pool, Report, Stored, Unstarted
 from .child import ChildConfig, child_main
+from .messages import (
+    Acked,
+    Bye,
+    Claimed,
+    Fatal,
+    FromChild,
+    KillMe,
+    Ready,
+    Released,
+    Stop,
+    Terminate,
+    Timed,
+    ToChild,
+)
 from .shared import SLOT_BYTES, Slot
 
 if TYPE_CHECKING:
@@ -303,15 +317,15 @@ class ProcessPool(Pool):
         for child in self._children:
             if draining and not child.told_stop:
                 child.told_stop = True
-                self._tell(child, ("stop",))
+                self._tell(child, Stop())
             if not kill:
                 continue
             for job_id in kill & {lease.job_id for _, lease in child.leases()}:
-                self._tell(child, ("terminate", job_id))
+                self._tell(child, Terminate(job_id))
                 if child.terminating is None and child.running() == job_id:
                     child.terminating = (job_id, time.monotonic() + TERMINATE_GRACE)
 
-    def _tell(self, child: _Child, message: tuple[Any, ...]) -> None:
+    def _tell(self, child: _Child, message: ToChild) -> None:
         with contextlib.suppress(OSError):  # it is exiting: its sentinel tells the rest
             child.conn.send(message)
 
@@ -355,38 +369,29 @@ class ProcessPool(Pool):
             return False
         return True
 
-    def _message(self, child: _Child, message: tuple[Any, ...]) -> None:
-        getattr(self, f"_on_{message[0]}")(child, *message[1:])
-
-    def _on_held(self, child: _Child, first: int, records: list[JobRecord]) -> None:
-        for seq, record in enumerate(records, first):
-            child.held[record.id] = (seq, record)
-        child.taken = first + len(records)
-        self.results.put(Held(records))
-
-    def _on_stored(self, child: _Child, outcomes: list[Outcome], refused: list[str]) -> None:
-        self._forget(child, [Lease(o.job_id, o.token) for o in outcomes])
-        self.results.put(Stored(outcomes, refused))
-
-    def _on_dropped(self, child: _Child, leases: list[Lease]) -> None:
-        self._forget(child, leases)
-        self.results.put(Dropped(leases))
-
-    def _on_start(self, child: _Child, job_id: str, limit: float) -> None:
-        child.limit = (job_id, time.monotonic() + limit, limit)
-
-    def _on_killme(self, child: _Child, job_id: str) -> None:
-        if child.running() == job_id:
-            self._killed_for_terminate(child, job_id)
-
-    def _on_ready(self, child: _Child, pid: int) -> None:
-        child.ready, self._start_failures = True, 0
-
-    def _on_bye(self, child: _Child, why: str) -> None:
-        child.leaving = why
-
-    def _on_fatal(self, child: _Child, message: str) -> None:
-        self.fatal = message
+    def _message(self, child: _Child, message: FromChild) -> None:
+        match message:
+            case Claimed(first, records):
+                for seq, record in enumerate(records, first):
+                    child.held[record.id] = (seq, record)
+                child.taken = first + len(records)
+                self.results.put(Held(records))
+            case Acked(outcomes, refused):
+                self._forget(child, [Lease(o.job_id, o.token) for o in outcomes])
+                self.results.put(Stored(outcomes, refused))
+            case Released(leases):
+                self._forget(child, leases)
+                self.results.put(Dropped(leases))
+            case Timed(job_id, limit):
+                child.limit = (job_id, time.monotonic() + limit, limit)
+            case KillMe(job_id) if child.running() == job_id:
+                self._killed_for_terminate(child, job_id)
+            case Ready():
+                child.ready, self._start_failures = True, 0
+            case Bye(why):
+                child.leaving = why
+            case Fatal(text):
+                self.fatal = text
 
     def _forget(self, child: _Child, leases: list[Lease]) -> None:
         """Drop these deliveries. By lease, not id: the child may hold the same job again

@@ -1,0 +1,92 @@
+"""``settle`` (the one place outcomes are stored and told) and ``execute``'s events and
+middleware, in this process on every backend; tests/worker/test_events_emitted.py shows
+the same through real worker subprocesses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from conveyor import App, State
+from conveyor.context import TaskContext
+from conveyor.events import (
+    Event,
+    JobFailed,
+    JobRetried,
+    JobRevoked,
+    JobStarted,
+    JobSucceeded,
+    Middleware,
+)
+from conveyor.records import JobRecord, Outcome
+from conveyor.testing import FakeClock
+from conveyor.worker.execution import execute
+from conveyor.worker.settle import settle
+
+
+@pytest.fixture
+def seen(app: App) -> list[Event]:
+    events: list[Event] = []
+    app.events.subscribe(events.append, JobStarted, JobSucceeded, JobFailed, JobRetried, JobRevoked)
+    return events
+
+
+def claim_one(app: App, fn: Callable[..., Any], *args: Any) -> JobRecord:
+    app.task(name="t.fn")(fn).delay(*args)
+    (record,) = app.backend.claim(["default"], "w1", 1, 30)
+    return record
+
+
+def test_an_accepted_outcome_is_told_once_a_refused_one_never(
+    app: App, clock: FakeClock, seen: list[Event]
+) -> None:
+    record = claim_one(app, lambda: None)
+    clock.advance(2)
+    stale = Outcome(record.id, "not-the-lease", State.SUCCESS, result=1)
+    assert settle(app, app.backend, {record.id: record}, [stale]) == [record.id]
+    assert [type(e) for e in seen] == []  # refused: another delivery owns the job
+    good = Outcome(record.id, record.lease_token or "", State.SUCCESS, result=1)
+    assert settle(app, app.backend, {record.id: record}, [good]) == []
+    (event,) = seen
+    assert isinstance(event, JobSucceeded)
+    assert (event.job_id, event.task, event.attempt) == (record.id, "t.fn", 1)
+    assert event.runtime == pytest.approx(2.0)
+
+
+def test_a_retry_is_told_with_when_it_runs_again(
+    app: App, clock: FakeClock, seen: list[Event]
+) -> None:
+    record = claim_one(app, lambda: None)
+    retry = Outcome(record.id, record.lease_token or "", State.RETRY, delay=5.0,
+                    error={"type": "ConnectionError", "message": "down"})  # fmt: skip
+    settle(app, app.backend, {record.id: record}, [retry])
+    (event,) = seen
+    assert isinstance(event, JobRetried)
+    assert event.retry_at == pytest.approx(clock() + 5.0)
+    assert (event.error_type, event.error_message) == ("ConnectionError", "down")
+
+
+def test_execute_tells_the_start_and_runs_the_task_inside_the_middleware(
+    app: App, clock: FakeClock, seen: list[Event]
+) -> None:
+    calls: list[tuple[str, Any]] = []
+
+    class Around(Middleware):
+        def execute(self, context: TaskContext, call_next: Callable[[], Any]) -> Any:
+            calls.append(("before", context.request.id))
+            result = call_next()
+            calls.append(("after", result))
+            return result
+
+    app.events.use(Around())
+    record = claim_one(app, lambda x: x * 2, 21)
+    clock.advance(3)
+    outcome = execute(app, record)
+    assert (outcome.state, outcome.result) == (State.SUCCESS, 42)
+    assert calls == [("before", record.id), ("after", 42)]
+    (event,) = seen  # the outcome is told by settle, not by execute
+    assert isinstance(event, JobStarted)
+    assert (event.job_id, event.attempt) == (record.id, 1)
+    assert event.waited == pytest.approx(3.0)
