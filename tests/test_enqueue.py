@@ -16,6 +16,7 @@ from conveyor.errors import (
     UnknownTask,
 )
 from conveyor.options import CallPlan
+from conveyor.records import JobQuery
 
 from .conftest import FakeClock
 
@@ -290,3 +291,31 @@ def test_an_eta_in_the_past_runs_at_once(app: App, clock: FakeClock) -> None:
     assert t.apply_async(countdown=0).record().state is State.PENDING
     at = t.apply_async(eta="2030-01-01T00:00:00+00:00").record()  # ISO text, as workflows store
     assert at.run_at == datetime(2030, 1, 1, tzinfo=UTC).timestamp()
+
+
+def test_headers_conveyor_writes_itself_are_refused_at_the_edge(app: App) -> None:
+    """A caller's "wf" or "link" header would be read as a workflow continuation when the
+    job ends, and break the worker acknowledging it."""
+
+    @app.task(name="t.echo")
+    def echo(x: int) -> int:
+        return x
+
+    for reserved in ("wf", "link", "link_error", "acks_late"):
+        with pytest.raises(EnqueueError, match="Conveyor's own"):
+            echo.apply_async((1,), headers={reserved: "x"})
+    with pytest.raises(EnqueueError, match="mapping of string keys"):
+        echo.apply_async((1,), headers="ab")
+    assert echo.apply_async((1,), headers={"trace": "abc"}).record().headers["trace"] == "abc"
+    assert app.backend.list_jobs(JobQuery(limit=10))[0].headers == {"trace": "abc"}
+
+
+@pytest.mark.parametrize("bad", ["x", -1, 2.7, True, 10_001])
+def test_max_retries_per_call_is_a_whole_number_in_range(app: App, bad: object) -> None:
+    @app.task(name="t.echo")
+    def echo(x: int) -> int:
+        return x
+
+    with pytest.raises(EnqueueError, match="max_retries must be a whole number"):
+        echo.apply_async((1,), max_retries=bad)
+    assert echo.apply_async((1,), max_retries=0).record().max_retries == 0

@@ -14,7 +14,7 @@ from .errors import ConfigurationError, JobNotFound, UnknownTask
 from .events import EventBus, JobEnqueued
 from .job import Job
 from .names import check_queue_name
-from .options import Call, CallPlan, new_record, plan_call
+from .options import Call, CallPlan, check_headers, new_record, plan_call
 from .records import JobRecord, Revocation
 from .revocation import revoke
 from .routing import check_routes, route_for
@@ -295,6 +295,8 @@ class App:
             )
         merged.update(route_for(task_name, self.conf.task_routes))
         merged.update(options)
+        if "headers" in options:  # the caller's: Conveyor's own keys are refused
+            merged["headers"] = check_headers(options["headers"])
         if task is not None and not task.options.acks_late:
             merged["headers"] = {**(merged.get("headers") or {}), "acks_late": False}
         return plan_call(

@@ -165,6 +165,39 @@ class CallPlan:
     headers: Mapping[str, Any]
 
 
+#: Headers Conveyor itself writes on a job (workflow continuation, links, acks mode): a
+#: caller's value there would be read as one and could break the job's follow-ups.
+RESERVED_HEADERS = frozenset({"wf", "link", "link_error", "acks_late"})
+#: The most retries a job may ask for.
+MAX_RETRIES_LIMIT = 10_000
+
+
+def check_headers(headers: Any) -> dict[str, Any]:
+    """A caller's ``headers``: a mapping of string keys, none of them reserved."""
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping) or not all(isinstance(k, str) for k in headers):
+        raise EnqueueError(f"headers must be a mapping of string keys, not {headers!r:.80}")
+    reserved = RESERVED_HEADERS & headers.keys()
+    if reserved:
+        raise EnqueueError(
+            f"header(s) {', '.join(sorted(reserved))} are Conveyor's own (workflows, links, "
+            "acks mode); use other names, or chain/link for follow-ups"
+        )
+    return dict(headers)
+
+
+def check_max_retries(value: Any) -> int | None:
+    """``max_retries`` as given per call: None, or a whole number from 0 to the limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RETRIES_LIMIT:
+        raise EnqueueError(
+            f"max_retries must be a whole number from 0 to {MAX_RETRIES_LIMIT}, not {value!r:.40}"
+        )
+    return value
+
+
 def plan_call(task_name: str, options: Mapping[str, Any], conf: Settings, now: float) -> CallPlan:
     """Check a call's fully resolved options (queue already routed) at time ``now``."""
     unknown = set(options) - CALL_OPTIONS
@@ -180,7 +213,7 @@ def plan_call(task_name: str, options: Mapping[str, Any], conf: Settings, now: f
     headers = dict(options.get("headers") or {})
     check_jsonable(headers, "headers")
     run_at = resolve_run_at(options, now)
-    max_retries = options.get("max_retries")
+    max_retries = check_max_retries(options.get("max_retries"))
     return CallPlan(
         task=task_name,
         queue=queue,
@@ -188,7 +221,7 @@ def plan_call(task_name: str, options: Mapping[str, Any], conf: Settings, now: f
         state=State.SCHEDULED if run_at > now else State.PENDING,
         run_at=run_at,
         created_at=now,
-        max_retries=conf.default_max_retries if max_retries is None else int(max_retries),
+        max_retries=conf.default_max_retries if max_retries is None else max_retries,
         expires_at=resolve_expires(options.get("expires"), now),
         job_id=job_id,
         parent_id=options.get("parent_id"),

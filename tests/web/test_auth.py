@@ -154,6 +154,24 @@ def test_until_first_token_is_open_to_localhost_only_until_a_token_exists() -> N
     assert run(status("localhost", Authorization=f"Bearer {secret}")) == 200
 
 
+def test_until_first_token_refuses_what_a_page_of_another_site_sends() -> None:
+    """A form or a no-cors fetch on any site can POST to localhost without a preflight:
+    the tokenless local mode must not purge a queue for it."""
+    app = App("local", backend="memory://")
+    api = create_api(app, auth="until-first-token")
+
+    async def purge(**headers: str) -> int:
+        transport = httpx.ASGITransport(app=api)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost:8000") as c:
+            return (await c.post("/api/queues/default/purge", headers=headers)).status_code
+
+    assert run(purge(Origin="http://evil.example", **{"Content-Type": "text/plain"})) == 401
+    assert run(purge(**{"Sec-Fetch-Site": "cross-site"})) == 401
+    assert run(purge(Origin="null")) == 401  # a sandboxed page
+    assert run(purge(Origin="http://localhost:8000", **{"Sec-Fetch-Site": "same-origin"})) == 200
+    assert run(purge()) == 200  # curl and scripts send neither
+
+
 def test_auth_off_needs_no_token() -> None:
     app = App("off", backend="memory://")
 

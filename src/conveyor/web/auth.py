@@ -12,12 +12,15 @@ Modes (``create_api(app, auth=...)``):
 - ``"until-first-token"``: like required, but while the store holds no token at all,
   requests addressed to localhost pass without one (``conveyor serve`` on a loopback
   address, for a first look). The first token created closes it, at once. The Host
-  check keeps a web page from reaching it through DNS rebinding.
+  check keeps a web page from reaching it through DNS rebinding, and a request a browser
+  sends for a page of another site (Sec-Fetch-Site, Origin) is refused: a form can POST
+  to localhost without asking.
 - ``"off"``: no checks; for a router mounted behind the service's own authentication.
 """
 
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Literal
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -58,7 +61,7 @@ def authorizer(
         store = TokenStore(app.backend)  # the app's backend of the moment (tests swap it)
         if credentials is None:
             local = mode == "until-first-token" and request.url.hostname in LOCAL_HOSTS
-            if local and not await app.aio.call(store.exists):
+            if local and not _from_another_site(request) and not await app.aio.call(store.exists):
                 return None
             raise _unauthorized("this API needs a bearer token: Authorization: Bearer cvy_...")
         secret = credentials.credentials
@@ -76,6 +79,20 @@ def authorizer(
         return token
 
     return authorize
+
+
+def _from_another_site(request: Request) -> bool:
+    """Whether a browser sent this on behalf of a page of another site. Such a page can
+    POST to localhost without a preflight (a form, a no-cors fetch), so the tokenless
+    local mode must not serve it: browsers say where a request comes from (Sec-Fetch-Site,
+    Origin); curl, scripts and this machine's own pages are not refused."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return True
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    return urlsplit(origin).hostname not in LOCAL_HOSTS
 
 
 def _unauthorized(message: str) -> ApiError:

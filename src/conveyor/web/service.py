@@ -64,7 +64,9 @@ class WebService:
     ) -> None:
         self._ready = threading.Event()
         config = uvicorn.Config(asgi, host=host, port=port, log_level=log_level, log_config=None,
-                                lifespan="on", server_header=False)  # fmt: skip
+                                lifespan="on", server_header=False,
+                                # open event streams must not hold a stop forever
+                                timeout_graceful_shutdown=5)  # fmt: skip
         self.server = _Server(config, self._ready)
 
     @property

@@ -67,7 +67,15 @@ class Prepared:
 
 
 def prepare(app: App, record: JobRecord) -> Prepared | Outcome:
-    """Look up the task and decode the arguments; an Outcome (FAILURE) if either fails."""
+    """Look up the task and decode the arguments; an Outcome (FAILURE) if either fails,
+    REVOKED if the job was revoked before this delivery (see below)."""
+    if record.revoke is not None:
+        # Revoked while an earlier delivery ran, then put back in its queue (a worker's
+        # shutdown releases running jobs): the revoke holds, so this delivery never runs it.
+        return Outcome(record.id, record.lease_token or "", State.REVOKED, error={
+            "type": "Revoked", "message": "revoked while an earlier delivery ran; not run again",
+            "traceback": None,
+        })  # fmt: skip
     try:
         task = app.get_task(record.task)
     except Exception as exc:

@@ -28,6 +28,7 @@ import contextlib
 import logging
 import multiprocessing
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -149,10 +150,12 @@ class Supervisor:
 
     def _stop_all(self, *, graceful: bool) -> None:
         level = 1 if graceful else 2
-        for running in reversed(self._running):  # last started first: producers, then consumers
-            if running.code is None and running.asked < level:
+        with self._changed:  # a signal's thread and run() may both get here: ask each once
+            asked = [r for r in self._running if r.code is None and r.asked < level]
+            for running in asked:
                 running.asked = level
-                running.service.stop(graceful=graceful)
+        for running in reversed(asked):  # last started first: producers, then consumers
+            running.service.stop(graceful=graceful)
 
     def _install_signal_handlers(self) -> Callable[[], None]:
         if threading.current_thread() is not threading.main_thread():
@@ -252,6 +255,7 @@ class ProcessService:
                 if ours.poll(0.2) and ours.recv() == "ready":
                     self._ready.set()
         self._process.join()
+        ours.close()  # one pipe per start: a child that keeps dying must not leak them
         self._ready.clear()
         return int(self._process.exitcode or 0)
 
@@ -276,14 +280,13 @@ def describe_exit(code: int) -> str:
 
 def _child_main(factory: ServiceFactory, orders: Connection) -> None:
     """The child's side: build the service, obey orders from the pipe, exit with its code."""
-    import sys
-
     # Ctrl-C reaches the whole process group; the parent decides for its children.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     service = factory()
     service.prepare()  # before the threads below: the process pool forks its zygote here
+    stop = _OnceEach(service)
     if hasattr(signal, "SIGTERM"):  # a SIGTERM sent straight to the child: drain, as asked
-        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=service.stop).start())
+        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=stop).start())
 
     def report_ready() -> None:
         service.ready.wait()
@@ -293,10 +296,27 @@ def _child_main(factory: ServiceFactory, orders: Connection) -> None:
     def obey() -> None:
         try:
             while True:
-                service.stop(graceful=orders.recv() == _STOP)
+                stop(graceful=orders.recv() == _STOP)
         except (EOFError, OSError):  # the supervisor died: stop gracefully, jobs finish
-            service.stop(graceful=True)
+            stop()
 
     threading.Thread(target=report_ready, name="conveyor-ready", daemon=True).start()
     threading.Thread(target=obey, name="conveyor-orders", daemon=True).start()
     sys.exit(service.run())
+
+
+class _OnceEach:
+    """Passes a service each kind of stop once. A child can be told to stop twice for one
+    stop: systemd (and a terminal) signal the whole process group, so a child gets its
+    own SIGTERM beside its supervisor's order; a worker takes a second stop as "hurry"."""
+
+    def __init__(self, service: Service) -> None:
+        self.service, self.asked, self.lock = service, 0, threading.Lock()
+
+    def __call__(self, graceful: bool = True) -> None:
+        level = 1 if graceful else 2
+        with self.lock:
+            if level <= self.asked:
+                return
+            self.asked = level
+        self.service.stop(graceful=graceful)

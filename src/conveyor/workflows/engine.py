@@ -18,6 +18,7 @@ run"), so no step is left waiting forever.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ from ..states import State
 if TYPE_CHECKING:
     from ..app import App
 
+log = logging.getLogger("conveyor.workflows")
 Node = dict[str, Any]
 Cont = dict[str, Any] | None
 #: The input of a workflow's first steps: they receive no result (a step given None does).
@@ -156,7 +158,20 @@ def follow_ups_of(
 
 
 def follow_ups(app: App, record: JobRecord) -> list[JobRecord]:
-    """The jobs to store now that ``record`` reached its final state (before its ack)."""
+    """The jobs to store now that ``record`` reached its final state (before its ack).
+
+    A record whose continuation cannot be read (headers written by hand, a spec from a
+    version that wrote another shape) ends without its follow-ups, with an error in the
+    log: raising here would stop the worker that acknowledges it, and every worker after."""
+    try:
+        return _follow_ups(app, record)
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+        log.error("job %s (%s): its follow-ups cannot be started (%s: %s); it ends without them",
+                  record.id, record.task, type(exc).__name__, exc)  # fmt: skip
+        return []
+
+
+def _follow_ups(app: App, record: JobRecord) -> list[JobRecord]:
     wf = record.headers.get("wf")
     links = record.headers.get("link") or []
     errbacks = record.headers.get("link_error") or []

@@ -31,7 +31,7 @@ def _alive(conn: psycopg.Connection[Any]) -> bool:
     """Whether a pooled connection can take a statement. One the server closed while it sat
     idle (a restart, ``pg_terminate_backend``, an idle timeout) has the notice or an EOF
     waiting on its socket: only then pay for a round trip; a dead one is closed here."""
-    if not select.select([conn.fileno()], [], [], 0)[0]:
+    if not _readable(conn.fileno()):
         return True
     try:
         ConnectionPool.check_connection(conn)
@@ -39,6 +39,16 @@ def _alive(conn: psycopg.Connection[Any]) -> bool:
         conn.close()
         return False
     return True
+
+
+def _readable(fd: int) -> bool:
+    """Whether ``fd`` has something to read, without waiting. poll, not select: select
+    fails on a descriptor numbered 1024 or more, which a busy server process reaches."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([fd], [], [], 0)[0])  # Windows: no poll, and no such limit
 
 
 def masked_url(url: str) -> str:
@@ -68,8 +78,11 @@ def unreachable(safe_url: str, exc: psycopg.Error) -> str:
 
 
 #: Primitives never run twice: if a first run committed before its connection was cut, a
-#: second would count twice (``_incr``) or answer as if nothing had been done.
-_RUN_ONCE = frozenset({"_incr", "_requeue", "_unlock", "_kv_delete", "_schedule_delete"})
+#: second would count twice (``_incr``) or answer as if nothing had been done — and the
+#: caller acts on that answer: a revoke's workflow follow-ups (``_cancel``), a rescue's
+#: (``_rescue``), a purge's count (``_purge``).
+_RUN_ONCE = frozenset({"_incr", "_requeue", "_unlock", "_kv_delete", "_schedule_delete",
+                       "_cancel", "_rescue", "_purge"})  # fmt: skip
 
 
 def guarded(fn: Callable[..., T]) -> Callable[..., T]:
