@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -178,8 +178,9 @@ class Middleware:
     ``enqueue`` sees the records about to be stored (in the producer) and may change
     their headers; it returns what ``call_next`` returned (per record, whether it was
     inserted: an existing id is not); ``execute`` runs around one attempt of a synchronous
-    task (in the process running it; ``async def`` tasks are not wrapped yet) and returns
-    what ``call_next()`` returned, or raises what it raised.
+    task and ``aexecute`` (awaiting ``call_next()``) around one of an ``async def`` task, on
+    the loop that runs it, both in the process running the job; each returns what
+    ``call_next()`` returned, or raises what it raised.
     """
 
     def enqueue(self, records: list[JobRecord], call_next: Store) -> list[bool]:
@@ -187,6 +188,10 @@ class Middleware:
 
     def execute(self, context: TaskContext, call_next: Callable[[], Any]) -> Any:
         return call_next()
+
+    async def aexecute(self, context: TaskContext, call_next: Callable[[], Awaitable[Any]]) -> Any:
+        """``execute`` for an ``async def`` task, on the loop that runs it."""
+        return await call_next()
 
 
 @dataclass
@@ -270,6 +275,13 @@ class EventBus:
             chain = _bind_execute(middleware, context, chain)
         return chain()
 
+    async def aexecute(self, context: TaskContext, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Run one attempt of an ``async def`` task through every middleware's ``aexecute``."""
+        chain = call
+        for middleware in reversed(self._middleware):
+            chain = _bind_aexecute(middleware, context, chain)
+        return await chain()
+
 
 def _bind_enqueue(middleware: Middleware, call_next: Store) -> Store:
     return lambda records: middleware.enqueue(records, call_next)
@@ -279,6 +291,12 @@ def _bind_execute(
     middleware: Middleware, context: TaskContext, call_next: Callable[[], Any]
 ) -> Callable[[], Any]:
     return lambda: middleware.execute(context, call_next)
+
+
+def _bind_aexecute(
+    middleware: Middleware, context: TaskContext, call_next: Callable[[], Awaitable[Any]]
+) -> Callable[[], Awaitable[Any]]:
+    return lambda: middleware.aexecute(context, call_next)
 
 
 def _concrete(types: Sequence[type[Event]]) -> list[type[Event]]:

@@ -90,3 +90,23 @@ def test_execute_tells_the_start_and_runs_the_task_inside_the_middleware(
     assert isinstance(event, JobStarted)
     assert (event.job_id, event.attempt) == (record.id, 1)
     assert event.waited == pytest.approx(3.0)
+
+
+def test_an_async_task_runs_inside_the_middleware_too(app: App, seen: list[Event]) -> None:
+    calls: list[str] = []
+
+    class Around(Middleware):
+        async def aexecute(self, context: TaskContext, call_next: Any) -> Any:
+            calls.append(f"before {context.request.task}")
+            result = await call_next()
+            calls.append(f"after {result}")
+            return result
+
+    async def double(x: int) -> int:
+        return x * 2
+
+    app.events.use(Around())
+    record = claim_one(app, double, 21)
+    outcome = execute(app, record)
+    assert (outcome.state, outcome.result) == (State.SUCCESS, 42)
+    assert calls == ["before t.fn", "after 42"]

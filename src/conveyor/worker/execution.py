@@ -175,7 +175,11 @@ async def await_task(app: App, job: Prepared) -> Outcome:
         limit, exc_type = opts.time_limit, TimeLimitExceeded
     try:
         async with asyncio.timeout(limit):
-            result: Any = await job.task.fn(*job.call_args, **job.kwargs)
+            result: Any = await (
+                app.events.aexecute(job.context, lambda: job.task.fn(*job.call_args, **job.kwargs))
+                if app.events.has_middleware
+                else job.task.fn(*job.call_args, **job.kwargs)
+            )
     except TimeoutError:
         name = "soft" if exc_type is SoftTimeLimitExceeded else "hard"
         return outcome_of_error(
