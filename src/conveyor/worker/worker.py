@@ -25,6 +25,7 @@ at once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -418,9 +419,15 @@ class Worker:
                     watch.close()
                 watch = None
             except Exception:
-                if self._watching:
-                    raise
-                return  # the worker is done and its backend closed under this wait
+                if not self._watching:
+                    return  # the worker is done and its backend closed under this wait
+                # A driver error of another kind (a socket closed under the wait): never
+                # let the watch die silently; say so and open a new one.
+                log.exception("revocation watch failed; heartbeats still bring revocations")
+                with contextlib.suppress(Exception):
+                    if watch is not None:
+                        watch.close()
+                watch = None
         if watch is not None:
             watch.close()
 
