@@ -20,6 +20,7 @@ import pytest
 from conveyor import App, State
 from conveyor.backends import from_url
 from conveyor.backends.postgres import PostgresBackend
+from conveyor.backends.postgres.connection import IDLE_IN_TRANSACTION_MS
 from conveyor.backends.sqlfiles import migrations
 from conveyor.errors import BackendError, ConfigurationError
 from conveyor.task import Signature
@@ -135,6 +136,16 @@ def test_a_schema_at_version_1_upgrades_with_its_jobs_and_equals_a_fresh_one(
         assert states == ["PENDING", "STARTED"]  # written by version 1's trigger, then version 2's
     finally:
         discard(old_url)
+
+
+def test_a_session_frozen_inside_a_transaction_is_ended_by_the_server(url: str) -> None:
+    """A worker frozen mid-transaction (SIGSTOP) would pin its jobs' rows, which the rescue
+    skips while locked: the server ends such a session after the limit. Checked as the
+    setting every pooled session carries (waiting out 10 s is for the fault suite)."""
+    backend = App("frozen", backend=url).backend
+    with backend.pool.connection() as conn:  # type: ignore[attr-defined]
+        (value,) = conn.execute("SHOW idle_in_transaction_session_timeout").fetchone()
+    assert value == f"{IDLE_IN_TRANSACTION_MS // 1000}s"
 
 
 def test_an_idle_waiter_wakes_on_notify(url: str) -> None:

@@ -51,6 +51,19 @@ def _readable(fd: int) -> bool:
     return bool(select.select([fd], [], [], 0)[0])  # Windows: no poll, and no such limit
 
 
+#: The server ends a session of ours left inside a transaction this long (milliseconds).
+#: Our transactions take milliseconds; one left open is a worker frozen mid-transaction
+#: (SIGSTOP, a VM paused), whose row locks would otherwise keep its jobs from being
+#: rescued (the rescue skips locked rows) for as long as it stays frozen.
+IDLE_IN_TRANSACTION_MS = 10_000
+
+
+def _session_options(conninfo: str) -> str:
+    """The URL's own ``options`` (if any), plus the idle-in-transaction limit."""
+    given = psycopg.conninfo.conninfo_to_dict(conninfo).get("options") or ""
+    return f"{given} -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}".strip()
+
+
 def masked_url(url: str) -> str:
     """The URL to show: its password masked, its query (which may hold one) left out."""
     parts = urlsplit(url)
@@ -168,7 +181,8 @@ class PostgresConnection(Backend):
             raise BackendError(unreachable(self.safe_url, exc)) from exc
         pool: ConnectionPool[Any] = ConnectionPool(
             self.conninfo, min_size=1, max_size=10, open=False, timeout=10,
-            kwargs={"connect_timeout": CONNECT_TIMEOUT, "autocommit": True},
+            kwargs={"connect_timeout": CONNECT_TIMEOUT, "autocommit": True,
+                    "options": _session_options(self.conninfo)},
             name=f"conveyor-{self.schema}",
         )  # fmt: skip
         pool.open(wait=False)
