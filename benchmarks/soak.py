@@ -36,6 +36,7 @@ import psutil
 from conveyor import App, State
 from conveyor.context import TaskContext
 from conveyor.errors import ConveyorError
+from conveyor.records import JobQuery
 from conveyor.testing.ledger import Fault, Ledger, check, ledger_task
 
 from .redis_server import RedisServer
@@ -158,12 +159,14 @@ class Processes:
         with suppress(ProcessLookupError):
             os.killpg(self.slots[slot][1].pid, signum)
 
-    def stop_all(self) -> None:
-        for _, proc in self.slots.values():
+    def stop_all(self, kind: str = "") -> None:
+        """Stop every process whose slot starts with ``kind`` (all by default)."""
+        group = [proc for slot, (_, proc) in self.slots.items() if slot.startswith(kind)]
+        for proc in group:
             with suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGCONT)
                 os.killpg(proc.pid, signal.SIGTERM)
-        for _, proc in self.slots.values():
+        for proc in group:
             try:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
@@ -281,6 +284,14 @@ def soak(args: argparse.Namespace) -> int:
             with suppress(ConveyorError):
                 done = backend.get_many(list(pending))
                 pending -= {i for i, r in done.items() if r.state.finished}
+            time.sleep(0.2)
+        # Schedulers first, then what their last ticks enqueued, then workers: a tick
+        # left waiting after the workers stopped would count as a job no worker took.
+        procs.stop_all("scheduler")
+        while time.monotonic() < drain_until:
+            with suppress(ConveyorError):
+                if not backend.list_jobs(JobQuery(states=[State.PENDING], limit=1)):
+                    break
             time.sleep(0.2)
         procs.stop_all()
         report = check(
