@@ -26,10 +26,12 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
               "conveyor.revocation")),
     ("engine", ("conveyor.worker", "conveyor.scheduler")),
     ("operations", ("conveyor.control",)),
-    ("surfaces", ("conveyor.cli", "conveyor.web", "conveyor.contrib", "conveyor.celery",
+    ("surfaces", ("conveyor.cli", "conveyor.web", "conveyor.contrib",
                   "conveyor.testing", "conveyor.__main__")),
     # the package's top names the public API from every layer
     ("package", ("conveyor",)),
+    # Celery's API over the package's (conveyor.celery): an integration, as an app is
+    ("integrations", ("conveyor.celery",)),
     # apps written as a user writes them, against the public API: the demo
     ("apps", ("conveyor.demo",)),
 ]  # fmt: skip

@@ -38,6 +38,9 @@ class Settings:
     #: Defaults for tasks that do not set their own.
     default_max_retries: int = 3
     retry_backoff_max: float = 600.0
+    #: Process pool: replace a child after this many jobs (``--max-tasks-per-child`` wins);
+    #: None: never. Celery's name, so a Celery config carries over.
+    worker_max_tasks_per_child: int | None = None
     #: Threads ``app.aio`` runs blocking calls on (at most this many reach the backend at once).
     aio_threads: int = 16
     #: Glob patterns of the task names the REST API (``conveyor.web``) may enqueue, e.g.

@@ -85,7 +85,7 @@ def worker(ref: AppRef, queues: list[str] | None, concurrency: int | None, pool:
     app = ref.load()
     options = {}
     if pool == "process":
-        options = {"start_method": start_method, "max_tasks_per_child": max_tasks_per_child,
+        options = {"start_method": start_method, "max_tasks_per_child": max_tasks_per_child or app.conf.worker_max_tasks_per_child,
                    "max_memory_per_child": max_memory_per_child}  # fmt: skip
     w = Worker(app, queues=queues, pool=pool, concurrency=concurrency, name=name, prefetch=prefetch,
                burst=burst, shutdown_timeout=shutdown_timeout, **options)  # fmt: skip

@@ -1,0 +1,40 @@
+"""The current app and the shared tasks: the process-wide state Celery's API implies.
+
+``shared_task`` and ``AsyncResult(id)`` (without ``app=``) need an app that nobody
+passes: the Celery app built last, as in Celery. Tasks declared with ``@shared_task``
+are registered on every Celery app, those built before and after.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from ..app import App
+
+_current: list[App] = []
+_apps: weakref.WeakSet[Any] = weakref.WeakSet()
+#: (function, options) of every @shared_task, in declaration order.
+shared: list[tuple[Callable[..., Any], dict[str, Any]]] = []
+
+
+def set_current(app: App) -> None:
+    _current[:] = [app]
+    _apps.add(app)
+
+
+def current_app() -> App:
+    if not _current:
+        raise ConfigurationError(
+            "no Celery app exists yet: build one (app = Celery('proj', broker=...)) before "
+            "calling shared tasks or AsyncResult(id) without app="
+        )
+    return _current[0]
+
+
+def apps() -> list[Any]:
+    return list(_apps)
