@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,7 +16,6 @@ import pytest
 
 from conveyor.celery import AsyncResult, chain, chord, group
 from conveyor.celery.exceptions import TaskRevokedError
-from conveyor.scheduler import Scheduler
 from conveyor.testing import use_backend
 
 from ..apps import celery_proj as proj
@@ -35,7 +34,14 @@ def test_the_project_imports_celery_names_only_from_conveyor_celery() -> None:
     assert "conveyor" not in re.sub(r'"""[^"]*"""|conveyor\.celery', "", code)
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+#: The store, and the start script's Celery options (the same as on Celery but the name).
+SETUPS = {
+    "sqlite": ["-P", "threads", "-c", "6", "-O", "fair", "-n", "celery@%h", "-E", "--without-gossip"],
+    "redis": ["-P", "prefork", "-c", "4", "--max-tasks-per-child", "100"],
+}  # fmt: skip
+
+
+@pytest.fixture(params=sorted(SETUPS))
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     store = backend_url(request.param, tmp_path)
     with use_backend(proj.app, store):
@@ -47,27 +53,23 @@ def test_a_celery_project_runs_with_one_import_changed(
     url: str, tmp_path: Path, conveyor_proc: Callable[..., subprocess.Popen[bytes]]
 ) -> None:
     app, ledger = proj.app, tmp_path / "beat.txt"
+    kind = url.split(":", 1)[0]
     worker = conveyor_proc(
-        "-A", "tests.apps.celery_proj:app", "worker", "-Q", "default,hikvision", "-P", "thread",
-        "-c", "6", "-l", "info", env={"CELERY_BROKER_URL": url, "PROJ_LEDGER": str(ledger)},
+        "-A", "tests.apps.celery_proj:app", "worker", "-Q", "default,hikvision", "-l", "info",
+        "-B", *SETUPS[kind], env={"CELERY_BROKER_URL": url, "PROJ_LEDGER": str(ledger)},
     )  # fmt: skip
-    # beat: the crontab is Conveyor's cron in the app's timezone; the seconds one fires
-    schedules = app.declared_schedules()
-    assert (schedules["nightly-cleanup"].cron, schedules["nightly-cleanup"].tz) == (
-        "0 1 * * *", "Europe/Berlin")  # fmt: skip
-    assert schedules["touch-every-second"].every == 1.0
-    beat = Scheduler(app)
-    beat_thread = threading.Thread(target=beat.run, daemon=True)
-    beat_thread.start()
     try:
+        rows = proj.import_rows.apply_async((40, 0.05), countdown=0.1)
+        long = proj.sync_archive.delay(60)
+        wait_until(lambda: rows.state == "PROGRESS", 20, "update_state to show")
+        assert rows.info["total"] == 40
+        assert rows.info["current"] >= 0
         flaky = proj.flaky.delay("cam-7")
         hopeless = proj.hopeless.delay()
         routed = chain(proj.add.si(2, 2), proj.mul.s(10), proj.snapshot.si("gate")).apply_async(
             queue="hikvision"
         )
         summed = chord(group(proj.add.s(i, i) for i in range(5)))(proj.tsum.s())
-        rows = proj.import_rows.apply_async((40, 0.05), countdown=0.1)
-        long = proj.sync_archive.delay(60)
 
         assert flaky.get(timeout=30) == 2  # two self.retry(countdown=..., exc=...), then done
         assert AsyncResult(flaky.id).status == "SUCCESS"
@@ -80,10 +82,6 @@ def test_a_celery_project_runs_with_one_import_changed(
         assert routed.get(timeout=30) == {"camera": "gate", "queue": "hikvision"}
         assert {r.queue for r in routed.handle.records().values() if r} == {"hikvision"}
         assert summed.get(timeout=30) == 20
-
-        wait_until(lambda: rows.state == "PROGRESS", 20, "update_state to show")
-        assert rows.info["total"] == 40
-        assert rows.info["current"] >= 0
 
         def running() -> list[dict[str, object]]:
             replies = app.control.inspect().active() or {}
@@ -108,10 +106,21 @@ def test_a_celery_project_runs_with_one_import_changed(
             "default",
             "hikvision",
         }
-        assert (inspect.stats() or {})[name]["pool"]["implementation"] == "thread"
+        assert (inspect.stats() or {})[name]["pool"]["implementation"] == {
+            "sqlite": "thread",
+            "redis": "process",
+        }[kind]
+        if kind == "sqlite":
+            assert name == f"celery@{socket.gethostname()}"  # -n celery@%h
+        # beat (-B): the seconds entry fires; the crontab is a cron in the app's timezone
         wait_until(lambda: ledger.exists() and "tick" in ledger.read_text(), 20, "beat to fire")
+        nightly = app.schedules.get("nightly-cleanup").schedule
+        assert (nightly.cron, nightly.tz, nightly.task) == (
+            "0 1 * * *",
+            "Europe/Berlin",
+            "proj.cleanup",
+        )
+        assert app.schedules.get("touch-every-second").schedule.every == 1.0
     finally:
-        beat.stop()
-        beat_thread.join(10)
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()

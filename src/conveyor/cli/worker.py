@@ -10,11 +10,13 @@ import click
 from ..control.util import hide_password
 from ..errors import ConveyorError
 from ..names import check_queue_name
+from ..scheduler import Scheduler
 from ..worker import Worker
 from ..worker.pools import POOLS
 from ..worker.pools.process import START_METHODS, ProcessPool, default_start_method
 from ..worker.supervisor import Supervisor
 from . import AppRef, cli, console, loglevel_option, setup_logging
+from .celery_flags import POOL_ALIASES, celery_flags, node_name
 
 
 def _queue_list(
@@ -41,7 +43,9 @@ def _queue_list(
     type=click.IntRange(min=1),
     help="Jobs at once (default: CPUs for process, 8 thread, 100 async).",
 )
-@click.option("-P", "--pool", type=click.Choice(POOLS), default="process", show_default=True)
+@click.option(
+    "-P", "--pool", type=click.Choice([*POOLS, *POOL_ALIASES]), default="process", show_default=True
+)
 @click.option("-n", "--name", help="Worker name shown in the registry (default host:pid).")
 @loglevel_option
 @click.option(
@@ -76,21 +80,29 @@ def _queue_list(
     show_default=True,
     help="Seconds running jobs may take to finish after SIGTERM.",
 )
+@celery_flags
 @click.pass_obj
 def worker(ref: AppRef, queues: list[str] | None, concurrency: int | None, pool: str, name: str | None, loglevel: str,
            burst: bool, prefetch: int | None, max_tasks_per_child: int | None, max_memory_per_child: int | None,
-           start_method: str | None, shutdown_timeout: float) -> None:  # fmt: skip
-    """Run a worker: claim jobs from the queues and run them."""
+           start_method: str | None, shutdown_timeout: float, optimization: str | None, beat: bool,
+           task_events: bool, without_gossip: bool, without_mingle: bool) -> None:  # fmt: skip
+    """Run a worker: claim jobs from the queues and run them.
+
+    Celery's -E, --without-gossip and --without-mingle are accepted so start scripts carry
+    over: Conveyor always stores job events and has no gossip or mingle to turn off."""
     setup_logging(loglevel)
     app = ref.load()
+    pool, name = POOL_ALIASES.get(pool, pool), node_name(name)
+    if optimization == "fair" and prefetch is None:
+        prefetch = 0
     options = {}
     if pool == "process":
-        options = {"start_method": start_method, "max_tasks_per_child": max_tasks_per_child or app.conf.worker_max_tasks_per_child,
-                   "max_memory_per_child": max_memory_per_child}  # fmt: skip
+        options = {"start_method": start_method, "max_memory_per_child": max_memory_per_child,
+                   "max_tasks_per_child": max_tasks_per_child or app.conf.worker_max_tasks_per_child}  # fmt: skip
     w = Worker(app, queues=queues, pool=pool, concurrency=concurrency, name=name, prefetch=prefetch,
                burst=burst, shutdown_timeout=shutdown_timeout, **options)  # fmt: skip
     console.print(banner(w))
-    code = Supervisor([w]).run()
+    code = Supervisor([w, Scheduler(app)] if beat else [w]).run()
     logging.getLogger("conveyor.worker").info(
         "worker stopped: %s", ", ".join(f"{k} {v}" for k, v in w.counts.items() if v)
     )
