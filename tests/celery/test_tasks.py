@@ -1,0 +1,126 @@
+"""Celery's task semantics, run by a burst worker in this process: default_retry_delay,
+autoretry_for without backoff, MaxRetriesExceededError, Reject, ignore_result,
+update_state's limits; and autodiscover_tasks, shared_task, add_periodic_task."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from conveyor.celery import Celery, NotSupported
+from conveyor.celery.exceptions import MaxRetriesExceededError, Reject
+from conveyor.states import State
+from conveyor.testing import drain, use_backend
+from conveyor.worker.execution import execute
+
+
+@pytest.fixture
+def app() -> Iterator[Celery]:
+    app = Celery("semantics", task_default_retry_delay=120)
+    with use_backend(app):
+        yield app
+
+
+def _retry_delay(app: Celery, job_id: str) -> float:
+    """Run the job's first attempt here, as a worker would: how long until it runs again."""
+    outcome = execute(app, app.backend.get(job_id))
+    assert outcome.state is State.RETRY
+    return outcome.delay
+
+
+def test_retries_wait_default_retry_delay_as_in_celery(app: Celery) -> None:
+    @app.task(bind=True, name="t.bound")
+    def bound(self: Any) -> None:
+        raise self.retry(exc=OSError("later"))
+
+    @app.task(name="t.auto", autoretry_for=(KeyError,), default_retry_delay=30)
+    def auto() -> None:
+        raise KeyError("missing")
+
+    assert _retry_delay(app, bound.delay().id) == 120  # the app's task_default_retry_delay
+    assert _retry_delay(app, auto.delay().id) == 30  # the task's own, with no backoff
+
+
+def test_outcomes_follow_celery(app: Celery) -> None:
+    @app.task(bind=True, name="t.spent", max_retries=0)
+    def spent(self: Any) -> None:
+        self.retry()
+
+    @app.task(name="t.reject")
+    def rejects() -> None:
+        raise Reject("bad payload", requeue=False)
+
+    @app.task(name="t.quiet", ignore_result=True)
+    def quiet() -> int:
+        return 42
+
+    @app.task(bind=True, name="t.report")
+    def report(self: Any, how: str) -> None:
+        if how == "final":
+            self.update_state(state="SUCCESS")
+        self.update_state(task_id="another-job", state="PROGRESS")
+
+    jobs = [
+        spent.delay(),
+        rejects.delay(),
+        quiet.delay(),
+        report.delay("final"),
+        report.delay("other"),
+    ]
+    drain(app)
+    with pytest.raises(MaxRetriesExceededError, match=r"Can't retry t\.spent"):
+        jobs[0].get(timeout=1)
+    assert jobs[1].failed()
+    assert app.backend.get(jobs[1].id).attempt == 1  # rejected: not retried
+    assert jobs[2].successful()
+    assert jobs[2].result is None  # ignore_result
+    for job, what in ((jobs[3], "state='SUCCESS'"), (jobs[4], "another job")):
+        assert job.failed()
+        assert what in str(job.result)
+        assert "return the value" in str(job.result) or "its own progress" in str(job.result)
+
+
+def test_autodiscover_finds_tasks_modules_when_tasks_are_first_needed() -> None:
+    sys.modules.pop("tests.apps.celerydisc.tasks", None)
+    app = Celery("discovering")
+    app.autodiscover_tasks(
+        ["tests.apps.celerydisc", "tests.apps"]
+    )  # tests.apps has no tasks module
+    assert "tests.apps.celerydisc.tasks" not in sys.modules  # lazily, as Celery does
+    assert "disc.ping" in app.tasks
+    from tests.apps.celerydisc.tasks import ping
+
+    assert ping() == "pong"
+    assert ping.name == "disc.ping"
+    assert ping.delay  # the shared task resolves to the current app's task
+    with pytest.raises(ModuleNotFoundError):
+        Celery("broken").autodiscover_tasks(["tests.apps.no_such_package"], force=True)
+
+
+def test_add_periodic_task_from_on_after_configure() -> None:
+    app = Celery("periodic", timezone="Europe/Paris")
+
+    @app.task(name="t.tick")
+    def tick(word: str) -> str:
+        return word
+
+    @app.on_after_configure.connect
+    def setup_periodic_tasks(sender: Celery, **_: Any) -> None:
+        sender.add_periodic_task(10.0, tick.s("hello"), name="say hello every 10")
+
+    with use_backend(app):
+        schedules = app.declared_schedules()
+    hello = schedules["say-hello-every-10"]
+    assert (hello.task, hello.every, hello.args) == ("t.tick", 10.0, ["hello"])
+
+
+def test_update_state_outside_a_worker_says_so(app: Celery) -> None:
+    @app.task(bind=True, name="t.direct")
+    def direct(self: Any) -> None:
+        self.update_state(state="PROGRESS")
+
+    with pytest.raises(NotSupported, match="outside a worker"):
+        direct()
