@@ -82,6 +82,10 @@ def test_a_celery_project_runs_with_one_import_changed(
         assert routed.get(timeout=30) == {"camera": "gate", "queue": "hikvision"}
         assert {r.queue for r in routed.handle.records().values() if r} == {"hikvision"}
         assert summed.get(timeout=30) == 20
+        grouped = group(proj.add.s(i, 1) for i in range(3)).apply_async()
+        assert grouped.get(timeout=30) == [1, 2, 3]
+        assert [r.get(timeout=1) for r in grouped.results] == [1, 2, 3]
+        assert grouped.completed_count() == 3
 
         def running() -> list[dict[str, object]]:
             replies = app.control.inspect().active() or {}
@@ -110,6 +114,12 @@ def test_a_celery_project_runs_with_one_import_changed(
             "sqlite": "thread",
             "redis": "process",
         }[kind]
+        assert app.control.cancel_consumer("hikvision") == [
+            {name: {"ok": "no longer consuming from hikvision"}}
+        ]
+        assert "hikvision" in app.backend.paused_queues()  # stored: holds across restarts
+        assert app.control.add_consumer("hikvision") == [{name: {"ok": "add consumer hikvision"}}]
+        assert "hikvision" not in app.backend.paused_queues()
         if kind == "sqlite":
             assert name == f"celery@{socket.gethostname()}"  # -n celery@%h
         # beat (-B): the seconds entry fires; the crontab is a cron in the app's timezone

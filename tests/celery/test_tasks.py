@@ -124,3 +124,15 @@ def test_update_state_outside_a_worker_says_so(app: Celery) -> None:
 
     with pytest.raises(NotSupported, match="outside a worker"):
         direct()
+
+
+def test_purge_revokes_every_waiting_job_and_says_how_many(app: Celery) -> None:
+    @app.task(name="t.later", queue="media")
+    def later() -> None: ...
+
+    jobs = [later.apply_async(countdown=60), later.delay(), app.send_task("t.later", queue="other")]
+    assert app.control.purge() == 3
+    assert [job.state for job in jobs] == ["REVOKED"] * 3
+    assert later.max_retries == 3  # Celery's attributes, read by task code
+    assert later.queue == "media"
+    assert later.acks_late is True

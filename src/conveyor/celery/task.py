@@ -207,6 +207,28 @@ class CeleryTask(Task[Any, Any]):
             acks_late=True if acks_late is None else bool(acks_late), bind=True,
         )  # fmt: skip
 
+    # Celery's task attributes, which task code reads (``self.max_retries``, ...)
+    @property
+    def max_retries(self) -> int:
+        found = self.options.max_retries
+        return self.app.conf.default_max_retries if found is None else found
+
+    @property
+    def acks_late(self) -> bool:
+        return self.options.acks_late
+
+    @property
+    def soft_time_limit(self) -> float | None:
+        return self.options.soft_time_limit
+
+    @property
+    def time_limit(self) -> float | None:
+        return self.options.time_limit
+
+    @property
+    def queue(self) -> str | None:
+        return self.options.queue
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the function here, as Celery does (``self.request.called_directly``)."""
         return (
