@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 from conveyor.celery.schedules import crontab
+
+# Celery needs a result backend for get(); Conveyor keeps results in the broker's store
+result_backend = os.environ.get("CELERY_BROKER_URL", "sqlite:///./celery-proj.db")
 
 task_serializer = "json"
 accept_content = ["json"]

@@ -78,7 +78,7 @@ def test_a_celery_project_runs_with_one_import_changed(
             hopeless.get(timeout=30)  # retries used up: self.retry raises exc, as in Celery
         assert hopeless.failed()
         assert "ValueError" in (hopeless.traceback or "")
-        assert hopeless.get(propagate=False) is None
+        assert isinstance(hopeless.get(propagate=False), ValueError)  # returned, as in Celery
         assert routed.get(timeout=30) == {"camera": "gate", "queue": "hikvision"}
         assert {r.queue for r in routed.handle.records().values() if r} == {"hikvision"}
         assert summed.get(timeout=30) == 20

@@ -160,15 +160,19 @@ class AsyncResult:
     def get(self, timeout: float | None = None, propagate: bool = True, interval: float = 0.5,
             disable_sync_subtasks: bool = True, **options: Any) -> Any:  # fmt: skip
         """Wait for the result (Conveyor polls at most 0.2 s apart, whatever ``interval``);
-        a failure raises the task's exception (see the module docstring)."""
+        a failure raises the task's exception (see the module docstring), or with
+        ``propagate=False`` returns it."""
         _no_options("get", options)
         try:
-            return self._wait(timeout, propagate)
+            return self._wait(timeout)
         except (JobFailed, JobRevoked) as exc:
-            raise rebuild(exc.context.get("error"), exc) from None
+            found = rebuild(exc.context.get("error"), exc)
+            if propagate:
+                raise found from None
+            return found  # as Celery: the exception, returned
 
-    def _wait(self, timeout: float | None, propagate: bool) -> Any:
-        return Job(self.app, self.id).get(timeout, propagate=propagate)
+    def _wait(self, timeout: float | None) -> Any:
+        return Job(self.app, self.id).get(timeout)
 
     wait = get
 
@@ -223,13 +227,8 @@ class WorkflowResult(AsyncResult):
     def failed(self) -> bool:
         return self.handle.state is State.FAILURE
 
-    def _wait(self, timeout: float | None, propagate: bool) -> Any:
-        try:
-            return self.handle.get(timeout)
-        except (JobFailed, JobRevoked):
-            if propagate:
-                raise
-            return None
+    def _wait(self, timeout: float | None) -> Any:
+        return self.handle.get(timeout)
 
     def revoke(self, connection: Any = None, terminate: bool = False, signal: Any = None,
                wait: bool = False, timeout: float | None = None) -> Any:  # fmt: skip
