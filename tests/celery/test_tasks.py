@@ -4,13 +4,15 @@ update_state's limits; and autodiscover_tasks, shared_task, add_periodic_task.""
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from conveyor.celery import Celery, NotSupported
+from conveyor.celery import Celery, NotSupported, chord, signature
 from conveyor.celery.exceptions import MaxRetriesExceededError, Reject
 from conveyor.states import State
 from conveyor.testing import drain, use_backend
@@ -136,3 +138,54 @@ def test_purge_revokes_every_waiting_job_and_says_how_many(app: Celery) -> None:
     assert later.max_retries == 3  # Celery's attributes, read by task code
     assert later.queue == "media"
     assert later.acks_late is True
+
+
+def test_links_eta_and_signatures_by_name(app: Celery) -> None:
+    @app.task(name="t.add")
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    @app.task(name="t.boom")
+    def boom() -> None:
+        raise ValueError("boom")
+
+    @app.task(name="t.noted")
+    def noted(value: Any) -> Any:
+        return value
+
+    linked = add.apply_async((1, 2), link=noted.s(), task_id="job-1")
+    failed = boom.apply_async(link_error=app.signature("t.noted"))
+    later = signature("t.add", args=(2, 2), eta=datetime.now(UTC) + timedelta(hours=1), app=app)
+    waiting = later.apply_async()
+    drain(app)
+    assert linked.id == "job-1"
+    assert linked.get(timeout=1) == 3
+    # a link gets the result; an errback the failed job's id (Celery's old-style errback)
+    noted_results = [r.result for r in app.backend.list_jobs() if r.task == "t.noted"]
+    assert set(map(str, noted_results)) == {"3", failed.id}
+    assert waiting.state == "PENDING"  # waiting for its eta: Conveyor's SCHEDULED
+
+
+def test_more_that_raises_not_supported(app: Celery) -> None:
+    @app.task(bind=True, name="t.reargs")
+    def reargs(self: Any) -> None:
+        self.retry(args=(1,))
+
+    @app.task(name="t.plain")
+    def plain() -> None: ...
+
+    job = reargs.delay()
+    drain(app)
+    assert "self.retry(args=..., kwargs=...)" in str(job.result)
+    assert "apply_async" in str(job.result)
+    for call, words in [
+        (lambda: plain.apply(), "drain(app)"),
+        (lambda: job.forget(), "result_expires"),
+        (lambda: app.control.inspect().revoked(), "list_jobs"),
+        (lambda: chord([plain.s()]).apply_async(), "chord(header)(body)"),
+        (lambda: plain.apply_async(ignore_result=True), "on the task"),
+        (lambda: plain.apply_async(add_to_parent=False), "drop the option"),
+        (lambda: app.task(name="t.x", throws=(KeyError,))(lambda: None), "traceback"),
+    ]:
+        with pytest.raises(NotSupported, match=re.escape(words)):
+            call()

@@ -51,6 +51,8 @@ UNSUPPORTED_OPTIONS: dict[str, tuple[str, str]] = {
     "shadow": ("a job is shown under its task's name", "name the task with name="),
     "acks_on_failure_or_timeout": ("a failed job is acknowledged FAILURE", "drop the option"),
 }
+#: ``self.request.hostname``: looked up once, not per job.
+HOSTNAME = socket.gethostname()
 #: What ``Celery(...).task`` options are accepted with one value only.
 _ONLY = {"serializer": "json", "track_started": True, "typing": True}
 
@@ -71,7 +73,7 @@ class Context:
         self.parent_id = request.parent_id if request else None
         self.root_id = request.root_id if request else None
         self.correlation_id = self.id
-        self.hostname = socket.gethostname()
+        self.hostname = HOSTNAME
         self.delivery_info = {"exchange": "", "routing_key": request.queue if request else None,
                               "redelivered": bool(request and request.attempt > 1)}  # fmt: skip
         self.timelimit = (task.options.time_limit, task.options.soft_time_limit)
@@ -272,9 +274,11 @@ def _runner(task: CeleryTask) -> Callable[..., Any]:
     """The function Conveyor's worker calls (with a ``TaskContext`` first)."""
 
     def run(ctx: TaskContext, *args: Any, **kwargs: Any) -> Any:
-        bound = BoundTask(task, ctx)
         try:
-            result = task.run(bound, *args, **kwargs) if task.bind else task.run(*args, **kwargs)
+            if task.bind:
+                result = task.run(BoundTask(task, ctx), *args, **kwargs)
+            else:
+                result = task.run(*args, **kwargs)
         except TaskControl:
             raise
         except Reject as exc:
@@ -282,7 +286,7 @@ def _runner(task: CeleryTask) -> Callable[..., Any]:
                 raise Retry(exc=exc, when=0) from exc
             raise
         except task.manual_autoretry as exc:
-            bound.retry(exc=exc)
+            BoundTask(task, ctx).retry(exc=exc)
         return None if task.ignore_result else result
 
     params = list(inspect.signature(task.run).parameters.values())
