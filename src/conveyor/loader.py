@@ -11,7 +11,8 @@ from .errors import ConfigurationError
 
 
 def load_app(path: str) -> App:
-    """Import ``package.module:app`` (the attribute defaults to ``app``).
+    """Import ``package.module:app`` (the attribute defaults to ``app``, or to the module's
+    one App whatever its name, as Celery's ``-A proj`` finds ``celery_app``).
 
     The current directory is importable, as with ``python -m``, so ``-A myproject.tasks``
     works from the project root.
@@ -30,13 +31,15 @@ def load_app(path: str) -> App:
             f"cannot import {module_name!r} for -A {path!r}: {exc}. Run from your project root, or fix the path"
         ) from exc
     app = getattr(module, attribute or "app", None)
+    apps = {name: value for name, value in vars(module).items() if isinstance(value, App)}
+    if not isinstance(app, App) and not attribute and len(set(map(id, apps.values()))) == 1:
+        # -A proj where proj names its one app otherwise (Celery's ``celery_app``)
+        attribute, app = next(iter(apps.items()))
+        path = f"{module_name}:{attribute}"
     if not isinstance(app, App):
-        found = (
-            ", ".join(name for name, value in vars(module).items() if isinstance(value, App))
-            or "none"
-        )
         raise ConfigurationError(
-            f"{module_name}:{attribute or 'app'} is not a conveyor.App (Apps found in that module: {found})"
+            f"{module_name}:{attribute or 'app'} is not a conveyor.App (Apps found in that "
+            f"module: {', '.join(apps) or 'none'})"
         )
     app.main = path
     return app

@@ -44,6 +44,7 @@ SETUPS = {
 @pytest.fixture(params=sorted(SETUPS))
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     store = backend_url(request.param, tmp_path)
+    proj.app.set_current()  # other tests build Celery apps too; the last built is current
     with use_backend(proj.app, store):
         yield store
     discard(store)

@@ -14,6 +14,8 @@ import pytest
 
 from conveyor.celery import Celery, NotSupported, chord, signature
 from conveyor.celery.exceptions import MaxRetriesExceededError, Reject
+from conveyor.errors import ConfigurationError
+from conveyor.loader import load_app
 from conveyor.states import State
 from conveyor.testing import drain, use_backend
 from conveyor.worker.execution import execute
@@ -189,3 +191,16 @@ def test_more_that_raises_not_supported(app: Celery) -> None:
     ]:
         with pytest.raises(NotSupported, match=re.escape(words)):
             call()
+
+
+def test_dash_a_finds_a_projects_one_app_by_any_name() -> None:
+    from tests.apps import celery_proj
+
+    before = celery_proj.app.main
+    try:
+        assert load_app("tests.apps.celerynamed") is celery_proj.app
+        assert celery_proj.app.main == "tests.apps.celerynamed:celery_app"  # what children load
+    finally:
+        celery_proj.app.main = before
+    with pytest.raises(ConfigurationError, match="Apps found in that module: none"):
+        load_app("tests.apps.celerydisc")

@@ -74,10 +74,15 @@ class Celery(App):
         if include:
             self._discover.append(list(include))
             self._related.append("")
+        current.register(self)
         if set_as_current:
             current.set_current(self)
         for fn, options in current.shared:
             self._register(fn, dict(options))
+
+    def set_current(self) -> None:
+        """Make this the current app (``AsyncResult(id)`` and ``@shared_task`` use it)."""
+        current.set_current(self)
 
     @property
     def tasks(self) -> dict[str, Any]:

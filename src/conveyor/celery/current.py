@@ -22,9 +22,13 @@ _apps: weakref.WeakSet[Any] = weakref.WeakSet()
 shared: list[tuple[Callable[..., Any], dict[str, Any]]] = []
 
 
+def register(app: App) -> None:
+    """A new Celery app: ``@shared_task`` declares its tasks on it too."""
+    _apps.add(app)
+
+
 def set_current(app: App) -> None:
     _current[:] = [app]
-    _apps.add(app)
 
 
 def current_app() -> App:
