@@ -123,6 +123,7 @@ def test_a_celery_project_runs_with_one_import_changed(
         assert "hikvision" not in app.backend.paused_queues()
         if kind == "sqlite":
             assert name == f"celery@{socket.gethostname()}"  # -n celery@%h
+            assert "no prefetch" in worker.log_path.read_text()  # type: ignore[attr-defined]  # -O fair
         # beat (-B): the seconds entry fires; the crontab is a cron in the app's timezone
         wait_until(lambda: ledger.exists() and "tick" in ledger.read_text(), 20, "beat to fire")
         nightly = app.schedules.get("nightly-cleanup").schedule
