@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from conveyor.celery import Celery, NotSupported, chain, crontab
+from conveyor.celery import Celery, NotSupported, canvas, chain, control, crontab, settings, task
 from conveyor.celery.schedules import solar
 from conveyor.errors import ConfigurationError
 from conveyor.testing import use_backend
@@ -100,3 +100,31 @@ def test_celery_names_map_onto_conveyor_settings(app: Celery) -> None:
     assert fetch("k") == "True k"  # called directly, as in Celery
     app.conf.task_soft_time_limit = 30  # a later setting reaches tasks declared before it
     assert fetch.options.soft_time_limit == 30
+
+
+def _tables() -> list[tuple[str, Callable[[Celery], Any], str]]:
+    """Every entry of every table of unsupported names, called as Celery code calls it."""
+    cases: list[tuple[str, Callable[[Celery], Any], str]] = []
+    for key, (_, instead) in settings.UNSUPPORTED.items():
+        cases.append((key, lambda a, k=key: a.conf.update({k: 1}), instead))
+    for key, (_, instead) in task.UNSUPPORTED_OPTIONS.items():
+        cases.append((f"{key}=", lambda a, k=key: _task(a, **{k: 1})(), instead))
+    for key, (_, instead) in canvas.UNSUPPORTED_CALL_OPTIONS.items():
+        cases.append(
+            (f"apply_async({key}=", lambda a, k=key: a.send_task("t.x", **{k: 1}), instead)
+        )
+    for key, (_, instead) in control.UNSUPPORTED_CONTROL.items():
+        cases.append((f"app.control.{key}", lambda a, k=key: getattr(a.control, k)(), instead))
+    for key, values in settings.ALREADY_SO.items():
+        cases.append((f"{key}=", lambda a, k=key: a.conf.update({k: "other"}), f"{values[0]!r}"))
+    return cases
+
+
+@pytest.mark.parametrize(("what", "call", "instead"), _tables(), ids=[c[0] for c in _tables()])
+def test_every_unsupported_name_in_the_tables_raises_with_its_alternative(
+    app: Celery, what: str, call: Callable[[Celery], Any], instead: str
+) -> None:
+    with pytest.raises(NotSupported) as raised:
+        call(app)
+    assert what in str(raised.value)
+    assert instead in str(raised.value)
