@@ -56,9 +56,7 @@ if _db.startswith("postgresql:"):
         }
     }
 else:
-    DATABASES = {
-        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": _db.split(":", 1)[1]}
-    }
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": _db.split(":", 1)[1]}}
 
 TASKS = {
     "default": {

@@ -19,18 +19,16 @@ if TYPE_CHECKING:  # typed against the backport (Django's own modules have no ty
 else:
     try:  # Django 6.x
         from django.tasks import task_backends
-        from django.tasks.base import Task, TaskContext, TaskResult, TaskResultStatus
         from django.tasks.backends.base import BaseTaskBackend
-        from django.tasks.base import TaskError
+        from django.tasks.base import Task, TaskContext, TaskError, TaskResult, TaskResultStatus
         from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
         from django.tasks.signals import task_enqueued, task_finished, task_started
 
         TASKS_MODULE = "django.tasks"
     except ImportError:  # the backport, on Django 4.2 and 5.2
         from django_tasks import task_backends
-        from django_tasks.base import Task, TaskContext, TaskResult, TaskResultStatus
         from django_tasks.backends.base import BaseTaskBackend
-        from django_tasks.base import TaskError
+        from django_tasks.base import Task, TaskContext, TaskError, TaskResult, TaskResultStatus
         from django_tasks.exceptions import InvalidTaskError as InvalidTask
         from django_tasks.exceptions import TaskResultDoesNotExist
         from django_tasks.signals import task_enqueued, task_finished, task_started

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF012 - a migration as Django writes one
 from django.db import migrations, models
 
 

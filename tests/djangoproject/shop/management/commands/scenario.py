@@ -91,16 +91,23 @@ def admin(ids):
                       ("schedules", "/admin/conveyor/schedule/"), ("index", "/admin/")):  # fmt: skip
         response = client.get(url)
         pages[name] = {"status": response.status_code, "body": response.content.decode()}
-    response = client.post("/admin/conveyor/job/", {"action": "cancel_jobs", "_selected_action": [ids["idle"]]})
+    response = client.post(
+        "/admin/conveyor/job/", {"action": "cancel_jobs", "_selected_action": [ids["idle"]]}
+    )
     pages["cancel"] = {"status": response.status_code}
     pages["idle_state"] = get_app().backend.get(ids["idle"]).state.value
-    response = client.post("/admin/conveyor/job/", {"action": "retry_jobs", "_selected_action": [ids["boom"]]})
+    response = client.post(
+        "/admin/conveyor/job/", {"action": "retry_jobs", "_selected_action": [ids["boom"]]}
+    )
     pages["retry"] = {"status": response.status_code}
     pages["boom_state"] = get_app().backend.get(ids["boom"]).state.value
     response = client.post("/admin/conveyor/schedule/add/", {
         "name": "nightly-count", "task": "shop.tasks.count_orders", "cron": "0 1 * * *",
         "every": "", "tz": "UTC", "args": "[]", "kwargs": "{}", "queue": ""})  # fmt: skip
-    pages["schedule_add"] = {"status": response.status_code, "body": response.content.decode()[-3000:]}
+    pages["schedule_add"] = {
+        "status": response.status_code,
+        "body": response.content.decode()[-3000:],
+    }
     pages["schedules_after"] = sorted(v.schedule.name for v in get_app().schedules.list())
     return pages
 
