@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from .conftest import discard
+from .services import _free_port as free_port
 from .services import postgres_base_url
 
 PROJECT = Path(__file__).parent / "djangoproject"
@@ -115,6 +116,10 @@ def test_django_tasks_run_on_a_real_worker(project_env: dict[str, str], tmp_path
     assert found["aping"]["return_value"] == "pong 7"
     assert found["whoami"]["return_value"] == {"id": ids["whoami"], "attempt": 1, "tag": "ctx"}
     assert found["count"]["return_value"] == 1
+    # a task outside tasks.py is imported by the worker when its job comes
+    assert found["extra"]["return_value"] == "HI"
+    # unknown and malformed ids
+    assert len(found["missing"]) == 3
     # run_after waits
     assert found["deferred"]["started_at"] >= ids["run_after"]
     # priorities order execution: -100, 0, 100 enqueued in that order, run high first
@@ -156,3 +161,16 @@ def test_django_tasks_run_on_a_real_worker(project_env: dict[str, str], tmp_path
     assert pages["idle_state"] == "REVOKED"
     assert pages["boom_state"] == "PENDING"
     assert pages["schedules_after"] == ["nightly-count"]
+
+
+def test_checks_name_a_wrong_or_unreachable_backend(tmp_path: Path) -> None:
+    env = {**os.environ, "SHOP_DB": f"sqlite:{tmp_path}/shop.db", "PYTHONPATH": str(PROJECT)}
+    wrong = manage({**env, "CONVEYOR_BACKEND": "rabbit://localhost"}, "check", check=False)
+    assert wrong.returncode != 0
+    assert "conveyor.E001" in wrong.stderr
+    assert "unknown backend URL 'rabbit://localhost'" in wrong.stderr
+    port = free_port()  # nothing listens there
+    down = manage({**env, "CONVEYOR_BACKEND": f"redis://127.0.0.1:{port}/0"}, "check", check=False)
+    assert down.returncode == 0  # a warning: the backend may start later
+    assert "conveyor.W002" in down.stderr
+    assert f"redis://127.0.0.1:{port}/0 cannot be reached" in down.stderr

@@ -27,10 +27,10 @@ DEFAULT_QUEUE_NAME = "default"
 
 
 def conveyor_priority(priority: int) -> int:
-    """Django's -100..100 on Conveyor's 0..9 (both: higher runs first). Linear on each
-    side of the defaults, so 0 is Conveyor's default 5: -100 -> 0, -50 -> 2 (2.5 rounds
-    down), -1..-10 -> 5 or 4, 0 -> 5, 1..11 -> 5, 50 -> 7, 100 -> 9. Priorities apart by
-    less than ~22 (above 0) or ~20 (below) may land on one step and run in arrival order."""
+    """Django's -100..100 on Conveyor's 0..9 (both: higher runs first), linear on each
+    side of the defaults so Django's 0 is Conveyor's 5 (docs/django.md has the table):
+    -100 -> 0, -50 -> 3, 0 -> 5, 50 -> 7, 100 -> 9. Priorities closer than about 20 may
+    share a step, where jobs run in arrival order."""
     if priority >= DJANGO_DEFAULT:
         step = (MAX_PRIORITY - DEFAULT_PRIORITY) / (DJANGO_MAX - DJANGO_DEFAULT)
     else:

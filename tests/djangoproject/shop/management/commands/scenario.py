@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from conveyor.contrib.django import enqueue_on_commit, get_app
 from conveyor.contrib.django.compat import TaskResultDoesNotExist
-from shop import tasks
+from shop import extra, tasks
 from shop.models import Order
 
 
@@ -28,6 +28,7 @@ def enqueue():
         "whoami": tasks.whoami.enqueue(tag="ctx").id,
         "count": tasks.count_orders.enqueue().id,
         "idle": tasks.never_run.enqueue(1).id,
+        "extra": extra.shout.enqueue("hi").id,
     }
     run_after = timezone.now() + timedelta(seconds=2)
     ids["deferred"] = tasks.add.using(run_after=run_after).enqueue(1, 1).id
@@ -56,7 +57,7 @@ def enqueue():
 def check(ids):
     found = {}
     for name in ("add", "boom", "aping", "whoami", "count", "idle", "deferred", "low", "mid",
-                 "high", "rolled_back", "committed"):  # fmt: skip
+                 "high", "rolled_back", "committed", "extra"):  # fmt: skip
         try:
             result = tasks.add.get_backend().get_result(ids[name])
         except TaskResultDoesNotExist:
@@ -76,6 +77,13 @@ def check(ids):
     found["refreshed"] = str(result.status)
     adds = [j.payload.decode() for j in get_app().backend.list_jobs() if j.task == "shop.tasks.add"]
     found["add_payloads"] = adds
+    missing = []
+    for bad in ("01a23039-0000-7000-8000-000000000000", "not an id", ""):
+        try:
+            tasks.add.get_backend().get_result(bad)
+        except TaskResultDoesNotExist:
+            missing.append(bad)
+    found["missing"] = missing
     return found
 
 
