@@ -174,3 +174,18 @@ def test_checks_name_a_wrong_or_unreachable_backend(tmp_path: Path) -> None:
     assert down.returncode == 0  # a warning: the backend may start later
     assert "conveyor.W002" in down.stderr
     assert f"redis://127.0.0.1:{port}/0 cannot be reached" in down.stderr
+
+
+def test_a_django_task_takes_every_option_of_a_conveyor_task() -> None:
+    from dataclasses import fields
+
+    from conveyor.contrib.django.task import OPTION_NAMES, ConveyorTask, conveyor_priority
+
+    assert {f.name for f in fields(ConveyorTask)} >= set(OPTION_NAMES)
+    assert "max_retries" in OPTION_NAMES
+    assert "autoretry_for" in OPTION_NAMES
+    # the documented table (docs/django.md)
+    table = {-100: 0, -75: 1, -50: 3, -25: 4, 0: 5, 25: 6, 50: 7, 75: 8, 100: 9}
+    assert {p: conveyor_priority(p) for p in table} == table
+    ranks = [conveyor_priority(p) for p in range(-100, 101)]
+    assert ranks == sorted(ranks)  # never inverts an order

@@ -11,11 +11,12 @@ and ``.s()`` / ``.si()`` make Conveyor signatures for ``chain``, ``group`` and `
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from conveyor import Signature
 from conveyor.states import DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY
+from conveyor.task import TaskOptions
 
 from .compat import Task
 
@@ -54,12 +55,7 @@ class ConveyorTask(Task):  # type: ignore[type-arg]
 
     def conveyor_options(self) -> dict[str, Any]:
         """This task's options as ``app.task`` takes them."""
-        return {
-            "max_retries": self.max_retries, "retry_backoff": self.retry_backoff,
-            "retry_backoff_max": self.retry_backoff_max, "retry_jitter": self.retry_jitter,
-            "autoretry_for": tuple(self.autoretry_for), "soft_time_limit": self.soft_time_limit,
-            "time_limit": self.time_limit, "expires": self.expires, "acks_late": self.acks_late,
-        }  # fmt: skip
+        return {name: getattr(self, name) for name in OPTION_NAMES}
 
     def s(self, *args: Any, **kwargs: Any) -> Signature:
         """A Conveyor signature of this task (for ``chain``, ``group``, ``chord``)."""
@@ -76,3 +72,10 @@ class ConveyorTask(Task):  # type: ignore[type-arg]
         backend.validate_task(self)
         return Signature(self.module_path, args, kwargs, backend.call_options(self),
                          immutable=immutable, app=backend.app)  # fmt: skip
+
+
+#: The options of ``TaskOptions`` a Django task takes on its decorator (its queue and
+#: priority are Django's own ``queue_name`` and ``priority``; ``bind`` is ``takes_context``).
+OPTION_NAMES = tuple(
+    f.name for f in fields(TaskOptions) if f.name not in ("queue", "priority", "bind")
+)
