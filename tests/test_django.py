@@ -158,6 +158,10 @@ def test_django_tasks_run_on_a_real_worker(project_env: dict[str, str], tmp_path
     assert ids["idle"] in pages["search"]["body"]
     assert ids["add"] not in pages["search"]["body"]
     assert "shop.tasks.ShopError" in pages["job"]["body"]
+    # bad input gets a message, not a 500
+    assert pages["bad_state"]["status"] == 200
+    assert "unknown state &#x27;BOGUS&#x27;" in pages["bad_state"]["body"]
+    assert pages["no_job"]["status"] == 302
     assert pages["idle_state"] == "REVOKED"
     assert pages["boom_state"] == "PENDING"
     assert pages["schedules_after"] == ["nightly-count"]

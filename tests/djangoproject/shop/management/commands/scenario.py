@@ -96,7 +96,9 @@ def admin(ids):
     for name, url in (("jobs", "/admin/conveyor/job/"), ("failed", "/admin/conveyor/job/?state=FAILURE"),
                       ("search", f"/admin/conveyor/job/?q={ids['idle']}"),
                       ("job", f"/admin/conveyor/job/{ids['boom']}/change/"),
-                      ("schedules", "/admin/conveyor/schedule/"), ("index", "/admin/")):  # fmt: skip
+                      ("schedules", "/admin/conveyor/schedule/"), ("index", "/admin/"),
+        ("bad_state", "/admin/conveyor/job/?state=BOGUS"), ("no_job", "/admin/conveyor/job/nope/change/"),
+    ):  # fmt: skip
         response = client.get(url)
         pages[name] = {"status": response.status_code, "body": response.content.decode()}
     response = client.post(
