@@ -80,6 +80,8 @@ def django_task(record: JobRecord) -> tuple[AnyTask, str]:
     meta = record.headers.get(HEADER) or {}
     alias = str(meta.get("backend", "default"))
     task: AnyTask = import_string(record.task)
+    if not isinstance(task, Task):
+        raise ImportError(f"{record.task} is not a Django task")
     changes: dict[str, Any] = {}
     if meta.get("priority") is not None and meta["priority"] != task.priority:
         changes["priority"] = meta["priority"]
