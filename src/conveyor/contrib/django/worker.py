@@ -20,7 +20,7 @@ from conveyor import App
 from conveyor.context import TaskContext as ConveyorContext
 from conveyor.events import JobEvent, JobFailed, JobRevoked, JobSucceeded
 
-from .compat import AnyTask, TaskContext, task_backends, task_finished, task_started
+from .compat import AnyTask, Task, TaskContext, task_backends, task_finished, task_started
 from .results import HEADER, to_result
 
 if TYPE_CHECKING:
