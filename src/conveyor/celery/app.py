@@ -234,8 +234,8 @@ def _is_module(value: Any) -> bool:
 def _django_apps() -> list[str]:
     """The installed apps of the Django project (set up here if nobody did, as Celery's
     Django fixup does in a worker: ``DJANGO_SETTINGS_MODULE`` must be set)."""
-    import django  # type: ignore[import-untyped]
-    from django.apps import apps  # type: ignore[import-untyped]
+    import django
+    from django.apps import apps
 
     if not apps.ready:
         django.setup()
