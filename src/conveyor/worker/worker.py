@@ -58,7 +58,7 @@ from .pools import (
 from .pools.child import MAX_BATCH
 from .settle import lost_events, settle
 from .testhooks import ack_hold
-from .timing import BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
+from .timing import ACK_WINDOW, BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
 
 if TYPE_CHECKING:
     from ..app import App
@@ -250,6 +250,9 @@ class Worker:
             item = self.results.get(timeout=max(0.001, min(timeout, 1.0)))
         except queue.Empty:
             return reports
+        if isinstance(item, Outcome) and len(self._held) > 1:
+            # Group commit: other held jobs may end within the window; one ack for all.
+            time.sleep(ACK_WINDOW)
         while True:
             if item is not _WAKE:
                 reports.append(item)  # type: ignore[arg-type]
