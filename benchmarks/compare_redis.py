@@ -10,8 +10,11 @@ venv under benchmarks/.peers/ and runs its own worker command with 2 processes. 
 redis-server is the driver's own (a free port, no persistence, like the machine's), so a
 contender's leftovers are flushed between runs without touching anyone's data. Within a
 repetition the workloads run in turn, and for each the contenders run in an order that
-rotates every repetition. Results: medians with the spread (min-max), Conveyor's ratio to
-each peer, JSON in benchmarks/results/redis-vs-peers.json and a Markdown table.
+rotates every repetition. Throughput and pickup latency run once per task body
+(``--bodies``; benchmarks/peers/stamps.py): one Redis call (the headline), a file
+append, ``time.sleep(0)``. Redis peers that use redis-py have hiredis, as Conveyor does.
+Results: medians with the spread (min-max), Conveyor's ratio to each peer, JSON in
+benchmarks/results/redis-vs-peers.json and a Markdown table.
 """
 
 from __future__ import annotations
