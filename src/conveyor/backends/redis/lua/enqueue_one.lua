@@ -6,9 +6,14 @@
 local P, id, queue, state = ARGV[1], ARGV[3], ARGV[5], ARGV[8]
 local key = P .. ":job:" .. id
 if redis.call("EXISTS", key) == 1 then return 0 end
-redis.call("HSET", key, "task", ARGV[4], "queue", queue, "priority", ARGV[6], "payload", ARGV[7],
-  "state", state, "run_at", ARGV[9], "created_at", ARGV[10], "max_retries", ARGV[11],
-  unpack(ARGV, 12))
+if ARGV[9] == ARGV[10] then  -- due at once: run_at is created_at, not stored (49 bytes)
+  redis.call("HSET", key, "task", ARGV[4], "queue", queue, "priority", ARGV[6], "payload", ARGV[7],
+    "state", state, "created_at", ARGV[10], "max_retries", ARGV[11], unpack(ARGV, 12))
+else
+  redis.call("HSET", key, "task", ARGV[4], "queue", queue, "priority", ARGV[6], "payload", ARGV[7],
+    "state", state, "run_at", ARGV[9], "created_at", ARGV[10], "max_retries", ARGV[11],
+    unpack(ARGV, 12))
+end
 local run_at = tonumber(ARGV[9])
 if run_at <= tonumber(ARGV[2]) then
   redis.call("ZADD", P .. ":q:" .. queue .. ":ready",
