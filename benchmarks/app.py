@@ -8,12 +8,20 @@ import time
 from conveyor import App
 from conveyor.context import TaskContext
 
+from .peers import bodies
+
 app = App("bench")
 
 
 @app.task(name="bench.noop")
 def noop() -> None:
     return None
+
+
+@app.task(name="bench.work")
+def work() -> None:
+    """The PostgreSQL comparison's task: its body is $BENCH_BODY (benchmarks/peers/bodies.py)."""
+    bodies.run()
 
 
 @app.task(name="bench.sleep")

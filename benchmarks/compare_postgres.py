@@ -8,6 +8,15 @@ its own venv under benchmarks/.peers/, and runs in a database of its own (bench_
 with its schema applied as its docs say. Contenders alternate within each repetition;
 the table shows medians, the spread (min-max) and Conveyor's ratio. Server:
 $BENCH_POSTGRES (default postgresql://postgres@127.0.0.1:5432/test).
+
+Throughput runs with four task bodies (benchmarks/peers/bodies.py: one Redis call on
+$BENCH_REDIS, the headline; a file append; ``time.sleep(0)``; nothing) and two backlog
+sizes (10,000 and 1,000 waiting). Every contender's tables are ANALYZEd after each reset
+and after each backlog is filled: this server runs with autovacuum off, and a freshly
+truncated table without statistics made procrastinate's fetch sort every waiting job, so
+the ratio measured the planner. procrastinate's sleep task is a coroutine, as its docs
+recommend for I/O: a sync task runs on asyncio's default pool of 6 threads here and
+could never run 20 at once.
 """
 
 from __future__ import annotations
@@ -60,7 +69,7 @@ def ours(kind: str, n: int, tmp: Path) -> dict[str, float]:
         if kind == "enqueue":
             return conveyor_bench.bench_enqueue(tmp, n)
         if kind == "throughput":
-            return conveyor_bench.bench_throughput(tmp, n, 2)
+            return conveyor_bench.bench_throughput(tmp, n, 2, "bench.work")
         if kind == "sleep":
             return conveyor_bench.bench_sleep(tmp, n, 0.05, 20)
         if kind == "memory":
@@ -73,10 +82,24 @@ def ours(kind: str, n: int, tmp: Path) -> dict[str, float]:
         conveyor_bench._prefixes.clear()
 
 
+#: The task bodies (benchmarks/peers/bodies.py); the first is the headline.
+BODIES = {"redis": "one Redis call", "file": "a file append", "sleep": "time.sleep(0)",
+          "noop": "nothing"}  # fmt: skip
+#: Backlog sizes of the throughput runs: the ratio must not depend on the planner.
+BACKLOGS = (10_000, 1_000)
 METRICS = [
     ("enqueue", "single_per_s", "enqueue, single calls (jobs/s)", True),
     ("enqueue", "bulk_per_s", "enqueue, bulk (jobs/s)", True),
-    ("throughput", "jobs_per_s", "no-op throughput, 2 worker processes (jobs/s)", True),
+    *[
+        (
+            f"throughput@{body}@{size}",
+            "jobs_per_s",
+            f"throughput, 2 worker processes, {size:,} waiting, task: {text} (jobs/s)",
+            True,
+        )
+        for body, text in BODIES.items()
+        for size in BACKLOGS
+    ],
     ("latency", "p50_ms", "pickup latency p50 (ms)", False),
     ("latency", "p99_ms", "pickup latency p99 (ms)", False),
     ("sleep", "seconds", "200 x 50 ms at concurrency 20 (s; ideal 0.50)", False),
@@ -86,6 +109,8 @@ METRICS = [
 ]
 #: Extra arguments of each workload for procrastinate_bench (processes, concurrency).
 PEER_ARGS = {"throughput": ["2"], "sleep": ["20"], "memory": ["2"]}
+#: The Redis server of the ``redis`` body (one INCR of a key of this run's own).
+BODY_REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/15")
 
 
 def summarize(
@@ -111,19 +136,30 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--reps", type=int, default=None)
     parser.add_argument("--workloads", help="comma-separated workloads (default: all)")
+    parser.add_argument("--bodies", help="comma-separated task bodies (default: all)")
     args = parser.parse_args()
     reps, n, lat = (1, 2000, 100) if args.quick else (3, 10_000, 300)
     reps = args.reps or reps
-    sizes = {"enqueue": n // 2, "throughput": n, "latency": lat, "sleep": 200, "memory": 50,
-             "bytes": n}  # fmt: skip
+    bodies = args.bodies.split(",") if args.bodies else list(BODIES)
+    backlogs = [n, n // 10]
+    sizes = {"enqueue": n // 2,
+             **{f"throughput@{b}@{size}": size for b in bodies for size in backlogs},
+             "latency": lat, "sleep": 200, "memory": 50, "bytes": n}  # fmt: skip
     if args.workloads:
-        sizes = {k: v for k, v in sizes.items() if k in args.workloads.split(",")}
+        wanted = args.workloads.split(",")
+        sizes = {k: v for k, v in sizes.items() if k in wanted or k.split("@")[0] in wanted}
     server = conveyor_bench.POSTGRES
     env = setup_peer(server)
     runs: dict[str, dict[str, list[dict[str, float]]]] = {"conveyor": {}, "procrastinate": {}}
     with tempfile.TemporaryDirectory() as folder:
+        os.environ["BENCH_BODY_DIR"] = folder
+        os.environ["BENCH_BODY_REDIS"] = BODY_REDIS
+        os.environ["BENCH_BODY_KEY"] = f"bench:body:{os.getpid()}"
         for rep in range(reps):
-            for kind, size in sizes.items():
+            for name, size in sizes.items():
+                kind, _, body = name.partition("@")
+                os.environ["BENCH_BODY"] = body.split("@")[0] or "noop"
+                env.update({k: v for k, v in os.environ.items() if k.startswith("BENCH_BODY")})
                 if rep and kind in ("memory", "bytes"):
                     continue  # steady figures: measured once
                 order = (
@@ -131,17 +167,16 @@ def main() -> None:
                 )
                 for who in order:
                     extra = PEER_ARGS.get(kind, [])
-                    # procrastinate drains ~200 jobs/s: a quarter of the jobs keeps the suite
-                    # well under 15 minutes (a rate, so still comparable)
-                    count = size // 4 if (who, kind) == ("procrastinate", "throughput") else size
+                    # Same backlog for both: with fresh statistics procrastinate drains
+                    # ~1,000 jobs/s here, and the ratio is asked at two backlog sizes.
                     got = (
-                        ours(kind, count, Path(folder))
+                        ours(kind, size, Path(folder))
                         if who == "conveyor"
-                        else peer(env, kind, str(count), *extra)
+                        else peer(env, kind, str(size), *extra)
                     )
-                    runs[who].setdefault(kind, []).append(got)
+                    runs[who].setdefault(name, []).append(got)
                     print(
-                        f"rep {rep + 1}/{reps} {who:13} {kind:10} "
+                        f"rep {rep + 1}/{reps} {who:13} {name:22} "
                         + "  ".join(f"{k}={v:,.2f}" for k, v in got.items()),
                         flush=True,
                     )
@@ -152,13 +187,13 @@ def main() -> None:
         (ROOT / "benchmarks" / "results" / "postgres-vs-procrastinate.json").write_text(
             json.dumps({"meta": meta, "table": table}, indent=2) + "\n"
         )
-    print(f"\n{'metric':48} {'conveyor':>20} {'procrastinate':>20} {'ratio':>7}")
+    print(f"\n{'metric':80} {'conveyor':>20} {'procrastinate':>20} {'ratio':>7}")
     for row in table:
         cells = [
             f"{row[w]['median']:,.1f} ({row[w]['min']:,.1f}-{row[w]['max']:,.1f})"
             for w in ("conveyor", "procrastinate")
         ]
-        print(f"{row['metric']:48} {cells[0]:>20} {cells[1]:>20} {row['ratio']:>6.2f}x")
+        print(f"{row['metric']:80} {cells[0]:>20} {cells[1]:>20} {row['ratio']:>6.2f}x")
 
 
 if __name__ == "__main__":

@@ -10,8 +10,11 @@ venv under benchmarks/.peers/ and runs its own worker command with 2 processes. 
 redis-server is the driver's own (a free port, no persistence, like the machine's), so a
 contender's leftovers are flushed between runs without touching anyone's data. Within a
 repetition the workloads run in turn, and for each the contenders run in an order that
-rotates every repetition. Results: medians with the spread (min-max), Conveyor's ratio to
-each peer, JSON in benchmarks/results/redis-vs-peers.json and a Markdown table.
+rotates every repetition. Throughput and pickup latency run once per task body
+(``--bodies``; benchmarks/peers/stamps.py): one Redis call (the headline), a file
+append, ``time.sleep(0)``. Redis peers that use redis-py have hiredis, as Conveyor does.
+Results: medians with the spread (min-max), Conveyor's ratio to each peer, JSON in
+benchmarks/results/redis-vs-peers.json and a Markdown table.
 """
 
 from __future__ import annotations
@@ -48,19 +51,28 @@ SMALLER = {
                    "taskiq": 2, "saq": 2},
     "enqueue": {"celery": 2, "celery+results": 2, "dramatiq": 2, "taskiq": 2, "saq": 2, "rq": 2},
 }  # fmt: skip
+#: The task bodies every contender runs (benchmarks/peers/stamps.py); the first is the headline.
+BODIES = {"redis": "one Redis call", "file": "a file append", "sleep": "time.sleep(0)"}
+#: Workloads measured once per body: ``<workload>@<body>``.
+PER_BODY = ("throughput", "latency")
 #: (workload, key, label, higher is better)
 METRICS = [
     ("enqueue", "single_per_s", "enqueue, single calls (jobs/s)", True),
     ("enqueue", "bulk_per_s", "enqueue, bulk API (jobs/s)", True),
-    ("throughput", "jobs_per_s", "no-op throughput, 2 processes (jobs/s)", True),
-    ("latency", "p50_ms", "pickup latency p50 (ms)", False),
-    ("latency", "p95_ms", "pickup latency p95 (ms)", False),
-    ("latency", "p99_ms", "pickup latency p99 (ms)", False),
+    *[
+        row
+        for body, text in BODIES.items()
+        for row in [
+            (f"throughput@{body}", "jobs_per_s", f"no-op throughput, 2 processes, task: {text} (jobs/s)", True),
+            (f"latency@{body}", "p50_ms", f"pickup latency p50, task: {text} (ms)", False),
+            (f"latency@{body}", "p99_ms", f"pickup latency p99, task: {text} (ms)", False),
+        ]
+    ],
     ("sleep", "seconds", "200 x 50 ms at concurrency 20 (s; ideal 0.50)", False),
     ("memory", "rss_mib", "worker RSS, 2 processes, whole tree (MiB)", False),
     ("memory", "pss_mib", "worker PSS, 2 processes, whole tree (MiB)", False),
     ("bytes", "bytes_per_job", "Redis memory per queued job (bytes)", False),
-]
+]  # fmt: skip
 
 
 def python_of(who: str) -> Path:
@@ -95,9 +107,11 @@ def redis_server() -> Iterator[str]:
 
 
 def measure(who: str, workload: str, n: int, url: str) -> dict[str, Any]:
+    """One workload (``throughput@redis``: with that task body) for one contender."""
+    workload, _, body = workload.partition("@")
     with tempfile.TemporaryDirectory(prefix="bench-stamps-") as stamps:
         env = {**os.environ, "BENCH_REDIS_URL": url, "BENCH_STAMPS": stamps,
-               "PYTHONPATH": str(ROOT)}  # fmt: skip
+               "BENCH_BODY": body or "file", "PYTHONPATH": str(ROOT)}  # fmt: skip
         done = subprocess.run([str(python_of(who)), "-m", "benchmarks.peers.redis_bench", who, workload, str(n)],
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)  # fmt: skip
     if done.returncode != 0:
@@ -177,14 +191,24 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated contenders (default: all)")
     parser.add_argument("--reps", type=int, default=None)
     parser.add_argument("--workloads", help="comma-separated workloads (default: all)")
+    parser.add_argument(
+        "--bodies", help=f"comma-separated task bodies (default: {','.join(BODIES)})"
+    )
     args = parser.parse_args()
     contenders = args.only.split(",") if args.only else CONTENDERS
     reps = args.reps or (1 if args.quick else 3)
     n = 2_000 if args.quick else 10_000
-    sizes = {"enqueue": n // 2, "throughput": n, "latency": 100 if args.quick else 200,
-             "sleep": 200, "memory": 50, "bytes": n}  # fmt: skip
+    base = {"enqueue": n // 2, "throughput": n, "latency": 100 if args.quick else 200,
+            "sleep": 200, "memory": 50, "bytes": n}  # fmt: skip
+    bodies = args.bodies.split(",") if args.bodies else list(BODIES)
+    sizes = {
+        name: size
+        for workload, size in base.items()
+        for name in ([f"{workload}@{b}" for b in bodies] if workload in PER_BODY else [workload])
+    }
     if args.workloads:
-        sizes = {k: v for k, v in sizes.items() if k in args.workloads.split(",")}
+        wanted = args.workloads.split(",")
+        sizes = {k: v for k, v in sizes.items() if k in wanted or k.split("@")[0] in wanted}
     versions = {
         name: setup_peer(name) for name in {c.split("+")[0] for c in contenders} - {"conveyor"}
     }
@@ -197,7 +221,8 @@ def main() -> None:
                     continue  # steady figures: measured once
                 order = contenders[rep % len(contenders) :] + contenders[: rep % len(contenders)]
                 for who in order:
-                    count = max(100, size // SMALLER.get(workload, {}).get(who, 1))
+                    smaller = SMALLER.get(workload.split("@")[0], {}).get(who, 1)
+                    count = max(100, size // smaller)
                     began = time.monotonic()
                     got = measure(who, workload, count, url)
                     runs[who].setdefault(workload, []).append(got)
@@ -214,6 +239,7 @@ def main() -> None:
         "python": platform.python_version(),
         "redis": subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2],
         "versions": versions, "repetitions": reps, "jobs": n, "quick": args.quick,
+        "bodies": bodies,
         "minutes": round((time.monotonic() - started) / 60, 1),
     }  # fmt: skip
     out = (

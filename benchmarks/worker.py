@@ -115,11 +115,31 @@ def bench_enqueue(tmp: Path, n: int) -> dict[str, float]:
     return {"single_per_s": single, "bulk_per_s": bulk}
 
 
-def bench_throughput(tmp: Path, n: int, processes: int) -> dict[str, float]:
+def analyze(url: str) -> None:
+    """Fresh planner statistics for a PostgreSQL run's tables (this server runs with
+    autovacuum off; the comparison gives every contender the same)."""
+    if BACKEND != "postgres":
+        return
+    import psycopg
+
+    schema = url.rsplit("schema=", 1)[1]
+    with psycopg.connect(POSTGRES, autocommit=True) as conn:
+        tables = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
+        ).fetchall()
+        for (table,) in tables:
+            conn.execute(f'ANALYZE "{schema}"."{table}"')
+
+
+def bench_throughput(
+    tmp: Path, n: int, processes: int, task: str = "bench.noop"
+) -> dict[str, float]:
     app, url = fresh(tmp, "throughput")
+    analyze(url)
     jobs = []
     for i in range(0, n, 1000):
-        jobs += app.enqueue_many([Signature("bench.noop") for _ in range(min(1000, n - i))])
+        jobs += app.enqueue_many([Signature(task) for _ in range(min(1000, n - i))])
+    analyze(url)
     proc = start_worker(
         url, "-P", "process", "-c", str(processes), "--burst", "--prefetch", str(processes * 4)
     )

@@ -3,8 +3,9 @@ contender's own venv (Conveyor's for Conveyor). Prints one JSON object.
 
     python -m benchmarks.peers.redis_bench CONTENDER enqueue|throughput|latency|sleep|memory|bytes N
 
-Every contender's task appends a line to a per-process file (benchmarks.peers.stamps), so
-finished jobs are counted, and their times read, the same way for all of them. Needs
+Every contender's task records a line with its times (benchmarks.peers.stamps: in a
+per-process file, or on the server with $BENCH_BODY=redis), so finished jobs are counted,
+and their times read, the same way for all of them. Needs
 BENCH_REDIS_URL (a server of the driver's own: this flushes its db) and BENCH_STAMPS (an
 empty folder). Workers are each contender's real worker command, with 2 processes.
 """

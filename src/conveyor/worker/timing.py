@@ -7,3 +7,6 @@ BURST_HORIZON = 60.0
 IDLE_WAIT = 0.5
 #: Pause after a backend error before trying again.
 ERROR_BACKOFF = 1.0
+#: Group commit: after a job's outcome, how long its acknowledgement may wait for the
+#: outcomes of other jobs still running, to store them all in one call (docs/worker.md).
+ACK_WINDOW = 0.001

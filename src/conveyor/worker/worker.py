@@ -58,7 +58,7 @@ from .pools import (
 from .pools.child import MAX_BATCH
 from .settle import lost_events, settle
 from .testhooks import ack_hold
-from .timing import BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
+from .timing import ACK_WINDOW, BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
 
 if TYPE_CHECKING:
     from ..app import App
@@ -250,6 +250,9 @@ class Worker:
             item = self.results.get(timeout=max(0.001, min(timeout, 1.0)))
         except queue.Empty:
             return reports
+        if isinstance(item, Outcome) and len(self._held) > 1:
+            # Group commit: other held jobs may end within the window; one ack for all.
+            time.sleep(ACK_WINDOW)
         while True:
             if item is not _WAKE:
                 reports.append(item)  # type: ignore[arg-type]
@@ -379,11 +382,31 @@ class Worker:
         for job_id in reply.terminate:
             log.warning("job %s was revoked with terminate; stopping it", job_id)
             self.pool.terminate(job_id)
-        for job_id in reply.lost:
-            log.warning(
-                "job %s: lease lost (this worker stalled past its lease); its result will be refused",
-                job_id,
-            )
+        self._warn_lost(reply.lost)
+
+    def _warn_lost(self, lost: Collection[str]) -> None:
+        """Warn of leases the heartbeat could not renew, for the jobs still running only.
+
+        A lease also ends when its job's outcome is stored, and an acknowledgement (a
+        process-pool child's, or this worker's own) can land between reading the held
+        leases and the heartbeat: that job is not running any more and its result is
+        already stored, so nothing is said. A running job's result will be refused (a
+        lost lease never comes back); a finished one's refusal is warned of when
+        ``settle`` reports it (``_warn_refused``)."""
+        if not lost:
+            return
+        running = self.pool.running_jobs()
+        for job_id in lost:
+            if job_id in running:
+                log.warning(
+                    "job %s: lease lost (this worker stalled past its lease); its result will be refused",
+                    job_id,
+                )
+            else:
+                log.debug(
+                    "job %s: lease not renewed (its outcome was stored meanwhile, or it never started)",
+                    job_id,
+                )
 
     def _answer_revocations(self) -> None:
         """The watch saw a running job revoked with terminate: if this worker holds any

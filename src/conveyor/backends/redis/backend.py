@@ -1,7 +1,7 @@
 """``redis://`` and ``rediss://``: many machines sharing one Redis.
 
 Every multi-step transition is one Lua script (``backends/redis/lua/*.lua``, with
-``common.lua`` prepended), run by EVALSHA and reloaded by redis-py when a restarted
+``common.lua`` prepended, but for the single-job enqueue), run by EVALSHA and reloaded by redis-py when a restarted
 Redis has forgotten it. All of an app's keys share one hash tag, ``conveyor:{prefix}``
 (``?prefix=`` in the URL, default ``conveyor``), so each script touches a single slot and
 runs unchanged on Redis Cluster, where one app's keys live on one node.
@@ -45,6 +45,8 @@ class RedisBackend(RedisConnection):
 
     @guarded
     def _insert(self, jobs: Sequence[JobRecord]) -> list[bool]:
+        if len(jobs) == 1 and not jobs[0].state.finished:
+            return [self._insert_one(jobs[0])]
         data = []
         for job in jobs:
             item = {
@@ -69,6 +71,22 @@ class RedisBackend(RedisConnection):
             data.append(item)
         now = min(j.created_at for j in jobs)
         return [bool(x) for x in self._run("enqueue", num(now), orjson.dumps(data).decode())]
+
+    def _insert_one(self, job: JobRecord) -> bool:
+        """One waiting job (a single ``delay()``): flat arguments, a script without the
+        common prelude, half the time inside Redis of the batch script."""
+        optional: list[str] = []
+        if job.headers:
+            optional += ["headers", orjson.dumps(job.headers).decode()]
+        if job.expires_at is not None:
+            optional += ["expires_at", num(job.expires_at)]
+        for name in ("parent_id", "root_id", "workflow_id"):
+            if value := getattr(job, name):
+                optional += [name, value]
+        created = num(job.created_at)
+        args = [created, job.id, job.task, job.queue, job.priority, job.payload,
+                job.state.value, num(job.run_at), created, job.max_retries]  # fmt: skip
+        return bool(self._run("enqueue_one", *args, *optional))
 
     @guarded
     def _get(self, job_ids: list[str]) -> dict[str, JobRecord]:

@@ -44,6 +44,7 @@ def record(fields: dict[str, str], job_id: str | None = None) -> JobRecord:
         else:
             values[name] = raw
     values["state"] = State(values["state"])
+    values.setdefault("run_at", values["created_at"])  # not stored when equal (memory)
     values.setdefault("attempt", 0)
     values.setdefault("lost_leases", 0)
     values["headers"] = values.get("headers") or {}

@@ -8,13 +8,17 @@ Three threads:
   into the lease table it shares with the parent (``pools/shared.py``: no system call,
   no message to wait for; the parent renews those leases from it), and runs the jobs one
   by one;
-- the **storer** settles finished jobs in batches (whatever finished while the last
-  acknowledgement was on its way: ``worker/settle.py`` stores them, their workflow
-  follow-ups and emits their events, as the worker does for the other pools), and tells
-  the parent what it stored; so a result is stored as soon as its job ends, even when a long
-  job runs next. Each time it wakes, it first sends the parent the records of the
-  batches claimed since (the main thread does not wake it for that: a wake-up costs the
-  job about to run);
+- the **storer** settles finished jobs in batches (``worker/settle.py`` stores them,
+  their workflow follow-ups and emits their events, as the worker does for the other
+  pools), and tells the parent what it stored. Group commit: woken by a job's outcome,
+  it waits up to ``ACK_WINDOW`` (1 ms) for the next ones while the main thread still
+  runs jobs of its batch, and not at all once the batch is done (the main thread says
+  so). So short jobs are acknowledged together even when their task releases the GIL
+  (any I/O does, and would otherwise let the storer wake and store after nearly every
+  job), and a result is stored at most 1 ms after its job ends, even when a long job
+  runs next. Each time it wakes, it first sends the parent the records of the batches
+  claimed since (the main thread does not wake it for that: a wake-up costs the job
+  about to run);
 - the **listener** takes the parent's orders (``pools/messages.py``): ``Stop`` (finish
   the running job, release the rest, exit) and ``Terminate`` (skip a held job; for the
   running one, store what is finished, then ask the parent to kill this process).
@@ -57,7 +61,7 @@ from ...states import State
 from ..execution import error_info, execute
 from ..settle import settle
 from ..testhooks import ack_hold
-from ..timing import BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
+from ..timing import ACK_WINDOW, BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
 from .messages import (
     Acked,
     Bye,
@@ -152,6 +156,9 @@ class _Storer:
         self.announced = 0
         self.claims: collections.deque[Claimed] = collections.deque()
         self.hold = ack_hold()  # test-only (testhooks.py); None in production
+        #: Set when no outcome is due soon (the batch is done, or a caller waits for a
+        #: flush): the storer stores what it has without waiting out the window.
+        self.now = threading.Event()
 
     def announce(self, batch: Claimed) -> None:
         """Send ``batch``'s records the next time this thread wakes (at the latest when
@@ -164,6 +171,7 @@ class _Storer:
     def then(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once everything put before it is stored."""
         self.inbox.put(callback)
+        self.now.set()
 
     def flush(self) -> None:
         done = threading.Event()
@@ -173,6 +181,9 @@ class _Storer:
     def _run(self) -> None:
         while True:
             items = [self.inbox.get()]
+            if isinstance(items[0], tuple):  # group commit: more outcomes may be due
+                self.now.wait(ACK_WINDOW)
+            self.now.clear()
             with contextlib.suppress(queue.Empty):
                 while True:
                     items.append(self.inbox.get_nowait())
@@ -277,7 +288,9 @@ class _Runner:
                 time.sleep(ERROR_BACKOFF)
                 continue
             self._hold(jobs)
-            if self._run_batch(jobs):
+            retire = self._run_batch(jobs)
+            self.storer.now.set()  # the batch is done: no outcome is due soon
+            if retire:
                 return "retire"
         return "stopped"
 

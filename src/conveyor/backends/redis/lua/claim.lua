@@ -17,9 +17,9 @@ for i = 7, #ARGV do
 end
 for _, q in ipairs(queues) do
   for _, id in ipairs(redis.call("ZRANGEBYSCORE", K("q", q, "delayed"), "-inf", now_s, "LIMIT", 0, 1000)) do
-    local f = redis.call("HMGET", K("job", id), "priority", "run_at", "state", "task")
+    local f = redis.call("HMGET", K("job", id), "priority", "run_at", "state", "task", "created_at")
     redis.call("ZREM", K("q", q, "delayed"), id)
-    redis.call("ZADD", K("q", q, "ready"), (9 - tonumber(f[1])) * 4398046511104 + math.floor(tonumber(f[2]) * 1000), id)
+    redis.call("ZADD", K("q", q, "ready"), (9 - tonumber(f[1])) * 4398046511104 + math.floor(tonumber(f[2] or f[5]) * 1000), id)
     move(id, q, f[4], f[3], "PENDING", now_s)
   end
 end

@@ -1,6 +1,7 @@
 -- Prepended to every script. ARGV[1] is the key prefix, which carries the app's hash
 -- tag (conveyor:{name}), so every key a script touches lives in one Cluster slot.
--- Invariants kept by every script:
+-- A job's hash has no run_at when it equals created_at (a job due at once): read
+-- run_at or created_at. Invariants kept by every script:
 --   q:<queue>:ready    PENDING jobs only, scored by priority then run_at (ms)
 --   q:<queue>:delayed  SCHEDULED and RETRY jobs, scored by run_at
 --   leases             STARTED jobs, scored by lease_until

@@ -1,0 +1,31 @@
+-- One new waiting job, from flat arguments (no JSON to decode, no prelude): the single
+-- delay() path. Writes what enqueue.lua writes for such a job, and nothing more.
+-- ARGV: prefix, now, id, task, queue, priority, payload, state, run_at, created_at,
+-- max_retries, then name, value pairs of the optional fields that are set.
+-- Returns 1 when inserted, 0 when a job with that id existed (left as it is).
+local P, id, queue, state = ARGV[1], ARGV[3], ARGV[5], ARGV[8]
+local key = P .. ":job:" .. id
+if redis.call("EXISTS", key) == 1 then return 0 end
+if ARGV[9] == ARGV[10] then  -- due at once: run_at is created_at, not stored (49 bytes)
+  redis.call("HSET", key, "task", ARGV[4], "queue", queue, "priority", ARGV[6], "payload", ARGV[7],
+    "state", state, "created_at", ARGV[10], "max_retries", ARGV[11], unpack(ARGV, 12))
+else
+  redis.call("HSET", key, "task", ARGV[4], "queue", queue, "priority", ARGV[6], "payload", ARGV[7],
+    "state", state, "run_at", ARGV[9], "created_at", ARGV[10], "max_retries", ARGV[11],
+    unpack(ARGV, 12))
+end
+local run_at = tonumber(ARGV[9])
+if run_at <= tonumber(ARGV[2]) then
+  redis.call("ZADD", P .. ":q:" .. queue .. ":ready",
+    (9 - tonumber(ARGV[6])) * 4398046511104 + math.floor(run_at * 1000), id)
+  local wake = P .. ":q:" .. queue .. ":wake"
+  if redis.call("LLEN", wake) == 0 then redis.call("LPUSH", wake, "1") end
+else
+  redis.call("ZADD", P .. ":q:" .. queue .. ":delayed", run_at, id)
+end
+redis.call("ZADD", P .. ":all", 0, id)
+redis.call("SADD", P .. ":queues", queue)
+redis.call("HINCRBY", P .. ":counts", queue .. "\0" .. state, 1)
+redis.call("XADD", P .. ":events", "MAXLEN", "~", "10000", "*",
+  "t", ARGV[10], "k", "job.state", "j", id, "q", queue, "n", ARGV[4], "s", state)
+return 1
