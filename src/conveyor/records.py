@@ -161,6 +161,8 @@ class JobQuery:
     states: list[State] | None = None
     queues: list[str] | None = None
     tasks: list[str] | None = None
+    #: Ids of the workers that ran the job (its last delivery's, as ``JobRecord.worker``).
+    workers: list[str] | None = None
     created_after: float | None = None
     created_before: float | None = None
     #: Text that must appear in the job's encoded arguments.

@@ -34,6 +34,9 @@ DEFAULT_MAX_LOST_LEASES = 3
 WORKER_TTL = 60.0
 #: The event stream keeps at most this many recent events.
 EVENTS_KEPT = 10_000
+#: ``waiting_tasks`` reads the tasks of this many of each queue's next jobs (and of the
+#: next delayed ones), so a check never reads a whole backlog.
+TASK_SAMPLE = 1000
 
 
 def worker_lost_error(lost: int) -> dict[str, Any]:
@@ -355,7 +358,8 @@ class Backend(ABC):
         return self._recent_runs(since, limit)
 
     def waiting_tasks(self) -> dict[str, set[str]]:
-        """Per queue, the task names of its waiting jobs."""
+        """Per queue, the task names of its next waiting jobs: the next ``TASK_SAMPLE``
+        due ones in claim order, and the ``TASK_SAMPLE`` delayed ones due first."""
         return self._waiting_tasks()
 
     def oldest_waiting(self) -> dict[str, float]:

@@ -34,6 +34,7 @@ def list_jobs(
     states: list[str] | None = None,
     queues: list[str] | None = None,
     tasks: list[str] | None = None,
+    workers: list[str] | None = None,
     created_after: float | None = None,
     created_before: float | None = None,
     text: str | None = None,
@@ -45,7 +46,7 @@ def list_jobs(
         raise ConveyorError(f"limit must be between 1 and {MAX_PAGE}, not {limit}")
     query = JobQuery(
         states=[_state(s) for s in states] if states else None,
-        queues=queues or None, tasks=tasks or None, created_after=created_after,
+        queues=queues or None, tasks=tasks or None, workers=workers or None, created_after=created_after,
         created_before=created_before, text=text or None, before=cursor, limit=limit + 1,
     )  # fmt: skip
     found = app.backend.list_jobs(query)

@@ -22,8 +22,8 @@ import orjson
 
 from ...errors import BackendError
 from ...records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
-from ...states import State
-from ..base import RevocationWatch
+from ...states import MAX_PRIORITY, MIN_PRIORITY, State
+from ..base import TASK_SAMPLE, RevocationWatch
 from ..common import SQL_COLUMNS, SQLVerbs, brief_json, dump
 from .codec import job_columns, record
 from .connection import CONNECT_TIMEOUT, PostgresConnection, guarded
@@ -43,6 +43,10 @@ def _each_returned(cur: Any, query: str, params: list[dict[str, Any]]) -> list[b
         found.append(cur.fetchone() is not None)
         if not cur.nextset():
             return found
+
+
+#: Every priority, for reading the oldest PENDING job of each (one index seek apiece).
+PRIORITIES = list(range(MIN_PRIORITY, MAX_PRIORITY + 1))
 
 
 class PostgresBackend(PostgresConnection):
@@ -182,7 +186,13 @@ class PostgresBackend(PostgresConnection):
 
     @guarded
     def _prune(self, now: float, limit: int) -> int:
-        return self._verbs.prune(now, limit)
+        deleted = self._verbs.prune(now, limit)
+        with self._tx() as conn:  # one folder at a time: concurrent folds could deadlock
+            lock = f"conveyor-fold:{self.schema}"
+            row = conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (lock,)).fetchone()
+            if row and row[0]:
+                conn.execute(self._q["fold_counts"])
+        return deleted
 
     @guarded
     def _requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]:
@@ -204,6 +214,7 @@ class PostgresBackend(PostgresConnection):
             ("state = ANY(%s)", None if query.states is None else [str(s) for s in query.states]),
             ("queue = ANY(%s)", query.queues),
             ("task = ANY(%s)", query.tasks),
+            ("worker = ANY(%s)", query.workers),
         ):
             if value is not None:
                 where.append(clause)
@@ -228,12 +239,20 @@ class PostgresBackend(PostgresConnection):
 
     @guarded
     def _oldest_waiting(self, now: float) -> dict[str, float]:
-        return {queue: oldest for queue, oldest in self._rows("oldest_waiting", {"now": now})}
+        oldest = dict(self._rows("oldest_due_delayed", {"now": now}))
+        for (queue,) in self._rows("waiting_queues"):
+            (pending,) = self._rows("oldest_pending", {"queue": queue, "priorities": PRIORITIES})[0]
+            if pending is not None:
+                oldest[queue] = min(pending, oldest.get(queue, pending))
+        return oldest
 
     @guarded
     def _waiting_tasks(self) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
-        for queue, task in self._rows("waiting_tasks"):
+        for (queue,) in self._rows("waiting_queues"):
+            rows = self._rows("next_tasks", {"queue": queue, "sample": TASK_SAMPLE})
+            found[queue] = {task for (task,) in rows}
+        for queue, task in self._rows("next_delayed_tasks", {"sample": TASK_SAMPLE}):
             found.setdefault(queue, set()).add(task)
         return found
 

@@ -25,7 +25,13 @@ import orjson
 
 from ...records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
 from ...states import State
-from ..base import WORKER_TTL, RevocationWatch, not_redelivered_error, worker_lost_error
+from ..base import (
+    TASK_SAMPLE,
+    WORKER_TTL,
+    RevocationWatch,
+    not_redelivered_error,
+    worker_lost_error,
+)
 from ..common import brief_json, guarded, matches, revoked_error
 from .codec import num, pairs, record
 from .connection import CUT, NoScriptError, RedisConnection
@@ -312,8 +318,8 @@ class RedisBackend(RedisConnection):
     def _waiting_tasks(self) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
         for queue in self.client.smembers(self._key("queues")):
-            ids = self.client.zrange(self._key("q", queue, "ready"), 0, 9_999)
-            ids += self.client.zrange(self._key("q", queue, "delayed"), 0, 9_999)
+            ids = self.client.zrange(self._key("q", queue, "ready"), 0, TASK_SAMPLE - 1)
+            ids += self.client.zrange(self._key("q", queue, "delayed"), 0, TASK_SAMPLE - 1)
             pipe = self.client.pipeline(transaction=False)
             for job_id in ids:
                 pipe.hget(self._key("job", job_id), "task")

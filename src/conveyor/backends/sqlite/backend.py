@@ -23,14 +23,16 @@ from typing import Any
 import orjson
 
 from ...records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
-from ...states import State
-from ..base import RevocationWatch
+from ...states import MAX_PRIORITY, MIN_PRIORITY, State
+from ..base import TASK_SAMPLE, RevocationWatch
 from ..common import SQL_COLUMNS, SQLVerbs, brief_json, dump
 from ..sqlfiles import named_queries
 from .codec import SELECT, record
 from .connection import SQLiteConnection
 
 WAKE_POLL = 0.002
+#: Every priority, for reading the oldest PENDING job of each (one index seek apiece).
+PRIORITIES = dump(list(range(MIN_PRIORITY, MAX_PRIORITY + 1)))
 #: How often a worker's revocation watch reads the count of terminations (seconds): one
 #: indexed read of a single row, on its own connection.
 REVOKE_POLL = 0.05
@@ -193,6 +195,7 @@ class SQLiteBackend(SQLiteConnection):
             ("state", query.states),
             ("queue", query.queues),
             ("task", query.tasks),
+            ("worker", query.workers),
         ):
             if values is not None:
                 where.append(f"{column} IN (SELECT value FROM json_each(?))")
@@ -213,12 +216,22 @@ class SQLiteBackend(SQLiteConnection):
 
     def _waiting_tasks(self) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
-        for queue, task in self._read(_Q["waiting_tasks"]):
+        for (queue,) in self._read(_Q["waiting_queues"]):
+            rows = self._read(_Q["next_tasks"], {"queue": queue, "sample": TASK_SAMPLE})
+            found[queue] = {task for (task,) in rows}
+        for queue, task in self._read(_Q["next_delayed_tasks"], {"sample": TASK_SAMPLE}):
             found.setdefault(queue, set()).add(task)
         return found
 
     def _oldest_waiting(self, now: float) -> dict[str, float]:
-        return {queue: oldest for queue, oldest in self._read(_Q["oldest_waiting"], {"now": now})}
+        oldest = dict(self._read(_Q["oldest_due_delayed"], {"now": now}))
+        for (queue,) in self._read(_Q["waiting_queues"]):
+            (pending,) = self._read(
+                _Q["oldest_pending"], {"queue": queue, "priorities": PRIORITIES}
+            )[0]
+            if pending is not None:
+                oldest[queue] = min(pending, oldest.get(queue, pending))
+        return oldest
 
     def _counts(self) -> dict[tuple[str, State], int]:
         return {(queue, State(state)): n for queue, state, n in self._read(_Q["counts"])}

@@ -178,15 +178,42 @@ SELECT queue, task, state, started_at, finished_at FROM jobs
 WHERE finished_at >= :since AND started_at IS NOT NULL
 ORDER BY finished_at DESC LIMIT :limit
 
--- name: oldest_waiting
-SELECT queue, min(run_at) FROM jobs
-WHERE state IN ('PENDING', 'SCHEDULED', 'RETRY') AND run_at <= :now GROUP BY queue
+-- name: waiting_queues
+-- The queues holding PENDING jobs: a skip scan of jobs_pending, one seek per queue.
+WITH RECURSIVE q(queue) AS (
+    SELECT (SELECT min(queue) FROM jobs WHERE state = 'PENDING')
+    UNION ALL
+    SELECT (SELECT min(queue) FROM jobs WHERE state = 'PENDING' AND queue > q.queue)
+    FROM q WHERE q.queue IS NOT NULL
+)
+SELECT queue FROM q WHERE queue IS NOT NULL
 
--- name: waiting_tasks
-SELECT DISTINCT queue, task FROM jobs WHERE state IN ('PENDING', 'SCHEDULED', 'RETRY')
+-- name: oldest_pending
+-- A queue's longest-waiting PENDING job: one seek of jobs_pending per priority.
+SELECT min((SELECT run_at FROM jobs WHERE state = 'PENDING' AND queue = :queue AND priority = p.value
+            ORDER BY run_at LIMIT 1))
+FROM json_each(:priorities) AS p
+
+-- name: oldest_due_delayed
+-- Delayed jobs already due but not yet promoted (the next claim promotes them): few.
+SELECT queue, min(run_at) FROM jobs
+WHERE state IN ('SCHEDULED', 'RETRY') AND run_at <= :now GROUP BY queue
+
+-- name: next_tasks
+-- The tasks of a queue's next :sample jobs, in claim order.
+SELECT DISTINCT task FROM (
+    SELECT task FROM jobs WHERE state = 'PENDING' AND queue = :queue
+    ORDER BY priority DESC, run_at LIMIT :sample
+)
+
+-- name: next_delayed_tasks
+SELECT DISTINCT queue, task FROM (
+    SELECT queue, task FROM jobs WHERE state IN ('SCHEDULED', 'RETRY') ORDER BY run_at LIMIT :sample
+)
 
 -- name: counts
-SELECT queue, state, count(*) FROM jobs GROUP BY queue, state
+-- Kept by the jobs_count_* triggers.
+SELECT queue, state, n FROM job_counts WHERE n > 0
 
 -- name: pause
 INSERT OR IGNORE INTO paused_queues (queue) VALUES (:queue)
