@@ -38,9 +38,10 @@ def job_id(ms: int, n: int) -> str:
 
 
 def rows(
-    finished: int, waiting: int, now: float, queues: list[str] | None = None
+    finished: int, waiting: int, now: float, queues: list[str] | None = None, keep: float = WEEK
 ) -> Iterator[dict[str, Any]]:
-    """The store's rows, oldest first, as column -> value (times in POSIX seconds)."""
+    """The store's rows, oldest first, as column -> value (times in POSIX seconds);
+    finished ones are kept ``keep`` seconds after they ended (prunable now if <= 0)."""
     queues = queues or QUEUES
     for i in range(finished):
         created = now - WEEK + WEEK * i / max(1, finished)
@@ -58,7 +59,7 @@ def rows(
             "result": None if state != "SUCCESS" else i, "error": error,
             "attempts": [{"attempt": 1, "worker": worker, "started_at": started,
                           "finished_at": ended, "state": state, "error": error}],
-            "keep_until": ended + WEEK,
+            "keep_until": ended + keep if keep > 0 else now + keep,
         }  # fmt: skip
     for i in range(waiting):
         created = now - 600 + 600 * i / max(1, waiting)
@@ -78,12 +79,14 @@ COLUMNS = ["id", "task", "queue", "priority", "payload", "state", "run_at", "cre
 JSON = {"result", "error", "attempts"}
 
 
-def build(app: App, finished: int, waiting: int, queues: list[str] | None = None) -> float:
+def build(
+    app: App, finished: int, waiting: int, queues: list[str] | None = None, keep: float = WEEK
+) -> float:
     """Fill ``app``'s (empty) store; returns the seconds it took."""
     started = time.perf_counter()
     kind = app.conf.backend_url.split(":")[0]
     now = app.backend.now()
-    source = rows(finished, waiting, now, queues)
+    source = rows(finished, waiting, now, queues, keep)
     if kind == "sqlite":
         _sqlite(app, source)
     elif kind == "postgresql":

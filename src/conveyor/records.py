@@ -169,6 +169,9 @@ class JobQuery:
     text: str | None = None
     before: str | None = None
     limit: int = 50
+    #: Examine at most this many jobs (those matching the most selective indexed filter,
+    #: newest first) looking for ``limit`` matches; None: no bound. See ``list_page``.
+    scan: int | None = None
 
 
 @dataclass(slots=True, frozen=True)

@@ -239,3 +239,25 @@ def test_worker_filter_counts_and_waiting_views_follow_every_transition(
     clock.advance(backend.result_ttl + 1)
     assert backend.prune() == 3  # two SUCCESS, one purged REVOKED
     assert backend.counts() == tally() == {("a", State.PENDING): 3, ("a", State.STARTED): 2}
+
+
+def test_a_page_with_a_scan_bound_ends_early_and_says_where_to_go_on(
+    backend: Backend, clock: FakeClock
+) -> None:
+    ids = []
+    for i in range(7):
+        ids.append(put(backend, queue="a" if i else "b", task="t", args=[f"n{i}"]).id)
+        clock.advance(0.01)
+    newest_first = ids[::-1]
+    found, stopped = backend.list_page(JobQuery(text="n0", scan=3, limit=5))
+    if stopped is None:  # the backend examined every job at once (memory)
+        assert [j.id for j in found] == [ids[0]]
+        return
+    assert (found, stopped) == ([], newest_first[2])  # the three newest examined, no match
+    pages, cursor = [], stopped
+    while cursor is not None:  # each page goes on below the last one examined
+        found, cursor = backend.list_page(JobQuery(text="n0", scan=3, limit=5, before=cursor))
+        pages.append([j.id for j in found])
+    assert pages == [[], [ids[0]]]
+    full, _ = backend.list_page(JobQuery(tasks=["t"], states=[State.PENDING], scan=3, limit=2))
+    assert [j.id for j in full] == newest_first[:2]  # a full page: its own cursor follows

@@ -328,7 +328,13 @@ class Backend(ABC):
     # -- control plane -----------------------------------------------------------------
 
     def list_jobs(self, query: JobQuery | None = None) -> list[JobRecord]:
-        return self._list(query or JobQuery())
+        return self._list(query or JobQuery())[0]
+
+    def list_page(self, query: JobQuery) -> tuple[list[JobRecord], str | None]:
+        """``list_jobs``, and where the search stopped: when ``query.scan`` jobs were
+        examined before ``query.limit`` matched, the id below which it resumes (every
+        job above it was examined); else None."""
+        return self._list(query)
 
     def requeue(self, job_id: str) -> JobRecord:
         """Run a FAILURE or REVOKED job again (a manual retry): PENDING now, with its
@@ -473,7 +479,7 @@ class Backend(ABC):
     @abstractmethod
     def _prune(self, now: float, limit: int) -> int: ...
     @abstractmethod
-    def _list(self, query: JobQuery) -> list[JobRecord]: ...
+    def _list(self, query: JobQuery) -> tuple[list[JobRecord], str | None]: ...
     @abstractmethod
     def _counts(self) -> dict[tuple[str, State], int]: ...
     @abstractmethod

@@ -25,6 +25,7 @@ from ...records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcom
 from ...states import MAX_PRIORITY, MIN_PRIORITY, State
 from ..base import TASK_SAMPLE, RevocationWatch
 from ..common import SQL_COLUMNS, SQLVerbs, brief_json, dump
+from ..listing import Dialect, page
 from .codec import job_columns, record
 from .connection import CONNECT_TIMEOUT, PostgresConnection, guarded
 from .driver import psycopg, sql
@@ -203,27 +204,16 @@ class PostgresBackend(PostgresConnection):
         return self._verbs.purge(queue, reason, now, keep_until)
 
     @guarded
-    def _list(self, query: JobQuery) -> list[JobRecord]:
-        where: list[str] = []
-        params: list[Any] = []
-        for clause, value in (
-            ("id < %s", query.before),
-            ("created_at >= %s", query.created_after),
-            ("created_at < %s", query.created_before),
-            ("position(%s in payload) > 0", None if query.text is None else query.text.encode()),
-            ("state = ANY(%s)", None if query.states is None else [str(s) for s in query.states]),
-            ("queue = ANY(%s)", query.queues),
-            ("task = ANY(%s)", query.tasks),
-            ("worker = ANY(%s)", query.workers),
-        ):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
-        text = f"SELECT {', '.join(SQL_COLUMNS)} FROM {sql.Identifier(self.schema).as_string(None)}.jobs"
-        text += f" {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT %s"
+    def _list(self, query: JobQuery) -> tuple[list[JobRecord], str | None]:
+        table = f"{sql.Identifier(self.schema).as_string(None)}.jobs"
+        dialect = Dialect("%s", "position(%s in payload) > 0", table)
         with self._tx() as conn:
-            rows = conn.execute(text.encode(), (*params, query.limit)).fetchall()
-        return [record(row) for row in rows]
+
+            def read(text: str, params: list[Any]) -> list[Any]:
+                return conn.execute(text.encode(), params).fetchall()
+
+            rows, stopped = page(query, ", ".join(SQL_COLUMNS), dialect, read)
+        return [record(row) for row in rows], stopped
 
     def _rows(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
         with self._tx() as conn:

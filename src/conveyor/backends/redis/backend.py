@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -245,26 +245,45 @@ class RedisBackend(RedisConnection):
             total += done
         return total
 
-    def _scan_ids(self, before: str | None) -> Iterator[list[str]]:
-        upper = f"({before}" if before else "+"
-        scanned = 0
-        while scanned < LIST_SCAN_LIMIT:
-            ids = self.client.zrevrangebylex(self._key("all"), upper, "-", start=0, num=500)
-            if not ids:
-                return
-            scanned += len(ids)
-            yield ids
-            upper = f"({ids[-1]}"
-
     @guarded
-    def _list(self, query: JobQuery) -> list[JobRecord]:
+    def _list(self, query: JobQuery) -> tuple[list[JobRecord], str | None]:
+        """Every job, newest first, filtered here: at most ``query.scan`` (default
+        ``LIST_SCAN_LIMIT``) examined per page, then the page says where it stopped."""
+        if query.states is not None and set(query.states) == {State.STARTED}:
+            return self._list_running(query), None
+        bound = query.scan or LIST_SCAN_LIMIT
+        upper = f"({query.before}" if query.before else "+"
         found: list[JobRecord] = []
-        for ids in self._scan_ids(query.before):
+        scanned = 0
+        while len(found) < query.limit:
+            if scanned >= bound:
+                return found, upper[1:]
+            ids = self.client.zrevrangebylex(
+                self._key("all"), upper, "-", start=0, num=min(500, bound - scanned)
+            )
+            if not ids:
+                break
+            scanned += len(ids)
             records = self._get(ids)
-            found += [records[i] for i in ids if i in records and matches(records[i], query)]
+            for i in ids:
+                upper = f"({i}"
+                if i in records and matches(records[i], query):
+                    found.append(records[i])
+                    if len(found) == query.limit:
+                        break
+        return found, None
+
+    def _list_running(self, query: JobQuery) -> list[JobRecord]:
+        """STARTED jobs, read from the lease set (as many as the workers' slots)."""
+        ids = sorted(self.client.zrange(self._key("leases"), 0, -1), reverse=True)
+        ids = [i for i in ids if query.before is None or i < query.before]
+        found: list[JobRecord] = []
+        for start in range(0, len(ids), 500):
+            records = self._get(ids[start : start + 500])
+            found += [r for r in records.values() if matches(r, query)]
             if len(found) >= query.limit:
                 break
-        return found[: query.limit]
+        return sorted(found, key=lambda r: r.id, reverse=True)[: query.limit]
 
     @guarded
     def _counts(self) -> dict[tuple[str, State], int]:

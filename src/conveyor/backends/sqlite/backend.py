@@ -26,6 +26,7 @@ from ...records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcom
 from ...states import MAX_PRIORITY, MIN_PRIORITY, State
 from ..base import TASK_SAMPLE, RevocationWatch
 from ..common import SQL_COLUMNS, SQLVerbs, brief_json, dump
+from ..listing import Dialect, page
 from ..sqlfiles import named_queries
 from .codec import SELECT, record
 from .connection import SQLiteConnection
@@ -38,6 +39,8 @@ PRIORITIES = dump(list(range(MIN_PRIORITY, MAX_PRIORITY + 1)))
 REVOKE_POLL = 0.05
 #: The counter bumped by every revoke with terminate of a running job.
 TERMINATIONS = "conveyor:terminations"
+#: The job list's SQL (``backends.listing``).
+DIALECT = Dialect("?", "instr(payload, ?) > 0", name_index=True)
 #: The named queries, ``{columns}`` spelled out.
 _Q = {
     name: text.replace("{columns}", ", ".join(SQL_COLUMNS))
@@ -177,31 +180,9 @@ class SQLiteBackend(SQLiteConnection):
     def _prune(self, now: float, limit: int) -> int:
         return self._verbs.prune(now, limit)
 
-    def _list(self, query: JobQuery) -> list[JobRecord]:
-        where: list[str] = []
-        params: list[Any] = []
-        if query.before is not None:
-            where.append("id < ?")
-            params.append(query.before)
-        for clause, value in (
-            ("created_at >= ?", query.created_after),
-            ("created_at < ?", query.created_before),
-            ("instr(payload, ?) > 0", None if query.text is None else query.text.encode()),
-        ):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
-        for column, values in (
-            ("state", query.states),
-            ("queue", query.queues),
-            ("task", query.tasks),
-            ("worker", query.workers),
-        ):
-            if values is not None:
-                where.append(f"{column} IN (SELECT value FROM json_each(?))")
-                params.append(dump([str(v) for v in values]))
-        sql = f"{SELECT} {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT ?"
-        return [record(row) for row in self._read(sql, (*params, query.limit))]
+    def _list(self, query: JobQuery) -> tuple[list[JobRecord], str | None]:
+        rows, stopped = page(query, ", ".join(SQL_COLUMNS), DIALECT, self._read)
+        return [record(row) for row in rows], stopped
 
     def _requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]:
         return self._verbs.requeue(job_id, now)
