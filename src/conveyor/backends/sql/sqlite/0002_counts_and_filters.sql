@@ -8,14 +8,16 @@ CREATE TABLE job_counts (
     PRIMARY KEY (queue, state)
 ) WITHOUT ROWID;
 INSERT INTO job_counts (queue, state, n) SELECT queue, state, count(*) FROM jobs GROUP BY queue, state;
+-- (INSERT OR IGNORE then UPDATE, not an upsert: under the enqueue's INSERT OR IGNORE an
+-- upsert in a trigger halved the rate of bulk enqueues, 62,000 -> 29,000 jobs/s of CPU.)
 CREATE TRIGGER jobs_count_insert AFTER INSERT ON jobs BEGIN
-    INSERT INTO job_counts (queue, state, n) VALUES (NEW.queue, NEW.state, 1)
-    ON CONFLICT (queue, state) DO UPDATE SET n = n + 1;
+    INSERT OR IGNORE INTO job_counts (queue, state, n) VALUES (NEW.queue, NEW.state, 0);
+    UPDATE job_counts SET n = n + 1 WHERE queue = NEW.queue AND state = NEW.state;
 END;
 CREATE TRIGGER jobs_count_state AFTER UPDATE OF state ON jobs WHEN NEW.state IS NOT OLD.state BEGIN
     UPDATE job_counts SET n = n - 1 WHERE queue = OLD.queue AND state = OLD.state;
-    INSERT INTO job_counts (queue, state, n) VALUES (NEW.queue, NEW.state, 1)
-    ON CONFLICT (queue, state) DO UPDATE SET n = n + 1;
+    INSERT OR IGNORE INTO job_counts (queue, state, n) VALUES (NEW.queue, NEW.state, 0);
+    UPDATE job_counts SET n = n + 1 WHERE queue = NEW.queue AND state = NEW.state;
 END;
 CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs BEGIN
     UPDATE job_counts SET n = n - 1 WHERE queue = OLD.queue AND state = OLD.state;
