@@ -55,10 +55,12 @@ def _below(query: JobQuery, d: Dialect) -> tuple[str, list[Any]]:
 def window(query: JobQuery, d: Dialect) -> tuple[str, list[Any]] | None:
     """With ``query.scan``: how many rows the page may examine (up to ``scan``) and the
     smallest id among them, read from the driving index alone. None without a bound."""
-    if query.scan is None:
-        return None
-    m = d.mark
     column, values = _driver(query)
+    others = [attr for name, attr in DRIVERS if name != column and getattr(query, attr) is not None]
+    filtered = [query.created_after, query.created_before, query.text]
+    if query.scan is None or not (others or any(f is not None for f in filtered)):
+        return None  # no bound, or none needed: every row the driver yields matches
+    m = d.mark
     below, below_params = _below(query, d)
     if column is None:
         text = f"SELECT id FROM {d.reading(None)} WHERE true{below} ORDER BY id DESC LIMIT {m}"

@@ -22,8 +22,8 @@ MAX_PAGE = 500
 #: A page examines at most this many jobs (those matching its most selective indexed
 #: filter: worker, task, state or queue); then it ends early, with a cursor to go on.
 #: This bounds a page's time on a large store whatever its filters match: a rare text
-#: or an empty time range reads 20,000 jobs per page, never the whole store.
-PAGE_SCAN = 20_000
+#: or an empty time range reads 10,000 jobs per page, never the whole store.
+PAGE_SCAN = 10_000
 
 
 @dataclass
