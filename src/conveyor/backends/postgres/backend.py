@@ -46,6 +46,8 @@ def _each_returned(cur: Any, query: str, params: list[dict[str, Any]]) -> list[b
             return found
 
 
+#: A count read that sums more delta rows than this folds them first (prune folds too).
+FOLD_AFTER = 10_000
 #: Every priority, for reading the oldest PENDING job of each (one index seek apiece).
 PRIORITIES = list(range(MIN_PRIORITY, MAX_PRIORITY + 1))
 
@@ -188,12 +190,17 @@ class PostgresBackend(PostgresConnection):
     @guarded
     def _prune(self, now: float, limit: int) -> int:
         deleted = self._verbs.prune(now, limit)
-        with self._tx() as conn:  # one folder at a time: concurrent folds could deadlock
+        self._fold()
+        return deleted
+
+    def _fold(self) -> None:
+        """Fold the count deltas into one row per (queue, state), unless another session
+        is folding (concurrent folds could deadlock)."""
+        with self._tx() as conn:
             lock = f"conveyor-fold:{self.schema}"
             row = conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (lock,)).fetchone()
             if row and row[0]:
                 conn.execute(self._q["fold_counts"])
-        return deleted
 
     @guarded
     def _requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]:
@@ -221,7 +228,10 @@ class PostgresBackend(PostgresConnection):
 
     @guarded
     def _counts(self) -> dict[tuple[str, State], int]:
-        return {(queue, State(state)): n for queue, state, n in self._rows("counts")}
+        rows = self._rows("counts")
+        if sum(deltas for *_, deltas in rows) > FOLD_AFTER:  # producers alone never prune
+            self._fold()
+        return {(queue, State(state)): int(n) for queue, state, n, _ in rows if n > 0}
 
     @guarded
     def _recent_runs(self, since: float, limit: int) -> list[Run]:

@@ -239,7 +239,7 @@ DELETE FROM {schema}.group_results WHERE keep_until <= %(now)s
 
 -- name: counts
 -- Kept by the statement triggers as deltas (see migration 3).
-SELECT queue, state, sum(n) FROM {schema}.job_counts GROUP BY queue, state HAVING sum(n) > 0
+SELECT queue, state, sum(n), count(*) FROM {schema}.job_counts GROUP BY queue, state
 
 -- name: pause
 INSERT INTO {schema}.paused_queues (queue) VALUES (%(queue)s) ON CONFLICT DO NOTHING
