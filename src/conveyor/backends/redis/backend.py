@@ -354,17 +354,8 @@ class RedisBackend(RedisConnection):
 
     @guarded
     def _waiting_tasks(self) -> dict[str, set[str]]:
-        found: dict[str, set[str]] = {}
-        for queue in self.client.smembers(self._key("queues")):
-            ids = self.client.zrange(self._key("q", queue, "ready"), 0, TASK_SAMPLE - 1)
-            ids += self.client.zrange(self._key("q", queue, "delayed"), 0, TASK_SAMPLE - 1)
-            pipe = self.client.pipeline(transaction=False)
-            for job_id in ids:
-                pipe.hget(self._key("job", job_id), "task")
-            tasks = {t for t in pipe.execute() if t}
-            if tasks:
-                found[queue] = tasks
-        return found
+        found = self._run("waiting_tasks", TASK_SAMPLE)
+        return {found[i]: set(found[i + 1]) for i in range(0, len(found), 2)}
 
     @guarded
     def _set_paused(self, queue: str, paused: bool) -> None:
