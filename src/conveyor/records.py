@@ -161,12 +161,17 @@ class JobQuery:
     states: list[State] | None = None
     queues: list[str] | None = None
     tasks: list[str] | None = None
+    #: Ids of the workers that ran the job (its last delivery's, as ``JobRecord.worker``).
+    workers: list[str] | None = None
     created_after: float | None = None
     created_before: float | None = None
     #: Text that must appear in the job's encoded arguments.
     text: str | None = None
     before: str | None = None
     limit: int = 50
+    #: Examine at most this many jobs (those matching the most selective indexed filter,
+    #: newest first) looking for ``limit`` matches; None: no bound. See ``list_page``.
+    scan: int | None = None
 
 
 @dataclass(slots=True, frozen=True)

@@ -196,3 +196,68 @@ def test_schedule_spec_and_state_are_stored_apart(backend: Backend) -> None:
     assert backend.delete_schedule("nightly")
     assert not backend.delete_schedule("nightly")
     assert backend.schedules() == {}
+
+
+def test_worker_filter_counts_and_waiting_views_follow_every_transition(
+    backend: Backend, clock: FakeClock
+) -> None:
+    """The job list's worker filter (keyset pages too), the per-(queue, state) counts kept
+    beside the jobs through claim, finish, retry, purge and prune, and the waiting views
+    read from indexes: the oldest job over every priority, the next jobs' tasks."""
+    low = put(backend, queue="a", task="t.low", priority=0)
+    clock.advance(5)
+    for i in range(6):
+        put(backend, queue="a", task=f"t{i % 2}", priority=9)
+    put(backend, queue="b", task="t.late", delay=30)
+    assert backend.oldest_waiting() == {"a": low.created_at}  # under six higher-priority jobs
+    assert backend.waiting_tasks() == {"a": {"t.low", "t0", "t1"}, "b": {"t.late"}}
+    first = [lease(j) for j in backend.claim(["a"], "w1", 3, 30)]
+    second = [lease(j) for j in backend.claim(["a"], "w2", 2, 30)]
+    backend.complete(first[0])
+    backend.fail(first[1], {"type": "E", "message": "no"})
+    backend.complete(second[0])
+    by_w1 = backend.list_jobs(JobQuery(workers=["w1"]))
+    assert {j.id for j in by_w1} == {x.job_id for x in first}
+    assert [j.worker for j in by_w1] == ["w1"] * 3
+    page = backend.list_jobs(JobQuery(workers=["w1", "w2"], limit=2))
+    rest = backend.list_jobs(JobQuery(workers=["w1", "w2"], before=page[-1].id))
+    assert sorted(j.id for j in page + rest) == sorted(x.job_id for x in first + second)
+    assert backend.list_jobs(JobQuery(workers=["w1"], states=[State.FAILURE])) == [
+        backend.get(first[1].job_id)
+    ]
+    assert backend.list_jobs(JobQuery(workers=["nobody"])) == []
+    backend.requeue(first[1].job_id)
+    backend.purge("b")
+
+    def tally() -> dict[tuple[str, State], int]:
+        found: dict[tuple[str, State], int] = {}
+        for j in backend.list_jobs(JobQuery(limit=100)):
+            found[(j.queue, j.state)] = found.get((j.queue, j.state), 0) + 1
+        return found
+
+    assert backend.counts() == tally()
+    clock.advance(backend.result_ttl + 1)
+    assert backend.prune() == 3  # two SUCCESS, one purged REVOKED
+    assert backend.counts() == tally() == {("a", State.PENDING): 3, ("a", State.STARTED): 2}
+
+
+def test_a_page_with_a_scan_bound_ends_early_and_says_where_to_go_on(
+    backend: Backend, clock: FakeClock
+) -> None:
+    ids = []
+    for i in range(7):
+        ids.append(put(backend, queue="a" if i else "b", task="t", args=[f"n{i}"]).id)
+        clock.advance(0.01)
+    newest_first = ids[::-1]
+    found, stopped = backend.list_page(JobQuery(text="n0", scan=3, limit=5))
+    if stopped is None:  # the backend examined every job at once (memory)
+        assert [j.id for j in found] == [ids[0]]
+        return
+    assert (found, stopped) == ([], newest_first[2])  # the three newest examined, no match
+    pages, cursor = [], stopped
+    while cursor is not None:  # each page goes on below the last one examined
+        found, cursor = backend.list_page(JobQuery(text="n0", scan=3, limit=5, before=cursor))
+        pages.append([j.id for j in found])
+    assert pages == [[], [ids[0]]]
+    full, _ = backend.list_page(JobQuery(tasks=["t"], states=[State.PENDING], scan=3, limit=2))
+    assert [j.id for j in full] == newest_first[:2]  # a full page: its own cursor follows

@@ -202,6 +202,10 @@ def test_cancel_and_retry_one_job(web_app: App, client: Client) -> None:
             summary = (await c.get("/api/jobs", params={"state": "FAILURE"})).json()["jobs"][0]
             assert summary["error"]["message"] == failed["error"]["message"]
             assert "traceback" not in summary["error"]
+            ran = {"worker": failed["worker"]}  # the worker that ran it, by id
+            by_worker = (await c.get("/api/jobs", params=ran)).json()["jobs"]
+            assert failing in [j["id"] for j in by_worker]
+            assert (await c.get("/api/jobs", params={"worker": "nobody"})).json()["jobs"] == []
             assert (await c.post(f"/api/jobs/{failing}/retry")).json()["attempt"] == 1
             without_body = await c.post(f"/api/jobs/{failing}/cancel")
             assert without_body.json()["state"] == "REVOKED"

@@ -34,6 +34,9 @@ DEFAULT_MAX_LOST_LEASES = 3
 WORKER_TTL = 60.0
 #: The event stream keeps at most this many recent events.
 EVENTS_KEPT = 10_000
+#: ``waiting_tasks`` reads the tasks of this many of each queue's next jobs (and of the
+#: next delayed ones), so a check never reads a whole backlog.
+TASK_SAMPLE = 1000
 
 
 def worker_lost_error(lost: int) -> dict[str, Any]:
@@ -325,7 +328,13 @@ class Backend(ABC):
     # -- control plane -----------------------------------------------------------------
 
     def list_jobs(self, query: JobQuery | None = None) -> list[JobRecord]:
-        return self._list(query or JobQuery())
+        return self._list(query or JobQuery())[0]
+
+    def list_page(self, query: JobQuery) -> tuple[list[JobRecord], str | None]:
+        """``list_jobs``, and where the search stopped: when ``query.scan`` jobs were
+        examined before ``query.limit`` matched, the id below which it resumes (every
+        job above it was examined); else None."""
+        return self._list(query)
 
     def requeue(self, job_id: str) -> JobRecord:
         """Run a FAILURE or REVOKED job again (a manual retry): PENDING now, with its
@@ -355,7 +364,8 @@ class Backend(ABC):
         return self._recent_runs(since, limit)
 
     def waiting_tasks(self) -> dict[str, set[str]]:
-        """Per queue, the task names of its waiting jobs."""
+        """Per queue, the task names of its next waiting jobs: the next ``TASK_SAMPLE``
+        due ones in claim order, and the ``TASK_SAMPLE`` delayed ones due first."""
         return self._waiting_tasks()
 
     def oldest_waiting(self) -> dict[str, float]:
@@ -469,7 +479,7 @@ class Backend(ABC):
     @abstractmethod
     def _prune(self, now: float, limit: int) -> int: ...
     @abstractmethod
-    def _list(self, query: JobQuery) -> list[JobRecord]: ...
+    def _list(self, query: JobQuery) -> tuple[list[JobRecord], str | None]: ...
     @abstractmethod
     def _counts(self) -> dict[tuple[str, State], int]: ...
     @abstractmethod

@@ -122,6 +122,7 @@ def matches(job: JobRecord, query: JobQuery) -> bool:
         and (query.states is None or job.state in query.states)
         and (query.queues is None or job.queue in query.queues)
         and (query.tasks is None or job.task in query.tasks)
+        and (query.workers is None or job.worker in query.workers)
     )
 
 

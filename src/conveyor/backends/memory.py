@@ -280,11 +280,11 @@ class MemoryBackend(Backend):
                 del self._jobs[job_id]
             return len(doomed)
 
-    def _list(self, query: JobQuery) -> list[JobRecord]:
-        with self._mutex:
+    def _list(self, query: JobQuery) -> tuple[list[JobRecord], str | None]:
+        with self._mutex:  # in memory: every job is examined, so a page never stops early
             jobs = sorted(self._jobs.values(), key=lambda j: j.id, reverse=True)
             picked = [j for j in jobs if matches(j, query)][: query.limit]
-            return [copy.deepcopy(j) for j in picked]
+            return [copy.deepcopy(j) for j in picked], None
 
     def _requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]:
         with self._mutex:

@@ -83,6 +83,7 @@ def _state(state: Liveness) -> str | Text:
 )
 @click.option("--queue", "queues", multiple=True, help="Repeatable.")
 @click.option("--task", "tasks", multiple=True, help="Repeatable.")
+@click.option("--worker", "workers", multiple=True, help="Jobs a worker ran: its id (repeatable).")
 @click.option("--since", help="Created within this long, e.g. 15m, 2h, 1d.")
 @click.option("--until", "until_", help="Created longer ago than this, e.g. 1h.")
 @click.option("--text", help="Text that appears in the job's arguments.")
@@ -92,7 +93,7 @@ def _state(state: Liveness) -> str | Text:
 @click.pass_obj
 @errors_as_usage
 def inspect_jobs(ref: AppRef, states: tuple[str, ...], queues: tuple[str, ...], tasks: tuple[str, ...],
-                 since: str | None, until_: str | None, text: str | None, limit: int, cursor: str | None,
+                 workers: tuple[str, ...], since: str | None, until_: str | None, text: str | None, limit: int, cursor: str | None,
                  as_json: bool) -> None:  # fmt: skip
     """Jobs, newest first, filtered and a page at a time."""
     now = time.time()
@@ -102,7 +103,7 @@ def inspect_jobs(ref: AppRef, states: tuple[str, ...], queues: tuple[str, ...], 
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     page = control.list_jobs(ref.load(), states=list(states), queues=list(queues), tasks=list(tasks),
-                             created_after=after, created_before=before, text=text, cursor=cursor, limit=limit)  # fmt: skip
+                             workers=list(workers), created_after=after, created_before=before, text=text, cursor=cursor, limit=limit)  # fmt: skip
     if as_json:
         return print_json(
             {

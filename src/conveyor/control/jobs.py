@@ -19,12 +19,18 @@ if TYPE_CHECKING:
 #: Bulk operations touch at most this many jobs per call; run them again for more.
 BULK_LIMIT = 10_000
 MAX_PAGE = 500
+#: A page examines at most this many jobs (those matching its most selective indexed
+#: filter: worker, task, state or queue); then it ends early, with a cursor to go on.
+#: This bounds a page's time on a large store whatever its filters match: a rare text
+#: or an empty time range reads 10,000 jobs per page, never the whole store.
+PAGE_SCAN = 10_000
 
 
 @dataclass
 class JobPage:
     jobs: list[JobRecord]
-    #: Pass as ``cursor`` for the next (older) page; None on the last page.
+    #: Pass as ``cursor`` for the next (older) page; None on the last page. A page that
+    #: examined ``PAGE_SCAN`` jobs without filling up ends early: fewer jobs, and a cursor.
     next_cursor: str | None
 
 
@@ -34,24 +40,26 @@ def list_jobs(
     states: list[str] | None = None,
     queues: list[str] | None = None,
     tasks: list[str] | None = None,
+    workers: list[str] | None = None,
     created_after: float | None = None,
     created_before: float | None = None,
     text: str | None = None,
     cursor: str | None = None,
     limit: int = 50,
 ) -> JobPage:
-    """Jobs matching every filter given, newest first, a page at a time."""
+    """Jobs matching every filter given, newest first, a page at a time (keyset pages:
+    each reads an index from the cursor on, however deep it is)."""
     if not 1 <= limit <= MAX_PAGE:
         raise ConveyorError(f"limit must be between 1 and {MAX_PAGE}, not {limit}")
     query = JobQuery(
         states=[_state(s) for s in states] if states else None,
-        queues=queues or None, tasks=tasks or None, created_after=created_after,
+        queues=queues or None, tasks=tasks or None, workers=workers or None, created_after=created_after,
         created_before=created_before, text=text or None, before=cursor, limit=limit + 1,
+        scan=PAGE_SCAN,
     )  # fmt: skip
-    found = app.backend.list_jobs(query)
-    more = len(found) > limit
+    found, stopped = app.backend.list_page(query)
     page = found[:limit]
-    return JobPage(page, page[-1].id if more and page else None)
+    return JobPage(page, page[-1].id if len(found) > limit else stopped)
 
 
 def _state(name: str) -> State:

@@ -34,6 +34,8 @@ Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@/-]{1,200}$")]
 #: Queue names follow the one rule every edge checks (conveyor.names).
 QueueName = Annotated[str, StringConstraints(pattern=rf"^{QUEUE_NAME_PATTERN}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+#: A worker's id, as a job's ``worker`` holds it.
+WorkerId = Annotated[str, StringConstraints(min_length=1, max_length=300)]
 Priority = Annotated[StrictInt, Field(ge=0, le=9)] | Literal["low", "normal", "high", "critical"]
 HeaderValue = Annotated[str, StringConstraints(max_length=1000)] | int | float | bool | None
 
@@ -174,6 +176,8 @@ class JobFilter(Strict):
     states: list[State] | None = Field(None, max_length=7)
     queues: list[QueueName] | None = Field(None, max_length=50)
     tasks: list[Name] | None = Field(None, max_length=50)
+    #: Ids of the workers that ran the jobs (a job's ``worker``).
+    workers: list[WorkerId] | None = Field(None, max_length=50)
     created_after: BodyTime | None = None
     created_before: BodyTime | None = None
     text: Text | None = None

@@ -22,9 +22,10 @@ import orjson
 
 from ...errors import BackendError
 from ...records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
-from ...states import State
-from ..base import RevocationWatch
+from ...states import MAX_PRIORITY, MIN_PRIORITY, State
+from ..base import TASK_SAMPLE, RevocationWatch
 from ..common import SQL_COLUMNS, SQLVerbs, brief_json, dump
+from ..listing import Dialect, page
 from .codec import job_columns, record
 from .connection import CONNECT_TIMEOUT, PostgresConnection, guarded
 from .driver import psycopg, sql
@@ -43,6 +44,12 @@ def _each_returned(cur: Any, query: str, params: list[dict[str, Any]]) -> list[b
         found.append(cur.fetchone() is not None)
         if not cur.nextset():
             return found
+
+
+#: A count read that sums more delta rows than this folds them first (prune folds too).
+FOLD_AFTER = 10_000
+#: Every priority, for reading the oldest PENDING job of each (one index seek apiece).
+PRIORITIES = list(range(MIN_PRIORITY, MAX_PRIORITY + 1))
 
 
 class PostgresBackend(PostgresConnection):
@@ -182,7 +189,18 @@ class PostgresBackend(PostgresConnection):
 
     @guarded
     def _prune(self, now: float, limit: int) -> int:
-        return self._verbs.prune(now, limit)
+        deleted = self._verbs.prune(now, limit)
+        self._fold()
+        return deleted
+
+    def _fold(self) -> None:
+        """Fold the count deltas into one row per (queue, state), unless another session
+        is folding (concurrent folds could deadlock)."""
+        with self._tx() as conn:
+            lock = f"conveyor-fold:{self.schema}"
+            row = conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (lock,)).fetchone()
+            if row and row[0]:
+                conn.execute(self._q["fold_counts"])
 
     @guarded
     def _requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]:
@@ -193,26 +211,16 @@ class PostgresBackend(PostgresConnection):
         return self._verbs.purge(queue, reason, now, keep_until)
 
     @guarded
-    def _list(self, query: JobQuery) -> list[JobRecord]:
-        where: list[str] = []
-        params: list[Any] = []
-        for clause, value in (
-            ("id < %s", query.before),
-            ("created_at >= %s", query.created_after),
-            ("created_at < %s", query.created_before),
-            ("position(%s in payload) > 0", None if query.text is None else query.text.encode()),
-            ("state = ANY(%s)", None if query.states is None else [str(s) for s in query.states]),
-            ("queue = ANY(%s)", query.queues),
-            ("task = ANY(%s)", query.tasks),
-        ):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
-        text = f"SELECT {', '.join(SQL_COLUMNS)} FROM {sql.Identifier(self.schema).as_string(None)}.jobs"
-        text += f" {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT %s"
+    def _list(self, query: JobQuery) -> tuple[list[JobRecord], str | None]:
+        table = f"{sql.Identifier(self.schema).as_string(None)}.jobs"
+        dialect = Dialect("%s", "position(%s in payload) > 0", table)
         with self._tx() as conn:
-            rows = conn.execute(text.encode(), (*params, query.limit)).fetchall()
-        return [record(row) for row in rows]
+
+            def read(text: str, params: list[Any]) -> list[Any]:
+                return conn.execute(text.encode(), params).fetchall()
+
+            rows, stopped = page(query, ", ".join(SQL_COLUMNS), dialect, read)
+        return [record(row) for row in rows], stopped
 
     def _rows(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
         with self._tx() as conn:
@@ -220,7 +228,10 @@ class PostgresBackend(PostgresConnection):
 
     @guarded
     def _counts(self) -> dict[tuple[str, State], int]:
-        return {(queue, State(state)): n for queue, state, n in self._rows("counts")}
+        rows = self._rows("counts")
+        if sum(deltas for *_, deltas in rows) > FOLD_AFTER:  # producers alone never prune
+            self._fold()
+        return {(queue, State(state)): int(n) for queue, state, n, _ in rows if n > 0}
 
     @guarded
     def _recent_runs(self, since: float, limit: int) -> list[Run]:
@@ -228,12 +239,20 @@ class PostgresBackend(PostgresConnection):
 
     @guarded
     def _oldest_waiting(self, now: float) -> dict[str, float]:
-        return {queue: oldest for queue, oldest in self._rows("oldest_waiting", {"now": now})}
+        oldest = dict(self._rows("oldest_due_delayed", {"now": now}))
+        for (queue,) in self._rows("waiting_queues"):
+            (pending,) = self._rows("oldest_pending", {"queue": queue, "priorities": PRIORITIES})[0]
+            if pending is not None:
+                oldest[queue] = min(pending, oldest.get(queue, pending))
+        return oldest
 
     @guarded
     def _waiting_tasks(self) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
-        for queue, task in self._rows("waiting_tasks"):
+        for (queue,) in self._rows("waiting_queues"):
+            rows = self._rows("next_tasks", {"queue": queue, "sample": TASK_SAMPLE})
+            found[queue] = {task for (task,) in rows}
+        for queue, task in self._rows("next_delayed_tasks", {"sample": TASK_SAMPLE}):
             found.setdefault(queue, set()).add(task)
         return found
 

@@ -23,19 +23,24 @@ from typing import Any
 import orjson
 
 from ...records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
-from ...states import State
-from ..base import RevocationWatch
+from ...states import MAX_PRIORITY, MIN_PRIORITY, State
+from ..base import TASK_SAMPLE, RevocationWatch
 from ..common import SQL_COLUMNS, SQLVerbs, brief_json, dump
+from ..listing import Dialect, page
 from ..sqlfiles import named_queries
 from .codec import SELECT, record
 from .connection import SQLiteConnection
 
 WAKE_POLL = 0.002
+#: Every priority, for reading the oldest PENDING job of each (one index seek apiece).
+PRIORITIES = dump(list(range(MIN_PRIORITY, MAX_PRIORITY + 1)))
 #: How often a worker's revocation watch reads the count of terminations (seconds): one
 #: indexed read of a single row, on its own connection.
 REVOKE_POLL = 0.05
 #: The counter bumped by every revoke with terminate of a running job.
 TERMINATIONS = "conveyor:terminations"
+#: The job list's SQL (``backends.listing``).
+DIALECT = Dialect("?", "instr(payload, ?) > 0", name_index=True)
 #: The named queries, ``{columns}`` spelled out.
 _Q = {
     name: text.replace("{columns}", ", ".join(SQL_COLUMNS))
@@ -175,30 +180,9 @@ class SQLiteBackend(SQLiteConnection):
     def _prune(self, now: float, limit: int) -> int:
         return self._verbs.prune(now, limit)
 
-    def _list(self, query: JobQuery) -> list[JobRecord]:
-        where: list[str] = []
-        params: list[Any] = []
-        if query.before is not None:
-            where.append("id < ?")
-            params.append(query.before)
-        for clause, value in (
-            ("created_at >= ?", query.created_after),
-            ("created_at < ?", query.created_before),
-            ("instr(payload, ?) > 0", None if query.text is None else query.text.encode()),
-        ):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
-        for column, values in (
-            ("state", query.states),
-            ("queue", query.queues),
-            ("task", query.tasks),
-        ):
-            if values is not None:
-                where.append(f"{column} IN (SELECT value FROM json_each(?))")
-                params.append(dump([str(v) for v in values]))
-        sql = f"{SELECT} {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT ?"
-        return [record(row) for row in self._read(sql, (*params, query.limit))]
+    def _list(self, query: JobQuery) -> tuple[list[JobRecord], str | None]:
+        rows, stopped = page(query, ", ".join(SQL_COLUMNS), DIALECT, self._read)
+        return [record(row) for row in rows], stopped
 
     def _requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]:
         return self._verbs.requeue(job_id, now)
@@ -213,12 +197,22 @@ class SQLiteBackend(SQLiteConnection):
 
     def _waiting_tasks(self) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
-        for queue, task in self._read(_Q["waiting_tasks"]):
+        for (queue,) in self._read(_Q["waiting_queues"]):
+            rows = self._read(_Q["next_tasks"], {"queue": queue, "sample": TASK_SAMPLE})
+            found[queue] = {task for (task,) in rows}
+        for queue, task in self._read(_Q["next_delayed_tasks"], {"sample": TASK_SAMPLE}):
             found.setdefault(queue, set()).add(task)
         return found
 
     def _oldest_waiting(self, now: float) -> dict[str, float]:
-        return {queue: oldest for queue, oldest in self._read(_Q["oldest_waiting"], {"now": now})}
+        oldest = dict(self._read(_Q["oldest_due_delayed"], {"now": now}))
+        for (queue,) in self._read(_Q["waiting_queues"]):
+            (pending,) = self._read(
+                _Q["oldest_pending"], {"queue": queue, "priorities": PRIORITIES}
+            )[0]
+            if pending is not None:
+                oldest[queue] = min(pending, oldest.get(queue, pending))
+        return oldest
 
     def _counts(self) -> dict[tuple[str, State], int]:
         return {(queue, State(state)): n for queue, state, n in self._read(_Q["counts"])}

@@ -25,6 +25,7 @@ from ..models import (
     Name,
     QueryTime,
     Text,
+    WorkerId,
 )
 
 JobId = Annotated[str, Path(min_length=1, max_length=200)]
@@ -32,11 +33,11 @@ JobId = Annotated[str, Path(min_length=1, max_length=200)]
 
 def _filters(f: JobFilter) -> dict[str, Any]:
     filters = {"states": [s.value for s in f.states] if f.states else None, "queues": f.queues,
-               "tasks": f.tasks, "created_after": posix(f.created_after),
+               "tasks": f.tasks, "workers": f.workers, "created_after": posix(f.created_after),
                "created_before": posix(f.created_before), "text": f.text}  # fmt: skip
     if all(v is None for v in filters.values()):
         raise ApiError(400, "no_filter", "a bulk action needs at least one filter",
-                       "give states, queues, tasks, created_after/created_before or text")  # fmt: skip
+                       "give states, queues, tasks, workers, created_after/created_before or text")  # fmt: skip
     return filters
 
 
@@ -50,6 +51,7 @@ def routes(api: Api) -> APIRouter:
         state: Annotated[list[State] | None, Query(max_length=7)] = None,
         queue: Annotated[list[Name] | None, Query(max_length=50)] = None,
         task: Annotated[list[Name] | None, Query(max_length=50)] = None,
+        worker: Annotated[list[WorkerId] | None, Query(max_length=50)] = None,
         created_after: QueryTime | None = None,
         created_before: QueryTime | None = None,
         text: Text | None = None,
@@ -59,7 +61,7 @@ def routes(api: Api) -> APIRouter:
         """Jobs matching every filter, newest first; pass ``next_cursor`` back as ``cursor``."""
         page = await call(
             list_jobs, app, states=[s.value for s in state] if state else None, queues=queue,
-            tasks=task, created_after=posix(created_after), created_before=posix(created_before),
+            tasks=task, workers=worker, created_after=posix(created_after), created_before=posix(created_before),
             text=text, cursor=cursor, limit=limit,
         )  # fmt: skip
         return JobList(jobs=[adapt.summary(j) for j in page.jobs], next_cursor=page.next_cursor)

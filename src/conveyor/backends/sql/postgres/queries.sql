@@ -181,12 +181,46 @@ SELECT queue, task, state, started_at, finished_at FROM {schema}.jobs
 WHERE finished_at >= %(since)s AND started_at IS NOT NULL
 ORDER BY finished_at DESC LIMIT %(limit)s
 
--- name: oldest_waiting
-SELECT queue, min(run_at) FROM {schema}.jobs
-WHERE state IN ('PENDING', 'SCHEDULED', 'RETRY') AND run_at <= %(now)s GROUP BY queue
+-- name: waiting_queues
+-- The queues holding PENDING jobs: a skip scan of jobs_pending, one seek per queue.
+WITH RECURSIVE q(queue) AS (
+    SELECT (SELECT min(queue) FROM {schema}.jobs WHERE state = 'PENDING')
+    UNION ALL
+    SELECT (SELECT min(queue) FROM {schema}.jobs WHERE state = 'PENDING' AND queue > q.queue)
+    FROM q WHERE q.queue IS NOT NULL
+)
+SELECT queue FROM q WHERE queue IS NOT NULL
 
--- name: waiting_tasks
-SELECT DISTINCT queue, task FROM {schema}.jobs WHERE state IN ('PENDING', 'SCHEDULED', 'RETRY')
+-- name: oldest_pending
+-- A queue's longest-waiting PENDING job: one seek of jobs_pending per priority.
+SELECT min((SELECT run_at FROM {schema}.jobs
+            WHERE state = 'PENDING' AND queue = %(queue)s AND priority = p
+            ORDER BY run_at LIMIT 1))
+FROM unnest(%(priorities)s::int[]) AS p
+
+-- name: oldest_due_delayed
+-- Delayed jobs already due but not yet promoted (the next claim promotes them): few.
+SELECT queue, min(run_at) FROM {schema}.jobs
+WHERE state IN ('SCHEDULED', 'RETRY') AND run_at <= %(now)s GROUP BY queue
+
+-- name: next_tasks
+-- The tasks of a queue's next %(sample)s jobs, in claim order.
+SELECT DISTINCT task FROM (
+    SELECT task FROM {schema}.jobs WHERE state = 'PENDING' AND queue = %(queue)s
+    ORDER BY priority DESC, run_at, seq LIMIT %(sample)s
+) AS next
+
+-- name: next_delayed_tasks
+SELECT DISTINCT queue, task FROM (
+    SELECT queue, task FROM {schema}.jobs WHERE state IN ('SCHEDULED', 'RETRY')
+    ORDER BY run_at LIMIT %(sample)s
+) AS next
+
+-- name: fold_counts
+-- The count deltas folded into one row per (queue, state); by one session at a time.
+WITH gone AS (DELETE FROM {schema}.job_counts RETURNING queue, state, n)
+INSERT INTO {schema}.job_counts (queue, state, n)
+SELECT queue, state, sum(n) FROM gone GROUP BY queue, state HAVING sum(n) <> 0
 
 -- name: prune_jobs
 -- In batches: deleting a million finished rows never holds one long lock.
@@ -204,7 +238,8 @@ DELETE FROM {schema}.kv WHERE until IS NOT NULL AND until <= %(now)s
 DELETE FROM {schema}.group_results WHERE keep_until <= %(now)s
 
 -- name: counts
-SELECT queue, state, count(*) FROM {schema}.jobs GROUP BY queue, state
+-- Kept by the statement triggers as deltas (see migration 3).
+SELECT queue, state, sum(n), count(*) FROM {schema}.job_counts GROUP BY queue, state
 
 -- name: pause
 INSERT INTO {schema}.paused_queues (queue) VALUES (%(queue)s) ON CONFLICT DO NOTHING

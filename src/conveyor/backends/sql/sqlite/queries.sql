@@ -81,7 +81,8 @@ WHERE id = :id AND state = 'STARTED' AND lease_token = :token
 UPDATE jobs SET lease_until = 0 WHERE id = :id AND state = 'STARTED' AND lease_token = :token
 
 -- name: next_due
-SELECT run_at FROM jobs
+-- (Indexes named: with a large backlog in another queue the planner scanned the table.)
+SELECT run_at FROM jobs INDEXED BY jobs_pending
 WHERE state = 'PENDING' AND queue IN (SELECT value FROM json_each(:queues))
   AND queue NOT IN (SELECT queue FROM paused_queues)
 UNION ALL
@@ -169,8 +170,10 @@ WHERE id = :id AND state IN ('FAILURE', 'REVOKED')
 -- Batches keep each write transaction short, so workers are never locked out for long.
 UPDATE jobs
 SET state = 'REVOKED', revoke = 'revoke', error = :error, finished_at = :now, keep_until = :keep_until
-WHERE id IN (
-    SELECT id FROM jobs WHERE queue = :queue AND state IN ('PENDING', 'SCHEDULED', 'RETRY') LIMIT 1000
+WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_pending WHERE queue = :queue AND state = 'PENDING' LIMIT 1000)
+   OR id IN (
+    SELECT id FROM jobs INDEXED BY jobs_delayed
+    WHERE queue = :queue AND state IN ('SCHEDULED', 'RETRY') LIMIT 1000
 )
 
 -- name: recent_runs
@@ -178,15 +181,44 @@ SELECT queue, task, state, started_at, finished_at FROM jobs
 WHERE finished_at >= :since AND started_at IS NOT NULL
 ORDER BY finished_at DESC LIMIT :limit
 
--- name: oldest_waiting
-SELECT queue, min(run_at) FROM jobs
-WHERE state IN ('PENDING', 'SCHEDULED', 'RETRY') AND run_at <= :now GROUP BY queue
+-- name: waiting_queues
+-- The queues holding PENDING jobs: a skip scan of jobs_pending, one seek per queue.
+WITH RECURSIVE q(queue) AS (
+    SELECT (SELECT min(queue) FROM jobs INDEXED BY jobs_pending WHERE state = 'PENDING')
+    UNION ALL
+    SELECT (SELECT min(queue) FROM jobs INDEXED BY jobs_pending WHERE state = 'PENDING' AND queue > q.queue)
+    FROM q WHERE q.queue IS NOT NULL
+)
+SELECT queue FROM q WHERE queue IS NOT NULL
 
--- name: waiting_tasks
-SELECT DISTINCT queue, task FROM jobs WHERE state IN ('PENDING', 'SCHEDULED', 'RETRY')
+-- name: oldest_pending
+-- A queue's longest-waiting PENDING job: one seek of jobs_pending per priority.
+SELECT min((SELECT run_at FROM jobs INDEXED BY jobs_pending
+            WHERE state = 'PENDING' AND queue = :queue AND priority = p.value
+            ORDER BY run_at LIMIT 1))
+FROM json_each(:priorities) AS p
+
+-- name: oldest_due_delayed
+-- Delayed jobs already due but not yet promoted (the next claim promotes them): few.
+-- (Named, or the planner walks a whole index for the GROUP BY.)
+SELECT queue, min(run_at) FROM jobs INDEXED BY jobs_delayed
+WHERE state IN ('SCHEDULED', 'RETRY') AND run_at <= :now GROUP BY queue
+
+-- name: next_tasks
+-- The tasks of a queue's next :sample jobs, in claim order.
+SELECT DISTINCT task FROM (
+    SELECT task FROM jobs INDEXED BY jobs_pending WHERE state = 'PENDING' AND queue = :queue
+    ORDER BY priority DESC, run_at LIMIT :sample
+)
+
+-- name: next_delayed_tasks
+SELECT DISTINCT queue, task FROM (
+    SELECT queue, task FROM jobs WHERE state IN ('SCHEDULED', 'RETRY') ORDER BY run_at LIMIT :sample
+)
 
 -- name: counts
-SELECT queue, state, count(*) FROM jobs GROUP BY queue, state
+-- Kept by the jobs_count_* triggers.
+SELECT queue, state, n FROM job_counts WHERE n > 0
 
 -- name: pause
 INSERT OR IGNORE INTO paused_queues (queue) VALUES (:queue)
