@@ -21,7 +21,11 @@ def routes(api: Api) -> APIRouter:
     app = api.app
 
     def submitted(request: Request, job_id: str, task: str) -> Submitted:
-        return Submitted(id=job_id, task=task, url=str(request.url_for("get_job", job_id=job_id)))
+        # GET /jobs/{id} sits beside POST /jobs and /jobs/batch (this router): its URL
+        # follows from this request's, without url_for's walk over every route.
+        jobs = str(request.url.replace(query=""))
+        jobs = jobs.removesuffix("/batch") if request.url.path.endswith("/batch") else jobs
+        return Submitted(id=job_id, task=task, url=f"{jobs}/{job_id}")
 
     @r.post("/jobs", status_code=201, summary="Submit a job")
     async def submit(request: Request, job: JobSubmit) -> Submitted:
