@@ -17,6 +17,7 @@ from .auth import TOKEN_CACHE, AuthMode, authorizer
 from .context import MAX_WAIT, Api
 from .errors import ApiRoute, handle
 from .routes import (
+    audit,
     events,
     health,
     jobs,
@@ -51,7 +52,7 @@ def api_router(
     guard = [Depends(authorizer(app, auth, token_cache=token_cache))]
     router = APIRouter(route_class=ApiRoute)
     router.include_router(health.routes(api))  # no token: probes must answer
-    for module in (submit, jobs, workflows, queues, workers, stats, events):
+    for module in (submit, jobs, workflows, queues, workers, stats, events, audit):
         router.include_router(module.routes(api), dependencies=guard)
     admin = [Depends(authorizer(app, auth, write_role="admin", token_cache=token_cache))]
     router.include_router(schedules.routes(api), dependencies=admin)

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from .audit import identify
 from .errors import ApiError
 from .tokens import Role, Token, TokenStore, allows
 
@@ -93,17 +94,20 @@ def authorizer(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Token | None:
         if mode == "off":
+            identify(request, app, "service")  # the service in front authenticated the caller
             return None
         if credentials is None:
             store = TokenStore(app.backend)  # the app's backend of the moment (tests swap it)
             local = mode == "until-first-token" and request.url.hostname in LOCAL_HOSTS
             if local and not _from_another_site(request) and not await app.aio.call(store.exists):
+                identify(request, app, "local")
                 return None
             raise _unauthorized("this API needs a bearer token: Authorization: Bearer cvy_...")
         secret = credentials.credentials
         token = await verify(secret) if len(secret) <= 200 else None
         if token is None:
             raise _unauthorized("the bearer token is not valid (unknown, revoked or mistyped)")
+        identify(request, app, token.name, token.id)
         needed = needed_role(request.method, write_role)
         if not allows(token.role, needed):
             raise ApiError(
