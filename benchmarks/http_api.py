@@ -13,6 +13,10 @@ Redis is a redis-server of the benchmark's own (benchmarks.redis_server); Postgr
 $BENCH_POSTGRES (default postgresql://postgres@127.0.0.1:5432/test), in a schema of its
 own, dropped afterwards. No worker runs: this measures the API and its store, not jobs.
 
+On a shared machine the rates follow whatever else runs; the server's CPU time per
+submit (user + system, from /proc, during the 16-client run) does much less, and
+1,000,000 / it is the submits per second one core of server could answer.
+
 The load comes from a lean HTTP/1.1 client (keep-alive, raw asyncio streams) so that
 its own cost, on the same cores, stays small beside the server's.
 
@@ -95,10 +99,18 @@ class Target:
     """A running API and how to submit to it and read a job's status."""
 
     name: str
+    pid: int
     port: int
     headers: dict[str, str]
     submit: Callable[[Connection], Any]
     status_path: Callable[[str], str]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process used so far (Linux /proc): what a request
+    costs the server whatever else the machine runs, unlike a rate."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -131,9 +143,10 @@ async def measure(target: Target, n: int, total: int) -> dict[str, float]:
         for _ in range(total // CLIENTS):
             await target.submit(c)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds(target.pid)
     await asyncio.gather(*(client(c) for c in conns))
     elapsed = time.perf_counter() - started
+    cpu = cpu_seconds(target.pid) - cpu
     for c in conns:
         c.close()
     return {
@@ -142,6 +155,7 @@ async def measure(target: Target, n: int, total: int) -> dict[str, float]:
         "status_p50_ms": percentile(status_ms, 0.5),
         "status_p99_ms": percentile(status_ms, 0.99),
         "submits_per_s": (total // CLIENTS) * CLIENTS / elapsed,
+        "server_cpu_us_per_submit": cpu * 1e6 / ((total // CLIENTS) * CLIENTS),
     }
 
 
@@ -185,7 +199,7 @@ def conveyor_server(url: str, log: Path) -> tuple[subprocess.Popen[bytes], Targe
         assert code == 201, (code, body)
         return str(body["id"])
 
-    target = Target("conveyor", port, {"Authorization": f"Bearer {secret}"}, submit,
+    target = Target("conveyor", proc.pid, port, {"Authorization": f"Bearer {secret}"}, submit,
                     lambda job_id: f"/api/jobs/{job_id}")  # fmt: skip
     return proc, target
 
@@ -207,7 +221,9 @@ def flower_server(redis_url: str, log: Path) -> tuple[subprocess.Popen[bytes], T
         assert code == 200, (code, body)
         return str(body["task-id"])
 
-    return proc, Target("flower", port, {}, submit, lambda job_id: f"/api/task/result/{job_id}")
+    return proc, Target(
+        "flower", proc.pid, port, {}, submit, lambda job_id: f"/api/task/result/{job_id}"
+    )
 
 
 def run_one(name: str, redis: RedisServer, tmp: Path, n: int, total: int) -> dict[str, float]:
@@ -242,14 +258,15 @@ def run_one(name: str, redis: RedisServer, tmp: Path, n: int, total: int) -> dic
 
 METRICS = [("submit_p50_ms", "submit p50 (ms)", False), ("submit_p99_ms", "submit p99 (ms)", False),
            ("status_p50_ms", "status p50 (ms)", False), ("status_p99_ms", "status p99 (ms)", False),
-           ("submits_per_s", f"submits/s, {CLIENTS} clients", True)]  # fmt: skip
+           ("submits_per_s", f"submits/s, {CLIENTS} clients", True),
+           ("server_cpu_us_per_submit", "server CPU per submit (µs)", False)]  # fmt: skip
 
 
 def table(results: dict[str, dict[str, float]]) -> str:
     names = list(results)
     lines = ["| metric | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for key, label, _ in METRICS:
-        cells = [f"{results[n][key]:,.0f}" if key == "submits_per_s" else f"{results[n][key]:.2f}"
+        cells = [f"{results[n][key]:,.0f}" if key.startswith(("submits", "server")) else f"{results[n][key]:.2f}"
                  for n in names]  # fmt: skip
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
