@@ -26,7 +26,7 @@ EXAMPLE = ROOT / "examples" / "video2doc"
 QUEUES = ["audio", "export", "image", "summary", "video"]
 
 
-@pytest.fixture(params=["sqlite"])  # Redis and PostgreSQL: the same code, twice the time
+@pytest.fixture(params=["sqlite", "redis"])  # PostgreSQL: the same code as Redis here
 def example_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     url = backend_url(request.param, tmp_path)
     yield url
