@@ -5,7 +5,7 @@ PostgreSQL, and Conveyor on SQLite as the embedded reference.
     .venv/bin/python -m benchmarks.suite --quick    # 1 repetition, smaller counts; ~5 minutes
 
 Each part also runs alone (benchmarks.compare_redis, benchmarks.compare_postgres,
-benchmarks.worker --backend sqlite). Peers are installed into their own venvs under
+benchmarks.worker --backend sqlite, benchmarks.http_api). Peers are installed into their own venvs under
 benchmarks/.peers/ on first use, from pinned requirements. Results land in
 benchmarks/results/; docs/benchmarks.md holds the tables of a full run.
 """
@@ -30,6 +30,7 @@ def main() -> None:
         ("Redis: Conveyor and its peers", ["benchmarks.compare_redis", *quick]),
         ("PostgreSQL: Conveyor and procrastinate", ["benchmarks.compare_postgres", *quick]),
         ("SQLite: Conveyor, the embedded reference", ["benchmarks.worker", "--backend", "sqlite", *quick]),
+        ("REST API: Conveyor's (SQLite, Redis, PostgreSQL) and Flower's", ["benchmarks.http_api", *quick]),
     ]  # fmt: skip
     started = time.monotonic()
     failed = []

@@ -143,7 +143,10 @@ class WorkerInfo:
 
 @dataclass(slots=True, frozen=True)
 class Event:
-    """One entry of the backend's event stream (job state changes, for live views)."""
+    """One entry of the backend's event stream, for live views: a job's state change or
+    progress (``job.state``, ``job.progress``), a queue paused, resumed or purged
+    (``queue.*``: ``job_id``, ``task`` and ``state`` empty), a worker come or gone
+    (``worker.online``, ``worker.offline``: ``job_id`` holds the worker's id)."""
 
     seq: int
     time: float
@@ -152,6 +155,28 @@ class Event:
     queue: str
     task: str
     state: str
+
+
+@dataclass(slots=True, frozen=True)
+class AuditEntry:
+    """One change made through the API: who (the token), what, to what, when, and how
+    it ended. ``seq`` is 0 until stored."""
+
+    seq: int
+    time: float
+    #: The token's name ("local" for a tokenless loopback call, "service" with auth off).
+    actor: str
+    #: The token's id ("" without a token).
+    actor_id: str
+    #: What was done: the route's method and path template, e.g. ``POST /jobs/{job_id}/cancel``.
+    action: str
+    #: What it was done to (a job id, a queue or schedule name), or "".
+    target: str
+    #: "ok", or the error code the caller was answered with.
+    outcome: str
+    #: The HTTP status answered.
+    status: int
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -7,7 +7,7 @@ import pytest
 from conveyor.backends import Backend
 from conveyor.backends.base import WORKER_TTL
 from conveyor.errors import InvalidTransition, JobNotFound, SerializationError
-from conveyor.records import JobQuery, WorkerInfo
+from conveyor.records import AuditEntry, JobQuery, WorkerInfo
 from conveyor.states import State
 
 from ..conftest import FakeClock
@@ -103,6 +103,52 @@ def test_events_follow_every_state_change(backend: Backend) -> None:
     ]
     assert [e.seq for e in events] == sorted(e.seq for e in events)
     assert backend.events(after=events[1].seq)[0].seq > events[1].seq
+
+
+def test_queue_and_worker_events_join_the_feed_in_order(backend: Backend) -> None:
+    start = backend.events()[-1].seq if backend.events() else 0
+    put(backend, queue="media")
+    backend.pause_queue("media")
+    backend.resume_queue("media")
+    assert backend.purge("media") == 1
+    backend.emit("worker.online", subject="w-1")
+    backend.unregister_worker("w-1")
+    events = backend.events(after=start)
+    assert [(e.kind, e.queue, e.job_id) for e in events[1:]] == [
+        ("queue.paused", "media", ""),
+        ("queue.resumed", "media", ""),
+        ("job.state", "media", events[0].job_id),  # the purged job's REVOKED
+        ("queue.purged", "media", ""),
+        ("worker.online", "", "w-1"),
+        ("worker.offline", "", "w-1"),
+    ]
+    assert [e.seq for e in events] == sorted({e.seq for e in events})
+    assert (events[1].task, events[1].state) == ("", "")
+
+
+def test_audit_entries_are_kept_and_read_newest_first(backend: Backend, clock: FakeClock) -> None:
+    assert backend.audit() == []
+    seqs = []
+    for i in range(5):
+        entry = AuditEntry(0, clock(), "ci", "ab12", "POST /jobs/{job_id}/cancel", f"job-{i % 2}",
+                           "ok" if i else "job_not_found", 200 if i else 404, {"terminate": i == 3})  # fmt: skip
+        seqs.append(backend.record_audit(entry))
+        clock.advance(1)
+    assert seqs == sorted(set(seqs))
+    newest = backend.audit()
+    assert [e.seq for e in newest] == seqs[::-1]
+    assert newest[1] == AuditEntry(seqs[3], newest[1].time, "ci", "ab12", "POST /jobs/{job_id}/cancel",
+                                   "job-1", "ok", 200, {"terminate": True})  # fmt: skip
+    assert (newest[-1].outcome, newest[-1].status) == ("job_not_found", 404)
+    assert [e.seq for e in backend.audit(limit=2)] == seqs[::-1][:2]
+    assert [e.seq for e in backend.audit(before=seqs[3], limit=2)] == [seqs[2], seqs[1]]
+    assert [e.seq for e in backend.audit(target="job-0")] == [seqs[4], seqs[2], seqs[0]]
+    assert [e.seq for e in backend.audit(target="job-0", before=seqs[4], limit=1)] == [seqs[2]]
+    assert backend.audit(target="nothing") == []
+    with pytest.raises(SerializationError):
+        backend.record_audit(
+            AuditEntry(0, clock(), "ci", "", "POST /x", "", "ok", 200, {"x": object()})
+        )
 
 
 def test_key_values_hold_json_until_their_ttl(backend: Backend, clock: FakeClock) -> None:

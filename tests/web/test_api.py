@@ -100,7 +100,8 @@ def test_submit_options_are_stored(client: Client) -> None:
             at = await submit(c, kwargs={"a": 1, "b": 2}, queue="other", eta=eta.isoformat())
             first = (await c.get(f"/api/jobs/{later}")).json()
             assert (first["state"], first["queue"], first["priority"]) == ("SCHEDULED", "media", 2)
-            assert first["headers"] == {"trace": "abc"}
+            token = (await c.get("/api/audit")).request.headers["authorization"].split("_")[1]
+            assert first["headers"] == {"trace": "abc", "submitted_by": f"test-operate ({token})"}
             assert first["run_at"] - first["created_at"] == pytest.approx(60, abs=1)
             assert first["expires_at"] - first["created_at"] == pytest.approx(3600, abs=1)
             second = (await c.get(f"/api/jobs/{at}")).json()

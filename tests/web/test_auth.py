@@ -3,6 +3,7 @@ the loopback-only open mode, and the refusal to serve a public address with no t
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import sys
@@ -231,3 +232,23 @@ def test_cli_without_the_web_extra_says_how_to_install_it(monkeypatch: pytest.Mo
         result = CliRunner().invoke(cli, ["-A", "tests.web.tasks:app", *args])
         assert result.exit_code == 1
         assert "pip install 'conveyor[web]'" in result.output
+
+
+def test_a_revoked_token_stops_working_within_the_cache_time(web_app: App, client: Client) -> None:
+    store = TokenStore(web_app.backend)
+    token, secret = store.create("cached", "operate")
+
+    async def scenario() -> list[int]:
+        codes = []
+        async with client(role=None, token_cache=0.5) as c:
+            bearer = {"Authorization": f"Bearer {secret}"}
+            codes.append((await c.get("/api/queues", headers=bearer)).status_code)
+            store.revoke(token.id)
+            codes.append((await c.get("/api/queues", headers=bearer)).status_code)  # trusted
+            await asyncio.sleep(0.6)
+            codes.append((await c.get("/api/queues", headers=bearer)).status_code)
+            wrong = {"Authorization": f"Bearer {secret}x"}
+            codes.append((await c.get("/api/queues", headers=wrong)).status_code)
+        return codes
+
+    assert run(scenario()) == [200, 200, 401, 401]

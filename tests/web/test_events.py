@@ -1,5 +1,6 @@
-"""The server-sent events stream: job state changes and progress from the backend's
-feed, filtered, resumable with Last-Event-ID, starting from now by default."""
+"""The server-sent events stream: job state changes and progress (and workers come and
+gone) from the backend's feed, filtered, resumable with Last-Event-ID, starting from now
+by default."""
 
 from __future__ import annotations
 
@@ -49,7 +50,13 @@ def test_history_filters_and_resume(web_app: App, client: Client) -> None:
             add = (await c.post("/api/jobs", json={"task": "web.add", "args": [1, 2]})).json()["id"]
             progress = (await c.post("/api/jobs", json={"task": "web.progress"})).json()["id"]
             drain(web_app)
-            events = await stream(reader, after=0, limit=7, timeout=5)
+            everything = await stream(reader, after=0, limit=9, timeout=5)  # with the worker's 2
+            assert {e["event"] for e in everything} - {"job.state", "job.progress"} == {
+                "worker.online",
+                "worker.offline",
+            }
+            events = [e for e in everything if e["event"].startswith("job.")]
+            assert len(events) == 7
             assert [int(e["id"]) for e in events] == sorted(int(e["id"]) for e in events)
             assert [e["data"]["state"] for e in events if e["data"]["job_id"] == add] == [
                 "PENDING",
@@ -61,8 +68,8 @@ def test_history_filters_and_resume(web_app: App, client: Client) -> None:
             ]
             assert mine == [("job.state", "PENDING"), ("job.state", "STARTED"), ("job.progress", "STARTED"),
                             ("job.state", "SUCCESS")]  # fmt: skip
-            resumed = await stream(reader, last_event_id=events[2]["id"], limit=4, timeout=5)
-            assert [e["id"] for e in resumed] == [e["id"] for e in events[3:]]
+            resumed = await stream(reader, last_event_id=everything[2]["id"], limit=6, timeout=5)
+            assert [e["id"] for e in resumed] == [e["id"] for e in everything[3:]]
             only = await stream(reader, after=0, job=add, timeout=0.5)
             assert {e["data"]["job_id"] for e in only} == {add}
             assert len(only) == 3

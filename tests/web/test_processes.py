@@ -4,6 +4,7 @@ queues pause), and ``conveyor serve`` as a real process, stopped by SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import subprocess
@@ -136,6 +137,34 @@ def test_100_concurrent_submissions_none_lost(api_app: App, spawn_worker: Spawn)
             assert [o["result"] for o in outcomes] == [2 * i for i in range(100)]
             listed = (await c.get("/api/jobs", params={"limit": 500, "state": "SUCCESS"})).json()
             assert {j["id"] for j in listed["jobs"]} == set(ids)
+
+    run(scenario())
+
+
+def test_a_job_whose_worker_is_killed_recovers_on_a_new_worker(
+    api_app: App, spawn_worker: Spawn
+) -> None:
+    """SIGKILL the worker holding a job (no goodbye, no release), start another: the
+    lease runs out, the job is delivered again and succeeds; the stream saw both workers."""
+    first = spawn_worker("-P", "thread", "-c", "1")
+
+    async def scenario() -> None:
+        async with client(api_app) as c:
+            one = (await until(c, "/api/workers", lambda b: len(b["workers"]) == 1))["workers"][0]
+            job = await submit(c, "web.sleep", 1.0)
+            held = await until(c, f"/api/jobs/{job}", lambda b: b["state"] == "STARTED")
+            assert held["worker"] == one["id"]
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait()
+            spawn_worker("-P", "thread", "-c", "1")
+            done = await result(c, job)
+            assert (done["state"], done["result"]) == ("SUCCESS", 1.0)
+            record = (await c.get(f"/api/jobs/{job}")).json()
+            assert record["lost_leases"] == 1
+            assert record["worker"] != one["id"]
+            feed = await c.get("/api/events", params={"after": 0, "timeout": 0.5})  # a fresh store
+            online = [line for line in feed.text.splitlines() if line == "event: worker.online"]
+            assert len(online) == 2
 
     run(scenario())
 

@@ -20,7 +20,17 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..errors import BackendError, ConfigurationError, InvalidTransition, JobNotFound, LeaseLost
-from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
+from ..records import (
+    AuditEntry,
+    Event,
+    HeartbeatReply,
+    JobQuery,
+    JobRecord,
+    Lease,
+    Outcome,
+    Run,
+    WorkerInfo,
+)
 from ..serialization import check_jsonable
 from ..states import State
 
@@ -37,6 +47,8 @@ EVENTS_KEPT = 10_000
 #: ``waiting_tasks`` reads the tasks of this many of each queue's next jobs (and of the
 #: next delayed ones), so a check never reads a whole backlog.
 TASK_SAMPLE = 1000
+#: The audit trail keeps this many entries (the newest).
+AUDIT_KEPT = 100_000
 
 
 def worker_lost_error(lost: int) -> dict[str, Any]:
@@ -357,7 +369,9 @@ class Backend(ABC):
         """End every waiting job of ``queue`` REVOKED (running jobs are left alone).
         The records stay, with the reason, until pruned. Returns how many."""
         now = self.now()
-        return self._purge(queue, reason, now, now + self.result_ttl)
+        purged = self._purge(queue, reason, now, now + self.result_ttl)
+        self.emit("queue.purged", queue)
+        return purged
 
     def recent_runs(self, since: float, limit: int = 100_000) -> list[Run]:
         """Jobs that ran and finished at or after ``since``, newest first, at most ``limit``."""
@@ -379,15 +393,18 @@ class Backend(ABC):
 
     def pause_queue(self, queue: str) -> None:
         self._set_paused(queue, True)
+        self.emit("queue.paused", queue)
 
     def resume_queue(self, queue: str) -> None:
         self._set_paused(queue, False)
+        self.emit("queue.resumed", queue)
 
     def paused_queues(self) -> set[str]:
         return self._paused()
 
     def unregister_worker(self, worker_id: str) -> None:
         self._worker_delete(worker_id)
+        self.emit("worker.offline", subject=worker_id)
 
     def workers(self) -> list[WorkerInfo]:
         """Live workers: those seen within ``WORKER_TTL`` seconds."""
@@ -397,6 +414,27 @@ class Backend(ABC):
     def events(self, after: int = 0, limit: int = 500) -> list[Event]:
         """Events with ``seq > after``, oldest first."""
         return self._events(after, limit)
+
+    def emit(self, kind: str, queue: str = "", subject: str = "") -> None:
+        """Add an event that is not a job's to the feed, after the change it tells of
+        (job events are written with their change): ``queue.paused``, ``queue.resumed``,
+        ``queue.purged`` (``queue``), ``worker.online``, ``worker.offline`` (``subject``:
+        the worker's id, kept in the event's ``job_id``)."""
+        self._put_event(self.now(), kind, queue, subject)
+
+    # -- the audit trail (changes made through the API) ---------------------------------
+
+    def record_audit(self, entry: AuditEntry) -> int:
+        """Store one entry durably; returns its ``seq``. The newest ``AUDIT_KEPT`` are kept."""
+        check_jsonable(entry.detail, "an audit entry's detail")
+        return self._audit_put(entry)
+
+    def audit(
+        self, *, before: int | None = None, limit: int = 100, target: str | None = None
+    ) -> list[AuditEntry]:
+        """Entries newest first, with ``seq < before`` (a cursor), only those about
+        ``target`` if given."""
+        return self._audit_read(before, limit, target)
 
     # -- coordination (scheduler, workflows) --------------------------------------------
 
@@ -504,6 +542,17 @@ class Backend(ABC):
     def _workers(self) -> list[WorkerInfo]: ...
     @abstractmethod
     def _events(self, after: int, limit: int) -> list[Event]: ...
+
+    @abstractmethod
+    def _put_event(self, now: float, kind: str, queue: str, subject: str) -> None: ...
+
+    @abstractmethod
+    def _audit_put(self, entry: AuditEntry) -> int: ...
+
+    @abstractmethod
+    def _audit_read(
+        self, before: int | None, limit: int, target: str | None
+    ) -> list[AuditEntry]: ...
     @abstractmethod
     def _lock(self, name: str, owner: str, now: float, until: float) -> bool: ...
     @abstractmethod

@@ -5,16 +5,16 @@ is the same on SQLite and PostgreSQL (``SQLVerbs``)."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
 
-from ..records import JobQuery, JobRecord
+from ..records import AuditEntry, JobQuery, JobRecord
 from ..states import State
-from .base import EVENTS_KEPT, Backend, not_redelivered_error, worker_lost_error
+from .base import AUDIT_KEPT, EVENTS_KEPT, Backend, not_redelivered_error, worker_lost_error
 
 T = TypeVar("T")
 
@@ -192,6 +192,7 @@ class SQLVerbs:
         with self.write() as conn:
             deleted = conn.execute(self.q["prune_jobs"], {"now": now, "limit": limit}).rowcount
             conn.execute(self.q["prune_events"], {"keep": EVENTS_KEPT})
+            conn.execute(self.q["prune_audit"], {"keep": AUDIT_KEPT})
             conn.execute(self.q["prune_kv"], {"now": now})
             conn.execute(self.q["prune_groups"], {"now": now})
         return int(deleted)
@@ -214,3 +215,18 @@ class SQLVerbs:
             total += done
             if done == 0:
                 return total
+
+
+def audit_row(entry: AuditEntry) -> dict[str, Any]:
+    """An audit entry's columns, as the SQL backends' ``audit_put`` takes them (not detail)."""
+    return {"time": entry.time, "actor": entry.actor, "actor_id": entry.actor_id,
+            "action": entry.action, "target": entry.target, "outcome": entry.outcome,
+            "status": entry.status}  # fmt: skip
+
+
+def audit_entry(row: Sequence[Any]) -> AuditEntry:
+    """An ``audit_read`` row (its detail is JSON text)."""
+    seq, time, actor, actor_id, action, target, outcome, status, detail = row
+    return AuditEntry(
+        seq, time, actor, actor_id, action, target, outcome, status, orjson.loads(detail)
+    )

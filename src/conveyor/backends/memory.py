@@ -8,6 +8,7 @@ a cancelled or re-queued job leaves only a stale entry behind.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import heapq
 import itertools
 import secrets
@@ -16,9 +17,19 @@ from collections import defaultdict, deque
 from collections.abc import Sequence
 from typing import Any
 
-from ..records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
+from ..records import (
+    AuditEntry,
+    Event,
+    HeartbeatReply,
+    JobQuery,
+    JobRecord,
+    Lease,
+    Outcome,
+    Run,
+    WorkerInfo,
+)
 from ..states import FINISHED, WAITING, State
-from .base import EVENTS_KEPT, Backend, RevocationWatch
+from .base import AUDIT_KEPT, EVENTS_KEPT, Backend, RevocationWatch
 from .common import attempt_entry, lost_delivery_end, matches, requeued_entry, revoked_error
 
 _Entry = tuple[int, float, int, str]
@@ -37,6 +48,8 @@ class MemoryBackend(Backend):
         self._arrivals = itertools.count()
         self._events_log: deque[Event] = deque(maxlen=EVENTS_KEPT)
         self._event_seq = itertools.count(1)
+        self._audit_log: deque[AuditEntry] = deque(maxlen=AUDIT_KEPT)
+        self._audit_seq = itertools.count(1)
         self._paused_set: set[str] = set()
         self._worker_map: dict[str, WorkerInfo] = {}
         self._locks: dict[str, tuple[str, float]] = {}
@@ -364,6 +377,24 @@ class MemoryBackend(Backend):
     def _events(self, after: int, limit: int) -> list[Event]:
         with self._mutex:
             return [e for e in self._events_log if e.seq > after][:limit]
+
+    def _put_event(self, now: float, kind: str, queue: str, subject: str) -> None:
+        with self._mutex:
+            self._events_log.append(Event(next(self._event_seq), now, kind, subject, queue, "", ""))
+
+    def _audit_put(self, entry: AuditEntry) -> int:
+        with self._mutex:
+            seq = next(self._audit_seq)
+            self._audit_log.append(
+                dataclasses.replace(entry, seq=seq, detail=copy.deepcopy(entry.detail))
+            )
+            return seq
+
+    def _audit_read(self, before: int | None, limit: int, target: str | None) -> list[AuditEntry]:
+        with self._mutex:
+            found = [e for e in reversed(self._audit_log)
+                     if (before is None or e.seq < before) and (target is None or e.target == target)]  # fmt: skip
+            return found[:limit]
 
     def _lock(self, name: str, owner: str, now: float, until: float) -> bool:
         with self._mutex:

@@ -72,4 +72,4 @@ def main() -> None:
         sys.exit(2)
 
 
-from . import demo, inspect, operate, schedules, serve, tokens, worker  # noqa: E402,F401 - registers the subcommands
+from . import audit, demo, inspect, operate, schedules, serve, tokens, worker  # noqa: E402,F401 - registers the subcommands

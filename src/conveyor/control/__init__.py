@@ -16,11 +16,12 @@ from .jobs import (
     retry_where,
 )
 from .queues import QueueStats, pause_queue, purge_queue, queue_stats, resume_queue
-from .status import Health, Overview, health, overview, workers
+from .status import Health, Overview, Readiness, health, overview, readiness, workers
 from .util import to_json
 
 __all__ = [
-    "Finding", "Health", "JobPage", "Overview", "QueueStats", "cancel_job", "cancel_where", "describe_job",
-    "diagnose", "enqueue_by_name", "health", "list_jobs", "overview", "pause_queue", "purge_queue",
-    "queue_stats", "resume_queue", "retry_job", "retry_where", "to_json", "workers",
+    "Finding", "Health", "JobPage", "Overview", "QueueStats", "Readiness", "cancel_job", "cancel_where",
+    "describe_job", "diagnose", "enqueue_by_name", "health", "list_jobs", "overview", "pause_queue",
+    "purge_queue", "queue_stats", "readiness", "resume_queue", "retry_job", "retry_where", "to_json",
+    "workers",
 ]  # fmt: skip

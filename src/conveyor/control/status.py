@@ -57,6 +57,28 @@ class Health:
     queues: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class Readiness:
+    reachable: bool
+    #: How long the one read took (ms); None when the backend did not answer.
+    latency_ms: float | None
+    workers_alive: int
+    error: str | None = None
+
+
+def readiness(app: App) -> Readiness:
+    """Whether the backend answers, in one cheap read (the worker registry), whatever the
+    number of jobs: for a probe asked every few seconds. ``health`` and ``diagnose``
+    count jobs and look at every queue."""
+    started = time.perf_counter()
+    try:
+        registered = app.backend.workers()
+    except (ConveyorError, OSError) as exc:
+        return Readiness(False, None, 0, str(exc))
+    latency = round((time.perf_counter() - started) * 1000, 2)
+    return Readiness(True, latency, len(alive(registered, app.backend.now())))
+
+
 def health(app: App) -> Health:
     """Is the backend reachable (and how fast), are workers alive, do queues drain?"""
     url = hide_password(app.conf.backend_url)

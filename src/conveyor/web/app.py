@@ -13,10 +13,11 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from ..version import __version__
-from .auth import AuthMode, authorizer
+from .auth import TOKEN_CACHE, AuthMode, authorizer
 from .context import MAX_WAIT, Api
 from .errors import ApiRoute, handle
 from .routes import (
+    audit,
     events,
     health,
     jobs,
@@ -32,26 +33,39 @@ if TYPE_CHECKING:
     from ..app import App
 
 
-def api_router(app: App, *, auth: AuthMode = "required", max_wait: float = MAX_WAIT) -> APIRouter:
+def api_router(
+    app: App,
+    *,
+    auth: AuthMode = "required",
+    max_wait: float = MAX_WAIT,
+    token_cache: float = TOKEN_CACHE,
+) -> APIRouter:
     """Every route of the API, for ``service.include_router(api_router(app), prefix=...)``.
 
     ``auth``: ``"required"`` (bearer tokens from ``conveyor tokens create``),
     ``"until-first-token"`` or ``"off"`` (your service authenticates); see ``web.auth``.
     ``max_wait``: the longest a result wait may hold a request (seconds).
+    ``token_cache``: how long a token found valid is trusted without a backend read
+    (seconds; a revoked token stops working within it; 0: read on every request).
     """
     api = Api(app, max_wait)
-    guard = [Depends(authorizer(app, auth))]
+    guard = [Depends(authorizer(app, auth, token_cache=token_cache))]
     router = APIRouter(route_class=ApiRoute)
     router.include_router(health.routes(api))  # no token: probes must answer
-    for module in (submit, jobs, workflows, queues, workers, stats, events):
+    for module in (submit, jobs, workflows, queues, workers, stats, events, audit):
         router.include_router(module.routes(api), dependencies=guard)
-    admin = [Depends(authorizer(app, auth, write_role="admin"))]
+    admin = [Depends(authorizer(app, auth, write_role="admin", token_cache=token_cache))]
     router.include_router(schedules.routes(api), dependencies=admin)
     return router
 
 
 def create_api(
-    app: App, *, auth: AuthMode = "required", prefix: str = "/api", max_wait: float = MAX_WAIT
+    app: App,
+    *,
+    auth: AuthMode = "required",
+    prefix: str = "/api",
+    max_wait: float = MAX_WAIT,
+    token_cache: float = TOKEN_CACHE,
 ) -> FastAPI:
     """The REST API as an ASGI app: routes under ``prefix``, the OpenAPI 3.1 document at
     ``{prefix}/openapi.json``, interactive docs at ``{prefix}/docs``."""
@@ -69,7 +83,8 @@ def create_api(
         redoc_url=None,
         lifespan=lifespan,
     )
-    service.include_router(api_router(app, auth=auth, max_wait=max_wait), prefix=prefix)
+    router = api_router(app, auth=auth, max_wait=max_wait, token_cache=token_cache)
+    service.include_router(router, prefix=prefix)
     # Outside the routes (an unknown path, a wrong method): the same error shape.
     service.add_exception_handler(HTTPException, handle)
     service.add_exception_handler(RequestValidationError, handle)

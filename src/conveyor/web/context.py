@@ -41,6 +41,9 @@ class Api:
         return sorted(n for n in self.app.tasks if any(fnmatch.fnmatchcase(n, p) for p in patterns))
 
     def check_exposed(self, task: str) -> None:
+        patterns = self.app.conf.http_tasks
+        if task in self.app.tasks and any(fnmatch.fnmatchcase(task, p) for p in patterns):
+            return
         exposed = self.exposed()
         if task not in exposed:
             known = (

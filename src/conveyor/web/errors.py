@@ -32,6 +32,7 @@ from ..errors import (
     PayloadTooLarge,
     UnknownTask,
 )
+from . import audit
 
 log = logging.getLogger("conveyor.web")
 
@@ -148,15 +149,20 @@ class ApiRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        audited = getattr(self.endpoint, "audited", True)
+        route = self.path
 
         async def guarded(request: Request) -> Response:
             try:
                 length = request.headers.get("content-length", "")
                 if length.isdigit() and int(length) > MAX_BODY:
                     raise _too_large()
-                return await handler(Request(request.scope, _limited(request.receive)))
+                response = await handler(Request(request.scope, _limited(request.receive)))
             except Exception as exc:
-                return as_response(exc)
+                response = as_response(exc)
+            if audited and request.method not in ("GET", "HEAD"):
+                await audit.record(request, response, route)
+            return response
 
         return guarded
 

@@ -386,15 +386,43 @@ class WorkflowStatus(BaseModel):
 
 
 class EventOut(BaseModel):
-    """One entry of the backend's event feed: a job's state change or progress."""
+    """One entry of the backend's event feed: a job's state change or progress, a queue
+    paused, resumed or purged, a worker come or gone."""
 
     seq: int
     time: float
-    kind: str = Field(description="job.state or job.progress")
-    job_id: str
-    queue: str
-    task: str
-    state: State
+    kind: str = Field(
+        description="job.state, job.progress, queue.paused, queue.resumed, queue.purged, "
+        "worker.online or worker.offline"
+    )
+    job_id: str | None = Field(description="The job's id (job.* events)")
+    queue: str | None = Field(description="The job's or the queue's name (job.*, queue.*)")
+    task: str | None = Field(description="The job's task (job.* events)")
+    state: State | None = Field(description="The job's state after the change (job.* events)")
+    worker: str | None = Field(default=None, description="The worker's id (worker.* events)")
+
+
+class AuditOut(BaseModel):
+    """A change made through the API: who, what, to what, when, how it ended."""
+
+    seq: int
+    time: float
+    actor: str = Field(
+        description="The token's name (local: tokenless loopback; service: auth off)"
+    )
+    actor_id: str = Field(description="The token's id, or empty")
+    action: str = Field(
+        description="Method and route (under the API root), e.g. POST /queues/{name}/pause"
+    )
+    target: str = Field(description="The job id, queue or schedule name acted on, or empty")
+    outcome: str = Field(description="ok, or the error code the caller got")
+    status: int
+    detail: dict[str, Any]
+
+
+class AuditList(BaseModel):
+    entries: list[AuditOut]
+    next_cursor: int | None = Field(description="Pass as before for the next (older) page.")
 
 
 class Problem(BaseModel):

@@ -192,6 +192,8 @@ class Worker:
         )
         watcher.start()
         self._beat()
+        with contextlib.suppress(BackendError):  # a notice for live views; the registry has it
+            self.backend.emit("worker.online", subject=self.id)
         consumer = threading.Thread(target=self._consume, name="conveyor-consumer", daemon=True)
         if not self.pool.claims:
             consumer.start()

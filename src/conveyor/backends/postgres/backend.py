@@ -21,10 +21,20 @@ from typing import Any
 import orjson
 
 from ...errors import BackendError
-from ...records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
+from ...records import (
+    AuditEntry,
+    Event,
+    HeartbeatReply,
+    JobQuery,
+    JobRecord,
+    Lease,
+    Outcome,
+    Run,
+    WorkerInfo,
+)
 from ...states import MAX_PRIORITY, MIN_PRIORITY, State
 from ..base import TASK_SAMPLE, RevocationWatch
-from ..common import SQL_COLUMNS, SQLVerbs, brief_json, dump
+from ..common import SQL_COLUMNS, SQLVerbs, audit_entry, audit_row, brief_json, dump
 from ..listing import Dialect, page
 from .codec import job_columns, record
 from .connection import CONNECT_TIMEOUT, PostgresConnection, guarded
@@ -291,6 +301,23 @@ class PostgresBackend(PostgresConnection):
     @guarded
     def _events(self, after: int, limit: int) -> list[Event]:
         return [Event(*row) for row in self._rows("events", {"after": after, "limit": limit})]
+
+    @guarded
+    def _put_event(self, now: float, kind: str, queue: str, subject: str) -> None:
+        with self._tx() as conn:
+            params = {"time": now, "kind": kind, "queue": queue, "subject": subject}
+            conn.execute(self._q["event_put"], params)
+
+    @guarded
+    def _audit_put(self, entry: AuditEntry) -> int:
+        return int(
+            self._rows("audit_put", {**audit_row(entry), "detail": dump(entry.detail)})[0][0]
+        )
+
+    @guarded
+    def _audit_read(self, before: int | None, limit: int, target: str | None) -> list[AuditEntry]:
+        rows = self._rows("audit_read", {"before": before, "limit": limit, "target": target})
+        return [audit_entry(row) for row in rows]
 
     @guarded
     def _lock(self, name: str, owner: str, now: float, until: float) -> bool:

@@ -23,9 +23,21 @@ from typing import Any
 
 import orjson
 
-from ...records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
+from ...records import (
+    AuditEntry,
+    Event,
+    HeartbeatReply,
+    JobQuery,
+    JobRecord,
+    Lease,
+    Outcome,
+    Run,
+    WorkerInfo,
+)
 from ...states import State
 from ..base import (
+    AUDIT_KEPT,
+    EVENTS_KEPT,
     TASK_SAMPLE,
     WORKER_TTL,
     RevocationWatch,
@@ -409,10 +421,9 @@ class RedisBackend(RedisConnection):
         start = "-" if after <= 0 else f"({after // 1_000_000}-{after % 1_000_000}"
         events = []
         for stream_id, f in self.client.xrange(self._key("events"), start, "+", count=limit):
-            ms, seq = stream_id.split("-")
             events.append(
                 Event(
-                    int(ms) * 1_000_000 + int(seq),
+                    _stream_seq(stream_id),
                     float(f["t"]),
                     f["k"],
                     f["j"],
@@ -422,6 +433,36 @@ class RedisBackend(RedisConnection):
                 )
             )
         return events
+
+    @guarded
+    def _put_event(self, now: float, kind: str, queue: str, subject: str) -> None:
+        fields = {"t": num(now), "k": kind, "j": subject, "q": queue, "n": "", "s": ""}
+        self.client.xadd(self._key("events"), fields, maxlen=EVENTS_KEPT, approximate=True)
+
+    @guarded
+    def _audit_put(self, entry: AuditEntry) -> int:
+        """A stream entry, its id the seq (ms * 1,000,000 + n, as the events'); entries
+        about one target are found by reading the stream (it is capped at AUDIT_KEPT)."""
+        data = orjson.dumps({**asdict(entry), "seq": 0}).decode()
+        stream_id = self.client.xadd(
+            self._key("audit"), {"e": data}, maxlen=AUDIT_KEPT, approximate=True
+        )
+        return _stream_seq(stream_id)
+
+    @guarded
+    def _audit_read(self, before: int | None, limit: int, target: str | None) -> list[AuditEntry]:
+        found: list[AuditEntry] = []
+        end = "+" if before is None else f"({before // 1_000_000}-{before % 1_000_000}"
+        while len(found) < limit:
+            page = self.client.xrevrange(self._key("audit"), end, "-", count=max(limit, 500))
+            for stream_id, fields in page:
+                entry = AuditEntry(**{**orjson.loads(fields["e"]), "seq": _stream_seq(stream_id)})
+                if target is None or entry.target == target:
+                    found.append(entry)
+            if len(page) < max(limit, 500):
+                break
+            end = f"({page[-1][0]}"
+        return found[:limit]
 
     @guarded
     def _lock(self, name: str, owner: str, now: float, until: float) -> bool:
@@ -510,3 +551,9 @@ def _filtered(job_id: str, f: list[str]) -> JobRecord:
     for a text filter, the payload."""
     payload = f[5].encode() if len(f) > 5 else b""
     return JobRecord(job_id, f[2], f[1], 0, payload, State(f[0]), 0.0, float(f[4]), worker=f[3])
+
+
+def _stream_seq(stream_id: str) -> int:
+    """A stream entry's id ("ms-n") as one growing number."""
+    ms, n = stream_id.split("-")
+    return int(ms) * 1_000_000 + int(n)

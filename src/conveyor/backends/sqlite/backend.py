@@ -22,10 +22,20 @@ from typing import Any
 
 import orjson
 
-from ...records import Event, HeartbeatReply, JobQuery, JobRecord, Lease, Outcome, Run, WorkerInfo
+from ...records import (
+    AuditEntry,
+    Event,
+    HeartbeatReply,
+    JobQuery,
+    JobRecord,
+    Lease,
+    Outcome,
+    Run,
+    WorkerInfo,
+)
 from ...states import MAX_PRIORITY, MIN_PRIORITY, State
 from ..base import TASK_SAMPLE, RevocationWatch
-from ..common import SQL_COLUMNS, SQLVerbs, brief_json, dump
+from ..common import SQL_COLUMNS, SQLVerbs, audit_entry, audit_row, brief_json, dump
 from ..listing import Dialect, page
 from ..sqlfiles import named_queries
 from .codec import SELECT, record
@@ -240,6 +250,21 @@ class SQLiteBackend(SQLiteConnection):
 
     def _events(self, after: int, limit: int) -> list[Event]:
         return [Event(*row) for row in self._read(_Q["events"], {"after": after, "limit": limit})]
+
+    def _put_event(self, now: float, kind: str, queue: str, subject: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                _Q["event_put"], {"time": now, "kind": kind, "queue": queue, "subject": subject}
+            )
+
+    def _audit_put(self, entry: AuditEntry) -> int:
+        with self._write() as conn:
+            cur = conn.execute(_Q["audit_put"], {**audit_row(entry), "detail": dump(entry.detail)})
+            return int(cur.lastrowid or 0)
+
+    def _audit_read(self, before: int | None, limit: int, target: str | None) -> list[AuditEntry]:
+        rows = self._read(_Q["audit_read"], {"before": before, "limit": limit, "target": target})
+        return [audit_entry(row) for row in rows]
 
     def _lock(self, name: str, owner: str, now: float, until: float) -> bool:
         with self._write() as conn:

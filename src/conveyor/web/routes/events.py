@@ -1,5 +1,6 @@
-"""A server-sent events stream of job state changes and progress, read from the
-backend's durable event feed (``Backend.events``), resumable with ``Last-Event-ID``.
+"""A server-sent events stream of job state changes and progress, queues paused,
+resumed or purged and workers come or gone, read from the backend's durable event feed
+(``Backend.events``), resumable with ``Last-Event-ID``.
 
 One feed query per poll per connected client, whatever the number of jobs: the feed is
 polled, never each job."""
@@ -38,11 +39,25 @@ def latest_seq(read: Callable[[int, int], list[Event]]) -> int:
             return cursor
 
 
+def event_out(event: Event) -> EventOut:
+    """A feed entry as the stream sends it: the fields its kind has, the others null."""
+    if event.kind.startswith("job."):
+        return EventOut(seq=event.seq, time=event.time, kind=event.kind, job_id=event.job_id,
+                        queue=event.queue, task=event.task, state=State(event.state))  # fmt: skip
+    worker = event.job_id if event.kind.startswith("worker.") else None
+    return EventOut(seq=event.seq, time=event.time, kind=event.kind, job_id=None,
+                    queue=event.queue or None, task=None, state=None, worker=worker)  # fmt: skip
+
+
 def routes(api: Api) -> APIRouter:
     r = router("events")
     app = api.app
 
-    @r.get("/events", response_class=EventSourceResponse, summary="Stream job events (SSE)")
+    @r.get(
+        "/events",
+        response_class=EventSourceResponse,
+        summary="Stream job, queue and worker events (SSE)",
+    )
     async def events(
         after: Annotated[
             int | None, Query(ge=0, description="Start after this event (0: every event kept).")
@@ -74,8 +89,7 @@ def routes(api: Api) -> APIRouter:
                     cursor = event.seq
                     if (queue and event.queue not in queue) or (job and event.job_id != job):
                         continue
-                    out = EventOut(seq=event.seq, time=event.time, kind=event.kind, job_id=event.job_id,
-                                   queue=event.queue, task=event.task, state=State(event.state))  # fmt: skip
+                    out = event_out(event)
                     yield ServerSentEvent(data=out, id=str(event.seq), event=event.kind)
                     sent += 1
                     if limit is not None and sent >= limit:

@@ -6,13 +6,17 @@ from fastapi import APIRouter, Request
 
 from ...control import enqueue_by_name
 from ...task import Signature
+from ..audit import not_audited, submitter
 from ..context import Api, router
 from ..models import BatchSubmit, BatchSubmitted, JobSubmit, Submitted
 
 
-def _options(job: JobSubmit) -> dict[str, Any]:
+def _options(job: JobSubmit, submitted_by: str) -> dict[str, Any]:
+    """The job's enqueue options; its headers name who submitted it (the audit trail's
+    record of a submission, stored with the job: ``web.audit``)."""
+    headers = {**(job.headers or {}), "submitted_by": submitted_by}
     options = {"queue": job.queue, "priority": job.priority, "countdown": job.countdown,
-               "eta": job.eta, "expires": job.expires, "headers": job.headers}  # fmt: skip
+               "eta": job.eta, "expires": job.expires, "headers": headers}  # fmt: skip
     return {k: v for k, v in options.items() if v is not None}
 
 
@@ -21,23 +25,32 @@ def routes(api: Api) -> APIRouter:
     app = api.app
 
     def submitted(request: Request, job_id: str, task: str) -> Submitted:
-        return Submitted(id=job_id, task=task, url=str(request.url_for("get_job", job_id=job_id)))
+        # GET /jobs/{id} sits beside POST /jobs and /jobs/batch (this router): its URL
+        # follows from this request's, without url_for's walk over every route.
+        jobs = str(request.url.replace(query=""))
+        jobs = jobs.removesuffix("/batch") if request.url.path.endswith("/batch") else jobs
+        return Submitted(id=job_id, task=task, url=f"{jobs}/{job_id}")
 
     @r.post("/jobs", status_code=201, summary="Submit a job")
+    @not_audited
     async def submit(request: Request, job: JobSubmit) -> Submitted:
-        """Queue one job of a task the app exposes over HTTP (``http_tasks``)."""
+        """Queue one job of a task the app exposes over HTTP (``http_tasks``). Its
+        ``submitted_by`` header names the token that submitted it."""
         api.check_exposed(job.task)
-        queued = await app.aio.call(
-            enqueue_by_name, app, job.task, job.args, job.kwargs, **_options(job)
-        )
+        options = _options(job, submitter(request))
+        queued = await app.aio.call(enqueue_by_name, app, job.task, job.args, job.kwargs, **options)
         return submitted(request, queued.id, job.task)
 
     @r.post("/jobs/batch", status_code=201, summary="Submit many jobs at once")
+    @not_audited
     async def submit_batch(request: Request, batch: BatchSubmit) -> BatchSubmitted:
         """Queue every job or none: all are checked before any is stored."""
         for job in batch.jobs:
             api.check_exposed(job.task)
-        signatures = [Signature(j.task, tuple(j.args), j.kwargs, _options(j)) for j in batch.jobs]
+        who = submitter(request)
+        signatures = [
+            Signature(j.task, tuple(j.args), j.kwargs, _options(j, who)) for j in batch.jobs
+        ]
         queued = await app.aio.enqueue_many(signatures)
         return BatchSubmitted(
             jobs=[submitted(request, q.id, j.task) for q, j in zip(queued, batch.jobs, strict=True)]

@@ -311,3 +311,21 @@ DELETE FROM {schema}.schedules WHERE name = %(name)s
 -- name: join_lock
 -- Joins of one group run one at a time, so the member that completes it sees every row.
 SELECT pg_advisory_xact_lock(hashtext(%(group_id)s))
+
+-- name: event_put
+INSERT INTO {schema}.events (time, kind, job_id, queue, task, state)
+VALUES (%(time)s, %(kind)s, %(subject)s, %(queue)s, '', '')
+
+-- name: audit_put
+INSERT INTO {schema}.audit (time, actor, actor_id, action, target, outcome, status, detail)
+VALUES (%(time)s, %(actor)s, %(actor_id)s, %(action)s, %(target)s, %(outcome)s, %(status)s, %(detail)s)
+RETURNING seq
+
+-- name: audit_read
+SELECT seq, time, actor, actor_id, action, target, outcome, status, detail FROM {schema}.audit
+WHERE (%(before)s::bigint IS NULL OR seq < %(before)s::bigint)
+  AND (%(target)s::text IS NULL OR target = %(target)s::text)
+ORDER BY seq DESC LIMIT %(limit)s
+
+-- name: prune_audit
+DELETE FROM {schema}.audit WHERE seq <= (SELECT coalesce(max(seq), 0) FROM {schema}.audit) - %(keep)s

@@ -280,3 +280,18 @@ DELETE FROM schedules WHERE name = :name
 INSERT INTO counters (key, value) VALUES (:key, :amount)
 ON CONFLICT (key) DO UPDATE SET value = value + excluded.value
 RETURNING value
+
+-- name: event_put
+INSERT INTO events (time, kind, job_id, queue, task, state) VALUES (:time, :kind, :subject, :queue, '', '')
+
+-- name: audit_put
+INSERT INTO audit (time, actor, actor_id, action, target, outcome, status, detail)
+VALUES (:time, :actor, :actor_id, :action, :target, :outcome, :status, :detail)
+
+-- name: audit_read
+SELECT seq, time, actor, actor_id, action, target, outcome, status, detail FROM audit
+WHERE (:before IS NULL OR seq < :before) AND (:target IS NULL OR target = :target)
+ORDER BY seq DESC LIMIT :limit
+
+-- name: prune_audit
+DELETE FROM audit WHERE seq <= (SELECT coalesce(max(seq), 0) FROM audit) - :keep

@@ -1,0 +1,29 @@
+"""``conveyor audit``: the changes made through the REST API, newest first."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from . import AppRef, cli
+from .output import errors_as_usage, json_option, out, print_json, when
+
+
+@cli.command()
+@click.option("--target", help="Only changes to this job, queue or schedule.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@json_option
+@click.pass_obj
+@errors_as_usage
+def audit(ref: AppRef, target: str | None, limit: int, as_json: bool) -> None:
+    """Changes made through the REST API: when, who (token), what, to what, outcome.
+    (A submitted job names its submitter in its submitted_by header.)"""
+    entries = ref.load().backend.audit(limit=limit, target=target)
+    if as_json:
+        print_json(entries)
+        return
+    table = Table("when", "who", "action", "target", "outcome")
+    for e in entries:
+        who = f"{e.actor} ({e.actor_id})" if e.actor_id else e.actor
+        table.add_row(when(e.time), who, e.action, e.target, f"{e.outcome} ({e.status})")
+    out.print(table if entries else "no change made through the API is recorded")

@@ -1,0 +1,71 @@
+"""The audit trail: every change made through the API (each request but GET and HEAD
+that passed authentication, or was refused for its role) is stored in the backend with
+who made it (the token's name and id), what (method and route), to what (the job,
+queue or schedule), when, and how it ended (``ok`` or the error code answered).
+
+Job submissions are the exception: who submitted a job is stamped on the job itself
+(its ``submitted_by`` header), in the write that stores it, so a submit costs one write.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..records import AuditEntry
+
+if TYPE_CHECKING:
+    from ..app import App
+
+log = logging.getLogger("conveyor.web")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def not_audited(endpoint: F) -> F:
+    """Mark a handler whose changes are recorded some other way (on the job itself)."""
+    endpoint.audited = False  # type: ignore[attr-defined]
+    return endpoint
+
+
+def identify(request: Request, app: App, actor: str, actor_id: str = "") -> None:
+    """Say who this request is (the authorizer calls it): its changes are then audited."""
+    request.state.audit = (app, actor, actor_id)
+
+
+def submitter(request: Request) -> str:
+    """What a job submitted by this request records as its ``submitted_by``."""
+    _, actor, actor_id = getattr(request.state, "audit", (None, "service", ""))
+    return f"{actor} ({actor_id})" if actor_id else actor
+
+
+async def record(request: Request, response: Response, route: str) -> None:
+    """Store the entry for a change this request made or tried (after it is answered
+    for, so the outcome is known); a failure to store it is logged, never the caller's."""
+    who = getattr(request.state, "audit", None)
+    if who is None:  # not authenticated: nothing was changed, nobody to name
+        return
+    app, actor, actor_id = who
+    params = {k: str(v) for k, v in request.path_params.items()}
+    outcome, detail = "ok", {"params": params}
+    if response.status_code >= 400:
+        outcome = _error_code(response)
+    entry = AuditEntry(0, time.time(), actor, actor_id, f"{request.method} {route}",
+                       next(iter(params.values()), ""), outcome, response.status_code, detail)  # fmt: skip
+    try:
+        await app.aio.call(app.backend.record_audit, entry)
+    except Exception as exc:  # the change stands; say loudly that its record is missing
+        log.error("could not record %s %s by %s in the audit trail: %s",
+                  entry.action, entry.target, actor, exc)  # fmt: skip
+
+
+def _error_code(response: Response) -> str:
+    try:
+        return str(json.loads(bytes(response.body))["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return f"http_{response.status_code}"
