@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from ..version import __version__
 from .auth import AuthMode, authorizer
 from .context import MAX_WAIT, Api
+from .dashboard import mount as mount_dashboard
 from .errors import ApiRoute, handle
 from .routes import (
     events,
@@ -51,10 +52,16 @@ def api_router(app: App, *, auth: AuthMode = "required", max_wait: float = MAX_W
 
 
 def create_api(
-    app: App, *, auth: AuthMode = "required", prefix: str = "/api", max_wait: float = MAX_WAIT
+    app: App,
+    *,
+    auth: AuthMode = "required",
+    prefix: str = "/api",
+    max_wait: float = MAX_WAIT,
+    dashboard: str | None = "/ui",
 ) -> FastAPI:
     """The REST API as an ASGI app: routes under ``prefix``, the OpenAPI 3.1 document at
-    ``{prefix}/openapi.json``, interactive docs at ``{prefix}/docs``."""
+    ``{prefix}/openapi.json``, interactive docs at ``{prefix}/docs``; the dashboard under
+    ``dashboard`` (None: no dashboard), with the same auth."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -70,6 +77,8 @@ def create_api(
         lifespan=lifespan,
     )
     service.include_router(api_router(app, auth=auth, max_wait=max_wait), prefix=prefix)
+    if dashboard is not None:
+        mount_dashboard(service, app, auth, dashboard)
     # Outside the routes (an unknown path, a wrong method): the same error shape.
     service.add_exception_handler(HTTPException, handle)
     service.add_exception_handler(RequestValidationError, handle)

@@ -1,0 +1,66 @@
+// Conveyor dashboard: live parts, confirmations, select-all. Plain JavaScript, no build.
+//
+// A page names its event stream in <body data-live> (the API's server-sent events route,
+// behind the dashboard session) and marks the regions that change with data-live-part.
+// An event refetches the page and swaps those regions in place: no reload, and the
+// server renders every figure, so there is one template per view.
+"use strict";
+
+const body = document.body;
+const parts = () => document.querySelectorAll("[data-live-part][id]");
+let pending = null;
+let busy = false;
+
+function held() {
+  // Keep a region still while the user is using it (a selection, a field being typed in).
+  const hold = document.querySelector("[data-live-hold]");
+  if (hold && hold.querySelector("input:checked")) return true;
+  const active = document.activeElement;
+  return Boolean(active && active.closest("[data-live-part]") && active.matches("input, select, textarea"));
+}
+
+async function refresh() {
+  pending = null;
+  if (busy || held()) return;
+  busy = true;
+  try {
+    const response = await fetch(location.href, { headers: { Accept: "text/html" }, cache: "no-store" });
+    if (!response.ok || response.redirected) return;  // logged out, or gone: keep what is shown
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    for (const part of parts()) {
+      const next = fresh.getElementById(part.id);
+      if (next) part.replaceWith(next);
+    }
+    document.dispatchEvent(new CustomEvent("conveyor:refreshed"));
+  } catch (error) {
+    // The server went away for a moment: the next event or tick tries again.
+  } finally {
+    busy = false;
+  }
+}
+
+function soon(delay) {
+  if (pending === null) pending = setTimeout(refresh, delay);
+}
+
+if (body.dataset.live) {
+  const stream = new EventSource(body.dataset.live);
+  const kinds = ["job.state", "job.progress"];  // the feed's event names (Backend.events)
+  const onEvent = () => soon(250);
+  stream.onmessage = onEvent;
+  for (const kind of kinds) stream.addEventListener(kind, onEvent);
+  addEventListener("pagehide", () => stream.close());
+}
+const tick = Number(body.dataset.tick || 0);
+if (tick > 0) setInterval(() => soon(0), tick * 1000);
+
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest("[data-confirm]") || event.submitter?.closest("[data-confirm]");
+  const message = event.submitter?.dataset.confirm || form?.dataset.confirm;
+  if (message && !confirm(message)) event.preventDefault();
+});
+
+document.addEventListener("change", (event) => {
+  if (!event.target.matches("[data-select-all]")) return;
+  for (const box of document.querySelectorAll("input[name=ids]")) box.checked = event.target.checked;
+});
