@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 TEMPLATES = Path(__file__).parent / "templates"
 FLASH = "conveyor_flash"
+#: The CSRF field every form posts (module level: FastAPI reads the annotations by name).
+Csrf = Annotated[str | None, Form()]
 #: Seconds between refreshes of pages whose figures move without events (heartbeat ages).
 TICK = 5
 
@@ -132,8 +134,6 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         response = RedirectResponse(_back(request, back), status_code=303)
         response.set_cookie(FLASH, message[:300], path=prefix, httponly=True, samesite="strict")
         return response
-
-    Csrf = Annotated[str | None, Form()]
 
     # -- login -----------------------------------------------------------------------------
 
