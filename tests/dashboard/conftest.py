@@ -26,7 +26,8 @@ from conveyor.web import TokenStore, WebService, create_api
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]  # fmt: skip
+                 "--disable-component-update", "--no-first-run",
+                 "--disable-lcd-text"]  # fmt: skip
 
 
 @dataclass

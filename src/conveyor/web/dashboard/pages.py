@@ -42,6 +42,7 @@ def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=TEMPLATES)
     templates.env.filters["when"] = views.when
     templates.env.filters["ago"] = views.ago
+    templates.env.filters["short"] = views.short
     templates.env.globals["node_kind"] = views.node_kind
     return templates
 

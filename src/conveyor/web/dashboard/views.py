@@ -72,7 +72,7 @@ def overview_page(app: App) -> dict[str, Any]:
 def jobs_page(app: App, filters: dict[str, Any], cursor: str | None, limit: int) -> dict[str, Any]:
     page = list_jobs(app, cursor=cursor, limit=limit, **filters)
     return {"jobs": page.jobs, "next_cursor": page.next_cursor, "states": STATES,
-            "queues": [q.name for q in queue_stats(app)], "now": app.backend.now()}  # fmt: skip
+            "queues": [q.name for q in queue_stats(app)], "names": worker_names(app)}  # fmt: skip
 
 
 @dataclass
@@ -100,14 +100,20 @@ def timeline(job: dict[str, Any]) -> list[Step]:
         steps.append(Step(entry["state"], entry["finished_at"], entry["worker"], entry["error"]))
     if job["state"] == State.STARTED.value and job["started_at"]:
         steps.append(Step(f"attempt {job['attempt']} started", job["started_at"], job["worker"]))
-    elif job["finished_at"] and all(e["finished_at"] != job["finished_at"] for e in attempts):
+    elif job["finished_at"] and (not attempts or attempts[-1]["state"] != job["state"]):
         steps.append(Step(job["state"], job["finished_at"], job["worker"], job["error"]))
     return sorted(steps, key=lambda s: s.at)
 
 
 def job_page(app: App, job_id: str) -> dict[str, Any]:
     job = describe_job(app, job_id)
-    return {"job": job, "timeline": timeline(job), "now": app.backend.now()}
+    now = app.backend.now()
+    return {"job": job, "timeline": timeline(job), "names": worker_names(app), "now": now}
+
+
+def worker_names(app: App) -> dict[str, str]:
+    """Registered workers' names by id (jobs record the id; people know the name)."""
+    return {w.id: w.name for w in registered_workers(app)}
 
 
 def queues_page(app: App) -> dict[str, Any]:
@@ -151,6 +157,11 @@ def workflow_page(app: App, workflow_id: str) -> dict[str, Any]:
 
 def node_kind(node: Node) -> str:
     return str(node["t"])
+
+
+def short(job_id: str | None) -> str:
+    """The end of an id: ids begin with their time, so the start is shared by neighbours."""
+    return "" if job_id is None else job_id[-12:]
 
 
 def when(value: float | None) -> str:

@@ -28,8 +28,9 @@ async function refresh() {
     if (!response.ok || response.redirected) return;  // logged out, or gone: keep what is shown
     const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
     for (const part of parts()) {
+      // Only what changed: a control that did not change is never swapped under a click.
       const next = fresh.getElementById(part.id);
-      if (next) part.replaceWith(next);
+      if (next && next.innerHTML !== part.innerHTML) part.replaceWith(next);
     }
     document.dispatchEvent(new CustomEvent("conveyor:refreshed"));
   } catch (error) {
