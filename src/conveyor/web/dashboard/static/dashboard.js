@@ -49,6 +49,9 @@ if (body.dataset.live) {
   const kinds = ["job.state", "job.progress"];  // the feed's event names (Backend.events)
   const onEvent = () => soon(250);
   stream.onmessage = onEvent;
+  // The stream starts from now: whatever changed between this page's rendering and the
+  // stream's (re)connection is fetched once, so no change falls in the gap.
+  stream.onopen = onEvent;
   for (const kind of kinds) stream.addEventListener(kind, onEvent);
   addEventListener("pagehide", () => stream.close());
 }
