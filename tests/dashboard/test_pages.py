@@ -80,6 +80,7 @@ def test_login_sessions_and_the_auth_modes(app: App) -> None:
         assert "samesite=strict" in cookie
         assert "path=/ui" in cookie
         page = await c.get("/ui/")
+        assert page.headers["x-frame-options"] == "DENY"  # no clickjacking of the buttons
         assert page.status_code == 200
         assert "t-read" in page.text
         TokenStore(app.backend).revoke(secret.split("_")[1])  # revoked: the session ends
@@ -139,6 +140,11 @@ def test_every_change_needs_the_role_the_csrf_field_and_this_origin(app: App) ->
         assert "not both" in (await c.get("/ui/schedules")).text
         await c.post("/ui/schedules/nightly/edit", data={"csrf": csrf, "every": "30"})
         assert app.schedules.get("nightly").schedule.every == 30
+        await c.post(
+            "/ui/queues/файлы/pause", data={"csrf": csrf}
+        )  # a message in any script, through a cookie
+        flash = (await c.get("/ui/queues")).text
+        assert "error: queue &#39;файлы&#39; is not a valid queue name" in flash
         await c.post("/ui/schedules/nightly/pause", data={"csrf": csrf})
         assert app.schedules.get("nightly").schedule.paused
 

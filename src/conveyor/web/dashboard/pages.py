@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -34,6 +34,10 @@ TEMPLATES = Path(__file__).parent / "templates"
 FLASH = "conveyor_flash"
 #: The CSRF field every form posts (module level: FastAPI reads the annotations by name).
 Csrf = Annotated[str | None, Form()]
+#: No other site may frame a page with buttons on it (clickjacking), and no link leaks
+#: the page's address (it may hold filters) to another site.
+HEADERS = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'",
+           "Referrer-Policy": "same-origin", "Cache-Control": "no-store"}  # fmt: skip
 #: Seconds between refreshes of pages whose figures move without events (heartbeat ages).
 TICK = 5
 
@@ -99,10 +103,11 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
     def _render(
         request: Request, name: str, me: Viewer, data: dict[str, Any], status: int = 200
     ) -> Response:
-        flash = request.cookies.get(FLASH)
+        flash = unquote(request.cookies.get(FLASH, "")) or None
         context = {"me": me, "prefix": prefix, "flash": flash, "operate": me.can("operate"),
                    "admin": me.can("admin"), "path": request.url.path, **data}  # fmt: skip
         response = templates.TemplateResponse(request, name, context, status_code=status)
+        response.headers.update(HEADERS)
         if flash:
             response.delete_cookie(FLASH, path=prefix)
         return response
@@ -133,7 +138,10 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         except ConveyorError as exc:
             message = f"error: {exc}"
         response = RedirectResponse(_back(request, back), status_code=303)
-        response.set_cookie(FLASH, message[:300], path=prefix, httponly=True, samesite="strict")
+        # quoted: a cookie holds ASCII only, and messages quote names in any script
+        response.set_cookie(
+            FLASH, quote(message[:300]), path=prefix, httponly=True, samesite="strict"
+        )
         return response
 
     # -- login -----------------------------------------------------------------------------
