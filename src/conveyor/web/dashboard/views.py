@@ -72,7 +72,15 @@ def overview_page(app: App) -> dict[str, Any]:
 def jobs_page(app: App, filters: dict[str, Any], cursor: str | None, limit: int) -> dict[str, Any]:
     page = list_jobs(app, cursor=cursor, limit=limit, **filters)
     return {"jobs": page.jobs, "next_cursor": page.next_cursor, "states": STATES,
-            "queues": [q.name for q in queue_stats(app)], "names": worker_names(app)}  # fmt: skip
+            "queues": suggested_queues(app), "names": worker_names(app)}  # fmt: skip
+
+
+def suggested_queues(app: App) -> list[str]:
+    """Queue names to offer in a filter: declared, paused or consumed. Not those known
+    only from the jobs they hold: that needs the counts, too slow for a list's first byte
+    on a large store (a name typed in still filters)."""
+    consumed = {q for w in registered_workers(app) for q in w.queues}
+    return sorted(set(app.declared_queues()) | app.backend.paused_queues() | consumed)
 
 
 @dataclass
