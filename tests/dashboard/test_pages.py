@@ -12,7 +12,7 @@ from typing import TypeVar
 import httpx
 import pytest
 
-from conveyor import App
+from conveyor import App, control
 from conveyor.loader import load_app
 from conveyor.records import Lease, WorkerInfo
 from conveyor.states import State
@@ -212,3 +212,21 @@ def test_a_dead_worker_shows_the_jobs_it_held_and_when_they_return(
     assert "presumed dead" in overview
     assert workers.count("<form") == 1
     assert 'action="/ui/logout"' in workers
+
+
+def test_throughput_counts_finished_and_failed_jobs_per_step(app: App, clock: FakeClock) -> None:
+    for fails in (False, True, False):
+        app.send_task("dash.add", [1, 1])
+        (job,) = app.backend.claim(["default"], "w", 1, 30)
+        lease = Lease(job.id, job.lease_token or "")
+        if fails:
+            app.backend.fail(lease, {"type": "ValueError", "message": "bad"})
+        else:
+            app.backend.complete(lease, 2)
+        clock.advance(70)  # each in its own minute
+    buckets = control.throughput(app, window=600, step=60)
+    assert len(buckets) == 10
+    assert [(b.finished, b.failed) for b in buckets[-4:-1]] == [(1, 0), (1, 1), (1, 0)]
+    assert sum(b.finished for b in control.throughput(app, window=600, step=60, queue="media")) == 0
+    with pytest.raises(ValueError, match="step"):
+        control.throughput(app, window=60, step=120)
