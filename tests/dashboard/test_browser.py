@@ -114,6 +114,8 @@ def screenshots(browser: Browser, served: Served, ids: dict[str, str], folder: P
             if name in ("jobs-failed", "workflows") or (scheme == "dark" and name not in DARK):
                 continue
             page.goto(served.url + path)
+            if name == "queues":  # a few live refreshes, for the depth drawn since opening
+                page.wait_for_timeout(2500)
             page.screenshot(path=str(folder / f"dashboard-{name}-{scheme}.png"), full_page=False)
         context.close()
 
@@ -163,6 +165,8 @@ def test_pausing_a_queue_on_the_page_stops_claims_and_resuming_restarts_them(
     page.click("[data-test=resume-default]")
     page.wait_for_selector("[data-test=pause-default]")
     assert held.get(timeout=20) == 42
+    # The depth drawn since the page opened, from the figures each live refresh brought.
+    page.wait_for_selector("svg[data-spark=default] polyline.waiting", state="attached")
     page.close()
 
 

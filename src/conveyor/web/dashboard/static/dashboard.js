@@ -68,3 +68,30 @@ document.addEventListener("change", (event) => {
   if (!event.target.matches("[data-select-all]")) return;
   for (const box of document.querySelectorAll("input[name=ids]")) box.checked = event.target.checked;
 });
+
+// Queue depth over time: the store keeps no history of depths, so the queues page
+// samples the figures each refresh brings and draws them since the page opened.
+const depths = new Map();
+function sampleDepths() {
+  const now = Date.now();
+  for (const part of document.querySelectorAll("[data-depth]")) {
+    const samples = depths.get(part.dataset.depth) || [];
+    samples.push([now, Number(part.dataset.waiting), Number(part.dataset.running)]);
+    while (samples.length > 2 && now - samples[0][0] > 15 * 60 * 1000) samples.shift();
+    depths.set(part.dataset.depth, samples);
+  }
+  for (const svg of document.querySelectorAll("svg[data-spark]")) {
+    const samples = depths.get(svg.dataset.spark) || [];
+    if (samples.length < 2) continue;
+    const start = samples[0][0], span = Math.max(now - start, 1);
+    const peak = Math.max(1, ...samples.map((s) => s[1] + s[2]));
+    const line = (pick) => samples.map((s) =>
+      `${(300 * (s[0] - start) / span).toFixed(1)},${(60 - 58 * pick(s) / peak).toFixed(1)}`).join(" ");
+    svg.innerHTML = `<polyline class="waiting" points="${line((s) => s[1])}"/>` +
+      `<polyline class="running" points="${line((s) => s[2])}"/><title>peak ${peak}</title>`;
+  }
+}
+if (document.querySelector("[data-depth]")) {
+  sampleDepths();
+  document.addEventListener("conveyor:refreshed", sampleDepths);
+}
