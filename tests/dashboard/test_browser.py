@@ -96,6 +96,8 @@ def test_every_page_loads_with_no_console_error_and_no_failed_request(
     page.goto(f"{served.url}/ui/workflows/{ids['workflow']}")
     assert page.locator(".node.task").count() == 4
     assert page.locator(".node.task.s-success").count() == 4
+    page.goto(f"{served.url}/ui/workers")
+    assert "MiB (its own process)" in page.inner_text("main")  # from the worker's heartbeat
     page.goto(f"{served.url}/ui/jobs?state=FAILURE")  # filters live in a shareable URL
     assert page.locator("table.jobs tbody tr").count() == 1
     assert not watch.problems, watch.problems
