@@ -22,7 +22,8 @@ from conveyor.workflows import chain, group
 from .conftest import Served, logged_in
 from .tasks import add, encode, fail, steps
 
-pytestmark = pytest.mark.slow
+# The first test also starts the server, worker, scheduler and browser for the module.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 SHOTS = os.environ.get("CONVEYOR_SCREENSHOTS")
 #: The pages also shown dark in the docs (every page follows prefers-color-scheme).
 DARK = ("overview", "job")
