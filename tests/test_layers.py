@@ -30,8 +30,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                   "conveyor.testing", "conveyor.__main__")),
     # the package's top names the public API from every layer
     ("package", ("conveyor",)),
-    # apps written as a user writes them, against the public API: the demo
-    ("apps", ("conveyor.demo",)),
+    # apps written as a user writes them, against the public API: the demo; and the
+    # integrations, which build on the whole package (conveyor.contrib.django: the CLI,
+    # the control functions, the app)
+    ("apps", ("conveyor.demo", "conveyor.contrib.django")),
 ]  # fmt: skip
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}
 
@@ -61,12 +63,17 @@ def module_name(path: Path) -> str:
 
 
 def layer_of(module: str) -> str:
+    """The layer of the longest prefix that matches (conveyor.contrib.django is an app,
+    the rest of conveyor.contrib a surface)."""
+    if module == "conveyor":  # the package layer is the top itself, not everything under it
+        return "package"
+    best: tuple[int, str] | None = None
     for name, prefixes in LAYERS:
-        if name == "package":  # the top itself only, not everything under it
-            if module == "conveyor":
-                return name
-        elif any(module == p or module.startswith(p + ".") for p in prefixes):
-            return name
+        for p in prefixes:
+            if name != "package" and (module == p or module.startswith(p + ".")):
+                best = max(best or (0, name), (len(p), name))
+    if best is not None:
+        return best[1]
     raise AssertionError(f"{module} is in no layer: add it to LAYERS and docs/architecture.md")
 
 

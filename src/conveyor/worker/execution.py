@@ -39,8 +39,10 @@ _loops = threading.local()
 
 def error_info(exc: BaseException, **extra: Any) -> dict[str, Any]:
     """An error as stored on a record: type, message, traceback."""
+    cls = type(exc)
     return {
-        "type": type(exc).__name__,
+        "type": cls.__name__,
+        "path": f"{cls.__module__}.{cls.__qualname__}",  # the class's import path
         "message": str(exc),
         "traceback": "".join(traceback.format_exception(exc)),
         **extra,

@@ -1,0 +1,253 @@
+"""The admin's Conveyor pages, over any backend (they call ``conveyor.control`` and
+``app.schedules``, as the CLI and the REST API do):
+
+- **Jobs** (read-only): filter by state, queue and task, search by id, a page per job
+  with its arguments, result, error and traceback, attempts; actions *cancel* and *retry*
+  (permission ``conveyor.change_job``);
+- **Schedules** (editable): list with next run, add and edit (cron or interval, time
+  zone, arguments, queue), pause, resume and delete.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+
+from conveyor.control import jobs as control
+from conveyor.errors import ConveyorError
+from conveyor.states import State
+
+from .models import Job, Schedule
+from .runtime import get_app
+
+PAGE = 50
+
+
+def _when(value: float | None) -> str:
+    return "" if value is None else datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class ConveyorAdmin(admin.ModelAdmin):
+    def _context(self, request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
+        return {**self.admin_site.each_context(request), "opts": self.model._meta,
+                "title": title, "app_label": "conveyor", **extra}  # fmt: skip
+
+
+@admin.register(Job)
+class JobAdmin(ConveyorAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        app = get_app()
+        if request.method == "POST":
+            return self._act(request)
+        params = request.GET
+        state, queue, task = (
+            params.get("state", ""),
+            params.get("queue", ""),
+            params.get("task", ""),
+        )
+        search = params.get("q", "").strip()
+        error = None
+        rows: list[Any] = []
+        cursor = None
+        try:
+            if search:
+                rows = list(app.backend.get_many([search]).values())
+            else:
+                page = control.list_jobs(
+                    app, states=[state] if state else None, queues=[queue] if queue else None,
+                    tasks=[task] if task else None, cursor=params.get("cursor") or None, limit=PAGE,
+                )  # fmt: skip
+                rows, cursor = page.jobs, page.next_cursor
+        except ConveyorError as exc:
+            error = str(exc)
+        jobs = [{"id": r.id, "task": r.task, "queue": r.queue, "state": r.state.value,
+                 "priority": r.priority, "attempt": r.attempt, "created": _when(r.created_at),
+                 "finished": _when(r.finished_at)} for r in rows]  # fmt: skip
+        filters = {"state": state, "queue": queue, "task": task, "q": search}
+        return TemplateResponse(request, "conveyor/admin/jobs.html", self._context(
+            request, "Jobs", jobs=jobs, error=error, cursor=cursor, filters=filters,
+            states=[s.value for s in State], queues=app.declared_queues(), tasks=sorted(app.tasks),
+            can_change=self.has_change_permission(request),
+        ))  # fmt: skip
+
+    def _act(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        app = get_app()
+        action = request.POST.get("action")
+        ids = request.POST.getlist("_selected_action")
+        if action not in ("cancel_jobs", "retry_jobs") or not ids:
+            self.message_user(request, "Pick jobs and an action.", messages.WARNING)
+            return HttpResponseRedirect(request.get_full_path())
+        for job_id in ids:
+            try:
+                if action == "cancel_jobs":
+                    said = control.cancel_job(
+                        app, job_id, reason=f"cancelled in the admin by {request.user}"
+                    )
+                    self.message_user(
+                        request,
+                        said.message,
+                        messages.SUCCESS if said.took_effect else messages.WARNING,
+                    )
+                else:
+                    control.retry_job(app, job_id)
+                    self.message_user(request, f"{job_id} is queued again", messages.SUCCESS)
+            except ConveyorError as exc:
+                self.message_user(request, f"{job_id}: {exc}", messages.ERROR)
+        return HttpResponseRedirect(request.get_full_path())
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: Any = None) -> HttpResponse:  # fmt: skip
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            return self._act(request)
+        try:
+            job = control.describe_job(get_app(), object_id)
+        except ConveyorError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return HttpResponseRedirect("../../")
+        shown = {k: json.dumps(job[k], indent=2, default=str) for k in
+                 ("args", "kwargs", "result", "progress", "headers", "attempts")}  # fmt: skip
+        times = {k: _when(job[k]) for k in ("created_at", "run_at", "started_at", "finished_at")}
+        return TemplateResponse(request, "conveyor/admin/job.html", self._context(
+            request, f"Job {object_id}", job=job, shown=shown, times=times,
+            can_change=self.has_change_permission(request),
+        ))  # fmt: skip
+
+
+class ScheduleForm(forms.Form):
+    name = forms.RegexField(regex=r"^[\w.:@-]{1,100}$", max_length=100)
+    task = forms.CharField(
+        max_length=200, help_text="The task's import path, e.g. reports.tasks.nightly"
+    )
+    cron = forms.CharField(required=False, help_text="A cron expression, e.g. 0 1 * * *")
+    every = forms.FloatField(required=False, min_value=1, help_text="Or an interval in seconds")
+    tz = forms.CharField(initial="UTC", max_length=64)
+    args = forms.CharField(initial="[]", help_text="JSON list")
+    kwargs = forms.CharField(initial="{}", help_text="JSON object")
+    queue = forms.CharField(required=False, max_length=100)
+
+    def clean(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().clean() or {}
+        for key, kind in (("args", list), ("kwargs", dict)):
+            try:
+                value = json.loads(data.get(key) or ("[]" if kind is list else "{}"))
+            except ValueError:
+                self.add_error(key, "not valid JSON")
+                continue
+            if not isinstance(value, kind):
+                self.add_error(key, f"must be a JSON {'list' if kind is list else 'object'}")
+            data[key] = value
+        if bool(data.get("cron")) == (data.get("every") is not None):
+            raise forms.ValidationError("Give a cron expression or an interval (one of them).")
+        return data
+
+    def fields_for_book(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {"cron": data["cron"] or None, "every": data["every"], "tz": data["tz"],
+                "args": data["args"], "kwargs": data["kwargs"],
+                "options": {"queue": data["queue"]} if data["queue"] else {}}  # fmt: skip
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(ConveyorAdmin):
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        book = get_app().schedules
+        if request.method == "POST":
+            if not self.has_change_permission(request):
+                raise PermissionDenied
+            action, names = request.POST.get("action"), request.POST.getlist("_selected_action")
+            for name in names:
+                try:
+                    if action == "pause_schedules":
+                        book.pause(name)
+                    elif action == "resume_schedules":
+                        book.resume(name)
+                    elif action == "delete_schedules" and self.has_delete_permission(request):
+                        book.delete(name)
+                    else:
+                        continue
+                    self.message_user(request, f"{name}: {action.split('_')[0]}d", messages.SUCCESS)
+                except ConveyorError as exc:
+                    self.message_user(request, f"{name}: {exc}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+        rows = [{"name": v.schedule.name, "task": v.schedule.task,
+                 "when": v.schedule.cron or f"every {v.schedule.every:g} s", "tz": v.schedule.tz,
+                 "paused": getattr(v.schedule, "paused", False), "source": v.schedule.source,
+                 "next": _when(v.next_run), "last": _when(v.last_run_at)}
+                for v in sorted(book.list(), key=lambda v: v.schedule.name)]  # fmt: skip
+        return TemplateResponse(request, "conveyor/admin/schedules.html", self._context(
+            request, "Schedules", schedules=rows, can_change=self.has_change_permission(request),
+        ))  # fmt: skip
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        return self._edit(request, None)
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: Any = None) -> HttpResponse:  # fmt: skip
+        return self._edit(request, object_id)
+
+    def _edit(self, request: HttpRequest, name: str | None) -> HttpResponse:
+        if not (
+            self.has_add_permission(request)
+            if name is None
+            else self.has_change_permission(request)
+        ):
+            raise PermissionDenied
+        book = get_app().schedules
+        if request.method == "POST":
+            form = ScheduleForm(request.POST)
+            if form.is_valid():
+                try:
+                    if name is None:
+                        book.add(
+                            form.cleaned_data["name"],
+                            form.cleaned_data["task"],
+                            **form.fields_for_book(),
+                        )
+                    else:
+                        book.update(name, task=form.cleaned_data["task"], **form.fields_for_book())
+                except (ConveyorError, TypeError, ValueError) as exc:
+                    form.add_error(None, str(exc))
+                else:
+                    self.message_user(
+                        request, f"schedule {form.cleaned_data['name']} saved", messages.SUCCESS
+                    )
+                    return HttpResponseRedirect("../../" if name else "../")
+        elif name is None:
+            form = ScheduleForm()
+        else:
+            try:
+                schedule = book.get(name).schedule
+            except ConveyorError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return HttpResponseRedirect("../../")
+            form = ScheduleForm(initial={
+                "name": schedule.name, "task": schedule.task, "cron": schedule.cron or "",
+                "every": schedule.every, "tz": schedule.tz, "args": json.dumps(schedule.args),
+                "kwargs": json.dumps(schedule.kwargs), "queue": (schedule.options or {}).get("queue", ""),
+            })  # fmt: skip
+        return TemplateResponse(request, "conveyor/admin/schedule_form.html", self._context(
+            request, "Add schedule" if name is None else f"Schedule {name}", form=form, editing=name,
+        ))  # fmt: skip
