@@ -139,6 +139,10 @@ class WorkerInfo:
     #: How often it heartbeats (its app's setting), so others can tell when it is overdue;
     #: the setting's default for an entry written by an older worker.
     heartbeat_interval: float = 2.0
+    #: Resident memory of the worker's own process at its last heartbeat, in bytes (read
+    #: from /proc on Linux; None elsewhere, and from an older worker). A process pool's
+    #: children are not counted.
+    memory_rss: int | None = None
 
 
 @dataclass(slots=True, frozen=True)

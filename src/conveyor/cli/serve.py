@@ -20,7 +20,7 @@ from .output import errors_as_usage
 @click.pass_obj
 @errors_as_usage
 def serve(ref: AppRef, host: str, port: int, loglevel: str) -> None:
-    """Serve the REST API (docs at /api/docs) until SIGINT/SIGTERM."""
+    """Serve the REST API (docs at /api/docs) and the dashboard (/ui/) until SIGINT/SIGTERM."""
     require_web()
     from ..web import TokenStore, WebService, create_api
     from ..web.service import auth_for
@@ -33,6 +33,7 @@ def serve(ref: AppRef, host: str, port: int, loglevel: str) -> None:
     shown = f"[{host}]" if ":" in host else host
     console.print(
         f"[bold]conveyor serve[/bold] http://{shown}:{port}/api  (docs: /api/docs)\n"
+        f"  dashboard    http://{shown}:{port}/ui/\n"
         f"  backend      {hide_password(app.conf.backend_url)}\n"
         f"  auth         {_describe(auth, has_tokens)}\n"
         f"  exposed      {', '.join(app.conf.http_tasks) or 'no task (set app.conf.http_tasks)'}"

@@ -5,6 +5,7 @@ plain dataclasses (``to_json`` turns any of them into JSON-ready data).
 """
 
 from .doctor import Finding, diagnose
+from .history import Bucket, throughput
 from .jobs import (
     JobPage,
     cancel_job,
@@ -20,8 +21,8 @@ from .status import Health, Overview, Readiness, health, overview, readiness, wo
 from .util import to_json
 
 __all__ = [
-    "Finding", "Health", "JobPage", "Overview", "QueueStats", "Readiness", "cancel_job", "cancel_where",
-    "describe_job", "diagnose", "enqueue_by_name", "health", "list_jobs", "overview", "pause_queue",
-    "purge_queue", "queue_stats", "readiness", "resume_queue", "retry_job", "retry_where", "to_json",
-    "workers",
+    "Bucket", "Finding", "Health", "JobPage", "Overview", "QueueStats", "Readiness", "cancel_job",
+    "cancel_where", "describe_job", "diagnose", "enqueue_by_name", "health", "list_jobs", "overview",
+    "pause_queue", "purge_queue", "queue_stats", "readiness", "resume_queue", "retry_job",
+    "retry_where", "throughput", "to_json", "workers",
 ]  # fmt: skip

@@ -14,6 +14,7 @@ from .schedule import Schedule, ScheduleError
 
 if TYPE_CHECKING:
     from ..app import App
+    from ..job import Job
 
 
 @dataclass
@@ -76,6 +77,12 @@ class ScheduleBook:
 
     def resume(self, name: str) -> Schedule:
         return self.update(name, paused=False)
+
+    def run_now(self, name: str) -> Job:
+        """One job now, with the schedule's arguments and options; its ticks are unchanged."""
+        s = self.get(name).schedule
+        headers = {**s.options.get("headers", {}), "schedule": s.name, "run_now": True}
+        return self.app.send_task(s.task, s.args, s.kwargs, **{**s.options, "headers": headers})
 
     def delete(self, name: str) -> None:
         if not self.app.backend.delete_schedule(name):

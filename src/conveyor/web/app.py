@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from ..version import __version__
 from .auth import TOKEN_CACHE, AuthMode, authorizer
 from .context import MAX_WAIT, Api
+from .dashboard import mount as mount_dashboard
 from .errors import ApiRoute, handle
 from .routes import (
     audit,
@@ -66,9 +67,11 @@ def create_api(
     prefix: str = "/api",
     max_wait: float = MAX_WAIT,
     token_cache: float = TOKEN_CACHE,
+    dashboard: str | None = "/ui",
 ) -> FastAPI:
     """The REST API as an ASGI app: routes under ``prefix``, the OpenAPI 3.1 document at
-    ``{prefix}/openapi.json``, interactive docs at ``{prefix}/docs``."""
+    ``{prefix}/openapi.json``, interactive docs at ``{prefix}/docs``; the dashboard under
+    ``dashboard`` (None: no dashboard), with the same auth."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -85,6 +88,8 @@ def create_api(
     )
     router = api_router(app, auth=auth, max_wait=max_wait, token_cache=token_cache)
     service.include_router(router, prefix=prefix)
+    if dashboard is not None:
+        mount_dashboard(service, app, auth, dashboard)
     # Outside the routes (an unknown path, a wrong method): the same error shape.
     service.add_exception_handler(HTTPException, handle)
     service.add_exception_handler(RequestValidationError, handle)

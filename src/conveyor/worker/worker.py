@@ -172,6 +172,7 @@ class Worker:
             pool=self.pool_kind, concurrency=self.concurrency, version=__version__,
             tasks=sorted(self.app.tasks), started_at=self._started_at,
             clock_skew=time.time() - self.backend.now(), heartbeat_interval=self.app.conf.heartbeat_interval,
+            memory_rss=resident_memory(),
         )  # fmt: skip
 
     # -- running -------------------------------------------------------------------------
@@ -563,3 +564,12 @@ class Worker:
             self.backend.unregister_worker(self.id)
         except BackendError as exc:
             log.error("could not unregister the worker: %s", exc)
+
+
+def resident_memory() -> int | None:
+    """This process's resident memory in bytes, from /proc (Linux); None elsewhere."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None

@@ -1,0 +1,54 @@
+"""The dashboard: server-rendered pages (Jinja2) over the control functions, served by
+the API's application (``create_api(app, dashboard="/ui")``), live through the API's
+own server-sent events route, with plain JavaScript and no build step or CDN.
+
+``mount(service, app, auth, prefix)`` adds the pages, their static files and the event
+stream (authenticated by the dashboard's session cookie) to a FastAPI service.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from ..auth import AuthMode
+from ..context import Api
+from ..errors import ApiError
+from ..routes import events
+from . import pages
+from .session import LoginRequired, Viewer, viewer
+
+if TYPE_CHECKING:
+    from ...app import App
+
+STATIC = Path(__file__).parent / "static"
+
+
+def mount(service: FastAPI, app: App, auth: AuthMode, prefix: str = "/ui") -> None:
+    """Serve the dashboard under ``prefix`` (and redirect ``/`` to it)."""
+
+    async def session(request: Request) -> Viewer:
+        try:
+            return await app.aio.call(viewer, app, auth, request)
+        except LoginRequired:
+            raise ApiError(
+                401, "unauthorized", "no dashboard session", f"log in at {prefix}/login"
+            ) from None
+
+    service.mount(f"{prefix}/static", StaticFiles(directory=STATIC), name="dashboard-static")
+    # The API's own event stream, the one route reused as it is, behind the session.
+    service.include_router(
+        events.routes(Api(app)),
+        prefix=prefix,
+        dependencies=[Depends(session)],
+        include_in_schema=False,
+    )
+    service.include_router(pages.routes(app, auth, prefix), prefix=prefix)
+
+    @service.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse(f"{prefix}/")

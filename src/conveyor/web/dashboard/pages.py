@@ -1,0 +1,353 @@
+"""The dashboard's pages (GET) and the forms they post (POST), each a thin call to the
+control function the API and CLI call for the same thing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import quote, unquote, urlencode, urlsplit
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from ...control import (
+    cancel_job,
+    pause_queue,
+    purge_queue,
+    resume_queue,
+    retry_job,
+)
+from ...control.jobs import MAX_PAGE
+from ...errors import ConveyorError, JobNotFound
+from ..auth import AuthMode
+from ..tokens import Role, TokenStore
+from . import views
+from .session import COOKIE, LoginRequired, Viewer, valid_form, viewer
+
+if TYPE_CHECKING:
+    from ...app import App
+
+TEMPLATES = Path(__file__).parent / "templates"
+FLASH = "conveyor_flash"
+#: The CSRF field every form posts (module level: FastAPI reads the annotations by name).
+Csrf = Annotated[str | None, Form()]
+#: No other site may frame a page with buttons on it (clickjacking), and no link leaks
+#: the page's address (it may hold filters) to another site.
+HEADERS = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'",
+           "Referrer-Policy": "same-origin", "Cache-Control": "no-store"}  # fmt: skip
+#: Seconds between refreshes of pages whose figures move without events (heartbeat ages).
+TICK = 5
+
+
+def _templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=TEMPLATES)
+    templates.env.filters["when"] = views.when
+    templates.env.filters["ago"] = views.ago
+    templates.env.filters["short"] = views.short
+    templates.env.globals["node_kind"] = views.node_kind
+    return templates
+
+
+def _timestamp(value: str | None) -> float | None:
+    """A ``datetime-local`` field (read as UTC) as POSIX seconds."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConveyorError(f"not a date and time: {value!r} (use YYYY-MM-DDTHH:MM)") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+def _back(request: Request, fallback: str) -> str:
+    """Where a form returns to: its page (the Referer, when it is ours), else ``fallback``."""
+    referer = request.headers.get("referer")
+    if referer:
+        parts = urlsplit(referer)
+        if parts.netloc == request.headers.get("host") and parts.path.startswith(fallback[:4]):
+            return parts.path + (f"?{parts.query}" if parts.query else "")
+    return fallback
+
+
+def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - one closure per route
+    r = APIRouter(include_in_schema=False)
+    templates = _templates()
+    call = app.aio.call
+
+    async def who(request: Request) -> Viewer:
+        return await call(viewer, app, mode, request)
+
+    async def page(
+        request: Request,
+        name: str,
+        read: Callable[[], dict[str, Any]],
+        *,
+        live: str = "",
+        tick: int = 0,
+    ) -> Response:
+        try:
+            me = await who(request)
+        except LoginRequired:
+            return _to_login(request)
+        try:
+            data = await call(read)
+        except JobNotFound as exc:
+            return _render(request, "missing.html", me, {"message": str(exc)}, status=404)
+        except ConveyorError as exc:
+            return _render(request, "missing.html", me, {"message": str(exc)}, status=400)
+        return _render(request, name, me, {**data, "live": live, "tick": tick})
+
+    def _render(
+        request: Request, name: str, me: Viewer, data: dict[str, Any], status: int = 200
+    ) -> Response:
+        flash = unquote(request.cookies.get(FLASH, "")) or None
+        context = {"me": me, "prefix": prefix, "flash": flash, "operate": me.can("operate"),
+                   "admin": me.can("admin"), "path": request.url.path, **data}  # fmt: skip
+        response = templates.TemplateResponse(request, name, context, status_code=status)
+        response.headers.update(HEADERS)
+        if flash:
+            response.delete_cookie(FLASH, path=prefix)
+        return response
+
+    def _to_login(request: Request) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"{prefix}/login?{urlencode({'next': target})}", status_code=303)
+
+    async def act(
+        request: Request, csrf: str | None, needed: Role, do: Callable[[], str], back: str
+    ) -> Response:
+        """Run a form's change after checking the session, its role and its CSRF field;
+        the outcome goes back to the page as a one-time message."""
+        try:
+            me = await who(request)
+        except LoginRequired:
+            return HTMLResponse("log in first", status_code=401)
+        if not valid_form(request, me, csrf):
+            return HTMLResponse(
+                "refused: this form did not come from this dashboard (CSRF)", status_code=403
+            )
+        if not me.can(needed):
+            return HTMLResponse(
+                f"refused: role {me.role!r} cannot do this; it needs {needed!r}", status_code=403
+            )
+        try:
+            message = await call(do)
+        except ConveyorError as exc:
+            message = f"error: {exc}"
+        response = RedirectResponse(_back(request, back), status_code=303)
+        # quoted: a cookie holds ASCII only, and messages quote names in any script
+        response.set_cookie(
+            FLASH, quote(message[:300]), path=prefix, httponly=True, samesite="strict"
+        )
+        return response
+
+    # -- login -----------------------------------------------------------------------------
+
+    @r.get("/login")
+    async def login_form(request: Request, next: str = "") -> Response:
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {"prefix": prefix, "next": next, "error": None, "me": None, "path": ""},
+        )
+
+    @r.post("/login")
+    async def login(
+        request: Request,
+        token: Annotated[str, Form(max_length=200)],
+        next: Annotated[str, Form()] = "",
+    ) -> Response:
+        found = await call(TokenStore(app.backend).verify, token.strip())
+        if found is None:
+            return templates.TemplateResponse(
+                request, "login.html",
+                {"prefix": prefix, "next": next, "me": None, "path": "",
+                 "error": "That token is not valid (unknown, revoked or mistyped)."},
+                status_code=401,
+            )  # fmt: skip
+        target = next if next.startswith(prefix + "/") and "//" not in next else f"{prefix}/"
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(COOKIE, token.strip(), path=prefix, httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https")  # fmt: skip
+        return response
+
+    @r.post("/logout")
+    async def logout() -> Response:
+        response = RedirectResponse(f"{prefix}/login", status_code=303)
+        response.delete_cookie(COOKIE, path=prefix)
+        return response
+
+    # -- pages -----------------------------------------------------------------------------
+
+    @r.get("/")
+    async def overview(request: Request) -> Response:
+        return await page(request, "overview.html", lambda: views.overview_page(app),
+                          live=f"{prefix}/events", tick=TICK)  # fmt: skip
+
+    @r.get("/jobs")
+    async def jobs(
+        request: Request,
+        state: Annotated[list[str] | None, Query()] = None,
+        queue: str = "",
+        task: str = "",
+        text: str = "",
+        after: str = "",
+        before: str = "",
+        cursor: str = "",
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    ) -> Response:
+        def read() -> dict[str, Any]:
+            filters = {"states": state or None, "queues": [queue] if queue else None,
+                       "tasks": [task] if task else None, "text": text or None,
+                       "created_after": _timestamp(after), "created_before": _timestamp(before)}  # fmt: skip
+            data = views.jobs_page(app, filters, cursor or None, limit)
+            shown = {"state": state or [], "queue": queue, "task": task, "text": text,
+                     "after": after, "before": before, "limit": limit}  # fmt: skip
+            keep = [(k, v) for k, v in shown.items() if v and k != "state"] + [
+                ("state", s) for s in state or []
+            ]
+            more = (
+                urlencode([*keep, ("cursor", data["next_cursor"])]) if data["next_cursor"] else None
+            )
+            return {
+                **data,
+                "filters": shown,
+                "more": more,
+                "first": urlencode(keep),
+                "paged": bool(cursor),
+            }
+
+        return await page(request, "jobs.html", read, live=f"{prefix}/events")
+
+    @r.get("/jobs/{job_id}")
+    async def job(request: Request, job_id: str) -> Response:
+        return await page(request, "job.html", lambda: views.job_page(app, job_id),
+                          live=f"{prefix}/events?{urlencode({'job': job_id})}")  # fmt: skip
+
+    @r.get("/queues")
+    async def queues(request: Request) -> Response:
+        return await page(request, "queues.html", lambda: views.queues_page(app),
+                          live=f"{prefix}/events", tick=TICK)  # fmt: skip
+
+    @r.get("/workers")
+    async def workers(request: Request) -> Response:
+        return await page(request, "workers.html", lambda: views.workers_page(app), tick=TICK // 2)
+
+    @r.get("/schedules")
+    async def schedules(request: Request) -> Response:
+        return await page(request, "schedules.html", lambda: views.schedules_page(app), tick=TICK)
+
+    @r.get("/workflows")
+    async def workflows(request: Request, id: str = "") -> Response:
+        if id:
+            return RedirectResponse(f"{prefix}/workflows/{id.strip()}", status_code=303)
+        return await page(request, "workflows.html", lambda: views.workflows_page(app))
+
+    @r.get("/workflows/{workflow_id}")
+    async def workflow(request: Request, workflow_id: str) -> Response:
+        return await page(request, "workflow.html", lambda: views.workflow_page(app, workflow_id),
+                          live=f"{prefix}/events")  # fmt: skip
+
+    # -- changes (POST only, CSRF-checked, role-checked) -------------------------------------
+
+    @r.post("/jobs/{job_id}/cancel")
+    async def cancel(
+        request: Request, job_id: str, csrf: Csrf = None, terminate: Annotated[bool, Form()] = False
+    ) -> Response:
+        def do() -> str:
+            return cancel_job(
+                app, job_id, terminate=terminate, reason="cancelled from the dashboard"
+            ).message
+
+        return await act(request, csrf, "operate", do, f"{prefix}/jobs/{job_id}")
+
+    @r.post("/jobs/{job_id}/retry")
+    async def retry(request: Request, job_id: str, csrf: Csrf = None) -> Response:
+        def do() -> str:
+            return f"job {retry_job(app, job_id).id} queued again"
+
+        return await act(request, csrf, "operate", do, f"{prefix}/jobs/{job_id}")
+
+    @r.post("/jobs")
+    async def bulk(
+        request: Request,
+        action: Annotated[str, Form(pattern="^(cancel|retry)$")],
+        ids: Annotated[list[str] | None, Form(max_length=MAX_PAGE)] = None,
+        csrf: Csrf = None,
+    ) -> Response:
+        def do() -> str:
+            done = 0
+            for job_id in ids or []:
+                try:
+                    if action == "cancel":
+                        done += cancel_job(
+                            app, job_id, reason="cancelled from the dashboard"
+                        ).took_effect
+                    else:
+                        done += bool(retry_job(app, job_id))
+                except ConveyorError:
+                    continue  # finished or retried meanwhile: the count says how many took
+            verb = "cancelled" if action == "cancel" else "queued again"
+            return f"{done} of {len(ids or [])} selected jobs {verb}"
+
+        return await act(request, csrf, "operate", do, f"{prefix}/jobs")
+
+    @r.post("/queues/{name}/{verb}")
+    async def queue_action(request: Request, name: str, verb: str, csrf: Csrf = None) -> Response:
+        def do() -> str:
+            if verb == "pause":
+                return (
+                    pause_queue(app, name) or f"queue {name} paused: workers claim nothing from it"
+                )
+            if verb == "resume":
+                resume_queue(app, name)
+                return f"queue {name} resumed"
+            if verb == "purge":
+                return f"queue {name}: {purge_queue(app, name)} waiting jobs revoked"
+            raise ConveyorError(f"unknown queue action {verb!r}")
+
+        return await act(request, csrf, "operate", do, f"{prefix}/queues")
+
+    @r.post("/schedules/{name}/{verb}")
+    async def schedule_action(
+        request: Request,
+        name: str,
+        verb: str,
+        csrf: Csrf = None,
+        cron: Annotated[str, Form(max_length=200)] = "",
+        every: Annotated[str, Form(max_length=30)] = "",
+    ) -> Response:
+        book = app.schedules
+
+        def do() -> str:
+            if verb == "pause":
+                book.pause(name)
+                return f"schedule {name} paused"
+            if verb == "resume":
+                book.resume(name)
+                return f"schedule {name} resumed"
+            if verb == "run":
+                return f"schedule {name}: job {book.run_now(name).id} queued now"
+            if verb == "edit":
+                return _edit(name, cron.strip(), every.strip())
+            raise ConveyorError(f"unknown schedule action {verb!r}")
+
+        def _edit(name: str, cron: str, every: str) -> str:
+            if bool(cron) == bool(every):
+                raise ConveyorError("give a cron expression or an interval in seconds, not both")
+            if every:
+                try:
+                    seconds = float(every)
+                except ValueError:
+                    raise ConveyorError(f"the interval must be seconds, not {every!r}") from None
+                book.update(name, every=seconds)
+                return f"schedule {name} now fires every {seconds:g} s"
+            book.update(name, cron=cron)
+            return f"schedule {name} now fires on cron {cron!r}"
+
+        return await act(request, csrf, "admin", do, f"{prefix}/schedules")
+
+    return r

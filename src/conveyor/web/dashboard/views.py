@@ -1,0 +1,192 @@
+"""What each page shows, read through the control functions (the ones the API and CLI
+call) and shaped for the templates. Each function runs on a worker thread (``app.aio``)
+and returns plain data; the templates only lay it out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ...control import (
+    describe_job,
+    diagnose,
+    list_jobs,
+    overview,
+    queue_stats,
+    throughput,
+)
+from ...control import workers as registered_workers
+from ...control.history import Bucket
+from ...control.liveness import liveness
+from ...states import State
+from ...workflows.handle import load_workflow
+
+if TYPE_CHECKING:
+    from ...app import App
+    from ...records import JobRecord
+    from ...workflows.engine import Node
+
+STATES = [s.value for s in State]
+RECENT_FAILURES = 10
+#: Jobs the workflows page looks through for the workflows they belong to.
+WORKFLOW_SCAN = 200
+
+
+@dataclass
+class Chart:
+    """Bars of finished (and failed) jobs per interval, as an SVG draws them."""
+
+    buckets: list[Bucket]
+    peak: int
+    title: str
+
+    @property
+    def total(self) -> int:
+        return sum(b.finished for b in self.buckets)
+
+    @property
+    def failed(self) -> int:
+        return sum(b.failed for b in self.buckets)
+
+
+def chart(app: App, title: str, queue: str | None = None) -> Chart:
+    buckets = throughput(app, window=3600, step=60, queue=queue)
+    return Chart(buckets, max([b.finished for b in buckets] + [1]), title)
+
+
+def overview_page(app: App) -> dict[str, Any]:
+    failures = list_jobs(app, states=[State.FAILURE.value], limit=RECENT_FAILURES).jobs
+    now = app.backend.now()
+    return {
+        "overview": overview(app),
+        "findings": diagnose(app),
+        "queues": queue_stats(app),
+        "workers": [(w, liveness(w, now)) for w in registered_workers(app)],
+        "failures": failures,
+        "chart": chart(app, "Finished per minute, last hour"),
+        "now": now,
+    }
+
+
+def jobs_page(app: App, filters: dict[str, Any], cursor: str | None, limit: int) -> dict[str, Any]:
+    page = list_jobs(app, cursor=cursor, limit=limit, **filters)
+    return {"jobs": page.jobs, "next_cursor": page.next_cursor, "states": STATES,
+            "queues": suggested_queues(app), "names": worker_names(app)}  # fmt: skip
+
+
+def suggested_queues(app: App) -> list[str]:
+    """Queue names to offer in a filter: declared, paused or consumed. Not those known
+    only from the jobs they hold: that needs the counts, too slow for a list's first byte
+    on a large store (a name typed in still filters)."""
+    consumed = {q for w in registered_workers(app) for q in w.queues}
+    return sorted(set(app.declared_queues()) | app.backend.paused_queues() | consumed)
+
+
+@dataclass
+class Step:
+    """One line of a job's timeline."""
+
+    label: str
+    at: float
+    worker: str | None = None
+    error: dict[str, Any] | None = None
+
+
+def timeline(job: dict[str, Any]) -> list[Step]:
+    """Created, due, each attempt's start and end (from the attempt history), and the
+    attempt running now or the end no attempt recorded (a job revoked while waiting)."""
+    steps = [Step("created", job["created_at"])]
+    if job["run_at"] and job["run_at"] > job["created_at"] + 0.001:
+        steps.append(Step("due", job["run_at"]))
+    attempts = job["attempts"]
+    for entry in attempts:
+        if entry.get("started_at"):
+            steps.append(
+                Step(f"attempt {entry['attempt']} started", entry["started_at"], entry["worker"])
+            )
+        steps.append(Step(entry["state"], entry["finished_at"], entry["worker"], entry["error"]))
+    if job["state"] == State.STARTED.value and job["started_at"]:
+        steps.append(Step(f"attempt {job['attempt']} started", job["started_at"], job["worker"]))
+    elif job["finished_at"] and (not attempts or attempts[-1]["state"] != job["state"]):
+        steps.append(Step(job["state"], job["finished_at"], job["worker"], job["error"]))
+    return sorted(steps, key=lambda s: s.at)
+
+
+def job_page(app: App, job_id: str) -> dict[str, Any]:
+    job = describe_job(app, job_id)
+    now = app.backend.now()
+    return {"job": job, "timeline": timeline(job), "names": worker_names(app), "now": now}
+
+
+def worker_names(app: App) -> dict[str, str]:
+    """Registered workers' names by id (jobs record the id; people know the name)."""
+    return {w.id: w.name for w in registered_workers(app)}
+
+
+def queues_page(app: App) -> dict[str, Any]:
+    stats = queue_stats(app)
+    return {
+        "queues": stats,
+        "charts": {q.name: chart(app, f"{q.name}: finished per minute", q.name) for q in stats},
+        "states": STATES,
+    }
+
+
+def workers_page(app: App) -> dict[str, Any]:
+    now = app.backend.now()
+    found = registered_workers(app)
+    held = app.backend.get_many([job_id for w in found for job_id in w.running])
+    return {
+        "workers": [(w, liveness(w, now), [held.get(j) or j for j in w.running]) for w in found],
+        "now": now,
+    }
+
+
+def schedules_page(app: App) -> dict[str, Any]:
+    views = sorted(app.schedules.list(), key=lambda v: v.schedule.name)
+    return {"schedules": views, "now": app.backend.now()}
+
+
+def workflows_page(app: App) -> dict[str, Any]:
+    """Workflows of the newest jobs (the store lists jobs, not workflows)."""
+    seen: dict[str, JobRecord] = {}
+    for job in list_jobs(app, limit=WORKFLOW_SCAN).jobs:
+        if job.workflow_id and job.workflow_id not in seen:
+            seen[job.workflow_id] = job
+    return {"recent": seen}
+
+
+def workflow_page(app: App, workflow_id: str) -> dict[str, Any]:
+    workflow = load_workflow(app, workflow_id)
+    return {"workflow": workflow, "spec": workflow.spec, "records": workflow.records(),
+            "state": workflow.state}  # fmt: skip
+
+
+def node_kind(node: Node) -> str:
+    return str(node["t"])
+
+
+def short(job_id: str | None) -> str:
+    """The end of an id: ids begin with their time, so the start is shared by neighbours."""
+    return "" if job_id is None else job_id[-12:]
+
+
+def when(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def ago(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 90:
+        return f"{seconds:.1f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} d"

@@ -1,0 +1,224 @@
+"""The dashboard in a real browser against a real server, worker and scheduler: every
+page loads clean, progress moves live, a running job is terminated from its page, a
+queue paused from the page stops a live worker's claims, a read token can change
+nothing, and a schedule edited on the page fires on its new time.
+
+``CONVEYOR_SCREENSHOTS=docs/images`` also saves each page, light and dark, for
+docs/dashboard.md."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request, Response
+
+from conveyor.states import State
+from conveyor.testing import wait_for
+from conveyor.web.dashboard.session import csrf_for
+from conveyor.workflows import chain, group
+
+from .conftest import Served, logged_in
+from .tasks import add, encode, fail, steps
+
+# The first test also starts the server, worker, scheduler and browser for the module.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+SHOTS = os.environ.get("CONVEYOR_SCREENSHOTS")
+#: The pages also shown dark in the docs (every page follows prefers-color-scheme).
+DARK = ("overview", "job")
+
+
+class Watch:
+    """Everything a page did wrong: console errors, uncaught exceptions, failed requests."""
+
+    def __init__(self, page: Page) -> None:
+        self.problems: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.problems.append(f"uncaught: {exc}"))
+        page.on("requestfailed", self._failed)
+        page.on("response", self._response)
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.problems.append(f"console: {message.text}")
+
+    def _failed(self, request: Request) -> None:
+        # Leaving a page cuts its event stream and a live refresh in flight: aborted.
+        live = request.resource_type in ("eventsource", "fetch")
+        if live and "ERR_ABORTED" in (request.failure or ""):
+            return
+        self.problems.append(f"failed: {request.url} {request.failure}")
+
+    def _response(self, response: Response) -> None:
+        if response.status >= 400:
+            self.problems.append(f"HTTP {response.status}: {response.url}")
+
+
+def demo_data(served: Served) -> dict[str, str]:
+    """A little of everything: successes, a failure, a running job, a workflow."""
+    app = served.app
+    done = [add.delay(i, i) for i in range(5)] + [encode.delay("intro")]
+    failed = fail.delay("the disk is full")
+    workflow = chain(add.s(1, 2), group(add.s(3), add.s(4)), add.si(5, 6)).apply_async(app)
+    running = steps.delay(150, 0.2)  # still running for the screenshots; terminated after
+    for job in [*done, failed]:
+        job.get(timeout=20, propagate=False)
+    workflow.get(timeout=20)
+    wait_for(lambda: running.record().progress, timeout=10, what="progress")
+    if not any(v.schedule.name == "nightly-report" for v in app.schedules.list()):
+        app.schedules.add("nightly-report", "dash.add", cron="0 3 * * *", args=[2, 3])
+    return {"failed": failed.id, "running": running.id, "workflow": workflow.id}
+
+
+def pages(served: Served, ids: dict[str, str]) -> dict[str, str]:
+    return {
+        "overview": "/ui/", "jobs": "/ui/jobs", "jobs-failed": "/ui/jobs?state=FAILURE",
+        "job": f"/ui/jobs/{ids['running']}", "job-failed": f"/ui/jobs/{ids['failed']}",
+        "queues": "/ui/queues", "workers": "/ui/workers", "schedules": "/ui/schedules",
+        "workflows": "/ui/workflows", "workflow": f"/ui/workflows/{ids['workflow']}",
+    }  # fmt: skip
+
+
+def test_every_page_loads_with_no_console_error_and_no_failed_request(
+    browser: Browser, admin: BrowserContext, served: Served
+) -> None:
+    ids = demo_data(served)
+    page = admin.new_page()
+    watch = Watch(page)
+    for name, path in pages(served, ids).items():
+        page.goto(served.url + path)
+        page.wait_for_timeout(200)  # time for the scripts to run and the event stream to open
+        assert page.locator("main").count() == 1
+        assert not watch.problems, f"{name}: {watch.problems}"
+    page.goto(f"{served.url}/ui/jobs/{ids['failed']}")
+    assert "ValueError: the disk is full" in page.inner_text("main")
+    assert "Traceback" in page.inner_text("pre.traceback")
+    page.goto(f"{served.url}/ui/workflows/{ids['workflow']}")
+    assert page.locator(".node.task").count() == 4
+    assert page.locator(".node.task.s-success").count() == 4
+    page.goto(f"{served.url}/ui/workers")
+    assert "MiB (its own process)" in page.inner_text("main")  # from the worker's heartbeat
+    page.goto(f"{served.url}/ui/jobs?state=FAILURE")  # filters live in a shareable URL
+    assert page.locator("table.jobs tbody tr").count() == 1
+    assert not watch.problems, watch.problems
+    page.close()
+    if SHOTS:
+        screenshots(browser, served, ids, Path(SHOTS))
+    served.app.job(ids["running"]).revoke(terminate=True)
+
+
+def screenshots(browser: Browser, served: Served, ids: dict[str, str], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for scheme in ("light", "dark"):
+        context = logged_in(browser, served, "admin", color_scheme=scheme)
+        page = context.new_page()
+        for name, path in pages(served, ids).items():
+            if name in ("jobs-failed", "workflows") or (scheme == "dark" and name not in DARK):
+                continue
+            page.goto(served.url + path)
+            if name == "queues":  # a few live refreshes, for the depth drawn since opening
+                page.wait_for_timeout(2500)
+            page.screenshot(path=str(folder / f"dashboard-{name}-{scheme}.png"), full_page=False)
+        context.close()
+
+
+def test_progress_moves_without_reload_and_terminate_ends_the_job_revoked(
+    admin: BrowserContext, served: Served
+) -> None:
+    job = steps.delay(40, 0.25)
+    page = admin.new_page()
+    watch = Watch(page)
+    page.goto(f"{served.url}/ui/jobs/{job.id}")
+    page.evaluate("window.stayedOnPage = true")  # a reload would lose it
+    bar = page.locator("[data-test=progress] progress")
+
+    def value() -> float:
+        return float(bar.get_attribute("value") or 0)
+
+    first = wait_for(lambda: value() > 0 and value(), timeout=10, what="progress shown")
+    wait_for(lambda: value() > first, timeout=10, what="the bar to move")
+    assert page.evaluate("window.stayedOnPage") is True
+    assert "step" in page.inner_text("[data-test=progress] .msg")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("form[action$='/cancel'] button.danger")  # Terminate, after its confirmation
+    page.wait_for_selector(".summary .state.s-revoked", timeout=15_000)
+    assert job.record().state is State.REVOKED
+    assert not watch.problems, watch.problems
+    page.close()
+
+
+def test_pausing_a_queue_on_the_page_stops_claims_and_resuming_restarts_them(
+    admin: BrowserContext, served: Served
+) -> None:
+    app = served.app
+    page = admin.new_page()
+    page.goto(f"{served.url}/ui/queues")
+    page.click("[data-test=pause-default]")
+    page.wait_for_selector("[data-test=paused-default]")
+    assert "paused" in page.inner_text(".flash")
+    assert "default" in app.backend.paused_queues()
+
+    held = add.delay(20, 22)
+    # The live worker goes on claiming from another queue, so it is not merely idle:
+    assert encode.delay("b").get(timeout=20) == "b.webm"
+    assert held.record().state is State.PENDING
+
+    page.click("[data-test=resume-default]")
+    page.wait_for_selector("[data-test=pause-default]")
+    assert held.get(timeout=20) == 42
+    # The depth drawn since the page opened, from the figures each live refresh brought.
+    page.wait_for_selector("svg[data-spark=default] polyline.waiting", state="attached")
+    page.close()
+
+
+def test_a_read_token_sees_no_control_and_a_forged_post_is_refused(
+    browser: Browser, served: Served
+) -> None:
+    context = logged_in(browser, served, "read")
+    page = context.new_page()
+    for path in ("/ui/", "/ui/jobs", "/ui/queues", "/ui/schedules", "/ui/workers"):
+        page.goto(served.url + path)
+        changes = page.locator("form[method=post]:not([action$='/logout'])")
+        assert changes.count() == 0, f"{path} shows a control to a read token"
+    assert page.inner_text("[data-role]") == "read"
+    secret = served.tokens["read"]
+    origin = {"Origin": served.url}
+    # The right CSRF field and origin: still refused, by role.
+    forged = context.request.post(f"{served.url}/ui/queues/default/pause",
+                                  form={"csrf": csrf_for(secret)}, headers=origin)  # fmt: skip
+    assert forged.status == 403
+    assert "needs 'operate'" in forged.text()
+    assert "default" not in served.app.backend.paused_queues()
+    # Another site's form, with an operator's session: refused, by origin and CSRF.
+    operator = logged_in(browser, served, "operate")
+    cross = operator.request.post(f"{served.url}/ui/queues/default/pause", form={"csrf": "x"},
+                                  headers={"Origin": "https://evil.example"})  # fmt: skip
+    assert cross.status == 403
+    no_field = operator.request.post(f"{served.url}/ui/queues/default/pause", headers=origin)
+    assert no_field.status == 403
+    assert operator.request.get(f"{served.url}/ui/queues/default/pause").status in (404, 405)
+    assert "default" not in served.app.backend.paused_queues()
+    operator.close()
+    context.close()
+
+
+def test_a_schedule_edited_on_the_page_fires_on_its_new_time(
+    admin: BrowserContext, served: Served
+) -> None:
+    app = served.app
+    app.schedules.add("yearly", "dash.add", cron="0 0 1 1 *", args=[1, 1])  # not due today
+    page = admin.new_page()
+    page.goto(f"{served.url}/ui/schedules")
+    row = page.locator("#schedule-yearly")
+    row.locator("input[name=cron]").fill("")
+    row.locator("input[name=every]").fill("1")
+    row.locator("form.edit button").click()
+    page.wait_for_selector(".flash")
+    assert "every 1 s" in page.inner_text(".flash")
+    fired = wait_for(lambda: app.schedules.get("yearly").last_job_id, timeout=15, what="a tick")
+    assert app.job(fired).get(timeout=20) == 2
+    page.reload()
+    assert "every 1.0 s" in page.inner_text("#schedule-yearly")
+    page.close()

@@ -1,0 +1,232 @@
+"""The dashboard's pages and forms over ASGI, on the memory backend with a fake clock:
+login and sessions, the auth modes, roles and CSRF on every change, pagination, bulk
+actions, purge's count, a dead worker's held jobs, schedules. The browser tests
+(test_browser.py) show the same pages live in chromium."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
+
+import httpx
+import pytest
+
+from conveyor import App, control
+from conveyor.loader import load_app
+from conveyor.records import Lease, WorkerInfo
+from conveyor.states import State
+from conveyor.testing import FakeClock, use_backend
+from conveyor.web import TokenStore, create_api
+from conveyor.web.auth import AuthMode
+from conveyor.web.dashboard.session import csrf_for
+
+T = TypeVar("T")
+Scenario = Callable[[httpx.AsyncClient], Awaitable[T]]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def app(clock: FakeClock) -> Iterator[App]:
+    app = load_app("tests.dashboard.tasks:app")
+    with use_backend(app, "memory://", clock=clock):
+        yield app
+    app.aio.close()
+
+
+def browse(
+    app: App, scenario: Scenario[T], auth: AuthMode = "required", host: str = "localhost"
+) -> T:
+    async def main() -> T:
+        transport = httpx.ASGITransport(app=create_api(app, auth=auth))
+        async with httpx.AsyncClient(transport=transport, base_url=f"http://{host}") as client:
+            return await scenario(client)
+
+    return asyncio.run(main())
+
+
+async def login(client: httpx.AsyncClient, secret: str) -> str:
+    """Log in with ``secret``; the CSRF field the session's forms carry."""
+    r = await client.post("/ui/login", data={"token": secret, "next": "/ui/queues"})
+    assert r.status_code == 303
+    assert r.headers["location"] == "/ui/queues"
+    return csrf_for(secret)
+
+
+def token(app: App, role: str) -> str:
+    return TokenStore(app.backend).create(f"t-{role}", role)[1]
+
+
+def test_login_sessions_and_the_auth_modes(app: App) -> None:
+    secret = token(app, "read")
+
+    async def scenario(c: httpx.AsyncClient) -> None:
+        r = await c.get("/ui/jobs?state=FAILURE")
+        assert r.status_code == 303
+        assert r.headers["location"] == "/ui/login?next=%2Fui%2Fjobs%3Fstate%3DFAILURE"
+        assert (await c.get("/ui/events")).status_code == 401  # the stream too
+        bad = await c.post("/ui/login", data={"token": "cvy_nope_x"})
+        assert bad.status_code == 401
+        assert "not valid" in bad.text
+        # A next pointing elsewhere is not followed (no open redirect).
+        r = await c.post("/ui/login", data={"token": secret, "next": "https://evil.example/"})
+        assert r.headers["location"] == "/ui/"
+        cookie = r.headers["set-cookie"].lower()
+        assert "httponly" in cookie
+        assert "samesite=strict" in cookie
+        assert "path=/ui" in cookie
+        page = await c.get("/ui/")
+        assert page.headers["x-frame-options"] == "DENY"  # no clickjacking of the buttons
+        assert page.status_code == 200
+        assert "t-read" in page.text
+        TokenStore(app.backend).revoke(secret.split("_")[1])  # revoked: the session ends
+        assert (await c.get("/ui/")).status_code == 303
+        assert (await c.get("/")).headers["location"] == "/ui/"
+
+    browse(app, scenario)
+
+
+def test_no_login_on_loopback_until_a_token_exists(app: App) -> None:
+    async def local(c: httpx.AsyncClient) -> int:
+        return (await c.get("/ui/")).status_code
+
+    assert browse(app, local, auth="until-first-token") == 200
+    assert browse(app, local, auth="until-first-token", host="conveyor.example") == 303
+    assert browse(app, local, auth="off", host="conveyor.example") == 200
+    token(app, "read")
+    assert browse(app, local, auth="until-first-token") == 303
+
+
+def test_every_change_needs_the_role_the_csrf_field_and_this_origin(app: App) -> None:
+    operate, admin = token(app, "operate"), token(app, "admin")
+    app.schedules.add("nightly", "dash.add", cron="0 3 * * *", args=[1, 2])
+
+    async def scenario(c: httpx.AsyncClient) -> None:
+        csrf = await login(c, operate)
+        page = (await c.get("/ui/schedules")).text
+        assert "nightly" in page
+        assert "Run now" not in page
+        refused = await c.post("/ui/schedules/nightly/run", data={"csrf": csrf})
+        assert refused.status_code == 403
+        assert "needs 'admin'" in refused.text
+        assert (await c.post("/ui/queues/default/pause", data={})).status_code == 403
+        cross = await c.post("/ui/queues/default/pause", data={"csrf": csrf},
+                             headers={"Origin": "https://evil.example"})  # fmt: skip
+        assert cross.status_code == 403
+        site = await c.post("/ui/queues/default/pause", data={"csrf": csrf},
+                            headers={"Sec-Fetch-Site": "cross-site"})  # fmt: skip
+        assert site.status_code == 403
+        assert app.backend.paused_queues() == set()
+        ok = await c.post("/ui/queues/default/pause", data={"csrf": csrf},
+                          headers={"Origin": "http://localhost", "Referer": "http://localhost/ui/queues"})  # fmt: skip
+        assert ok.status_code == 303
+        assert ok.headers["location"] == "/ui/queues"
+        assert app.backend.paused_queues() == {"default"}
+        shown = await c.get("/ui/queues")
+        assert "queue default paused" in shown.text  # the outcome, shown once
+        assert "queue default paused" not in (await c.get("/ui/queues")).text
+
+        csrf = await login(c, admin)
+        assert (await c.post("/ui/schedules/nightly/run", data={"csrf": csrf})).status_code == 303
+        assert app.schedules.get("nightly").schedule.cron == "0 3 * * *"
+        both = await c.post(
+            "/ui/schedules/nightly/edit", data={"csrf": csrf, "cron": "* * * * *", "every": "5"}
+        )
+        assert both.status_code == 303
+        assert "not both" in (await c.get("/ui/schedules")).text
+        await c.post("/ui/schedules/nightly/edit", data={"csrf": csrf, "every": "30"})
+        assert app.schedules.get("nightly").schedule.every == 30
+        await c.post(
+            "/ui/queues/файлы/pause", data={"csrf": csrf}
+        )  # a message in any script, through a cookie
+        flash = (await c.get("/ui/queues")).text
+        assert "error: queue &#39;файлы&#39; is not a valid queue name" in flash
+        await c.post("/ui/schedules/nightly/pause", data={"csrf": csrf})
+        assert app.schedules.get("nightly").schedule.paused
+
+    browse(app, scenario)
+    ran = [j for j in app.backend.list_jobs() if j.headers.get("run_now")]
+    assert [(j.task, j.headers["schedule"]) for j in ran] == [("dash.add", "nightly")]
+
+
+def test_jobs_pages_filters_and_bulk_actions(app: App, clock: FakeClock) -> None:
+    ids = []
+    for i in range(5):
+        ids.append(app.send_task("dash.add", [i, i]).id)
+        clock.advance(1)
+    encoded = app.send_task("dash.encode", ["x"]).id
+    secret = token(app, "operate")
+
+    async def scenario(c: httpx.AsyncClient) -> None:
+        csrf = await login(c, secret)
+        first = await c.get("/ui/jobs", params={"queue": "default", "limit": 2})
+        assert ids[4][-12:] in first.text
+        assert ids[2][-12:] not in first.text
+        assert encoded[-12:] not in first.text
+        older = first.text.split('rel="next"')[0].rsplit('href="', 1)[1].split('"')[0]
+        second = await c.get(older.replace("&amp;", "&"))
+        assert ids[2][-12:] in second.text
+        assert ids[4][-12:] not in second.text
+        assert (await c.get("/ui/jobs", params={"after": "yesterday"})).status_code == 400
+        assert (await c.get("/ui/jobs/no-such-job")).status_code == 404
+
+        queues = (await c.get("/ui/queues")).text
+        assert "Revoke the 5 waiting jobs of queue default?" in queues
+        r = await c.post("/ui/jobs", data={"csrf": csrf, "action": "cancel", "ids": ids[:2]})
+        assert r.status_code == 303
+        assert "2 of 2 selected jobs cancelled" in (await c.get("/ui/jobs")).text
+        await c.post("/ui/jobs", data={"csrf": csrf, "action": "retry", "ids": ids[:1]})
+        assert app.job(ids[0]).state is State.PENDING
+        await c.post("/ui/queues/default/purge", data={"csrf": csrf})
+        assert "4 waiting jobs revoked" in (await c.get("/ui/queues")).text
+
+    browse(app, scenario)
+    assert app.job(ids[4]).state is State.REVOKED
+
+
+def test_a_dead_worker_shows_the_jobs_it_held_and_when_they_return(
+    app: App, clock: FakeClock
+) -> None:
+    job = app.send_task("dash.add", [1, 2])
+    info = WorkerInfo(id="w1-id", name="w1", host="h1", pid=7, queues=["default"], pool="thread",
+                      concurrency=2, version="9.9", tasks=["dash.add"], started_at=clock.now)  # fmt: skip
+    (claimed,) = app.backend.claim(["default"], info.id, 1, 30)
+    info.running = [claimed.id]
+    app.backend.heartbeat(info, [Lease(claimed.id, claimed.lease_token or "")], 30)
+    clock.advance(20)  # silent for 20 s: past its 3 heartbeats, within the registry's minute
+    secret = token(app, "read")
+
+    async def scenario(c: httpx.AsyncClient) -> tuple[str, str]:
+        await login(c, secret)
+        return (await c.get("/ui/workers")).text, (await c.get("/ui/")).text
+
+    workers, overview = browse(app, scenario)
+    assert "PRESUMED DEAD" in workers
+    assert "Jobs it held" in workers
+    assert job.id[-12:] in workers
+    assert "in 10.0 s" in workers
+    assert "presumed dead" in overview
+    assert workers.count("<form") == 1
+    assert 'action="/ui/logout"' in workers
+
+
+def test_throughput_counts_finished_and_failed_jobs_per_step(app: App, clock: FakeClock) -> None:
+    for fails in (False, True, False):
+        app.send_task("dash.add", [1, 1])
+        (job,) = app.backend.claim(["default"], "w", 1, 30)
+        lease = Lease(job.id, job.lease_token or "")
+        if fails:
+            app.backend.fail(lease, {"type": "ValueError", "message": "bad"})
+        else:
+            app.backend.complete(lease, 2)
+        clock.advance(70)  # each in its own minute
+    buckets = control.throughput(app, window=600, step=60)
+    assert len(buckets) == 10
+    assert [(b.finished, b.failed) for b in buckets[-4:-1]] == [(1, 0), (1, 1), (1, 0)]
+    assert sum(b.finished for b in control.throughput(app, window=600, step=60, queue="media")) == 0
+    with pytest.raises(ValueError, match="step"):
+        control.throughput(app, window=60, step=120)
