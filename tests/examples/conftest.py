@@ -44,6 +44,8 @@ class Up:
     proc: subprocess.Popen[bytes]
     log_path: Path
     api: httpx.Client
+    #: The environment ``up`` runs in (a CLI command beside it runs in the same).
+    env: dict[str, str]
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -93,13 +95,14 @@ def run_up(tmp_path: Path) -> Iterator[Callable[..., Up]]:
     def start(example: str, app: str, *args: str, env: dict[str, str]) -> Up:
         port = free_port()
         log_path = tmp_path / f"{example}-up.log"
+        env = {**os.environ, "COLUMNS": "200", **env}
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "conveyor", "-A", app, "up", "--port", str(port), *args],
-                cwd=EXAMPLES / example, env={**os.environ, "COLUMNS": "200", **env},
+                cwd=EXAMPLES / example, env=env,
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
-        up = Up(proc, log_path, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30))
+        up = Up(proc, log_path, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30), env)
         started.append(up)
         poll(lambda: f"dashboard at http://127.0.0.1:{port}/" in up.log() or proc.poll() is not None,
              60, "every service of up to be ready")  # fmt: skip

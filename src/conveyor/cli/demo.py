@@ -59,7 +59,7 @@ def cancel_when_running(app: App, job: Job, after: float, stop: threading.Event)
 
 
 def summary(records: list[JobRecord]) -> Table:
-    table = Table(title="What the jobs did", title_justify="left")
+    table = Table(title="What the jobs did, in the order they started", title_justify="left")
     for column in ("task", "queue", "prio", "state", "tries", "took", "result or error"):
         table.add_column(column, overflow="fold")
     colours = {"SUCCESS": "green", "FAILURE": "red", "REVOKED": "yellow"}
@@ -98,7 +98,7 @@ def demo(port: int, seconds: float | None) -> None:
     code = stack.run(seconds=seconds)
     stop.set()
     ran = list_jobs(app, created_after=since, limit=500).jobs
-    console.print(summary(sorted(ran, key=lambda r: (r.created_at, r.id))))
+    console.print(summary(sorted(ran, key=lambda r: (r.started_at or float("inf"), r.id))))
     console.print(
         "\nThe records stay in the SQLite file: run it again to add more, or point "
         "CONVEYOR_BACKEND at another store."

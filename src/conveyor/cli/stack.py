@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -154,25 +155,24 @@ class Stack:
         """Run every service until Ctrl-C/SIGTERM (or ``seconds``); the worst exit code."""
         services = self.services()
         supervisor = Supervisor(services)
-        threading.Thread(target=_announce_ready, args=(services, self.url if self.web else None),
+        url = self.url if self.web else None
+        threading.Thread(target=_when_ready, args=(supervisor, services, url, seconds),
                          name="conveyor-up-ready", daemon=True).start()  # fmt: skip
-        if seconds is not None:
-            timer = threading.Timer(seconds, _time_up, args=(supervisor, seconds))
-            timer.daemon = True
-            timer.start()
         return supervisor.run()
 
 
-def _announce_ready(services: Sequence[Service], url: str | None) -> None:
+def _when_ready(
+    supervisor: Supervisor, services: Sequence[Service], url: str | None, seconds: float | None
+) -> None:
+    """Say when every service is ready; with ``seconds``, stop that long after."""
     for service in services:
         service.ready.wait()
     where = f"; dashboard at {url}/" if url else ""
     log.info("all %d services ready%s; Ctrl-C stops them", len(services), where)
-
-
-def _time_up(supervisor: Supervisor, seconds: float) -> None:
-    log.info("ran for %.0fs as asked (--seconds): stopping", seconds)
-    supervisor.stop()
+    if seconds is not None:
+        time.sleep(seconds)
+        log.info("served for %gs as asked (--seconds): stopping", seconds)
+        supervisor.stop()
 
 
 # -- built inside each child process ------------------------------------------------------

@@ -16,7 +16,7 @@ from .stack import Stack, WorkerGroup
 #: The options ``up`` and ``demo`` share: how long to run and where to serve.
 seconds_option = click.option(
     "--seconds", type=click.FloatRange(min=0, min_open=True),
-    help="Stop gracefully after this many seconds (for scripts and CI); default: until Ctrl-C.",
+    help="Stop gracefully this many seconds after every service is ready (for scripts and CI); default: until Ctrl-C.",
 )  # fmt: skip
 port_option = click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True,
                            help="Port of the API and dashboard.")  # fmt: skip
