@@ -28,7 +28,7 @@ def test_the_demo_serves_the_whole_product_then_ends(tmp_path: Path) -> None:
            "PYTHONPATH": str(ROOT / "src")}  # fmt: skip
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "conveyor", "demo", "--port", str(port),
-                                 "--seconds", "6"], cwd=tmp_path, env=env, stdout=log,
+                                 "--seconds", "5"], cwd=tmp_path, env=env, stdout=log,
                                 stderr=subprocess.STDOUT)  # fmt: skip
     try:
         poll(lambda: "all 4 services ready" in log_path.read_text(), 60, "the demo to serve")
