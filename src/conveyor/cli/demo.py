@@ -18,6 +18,7 @@ from ..records import JobRecord
 from ..states import State
 from ..workflows import chain, chord, group
 from . import cli, console, setup_logging
+from .serve import require_web
 from .stack import Stack, WorkerGroup
 from .up import port_option, seconds_option
 
@@ -83,6 +84,7 @@ def summary(records: list[JobRecord]) -> Table:
 def demo(port: int, seconds: float | None) -> None:
     """Queue demo jobs on the embedded SQLite default and run `up` for them: workers, the
     scheduler, the API and the dashboard, until Ctrl-C (or --seconds)."""
+    require_web()
     setup_logging("info")
     app = load_app(DEMO_APP)
     stack = Stack(DEMO_APP, app, DEMO_GROUPS, port=port)

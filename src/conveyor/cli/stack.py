@@ -25,6 +25,7 @@ from ..loader import load_app
 from ..names import check_queue_name
 from ..scheduler import Scheduler, sync_code_schedules
 from ..worker import Worker
+from ..worker.pools import default_concurrency
 from ..worker.supervisor import ProcessService, Service, ServiceFactory, Supervisor
 from . import setup_logging
 
@@ -123,7 +124,7 @@ class Stack:
             lines += [f"  dashboard    {self.url}/",
                       f"  API          {self.url}/api  (docs: {self.url}/api/docs)"]  # fmt: skip
         for g in self.groups:
-            count = g.concurrency or "default"
+            count = g.concurrency or default_concurrency(self.pool)
             lines.append(f"  worker       queues {', '.join(g.queues)}  ({self.pool} x {count})")
         if self.scheduler:
             names = ", ".join(sorted(self.app.declared_schedules())) or "none in code"
