@@ -38,6 +38,9 @@ class Settings:
     #: Defaults for tasks that do not set their own.
     default_max_retries: int = 3
     retry_backoff_max: float = 600.0
+    #: Process pool: replace a child after this many jobs (``--max-tasks-per-child`` wins);
+    #: None: never. Celery's name, so a Celery config carries over.
+    worker_max_tasks_per_child: int | None = None
     #: Threads ``app.aio`` runs blocking calls on (at most this many reach the backend at once).
     aio_threads: int = 16
     #: Glob patterns of the task names the REST API (``conveyor.web``) may enqueue, e.g.
@@ -47,9 +50,6 @@ class Settings:
     #: process each, as "queue,queue:concurrency" (e.g. ``["video:1", "image,document:4"]``).
     #: Empty: one group consuming every queue the app declares.
     worker_groups: list[str] = field(default_factory=list)
-    #: Process pool: replace a child after this many jobs (``--max-tasks-per-child``
-    #: overrides it); None keeps children for as long as they live.
-    max_tasks_per_child: int | None = None
 
     def update(self, **values: Any) -> None:
         for key, value in values.items():

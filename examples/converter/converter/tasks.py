@@ -20,7 +20,7 @@ app = App(
     "converter",
     # video one at a time (it takes the CPU), the light kinds four at a time.
     worker_groups=["video:1", "audio,image,document:4", "archive,cleanup:1"],
-    max_tasks_per_child=settings.MAX_TASKS_PER_CHILD,
+    worker_max_tasks_per_child=settings.MAX_TASKS_PER_CHILD,
     http_tasks=["converter.*"],
 )
 

@@ -42,7 +42,7 @@ def _groups(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]
 @click.option("--no-web", is_flag=True, help="Run no API or dashboard.")
 @click.option("--no-scheduler", is_flag=True, help="Run no scheduler (another process runs one).")
 @click.option("--max-tasks-per-child", type=click.IntRange(min=1),
-              help="process pool: replace a child after this many jobs (default: the app's max_tasks_per_child).")  # fmt: skip
+              help="process pool: replace a child after this many jobs (default: the app's worker_max_tasks_per_child).")  # fmt: skip
 @click.option("--shutdown-timeout", type=float, default=30.0, show_default=True,
               help="Seconds running jobs may take to finish after Ctrl-C or SIGTERM.")  # fmt: skip
 @seconds_option
@@ -57,7 +57,7 @@ def up(ref: AppRef, workers: list[str], pool: str, host: str, port: int, no_web:
     app = ref.load()
     stack = Stack(ref.path or "", app, Stack.groups_for(app, workers), pool=pool, host=host,
                   port=port, web=not no_web, scheduler=not no_scheduler, loglevel=loglevel,
-                  worker_options=worker_options(pool, max_tasks_per_child or app.conf.max_tasks_per_child,
+                  worker_options=worker_options(pool, max_tasks_per_child or app.conf.worker_max_tasks_per_child,
                                                 shutdown_timeout))  # fmt: skip
     if stack.web:
         stack.auth = web_auth(ref, host)

@@ -57,7 +57,7 @@ def _queue_list(
 @click.option(
     "--max-tasks-per-child",
     type=click.IntRange(min=1),
-    help="process pool: replace a child after this many jobs (default: the app's max_tasks_per_child).",
+    help="process pool: replace a child after this many jobs.",
 )
 @click.option(
     "--max-memory-per-child",
@@ -85,8 +85,7 @@ def worker(ref: AppRef, queues: list[str] | None, concurrency: int | None, pool:
     app = ref.load()
     options = {}
     if pool == "process":
-        options = {"start_method": start_method,
-                   "max_tasks_per_child": max_tasks_per_child or app.conf.max_tasks_per_child,
+        options = {"start_method": start_method, "max_tasks_per_child": max_tasks_per_child,
                    "max_memory_per_child": max_memory_per_child}  # fmt: skip
     w = Worker(app, queues=queues, pool=pool, concurrency=concurrency, name=name, prefetch=prefetch,
                burst=burst, shutdown_timeout=shutdown_timeout, **options)  # fmt: skip
