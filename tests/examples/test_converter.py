@@ -66,11 +66,15 @@ def test_converter_under_up(run_up: Callable[..., Up], example_url: str, tmp_pat
     os.utime(stale, (time.time() - 3600, time.time() - 3600))
     poll(lambda: not stale.exists(), 15, "the cleanup schedule to remove a stale partial file")
 
-    # A running conversion cancelled: its process is stopped, the job ends REVOKED.
+    # A running conversion cancelled: its process is stopped, the job ends REVOKED; of the
+    # two queued behind it on the one-at-a-time video group, the urgent one runs first.
     long = up.submit("converter.video", upload(media / "long.mov", 400))
     poll(lambda: (up.job(long)["progress"] or {}).get("percent"), 20, "the conversion's progress")
+    normal = up.submit("converter.video", str(media / "talk.mp4"))
+    urgent = up.submit("converter.video", str(media / "talk.mp4"), priority=9)
     assert up.api.post(f"/api/jobs/{long}/cancel", json={"terminate": True}).status_code == 200
     assert up.wait(long, "REVOKED")["finished_at"]
+    assert up.wait(urgent, "SUCCESS")["started_at"] < up.wait(normal, "SUCCESS")["started_at"]
 
     # A child killed outright is started again, and says why.
     victim = workers["video"]["pid"]
