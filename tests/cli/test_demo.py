@@ -28,7 +28,7 @@ def test_the_demo_serves_the_whole_product_then_ends(tmp_path: Path) -> None:
            "PYTHONPATH": str(ROOT / "src")}  # fmt: skip
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "conveyor", "demo", "--port", str(port),
-                                 "--seconds", "5"], cwd=tmp_path, env=env, stdout=log,
+                                 "--seconds", "7"], cwd=tmp_path, env=env, stdout=log,
                                 stderr=subprocess.STDOUT)  # fmt: skip
     try:
         poll(lambda: "all 4 services ready" in log_path.read_text(), 60, "the demo to serve")
@@ -46,7 +46,9 @@ def test_the_demo_serves_the_whole_product_then_ends(tmp_path: Path) -> None:
     assert rows["demo.reports.send"][1] == "FAILURE"
     assert rows["demo.export.archive"][1] == "REVOKED"  # cancelled while it ran
     assert rows["demo.text.total"][1] == "SUCCESS"  # the chord's callback
-    assert rows["conveyor.demo.tasks.heartbeat"][1] == "SUCCESS"  # the periodic job
+    # The periodic job (every 5 s, on the multiples of 5 s: once at least in 7 s), shown once.
+    assert rows["conveyor.demo.tasks.heartbeat"][1] == "SUCCESS"
+    assert out.count("│ conveyor.demo.tasks.heartbeat ") == 1
     thumbnails = re.findall(r"│ '(\w+): thumbnail of", out)
     assert thumbnails == ["critical", "high", "normal", "low"]  # one at a time, by priority
     app = App("check", backend=url)

@@ -59,6 +59,18 @@ def cancel_when_running(app: App, job: Job, after: float, stop: threading.Event)
             return
 
 
+def latest_ticks(records: list[JobRecord]) -> list[JobRecord]:
+    """Every job, but of a schedule's ticks only the latest (a long demo fires many)."""
+    latest: dict[str, JobRecord] = {}
+    for r in records:
+        if r.id.startswith("schedule:"):
+            name = r.id.rsplit(":", 1)[0]
+            if name not in latest or r.created_at > latest[name].created_at:
+                latest[name] = r
+    keep = {r.id for r in latest.values()}
+    return [r for r in records if not r.id.startswith("schedule:") or r.id in keep]
+
+
 def summary(records: list[JobRecord]) -> Table:
     table = Table(title="What the jobs did, in the order they started", title_justify="left")
     for column in ("task", "queue", "prio", "state", "tries", "took", "result or error"):
@@ -96,10 +108,10 @@ def demo(port: int, seconds: float | None) -> None:
     console.print(f"\n[bold]Open the dashboard: {stack.url}/[/bold]  (Ctrl-C stops the demo)\n")
     stop = threading.Event()
     archive = next(j for j in jobs if app.backend.get(j.id).task == "demo.export.archive")
-    threading.Thread(target=cancel_when_running, args=(app, archive, 3.0, stop), daemon=True).start()  # fmt: skip
+    threading.Thread(target=cancel_when_running, args=(app, archive, 2.0, stop), daemon=True).start()  # fmt: skip
     code = stack.run(seconds=seconds)
     stop.set()
-    ran = list_jobs(app, created_after=since, limit=500).jobs
+    ran = latest_ticks(list_jobs(app, created_after=since, limit=500).jobs)
     console.print(summary(sorted(ran, key=lambda r: (r.started_at or float("inf"), r.id))))
     console.print(
         "\nThe records stay in the SQLite file: run it again to add more, or point "

@@ -60,9 +60,9 @@ def total(counts: list[int]) -> int:
     return sum(counts)
 
 
-@app.periodic(every=10, name="demo.heartbeat")
+@app.periodic(every=5, name="demo.heartbeat")
 def heartbeat() -> str:
-    """Fired by the scheduler every 10 seconds."""
+    """Fired by the scheduler every 5 seconds."""
     return "all systems nominal"
 
 
