@@ -32,7 +32,7 @@ def upload(path: Path, chunks: int) -> str:
 def test_converter_under_up(run_up: Callable[..., Up], example_url: str, tmp_path: Path) -> None:
     media = tmp_path / "media"
     env = {"CONVEYOR_BACKEND": example_url, "CONVERTER_MEDIA_ROOT": str(media),
-           "CONVERTER_RETRY_DELAY": "0.5", "CONVERTER_CLEANUP_EVERY": "1",
+           "CONVERTER_RETRY_DELAY": "1", "CONVERTER_CLEANUP_EVERY": "1",
            "CONVERTER_PARTIAL_MAX_AGE": "10", "CONVERTER_CHUNK_PAUSE": "0.05"}  # fmt: skip
     (media / "out").mkdir(parents=True)
     up = run_up("converter", "converter.tasks:app", env=env)
@@ -53,7 +53,7 @@ def test_converter_under_up(run_up: Callable[..., Up], example_url: str, tmp_pat
     assert Path(done["result"]).read_bytes() == (media / "talk.mp4").read_bytes()
     assert up.ran_in(up.wait(image, "SUCCESS")) == "audio,image,document"
 
-    # An upload that arrives late: retried 0.5 s apart (60 s in production) until it is there.
+    # An upload that arrives late: retried 1 s apart (60 s in production) until it is there.
     late = up.submit("converter.audio", str(media / "late.mp3"))
     up.wait(late, "SCHEDULED", "RETRY")
     upload(media / "late.mp3", 1)
