@@ -46,6 +46,10 @@ class Settings:
     #: Glob patterns of the task names the REST API (``conveyor.web``) may enqueue, e.g.
     #: ``["media.*"]``. None by default: a task is reachable over HTTP only when listed.
     http_tasks: list[str] = field(default_factory=list)
+    #: The worker groups ``conveyor up`` starts when no ``--worker`` is given: one child
+    #: process each, as "queue,queue:concurrency" (e.g. ``["video:1", "image,document:4"]``).
+    #: Empty: one group consuming every queue the app declares.
+    worker_groups: list[str] = field(default_factory=list)
 
     def update(self, **values: Any) -> None:
         for key, value in values.items():

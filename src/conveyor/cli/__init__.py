@@ -47,11 +47,13 @@ loglevel_option = click.option(
 )
 
 
-def setup_logging(level: str) -> None:
+def setup_logging(level: str, source: str | None = None) -> None:
+    """Log to stderr; ``source`` names the process on each line (a child of ``up``)."""
     handler = RichHandler(
         console=console, show_path=False, rich_tracebacks=True, log_time_format="[%X]"
     )
-    logging.basicConfig(level=level.upper(), handlers=[handler], format="%(message)s", force=True)
+    fmt = f"[{source}] %(message)s" if source else "%(message)s"
+    logging.basicConfig(level=level.upper(), handlers=[handler], format=fmt, force=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -72,4 +74,4 @@ def main() -> None:
         sys.exit(2)
 
 
-from . import audit, demo, inspect, operate, schedules, serve, tokens, worker  # noqa: E402,F401 - registers the subcommands
+from . import audit, demo, inspect, operate, schedules, serve, tokens, up, worker  # noqa: E402,F401 - registers the subcommands

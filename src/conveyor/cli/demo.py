@@ -1,46 +1,79 @@
-"""``conveyor demo``: enqueue a mix of jobs, run a worker until they are done, show them."""
+"""``conveyor demo``: the whole product on the embedded SQLite default. It queues demo work,
+then runs ``up`` for the demo app (two worker groups, the scheduler, the API and the
+dashboard) until Ctrl-C or ``--seconds``, and shows what every job did."""
 
 from __future__ import annotations
 
-import logging
+import sys
+import threading
 import time
 
-import click
 from rich.table import Table
 
 from ..app import App
+from ..control.jobs import cancel_job, list_jobs
 from ..job import Job
 from ..loader import load_app
 from ..records import JobRecord
-from ..worker import Worker
-from ..worker.pools import POOLS
-from ..worker.supervisor import Supervisor
+from ..states import State
+from ..workflows import chain, chord, group
 from . import cli, console, setup_logging
-from .worker import banner
+from .serve import require_web
+from .stack import Stack, WorkerGroup
+from .up import port_option, seconds_option
+
+DEMO_APP = "conveyor.demo.tasks:app"
+#: The demo's worker groups: media one job at a time (so priorities show), the rest two.
+DEMO_GROUPS = [WorkerGroup(("media",), 1), WorkerGroup(("default", "devices"), 2)]
 
 
 def enqueue_demo_jobs(app: App) -> list[Job]:
+    """A job of every kind, queued before the workers start. Returns the ones to watch."""
     t = app.tasks
     jobs = app.enqueue_many([
         t["demo.media.convert"].s("/uploads/talk.mov", "webm"),
-        t["demo.media.convert"].s("/uploads/intro.mov", "mp4").set(priority="critical"),
         t["demo.devices.ping"].s("thermostat-7"),
         t["demo.stats.nightly"].s("2026-11-21"),
         t["demo.reports.send"].s("not-an-address"),
         t["demo.export.slow"].s(1000),
         t["demo.export.stuck"].s(),
-        t["demo.media.convert"].s("/uploads/later.mov", "webm").set(countdown=1),
+        t["demo.export.archive"].s(120),
+        # One worker takes the media queue, one job at a time: critical runs first.
+        *(t["demo.media.thumbnail"].s("/uploads/cover.png", p).set(priority=p)
+          for p in ("low", "normal", "high", "critical")),
     ])  # fmt: skip
-    cancelled = t["demo.media.convert"].apply_async(
-        ("/uploads/cancelled.mov", "webm"), countdown=30
-    )
-    cancelled.revoke(reason="cancelled by the demo before it ran")
-    return [*jobs, cancelled]
+    words = t["demo.text.count"]
+    chain(t["demo.text.fetch"].s("chapter-1"), words.s()).apply_async()
+    chord(group(words.s(f"part {n} of the book") for n in range(3)), t["demo.text.total"].s()).apply_async()  # fmt: skip
+    return jobs
+
+
+def cancel_when_running(app: App, job: Job, after: float, stop: threading.Event) -> None:
+    """Cancel ``job`` once it has run ``after`` seconds: a cancel of a running job."""
+    while not stop.wait(0.2):
+        record = app.backend.get(job.id)
+        if record.state is State.STARTED and time.time() - (record.started_at or 0) >= after:
+            cancel_job(app, job.id, terminate=True, reason="cancelled by the demo while it ran")
+            return
+        if record.state.finished:
+            return
+
+
+def latest_ticks(records: list[JobRecord]) -> list[JobRecord]:
+    """Every job, but of a schedule's ticks only the latest (a long demo fires many)."""
+    latest: dict[str, JobRecord] = {}
+    for r in records:
+        if r.id.startswith("schedule:"):
+            name = r.id.rsplit(":", 1)[0]
+            if name not in latest or r.created_at > latest[name].created_at:
+                latest[name] = r
+    keep = {r.id for r in latest.values()}
+    return [r for r in records if not r.id.startswith("schedule:") or r.id in keep]
 
 
 def summary(records: list[JobRecord]) -> Table:
-    table = Table(title="What the jobs did", title_justify="left")
-    for column in ("task", "queue", "state", "tries", "took", "result or error"):
+    table = Table(title="What the jobs did, in the order they started", title_justify="left")
+    for column in ("task", "queue", "prio", "state", "tries", "took", "result or error"):
         table.add_column(column, overflow="fold")
     colours = {"SUCCESS": "green", "FAILURE": "red", "REVOKED": "yellow"}
     for r in records:
@@ -49,31 +82,39 @@ def summary(records: list[JobRecord]) -> Table:
             repr(r.result)
             if r.state == "SUCCESS"
             else f"{(r.error or {}).get('type')}: {(r.error or {}).get('message')}"
+            if r.error
+            else (r.revoke or "")
         )
         state = f"[{colours.get(r.state, 'white')}]{r.state}[/]"
-        table.add_row(r.task, r.queue, state, str(r.attempt), took, detail)
+        table.add_row(r.task, r.queue, str(r.priority), state, str(r.attempt), took, detail)
     return table
 
 
 @cli.command()
-@click.option("-P", "--pool", type=click.Choice(POOLS), default="process", show_default=True)
-@click.option("-c", "--concurrency", type=click.IntRange(min=1), default=2, show_default=True)
-def demo(pool: str, concurrency: int) -> None:
-    """Enqueue demo jobs on the embedded SQLite default and run a worker until they finish."""
+@port_option
+@seconds_option
+def demo(port: int, seconds: float | None) -> None:
+    """Queue demo jobs on the embedded SQLite default and run `up` for them: workers, the
+    scheduler, the API and the dashboard, until Ctrl-C (or --seconds)."""
+    require_web()
     setup_logging("info")
-    app = load_app("conveyor.demo.tasks:app")
+    app = load_app(DEMO_APP)
+    stack = Stack(DEMO_APP, app, DEMO_GROUPS, port=port)
+    stack.check()
+    since = app.backend.now()
     jobs = enqueue_demo_jobs(app)
-    console.print(f"enqueued {len(jobs)} demo jobs into {app.conf.backend_url}\n")
-    worker = Worker(app, pool=pool, concurrency=concurrency, burst=True)
-    console.print(banner(worker) + "\n")
-    started = time.monotonic()
-    Supervisor([worker]).run()
-    logging.getLogger("conveyor").info(
-        "worker drained the queues in %.1fs", time.monotonic() - started
-    )
-    found = app.backend.get_many([j.id for j in jobs])
-    console.print(summary([found[j.id] for j in jobs if j.id in found]))
+    console.print(f"queued demo jobs into {app.conf.backend_url}\n")
+    console.print(stack.describe())
+    console.print(f"\n[bold]Open the dashboard: {stack.url}/[/bold]  (Ctrl-C stops the demo)\n")
+    stop = threading.Event()
+    archive = next(j for j in jobs if app.backend.get(j.id).task == "demo.export.archive")
+    threading.Thread(target=cancel_when_running, args=(app, archive, 2.0, stop), daemon=True).start()  # fmt: skip
+    code = stack.run(seconds=seconds)
+    stop.set()
+    ran = latest_ticks(list_jobs(app, created_after=since, limit=500).jobs)
+    console.print(summary(sorted(ran, key=lambda r: (r.started_at or float("inf"), r.id))))
     console.print(
         "\nThe records stay in the SQLite file: run it again to add more, or point "
         "CONVEYOR_BACKEND at another store."
     )
+    sys.exit(code)

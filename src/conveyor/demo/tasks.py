@@ -1,4 +1,6 @@
-"""A small app with the kinds of work Conveyor users offload, for ``conveyor demo``."""
+"""A small app with the kinds of work Conveyor users offload, for ``conveyor demo``: jobs
+with progress, a retry that then succeeds, failures with tracebacks, time limits, a long
+job to cancel while it runs, the steps of a chain and a chord, and a periodic job."""
 
 from __future__ import annotations
 
@@ -11,15 +13,57 @@ from conveyor.errors import SoftTimeLimitExceeded
 
 app = App("demo")
 app.conf.task_routes = {"demo.media.*": "media"}
+#: The dashboard's "submit" form (and POST /api/jobs) may run every demo task.
+app.conf.http_tasks = ["demo.*"]
 
 
 @app.task(name="demo.media.convert", bind=True)
 def convert(self: TaskContext, path: str, fmt: str) -> str:
     """Pretend to transcode a file, reporting progress as it goes."""
-    for step in range(1, 5):
-        time.sleep(0.05)
-        self.update_progress(step * 25, message=f"encoding pass {step}/4")
+    for step in range(1, 11):
+        time.sleep(0.2)
+        self.update_progress(step * 10, message=f"encoding pass {step}/10")
     return path.rsplit(".", 1)[0] + "." + fmt
+
+
+@app.task(name="demo.media.thumbnail")
+def thumbnail(path: str, label: str) -> str:
+    """Quick work on the one-at-a-time media queue: the highest priority runs first."""
+    time.sleep(0.1)
+    return f"{label}: thumbnail of {path}"
+
+
+@app.task(name="demo.export.archive", bind=True)
+def archive(self: TaskContext, files: int) -> int:
+    """A long job that reports progress; the demo cancels it while it runs."""
+    for done in range(1, files + 1):
+        time.sleep(0.5)
+        self.update_progress(100 * done / files, message=f"{done}/{files} files archived")
+    return files
+
+
+@app.task(name="demo.text.fetch")
+def fetch(name: str) -> str:
+    """The first step of the chain: 'download' a text."""
+    return f"{name}: the quick brown fox jumps over the lazy dog"
+
+
+@app.task(name="demo.text.count")
+def count_words(text: str) -> int:
+    """A chain's middle step and a chord's parallel part."""
+    return len(text.split())
+
+
+@app.task(name="demo.text.total")
+def total(counts: list[int]) -> int:
+    """A chord's callback: runs once, after every part succeeded."""
+    return sum(counts)
+
+
+@app.periodic(every=5, name="demo.heartbeat")
+def heartbeat() -> str:
+    """Fired by the scheduler every 5 seconds."""
+    return "all systems nominal"
 
 
 @app.task(name="demo.devices.ping", queue="devices", bind=True, autoretry_for=(ConnectionError,),

@@ -4,9 +4,11 @@ which addresses may be served without a token."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
@@ -44,6 +46,12 @@ class _Server(uvicorn.Server):
         super().__init__(config)
         self._started_event = started
 
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """None: the supervisor owns signals, also where this runs on a main thread (a
+        child of ``conveyor up``, which ignores Ctrl-C and stops when its parent says)."""
+        yield
+
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:
@@ -60,10 +68,17 @@ class WebService:
         """Nothing before other threads start (``Service``)."""
 
     def __init__(
-        self, asgi: Any, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info"
+        self,
+        asgi: Any,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        log_level: str = "info",
+        *,
+        access_log: bool = True,
     ) -> None:
         self._ready = threading.Event()
         config = uvicorn.Config(asgi, host=host, port=port, log_level=log_level, log_config=None,
+                                access_log=access_log,
                                 lifespan="on", server_header=False,
                                 # open event streams must not hold a stop forever
                                 timeout_graceful_shutdown=5)  # fmt: skip

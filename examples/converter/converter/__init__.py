@@ -1,0 +1,1 @@
+"""File conversion on Conveyor: one queue per kind of file, run by one ``conveyor up``."""

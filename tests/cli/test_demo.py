@@ -1,0 +1,58 @@
+"""``conveyor demo`` as the README runs it: the whole stack on a fresh SQLite file, its
+API answering while it serves, ended by ``--seconds``, every kind of demo job done."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conveyor import App
+from conveyor.control import list_jobs
+
+from ..examples.conftest import free_port, poll
+from .conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_demo_serves_the_whole_product_then_ends(tmp_path: Path) -> None:
+    url, port = f"sqlite:///{tmp_path / 'demo.db'}", free_port()
+    log_path = tmp_path / "demo.log"
+    env = {**os.environ, "CONVEYOR_BACKEND": url, "COLUMNS": "250",
+           "PYTHONPATH": str(ROOT / "src")}  # fmt: skip
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "conveyor", "demo", "--port", str(port),
+                                 "--seconds", "7"], cwd=tmp_path, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        poll(lambda: "all 4 services ready" in log_path.read_text(), 60, "the demo to serve")
+        assert f"Open the dashboard: http://127.0.0.1:{port}/" in log_path.read_text()
+        health = httpx.get(f"http://127.0.0.1:{port}/api/health/ready", timeout=10)
+        assert health.status_code == 200, health.text
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    out = log_path.read_text()
+    rows = {m[0]: m[1:] for m in re.findall(r"│ (\S+) +│ \S+ +│ (\d) +│ (\w+) +│ (\d+) +│", out)}
+    assert rows["demo.devices.ping"] == ("5", "SUCCESS", "3")  # a retry that then succeeded
+    assert rows["demo.reports.send"][1] == "FAILURE"
+    assert rows["demo.export.archive"][1] == "REVOKED"  # cancelled while it ran
+    assert rows["demo.text.total"][1] == "SUCCESS"  # the chord's callback
+    # The periodic job (every 5 s, on the multiples of 5 s: once at least in 7 s), shown once.
+    assert rows["conveyor.demo.tasks.heartbeat"][1] == "SUCCESS"
+    assert out.count("│ conveyor.demo.tasks.heartbeat ") == 1
+    thumbnails = re.findall(r"│ '(\w+): thumbnail of", out)
+    assert thumbnails == ["critical", "high", "normal", "low"]  # one at a time, by priority
+    app = App("check", backend=url)
+    (failed,) = list_jobs(app, tasks=["demo.reports.send"]).jobs
+    assert "raise ValueError" in (failed.error or {})["traceback"]
+    assert list_jobs(app, states=["STARTED", "PENDING"]).jobs == []
+    app.backend.close()

@@ -1,0 +1,65 @@
+"""``conveyor up``'s edges, without starting it: worker group specs, what it says it will
+run (and which queues nothing would consume), a port already taken. The run itself is
+tested end to end in tests/examples/."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from click.testing import CliRunner
+
+from conveyor import App
+from conveyor.cli import cli
+from conveyor.cli.stack import Stack, WorkerGroup
+from conveyor.errors import ConveyorError
+
+
+def test_worker_group_specs() -> None:
+    assert WorkerGroup.parse("video:1") == WorkerGroup(("video",), 1)
+    assert WorkerGroup.parse("image, document:4") == WorkerGroup(("image", "document"), 4)
+    assert WorkerGroup.parse("default") == WorkerGroup(("default",), None)
+    for bad, says in [("video:x", "not a number"), ("video:0", "at least 1"),
+                      ("video,:2", "queue"), ("bad queue:1", "queue")]:  # fmt: skip
+        with pytest.raises(ConveyorError, match=says):
+            WorkerGroup.parse(bad)
+
+
+def test_a_bad_worker_option_is_refused_before_anything_starts() -> None:
+    result = CliRunner().invoke(cli, ["-A", "tests.apps.basic:app", "up", "--worker", "video:x"])
+    assert result.exit_code == 2
+    assert "'x' is not a number of jobs" in result.output
+
+
+def app_with_queues() -> App:
+    app = App("up-tests", backend="memory://", worker_groups=["video:1"])
+    app.task(name="t.video", queue="video")(lambda: None)
+    app.task(name="t.image", queue="image")(lambda: None)
+    app.conf.task_routes = {"t.reports.*": "reports"}
+    return app
+
+
+def test_it_says_what_runs_where_and_what_nothing_consumes() -> None:
+    app = app_with_queues()
+    app.conf.backend_url = "redis://:s3cret@redis.internal:6379/0"
+    stack = Stack("proj.tasks:app", app, Stack.groups_for(app, []), port=8123)
+    text = stack.describe()
+    assert "s3cret" not in text
+    assert "redis.internal:6379" in text
+    assert "http://127.0.0.1:8123/" in text
+    assert "queues video  (process x 1)" in text
+    assert "image, reports: no worker group takes these queues" in text
+    chosen = Stack.groups_for(app, ["image,reports:4"])  # --worker beats the configuration
+    assert chosen == [WorkerGroup(("image", "reports"), 4)]
+    everything = Stack.groups_for(App("plain", backend="memory://"), [])
+    assert everything == [WorkerGroup(("default",), None)]
+
+
+def test_a_port_in_use_is_refused_before_any_child_starts() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        stack = Stack("proj.tasks:app", app_with_queues(), [WorkerGroup(("video",))], port=port)
+        with pytest.raises(ConveyorError, match=f"cannot serve on 127.0.0.1:{port}.*--port"):
+            stack.check()
