@@ -2,7 +2,7 @@
 ``from conveyor.celery import ...`` (and ``celery.X`` modules to ``conveyor.celery.X``).
 
 A thin layer over Conveyor's own API (no second engine, no kombu, no Celery import);
-what maps, what differs and what raises ``NotSupported`` is in docs/celery.md.
+what maps, what differs and what raises ``NotSupported`` is in docs/migrating-from-celery.md.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ class NotSupported(ConfigurationError):
 
     def __init__(self, what: str, why: str, instead: str) -> None:
         super().__init__(f"{what} is not supported by conveyor.celery: {why}; {instead} "
-                         "(see docs/celery.md)")  # fmt: skip
+                         "(see docs/migrating-from-celery.md)")  # fmt: skip
         self.what = what
 
 

@@ -160,7 +160,7 @@ class CelerySettings(Settings):
             raise ConfigurationError(
                 f"unknown setting {key!r} for conveyor.celery; it takes Conveyor's settings "
                 f"({', '.join(sorted(Settings.__dataclass_fields__))}) and Celery's names listed "
-                "in docs/celery.md"
+                "in docs/migrating-from-celery.md"
             )
         if self.on_change is not None:
             self.on_change()
