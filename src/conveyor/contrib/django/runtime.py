@@ -103,6 +103,9 @@ def build_app() -> DjangoApp:
         options["task_routes"] = conf["ROUTES"]
     if conf.get("SCHEDULES"):
         options["schedule"] = conf["SCHEDULES"]
+    if conf.get("WORKERS") and "worker_groups" not in options:
+        # ``manage.py conveyor up`` starts one worker child per group of CONVEYOR["WORKERS"]
+        options["worker_groups"] = [",".join(queues) for queues in worker_groups().values()]
     try:
         app = DjangoApp("django", conf.get("BACKEND"), **options)
     except TypeError as exc:  # an unknown setting
