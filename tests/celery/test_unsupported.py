@@ -62,6 +62,7 @@ def test_an_unknown_setting_or_task_option_is_refused(app: Celery) -> None:
 
 
 def test_celery_names_map_onto_conveyor_settings(app: Celery) -> None:
+    assert app.conf.default_queue == "celery"  # Celery's name: `-Q celery` start scripts carry over
     app.config_from_object({"CELERY_TASK_DEFAULT_QUEUE": "main", "CELERY_RESULT_EXPIRES": timedelta(hours=1),
                             "CELERY_TIMEZONE": "Europe/Berlin", "DEBUG": True,
                             "CELERY_BROKER_URL": "db+postgresql://h/db",

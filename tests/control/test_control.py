@@ -80,6 +80,16 @@ def test_describe_job_shows_arguments_attempts_and_timings(tasks: App, clock: Fa
     assert [a["state"] for a in data["attempts"]] == ["FAILURE"]
 
 
+def test_a_job_waiting_to_retry_has_no_wait_time_yet(tasks: App, clock: FakeClock) -> None:
+    job = tasks.send_task("media.convert", ("/a.mov",))
+    (record,) = tasks.backend.claim(["media"], "w", 1, 30)
+    clock.advance(1)
+    tasks.backend.snooze(Lease(record.id, record.lease_token or ""), 60)
+    data = control.describe_job(tasks, job.id)
+    assert data["state"] == "RETRY"
+    assert data["timings"]["waited"] is None  # run_at names the next attempt, not the last
+
+
 def test_cancel_and_retry_one_and_in_bulk(tasks: App, clock: FakeClock) -> None:
     media = [tasks.send_task("media.convert", (str(i),)) for i in range(3)]
     ping = tasks.send_task("devices.ping", ("x",))

@@ -106,6 +106,8 @@ def _seconds(value: Any) -> Any:
 class CelerySettings(Settings):
     """``app.conf`` of a ``conveyor.celery.Celery`` app: Conveyor's settings and Celery's names."""
 
+    #: Celery's default queue is named "celery": start scripts (``-Q celery``) carry over.
+    default_queue: str = "celery"
     timezone: str = "UTC"
     task_soft_time_limit: float | None = None
     task_time_limit: float | None = None

@@ -80,11 +80,9 @@ def describe_job(app: App, job_id: str) -> dict[str, Any]:
         payload_error = None
     except ValueError as exc:
         args, kwargs, payload_error = [], {}, str(exc)
-    waited = (
-        None
-        if record.started_at is None
-        else record.started_at - max(record.created_at, record.run_at)
-    )
+    due = max(record.created_at, record.run_at)
+    # None until it starts, and while a retry waits: run_at then names the next attempt
+    waited = None if record.started_at is None or record.started_at < due else record.started_at - due
     ran = (
         None
         if record.started_at is None or record.finished_at is None
