@@ -82,7 +82,9 @@ def describe_job(app: App, job_id: str) -> dict[str, Any]:
         args, kwargs, payload_error = [], {}, str(exc)
     due = max(record.created_at, record.run_at)
     # None until it starts, and while a retry waits: run_at then names the next attempt
-    waited = None if record.started_at is None or record.started_at < due else record.started_at - due
+    waited = (
+        None if record.started_at is None or record.started_at < due else record.started_at - due
+    )
     ran = (
         None
         if record.started_at is None or record.finished_at is None
