@@ -15,6 +15,7 @@ from ..loader import load_app
 from ..version import __version__
 
 console = Console(stderr=True)
+console.soft_wrap = not console.is_terminal  # a log file gets whole lines, never wrapped at 80
 
 
 class AppRef:
@@ -48,11 +49,19 @@ loglevel_option = click.option(
 
 
 def setup_logging(level: str, source: str | None = None) -> None:
-    """Log to stderr; ``source`` names the process on each line (a child of ``up``)."""
-    handler = RichHandler(
-        console=console, show_path=False, rich_tracebacks=True, log_time_format="[%X]"
-    )
-    fmt = f"[{source}] %(message)s" if source else "%(message)s"
+    """Log to stderr; ``source`` names the process on each line (a child of ``up``). On a
+    terminal, rich's colours and wrapping; elsewhere (a file, journald, a container's log)
+    one plain line per record with its date, level and logger, never wrapped."""
+    prefix = f"[{source}] " if source else ""
+    handler: logging.Handler
+    if console.is_terminal:
+        handler = RichHandler(
+            console=console, show_path=False, rich_tracebacks=True, log_time_format="[%X]"
+        )
+        fmt = f"{prefix}%(message)s"
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        fmt = f"%(asctime)s %(levelname)-7s {prefix}%(name)s: %(message)s"
     logging.basicConfig(level=level.upper(), handlers=[handler], format=fmt, force=True)
 
 

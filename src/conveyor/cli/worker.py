@@ -104,7 +104,8 @@ def worker(ref: AppRef, queues: list[str] | None, concurrency: int | None, pool:
     console.print(banner(w))
     code = Supervisor([w, Scheduler(app)] if beat else [w]).run()
     logging.getLogger("conveyor.worker").info(
-        "worker stopped: %s", ", ".join(f"{k} {v}" for k, v in w.counts.items() if v)
+        "worker stopped: %s",
+        ", ".join(f"{k} {v}" for k, v in w.counts.items() if v) or "no jobs run",
     )
     sys.exit(code)
 

@@ -68,9 +68,10 @@ class Scheduler:
         was_leader = self.leader
         self.leader = self.backend.acquire_lock(LOCK_NAME, self.id, self.lock_ttl)
         if self.leader != was_leader:
-            log.warning(
-                "scheduler %s %s", self.id, "is now the leader" if self.leader else "lost the lead"
-            )
+            log.log(
+                logging.INFO if self.leader else logging.WARNING,
+                "scheduler %s %s", self.id, "is now the leader" if self.leader else "lost the lead",
+            )  # fmt: skip
             if self.leader:
                 sync_code_schedules(self.app)
         if not self.leader:
