@@ -31,11 +31,11 @@ def text(path: Path) -> str:
     return path.read_text() if path.exists() else ""
 
 
-def test_repositories_under_up(run_up: Callable[..., Up], tmp_path: Path) -> None:
-    """On SQLite only: the converter's test runs the same `up` on Redis too (suite time)."""
+def test_repositories_under_up(run_up: Callable[..., Up], example_url: str, tmp_path: Path) -> None:
+    """On SQLite and on Redis, as the example's README runs it."""
     data = tmp_path / "data"
     data.mkdir()
-    env = {"CONVEYOR_BACKEND": f"sqlite:///{tmp_path / 'conveyor.db'}", "REPOSITORIES_TIME_SCALE": "0.02",
+    env = {"CONVEYOR_BACKEND": example_url, "REPOSITORIES_TIME_SCALE": "0.02",
            "REPOSITORIES_DATA_ROOT": str(data)}  # fmt: skip
     args = [a for g in GROUPS for a in ("--worker", g)]
     up = run_up("repositories", "repositories.tasks:app", *args, env=env)
