@@ -64,8 +64,8 @@ class AsyncApp:
         return await self.call(self.app.enqueue_many, list(signatures))
 
     async def record(self, job_id: str) -> JobRecord:
-        """The stored record of a job; raises ``JobNotFound`` for an unknown id."""
-        return await self.call(self.app.backend.get, job_id)
+        """The stored record of a job (``App.record``); raises ``JobNotFound`` for an unknown id."""
+        return await self.call(self.app.record, job_id)
 
     async def result(
         self, job_id: str, timeout: float | None = None, *, propagate: bool = True

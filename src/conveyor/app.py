@@ -243,15 +243,20 @@ class App:
 
     def job(self, job_id: str) -> Job:
         """A handle on an existing job; raises ``JobNotFound`` if no job has that id."""
-        if not self.backend.get_many([job_id]):
-            if is_workflow(self, job_id):  # a second lookup, only on the way to an error
-                raise JobNotFound(
-                    f"{job_id!r} is a workflow's id, not a job's; use app.workflow({job_id!r})"
-                )
-            raise JobNotFound(
-                f"no job has the id {job_id!r}; check the id, or it may have been pruned"
-            )
+        self.record(job_id)
         return Job(self, job_id)
+
+    def record(self, job_id: str) -> JobRecord:
+        """The stored record of an existing job, in one backend read; raises
+        ``JobNotFound`` if no job has that id (pointing a workflow's id to its handle)."""
+        found = self.backend.get_many([job_id]).get(job_id)
+        if found is not None:
+            return found
+        if is_workflow(self, job_id):  # a second lookup, only on the way to an error
+            raise JobNotFound(
+                f"{job_id!r} is a workflow's id, not a job's; use app.workflow({job_id!r})"
+            )
+        raise JobNotFound(f"no job has the id {job_id!r}; check the id, or it may have been pruned")
 
     def build_record(
         self,

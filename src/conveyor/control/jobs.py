@@ -74,7 +74,7 @@ def _state(name: str) -> State:
 def describe_job(app: App, job_id: str) -> dict[str, Any]:
     """One job in full: arguments decoded, result, error with traceback, every attempt,
     progress and timings (seconds waiting before the last start, and running)."""
-    record = app.job(job_id).record()  # app.job: a workflow's id gets pointed to its handle
+    record = app.record(job_id)  # one read; a workflow's id gets pointed to its handle
     try:
         args, kwargs = decode_payload(record.payload)
         payload_error = None

@@ -37,7 +37,8 @@ def cancelled(revocation: Revocation, terminate: bool) -> models.Cancelled:
 
 
 def detail(described: dict[str, Any]) -> models.JobDetail:
-    return models.JobDetail.model_validate(to_json(described))
+    # Already JSON-shaped (decoded from the store); no to_json walk over the result.
+    return models.JobDetail.model_validate(described)
 
 
 def outcome(record: JobRecord) -> models.JobOutcome:

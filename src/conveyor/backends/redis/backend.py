@@ -109,6 +109,9 @@ class RedisBackend(RedisConnection):
 
     @guarded
     def _get(self, job_ids: list[str]) -> dict[str, JobRecord]:
+        if len(job_ids) == 1:  # one job (a status read): no pipeline to build
+            fields = self.client.hgetall(self._key("job", job_ids[0]))
+            return {job_ids[0]: record(fields, job_ids[0])} if fields else {}
         pipe = self.client.pipeline(transaction=False)
         for job_id in job_ids:
             pipe.hgetall(self._key("job", job_id))
