@@ -147,6 +147,14 @@ def test_every_change_needs_the_role_the_csrf_field_and_this_origin(app: App) ->
         assert "error: queue &#39;файлы&#39; is not a valid queue name" in flash
         await c.post("/ui/schedules/nightly/pause", data={"csrf": csrf})
         assert app.schedules.get("nightly").schedule.paused
+        # Who did what from the dashboard, in the trail the API's GET /audit reads.
+        trail = (await c.get("/ui/audit")).text
+        assert "POST /ui/schedules/{name}/pause" in trail
+        assert "forbidden (403)" in trail  # the operate token's refused run
+        mine = (await c.get("/ui/audit", params={"target": "default"})).text
+        assert "t-operate" in mine
+        assert "POST /ui/queues/{name}/pause" in mine
+        assert "nightly" not in mine
 
     browse(app, scenario)
     ran = [j for j in app.backend.list_jobs() if j.headers.get("run_now")]
@@ -200,11 +208,17 @@ def test_a_dead_worker_shows_the_jobs_it_held_and_when_they_return(
     clock.advance(20)  # silent for 20 s: past its 3 heartbeats, within the registry's minute
     secret = token(app, "read")
 
-    async def scenario(c: httpx.AsyncClient) -> tuple[str, str]:
-        await login(c, secret)
-        return (await c.get("/ui/workers")).text, (await c.get("/ui/")).text
+    other = app.send_task("dash.add", [3, 4])
 
-    workers, overview = browse(app, scenario)
+    async def scenario(c: httpx.AsyncClient) -> tuple[str, str, str]:
+        await login(c, secret)
+        pages = [await c.get(p) for p in ("/ui/workers", "/ui/", "/ui/jobs?worker=w1-id")]
+        return pages[0].text, pages[1].text, pages[2].text
+
+    workers, overview, held = browse(app, scenario)
+    assert job.id[-12:] in held  # the jobs it ran, by the worker filter
+    assert other.id[-12:] not in held
+    assert '<option value="w1-id" selected>w1</option>' in held
     assert "PRESUMED DEAD" in workers
     assert "Jobs it held" in workers
     assert job.id[-12:] in workers
