@@ -179,6 +179,12 @@ def test_jobs_pages_filters_and_bulk_actions(app: App, clock: FakeClock) -> None
         second = await c.get(older.replace("&amp;", "&"))
         assert ids[2][-12:] in second.text
         assert ids[4][-12:] not in second.text
+        oldest = await c.get("/ui/jobs", params={"queue": "default", "limit": 2, "sort": "oldest"})
+        assert ids[0][-12:] in oldest.text
+        assert ids[2][-12:] not in oldest.text
+        newer = oldest.text.split('rel="next"')[0].rsplit('href="', 1)[1].split('"')[0]
+        assert "newer »" in oldest.text
+        assert ids[2][-12:] in (await c.get(newer.replace("&amp;", "&"))).text
         assert (await c.get("/ui/jobs", params={"after": "yesterday"})).status_code == 400
         assert (await c.get("/ui/jobs/no-such-job")).status_code == 404
 

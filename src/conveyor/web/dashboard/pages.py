@@ -223,15 +223,17 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         before: str = "",
         cursor: str = "",
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        sort: Annotated[str, Query(pattern="^(newest|oldest)$")] = "newest",
     ) -> Response:
         def read() -> dict[str, Any]:
             filters = {"states": state or None, "queues": [queue] if queue else None,
                        "tasks": [task] if task else None, "workers": [worker] if worker else None,
-                       "text": text or None,
+                       "text": text or None, "oldest_first": sort == "oldest",
                        "created_after": _timestamp(after), "created_before": _timestamp(before)}  # fmt: skip
             data = views.jobs_page(app, filters, cursor or None, limit)
             shown = {"state": state or [], "queue": queue, "task": task, "worker": worker, "text": text,
-                     "after": after, "before": before, "limit": limit}  # fmt: skip
+                     "after": after, "before": before, "limit": limit,
+                     "sort": "" if sort == "newest" else sort}  # fmt: skip
             keep = [(k, v) for k, v in shown.items() if v and k != "state"] + [
                 ("state", s) for s in state or []
             ]
