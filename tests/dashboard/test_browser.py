@@ -109,6 +109,12 @@ def test_every_page_loads_with_no_console_error_and_no_failed_request(
     assert "MiB (its own process)" in page.inner_text("main")  # from the worker's heartbeat
     page.goto(f"{served.url}/ui/jobs?state=FAILURE")  # filters live in a shareable URL
     assert page.locator("table.jobs tbody tr").count() == 1
+    page.goto(f"{served.url}/ui/schedules")  # a change from the page, in the audit trail
+    page.click("form[action$='/schedules/nightly-report/run'] button")
+    page.goto(f"{served.url}/ui/audit?target=nightly-report")
+    row = page.inner_text("table.audit tbody tr")
+    assert "POST /ui/schedules/{name}/run" in row
+    assert "test-admin" in row
     assert not watch.problems, watch.problems
     page.close()
     if SHOTS:
