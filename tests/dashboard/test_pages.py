@@ -151,6 +151,7 @@ def test_every_change_needs_the_role_the_csrf_field_and_this_origin(app: App) ->
         trail = (await c.get("/ui/audit")).text
         assert "POST /ui/schedules/{name}/pause" in trail
         assert "forbidden (403)" in trail  # the operate token's refused run
+        assert "bad_request (400)" in trail  # the bad queue name: the code the API answers
         mine = (await c.get("/ui/audit", params={"target": "default"})).text
         assert "t-operate" in mine
         assert "POST /ui/queues/{name}/pause" in mine

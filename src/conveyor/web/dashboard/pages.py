@@ -25,7 +25,9 @@ from ...control import (
 from ...control.jobs import MAX_PAGE
 from ...errors import ConveyorError, JobNotFound
 from ...records import AuditEntry
+from ..audit import error_code
 from ..auth import AuthMode
+from ..errors import as_response
 from ..tokens import Role, TokenStore
 from . import views
 from .session import COOKIE, LoginRequired, Viewer, valid_form, viewer
@@ -138,12 +140,14 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
             return HTMLResponse(
                 f"refused: role {me.role!r} cannot do this; it needs {needed!r}", status_code=403
             )
-        outcome = "ok"
+        outcome, status = "ok", 303
         try:
             message = await call(do)
         except ConveyorError as exc:
-            message, outcome = f"error: {exc}", type(exc).__name__
-        await _audit(request, me, outcome)
+            message = f"error: {exc}"
+            answer = as_response(exc)  # the code and status the API answers for it
+            outcome, status = error_code(answer), answer.status_code
+        await _audit(request, me, outcome, status)
         response = RedirectResponse(_back(request, back), status_code=303)
         # quoted: a cookie holds ASCII only, and messages quote names in any script
         response.set_cookie(
@@ -151,7 +155,7 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         )
         return response
 
-    async def _audit(request: Request, me: Viewer, outcome: str, status: int = 303) -> None:
+    async def _audit(request: Request, me: Viewer, outcome: str, status: int) -> None:
         """The change in the audit trail beside the API's (its action names the page's
         form route); a failure to store it is logged, never the user's."""
         route = request.scope.get("route")
