@@ -20,6 +20,7 @@ from conveyor.testing import FakeClock, use_backend
 from conveyor.web import TokenStore, create_api
 from conveyor.web.auth import AuthMode
 from conveyor.web.dashboard.session import csrf_for
+from conveyor.workflows import group
 
 T = TypeVar("T")
 Scenario = Callable[[httpx.AsyncClient], Awaitable[T]]
@@ -201,6 +202,27 @@ def test_jobs_pages_filters_and_bulk_actions(app: App, clock: FakeClock) -> None
 
     browse(app, scenario)
     assert app.job(ids[4]).state is State.REVOKED
+
+
+def test_a_job_in_a_big_group_lists_its_nearest_members_only(app: App) -> None:
+    add = app.tasks["dash.add"]
+    wide = group(*(add.s(i, i) for i in range(40))).apply_async(app)
+    ids = wide.member_ids()
+    secret = token(app, "read")
+
+    async def scenario(c: httpx.AsyncClient) -> str:
+        await login(c, secret)
+        return (await c.get(f"/ui/jobs/{ids[30]}")).text
+
+    page = browse(app, scenario)
+    group_part = page.split('data-test="group"')[1].split("</ul>")[0]
+    assert group_part.count("<li>") == 24  # of 39 mates: those around it
+    assert ids[30][-12:] not in group_part
+    assert ids[29][-12:] in group_part
+    assert ids[0][-12:] not in group_part
+    assert "and 15 more" in page
+    assert 'start="16"' in page  # nodes 16 to 40 of 40
+    assert "25 of 40 shown" in page
 
 
 def test_a_dead_worker_shows_the_jobs_it_held_and_when_they_return(

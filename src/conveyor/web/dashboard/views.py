@@ -35,6 +35,9 @@ RECENT_FAILURES = 10
 WORKFLOW_SCAN = 200
 #: Entries per page of the audit trail.
 AUDIT_PAGE = 100
+#: A job page lists at most this many of its workflow's nodes, and of its group's
+#: members (the ones nearest it); the workflow page draws them all.
+FAMILY_SHOWN = 25
 
 
 @dataclass
@@ -140,6 +143,11 @@ class Family:
 
     group: list[Member]
     nodes: list[Member]
+    #: How many nodes and group members are not listed (beyond ``FAMILY_SHOWN``).
+    more_nodes: int = 0
+    more_group: int = 0
+    #: The first listed node's place in the workflow (0: the first node).
+    first: int = 0
     #: Why nothing is shown: the workflow's spec was pruned.
     missing: str | None = None
 
@@ -148,17 +156,29 @@ def family(app: App, job_id: str, workflow_id: str | None) -> Family | None:
     if not workflow_id:
         return None
     try:
-        workflow = load_workflow(app, workflow_id)
+        spec = load_workflow(app, workflow_id).spec
     except JobNotFound as exc:
-        return Family([], [], str(exc))
-    records = workflow.records()
+        return Family([], [], missing=str(exc))
+    nodes = list(task_nodes(spec))
+    group = _group_of(spec, job_id)
+    mates = [] if group is None else list(task_nodes(group))
+    shown_nodes = _nearest(nodes, job_id)
+    shown_mates = [n for n in _nearest(mates, job_id) if n["id"] != job_id]
+    # Only the records listed are read: a group of thousands costs the page 2 x 25.
+    records = app.backend.get_many([n["id"] for n in shown_nodes + shown_mates])
 
-    def member(node: Node) -> Member:
-        return Member(node["id"], node["task"], records.get(node["id"]))
+    def members(found: list[Node]) -> list[Member]:
+        return [Member(n["id"], n["task"], records.get(n["id"])) for n in found]
 
-    group = _group_of(workflow.spec, job_id)
-    mates = [] if group is None else [member(n) for n in task_nodes(group) if n["id"] != job_id]
-    return Family(mates, [member(n) for n in task_nodes(workflow.spec)])
+    return Family(members(shown_mates), members(shown_nodes), len(nodes) - len(shown_nodes),
+                  max(0, len(mates) - 1 - len(shown_mates)), nodes.index(shown_nodes[0]) if nodes else 0)  # fmt: skip
+
+
+def _nearest(nodes: list[Node], job_id: str) -> list[Node]:
+    """At most ``FAMILY_SHOWN`` of ``nodes``, in order, around the job's place among them."""
+    at = next((i for i, n in enumerate(nodes) if n["id"] == job_id), 0)
+    start = max(0, min(at - FAMILY_SHOWN // 2, len(nodes) - FAMILY_SHOWN))
+    return nodes[start : start + FAMILY_SHOWN]
 
 
 def _parts(node: Node) -> list[Node]:
