@@ -111,6 +111,7 @@ def test_every_page_loads_with_no_console_error_and_no_failed_request(
     assert page.locator("table.jobs tbody tr").count() == 1
     page.goto(f"{served.url}/ui/schedules")  # a change from the page, in the audit trail
     page.click("form[action$='/schedules/nightly-report/run'] button")
+    page.wait_for_selector(".flash")  # back on the schedules page, saying the job was queued
     page.goto(f"{served.url}/ui/audit?target=nightly-report")
     row = page.inner_text("table.audit tbody tr")
     assert "POST /ui/schedules/{name}/run" in row
