@@ -185,7 +185,8 @@ class AuditEntry:
 
 @dataclass(slots=True)
 class JobQuery:
-    """A filter for listing jobs. Results come newest first by id; ``before`` is the cursor."""
+    """A filter for listing jobs. Results come newest first by id (``before`` is the
+    cursor), or oldest first (``after`` is)."""
 
     states: list[State] | None = None
     queues: list[str] | None = None
@@ -197,6 +198,10 @@ class JobQuery:
     #: Text that must appear in the job's encoded arguments.
     text: str | None = None
     before: str | None = None
+    #: Only ids above this one (the cursor of an ``oldest_first`` list).
+    after: str | None = None
+    #: Oldest first (ascending ids) instead of newest first; as cheap: the same indexes.
+    oldest_first: bool = False
     limit: int = 50
     #: Examine at most this many jobs (those matching the most selective indexed filter,
     #: newest first) looking for ``limit`` matches; None: no bound. See ``list_page``.

@@ -72,6 +72,11 @@ def test_enqueue_then_inspect_jobs_and_one_job(cli: Run) -> None:
     table = cli("inspect", "job", made["id"])
     assert "t.add" in table.stdout
     assert "args [2, 3]" in table.stdout
+    later = as_json(cli("enqueue", "t.add", "--args", "[1, 1]", "--json"))["id"]
+    oldest = as_json(cli("inspect", "jobs", "--oldest", "--limit", "1", "--json"))
+    assert [j["id"] for j in oldest["jobs"]] == [made["id"]]
+    after = cli("inspect", "jobs", "--oldest", "--cursor", oldest["next_cursor"], "--json")
+    assert [j["id"] for j in as_json(after)["jobs"]] == [later]
 
 
 def test_enqueue_refuses_unknown_tasks_and_bad_json(cli: Run) -> None:

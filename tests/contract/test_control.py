@@ -307,3 +307,30 @@ def test_a_page_with_a_scan_bound_ends_early_and_says_where_to_go_on(
     assert pages == [[], [ids[0]]]
     full, _ = backend.list_page(JobQuery(tasks=["t"], states=[State.PENDING], scan=3, limit=2))
     assert [j.id for j in full] == newest_first[:2]  # a full page: its own cursor follows
+
+
+def test_list_jobs_oldest_first_pages_on_after(backend: Backend, clock: FakeClock) -> None:
+    ids = []
+    for i in range(7):
+        ids.append(put(backend, queue="a" if i % 2 else "b", task="t", args=[f"n{i}"]).id)
+        clock.advance(0.01)
+    seen: list[str] = []
+    cursor = None
+    for _ in range(3):  # keyset pages going up: each from above the last one's end
+        found = backend.list_jobs(JobQuery(limit=3, after=cursor, oldest_first=True))
+        seen += [j.id for j in found]
+        cursor = found[-1].id if found else None
+    assert seen == ids
+    by_queue = backend.list_jobs(JobQuery(queues=["a"], oldest_first=True, after=ids[1]))
+    assert [j.id for j in by_queue] == [ids[3], ids[5]]  # a driving index read upwards
+    found, stopped = backend.list_page(JobQuery(text="n6", scan=3, limit=5, oldest_first=True))
+    if stopped is not None:  # the three oldest examined, no match: go on above them
+        assert (found, stopped) == ([], ids[2])
+        found, _ = backend.list_page(
+            JobQuery(text="n6", scan=5, limit=5, oldest_first=True, after=stopped)
+        )
+    assert [j.id for j in found] == [ids[6]]
+    for _ in range(2):
+        backend.claim(["b"], "w1", 1, 30)
+    running = backend.list_jobs(JobQuery(states=[State.STARTED], oldest_first=True))
+    assert [j.id for j in running] == [ids[0], ids[2]]

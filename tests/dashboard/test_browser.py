@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request, Response
 
+from conveyor import control
 from conveyor.states import State
 from conveyor.testing import wait_for
 from conveyor.web.dashboard.session import csrf_for
@@ -68,7 +69,8 @@ def demo_data(served: Served) -> dict[str, str]:
     wait_for(lambda: running.record().progress, timeout=10, what="progress")
     if not any(v.schedule.name == "nightly-report" for v in app.schedules.list()):
         app.schedules.add("nightly-report", "dash.add", cron="0 3 * * *", args=[2, 3])
-    return {"failed": failed.id, "running": running.id, "workflow": workflow.id}
+    return {"failed": failed.id, "running": running.id, "workflow": workflow.id,
+            "member": workflow.member_ids()[1]}  # fmt: skip
 
 
 def pages(served: Served, ids: dict[str, str]) -> dict[str, str]:
@@ -77,6 +79,7 @@ def pages(served: Served, ids: dict[str, str]) -> dict[str, str]:
         "job": f"/ui/jobs/{ids['running']}", "job-failed": f"/ui/jobs/{ids['failed']}",
         "queues": "/ui/queues", "workers": "/ui/workers", "schedules": "/ui/schedules",
         "workflows": "/ui/workflows", "workflow": f"/ui/workflows/{ids['workflow']}",
+        "job-in-workflow": f"/ui/jobs/{ids['member']}", "audit": "/ui/audit",
     }  # fmt: skip
 
 
@@ -97,10 +100,22 @@ def test_every_page_loads_with_no_console_error_and_no_failed_request(
     page.goto(f"{served.url}/ui/workflows/{ids['workflow']}")
     assert page.locator(".node.task").count() == 4
     assert page.locator(".node.task.s-success").count() == 4
+    page.goto(f"{served.url}/ui/jobs/{ids['member']}")  # a group member links its mate
+    assert page.locator("[data-test=group] a").count() == 1
+    assert page.locator("[data-test=nodes] li").count() == 4
+    page.click("[data-test=group] a")
+    assert page.locator("[data-test=nodes] b").inner_text() != ""
     page.goto(f"{served.url}/ui/workers")
     assert "MiB (its own process)" in page.inner_text("main")  # from the worker's heartbeat
     page.goto(f"{served.url}/ui/jobs?state=FAILURE")  # filters live in a shareable URL
     assert page.locator("table.jobs tbody tr").count() == 1
+    page.goto(f"{served.url}/ui/schedules")  # a change from the page, in the audit trail
+    page.click("form[action$='/schedules/nightly-report/run'] button")
+    page.wait_for_selector(".flash")  # back on the schedules page, saying the job was queued
+    page.goto(f"{served.url}/ui/audit?target=nightly-report")
+    row = page.inner_text("table.audit tbody tr")
+    assert "POST /ui/schedules/{name}/run" in row
+    assert "test-admin" in row
     assert not watch.problems, watch.problems
     page.close()
     if SHOTS:
@@ -170,6 +185,14 @@ def test_pausing_a_queue_on_the_page_stops_claims_and_resuming_restarts_them(
     assert held.get(timeout=20) == 42
     # The depth drawn since the page opened, from the figures each live refresh brought.
     page.wait_for_selector("svg[data-spark=default] polyline.waiting", state="attached")
+    # Paused and resumed elsewhere (CLI, API): the page follows the queue events, well
+    # before its 5 s tick would refresh it.
+    page.evaluate("window.stayedOnPage = true")
+    control.pause_queue(app, "media")
+    page.wait_for_selector("[data-test=paused-media]", timeout=3000)
+    control.resume_queue(app, "media")
+    page.wait_for_selector("[data-test=paused-media]", state="detached", timeout=3000)
+    assert page.evaluate("window.stayedOnPage") is True
     page.close()
 
 

@@ -20,6 +20,7 @@ from conveyor.testing import FakeClock, use_backend
 from conveyor.web import TokenStore, create_api
 from conveyor.web.auth import AuthMode
 from conveyor.web.dashboard.session import csrf_for
+from conveyor.workflows import group
 
 T = TypeVar("T")
 Scenario = Callable[[httpx.AsyncClient], Awaitable[T]]
@@ -147,6 +148,15 @@ def test_every_change_needs_the_role_the_csrf_field_and_this_origin(app: App) ->
         assert "error: queue &#39;файлы&#39; is not a valid queue name" in flash
         await c.post("/ui/schedules/nightly/pause", data={"csrf": csrf})
         assert app.schedules.get("nightly").schedule.paused
+        # Who did what from the dashboard, in the trail the API's GET /audit reads.
+        trail = (await c.get("/ui/audit")).text
+        assert "POST /ui/schedules/{name}/pause" in trail
+        assert "forbidden (403)" in trail  # the operate token's refused run
+        assert "bad_request (400)" in trail  # the bad queue name: the code the API answers
+        mine = (await c.get("/ui/audit", params={"target": "default"})).text
+        assert "t-operate" in mine
+        assert "POST /ui/queues/{name}/pause" in mine
+        assert "nightly" not in mine
 
     browse(app, scenario)
     ran = [j for j in app.backend.list_jobs() if j.headers.get("run_now")]
@@ -171,6 +181,12 @@ def test_jobs_pages_filters_and_bulk_actions(app: App, clock: FakeClock) -> None
         second = await c.get(older.replace("&amp;", "&"))
         assert ids[2][-12:] in second.text
         assert ids[4][-12:] not in second.text
+        oldest = await c.get("/ui/jobs", params={"queue": "default", "limit": 2, "sort": "oldest"})
+        assert ids[0][-12:] in oldest.text
+        assert ids[2][-12:] not in oldest.text
+        newer = oldest.text.split('rel="next"')[0].rsplit('href="', 1)[1].split('"')[0]
+        assert "newer »" in oldest.text
+        assert ids[2][-12:] in (await c.get(newer.replace("&amp;", "&"))).text
         assert (await c.get("/ui/jobs", params={"after": "yesterday"})).status_code == 400
         assert (await c.get("/ui/jobs/no-such-job")).status_code == 404
 
@@ -188,6 +204,27 @@ def test_jobs_pages_filters_and_bulk_actions(app: App, clock: FakeClock) -> None
     assert app.job(ids[4]).state is State.REVOKED
 
 
+def test_a_job_in_a_big_group_lists_its_nearest_members_only(app: App) -> None:
+    add = app.tasks["dash.add"]
+    wide = group(*(add.s(i, i) for i in range(40))).apply_async(app)
+    ids = wide.member_ids()
+    secret = token(app, "read")
+
+    async def scenario(c: httpx.AsyncClient) -> str:
+        await login(c, secret)
+        return (await c.get(f"/ui/jobs/{ids[30]}")).text
+
+    page = browse(app, scenario)
+    group_part = page.split('data-test="group"')[1].split("</ul>")[0]
+    assert group_part.count("<li>") == 24  # of 39 mates: those around it
+    assert ids[30][-12:] not in group_part
+    assert ids[29][-12:] in group_part
+    assert ids[0][-12:] not in group_part
+    assert "and 15 more" in page
+    assert 'start="16"' in page  # nodes 16 to 40 of 40
+    assert "25 of 40 shown" in page
+
+
 def test_a_dead_worker_shows_the_jobs_it_held_and_when_they_return(
     app: App, clock: FakeClock
 ) -> None:
@@ -200,11 +237,17 @@ def test_a_dead_worker_shows_the_jobs_it_held_and_when_they_return(
     clock.advance(20)  # silent for 20 s: past its 3 heartbeats, within the registry's minute
     secret = token(app, "read")
 
-    async def scenario(c: httpx.AsyncClient) -> tuple[str, str]:
-        await login(c, secret)
-        return (await c.get("/ui/workers")).text, (await c.get("/ui/")).text
+    other = app.send_task("dash.add", [3, 4])
 
-    workers, overview = browse(app, scenario)
+    async def scenario(c: httpx.AsyncClient) -> tuple[str, str, str]:
+        await login(c, secret)
+        pages = [await c.get(p) for p in ("/ui/workers", "/ui/", "/ui/jobs?worker=w1-id")]
+        return pages[0].text, pages[1].text, pages[2].text
+
+    workers, overview, held = browse(app, scenario)
+    assert job.id[-12:] in held  # the jobs it ran, by the worker filter
+    assert other.id[-12:] not in held
+    assert '<option value="w1-id" selected>w1</option>' in held
     assert "PRESUMED DEAD" in workers
     assert "Jobs it held" in workers
     assert job.id[-12:] in workers

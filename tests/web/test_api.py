@@ -158,6 +158,11 @@ def test_list_filters_and_cursor_pages(client: Client) -> None:
                 if cursor is None:
                     break
             assert seen == ids[::-1]  # newest first, each once
+            first = {"limit": 2, "task": "web.add", "order": "oldest"}
+            up = (await c.get("/api/jobs", params=first)).json()
+            after = {**first, "cursor": up["next_cursor"]}
+            up2 = (await c.get("/api/jobs", params=after)).json()
+            assert [j["id"] for j in up["jobs"] + up2["jobs"]] == ids[:4]  # oldest first
             by_queue = (await c.get("/api/jobs", params={"queue": "media"})).json()["jobs"]
             assert [j["id"] for j in by_queue] == [media]
             by_text = (await c.get("/api/jobs", params={"text": "1003"})).json()["jobs"]

@@ -116,6 +116,7 @@ def matches(job: JobRecord, query: JobQuery) -> bool:
     """Whether a job passes a JobQuery's filters (for backends that filter in Python)."""
     return (
         (query.before is None or job.id < query.before)
+        and (query.after is None or job.id > query.after)
         and (query.created_after is None or job.created_at >= query.created_after)
         and (query.created_before is None or job.created_at < query.created_before)
         and (query.text is None or query.text.encode() in job.payload)

@@ -3,7 +3,8 @@
 A page with filters used to be one ``WHERE ... ORDER BY id DESC LIMIT n``, and the
 planner (SQLite's above all, which keeps no per-value statistics) often walked the whole
 primary key looking for a rare state. Here one filter *drives* the page: each of its
-values is read from its ``(column, id)`` index, newest first, and the other filters are
+values is read from its ``(column, id)`` index in id order (newest first, or oldest
+first: the same index read the other way), and the other filters are
 checked on those rows only. With ``JobQuery.scan`` a page examines at most that many
 rows: a first, index-only read finds the id where those rows end, and the page reads no
 further. When they run out before the page is full, the page ends early and says where
@@ -48,42 +49,50 @@ def _driver(query: JobQuery) -> tuple[str | None, list[str]]:
     return None, []
 
 
+def _order(query: JobQuery) -> str:
+    return "ASC" if query.oldest_first else "DESC"
+
+
 def _below(query: JobQuery, d: Dialect) -> tuple[str, list[Any]]:
-    return ("", []) if query.before is None else (f" AND id < {d.mark}", [query.before])
+    """The cursors' clause: ids below ``before``, above ``after``."""
+    clauses = [(c, v) for c, v in (("<", query.before), (">", query.after)) if v is not None]
+    return "".join(f" AND id {c} {d.mark}" for c, _ in clauses), [v for _, v in clauses]
 
 
 def window(query: JobQuery, d: Dialect) -> tuple[str, list[Any]] | None:
     """With ``query.scan``: how many rows the page may examine (up to ``scan``) and the
-    smallest id among them, read from the driving index alone. None without a bound."""
+    last id among them (the smallest, or the largest oldest first), read from the
+    driving index alone. None without a bound."""
     column, values = _driver(query)
     others = [attr for name, attr in DRIVERS if name != column and getattr(query, attr) is not None]
     filtered = [query.created_after, query.created_before, query.text]
     if query.scan is None or not (others or any(f is not None for f in filtered)):
         return None  # no bound, or none needed: every row the driver yields matches
-    m = d.mark
+    m, order = d.mark, _order(query)
     below, below_params = _below(query, d)
     if column is None:
-        text = f"SELECT id FROM {d.reading(None)} WHERE true{below} ORDER BY id DESC LIMIT {m}"
+        text = f"SELECT id FROM {d.reading(None)} WHERE true{below} ORDER BY id {order} LIMIT {m}"
         params = [*below_params, query.scan]
     else:
         branch = (
             f"SELECT id FROM (SELECT id FROM {d.reading(column)} WHERE {column} = {m}{below} "
-            f"ORDER BY id DESC LIMIT {m}) AS b"
+            f"ORDER BY id {order} LIMIT {m}) AS b"
         )
         params = [p for v in values for p in (v, *below_params, query.scan)]
         if len(values) == 1:
             text = branch
         else:
             text = f"SELECT id FROM ({' UNION ALL '.join([branch] * len(values))}) AS u "
-            text += f"ORDER BY id DESC LIMIT {m}"
+            text += f"ORDER BY id {order} LIMIT {m}"
             params.append(query.scan)
-    return f"SELECT count(*), min(id) FROM ({text}) AS w", params
+    last = "max" if query.oldest_first else "min"
+    return f"SELECT count(*), {last}(id) FROM ({text}) AS w", params
 
 
 def select(query: JobQuery, columns: str, d: Dialect, low: str | None) -> tuple[str, list[Any]]:
-    """The page: up to ``query.limit`` matches, newest first, with ids from ``low`` (the
-    end of the window, when the bound cut it) up to the cursor."""
-    m = d.mark
+    """The page: up to ``query.limit`` matches, newest first (or oldest), with ids from
+    the cursor to ``low`` (the end of the window, when the bound cut it)."""
+    m, order = d.mark, _order(query)
     column, values = _driver(query)
     where: list[str] = []
     params: list[Any] = []
@@ -93,8 +102,9 @@ def select(query: JobQuery, columns: str, d: Dialect, low: str | None) -> tuple[
             where.append(f"{name} IN ({', '.join([m] * len(wanted))})")
             params += [str(v) for v in wanted]
     for clause, value in (
-        (f"id >= {m}", low),
+        (f"id <= {m}" if query.oldest_first else f"id >= {m}", low),
         (f"id < {m}", query.before),
+        (f"id > {m}", query.after),
         (f"created_at >= {m}", query.created_after),
         (f"created_at < {m}", query.created_before),
         (d.contains, None if query.text is None else query.text.encode()),
@@ -104,18 +114,18 @@ def select(query: JobQuery, columns: str, d: Dialect, low: str | None) -> tuple[
             params.append(value)
     if column is None:
         filters = f"WHERE {' AND '.join(where)}" if where else ""
-        return f"SELECT {columns} FROM {d.table} {filters} ORDER BY id DESC LIMIT {m}", [
+        return f"SELECT {columns} FROM {d.table} {filters} ORDER BY id {order} LIMIT {m}", [
             *params,
             query.limit,
         ]
     # One branch per value of the driving filter, each read in id order from its index.
     branch = (
         f"SELECT id FROM (SELECT id FROM {d.reading(column)} "
-        f"WHERE {' AND '.join([f'{column} = {m}', *where])} ORDER BY id DESC LIMIT {m}) AS b"
+        f"WHERE {' AND '.join([f'{column} = {m}', *where])} ORDER BY id {order} LIMIT {m}) AS b"
     )
     text = (
         f"SELECT {columns} FROM {d.table} WHERE id IN ({' UNION ALL '.join([branch] * len(values))}) "
-        f"ORDER BY id DESC LIMIT {m}"
+        f"ORDER BY id {order} LIMIT {m}"
     )
     branch_params = [p for v in values for p in (v, *params, query.limit)]
     return text, [*branch_params, query.limit]

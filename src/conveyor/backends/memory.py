@@ -295,7 +295,7 @@ class MemoryBackend(Backend):
 
     def _list(self, query: JobQuery) -> tuple[list[JobRecord], str | None]:
         with self._mutex:  # in memory: every job is examined, so a page never stops early
-            jobs = sorted(self._jobs.values(), key=lambda j: j.id, reverse=True)
+            jobs = sorted(self._jobs.values(), key=lambda j: j.id, reverse=not query.oldest_first)
             picked = [j for j in jobs if matches(j, query)][: query.limit]
             return [copy.deepcopy(j) for j in picked], None
 

@@ -89,13 +89,14 @@ def _state(state: Liveness) -> str | Text:
 @click.option("--text", help="Text that appears in the job's arguments.")
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
 @click.option("--cursor", help="The next_cursor printed by the previous page.")
+@click.option("--oldest", is_flag=True, help="Oldest first (keep it with --cursor).")
 @json_option
 @click.pass_obj
 @errors_as_usage
 def inspect_jobs(ref: AppRef, states: tuple[str, ...], queues: tuple[str, ...], tasks: tuple[str, ...],
                  workers: tuple[str, ...], since: str | None, until_: str | None, text: str | None, limit: int, cursor: str | None,
-                 as_json: bool) -> None:  # fmt: skip
-    """Jobs, newest first, filtered and a page at a time."""
+                 oldest: bool, as_json: bool) -> None:  # fmt: skip
+    """Jobs, newest first (or oldest), filtered and a page at a time."""
     now = time.time()
     try:
         after = None if since is None else now - parse_duration(since)
@@ -103,7 +104,8 @@ def inspect_jobs(ref: AppRef, states: tuple[str, ...], queues: tuple[str, ...], 
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     page = control.list_jobs(ref.load(), states=list(states), queues=list(queues), tasks=list(tasks),
-                             workers=list(workers), created_after=after, created_before=before, text=text, cursor=cursor, limit=limit)  # fmt: skip
+                             workers=list(workers), created_after=after, created_before=before, text=text, cursor=cursor, limit=limit,
+                             oldest_first=oldest)  # fmt: skip
     if as_json:
         return print_json(
             {

@@ -46,16 +46,18 @@ def list_jobs(
     text: str | None = None,
     cursor: str | None = None,
     limit: int = 50,
+    oldest_first: bool = False,
 ) -> JobPage:
-    """Jobs matching every filter given, newest first, a page at a time (keyset pages:
-    each reads an index from the cursor on, however deep it is)."""
+    """Jobs matching every filter given, newest first (or oldest first), a page at a
+    time (keyset pages: each reads an index from the cursor on, however deep it is)."""
     if not 1 <= limit <= MAX_PAGE:
         raise ConveyorError(f"limit must be between 1 and {MAX_PAGE}, not {limit}")
     query = JobQuery(
         states=[_state(s) for s in states] if states else None,
         queues=queues or None, tasks=tasks or None, workers=workers or None, created_after=created_after,
-        created_before=created_before, text=text or None, before=cursor, limit=limit + 1,
-        scan=PAGE_SCAN,
+        created_before=created_before, text=text or None, limit=limit + 1, scan=PAGE_SCAN,
+        before=None if oldest_first else cursor, after=cursor if oldest_first else None,
+        oldest_first=oldest_first,
     )  # fmt: skip
     found, stopped = app.backend.list_page(query)
     page = found[:limit]

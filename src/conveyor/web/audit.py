@@ -54,7 +54,7 @@ async def record(request: Request, response: Response, route: str) -> None:
     params = {k: str(v) for k, v in request.path_params.items()}
     outcome, detail = "ok", {"params": params}
     if response.status_code >= 400:
-        outcome = _error_code(response)
+        outcome = error_code(response)
     entry = AuditEntry(0, time.time(), actor, actor_id, f"{request.method} {route}",
                        next(iter(params.values()), ""), outcome, response.status_code, detail)  # fmt: skip
     try:
@@ -64,7 +64,8 @@ async def record(request: Request, response: Response, route: str) -> None:
                   entry.action, entry.target, actor, exc)  # fmt: skip
 
 
-def _error_code(response: Response) -> str:
+def error_code(response: Response) -> str:
+    """The error code an error response carries (what an entry's outcome names)."""
     try:
         return str(json.loads(bytes(response.body))["error"]["code"])
     except (ValueError, KeyError, TypeError):

@@ -281,21 +281,24 @@ class RedisBackend(RedisConnection):
 
     @guarded
     def _list(self, query: JobQuery) -> tuple[list[JobRecord], str | None]:
-        """Every job, newest first, filtered here: at most ``query.scan`` (and at most
-        ``LIST_SCAN_LIMIT``) examined per page, then the page says where it stopped."""
+        """Every job, newest (or oldest) first, filtered here: at most ``query.scan`` (and
+        at most ``LIST_SCAN_LIMIT``) examined per page, then the page says where it stopped."""
         if query.states is not None and set(query.states) == {State.STARTED}:
             return self._list_running(query), None
         bound = min(query.scan or LIST_SCAN_LIMIT, LIST_SCAN_LIMIT)
         upper = f"({query.before}" if query.before else "+"
+        lower = f"({query.after}" if query.after else "-"
         found: list[JobRecord] = []
         scanned = 0
         chunk = query.limit  # read what the page needs, then more while filters reject
         while len(found) < query.limit:
             if scanned >= bound:
-                return found, upper[1:]
-            ids = self.client.zrevrangebylex(
-                self._key("all"), upper, "-", start=0, num=min(chunk, bound - scanned)
-            )
+                return found, (lower if query.oldest_first else upper)[1:]
+            num = min(chunk, bound - scanned)
+            if query.oldest_first:
+                ids = self.client.zrangebylex(self._key("all"), lower, upper, start=0, num=num)
+            else:
+                ids = self.client.zrevrangebylex(self._key("all"), upper, lower, start=0, num=num)
             chunk = min(chunk * 4, 1000)
             if not ids:
                 break
@@ -303,7 +306,10 @@ class RedisBackend(RedisConnection):
             wanted = self._matching(ids, query)
             records = self._get(wanted[: query.limit - len(found)]) if wanted else {}
             for i in ids:
-                upper = f"({i}"
+                if query.oldest_first:
+                    lower = f"({i}"
+                else:
+                    upper = f"({i}"
                 if i in records:
                     found.append(records[i])
                     if len(found) == query.limit:
@@ -327,15 +333,16 @@ class RedisBackend(RedisConnection):
 
     def _list_running(self, query: JobQuery) -> list[JobRecord]:
         """STARTED jobs, read from the lease set (as many as the workers' slots)."""
-        ids = sorted(self.client.zrange(self._key("leases"), 0, -1), reverse=True)
-        ids = [i for i in ids if query.before is None or i < query.before]
+        ids = sorted(self.client.zrange(self._key("leases"), 0, -1), reverse=not query.oldest_first)
+        ids = [i for i in ids if (query.before is None or i < query.before)
+               and (query.after is None or i > query.after)]  # fmt: skip
         found: list[JobRecord] = []
         for start in range(0, len(ids), 500):
             records = self._get(ids[start : start + 500])
             found += [r for r in records.values() if matches(r, query)]
             if len(found) >= query.limit:
                 break
-        return sorted(found, key=lambda r: r.id, reverse=True)[: query.limit]
+        return sorted(found, key=lambda r: r.id, reverse=not query.oldest_first)[: query.limit]
 
     @guarded
     def _counts(self) -> dict[tuple[str, State], int]:

@@ -3,6 +3,8 @@ control function the API and CLI call for the same thing."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +24,10 @@ from ...control import (
 )
 from ...control.jobs import MAX_PAGE
 from ...errors import ConveyorError, JobNotFound
+from ...records import AuditEntry
+from ..audit import error_code
 from ..auth import AuthMode
+from ..errors import as_response
 from ..tokens import Role, TokenStore
 from . import views
 from .session import COOKIE, LoginRequired, Viewer, valid_form, viewer
@@ -30,6 +35,7 @@ from .session import COOKIE, LoginRequired, Viewer, valid_form, viewer
 if TYPE_CHECKING:
     from ...app import App
 
+log = logging.getLogger("conveyor.web")
 TEMPLATES = Path(__file__).parent / "templates"
 FLASH = "conveyor_flash"
 #: The CSRF field every form posts (module level: FastAPI reads the annotations by name).
@@ -130,19 +136,41 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
                 "refused: this form did not come from this dashboard (CSRF)", status_code=403
             )
         if not me.can(needed):
+            await _audit(request, me, "forbidden", 403)
             return HTMLResponse(
                 f"refused: role {me.role!r} cannot do this; it needs {needed!r}", status_code=403
             )
+        outcome, status = "ok", 303
         try:
             message = await call(do)
         except ConveyorError as exc:
             message = f"error: {exc}"
+            answer = as_response(exc)  # the code and status the API answers for it
+            outcome, status = error_code(answer), answer.status_code
+        await _audit(request, me, outcome, status)
         response = RedirectResponse(_back(request, back), status_code=303)
         # quoted: a cookie holds ASCII only, and messages quote names in any script
         response.set_cookie(
             FLASH, quote(message[:300]), path=prefix, httponly=True, samesite="strict"
         )
         return response
+
+    async def _audit(request: Request, me: Viewer, outcome: str, status: int) -> None:
+        """The change in the audit trail beside the API's (its action names the page's
+        form route); a failure to store it is logged, never the user's."""
+        route = request.scope.get("route")
+        params = {k: str(v) for k, v in request.path_params.items()}
+        path = getattr(route, "path", request.url.path)
+        path = (path if path.startswith(prefix) else prefix + path).replace(
+            "{verb}", params.get("verb", "{verb}")
+        )  # the verb named: "pause", not "{verb}"
+        action = f"POST {path}"
+        entry = AuditEntry(0, time.time(), me.name, me.token_id, action,
+                           next(iter(params.values()), ""), outcome, status, {"params": params})  # fmt: skip
+        try:
+            await call(app.backend.record_audit, entry)
+        except Exception as exc:
+            log.error("could not record %s by %s in the audit trail: %s", action, me.name, exc)
 
     # -- login -----------------------------------------------------------------------------
 
@@ -193,19 +221,23 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         state: Annotated[list[str] | None, Query()] = None,
         queue: str = "",
         task: str = "",
+        worker: str = "",
         text: str = "",
         after: str = "",
         before: str = "",
         cursor: str = "",
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        sort: Annotated[str, Query(pattern="^(newest|oldest)$")] = "newest",
     ) -> Response:
         def read() -> dict[str, Any]:
             filters = {"states": state or None, "queues": [queue] if queue else None,
-                       "tasks": [task] if task else None, "text": text or None,
+                       "tasks": [task] if task else None, "workers": [worker] if worker else None,
+                       "text": text or None, "oldest_first": sort == "oldest",
                        "created_after": _timestamp(after), "created_before": _timestamp(before)}  # fmt: skip
             data = views.jobs_page(app, filters, cursor or None, limit)
-            shown = {"state": state or [], "queue": queue, "task": task, "text": text,
-                     "after": after, "before": before, "limit": limit}  # fmt: skip
+            shown = {"state": state or [], "queue": queue, "task": task, "worker": worker, "text": text,
+                     "after": after, "before": before, "limit": limit,
+                     "sort": "" if sort == "newest" else sort}  # fmt: skip
             keep = [(k, v) for k, v in shown.items() if v and k != "state"] + [
                 ("state", s) for s in state or []
             ]
@@ -234,7 +266,8 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
 
     @r.get("/workers")
     async def workers(request: Request) -> Response:
-        return await page(request, "workers.html", lambda: views.workers_page(app), tick=TICK // 2)
+        return await page(request, "workers.html", lambda: views.workers_page(app),
+                          live=f"{prefix}/events", tick=TICK // 2)  # fmt: skip
 
     @r.get("/schedules")
     async def schedules(request: Request) -> Response:
@@ -250,6 +283,21 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
     async def workflow(request: Request, workflow_id: str) -> Response:
         return await page(request, "workflow.html", lambda: views.workflow_page(app, workflow_id),
                           live=f"{prefix}/events")  # fmt: skip
+
+    @r.get("/audit")
+    async def audit(
+        request: Request,
+        target: Annotated[str, Query(max_length=300)] = "",
+        before: Annotated[int, Query(ge=0)] = 0,
+    ) -> Response:
+        def read() -> dict[str, Any]:
+            data = views.audit_page(app, before or None, target.strip() or None)
+            keep = [("target", target.strip())] if target.strip() else []
+            more = data["next_before"]
+            return {**data, "target": target.strip(), "first": urlencode(keep), "paged": bool(before),
+                    "more": urlencode([*keep, ("before", more)]) if more else None}  # fmt: skip
+
+        return await page(request, "audit.html", read)
 
     # -- changes (POST only, CSRF-checked, role-checked) -------------------------------------
 

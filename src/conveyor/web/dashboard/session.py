@@ -41,6 +41,8 @@ class Viewer:
     csrf: str
     #: Whether a logout makes sense (a cookie session).
     session: bool
+    #: The token's id, as the audit trail names it ("" without a token).
+    token_id: str = ""
 
     def can(self, needed: Role) -> bool:
         return allows(self.role, needed)
@@ -64,7 +66,7 @@ def viewer(app: App, mode: AuthMode, request: Request) -> Viewer:
     if secret and len(secret) <= 200:
         token = store.verify(secret)
         if token is not None:
-            return Viewer(token.name, token.role, csrf_for(secret), session=True)
+            return Viewer(token.name, token.role, csrf_for(secret), session=True, token_id=token.id)
     local = mode == "until-first-token" and request.url.hostname in LOCAL_HOSTS
     if local and not store.exists():
         return Viewer("local (no token stored yet)", "admin", csrf_for("local"), session=False)

@@ -19,18 +19,25 @@ from ...control import (
 from ...control import workers as registered_workers
 from ...control.history import Bucket
 from ...control.liveness import liveness
+from ...errors import JobNotFound
 from ...states import State
+from ...workflows.engine import task_nodes
 from ...workflows.handle import load_workflow
 
 if TYPE_CHECKING:
     from ...app import App
-    from ...records import JobRecord
+    from ...records import AuditEntry, JobRecord
     from ...workflows.engine import Node
 
 STATES = [s.value for s in State]
 RECENT_FAILURES = 10
 #: Jobs the workflows page looks through for the workflows they belong to.
 WORKFLOW_SCAN = 200
+#: Entries per page of the audit trail.
+AUDIT_PAGE = 100
+#: A job page lists at most this many of its workflow's nodes, and of its group's
+#: members (the ones nearest it); the workflow page draws them all.
+FAMILY_SHOWN = 25
 
 
 @dataclass
@@ -116,7 +123,82 @@ def timeline(job: dict[str, Any]) -> list[Step]:
 def job_page(app: App, job_id: str) -> dict[str, Any]:
     job = describe_job(app, job_id)
     now = app.backend.now()
-    return {"job": job, "timeline": timeline(job), "names": worker_names(app), "now": now}
+    return {"job": job, "timeline": timeline(job), "names": worker_names(app), "now": now,
+            "family": family(app, job["id"], job["workflow_id"])}  # fmt: skip
+
+
+@dataclass
+class Member:
+    """Another job of a job's workflow, as a link: its task, and its state once created."""
+
+    id: str
+    task: str
+    record: JobRecord | None
+
+
+@dataclass
+class Family:
+    """A job's place in its workflow (read as the workflow page and the API's workflow
+    status read it: ``load_workflow``): the members of its group, and every node."""
+
+    group: list[Member]
+    nodes: list[Member]
+    #: How many nodes and group members are not listed (beyond ``FAMILY_SHOWN``).
+    more_nodes: int = 0
+    more_group: int = 0
+    #: The first listed node's place in the workflow (0: the first node).
+    first: int = 0
+    #: Why nothing is shown: the workflow's spec was pruned.
+    missing: str | None = None
+
+
+def family(app: App, job_id: str, workflow_id: str | None) -> Family | None:
+    if not workflow_id:
+        return None
+    try:
+        spec = load_workflow(app, workflow_id).spec
+    except JobNotFound as exc:
+        return Family([], [], missing=str(exc))
+    nodes = list(task_nodes(spec))
+    group = _group_of(spec, job_id)
+    mates = [] if group is None else list(task_nodes(group))
+    shown_nodes = _nearest(nodes, job_id)
+    shown_mates = [n for n in _nearest(mates, job_id) if n["id"] != job_id]
+    # Only the records listed are read: a group of thousands costs the page 2 x 25.
+    records = app.backend.get_many([n["id"] for n in shown_nodes + shown_mates])
+
+    def members(found: list[Node]) -> list[Member]:
+        return [Member(n["id"], n["task"], records.get(n["id"])) for n in found]
+
+    return Family(members(shown_mates), members(shown_nodes), len(nodes) - len(shown_nodes),
+                  max(0, len(mates) - 1 - len(shown_mates)), nodes.index(shown_nodes[0]) if nodes else 0)  # fmt: skip
+
+
+def _nearest(nodes: list[Node], job_id: str) -> list[Node]:
+    """At most ``FAMILY_SHOWN`` of ``nodes``, in order, around the job's place among them."""
+    at = next((i for i, n in enumerate(nodes) if n["id"] == job_id), 0)
+    start = max(0, min(at - FAMILY_SHOWN // 2, len(nodes) - FAMILY_SHOWN))
+    return nodes[start : start + FAMILY_SHOWN]
+
+
+def _parts(node: Node) -> list[Node]:
+    kind = node["t"]
+    if kind == "chain":
+        return list(node["steps"])
+    if kind == "group":
+        return list(node["members"])
+    if kind == "chord":
+        return [node["group"], node["callback"]]
+    return []
+
+
+def _group_of(node: Node, job_id: str) -> Node | None:
+    """The innermost group (a chord's header included) holding the job, if any."""
+    for part in _parts(node):
+        if any(n["id"] == job_id for n in task_nodes(part)):
+            inner = _group_of(part, job_id)
+            return inner if inner is not None or node["t"] != "group" else node
+    return None
 
 
 def worker_names(app: App) -> dict[str, str]:
@@ -149,12 +231,20 @@ def schedules_page(app: App) -> dict[str, Any]:
 
 
 def workflows_page(app: App) -> dict[str, Any]:
-    """Workflows of the newest jobs (the store lists jobs, not workflows)."""
+    """Workflows of the newest ``WORKFLOW_SCAN`` jobs: the store indexes jobs, not
+    workflows, so older workflows are found by id (the form) or from their jobs' pages."""
     seen: dict[str, JobRecord] = {}
     for job in list_jobs(app, limit=WORKFLOW_SCAN).jobs:
         if job.workflow_id and job.workflow_id not in seen:
             seen[job.workflow_id] = job
-    return {"recent": seen}
+    return {"recent": seen, "scanned": WORKFLOW_SCAN}
+
+
+def audit_page(app: App, before: int | None, target: str | None) -> dict[str, Any]:
+    """The audit trail, newest first, read as the API's ``GET /audit`` reads it."""
+    found: list[AuditEntry] = app.backend.audit(before=before, limit=AUDIT_PAGE, target=target)
+    more = found[-1].seq if len(found) == AUDIT_PAGE else None
+    return {"entries": found, "next_before": more}
 
 
 def workflow_page(app: App, workflow_id: str) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Reading, waiting for, cancelling and retrying jobs, one or in bulk."""
 
 import contextlib
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 
@@ -57,12 +57,16 @@ def routes(api: Api) -> APIRouter:
         text: Text | None = None,
         cursor: Annotated[str | None, Query(max_length=200)] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        order: Annotated[
+            Literal["newest", "oldest"], Query(description="newest first, or oldest first")
+        ] = "newest",
     ) -> JobList:
-        """Jobs matching every filter, newest first; pass ``next_cursor`` back as ``cursor``."""
+        """Jobs matching every filter, newest (or oldest) first; pass ``next_cursor`` back
+        as ``cursor``, with the same ``order``."""
         page = await call(
             list_jobs, app, states=[s.value for s in state] if state else None, queues=queue,
             tasks=task, workers=worker, created_after=posix(created_after), created_before=posix(created_before),
-            text=text, cursor=cursor, limit=limit,
+            text=text, cursor=cursor, limit=limit, oldest_first=order == "oldest",
         )  # fmt: skip
         return JobList(jobs=[adapt.summary(j) for j in page.jobs], next_cursor=page.next_cursor)
 

@@ -83,9 +83,8 @@ def routes(api: Api) -> APIRouter:  # noqa: C901 - one closure per route
     @r.post("/schedules/{name}/run", status_code=201, summary="Run a schedule's job now")
     async def run_now(request: Request, name: ScheduleName) -> Submitted:
         """One job now, with the schedule's arguments and options; its ticks are unchanged."""
-        s = (await find(name)).schedule
-        headers = {**s.options.get("headers", {}), "schedule": s.name, "run_now": True}
-        job = await app.aio.send_task(s.task, s.args, s.kwargs, **{**s.options, "headers": headers})
-        return Submitted(id=job.id, task=s.task, url=str(request.url_for("get_job", job_id=job.id)))
+        task = (await find(name)).schedule.task
+        job = await call(app.schedules.run_now, name)
+        return Submitted(id=job.id, task=task, url=str(request.url_for("get_job", job_id=job.id)))
 
     return r

@@ -46,7 +46,10 @@ function soon(delay) {
 
 if (body.dataset.live) {
   const stream = new EventSource(body.dataset.live);
-  const kinds = ["job.state", "job.progress"];  // the feed's event names (Backend.events)
+  // The feed's event names (Backend.events): jobs, queues paused/resumed/purged, workers
+  // come or gone, so the Queues and Workers pages change the moment they do.
+  const kinds = ["job.state", "job.progress", "queue.paused", "queue.resumed", "queue.purged",
+    "worker.online", "worker.offline"];
   const onEvent = () => soon(250);
   stream.onmessage = onEvent;
   // The stream starts from now: whatever changed between this page's rendering and the
