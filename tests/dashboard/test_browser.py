@@ -212,7 +212,7 @@ def test_a_read_token_sees_no_control_and_a_forged_post_is_refused(
     forged = context.request.post(f"{served.url}/ui/queues/default/pause",
                                   form={"csrf": csrf_for(secret)}, headers=origin)  # fmt: skip
     assert forged.status == 403
-    assert "needs 'operate'" in forged.text()
+    assert "needs the operate role" in forged.text()
     assert "default" not in served.app.backend.paused_queues()
     # Another site's form, with an operator's session: refused, by origin and CSRF.
     operator = logged_in(browser, served, "operate")

@@ -113,7 +113,7 @@ def test_every_change_needs_the_role_the_csrf_field_and_this_origin(app: App) ->
         assert "Run now" not in page
         refused = await c.post("/ui/schedules/nightly/run", data={"csrf": csrf})
         assert refused.status_code == 403
-        assert "needs 'admin'" in refused.text
+        assert "needs the admin role" in refused.text
         assert (await c.post("/ui/queues/default/pause", data={})).status_code == 403
         cross = await c.post("/ui/queues/default/pause", data={"csrf": csrf},
                              headers={"Origin": "https://evil.example"})  # fmt: skip
@@ -273,3 +273,28 @@ def test_throughput_counts_finished_and_failed_jobs_per_step(app: App, clock: Fa
     assert sum(b.finished for b in control.throughput(app, window=600, step=60, queue="media")) == 0
     with pytest.raises(ValueError, match="step"):
         control.throughput(app, window=60, step=120)
+
+
+def test_refusals_under_the_dashboard_are_pages_and_the_api_keeps_json(app: App) -> None:
+    secret = token(app, "operate")
+
+    async def scenario(c: httpx.AsyncClient) -> None:
+        await login(c, secret)
+        for path, status, said in [
+            ("/ui/nope", 404, "No such page"),
+            ("/ui/queues/media/pause", 405, "not a visit"),
+            ("/ui/jobs?limit=abc", 422, "limit"),
+        ]:
+            r = await c.get(path)
+            assert (r.status_code, r.headers["content-type"].split(";")[0]) == (status, "text/html")
+            assert said in r.text
+            assert 'href="/ui/"' in r.text  # a way back, in the dashboard's layout
+        forged = await c.post("/ui/queues/media/pause", data={})
+        assert forged.status_code == 403
+        assert "CSRF" in forged.text
+        assert "<nav>" in forged.text
+        api = await c.get("/api/nope")
+        assert api.status_code == 404
+        assert api.json()["error"]["code"] == "not_found"
+
+    browse(app, scenario)

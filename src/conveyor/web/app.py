@@ -4,17 +4,18 @@ kept at module level, so two APIs in one process never see each other."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from ..version import __version__
 from .auth import TOKEN_CACHE, AuthMode, authorizer
 from .context import MAX_WAIT, Api
+from .dashboard import handler as dashboard_errors
 from .dashboard import mount as mount_dashboard
 from .errors import ApiRoute, handle
 from .routes import (
@@ -88,9 +89,11 @@ def create_api(
     )
     router = api_router(app, auth=auth, max_wait=max_wait, token_cache=token_cache)
     service.include_router(router, prefix=prefix)
+    answer: Callable[[Request, Exception], Awaitable[Response]] = handle
     if dashboard is not None:
         mount_dashboard(service, app, auth, dashboard)
+        answer = dashboard_errors(dashboard)  # pages answer refusals as pages
     # Outside the routes (an unknown path, a wrong method): the same error shape.
-    service.add_exception_handler(HTTPException, handle)
-    service.add_exception_handler(RequestValidationError, handle)
+    service.add_exception_handler(HTTPException, answer)
+    service.add_exception_handler(RequestValidationError, answer)
     return service

@@ -8,16 +8,18 @@ stream (authenticated by the dashboard's session cookie) to a FastAPI service.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import orjson
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from ..auth import AuthMode
 from ..context import Api
-from ..errors import ApiError
+from ..errors import ApiError, as_response, handle
 from ..routes import events
 from . import pages
 from .session import LoginRequired, Viewer, viewer
@@ -52,3 +54,21 @@ def mount(service: FastAPI, app: App, auth: AuthMode, prefix: str = "/ui") -> No
     @service.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:
         return RedirectResponse(f"{prefix}/")
+
+
+def handler(prefix: str) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """The app-level error handler when the dashboard is mounted: a refusal under
+    ``prefix`` (no such page, a GET of a form's address, a bad query) is a page; the
+    event stream, static files and the API keep the API's JSON shape."""
+
+    async def answer(request: Request, exc: Exception) -> Response:
+        path = request.url.path
+        if path.startswith(f"{prefix}/") and not path.startswith(
+            (f"{prefix}/events", f"{prefix}/static/")
+        ):
+            response = as_response(exc)  # the status and message the API gives
+            message = orjson.loads(response.body)["error"]["message"]
+            return pages.error_page(request, prefix, response.status_code, message)
+        return await handle(request, exc)
+
+    return answer

@@ -3,6 +3,7 @@ control function the API and CLI call for the same thing."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from ...control import (
@@ -48,6 +49,7 @@ HEADERS = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestor
 TICK = 5
 
 
+@functools.cache
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=TEMPLATES)
     templates.env.filters["when"] = views.when
@@ -55,6 +57,23 @@ def _templates() -> Jinja2Templates:
     templates.env.filters["short"] = views.short
     templates.env.globals["node_kind"] = views.node_kind
     return templates
+
+
+#: What a refusal outside any page (no such page, a visit to a form's address, a bad
+#: query) says, by status, before the detail.
+_TITLES = {401: "Log in first", 403: "Refused", 404: "No such page", 405: "Not a page",
+           422: "Bad address"}  # fmt: skip
+
+
+def error_page(request: Request, prefix: str, status: int, message: str) -> Response:
+    """A refusal as a dashboard page (with its menu and a way back), never raw JSON."""
+    if status == 405:
+        message = "this address takes a form's POST (a button on a page), not a visit"
+    context = {"me": None, "prefix": prefix, "flash": None, "operate": False, "admin": False,
+               "path": request.url.path, "message": message, "title": _TITLES.get(status, "Error")}  # fmt: skip
+    response = _templates().TemplateResponse(request, "missing.html", context, status_code=status)
+    response.headers.update(HEADERS)
+    return response
 
 
 def _timestamp(value: str | None) -> float | None:
@@ -130,15 +149,18 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         try:
             me = await who(request)
         except LoginRequired:
-            return HTMLResponse("log in first", status_code=401)
+            return error_page(request, prefix, 401, "your session ended: log in again")
         if not valid_form(request, me, csrf):
-            return HTMLResponse(
-                "refused: this form did not come from this dashboard (CSRF)", status_code=403
+            return error_page(
+                request, prefix, 403, "refused: this form did not come from this dashboard (CSRF)"
             )
         if not me.can(needed):
             await _audit(request, me, "forbidden", 403)
-            return HTMLResponse(
-                f"refused: role {me.role!r} cannot do this; it needs {needed!r}", status_code=403
+            return error_page(
+                request,
+                prefix,
+                403,
+                f"refused: the {me.role} role cannot do this; it needs the {needed} role",
             )
         outcome, status = "ok", 303
         try:
