@@ -4,6 +4,7 @@ and returns plain data; the templates only lay it out."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -257,9 +258,16 @@ def node_kind(node: Node) -> str:
     return str(node["t"])
 
 
+#: Conveyor's own ids: UUIDv7 text.
+_GENERATED = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def short(job_id: str | None) -> str:
-    """The end of an id: ids begin with their time, so the start is shared by neighbours."""
-    return "" if job_id is None else job_id[-12:]
+    """The end of a generated id (they begin with their time, so the start is shared by
+    neighbours); a name-like id (a schedule's fire, one the caller chose) whole."""
+    if job_id is None:
+        return ""
+    return job_id[-12:] if _GENERATED.fullmatch(job_id) else job_id
 
 
 def when(value: float | None) -> str:

@@ -64,6 +64,11 @@ if (tick > 0) setInterval(() => soon(0), tick * 1000);
 document.addEventListener("submit", (event) => {
   const form = event.target.closest("[data-confirm]") || event.submitter?.closest("[data-confirm]");
   const message = event.submitter?.dataset.confirm || form?.dataset.confirm;
+  if (event.target.id === "bulk" && !event.target.querySelector("input[name=ids]:checked")) {
+    event.preventDefault(); // nothing ticked: nothing to ask about, nothing to send
+    alert("Tick the jobs first.");
+    return;
+  }
   if (message && !confirm(message)) event.preventDefault();
 });
 
