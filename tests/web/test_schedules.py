@@ -27,6 +27,7 @@ def test_schedule_lifecycle(web_app: App, client: Client) -> None:
             )
             assert created["options"] == {"queue": "media", "priority": "high"}
             assert created["source"] == "runtime"
+            assert created["next_run"] is not None  # before any scheduler has seen it
             edited = (await c.patch("/api/schedules/nightly-add", json={"every": 60})).json()
             assert (edited["every"], edited["cron"], edited["args"]) == (60.0, None, [1, 2])
             assert (await c.post("/api/schedules/nightly-add/pause")).json()["paused"] is True

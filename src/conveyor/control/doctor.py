@@ -197,13 +197,8 @@ def _late_schedules(app: App) -> list[Finding]:
     for view in app.schedules.list():
         if view.schedule.paused:
             continue
-        created = app.backend.schedules()[view.schedule.name][1].get("created_at", now)
-        due = (
-            view.next_run
-            if view.next_run is not None
-            else view.schedule.next_tick(view.last_tick or created)
-        )
-        if due < now - SCHEDULE_GRACE:
+        due = view.next_run  # a schedule no scheduler has seen: its first tick since stored
+        if due is not None and due < now - SCHEDULE_GRACE:
             findings.append(Finding(
                 "schedule-late", "error",
                 f"schedule {view.schedule.name!r} was due {age(now - due)} ago and has not fired",

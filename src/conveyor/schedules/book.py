@@ -36,7 +36,8 @@ class ScheduleBook:
         return self.app.backend.schedules()
 
     def list(self) -> list[ScheduleView]:
-        return [_view(spec, state) for spec, state in self._load().values()]
+        now = self.app.backend.now()
+        return [_view(spec, state, now) for spec, state in self._load().values()]
 
     def get(self, name: str) -> ScheduleView:
         found = self._load().get(name)
@@ -44,7 +45,7 @@ class ScheduleBook:
             raise ScheduleError(
                 f"no schedule is named {name!r}; `conveyor schedules list` shows them"
             )
-        return _view(*found)
+        return _view(*found, self.app.backend.now())
 
     def add(self, name: str, task: str, **fields: Any) -> Schedule:
         """Store a new schedule (``cron=`` or ``every=``, plus args, kwargs, options, tz, misfire)."""
@@ -109,11 +110,15 @@ def check_schedule(app: App, schedule: Schedule) -> None:
         ) from None
 
 
-def _view(spec: dict[str, Any], state: dict[str, Any]) -> ScheduleView:
+def _view(spec: dict[str, Any], state: dict[str, Any], now: float) -> ScheduleView:
+    schedule = Schedule.from_spec(spec)
+    next_run = state.get("next_run")
+    if next_run is None:  # not seen by a scheduler yet: its first tick since it was stored
+        next_run = schedule.next_tick(state.get("last_tick") or state.get("created_at", now))
     return ScheduleView(
-        Schedule.from_spec(spec),
+        schedule,
         state.get("last_tick"),
         state.get("last_run_at"),
         state.get("last_job_id"),
-        state.get("next_run"),
+        next_run,
     )
