@@ -106,11 +106,21 @@ def as_response(exc: Exception) -> JSONResponse:
     )  # fmt: skip
 
 
+def _problem(error: Any) -> dict[str, str]:
+    """One validation problem: where, and what (a body that is not JSON said plainly)."""
+    loc = tuple(error.get("loc", ()))
+    if error.get("type") == "json_invalid":
+        where = f" at character {loc[1]}" if len(loc) > 1 else ""
+        reason = (error.get("ctx") or {}).get("error", "")
+        return {
+            "location": "body",
+            "message": f"not valid JSON{where}" + (f" ({reason})" if reason else ""),
+        }
+    return {"location": ".".join(str(p) for p in loc), "message": str(error.get("msg", ""))}
+
+
 def _validation(exc: RequestValidationError) -> JSONResponse:
-    problems = [
-        {"location": ".".join(str(p) for p in e.get("loc", ())), "message": str(e.get("msg", ""))}
-        for e in exc.errors()[:20]
-    ]
+    problems = [_problem(e) for e in exc.errors()[:20]]
     first = problems[0] if problems else {"location": "request", "message": "invalid"}
     return error_response(
         422, "validation_error", f"{first['location']}: {first['message']}"
