@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import threading
@@ -27,7 +28,6 @@ from typing import Any
 
 from conveyor import App, State
 from conveyor.task import Signature
-from conveyor.worker.pruning import Pruner
 
 from . import bulk_store, worker
 
@@ -97,7 +97,11 @@ def expired_left(app: App) -> int:
 def pruning(tmp: Path, size: int, n: int) -> dict[str, Any]:
     """The worker's pruner (``conveyor.worker.pruning``, default settings) over ``size``
     expired records: alone, on a thread of this process until half are gone; then the
-    pruner of a worker draining ``n`` jobs, which is what runs in production."""
+    pruner of a worker draining ``n`` jobs, which is what runs in production; and, for
+    that worker's throughput, one draining as many on an empty store just before."""
+    from conveyor.worker.pruning import Pruner  # here: the rest runs on older code too
+
+    baseline = worker.bench_throughput(tmp, n, 2)["jobs_per_s"]
     app, url = worker.fresh(tmp, "prune")
     bulk_store.build(app, size, 0, keep=-1)
     pruner = Pruner(app.backend, "bench", app.conf)
@@ -124,6 +128,51 @@ def pruning(tmp: Path, size: int, n: int) -> dict[str, Any]:
         "alone_deleted_per_s": alone,
         "beside_worker_deleted_per_s": (during[0] - during[-1]) / (last - first),
         "worker_jobs_per_s_while_pruning": n / (last - first),
+        "worker_jobs_per_s_empty_store": baseline,
+    }
+
+
+def steady(tmp: Path, n: int, ttl: float = 1.0) -> dict[str, Any]:
+    """A worker drains ``n`` jobs whose records expire ``ttl`` seconds after they finish:
+    its pruner deletes them as fast as they finish, or the records left grow. The most
+    records left during the drain (about finish rate * (ttl + prune_interval) if it keeps
+    up), the seconds after the drain until none are left, and the worker's throughput."""
+    app, url = worker.fresh(tmp, "steady")
+    jobs = []
+    for i in range(0, n, 1000):
+        jobs += app.enqueue_many([Signature("bench.noop") for _ in range(min(1000, n - i))])
+    worker.analyze(url)
+    os.environ["BENCH_RESULT_TTL"] = str(ttl)
+    try:
+        proc = worker.start_worker(url, "-P", "process", "-c", "2", "--prefetch", "8")
+    finally:
+        del os.environ["BENCH_RESULT_TTL"]
+    left: list[tuple[float, int]] = []  # (time, finished records left), while it drains
+    began = drained = None  # when the first job started, when none waits or runs any more
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            counts, now = app.backend.counts(), time.monotonic()
+            queued = counts.get(("default", State.PENDING), 0)
+            waiting = queued + counts.get(("default", State.STARTED), 0)
+            began = began if began is not None or queued == n else now
+            drained = drained if drained is not None or waiting else now
+            left.append((now, counts.get(("default", State.SUCCESS), 0)))
+            if drained is not None and left[-1][1] == 0:
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("the pruner did not catch up within 120 s")
+    finally:
+        worker.stop(proc)
+    if began is None or drained is None:
+        raise RuntimeError("the worker did not drain its jobs")
+    return {
+        "jobs": n,
+        "ttl_s": ttl,
+        "most_records_left": max(x for _, x in left),
+        "seconds_after_drain_until_none_left": left[-1][0] - drained,
+        "worker_jobs_per_s": n / (drained - began),
     }
 
 
@@ -160,10 +209,13 @@ def main() -> None:
                     worker._prefixes.clear()
             results["pruning"] = pruning(tmp, size, n)
             print(f"  pruning: {results['pruning']}", flush=True)
+            results["pruning_steady"] = steady(tmp, 5 * n)
+            print(f"  pruning, steady: {results['pruning_steady']}", flush=True)
     finally:
         if args.backend != "sqlite":
             worker.cleanup()
-    out = ROOT / "benchmarks" / "results" / f"flat_cost_{args.backend}.json"
+    name = f"flat_cost_{args.backend}{'_pruning' if args.pruning else ''}.json"
+    out = ROOT / "benchmarks" / "results" / name
     out.write_text(
         json.dumps({"backend": args.backend, "size": size, "jobs": n, **results}, indent=2)
     )
