@@ -62,6 +62,9 @@ class Pruner:
                 except BackendError as exc:
                     log.error("pruning failed (%s); retrying in %.0fs", exc, ERROR_BACKOFF)
                     pause = ERROR_BACKOFF
+                except Exception:  # a driver error of another kind: say so, never die
+                    log.exception("pruning failed; retrying in %.0fs", self.interval)
+                    pause = self.interval
                 self._stopping.wait(pause)
         finally:
             self._release()
