@@ -136,13 +136,20 @@ def steady(tmp: Path, n: int, ttl: float = 1.0) -> dict[str, Any]:
     """A worker drains ``n`` jobs whose records expire ``ttl`` seconds after they finish:
     its pruner deletes them as fast as they finish, or the records left grow. The most
     records left during the drain (about finish rate * (ttl + prune_interval) if it keeps
-    up), the seconds after the drain until none are left, and the worker's throughput."""
-    app, url = worker.fresh(tmp, "steady")
+    up), the seconds after the drain until none are left, and the worker's throughput;
+    then the same drain with the records kept (nothing to prune), for its throughput."""
+    found = drain(tmp, n, ttl)
+    kept = drain(tmp, n, None)
+    return {**found, "worker_jobs_per_s_records_kept": kept["worker_jobs_per_s"]}
+
+
+def drain(tmp: Path, n: int, ttl: float | None) -> dict[str, Any]:
+    app, url = worker.fresh(tmp, "steady" if ttl else "kept")
     jobs = []
     for i in range(0, n, 1000):
         jobs += app.enqueue_many([Signature("bench.noop") for _ in range(min(1000, n - i))])
     worker.analyze(url)
-    os.environ["BENCH_RESULT_TTL"] = str(ttl)
+    os.environ["BENCH_RESULT_TTL"] = str(ttl or 7 * 24 * 3600)
     try:
         proc = worker.start_worker(url, "-P", "process", "-c", "2", "--prefetch", "8")
     finally:
@@ -158,7 +165,7 @@ def steady(tmp: Path, n: int, ttl: float = 1.0) -> dict[str, Any]:
             began = began if began is not None or queued == n else now
             drained = drained if drained is not None or waiting else now
             left.append((now, counts.get(("default", State.SUCCESS), 0)))
-            if drained is not None and left[-1][1] == 0:
+            if drained is not None and (ttl is None or left[-1][1] == 0):
                 break
             time.sleep(0.05)
         else:

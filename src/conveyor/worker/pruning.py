@@ -6,8 +6,9 @@ holder dies its lock expires and another worker's pruner takes over. While expir
 records remain it deletes batch after batch (``prune_batch``), pacing itself: after a
 batch that took t seconds it sleeps t * (1 - share) / share (``prune_share``), so it
 spends at most that share of its time holding the store's write path and a draining
-worker's acknowledgements keep the rest. When a batch comes back short, nothing is left
-to delete: it looks again after ``prune_interval``. docs/worker.md tells why a thread
+worker's acknowledgements keep the rest. It paces a short batch the same way (records
+keep expiring while workers finish jobs: it follows them, and its batches grow to their
+rate); only a batch that deletes nothing sends it to look again after ``prune_interval``. docs/worker.md tells why a thread
 of the worker rather than the scheduler process.
 """
 
@@ -76,8 +77,8 @@ class Pruner:
         started = time.monotonic()
         deleted = self.backend.prune(limit=self.batch)
         self.deleted += deleted
-        if deleted < self.batch:
-            return self.interval  # nothing left that has expired
+        if not deleted:
+            return self.interval  # nothing has expired
         took = time.monotonic() - started
         return took * (1 - self.share) / self.share
 
