@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import click
@@ -15,7 +16,10 @@ from ..loader import load_app
 from ..version import __version__
 
 console = Console(stderr=True)
-console.soft_wrap = not console.is_terminal  # a log file gets whole lines, never wrapped at 80
+if not console.is_terminal:  # a log file gets whole lines, and tables wider than 80 columns
+    console.soft_wrap = True
+    if "COLUMNS" not in os.environ:
+        console.width = 160
 
 
 class AppRef:

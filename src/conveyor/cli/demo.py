@@ -106,6 +106,10 @@ def demo(port: int, seconds: float | None) -> None:
     console.print(f"queued demo jobs into {app.conf.backend_url}\n")
     console.print(stack.describe())
     console.print(f"\n[bold]Open the dashboard: {stack.url}/[/bold]  (Ctrl-C stops the demo)\n")
+    if seconds is None:  # someone is watching: leave them a long job to stop by hand
+        mine = app.tasks["demo.export.archive"].delay(600)
+        console.print(f"A 5-minute archive job is running for you to stop: {stack.url}/ui/jobs/{mine.id} "
+                      "(Cancel, or Terminate to stop it at once)\n")  # fmt: skip
     stop = threading.Event()
     archive = next(j for j in jobs if app.backend.get(j.id).task == "demo.export.archive")
     threading.Thread(target=cancel_when_running, args=(app, archive, 2.0, stop), daemon=True).start()  # fmt: skip
