@@ -330,14 +330,22 @@ class RedisBackend(RedisConnection):
         names = ["state", "queue", "task", "worker", "created_at"]
         if query.text is not None:
             names.append("payload")
-        pipe = self.client.pipeline(transaction=False)
-        for job_id in ids:
-            pipe.hmget(self._key("job", job_id), names)
         return [
             job_id
-            for job_id, f in zip(ids, pipe.execute(), strict=True)
+            for job_id, f in zip(ids, self._fields(ids, names), strict=True)
             if f[0] is not None and matches(_filtered(job_id, f), query)
         ]
+
+    def _fields(self, ids: list[str], names: list[str]) -> list[list[Any]]:
+        """Per job, the named fields (None for one it lacks): by script in slices of
+        1,000 jobs, so a long list does not hold Redis for long."""
+        n = len(names)
+        flat = [
+            x
+            for i in range(0, len(ids), 1000)
+            for x in self._run("job_fields", n, *names, *ids[i : i + 1000])
+        ]
+        return [flat[i : i + n] for i in range(0, len(flat), n)]
 
     def _list_running(self, query: JobQuery) -> list[JobRecord]:
         """STARTED jobs, read from the lease set (as many as the workers' slots)."""
@@ -373,10 +381,8 @@ class RedisBackend(RedisConnection):
         pairs = list(zip(flat[::2], flat[1::2], strict=True))
         known = self._runs
         new = [job_id for job_id, score in pairs if (job_id, score) not in known]
-        found = [  # in slices, so that a wide window does not hold Redis for long
-            x for i in range(0, len(new), 1000) for x in self._run("run_fields", *new[i : i + 1000])
-        ]
-        fresh = {job_id: found[i * 5 : i * 5 + 5] for i, job_id in enumerate(new)}
+        fields = self._fields(new, ["queue", "task", "state", "started_at", "finished_at"])
+        fresh = dict(zip(new, fields, strict=True))
         runs, kept = [], {}
         for job_id, score in pairs:
             run = known.get((job_id, score))
