@@ -228,6 +228,19 @@ def test_recent_runs_and_oldest_waiting(backend: Backend, clock: FakeClock) -> N
     assert (run.queue, run.state, run.finished_at - run.started_at) == ("a", "SUCCESS", 2)
     assert backend.recent_runs(since=clock.now + 1) == []
     assert backend.oldest_waiting() == {"a": first.created_at + 10, "b": first.created_at + 10}
+    # A run read once (Redis keeps those in memory) and then retried is no run any
+    # more; when it runs again, its new outcome and times are what is read.
+    failed = lease(backend.claim(["a"], "w1", 1, 30)[0])
+    clock.advance(1)
+    backend.fail(failed, {"type": "E", "message": "no"})
+    assert [r.state for r in backend.recent_runs(since=clock.now - 60)] == ["FAILURE", "SUCCESS"]
+    backend.requeue(failed.job_id)
+    assert [r.state for r in backend.recent_runs(since=clock.now - 60)] == ["SUCCESS"]
+    again = lease(backend.claim(["a"], "w1", 1, 30)[0])
+    clock.advance(3)
+    backend.complete(again, None)
+    latest, _ = backend.recent_runs(since=clock.now - 60)
+    assert (latest.state, latest.finished_at - latest.started_at) == ("SUCCESS", 3)
 
 
 def test_schedule_spec_and_state_are_stored_apart(backend: Backend) -> None:
