@@ -37,7 +37,7 @@ for i, j in ipairs(cjson.decode(ARGV[3])) do
       end
     end
     redis.call("HSET", key, unpack(fields))
-    zadd(K("all"), 0, j.id)
+    ix_add(P, j.id)
     if not seen[j.queue] then
       seen[j.queue] = true
       redis.call("SADD", K("queues"), j.queue)
