@@ -52,9 +52,11 @@ def test_jobs_list_in_id_order_across_many_pages_that_stay_compact(
         job(backend, id=str(uuid.UUID(int=rng.getrandbits(128))), queue="a") for _ in range(400)
     ]
     generated = [job(backend, queue="b") for _ in range(400)]
-    batch = given[:200] + generated[:200]
-    assert backend.enqueue(batch) == [True] * 400
-    for record in given[200:] + generated[200:]:  # the single-job script
+    # A batch into an empty index, one whose ids straddle pages (added one by one), one
+    # past the last page (added at once, the page cut into full ones), then single jobs.
+    for batch in (given[:100] + generated[:100], given[100:200], generated[100:300]):
+        assert backend.enqueue(batch) == [True] * len(batch)
+    for record in given[200:] + generated[300:]:  # the single-job script
         assert backend.enqueue([record]) == [True]
     assert backend.enqueue(given[:5]) == [False] * 5  # idempotent: indexed once
     everything = sorted(r.id for r in given + generated)

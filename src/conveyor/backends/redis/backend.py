@@ -98,7 +98,11 @@ class RedisBackend(RedisConnection):
             )
             data.append(item)
         now = min(j.created_at for j in jobs)
-        return [bool(x) for x in self._run("enqueue", num(now), orjson.dumps(data).decode())]
+        # Python orders str by code point, which is UTF-8's byte order: Redis's order.
+        bounds = min(j.id for j in jobs), max(j.id for j in jobs)
+        return [
+            bool(x) for x in self._run("enqueue", num(now), orjson.dumps(data).decode(), *bounds)
+        ]
 
     def _insert_one(self, job: JobRecord) -> bool:
         """One waiting job (a single ``delay()``): flat arguments, a script without the

@@ -34,6 +34,47 @@ local function ix_add(P, id)
   redis.call("ZADD", dir, 0, moved[1])
 end
 
+-- Many new ids at once (a batch); lo and hi bound them, ordered byte-wise by the caller
+-- (as Redis orders members: Lua's own comparison follows the server's locale). When all
+-- fall in one page (generated ids, in the last page) one ZADD adds them, and the page is
+-- cut into full pages: two directory commands a batch where ix_add takes two an id.
+local function ix_add_many(P, ids, lo, hi)
+  local dir = P .. ":ids"
+  local start = ix_page(P, lo) or ""
+  if #ids < 16 or redis.call("ZRANGEBYLEX", dir, "(" .. start, "[" .. hi, "LIMIT", 0, 1)[1] then
+    for _, id in ipairs(ids) do ix_add(P, id) end
+    return
+  end
+  redis.call("ZADD", dir, 0, start)  -- a no-op but in an empty index
+  local page = dir .. ":" .. start
+  for i = 1, #ids, 1000 do
+    local args = {}
+    for k = i, math.min(i + 999, #ids) do
+      args[#args + 1] = 0
+      args[#args + 1] = ids[k]
+    end
+    redis.call("ZADD", page, unpack(args))
+  end
+  if redis.call("ZCARD", page) <= IX_PAGE then return end
+  -- Rewritten, not trimmed: past 128 members Redis made the page a skiplist, and a
+  -- smaller one stays a skiplist; pages of IX_PAGE ids are listpacks again.
+  local all = redis.call("ZRANGE", page, 0, -1)
+  redis.call("DEL", page)
+  for i = 1, #all, IX_PAGE do
+    local args = {}
+    for k = i, math.min(i + IX_PAGE - 1, #all) do
+      args[#args + 1] = 0
+      args[#args + 1] = all[k]
+    end
+    if i == 1 then
+      redis.call("ZADD", page, unpack(args))
+    else
+      redis.call("ZADD", dir .. ":" .. all[i], unpack(args))
+      redis.call("ZADD", dir, 0, all[i])
+    end
+  end
+end
+
 local function ix_remove(P, id)
   local start = ix_page(P, id)
   if start == nil then return end
