@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-
 from typing import Any
 
 from conveyor import App

@@ -85,11 +85,12 @@ local function ix_remove(P, id)
   end
 end
 
--- Ids indexed by an earlier version in one sorted set (`all`): up to `limit` of them move
--- into the pages. Returns how many are left there.
+-- Ids indexed by an earlier version in one sorted set (`all`, every score 0, so in byte
+-- order): the first `limit` of them move into the pages. Returns how many are left there.
 local function ix_migrate(P, limit)
   local ids = redis.call("ZRANGE", P .. ":all", 0, limit - 1)
-  for _, id in ipairs(ids) do ix_add(P, id) end
-  if #ids > 0 then redis.call("ZREM", P .. ":all", unpack(ids)) end
+  if #ids == 0 then return 0 end
+  ix_add_many(P, ids, ids[1], ids[#ids])
+  redis.call("ZREM", P .. ":all", unpack(ids))
   return redis.call("ZCARD", P .. ":all")
 end
