@@ -124,3 +124,18 @@ def test_ids_indexed_by_an_earlier_version_move_into_the_index(
 
 def listed_raw(backend: Any) -> list[str]:
     return list(backend._run("ids_list", "0", "-", "+", 100_000))
+
+
+def test_an_id_whose_job_is_gone_is_skipped_and_dropped_by_the_listing(backend: Backend) -> None:
+    """A worker of the earlier version prunes a job without knowing the pages: its id
+    stays in one until a listing meets it."""
+    client, key = backend.client, backend._key  # type: ignore[attr-defined]
+    records = [job(backend) for _ in range(200)]
+    backend.enqueue(records)
+    ids = sorted(r.id for r in records)
+    client.delete(key("job", ids[-1]), key("job", ids[50]))  # as that worker's prune does
+
+    assert [r.id for r in backend.list_jobs(JobQuery(limit=1000))] == [
+        i for i in ids[::-1] if i not in (ids[-1], ids[50])
+    ]
+    assert listed_raw(backend) == [i for i in ids if i not in (ids[-1], ids[50])]
