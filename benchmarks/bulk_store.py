@@ -177,3 +177,4 @@ def _redis(app: App, source: Iterator[dict[str, Any]]) -> None:
         pipe.execute()
     client.hset(key("counts"), mapping=dict(counts))
     client.sadd(key("queues"), *queues)
+    backend.migrate()  # the ids, written to one sorted set above, into the paged id index

@@ -67,6 +67,7 @@ class RedisBackend(RedisConnection):
     def __init__(self, url: str = "redis://127.0.0.1:6379/0", **options: Any) -> None:
         super().__init__(url, **options)
         self._runs: dict[tuple[str, str], Run] = {}  # see _recent_runs
+        self._ids_migrated = False  # see migrate
 
     # -- primitives ----------------------------------------------------------------------
 
@@ -97,7 +98,11 @@ class RedisBackend(RedisConnection):
             )
             data.append(item)
         now = min(j.created_at for j in jobs)
-        return [bool(x) for x in self._run("enqueue", num(now), orjson.dumps(data).decode())]
+        # Python orders str by code point, which is UTF-8's byte order: Redis's order.
+        bounds = min(j.id for j in jobs), max(j.id for j in jobs)
+        return [
+            bool(x) for x in self._run("enqueue", num(now), orjson.dumps(data).decode(), *bounds)
+        ]
 
     def _insert_one(self, job: JobRecord) -> bool:
         """One waiting job (a single ``delay()``): flat arguments, a script without the
@@ -158,7 +163,7 @@ class RedisBackend(RedisConnection):
         sha, _ = self._script("claim")
         tokens = orjson.dumps([secrets.token_hex(8) for _ in range(limit)]).decode()
         wake = [self._key("q", q, "wake") for q in queues]
-        claim = (sha, 1, self._key("all"), self.prefix, f"@{offset!r}", num(lease_seconds), worker,
+        claim = (sha, 1, self._key("ids"), self.prefix, f"@{offset!r}", num(lease_seconds), worker,
                  limit, tokens, *queues)  # fmt: skip
         rows: Any = None
         for retry in (False, True):  # a dropped connection is retried once, as in _run
@@ -293,6 +298,8 @@ class RedisBackend(RedisConnection):
         at most ``LIST_SCAN_LIMIT``) examined per page, then the page says where it stopped."""
         if query.states is not None and set(query.states) == {State.STARTED}:
             return self._list_running(query), None
+        if not self._ids_migrated:
+            self.migrate()
         bound = min(query.scan or LIST_SCAN_LIMIT, LIST_SCAN_LIMIT)
         upper = f"({query.before}" if query.before else "+"
         lower = f"({query.after}" if query.after else "-"
@@ -303,10 +310,7 @@ class RedisBackend(RedisConnection):
             if scanned >= bound:
                 return found, (lower if query.oldest_first else upper)[1:]
             num = min(chunk, bound - scanned)
-            if query.oldest_first:
-                ids = self.client.zrangebylex(self._key("all"), lower, upper, start=0, num=num)
-            else:
-                ids = self.client.zrevrangebylex(self._key("all"), upper, lower, start=0, num=num)
+            ids = self._run("ids_list", "0" if query.oldest_first else "1", lower, upper, num)
             chunk = min(chunk * 4, 1000)
             if not ids:
                 break
@@ -330,11 +334,26 @@ class RedisBackend(RedisConnection):
         names = ["state", "queue", "task", "worker", "created_at"]
         if query.text is not None:
             names.append("payload")
+        found = list(zip(ids, self._fields(ids, names), strict=True))
+        gone = [job_id for job_id, f in found if f[0] is None]
+        if gone:  # pruned by a version that did not know the id index (docs/redis.md)
+            self._run("ids_forget", *gone)
         return [
             job_id
-            for job_id, f in zip(ids, self._fields(ids, names), strict=True)
+            for job_id, f in found
             if f[0] is not None and matches(_filtered(job_id, f), query)
         ]
+
+    @guarded
+    def migrate(self) -> list[int]:
+        """Move job ids that an earlier version indexed in one sorted set (``all``) into
+        the paged id index, 1,000 per script call; returns [2] (the layout reached) when
+        there were any, else []. Listing does it by itself once per process."""
+        legacy = bool(self.client.exists(self._key("all")))
+        while legacy and int(self._run("ids_migrate", 1000)):
+            pass
+        self._ids_migrated = True
+        return [2] if legacy else []
 
     def _fields(self, ids: list[str], names: list[str]) -> list[list[Any]]:
         """Per job, the named fields (None for one it lacks): by script in slices of

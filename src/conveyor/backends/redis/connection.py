@@ -29,9 +29,13 @@ __all__ = ["CUT", "NoScriptError", "RedisConnection"]
 
 #: The driver's errors for a connection that is down or was cut.
 CUT = (redis.ConnectionError, redis.TimeoutError)
-_COMMON = resources.files(__package__).joinpath("lua", "common.lua").read_text()
+_LUA = resources.files(__package__).joinpath("lua")
+_COMMON = _LUA.joinpath("common.lua").read_text()
+_INDEX = _LUA.joinpath("index.lua").read_text()
 #: Scripts that run without common.lua: defining its functions costs ~10 µs a call.
 STANDALONE = frozenset({"enqueue_one"})
+#: Scripts that add, remove or list job ids: index.lua (the id index) goes before them.
+INDEXED = frozenset({"enqueue", "enqueue_one", "prune", "ids_list", "ids_forget", "ids_migrate"})
 
 
 class RedisConnection(Backend):
@@ -87,7 +91,7 @@ class RedisConnection(Backend):
         machinery, which cost more CPU than the script. A dropped connection is retried
         once on a new one, as the client itself would."""
         script = self._script(name)
-        argv = (1, self._key("all"), self.prefix, *args)
+        argv = (1, self._key("ids"), self.prefix, *args)
         for retry in (False, True):
             conn = self._connection()
             try:
@@ -104,11 +108,14 @@ class RedisConnection(Backend):
         raise AssertionError("unreachable")
 
     def _script(self, name: str) -> tuple[str, str]:
-        """(sha1, body) of a script: common.lua, then lua/<name>.lua (but for the few
-        hot scripts in ``STANDALONE``, which skip the prelude's cost)."""
+        """(sha1, body) of a script: common.lua (but for the few hot scripts in
+        ``STANDALONE``, which skip the prelude's cost), index.lua for those in ``INDEXED``,
+        then lua/<name>.lua."""
         script = self._scripts.get(name)
         if script is None:
-            body = resources.files(__package__).joinpath("lua", f"{name}.lua").read_text()
+            body = _LUA.joinpath(f"{name}.lua").read_text()
+            if name in INDEXED:
+                body = _INDEX + "\n" + body
             if name not in STANDALONE:
                 body = _COMMON + "\n" + body
             script = self._scripts[name] = (hashlib.sha1(body.encode()).hexdigest(), body)

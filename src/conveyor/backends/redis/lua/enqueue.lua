@@ -1,6 +1,7 @@
--- ARGV: prefix, now, jobs (JSON array). Returns 1 per inserted job, 0 where the id existed.
+-- ARGV: prefix, now, jobs (JSON array), the least and the greatest id (byte order).
+-- Returns 1 per inserted job, 0 where the id existed.
 local now = tonumber(ARGV[2])
-local out, seen, due = {}, {}, {}
+local out, seen, due, added = {}, {}, {}, {}
 local sets = {}  -- key -> {score, member, ...}, written by one ZADD per key at the end
 local function zadd(key, score, member)
   if not sets[key] then sets[key] = {} end
@@ -37,7 +38,7 @@ for i, j in ipairs(cjson.decode(ARGV[3])) do
       end
     end
     redis.call("HSET", key, unpack(fields))
-    zadd(K("all"), 0, j.id)
+    added[#added + 1] = j.id
     if not seen[j.queue] then
       seen[j.queue] = true
       redis.call("SADD", K("queues"), j.queue)
@@ -48,6 +49,7 @@ for i, j in ipairs(cjson.decode(ARGV[3])) do
   end
 end
 for key, args in pairs(sets) do batched("ZADD", key, args) end
+if #added > 0 then ix_add_many(P, added, ARGV[4], ARGV[5]) end
 flush_tally()
 for q in pairs(due) do wake(q) end
 return out

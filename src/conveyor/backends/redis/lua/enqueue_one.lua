@@ -1,5 +1,6 @@
 -- One new waiting job, from flat arguments (no JSON to decode, no prelude): the single
--- delay() path. Writes what enqueue.lua writes for such a job, and nothing more.
+-- delay() path. Writes what enqueue.lua writes for such a job, and nothing more
+-- (index.lua goes before it, for ix_add).
 -- ARGV: prefix, now, id, task, queue, priority, payload, state, run_at, created_at,
 -- max_retries, then name, value pairs of the optional fields that are set.
 -- Returns 1 when inserted, 0 when a job with that id existed (left as it is).
@@ -23,7 +24,7 @@ if run_at <= tonumber(ARGV[2]) then
 else
   redis.call("ZADD", P .. ":q:" .. queue .. ":delayed", run_at, id)
 end
-redis.call("ZADD", P .. ":all", 0, id)
+ix_add(P, id)
 redis.call("SADD", P .. ":queues", queue)
 redis.call("HINCRBY", P .. ":counts", queue .. "\0" .. state, 1)
 redis.call("XADD", P .. ":events", "MAXLEN", "~", "10000", "*",

@@ -6,6 +6,6 @@ for _, id in ipairs(ids) do
   redis.call("DEL", K("job", id))
   redis.call("ZREM", K("finished"), id)
   redis.call("ZREM", K("done"), id)
-  redis.call("ZREM", K("all"), id)
+  ix_remove(P, id)
 end
 return #ids
