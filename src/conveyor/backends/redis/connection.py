@@ -29,9 +29,17 @@ __all__ = ["CUT", "NoScriptError", "RedisConnection"]
 
 #: The driver's errors for a connection that is down or was cut.
 CUT = (redis.ConnectionError, redis.TimeoutError)
-_COMMON = resources.files(__package__).joinpath("lua", "common.lua").read_text()
+
+
+def _lua(name: str) -> str:
+    return resources.files(__package__).joinpath("lua", f"{name}.lua").read_text()
+
+
+_COMMON = _lua("common")
 #: Scripts that run without common.lua: defining its functions costs ~10 µs a call.
 STANDALONE = frozenset({"enqueue_one"})
+#: Scripts made of others: each part runs as a function of its own ARGV, in one call.
+COMPOSED = {"finish_claim": ("finish", "claim")}
 
 
 class RedisConnection(Backend):
@@ -105,10 +113,17 @@ class RedisConnection(Backend):
 
     def _script(self, name: str) -> tuple[str, str]:
         """(sha1, body) of a script: common.lua, then lua/<name>.lua (but for the few
-        hot scripts in ``STANDALONE``, which skip the prelude's cost)."""
+        hot scripts in ``STANDALONE``, which skip the prelude's cost), after the parts
+        ``COMPOSED`` names."""
         script = self._scripts.get(name)
         if script is None:
-            body = resources.files(__package__).joinpath("lua", f"{name}.lua").read_text()
+            body = _lua(name)
+            if name in COMPOSED:  # its parts as functions of their own ARGV, then its own code
+                parts = [
+                    f"local function {part}_part(ARGV)\n{_lua(part)}\nend"
+                    for part in COMPOSED[name]
+                ]
+                body = "\n".join([*parts, body])
             if name not in STANDALONE:
                 body = _COMMON + "\n" + body
             script = self._scripts[name] = (hashlib.sha1(body.encode()).hexdigest(), body)
