@@ -23,7 +23,7 @@ from conveyor.events import (
 from conveyor.records import JobRecord, Outcome
 from conveyor.testing import FakeClock
 from conveyor.worker.execution import execute
-from conveyor.worker.settle import settle
+from conveyor.worker.settle import settle, settle_and_claim
 
 
 @pytest.fixture
@@ -53,6 +53,31 @@ def test_an_accepted_outcome_is_told_once_a_refused_one_never(
     assert isinstance(event, JobSucceeded)
     assert (event.job_id, event.task, event.attempt) == (record.id, "t.fn", 1)
     assert event.runtime == pytest.approx(2.0)
+
+
+def test_settle_and_claim_tells_accepted_outcomes_and_claims_in_the_same_call(
+    app: App, seen: list[Event]
+) -> None:
+    fn = app.task(name="t.fn")(lambda: None)
+    first, second = fn.delay(), fn.delay()
+    (held,) = app.backend.claim(["default"], "w1", 1, 30)
+    stale = Outcome(held.id, "not-the-lease", State.SUCCESS, result=1)
+    refused, claimed = settle_and_claim(
+        app, app.backend, {held.id: held}, [stale], (["default"], "w1", 5, 30.0)
+    )
+    assert refused == [first.id]  # refused, told of nothing...
+    assert [j.id for j in claimed] == [second.id]  # ... and the claim half still claimed
+    assert seen == []
+    good = [Outcome(j.id, j.lease_token or "", State.SUCCESS) for j in (held, *claimed)]
+    records = {held.id: held, **{j.id: j for j in claimed}}
+    assert settle_and_claim(app, app.backend, records, good, (["default"], "w1", 5, 30.0)) == (
+        [],
+        [],
+    )
+    assert [(type(e), e.job_id) for e in seen] == [
+        (JobSucceeded, first.id),
+        (JobSucceeded, second.id),
+    ]
 
 
 def test_a_retry_is_told_with_when_it_runs_again(

@@ -1,7 +1,7 @@
 """The backend contract.
 
 Public methods are job transitions (``enqueue``, ``claim``, ``heartbeat``, ``ack`` with
-``complete``/``fail``/``snooze`` as one-job forms, ``release``, ``cancel``,
+``complete``/``fail``/``snooze`` as one-job forms, ``ack_and_claim``, ``release``, ``cancel``,
 ``rescue_expired``, ``prune``) plus what the control plane, the scheduler and workflows
 need. They read the clock, validate and compute derived values here, once, and then
 call the small ``_primitives`` each backend implements. Every primitive is atomic on its
@@ -35,6 +35,8 @@ from ..serialization import check_jsonable
 from ..states import State
 
 Clock = Callable[[], float]
+#: What ``_finish_and_claim`` claims: (queues, worker, limit, lease_until).
+ClaimArgs = tuple[list[str], str, int, float]
 
 #: Finished records are kept this long by default (seconds): 7 days.
 DEFAULT_RESULT_TTL = 7 * 24 * 3600.0
@@ -250,6 +252,46 @@ class Backend(ABC):
             if outcome.state is State.RETRY:
                 outcome.run_at = now + max(0.0, outcome.delay)
         return self._finish(batch, now, now + self.result_ttl)
+
+    def ack_and_claim(
+        self,
+        outcomes: Iterable[Outcome],
+        queues: Sequence[str],
+        worker: str,
+        limit: int,
+        lease_seconds: float,
+    ) -> tuple[list[str], list[JobRecord]]:
+        """``ack(outcomes)`` then ``claim(queues, worker, limit, lease_seconds)`` in one
+        step where the backend can (Redis: one script; PostgreSQL: one transaction), so a
+        busy worker pays one round trip per batch instead of two. Each half keeps its own
+        guarantees: a stale lease's outcome is refused while the claim still runs, and the
+        claim skips paused queues and orders by priority, then FIFO, across ``queues``.
+        Returns (the refused ids, the claimed jobs)."""
+        batch = list(outcomes)
+        if not batch:
+            return [], self.claim(queues, worker, limit, lease_seconds)
+        if limit <= 0 or not queues:
+            return self.ack(batch), []
+        now = self.now()
+        for outcome in batch:
+            if outcome.state is State.RETRY:
+                outcome.run_at = now + max(0.0, outcome.delay)
+        claim = (list(queues), worker, limit, now + lease_seconds)
+        refused, claimed = self._finish_and_claim(batch, now, now + self.result_ttl, claim)
+        return refused, self._settle_claimed(claimed)
+
+    def _finish_and_claim(
+        self, outcomes: list[Outcome], now: float, keep_until: float, claim: ClaimArgs
+    ) -> tuple[list[str], list[JobRecord]]:
+        """The generic form: ``_finish`` then ``_claim``, two atomic steps. Once the
+        outcomes are stored, a failed claim claims nothing rather than raising: the caller
+        must not store them again (its retry would be refused), and its next claim meets
+        the error again. Backends override it with one atomic step."""
+        refused = self._finish(outcomes, now, keep_until)
+        try:
+            return refused, self._claim(*claim[:3], now, claim[3])
+        except BackendError:
+            return refused, []
 
     def complete(self, lease: Lease, result: Any = None) -> None:
         self._ack_one(Outcome(lease.job_id, lease.token, State.SUCCESS, result=result))

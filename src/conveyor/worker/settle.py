@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from ..backends.base import Backend
 
 _OUTCOME_EVENTS = (JobSucceeded, JobFailed, JobRetried, JobRevoked)
+#: What to claim with an acknowledgement: (queues, worker, limit, lease seconds).
+Claim = tuple[list[str], str, int, float]
 
 
 def settle(
@@ -36,14 +38,31 @@ def settle(
     """Store ``outcomes`` (after the follow-ups they start: see ``workflows.engine``) and
     emit their events; returns the ids the backend refused. ``records``: the held
     records of at least these jobs. Raises ``BackendError``; nothing is emitted then."""
+    return settle_and_claim(app, backend, records, outcomes, None)[0]
+
+
+def settle_and_claim(
+    app: App,
+    backend: Backend,
+    records: Mapping[str, JobRecord],
+    outcomes: list[Outcome],
+    claim: Claim | None,
+) -> tuple[list[str], list[JobRecord]]:
+    """``settle``, and with ``claim`` (queues, worker, limit, lease seconds) claim the next
+    jobs in the same backend call (``Backend.ack_and_claim``); returns (refused ids,
+    claimed jobs)."""
     follow = follow_ups_of(app, records, outcomes)
     if follow:
         backend.enqueue(follow)
-    refused = backend.ack(outcomes)
+    claimed: list[JobRecord] = []
+    if claim is None:
+        refused = backend.ack(outcomes)
+    else:
+        refused, claimed = backend.ack_and_claim(outcomes, *claim)
     events = app.events
     if any(events.wants(kind) for kind in _OUTCOME_EVENTS):
         events.emit_all(outcome_events(backend.now(), records, outcomes, set(refused)))
-    return refused
+    return refused, claimed
 
 
 def outcome_events(

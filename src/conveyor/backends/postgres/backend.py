@@ -33,7 +33,7 @@ from ...records import (
     WorkerInfo,
 )
 from ...states import MAX_PRIORITY, MIN_PRIORITY, State
-from ..base import TASK_SAMPLE, RevocationWatch
+from ..base import TASK_SAMPLE, ClaimArgs, RevocationWatch
 from ..common import SQL_COLUMNS, SQLVerbs, audit_entry, audit_row, brief_json, dump
 from ..listing import Dialect, page
 from .codec import job_columns, record
@@ -114,9 +114,14 @@ class PostgresBackend(PostgresConnection):
         self, queues: list[str], worker: str, limit: int, now: float, lease_until: float
     ) -> list[JobRecord]:
         with self._tx() as conn:
-            conn.execute(self._q["promote"], {"now": now})
-            rows = conn.execute(self._q["claim"], {"queues": queues, "worker": worker, "now": now,
-                                                   "lease_until": lease_until, "limit": limit}).fetchall()  # fmt: skip
+            return self._claim_on(conn, queues, worker, limit, now, lease_until)
+
+    def _claim_on(
+        self, conn: Any, queues: list[str], worker: str, limit: int, now: float, lease_until: float
+    ) -> list[JobRecord]:
+        conn.execute(self._q["promote"], {"now": now})
+        rows = conn.execute(self._q["claim"], {"queues": queues, "worker": worker, "now": now,
+                                               "lease_until": lease_until, "limit": limit}).fetchall()  # fmt: skip
         return [record(row) for row in rows]
 
     @guarded
@@ -139,10 +144,25 @@ class PostgresBackend(PostgresConnection):
 
     @guarded
     def _finish(self, outcomes: list[Outcome], now: float, keep_until: float) -> list[str]:
+        with self._tx() as conn:
+            return self._finish_on(conn, outcomes, now, keep_until)
+
+    @guarded
+    def _finish_and_claim(
+        self, outcomes: list[Outcome], now: float, keep_until: float, claim: ClaimArgs
+    ) -> tuple[list[str], list[JobRecord]]:
+        """One transaction, so one commit (one WAL flush) for both."""
+        with self._tx() as conn:
+            refused = self._finish_on(conn, outcomes, now, keep_until)
+            return refused, self._claim_on(conn, *claim[:3], now, claim[3])
+
+    def _finish_on(
+        self, conn: Any, outcomes: list[Outcome], now: float, keep_until: float
+    ) -> list[str]:
         retries = [o for o in outcomes if o.state is State.RETRY]
         ends = [o for o in outcomes if o.state is not State.RETRY]
         rejected = []
-        with self._tx() as conn, conn.cursor() as cur:
+        with conn.cursor() as cur:
             for batch, name in ((ends, "finish"), (retries, "snooze")):
                 params = [{
                     "id": o.job_id, "token": o.token, "now": now, "error": dump(o.error), "brief": brief_json(o.error),

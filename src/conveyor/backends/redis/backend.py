@@ -40,6 +40,7 @@ from ..base import (
     EVENTS_KEPT,
     TASK_SAMPLE,
     WORKER_TTL,
+    ClaimArgs,
     RevocationWatch,
     not_redelivered_error,
     worker_lost_error,
@@ -199,18 +200,19 @@ class RedisBackend(RedisConnection):
 
     @guarded
     def _finish(self, outcomes: list[Outcome], now: float, keep_until: float) -> list[str]:
-        data = []
-        for out in outcomes:
-            item: dict[str, Any] = {"id": out.job_id, "token": out.token, "state": out.state.value}
-            if out.error is not None:
-                item["error"] = orjson.dumps(out.error).decode()
-                item["brief"] = brief_json(out.error)
-            if out.state is State.SUCCESS:
-                item["result"] = orjson.dumps(out.result).decode()
-            if out.state is State.RETRY:
-                item["run_at"] = num(out.run_at or now)
-            data.append(item)
-        return list(self._run("finish", num(now), num(keep_until), orjson.dumps(data).decode()))
+        return list(self._run("finish", num(now), num(keep_until), _outcomes_json(outcomes, now)))
+
+    @guarded
+    def _finish_and_claim(
+        self, outcomes: list[Outcome], now: float, keep_until: float, claim: ClaimArgs
+    ) -> tuple[list[str], list[JobRecord]]:
+        """One script (finish.lua, then claim.lua): one round trip for both."""
+        queues, worker, limit, lease_until = claim
+        tokens = orjson.dumps([secrets.token_hex(8) for _ in range(limit)]).decode()
+        refused, rows = self._run("finish_claim", num(now), num(keep_until),
+                                  _outcomes_json(outcomes, now), num(lease_until), worker, limit,
+                                  tokens, *queues)  # fmt: skip
+        return list(refused), [record(pairs(row)) for row in rows]
 
     @guarded
     def _release(self, leases: list[Lease], now: float, interrupted: dict[str, Any] | None) -> None:
@@ -618,3 +620,19 @@ def _stream_seq(stream_id: str) -> int:
     """A stream entry's id ("ms-n") as one growing number."""
     ms, n = stream_id.split("-")
     return int(ms) * 1_000_000 + int(n)
+
+
+def _outcomes_json(outcomes: list[Outcome], now: float) -> str:
+    """The outcomes as finish.lua reads them (a JSON array of flat objects)."""
+    data = []
+    for out in outcomes:
+        item: dict[str, Any] = {"id": out.job_id, "token": out.token, "state": out.state.value}
+        if out.error is not None:
+            item["error"] = orjson.dumps(out.error).decode()
+            item["brief"] = brief_json(out.error)
+        if out.state is State.SUCCESS:
+            item["result"] = orjson.dumps(out.result).decode()
+        if out.state is State.RETRY:
+            item["run_at"] = num(out.run_at or now)
+        data.append(item)
+    return orjson.dumps(data).decode()

@@ -29,13 +29,20 @@ __all__ = ["CUT", "NoScriptError", "RedisConnection"]
 
 #: The driver's errors for a connection that is down or was cut.
 CUT = (redis.ConnectionError, redis.TimeoutError)
-_LUA = resources.files(__package__).joinpath("lua")
-_COMMON = _LUA.joinpath("common.lua").read_text()
-_INDEX = _LUA.joinpath("index.lua").read_text()
+
+
+def _lua(name: str) -> str:
+    return resources.files(__package__).joinpath("lua", f"{name}.lua").read_text()
+
+
+_COMMON = _lua("common")
+_INDEX = _lua("index")
 #: Scripts that run without common.lua: defining its functions costs ~10 µs a call.
 STANDALONE = frozenset({"enqueue_one"})
 #: Scripts that add, remove or list job ids: index.lua (the id index) goes before them.
 INDEXED = frozenset({"enqueue", "enqueue_one", "prune", "ids_list", "ids_forget", "ids_migrate"})
+#: Scripts made of others: each part runs as a function of its own ARGV, in one call.
+COMPOSED = {"finish_claim": ("finish", "claim")}
 
 
 class RedisConnection(Backend):
@@ -110,10 +117,16 @@ class RedisConnection(Backend):
     def _script(self, name: str) -> tuple[str, str]:
         """(sha1, body) of a script: common.lua (but for the few hot scripts in
         ``STANDALONE``, which skip the prelude's cost), index.lua for those in ``INDEXED``,
-        then lua/<name>.lua."""
+        the parts ``COMPOSED`` names, then lua/<name>.lua."""
         script = self._scripts.get(name)
         if script is None:
-            body = _LUA.joinpath(f"{name}.lua").read_text()
+            body = _lua(name)
+            if name in COMPOSED:  # its parts as functions of their own ARGV, then its own code
+                parts = [
+                    f"local function {part}_part(ARGV)\n{_lua(part)}\nend"
+                    for part in COMPOSED[name]
+                ]
+                body = "\n".join([*parts, body])
             if name in INDEXED:
                 body = _INDEX + "\n" + body
             if name not in STANDALONE:

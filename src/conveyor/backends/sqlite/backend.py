@@ -34,7 +34,7 @@ from ...records import (
     WorkerInfo,
 )
 from ...states import MAX_PRIORITY, MIN_PRIORITY, State
-from ..base import TASK_SAMPLE, RevocationWatch
+from ..base import TASK_SAMPLE, ClaimArgs, RevocationWatch
 from ..common import SQL_COLUMNS, SQLVerbs, audit_entry, audit_row, brief_json, dump
 from ..listing import Dialect, page
 from ..sqlfiles import named_queries
@@ -99,17 +99,9 @@ class SQLiteBackend(SQLiteConnection):
     def _claim(
         self, queues: list[str], worker: str, limit: int, now: float, lease_until: float
     ) -> list[JobRecord]:
-        params: dict[str, Any] = {
-            "worker": worker,
-            "now": now,
-            "lease_until": lease_until,
-            "limit": limit,
-        }
-        params.update((f"q{i}", queue) for i, queue in enumerate(queues))
+        params = _claim_params(queues, worker, limit, now, lease_until)
         with self._write() as conn:
-            conn.execute(_Q["promote"], {"now": now})
-            rows = conn.execute(_claim_sql(len(queues)), params).fetchall()
-        return [record(row) for row in rows]
+            return _claim_on(conn, params, len(queues))
 
     def _renew(self, leases: list[Lease], now: float, lease_until: float) -> HeartbeatReply:
         reply = HeartbeatReply()
@@ -126,32 +118,18 @@ class SQLiteBackend(SQLiteConnection):
         return reply
 
     def _finish(self, outcomes: list[Outcome], now: float, keep_until: float) -> list[str]:
-        rejected = []
         with self._write() as conn:
-            for out in outcomes:
-                params = {
-                    "id": out.job_id,
-                    "token": out.token,
-                    "now": now,
-                    "error": dump(out.error),
-                    "brief": brief_json(out.error),
-                }
-                if out.state is State.RETRY:
-                    cur = conn.execute(_Q["snooze"], {**params, "run_at": out.run_at or now})
-                else:
-                    result = dump(out.result) if out.state is State.SUCCESS else None
-                    cur = conn.execute(
-                        _Q["finish"],
-                        {
-                            **params,
-                            "state": out.state.value,
-                            "result": result,
-                            "keep_until": keep_until,
-                        },
-                    )
-                if cur.rowcount != 1:
-                    rejected.append(out.job_id)
-        return rejected
+            return _finish_on(conn, outcomes, now, keep_until)
+
+    def _finish_and_claim(
+        self, outcomes: list[Outcome], now: float, keep_until: float, claim: ClaimArgs
+    ) -> tuple[list[str], list[JobRecord]]:
+        """One write transaction, so one commit for both."""
+        queues, worker, limit, lease_until = claim
+        params = _claim_params(queues, worker, limit, now, lease_until)
+        with self._write() as conn:
+            refused = _finish_on(conn, outcomes, now, keep_until)
+            return refused, _claim_on(conn, params, len(queues))
 
     def _release(self, leases: list[Lease], now: float, interrupted: dict[str, Any] | None) -> None:
         query = _Q["release" if interrupted is None else "release_interrupted"]
@@ -365,3 +343,49 @@ class PolledWatch(RevocationWatch):
             if left <= 0:
                 return False
             time.sleep(min(REVOKE_POLL, left))
+
+
+def _claim_params(
+    queues: list[str], worker: str, limit: int, now: float, lease_until: float
+) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "worker": worker,
+        "now": now,
+        "lease_until": lease_until,
+        "limit": limit,
+    }
+    params.update((f"q{i}", queue) for i, queue in enumerate(queues))
+    return params
+
+
+def _claim_on(conn: Any, params: dict[str, Any], queue_count: int) -> list[JobRecord]:
+    conn.execute(_Q["promote"], {"now": params["now"]})
+    return [record(row) for row in conn.execute(_claim_sql(queue_count), params).fetchall()]
+
+
+def _finish_on(conn: Any, outcomes: list[Outcome], now: float, keep_until: float) -> list[str]:
+    rejected: list[str] = []
+    for out in outcomes:
+        params = {
+            "id": out.job_id,
+            "token": out.token,
+            "now": now,
+            "error": dump(out.error),
+            "brief": brief_json(out.error),
+        }
+        if out.state is State.RETRY:
+            cur = conn.execute(_Q["snooze"], {**params, "run_at": out.run_at or now})
+        else:
+            result = dump(out.result) if out.state is State.SUCCESS else None
+            cur = conn.execute(
+                _Q["finish"],
+                {
+                    **params,
+                    "state": out.state.value,
+                    "result": result,
+                    "keep_until": keep_until,
+                },
+            )
+        if cur.rowcount != 1:
+            rejected.append(out.job_id)
+    return rejected

@@ -7,18 +7,21 @@ Three threads:
 - the **main thread** claims a batch (one backend call), writes the leases it now holds
   into the lease table it shares with the parent (``pools/shared.py``: no system call,
   no message to wait for; the parent renews those leases from it), and runs the jobs one
-  by one;
+  by one. When the batch is done it asks the storer to store the batch's last outcomes
+  and claim the next batch in the same call (``Backend.ack_and_claim``: one Redis
+  script, one SQL transaction), so a busy child pays one round trip per batch;
 - the **storer** settles finished jobs in batches (``worker/settle.py`` stores them,
   their workflow follow-ups and emits their events, as the worker does for the other
   pools), and tells the parent what it stored. Group commit: woken by a job's outcome,
-  it waits up to ``ACK_WINDOW`` (1 ms) for the next ones while the main thread still
-  runs jobs of its batch, and not at all once the batch is done (the main thread says
-  so). So short jobs are acknowledged together even when their task releases the GIL
-  (any I/O does, and would otherwise let the storer wake and store after nearly every
-  job), and a result is stored at most 1 ms after its job ends, even when a long job
-  runs next. Each time it wakes, it first sends the parent the records of the batches
-  claimed since (the main thread does not wake it for that: a wake-up costs the job
-  about to run);
+  it waits up to ``BATCH_ACK_WINDOW`` (20 ms, the work a batch is sized to) for the
+  next ones while the main thread still runs jobs of its batch; the batch's end cuts the
+  wait short, and its outcomes go with the next claim. So short jobs are acknowledged
+  together even when their task releases the GIL (any I/O does, and would otherwise let
+  the storer wake and store after nearly every job), an idle worker's job (a batch of
+  one) is stored the moment it ends, and a result waits at most 20 ms even when a long
+  job runs next. Each time it wakes, it first sends the parent the records of the
+  batches claimed since (the main thread does not wake it for that: a wake-up costs the
+  job about to run);
 - the **listener** takes the parent's orders (``pools/messages.py``): ``Stop`` (finish
   the running job, release the rest, exit) and ``Terminate`` (skip a held job; for the
   running one, store what is finished, then ask the parent to kill this process).
@@ -50,7 +53,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -59,9 +62,9 @@ from ...loader import load_app
 from ...records import JobRecord, Outcome
 from ...states import State
 from ..execution import error_info, execute
-from ..settle import settle
+from ..settle import Claim, settle_and_claim
 from ..testhooks import ack_hold
-from ..timing import ACK_WINDOW, BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
+from ..timing import BATCH_ACK_WINDOW, BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
 from .messages import (
     Acked,
     Bye,
@@ -143,14 +146,27 @@ def rss_kib() -> int:
             return 0
 
 
+@dataclass(eq=False)
+class _ClaimRequest:
+    """The main thread, its batch run: store what has finished and claim ``limit`` more
+    jobs, in one backend call (``Backend.ack_and_claim``)."""
+
+    limit: int
+    done: threading.Event = field(default_factory=threading.Event)
+    jobs: list[JobRecord] = field(default_factory=list)
+    error: BaseException | None = None
+
+
 class _Storer:
     """Sends claimed batches' records and acknowledges finished jobs, on its own thread."""
 
     def __init__(self, runner: _Runner) -> None:
         self.runner = runner
-        self.inbox: queue.SimpleQueue[tuple[JobRecord, Outcome] | Callable[[], None] | None] = (
-            queue.SimpleQueue()
-        )
+        self.inbox: queue.SimpleQueue[
+            tuple[JobRecord, Outcome] | _ClaimRequest | Callable[[], None] | None
+        ] = queue.SimpleQueue()
+        #: Outcomes put, and stored (each counted by one thread): equal when none waits.
+        self.put_count = self.stored_count = 0
         self.thread = threading.Thread(target=self._run, name="conveyor-storer", daemon=True)
         #: Held jobs whose records have been sent (a count, in claim order).
         self.announced = 0
@@ -166,7 +182,19 @@ class _Storer:
         self.claims.append(batch)
 
     def put(self, record: JobRecord, outcome: Outcome) -> None:
+        self.put_count += 1
         self.inbox.put((record, outcome))
+
+    def store_and_claim(self, limit: int) -> list[JobRecord]:
+        """Store every outcome put so far and claim up to ``limit`` jobs, in one call on
+        this thread's connection; raises what the claim raised (``BackendError``)."""
+        request = _ClaimRequest(limit)
+        self.inbox.put(request)
+        self.now.set()
+        request.done.wait()
+        if request.error is not None:
+            raise request.error
+        return request.jobs
 
     def then(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once everything put before it is stored."""
@@ -178,23 +206,32 @@ class _Storer:
         self.then(done.set)
         done.wait()
 
+    def _take(self) -> list[Any]:
+        """What is in the inbox, waiting for the first item, then (if it is an outcome)
+        up to ``BATCH_ACK_WINDOW`` for more (cut short when the batch ends)."""
+        items = [self.inbox.get()]
+        if isinstance(items[0], tuple):  # group commit: more outcomes may be due
+            self.now.wait(BATCH_ACK_WINDOW)
+        self.now.clear()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                items.append(self.inbox.get_nowait())
+        return items
+
     def _run(self) -> None:
         while True:
-            items = [self.inbox.get()]
-            if isinstance(items[0], tuple):  # group commit: more outcomes may be due
-                self.now.wait(ACK_WINDOW)
-            self.now.clear()
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    items.append(self.inbox.get_nowait())
+            items = self._take()
             while self.claims:  # records first: a job's Claimed always comes before its Acked
                 batch = self.claims.popleft()
                 self.runner.send(batch)
                 self.announced = batch.first + len(batch.records)
             pairs = [i for i in items if isinstance(i, tuple)]
-            if pairs:
-                if self.hold is not None:
-                    self.hold()
+            request = next((i for i in items if isinstance(i, _ClaimRequest)), None)
+            if pairs and self.hold is not None:
+                self.hold()
+            if request is not None:
+                self._store_and_claim(pairs, request)
+            elif pairs:
                 self._store(pairs)
             for item in items:
                 if item is None:
@@ -202,18 +239,41 @@ class _Storer:
                 if callable(item):
                     item()
 
-    def _store(self, pairs: list[tuple[JobRecord, Outcome]]) -> None:
+    def _store_and_claim(
+        self, pairs: list[tuple[JobRecord, Outcome]], request: _ClaimRequest
+    ) -> None:
+        runner = self.runner
+        claim = (runner.queues, runner.conf.worker_id, request.limit, runner.app.conf.lease_seconds)
+        try:
+            if pairs:
+                request.jobs = self._store(pairs, claim)
+            else:  # nothing to store: a claim alone, its error the main thread's to handle
+                request.jobs = runner.backend.claim(*claim)
+        except BaseException as exc:
+            request.error = exc
+        finally:
+            request.done.set()
+
+    def _store(
+        self, pairs: list[tuple[JobRecord, Outcome]], claim: Claim | None = None
+    ) -> list[JobRecord]:
+        """Store ``pairs`` (retried until the backend takes them) and, with ``claim``,
+        claim in the same call; returns the claimed jobs."""
         runner = self.runner
         held = {record.id: record for record, _ in pairs}
         outcomes = [outcome for _, outcome in pairs]
         while True:
             try:
-                refused = settle(runner.app, runner.backend, held, outcomes)
+                refused, claimed = settle_and_claim(
+                    runner.app, runner.backend, held, outcomes, claim
+                )
                 break
             except BackendError as exc:
                 log.error("cannot store outcomes (%s); retrying in %.0fs", exc, ERROR_BACKOFF)
                 time.sleep(ERROR_BACKOFF)
+        self.stored_count += len(pairs)
         runner.send(Acked([slim(o) for o in outcomes], refused))
+        return claimed
 
 
 class _Runner:
@@ -272,10 +332,16 @@ class _Runner:
         lease_seconds = self.app.conf.lease_seconds
         wait = 0.0  # how long to wait for work before the next claim
         while not self.stopping:
+            storer = self.storer
             try:
-                jobs = self.backend.wait_and_claim(
-                    self.queues, self.conf.worker_id, self.batch_size(), lease_seconds, wait
-                )
+                if wait == 0.0 and storer.put_count != storer.stored_count:
+                    # A batch just ran: store its last outcomes and claim the next batch
+                    # in one round trip (the storer's call, after what it is storing now).
+                    jobs = storer.store_and_claim(self.batch_size())
+                else:
+                    jobs = self.backend.wait_and_claim(
+                        self.queues, self.conf.worker_id, self.batch_size(), lease_seconds, wait
+                    )
                 if not jobs:
                     idle = self._idle_wait()
                     if idle is None:
@@ -289,7 +355,8 @@ class _Runner:
                 continue
             self._hold(jobs)
             retire = self._run_batch(jobs)
-            self.storer.now.set()  # the batch is done: no outcome is due soon
+            if retire or self.stopping:
+                self.storer.now.set()  # the batch is done: no outcome is due soon
             if retire:
                 return "retire"
         return "stopped"
