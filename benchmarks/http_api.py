@@ -14,8 +14,9 @@ $BENCH_POSTGRES (default postgresql://postgres@127.0.0.1:5432/test), in a schema
 own, dropped afterwards. No worker runs: this measures the API and its store, not jobs.
 
 On a shared machine the rates follow whatever else runs; the server's CPU time per
-submit (user + system, from /proc, during the 16-client run) does much less, and
-1,000,000 / it is the submits per second one core of server could answer.
+submit (user + system, from /proc, during the 16-client run) and per status (during the
+sequential reads) do much less, and 1,000,000 / it is the requests per second one core
+of server could answer.
 
 The load comes from a lean HTTP/1.1 client (keep-alive, raw asyncio streams) so that
 its own cost, on the same cores, stays small beside the server's.
@@ -128,11 +129,13 @@ async def measure(target: Target, n: int, total: int) -> dict[str, float]:
         ids.append(await target.submit(conn))
         submit_ms.append((time.perf_counter() - started) * 1000)
     status_ms = []
+    status_cpu = cpu_seconds(target.pid)
     for job_id in ids:
         started = time.perf_counter()
         code, _ = await conn.request("GET", target.status_path(job_id))
         status_ms.append((time.perf_counter() - started) * 1000)
         assert code == 200, code
+    status_cpu = cpu_seconds(target.pid) - status_cpu
     conn.close()
 
     conns = [Connection(target.port, target.headers) for _ in range(CLIENTS)]
@@ -156,6 +159,7 @@ async def measure(target: Target, n: int, total: int) -> dict[str, float]:
         "status_p99_ms": percentile(status_ms, 0.99),
         "submits_per_s": (total // CLIENTS) * CLIENTS / elapsed,
         "server_cpu_us_per_submit": cpu * 1e6 / ((total // CLIENTS) * CLIENTS),
+        "server_cpu_us_per_status": status_cpu * 1e6 / len(ids),
     }
 
 
@@ -259,7 +263,8 @@ def run_one(name: str, redis: RedisServer, tmp: Path, n: int, total: int) -> dic
 METRICS = [("submit_p50_ms", "submit p50 (ms)", False), ("submit_p99_ms", "submit p99 (ms)", False),
            ("status_p50_ms", "status p50 (ms)", False), ("status_p99_ms", "status p99 (ms)", False),
            ("submits_per_s", f"submits/s, {CLIENTS} clients", True),
-           ("server_cpu_us_per_submit", "server CPU per submit (µs)", False)]  # fmt: skip
+           ("server_cpu_us_per_submit", "server CPU per submit (µs)", False),
+           ("server_cpu_us_per_status", "server CPU per status (µs)", False)]  # fmt: skip
 
 
 def table(results: dict[str, dict[str, float]]) -> str:

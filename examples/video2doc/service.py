@@ -15,11 +15,12 @@ from pydantic import BaseModel, Field
 from tasks import app, describe, export, extract, summarize, transcribe
 
 from conveyor import chain, group
-from conveyor.web import Token, TokenStore, api_router
+from conveyor.web import Token, TokenStore, api_router, use_error_shape
 from conveyor.web.tokens import allows
 
 service = FastAPI(title="video2doc")
 service.include_router(api_router(app), prefix="/api/queue")  # bearer tokens, as below
+use_error_shape(service)  # this service's own refusals in the API's shape: {"error": {...}}
 
 
 def operator(

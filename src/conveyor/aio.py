@@ -7,6 +7,13 @@ default 16), so the loop never waits on the store, and the pool bounds how many 
 reach the backend at once. Waiting for a result polls with ``asyncio.sleep``, so it
 holds no thread while it waits.
 
+Where the backend's driver has an async client (Redis: ``Backend.async_reads``), a job's
+record is read on the loop itself between ``await app.aio.open()`` and ``await
+app.aio.aclose()`` on that loop (the REST API's lifespan calls both): no hand-off to a
+thread and back, whose two wake-ups are most of a status read's cost. The record is the
+one ``App.record`` returns, decoded by the same code; outside those calls, or on another
+loop, it is read on the threads as every other call is.
+
     job = await app.aio.send_task("media.convert", ["/in.mp4"], queue="video")
     job = await convert.adelay("/in.mp4", "webm")  # the same, from a task
     record = await app.aio.record(job.id)
@@ -27,6 +34,7 @@ from .job import ResultWait
 
 if TYPE_CHECKING:
     from .app import App
+    from .backends import AsyncReads
     from .job import Job
     from .records import JobRecord
     from .task import Signature
@@ -43,6 +51,29 @@ class AsyncApp:
         self._threads = threads
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        # per event loop: the backend's async reads and how many opened them there
+        self._reads: dict[asyncio.AbstractEventLoop, tuple[AsyncReads, int]] = {}
+
+    async def open(self) -> None:
+        """Read records on the running loop until ``aclose`` (where the backend can)."""
+        loop = asyncio.get_running_loop()
+        if loop in self._reads:
+            reads, count = self._reads[loop]
+            self._reads[loop] = (reads, count + 1)
+        elif (made := self.app.backend.async_reads()) is not None:
+            self._reads[loop] = (made, 1)
+
+    async def aclose(self) -> None:
+        """Undo one ``open`` on the running loop: the last closes its connections."""
+        loop = asyncio.get_running_loop()
+        if loop not in self._reads:
+            return
+        reads, count = self._reads[loop]
+        if count > 1:
+            self._reads[loop] = (reads, count - 1)
+        else:
+            del self._reads[loop]
+            await reads.close()
 
     async def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run any blocking Conveyor call (a control function, a backend read) off the loop."""
@@ -65,7 +96,15 @@ class AsyncApp:
 
     async def record(self, job_id: str) -> JobRecord:
         """The stored record of a job (``App.record``); raises ``JobNotFound`` for an unknown id."""
-        return await self.call(self.app.record, job_id)
+        opened = self._reads.get(asyncio.get_running_loop())
+        if opened is None or opened[0].backend is not self.app.backend:
+            return await self.call(
+                self.app.record, job_id
+            )  # no async reads here (or a swapped backend)
+        found = await opened[0].get(job_id)
+        if found is None:
+            raise await self.call(self.app.not_found, job_id)
+        return found
 
     async def result(
         self, job_id: str, timeout: float | None = None, *, propagate: bool = True

@@ -255,13 +255,19 @@ class App:
         """The stored record of an existing job, in one backend read; raises
         ``JobNotFound`` if no job has that id (pointing a workflow's id to its handle)."""
         found = self.backend.get_many([job_id]).get(job_id)
-        if found is not None:
-            return found
+        if found is None:
+            raise self.not_found(job_id)
+        return found
+
+    def not_found(self, job_id: str) -> JobNotFound:
+        """The error for an id no job has (``record``'s, and ``aio.record``'s)."""
         if is_workflow(self, job_id):  # a second lookup, only on the way to an error
-            raise JobNotFound(
+            return JobNotFound(
                 f"{job_id!r} is a workflow's id, not a job's; use app.workflow({job_id!r})"
             )
-        raise JobNotFound(f"no job has the id {job_id!r}; check the id, or it may have been pruned")
+        return JobNotFound(
+            f"no job has the id {job_id!r}; check the id, or it may have been pruned"
+        )
 
     def build_record(
         self,
@@ -291,7 +297,23 @@ class App:
             plan = plans[sig.task] = self._plan(sig.task, {}, now)
         return plan
 
+    def queue_for(self, task_name: str, options: Mapping[str, Any]) -> str:
+        """The queue a call of ``task_name`` with ``options`` goes to (as enqueued)."""
+        queue = self._merged(task_name, options).get("queue")
+        return self.conf.default_queue if queue is None else str(queue)
+
     def _plan(self, task_name: str, options: Mapping[str, Any], now: float) -> CallPlan:
+        merged = self._merged(task_name, options)
+        if "headers" in options:  # the caller's: Conveyor's own keys are refused
+            merged["headers"] = check_headers(options["headers"])
+        task = self.tasks.get(task_name)
+        if task is not None and not task.options.acks_late:
+            merged["headers"] = {**(merged.get("headers") or {}), "acks_late": False}
+        return plan_call(
+            task_name, {k: v for k, v in merged.items() if v is not None}, self.conf, now
+        )
+
+    def _merged(self, task_name: str, options: Mapping[str, Any]) -> dict[str, Any]:
         """Merge options: per-call beats app routes, routes beat the task's own defaults."""
         merged: dict[str, Any] = {}
         task = self.tasks.get(task_name)
@@ -305,10 +327,4 @@ class App:
             )
         merged.update(route_for(task_name, self.conf.task_routes))
         merged.update(options)
-        if "headers" in options:  # the caller's: Conveyor's own keys are refused
-            merged["headers"] = check_headers(options["headers"])
-        if task is not None and not task.options.acks_late:
-            merged["headers"] = {**(merged.get("headers") or {}), "acks_late": False}
-        return plan_call(
-            task_name, {k: v for k, v in merged.items() if v is not None}, self.conf, now
-        )
+        return merged

@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from conveyor import App
 from conveyor.backends import Backend
@@ -42,18 +43,36 @@ def tokens(web_app: App) -> dict[str, dict[str, str]]:
     }
 
 
+class Served(httpx.AsyncClient):
+    """An httpx client on an ASGI service whose lifespan runs around the client's, as
+    uvicorn runs it (httpx's transport runs none): the API's async reads are opened on
+    the test's loop, so the tests go through them where the backend has them (Redis)."""
+
+    def __init__(self, service: FastAPI, **options: Any) -> None:
+        super().__init__(transport=httpx.ASGITransport(app=service), **options)
+        self.lifespan = service.router.lifespan_context(service)
+
+    async def __aenter__(self) -> Served:
+        await self.lifespan.__aenter__()
+        return await super().__aenter__()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        try:
+            await super().__aexit__(*exc)
+        finally:
+            await self.lifespan.__aexit__(*exc)
+
+
 Client = Callable[..., httpx.AsyncClient]
 
 
 @pytest.fixture
 def client(web_app: App, tokens: dict[str, dict[str, str]]) -> Client:
-    """An httpx client on ``create_api(web_app)``, with an operate token unless told."""
+    """An httpx client on ``create_api(web_app)``, its lifespan run, with an operate token
+    unless told."""
 
     def make(role: str | None = "operate", **options: Any) -> httpx.AsyncClient:
-        api = create_api(web_app, **options)
         headers = tokens[role] if role else {}
-        return httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=api), base_url="http://localhost", headers=headers
-        )
+        return Served(create_api(web_app, **options), base_url="http://localhost", headers=headers)
 
     return make

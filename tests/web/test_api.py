@@ -4,6 +4,7 @@ burst worker in this process (real worker subprocesses: test_processes.py)."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import threading
 import time
 from collections.abc import Iterator
@@ -13,13 +14,15 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import BaseModel, Field
 
 from conveyor import App
+from conveyor.records import JobRecord
 from conveyor.testing import drain
-from conveyor.web import TokenStore, api_router, create_api
+from conveyor.web import TokenStore, api_router, create_api, use_error_shape
 from conveyor.worker import Worker
 
-from .conftest import Client, run
+from .conftest import Client, Served, run
 
 
 async def submit(c: httpx.AsyncClient, task: str = "web.add", **body: Any) -> str:
@@ -307,6 +310,32 @@ def test_workers_list_and_one(client: Client, live_worker: Worker) -> None:
     run(scenario())
 
 
+def test_submit_warns_when_no_live_worker_consumes_the_queue(
+    client: Client, live_worker: Worker
+) -> None:
+    async def scenario() -> None:
+        async with client() as c:
+            consumed = await c.post("/api/jobs", json={"task": "web.sleep", "args": [0]})
+            assert (consumed.status_code, consumed.json()["warnings"]) == (201, [])
+            body = {"task": "web.sleep", "args": [0], "queue": "nobody-here"}
+            stray = await c.post("/api/jobs", json=body)
+            assert stray.status_code == 201  # queued all the same
+            (warning,) = stray.json()["warnings"]
+            assert warning["code"] == "no_consumer"
+            assert "'nobody-here'" in warning["message"]
+            batch = await c.post(
+                "/api/jobs/batch", json={"jobs": [{"task": "web.add", "args": [1, 1]}, body]}
+            )
+            assert [len(j["warnings"]) for j in batch.json()["jobs"]] == [0, 1]
+            # doctor's check and fix, word for word
+            findings = (await c.get("/api/doctor")).json()["findings"]
+            (unconsumed,) = [f for f in findings if f["check"] == "queue-without-worker"]
+            assert "'nobody-here'" in unconsumed["problem"]
+            assert unconsumed["fix"] == warning["hint"]
+
+    run(scenario())
+
+
 def test_stats_and_doctor(web_app: App, client: Client) -> None:
     async def scenario() -> None:
         async with client() as c:
@@ -402,6 +431,10 @@ def test_two_apps_in_one_process_do_not_see_each_other() -> None:
     run(scenario())
 
 
+class Thing(BaseModel):
+    name: str = Field(min_length=1)
+
+
 def test_router_mounted_in_a_users_service(web_app: App, tokens: dict[str, dict[str, str]]) -> None:
     service = FastAPI()
 
@@ -409,14 +442,24 @@ def test_router_mounted_in_a_users_service(web_app: App, tokens: dict[str, dict[
     async def home() -> dict[str, str]:
         return {"service": "mine"}
 
+    @service.post("/things")
+    async def things(thing: Thing) -> Thing:
+        return thing
+
     service.include_router(api_router(web_app), prefix="/api/queue")
+    use_error_shape(service)
 
     async def scenario() -> None:
-        transport = httpx.ASGITransport(app=service)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://localhost", headers=tokens["operate"]
-        ) as c:
+        # Served: the router's lifespan runs with the service's (the API's reads opened)
+        async with Served(service, base_url="http://localhost", headers=tokens["operate"]) as c:
             assert (await c.get("/")).json() == {"service": "mine"}
+            mine = await c.post("/things", json={"name": ""})  # the service's own route
+            assert (mine.status_code, mine.json()["error"]["code"]) == (422, "validation_error")
+            assert mine.json()["error"]["details"][0]["location"] == "body.name"
+            assert mine.json()["error"]["hint"].endswith("the schema is at /openapi.json")
+            nowhere = await c.get("/nowhere")
+            assert nowhere.json()["error"] == {"code": "not_found", "message": "Not Found",
+                                               "hint": "see the API's routes at /docs"}  # fmt: skip
             r = await c.post("/api/queue/jobs", json={"task": "web.add", "args": [1, 2]})
             assert r.status_code == 201
             assert r.json()["url"].startswith("http://localhost/api/queue/jobs/")
@@ -436,6 +479,19 @@ def test_waiting_clients_hold_no_threads() -> None:
     app = App("pool", backend="memory://", aio_threads=2, http_tasks=["*"])
     app.task(name="echo")(lambda x: x)
     api = create_api(app, auth="off")
+    looks: collections.Counter[asyncio.Task[Any] | None] = collections.Counter()
+    record = app.aio.record
+
+    async def counted(job_id: str) -> JobRecord:  # each request's looks at the job
+        looks[asyncio.current_task()] += 1
+        return await record(job_id)
+
+    app.aio.record = counted  # type: ignore[method-assign]
+
+    async def all_waiting(waits: list[asyncio.Task[Any]]) -> None:
+        # every poll looked twice: it found the job unfinished, slept, and looks on
+        while not all(looks[w] >= 2 for w in waits):
+            await asyncio.sleep(0.01)
 
     async def scenario() -> None:
         transport = httpx.ASGITransport(app=api)
@@ -445,8 +501,9 @@ def test_waiting_clients_hold_no_threads() -> None:
                 asyncio.create_task(c.get(f"/api/jobs/{job_id}/result", params={"timeout": 20}))
                 for _ in range(20)
             ]
-            await asyncio.sleep(0.2)
+            await asyncio.wait_for(all_waiting(waits), 10)
             r = await asyncio.wait_for(c.get("/api/queues"), 5)  # the pool is not tied up
+            assert not any(w.done() for w in waits)  # answered while all 20 were waiting
             assert r.status_code == 200
             await asyncio.to_thread(drain, app)
             results = await asyncio.gather(*waits)

@@ -73,9 +73,18 @@ def test_video2doc_runs_both_workflows_and_serves_the_api(
     bearer = {"Authorization": f"Bearer {secret}"}
     with httpx.Client(base_url=base, headers=bearer, timeout=30) as c:
         until(c, "/api/queue/workers", lambda b: len(b["workers"]) == 1)
-        assert (
-            httpx.post(f"{base}/documents/complete", json={"video_url": "x.mp4"}).status_code == 401
-        )
+        # The service's own endpoints refuse in the API's one error shape.
+        anonymous = httpx.post(f"{base}/documents/complete", json={"video_url": "x.mp4"})
+        assert (anonymous.status_code, anonymous.json()["error"]["code"]) == (401, "unauthorized")
+        invalid = c.post("/documents/complete", json={"video_url": "", "format": "doc"})
+        assert (invalid.status_code, invalid.json()["error"]["code"]) == (422, "validation_error")
+        assert {p["location"] for p in invalid.json()["error"]["details"]} == {
+            "body.video_url",
+            "body.format",
+        }
+        assert "/openapi.json" in invalid.json()["error"]["hint"]
+        unknown = c.post("/documents/sideways", json={"video_url": "x.mp4"})
+        assert (unknown.status_code, unknown.json()["error"]["code"]) == (422, "validation_error")
         started = {}
         for mode in ("complete", "parallel"):
             r = c.post(f"/documents/{mode}", json={"video_url": "https://cdn.example/talk.mp4"})

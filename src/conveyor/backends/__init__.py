@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigurationError
-from .base import Backend
+from .base import AsyncReads, Backend
 
-__all__ = ["Backend", "from_url"]
+__all__ = ["AsyncReads", "Backend", "from_url"]
 
 
 def from_url(url: str, **options: Any) -> Backend:

@@ -104,6 +104,24 @@ class RevocationWatch:
         """Release the watch's connection."""
 
 
+class AsyncReads:
+    """Reads made on an event loop, for a backend whose driver has an async client: made
+    there, a read skips the hand-off to a thread and back (``app.aio`` runs every other
+    call on its threads). Bound to the loop that built it and closed on that loop
+    (``app.aio.open``, ``app.aio.aclose``: the API's lifespan). A read returns exactly
+    what the backend's synchronous read returns, decoded by the same code."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        """One job's record (``get_many([job_id])``), or None if no job has that id."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Release the connections (on the loop that opened them)."""
+
+
 class Backend(ABC):
     """Storage and state transitions for jobs; see the module docstring."""
 
@@ -352,6 +370,11 @@ class Backend(ABC):
         if found is None:
             raise JobNotFound(f"no job has the id {job_id!r}")
         return found
+
+    def async_reads(self) -> AsyncReads | None:
+        """Reads on the running event loop (see ``AsyncReads``), or None when the driver
+        has no async client (``app.aio`` then reads on its threads)."""
+        return None
 
     def watch_revocations(self) -> RevocationWatch:
         """A watch that wakes when a running job is revoked with terminate (one per

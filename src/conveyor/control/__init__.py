@@ -11,6 +11,7 @@ from .jobs import (
     cancel_job,
     cancel_where,
     describe_job,
+    describe_record,
     enqueue_by_name,
     list_jobs,
     retry_job,
@@ -22,7 +23,7 @@ from .util import to_json
 
 __all__ = [
     "Bucket", "Finding", "Health", "JobPage", "Overview", "QueueStats", "Readiness", "cancel_job",
-    "cancel_where", "describe_job", "diagnose", "enqueue_by_name", "health", "list_jobs", "overview",
+    "cancel_where", "describe_job", "describe_record", "diagnose", "enqueue_by_name", "health", "list_jobs", "overview",
     "pause_queue", "purge_queue", "queue_stats", "readiness", "resume_queue", "retry_job",
     "retry_where", "throughput", "to_json", "workers",
 ]  # fmt: skip

@@ -10,7 +10,7 @@ from ..errors import ConveyorError
 from ..records import JobQuery, JobRecord, WorkerInfo
 from ..states import State
 from .liveness import OVERDUE_BEATS, liveness
-from .queues import QueueStats, queue_stats
+from .queues import QueueStats, queue_stats, start_a_worker
 from .util import age, clock, hide_password
 
 if TYPE_CHECKING:
@@ -89,8 +89,7 @@ def _unconsumed(
             "queue-without-worker", "error",
             f"queue {q.name!r} holds {q.waiting} waiting job(s), the oldest {age(q.oldest_waiting_age)} old, "
             f"and no live worker consumes it ({_describe(live, dead, now)})",
-            f"start a worker for it: {cmd} worker -Q {q.name} (a worker started without -Q "
-            "consumes every queue its app declares), or route these tasks to a queue a worker consumes",
+            start_a_worker(q.name, cmd),
         )
         for q in stats if q.waiting and not q.paused and not q.consumers
     ]  # fmt: skip

@@ -76,7 +76,13 @@ def _state(name: str) -> State:
 def describe_job(app: App, job_id: str) -> dict[str, Any]:
     """One job in full: arguments decoded, result, error with traceback, every attempt,
     progress and timings (seconds waiting before the last start, and running)."""
-    record = app.record(job_id)  # one read; a workflow's id gets pointed to its handle
+    return describe_record(
+        app.record(job_id)
+    )  # one read; a workflow's id gets pointed to its handle
+
+
+def describe_record(record: JobRecord) -> dict[str, Any]:
+    """``describe_job`` of a record read already (the API reads it with ``app.aio.record``)."""
     try:
         args, kwargs = decode_payload(record.payload)
         payload_error = None

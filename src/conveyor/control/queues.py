@@ -91,7 +91,7 @@ def queue_stats(app: App) -> list[QueueStats]:
     counts = backend.counts()
     paused = backend.paused_queues()
     oldest = backend.oldest_waiting()
-    live = alive(backend.workers(), now)  # a worker presumed dead consumes nothing
+    live = alive(backend.workers(), now)  # a worker presumed dead consumes nothing (live_workers)
     runs = backend.recent_runs(now - max(WINDOWS.values()))
     names = _known(app, counts, live) | paused
     stats = []
@@ -105,7 +105,7 @@ def queue_stats(app: App) -> list[QueueStats]:
                 waiting=sum(n for s, n in depth.items() if State(s) in WAITING),
                 running=depth.get(State.STARTED.value, 0),
                 oldest_waiting_age=None if name not in oldest else max(0.0, now - oldest[name]),
-                consumers=sorted(w.name for w in live if name in w.queues),
+                consumers=consumers_of(name, live),
                 windows={
                     label: _window(
                         [r for r in runs if r.queue == name and r.finished_at >= now - size], size
@@ -115,6 +115,25 @@ def queue_stats(app: App) -> list[QueueStats]:
             )
         )
     return stats
+
+
+def live_workers(app: App) -> list[WorkerInfo]:
+    """The registered workers whose heartbeats are on time: the ones that consume."""
+    return alive(app.backend.workers(), app.backend.now())
+
+
+def consumers_of(queue: str, live: list[WorkerInfo]) -> list[str]:
+    """The names of the live workers that consume ``queue``. None: its jobs wait until a
+    worker for it starts (doctor's ``queue-without-worker``, the API's ``no_consumer``)."""
+    return sorted(w.name for w in live if queue in w.queues)
+
+
+def start_a_worker(queue: str, command: str = "conveyor -A <app>") -> str:
+    """What to do about a queue no live worker consumes (``command``: ``App.command``)."""
+    return (
+        f"start a worker for it: {command} worker -Q {queue} (a worker started without -Q "
+        "consumes every queue its app declares), or route these tasks to a queue a worker consumes"
+    )
 
 
 def _window(runs: list[Run], seconds: int) -> Window:

@@ -5,19 +5,17 @@ kept at module level, so two APIs in one process never see each other."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException
 
 from ..version import __version__
-from .auth import TOKEN_CACHE, AuthMode, authorizer
-from .context import MAX_WAIT, Api
+from .auth import TOKEN_CACHE, AuthMode, Authorizer
+from .context import MAX_WAIT, Api, Section
 from .dashboard import handler as dashboard_errors
 from .dashboard import mount as mount_dashboard
-from .errors import ApiRoute, handle
+from .errors import handle, use_error_shape
 from .routes import (
     audit,
     events,
@@ -35,6 +33,43 @@ if TYPE_CHECKING:
     from ..app import App
 
 
+def serving(app: App) -> Callable[[object], AbstractAsyncContextManager[None]]:
+    """The API's lifespan: the backend's reads on the serving loop (``app.aio.open``: a
+    status read without a thread hop, on Redis) and, at shutdown, their connections and
+    the threads the handlers ran on closed (a later call starts them again)."""
+
+    @asynccontextmanager
+    async def lifespan(_: object) -> AsyncIterator[None]:
+        await app.aio.open()
+        try:
+            yield
+        finally:
+            await app.aio.aclose()
+            app.aio.close()
+
+    return lifespan
+
+
+def add_routes(
+    router: APIRouter,
+    app: App,
+    *,
+    auth: AuthMode,
+    max_wait: float,
+    token_cache: float,
+    prefix: str = "",
+) -> None:
+    """Every route of the API, added to ``router`` under ``prefix`` as one flat list
+    (``context.Section``)."""
+    api = Api(app, max_wait)
+    guard = [Depends(Authorizer(app, auth, token_cache=token_cache))]
+    health.routes(api, Section(router, health.TAG, prefix=prefix))  # no token: probes must answer
+    for module in (submit, jobs, workflows, queues, workers, stats, events, audit):
+        module.routes(api, Section(router, module.TAG, guard, prefix))
+    admin = [Depends(Authorizer(app, auth, write_role="admin", token_cache=token_cache))]
+    schedules.routes(api, Section(router, schedules.TAG, admin, prefix))
+
+
 def api_router(
     app: App,
     *,
@@ -42,7 +77,9 @@ def api_router(
     max_wait: float = MAX_WAIT,
     token_cache: float = TOKEN_CACHE,
 ) -> APIRouter:
-    """Every route of the API, for ``service.include_router(api_router(app), prefix=...)``.
+    """Every route of the API, for ``service.include_router(api_router(app), prefix=...)``;
+    the router's lifespan (which FastAPI runs with the service's) opens and closes what
+    the routes use (``serving``).
 
     ``auth``: ``"required"`` (bearer tokens from ``conveyor tokens create``),
     ``"until-first-token"`` or ``"off"`` (your service authenticates); see ``web.auth``.
@@ -50,14 +87,8 @@ def api_router(
     ``token_cache``: how long a token found valid is trusted without a backend read
     (seconds; a revoked token stops working within it; 0: read on every request).
     """
-    api = Api(app, max_wait)
-    guard = [Depends(authorizer(app, auth, token_cache=token_cache))]
-    router = APIRouter(route_class=ApiRoute)
-    router.include_router(health.routes(api))  # no token: probes must answer
-    for module in (submit, jobs, workflows, queues, workers, stats, events, audit):
-        router.include_router(module.routes(api), dependencies=guard)
-    admin = [Depends(authorizer(app, auth, write_role="admin", token_cache=token_cache))]
-    router.include_router(schedules.routes(api), dependencies=admin)
+    router = APIRouter(lifespan=serving(app))
+    add_routes(router, app, auth=auth, max_wait=max_wait, token_cache=token_cache)
     return router
 
 
@@ -73,27 +104,20 @@ def create_api(
     """The REST API as an ASGI app: routes under ``prefix``, the OpenAPI 3.1 document at
     ``{prefix}/openapi.json``, interactive docs at ``{prefix}/docs``; the dashboard under
     ``dashboard`` (None: no dashboard), with the same auth."""
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        app.aio.close()  # the threads the handlers ran on; a later call starts them again
-
     service = FastAPI(
         title=f"Conveyor API: {app.name}",
         version=__version__,
         openapi_url=f"{prefix}/openapi.json",
         docs_url=f"{prefix}/docs",
         redoc_url=None,
-        lifespan=lifespan,
+        lifespan=serving(app),
     )
-    router = api_router(app, auth=auth, max_wait=max_wait, token_cache=token_cache)
-    service.include_router(router, prefix=prefix)
+    # On the service's own router, not an included one: one list of routes to match.
+    add_routes(service.router, app, auth=auth, max_wait=max_wait, token_cache=token_cache,
+               prefix=prefix)  # fmt: skip
     answer: Callable[[Request, Exception], Awaitable[Response]] = handle
     if dashboard is not None:
         mount_dashboard(service, app, auth, dashboard)
         answer = dashboard_errors(dashboard)  # pages answer refusals as pages
-    # Outside the routes (an unknown path, a wrong method): the same error shape.
-    service.add_exception_handler(HTTPException, answer)
-    service.add_exception_handler(RequestValidationError, answer)
+    use_error_shape(service, answer)  # outside the routes (an unknown path, a wrong method)
     return service

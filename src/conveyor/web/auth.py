@@ -25,12 +25,11 @@ serving process, not at the very instant; an unknown or wrong one is never remem
 
 import hashlib
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Request
+from fastapi.security import HTTPBearer
 
 from .audit import identify
 from .errors import ApiError
@@ -76,26 +75,37 @@ def needed_role(method: str, write_role: Role = "operate") -> Role:
     return "read" if method.upper() in READ_METHODS else write_role
 
 
-def authorizer(
-    app: "App", mode: AuthMode, write_role: Role = "operate", token_cache: float = TOKEN_CACHE
-) -> Callable[[Request, HTTPAuthorizationCredentials | None], Awaitable[Token | None]]:
+class Authorizer(HTTPBearer):
     """The dependency every non-health route runs: the caller's token, or a 401/403.
     ``write_role``: what a change needs on these routes (``admin`` for schedules).
-    ``token_cache``: how long a valid token is trusted without a backend read."""
-    if mode not in ("required", "until-first-token", "off"):
-        raise ValueError(f"auth must be 'required', 'until-first-token' or 'off', not {mode!r}")
-    bearer = HTTPBearer(
-        auto_error=False, description="A token from `conveyor tokens create` (cvy_...)."
-    )
-    verify = TrustedTokens(app, token_cache).verify
+    ``token_cache``: how long a valid token is trusted without a backend read.
 
-    async def authorize(
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> Token | None:
+    It is the bearer scheme itself (named ``HTTPBearer`` in the OpenAPI document), not a
+    dependency on one: FastAPI solves one level of dependencies a request, not three."""
+
+    def __init__(
+        self,
+        app: "App",
+        mode: AuthMode,
+        write_role: Role = "operate",
+        token_cache: float = TOKEN_CACHE,
+    ) -> None:
+        if mode not in ("required", "until-first-token", "off"):
+            raise ValueError(f"auth must be 'required', 'until-first-token' or 'off', not {mode!r}")
+        super().__init__(
+            auto_error=False,
+            scheme_name="HTTPBearer",
+            description="A token from `conveyor tokens create` (cvy_...).",
+        )
+        self.app, self.mode, self.write_role = app, mode, write_role
+        self.verify = TrustedTokens(app, token_cache).verify
+
+    async def __call__(self, request: Request) -> Token | None:  # type: ignore[override]
+        app, mode = self.app, self.mode
         if mode == "off":
             identify(request, app, "service")  # the service in front authenticated the caller
             return None
+        credentials = await super().__call__(request)
         if credentials is None:
             store = TokenStore(app.backend)  # the app's backend of the moment (tests swap it)
             local = mode == "until-first-token" and request.url.hostname in LOCAL_HOSTS
@@ -104,11 +114,11 @@ def authorizer(
                 return None
             raise _unauthorized("this API needs a bearer token: Authorization: Bearer cvy_...")
         secret = credentials.credentials
-        token = await verify(secret) if len(secret) <= 200 else None
+        token = await self.verify(secret) if len(secret) <= 200 else None
         if token is None:
             raise _unauthorized("the bearer token is not valid (unknown, revoked or mistyped)")
         identify(request, app, token.name, token.id)
-        needed = needed_role(request.method, write_role)
+        needed = needed_role(request.method, self.write_role)
         if not allows(token.role, needed):
             raise ApiError(
                 403, "forbidden",
@@ -117,8 +127,6 @@ def authorizer(
             )  # fmt: skip
         request.state.token = token
         return token
-
-    return authorize
 
 
 def _from_another_site(request: Request) -> bool:

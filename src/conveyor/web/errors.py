@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -55,10 +55,13 @@ _CONVEYOR_ERRORS: list[tuple[type[ConveyorError], int, str, str]] = [
 _HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
                413: "body_too_large", 415: "unsupported_media_type"}  # fmt: skip
 _HTTP_HINTS = {
-    404: "see the API's routes at /api/docs",
-    405: "see the API's routes and their methods at /api/docs",
+    404: "see the API's routes at {docs}",
+    405: "see the API's routes and their methods at {docs}",
     413: "send a smaller body (split a batch)",
 }
+#: Where the service documents itself: ``create_api``'s (a service of your own says its
+#: own: its ``docs_url`` and ``openapi_url``).
+DOCS, SCHEMA = "/api/docs", "/api/openapi.json"
 
 
 class ApiError(Exception):
@@ -84,16 +87,17 @@ def error_response(
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
-def as_response(exc: Exception) -> JSONResponse:
-    """The error shape for any exception a handler raised."""
+def as_response(exc: Exception, docs: str = DOCS, schema: str = SCHEMA) -> JSONResponse:
+    """The error shape for any exception a handler raised (hints name ``docs``, the
+    interactive docs, and ``schema``, the OpenAPI document)."""
     if isinstance(exc, ApiError):
         return error_response(exc.status, exc.code, exc.message, exc.hint, exc.headers)
     if isinstance(exc, RequestValidationError):
-        return _validation(exc)
+        return _validation(exc, schema)
     if isinstance(exc, HTTPException):
         return error_response(
             exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail),
-            _HTTP_HINTS.get(exc.status_code, "see /api/docs"), dict(exc.headers or {}),
+            _HTTP_HINTS.get(exc.status_code, "see {docs}").format(docs=docs), dict(exc.headers or {}),
         )  # fmt: skip
     for kind, status, code, hint in _CONVEYOR_ERRORS:
         if isinstance(exc, kind):
@@ -119,13 +123,13 @@ def _problem(error: Any) -> dict[str, str]:
     return {"location": ".".join(str(p) for p in loc), "message": str(error.get("msg", ""))}
 
 
-def _validation(exc: RequestValidationError) -> JSONResponse:
+def _validation(exc: RequestValidationError, schema: str) -> JSONResponse:
     problems = [_problem(e) for e in exc.errors()[:20]]
     first = problems[0] if problems else {"location": "request", "message": "invalid"}
     return error_response(
         422, "validation_error", f"{first['location']}: {first['message']}"
         + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
-        "fix the fields listed in details; the schema is at /api/openapi.json", details=problems,
+        f"fix the fields listed in details; the schema is at {schema}", details=problems,
     )  # fmt: skip
 
 
@@ -160,7 +164,8 @@ class ApiRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         audited = getattr(self.endpoint, "audited", True)
-        route = self.path
+        # audited as the API names it, whatever prefix it is served under (``Section``)
+        route = getattr(self.endpoint, "api_path", self.path)
 
         async def guarded(request: Request) -> Response:
             try:
@@ -169,7 +174,7 @@ class ApiRoute(APIRoute):
                     raise _too_large()
                 response = await handler(Request(request.scope, _limited(request.receive)))
             except Exception as exc:
-                response = as_response(exc)
+                response = as_response(exc, *documented_at(request))
             if audited and request.method not in ("GET", "HEAD"):
                 await audit.record(request, response, route)
             return response
@@ -177,9 +182,26 @@ class ApiRoute(APIRoute):
         return guarded
 
 
+def documented_at(request: Request) -> tuple[str, str]:
+    """Where the service serving ``request`` documents itself: (docs, schema)."""
+    service = request.scope.get("app")
+    docs, schema = getattr(service, "docs_url", None), getattr(service, "openapi_url", None)
+    return docs or DOCS, schema or SCHEMA
+
+
+def use_error_shape(
+    service: FastAPI, answer: Callable[[Request, Exception], Awaitable[Response]] | None = None
+) -> None:
+    """Answer what a service's own routes refuse (validation, ``HTTPException``: 401, 404,
+    405, ...) in the API's error shape, as ``create_api`` does. For a FastAPI service that
+    mounts ``api_router`` and has routes of its own."""
+    service.add_exception_handler(HTTPException, answer or handle)
+    service.add_exception_handler(RequestValidationError, answer or handle)
+
+
 async def handle(request: Request, exc: Exception) -> Response:
     """The app-level handler ``create_api`` installs: unknown paths, wrong methods."""
-    response = as_response(exc)
+    response = as_response(exc, *documented_at(request))
     if response.status_code == 405:
         # Starlette names the methods of the first route that matched the path only (GET
         # and POST /jobs are two routes): name every method the document has for it.

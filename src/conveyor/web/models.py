@@ -86,10 +86,21 @@ class BatchSubmit(Strict):
     jobs: list[JobSubmit] = Field(min_length=1, max_length=MAX_BATCH)
 
 
+class SubmitWarning(BaseModel):
+    code: Literal["no_consumer"]
+    message: str
+    hint: str = Field(description="What to do.")
+
+
 class Submitted(BaseModel):
     id: str
     task: str
     url: str = Field(description="Where to read the job.")
+    warnings: list[SubmitWarning] = Field(
+        default_factory=list,
+        description="Why the job, queued all the same, may not run soon. `no_consumer`: no live "
+        "worker consumes its queue (the check of `GET /doctor`, over workers read in the last second).",
+    )
 
 
 class BatchSubmitted(BaseModel):

@@ -2,7 +2,7 @@
 
 ``connection`` holds the client, each thread's connection and the Lua scripts
 (``lua/``); ``codec`` a job record as a Redis hash; ``watch`` the revocation watch;
-``backend`` the primitives.
+``aio`` the reads made on an event loop; ``backend`` the primitives.
 """
 
 from .backend import RedisBackend

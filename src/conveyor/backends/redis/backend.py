@@ -40,13 +40,15 @@ from ..base import (
     EVENTS_KEPT,
     TASK_SAMPLE,
     WORKER_TTL,
+    AsyncReads,
     ClaimArgs,
     RevocationWatch,
     not_redelivered_error,
     worker_lost_error,
 )
 from ..common import brief_json, guarded, matches, revoked_error
-from .codec import num, pairs, record
+from .aio import RedisAsyncReads
+from .codec import num, pairs, record, stored
 from .connection import CUT, NoScriptError, RedisConnection
 from .watch import PubSubWatch
 
@@ -124,8 +126,8 @@ class RedisBackend(RedisConnection):
     @guarded
     def _get(self, job_ids: list[str]) -> dict[str, JobRecord]:
         if len(job_ids) == 1:  # one job (a status read): no pipeline to build
-            fields = self.client.hgetall(self._key("job", job_ids[0]))
-            return {job_ids[0]: record(fields, job_ids[0])} if fields else {}
+            found = stored(self.client.hgetall(self._key("job", job_ids[0])), job_ids[0])
+            return {} if found is None else {job_ids[0]: found}
         pipe = self.client.pipeline(transaction=False)
         for job_id in job_ids:
             pipe.hgetall(self._key("job", job_id))
@@ -604,6 +606,9 @@ class RedisBackend(RedisConnection):
             self.client.blpop(
                 [self._key("q", q, "wake") for q in queues], timeout=max(0.01, timeout)
             )
+
+    def async_reads(self) -> AsyncReads:
+        return RedisAsyncReads(self)
 
     def watch_revocations(self) -> RevocationWatch:
         return PubSubWatch(self)

@@ -54,3 +54,8 @@ def record(fields: dict[str, str], job_id: str | None = None) -> JobRecord:
 
 def pairs(flat: list[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def stored(fields: dict[str, str], job_id: str) -> JobRecord | None:
+    """The record a job's hash holds (its HGETALL), or None: no job has that id."""
+    return record(fields, job_id) if fields else None

@@ -62,22 +62,27 @@ class RedisConnection(Backend):
         clean = urlunsplit(parts._replace(query="&".join(f"{k}={v}" for k, v in query.items())))
         # decode_responses=True makes every reply a str; redis-py's stubs still say
         # bytes | str, so the client is typed loosely here and our methods precisely.
-        self.client: Any = redis.Redis.from_url(
-            clean,
-            decode_responses=True,
-            socket_connect_timeout=5,
-            socket_timeout=30,
-            health_check_interval=15,
-            # Named, not looked up: without a version redis-py reads its package metadata
-            # for every new connection (and in a forked pool child, copies the pages).
-            driver_info=DriverInfo(lib_version=redis.__version__).add_upstream_driver(
-                "conveyor", __version__
-            ),
-        )
+        self.client: Any = redis.Redis.from_url(clean, **self.client_options())
+        self.client_url = clean  # the async reads' client connects alike (``aio``)
         self._scripts: dict[str, tuple[str, str]] = {}  # name -> (sha1, body)
         self._local = threading.local()
         self._own_lock = threading.Lock()
         self._own: list[Any] = []  # every connection handed to a thread, closed by close()
+
+    @staticmethod
+    def client_options() -> dict[str, Any]:
+        """The options of every client the backend builds, sync and async."""
+        return {
+            "decode_responses": True,
+            "socket_connect_timeout": 5,
+            "socket_timeout": 30,
+            "health_check_interval": 15,
+            # Named, not looked up: without a version redis-py reads its package metadata
+            # for every new connection (and in a forked pool child, copies the pages).
+            "driver_info": DriverInfo(lib_version=redis.__version__).add_upstream_driver(
+                "conveyor", __version__
+            ),
+        }
 
     def driver_error(self, exc: Exception) -> BackendError | None:
         if isinstance(exc, CUT):

@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from ..auth import AuthMode
-from ..context import Api
+from ..context import Api, Section
 from ..errors import ApiError, as_response, handle
 from ..routes import events
 from . import pages
@@ -43,12 +43,10 @@ def mount(service: FastAPI, app: App, auth: AuthMode, prefix: str = "/ui") -> No
 
     service.mount(f"{prefix}/static", StaticFiles(directory=STATIC), name="dashboard-static")
     # The API's own event stream, the one route reused as it is, behind the session.
-    service.include_router(
-        events.routes(Api(app)),
-        prefix=prefix,
-        dependencies=[Depends(session)],
-        include_in_schema=False,
+    section = Section(
+        service.router, events.TAG, [Depends(session)], prefix, include_in_schema=False
     )
+    events.routes(Api(app), section)
     service.include_router(pages.routes(app, auth, prefix), prefix=prefix)
 
     @service.get("/", include_in_schema=False)

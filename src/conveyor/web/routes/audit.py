@@ -2,17 +2,20 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
-from ..context import Api, router
+from ..context import Api, Section
 from ..models import AuditList, AuditOut
 
 #: The most entries one page holds.
 MAX_AUDIT_PAGE = 500
 
 
-def routes(api: Api) -> APIRouter:
-    r = router("audit")
+#: The routes' tag in the OpenAPI document.
+TAG = "audit"
+
+
+def routes(api: Api, r: Section) -> None:
     app = api.app
 
     @r.get("/audit", summary="Changes made through the API, newest first")
@@ -37,5 +40,3 @@ def routes(api: Api) -> APIRouter:
         entries = [AuditOut.model_validate(e, from_attributes=True) for e in found]
         more = len(found) == limit
         return AuditList(entries=entries, next_cursor=found[-1].seq if more and found else None)
-
-    return r

@@ -11,13 +11,13 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import Header, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from ...errors import ConveyorError
 from ...records import Event
 from ...states import State
-from ..context import Api, router
+from ..context import Api, Section
 from ..models import EventOut, Name
 
 log = logging.getLogger("conveyor.web")
@@ -49,8 +49,11 @@ def event_out(event: Event) -> EventOut:
                     queue=event.queue or None, task=None, state=None, worker=worker)  # fmt: skip
 
 
-def routes(api: Api) -> APIRouter:
-    r = router("events")
+#: The routes' tag in the OpenAPI document.
+TAG = "events"
+
+
+def routes(api: Api, r: Section) -> None:
     app = api.app
 
     @r.get(
@@ -99,5 +102,3 @@ def routes(api: Api) -> APIRouter:
         except (ConveyorError, OSError) as exc:  # the store failed: end; EventSource reconnects
             log.warning("event stream ended: %s", exc)
             yield ServerSentEvent(event="error", data={"message": "the backend failed; reconnect"})
-
-    return r

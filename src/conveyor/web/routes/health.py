@@ -3,18 +3,20 @@ they say no more than whether the API can work (no URLs, no queue names)."""
 
 import logging
 
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from ...control import Readiness, readiness
-from ..context import Api, router
+from ..context import Api, Section
 from ..models import BackendHealth, Live, Ready
 
 log = logging.getLogger("conveyor.web")
 
 
-def routes(api: Api) -> APIRouter:
-    r = router("health")
+#: The routes' tag in the OpenAPI document.
+TAG = "health"
+
+
+def routes(api: Api, r: Section) -> None:
     app = api.app
 
     @r.get("/health/live", summary="The API process answers (liveness: touches no backend)")
@@ -38,5 +40,3 @@ def routes(api: Api) -> APIRouter:
         backend = BackendHealth(reachable=report.reachable, latency_ms=report.latency_ms)
         body = Ready(ready=backend.reachable, backend=backend, workers_alive=report.workers_alive)
         return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
-
-    return r

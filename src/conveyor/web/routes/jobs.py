@@ -3,14 +3,14 @@
 import contextlib
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 
-from ...control import cancel_job, cancel_where, describe_job, list_jobs, retry_job, retry_where
+from ...control import cancel_job, cancel_where, describe_record, list_jobs, retry_job, retry_where
 from ...control.jobs import MAX_PAGE
 from ...errors import JobTimeout
 from ...states import State
 from .. import adapt
-from ..context import Api, posix, router
+from ..context import Api, Section, posix
 from ..errors import ApiError
 from ..models import (
     BulkCancel,
@@ -41,8 +41,11 @@ def _filters(f: JobFilter) -> dict[str, Any]:
     return filters
 
 
-def routes(api: Api) -> APIRouter:
-    r = router("jobs")
+#: The routes' tag in the OpenAPI document.
+TAG = "jobs"
+
+
+def routes(api: Api, r: Section) -> None:
     app = api.app
     call = app.aio.call
 
@@ -82,7 +85,7 @@ def routes(api: Api) -> APIRouter:
 
     @r.get("/jobs/{job_id}", summary="One job in full")
     async def get_job(job_id: JobId) -> JobDetail:
-        return adapt.detail(await call(describe_job, app, job_id))
+        return adapt.detail(describe_record(await app.aio.record(job_id)))
 
     @r.get("/jobs/{job_id}/result", summary="Wait for a job's result")
     async def wait(
@@ -104,5 +107,3 @@ def routes(api: Api) -> APIRouter:
     @r.post("/jobs/{job_id}/retry", summary="Retry a FAILURE or REVOKED job")
     async def retry(job_id: JobId) -> JobSummary:
         return adapt.summary(await call(retry_job, app, job_id))
-
-    return r

@@ -2,11 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 
 from ...control import pause_queue, purge_queue, queue_stats, resume_queue
 from .. import adapt
-from ..context import Api, router
+from ..context import Api, Section
 from ..errors import ApiError
 from ..models import Purged, QueueChanged, QueueInfo, QueueList
 from ..models import QueueName as QueueNameText
@@ -14,8 +14,11 @@ from ..models import QueueName as QueueNameText
 QueueName = Annotated[QueueNameText, Path()]
 
 
-def routes(api: Api) -> APIRouter:
-    r = router("queues")
+#: The routes' tag in the OpenAPI document.
+TAG = "queues"
+
+
+def routes(api: Api, r: Section) -> None:
     app = api.app
     call = app.aio.call
 
@@ -47,5 +50,3 @@ def routes(api: Api) -> APIRouter:
     async def purge(name: QueueName) -> Purged:
         """Running jobs are left alone; the revoked records stay until pruned."""
         return Purged(queue=name, purged=await call(purge_queue, app, name))
-
-    return r

@@ -5,11 +5,11 @@ their one implementation, which ``conveyor schedules`` calls too."""
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import Path, Request
 
 from ...scheduler import ScheduleView
 from .. import adapt
-from ..context import Api, router
+from ..context import Api, Section
 from ..errors import ApiError
 from ..models import Deleted, ScheduleCreate, ScheduleFields, ScheduleList, ScheduleOut, Submitted
 
@@ -24,8 +24,11 @@ def _fields(body: ScheduleFields, *given: str) -> dict[str, Any]:
     return fields
 
 
-def routes(api: Api) -> APIRouter:  # noqa: C901 - one closure per route
-    r = router("schedules")
+#: The routes' tag in the OpenAPI document.
+TAG = "schedules"
+
+
+def routes(api: Api, r: Section) -> None:  # noqa: C901 - one closure per route
     app = api.app
     call = app.aio.call
 
@@ -86,5 +89,3 @@ def routes(api: Api) -> APIRouter:  # noqa: C901 - one closure per route
         task = (await find(name)).schedule.task
         job = await call(app.schedules.run_now, name)
         return Submitted(id=job.id, task=task, url=str(request.url_for("get_job", job_id=job.id)))
-
-    return r

@@ -2,18 +2,20 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 
 from ...control import workers as live_workers
 from ...records import WorkerInfo
 from .. import adapt
-from ..context import Api, router
+from ..context import Api, Section
 from ..errors import ApiError
 from ..models import WorkerList, WorkerOut
 
+#: The routes' tag in the OpenAPI document.
+TAG = "workers"
 
-def routes(api: Api) -> APIRouter:
-    r = router("workers")
+
+def routes(api: Api, r: Section) -> None:
     app = api.app
 
     def read() -> tuple[list[WorkerInfo], float]:
@@ -32,5 +34,3 @@ def routes(api: Api) -> APIRouter:
                 return adapt.worker(info, now)
         raise ApiError(404, "worker_not_found", f"no live worker is named {worker!r} or has that id",
                        "list the live workers: GET /workers (a stopped worker leaves the list)")  # fmt: skip
-
-    return r

@@ -4,14 +4,14 @@ node. A workflow is built with ``chain``/``group``/``chord`` and started with
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import Path, Request
 
 from ...records import JobRecord
 from ...task import Signature
 from ...workflows import chain, chord, group
 from ...workflows.canvas import Node, Part
 from ...workflows.handle import Workflow, load_workflow
-from ..context import Api, router
+from ..context import Api, Section
 from ..errors import ApiError
 from ..models import (
     MAX_BATCH,
@@ -78,8 +78,11 @@ def _status(workflow: Workflow) -> WorkflowStatus:
                           root=_tree(workflow.spec, records))  # fmt: skip
 
 
-def routes(api: Api) -> APIRouter:
-    r = router("workflows")
+#: The routes' tag in the OpenAPI document.
+TAG = "workflows"
+
+
+def routes(api: Api, r: Section) -> None:
     app = api.app
 
     @r.post("/workflows", status_code=201, summary="Start a workflow")
@@ -103,5 +106,3 @@ def routes(api: Api) -> APIRouter:
             return _status(load_workflow(app, workflow_id))
 
         return await app.aio.call(read)
-
-    return r
