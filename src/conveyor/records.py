@@ -143,6 +143,9 @@ class WorkerInfo:
     #: from /proc on Linux; None elsewhere, and from an older worker). A process pool's
     #: children are not counted.
     memory_rss: int | None = None
+    #: When it stopped cleanly (unregistered), on the backend's clock; None while it runs
+    #: or when it died. Its entry is kept (``WORKER_KEPT``) so the jobs it ran name it.
+    stopped_at: float | None = None
 
 
 @dataclass(slots=True, frozen=True)
