@@ -70,6 +70,9 @@ def test_login_sessions_and_the_auth_modes(app: App) -> None:
         assert r.status_code == 303
         assert r.headers["location"] == "/ui/login?next=%2Fui%2Fjobs%3Fstate%3DFAILURE"
         assert (await c.get("/ui/events")).status_code == 401  # the stream too
+        form = await c.get("/ui/login")
+        assert "<nav>" not in form.text  # logged out: no menu of pages it cannot open
+        assert 'name="token"' in form.text
         bad = await c.post("/ui/login", data={"token": "cvy_nope_x"})
         assert bad.status_code == 401
         assert "not valid" in bad.text
