@@ -63,8 +63,9 @@ class Chart:
 CHART_WINDOW = 3600
 
 
-def chart(app: App, title: str, runs: list[Run], queue: str | None = None) -> Chart:
-    buckets = throughput(app, window=CHART_WINDOW, step=60, queue=queue, runs=runs)
+def chart(app: App, title: str, runs: list[Run]) -> Chart:
+    """Bars of ``runs`` (the hour's, or one queue's of them)."""
+    buckets = throughput(app, window=CHART_WINDOW, step=60, runs=runs)
     return Chart(buckets, max([b.finished for b in buckets] + [1]), title)
 
 
