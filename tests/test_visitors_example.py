@@ -87,4 +87,6 @@ def test_the_visitors_chain_runs_on_hikvision(tmp_path: Path) -> None:
     said = doctor.stdout + doctor.stderr
     assert doctor.returncode == 1, said
     assert "queue 'hikvision' holds 1 waiting job(s)" in said
-    assert "worker -Q hikvision" in said
+    assert "python manage.py conveyor worker -Q hikvision" in " ".join(
+        said.split()
+    )  # its own command

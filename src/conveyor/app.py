@@ -57,6 +57,11 @@ class App:
         return f"<App {self.name} backend={self.conf.backend_url}>"
 
     @property
+    def command(self) -> str:
+        """How a person runs this app's CLI, as advice in messages spells it."""
+        return f"conveyor -A {self.main or '<app>'}"
+
+    @property
     def aio(self) -> AsyncApp:
         """Async calls for code on an event loop (ASGI): see ``conveyor.aio``."""
         if self._aio is None:

@@ -41,6 +41,10 @@ class Settings:
     #: Process pool: replace a child after this many jobs (``--max-tasks-per-child`` wins);
     #: None: never. Celery's name, so a Celery config carries over.
     worker_max_tasks_per_child: int | None = None
+    #: Jobs each worker slot holds at most, the running one included, when ``--prefetch``
+    #: is not given: 1 claims none ahead (``--prefetch 0``), N claims (N - 1) per slot ahead.
+    #: None or 0: auto (docs/worker.md). Celery's name and meaning, so a Celery config carries over.
+    worker_prefetch_multiplier: int | None = None
     #: Threads ``app.aio`` runs blocking calls on (at most this many reach the backend at once).
     aio_threads: int = 16
     #: Glob patterns of the task names the REST API (``conveyor.web``) may enqueue, e.g.

@@ -13,6 +13,7 @@ from conveyor.celery import Celery, NotSupported, canvas, chain, control, cronta
 from conveyor.celery.schedules import solar
 from conveyor.errors import ConfigurationError
 from conveyor.testing import use_backend
+from conveyor.worker import Worker
 
 
 @pytest.fixture
@@ -37,7 +38,6 @@ CASES: list[tuple[str, Callable[[Celery], Any], str]] = [
     ("retry_policy", lambda a: a.send_task("t.x", retry_policy={}), "BackendError"),
     ("compression", lambda a: a.send_task("t.x", compression="zlib"), "key"),
     ("amqp://", lambda a: setattr(a.conf, "broker_url", "amqp://guest@localhost//"), "redis://"),
-    ("worker_prefetch_multiplier", lambda a: a.conf.update(worker_prefetch_multiplier=1), "--prefetch"),
     ("task_always_eager", lambda a: a.conf.update(task_always_eager=True), "drain"),
     ("task_serializer='pickle'", lambda a: a.conf.update(task_serializer="pickle"), "drop"),
     ("router function", lambda a: a.conf.update(task_routes=[lambda *x: None]), "dict"),
@@ -91,6 +91,22 @@ def test_celery_names_map_onto_conveyor_settings(app: Celery) -> None:
     assert fetch("k") == "True k"  # called directly, as in Celery
     app.conf.task_soft_time_limit = 30  # a later setting reaches tasks declared before it
     assert fetch.options.soft_time_limit == 30
+
+
+@pytest.mark.parametrize(
+    ("multiplier", "prefetch"), [(1, "no prefetch"), (3, "+4 prefetch"), (0, "auto")]
+)
+def test_worker_prefetch_multiplier_means_what_it_means_in_celery(
+    app: Celery, multiplier: int, prefetch: str
+) -> None:
+    """Jobs each slot holds, the running one included: 1 claims none ahead (the usual
+    setting for long tasks), N claims N - 1 per slot, 0 leaves it to the worker."""
+    app.conf.worker_prefetch_multiplier = multiplier
+    worker = Worker(app, pool="thread", concurrency=2)
+    assert prefetch in worker.prefetch_text
+    app.conf.worker_prefetch_multiplier = -1
+    with pytest.raises(ConfigurationError, match="worker_prefetch_multiplier must be"):
+        Worker(app, pool="thread", concurrency=2)
 
 
 def _tables() -> list[tuple[str, Callable[[Celery], Any], str]]:

@@ -197,7 +197,7 @@ def test_loopback_addresses(host: str, loopback: bool) -> None:
 
 def test_refuses_a_public_address_without_a_token() -> None:
     with pytest.raises(ConfigurationError, match=r"tokens create --role operate") as info:
-        auth_for("0.0.0.0", has_tokens=False, app_path="myproject.tasks:app")
+        auth_for("0.0.0.0", has_tokens=False, command="conveyor -A myproject.tasks:app")
     assert "conveyor -A myproject.tasks:app tokens create" in str(info.value)
     assert auth_for("0.0.0.0", has_tokens=True) == "required"
     assert auth_for("127.0.0.1", has_tokens=False) == "until-first-token"

@@ -35,10 +35,6 @@ ALREADY_SO: dict[str, tuple[Any, ...]] = {
 }
 #: Celery settings with no Conveyor meaning, and what to do instead.
 UNSUPPORTED: dict[str, tuple[str, str]] = {
-    "worker_prefetch_multiplier": (
-        "the worker sizes its prefetch itself",
-        "pass --prefetch N to `conveyor worker` (0: strictly fair)",
-    ),
     "worker_concurrency": ("concurrency is the worker's option", "pass -c N to `conveyor worker`"),
     "task_always_eager": (
         "jobs always go through the store",

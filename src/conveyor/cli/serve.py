@@ -28,7 +28,7 @@ def serve(ref: AppRef, host: str, port: int, loglevel: str) -> None:
     setup_logging(loglevel)
     app = ref.load()
     has_tokens = TokenStore(app.backend).exists()
-    auth = auth_for(host, has_tokens, ref.path or "<app>")
+    auth = auth_for(host, has_tokens, app.command)
     service = WebService(create_api(app, auth=auth), host=host, port=port, log_level=loglevel)
     shown = f"[{host}]" if ":" in host else host
     console.print(

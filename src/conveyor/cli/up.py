@@ -79,4 +79,5 @@ def web_auth(ref: AppRef, host: str) -> str:
     from ..web import TokenStore
     from ..web.service import auth_for
 
-    return auth_for(host, TokenStore(ref.load().backend).exists(), ref.path or "<app>")
+    app = ref.load()
+    return auth_for(host, TokenStore(app.backend).exists(), app.command)

@@ -57,12 +57,12 @@ def diagnose(app: App, stats: list[QueueStats] | None = None) -> list[Finding]:
                                 "check the backend server's load and the network"))  # fmt: skip
     live = [w for w in registered if liveness(w, now).alive]
     dead = [w for w in registered if not liveness(w, now).alive]
-    findings += _unconsumed(stats, live, dead, now)
+    findings += _unconsumed(stats, live, dead, now, app.command)
     findings += _unregistered(app, stats, live)
     findings += [_dead_worker(app, w, running, live, now) for w in dead]
     dead_ids = {w.id for w in dead}
     findings += _expired_leases([j for j in running if j.worker not in dead_ids], now)
-    findings += _paused(stats)
+    findings += _paused(stats, app.command)
     findings += _clock_skew(live)
     findings += _late_schedules(app)
     return findings
@@ -83,14 +83,14 @@ def _describe(live: list[WorkerInfo], dead: list[WorkerInfo], now: float) -> str
 
 
 def _unconsumed(
-    stats: list[QueueStats], live: list[WorkerInfo], dead: list[WorkerInfo], now: float
+    stats: list[QueueStats], live: list[WorkerInfo], dead: list[WorkerInfo], now: float, cmd: str
 ) -> list[Finding]:
     return [
         Finding(
             "queue-without-worker", "error",
             f"queue {q.name!r} holds {q.waiting} waiting job(s), the oldest {age(q.oldest_waiting_age)} old, "
             f"and no live worker consumes it ({_describe(live, dead, now)})",
-            f"start a worker for it: conveyor -A <app> worker -Q {q.name} (a worker started without -Q "
+            f"start a worker for it: {cmd} worker -Q {q.name} (a worker started without -Q "
             "consumes every queue its app declares), or route these tasks to a queue a worker consumes",
         )
         for q in stats if q.waiting and not q.paused and not q.consumers
@@ -157,7 +157,7 @@ def _dead_worker(
         f"{problem}It holds {len(held)} job(s) that nothing runs: {named}{more}. Each returns to its "
         f"queue at the first rescue after its lease expires: {rescuers}",
         ("nothing to do if it died: its jobs come back by themselves. " if live
-         else "start a worker (conveyor -A <app> worker): it returns these jobs to their queues. ")
+         else f"start a worker ({app.command} worker): it returns these jobs to their queues. ")
         + f"{stalled}: what it finishes late is refused, as its jobs run again elsewhere",
         data,
     )  # fmt: skip
@@ -184,10 +184,10 @@ def _expired_leases(running: list[JobRecord], now: float) -> list[Finding]:
     )]  # fmt: skip
 
 
-def _paused(stats: list[QueueStats]) -> list[Finding]:
+def _paused(stats: list[QueueStats], cmd: str) -> list[Finding]:
     return [
         Finding("paused-queue", "warning", f"queue {q.name!r} is paused with {q.waiting} waiting job(s)",
-                f"resume it when ready: conveyor -A <app> resume {q.name}")
+                f"resume it when ready: {cmd} resume {q.name}")
         for q in stats if q.paused and q.waiting
     ]  # fmt: skip
 
@@ -203,7 +203,7 @@ def _late_schedules(app: App) -> list[Finding]:
             findings.append(Finding(
                 "schedule-late", "error",
                 f"schedule {view.schedule.name!r} was due {age(now - due)} ago and has not fired",
-                "start a scheduler (conveyor -A <app> scheduler; run two for failover), or pause the schedule",
+                f"start a scheduler ({app.command} scheduler; run two for failover), or pause the schedule",
             ))  # fmt: skip
     return findings
 

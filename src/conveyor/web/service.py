@@ -26,7 +26,7 @@ def is_loopback(host: str) -> bool:
         return False  # a host name: it may resolve to anything
 
 
-def auth_for(host: str, has_tokens: bool, app_path: str = "<app>") -> AuthMode:
+def auth_for(host: str, has_tokens: bool, command: str = "conveyor -A <app>") -> AuthMode:
     """The auth mode to serve ``host`` with. A loopback address serves without a token
     until the first one exists; any other address needs a token stored first."""
     if is_loopback(host):
@@ -35,7 +35,7 @@ def auth_for(host: str, has_tokens: bool, app_path: str = "<app>") -> AuthMode:
         raise ConfigurationError(
             f"refusing to serve the API on {host}, a non-loopback address, with no API token: "
             "anyone who can reach it could run and cancel jobs. Create a token first:\n"
-            f"  conveyor -A {app_path} tokens create --role operate --name NAME\n"
+            f"  {command} tokens create --role operate --name NAME\n"
             "then send it as 'Authorization: Bearer <token>'; or serve on 127.0.0.1"
         )
     return "required"

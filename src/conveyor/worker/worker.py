@@ -38,7 +38,7 @@ from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..backends.base import RevocationWatch
-from ..errors import BackendError
+from ..errors import BackendError, ConfigurationError
 from ..events import JobLost, JobRevoked, WorkerDown, WorkerUp
 from ..ids import new_id
 from ..records import JobRecord, Lease, Outcome, WorkerInfo
@@ -75,6 +75,17 @@ SHORT_JOBS, LONG_JOBS = 0.05, 0.2
 _WAKE = object()
 
 
+def prefetch_from_settings(multiplier: object, concurrency: int) -> int | None:
+    """The prefetch a ``worker_prefetch_multiplier`` setting means (None: auto)."""
+    if multiplier is None or multiplier == 0:
+        return None
+    if isinstance(multiplier, bool) or not isinstance(multiplier, int) or multiplier < 0:
+        raise ConfigurationError(
+            f"worker_prefetch_multiplier must be a whole number >= 0 (0: auto), not {multiplier!r}"
+        )
+    return (multiplier - 1) * concurrency
+
+
 class Worker:
     def __init__(
         self,
@@ -93,6 +104,8 @@ class Worker:
         self.queues = list(queues or app.declared_queues())
         self.pool_kind = pool
         self.concurrency = concurrency or default_concurrency(pool)
+        if prefetch is None:
+            prefetch = prefetch_from_settings(app.conf.worker_prefetch_multiplier, self.concurrency)
         self.auto_prefetch = prefetch is None
         self.max_prefetch = (
             AUTO_PREFETCH_PER_SLOT * self.concurrency if prefetch is None else max(0, prefetch)

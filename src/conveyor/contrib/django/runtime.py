@@ -45,6 +45,10 @@ class DjangoApp(App):
     """An ``App`` that knows Django's side: the queues named in ``TASKS``, and the tasks a
     worker has not imported yet (looked up by their import path, as Django names them)."""
 
+    @property
+    def command(self) -> str:
+        return "python manage.py conveyor"
+
     def declared_queues(self) -> list[str]:
         queues = set(super().declared_queues())
         for backend in task_backends.all():
