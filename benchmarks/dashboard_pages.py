@@ -11,6 +11,11 @@ Each page is fetched once to warm up, then ``--repeat`` times; the median and th
 worst are reported. Redis and PostgreSQL as for ``benchmarks.worker`` ($BENCH_REDIS,
 $BENCH_POSTGRES), under a fresh prefix or schema, removed afterwards. Writes
 benchmarks/results/dashboard-<backend>.json.
+
+``--against ../other-checkout --rounds 3`` times this checkout's pages and another's
+(its ``src``, e.g. the main branch before a change) on the same store, in turns (the
+order swapped each round), each in a fresh process: a before/after ratio under the same
+load. ``--store URL`` times an existing store and prints the samples (what each turn runs).
 """
 
 from __future__ import annotations
@@ -19,8 +24,11 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -72,7 +80,8 @@ def fill(app: App, finished: int, queued: int) -> dict[str, Any]:
     return {"fill_seconds": round(time.perf_counter() - started, 1)}
 
 
-async def time_pages(app: App, repeat: int) -> dict[str, dict[str, float]]:
+async def time_pages(app: App, repeat: int) -> dict[str, list[float]]:
+    """Each page's times in ms (after one warm-up fetch)."""
     newest = app.backend.list_jobs(JobQuery(limit=1))[0].id
     pages = {
         "overview": "/ui/", "jobs": "/ui/jobs", "jobs?state=FAILURE": "/ui/jobs?state=FAILURE",
@@ -94,13 +103,39 @@ async def time_pages(app: App, repeat: int) -> dict[str, dict[str, float]]:
                 response = await client.get(path)
                 times.append((time.perf_counter() - started) * 1000)
                 assert response.status_code == 200, (path, response.status_code)
-            times = times[1:]  # the first warms up
-            results[name] = {"median_ms": round(statistics.median(times), 1),
-                             "max_ms": round(max(times), 1)}  # fmt: skip
-            print(
-                f"  {name:36} median {results[name]['median_ms']:8.1f} ms   max {results[name]['max_ms']:8.1f} ms"
-            )
+            results[name] = times[1:]  # the first warms up
     return results
+
+
+def summary(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    return {name: {"median_ms": round(statistics.median(times), 1), "max_ms": round(max(times), 1)}
+            for name, times in samples.items()}  # fmt: skip
+
+
+def show(label: str, pages: dict[str, dict[str, float]]) -> None:
+    print(label)
+    for name, p in pages.items():
+        print(f"  {name:46} median {p['median_ms']:8.1f} ms   max {p['max_ms']:8.1f} ms")
+
+
+def in_turns(url: str, other: Path, rounds: int, repeat: int) -> dict[str, Any]:
+    """This checkout's pages and ``other``'s on the store at ``url``, in turns."""
+    trees = {"this": ROOT / "src", "against": other.resolve() / "src"}
+    samples: dict[str, dict[str, list[float]]] = {"this": {}, "against": {}}
+    loads = []
+    for turn in range(rounds):
+        for who in list(trees) if turn % 2 == 0 else list(reversed(trees)):
+            loads.append(os.getloadavg()[0])
+            env = {**os.environ, "PYTHONPATH": str(trees[who])}
+            command = [sys.executable, "-m", "benchmarks.dashboard_pages", "--store", url,
+                       "--repeat", str(repeat), "--backend", bench.BACKEND]  # fmt: skip
+            out = subprocess.run(
+                command, cwd=ROOT, env=env, capture_output=True, text=True, check=True
+            )
+            for name, times in json.loads(out.stdout.strip().splitlines()[-1]).items():
+                samples[who].setdefault(name, []).extend(times)
+    return {"pages": summary(samples["this"]), "against": summary(samples["against"]),
+            "load_average": [round(min(loads), 1), round(max(loads), 1)]}  # fmt: skip
 
 
 def main() -> None:
@@ -109,18 +144,39 @@ def main() -> None:
     parser.add_argument("--finished", type=int, default=1_000_000)
     parser.add_argument("--queued", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--against", type=Path, help="another checkout, timed in turns with this one"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="turns each, with --against")
+    parser.add_argument("--store", help="time this existing store; print the samples as JSON")
     args = parser.parse_args()
     bench.BACKEND = args.backend
+    if args.store:
+        app = App("producer", backend=args.store)
+        app.task(name="bench.noop")(lambda i=0: i)
+        print(json.dumps(asyncio.run(time_pages(app, args.repeat))))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            app, _ = bench.fresh(Path(tmp), "dashboard")
+            app, url = bench.fresh(Path(tmp), "dashboard")
             app.task(name="bench.noop")(lambda i=0: i)
             print(f"{args.backend}: {args.finished} finished, {args.queued} queued ...")
             meta = fill(app, args.finished, args.queued)
             print(f"  filled in {meta['fill_seconds']} s")
-            pages = asyncio.run(time_pages(app, args.repeat))
-            app.aio.close()
-            app.backend.close()
+            against = None
+            if args.against:
+                app.backend.close()
+                found = in_turns(url, args.against, args.rounds, args.repeat)
+                pages, against = found["pages"], found["against"]
+                meta.update(load_average=found["load_average"], rounds=args.rounds,
+                            against_checkout=str(args.against))  # fmt: skip
+                show(f"against {args.against}", against)
+            else:
+                meta["load_average"] = [round(os.getloadavg()[0], 1)]
+                pages = summary(asyncio.run(time_pages(app, args.repeat)))
+                app.aio.close()
+                app.backend.close()
+            show("this checkout", pages)
         finally:
             bench.cleanup()
     out = ROOT / "benchmarks" / "results" / f"dashboard-{args.backend}.json"
@@ -130,6 +186,7 @@ def main() -> None:
                  "repeat": args.repeat, "python": platform.python_version(),
                  "machine": platform.machine(), **meta},
         "pages": pages,
+        **({"against": against} if against else {}),
     }, indent=2) + "\n")  # fmt: skip
     print(f"wrote {out.relative_to(ROOT)}")
 

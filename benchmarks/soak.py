@@ -57,7 +57,7 @@ app = App(
 work = ledger_task(app, name="soak.work")
 
 
-@app.periodic(every=1, name="soak.tick", bind=True)
+@app.periodic(every=1, schedule_name="soak.tick", bind=True)
 def tick(self: TaskContext) -> None:
     ledger = Ledger(os.environ["CONVEYOR_SOAK_LEDGER"])
     ledger.write(self.request.id, self.request.attempt, "start")

@@ -126,6 +126,7 @@ class App:
         every: float | timedelta | None = None,
         tz: str = "UTC",
         name: str | None = None,
+        schedule_name: str | None = None,
         args: tuple[Any, ...] | list[Any] = (),
         kwargs: dict[str, Any] | None = None,
         misfire: str = "once",
@@ -133,16 +134,23 @@ class App:
     ) -> Callable[[F], Task[Any, Any]]:
         """Register a task and a schedule that enqueues it (``cron`` in ``tz``, or ``every``).
 
-        The schedule is named after the task unless ``name`` is given; other options are
-        the task's (queue, priority, max_retries, ...).
+        ``name`` names the task, as in ``@app.task`` (by default its module and function);
+        the schedule is named after the task unless ``schedule_name`` is given. Other
+        options are the task's (queue, priority, max_retries, ...).
         """
 
         def register(func: Callable[..., Any]) -> Task[Any, Any]:
-            task: Task[Any, Any] = self.task(**task_options)(func)
+            task: Task[Any, Any] = self.task(name=name, **task_options)(func)
             seconds = every.total_seconds() if isinstance(every, timedelta) else every
-            schedule = Schedule(name or task.name, task.name, cron=cron, every=seconds, tz=tz, args=list(args),
-                                kwargs=kwargs or {}, misfire=misfire, source="code")  # fmt: skip
+            schedule = Schedule(schedule_name or task.name, task.name, cron=cron, every=seconds, tz=tz,
+                                args=list(args), kwargs=kwargs or {}, misfire=misfire, source="code")  # fmt: skip
             check_schedule(self, schedule)
+            taken = self._periodic.get(schedule.name)
+            if taken is not None and taken.task != task.name:
+                raise ScheduleError(
+                    f"schedule {schedule.name!r} is declared twice (tasks {taken.task} and "
+                    f"{task.name}): give one a schedule_name= of its own"
+                )
             self._periodic[schedule.name] = schedule
             return task
 

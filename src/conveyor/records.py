@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from .states import State
 
@@ -143,6 +143,9 @@ class WorkerInfo:
     #: from /proc on Linux; None elsewhere, and from an older worker). A process pool's
     #: children are not counted.
     memory_rss: int | None = None
+    #: When it stopped cleanly (unregistered), on the backend's clock; None while it runs
+    #: or when it died. Its entry is kept (``WORKER_KEPT``) so the jobs it ran name it.
+    stopped_at: float | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -208,9 +211,11 @@ class JobQuery:
     scan: int | None = None
 
 
-@dataclass(slots=True, frozen=True)
-class Run:
-    """A job that finished after running (its last delivery), for throughput and runtimes."""
+class Run(NamedTuple):
+    """A job that finished after running (its last delivery), for throughput and runtimes.
+
+    A named tuple, not a frozen dataclass: a dashboard page builds one per run of the
+    last hour (thousands), and a tuple is built from a row four times faster."""
 
     queue: str
     task: str

@@ -10,7 +10,7 @@ from conveyor.context import TaskContext
 app = App("sched-tests", heartbeat_interval=0.3)
 
 
-@app.periodic(every=1, name="tick", bind=True)
+@app.periodic(every=1, schedule_name="tick", bind=True)
 def tick(self: TaskContext) -> None:
     with open(os.environ["TICK_LEDGER"], "a") as ledger:
         ledger.write(f"{self.request.headers['tick']}\n")

@@ -46,9 +46,10 @@ def test_the_demo_serves_the_whole_product_then_ends(tmp_path: Path) -> None:
     assert rows["demo.reports.send"][1] == "FAILURE"
     assert rows["demo.export.archive"][1] == "REVOKED"  # cancelled while it ran
     assert rows["demo.text.total"][1] == "SUCCESS"  # the chord's callback
-    # The periodic job (every 5 s, on the multiples of 5 s: once at least in 7 s), shown once.
-    assert rows["conveyor.demo.tasks.heartbeat"][1] == "SUCCESS"
-    assert out.count("│ conveyor.demo.tasks.heartbeat ") == 1
+    # The periodic job (every minute, and run once at the start), named by its task's
+    # name= (not its module path), shown once.
+    assert rows["demo.heartbeat"][1] == "SUCCESS"
+    assert out.count("│ demo.heartbeat ") == 1
     thumbnails = re.findall(r"│ '(\w+): thumbnail of", out)
     assert thumbnails == ["critical", "high", "normal", "low"]  # one at a time, by priority
     app = App("check", backend=url)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from conveyor.backends import Backend
-from conveyor.backends.base import WORKER_TTL
+from conveyor.backends.base import WORKER_KEPT, WORKER_TTL
 from conveyor.errors import InvalidTransition, JobNotFound, SerializationError
 from conveyor.records import AuditEntry, JobQuery, WorkerInfo
 from conveyor.states import State
@@ -70,6 +72,31 @@ def test_worker_registry_tracks_heartbeats(
     assert len(backend.workers()) == 1
     backend.unregister_worker(worker_info.id)
     assert backend.workers() == []
+
+
+def test_a_stopped_or_silent_worker_is_still_named_for_a_day(
+    backend: Backend, clock: FakeClock, worker_info: WorkerInfo
+) -> None:
+    backend.heartbeat(worker_info, [], 30)
+    backend.heartbeat(dataclasses.replace(worker_info, id="w-silent", name="silent@h:2"), [], 30)
+    clock.advance(5)
+    backend.unregister_worker(worker_info.id)
+    assert [w.id for w in backend.workers()] == ["w-silent"]
+    found = backend.worker_directory([worker_info.id, "w-silent", "w-unknown"])
+    assert (found[worker_info.id].name, found[worker_info.id].stopped_at) == (
+        worker_info.name,
+        clock.now,
+    )
+    assert (found["w-silent"].name, found["w-silent"].stopped_at) == ("silent@h:2", None)
+    clock.advance(WORKER_TTL + 1)
+    assert backend.workers() == []
+    assert set(backend.worker_directory([worker_info.id, "w-silent"])) == {
+        worker_info.id,
+        "w-silent",
+    }
+    clock.advance(WORKER_KEPT)  # a day after their last heartbeats: deleted
+    assert backend.worker_directory([worker_info.id, "w-silent"]) == {}
+    assert backend._workers() == []
 
 
 def test_lock_has_one_owner_until_it_expires(backend: Backend, clock: FakeClock) -> None:

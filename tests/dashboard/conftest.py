@@ -99,7 +99,8 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 def logged_in(browser: Browser, served: Served, role: str, **options: object) -> BrowserContext:
     """A browser context whose session is the token of ``role``, logged in through the form."""
-    context = browser.new_context(viewport={"width": 1100, "height": 760}, **options)  # type: ignore[arg-type]
+    options = {"viewport": {"width": 1100, "height": 760}, **options}
+    context = browser.new_context(**options)  # type: ignore[arg-type]
     page = context.new_page()
     page.goto(f"{served.url}/ui/")
     assert "/ui/login" in page.url  # no session: the login form first

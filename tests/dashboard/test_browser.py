@@ -4,7 +4,9 @@ queue paused from the page stops a live worker's claims, a read token can change
 nothing, and a schedule edited on the page fires on its new time.
 
 ``CONVEYOR_SCREENSHOTS=docs/images`` also saves each page, light and dark, for
-docs/dashboard.md."""
+docs/dashboard.md. Every page is also opened at a phone's width, where nothing may
+widen the page. No test sleeps: each waits for what it needs (a page is live once its
+event stream opened and brought its first refresh, counted in ``body[data-refreshes]``)."""
 
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ from .tasks import add, encode, fail, steps
 # The first test also starts the server, worker, scheduler and browser for the module.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 SHOTS = os.environ.get("CONVEYOR_SCREENSHOTS")
-#: The pages also shown dark in the docs (every page follows prefers-color-scheme).
-DARK = ("overview", "job")
+#: A phone's screen (CSS pixels): the dashboard must not be wider.
+PHONE = {"width": 390, "height": 844}
 
 
 class Watch:
@@ -62,7 +64,7 @@ def demo_data(served: Served) -> dict[str, str]:
     done = [add.delay(i, i) for i in range(5)] + [encode.delay("intro")]
     failed = fail.delay("the disk is full")
     workflow = chain(add.s(1, 2), group(add.s(3), add.s(4)), add.si(5, 6)).apply_async(app)
-    running = steps.delay(150, 0.2)  # still running for the screenshots; terminated after
+    running = steps.delay(1000, 0.2)  # running through the screenshots; terminated after
     for job in [*done, failed]:
         job.get(timeout=20, propagate=False)
     workflow.get(timeout=20)
@@ -83,20 +85,33 @@ def pages(served: Served, ids: dict[str, str]) -> dict[str, str]:
     }  # fmt: skip
 
 
+def settled(page: Page) -> None:
+    """Wait until the page is what a user sees: its scripts ran (``goto`` waits for the
+    load event, which follows deferred scripts) and, on a live page, its event stream
+    opened and brought the first refresh."""
+    if page.evaluate("document.body.dataset.live"):
+        page.wait_for_selector("body[data-refreshes]", state="attached")
+
+
+@pytest.fixture(scope="module")
+def ids(served: Served) -> dict[str, str]:
+    return demo_data(served)
+
+
 def test_every_page_loads_with_no_console_error_and_no_failed_request(
-    browser: Browser, admin: BrowserContext, served: Served
+    browser: Browser, admin: BrowserContext, served: Served, ids: dict[str, str]
 ) -> None:
-    ids = demo_data(served)
     page = admin.new_page()
     watch = Watch(page)
     for name, path in pages(served, ids).items():
         page.goto(served.url + path)
-        page.wait_for_timeout(200)  # time for the scripts to run and the event stream to open
+        settled(page)
         assert page.locator("main").count() == 1
         assert not watch.problems, f"{name}: {watch.problems}"
     page.goto(f"{served.url}/ui/jobs/{ids['failed']}")
     assert "ValueError: the disk is full" in page.inner_text("main")
     assert "Traceback" in page.inner_text("pre.traceback")
+    assert page.locator("[data-test=progress]").count() == 0  # it never reported any
     page.goto(f"{served.url}/ui/workflows/{ids['workflow']}")
     assert page.locator(".node.task").count() == 4
     assert page.locator(".node.task.s-success").count() == 4
@@ -124,18 +139,62 @@ def test_every_page_loads_with_no_console_error_and_no_failed_request(
 
 
 def screenshots(browser: Browser, served: Served, ids: dict[str, str], folder: Path) -> None:
+    """Every page (the failed jobs' list is the jobs page again), light and dark, and the
+    login form as a logged-out visitor sees it."""
     folder.mkdir(parents=True, exist_ok=True)
     for scheme in ("light", "dark"):
         context = logged_in(browser, served, "admin", color_scheme=scheme)
         page = context.new_page()
         for name, path in pages(served, ids).items():
-            if name in ("jobs-failed", "workflows") or (scheme == "dark" and name not in DARK):
+            if name == "jobs-failed":
                 continue
             page.goto(served.url + path)
-            if name == "queues":  # a few live refreshes, for the depth drawn since opening
-                page.wait_for_timeout(2500)
+            settled(page)
+            if name == "queues":  # two samples at least: the depth drawn since opening
+                page.wait_for_selector("svg[data-spark] polyline", state="attached")
             page.screenshot(path=str(folder / f"dashboard-{name}-{scheme}.png"), full_page=False)
         context.close()
+        visitor = browser.new_context(viewport={"width": 1100, "height": 760}, color_scheme=scheme)
+        page = visitor.new_page()
+        page.goto(f"{served.url}/ui/login")
+        page.screenshot(path=str(folder / f"dashboard-login-{scheme}.png"), full_page=False)
+        visitor.close()
+
+
+def test_every_page_fits_a_phone_screen_and_the_login_form_shows_no_menu(
+    browser: Browser, served: Served, ids: dict[str, str]
+) -> None:
+    visitor = browser.new_context(viewport=PHONE)
+    page = visitor.new_page()
+    page.goto(f"{served.url}/ui/jobs")
+    assert "/ui/login" in page.url
+    assert page.locator("header nav").count() == 0  # logged out: no menu of pages
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    visitor.close()
+    context = logged_in(browser, served, "operate", viewport=PHONE)
+    page = context.new_page()
+    watch = Watch(page)
+    scrolled = set()
+    for name, path in pages(served, ids).items():
+        page.goto(served.url + path)
+        settled(page)
+        # Nothing widens the page: the menu wraps, a wide table scrolls in its own box.
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], name
+        links = page.locator("header nav a")
+        assert links.count() == 7
+        for i in range(links.count()):
+            box = links.nth(i).bounding_box()
+            assert box is not None
+            assert box["x"] >= 0
+            assert box["x"] + box["width"] <= PHONE["width"], f"{name}: menu cut off"
+        for table in page.locator("main table").all():
+            wide = table.evaluate("t => t.scrollWidth > t.clientWidth")
+            if wide:
+                assert table.evaluate("t => getComputedStyle(t).overflowX") == "auto", name
+                scrolled.add(name)
+    assert "jobs" in scrolled  # its nine columns do not fit: the table scrolls, not the page
+    assert not watch.problems, watch.problems
+    context.close()
 
 
 def test_progress_moves_without_reload_and_terminate_ends_the_job_revoked(

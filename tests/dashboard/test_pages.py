@@ -70,6 +70,9 @@ def test_login_sessions_and_the_auth_modes(app: App) -> None:
         assert r.status_code == 303
         assert r.headers["location"] == "/ui/login?next=%2Fui%2Fjobs%3Fstate%3DFAILURE"
         assert (await c.get("/ui/events")).status_code == 401  # the stream too
+        form = await c.get("/ui/login")
+        assert "<nav>" not in form.text  # logged out: no menu of pages it cannot open
+        assert 'name="token"' in form.text
         bad = await c.post("/ui/login", data={"token": "cvy_nope_x"})
         assert bad.status_code == 401
         assert "not valid" in bad.text
@@ -255,6 +258,60 @@ def test_a_dead_worker_shows_the_jobs_it_held_and_when_they_return(
     assert "presumed dead" in overview
     assert workers.count("<form") == 1
     assert 'action="/ui/logout"' in workers
+
+
+def test_a_jobs_worker_is_named_when_it_stopped_or_died_and_said_gone_after(
+    app: App, clock: FakeClock
+) -> None:
+    def run(worker_id: str, name: str) -> str:
+        app.send_task("dash.add", [1, 2])
+        info = WorkerInfo(id=worker_id, name=name, host="box", pid=int(name[-2:]), queues=["default"],
+                          pool="thread", concurrency=1, version="9.9", tasks=["dash.add"],
+                          started_at=clock.now)  # fmt: skip
+        app.backend.heartbeat(info, [], 30)
+        (job,) = app.backend.claim(["default"], worker_id, 1, 30)
+        app.backend.complete(Lease(job.id, job.lease_token or ""), 3)
+        return job.id
+
+    stopped, killed, live = (
+        run("id-a", "a@box:42"),
+        run("id-b", "b@box:43"),
+        run("id-c", "c@box:44"),
+    )
+    app.backend.unregister_worker("id-a")
+    clock.advance(20)  # b and c silent: presumed dead; c beats again
+    app.backend.heartbeat(app.backend.worker_directory(["id-c"])["id-c"], [], 30)
+    app.send_task("dash.add", [5, 6])
+    (orphan,) = app.backend.claim(["default"], "0190aaaa-bbbb-7ccc-8ddd-eeeeeeeeeeee", 1, 30)
+    secret = token(app, "read")
+
+    async def scenario(c: httpx.AsyncClient) -> list[str]:
+        await login(c, secret)
+        paths = ["/ui/jobs", f"/ui/jobs/{stopped}", f"/ui/jobs/{killed}", f"/ui/jobs/{live}",
+                 f"/ui/jobs/{orphan.id}", "/ui/jobs?worker=id-a"]  # fmt: skip
+        return [(await c.get(p)).text for p in paths]
+
+    jobs, job_a, job_b, job_c, job_orphan, filtered = browse(app, scenario)
+    named = '<span class="worker-name" title="host box · pid {}">{}</span>'
+    assert named.format(42, "a@box:42") + ' <small class="worker-state">(stopped)</small>' in jobs
+    assert (
+        named.format(43, "b@box:43") + ' <small class="worker-state">(presumed dead)</small>'
+        in jobs
+    )
+    assert named.format(44, "c@box:44") + "</a>" in jobs  # running: no state said
+    assert '>eeeeeeeeeeee</span> <small class="worker-state">(gone)' in jobs  # no entry: the id
+    assert 'a@box:42</span> <small class="worker-state">(stopped)' in job_a
+    assert 'b@box:43</span> <small class="worker-state">(presumed dead)' in job_b
+    assert "c@box:44</span></a>" in job_c
+    assert "(gone)" in job_orphan
+    assert '<option value="id-a" selected>a@box:42 (stopped)</option>' in filtered
+    clock.advance(86_400)  # a day after the last heartbeats: no longer known
+
+    async def later(c: httpx.AsyncClient) -> str:
+        await login(c, secret)
+        return (await c.get(f"/ui/jobs/{stopped}")).text
+
+    assert "(gone)" in browse(app, later)
 
 
 def test_throughput_counts_finished_and_failed_jobs_per_step(app: App, clock: FakeClock) -> None:

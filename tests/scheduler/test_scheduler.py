@@ -16,7 +16,7 @@ from ..conftest import FakeClock
 
 @pytest.fixture
 def sched_app(app: App) -> App:
-    @app.periodic(every=timedelta(seconds=10), name="every-10s", queue="beat")
+    @app.periodic(every=timedelta(seconds=10), schedule_name="every-10s", queue="beat")
     def heartbeat() -> None: ...
 
     @app.task(name="reports.daily")
@@ -177,8 +177,26 @@ def test_schedules_declared_in_code_are_checked_too(sched_app: App) -> None:
     del sched_app.conf.schedule["typo"]
     with pytest.raises(ScheduleError, match="missing a required argument: 'kind'"):
 
-        @sched_app.periodic(every=60, name="no-args")
+        @sched_app.periodic(every=60, schedule_name="no-args")
         def weekly(kind: str) -> None: ...
+
+
+def test_periodic_name_names_the_task_and_schedule_name_the_schedule(sched_app: App) -> None:
+    @sched_app.periodic(every=60, name="reports.tick")
+    def tick() -> None: ...
+
+    @sched_app.periodic(every=60, schedule_name="hourly")
+    def hourly() -> None: ...
+
+    declared = sched_app.declared_schedules()
+    assert tick.name == "reports.tick"  # as @app.task(name=...) names it
+    assert declared["reports.tick"].task == "reports.tick"
+    assert hourly.name.endswith(".hourly")  # the default task name: module and function
+    assert declared["hourly"].task == hourly.name
+    with pytest.raises(ScheduleError, match=r"'hourly' is declared twice .*schedule_name="):
+
+        @sched_app.periodic(every=5, schedule_name="hourly")
+        def other() -> None: ...
 
 
 def test_a_stored_schedule_enqueue_refuses_is_logged_and_the_others_fire(

@@ -86,7 +86,7 @@ def archive(self: TaskContext, sources: list[str], name: str) -> str:
     return str(target)
 
 
-@app.periodic(every=settings.CLEANUP_EVERY, name="cleanup", queue="cleanup")
+@app.periodic(every=settings.CLEANUP_EVERY, schedule_name="cleanup", queue="cleanup")
 def cleanup() -> int:
     """Remove partial files older than PARTIAL_MAX_AGE (left by killed or cancelled jobs)."""
     now, removed = time.time(), 0
@@ -97,7 +97,7 @@ def cleanup() -> int:
     return removed
 
 
-@app.periodic(cron=settings.PURGE_CRON, name="purge-records", queue="cleanup", bind=True)
+@app.periodic(cron=settings.PURGE_CRON, schedule_name="purge-records", queue="cleanup", bind=True)
 def purge_records(self: TaskContext) -> int:
     """Delete finished job records older than the app's result_ttl (7 days by default)."""
     return self.app.backend.prune()

@@ -54,31 +54,41 @@ def index_repository(repository: str) -> int:
     return len(repository) * 10
 
 
-@app.periodic(every=settings.REFRESH_COUNTERS_EVERY, name="refresh-counters", queue="statistics")
+@app.periodic(
+    every=settings.REFRESH_COUNTERS_EVERY, schedule_name="refresh-counters", queue="statistics"
+)
 def refresh_counters() -> None:
     record("statistics", what="counters")
 
 
-@app.periodic(every=settings.ROLLUP_STATISTICS_EVERY, name="rollup-statistics", queue="statistics")
+@app.periodic(
+    every=settings.ROLLUP_STATISTICS_EVERY, schedule_name="rollup-statistics", queue="statistics"
+)
 def rollup_statistics() -> None:
     record("statistics", what="hourly rollup")
 
 
-@app.periodic(every=settings.RENDER_MINIMAPS_EVERY, name="render-minimaps", queue="minimap")
+@app.periodic(
+    every=settings.RENDER_MINIMAPS_EVERY, schedule_name="render-minimaps", queue="minimap"
+)
 def render_minimaps() -> None:
     record("minimaps", what="render")
 
 
-@app.periodic(every=settings.FLUSH_ACCESS_LOG_EVERY, name="flush-access-log", queue="access_log")
+@app.periodic(
+    every=settings.FLUSH_ACCESS_LOG_EVERY, schedule_name="flush-access-log", queue="access_log"
+)
 def flush_access_log() -> None:
     record("access_log", what="flush")
 
 
-@app.periodic(cron=settings.PRUNE_MIGRATIONS_CRON, name="prune-migrations", queue="migration")
+@app.periodic(
+    cron=settings.PRUNE_MIGRATIONS_CRON, schedule_name="prune-migrations", queue="migration"
+)
 def prune_migrations() -> None:
     record("migrations", what="prune")
 
 
-@app.periodic(cron=settings.NIGHTLY_REPORT_CRON, name="nightly-report", queue="statistics")
+@app.periodic(cron=settings.NIGHTLY_REPORT_CRON, schedule_name="nightly-report", queue="statistics")
 def nightly_report() -> None:
     record("statistics", what="nightly report")

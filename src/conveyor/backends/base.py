@@ -14,6 +14,7 @@ as the change they describe.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
@@ -44,6 +45,9 @@ DEFAULT_RESULT_TTL = 7 * 24 * 3600.0
 DEFAULT_MAX_LOST_LEASES = 3
 #: A worker unseen for this long is dropped from the registry (seconds).
 WORKER_TTL = 60.0
+#: A worker's entry (stopped, or silent) is kept this long after its last heartbeat, so
+#: the jobs it ran can still name it (``worker_directory``); then it is deleted.
+WORKER_KEPT = 86_400.0
 #: The event stream keeps at most this many recent events.
 EVENTS_KEPT = 10_000
 #: ``waiting_tasks`` reads the tasks of this many of each queue's next jobs (and of the
@@ -468,13 +472,31 @@ class Backend(ABC):
         return self._paused()
 
     def unregister_worker(self, worker_id: str) -> None:
-        self._worker_delete(worker_id)
+        """The worker stopped: it leaves the registry at once, and its entry is kept,
+        marked stopped, for ``worker_directory``."""
+        found = next((w for w in self._workers() if w.id == worker_id), None)
+        if found is not None:
+            self._worker_put(dataclasses.replace(found, stopped_at=self.now()))
         self.emit("worker.offline", subject=worker_id)
 
     def workers(self) -> list[WorkerInfo]:
-        """Live workers: those seen within ``WORKER_TTL`` seconds."""
+        """Registered workers: those running and seen within ``WORKER_TTL`` seconds."""
         cutoff = self.now() - WORKER_TTL
-        return [w for w in self._workers() if w.last_seen >= cutoff]
+        return [w for w in self._kept() if w.last_seen >= cutoff and w.stopped_at is None]
+
+    def worker_directory(self, ids: Iterable[str]) -> dict[str, WorkerInfo]:
+        """The entries of the workers with these ids, running, silent or stopped, kept
+        ``WORKER_KEPT`` after their last heartbeat: the jobs they ran name them."""
+        wanted = set(ids)
+        return {w.id: w for w in self._kept() if w.id in wanted}
+
+    def _kept(self) -> list[WorkerInfo]:
+        """Every worker entry within ``WORKER_KEPT``; older ones are deleted when found."""
+        entries = self._workers()
+        horizon = self.now() - WORKER_KEPT
+        for gone in [w for w in entries if w.last_seen < horizon]:
+            self._worker_delete(gone.id)
+        return [w for w in entries if w.last_seen >= horizon]
 
     def events(self, after: int = 0, limit: int = 500) -> list[Event]:
         """Events with ``seq > after``, oldest first."""

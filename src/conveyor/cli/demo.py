@@ -15,6 +15,7 @@ from ..control.jobs import cancel_job, list_jobs
 from ..job import Job
 from ..loader import load_app
 from ..records import JobRecord
+from ..scheduler import sync_code_schedules
 from ..states import State
 from ..workflows import chain, chord, group
 from . import cli, console, setup_logging
@@ -45,6 +46,10 @@ def enqueue_demo_jobs(app: App) -> list[Job]:
     words = t["demo.text.count"]
     chain(t["demo.text.fetch"].s("chapter-1"), words.s()).apply_async()
     chord(group(words.s(f"part {n} of the book") for n in range(3)), t["demo.text.total"].s()).apply_async()  # fmt: skip
+    # The periodic job fires once now, as the schedules page's "Run now" does, rather
+    # than at the next minute: its schedule is stored first (the scheduler would).
+    sync_code_schedules(app)
+    app.schedules.run_now("demo.heartbeat")
     return jobs
 
 
@@ -60,15 +65,15 @@ def cancel_when_running(app: App, job: Job, after: float, stop: threading.Event)
 
 
 def latest_ticks(records: list[JobRecord]) -> list[JobRecord]:
-    """Every job, but of a schedule's ticks only the latest (a long demo fires many)."""
+    """Every job, but of a schedule's jobs (its ticks and runs now) only the latest (a
+    long demo fires many)."""
     latest: dict[str, JobRecord] = {}
     for r in records:
-        if r.id.startswith("schedule:"):
-            name = r.id.rsplit(":", 1)[0]
-            if name not in latest or r.created_at > latest[name].created_at:
-                latest[name] = r
+        name = r.headers.get("schedule")
+        if name and (name not in latest or r.created_at > latest[name].created_at):
+            latest[name] = r
     keep = {r.id for r in latest.values()}
-    return [r for r in records if not r.id.startswith("schedule:") or r.id in keep]
+    return [r for r in records if not r.headers.get("schedule") or r.id in keep]
 
 
 def summary(records: list[JobRecord]) -> Table:

@@ -36,12 +36,13 @@ class Finding:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-def diagnose(app: App) -> list[Finding]:
-    """Every problem found; an empty list means healthy."""
+def diagnose(app: App, stats: list[QueueStats] | None = None) -> list[Finding]:
+    """Every problem found; an empty list means healthy. ``stats``: ``queue_stats``
+    when the caller has them already (the overview page shows them too)."""
     url = hide_password(app.conf.backend_url)
     started = time.perf_counter()
     try:
-        stats = queue_stats(app)
+        stats = queue_stats(app) if stats is None else stats
         registered = app.backend.workers()
         running = app.backend.list_jobs(JobQuery(states=[State.STARTED], limit=1000))
         now = app.backend.now()

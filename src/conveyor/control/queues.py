@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -84,19 +83,28 @@ def _known(app: App, counts: dict[tuple[str, State], int], live: list[WorkerInfo
     return set(app.declared_queues()) | {q for q, _ in counts} | {q for w in live for q in w.queues}
 
 
-def queue_stats(app: App) -> list[QueueStats]:
-    """Every queue the app declares, holds jobs in, is paused, or has a consumer for."""
+def queue_stats(app: App, runs: list[Run] | None = None) -> list[QueueStats]:
+    """Every queue the app declares, holds jobs in, is paused, or has a consumer for.
+
+    ``runs``: the backend's ``recent_runs`` since at least 15 minutes ago, when the
+    caller has read them already (a page that also draws the hour's chart reads them
+    once for both); read here otherwise."""
     backend = app.backend
     now = backend.now()
     counts = backend.counts()
     paused = backend.paused_queues()
     oldest = backend.oldest_waiting()
     live = alive(backend.workers(), now)  # a worker presumed dead consumes nothing (live_workers)
-    runs = backend.recent_runs(now - max(WINDOWS.values()))
+    if runs is None:
+        runs = backend.recent_runs(now - max(WINDOWS.values()))
+    by_queue: dict[str, list[Run]] = {}
+    for run in runs:  # one pass, not one per queue and window
+        by_queue.setdefault(run.queue, []).append(run)
     names = _known(app, counts, live) | paused
     stats = []
     for name in sorted(names):
         depth = {state.value: n for (queue, state), n in counts.items() if queue == name and n}
+        mine = by_queue.get(name, [])
         stats.append(
             QueueStats(
                 name=name,
@@ -107,9 +115,7 @@ def queue_stats(app: App) -> list[QueueStats]:
                 oldest_waiting_age=None if name not in oldest else max(0.0, now - oldest[name]),
                 consumers=consumers_of(name, live),
                 windows={
-                    label: _window(
-                        [r for r in runs if r.queue == name and r.finished_at >= now - size], size
-                    )
+                    label: _window([r for r in mine if r.finished_at >= now - size], size)
                     for label, size in WINDOWS.items()
                 },
             )
@@ -137,13 +143,24 @@ def start_a_worker(queue: str, command: str = "conveyor -A <app>") -> str:
 
 
 def _window(runs: list[Run], seconds: int) -> Window:
-    times = sorted(r.finished_at - r.started_at for r in runs)
-    cuts = statistics.quantiles(times, n=100, method="inclusive") if len(times) >= 2 else times * 99
+    times = sorted([r.finished_at - r.started_at for r in runs])
+    failed = State.FAILURE.value
     return Window(
         finished=len(runs),
-        failed=sum(r.state == State.FAILURE.value for r in runs),
+        failed=sum(1 for r in runs if r.state == failed),
         per_minute=len(runs) * 60 / seconds,
-        runtime_p50=cuts[49] if cuts else None,
-        runtime_p95=cuts[94] if cuts else None,
-        runtime_p99=cuts[98] if cuts else None,
+        runtime_p50=_percentile(times, 50),
+        runtime_p95=_percentile(times, 95),
+        runtime_p99=_percentile(times, 99),
     )
+
+
+def _percentile(ordered: list[float], p: int) -> float | None:
+    """The ``p``th percentile of sorted values, interpolated between the two nearest
+    (``statistics.quantiles``' inclusive method), without computing the other 98 cuts."""
+    if not ordered:
+        return None
+    at = (len(ordered) - 1) * p / 100
+    low = int(at)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (at - low)

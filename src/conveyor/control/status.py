@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConveyorError
-from ..records import WorkerInfo
+from ..records import Run, WorkerInfo
 from .liveness import alive
 from .queues import queue_stats
 from .util import hide_password
@@ -33,7 +33,9 @@ class Overview:
     finished_last_minute: int
 
 
-def overview(app: App) -> Overview:
+def overview(app: App, runs: list[Run] | None = None) -> Overview:
+    """Totals across queues. ``runs``: the backend's ``recent_runs`` since at least a
+    minute ago, when the caller has read them already."""
     counts = app.backend.counts()
     by_state: dict[str, int] = {}
     for (_, state), n in counts.items():
@@ -44,7 +46,9 @@ def overview(app: App) -> Overview:
         total=sum(by_state.values()),
         queues=len({q for q, _ in counts}),
         workers=len(alive(app.backend.workers(), now)),
-        finished_last_minute=len(app.backend.recent_runs(now - 60)),
+        finished_last_minute=len(app.backend.recent_runs(now - 60))
+        if runs is None
+        else sum(1 for r in runs if r.finished_at >= now - 60),
     )
 
 

@@ -265,7 +265,9 @@ class PostgresBackend(PostgresConnection):
 
     @guarded
     def _recent_runs(self, since: float, limit: int) -> list[Run]:
-        return [Run(*row) for row in self._rows("recent_runs", {"since": since, "limit": limit})]
+        return [
+            Run._make(row) for row in self._rows("recent_runs", {"since": since, "limit": limit})
+        ]
 
     @guarded
     def _oldest_waiting(self, now: float) -> dict[str, float]:

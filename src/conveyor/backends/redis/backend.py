@@ -39,7 +39,6 @@ from ..base import (
     AUDIT_KEPT,
     EVENTS_KEPT,
     TASK_SAMPLE,
-    WORKER_TTL,
     AsyncReads,
     ClaimArgs,
     RevocationWatch,
@@ -472,14 +471,10 @@ class RedisBackend(RedisConnection):
 
     @guarded
     def _workers(self) -> list[WorkerInfo]:
-        found = [
+        return [
             WorkerInfo(**orjson.loads(raw))
             for raw in self.client.hgetall(self._key("workers")).values()
         ]
-        stale = [w.id for w in found if w.last_seen < self.now() - 10 * WORKER_TTL]
-        if stale:
-            self.client.hdel(self._key("workers"), *stale)
-        return found
 
     @guarded
     def _events(self, after: int, limit: int) -> list[Event]:

@@ -180,7 +180,8 @@ class SQLiteBackend(SQLiteConnection):
 
     def _recent_runs(self, since: float, limit: int) -> list[Run]:
         return [
-            Run(*row) for row in self._read(_Q["recent_runs"], {"since": since, "limit": limit})
+            Run._make(row)
+            for row in self._read(_Q["recent_runs"], {"since": since, "limit": limit})
         ]
 
     def _waiting_tasks(self) -> dict[str, set[str]]:

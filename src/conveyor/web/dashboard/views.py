@@ -21,6 +21,7 @@ from ...control import workers as registered_workers
 from ...control.history import Bucket
 from ...control.liveness import liveness
 from ...errors import JobNotFound
+from ...records import Run
 from ...states import State
 from ...workflows.engine import task_nodes
 from ...workflows.handle import load_workflow
@@ -58,29 +59,45 @@ class Chart:
         return sum(b.failed for b in self.buckets)
 
 
-def chart(app: App, title: str, queue: str | None = None) -> Chart:
-    buckets = throughput(app, window=3600, step=60, queue=queue)
+#: The charts' window: the last hour, a bar a minute.
+CHART_WINDOW = 3600
+
+
+def chart(app: App, title: str, runs: list[Run]) -> Chart:
+    """Bars of ``runs`` (the hour's, or one queue's of them)."""
+    buckets = throughput(app, window=CHART_WINDOW, step=60, runs=runs)
     return Chart(buckets, max([b.finished for b in buckets] + [1]), title)
+
+
+def hour_of_runs(app: App) -> list[Run]:
+    """The last hour's runs, read once per page: the charts, the queues' windows and
+    the totals all count them (each reading them again cost a large store's page
+    most of its time)."""
+    return app.backend.recent_runs(app.backend.now() - CHART_WINDOW)
 
 
 def overview_page(app: App) -> dict[str, Any]:
     failures = list_jobs(app, states=[State.FAILURE.value], limit=RECENT_FAILURES).jobs
+    runs = hour_of_runs(app)
+    stats = queue_stats(app, runs)
     now = app.backend.now()
     return {
-        "overview": overview(app),
-        "findings": diagnose(app),
-        "queues": queue_stats(app),
+        "overview": overview(app, runs),
+        "findings": diagnose(app, stats),
+        "queues": stats,
         "workers": [(w, liveness(w, now)) for w in registered_workers(app)],
         "failures": failures,
-        "chart": chart(app, "Finished per minute, last hour"),
+        "chart": chart(app, "Finished per minute, last hour", runs),
         "now": now,
     }
 
 
 def jobs_page(app: App, filters: dict[str, Any], cursor: str | None, limit: int) -> dict[str, Any]:
     page = list_jobs(app, cursor=cursor, limit=limit, **filters)
+    ran = [j.worker for j in page.jobs if j.worker] + (filters.get("workers") or [])
     return {"jobs": page.jobs, "next_cursor": page.next_cursor, "states": STATES,
-            "queues": suggested_queues(app), "names": worker_names(app)}  # fmt: skip
+            "queues": suggested_queues(app), "names": worker_names(app),
+            "workers": worker_labels(app, ran)}  # fmt: skip
 
 
 def suggested_queues(app: App) -> list[str]:
@@ -124,7 +141,10 @@ def timeline(job: dict[str, Any]) -> list[Step]:
 def job_page(app: App, job_id: str) -> dict[str, Any]:
     job = describe_job(app, job_id)
     now = app.backend.now()
-    return {"job": job, "timeline": timeline(job), "names": worker_names(app), "now": now,
+    steps = timeline(job)
+    ran = [job["worker"]] + [s.worker for s in steps]
+    return {"job": job, "timeline": steps, "now": now,
+            "workers": worker_labels(app, [w for w in ran if w]),
             "family": family(app, job["id"], job["workflow_id"])}  # fmt: skip
 
 
@@ -207,13 +227,46 @@ def worker_names(app: App) -> dict[str, str]:
     return {w.id: w.name for w in registered_workers(app)}
 
 
+@dataclass
+class WorkerLabel:
+    """How a job's worker is shown: by name (host and pid on hover) and, unless it
+    runs, what became of it."""
+
+    name: str
+    #: "host · pid", or why nothing more is known.
+    detail: str
+    #: "" while it runs; "stopped", "presumed dead", or "gone" (its entry was deleted,
+    #: a day after its last heartbeat).
+    state: str
+
+
+def worker_labels(app: App, ids: list[str]) -> dict[str, WorkerLabel]:
+    """Labels for the workers that ran jobs, by id: running, stopped or dead ones alike
+    (``Backend.worker_directory`` keeps their entries for a day)."""
+    found = app.backend.worker_directory(ids)
+    now = app.backend.now()
+    labels = {}
+    for worker_id in ids:
+        w = found.get(worker_id)
+        if w is None:
+            labels[worker_id] = WorkerLabel(
+                short(worker_id), f"worker {worker_id}: no longer known", "gone"
+            )
+            continue
+        state = ("stopped" if w.stopped_at is not None
+                 else "" if liveness(w, now).alive else "presumed dead")  # fmt: skip
+        labels[worker_id] = WorkerLabel(w.name, f"host {w.host} · pid {w.pid}", state)
+    return labels
+
+
 def queues_page(app: App) -> dict[str, Any]:
-    stats = queue_stats(app)
-    return {
-        "queues": stats,
-        "charts": {q.name: chart(app, f"{q.name}: finished per minute", q.name) for q in stats},
-        "states": STATES,
-    }
+    runs = hour_of_runs(app)
+    stats = queue_stats(app, runs)
+    mine: dict[str, list[Run]] = {q.name: [] for q in stats}
+    for run in runs:  # each chart counts its queue's runs only
+        mine.setdefault(run.queue, []).append(run)
+    charts = {q.name: chart(app, f"{q.name}: finished per minute", mine[q.name]) for q in stats}
+    return {"queues": stats, "charts": charts, "states": STATES}
 
 
 def workers_page(app: App) -> dict[str, Any]:

@@ -32,6 +32,8 @@ async function refresh() {
       const next = fresh.getElementById(part.id);
       if (next && next.innerHTML !== part.innerHTML) part.replaceWith(next);
     }
+    // Counted on the page, for whoever waits for it to be live (the browser tests).
+    body.dataset.refreshes = String(Number(body.dataset.refreshes || 0) + 1);
     document.dispatchEvent(new CustomEvent("conveyor:refreshed"));
   } catch (error) {
     // The server went away for a moment: the next event or tick tries again.
