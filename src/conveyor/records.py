@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any, NamedTuple
@@ -146,6 +148,21 @@ class WorkerInfo:
     #: When it stopped cleanly (unregistered), on the backend's clock; None while it runs
     #: or when it died. Its entry is kept (``WORKER_KEPT``) so the jobs it ran name it.
     stopped_at: float | None = None
+
+
+_WORKER_FIELDS = frozenset(f.name for f in fields(WorkerInfo))
+
+
+def worker_entry(info: WorkerInfo) -> dict[str, Any]:
+    """A worker's entry as stored. Fields at None are left out: a reader of an earlier
+    version knows none of the optional fields added since, and reads the rest."""
+    return {key: value for key, value in dataclasses.asdict(info).items() if value is not None}
+
+
+def read_worker(entry: Mapping[str, Any]) -> WorkerInfo:
+    """A stored worker entry; keys a later version wrote are ignored, so workers can be
+    upgraded before the processes that read them."""
+    return WorkerInfo(**{key: value for key, value in entry.items() if key in _WORKER_FIELDS})
 
 
 @dataclass(slots=True, frozen=True)

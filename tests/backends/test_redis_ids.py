@@ -139,3 +139,13 @@ def test_an_id_whose_job_is_gone_is_skipped_and_dropped_by_the_listing(backend: 
         i for i in ids[::-1] if i not in (ids[-1], ids[50])
     ]
     assert listed_raw(backend) == [i for i in ids if i not in (ids[-1], ids[50])]
+
+
+def test_forgetting_a_gone_id_keeps_it_when_its_job_exists_again(backend: Backend) -> None:
+    """Between a listing finding a job gone and dropping its id, the same id may be
+    enqueued anew (a caller-chosen id): the new job stays listed."""
+    records = [job(backend) for _ in range(3)]
+    backend.enqueue(records)
+    ids = sorted(r.id for r in records)
+    backend._run("ids_forget", ids[0], "never-stored")  # type: ignore[attr-defined]
+    assert listed_raw(backend) == ids

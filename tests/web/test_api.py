@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
 from conveyor import App
+from conveyor.errors import BackendError
 from conveyor.records import JobRecord
 from conveyor.testing import drain
 from conveyor.web import TokenStore, api_router, create_api, use_error_shape
@@ -308,6 +309,30 @@ def test_workers_list_and_one(client: Client, live_worker: Worker) -> None:
             assert ready["workers_alive"] == 1
 
     run(scenario())
+
+
+def test_a_submit_whose_warning_check_fails_is_still_a_201(
+    client: Client, web_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job is stored before the workers are read for its warnings: a failed read must
+    not answer 503, or a client retrying it would submit the job twice."""
+
+    def down() -> list[object]:
+        raise BackendError("workers unreadable")
+
+    monkeypatch.setattr(web_app.backend, "workers", down)
+
+    async def scenario() -> None:
+        async with client() as c:
+            one = await c.post("/api/jobs", json={"task": "web.add", "args": [1, 2]})
+            assert (one.status_code, one.json()["warnings"]) == (201, [])
+            batch = await c.post(
+                "/api/jobs/batch", json={"jobs": [{"task": "web.add", "args": [1, 1]}]}
+            )
+            assert batch.status_code == 201
+
+    run(scenario())
+    assert sum(web_app.backend.counts().values()) == 2  # each stored once
 
 
 def test_submit_warns_when_no_live_worker_consumes_the_queue(

@@ -6,15 +6,19 @@ backend read of its own."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING
 
 from ..control.queues import consumers_of, live_workers, start_a_worker
+from ..errors import ConveyorError
 from .models import SubmitWarning
 
 if TYPE_CHECKING:
     from ..app import App
     from ..records import WorkerInfo
+
+log = logging.getLogger("conveyor.web")
 
 #: How long the live workers read for one submit serve the next ones (seconds).
 FRESH = 1.0
@@ -30,7 +34,13 @@ class Consumers:
         """Per queue of ``queues``, the warnings for a job submitted to it (none: consumed)."""
         now = time.monotonic()
         if now >= self.until:
-            self.live = await self.app.aio.call(live_workers, self.app)
+            try:
+                self.live = await self.app.aio.call(live_workers, self.app)
+            except ConveyorError as exc:
+                # The job is stored already: a failed hint must not turn its 201 into an
+                # error a client would retry (and so submit twice). No hint this time.
+                log.warning("could not read the workers for a submit's warnings: %s", exc)
+                return {queue: [] for queue in queues}
             self.until = now + self.seconds
         return {
             queue: [] if consumers_of(queue, self.live) else [_unconsumed(queue, self.app.command)]

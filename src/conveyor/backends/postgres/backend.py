@@ -14,7 +14,6 @@ commits.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +30,8 @@ from ...records import (
     Outcome,
     Run,
     WorkerInfo,
+    read_worker,
+    worker_entry,
 )
 from ...states import MAX_PRIORITY, MIN_PRIORITY, State
 from ..base import TASK_SAMPLE, ClaimArgs, RevocationWatch
@@ -307,7 +308,7 @@ class PostgresBackend(PostgresConnection):
                 {
                     "id": info.id,
                     "last_seen": info.last_seen,
-                    "info": dump(dataclasses.asdict(info)),
+                    "info": dump(worker_entry(info)),
                 },
             )
 
@@ -318,7 +319,7 @@ class PostgresBackend(PostgresConnection):
 
     @guarded
     def _workers(self) -> list[WorkerInfo]:
-        return [WorkerInfo(**row[0]) for row in self._rows("workers")]
+        return [read_worker(row[0]) for row in self._rows("workers")]
 
     @guarded
     def _events(self, after: int, limit: int) -> list[Event]:

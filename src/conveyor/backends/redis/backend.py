@@ -33,6 +33,8 @@ from ...records import (
     Outcome,
     Run,
     WorkerInfo,
+    read_worker,
+    worker_entry,
 )
 from ...states import State
 from ..base import (
@@ -463,7 +465,7 @@ class RedisBackend(RedisConnection):
 
     @guarded
     def _worker_put(self, info: WorkerInfo) -> None:
-        self.client.hset(self._key("workers"), info.id, orjson.dumps(asdict(info)).decode())
+        self.client.hset(self._key("workers"), info.id, orjson.dumps(worker_entry(info)).decode())
 
     @guarded
     def _worker_delete(self, worker_id: str) -> None:
@@ -472,7 +474,7 @@ class RedisBackend(RedisConnection):
     @guarded
     def _workers(self) -> list[WorkerInfo]:
         return [
-            WorkerInfo(**orjson.loads(raw))
+            read_worker(orjson.loads(raw))
             for raw in self.client.hgetall(self._key("workers")).values()
         ]
 

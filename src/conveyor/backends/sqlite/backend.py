@@ -14,7 +14,6 @@ every ``WAKE_POLL`` seconds; that read takes no lock and costs microseconds.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import time
 from collections.abc import Sequence
@@ -32,6 +31,8 @@ from ...records import (
     Outcome,
     Run,
     WorkerInfo,
+    read_worker,
+    worker_entry,
 )
 from ...states import MAX_PRIORITY, MIN_PRIORITY, State
 from ..base import TASK_SAMPLE, ClaimArgs, RevocationWatch
@@ -214,7 +215,7 @@ class SQLiteBackend(SQLiteConnection):
         return {row[0] for row in self._read(_Q["paused"])}
 
     def _worker_put(self, info: WorkerInfo) -> None:
-        data = dataclasses.asdict(info)
+        data = worker_entry(info)
         with self._write() as conn:
             conn.execute(
                 _Q["worker_put"], {"id": info.id, "last_seen": info.last_seen, "info": dump(data)}
@@ -225,7 +226,7 @@ class SQLiteBackend(SQLiteConnection):
             conn.execute(_Q["worker_delete"], {"id": worker_id})
 
     def _workers(self) -> list[WorkerInfo]:
-        return [WorkerInfo(**orjson.loads(info)) for info, _ in self._read(_Q["workers"])]
+        return [read_worker(orjson.loads(info)) for info, _ in self._read(_Q["workers"])]
 
     def _events(self, after: int, limit: int) -> list[Event]:
         return [Event(*row) for row in self._read(_Q["events"], {"after": after, "limit": limit})]
