@@ -34,25 +34,22 @@ from . import bulk_store, worker
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def with_store(fill: Callable[[App], Any] | None) -> None:
-    """Make ``worker.fresh`` give every measure one store, filled by ``fill`` (the jobs
-    each measure adds are few beside it)."""
+def with_store(store: tuple[App, str]) -> None:
+    """Make ``worker.fresh`` give every measure the one ``store`` (the jobs each measure
+    adds are few beside it)."""
+    worker.fresh = lambda tmp, name: store  # restored by the caller
+
+
+def build(tmp: Path, label: str, fill: Callable[[App], Any] | None) -> tuple[App, str]:
+    store = worker.fresh(tmp, "store")
+    if fill is not None:
+        print(f"  {label}: built in {fill(store[0]):.0f}s", flush=True)
+    return store
+
+
+def measure(tmp: Path, store: tuple[App, str], n: int) -> dict[str, Any]:
     plain = worker.fresh
-    made: list[tuple[App, str]] = []
-
-    def fresh(tmp: Path, name: str) -> tuple[App, str]:
-        if not made:
-            made.append(plain(tmp, "store"))
-            if fill is not None:
-                print(f"    built the store in {fill(made[0][0]):.0f}s", flush=True)
-        return made[0]
-
-    worker.fresh = fresh  # restored by the caller
-
-
-def measure(tmp: Path, fill: Callable[[App], Any] | None, n: int) -> dict[str, Any]:
-    plain = worker.fresh
-    with_store(fill)
+    with_store(store)
     try:
         return {
             "enqueue": worker.bench_enqueue(tmp, n // 5),
@@ -186,46 +183,52 @@ def drain(tmp: Path, n: int, ttl: float | None) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--backend", choices=["sqlite", "redis", "postgres"], default="sqlite")
-    parser.add_argument("--size", type=int, default=1_000_000, help="backlog / records kept")
+    parser.add_argument("--size", type=int, default=1_000_000, help="backlog waiting")
+    parser.add_argument("--kept", type=int, default=5_000_000, help="finished records kept")
     parser.add_argument("--jobs", type=int, default=10_000, help="jobs per throughput run")
+    parser.add_argument("--reps", type=int, default=3, help="rounds over the stores")
     parser.add_argument("--pruning", action="store_true", help="measure pruning only")
+    parser.add_argument("--no-pruning", action="store_true", help="skip the pruning measures")
     args = parser.parse_args()
     worker.BACKEND = args.backend
     size, n = args.size, args.jobs
     stores: dict[str, Callable[[App], Any] | None] = {
         "empty": None,
         f"{size:,} waiting": lambda app: bulk_store.build(app, 0, size, queues=["backlog"]),
-        f"{size:,} finished kept": lambda app: bulk_store.build(app, size, 0),
-        "empty, again": None,  # this machine's load drifts: the empty figure twice
+        f"{args.kept:,} finished kept": lambda app: bulk_store.build(app, args.kept, 0),
     }
     results: dict[str, Any] = {}
     try:
         with tempfile.TemporaryDirectory() as folder:
             tmp = Path(folder)
+            built = {}
             for i, (label, fill) in enumerate([] if args.pruning else stores.items()):
-                print(f"  {label}:", flush=True)
-                (tmp / str(i)).mkdir()  # SQLite: new files for each store
-                results[label] = found = measure(tmp / str(i), fill, n)
-                print(f"    enqueue {found['enqueue']['single_per_s']:,.0f}/s single, "
-                      f"{found['enqueue']['bulk_per_s']:,.0f}/s bulk; throughput "
-                      f"{found['throughput']['jobs_per_s']:,.0f} jobs/s; pickup p50 "
-                      f"{found['pickup']['p50_ms']:.2f} ms, p99 {found['pickup']['p99_ms']:.2f} ms",
-                      flush=True)  # fmt: skip
-                if args.backend != "sqlite":
-                    worker.cleanup()
-                    worker._prefixes.clear()
-            results["pruning"] = pruning(tmp, size, n)
-            print(f"  pruning: {results['pruning']}", flush=True)
-            results["pruning_steady"] = steady(tmp, 5 * n)
-            print(f"  pruning, steady: {results['pruning_steady']}", flush=True)
+                (tmp / str(i)).mkdir()  # SQLite: a file of its own for each store
+                built[label] = (tmp / str(i), build(tmp / str(i), label, fill))
+            # This machine's load drifts within minutes: the stores are measured in turn,
+            # round after round, and each figure is compared within its round.
+            for rep in range(args.reps if built else 0):
+                for label, (where, store) in built.items():
+                    found = measure(where, store, n)
+                    results.setdefault(label, []).append(found)
+                    print(f"  round {rep + 1}, {label}: enqueue "
+                          f"{found['enqueue']['single_per_s']:,.0f}/s single, "
+                          f"{found['enqueue']['bulk_per_s']:,.0f}/s bulk; throughput "
+                          f"{found['throughput']['jobs_per_s']:,.0f} jobs/s; pickup p50 "
+                          f"{found['pickup']['p50_ms']:.2f} ms, p99 {found['pickup']['p99_ms']:.2f} ms",
+                          flush=True)  # fmt: skip
+            if not args.no_pruning:
+                results["pruning"] = pruning(tmp, size, n)
+                print(f"  pruning: {results['pruning']}", flush=True)
+                results["pruning_steady"] = steady(tmp, 5 * n)
+                print(f"  pruning, steady: {results['pruning_steady']}", flush=True)
     finally:
         if args.backend != "sqlite":
             worker.cleanup()
     name = f"flat_cost_{args.backend}{'_pruning' if args.pruning else ''}.json"
     out = ROOT / "benchmarks" / "results" / name
-    out.write_text(
-        json.dumps({"backend": args.backend, "size": size, "jobs": n, **results}, indent=2)
-    )
+    out.write_text(json.dumps({"backend": args.backend, "size": size, "kept": args.kept,
+                               "jobs": n, "reps": args.reps, **results}, indent=2))  # fmt: skip
 
 
 if __name__ == "__main__":
