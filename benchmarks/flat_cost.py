@@ -180,6 +180,70 @@ def drain(tmp: Path, n: int, ttl: float | None) -> dict[str, Any]:
     }
 
 
+def keeping_up(tmp: Path, n: int, rate: int = 10_000, seconds: float = 30.0) -> dict[str, Any]:
+    """Records expiring at ``rate`` a second, as a store finishing that many jobs a second
+    would see (finished records written in bulk, already past their ``keep_until``: this
+    machine cannot run 10,000 jobs a second on SQL), for ``seconds``, beside an idle
+    worker whose pruner must delete them as they come; ``n`` jobs enqueued after 5 s
+    are drained by that worker meanwhile. Sampled: the expired records left (bounded if
+    the pruner keeps up), the seconds after the feed until none is left, the worker's
+    throughput, and the same worker's on a store with no feed just before."""
+    baseline = worker.bench_throughput(tmp, n, 2)["jobs_per_s"]
+    app, url = worker.fresh(tmp, "feed")
+    proc = worker.start_worker(url, "-P", "process", "-c", "2", "--prefetch", "8")
+    worker.wait_registered(app, proc)
+    done = threading.Event()
+    fed = 0
+
+    def feed() -> None:
+        nonlocal fed
+        began = time.monotonic()
+        while time.monotonic() - began < seconds:
+            due = int((time.monotonic() - began) * rate) - fed
+            if due < 100:
+                time.sleep(0.01)
+                continue
+            bulk_store.build(app, due, 0, keep=-1, tidy=False)
+            fed += due
+        done.set()
+
+    feeder = threading.Thread(target=feed)
+    began = time.monotonic()
+    feeder.start()
+    left: list[tuple[float, int]] = []  # (seconds since the feed began, expired left)
+    jobs: list[Any] = []
+    try:
+        while not done.is_set() or not left or left[-1][1] > 0:
+            if not jobs and time.monotonic() - began > 5:
+                for _ in range(n // 1000):
+                    jobs += app.enqueue_many([Signature("bench.noop") for _ in range(1000)])
+            left.append((time.monotonic() - began, expired_left(app)))
+            if time.monotonic() - began > seconds + 120:
+                raise RuntimeError("the pruner did not catch up within 120 s of the feed")
+            time.sleep(0.2)
+        deadline = time.monotonic() + 120
+        while app.backend.counts().get(("default", State.SUCCESS), 0) < n:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the worker did not drain its jobs")
+            time.sleep(0.2)
+    finally:
+        feeder.join()
+        worker.stop(proc)
+    records = worker.finished_records(app, [j.id for j in jobs])
+    first, last = min(r.started_at for r in records), max(r.finished_at for r in records)
+    fed_for = max(t for t, _ in left if t <= seconds)
+    return {
+        "rate_per_s": rate,
+        "fed": fed,
+        "fed_per_s": fed / seconds,
+        "most_expired_left": max(x for _, x in left),
+        "expired_left_at_feed_end": [x for t, x in left if t <= seconds][-1],
+        "seconds_after_feed_until_none_left": left[-1][0] - fed_for,
+        "worker_jobs_per_s": n / (last - first),
+        "worker_jobs_per_s_no_feed": baseline,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--backend", choices=["sqlite", "redis", "postgres"], default="sqlite")
@@ -189,6 +253,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3, help="rounds over the stores")
     parser.add_argument("--pruning", action="store_true", help="measure pruning only")
     parser.add_argument("--no-pruning", action="store_true", help="skip the pruning measures")
+    parser.add_argument("--feed", type=int, default=0, help="only: pruning beside a feed of N/s")
     args = parser.parse_args()
     worker.BACKEND = args.backend
     size, n = args.size, args.jobs
@@ -202,7 +267,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             tmp = Path(folder)
             built = {}
-            for i, (label, fill) in enumerate([] if args.pruning else stores.items()):
+            for i, (label, fill) in enumerate([] if args.pruning or args.feed else stores.items()):
                 (tmp / str(i)).mkdir()  # SQLite: a file of its own for each store
                 built[label] = (tmp / str(i), build(tmp / str(i), label, fill))
             # This machine's load drifts within minutes: the stores are measured in turn,
@@ -217,7 +282,10 @@ def main() -> None:
                           f"{found['throughput']['jobs_per_s']:,.0f} jobs/s; pickup p50 "
                           f"{found['pickup']['p50_ms']:.2f} ms, p99 {found['pickup']['p99_ms']:.2f} ms",
                           flush=True)  # fmt: skip
-            if not args.no_pruning:
+            if args.feed:
+                results["keeping_up"] = keeping_up(tmp, n, args.feed)
+                print(f"  keeping up: {results['keeping_up']}", flush=True)
+            elif not args.no_pruning:
                 results["pruning"] = pruning(tmp, size, n)
                 print(f"  pruning: {results['pruning']}", flush=True)
                 results["pruning_steady"] = steady(tmp, 5 * n)
@@ -225,7 +293,8 @@ def main() -> None:
     finally:
         if args.backend != "sqlite":
             worker.cleanup()
-    name = f"flat_cost_{args.backend}{'_pruning' if args.pruning else ''}.json"
+    kind = "_feed" if args.feed else "_pruning" if args.pruning else ""
+    name = f"flat_cost_{args.backend}{kind}.json"
     out = ROOT / "benchmarks" / "results" / name
     out.write_text(json.dumps({"backend": args.backend, "size": size, "kept": args.kept,
                                "jobs": n, "reps": args.reps, **results}, indent=2))  # fmt: skip
