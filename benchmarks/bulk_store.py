@@ -80,17 +80,24 @@ JSON = {"result", "error", "attempts"}
 
 
 def build(
-    app: App, finished: int, waiting: int, queues: list[str] | None = None, keep: float = WEEK
+    app: App,
+    finished: int,
+    waiting: int,
+    queues: list[str] | None = None,
+    keep: float = WEEK,
+    tidy: bool = True,
 ) -> float:
-    """Fill ``app``'s (empty) store; returns the seconds it took."""
+    """Fill ``app``'s store; returns the seconds it took. ``tidy``: then trim the events
+    the triggers wrote and refresh the planner's statistics (off: rows added to a store
+    in use, a batch at a time)."""
     started = time.perf_counter()
     kind = app.conf.backend_url.split(":")[0]
     now = app.backend.now()
     source = rows(finished, waiting, now, queues, keep)
     if kind == "sqlite":
-        _sqlite(app, source)
+        _sqlite(app, source, tidy)
     elif kind == "postgresql":
-        _postgres(app, source)
+        _postgres(app, source, tidy)
     else:
         _redis(app, source)
     return time.perf_counter() - started
@@ -115,19 +122,21 @@ def _sql_values(row: dict[str, Any]) -> list[Any]:
     ]  # fmt: skip
 
 
-def _sqlite(app: App, source: Iterator[dict[str, Any]]) -> None:
+def _sqlite(app: App, source: Iterator[dict[str, Any]], tidy: bool) -> None:
     backend: Any = app.backend
     conn = backend._conn()
     sql = f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
     with backend._write() as tx:
         for batch in _batches(source):
             tx.executemany(sql, [_sql_values(r) for r in batch])
+    if not tidy:
+        return
     backend.prune(limit=0)  # the insert trigger wrote an event per row: keep the last ones
     conn.execute("ANALYZE")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def _postgres(app: App, source: Iterator[dict[str, Any]]) -> None:
+def _postgres(app: App, source: Iterator[dict[str, Any]], tidy: bool) -> None:
     backend: Any = app.backend
     table = f'"{backend.schema}".jobs'
     with backend._tx() as conn:
@@ -136,6 +145,8 @@ def _postgres(app: App, source: Iterator[dict[str, Any]]) -> None:
             for batch in _batches(source):
                 for row in batch:
                     copy.write_row(_sql_values(row))
+    if not tidy:
+        return
     backend.prune(limit=0)
     # What autovacuum does on a real server (it is off on this machine): statistics and
     # the visibility map, without which no index-only scan skips the heap.
@@ -175,6 +186,9 @@ def _redis(app: App, source: Iterator[dict[str, Any]]) -> None:
             counts[f"{r['queue']}\0{r['state']}"] += 1
             queues.add(r["queue"])
         pipe.execute()
-    client.hset(key("counts"), mapping=dict(counts))
-    client.sadd(key("queues"), *queues)
+    pipe = client.pipeline(transaction=False)
+    for field, n in counts.items():  # added to: the store may hold jobs already
+        pipe.hincrby(key("counts"), field, n)
+    pipe.sadd(key("queues"), *queues)
+    pipe.execute()
     backend.migrate()  # the ids, written to one sorted set above, into the paged id index

@@ -28,6 +28,13 @@ class Settings:
     rescue_interval: float = 5.0
     #: Finished job records (with their results) are kept this long, then pruned.
     result_ttl: float = 7 * 24 * 3600.0
+    #: Pruning (one worker's pruner thread at a time, docs/worker.md): records deleted
+    #: per transaction; the most of its time it spends deleting while expired records
+    #: remain (it sleeps the rest, in proportion to each batch's time); how often it
+    #: looks again once none remain (a standby worker: how often it tries to take over).
+    prune_batch: int = 1000
+    prune_share: float = 0.25
+    prune_interval: float = 5.0
     #: A job whose worker died this many times ends FAILURE instead of looping forever.
     max_lost_leases: int = 3
     #: The largest encoded job (arguments and envelope) accepted at enqueue.

@@ -56,6 +56,7 @@ from .pools import (
     make_pool,
 )  # fmt: skip
 from .pools.child import MAX_BATCH
+from .pruning import Pruner
 from .settle import lost_events, settle
 from .testhooks import ack_hold
 from .timing import ACK_WINDOW, BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
@@ -130,6 +131,7 @@ class Worker:
         self._hold_ack = ack_hold()  # test-only (testhooks.py); None in production
         self._revoked = False  # set by the revocation watch: heartbeat now
         self._watching = True
+        self.pruner = Pruner(self.backend, self.id, app.conf)
         self.counts = {"SUCCESS": 0, "FAILURE": 0, "RETRY": 0, "REVOKED": 0, "LOST": 0}
 
     @property
@@ -211,6 +213,8 @@ class Worker:
         consumer = threading.Thread(target=self._consume, name="conveyor-consumer", daemon=True)
         if not self.pool.claims:
             consumer.start()
+        pruning = threading.Thread(target=self.pruner.run, name="conveyor-pruner", daemon=True)
+        pruning.start()
         self._tell(WorkerUp)
         self.started.set()
         try:
@@ -222,6 +226,8 @@ class Worker:
                 self._room.notify_all()
             if consumer.is_alive():
                 consumer.join(timeout=IDLE_WAIT * 4)
+            self.pruner.stop()  # within one batch; it frees its lock before unregistering
+            pruning.join(timeout=IDLE_WAIT * 4)
             self._unregister()
             self._tell(WorkerDown)
         return code
@@ -480,7 +486,6 @@ class Worker:
                     ", ".join(rescued),
                 )
                 self._after_rescue(rescued)
-            self.backend.prune()
         except BackendError as exc:
             log.error("rescue of expired leases failed: %s", exc)
 

@@ -34,7 +34,7 @@ from ...records import (
     worker_entry,
 )
 from ...states import MAX_PRIORITY, MIN_PRIORITY, State
-from ..base import TASK_SAMPLE, ClaimArgs, RevocationWatch
+from ..base import AUDIT_KEPT, EVENTS_KEPT, TASK_SAMPLE, ClaimArgs, RevocationWatch
 from ..common import SQL_COLUMNS, SQLVerbs, audit_entry, audit_row, brief_json, dump
 from ..listing import Dialect, page
 from .codec import job_columns, record
@@ -55,6 +55,11 @@ def _each_returned(cur: Any, query: str, params: list[dict[str, Any]]) -> list[b
         found.append(cur.fetchone() is not None)
         if not cur.nextset():
             return found
+
+
+def _lease_arrays(leases: list[Lease]) -> dict[str, list[str]]:
+    """Leases as the two arrays the one-statement lease queries unnest."""
+    return {"ids": [x.job_id for x in leases], "tokens": [x.token for x in leases]}
 
 
 #: A count read that sums more delta rows than this folds them first (prune folds too).
@@ -128,19 +133,14 @@ class PostgresBackend(PostgresConnection):
     @guarded
     def _renew(self, leases: list[Lease], now: float, lease_until: float) -> HeartbeatReply:
         reply = HeartbeatReply()
-        params = [
-            {"id": lease.job_id, "token": lease.token, "lease_until": lease_until}
-            for lease in leases
-        ]
-        with self._tx() as conn, conn.cursor() as cur:
-            cur.executemany(self._q["renew"], params, returning=True)
-            for lease in leases:
-                row = cur.fetchone()
-                if row is None:
-                    reply.lost.add(lease.job_id)
-                elif row[0] == "terminate":
-                    reply.terminate.add(lease.job_id)
-                cur.nextset()
+        with self._connection() as conn:  # one autocommit statement: see queries.sql
+            rows = conn.execute(self._q["renew"], {**_lease_arrays(leases), "lease_until": lease_until}).fetchall()  # fmt: skip
+        renewed = dict(rows)
+        for lease in leases:
+            if lease.job_id not in renewed:
+                reply.lost.add(lease.job_id)
+            elif renewed[lease.job_id] == "terminate":
+                reply.terminate.add(lease.job_id)
         return reply
 
     @guarded
@@ -177,19 +177,13 @@ class PostgresBackend(PostgresConnection):
     @guarded
     def _release(self, leases: list[Lease], now: float, interrupted: dict[str, Any] | None) -> None:
         query = self._q["release" if interrupted is None else "release_interrupted"]
-        brief = brief_json(interrupted)
-        with self._tx() as conn, conn.cursor() as cur:
-            cur.executemany(
-                query,
-                [{"id": x.job_id, "token": x.token, "now": now, "brief": brief} for x in leases],
-            )
+        with self._connection() as conn:  # one autocommit statement, as _renew
+            conn.execute(query, {**_lease_arrays(leases), "now": now, "brief": brief_json(interrupted)})  # fmt: skip
 
     @guarded
     def _expire(self, leases: list[Lease]) -> None:
-        with self._tx() as conn, conn.cursor() as cur:
-            cur.executemany(
-                self._q["expire"], [{"id": lease.job_id, "token": lease.token} for lease in leases]
-            )
+        with self._connection() as conn:
+            conn.execute(self._q["expire"], _lease_arrays(leases))
 
     @guarded
     def _next_due(self, queues: list[str]) -> float | None:
@@ -220,18 +214,23 @@ class PostgresBackend(PostgresConnection):
 
     @guarded
     def _prune(self, now: float, limit: int) -> int:
-        deleted = self._verbs.prune(now, limit)
+        # Each statement on its own, committed by the server (autocommit), never a
+        # transaction around them: a pruner frozen between two (SIGSTOP, a paused VM)
+        # holds no lock that a worker's claim, ack or rescue, or another pruner, waits on.
+        with self._connection() as conn:
+            deleted = conn.execute(self._q["prune_jobs"], {"now": now, "limit": limit}).rowcount
+            conn.execute(self._q["prune_events"], {"keep": EVENTS_KEPT})
+            conn.execute(self._q["prune_audit"], {"keep": AUDIT_KEPT})
+            conn.execute(self._q["prune_kv"], {"now": now})
+            conn.execute(self._q["prune_groups"], {"now": now})
         self._fold()
-        return deleted
+        return int(deleted)
 
     def _fold(self) -> None:
         """Fold the count deltas into one row per (queue, state), unless another session
-        is folding (concurrent folds could deadlock)."""
-        with self._tx() as conn:
-            lock = f"conveyor-fold:{self.schema}"
-            row = conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (lock,)).fetchone()
-            if row and row[0]:
-                conn.execute(self._q["fold_counts"])
+        is folding (one statement: see ``fold_counts``)."""
+        with self._connection() as conn:
+            conn.execute(self._q["fold_counts"], {"lock": f"conveyor-fold:{self.schema}"})
 
     @guarded
     def _requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]:
@@ -344,11 +343,13 @@ class PostgresBackend(PostgresConnection):
 
     @guarded
     def _lock(self, name: str, owner: str, now: float, until: float) -> bool:
-        return bool(self._rows("lock", {"name": name, "owner": owner, "now": now, "until": until}))
+        with self._connection() as conn:  # autocommit: a frozen holder keeps no row locked
+            params = {"name": name, "owner": owner, "now": now, "until": until}
+            return conn.execute(self._q["lock"], params).fetchone() is not None
 
     @guarded
     def _unlock(self, name: str, owner: str) -> bool:
-        with self._tx() as conn:
+        with self._connection() as conn:
             return conn.execute(self._q["unlock"], {"name": name, "owner": owner}).rowcount == 1
 
     @guarded

@@ -1,0 +1,106 @@
+"""The pruner: deletes finished records past their ``keep_until`` on a thread of its own.
+
+Every worker runs one, and the holder of the backend lock ``PRUNE_LOCK`` prunes: one
+pruner at a time across workers, so adding workers does not add deleting load; when the
+holder dies its lock expires and another worker's pruner takes over. While expired
+records remain it deletes batch after batch (``prune_batch``), pacing itself: after a
+batch that took t seconds it sleeps t * (1 - share) / share (``prune_share``), so it
+spends at most that share of its time holding the store's write path and a draining
+worker's acknowledgements keep the rest. It paces a short batch the same way (records
+keep expiring while workers finish jobs: it follows them, and its batches grow to their
+rate); only a batch that deletes nothing sends it to look again after ``prune_interval``. docs/worker.md tells why a thread
+of the worker rather than the scheduler process.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from ..errors import BackendError
+from .timing import ERROR_BACKOFF
+
+if TYPE_CHECKING:
+    from ..backends.base import Backend
+    from ..config import Settings
+
+log = logging.getLogger("conveyor.worker")
+
+#: The backend lock naming the one worker that prunes.
+PRUNE_LOCK = "conveyor-pruner"
+
+
+class Pruner:
+    """Run ``run`` on a thread; ``stop`` ends it (within one batch) and frees the lock."""
+
+    def __init__(self, backend: Backend, owner: str, conf: Settings) -> None:
+        if conf.prune_batch < 1 or not 0 < conf.prune_share <= 1 or conf.prune_interval <= 0:
+            raise ValueError(
+                f"pruning settings out of range: prune_batch={conf.prune_batch!r} (at least 1), "
+                f"prune_share={conf.prune_share!r} (above 0, at most 1), "
+                f"prune_interval={conf.prune_interval!r} (seconds, above 0)"
+            )
+        self.backend, self.owner = backend, owner
+        self.batch, self.share, self.interval = (
+            conf.prune_batch,
+            conf.prune_share,
+            conf.prune_interval,
+        )
+        self._stopping = threading.Event()
+        self._renewed = 0.0  # monotonic time the lock was last taken or extended
+        self.deleted = 0
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def run(self) -> None:
+        # The first look waits up to a second, at random: a worker starting is busy
+        # claiming, and workers started together then do not all reach for the lock at once.
+        self._stopping.wait(random.uniform(0.2, 1.0) * min(1.0, self.interval))
+        try:
+            while not self._stopping.is_set():
+                try:
+                    pause = self._step()
+                except BackendError as exc:
+                    log.error("pruning failed (%s); retrying in %.0fs", exc, ERROR_BACKOFF)
+                    pause = ERROR_BACKOFF
+                except Exception:  # a driver error of another kind: say so, never die
+                    log.exception("pruning failed; retrying in %.0fs", self.interval)
+                    pause = self.interval
+                self._stopping.wait(pause)
+        finally:
+            self._release()
+
+    def _step(self) -> float:
+        """One batch if this worker holds the lock; the seconds to wait before the next."""
+        if not self._hold():
+            return self.interval
+        started = time.monotonic()
+        deleted = self.backend.prune(limit=self.batch)
+        self.deleted += deleted
+        if not deleted:
+            return self.interval  # nothing has expired
+        took = time.monotonic() - started
+        return took * (1 - self.share) / self.share
+
+    def _hold(self) -> bool:
+        """Take the lock, or extend it once per interval while it is ours (the TTL is
+        three intervals, so a pruner that stalls for less keeps its turn)."""
+        now = time.monotonic()
+        if self._renewed and now - self._renewed < self.interval:
+            return True
+        if self.backend.acquire_lock(PRUNE_LOCK, self.owner, 3 * self.interval):
+            self._renewed = now
+            return True
+        self._renewed = 0.0
+        return False
+
+    def _release(self) -> None:
+        if self._renewed:
+            try:
+                self.backend.release_lock(PRUNE_LOCK, self.owner)
+            except BackendError as exc:  # it expires by itself
+                log.debug("could not release the pruning lock: %s", exc)

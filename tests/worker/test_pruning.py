@@ -1,0 +1,69 @@
+"""The worker's pruner: records past their retention go batch after batch while the
+worker runs and drains jobs; nothing unexpired goes; one pruner holds the lock."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from conveyor import App, State
+from conveyor.records import Outcome
+from conveyor.task import Signature
+from conveyor.worker import Worker
+from conveyor.worker.pruning import PRUNE_LOCK
+
+from .conftest import wait_until
+
+Start = Callable[..., tuple[Worker, threading.Thread]]
+
+
+def finish(app: App, n: int) -> list[str]:
+    """``n`` jobs run to SUCCESS through the backend's own claim and ack."""
+    ids = [r.id for r in app.enqueue_many([Signature("t.add", (1, 2)) for _ in range(n)])]
+    claimed = app.backend.claim(["default"], "someone", n, 30)
+    assert len(claimed) == n
+    app.backend.ack(Outcome(j.id, j.lease_token or "", State.SUCCESS, 3) for j in claimed)
+    return ids
+
+
+def test_expired_records_are_pruned_batch_after_batch_while_the_worker_drains(
+    worker_app: App, start_worker: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = worker_app.backend
+    # Batches of 50 and a 5 s interval: the 300 expired records go within the wait below
+    # only if the pruner deletes batch after batch, not one batch per interval.
+    monkeypatch.setattr(worker_app.conf, "prune_batch", 50)
+    monkeypatch.setattr(worker_app.conf, "prune_interval", 5.0)
+    backend.result_ttl = 0.0  # kept until the moment they finish: expired at once
+    expired = finish(worker_app, 300)
+    backend.result_ttl = 3600.0
+    kept = finish(worker_app, 20)
+    drained = [worker_app.send_task("t.add", (2, 2)).id for _ in range(100)]
+
+    worker, _ = start_worker()
+    # Counted once its call returns: on PostgreSQL each delete commits alone, before that.
+    # (One batch per interval would take 25 s or more.)
+    wait_until(
+        lambda: worker.pruner.deleted == 300, timeout=10.0, what="the expired records pruned"
+    )
+    assert not backend.get_many(expired)
+    assert not backend.acquire_lock(PRUNE_LOCK, "another-worker", 10)  # one pruner at a time
+
+    wait_until(
+        lambda: all(j.state is State.SUCCESS for j in backend.get_many(drained).values()),
+        what="the worker to drain its jobs",
+    )
+    assert set(backend.get_many(kept + drained)) == set(kept + drained)  # none unexpired gone
+    worker.stop(graceful=False)
+    wait_until(lambda: backend.acquire_lock(PRUNE_LOCK, "another-worker", 10),
+               what="the stopped worker to free the pruning lock")  # fmt: skip
+
+
+def test_pruning_settings_out_of_range_are_refused(
+    worker_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker_app.conf, "prune_share", 0.0)
+    with pytest.raises(ValueError, match=r"prune_share=0\.0"):
+        Worker(worker_app, pool="thread")
