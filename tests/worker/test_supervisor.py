@@ -112,6 +112,35 @@ def test_until_all_waits_for_every_service() -> None:
     assert not thread.is_alive()
 
 
+SIGNAL_ON_ANOTHER_THREAD = """
+import signal, sys, threading
+from conveyor.worker.supervisor import Supervisor
+from tests.worker.test_supervisor import FakeService
+
+journal = []
+service = FakeService("svc", journal)
+supervisor = Supervisor([service])
+
+def deliver() -> None:
+    service.ready.wait()
+    target = next(t for t in threading.enumerate() if t.name == "conveyor-svc")
+    signal.pthread_kill(target.ident, signal.SIGTERM)  # to the service's thread, not main
+
+threading.Thread(target=deliver, daemon=True).start()
+code = supervisor.run()
+print(journal, code)
+"""
+
+
+def test_a_signal_delivered_to_another_thread_still_stops_the_supervisor() -> None:
+    """The kernel may hand a process's signal to any of its threads; Python runs the
+    handler on the main thread only when it next wakes, so the supervisor's waits wake."""
+    proc = subprocess.run([sys.executable, "-c", SIGNAL_ON_ANOTHER_THREAD], cwd=ROOT,
+                          capture_output=True, text=True, timeout=20)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "['svc prepared', 'svc graceful'] 0" in proc.stdout
+
+
 def test_exit_codes_read_as_a_person_would() -> None:
     assert describe_exit(-signal.SIGKILL) == "killed by SIGKILL"
     assert describe_exit(3) == "exit code 3"

@@ -44,6 +44,11 @@ MAX_RESTART_DELAY = 30.0
 #: A child that ran this long before dying is restarted at once, as if for the first time.
 HEALTHY_RUN = 60.0
 #: Signals that ask the supervisor to stop; SIGBREAK is Ctrl-Break on Windows.
+#: How often the main thread wakes while it waits (seconds). Python runs a signal's
+#: handler on the main thread, when that thread next runs; the kernel may deliver the
+#: signal to any thread (another one, when the main thread already has one pending, as
+#: after SIGCONT), and then nothing wakes the main thread from a wait without a timeout.
+SIGNAL_CHECK = 0.25
 STOP_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGBREAK") if hasattr(signal, name)
 )
@@ -109,7 +114,8 @@ class Supervisor:
             self._wait()
             self._stop_all(graceful=self._stop_level < 2)
             for running in reversed(self._running):
-                running.thread.join()
+                while running.thread.is_alive():  # woken often: a second signal is handled
+                    running.thread.join(SIGNAL_CHECK)
         finally:
             restore()
         return max((r.code or 0 for r in self._running), default=0)
@@ -146,7 +152,7 @@ class Supervisor:
                         if r.code:
                             log.error("%s ended with exit code %d", r.service.name, r.code)
                     return
-                self._changed.wait()
+                self._changed.wait(SIGNAL_CHECK)
 
     def _stop_all(self, *, graceful: bool) -> None:
         level = 1 if graceful else 2
