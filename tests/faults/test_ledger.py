@@ -117,7 +117,10 @@ def test_postgres_connections_terminated_mid_claim_and_mid_ack(
         producer = threading.Thread(target=produce)
         producer.start()
         with psycopg.connect(base, autocommit=True) as admin:
-            for _ in range(30):  # every 0.15 s: claims, acks and heartbeats all get hit
+            # Every 0.15 s (claims, acks and heartbeats all get hit), at least 30 times and
+            # until over 100 jobs went in between cuts (a loaded machine enqueues slower).
+            deadline = time.monotonic() + 60
+            while (len(faults) < 30 or len(ids) <= 100) and time.monotonic() < deadline:
                 time.sleep(0.15)
                 faults.append(Fault(time.time(), "connections cut"))
                 admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
