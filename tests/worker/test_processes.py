@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import psutil
@@ -164,6 +165,30 @@ def test_retries_that_run_out_name_max_retries_and_the_last_error(
     wait_until(lambda: said.encode() in _log(worker), 10, "the worker's log line")
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(20) == 0
+
+
+def test_a_retried_job_leaves_the_workers_slots_once_it_succeeds(
+    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    """The registry's slots (``WorkerInfo.running``, the dashboard's Workers page) list
+    what the worker holds: a job that retried, then succeeded, leaves them with the next
+    heartbeats, not minutes later."""
+    worker = spawn_worker("-c", "2")
+    wait_until(lambda: registered(producer, worker), 20, "the worker to register")
+    for _ in range(3):
+        job_id = producer.send_task("t.flaky", (2,)).id  # fails once, retries, succeeds
+        wait_until(partial(left_slots, producer, worker, job_id), 20, "a heartbeat without it")
+
+
+def left_slots(app: App, worker: subprocess.Popen[bytes], job_id: str) -> bool:
+    """``job_id`` succeeded on its second attempt, and a heartbeat of ``worker`` written
+    since no longer lists it."""
+    record = app.backend.get(job_id)
+    if record.state is not State.SUCCESS or record.finished_at is None:
+        return False
+    assert record.attempt == 2
+    me = next(w for w in app.backend.workers() if w.pid == worker.pid)
+    return me.last_seen > record.finished_at and job_id not in me.running
 
 
 def _tree(pid: int) -> tuple[list[psutil.Process], list[psutil.Process]]:

@@ -18,7 +18,7 @@ import pytest
 from conveyor import App, State
 from conveyor.errors import TaskControl, Terminated
 from conveyor.worker import Worker
-from conveyor.worker.limits import ThreadRun, raise_in_thread
+from conveyor.worker.limits import ThreadRun
 
 from .conftest import ledger_lines, wait_until
 
@@ -171,26 +171,31 @@ def test_an_exception_raised_into_a_run_never_outlives_it() -> None:
     assert leaked == 0
 
 
-def test_an_exception_raised_as_the_run_closes_is_dropped() -> None:
-    """The window the lock leaves: an interrupter holding the run's lock raises while the
-    run's thread waits for that lock to close the run. The exception must be dropped as
-    the run closes, not land in whatever the thread runs next."""
+def terminate_as_the_run_closes() -> None:
+    """Run an empty run in this thread; an interrupter holding the run's lock raises
+    while this thread waits for that lock to close the run."""
     run = ThreadRun(None, None)
     holding, closing = threading.Event(), threading.Event()
 
-    def interrupter(thread_id: int) -> None:
-        with run._lock:  # as ThreadRun.interrupt holds it while it raises
+    def interrupter() -> None:
+        with run._lock:  # ThreadRun.interrupt holds it while it raises
             holding.set()
             closing.wait(5)
             time.sleep(0.05)  # the run's thread is now blocked on the lock, in C
-            raise_in_thread(thread_id, Terminated)
+            assert run._interrupt_locked(Terminated, "a terminate as the run closes")
 
     with run:
-        other = threading.Thread(target=interrupter, args=(threading.get_ident(),))
+        other = threading.Thread(target=interrupter)
         other.start()
         holding.wait(5)
         closing.set()
     other.join()
+
+
+def test_an_exception_raised_as_the_run_closes_is_dropped() -> None:
+    """The window the lock leaves. The exception must be dropped as the run closes, not
+    land in whatever the thread runs next."""
+    terminate_as_the_run_closes()
     deadline = time.monotonic() + 0.05  # the thread's next job: nothing may land here
     while time.monotonic() < deadline:
         pass

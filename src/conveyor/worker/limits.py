@@ -16,8 +16,13 @@ Two ways to deliver, chosen per run:
 What keeps an asynchronous exception safe and the record honest:
 
 - it is raised only while the run is open: ``interrupt`` and ``__exit__`` share a lock,
-  and ``__exit__`` clears an exception raised but not landed yet, so it can never reach
-  the next job the thread runs;
+  and ``__exit__`` drops an exception raised but not landed yet, so it can never reach
+  the next job the thread runs. It drops it by raising a marker in its place and
+  catching it, never by clearing with ``PyThreadState_SetAsyncExc(id, NULL)``: on
+  CPython 3.11 a clear leaves the interpreter's "asynchronous exception pending" flag
+  set for good, and under any tracer or profiler (cProfile, coverage, a debugger) the
+  next Python call then spins forever at its first instruction. A run nothing was
+  raised into (nearly every run) makes no such call at all;
 - each one is raised once per run (a second terminate does not interrupt the task's
   ``finally`` cleanup), as a one-off subclass of its class whose constructor runs where
   it lands: the run knows whether and when it landed, and ``unheeded`` turns a terminate
@@ -68,6 +73,15 @@ def raise_in_thread(thread_id: int, exc_type: type[BaseException] | None) -> boo
         _set_async_exc(ctypes.c_ulong(thread_id), None)
         return False
     return bool(done)
+
+
+class _Dropped(BaseException):
+    """Raised by a closing run into its own thread in place of an exception that had not
+    landed, and caught there at once (see ``ThreadRun.close``)."""
+
+
+def _checkpoint() -> None:
+    """A Python call: the interpreter delivers pending asynchronous exceptions on entry."""
 
 
 def _can_use_signals() -> bool:
@@ -144,13 +158,18 @@ class ThreadRun:
         self._use_signals = bool(self.limits) and _can_use_signals()
         self._start = time.monotonic()
         # Closing, as one sequence of C calls: no bytecode runs between taking the lock
-        # and clearing a pending exception, so none of this run's can land in between.
-        self._closing: tuple[Callable[[], object], ...] = (
+        # and dropping a pending exception, so none of this run's can land in between.
+        # Its third step does nothing until ``interrupt`` raises into the run: then it
+        # raises ``_Dropped`` in place of whatever is pending, for ``close`` to catch.
+        self._drop = functools.partial(
+            _set_async_exc, ctypes.c_ulong(self._thread_id), ctypes.py_object(_Dropped)
+        )
+        self._closing: list[Callable[[], object]] = [
             self._lock.acquire,
             functools.partial(setattr, self, "_ended", True),
-            functools.partial(_set_async_exc, ctypes.c_ulong(self._thread_id), None),
+            int,  # a call into C that does nothing (no bytecode may run under the lock)
             self._lock.release,
-        )
+        ]
 
     def elapsed(self) -> float:
         return time.monotonic() - self._start
@@ -185,7 +204,11 @@ class ThreadRun:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, signal.SIG_DFL)
         self.ended_at = self.elapsed()
-        collections.deque(map(operator.call, self._closing), maxlen=0)
+        try:
+            collections.deque(map(operator.call, self._closing), maxlen=0)
+            _checkpoint()  # a _Dropped raised by the closing lands here at the latest
+        except _Dropped:
+            pass
         self._done.set()
 
     def terminate(self) -> bool:
@@ -198,11 +221,15 @@ class ThreadRun:
     def interrupt(self, control: type[TaskControl], reason: str) -> bool:
         """Raise ``control`` in the task once, if it still runs; True if raised now."""
         with self._lock:
-            if not self._open or self._ended or any(i.control is control for i in self.interrupts):
-                return False
-            interrupt = Interrupt(control, reason, self.elapsed())
-            self.interrupts.append(interrupt)
-            return raise_in_thread(self._thread_id, interrupt.landing_type(self))
+            return self._interrupt_locked(control, reason)
+
+    def _interrupt_locked(self, control: type[TaskControl], reason: str) -> bool:
+        if not self._open or self._ended or any(i.control is control for i in self.interrupts):
+            return False
+        interrupt = Interrupt(control, reason, self.elapsed())
+        self.interrupts.append(interrupt)
+        self._closing[2] = self._drop  # before raising: closing must drop what may be pending
+        return raise_in_thread(self._thread_id, interrupt.landing_type(self))
 
     def unheeded(self, raised: BaseException | None) -> TaskControl | None:
         """The error to record when a terminate or hard limit fired but did not end the
