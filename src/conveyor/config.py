@@ -32,6 +32,7 @@ class Settings:
     #: per transaction; the most of its time it spends deleting while expired records
     #: remain (it sleeps the rest, in proportion to each batch's time); how often it
     #: looks again once none remain (a standby worker: how often it tries to take over).
+    #: While it is behind, batches grow to 16 times prune_batch and the share doubles.
     prune_batch: int = 1000
     prune_share: float = 0.25
     prune_interval: float = 5.0

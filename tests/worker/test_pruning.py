@@ -11,7 +11,7 @@ import pytest
 from conveyor import App, State
 from conveyor.records import Outcome
 from conveyor.task import Signature
-from conveyor.worker import Worker
+from conveyor.worker import Worker, pruning
 from conveyor.worker.pruning import PRUNE_LOCK
 
 from .conftest import wait_until
@@ -67,3 +67,33 @@ def test_pruning_settings_out_of_range_are_refused(
     monkeypatch.setattr(worker_app.conf, "prune_share", 0.0)
     with pytest.raises(ValueError, match=r"prune_share=0\.0"):
         Worker(worker_app, pool="thread")
+
+
+def test_a_pruner_behind_grows_its_batches_and_returns_to_the_setting_once_caught_up(
+    worker_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = worker_app.backend
+    monkeypatch.setattr(worker_app.conf, "prune_batch", 20)
+    monkeypatch.setattr(pruning, "BATCH_SECONDS", 60.0)  # every batch counts as quick
+    backend.result_ttl = 0.0
+    expired = finish(worker_app, 700)  # 20 + 40 + 80 + 160 + 320 (the most: 16 x 20) ...
+    backend.result_ttl = 3600.0
+    kept = finish(worker_app, 5)
+    asked: list[int] = []
+    prune = backend.prune
+
+    def recording(limit: int = 1000) -> int:
+        asked.append(limit)
+        return prune(limit=limit)
+
+    monkeypatch.setattr(backend, "prune", recording)
+    pruner = pruning.Pruner(backend, "me", worker_app.conf)
+    while pruner.deleted < 700:
+        pruner._step()  # one batch at a time, here: the pacing is not under test
+    # Behind, each batch doubles up to 16 times the setting; the 700 took 6 batches
+    # where batches of 20 would take 35. The last found fewer than it asked: caught up.
+    assert asked == [20, 40, 80, 160, 320, 320]
+    assert pruner._step() == worker_app.conf.prune_interval  # nothing left: looks later
+    assert asked[-1] == 20
+    assert not backend.get_many(expired)
+    assert set(backend.get_many(kept)) == set(kept)
