@@ -106,6 +106,13 @@ class AsyncApp:
             raise await self.call(self.app.not_found, job_id)
         return found
 
+    async def kv_get(self, key: str, default: Any = None) -> Any:
+        """``Backend.kv_get``, on the loop where the backend reads there (as ``record``)."""
+        opened = self._reads.get(asyncio.get_running_loop())
+        if opened is None or opened[0].backend is not self.app.backend:
+            return await self.call(self.app.backend.kv_get, key, default)
+        return await opened[0].kv_get(key, default)
+
     async def result(
         self, job_id: str, timeout: float | None = None, *, propagate: bool = True
     ) -> Any:

@@ -15,7 +15,7 @@ from conveyor import App
 from conveyor.backends import Backend
 from conveyor.context import TaskContext
 from conveyor.errors import BackendError, JobNotFound
-from conveyor.testing import drain, use_backend
+from conveyor.testing import FakeClock, drain, use_backend
 from conveyor.web import create_api
 
 from ..web.conftest import Served
@@ -137,3 +137,27 @@ def test_redis_unreachable_is_a_backend_error_and_the_api_answers_503() -> None:
     assert r.status_code == 503
     assert r.json()["error"]["code"] == "backend_unavailable"
     app.aio.close()
+
+
+def test_kv_get_on_the_loop_reads_what_the_synchronous_read_does(
+    make_backend: Callable[..., Backend], clock: FakeClock
+) -> None:
+    """``app.aio.kv_get`` (the API's token check): on the loop where the backend reads
+    there, else on the threads; a missing key and an expired entry give the default."""
+    app = App("kv")
+    with use_backend(app, make_backend(clock=clock)):
+        app.backend.kv_set("kept", {"sha256": "ab", "n": [1, 2]})
+        app.backend.kv_set("gone", "old", ttl=5)
+        clock.advance(6)
+
+        async def scenario() -> list[object]:
+            await app.aio.open()
+            try:
+                return [await app.aio.kv_get(k, "none") for k in ("kept", "gone", "nokey")]
+            finally:
+                await app.aio.aclose()
+
+        expected = [{"sha256": "ab", "n": [1, 2]}, "none", "none"]
+        assert asyncio.run(scenario()) == expected
+        assert [app.backend.kv_get(k, "none") for k in ("kept", "gone", "nokey")] == expected
+        app.aio.close()

@@ -122,6 +122,10 @@ class AsyncReads:
         """One job's record (``get_many([job_id])``), or None if no job has that id."""
         raise NotImplementedError
 
+    async def kv_get(self, key: str, default: Any = None) -> Any:
+        """``Backend.kv_get`` (the API's token check reads its entry this way)."""
+        raise NotImplementedError
+
     async def close(self) -> None:
         """Release the connections (on the loop that opened them)."""
 

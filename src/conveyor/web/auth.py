@@ -18,8 +18,8 @@ Modes (``create_api(app, auth=...)``):
 - ``"off"``: no checks; for a router mounted behind the service's own authentication.
 
 A token found valid is remembered for ``token_cache`` seconds (1 by default; 0 checks the
-backend on every request): checking it costs a backend read and a thread hop, as much as
-the submit itself. A revoked token therefore stops working within that time in a
+backend on every request): checking it costs a backend read (on the event loop where the
+backend reads there, Redis; else with a thread hop, as much as the submit itself). A revoked token therefore stops working within that time in a
 serving process, not at the very instant; an unknown or wrong one is never remembered.
 """
 
@@ -33,7 +33,7 @@ from fastapi.security import HTTPBearer
 
 from .audit import identify
 from .errors import ApiError
-from .tokens import Role, Token, TokenStore, allows
+from .tokens import Role, Token, TokenStore, allows, entry_key, matching
 
 if TYPE_CHECKING:
     from ..app import App
@@ -62,8 +62,10 @@ class TrustedTokens:
         found = self.trusted.get(key)
         if found is not None and found[1] > now:
             return found[0]
-        # The app's backend of the moment (tests swap it).
-        token = await self.app.aio.call(TokenStore(self.app.backend).verify, secret)
+        # On the event loop where the backend reads there (Redis), else on a thread.
+        found_key = entry_key(secret)
+        entry = await self.app.aio.kv_get(found_key) if found_key is not None else None
+        token = matching(secret, entry)
         if token is not None and self.seconds > 0:
             if len(self.trusted) >= CACHE_SIZE:
                 self.trusted.clear()
@@ -80,8 +82,12 @@ class Authorizer(HTTPBearer):
     ``write_role``: what a change needs on these routes (``admin`` for schedules).
     ``token_cache``: how long a valid token is trusted without a backend read.
 
-    It is the bearer scheme itself (named ``HTTPBearer`` in the OpenAPI document), not a
-    dependency on one: FastAPI solves one level of dependencies a request, not three."""
+    It is the bearer scheme itself (named ``HTTPBearer`` in the OpenAPI document), listed
+    in the routes' dependencies for that document, and called by the route class before
+    the handler (``guard``, ``errors.ApiRoute``), not by FastAPI's dependency solving."""
+
+    #: Called by ``ApiRoute`` before the handler instead of as a dependency.
+    guard = True
 
     def __init__(
         self,

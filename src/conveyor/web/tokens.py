@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from ..errors import BackendError, ConfigurationError
 
@@ -57,6 +57,24 @@ def _digest(secret: str) -> str:
 
 def _key(token_id: str) -> str:
     return f"api-token:{token_id}"
+
+
+def entry_key(secret: str) -> str | None:
+    """The backend key (``Backend.kv_get``) of the entry a secret would belong to, or
+    None for a secret of no token's form."""
+    token_id = secret[len(PREFIX) :].split("_", 1)[0] if secret.startswith(PREFIX) else ""
+    return _key(token_id) if token_id.isalnum() else None
+
+
+def matching(secret: str, entry: dict[str, Any] | None) -> Token | None:
+    """The token of the stored ``entry`` (read at ``entry_key(secret)``) if ``secret`` is
+    its secret, else None: ``TokenStore.verify``'s check, for a caller that read the
+    entry itself (the API, on its event loop)."""
+    # Compare even when nothing matched, so a miss takes as long as a wrong secret.
+    stored = entry["sha256"] if entry else _DUMMY_HASH
+    if not hmac.compare_digest(_digest(secret), stored) or entry is None:
+        return None
+    return Token(entry["id"], entry["name"], entry["role"], entry["created_at"])
 
 
 class TokenStore:
@@ -101,13 +119,8 @@ class TokenStore:
 
     def verify(self, secret: str) -> Token | None:
         """The token this secret belongs to, or None."""
-        token_id = secret[len(PREFIX) :].split("_", 1)[0] if secret.startswith(PREFIX) else ""
-        entry = self.backend.kv_get(_key(token_id)) if token_id.isalnum() else None
-        # Compare even when nothing matched, so a miss takes as long as a wrong secret.
-        stored = entry["sha256"] if entry else _DUMMY_HASH
-        if not hmac.compare_digest(_digest(secret), stored) or entry is None:
-            return None
-        return Token(entry["id"], entry["name"], entry["role"], entry["created_at"])
+        key = entry_key(secret)
+        return matching(secret, self.backend.kv_get(key) if key is not None else None)
 
     def _ids(self) -> list[str]:
         return list(self.backend.kv_get(INDEX_KEY) or [])

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
 import redis.asyncio
 
 from ...records import JobRecord
@@ -39,6 +40,15 @@ class RedisAsyncReads(AsyncReads):
         reply = await self._command("HGETALL", self.backend._key("job", job_id))
         # RESP2 answers a flat list of fields and values, RESP3 a map
         return stored(reply if isinstance(reply, dict) else pairs(reply), job_id)
+
+    async def kv_get(self, key: str, default: Any = None) -> Any:
+        raw = await self._command("HGET", self.backend._key("kv"), key)
+        if raw is None:
+            return default
+        value, until = orjson.loads(raw)
+        if until is not None and until <= self.backend.now():
+            return default  # expired (the synchronous read deletes it when it meets it)
+        return value
 
     async def _command(self, *args: Any) -> Any:
         for retry in (False, True):
