@@ -14,11 +14,10 @@ from conveyor.web import api_router, create_api
 from .conftest import Served, run
 
 
+@pytest.mark.parametrize("backend_kind", ["redis"])  # only Redis reads on the event loop
 def test_on_redis_a_status_read_with_its_token_hops_to_no_thread(
-    web_app: App, backend_kind: str, tokens: dict[str, dict[str, str]]
+    web_app: App, tokens: dict[str, dict[str, str]]
 ) -> None:
-    if backend_kind != "redis":
-        pytest.skip("only Redis reads on the event loop")
     job = web_app.send_task("web.add", [1, 2])
 
     async def scenario() -> tuple[int, int, bool]:
