@@ -1,8 +1,8 @@
--- Prepended to every script. ARGV[1] is the key prefix, which carries the app's hash
+-- Prepended to every script (after index.lua), but the standalone ones. ARGV[1] is the key prefix, which carries the app's hash
 -- tag (conveyor:{name}), so every key a script touches lives in one Cluster slot.
 -- A job's hash has no run_at when it equals created_at (a job due at once): read
 -- run_at or created_at. Invariants kept by every script:
---   q:<queue>:ready    PENDING jobs only, scored by priority then run_at (ms)
+--   q:<queue>:due      PENDING jobs only, by priority then run_at (ms), paged (index.lua)
 --   q:<queue>:delayed  SCHEDULED and RETRY jobs, scored by run_at
 --   leases             STARTED jobs, scored by lease_until
 --   finished           finished jobs, scored by keep_until (for pruning)
@@ -57,10 +57,11 @@ local function wake(queue)
   redis.call("LTRIM", K("q", queue, "wake"), 0, 0)
 end
 
--- Queue a job: into the ready set if it is due (PENDING), else the delayed set.
+-- Queue a job: into the due pages if it is due (PENDING), else the delayed set. run_at
+-- must be the one its hash reads (run_at, or created_at when absent): see rd_member.
 local function enqueue_waiting(id, queue, priority, run_at, now)
   if run_at <= now then
-    redis.call("ZADD", K("q", queue, "ready"), (9 - priority) * 4398046511104 + math.floor(run_at * 1000), id)
+    rd_add(P, queue, priority, run_at, id)
     wake(queue)
   else
     redis.call("ZADD", K("q", queue, "delayed"), run_at, id)
@@ -89,7 +90,10 @@ local function finish(id, queue, task, old, new, now, keep_until, fields)
   redis.call("HSET", key, "finished_at", now, "keep_until", keep_until)
   redis.call("HDEL", key, "lease_token", "lease_until")
   redis.call("ZREM", K("leases"), id)
-  redis.call("ZREM", K("q", queue, "ready"), id)
+  if old == "PENDING" then
+    local at = redis.call("HMGET", key, "priority", "run_at", "created_at")
+    rd_remove(P, queue, tonumber(at[1]), tonumber(at[2] or at[3]), id)
+  end
   redis.call("ZREM", K("q", queue, "delayed"), id)
   redis.call("ZADD", K("finished"), keep_until, id)
   if redis.call("HEXISTS", key, "started_at") == 1 then redis.call("ZADD", K("done"), now, id) end
@@ -101,4 +105,17 @@ local function leased(id, token)
   local f = redis.call("HMGET", K("job", id), "state", "lease_token", "queue", "task")
   if f[1] == "STARTED" and f[2] == token then return f[3], f[4] end
   return nil
+end
+
+-- A job back to its queue after a delivery (release, rescue): due at its run_at, or now
+-- if that is later than now (another machine's clock), stored so (see rd_member).
+local function requeue_due(id, queue, now)
+  local key = K("job", id)
+  local f = redis.call("HMGET", key, "priority", "run_at", "created_at")
+  local at = tonumber(f[2] or f[3])
+  if at > now then
+    at = now
+    redis.call("HSET", key, "run_at", num(now))
+  end
+  enqueue_waiting(id, queue, tonumber(f[1]), at, now)
 end

@@ -2,6 +2,7 @@
 -- Returns 1 per inserted job, 0 where the id existed.
 local now = tonumber(ARGV[2])
 local out, seen, due, added = {}, {}, {}, {}
+local ready = {}  -- queue -> {members, least score, greatest score}
 local sets = {}  -- key -> {score, member, ...}, written by one ZADD per key at the end
 local function zadd(key, score, member)
   if not sets[key] then sets[key] = {} end
@@ -31,7 +32,14 @@ for i, j in ipairs(cjson.decode(ARGV[3])) do
     else
       local run_at = tonumber(j.run_at_s)
       if run_at <= now then
-        zadd(K("q", j.queue, "ready"), (9 - j.priority) * 4398046511104 + math.floor(run_at * 1000), j.id)
+        local score = (9 - j.priority) * RD_BAND + math.floor(run_at * 1000)
+        local r = ready[j.queue]
+        if not r then
+          r = {{}, score, score}
+          ready[j.queue] = r
+        end
+        table.insert(r[1], rd_head(score) .. j.id)
+        r[2], r[3] = math.min(r[2], score), math.max(r[3], score)
         due[j.queue] = true
       else
         zadd(K("q", j.queue, "delayed"), run_at, j.id)
@@ -49,6 +57,9 @@ for i, j in ipairs(cjson.decode(ARGV[3])) do
   end
 end
 for key, args in pairs(sets) do batched("ZADD", key, args) end
+-- Bounds by score alone: "<least>" sorts before every member, "<greatest>\255" after
+-- (no id holds the byte 255, which UTF-8 never uses).
+for q, r in pairs(ready) do pg_add_many(rd_dir(P, q), r[1], rd_head(r[2]), rd_head(r[3]) .. "\255") end
 if #added > 0 then ix_add_many(P, added, ARGV[4], ARGV[5]) end
 flush_tally()
 for q in pairs(due) do wake(q) end

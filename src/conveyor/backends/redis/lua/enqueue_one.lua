@@ -1,6 +1,6 @@
 -- One new waiting job, from flat arguments (no JSON to decode, no prelude): the single
 -- delay() path. Writes what enqueue.lua writes for such a job, and nothing more
--- (index.lua goes before it, for ix_add).
+-- (index.lua goes before it, for ix_add and rd_add).
 -- ARGV: prefix, now, id, task, queue, priority, payload, state, run_at, created_at,
 -- max_retries, then name, value pairs of the optional fields that are set.
 -- Returns 1 when inserted, 0 when a job with that id existed (left as it is).
@@ -17,8 +17,7 @@ else
 end
 local run_at = tonumber(ARGV[9])
 if run_at <= tonumber(ARGV[2]) then
-  redis.call("ZADD", P .. ":q:" .. queue .. ":ready",
-    (9 - tonumber(ARGV[6])) * 4398046511104 + math.floor(run_at * 1000), id)
+  rd_add(P, queue, tonumber(ARGV[6]), run_at, id)
   local wake = P .. ":q:" .. queue .. ":wake"
   if redis.call("LLEN", wake) == 0 then redis.call("LPUSH", wake, "1") end
 else
