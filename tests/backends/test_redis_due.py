@@ -102,9 +102,18 @@ def test_two_queues_merge_in_claim_order(backend: Backend) -> None:
 
 
 def to_earlier_layout(backend: Any, queue: str) -> None:
-    """Rewrite a queue's due pages as the version before them kept its due jobs: one
-    sorted set, ``q:<queue>:ready``, scored (9 - priority) * 2^42 + run_at in ms."""
+    """Rewrite a queue's due pages, and its jobs' hashes, as the version before them kept
+    them: one sorted set, ``q:<queue>:ready``, scored (9 - priority) * 2^42 + run_at in
+    ms; hashes with every field's long name and the priority stored."""
     client = backend.client
+    for job_id in backend._run("ids_list", "0", "-", "+", 100_000):
+        key = backend._key("job", job_id)
+        fields = client.hgetall(key)
+        if fields.get("queue") != queue:
+            continue
+        long = {"p": "payload", "c": "created_at", "m": "max_retries"}
+        client.delete(key)
+        client.hset(key, mapping={"priority": "5"} | {long.get(k, k): v for k, v in fields.items()})
     due = backend._key("q", queue, "due")
     members = [
         m for start in client.zrange(due, 0, -1) for m in client.zrange(f"{due}:{start}", 0, -1)
@@ -120,7 +129,10 @@ def test_a_ready_set_of_an_earlier_version_is_claimed_in_order_while_it_moves(
     rng = random.Random(3)
     old = mixed(backend, 500, rng)
     backend.enqueue(old)
+    delayed = job(backend, priority=7, delay=0.2)  # promoted later, from its old hash
+    backend.enqueue([delayed])
     to_earlier_layout(backend, "default")
+    assert "payload" in backend.client.hgetall(backend._key("job", old[0].id))  # type: ignore[attr-defined]
     legacy = backend._key("q", "default", "ready")  # type: ignore[attr-defined]
     assert backend.client.zcard(legacy) == 500  # type: ignore[attr-defined]
     # Read before anything moved: the doctor's views see the earlier layout's jobs.
@@ -136,13 +148,33 @@ def test_a_ready_set_of_an_earlier_version_is_claimed_in_order_while_it_moves(
     for victim in gone:
         backend.cancel(victim.id)
     expected = [i for i in claim_order(old + new) if i not in {v.id for v in gone}]
+    # A job claimed and released goes back to its place, read from its old hash.
+    first = backend.claim(["default"], "w", 2, 30)
+    assert [r.id for r in first] == expected[:2]
+    was = {r.id: r for r in old}[first[0].id]
+    assert (first[0].payload, first[0].created_at, first[0].run_at, first[0].priority) == (
+        was.payload,
+        was.created_at,
+        was.run_at,
+        was.priority,
+    )
+    backend.release([r.lease for r in first])
+    # Listing filters on fields of old and new records alike (text: the payload).
+    marked = job(backend, args=("needle",))
+    backend.enqueue([marked])
+    found = backend.list_jobs(JobQuery(limit=10, text="needle"))
+    assert [r.id for r in found] == [marked.id]
+    clock.advance(0.2)  # the delayed job is due: it outranks the priority 5 jobs
+    expected = [
+        i for i in claim_order([*old, *new, delayed, marked]) if i not in {v.id for v in gone}
+    ]
 
     assert drain(backend, ["default"], 9) == expected
     assert not backend.client.exists(legacy)  # type: ignore[attr-defined]
     # Listing reads every job, and the counters held through it all.
     listed = backend.list_jobs(JobQuery(limit=1000))
-    assert sorted(r.id for r in listed) == sorted(r.id for r in old + new)
-    assert backend.counts()[("default", State.STARTED)] == 590
+    assert sorted(r.id for r in listed) == sorted(r.id for r in [*old, *new, delayed, marked])
+    assert backend.counts()[("default", State.STARTED)] == 592
 
 
 def test_migrate_moves_every_queue_and_a_worker_drains_the_store(

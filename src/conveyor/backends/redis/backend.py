@@ -336,9 +336,9 @@ class RedisBackend(RedisConnection):
     def _matching(self, ids: list[str], query: JobQuery) -> list[str]:
         """The ids, in order, whose jobs pass ``query``: read from the fields the filters
         name (a fifth of a record, and nothing to decode), not the whole records."""
-        names = ["state", "queue", "task", "worker", "created_at"]
+        names = ["state", "queue", "task", "worker", "c", "created_at"]  # codec.SHORT
         if query.text is not None:
-            names.append("payload")
+            names += ["p", "payload"]
         found = list(zip(ids, self._fields(ids, names), strict=True))
         gone = [job_id for job_id, f in found if f[0] is None]
         if gone:  # pruned by a version that did not know the id index (docs/redis.md)
@@ -501,7 +501,7 @@ class RedisBackend(RedisConnection):
                 Event(
                     _stream_seq(stream_id),
                     float(f["t"]),
-                    f["k"],
+                    f["k"] or "job.state",  # written "" (memory: lua/common.lua)
                     f["j"],
                     f["q"],
                     f["n"],
@@ -627,9 +627,11 @@ class RedisBackend(RedisConnection):
 
 def _filtered(job_id: str, f: list[str]) -> JobRecord:
     """A job as far as ``matches`` reads it: state, queue, task, worker, created_at and,
-    for a text filter, the payload."""
-    payload = f[5].encode() if len(f) > 5 else b""
-    return JobRecord(job_id, f[2], f[1], 0, payload, State(f[0]), 0.0, float(f[4]), worker=f[3])
+    for a text filter, the payload (each under its short name, or the long one a record
+    of an earlier version has)."""
+    payload = (f[6] or f[7]).encode() if len(f) > 6 else b""
+    created = float(f[4] or f[5])
+    return JobRecord(job_id, f[2], f[1], 0, payload, State(f[0]), 0.0, created, worker=f[3])
 
 
 def _stream_seq(stream_id: str) -> int:

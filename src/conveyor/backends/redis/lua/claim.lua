@@ -17,10 +17,11 @@ for i = 7, #ARGV do
 end
 for _, q in ipairs(queues) do
   for _, id in ipairs(redis.call("ZRANGEBYSCORE", K("q", q, "delayed"), "-inf", now_s, "LIMIT", 0, 1000)) do
-    local f = redis.call("HMGET", K("job", id), "priority", "run_at", "state", "task", "created_at")
+    local f = redis.call("HMGET", K("job", id), "state", "task", unpack(PLACE))
     redis.call("ZREM", K("q", q, "delayed"), id)
-    rd_add(P, q, tonumber(f[1]), tonumber(f[2] or f[5]), id)
-    move(id, q, f[4], f[3], "PENDING", now_s)
+    local priority, at = place(f[3], f[4], f[5], f[6])
+    rd_add(P, q, priority, at, id)
+    move(id, q, f[2], f[1], "PENDING", now_s)
   end
 end
 -- The best `limit` of each queue (a member orders priority, then run_at, then id), then
