@@ -1,6 +1,6 @@
 -- One new waiting job, from flat arguments (no JSON to decode, no prelude): the single
 -- delay() path. Writes what enqueue.lua writes for such a job, and nothing more
--- (index.lua goes before it, for ix_add and rd_add).
+-- (pages.lua goes before it, for pg_add; its due member is index.lua's rd_member).
 -- ARGV: prefix, now, id, task, queue, priority, payload, state, run_at, created_at,
 -- max_retries, then name, value pairs of the optional fields that are set.
 -- Returns 1 when inserted, 0 when a job with that id existed (left as it is).
@@ -23,13 +23,14 @@ for i = 12, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call("HSET", key, unpack(fields))
 local run_at = tonumber(ARGV[9])
 if run_at <= tonumber(ARGV[2]) then
-  rd_add(P, queue, tonumber(ARGV[6]), run_at, id)
+  pg_add(P .. ":q:" .. queue .. ":due", string.format("%015.0f",
+    (9 - tonumber(ARGV[6])) * 4398046511104 + math.floor(run_at * 1000)) .. id)
   local wake = P .. ":q:" .. queue .. ":wake"
   if redis.call("LLEN", wake) == 0 then redis.call("LPUSH", wake, "1") end
 else
   redis.call("ZADD", P .. ":q:" .. queue .. ":delayed", run_at, id)
 end
-ix_add(P, id)
+pg_add(P .. ":ids", id)
 redis.call("SADD", P .. ":queues", queue)
 redis.call("HINCRBY", P .. ":counts", queue .. "\0" .. state, 1)
 redis.call("XADD", P .. ":events", "MAXLEN", "~", "10000", "*",
