@@ -22,8 +22,9 @@ end
 for i = 12, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call("HSET", key, unpack(fields))
 local run_at = tonumber(ARGV[9])
+local known = false  -- the queue is in `queues` (its due pages held jobs, all queued so)
 if run_at <= tonumber(ARGV[2]) then
-  pg_add(P .. ":q:" .. queue .. ":due", string.format("%015.0f",
+  known = pg_add(P .. ":q:" .. queue .. ":due", string.format("%015.0f",
     (9 - tonumber(ARGV[6])) * 4398046511104 + math.floor(run_at * 1000)) .. id)
   local wake = P .. ":q:" .. queue .. ":wake"
   if redis.call("LLEN", wake) == 0 then redis.call("LPUSH", wake, "1") end
@@ -31,7 +32,7 @@ else
   redis.call("ZADD", P .. ":q:" .. queue .. ":delayed", run_at, id)
 end
 pg_add(P .. ":ids", id)
-redis.call("SADD", P .. ":queues", queue)
+if not known then redis.call("SADD", P .. ":queues", queue) end
 redis.call("HINCRBY", P .. ":counts", queue .. "\0" .. state, 1)
 redis.call("XADD", P .. ":events", "MAXLEN", "~", "10000", "*",
   "t", ARGV[10], "k", "", "j", id, "q", queue, "n", ARGV[4], "s", state)

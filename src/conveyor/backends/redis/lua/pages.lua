@@ -13,14 +13,18 @@ local function pg_page(dir, m)
   return redis.call("ZREVRANGEBYLEX", dir, "[" .. m, "-", "LIMIT", 0, 1)[1]
 end
 
+-- Returns whether a page held m's place already (else the set's first page was made).
 local function pg_add(dir, m)
   local start = pg_page(dir, m)
-  if start == nil then
+  local known = start ~= nil
+  if not known then
     start = ""
     redis.call("ZADD", dir, 0, "")
   end
   local page = dir .. ":" .. start
-  if redis.call("ZADD", page, 0, m) == 0 or redis.call("ZCARD", page) <= IX_PAGE then return end
+  if redis.call("ZADD", page, 0, m) == 0 or redis.call("ZCARD", page) <= IX_PAGE then
+    return known
+  end
   -- Full: a new last member starts a page of its own (members that grow with time, as
   -- generated ids do, then fill every page to the brim); any other splits the page.
   local moved = redis.call("ZRANGE", page, -1, -1)
@@ -33,5 +37,6 @@ local function pg_add(dir, m)
   redis.call("ZADD", dir .. ":" .. moved[1], unpack(args))
   redis.call("ZREM", page, unpack(moved))
   redis.call("ZADD", dir, 0, moved[1])
+  return known
 end
 
