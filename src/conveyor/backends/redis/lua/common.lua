@@ -1,5 +1,6 @@
--- Prepended to every script (after index.lua), but the standalone ones. ARGV[1] is the key prefix, which carries the app's hash
--- tag (conveyor:{name}), so every key a script touches lives in one Cluster slot.
+-- Prepended to every script but the standalone ones (after pages.lua and index.lua).
+-- ARGV[1] is the key prefix, which carries the app's hash tag (conveyor:{name}), so
+-- every key a script touches lives in one Cluster slot.
 -- A job's hash has no run_at when it equals created_at (a job due at once): read
 -- run_at or created_at. Invariants kept by every script:
 --   q:<queue>:due      PENDING jobs only, by priority then run_at (ms), paged (index.lua)
@@ -50,7 +51,8 @@ local function flush_tally()
 end
 
 -- An event in the stream. The kind of a job's state change, most of them, is written ""
--- (read as "job.state"): 9 bytes an entry, 9 bytes a job at 10,000 queued.
+-- (read as "job.state"): 9 bytes of value an entry, 22 with the stream's 4 KB nodes then
+-- holding more entries (measured: 134 -> 112 bytes an entry).
 local function event(now, kind, id, queue, task, state)
   if kind == "job.state" then kind = "" end
   redis.call("XADD", K("events"), "MAXLEN", "~", "10000", "*",
