@@ -191,4 +191,7 @@ def _redis(app: App, source: Iterator[dict[str, Any]]) -> None:
         pipe.hincrby(key("counts"), field, n)
     pipe.sadd(key("queues"), *queues)
     pipe.execute()
-    backend.migrate()  # the ids, written to one sorted set above, into the paged id index
+    # The ids and each queue's waiting jobs, written to one sorted set each above (as an
+    # earlier version did), into the paged id index and the due pages. The hashes keep
+    # the long field names, which the backend reads as it reads its own short ones.
+    backend.migrate()

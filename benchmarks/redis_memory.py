@@ -1,11 +1,11 @@
 """Memory of N queued jobs in Redis, measured in a throwaway redis-server.
 
-    .venv/bin/python -m benchmarks.redis_memory [N]      # default 1,000,000
+    .venv/bin/python -m benchmarks.redis_memory [N] [--single]   # default 1,000,000
 
-Starts redis-server on a free port (nothing else in it), bulk-enqueues N small no-op
-jobs, and reports used_memory before and after, then where it went: ``MEMORY USAGE`` of
+Starts redis-server on a free port (nothing else in it), enqueues N small no-op jobs
+(in batches of 1,000, or with ``--single`` one ``delay()`` each), and reports used_memory before and after, then where it went: ``MEMORY USAGE`` of
 each structure per job (the job hashes from a sample of 1,000, with their keys; the
-paged id index's pages summed).
+pages of the id index and of each queue's due jobs summed).
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from conveyor.task import Signature
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    args = [a for a in sys.argv[1:] if a != "--single"]
+    single = "--single" in sys.argv[1:]
+    n = int(args[0]) if args else 1_000_000
     binary = shutil.which("redis-server")
     if binary is None:
         sys.exit("redis-server is not installed")
@@ -46,11 +48,17 @@ def main() -> None:
         app.send_task("bench.noop")  # scripts loaded, structures created
         before = client.info("memory")["used_memory"]
         started = time.perf_counter()
-        for i in range(0, n, 1000):
-            app.enqueue_many([Signature("bench.noop", (i + k,)) for k in range(min(1000, n - i))])
+        if single:
+            for i in range(n):
+                app.send_task("bench.noop", (i,))
+        else:
+            for i in range(0, n, 1000):
+                batch = [Signature("bench.noop", (i + k,)) for k in range(min(1000, n - i))]
+                app.enqueue_many(batch)
         took = time.perf_counter() - started
         used = client.info("memory")["used_memory"] - before
-        print(f"{n:,} queued jobs: {used / 2**20:,.0f} MiB, {used / n:,.0f} bytes per job "
+        how = "single delay() calls" if single else "batches of 1,000"
+        print(f"{n:,} queued jobs ({how}): {used / 2**20:,.0f} MiB, {used / n:,.0f} bytes per job "
               f"(enqueued in {took:.0f}s, {n / took:,.0f} jobs/s)")  # fmt: skip
         for name, size in breakdown(client, app.backend._key("")).items():  # type: ignore[attr-defined]
             print(f"  {name:20} {size / n:7.1f} bytes per job")
@@ -70,7 +78,10 @@ def breakdown(client: Any, prefix: str) -> dict[str, float]:
             if len(sample) < 1000:
                 sample.append(client.memory_usage(key, samples=0))
             continue
-        name = "ids:<page>" if name.startswith("ids:") else name
+        if name.startswith("ids:"):
+            name = "ids:<page>"
+        elif name.startswith("q:") and ":due:" in name:
+            name = name[: name.index(":due:")] + ":due:<page>"
         sizes[name] = sizes.get(name, 0) + client.memory_usage(key, samples=0)
     if sample:
         sizes["job:<id> (hashes)"] = sum(sample) / len(sample) * jobs

@@ -47,7 +47,9 @@ def write_raw_payload(backend: Backend, job_id: str, raw: bytes) -> None:
     if hasattr(backend, "_jobs"):  # memory
         backend._jobs[job_id].payload = raw
     elif hasattr(backend, "client"):  # redis
-        backend.client.hset(backend._key("job", job_id), "payload", raw.decode("latin-1"))  # type: ignore[attr-defined]
+        key = backend._key("job", job_id)  # type: ignore[attr-defined]
+        name = "p" if backend.client.hexists(key, "p") else "payload"  # type: ignore[attr-defined]
+        backend.client.hset(key, name, raw.decode("latin-1"))  # type: ignore[attr-defined]
     elif hasattr(backend, "pool"):  # postgres
         with backend._tx() as conn:  # type: ignore[attr-defined]
             conn.execute(

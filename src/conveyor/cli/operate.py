@@ -184,7 +184,8 @@ def enqueue(ref: AppRef, task: str, args_json: str | None, kwargs_json: str | No
 @errors_as_usage
 def migrate(ref: AppRef) -> None:
     """Create or upgrade the backend's tables (PostgreSQL) or layout (Redis: an earlier
-    version's job-id set into the paged id index); safe to run from many places."""
+    version's job-id set into the paged id index, its ready sets into due pages); safe to
+    run from many places."""
     app = ref.load()
     run = getattr(app.backend, "migrate", None)
     if run is None:

@@ -233,7 +233,7 @@ class RedisBackend(RedisConnection):
         pipe = self.client.pipeline(transaction=False)
         live = [q for q in queues if q not in paused]
         for queue in live:
-            pipe.zcard(self._key("q", queue, "ready"))
+            pipe.exists(self._key("q", queue, "due"), self._key("q", queue, "ready"))
             pipe.zrange(self._key("q", queue, "delayed"), 0, 0, withscores=True)
         answers = pipe.execute()
         due: list[float] = []
@@ -336,9 +336,9 @@ class RedisBackend(RedisConnection):
     def _matching(self, ids: list[str], query: JobQuery) -> list[str]:
         """The ids, in order, whose jobs pass ``query``: read from the fields the filters
         name (a fifth of a record, and nothing to decode), not the whole records."""
-        names = ["state", "queue", "task", "worker", "created_at"]
+        names = ["state", "queue", "task", "worker", "c", "created_at"]  # codec.SHORT
         if query.text is not None:
-            names.append("payload")
+            names += ["p", "payload"]
         found = list(zip(ids, self._fields(ids, names), strict=True))
         gone = [job_id for job_id, f in found if f[0] is None]
         if gone:  # pruned by a version that did not know the id index (docs/redis.md)
@@ -351,14 +351,24 @@ class RedisBackend(RedisConnection):
 
     @guarded
     def migrate(self) -> list[int]:
-        """Move job ids that an earlier version indexed in one sorted set (``all``) into
-        the paged id index, 1,000 per script call; returns [2] (the layout reached) when
-        there were any, else []. Listing does it by itself once per process."""
-        legacy = bool(self.client.exists(self._key("all")))
-        while legacy and int(self._run("ids_migrate", 1000)):
-            pass
+        """Bring a store an earlier version wrote to this layout, 1,000 jobs per script
+        call: job ids indexed in one sorted set (``all``) into the paged id index (layout
+        2; listing does it by itself once per process), then each queue's ready sorted set
+        into its due pages (layout 3; each claim moves what it needs by itself). Returns
+        the layouts reached, [] when there was nothing to move."""
+        applied = []
+        if self.client.exists(self._key("all")):
+            while int(self._run("ids_migrate", 1000)):
+                pass
+            applied.append(2)
         self._ids_migrated = True
-        return [2] if legacy else []
+        for queue in sorted(self.client.smembers(self._key("queues"))):
+            if self.client.exists(self._key("q", queue, "ready")):
+                while int(self._run("ready_migrate", queue, 1000)):
+                    pass
+                if 3 not in applied:
+                    applied.append(3)
+        return applied
 
     def _fields(self, ids: list[str], names: list[str]) -> list[list[Any]]:
         """Per job, the named fields (None for one it lacks): by script in slices of
@@ -423,8 +433,11 @@ class RedisBackend(RedisConnection):
 
     @guarded
     def _oldest_waiting(self, now: float) -> dict[str, float]:
-        band = 4398046511104  # the ready score: (9 - priority) * band + run_at in ms
         queues = sorted(self.client.smembers(self._key("queues")))
+        if not queues:
+            return {}
+        due = self._run("oldest_due", *queues)  # the due pages (lua/oldest_due.lua)
+        band = 4398046511104  # an earlier version's ready score: (9 - priority) * band + ms
         pipe = self.client.pipeline(transaction=False)
         for queue in queues:
             for rank in range(10):  # the oldest job of each priority comes first in its band
@@ -440,7 +453,8 @@ class RedisBackend(RedisConnection):
         answers = pipe.execute()
         oldest: dict[str, float] = {}
         for i, queue in enumerate(queues):
-            found = [
+            found = [int(due[i]) / 1000] if due[i] else []
+            found += [
                 (score % band) / 1000 for top in answers[i * 11 : i * 11 + 10] for _, score in top
             ]
             found += [score for _, score in answers[i * 11 + 10] if score <= now]
@@ -487,7 +501,7 @@ class RedisBackend(RedisConnection):
                 Event(
                     _stream_seq(stream_id),
                     float(f["t"]),
-                    f["k"],
+                    f["k"] or "job.state",  # written "" (memory: lua/common.lua)
                     f["j"],
                     f["q"],
                     f["n"],
@@ -613,9 +627,11 @@ class RedisBackend(RedisConnection):
 
 def _filtered(job_id: str, f: list[str]) -> JobRecord:
     """A job as far as ``matches`` reads it: state, queue, task, worker, created_at and,
-    for a text filter, the payload."""
-    payload = f[5].encode() if len(f) > 5 else b""
-    return JobRecord(job_id, f[2], f[1], 0, payload, State(f[0]), 0.0, float(f[4]), worker=f[3])
+    for a text filter, the payload (each under its short name, or the long one a record
+    of an earlier version has)."""
+    payload = (f[6] or f[7]).encode() if len(f) > 6 else b""
+    created = float(f[4] or f[5])
+    return JobRecord(job_id, f[2], f[1], 0, payload, State(f[0]), 0.0, created, worker=f[3])
 
 
 def _stream_seq(stream_id: str) -> int:

@@ -1,5 +1,8 @@
 """How a job record is kept in Redis: a hash of strings, one field per attribute (numbers
-as text, structured fields as JSON), read back into a ``JobRecord``."""
+as text, structured fields as JSON), read back into a ``JobRecord``. Fields at their
+default are not stored (priority 5, attempt 0, a run_at equal to created_at, ...), and
+those written only at enqueue have one-letter names (``SHORT``); records an earlier
+version wrote, with the long names, read the same."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import Any
 import orjson
 
 from ...records import JobRecord
-from ...states import State
+from ...states import DEFAULT_PRIORITY, State
 
 FLOATS = {
     "run_at",
@@ -21,6 +24,8 @@ FLOATS = {
 }
 INTS = {"priority", "max_retries", "attempt", "lost_leases"}
 JSON_FIELDS = {"progress", "result", "error", "attempts", "headers"}
+#: Stored name -> attribute, for the fields only the enqueue scripts write.
+SHORT = {"p": "payload", "c": "created_at", "m": "max_retries"}
 
 
 def num(value: float) -> str:
@@ -33,6 +38,7 @@ def record(fields: dict[str, str], job_id: str | None = None) -> JobRecord:
     for name, raw in fields.items():
         if name == "id":
             continue
+        name = SHORT.get(name, name)
         if name in FLOATS:
             values[name] = float(raw)
         elif name in INTS:
@@ -45,6 +51,7 @@ def record(fields: dict[str, str], job_id: str | None = None) -> JobRecord:
             values[name] = raw
     values["state"] = State(values["state"])
     values.setdefault("run_at", values["created_at"])  # not stored when equal (memory)
+    values.setdefault("priority", DEFAULT_PRIORITY)
     values.setdefault("attempt", 0)
     values.setdefault("lost_leases", 0)
     values["headers"] = values.get("headers") or {}

@@ -36,11 +36,14 @@ def _lua(name: str) -> str:
 
 
 _COMMON = _lua("common")
+_PAGES = _lua("pages")
 _INDEX = _lua("index")
 #: Scripts that run without common.lua: defining its functions costs ~10 µs a call.
 STANDALONE = frozenset({"enqueue_one"})
-#: Scripts that add, remove or list job ids: index.lua (the id index) goes before them.
-INDEXED = frozenset({"enqueue", "enqueue_one", "prune", "ids_list", "ids_forget", "ids_migrate"})
+#: Standalone scripts that add to the paged sets (job ids, due jobs): pages.lua goes
+#: before them, and only it. Every other script has pages.lua, index.lua (the rest of
+#: the paged sets), then common.lua, which uses them.
+PAGED = frozenset({"enqueue_one"})
 #: Scripts made of others: each part runs as a function of its own ARGV, in one call.
 COMPOSED = {"finish_claim": ("finish", "claim")}
 
@@ -120,9 +123,9 @@ class RedisConnection(Backend):
         raise AssertionError("unreachable")
 
     def _script(self, name: str) -> tuple[str, str]:
-        """(sha1, body) of a script: common.lua (but for the few hot scripts in
-        ``STANDALONE``, which skip the prelude's cost), index.lua for those in ``INDEXED``,
-        the parts ``COMPOSED`` names, then lua/<name>.lua."""
+        """(sha1, body) of a script: pages.lua, index.lua and common.lua (but for the
+        few hot scripts in ``STANDALONE``, which skip the prelude's cost: pages.lua only
+        for those in ``PAGED``), the parts ``COMPOSED`` names, then lua/<name>.lua."""
         script = self._scripts.get(name)
         if script is None:
             body = _lua(name)
@@ -132,10 +135,10 @@ class RedisConnection(Backend):
                     for part in COMPOSED[name]
                 ]
                 body = "\n".join([*parts, body])
-            if name in INDEXED:
-                body = _INDEX + "\n" + body
             if name not in STANDALONE:
-                body = _COMMON + "\n" + body
+                body = "\n".join([_PAGES, _INDEX, _COMMON, body])
+            elif name in PAGED:
+                body = _PAGES + "\n" + body
             script = self._scripts[name] = (hashlib.sha1(body.encode()).hexdigest(), body)
         return script
 

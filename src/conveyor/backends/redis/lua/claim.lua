@@ -17,26 +17,38 @@ for i = 7, #ARGV do
 end
 for _, q in ipairs(queues) do
   for _, id in ipairs(redis.call("ZRANGEBYSCORE", K("q", q, "delayed"), "-inf", now_s, "LIMIT", 0, 1000)) do
-    local f = redis.call("HMGET", K("job", id), "priority", "run_at", "state", "task", "created_at")
+    local f = redis.call("HMGET", K("job", id), "state", "task", unpack(PLACE))
     redis.call("ZREM", K("q", q, "delayed"), id)
-    redis.call("ZADD", K("q", q, "ready"), (9 - tonumber(f[1])) * 4398046511104 + math.floor(tonumber(f[2] or f[5]) * 1000), id)
-    move(id, q, f[4], f[3], "PENDING", now_s)
+    local priority, at = place(f[3], f[4], f[5], f[6])
+    rd_add(P, q, priority, at, id)
+    move(id, q, f[2], f[1], "PENDING", now_s)
   end
 end
--- The best `limit` of each queue, merged (a ready score orders priority, then run_at).
-local picks = {}
-for _, q in ipairs(queues) do
-  local top = redis.call("ZRANGE", K("q", q, "ready"), 0, limit - 1, "WITHSCORES")
-  for i = 1, #top, 2 do table.insert(picks, {tonumber(top[i + 1]), top[i], q}) end
+-- The best `limit` of each queue (a member orders priority, then run_at, then id), then
+-- merged: heads compared by score, then id; each queue's picks stay in its own order, so
+-- what is taken from a queue is the front of its pages.
+local fronts = {}
+for i, q in ipairs(queues) do
+  if redis.call("EXISTS", K("q", q, "ready")) == 1 then rd_migrate(P, q, math.max(limit, 200)) end
+  fronts[i] = pg_first(rd_dir(P, q), limit)
 end
-if #queues > 1 then
-  table.sort(picks, function(a, b)
-    if a[1] ~= b[1] then return a[1] < b[1] end
-    return a[2] < b[2]
-  end)
+local picks, heads = {}, {}
+for i = 1, #queues do heads[i] = 1 end
+while #picks < limit do
+  local best, bs, bid
+  for i, q in ipairs(queues) do
+    local m = fronts[i][heads[i]]
+    if m then
+      local s, id = tonumber(string.sub(m, 1, 15)), string.sub(m, 16)
+      if best == nil or s < bs or (s == bs and id < bid) then best, bs, bid = i, s, id end
+    end
+  end
+  if best == nil then break end
+  heads[best] = heads[best] + 1
+  table.insert(picks, {bs, bid, queues[best]})
 end
 local claimed, leases, taken = {}, {}, {}
-for i = 1, math.min(limit, #picks) do
+for i = 1, #picks do
   local id, q = picks[i][2], picks[i][3]
   local key = K("job", id)
   local record = redis.call("HGETALL", key)
@@ -54,16 +66,15 @@ for i = 1, math.min(limit, #picks) do
   table.insert(claimed, record)
   table.insert(leases, lease_s)
   table.insert(leases, id)
-  taken[q] = taken[q] or {}
-  table.insert(taken[q], id)
+  taken[q] = (taken[q] or 0) + 1
   tally(q, "PENDING", -1)
   tally(q, "STARTED", 1)
   event(now_s, "job.state", id, q, task, "STARTED")
 end
 batched("ZADD", K("leases"), leases)
-for q, ids in pairs(taken) do batched("ZREM", K("q", q, "ready"), ids) end
+for q, n in pairs(taken) do pg_drop_first(rd_dir(P, q), n) end
 flush_tally()
 for _, q in ipairs(queues) do  -- work left: wake the next idle worker too
-  if redis.call("ZCARD", K("q", q, "ready")) > 0 then wake(q) end
+  if redis.call("EXISTS", rd_dir(P, q)) == 1 then wake(q) end
 end
 return claimed

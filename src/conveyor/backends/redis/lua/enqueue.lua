@@ -2,6 +2,7 @@
 -- Returns 1 per inserted job, 0 where the id existed.
 local now = tonumber(ARGV[2])
 local out, seen, due, added = {}, {}, {}, {}
+local ready = {}  -- queue -> {members, least score, greatest score}
 local sets = {}  -- key -> {score, member, ...}, written by one ZADD per key at the end
 local function zadd(key, score, member)
   if not sets[key] then sets[key] = {} end
@@ -13,10 +14,14 @@ for i, j in ipairs(cjson.decode(ARGV[3])) do
   if redis.call("HSETNX", key, "task", j.task) == 0 then  -- every stored job has a task
     out[i] = 0
   else
-    -- Fields at their default (attempt 0, no headers, ...) are not stored: memory per job.
+    -- Fields at their default (attempt 0, priority 5, no headers, ...) are not stored, and
+    -- the ones only written here have one-letter names (see common.lua): memory per job.
     -- run_at only when it differs from created_at (a job due at once): 49 bytes a job.
-    local fields = {"queue", j.queue, "priority", j.priority, "payload", j.payload,
-      "state", j.state, "created_at", j.created_at_s, "max_retries", j.max_retries}
+    local fields = {"queue", j.queue, "p", j.payload, "state", j.state, "c", j.created_at_s,
+      "m", j.max_retries}
+    if j.priority ~= 5 then
+      table.insert(fields, "priority"); table.insert(fields, j.priority)
+    end
     if j.run_at_s ~= j.created_at_s then
       table.insert(fields, "run_at"); table.insert(fields, j.run_at_s)
     end
@@ -31,7 +36,14 @@ for i, j in ipairs(cjson.decode(ARGV[3])) do
     else
       local run_at = tonumber(j.run_at_s)
       if run_at <= now then
-        zadd(K("q", j.queue, "ready"), (9 - j.priority) * 4398046511104 + math.floor(run_at * 1000), j.id)
+        local score = (9 - j.priority) * RD_BAND + math.floor(run_at * 1000)
+        local r = ready[j.queue]
+        if not r then
+          r = {{}, score, score}
+          ready[j.queue] = r
+        end
+        table.insert(r[1], rd_head(score) .. j.id)
+        r[2], r[3] = math.min(r[2], score), math.max(r[3], score)
         due[j.queue] = true
       else
         zadd(K("q", j.queue, "delayed"), run_at, j.id)
@@ -49,6 +61,9 @@ for i, j in ipairs(cjson.decode(ARGV[3])) do
   end
 end
 for key, args in pairs(sets) do batched("ZADD", key, args) end
+-- Bounds by score alone: "<least>" sorts before every member, "<greatest>\255" after
+-- (no id holds the byte 255, which UTF-8 never uses).
+for q, r in pairs(ready) do pg_add_many(rd_dir(P, q), r[1], rd_head(r[2]), rd_head(r[3]) .. "\255") end
 if #added > 0 then ix_add_many(P, added, ARGV[4], ARGV[5]) end
 flush_tally()
 for q in pairs(due) do wake(q) end

@@ -1,32 +1,39 @@
 -- One new waiting job, from flat arguments (no JSON to decode, no prelude): the single
 -- delay() path. Writes what enqueue.lua writes for such a job, and nothing more
--- (index.lua goes before it, for ix_add).
+-- (pages.lua goes before it, for pg_add; its due member is index.lua's rd_member).
 -- ARGV: prefix, now, id, task, queue, priority, payload, state, run_at, created_at,
 -- max_retries, then name, value pairs of the optional fields that are set.
 -- Returns 1 when inserted, 0 when a job with that id existed (left as it is).
 local P, id, queue, state = ARGV[1], ARGV[3], ARGV[5], ARGV[8]
 local key = P .. ":job:" .. id
 if redis.call("EXISTS", key) == 1 then return 0 end
-if ARGV[9] == ARGV[10] then  -- due at once: run_at is created_at, not stored (49 bytes)
-  redis.call("HSET", key, "task", ARGV[4], "queue", queue, "priority", ARGV[6], "payload", ARGV[7],
-    "state", state, "created_at", ARGV[10], "max_retries", ARGV[11], unpack(ARGV, 12))
-else
-  redis.call("HSET", key, "task", ARGV[4], "queue", queue, "priority", ARGV[6], "payload", ARGV[7],
-    "state", state, "run_at", ARGV[9], "created_at", ARGV[10], "max_retries", ARGV[11],
-    unpack(ARGV, 12))
+-- The record as enqueue.lua writes it: priority 5 and a run_at equal to created_at (a job
+-- due at once) are not stored; one-letter names for the fields only written here.
+local fields = {"task", ARGV[4], "queue", queue, "p", ARGV[7], "state", state, "c", ARGV[10],
+  "m", ARGV[11]}
+if ARGV[6] ~= "5" then
+  fields[#fields + 1] = "priority"
+  fields[#fields + 1] = ARGV[6]
 end
+if ARGV[9] ~= ARGV[10] then
+  fields[#fields + 1] = "run_at"
+  fields[#fields + 1] = ARGV[9]
+end
+for i = 12, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call("HSET", key, unpack(fields))
 local run_at = tonumber(ARGV[9])
+local known = false  -- the queue is in `queues` (its due pages held jobs, all queued so)
 if run_at <= tonumber(ARGV[2]) then
-  redis.call("ZADD", P .. ":q:" .. queue .. ":ready",
-    (9 - tonumber(ARGV[6])) * 4398046511104 + math.floor(run_at * 1000), id)
+  known = pg_add(P .. ":q:" .. queue .. ":due", string.format("%015.0f",
+    (9 - tonumber(ARGV[6])) * 4398046511104 + math.floor(run_at * 1000)) .. id)
   local wake = P .. ":q:" .. queue .. ":wake"
   if redis.call("LLEN", wake) == 0 then redis.call("LPUSH", wake, "1") end
 else
   redis.call("ZADD", P .. ":q:" .. queue .. ":delayed", run_at, id)
 end
-ix_add(P, id)
-redis.call("SADD", P .. ":queues", queue)
+pg_add(P .. ":ids", id)
+if not known then redis.call("SADD", P .. ":queues", queue) end
 redis.call("HINCRBY", P .. ":counts", queue .. "\0" .. state, 1)
 redis.call("XADD", P .. ":events", "MAXLEN", "~", "10000", "*",
-  "t", ARGV[10], "k", "job.state", "j", id, "q", queue, "n", ARGV[4], "s", state)
+  "t", ARGV[10], "k", "", "j", id, "q", queue, "n", ARGV[4], "s", state)
 return 1

@@ -25,7 +25,7 @@ for _, o in ipairs(cjson.decode(ARGV[4])) do
     end
     redis.call("HDEL", key, "lease_token", "lease_until")
     table.insert(unleased, o.id)
-    if o.state == "RETRY" then enqueue_waiting(o.id, queue, tonumber(f[9]), tonumber(o.run_at), now) end
+    if o.state == "RETRY" then enqueue_waiting(o.id, queue, tonumber(f[9] or 5), tonumber(o.run_at), now) end
     tally(queue, "STARTED", -1)
     tally(queue, new, 1)
     event(ARGV[2], "job.state", o.id, queue, task, new)

@@ -1,63 +1,75 @@
--- The id index (prepended to the scripts that add, remove or list job ids): every job id
--- in lexical order, split into pages of at most IX_PAGE ids. `ids` is the directory, a
--- sorted set of each page's first id (the first page starts at ""); `ids:<start>` is a
--- page, a sorted set of ids (score 0, ordered by id). A page stays small enough for
--- Redis's compact listpack encoding (zset-max-listpack-entries, 128 by default): about
--- 40 bytes an id, where one sorted set of every id (a skiplist) took 145.
-local IX_PAGE = 120
-
--- The start of the page whose range holds id (nil in an empty index).
-local function ix_page(P, id)
-  return redis.call("ZREVRANGEBYLEX", P .. ":ids", "[" .. id, "-", "LIMIT", 0, 1)[1]
-end
-
-local function ix_add(P, id)
-  local dir = P .. ":ids"
-  local start = ix_page(P, id)
-  if start == nil then
-    start = ""
-    redis.call("ZADD", dir, 0, "")
-  end
+-- The rest of the paged sets (after pages.lua, before common.lua): removing, reading the
+-- front, batches, the id index and each queue's due jobs.
+-- An emptied page is gone (Redis deletes empty keys): so is its directory entry (but the
+-- first page's, "", when keep_first).
+local function pg_remove(dir, m, keep_first)
+  local start = pg_page(dir, m)
+  if start == nil then return end
   local page = dir .. ":" .. start
-  if redis.call("ZADD", page, 0, id) == 0 or redis.call("ZCARD", page) <= IX_PAGE then return end
-  -- Full: a new last id starts a page of its own (ids that grow with time, as generated
-  -- ones do, then fill every page to the brim); any other id splits the page in halves.
-  local moved = redis.call("ZRANGE", page, -1, -1)
-  if moved[1] ~= id then moved = redis.call("ZRANGE", page, IX_PAGE / 2, -1) end
-  local args = {}
-  for i, m in ipairs(moved) do
-    args[2 * i - 1] = 0
-    args[2 * i] = m
+  if redis.call("ZREM", page, m) == 1 and redis.call("EXISTS", page) == 0
+      and not (keep_first and start == "") then
+    redis.call("ZREM", dir, start)
   end
-  redis.call("ZADD", dir .. ":" .. moved[1], unpack(args))
-  redis.call("ZREM", page, unpack(moved))
-  redis.call("ZADD", dir, 0, moved[1])
 end
 
--- Many new ids at once (a batch); lo and hi bound them, ordered byte-wise by the caller
--- (as Redis orders members: Lua's own comparison follows the server's locale). When all
--- fall in one page (generated ids, in the last page) one ZADD adds them, and the page is
--- cut into full pages: two directory commands a batch where ix_add takes two an id.
-local function ix_add_many(P, ids, lo, hi)
-  local dir = P .. ":ids"
-  local start = ix_page(P, lo) or ""
-  if #ids < 16 or redis.call("ZRANGEBYLEX", dir, "(" .. start, "[" .. hi, "LIMIT", 0, 1)[1] then
-    for _, id in ipairs(ids) do ix_add(P, id) end
+-- Up to n members from the front, in order, page after page.
+local function pg_first(dir, n)
+  local out = {}
+  local start = redis.call("ZRANGE", dir, 0, 0)[1]
+  while start ~= nil and #out < n do
+    for _, m in ipairs(redis.call("ZRANGE", dir .. ":" .. start, 0, n - #out - 1)) do
+      out[#out + 1] = m
+    end
+    start = redis.call("ZRANGEBYLEX", dir, "(" .. start, "+", "LIMIT", 0, 1)[1]
+  end
+  return out
+end
+
+-- Removes the first n members (those pg_first returned), emptied pages with them.
+local function pg_drop_first(dir, n)
+  while n > 0 do
+    local start = redis.call("ZRANGE", dir, 0, 0)[1]
+    if start == nil then return end
+    local page = dir .. ":" .. start
+    local size = redis.call("ZCARD", page)
+    if size <= n then
+      redis.call("DEL", page)
+      redis.call("ZREM", dir, start)
+    else
+      redis.call("ZREMRANGEBYRANK", page, 0, n - 1)
+    end
+    n = n - size
+  end
+end
+
+-- The id index: every job id.
+local function ix_page(P, id) return pg_page(P .. ":ids", id) end
+local function ix_add(P, id) pg_add(P .. ":ids", id) end
+
+-- Many new members at once (a batch) into the set at dir; lo <= every member <= hi (in
+-- byte order, as Redis orders members: Lua's own comparison follows the server's
+-- locale, so the caller bounds them). When all fall in one page (generated ids, in the
+-- last page) one ZADD adds them, and the page is cut into full pages: two directory
+-- commands a batch where pg_add takes two a member.
+local function pg_add_many(dir, ms, lo, hi)
+  local start = pg_page(dir, lo) or ""
+  if #ms < 16 or redis.call("ZRANGEBYLEX", dir, "(" .. start, "[" .. hi, "LIMIT", 0, 1)[1] then
+    for _, m in ipairs(ms) do pg_add(dir, m) end
     return
   end
-  redis.call("ZADD", dir, 0, start)  -- a no-op but in an empty index
+  redis.call("ZADD", dir, 0, start)  -- a no-op but in an empty set
   local page = dir .. ":" .. start
-  for i = 1, #ids, 1000 do
+  for i = 1, #ms, 1000 do
     local args = {}
-    for k = i, math.min(i + 999, #ids) do
+    for k = i, math.min(i + 999, #ms) do
       args[#args + 1] = 0
-      args[#args + 1] = ids[k]
+      args[#args + 1] = ms[k]
     end
     redis.call("ZADD", page, unpack(args))
   end
   if redis.call("ZCARD", page) <= IX_PAGE then return end
   -- Rewritten, not trimmed: past 128 members Redis made the page a skiplist, and a
-  -- smaller one stays a skiplist; pages of IX_PAGE ids are listpacks again.
+  -- smaller one stays a skiplist; pages of IX_PAGE members are listpacks again.
   local all = redis.call("ZRANGE", page, 0, -1)
   redis.call("DEL", page)
   for i = 1, #all, IX_PAGE do
@@ -75,15 +87,9 @@ local function ix_add_many(P, ids, lo, hi)
   end
 end
 
-local function ix_remove(P, id)
-  local start = ix_page(P, id)
-  if start == nil then return end
-  local page = P .. ":ids:" .. start
-  -- An emptied page is gone (Redis deletes empty keys): so is its directory entry.
-  if redis.call("ZREM", page, id) == 1 and start ~= "" and redis.call("EXISTS", page) == 0 then
-    redis.call("ZREM", P .. ":ids", start)
-  end
-end
+local function ix_add_many(P, ids, lo, hi) pg_add_many(P .. ":ids", ids, lo, hi) end
+
+local function ix_remove(P, id) pg_remove(P .. ":ids", id, true) end
 
 -- Ids indexed by an earlier version in one sorted set (`all`, every score 0, so in byte
 -- order): the first `limit` of them move into the pages. Returns how many are left there.
@@ -93,4 +99,41 @@ local function ix_migrate(P, limit)
   ix_add_many(P, ids, ids[1], ids[#ids])
   redis.call("ZREM", P .. ":all", unpack(ids))
   return redis.call("ZCARD", P .. ":all")
+end
+
+-- Each queue's due jobs (PENDING), in claim order. A member is the job's ready score,
+-- (9 - priority) * 2^42 + run_at in ms, written in 15 digits, then its id: byte order is
+-- priority, then run_at, then id, as the sorted set an earlier version kept
+-- (`q:<queue>:ready`, scored by the same number; rd_migrate empties it). Removing a job
+-- needs its member, so its hash's priority and run_at (or created_at) must be those it
+-- was added with: every script that queues a job stores the run_at it queued it at.
+local RD_BAND = 4398046511104
+local function rd_dir(P, queue) return P .. ":q:" .. queue .. ":due" end
+local function rd_head(score) return string.format("%015.0f", score) end
+local function rd_member(priority, run_at, id)
+  return rd_head((9 - priority) * RD_BAND + math.floor(run_at * 1000)) .. id
+end
+local function rd_add(P, queue, priority, run_at, id)
+  pg_add(rd_dir(P, queue), rd_member(priority, run_at, id))
+end
+local function rd_remove(P, queue, priority, run_at, id)
+  pg_remove(rd_dir(P, queue), rd_member(priority, run_at, id), false)
+  redis.call("ZREM", P .. ":q:" .. queue .. ":ready", id)  -- not migrated yet
+end
+
+-- The first n jobs of an earlier version's ready set move into the pages (its best ones:
+-- with them moved, the pages' first n are the queue's first n). Returns how many are
+-- left there.
+local function rd_migrate(P, queue, n)
+  local legacy = P .. ":q:" .. queue .. ":ready"
+  local got = redis.call("ZRANGE", legacy, 0, n - 1, "WITHSCORES")
+  local dir, ids = rd_dir(P, queue), {}
+  for i = 1, #got, 2 do
+    pg_add(dir, rd_head(tonumber(got[i + 1])) .. got[i])
+    ids[#ids + 1] = got[i]
+  end
+  for i = 1, #ids, 1000 do
+    redis.call("ZREM", legacy, unpack(ids, i, math.min(i + 999, #ids)))
+  end
+  return redis.call("ZCARD", legacy)
 end

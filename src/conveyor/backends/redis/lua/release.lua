@@ -15,9 +15,8 @@ for i = 4, #ARGV, 2 do
     end
     redis.call("HDEL", key, "worker", "started_at", "lease_token", "lease_until")
     redis.call("ZREM", K("leases"), id)
-    local f = redis.call("HMGET", key, "priority", "run_at", "created_at")
     move(id, queue, task, "STARTED", "PENDING", ARGV[2])
-    enqueue_waiting(id, queue, tonumber(f[1]), math.min(tonumber(f[2] or f[3]), now), now)
+    requeue_due(id, queue, now)
   end
 end
 return 0

@@ -14,5 +14,5 @@ redis.call("HDEL", key, "worker", "started_at", "finished_at", "keep_until", "re
 redis.call("ZREM", K("finished"), id)
 redis.call("ZREM", K("done"), id)
 move(id, f[2], f[3], f[1], "PENDING", ARGV[2])
-enqueue_waiting(id, f[2], tonumber(f[4]), now, now)
+enqueue_waiting(id, f[2], tonumber(f[4] or 5), now, now)
 return {1, redis.call("HGETALL", key)}

@@ -4,8 +4,7 @@ local now = tonumber(ARGV[2])
 local touched = {}
 for _, id in ipairs(redis.call("ZRANGEBYSCORE", K("leases"), "-inf", "(" .. ARGV[2], "LIMIT", 0, 1000)) do
   local key = K("job", id)
-  local f = redis.call("HMGET", key, "state", "queue", "task", "revoke", "lost_leases", "headers",
-    "priority", "run_at", "created_at")
+  local f = redis.call("HMGET", key, "state", "queue", "task", "revoke", "lost_leases", "headers")
   if f[1] ~= "STARTED" then
     redis.call("ZREM", K("leases"), id)
   else
@@ -25,7 +24,7 @@ for _, id in ipairs(redis.call("ZRANGEBYSCORE", K("leases"), "-inf", "(" .. ARGV
       redis.call("HDEL", key, "worker", "lease_token", "lease_until")
       redis.call("ZREM", K("leases"), id)
       move(id, f[2], f[3], "STARTED", "PENDING", ARGV[2])
-      enqueue_waiting(id, f[2], tonumber(f[7]), math.min(tonumber(f[8] or f[9]), now), now)
+      requeue_due(id, f[2], now)
     end
     table.insert(touched, id)
   end

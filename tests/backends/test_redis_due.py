@@ -1,0 +1,205 @@
+"""Each queue's due jobs on Redis (lua/index.lua, ``rd_*``): members "<score><id>" in
+pages small enough for Redis's compact encoding, claimed in the contract's order
+(priority, then run_at, then id) across pages, and an earlier version's ready sorted set
+(``q:<queue>:ready``) moved into them, lazily by claims and at once by ``migrate``."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from conveyor import App
+from conveyor.backends import Backend
+from conveyor.records import JobQuery, JobRecord
+from conveyor.states import State
+from conveyor.testing import FakeClock
+
+from ..contract.helpers import job
+from ..worker.conftest import wait_until
+
+pytestmark = pytest.mark.parametrize("backend_kind", ["redis"])
+
+
+def claim_order(records: list[JobRecord]) -> list[str]:
+    """The contract's claim order: highest priority first, then oldest run_at, then id."""
+    ordered = sorted(records, key=lambda r: (-r.priority, int(r.run_at * 1000), r.id))
+    return [r.id for r in ordered]
+
+
+def mixed(backend: Backend, n: int, rng: random.Random, queues: str = "d") -> list[JobRecord]:
+    """n due jobs of random priorities and queues, due at random times in the last second
+    (many at the same time), not in that order. Times 125 ms apart: a claim returns its
+    batch sorted by exact run_at, the order the claim itself keeps is by millisecond."""
+    return [
+        job(
+            backend,
+            queue="default" if queues == "d" else rng.choice(queues),
+            priority=rng.choice([0, 3, 5, 5, 5, 9]),
+            delay=-0.125 * rng.randint(0, 8),
+        )
+        for _ in range(n)
+    ]
+
+
+def pages(backend: Any, queue: str) -> dict[str, str]:
+    """Each due page of the queue: its encoding. Checks that the directory names exactly
+    the pages that exist (an emptied page leaves it, the first one included)."""
+    client, key = backend.client, backend._key("q", queue, "due")
+    found = {k: client.object("encoding", k) for k in client.scan_iter(f"{key}:*", count=1000)}
+    assert {k[len(key) + 1 :] for k in found} == set(client.zrange(key, 0, -1))
+    return found
+
+
+def drain(backend: Backend, queues: list[str], batch: int) -> list[str]:
+    claimed: list[str] = []
+    while got := backend.claim(queues, "w", batch, 30):
+        claimed += [r.id for r in got]
+    return claimed
+
+
+def test_due_jobs_are_claimed_in_order_across_pages_that_stay_compact(
+    backend: Backend, clock: FakeClock
+) -> None:
+    rng = random.Random(24)
+    records = mixed(backend, 700, rng)
+    # Batches (one page cut into full ones, or added one by one when they straddle
+    # pages), then single jobs (the delay() script).
+    assert backend.enqueue(records[:300]) == [True] * 300
+    for record in records[300:]:
+        assert backend.enqueue([record]) == [True]
+    assert backend.enqueue(records[:5]) == [False] * 5  # idempotent: queued once
+    encodings = pages(backend, "default")
+    assert len(encodings) >= 700 // 120 + 1
+    assert set(encodings.values()) == {"listpack"}
+    assert backend.counts()[("default", State.PENDING)] == 700
+
+    # A delayed job promoted at its time, and cancelled jobs (their member found from
+    # their hash), take or leave their place.
+    later = job(backend, priority=7, delay=5.0)
+    backend.enqueue([later])
+    cancelled = {v.id for v in rng.sample(records, 20)}
+    for victim in cancelled:
+        backend.cancel(victim)
+    clock.advance(5.0)
+    expected = claim_order([r for r in records if r.id not in cancelled] + [later])
+    first = backend.claim(["default"], "w", 3, 30)
+    assert [r.id for r in first] == expected[:3]
+    # Released jobs go back to their old place: the next claim takes them again first.
+    backend.release([r.lease for r in first])
+    assert [r.id for r in backend.claim(["default"], "w", 3, 30)] == expected[:3]
+    assert drain(backend, ["default"], 7) == expected[3:]
+    assert pages(backend, "default") == {}
+    assert not backend.client.exists(backend._key("q", "default", "due"))  # type: ignore[attr-defined]
+
+
+def test_two_queues_merge_in_claim_order(backend: Backend) -> None:
+    records = mixed(backend, 400, random.Random(7), queues="ab")
+    backend.enqueue(records)
+    assert drain(backend, ["a", "b"], 11) == claim_order(records)
+
+
+def to_earlier_layout(backend: Any, queue: str) -> None:
+    """Rewrite a queue's due pages, and its jobs' hashes, as the version before them kept
+    them: one sorted set, ``q:<queue>:ready``, scored (9 - priority) * 2^42 + run_at in
+    ms; hashes with every field's long name and the priority stored."""
+    client = backend.client
+    for job_id in backend._run("ids_list", "0", "-", "+", 100_000):
+        key = backend._key("job", job_id)
+        fields = client.hgetall(key)
+        if fields.get("queue") != queue:
+            continue
+        long = {"p": "payload", "c": "created_at", "m": "max_retries"}
+        client.delete(key)
+        client.hset(key, mapping={"priority": "5"} | {long.get(k, k): v for k, v in fields.items()})
+    due = backend._key("q", queue, "due")
+    members = [
+        m for start in client.zrange(due, 0, -1) for m in client.zrange(f"{due}:{start}", 0, -1)
+    ]
+    for key in [due, *client.scan_iter(f"{due}:*")]:
+        client.delete(key)
+    client.zadd(backend._key("q", queue, "ready"), {m[15:]: int(m[:15]) for m in members})
+
+
+def test_a_ready_set_of_an_earlier_version_is_claimed_in_order_while_it_moves(
+    backend: Backend, clock: FakeClock
+) -> None:
+    rng = random.Random(3)
+    old = mixed(backend, 500, rng)
+    backend.enqueue(old)
+    delayed = job(backend, priority=7, delay=0.2)  # promoted later, from its old hash
+    backend.enqueue([delayed])
+    to_earlier_layout(backend, "default")
+    assert "payload" in backend.client.hgetall(backend._key("job", old[0].id))  # type: ignore[attr-defined]
+    legacy = backend._key("q", "default", "ready")  # type: ignore[attr-defined]
+    assert backend.client.zcard(legacy) == 500  # type: ignore[attr-defined]
+    # Read before anything moved: the doctor's views see the earlier layout's jobs.
+    assert backend.waiting_tasks() == {"default": {"tests.noop"}}
+    assert backend.oldest_waiting() == {"default": min(r.run_at for r in old)}
+    # Jobs queued after the upgrade go to the pages; some outrank the earlier ones.
+    clock.advance(0.25)
+    new = mixed(backend, 100, rng)
+    backend.enqueue(new[:50])
+    for record in new[50:]:
+        backend.enqueue([record])
+    gone = rng.sample(old, 10)  # cancelled while still in the earlier set
+    for victim in gone:
+        backend.cancel(victim.id)
+    expected = [i for i in claim_order(old + new) if i not in {v.id for v in gone}]
+    # A job claimed and released goes back to its place, read from its old hash.
+    first = backend.claim(["default"], "w", 2, 30)
+    assert [r.id for r in first] == expected[:2]
+    was = {r.id: r for r in old}[first[0].id]
+    assert (first[0].payload, first[0].created_at, first[0].run_at, first[0].priority) == (
+        was.payload,
+        was.created_at,
+        was.run_at,
+        was.priority,
+    )
+    backend.release([r.lease for r in first])
+    # Listing filters on fields of old and new records alike (text: the payload).
+    marked = job(backend, args=("needle",))
+    backend.enqueue([marked])
+    found = backend.list_jobs(JobQuery(limit=10, text="needle"))
+    assert [r.id for r in found] == [marked.id]
+    clock.advance(0.2)  # the delayed job is due: it outranks the priority 5 jobs
+    expected = [
+        i for i in claim_order([*old, *new, delayed, marked]) if i not in {v.id for v in gone}
+    ]
+
+    assert drain(backend, ["default"], 9) == expected
+    assert not backend.client.exists(legacy)  # type: ignore[attr-defined]
+    # Listing reads every job, and the counters held through it all.
+    listed = backend.list_jobs(JobQuery(limit=1000))
+    assert sorted(r.id for r in listed) == sorted(r.id for r in [*old, *new, delayed, marked])
+    assert backend.counts()[("default", State.STARTED)] == 592
+
+
+def test_migrate_moves_every_queue_and_a_worker_drains_the_store(
+    make_backend: Callable[..., Backend],
+    worker_app: App,
+    start_worker: Callable[..., Any],
+) -> None:
+    producer = worker_app.backend
+    client, key = producer.client, producer._key  # type: ignore[attr-defined]
+    sent = [
+        worker_app.send_task("t.add", (i, 1), queue=q) for q in ("q1", "q2") for i in range(300)
+    ]
+    for queue in ("q1", "q2"):
+        to_earlier_layout(producer, queue)
+    assert make_backend().migrate() == [3]  # type: ignore[attr-defined]
+    assert not client.exists(key("q", "q1", "ready"), key("q", "q2", "ready"))
+    assert make_backend().migrate() == []  # type: ignore[attr-defined]
+    assert set(pages(producer, "q1").values()) == {"listpack"}
+
+    start_worker(queues=["q1", "q2"])
+
+    def finished() -> bool:
+        found = producer.get_many([r.id for r in sent]).values()
+        return all(r.state is State.SUCCESS for r in found)
+
+    wait_until(finished, 60, "the migrated backlog to be drained")
+    results = {r.id: r.result for r in producer.get_many([r.id for r in sent]).values()}
+    assert results == {r.id: i + 1 for r, i in zip(sent, [*range(300), *range(300)], strict=True)}

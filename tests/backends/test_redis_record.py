@@ -1,0 +1,75 @@
+"""How a job and its events are stored on Redis, for memory: fields at their default not
+stored, one-letter names for the fields only the enqueue scripts write, the kind of a
+job's state change written "" in the event stream; and what an earlier version wrote
+(long names, every field, "job.state") read the same."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conveyor.backends import Backend
+from conveyor.records import JobQuery
+from conveyor.states import State
+from conveyor.testing import FakeClock
+
+from ..contract.helpers import job
+
+pytestmark = pytest.mark.parametrize("backend_kind", ["redis"])
+
+
+def test_a_record_stores_no_default_and_short_names_and_reads_back_whole(
+    backend: Any, clock: FakeClock
+) -> None:
+    plain = job(backend, args=(1,))
+    urgent = job(backend, priority=9, max_retries=7, delay=3.0)
+    for record in (plain, urgent):  # the single-job script
+        backend.enqueue([record])
+    batch = [job(backend, args=(2,)), job(backend, priority=0, delay=2.0)]
+    backend.enqueue(batch)  # the batch script
+    stored = {r.id: backend.client.hgetall(backend._key("job", r.id)) for r in [plain, *batch]}
+    for fields in stored.values():
+        assert {"payload", "created_at", "max_retries"}.isdisjoint(fields)
+        assert {"p", "c", "m"} <= set(fields)
+    assert "priority" not in stored[plain.id]
+    assert "priority" not in stored[batch[0].id]
+    assert stored[batch[1].id]["priority"] == "0"
+    for record in (plain, urgent, *batch):
+        assert backend.get(record.id) == record
+
+
+def test_records_and_events_an_earlier_version_wrote_read_the_same(
+    backend: Any, clock: FakeClock
+) -> None:
+    client, key = backend.client, backend._key
+    records = [job(backend, args=(i,)) for i in range(3)]
+    backend.enqueue(records)
+    for record in records:  # rewritten with every field under its long name
+        fields = client.hgetall(key("job", record.id))
+        long = {"p": "payload", "c": "created_at", "m": "max_retries"}
+        client.delete(key("job", record.id))
+        client.hset(
+            key("job", record.id),
+            mapping={"priority": "5"} | {long.get(k, k): v for k, v in fields.items()},
+        )
+    client.xadd(key("events"), {"t": "1.5", "k": "job.state", "j": "x", "q": "default",
+                                 "n": "t", "s": "PENDING"})  # fmt: skip
+    assert [backend.get(r.id) for r in records] == records
+    found = backend.list_jobs(JobQuery(limit=10, text="[1]"))
+    assert [r.id for r in found] == [records[1].id]
+
+    events = backend.events(0, 100)
+    assert [e.kind for e in events] == ["job.state"] * 4
+    assert [e.job_id for e in events] == [r.id for r in records] + ["x"]
+    # A revoke finds the job's place from its old fields; claims serve the others.
+    backend.cancel(records[0].id)
+    assert [r.id for r in backend.claim(["default"], "w", 5, 30)] == [r.id for r in records[1:]]
+    assert backend.get(records[0].id).state is State.REVOKED
+
+
+def test_job_state_events_are_written_without_their_kind(backend: Backend) -> None:
+    backend.enqueue([job(backend)])
+    [(_, fields)] = backend.client.xrange(backend._key("events"))  # type: ignore[attr-defined]
+    assert fields["k"] == ""
+    assert backend.events(0, 10)[0].kind == "job.state"
