@@ -58,6 +58,9 @@ PER_BODY = ("throughput", "latency")
 #: (workload, key, label, higher is better)
 METRICS = [
     ("enqueue", "single_per_s", "enqueue, single calls (jobs/s)", True),
+    ("enqueue", "single_cpu_us", "enqueue, single calls: producer CPU a call (µs)", False),
+    ("enqueue", "single_redis_us", "enqueue, single calls: time inside Redis a call (µs)", False),
+    ("enqueue", "single_commands", "enqueue, single calls: commands (round trips) a call", False),
     ("enqueue", "bulk_per_s", "enqueue, bulk API (jobs/s)", True),
     *[
         row
@@ -226,7 +229,8 @@ def main() -> None:
                     began = time.monotonic()
                     got = measure(who, workload, count, url)
                     runs[who].setdefault(workload, []).append(got)
-                    shown = "  ".join(f"{k}={v:,.2f}" for k, v in got.items() if v is not None)
+                    shown = "  ".join(f"{k}={v:,.2f}" if isinstance(v, int | float) else f"{k}={v}"
+                                       for k, v in got.items() if v is not None)  # fmt: skip
                     took = time.monotonic() - began
                     print(
                         f"rep {rep + 1}/{reps} {workload:10} {who:15} {shown}  ({took:.1f}s)",

@@ -15,7 +15,6 @@ from conveyor.errors import (
     SerializationError,
     UnknownTask,
 )
-from conveyor.options import CallPlan
 from conveyor.records import JobQuery
 
 from .conftest import FakeClock
@@ -81,6 +80,50 @@ def test_routing_precedence_call_then_routes_then_task(app: App) -> None:
     assert (daily.delay().record().queue, daily.delay().record().priority) == ("reports", 1)
     assert other.delay().record().queue == "own"
     assert app.declared_queues() == ["default", "media", "own", "reports"]
+
+
+def test_calls_without_options_follow_every_change_of_what_routes_them(
+    app: App, clock: FakeClock
+) -> None:
+    """delay()'s options are checked once per task and kept (App._plain_plan): a route
+    added, changed in place or removed, a new default, a task registered again all take
+    effect at the next call, and the times are each call's own."""
+
+    @app.task(name="media.thumbnail", expires=60)
+    def thumbnail() -> None: ...
+
+    def placed() -> tuple[str, int, int, float, float | None]:
+        r = thumbnail.delay().record()
+        return r.queue, r.priority, r.max_retries, r.created_at, r.expires_at
+
+    assert placed() == ("default", 5, 3, clock.now, clock.now + 60)
+    clock.advance(10)
+    assert placed() == ("default", 5, 3, clock.now, clock.now + 60)
+    app.conf.task_routes["media.*"] = {"queue": "media", "priority": 1}  # in place
+    assert placed()[:2] == ("media", 1)
+    app.conf.task_routes["media.*"]["priority"] = 2  # nested, in place
+    assert placed()[:2] == ("media", 2)
+    del app.conf.task_routes["media.*"]
+    app.conf.default_queue, app.conf.default_max_retries = "elsewhere", 9
+    assert placed()[:3] == ("elsewhere", 5, 9)
+    app.conf.task_routes = {"media.*": {"queue": "media", "priority": 11}}
+    with pytest.raises(EnqueueError, match="out of range"):  # checked again, not kept
+        thumbnail.delay()
+    app.conf.task_routes = {"media.*": {"queue": "media", "expires": "soon"}}
+    with pytest.raises(EnqueueError, match="not an ISO 8601"):
+        thumbnail.delay()
+    at = datetime.fromtimestamp(clock.now + 5, UTC)
+    app.conf.task_routes = {"media.*": {"queue": "media", "expires": at}}  # an instant
+    assert placed()[4] == pytest.approx(clock.now + 5)
+    clock.advance(1)
+    assert placed()[4] == pytest.approx(clock.now + 4)  # still that instant, not shifted
+
+    @app.task(name="media.thumbnail", queue="own", acks_late=False)
+    def again() -> None: ...
+
+    app.conf.task_routes = {}
+    record = thumbnail.delay().record()
+    assert (record.queue, record.expires_at, record.headers) == ("own", None, {"acks_late": False})
 
 
 def test_countdown_eta_and_expires(app: App, clock: FakeClock) -> None:
@@ -150,8 +193,7 @@ def test_enqueue_many_resolves_each_task_and_each_calls_own_options(app: App) ->
     ]
     assert records[2].id == "mine"
     assert len({r.id for r in records}) == len(records)
-    plans: dict[str, CallPlan] = {}
-    first, second = (app.build_record(thumbnail.s(), 0.0, plans) for _ in range(2))
+    first, second = (app.build_record(thumbnail.s(), 0.0) for _ in range(2))
     first.headers["x"] = 1  # records from one plan hold headers of their own
     assert second.headers == {"acks_late": False}
 

@@ -19,7 +19,9 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -81,12 +83,59 @@ def send_many(mod: ModuleType, n: int) -> None:
             mod.send()
 
 
+def commandstats(client: redis.Redis) -> dict[str, int]:
+    """Microseconds each command has spent inside Redis since it started."""
+    found = client.info("commandstats")
+    return {name.removeprefix("cmdstat_").upper(): v["usec"] for name, v in found.items()}
+
+
+def sent_commands(mod: ModuleType, calls: int) -> Counter[str]:
+    """The commands a single send makes the server run at the client's request (each a
+    round trip, or a part of a pipeline), by MONITOR: not those its scripts run."""
+    seen: Counter[str] = Counter()
+    marks: list[str] = []
+    with redis.Redis.from_url(URL).monitor() as monitor:
+
+        def listen() -> None:
+            for entry in monitor.listen():
+                name, _, rest = entry["command"].partition(" ")
+                if name.upper() == "ECHO" and "bench-mark" in rest:
+                    marks.append(rest)
+                    if "end" in rest:
+                        return
+                elif marks and entry["client_type"] != "lua":
+                    seen[name.upper()] += 1
+
+        thread = threading.Thread(target=listen, daemon=True)
+        thread.start()
+        other = redis.Redis.from_url(URL)
+        deadline = time.monotonic() + 10
+        while not marks and time.monotonic() < deadline:  # MONITOR is on once it sees one
+            other.echo("bench-mark-start")
+            time.sleep(0.01)
+        for _ in range(calls):
+            mod.send()
+        other.echo("bench-mark-end")
+        thread.join(10)
+    return Counter({name: count / calls for name, count in seen.items()})
+
+
 def enqueue(mod: ModuleType, n: int) -> dict[str, Any]:
+    """Jobs/s of single calls and of the bulk API; for the single calls also what each
+    costs: the commands it sends (round trips), the producer's CPU and the time those
+    commands spend inside Redis (``INFO commandstats``, its scripts' commands included;
+    the server is the driver's own)."""
     flush()
-    t0 = time.perf_counter()
+    mod.send()  # connect, load scripts: not per call
+    sent = sent_commands(mod, 200)
+    client = redis.Redis.from_url(URL)
+    before = commandstats(client)
+    cpu, t0 = time.process_time(), time.perf_counter()
     for _ in range(n):
         mod.send()
-    single = n / (time.perf_counter() - t0)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu
+    inside = sum(us - before.get(k, 0) for k, us in commandstats(client).items() if k in sent)
+    single = n / wall
     flush()
     bulk = None
     if mod.send_bulk is not None:
@@ -94,7 +143,9 @@ def enqueue(mod: ModuleType, n: int) -> dict[str, Any]:
         mod.send_bulk(n)
         bulk = n / (time.perf_counter() - t0)
     flush()
-    return {"single_per_s": single, "bulk_per_s": bulk}
+    return {"single_per_s": single, "bulk_per_s": bulk, "single_cpu_us": cpu / n * 1e6,
+            "single_redis_us": inside / n, "single_commands": sum(sent.values()),
+            "single_sent": dict(sent)}  # fmt: skip
 
 
 def throughput(mod: ModuleType, n: int) -> dict[str, Any]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar, overload
 
 from .aio import AsyncApp
@@ -23,6 +24,8 @@ from .task import Signature, Task, TaskOptions
 from .workflows.handle import Workflow, is_workflow, load_workflow
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: Task names whose plain plans an app keeps (App._plain_plan).
+MAX_PLANS = 1024
 
 
 class App:
@@ -45,6 +48,8 @@ class App:
         elif backend is not None:
             self.conf.backend_url = backend
         self.tasks: dict[str, Task[Any, Any]] = {}
+        #: The checked plans of calls without options of their own, per task (_plain_plan).
+        self._plans: dict[str, tuple[Task[Any, Any] | None, tuple[Any, ...], Any, CallPlan]] = {}
         self._periodic: dict[str, Schedule] = {}
         #: The import path ("package.module:app") worker children use to load this app.
         self.main: str | None = None
@@ -222,8 +227,7 @@ class App:
     def enqueue_many(self, signatures: Iterable[Signature], *, connection: Any = None) -> list[Job]:
         """Queue many jobs in one backend round trip. All are checked before any is stored."""
         now = self.backend.now()
-        plans: dict[str, CallPlan] = {}
-        records = [self.build_record(sig, now, plans) for sig in signatures]
+        records = [self.build_record(sig, now) for sig in signatures]
         self._store(records, connection)
         return [Job(self, r.id) for r in records]
 
@@ -278,32 +282,47 @@ class App:
         )
 
     def build_record(
-        self,
-        sig: Call | Signature,
-        now: float,
-        plans: dict[str, CallPlan] | None = None,
-        *,
-        check_args: bool = True,
+        self, sig: Call | Signature, now: float, *, check_args: bool = True
     ) -> JobRecord:
-        """A new job for ``sig``. ``plans``: checked options of the batch's calls alike (same
-        task, no options of their own), shared so a batch checks them once per task.
-        ``check_args``: refuse arguments that do not fit the task's parameters (a task not
-        registered here cannot be checked; workflows check every step once, at launch)."""
-        record = new_record(self._plan_of(sig, now, plans), sig.args, sig.kwargs, self.conf)
+        """A new job for ``sig``, made at ``now``. ``check_args``: refuse arguments that do
+        not fit the task's parameters (a task not registered here cannot be checked;
+        workflows check every step once, at launch)."""
+        if sig.options:
+            plan, shift = self._plan(sig.task, sig.options, now), 0.0
+        else:
+            plan, shift = self._plain_plan(sig.task, now)
+        record = new_record(plan, sig.args, sig.kwargs, self.conf, shift)
         task = self.tasks.get(sig.task) if check_args else None
         if task is not None:
             task.check_args(sig.args, sig.kwargs)
         return record
 
-    def _plan_of(
-        self, sig: Call | Signature, now: float, plans: dict[str, CallPlan] | None
-    ) -> CallPlan:
-        if plans is None or sig.options:
-            return self._plan(sig.task, sig.options, now)
-        plan = plans.get(sig.task)
-        if plan is None:
-            plan = plans[sig.task] = self._plan(sig.task, {}, now)
-        return plan
+    def _plain_plan(self, task_name: str, now: float) -> tuple[CallPlan, float]:
+        """The plan of a call without options of its own (``delay()``, most of a batch's
+        signatures) and the seconds to shift its times by. Its options are checked once
+        per task: the plan is made at instant 0 and kept while what it was made from (the
+        task registered under that name, the default queue and retries, the routes)
+        compares equal, so a changed setting or route takes effect at the next call.
+        Options naming an absolute time (an eta or expiry instant in a route) do not
+        shift: such a plan is made at ``now`` each time."""
+        task, conf = self.tasks.get(task_name), self.conf
+        defaults = (conf.default_queue, conf.default_max_retries)
+        kept = self._plans.get(task_name)
+        if (
+            kept is not None
+            and kept[0] is task
+            and kept[1] == defaults
+            and kept[2] == conf.task_routes
+        ):
+            return kept[3], now
+        merged = self._merged(task_name, {})
+        if merged.get("eta") is not None or isinstance(merged.get("expires"), datetime | str):
+            return self._plan(task_name, {}, now), 0.0
+        plan = self._plan(task_name, {}, 0.0)
+        if len(self._plans) >= MAX_PLANS:  # names sent by send_task alone are unbounded
+            self._plans.clear()
+        self._plans[task_name] = (task, defaults, copy.deepcopy(conf.task_routes), plan)
+        return plan, now
 
     def queue_for(self, task_name: str, options: Mapping[str, Any]) -> str:
         """The queue a call of ``task_name`` with ``options`` goes to (as enqueued)."""

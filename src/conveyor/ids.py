@@ -9,6 +9,21 @@ import time
 _lock = threading.Lock()
 _last_ms = 0
 _counter = 0
+#: Random bytes read ahead from the OS, 10 an id (62 random bits and a fresh millisecond's
+#: first counter): one system call per 400 ids instead of one or two each (about 1 µs of
+#: a single enqueue's client time on this machine).
+_RANDOM_AHEAD = 4000
+_random = b""
+_used = 0
+
+
+def _forget_random() -> None:
+    """In a forked child: the parent's unread bytes would repeat in the child's ids."""
+    global _random, _used
+    _random, _used = b"", 0
+
+
+os.register_at_fork(after_in_child=_forget_random)
 
 
 def new_id() -> str:
@@ -17,8 +32,12 @@ def new_id() -> str:
     The counter keeps ids from one process strictly increasing within a millisecond, so
     ids sort in creation order wherever one producer made them.
     """
-    global _last_ms, _counter
+    global _last_ms, _counter, _random, _used
     with _lock:
+        if _used >= len(_random):
+            _random, _used = os.urandom(_RANDOM_AHEAD), 0
+        drawn = int.from_bytes(_random[_used : _used + 10], "big")
+        _used += 10
         ms = time.time_ns() // 1_000_000
         if ms <= _last_ms:
             ms = _last_ms
@@ -27,9 +46,9 @@ def new_id() -> str:
                 ms += 1
                 _counter = 0
         else:
-            _counter = int.from_bytes(os.urandom(2), "big") & 0x3FF
+            _counter = drawn >> 70  # 10 random bits, below 0x400: room to count up
         _last_ms = ms
         counter = _counter
-    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    rand = drawn & ((1 << 62) - 1)
     h = "%032x" % ((ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | rand)
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"  # str(uuid.UUID(...)), faster

@@ -147,8 +147,8 @@ def _durable(value: Any) -> Any:
 @dataclass(frozen=True, slots=True)
 class CallPlan:
     """A call's options, checked and resolved at one instant: every field of the new job
-    but its id and arguments. A batch of calls alike (same task, no per-call options)
-    shares one plan, so their options are checked once."""
+    but its id and arguments. Calls without options of their own share one plan per task
+    (``App._plain_plan``), so their options are checked once."""
 
     task: str
     queue: str
@@ -232,9 +232,14 @@ def plan_call(task_name: str, options: Mapping[str, Any], conf: Settings, now: f
 
 
 def new_record(
-    plan: CallPlan, args: tuple[Any, ...] | list[Any], kwargs: Mapping[str, Any], conf: Settings
+    plan: CallPlan,
+    args: tuple[Any, ...] | list[Any],
+    kwargs: Mapping[str, Any],
+    conf: Settings,
+    shift: float = 0.0,
 ) -> JobRecord:
-    """A new job from a checked plan and this call's arguments."""
+    """A new job from a checked plan and this call's arguments. ``shift``: seconds added
+    to the plan's times (a plan made at instant 0, used at ``shift``; ``App._plain_plan``)."""
     if not isinstance(args, list | tuple):
         raise EnqueueError(f"args must be a list or tuple, not {type(args).__name__}")
     if not isinstance(kwargs, Mapping):
@@ -252,10 +257,10 @@ def new_record(
         priority=plan.priority,
         payload=payload,
         state=plan.state,
-        run_at=plan.run_at,
-        created_at=plan.created_at,
+        run_at=plan.run_at + shift,
+        created_at=plan.created_at + shift,
         max_retries=plan.max_retries,
-        expires_at=plan.expires_at,
+        expires_at=None if plan.expires_at is None else plan.expires_at + shift,
         parent_id=plan.parent_id,
         root_id=plan.root_id,
         workflow_id=plan.workflow_id,

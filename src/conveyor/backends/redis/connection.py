@@ -17,12 +17,13 @@ from ...version import __version__
 from ..base import Backend
 
 try:
+    import hiredis
     import redis
     from redis.driver_info import DriverInfo
     from redis.exceptions import NoScriptError
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise MissingDependency(
-        "the Redis backend needs the redis driver: pip install 'conveyor[redis]'"
+        "the Redis backend needs the redis driver and its parser: pip install 'conveyor[redis]'"
     ) from exc
 
 __all__ = ["CUT", "NoScriptError", "RedisConnection"]
@@ -68,6 +69,8 @@ class RedisConnection(Backend):
         self.client: Any = redis.Redis.from_url(clean, **self.client_options())
         self.client_url = clean  # the async reads' client connects alike (``aio``)
         self._scripts: dict[str, tuple[str, str]] = {}  # name -> (sha1, body)
+        #: name -> EVALSHA's arguments before the script's own (see _run)
+        self._heads: dict[str, tuple[str, ...]] = {}
         self._local = threading.local()
         self._own_lock = threading.Lock()
         self._own: list[Any] = []  # every connection handed to a thread, closed by close()
@@ -103,24 +106,40 @@ class RedisConnection(Backend):
     def _run(self, name: str, *args: Any) -> Any:
         """Run a script by EVALSHA (EVAL when Redis has forgotten it) on this thread's
         own connection: the hot path skips the client's per-command pool and retry
-        machinery, which cost more CPU than the script. A dropped connection is retried
+        machinery, which cost more CPU than the script, and packs the command with
+        hiredis itself (the client's packer checks every argument in Python first: 2.7
+        µs of CPU against 0.9 for a single enqueue's). A dropped connection is retried
         once on a new one, as the client itself would."""
-        script = self._script(name)
-        argv = (1, self._key("ids"), self.prefix, *args)
+        head = self._heads.get(name) or self._head(name)
+        packed = _pack((*head, *args))
         for retry in (False, True):
             conn = self._connection()
             try:
                 try:
-                    conn.send_command("EVALSHA", script[0], *argv)
+                    conn.send_packed_command(packed)
                     return conn.read_response()
                 except NoScriptError:
-                    conn.send_command("EVAL", script[1], *argv)
+                    conn.send_packed_command(
+                        _pack(("EVAL", self._script(name)[1], *head[2:], *args))
+                    )
                     return conn.read_response()
             except CUT:
                 conn.disconnect()
                 if retry:
                     raise
         raise AssertionError("unreachable")
+
+    def _head(self, name: str) -> tuple[str, ...]:
+        """EVALSHA, the script's sha1 and its one key (the id index, which fixes the
+        slot on a cluster), then the prefix every script takes first."""
+        head = self._heads[name] = (
+            "EVALSHA",
+            self._script(name)[0],
+            "1",
+            self._key("ids"),
+            self.prefix,
+        )
+        return head
 
     def _script(self, name: str) -> tuple[str, str]:
         """(sha1, body) of a script: pages.lua, index.lua and common.lua (but for the
@@ -179,3 +198,12 @@ class RedisConnection(Backend):
         for conn in own:
             conn.disconnect()
         self.client.close()
+
+
+def _pack(argv: tuple[Any, ...]) -> list[bytes]:
+    """A command in Redis's protocol, as ``send_packed_command`` takes it; a value of a
+    type Redis cannot take (None, a bool, a list) is refused as the client refuses it."""
+    try:
+        return [hiredis.pack_command(argv)]
+    except TypeError as exc:
+        raise redis.DataError(f"a script argument cannot be sent to Redis: {exc}") from None
