@@ -99,6 +99,24 @@ def test_a_stopped_or_silent_worker_is_still_named_for_a_day(
     assert backend._workers() == []
 
 
+def test_a_heartbeat_after_the_stop_leaves_the_worker_stopped(
+    backend: Backend, clock: FakeClock, worker_info: WorkerInfo
+) -> None:
+    """The stop is one step in the store, and a heartbeat landing after it (late, or a
+    retried write) neither makes the worker live again nor loses the stop."""
+    backend.heartbeat(worker_info, [], 30)
+    beat = clock.now
+    clock.advance(1.000123)  # every digit of the time is kept (16 significant)
+    backend.unregister_worker(worker_info.id)
+    stopped_at = clock.now
+    clock.advance(1)
+    backend.heartbeat(worker_info, [], 30)
+    assert backend.workers() == []
+    backend.unregister_worker(worker_info.id)  # a second stop keeps the first's time
+    (entry,) = backend.worker_directory([worker_info.id]).values()
+    assert (entry.stopped_at, entry.last_seen) == (stopped_at, beat)
+
+
 def test_lock_has_one_owner_until_it_expires(backend: Backend, clock: FakeClock) -> None:
     assert backend.acquire_lock("leader", "a", ttl=10)
     assert not backend.acquire_lock("leader", "b", ttl=10)

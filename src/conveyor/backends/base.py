@@ -14,7 +14,6 @@ as the change they describe.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
@@ -477,10 +476,11 @@ class Backend(ABC):
 
     def unregister_worker(self, worker_id: str) -> None:
         """The worker stopped: it leaves the registry at once, and its entry is kept,
-        marked stopped, for ``worker_directory``."""
-        found = next((w for w in self._workers() if w.id == worker_id), None)
-        if found is not None:
-            self._worker_put(dataclasses.replace(found, stopped_at=self.now()))
+        marked stopped, for ``worker_directory``. One step in the store: a heartbeat
+        racing it can neither revive the entry nor lose the stop, and one landing after it
+        (a late or retried write) leaves the worker stopped. A second stop keeps the first
+        time."""
+        self._worker_stop(worker_id, self.now())
         self.emit("worker.offline", subject=worker_id)
 
     def workers(self) -> list[WorkerInfo]:
@@ -625,8 +625,12 @@ class Backend(ABC):
     def _set_paused(self, queue: str, paused: bool) -> None: ...
     @abstractmethod
     def _paused(self) -> set[str]: ...
+    # A heartbeat's entry: written unless the stored one is marked stopped.
     @abstractmethod
     def _worker_put(self, info: WorkerInfo) -> None: ...
+    # Mark a worker's entry stopped at ``now`` in one step, unless it is already.
+    @abstractmethod
+    def _worker_stop(self, worker_id: str, now: float) -> None: ...
     @abstractmethod
     def _worker_delete(self, worker_id: str) -> None: ...
     @abstractmethod

@@ -364,7 +364,15 @@ class MemoryBackend(Backend):
 
     def _worker_put(self, info: WorkerInfo) -> None:
         with self._mutex:
-            self._worker_map[info.id] = copy.deepcopy(info)
+            stored = self._worker_map.get(info.id)
+            if stored is None or stored.stopped_at is None:
+                self._worker_map[info.id] = copy.deepcopy(info)
+
+    def _worker_stop(self, worker_id: str, now: float) -> None:
+        with self._mutex:
+            stored = self._worker_map.get(worker_id)
+            if stored is not None and stored.stopped_at is None:
+                stored.stopped_at = now
 
     def _worker_delete(self, worker_id: str) -> None:
         with self._mutex:

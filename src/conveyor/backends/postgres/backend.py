@@ -312,6 +312,11 @@ class PostgresBackend(PostgresConnection):
             )
 
     @guarded
+    def _worker_stop(self, worker_id: str, now: float) -> None:
+        with self._tx() as conn:
+            conn.execute(self._q["worker_stop"], {"id": worker_id, "now": now})
+
+    @guarded
     def _worker_delete(self, worker_id: str) -> None:
         with self._tx() as conn:
             conn.execute(self._q["worker_delete"], {"id": worker_id})

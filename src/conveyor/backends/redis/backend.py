@@ -465,7 +465,11 @@ class RedisBackend(RedisConnection):
 
     @guarded
     def _worker_put(self, info: WorkerInfo) -> None:
-        self.client.hset(self._key("workers"), info.id, orjson.dumps(worker_entry(info)).decode())
+        self._run("worker_put", info.id, orjson.dumps(worker_entry(info)).decode())
+
+    @guarded
+    def _worker_stop(self, worker_id: str, now: float) -> None:
+        self._run("worker_stop", worker_id, num(now))
 
     @guarded
     def _worker_delete(self, worker_id: str) -> None:

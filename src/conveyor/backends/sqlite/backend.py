@@ -221,6 +221,10 @@ class SQLiteBackend(SQLiteConnection):
                 _Q["worker_put"], {"id": info.id, "last_seen": info.last_seen, "info": dump(data)}
             )
 
+    def _worker_stop(self, worker_id: str, now: float) -> None:
+        with self._write() as conn:
+            conn.execute(_Q["worker_stop"], {"id": worker_id, "now": repr(now)})
+
     def _worker_delete(self, worker_id: str) -> None:
         with self._write() as conn:
             conn.execute(_Q["worker_delete"], {"id": worker_id})

@@ -272,8 +272,15 @@ DELETE FROM {schema}.paused_queues WHERE queue = %(queue)s
 SELECT queue FROM {schema}.paused_queues
 
 -- name: worker_put
+-- A heartbeat; never over an entry marked stopped (a heartbeat landing after the stop).
 INSERT INTO {schema}.workers (id, last_seen, info) VALUES (%(id)s, %(last_seen)s, %(info)s::jsonb)
 ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, info = excluded.info
+WHERE NOT {schema}.workers.info ? 'stopped_at'
+
+-- name: worker_stop
+-- One statement, so no heartbeat falls between reading the entry and marking it.
+UPDATE {schema}.workers SET info = info || jsonb_build_object('stopped_at', %(now)s::float8)
+WHERE id = %(id)s AND NOT info ? 'stopped_at'
 
 -- name: worker_delete
 DELETE FROM {schema}.workers WHERE id = %(id)s

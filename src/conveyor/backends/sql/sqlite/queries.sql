@@ -230,8 +230,16 @@ DELETE FROM paused_queues WHERE queue = :queue
 SELECT queue FROM paused_queues
 
 -- name: worker_put
+-- A heartbeat; never over an entry marked stopped (a heartbeat landing after the stop).
 INSERT INTO workers (id, last_seen, info) VALUES (:id, :last_seen, :info)
 ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, info = excluded.info
+WHERE json_extract(workers.info, '$.stopped_at') IS NULL
+
+-- name: worker_stop
+-- One statement, so no heartbeat falls between reading the entry and marking it. :now
+-- is text (repr), read by json(): a bound REAL would be written with 15 digits only.
+UPDATE workers SET info = json_set(info, '$.stopped_at', json(:now))
+WHERE id = :id AND json_extract(info, '$.stopped_at') IS NULL
 
 -- name: worker_delete
 DELETE FROM workers WHERE id = :id
