@@ -322,8 +322,16 @@ class PostgresBackend(PostgresConnection):
             conn.execute(self._q["worker_delete"], {"id": worker_id})
 
     @guarded
-    def _workers(self) -> list[WorkerInfo]:
-        return [read_worker(row[0]) for row in self._rows("workers")]
+    def _stale_workers(self, before: float) -> list[WorkerInfo]:
+        return [read_worker(row[0]) for row in self._rows("stale_workers", {"before": before})]
+
+    @guarded
+    def _live_workers(self, since: float) -> list[WorkerInfo]:
+        return [read_worker(row[0]) for row in self._rows("live_workers", {"since": since})]
+
+    @guarded
+    def _worker_entries(self, ids: list[str]) -> list[WorkerInfo]:
+        return [read_worker(row[0]) for row in self._rows("worker_entries", {"ids": ids})]
 
     @guarded
     def _events(self, after: int, limit: int) -> list[Event]:

@@ -285,8 +285,15 @@ WHERE id = %(id)s AND NOT info ? 'stopped_at'
 -- name: worker_delete
 DELETE FROM {schema}.workers WHERE id = %(id)s
 
--- name: workers
-SELECT info FROM {schema}.workers
+-- name: stale_workers
+SELECT info FROM {schema}.workers WHERE last_seen < %(before)s
+
+-- name: live_workers
+-- The stopped entries kept a day are filtered here, not sent to the caller.
+SELECT info FROM {schema}.workers WHERE last_seen >= %(since)s AND NOT info ? 'stopped_at'
+
+-- name: worker_entries
+SELECT info FROM {schema}.workers WHERE id = ANY(%(ids)s::text[])
 
 -- name: events
 SELECT seq, time, kind, job_id, queue, task, state FROM {schema}.events

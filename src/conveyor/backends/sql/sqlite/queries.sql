@@ -244,8 +244,15 @@ WHERE id = :id AND json_extract(info, '$.stopped_at') IS NULL
 -- name: worker_delete
 DELETE FROM workers WHERE id = :id
 
--- name: workers
-SELECT info, last_seen FROM workers
+-- name: stale_workers
+SELECT info FROM workers WHERE last_seen < :before
+
+-- name: live_workers
+-- The stopped entries kept a day are filtered here, not parsed by the caller.
+SELECT info FROM workers WHERE last_seen >= :since AND json_extract(info, '$.stopped_at') IS NULL
+
+-- name: worker_entries
+SELECT info FROM workers WHERE id IN (SELECT value FROM json_each(:ids))
 
 -- name: events
 SELECT seq, time, kind, job_id, queue, task, state FROM events WHERE seq > :after ORDER BY seq LIMIT :limit
