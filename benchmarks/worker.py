@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import signal
 import statistics
 import subprocess
@@ -152,6 +153,26 @@ def bench_throughput(
     return {"jobs": n, "seconds": last - first, "jobs_per_s": n / (last - first)}
 
 
+def bench_thread_drain(tmp: Path, n: int, threads: int = 8) -> dict[str, float]:
+    """A thread-pool worker drains ``n`` no-op jobs (``--burst``, auto prefetch): jobs a
+    second from the first start to the last finish, and the worker's CPU per job."""
+    app, url = fresh(tmp, "threads")
+    jobs = []
+    for i in range(0, n, 1000):
+        jobs += app.enqueue_many([Signature("bench.noop") for _ in range(min(1000, n - i))])
+    analyze(url)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = start_worker(url, "-P", "thread", "-c", str(threads), "--burst")
+    proc.wait(600)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    records = finished_records(app, [j.id for j in jobs])
+    if len(records) != n or any(r.state is not State.SUCCESS for r in records):
+        raise RuntimeError("not every drained job succeeded")
+    took = max(r.finished_at for r in records) - min(r.started_at for r in records)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return {"jobs": n, "seconds": took, "jobs_per_s": n / took, "cpu_us_per_job": cpu / n * 1e6}
+
+
 def bench_latency(tmp: Path, n: int) -> dict[str, float]:
     app, url = fresh(tmp, "latency")
     proc = start_worker(url, "-P", "process", "-c", "2")
@@ -277,6 +298,7 @@ def run(quick: bool) -> None:
         results = {
             "enqueue": bench_enqueue(tmp, n // 2),
             "throughput_noop_2_processes": bench_throughput(tmp, n, 2),
+            "throughput_noop_8_threads": bench_thread_drain(tmp, n),
             "pickup_latency_idle": bench_latency(tmp, 100 if quick else 300),
             "sleep_200x50ms_c20": bench_sleep(tmp),
             "worker_memory_2_processes": bench_memory(tmp, 2),

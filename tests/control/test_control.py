@@ -207,6 +207,12 @@ def consumers(app: App, queue: str) -> list[str]:
     return next(q.consumers for q in control.queue_stats(app) if q.name == queue)
 
 
+def alive_counts(app: App) -> tuple[int, int, int]:
+    """Live workers as health, overview and readiness count them (one control function)."""
+    return (control.health(app).workers_alive, control.overview(app).workers,
+            control.readiness(app).workers_alive)  # fmt: skip
+
+
 def test_a_worker_silent_for_three_heartbeats_is_presumed_dead(
     tasks: App, clock: FakeClock
 ) -> None:
@@ -217,6 +223,7 @@ def test_a_worker_silent_for_three_heartbeats_is_presumed_dead(
     clock.advance(6.0)
     assert consumers(tasks, "media") == ["w1"]  # late, not yet overdue
     assert control.diagnose(tasks) == []
+    assert alive_counts(tasks) == (1, 1, 1)
     clock.advance(0.5)
     found = {f.check: f for f in control.diagnose(tasks)}
     assert set(found) == {"dead-worker", "queue-without-worker"}
@@ -231,7 +238,7 @@ def test_a_worker_silent_for_three_heartbeats_is_presumed_dead(
     ]
     assert "presumed dead: w1" in found["queue-without-worker"].problem
     assert consumers(tasks, "media") == []
-    assert (control.health(tasks).workers_alive, control.overview(tasks).workers) == (0, 0)
+    assert alive_counts(tasks) == (0, 0, 0)
     clock.advance(30)  # the lease expired long ago: still one finding, the dead worker's
     assert (
         "lease expired at" in {f.check: f for f in control.diagnose(tasks)}["dead-worker"].problem

@@ -314,6 +314,48 @@ def test_a_jobs_worker_is_named_when_it_stopped_or_died_and_said_gone_after(
     assert "(gone)" in browse(app, later)
 
 
+def test_a_jobs_page_reads_the_worker_registry_once(
+    app: App, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The filters' queues and names and the jobs' worker labels come from one read;
+    the directory is read only for workers no longer registered (here, one stopped)."""
+    for worker_id in ("id-a", "id-b"):
+        info = WorkerInfo(id=worker_id, name=f"{worker_id}@box", host="box", pid=1,
+                          queues=["default"], pool="thread", concurrency=1, version="9.9",
+                          tasks=["dash.add"], started_at=clock.now)  # fmt: skip
+        app.backend.heartbeat(info, [], 30)
+        app.send_task("dash.add", [1, 2])
+        (job,) = app.backend.claim(["default"], worker_id, 1, 30)
+        app.backend.complete(Lease(job.id, job.lease_token or ""), 3)
+    reads: list[str] = []
+    for verb in ("workers", "worker_directory"):
+        monkeypatch.setattr(app.backend, verb, spy(reads, verb, getattr(app.backend, verb)))
+    secret = token(app, "read")
+
+    async def scenario(c: httpx.AsyncClient) -> list[str]:
+        await login(c, secret)
+        page = (await c.get("/ui/jobs")).text
+        assert "id-a@box</span>" in page
+        assert "id-b@box</span>" in page
+        first = list(reads)
+        reads.clear()
+        app.backend.unregister_worker("id-a")
+        page = (await c.get("/ui/jobs")).text
+        assert 'id-a@box</span> <small class="worker-state">(stopped)' in page
+        return first
+
+    assert browse(app, scenario) == ["workers"]
+    assert reads == ["workers", "worker_directory"]
+
+
+def spy(reads: list[str], name: str, verb: Callable[..., T]) -> Callable[..., T]:
+    def counted(*args: object) -> T:
+        reads.append(name)
+        return verb(*args)
+
+    return counted
+
+
 def test_throughput_counts_finished_and_failed_jobs_per_step(app: App, clock: FakeClock) -> None:
     for fails in (False, True, False):
         app.send_task("dash.add", [1, 1])

@@ -14,7 +14,6 @@ as the change they describe.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
@@ -477,30 +476,29 @@ class Backend(ABC):
 
     def unregister_worker(self, worker_id: str) -> None:
         """The worker stopped: it leaves the registry at once, and its entry is kept,
-        marked stopped, for ``worker_directory``."""
-        found = next((w for w in self._workers() if w.id == worker_id), None)
-        if found is not None:
-            self._worker_put(dataclasses.replace(found, stopped_at=self.now()))
+        marked stopped, for ``worker_directory``. One step in the store: a heartbeat
+        racing it can neither revive the entry nor lose the stop, and one landing after it
+        (a late or retried write) leaves the worker stopped. A second stop keeps the first
+        time."""
+        now = self.now()
+        self._worker_stop(worker_id, now)
         self.emit("worker.offline", subject=worker_id)
+        for gone in self._stale_workers(now - WORKER_KEPT):
+            self._worker_delete(gone.id)
 
     def workers(self) -> list[WorkerInfo]:
-        """Registered workers: those running and seen within ``WORKER_TTL`` seconds."""
-        cutoff = self.now() - WORKER_TTL
-        return [w for w in self._kept() if w.last_seen >= cutoff and w.stopped_at is None]
+        """Registered workers: those running and seen within ``WORKER_TTL`` seconds. Read
+        without the stopped entries the registry keeps a day (a stop is frequent: every
+        deploy), so a caller wanting the live ones does not pay for them."""
+        return self._live_workers(self.now() - WORKER_TTL)
 
     def worker_directory(self, ids: Iterable[str]) -> dict[str, WorkerInfo]:
         """The entries of the workers with these ids, running, silent or stopped, kept
-        ``WORKER_KEPT`` after their last heartbeat: the jobs they ran name them."""
-        wanted = set(ids)
-        return {w.id: w for w in self._kept() if w.id in wanted}
-
-    def _kept(self) -> list[WorkerInfo]:
-        """Every worker entry within ``WORKER_KEPT``; older ones are deleted when found."""
-        entries = self._workers()
+        ``WORKER_KEPT`` after their last heartbeat (older ones are deleted when a worker
+        stops): the jobs they ran name them. Read by id, not the whole registry."""
+        wanted = sorted(set(ids))
         horizon = self.now() - WORKER_KEPT
-        for gone in [w for w in entries if w.last_seen < horizon]:
-            self._worker_delete(gone.id)
-        return [w for w in entries if w.last_seen >= horizon]
+        return {w.id: w for w in self._worker_entries(wanted) if w.last_seen >= horizon}
 
     def events(self, after: int = 0, limit: int = 500) -> list[Event]:
         """Events with ``seq > after``, oldest first."""
@@ -625,12 +623,23 @@ class Backend(ABC):
     def _set_paused(self, queue: str, paused: bool) -> None: ...
     @abstractmethod
     def _paused(self) -> set[str]: ...
+    # A heartbeat's entry: written unless the stored one is marked stopped.
     @abstractmethod
     def _worker_put(self, info: WorkerInfo) -> None: ...
+    # Mark a worker's entry stopped at ``now`` in one step, unless it is already.
+    @abstractmethod
+    def _worker_stop(self, worker_id: str, now: float) -> None: ...
     @abstractmethod
     def _worker_delete(self, worker_id: str) -> None: ...
+    # Entries last seen before ``before``, stopped or not.
     @abstractmethod
-    def _workers(self) -> list[WorkerInfo]: ...
+    def _stale_workers(self, before: float) -> list[WorkerInfo]: ...
+    # Entries not marked stopped, seen at or after ``since``.
+    @abstractmethod
+    def _live_workers(self, since: float) -> list[WorkerInfo]: ...
+    # The entries of these ids (those found).
+    @abstractmethod
+    def _worker_entries(self, ids: list[str]) -> list[WorkerInfo]: ...
     @abstractmethod
     def _events(self, after: int, limit: int) -> list[Event]: ...
 

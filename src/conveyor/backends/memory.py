@@ -364,15 +364,35 @@ class MemoryBackend(Backend):
 
     def _worker_put(self, info: WorkerInfo) -> None:
         with self._mutex:
-            self._worker_map[info.id] = copy.deepcopy(info)
+            stored = self._worker_map.get(info.id)
+            if stored is None or stored.stopped_at is None:
+                self._worker_map[info.id] = copy.deepcopy(info)
+
+    def _worker_stop(self, worker_id: str, now: float) -> None:
+        with self._mutex:
+            stored = self._worker_map.get(worker_id)
+            if stored is not None and stored.stopped_at is None:
+                stored.stopped_at = now
 
     def _worker_delete(self, worker_id: str) -> None:
         with self._mutex:
             self._worker_map.pop(worker_id, None)
 
-    def _workers(self) -> list[WorkerInfo]:
+    def _stale_workers(self, before: float) -> list[WorkerInfo]:
         with self._mutex:
-            return [copy.deepcopy(w) for w in self._worker_map.values()]
+            return [copy.deepcopy(w) for w in self._worker_map.values() if w.last_seen < before]
+
+    def _live_workers(self, since: float) -> list[WorkerInfo]:
+        with self._mutex:
+            return [
+                copy.deepcopy(w)
+                for w in self._worker_map.values()
+                if w.last_seen >= since and w.stopped_at is None
+            ]
+
+    def _worker_entries(self, ids: list[str]) -> list[WorkerInfo]:
+        with self._mutex:
+            return [copy.deepcopy(self._worker_map[i]) for i in ids if i in self._worker_map]
 
     def _events(self, after: int, limit: int) -> list[Event]:
         with self._mutex:

@@ -14,8 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..control import cancel_job, pause_queue, purge_queue, resume_queue
-from ..control.liveness import alive
-from ..control.queues import known_queues
+from ..control.queues import known_queues, live_workers
 from ..errors import ConveyorError, JobNotFound
 from ..records import JobQuery, JobRecord, Revocation, WorkerInfo
 from ..serialization import decode_payload
@@ -65,7 +64,7 @@ class Inspect:
         self.destination = [destination] if isinstance(destination, str) else destination
 
     def _workers(self) -> list[WorkerInfo]:
-        live = alive(self.app.backend.workers(), self.app.backend.now())
+        live = live_workers(self.app)
         return sorted((w for w in live if not self.destination or w.name in self.destination),
                       key=lambda w: w.name)  # fmt: skip
 

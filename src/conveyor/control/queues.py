@@ -94,7 +94,7 @@ def queue_stats(app: App, runs: list[Run] | None = None) -> list[QueueStats]:
     counts = backend.counts()
     paused = backend.paused_queues()
     oldest = backend.oldest_waiting()
-    live = alive(backend.workers(), now)  # a worker presumed dead consumes nothing (live_workers)
+    live = live_workers(app)  # a worker presumed dead consumes nothing
     if runs is None:
         runs = backend.recent_runs(now - max(WINDOWS.values()))
     by_queue: dict[str, list[Run]] = {}

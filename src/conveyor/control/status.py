@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConveyorError
 from ..records import Run, WorkerInfo
-from .liveness import alive
-from .queues import queue_stats
+from .queues import live_workers, queue_stats
 from .util import hide_password
 
 if TYPE_CHECKING:
@@ -45,7 +44,7 @@ def overview(app: App, runs: list[Run] | None = None) -> Overview:
         by_state=by_state,
         total=sum(by_state.values()),
         queues=len({q for q, _ in counts}),
-        workers=len(alive(app.backend.workers(), now)),
+        workers=len(live_workers(app)),
         finished_last_minute=len(app.backend.recent_runs(now - 60))
         if runs is None
         else sum(1 for r in runs if r.finished_at >= now - 60),
@@ -76,11 +75,11 @@ def readiness(app: App) -> Readiness:
     count jobs and look at every queue."""
     started = time.perf_counter()
     try:
-        registered = app.backend.workers()
+        live = live_workers(app)
     except (ConveyorError, OSError) as exc:
         return Readiness(False, None, 0, str(exc))
     latency = round((time.perf_counter() - started) * 1000, 2)
-    return Readiness(True, latency, len(alive(registered, app.backend.now())))
+    return Readiness(True, latency, len(live))
 
 
 def health(app: App) -> Health:
@@ -103,6 +102,6 @@ def health(app: App) -> Health:
     return Health(
         ok,
         {"url": url, "reachable": True, "latency_ms": round(latency, 2), "error": None},
-        len(alive(app.backend.workers(), app.backend.now())),
+        len(live_workers(app)),
         queues,
     )

@@ -312,13 +312,26 @@ class PostgresBackend(PostgresConnection):
             )
 
     @guarded
+    def _worker_stop(self, worker_id: str, now: float) -> None:
+        with self._tx() as conn:
+            conn.execute(self._q["worker_stop"], {"id": worker_id, "now": now})
+
+    @guarded
     def _worker_delete(self, worker_id: str) -> None:
         with self._tx() as conn:
             conn.execute(self._q["worker_delete"], {"id": worker_id})
 
     @guarded
-    def _workers(self) -> list[WorkerInfo]:
-        return [read_worker(row[0]) for row in self._rows("workers")]
+    def _stale_workers(self, before: float) -> list[WorkerInfo]:
+        return [read_worker(row[0]) for row in self._rows("stale_workers", {"before": before})]
+
+    @guarded
+    def _live_workers(self, since: float) -> list[WorkerInfo]:
+        return [read_worker(row[0]) for row in self._rows("live_workers", {"since": since})]
+
+    @guarded
+    def _worker_entries(self, ids: list[str]) -> list[WorkerInfo]:
+        return [read_worker(row[0]) for row in self._rows("worker_entries", {"ids": ids})]
 
     @guarded
     def _events(self, after: int, limit: int) -> list[Event]:

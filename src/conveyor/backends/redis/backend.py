@@ -479,18 +479,38 @@ class RedisBackend(RedisConnection):
 
     @guarded
     def _worker_put(self, info: WorkerInfo) -> None:
-        self.client.hset(self._key("workers"), info.id, orjson.dumps(worker_entry(info)).decode())
+        self._run("worker_put", info.id, orjson.dumps(worker_entry(info)).decode())
+
+    @guarded
+    def _worker_stop(self, worker_id: str, now: float) -> None:
+        self._run("worker_stop", worker_id, num(now))
 
     @guarded
     def _worker_delete(self, worker_id: str) -> None:
         self.client.hdel(self._key("workers"), worker_id)
+        self.client.hdel(self._key("workers", "stopped"), worker_id)
 
     @guarded
-    def _workers(self) -> list[WorkerInfo]:
-        return [
-            read_worker(orjson.loads(raw))
-            for raw in self.client.hgetall(self._key("workers")).values()
-        ]
+    def _stale_workers(self, before: float) -> list[WorkerInfo]:
+        raws = [*self.client.hvals(self._key("workers")),
+                *self.client.hvals(self._key("workers", "stopped"))]  # fmt: skip
+        return [w for w in map(_worker, raws) if w.last_seen < before]
+
+    @guarded
+    def _live_workers(self, since: float) -> list[WorkerInfo]:
+        """From ``workers`` alone: a stop moves the entry to ``workers:stopped``."""
+        found = map(_worker, self.client.hvals(self._key("workers")))
+        return [w for w in found if w.last_seen >= since and w.stopped_at is None]
+
+    @guarded
+    def _worker_entries(self, ids: list[str]) -> list[WorkerInfo]:
+        if not ids:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hmget(self._key("workers"), ids)
+        pipe.hmget(self._key("workers", "stopped"), ids)
+        running, stopped = pipe.execute()
+        return [_worker(a or b) for a, b in zip(running, stopped, strict=True) if a or b]
 
     @guarded
     def _events(self, after: int, limit: int) -> list[Event]:
@@ -654,3 +674,7 @@ def _outcomes_json(outcomes: list[Outcome], now: float) -> str:
             item["run_at"] = num(out.run_at or now)
         data.append(item)
     return orjson.dumps(data).decode()
+
+
+def _worker(raw: str) -> WorkerInfo:
+    return read_worker(orjson.loads(raw))

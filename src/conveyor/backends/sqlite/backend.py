@@ -221,12 +221,25 @@ class SQLiteBackend(SQLiteConnection):
                 _Q["worker_put"], {"id": info.id, "last_seen": info.last_seen, "info": dump(data)}
             )
 
+    def _worker_stop(self, worker_id: str, now: float) -> None:
+        with self._write() as conn:
+            conn.execute(_Q["worker_stop"], {"id": worker_id, "now": repr(now)})
+
     def _worker_delete(self, worker_id: str) -> None:
         with self._write() as conn:
             conn.execute(_Q["worker_delete"], {"id": worker_id})
 
-    def _workers(self) -> list[WorkerInfo]:
-        return [read_worker(orjson.loads(info)) for info, _ in self._read(_Q["workers"])]
+    def _stale_workers(self, before: float) -> list[WorkerInfo]:
+        return self._worker_rows(_Q["stale_workers"], {"before": before})
+
+    def _live_workers(self, since: float) -> list[WorkerInfo]:
+        return self._worker_rows(_Q["live_workers"], {"since": since})
+
+    def _worker_entries(self, ids: list[str]) -> list[WorkerInfo]:
+        return self._worker_rows(_Q["worker_entries"], {"ids": orjson.dumps(ids).decode()})
+
+    def _worker_rows(self, sql: str, params: dict[str, Any]) -> list[WorkerInfo]:
+        return [read_worker(orjson.loads(info)) for (info,) in self._read(sql, params)]
 
     def _events(self, after: int, limit: int) -> list[Event]:
         return [Event(*row) for row in self._read(_Q["events"], {"after": after, "limit": limit})]

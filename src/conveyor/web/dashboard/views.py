@@ -5,6 +5,7 @@ and returns plain data; the templates only lay it out."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,7 @@ from ...workflows.handle import load_workflow
 
 if TYPE_CHECKING:
     from ...app import App
-    from ...records import AuditEntry, JobRecord
+    from ...records import AuditEntry, JobRecord, WorkerInfo
     from ...workflows.engine import Node
 
 STATES = [s.value for s in State]
@@ -95,16 +96,18 @@ def overview_page(app: App) -> dict[str, Any]:
 def jobs_page(app: App, filters: dict[str, Any], cursor: str | None, limit: int) -> dict[str, Any]:
     page = list_jobs(app, cursor=cursor, limit=limit, **filters)
     ran = [j.worker for j in page.jobs if j.worker] + (filters.get("workers") or [])
+    registered = registered_workers(app)  # read once: the filters' choices and the labels
     return {"jobs": page.jobs, "next_cursor": page.next_cursor, "states": STATES,
-            "queues": suggested_queues(app), "names": worker_names(app),
-            "workers": worker_labels(app, ran)}  # fmt: skip
+            "queues": suggested_queues(app, registered),
+            "names": {w.id: w.name for w in registered},  # jobs record the id; people know the name
+            "workers": worker_labels(app, ran, registered)}  # fmt: skip
 
 
-def suggested_queues(app: App) -> list[str]:
-    """Queue names to offer in a filter: declared, paused or consumed. Not those known
-    only from the jobs they hold: that needs the counts, too slow for a list's first byte
-    on a large store (a name typed in still filters)."""
-    consumed = {q for w in registered_workers(app) for q in w.queues}
+def suggested_queues(app: App, registered: list[WorkerInfo]) -> list[str]:
+    """Queue names to offer in a filter: declared, paused or consumed (by ``registered``).
+    Not those known only from the jobs they hold: that needs the counts, too slow for a
+    list's first byte on a large store (a name typed in still filters)."""
+    consumed = {q for w in registered for q in w.queues}
     return sorted(set(app.declared_queues()) | app.backend.paused_queues() | consumed)
 
 
@@ -222,11 +225,6 @@ def _group_of(node: Node, job_id: str) -> Node | None:
     return None
 
 
-def worker_names(app: App) -> dict[str, str]:
-    """Registered workers' names by id (jobs record the id; people know the name)."""
-    return {w.id: w.name for w in registered_workers(app)}
-
-
 @dataclass
 class WorkerLabel:
     """How a job's worker is shown: by name (host and pid on hover) and, unless it
@@ -240,10 +238,16 @@ class WorkerLabel:
     state: str
 
 
-def worker_labels(app: App, ids: list[str]) -> dict[str, WorkerLabel]:
+def worker_labels(
+    app: App, ids: list[str], registered: Sequence[WorkerInfo] = ()
+) -> dict[str, WorkerLabel]:
     """Labels for the workers that ran jobs, by id: running, stopped or dead ones alike
-    (``Backend.worker_directory`` keeps their entries for a day)."""
-    found = app.backend.worker_directory(ids)
+    (``Backend.worker_directory`` keeps their entries for a day). ``registered``: the
+    registry's entries the caller read already; the directory is read for the others."""
+    found = {w.id: w for w in registered}
+    missing = [worker_id for worker_id in ids if worker_id not in found]
+    if missing:
+        found.update(app.backend.worker_directory(missing))
     now = app.backend.now()
     labels = {}
     for worker_id in ids:

@@ -272,14 +272,28 @@ DELETE FROM {schema}.paused_queues WHERE queue = %(queue)s
 SELECT queue FROM {schema}.paused_queues
 
 -- name: worker_put
+-- A heartbeat; never over an entry marked stopped (a heartbeat landing after the stop).
 INSERT INTO {schema}.workers (id, last_seen, info) VALUES (%(id)s, %(last_seen)s, %(info)s::jsonb)
 ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, info = excluded.info
+WHERE NOT {schema}.workers.info ? 'stopped_at'
+
+-- name: worker_stop
+-- One statement, so no heartbeat falls between reading the entry and marking it.
+UPDATE {schema}.workers SET info = info || jsonb_build_object('stopped_at', %(now)s::float8)
+WHERE id = %(id)s AND NOT info ? 'stopped_at'
 
 -- name: worker_delete
 DELETE FROM {schema}.workers WHERE id = %(id)s
 
--- name: workers
-SELECT info FROM {schema}.workers
+-- name: stale_workers
+SELECT info FROM {schema}.workers WHERE last_seen < %(before)s
+
+-- name: live_workers
+-- The stopped entries kept a day are filtered here, not sent to the caller.
+SELECT info FROM {schema}.workers WHERE last_seen >= %(since)s AND NOT info ? 'stopped_at'
+
+-- name: worker_entries
+SELECT info FROM {schema}.workers WHERE id = ANY(%(ids)s::text[])
 
 -- name: events
 SELECT seq, time, kind, job_id, queue, task, state FROM {schema}.events

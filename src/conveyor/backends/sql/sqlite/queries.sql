@@ -230,14 +230,29 @@ DELETE FROM paused_queues WHERE queue = :queue
 SELECT queue FROM paused_queues
 
 -- name: worker_put
+-- A heartbeat; never over an entry marked stopped (a heartbeat landing after the stop).
 INSERT INTO workers (id, last_seen, info) VALUES (:id, :last_seen, :info)
 ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, info = excluded.info
+WHERE json_extract(workers.info, '$.stopped_at') IS NULL
+
+-- name: worker_stop
+-- One statement, so no heartbeat falls between reading the entry and marking it. :now
+-- is text (repr), read by json(): a bound REAL would be written with 15 digits only.
+UPDATE workers SET info = json_set(info, '$.stopped_at', json(:now))
+WHERE id = :id AND json_extract(info, '$.stopped_at') IS NULL
 
 -- name: worker_delete
 DELETE FROM workers WHERE id = :id
 
--- name: workers
-SELECT info, last_seen FROM workers
+-- name: stale_workers
+SELECT info FROM workers WHERE last_seen < :before
+
+-- name: live_workers
+-- The stopped entries kept a day are filtered here, not parsed by the caller.
+SELECT info FROM workers WHERE last_seen >= :since AND json_extract(info, '$.stopped_at') IS NULL
+
+-- name: worker_entries
+SELECT info FROM workers WHERE id IN (SELECT value FROM json_each(:ids))
 
 -- name: events
 SELECT seq, time, kind, job_id, queue, task, state FROM events WHERE seq > :after ORDER BY seq LIMIT :limit
