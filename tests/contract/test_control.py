@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 
 import pytest
 
@@ -123,20 +122,12 @@ def test_a_heartbeat_after_the_stop_leaves_the_worker_stopped(
 
 
 def test_live_workers_are_read_without_the_day_of_stopped_entries(
-    backend: Backend, clock: FakeClock, worker_info: WorkerInfo
+    backend: Backend, clock: FakeClock, worker_info: WorkerInfo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``workers()`` (doctor, queue stats, the submit warning, the dashboard) costs what
     its live entries cost, not the stopped ones the registry keeps a day: 400 of them
-    (a deploy a few times a day) cost tens of ms a call when they were read and parsed."""
-
-    def fastest() -> float:
-        times = []
-        for _ in range(7):
-            start = time.perf_counter()
-            backend.workers()
-            times.append(time.perf_counter() - start)
-        return min(times)
-
+    (a deploy a few times a day) cost tens of ms a call when they were read and parsed.
+    Counted, not timed: the entries a call turns into ``WorkerInfo``."""
     worker_info.tasks = [f"shop.tasks.task_{i}" for i in range(50)]  # an app's size
     for i in range(400):  # stopped over the last half day, one every 100 s
         backend.heartbeat(dataclasses.replace(worker_info, id=f"gone-{i}"), [], 30)
@@ -145,14 +136,17 @@ def test_live_workers_are_read_without_the_day_of_stopped_entries(
     live = [dataclasses.replace(worker_info, id=f"live-{i}") for i in range(5)]
     for info in live:
         backend.heartbeat(info, [], 30)
-    with_stopped = fastest()
-    for i in range(400):
-        backend._worker_delete(f"gone-{i}")
-    alone = fastest()
+    built = []
+    init = WorkerInfo.__init__
+
+    def counted(self: WorkerInfo, *args: object, **kwargs: object) -> None:
+        built.append(1)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(WorkerInfo, "__init__", counted)
     assert sorted(w.id for w in backend.workers()) == [w.id for w in live]
-    # Read and parsed, the 400 took 2 to 25 ms (by backend and load); filtered in the
-    # store, they cost nothing measurable. Fastest of 7, and 0.5 ms for a busy machine.
-    assert with_stopped < alone * 3 + 0.0005, (with_stopped, alone)
+    # The memory backend copies its objects (no __init__); a store decodes the live five.
+    assert len(built) <= len(live), f"{len(built)} entries decoded for {len(live)} live workers"
 
 
 def test_lock_has_one_owner_until_it_expires(backend: Backend, clock: FakeClock) -> None:
