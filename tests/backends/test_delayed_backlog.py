@@ -67,9 +67,7 @@ def postgres_rows_filtered(backend: Any, queues: list[str], mode: str) -> int:
     with backend.pool.connection() as conn:
         conn.execute(f"SET plan_cache_mode = {mode}")
         conn.execute(f'ANALYZE "{backend.schema}".jobs')
-        row = conn.execute(
-            "EXPLAIN (ANALYZE, FORMAT JSON) " + sql, {"queues": queues}
-        ).fetchone()
+        row = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, {"queues": queues}).fetchone()
         conn.execute("RESET plan_cache_mode")
 
     def removed(node: dict[str, Any]) -> int:
