@@ -8,7 +8,8 @@ on a large store). A million rows take about half a minute to a minute per backe
 The store looks like a week of work: finished jobs created evenly over the last 7 days
 (so about 1/168 of them finished in the last hour), 2% FAILURE and 1% REVOKED, spread
 over ``QUEUES`` queues, ``TASKS`` tasks and ``WORKERS`` workers; waiting jobs PENDING,
-created over the last 10 minutes.
+created over the last 10 minutes; delayed jobs SCHEDULED, created over the last 10
+minutes to run over the next day, from an hour from now.
 """
 
 from __future__ import annotations
@@ -38,7 +39,12 @@ def job_id(ms: int, n: int) -> str:
 
 
 def rows(
-    finished: int, waiting: int, now: float, queues: list[str] | None = None, keep: float = WEEK
+    finished: int,
+    waiting: int,
+    now: float,
+    queues: list[str] | None = None,
+    keep: float = WEEK,
+    delayed: int = 0,
 ) -> Iterator[dict[str, Any]]:
     """The store's rows, oldest first, as column -> value (times in POSIX seconds);
     finished ones are kept ``keep`` seconds after they ended (prunable now if <= 0)."""
@@ -71,6 +77,16 @@ def rows(
             "started_at": None, "finished_at": None, "worker": None, "result": None,
             "error": None, "attempts": [], "keep_until": None,
         }  # fmt: skip
+    for i in range(delayed):
+        created = now - 600 + 600 * i / max(1, delayed)
+        yield {
+            "id": job_id(int(created * 1000), i), "task": TASKS[i % len(TASKS)],
+            "queue": queues[i % len(queues)], "priority": 0,
+            "payload": orjson.dumps({"v": 1, "args": [i], "kwargs": {}}),
+            "state": "SCHEDULED", "run_at": now + 3600 + 86400 * i / max(1, delayed),
+            "created_at": created, "attempt": 0, "started_at": None, "finished_at": None,
+            "worker": None, "result": None, "error": None, "attempts": [], "keep_until": None,
+        }  # fmt: skip
 
 
 COLUMNS = ["id", "task", "queue", "priority", "payload", "state", "run_at", "created_at",
@@ -86,6 +102,7 @@ def build(
     queues: list[str] | None = None,
     keep: float = WEEK,
     tidy: bool = True,
+    delayed: int = 0,
 ) -> float:
     """Fill ``app``'s store; returns the seconds it took. ``tidy``: then trim the events
     the triggers wrote and refresh the planner's statistics (off: rows added to a store
@@ -93,7 +110,7 @@ def build(
     started = time.perf_counter()
     kind = app.conf.backend_url.split(":")[0]
     now = app.backend.now()
-    source = rows(finished, waiting, now, queues, keep)
+    source = rows(finished, waiting, now, queues, keep, delayed)
     if kind == "sqlite":
         _sqlite(app, source, tidy)
     elif kind == "postgresql":
@@ -126,9 +143,16 @@ def _sqlite(app: App, source: Iterator[dict[str, Any]], tidy: bool) -> None:
     backend: Any = app.backend
     conn = backend._conn()
     sql = f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-    with backend._write() as tx:
-        for batch in _batches(source):
-            tx.executemany(sql, [_sql_values(r) for r in batch])
+    # A page cache that holds the indexes being filled (256 MiB, the default is 2 MiB):
+    # with the default, every batch spilled index pages to the WAL again and again.
+    cache = conn.execute("PRAGMA cache_size").fetchone()[0]
+    conn.execute("PRAGMA cache_size = -262144")
+    try:
+        with backend._write() as tx:
+            for batch in _batches(source):
+                tx.executemany(sql, [_sql_values(r) for r in batch])
+    finally:
+        conn.execute(f"PRAGMA cache_size = {int(cache)}")
     if not tidy:
         return
     backend.prune(limit=0)  # the insert trigger wrote an event per row: keep the last ones
@@ -178,6 +202,8 @@ def _redis(app: App, source: Iterator[dict[str, Any]]) -> None:
                 )  # fmt: skip
                 pipe.zadd(key("finished"), {r["id"]: r["keep_until"]})
                 pipe.zadd(key("done"), {r["id"]: r["finished_at"]})
+            elif r["state"] == "SCHEDULED":
+                pipe.zadd(key("q", r["queue"], "delayed"), {r["id"]: r["run_at"]})
             else:
                 score = (9 - r["priority"]) * 4398046511104 + int(r["run_at"] * 1000)
                 pipe.zadd(key("q", r["queue"], "ready"), {r["id"]: score})

@@ -11,6 +11,15 @@ the job records). The backlog waits in a queue the measuring worker does not con
 (``backlog``): in SQL it shares the jobs table and its claim index with the measured
 jobs; on Redis it shares the job hashes and the id index, and has its own ready set.
 Results go to the terminal and benchmarks/results/flat_cost_<backend>.json.
+
+Wall-clock figures swing with the machine's load; CPU time per operation moves much less,
+so each measure also counts, over its timed part: this process's CPU (the client's,
+main thread), the CPU of the worker subprocesses it reaped meanwhile (each with the pool
+children it reaped: the whole worker tree), and the server's: on Redis a redis-server of
+the run's own (``INFO cpu``); on PostgreSQL the backend processes serving the run's
+connections (``pg_stat_activity`` by application name, each one's
+``/proc/<pid>/schedstat`` read every 50 ms); SQLite has no server, its engine runs in
+the client and in the workers.
 """
 
 from __future__ import annotations
@@ -18,13 +27,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from conveyor import App, State
 from conveyor.task import Signature
@@ -47,40 +61,161 @@ def build(tmp: Path, label: str, fill: Callable[[App], Any] | None) -> tuple[App
     return store
 
 
-def measure(tmp: Path, store: tuple[App, str], n: int) -> dict[str, Any]:
+class Cpu:
+    """CPU seconds spent over named windows: ``client`` (this thread), ``workers`` and
+    ``server``. Workers: the subprocesses reaped meanwhile, with the children they reaped;
+    or, given a live worker's pid, that process tree's (its processes' ``on_cpu``)."""
+
+    def __init__(self, server: Callable[[], float]) -> None:
+        self.server = server
+        self.found: dict[str, dict[str, float]] = {}
+
+    def _now(self, tree: int | None) -> dict[str, float]:
+        if tree is None:
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
+            workers = children.ru_utime + children.ru_stime
+        else:
+            root = psutil.Process(tree)
+            workers = sum(on_cpu(p.pid) for p in [root, *root.children(recursive=True)])
+        return {"client": time.thread_time(), "workers": workers, "server": self.server()}
+
+    @contextmanager
+    def window(self, name: str, tree: int | None = None) -> Iterator[None]:
+        before = self._now(tree)
+        yield
+        after = self._now(tree)
+        self.found[name] = {k: after[k] - before[k] for k in after}
+
+
+def on_cpu(pid: int) -> float:
+    """Seconds process ``pid`` has run on a CPU, to the nanosecond (``/proc/<pid>/stat``
+    counts 10 ms ticks: too coarse for a backend's share of 2,000 enqueues); 0 if gone."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def no_server() -> float:
+    return 0.0
+
+
+def redis_cpu(url: str) -> Callable[[], float]:
+    """The CPU a redis-server has used (the run's own: nobody else's work in it)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+
+    def used() -> float:
+        info = client.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+    return used
+
+
+class PostgresCpu:
+    """The CPU of the PostgreSQL backends serving this run's schemas (their connections
+    are named ``conveyor:<schema>``), summed since the sampler started: each backend's
+    ``on_cpu`` is read every 50 ms, so a backend's last 50 ms before it exits may be
+    missed (the same for every store)."""
+
+    def __init__(self) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(worker.POSTGRES, autocommit=True, application_name="flat-cost")
+        self.lock = threading.Lock()
+        self.seen: dict[tuple[int, str], tuple[float, float]] = {}  # -> (first, last)
+        self.first = True
+        self.stopped = threading.Event()
+        self.sample()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def sample(self) -> None:
+        names = [f"conveyor:{schema}" for schema in worker._prefixes]
+        rows = self.conn.execute(
+            "SELECT pid, backend_start::text FROM pg_stat_activity WHERE application_name = ANY(%s)",
+            (names,),
+        ).fetchall()
+        with self.lock:
+            for pid, began in rows:
+                cpu = on_cpu(pid)
+                if not cpu:
+                    continue  # ended meanwhile
+                first = self.seen.get((pid, began), (0.0 if not self.first else cpu, 0.0))[0]
+                self.seen[(pid, began)] = (first, cpu)
+            self.first = False
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.05):
+            self.sample()
+
+    def __call__(self) -> float:
+        self.sample()
+        with self.lock:
+            return sum(last - first for first, last in self.seen.values())
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join()
+        self.conn.close()
+
+
+def measure(
+    tmp: Path, store: tuple[App, str], n: int, server: Callable[[], float]
+) -> dict[str, Any]:
     plain = worker.fresh
     with_store(store)
+    cpu = Cpu(server)
     try:
-        return {
-            "enqueue": worker.bench_enqueue(tmp, n // 5),
-            "throughput": worker.bench_throughput(tmp, n, 2),
-            "pickup": latency(tmp, 100),
+        found = {
+            "enqueue": worker.bench_enqueue(tmp, n // 5, cpu.window),
+            "throughput": worker.bench_throughput(tmp, n, 2, window=cpu.window),
+            "pickup": latency(tmp, 100, cpu.window),
         }
+        with cpu.window("startup"):  # a worker's start and stop, no job: not a job's cost
+            worker.start_worker(store[1], "-P", "process", "-c", "2", "--burst").wait(120)
     finally:
         worker.fresh = plain
+    spent = cpu.found
+    spent["throughput_net"] = {k: v - spent["startup"][k] for k, v in spent["throughput"].items()}
+    ops = {"enqueue_single": n // 5, "enqueue_bulk": n // 5, "throughput": n,
+           "throughput_net": n, "pickup": 100, "startup": 1}  # fmt: skip
+    found["cpu_us_per_op"] = {
+        name: {k: v / ops[name] * 1e6 for k, v in parts.items()} for name, parts in spent.items()
+    }
+    return found
 
 
-def latency(tmp: Path, n: int) -> dict[str, float]:
+def latency(tmp: Path, n: int, window: worker.Window = worker.untimed) -> dict[str, float]:
     """``worker.bench_latency``, waiting for its own jobs (a backlog may wait beside them)."""
     app, url = worker.fresh(tmp, "latency")
+    ids = pickup(app, url, n, window)
+    waits = sorted((r.started_at - r.created_at) * 1000 for r in worker.finished_records(app, ids))
+    q = statistics.quantiles(waits, n=100)
+    return {"p50_ms": q[49], "p95_ms": q[94], "p99_ms": q[98]}
+
+
+def pickup(app: App, url: str, n: int, window: worker.Window) -> list[str]:
+    """Send ``n`` jobs 10 ms apart to an idle worker; the window spans the sending and
+    the wait for the last job, on the live worker tree (idle loop included, start not)."""
     proc = worker.start_worker(url, "-P", "process", "-c", "2")
     try:
         worker.wait_registered(app, proc)
         time.sleep(1.0)  # let the worker settle into its idle wait
         ids = []
-        for _ in range(n):
-            ids.append(app.send_task("bench.noop").id)
-            time.sleep(0.01)
-        deadline = time.monotonic() + 60
-        while any(r.finished_at is None for r in worker.finished_records(app, ids)):
-            if time.monotonic() > deadline:
-                raise RuntimeError("latency jobs did not finish")
-            time.sleep(0.05)
+        with window("pickup", tree=proc.pid):
+            for _ in range(n):
+                ids.append(app.send_task("bench.noop").id)
+                time.sleep(0.01)
+            deadline = time.monotonic() + 60
+            while any(r.finished_at is None for r in worker.finished_records(app, ids)):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("latency jobs did not finish")
+                time.sleep(0.05)
     finally:
         worker.stop(proc)
-    waits = sorted((r.started_at - r.created_at) * 1000 for r in worker.finished_records(app, ids))
-    q = statistics.quantiles(waits, n=100)
-    return {"p50_ms": q[49], "p95_ms": q[94], "p99_ms": q[98]}
+    return ids
 
 
 def expired_left(app: App) -> int:
@@ -244,60 +379,195 @@ def keeping_up(tmp: Path, n: int, rate: int = 10_000, seconds: float = 30.0) -> 
     }
 
 
+STORES = ["empty", "waiting", "delayed", "kept"]
+# What each store's figures are, per operation: (measure, CPU part); the wall figure beside.
+CPU_FIGURES = [
+    ("enqueue_single", "client"), ("enqueue_single", "server"),
+    ("enqueue_bulk", "client"), ("enqueue_bulk", "server"),
+    ("throughput_net", "workers"), ("throughput", "server"),
+    ("pickup", "workers"), ("pickup", "server"),
+]  # fmt: skip
+
+
+def wall(found: dict[str, Any]) -> dict[str, float]:
+    return {
+        "enqueue_single_per_s": found["enqueue"]["single_per_s"],
+        "enqueue_bulk_per_s": found["enqueue"]["bulk_per_s"],
+        "throughput_jobs_per_s": found["throughput"]["jobs_per_s"],
+        "pickup_p50_ms": found["pickup"]["p50_ms"],
+        "pickup_p99_ms": found["pickup"]["p99_ms"],
+    }
+
+
+def summary(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Each large store against its round's empty store: the median over the rounds of
+    the ratio (large / empty) of every CPU-per-operation figure and wall figure, and
+    whether each CPU ratio is within 15% (<= 1.15: a cheaper figure is flat too)."""
+    empty = results.get("empty", [])
+    out: dict[str, Any] = {}
+    for label, rounds in results.items():
+        if label == "empty":
+            continue
+        pairs = list(zip(empty, rounds, strict=False))
+        cpu = {}
+        for name, part in CPU_FIGURES:
+            ratios = [
+                big["cpu_us_per_op"][name][part] / base["cpu_us_per_op"][name][part]
+                for base, big in pairs
+                if base["cpu_us_per_op"][name][part] > 0
+            ]
+            if ratios:
+                cpu[f"{name}.{part}"] = statistics.median(ratios)
+        walls = {
+            k: statistics.median(wall(big)[k] / wall(base)[k] for base, big in pairs)
+            for k in wall(rounds[0])
+        }
+        out[label] = {"rounds": len(pairs), "cpu_ratio": cpu, "wall_ratio": walls,
+                      "cpu_within_15pct": all(r <= 1.15 for r in cpu.values())}  # fmt: skip
+    return out
+
+
+def show(rep: int, label: str, found: dict[str, Any]) -> None:
+    us = found["cpu_us_per_op"]
+    print(f"  round {rep + 1}, {label}: enqueue "
+          f"{found['enqueue']['single_per_s']:,.0f}/s single, "
+          f"{found['enqueue']['bulk_per_s']:,.0f}/s bulk; throughput "
+          f"{found['throughput']['jobs_per_s']:,.0f} jobs/s; pickup p50 "
+          f"{found['pickup']['p50_ms']:.2f} ms, p99 {found['pickup']['p99_ms']:.2f} ms\n"
+          "    CPU us/op (client, workers, server): "
+          + "; ".join(f"{name} {v['client']:.0f}, {v['workers']:.0f}, {v['server']:.0f}"
+                      for name, v in us.items()),
+          flush=True)  # fmt: skip
+
+
+def load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--backend", choices=["sqlite", "redis", "postgres"], default="sqlite")
-    parser.add_argument("--size", type=int, default=1_000_000, help="backlog waiting")
+    parser.add_argument("--size", type=int, default=1_000_000, help="backlog waiting (or delayed)")
     parser.add_argument("--kept", type=int, default=5_000_000, help="finished records kept")
     parser.add_argument("--jobs", type=int, default=10_000, help="jobs per throughput run")
     parser.add_argument("--reps", type=int, default=3, help="rounds over the stores")
+    parser.add_argument("--stores", default=",".join(STORES), help="of " + ",".join(STORES))
+    parser.add_argument("--label", default="", help="added to the results file's name")
     parser.add_argument("--pruning", action="store_true", help="measure pruning only")
     parser.add_argument("--no-pruning", action="store_true", help="skip the pruning measures")
     parser.add_argument("--feed", type=int, default=0, help="only: pruning beside a feed of N/s")
     args = parser.parse_args()
     worker.BACKEND = args.backend
     size, n = args.size, args.jobs
-    stores: dict[str, Callable[[App], Any] | None] = {
-        "empty": None,
-        f"{size:,} waiting": lambda app: bulk_store.build(app, 0, size, queues=["backlog"]),
-        f"{args.kept:,} finished kept": lambda app: bulk_store.build(app, args.kept, 0),
-    }
-    results: dict[str, Any] = {}
+    every: dict[str, tuple[str, Callable[[App], Any] | None]] = {
+        "empty": ("empty", None),
+        "waiting": (f"{size:,} waiting", lambda app: bulk_store.build(app, 0, size, queues=["backlog"])),
+        "delayed": (f"{size:,} delayed in another queue",
+                    lambda app: bulk_store.build(app, 0, 0, queues=["backlog"], delayed=size)),
+        "kept": (f"{args.kept:,} finished kept", lambda app: bulk_store.build(app, args.kept, 0)),
+    }  # fmt: skip
+    chosen = args.stores.split(",")
+    if unknown := set(chosen) - set(every):
+        raise SystemExit(f"unknown stores {sorted(unknown)}: choose from {STORES}")
+    stores = dict(every[key] for key in STORES if key in chosen)
+    meta: dict[str, Any] = {"began": datetime.now(UTC).isoformat(timespec="seconds"),
+                            "load_at_start": load(), "builds": {}}  # fmt: skip
+    own_redis = sampler = None
     try:
         with tempfile.TemporaryDirectory() as folder:
             tmp = Path(folder)
-            built = {}
-            for i, (label, fill) in enumerate([] if args.pruning or args.feed else stores.items()):
-                (tmp / str(i)).mkdir()  # SQLite: a file of its own for each store
-                built[label] = (tmp / str(i), build(tmp / str(i), label, fill))
-            # This machine's load drifts within minutes: the stores are measured in turn,
-            # round after round, and each figure is compared within its round.
-            for rep in range(args.reps if built else 0):
-                for label, (where, store) in built.items():
-                    found = measure(where, store, n)
-                    results.setdefault(label, []).append(found)
-                    print(f"  round {rep + 1}, {label}: enqueue "
-                          f"{found['enqueue']['single_per_s']:,.0f}/s single, "
-                          f"{found['enqueue']['bulk_per_s']:,.0f}/s bulk; throughput "
-                          f"{found['throughput']['jobs_per_s']:,.0f} jobs/s; pickup p50 "
-                          f"{found['pickup']['p50_ms']:.2f} ms, p99 {found['pickup']['p99_ms']:.2f} ms",
-                          flush=True)  # fmt: skip
-            if args.feed:
-                results["keeping_up"] = keeping_up(tmp, n, args.feed)
-                print(f"  keeping up: {results['keeping_up']}", flush=True)
-            elif not args.no_pruning:
-                results["pruning"] = pruning(tmp, size, n)
-                print(f"  pruning: {results['pruning']}", flush=True)
-                results["pruning_steady"] = steady(tmp, 5 * n)
-                print(f"  pruning, steady: {results['pruning_steady']}", flush=True)
+            server: Callable[[], float] = no_server
+            if args.backend == "redis":
+                from .redis_server import RedisServer
+
+                own_redis = RedisServer(tmp, persistent=False)
+                worker.REDIS = own_redis.url
+                server = redis_cpu(own_redis.url)
+            elif args.backend == "postgres":
+                server = sampler = PostgresCpu()
+            results: dict[str, Any] = {}
+            if not (args.pruning or args.feed):
+                results.update(rounds(tmp, args, stores, server, meta))
+            results.update(prune_measures(tmp, args))
     finally:
-        if args.backend != "sqlite":
+        if sampler is not None:
+            sampler.stop()
+        if own_redis is not None:
+            own_redis.stop()
+        elif args.backend != "sqlite":
             worker.cleanup()
+    meta["ended"] = datetime.now(UTC).isoformat(timespec="seconds")
+    meta["load_at_end"] = load()
     kind = "_feed" if args.feed else "_pruning" if args.pruning else ""
-    name = f"flat_cost_{args.backend}{kind}.json"
+    name = f"flat_cost_{args.backend}{kind}{args.label}.json"
     out = ROOT / "benchmarks" / "results" / name
     out.write_text(json.dumps({"backend": args.backend, "size": size, "kept": args.kept,
-                               "jobs": n, "reps": args.reps, **results}, indent=2))  # fmt: skip
+                               "jobs": n, "reps": args.reps, **meta, **results}, indent=2))  # fmt: skip
+
+
+def rounds(
+    tmp: Path,
+    args: argparse.Namespace,
+    stores: dict[str, Callable[[App], Any] | None],
+    server: Callable[[], float],
+    meta: dict[str, Any],
+) -> dict[str, Any]:
+    """Build the stores, then measure them in turn, ``args.reps`` rounds."""
+    built = {}
+    for i, (label, fill) in enumerate(stores.items()):
+        (tmp / str(i)).mkdir()  # SQLite: a file of its own for each store
+        before = size_of(args.backend, tmp / str(i)) if args.backend == "redis" else 0
+        built[label] = (tmp / str(i), build(tmp / str(i), label, fill))
+        meta["builds"][label] = {"bytes": size_of(args.backend, tmp / str(i)) - before,
+                                 "load": load()}  # fmt: skip
+        print(f"  {label}: {meta['builds'][label]}", flush=True)
+    # This machine's load drifts within minutes: the stores are measured in turn, round
+    # after round, and each figure is compared within its round.
+    results: dict[str, Any] = {}
+    for rep in range(args.reps):
+        for label, (where, store) in built.items():
+            found = measure(where, store, args.jobs, server)
+            found["load"] = load()
+            results.setdefault(label, []).append(found)
+            show(rep, label, found)
+    results["summary"] = summary(results)
+    print(json.dumps(results["summary"], indent=2), flush=True)
+    return results
+
+
+def prune_measures(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    if args.feed:
+        results["keeping_up"] = keeping_up(tmp, args.jobs, args.feed)
+        print(f"  keeping up: {results['keeping_up']}", flush=True)
+    elif not args.no_pruning:
+        results["pruning"] = pruning(tmp, args.size, args.jobs)
+        print(f"  pruning: {results['pruning']}", flush=True)
+        results["pruning_steady"] = steady(tmp, 5 * args.jobs)
+        print(f"  pruning, steady: {results['pruning_steady']}", flush=True)
+    return results
+
+
+def size_of(backend: str, folder: Path) -> int:
+    """The store's bytes: the run's own redis-server's memory; the SQLite files; on
+    PostgreSQL the newest schema's tables and indexes."""
+    if backend == "sqlite":
+        return sum(p.stat().st_size for p in folder.glob("*.db*"))
+    if backend == "redis":
+        import redis
+
+        return int(redis.Redis.from_url(worker.REDIS).info("memory")["used_memory"])
+    if not worker._prefixes:
+        return 0
+    import psycopg
+
+    with psycopg.connect(worker.POSTGRES, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class AS c "
+            "JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'",
+            (worker._prefixes[-1],),
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 if __name__ == "__main__":

@@ -149,7 +149,7 @@ class SQLiteBackend(SQLiteConnection):
 
     def _next_due(self, queues: list[str]) -> float | None:
         rows = self._read(_Q["next_due"], {"queues": dump(queues)})
-        return float(rows[0][0]) if rows else None
+        return float(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def _set_progress(self, job_id: str, token: str, progress: dict[str, Any], now: float) -> bool:
         with self._write() as conn:

@@ -81,18 +81,18 @@ WHERE id = :id AND state = 'STARTED' AND lease_token = :token
 UPDATE jobs SET lease_until = 0 WHERE id = :id AND state = 'STARTED' AND lease_token = :token
 
 -- name: next_due
--- (Indexes named: with a large backlog in another queue the planner scanned the table.)
-SELECT run_at FROM jobs INDEXED BY jobs_pending
-WHERE state = 'PENDING' AND queue IN (SELECT value FROM json_each(:queues))
-  AND queue NOT IN (SELECT queue FROM paused_queues)
-UNION ALL
-SELECT * FROM (
-    SELECT run_at FROM jobs
-    WHERE state IN ('SCHEDULED', 'RETRY') AND queue IN (SELECT value FROM json_each(:queues))
-      AND queue NOT IN (SELECT queue FROM paused_queues)
-    ORDER BY run_at LIMIT 1
+-- One seek per queue and branch, each in its index's order (indexes named: with a large
+-- backlog in another queue the planner scanned the table; by jobs_delayed, run_at alone,
+-- the delayed branch walked every delayed job of the other queues due before its own).
+SELECT min(due) FROM (
+    SELECT (SELECT run_at FROM jobs INDEXED BY jobs_pending WHERE state = 'PENDING' AND queue = q.value
+            ORDER BY priority DESC, run_at LIMIT 1) AS due
+    FROM json_each(:queues) AS q WHERE q.value NOT IN (SELECT queue FROM paused_queues)
+    UNION ALL
+    SELECT (SELECT run_at FROM jobs INDEXED BY jobs_delayed_queue
+            WHERE state IN ('SCHEDULED', 'RETRY') AND queue = q.value ORDER BY run_at LIMIT 1)
+    FROM json_each(:queues) AS q WHERE q.value NOT IN (SELECT queue FROM paused_queues)
 )
-ORDER BY run_at LIMIT 1
 
 -- name: set_progress
 UPDATE jobs SET progress = :progress
@@ -172,7 +172,7 @@ UPDATE jobs
 SET state = 'REVOKED', revoke = 'revoke', error = :error, finished_at = :now, keep_until = :keep_until
 WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_pending WHERE queue = :queue AND state = 'PENDING' LIMIT 1000)
    OR id IN (
-    SELECT id FROM jobs INDEXED BY jobs_delayed
+    SELECT id FROM jobs INDEXED BY jobs_delayed_queue
     WHERE queue = :queue AND state IN ('SCHEDULED', 'RETRY') LIMIT 1000
 )
 
