@@ -95,6 +95,7 @@ class _Child:
     ready: bool = False
     leaving: str | None = None  # "retire", "drained" or "stopped", said just before exiting
     gone: bool = False  # replaced (or removed) by the supervisor
+    killed: bool = False  # killed by the supervisor: its last messages are read, not obeyed
     told_stop: bool = False
 
     def unreported(self) -> list[tuple[int, Lease]]:
@@ -436,7 +437,17 @@ class ProcessPool(Pool):
     def _kill_running(
         self, child: _Child, job_id: str, state: State, exc: BaseException, **extra: Any
     ) -> None:
-        """Kill a child running ``job_id``, report that job's outcome, settle the rest."""
+        """Kill a child running ``job_id``, report that job's outcome, settle the rest.
+
+        Once only: the messages read from the dead child below may ask again (a job
+        revoked with terminate is named by every heartbeat until its outcome is stored,
+        and the child answers each ``Terminate`` with a ``KillMe``). A second kill would
+        report the job twice, read the replacement's lease table (a forked replacement
+        reuses the slot's memory) and swap a child no longer in the list, which stopped
+        the pool."""
+        if child.killed:
+            return
+        child.killed = True
         child.proc.kill()
         child.proc.join()
         self._receive(child)  # what it stored before it died is stored
