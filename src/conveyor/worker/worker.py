@@ -290,7 +290,7 @@ class Worker:
         unstarted = [lease for r in reports if isinstance(r, Unstarted) for lease in r.leases]
         if unstarted:
             self._release(unstarted)  # never kept: a held job no child runs would stay leased
-        # Both kept until stored: a backend error here is retried in the next tick.
+        # All kept until stored: a backend error here is retried in the next tick.
         self._unacked += [r for r in reports if isinstance(r, Outcome)]
         self._unlost += [r for r in reports if isinstance(r, Lost)]
         self._orphans += [r for r in reports if isinstance(r, Orphaned)]
