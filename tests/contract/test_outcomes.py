@@ -267,3 +267,32 @@ def test_batches_of_ten_thousand_are_enqueued_claimed_and_acked_in_one_call(
     assert len(claimed) == 10_000
     assert backend.ack([Outcome(r.id, r.lease_token or "", State.SUCCESS) for r in claimed]) == []
     assert backend.counts()[("bulk", State.SUCCESS)] == 10_000
+
+
+def test_leases_of_names_the_deliveries_one_claimer_holds(backend: Backend) -> None:
+    """A process-pool child claims with a token prefix of its own; if it dies before it
+    tells its worker what it claimed, the worker finds those jobs by the prefix."""
+    for _ in range(4):
+        put(backend)
+    backend.lease_prefix = "c1a2b3"
+    mine = backend.claim(["default"], "w1", 2, 30)
+    backend.lease_prefix = "d4e5f6"
+    (theirs,) = backend.claim(["default"], "w1", 1, 30)
+    backend.lease_prefix = "c1a2b3"
+    refused, (also_mine,) = backend.ack_and_claim(
+        [Outcome(mine[0].id, mine[0].lease_token or "", State.SUCCESS)], ["default"], "w1", 1, 30
+    )
+    assert refused == []
+    assert all((r.lease_token or "").startswith("c1a2b3") for r in [*mine, also_mine])
+    assert (theirs.lease_token or "").startswith("d4e5f6")
+
+    def held(prefix: str) -> set[Lease]:
+        return set(backend.leases_of(prefix))
+
+    assert held("c1a2b3") == {lease(mine[1]), lease(also_mine)}  # the finished one is not held
+    assert held("d4e5f6") == {lease(theirs)}
+    backend.release([lease(mine[1])])
+    assert held("c1a2b3") == {lease(also_mine)}
+    assert held("0000") == set()
+    with pytest.raises(ValueError, match="prefix"):
+        backend.leases_of("")

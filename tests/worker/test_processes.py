@@ -7,12 +7,13 @@ share (a SQLite file, Redis), with the test app's short timers (2 s leases). Exe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -128,7 +129,9 @@ def test_terminate_kills_the_child_and_the_pool_goes_on(
     error = long.error
     assert error is not None
     assert error["type"] == "Terminated"
-    assert producer.send_task("t.add", (2, 2)).get(timeout=20) == 4  # a fresh child serves on
+    added = producer.send_task("t.add", (2, 2))
+    with evidence(worker, producer, [long.id, added.id]):
+        assert added.get(timeout=20) == 4  # a fresh child serves on
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(20) == 0
 
@@ -432,6 +435,30 @@ def test_terminate_of_a_job_holding_the_gil_kills_it_and_runs_its_link_error(
 def _log(proc: subprocess.Popen[bytes]) -> bytes:
     path: Path = proc.log_path  # type: ignore[attr-defined]
     return path.read_bytes()
+
+
+@contextlib.contextmanager
+def evidence(proc: subprocess.Popen[bytes], app: App, job_ids: list[str]) -> Iterator[None]:
+    """On a failure inside, print what a flake needs explained (pytest shows it): each
+    job's record (state, worker, lease, attempts) and the worker's log."""
+    try:
+        yield
+    except BaseException:
+        now = app.backend.now()
+        for job_id, r in app.backend.get_many(job_ids).items():
+            lease = None if r.lease_until is None else round(r.lease_until - now, 3)
+            print(f"job {job_id} {r.task}: {r.state.value} worker={r.worker} "
+                  f"token={r.lease_token} lease_left={lease}s attempt={r.attempt} "
+                  f"lost_leases={r.lost_leases} attempts={r.attempts}")  # fmt: skip
+        print(f"--- worker log (pid {proc.pid}, children {_children(proc)}) ---")
+        print(_log(proc).decode(errors="replace"))
+        raise
+
+
+def _children(proc: subprocess.Popen[bytes]) -> list[int]:
+    with contextlib.suppress(psutil.Error):
+        return [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+    return []
 
 
 def test_two_workers_on_the_same_queues_run_every_job_exactly_once(

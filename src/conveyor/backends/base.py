@@ -134,6 +134,11 @@ class Backend(ABC):
 
     #: True when several processes may share this backend (not ``memory://``).
     shared = True
+    #: The lease token of every job this handle claims begins with this. A process-pool
+    #: child sets its own, so that if it dies between a claim and telling its worker what
+    #: it claimed, the worker finds those jobs (``leases_of``) and puts them back at once.
+    #: Empty (the default): tokens are random only.
+    lease_prefix = ""
 
     def __init__(
         self,
@@ -350,6 +355,14 @@ class Backend(ABC):
             return []
         self._expire(list(leases))
         return self.rescue_expired()
+
+    def leases_of(self, prefix: str) -> list[Lease]:
+        """The deliveries held now whose lease token begins with ``prefix``: every job the
+        claimer whose ``lease_prefix`` it is still holds. Reads only the jobs held (an
+        index of leases), however large the store."""
+        if not prefix:
+            raise ValueError("leases_of needs a prefix: an empty one would name every delivery")
+        return self._leases_of(prefix)
 
     def next_due(self, queues: Sequence[str]) -> float | None:
         """The earliest ``run_at`` of a waiting job in ``queues`` (paused ones excluded)."""
@@ -591,6 +604,8 @@ class Backend(ABC):
     ) -> None: ...
     @abstractmethod
     def _expire(self, leases: list[Lease]) -> None: ...
+    @abstractmethod
+    def _leases_of(self, prefix: str) -> list[Lease]: ...
     @abstractmethod
     def _next_due(self, queues: list[str]) -> float | None: ...
     @abstractmethod

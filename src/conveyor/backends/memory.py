@@ -159,7 +159,8 @@ class MemoryBackend(Backend):
             while len(claimed) < limit and (job := self._pop_best(active)) is not None:
                 self._entry_seq.pop(job.id, None)
                 job.state, job.worker, job.started_at = State.STARTED, worker, now
-                job.lease_token, job.lease_until = secrets.token_hex(8), lease_until
+                job.lease_token = self.lease_prefix + secrets.token_hex(8)
+                job.lease_until = lease_until
                 job.attempt += 1
                 self._emit(job, now)
                 claimed.append(copy.deepcopy(job))
@@ -216,6 +217,13 @@ class MemoryBackend(Backend):
                 job = self._leased(lease)
                 if job is not None:
                     job.lease_until = 0.0
+
+    def _leases_of(self, prefix: str) -> list[Lease]:
+        with self._mutex:
+            return [
+                Lease(j.id, j.lease_token) for j in self._jobs.values()
+                if j.state is State.STARTED and j.lease_token and j.lease_token.startswith(prefix)
+            ]  # fmt: skip
 
     def _next_due(self, queues: list[str]) -> float | None:
         with self._mutex:

@@ -49,6 +49,7 @@ from .pools import (
     Dropped,
     Held,
     Lost,
+    Orphaned,
     Report,
     Stored,
     Unstarted,
@@ -126,6 +127,7 @@ class Worker:
         self._drained = False
         self._unacked: list[Outcome] = []
         self._unlost: list[Lost] = []
+        self._orphans: list[Orphaned] = []
         self.started = threading.Event()
         self._prepared = False
         self._hold_ack = ack_hold()  # test-only (testhooks.py); None in production
@@ -288,9 +290,10 @@ class Worker:
         unstarted = [lease for r in reports if isinstance(r, Unstarted) for lease in r.leases]
         if unstarted:
             self._release(unstarted)  # never kept: a held job no child runs would stay leased
-        # Both kept until stored: a backend error here is retried in the next tick.
+        # All kept until stored: a backend error here is retried in the next tick.
         self._unacked += [r for r in reports if isinstance(r, Outcome)]
         self._unlost += [r for r in reports if isinstance(r, Lost)]
+        self._orphans += [r for r in reports if isinstance(r, Orphaned)]
         lost = self._unlost
         done = [Lease(o.job_id, o.token) for o in self._unacked] + [r.lease for r in lost]
         if self._hold_ack is not None and self._unacked:
@@ -306,12 +309,28 @@ class Worker:
                     )
                 reasons = {r.lease.job_id: r.reason for r in lost}
                 self._after_rescue(self.backend.abandon([r.lease for r in lost]), reasons)
+            for orphaned in self._orphans:  # last: what the child reported is settled above
+                self._release_orphans(orphaned.prefix)
         except BackendError as exc:
             log.error("cannot store outcomes (%s); retrying in the next tick", exc)
             return
         self._count_and_log(self._unacked, len(lost), records)
-        self._unacked, self._unlost = [], []
+        self._unacked, self._unlost, self._orphans = [], [], []
         self._forget(done)
+
+    def _release_orphans(self, prefix: str) -> None:
+        """Release the jobs a dead process-pool child claimed without saying so (its
+        claim's reply died with it): still leased under its token prefix once everything
+        it reported is settled. None of them started; the claim does not count."""
+        orphans = self.backend.leases_of(prefix)
+        if orphans:
+            self.backend.release(orphans)
+            log.warning(
+                "returned %d job(s) to their queues that a worker child claimed and died "
+                "before starting: %s",
+                len(orphans),
+                ", ".join(lease.job_id for lease in orphans),
+            )
 
     def _note_pool_reports(self, reports: list[Report]) -> None:
         """Reports of a pool that claims and stores jobs itself: bookkeeping only."""
@@ -561,6 +580,11 @@ class Worker:
         unreported = self.pool.unreported_leases()  # claimed by children just before they died
         if unreported:
             self._release(unreported, running)
+        for prefix in self.pool.claim_prefixes():  # claimed as they died, never written down
+            try:
+                self._release_orphans(prefix)
+            except BackendError as exc:
+                log.error("could not release jobs (%s); they return when their leases expire", exc)
 
     def _release(self, leases: list[Lease], running: Collection[str] = ()) -> None:
         """Give jobs back to their queues; those in ``running`` were stopped mid-run."""

@@ -127,7 +127,8 @@ class PostgresBackend(PostgresConnection):
     ) -> list[JobRecord]:
         conn.execute(self._q["promote"], {"now": now})
         rows = conn.execute(self._q["claim"], {"queues": queues, "worker": worker, "now": now,
-                                               "lease_until": lease_until, "limit": limit}).fetchall()  # fmt: skip
+                                               "lease_until": lease_until, "limit": limit,
+                                               "prefix": self.lease_prefix}).fetchall()  # fmt: skip
         return [record(row) for row in rows]
 
     @guarded
@@ -184,6 +185,12 @@ class PostgresBackend(PostgresConnection):
     def _expire(self, leases: list[Lease]) -> None:
         with self._connection() as conn:
             conn.execute(self._q["expire"], _lease_arrays(leases))
+
+    @guarded
+    def _leases_of(self, prefix: str) -> list[Lease]:
+        with self._tx() as conn:
+            rows = conn.execute(self._q["leases_of"], {"prefix": prefix}).fetchall()
+        return [Lease(job_id, token) for job_id, token in rows]
 
     @guarded
     def _next_due(self, queues: list[str]) -> float | None:

@@ -138,11 +138,17 @@ class RedisBackend(RedisConnection):
             if fields
         }
 
+    def _tokens(self, limit: int) -> str:
+        """The lease tokens a claim of up to ``limit`` jobs hands out (a JSON array)."""
+        return orjson.dumps(
+            [self.lease_prefix + secrets.token_hex(8) for _ in range(limit)]
+        ).decode()
+
     @guarded
     def _claim(
         self, queues: list[str], worker: str, limit: int, now: float, lease_until: float
     ) -> list[JobRecord]:
-        tokens = orjson.dumps([secrets.token_hex(8) for _ in range(limit)]).decode()
+        tokens = self._tokens(limit)
         rows = self._run("claim", num(now), num(lease_until), worker, limit, tokens, *queues)
         return [record(pairs(row)) for row in rows]
 
@@ -165,7 +171,7 @@ class RedisBackend(RedisConnection):
     ) -> list[JobRecord]:
         offset = self._clock_offset()
         sha, _ = self._script("claim")
-        tokens = orjson.dumps([secrets.token_hex(8) for _ in range(limit)]).decode()
+        tokens = self._tokens(limit)
         wake = [self._key("q", q, "wake") for q in queues]
         claim = (sha, 1, self._key("ids"), self.prefix, f"@{offset!r}", num(lease_seconds), worker,
                  limit, tokens, *queues)  # fmt: skip
@@ -211,7 +217,7 @@ class RedisBackend(RedisConnection):
     ) -> tuple[list[str], list[JobRecord]]:
         """One script (finish.lua, then claim.lua): one round trip for both."""
         queues, worker, limit, lease_until = claim
-        tokens = orjson.dumps([secrets.token_hex(8) for _ in range(limit)]).decode()
+        tokens = self._tokens(limit)
         refused, rows = self._run("finish_claim", num(now), num(keep_until),
                                   _outcomes_json(outcomes, now), num(lease_until), worker, limit,
                                   tokens, *queues)  # fmt: skip
@@ -226,6 +232,11 @@ class RedisBackend(RedisConnection):
     @guarded
     def _expire(self, leases: list[Lease]) -> None:
         self._run("expire", *[x for lease in leases for x in (lease.job_id, lease.token)])
+
+    @guarded
+    def _leases_of(self, prefix: str) -> list[Lease]:
+        flat = self._run("leases_of", prefix)
+        return [Lease(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
     @guarded
     def _next_due(self, queues: list[str]) -> float | None:

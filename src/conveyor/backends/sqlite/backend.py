@@ -100,7 +100,7 @@ class SQLiteBackend(SQLiteConnection):
     def _claim(
         self, queues: list[str], worker: str, limit: int, now: float, lease_until: float
     ) -> list[JobRecord]:
-        params = _claim_params(queues, worker, limit, now, lease_until)
+        params = _claim_params(queues, worker, limit, now, lease_until, self.lease_prefix)
         with self._write() as conn:
             return _claim_on(conn, params, len(queues))
 
@@ -127,7 +127,7 @@ class SQLiteBackend(SQLiteConnection):
     ) -> tuple[list[str], list[JobRecord]]:
         """One write transaction, so one commit for both."""
         queues, worker, limit, lease_until = claim
-        params = _claim_params(queues, worker, limit, now, lease_until)
+        params = _claim_params(queues, worker, limit, now, lease_until, self.lease_prefix)
         with self._write() as conn:
             refused = _finish_on(conn, outcomes, now, keep_until)
             return refused, _claim_on(conn, params, len(queues))
@@ -146,6 +146,9 @@ class SQLiteBackend(SQLiteConnection):
             conn.executemany(
                 _Q["expire"], [{"id": lease.job_id, "token": lease.token} for lease in leases]
             )
+
+    def _leases_of(self, prefix: str) -> list[Lease]:
+        return [Lease(i, t) for i, t in self._read(_Q["leases_of"], {"prefix": prefix})]
 
     def _next_due(self, queues: list[str]) -> float | None:
         rows = self._read(_Q["next_due"], {"queues": dump(queues)})
@@ -361,13 +364,14 @@ class PolledWatch(RevocationWatch):
 
 
 def _claim_params(
-    queues: list[str], worker: str, limit: int, now: float, lease_until: float
+    queues: list[str], worker: str, limit: int, now: float, lease_until: float, prefix: str
 ) -> dict[str, Any]:
     params: dict[str, Any] = {
         "worker": worker,
         "now": now,
         "lease_until": lease_until,
         "limit": limit,
+        "prefix": prefix,
     }
     params.update((f"q{i}", queue) for i, queue in enumerate(queues))
     return params

@@ -13,7 +13,7 @@ import queue
 from typing import TYPE_CHECKING, Any
 
 from ...errors import ConfigurationError
-from .base import Drained, Dropped, Held, Lost, Pool, Report, Stored, Unstarted
+from .base import Drained, Dropped, Held, Lost, Orphaned, Pool, Report, Stored, Unstarted
 
 if TYPE_CHECKING:
     from ...app import App
@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 POOLS = ("process", "thread", "async", "solo")
 
 __all__ = [
-    "POOLS", "Drained", "Dropped", "Held", "Lost", "Pool", "Report", "Stored", "Unstarted",
+    "POOLS", "Drained", "Dropped", "Held", "Lost", "Orphaned", "Pool", "Report", "Stored",
+    "Unstarted",
     "default_concurrency", "make_pool",
 ]  # fmt: skip
 

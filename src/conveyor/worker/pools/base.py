@@ -6,7 +6,8 @@ A pool that claims its own jobs (``claims = True``: the process pool, whose chil
 claim and acknowledge in batches, so no job passes through the worker's process) also
 posts ``Held`` (jobs it now holds: the worker renews their leases), ``Stored`` (outcomes
 it has acknowledged itself: the worker counts and logs them), ``Unstarted`` (jobs the
-worker must release), ``Dropped`` (jobs it released itself) and ``Drained`` (burst mode:
+worker must release), ``Dropped`` (jobs it released itself), ``Orphaned`` (a child died:
+release whatever is still leased under its token prefix) and ``Drained`` (burst mode:
 nothing is left to claim)."""
 
 from __future__ import annotations
@@ -53,11 +54,21 @@ class Dropped:
 
 
 @dataclass(frozen=True, slots=True)
+class Orphaned:
+    """A child died (or was killed) and every delivery it reported is settled: the jobs
+    still leased with its token ``prefix`` it claimed and never reported (the claim's
+    reply died with it, or it had not written them down yet). None of them started:
+    release them."""
+
+    prefix: str
+
+
+@dataclass(frozen=True, slots=True)
 class Drained:
     pass
 
 
-Report = Outcome | Lost | Held | Stored | Unstarted | Dropped | Drained
+Report = Outcome | Lost | Held | Stored | Unstarted | Dropped | Orphaned | Drained
 
 
 class Pool(ABC):
@@ -87,6 +98,11 @@ class Pool(ABC):
     def unreported_leases(self) -> list[Lease]:
         """Leases the pool holds that it has not posted as ``Held`` yet (the worker renews
         them too). A pool that never claims itself has none."""
+        return []
+
+    def claim_prefixes(self) -> list[str]:
+        """The lease token prefixes its claimers use (``Orphaned``): after a shutdown that
+        killed them, what is still leased under these was claimed and never started."""
         return []
 
     @abstractmethod

@@ -63,7 +63,7 @@ from ...records import JobRecord, Outcome
 from ...states import State
 from ..execution import error_info, execute
 from ..settle import Claim, settle_and_claim
-from ..testhooks import ack_hold
+from ..testhooks import ack_hold, claim_hold
 from ..timing import BATCH_ACK_WINDOW, BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
 from .messages import (
     Acked,
@@ -102,6 +102,7 @@ class ChildConfig:
     burst: bool = False
     max_tasks: int | None = None
     max_memory: int | None = None  # KiB of resident memory
+    lease_prefix: str = ""  # this child's claims' lease tokens begin with it (set per child)
 
 
 class Preview(str):
@@ -292,6 +293,7 @@ class _Runner:
         self.claimed = 0  # held jobs so far: the next one's sequence number
         self.table: list[tuple[str, str]] = []  # leases in the shared table, from ...
         self.table_first = 0  # ... this sequence number on
+        self.claim_hold = claim_hold()  # test-only (testhooks.py); None in production
 
     def send(self, message: FromChild) -> None:
         data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)  # no fds: no ForkingPickler
@@ -353,6 +355,8 @@ class _Runner:
                 log.error("cannot reach the backend (%s); retrying in %.0fs", exc, ERROR_BACKOFF)
                 time.sleep(ERROR_BACKOFF)
                 continue
+            if self.claim_hold is not None:
+                self.claim_hold()
             self._hold(jobs)
             retire = self._run_batch(jobs)
             if retire or self.stopping:
@@ -458,6 +462,7 @@ def child_main(conf: ChildConfig, conn: Connection, shared: Any) -> None:
         # referenced (collecting it would close them under the worker) and unused.
         _INHERITED.append(app.use_backend(None))
         app.conf.backend_url = conf.backend_url
+        app.backend.lease_prefix = conf.lease_prefix  # the worker finds our claims by it
     except Exception as exc:
         conn.send(Fatal(f"worker child could not load the app {conf.app_path!r}: {exc}"))
         return

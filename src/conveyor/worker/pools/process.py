@@ -18,6 +18,9 @@ process handle at once and:
 - when a child dies on its own, reports its running job (and any finished one whose
   outcome it had not stored) as ``Lost`` (requeued, and failed after ``max_lost_leases``
   such deaths) and its unstarted jobs as ``Unstarted`` (released without counting);
+  then, for a child that died or was killed, ``Orphaned``: each child claims with a lease
+  token prefix of its own, so the worker finds and releases the jobs it claimed but died
+  before writing down (the claim's reply lost with it);
 - replaces children that retire after ``max_tasks_per_child`` jobs or above
   ``max_memory_per_child`` KiB of resident memory.
 
@@ -31,10 +34,11 @@ import logging
 import math
 import multiprocessing
 import queue
+import secrets
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
@@ -44,7 +48,7 @@ from ...records import JobRecord, Lease, Outcome
 from ...states import State
 from ..execution import error_info
 from . import zygote
-from .base import Drained, Dropped, Held, Lost, Pool, Report, Stored, Unstarted
+from .base import Drained, Dropped, Held, Lost, Orphaned, Pool, Report, Stored, Unstarted
 from .child import ChildConfig, child_main
 from .messages import (
     Acked,
@@ -71,6 +75,9 @@ log = logging.getLogger("conveyor.worker")
 MAX_START_FAILURES = 3
 #: Seconds a child has to store its finished jobs before it is killed for a terminate.
 TERMINATE_GRACE = 2.0
+#: Random bytes of a child's lease token prefix (hex: twice as many characters), so that
+#: no two children alive at once share one.
+LEASE_PREFIX_BYTES = 6
 
 
 START_METHODS = ("fork", "forkserver", "spawn")
@@ -88,6 +95,7 @@ class _Child:
     conn: Connection
     shared: Slot  # its counters (jobs begun, jobs ended, skipped and released ones too), its leases
     slot: int
+    prefix: str  # every lease token it claims begins with this (Backend.lease_prefix)
     held: dict[str, tuple[int, JobRecord]] = field(default_factory=dict)  # id -> (seq, record)
     taken: int = 0  # the sequence number of the first held job whose records have not come
     limit: tuple[str, float, float] | None = None  # (job id, deadline, limit) of a hard time limit
@@ -95,6 +103,7 @@ class _Child:
     ready: bool = False
     leaving: str | None = None  # "retire", "drained" or "stopped", said just before exiting
     gone: bool = False  # replaced (or removed) by the supervisor
+    killed: bool = False  # killed by the supervisor: its last messages are read, not obeyed
     told_stop: bool = False
 
     def unreported(self) -> list[tuple[int, Lease]]:
@@ -251,6 +260,9 @@ class ProcessPool(Pool):
     def running_jobs(self) -> set[str]:
         return {job for child in list(self._children) if (job := child.running())}
 
+    def claim_prefixes(self) -> list[str]:
+        return [child.prefix for child in list(self._children)]
+
     def child_pids(self) -> list[int]:
         return [c.proc.pid for c in self._children if c.proc.pid is not None]
 
@@ -265,10 +277,12 @@ class ProcessPool(Pool):
         if self._config is None:
             raise RuntimeError("ProcessPool.configure() must be called before start()")
         parent_conn, child_conn = self._ctx.Pipe()
+        prefix = secrets.token_hex(LEASE_PREFIX_BYTES)
+        config = replace(self._config, lease_prefix=prefix)
         proc: Any = None
         if self._zygote is not None:
             try:
-                proc = self._zygote.spawn(self._config, child_conn, slot)
+                proc = self._zygote.spawn(config, child_conn, slot)
                 shared: Any = self._zygote.slot_memory(slot)
             except OSError as exc:  # it was killed: its children died with it
                 log.error("%s; children start from a fork server from now on", exc)
@@ -277,11 +291,11 @@ class ProcessPool(Pool):
         if proc is None:
             shared = self._ctx.RawArray("B", SLOT_BYTES)
             proc = self._ctx.Process(
-                target=child_main, args=(self._config, child_conn, shared), name="conveyor-child"
+                target=child_main, args=(config, child_conn, shared), name="conveyor-child"
             )
             proc.start()
         child_conn.close()
-        return _Child(proc, parent_conn, Slot(shared), slot)
+        return _Child(proc, parent_conn, Slot(shared), slot, prefix)
 
     def _supervise(self) -> None:
         try:
@@ -436,7 +450,17 @@ class ProcessPool(Pool):
     def _kill_running(
         self, child: _Child, job_id: str, state: State, exc: BaseException, **extra: Any
     ) -> None:
-        """Kill a child running ``job_id``, report that job's outcome, settle the rest."""
+        """Kill a child running ``job_id``, report that job's outcome, settle the rest.
+
+        Once only: the messages read from the dead child below may ask again (a job
+        revoked with terminate is named by every heartbeat until its outcome is stored,
+        and the child answers each ``Terminate`` with a ``KillMe``). A second kill would
+        report the job twice, read the replacement's lease table (a forked replacement
+        reuses the slot's memory) and swap a child no longer in the list, which stopped
+        the pool."""
+        if child.killed:
+            return
+        child.killed = True
         child.proc.kill()
         child.proc.join()
         self._receive(child)  # what it stored before it died is stored
@@ -472,7 +496,7 @@ class ProcessPool(Pool):
         self, child: _Child, reason: str, leases: list[tuple[int, Lease]] | None = None
     ) -> None:
         """Report what a dead child held (``leases``, else all it held): unstarted jobs to
-        release, the others as lost."""
+        release, the others as lost; then whatever it claimed without saying so."""
         begun = int(child.shared.counters[0])
         leases = child.leases() if leases is None else leases
         for seq, lease in leases:
@@ -481,6 +505,8 @@ class ProcessPool(Pool):
         unstarted = [lease for seq, lease in leases if seq >= begun]
         if unstarted:
             self.results.put(Unstarted(unstarted))
+        if child.leaving is None:  # it died, not left: a claim of its may have gone unsaid
+            self.results.put(Orphaned(child.prefix))  # last: the rest is settled first
         child.held.clear()
 
     def _swap(self, child: _Child) -> None:

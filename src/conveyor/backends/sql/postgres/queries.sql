@@ -46,10 +46,12 @@ WHERE id IN (SELECT id FROM {schema}.jobs WHERE state IN ('SCHEDULED', 'RETRY') 
 -- name: claim
 -- One statement: lock the best PENDING rows nobody else is locking, and lease them.
 -- Each queue is read in its partial-index order by a LATERAL branch (LIMIT n, SKIP
--- LOCKED), so no claim sorts the backlog; the branches merge into the best n.
+-- LOCKED), so no claim sorts the backlog; the branches merge into the best n. A token
+-- is the claimer's lease_prefix, then random.
 UPDATE {schema}.jobs AS j
 SET state = 'STARTED', worker = %(worker)s, started_at = %(now)s, lease_until = %(lease_until)s,
-    lease_token = substr(replace(gen_random_uuid()::text, '-', ''), 1, 16), attempt = j.attempt + 1
+    lease_token = %(prefix)s || substr(replace(gen_random_uuid()::text, '-', ''), 1, 16),
+    attempt = j.attempt + 1
 FROM (
     SELECT c.id FROM unnest(%(queues)s::text[]) AS q(name)
     CROSS JOIN LATERAL (
@@ -65,6 +67,12 @@ FROM (
 ) AS picked
 WHERE j.id = picked.id
 RETURNING {jcolumns}
+
+-- name: leases_of
+-- The deliveries of one claimer (its lease_prefix), read through the partial index of
+-- held leases: as many rows as jobs run now, however large the store.
+SELECT id, lease_token FROM {schema}.jobs
+WHERE state = 'STARTED' AND lease_until IS NOT NULL AND starts_with(lease_token, %(prefix)s)
 
 -- name: renew
 -- Every lease in one statement, sent with its Sync in one write and committed by the

@@ -24,11 +24,11 @@ WHERE state IN ('SCHEDULED', 'RETRY') AND run_at <= :now
 
 -- name: claim
 -- Pick the best PENDING jobs and lease them, in one statement; each row gets its own
--- token. The branches placeholder becomes one claim_branch per queue, so every queue's
+-- token (the claimer's lease_prefix, then random). The branches placeholder becomes one claim_branch per queue, so every queue's
 -- jobs_pending index is read in order and no claim sorts the backlog.
 UPDATE jobs
 SET state = 'STARTED', worker = :worker, started_at = :now, lease_until = :lease_until,
-    lease_token = lower(hex(randomblob(8))), attempt = attempt + 1
+    lease_token = :prefix || lower(hex(randomblob(8))), attempt = attempt + 1
 WHERE id IN (
     SELECT id FROM ({branches}) ORDER BY priority DESC, run_at, seq LIMIT :limit
 )
@@ -42,6 +42,12 @@ SELECT * FROM (
     ORDER BY priority DESC, run_at, rowid
     LIMIT :limit
 )
+
+-- name: leases_of
+-- The deliveries of one claimer (its lease_prefix), read through the index of held
+-- leases: as many rows as jobs run now, however large the store.
+SELECT id, lease_token FROM jobs INDEXED BY jobs_leases
+WHERE state = 'STARTED' AND substr(lease_token, 1, length(:prefix)) = :prefix
 
 -- name: renew
 UPDATE jobs SET lease_until = :lease_until
