@@ -36,8 +36,9 @@ from ...records import (
 )
 from ...states import MAX_PRIORITY, MIN_PRIORITY, State
 from ..base import TASK_SAMPLE, ClaimArgs, RevocationWatch
-from ..common import SQL_COLUMNS, SQLVerbs, audit_entry, audit_row, brief_json, dump
+from ..common import SQL_COLUMNS, SQLVerbs, add_runs, audit_entry, audit_row, brief_json, dump
 from ..listing import Dialect, page
+from ..rollup import Minute, minutes
 from ..sqlfiles import named_queries
 from .codec import SELECT, record
 from .connection import SQLiteConnection
@@ -184,6 +185,9 @@ class SQLiteBackend(SQLiteConnection):
             Run._make(row)
             for row in self._read(_Q["recent_runs"], {"since": since, "limit": limit})
         ]
+
+    def _run_rollup(self, since: int) -> dict[tuple[str, int], Minute]:
+        return minutes(self._read(_Q["run_rollup"], {"since": since}))
 
     def _waiting_tasks(self) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
@@ -380,6 +384,7 @@ def _claim_on(conn: Any, params: dict[str, Any], queue_count: int) -> list[JobRe
 
 def _finish_on(conn: Any, outcomes: list[Outcome], now: float, keep_until: float) -> list[str]:
     rejected: list[str] = []
+    ended: list[tuple[str, str, float | None]] = []
     for out in outcomes:
         params = {
             "id": out.job_id,
@@ -390,17 +395,17 @@ def _finish_on(conn: Any, outcomes: list[Outcome], now: float, keep_until: float
         }
         if out.state is State.RETRY:
             cur = conn.execute(_Q["snooze"], {**params, "run_at": out.run_at or now})
-        else:
-            result = dump(out.result) if out.state is State.SUCCESS else None
-            cur = conn.execute(
-                _Q["finish"],
-                {
-                    **params,
-                    "state": out.state.value,
-                    "result": result,
-                    "keep_until": keep_until,
-                },
-            )
-        if cur.rowcount != 1:
+            if cur.rowcount != 1:
+                rejected.append(out.job_id)
+            continue
+        result = dump(out.result) if out.state is State.SUCCESS else None
+        row = conn.execute(
+            _Q["finish"],
+            {**params, "state": out.state.value, "result": result, "keep_until": keep_until},
+        ).fetchone()
+        if row is None:
             rejected.append(out.job_id)
+        else:
+            ended.append((row[0], out.state.value, row[1]))
+    add_runs(conn, _Q, ended, now)
     return rejected
