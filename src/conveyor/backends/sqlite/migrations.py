@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..rollup import bucket_of
 from ..sqlfiles import migrations
 
 
 def migrate(conn: sqlite3.Connection) -> None:
-    """Apply the migrations this file has not had yet."""
-    # Migration 4 fills the rollups' run-time buckets with the same arithmetic as the
-    # code (the function lives on this connection only: nothing stored calls it).
-    conn.create_function("conveyor_bucket", 1, bucket_of, deterministic=True)
+    """Apply the migrations this file has not had yet (on a connection that defines
+    ``conveyor_bucket``: ``SQLiteConnection._conn``)."""
     conn.execute("BEGIN IMMEDIATE")  # one migrator at a time, across processes
     try:
         current = conn.execute("PRAGMA user_version").fetchone()[0]

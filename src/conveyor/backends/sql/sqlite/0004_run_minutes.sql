@@ -10,7 +10,7 @@ CREATE TABLE run_minutes (
     PRIMARY KEY (minute, queue, bucket)
 ) WITHOUT ROWID;
 -- The last hour's runs, so the charts do not start empty at the upgrade (the run-time
--- bucket is the migrating connection's conveyor_bucket function: rollup.bucket_of).
+-- bucket is conveyor_bucket, rollup.bucket_of, defined on each of Conveyor's connections).
 INSERT INTO run_minutes (minute, queue, bucket, finished, failed)
 SELECT CAST(finished_at / 60 AS INTEGER) * 60, queue, conveyor_bucket(finished_at - started_at),
        count(*), sum(state = 'FAILURE')

@@ -55,7 +55,6 @@ SET state = :state, result = :result, error = :error, finished_at = :now, keep_u
     attempts = json_insert(attempts, '$[#]', json_object('attempt', attempt, 'worker', worker,
         'started_at', started_at, 'finished_at', :now, 'state', :state, 'error', json(:brief)))
 WHERE id = :id AND state = 'STARTED' AND lease_token = :token
-RETURNING queue, started_at
 
 -- name: snooze
 UPDATE jobs
@@ -317,6 +316,16 @@ DELETE FROM audit WHERE seq <= (SELECT coalesce(max(seq), 0) FROM audit) - :keep
 -- [minute, queue, bucket, finished, failed]: one statement per batch.
 INSERT INTO run_minutes (minute, queue, bucket, finished, failed)
 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(:rows) WHERE true
+ON CONFLICT (minute, queue, bucket) DO UPDATE
+SET finished = finished + excluded.finished, failed = failed + excluded.failed
+
+-- name: rollup_finished
+-- The rollups of the jobs one acknowledged batch ended (their ids, a JSON array): one
+-- statement per batch. conveyor_bucket is rollup.bucket_of, defined on each connection.
+INSERT INTO run_minutes (minute, queue, bucket, finished, failed)
+SELECT :minute, queue, conveyor_bucket(:now - coalesce(started_at, :now)), count(*), sum(state = 'FAILURE')
+FROM jobs WHERE id IN (SELECT value FROM json_each(:ids))
+GROUP BY queue, conveyor_bucket(:now - coalesce(started_at, :now))
 ON CONFLICT (minute, queue, bucket) DO UPDATE
 SET finished = finished + excluded.finished, failed = failed + excluded.failed
 
