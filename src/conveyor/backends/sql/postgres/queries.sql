@@ -375,7 +375,7 @@ DELETE FROM {schema}.audit WHERE seq <= (SELECT coalesce(max(seq), 0) FROM {sche
 
 -- name: rollup_add
 -- One acknowledged batch's increments (rollup.tally), as a JSON array of
--- [minute, queue, bucket, finished, failed]: inserted as deltas (see migration 5).
+-- [minute, queue, bucket, finished, failed]: inserted as deltas (see migration 6).
 INSERT INTO {schema}.run_minute_deltas (minute, queue, bucket, finished, failed)
 SELECT (r ->> 0)::bigint, r ->> 1, (r ->> 2)::int, (r ->> 3)::bigint, (r ->> 4)::bigint
 FROM jsonb_array_elements(%(rows)s::jsonb) AS r

@@ -1,4 +1,4 @@
--- Migration 5: per-minute rollups of finished runs (backends/rollup.py). An
+-- Migration 6: per-minute rollups of finished runs (backends/rollup.py). An
 -- acknowledgement inserts its batch's increments into run_minute_deltas and never
 -- updates a shared row, so two workers acknowledging at once never wait on each other
 -- (as job_counts); prune folds the deltas into run_minutes, one row per (minute, queue,

@@ -1,4 +1,4 @@
--- Migration 4: per-minute rollups of finished runs (backends/rollup.py), written with
+-- Migration 5: per-minute rollups of finished runs (backends/rollup.py), written with
 -- the outcomes, so charts and queue windows read a few rows a minute instead of the
 -- hour's runs. Ordered by minute first: a window reads a range, prune deletes one.
 CREATE TABLE run_minutes (
