@@ -33,6 +33,7 @@ from ..records import (
 )
 from ..serialization import check_jsonable
 from ..states import State
+from .rollup import ROLLUP_KEPT, Minute, minute_of
 
 Clock = Callable[[], float]
 #: What ``_finish_and_claim`` claims: (queues, worker, limit, lease_until).
@@ -412,7 +413,8 @@ class Backend(ABC):
         return self._rescue(now, self.max_lost_leases, now + self.result_ttl)
 
     def prune(self, limit: int = 1000) -> int:
-        """Delete up to ``limit`` finished records past their ``keep_until``; old events too."""
+        """Delete up to ``limit`` finished records past their ``keep_until``; old events
+        and rollups (older than ``rollup.ROLLUP_KEPT``) too."""
         return self._prune(self.now(), limit)
 
     def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> None:
@@ -461,6 +463,12 @@ class Backend(ABC):
     def recent_runs(self, since: float, limit: int = 100_000) -> list[Run]:
         """Jobs that ran and finished at or after ``since``, newest first, at most ``limit``."""
         return self._recent_runs(since, limit)
+
+    def run_rollup(self, since: float) -> dict[tuple[str, int], Minute]:
+        """The per-minute rollups (``backends.rollup``) of every queue, from the minute
+        holding ``since`` on, within the last ``ROLLUP_KEPT`` seconds: {(queue, minute
+        start): Minute}. Minutes without a finished run are left out."""
+        return self._run_rollup(minute_of(max(since, self.now() - ROLLUP_KEPT)))
 
     def waiting_tasks(self) -> dict[str, set[str]]:
         """Per queue, the task names of its next waiting jobs: the next ``TASK_SAMPLE``
@@ -630,6 +638,8 @@ class Backend(ABC):
     def _purge(self, queue: str, reason: str, now: float, keep_until: float) -> int: ...
     @abstractmethod
     def _recent_runs(self, since: float, limit: int) -> list[Run]: ...
+    @abstractmethod
+    def _run_rollup(self, since: int) -> dict[tuple[str, int], Minute]: ...
     @abstractmethod
     def _oldest_waiting(self, now: float) -> dict[str, float]: ...
     @abstractmethod

@@ -15,6 +15,7 @@ import orjson
 from ..records import AuditEntry, JobQuery, JobRecord
 from ..states import State
 from .base import AUDIT_KEPT, EVENTS_KEPT, Backend, not_redelivered_error, worker_lost_error
+from .rollup import ROLLUP_KEPT, tally
 
 T = TypeVar("T")
 
@@ -173,9 +174,9 @@ class SQLVerbs:
         return self.record(row), was
 
     def rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]:
-        touched = []
+        touched, ended = [], []
         with self.write() as conn:
-            for job_id, revoke, lost, acks_early in conn.execute(
+            for job_id, revoke, lost, acks_early, queue, started_at in conn.execute(
                 self.q["expired_leases"], {"now": now}
             ).fetchall():
                 params: dict[str, Any] = {"id": job_id, "now": now, "keep_until": keep_until}
@@ -184,9 +185,11 @@ class SQLVerbs:
                     state, error = ending
                     params.update(state=state.value, error=dump(error), brief=brief_json(error))
                     conn.execute(self.q["end_lost"], params)
+                    ended.append((queue, state.value, started_at))
                 else:
                     conn.execute(self.q["requeue_lost"], params)
                 touched.append(job_id)
+            add_runs(conn, self.q, ended, now)
         return touched
 
     def prune(self, now: float, limit: int) -> int:
@@ -196,6 +199,7 @@ class SQLVerbs:
             conn.execute(self.q["prune_audit"], {"keep": AUDIT_KEPT})
             conn.execute(self.q["prune_kv"], {"now": now})
             conn.execute(self.q["prune_groups"], {"now": now})
+            conn.execute(self.q["prune_run_minutes"], {"horizon": now - ROLLUP_KEPT})
         return int(deleted)
 
     def requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]:
@@ -216,6 +220,17 @@ class SQLVerbs:
             total += done
             if done == 0:
                 return total
+
+
+def add_runs(
+    conn: Any, q: Mapping[str, str], ended: Sequence[tuple[str, str, float | None]], now: float
+) -> None:
+    """Add the deliveries that ended jobs at ``now`` (queue, final state, started_at) to
+    the per-minute rollups (``rollup_add``), in the caller's transaction: one statement
+    for the batch."""
+    if ended:
+        rows = [[m, queue, b, n, f] for (queue, m, b), (n, f) in tally(ended, now).items()]
+        conn.execute(q["rollup_add"], {"rows": dump(rows)})
 
 
 def audit_row(entry: AuditEntry) -> dict[str, Any]:

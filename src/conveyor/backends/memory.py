@@ -31,6 +31,7 @@ from ..records import (
 from ..states import FINISHED, WAITING, State
 from .base import AUDIT_KEPT, EVENTS_KEPT, Backend, RevocationWatch
 from .common import attempt_entry, lost_delivery_end, matches, requeued_entry, revoked_error
+from .rollup import ROLLUP_KEPT, Minute, Tally, minutes, tally
 
 _Entry = tuple[int, float, int, str]
 
@@ -59,6 +60,7 @@ class MemoryBackend(Backend):
         self._schedule_map: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         self._terminations = 0  # revokes with terminate of running jobs, for the watches
         self._terminated = threading.Condition()
+        self._rollup: Tally = {}  # (queue, minute, bucket) -> [finished, failed]
 
     # -- helpers (caller holds the mutex) ------------------------------------------------
 
@@ -110,6 +112,12 @@ class MemoryBackend(Backend):
         self, job: JobRecord, state: State, now: float, keep_until: float, **changes: Any
     ) -> None:
         job.attempts.append(attempt_entry(job, now, state, changes.get("error")))
+        for key, (finished, failed) in tally(
+            [(job.queue, state.value, job.started_at)], now
+        ).items():
+            cell = self._rollup.setdefault(key, [0, 0])
+            cell[0] += finished
+            cell[1] += failed
         self._set_finished(job, state, now, keep_until, **changes)
 
     def _set_finished(
@@ -299,6 +307,9 @@ class MemoryBackend(Backend):
             ][:limit]
             for job_id in doomed:
                 del self._jobs[job_id]
+            horizon = now - ROLLUP_KEPT
+            for key in [k for k in self._rollup if k[1] < horizon]:
+                del self._rollup[key]
             return len(doomed)
 
     def _list(self, query: JobQuery) -> tuple[list[JobRecord], str | None]:
@@ -337,6 +348,11 @@ class MemoryBackend(Backend):
                 if j.finished_at is not None and j.started_at is not None and j.finished_at >= since
             ]
         return sorted(runs, key=lambda r: r.finished_at, reverse=True)[:limit]
+
+    def _run_rollup(self, since: int) -> dict[tuple[str, int], Minute]:
+        with self._mutex:
+            rows = [(q, m, b, n, f) for (q, m, b), (n, f) in self._rollup.items() if m >= since]
+        return minutes(rows)
 
     def _waiting_tasks(self) -> dict[str, set[str]]:
         found: dict[str, set[str]] = defaultdict(set)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..backends.rollup import percentile
 from ..errors import ConveyorError
 from ..events import QueuePaused, QueueResumed
 from ..names import check_queue_name
-from ..records import Run, WorkerInfo
+from ..records import WorkerInfo
 from ..states import WAITING, State
+from .history import Rollup, by_queue, recent
 from .liveness import alive
 
 if TYPE_CHECKING:
@@ -21,6 +23,10 @@ WINDOWS = {"1m": 60, "5m": 300, "15m": 900}
 
 @dataclass
 class Window:
+    """A queue's runs over a window, read from the per-minute rollups (``history.recent``:
+    the oldest minute counts in proportion); run-time percentiles from their histogram,
+    within ``backends.rollup.RESOLUTION`` (9%)."""
+
     finished: int
     failed: int
     per_minute: float
@@ -83,28 +89,25 @@ def _known(app: App, counts: dict[tuple[str, State], int], live: list[WorkerInfo
     return set(app.declared_queues()) | {q for q, _ in counts} | {q for w in live for q in w.queues}
 
 
-def queue_stats(app: App, runs: list[Run] | None = None) -> list[QueueStats]:
+def queue_stats(app: App, rollup: Rollup | None = None) -> list[QueueStats]:
     """Every queue the app declares, holds jobs in, is paused, or has a consumer for.
 
-    ``runs``: the backend's ``recent_runs`` since at least 15 minutes ago, when the
-    caller has read them already (a page that also draws the hour's chart reads them
-    once for both); read here otherwise."""
+    ``rollup``: the backend's ``run_rollup`` since at least 15 minutes ago, when the
+    caller has read it already (a page that also draws the hour's chart reads it once
+    for both); read here otherwise."""
     backend = app.backend
     now = backend.now()
     counts = backend.counts()
     paused = backend.paused_queues()
     oldest = backend.oldest_waiting()
     live = live_workers(app)  # a worker presumed dead consumes nothing
-    if runs is None:
-        runs = backend.recent_runs(now - max(WINDOWS.values()))
-    by_queue: dict[str, list[Run]] = {}
-    for run in runs:  # one pass, not one per queue and window
-        by_queue.setdefault(run.queue, []).append(run)
+    if rollup is None:
+        rollup = backend.run_rollup(now - max(WINDOWS.values()))
+    split = by_queue(rollup)
     names = _known(app, counts, live) | paused
     stats = []
     for name in sorted(names):
         depth = {state.value: n for (queue, state), n in counts.items() if queue == name and n}
-        mine = by_queue.get(name, [])
         stats.append(
             QueueStats(
                 name=name,
@@ -115,7 +118,7 @@ def queue_stats(app: App, runs: list[Run] | None = None) -> list[QueueStats]:
                 oldest_waiting_age=None if name not in oldest else max(0.0, now - oldest[name]),
                 consumers=consumers_of(name, live),
                 windows={
-                    label: _window([r for r in mine if r.finished_at >= now - size], size)
+                    label: _window(split.get(name, {}), now, size)
                     for label, size in WINDOWS.items()
                 },
             )
@@ -142,25 +145,13 @@ def start_a_worker(queue: str, command: str = "conveyor -A <app>") -> str:
     )
 
 
-def _window(runs: list[Run], seconds: int) -> Window:
-    times = sorted([r.finished_at - r.started_at for r in runs])
-    failed = State.FAILURE.value
+def _window(rollup: Rollup, now: float, seconds: int) -> Window:
+    runs = recent(rollup, now, seconds)
     return Window(
-        finished=len(runs),
-        failed=sum(1 for r in runs if r.state == failed),
-        per_minute=len(runs) * 60 / seconds,
-        runtime_p50=_percentile(times, 50),
-        runtime_p95=_percentile(times, 95),
-        runtime_p99=_percentile(times, 99),
+        finished=runs.finished,
+        failed=runs.failed,
+        per_minute=runs.finished * 60 / seconds,
+        runtime_p50=percentile(runs.runtimes, 50),
+        runtime_p95=percentile(runs.runtimes, 95),
+        runtime_p99=percentile(runs.runtimes, 99),
     )
-
-
-def _percentile(ordered: list[float], p: int) -> float | None:
-    """The ``p``th percentile of sorted values, interpolated between the two nearest
-    (``statistics.quantiles``' inclusive method), without computing the other 98 cuts."""
-    if not ordered:
-        return None
-    at = (len(ordered) - 1) * p / 100
-    low = int(at)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (at - low)

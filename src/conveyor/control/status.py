@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConveyorError
-from ..records import Run, WorkerInfo
+from ..records import WorkerInfo
+from .history import Rollup, recent
 from .queues import live_workers, queue_stats
 from .util import hide_password
 
@@ -32,9 +33,10 @@ class Overview:
     finished_last_minute: int
 
 
-def overview(app: App, runs: list[Run] | None = None) -> Overview:
-    """Totals across queues. ``runs``: the backend's ``recent_runs`` since at least a
-    minute ago, when the caller has read them already."""
+def overview(app: App, rollup: Rollup | None = None) -> Overview:
+    """Totals across queues. ``rollup``: the backend's ``run_rollup`` since at least a
+    minute ago, when the caller has read it already. ``finished_last_minute`` is an
+    estimate (``history.recent``)."""
     counts = app.backend.counts()
     by_state: dict[str, int] = {}
     for (_, state), n in counts.items():
@@ -45,9 +47,9 @@ def overview(app: App, runs: list[Run] | None = None) -> Overview:
         total=sum(by_state.values()),
         queues=len({q for q, _ in counts}),
         workers=len(live_workers(app)),
-        finished_last_minute=len(app.backend.recent_runs(now - 60))
-        if runs is None
-        else sum(1 for r in runs if r.finished_at >= now - 60),
+        finished_last_minute=recent(
+            app.backend.run_rollup(now - 60) if rollup is None else rollup, now, 60
+        ).finished,
     )
 
 

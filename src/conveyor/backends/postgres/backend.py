@@ -35,8 +35,9 @@ from ...records import (
 )
 from ...states import MAX_PRIORITY, MIN_PRIORITY, State
 from ..base import AUDIT_KEPT, EVENTS_KEPT, TASK_SAMPLE, ClaimArgs, RevocationWatch
-from ..common import SQL_COLUMNS, SQLVerbs, audit_entry, audit_row, brief_json, dump
+from ..common import SQL_COLUMNS, SQLVerbs, add_runs, audit_entry, audit_row, brief_json, dump
 from ..listing import Dialect, page
+from ..rollup import ROLLUP_KEPT, Minute, minutes
 from .codec import job_columns, record
 from .connection import CONNECT_TIMEOUT, PostgresConnection, guarded
 from .driver import psycopg, sql
@@ -44,15 +45,15 @@ from .migrations import apply
 from .watch import ListenWatch
 
 
-def _each_returned(cur: Any, query: str, params: list[dict[str, Any]]) -> list[bool]:
+def _each_returned(cur: Any, query: str, params: list[dict[str, Any]]) -> list[Any]:
     """Run ``query`` (with RETURNING) for each parameter set in one pipelined batch; per
-    set, whether it returned a row."""
+    set, the row it returned, or None."""
     if not params:
         return []
     cur.executemany(query, params, returning=True)
     found = []
     while True:
-        found.append(cur.fetchone() is not None)
+        found.append(cur.fetchone())
         if not cur.nextset():
             return found
 
@@ -163,7 +164,7 @@ class PostgresBackend(PostgresConnection):
     ) -> list[str]:
         retries = [o for o in outcomes if o.state is State.RETRY]
         ends = [o for o in outcomes if o.state is not State.RETRY]
-        rejected = []
+        rejected, ended = [], []
         with conn.cursor() as cur:
             for batch, name in ((ends, "finish"), (retries, "snooze")):
                 params = [{
@@ -171,8 +172,15 @@ class PostgresBackend(PostgresConnection):
                     "state": o.state.value, "keep_until": keep_until, "run_at": o.run_at or now,
                     "result": orjson.dumps(o.result).decode() if o.state is State.SUCCESS else None,
                 } for o in batch]  # fmt: skip
-                done = _each_returned(cur, self._q[name] + "\nRETURNING id", params)
-                rejected += [o.job_id for o, ok in zip(batch, done, strict=True) if not ok]
+                done = _each_returned(cur, self._q[name] + "\nRETURNING queue, started_at", params)
+                rejected += [o.job_id for o, row in zip(batch, done, strict=True) if row is None]
+                if name == "finish":
+                    ended += [
+                        (row[0], o.state.value, row[1])
+                        for o, row in zip(batch, done, strict=True)
+                        if row
+                    ]
+        add_runs(conn, self._q, ended, now)
         return rejected
 
     @guarded
@@ -231,6 +239,7 @@ class PostgresBackend(PostgresConnection):
             conn.execute(self._q["prune_kv"], {"now": now})
             conn.execute(self._q["prune_groups"], {"now": now})
         self._fold()
+        self._fold_runs(now)
         return int(deleted)
 
     def _fold(self) -> None:
@@ -238,6 +247,17 @@ class PostgresBackend(PostgresConnection):
         is folding (one statement: see ``fold_counts``)."""
         with self._connection() as conn:
             conn.execute(self._q["fold_counts"], {"lock": f"conveyor-fold:{self.schema}"})
+
+    def _fold_runs(self, now: float) -> None:
+        """Fold the rollups' deltas (one session at a time), then drop the rollups older
+        than ``ROLLUP_KEPT``: two statements, each committed on its own."""
+        with self._connection() as conn:
+            conn.execute(self._q["fold_run_minutes"], {"lock": f"conveyor-fold-runs:{self.schema}"})
+            conn.execute(self._q["prune_run_minutes"], {"horizon": now - ROLLUP_KEPT})
+
+    @guarded
+    def _run_rollup(self, since: int) -> dict[tuple[str, int], Minute]:
+        return minutes(self._rows("run_rollup", {"since": since}))
 
     @guarded
     def _requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]:

@@ -48,6 +48,7 @@ from ..base import (
     worker_lost_error,
 )
 from ..common import brief_json, guarded, matches, revoked_error
+from ..rollup import Minute, minute_of, minutes
 from .aio import RedisAsyncReads
 from .codec import num, pairs, record, stored
 from .connection import CUT, NoScriptError, RedisConnection
@@ -472,6 +473,23 @@ class RedisBackend(RedisConnection):
             if found:
                 oldest[queue] = min(found)
         return oldest
+
+    @guarded
+    def _run_rollup(self, since: int) -> dict[tuple[str, int], Minute]:
+        """One HGETALL per minute's hash (rollup.lua), in one pipeline."""
+        starts = range(since, minute_of(self.now()) + 1, 60)
+        pipe = self.client.pipeline(transaction=False)
+        for start in starts:
+            pipe.hgetall(self._key("minute", str(start)))
+        rows = []
+        for start, fields in zip(starts, pipe.execute(), strict=True):
+            for field, n in fields.items():
+                queue, bucket, *failed = field.split("\0")
+                if not failed:
+                    rows.append(
+                        (queue, start, int(bucket), int(n), int(fields.get(field + "\0f", 0)))
+                    )
+        return minutes(rows)
 
     @guarded
     def _waiting_tasks(self) -> dict[str, set[str]]:

@@ -39,12 +39,16 @@ def _lua(name: str) -> str:
 _COMMON = _lua("common")
 _PAGES = _lua("pages")
 _INDEX = _lua("index")
+_ROLLUP = _lua("rollup")
 #: Scripts that run without common.lua: defining its functions costs ~10 µs a call.
 STANDALONE = frozenset({"enqueue_one"})
 #: Standalone scripts that add to the paged sets (job ids, due jobs): pages.lua goes
 #: before them, and only it. Every other script has pages.lua, index.lua (the rest of
 #: the paged sets), then common.lua, which uses them.
 PAGED = frozenset({"enqueue_one"})
+#: Scripts that end jobs' runs: rollup.lua (the per-minute rollups) goes before them,
+#: after the prelude.
+ROLLED = frozenset({"finish", "finish_claim", "rescue"})
 #: Scripts made of others: each part runs as a function of its own ARGV, in one call.
 COMPOSED = {"finish_claim": ("finish", "claim")}
 
@@ -144,7 +148,8 @@ class RedisConnection(Backend):
     def _script(self, name: str) -> tuple[str, str]:
         """(sha1, body) of a script: pages.lua, index.lua and common.lua (but for the
         few hot scripts in ``STANDALONE``, which skip the prelude's cost: pages.lua only
-        for those in ``PAGED``), the parts ``COMPOSED`` names, then lua/<name>.lua."""
+        for those in ``PAGED``), rollup.lua for those in ``ROLLED``, the parts
+        ``COMPOSED`` names, then lua/<name>.lua."""
         script = self._scripts.get(name)
         if script is None:
             body = _lua(name)
@@ -154,6 +159,8 @@ class RedisConnection(Backend):
                     for part in COMPOSED[name]
                 ]
                 body = "\n".join([*parts, body])
+            if name in ROLLED:
+                body = _ROLLUP + "\n" + body
             if name not in STANDALONE:
                 body = "\n".join([_PAGES, _INDEX, _COMMON, body])
             elif name in PAGED:

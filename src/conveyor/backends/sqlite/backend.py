@@ -38,6 +38,7 @@ from ...states import MAX_PRIORITY, MIN_PRIORITY, State
 from ..base import TASK_SAMPLE, ClaimArgs, RevocationWatch
 from ..common import SQL_COLUMNS, SQLVerbs, audit_entry, audit_row, brief_json, dump
 from ..listing import Dialect, page
+from ..rollup import Minute, minute_of, minutes
 from ..sqlfiles import named_queries
 from .codec import SELECT, record
 from .connection import SQLiteConnection
@@ -187,6 +188,9 @@ class SQLiteBackend(SQLiteConnection):
             Run._make(row)
             for row in self._read(_Q["recent_runs"], {"since": since, "limit": limit})
         ]
+
+    def _run_rollup(self, since: int) -> dict[tuple[str, int], Minute]:
+        return minutes(self._read(_Q["run_rollup"], {"since": since}))
 
     def _waiting_tasks(self) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
@@ -384,6 +388,7 @@ def _claim_on(conn: Any, params: dict[str, Any], queue_count: int) -> list[JobRe
 
 def _finish_on(conn: Any, outcomes: list[Outcome], now: float, keep_until: float) -> list[str]:
     rejected: list[str] = []
+    ended: list[str] = []
     for out in outcomes:
         params = {
             "id": out.job_id,
@@ -398,13 +403,14 @@ def _finish_on(conn: Any, outcomes: list[Outcome], now: float, keep_until: float
             result = dump(out.result) if out.state is State.SUCCESS else None
             cur = conn.execute(
                 _Q["finish"],
-                {
-                    **params,
-                    "state": out.state.value,
-                    "result": result,
-                    "keep_until": keep_until,
-                },
+                {**params, "state": out.state.value, "result": result, "keep_until": keep_until},
             )
+            if cur.rowcount == 1:
+                ended.append(out.job_id)
         if cur.rowcount != 1:
             rejected.append(out.job_id)
+    if ended:  # one statement for the batch's rollups (not a RETURNING per job: 4 us each)
+        conn.execute(
+            _Q["rollup_finished"], {"ids": dump(ended), "now": now, "minute": minute_of(now)}
+        )
     return rejected

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ...errors import BackendError, ConfigurationError
 from ..base import Backend
+from ..rollup import bucket_of
 from .migrations import migrate
 
 BUSY_TIMEOUT_MS = 30_000
@@ -68,6 +69,9 @@ class SQLiteConnection(Backend):
                     f"SQLite at {self.path!r} refused WAL mode (is it on a network file system?)"
                 )
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            # The rollups' run-time bucket, for the statements that write them (never
+            # stored in the schema: another program opening the file needs none of it).
+            conn.create_function("conveyor_bucket", 1, bucket_of, deterministic=True)
         except sqlite3.Error as exc:
             raise BackendError(f"cannot open the SQLite database {self.path!r}: {exc}") from exc
         self._local.conn, self._local.pid = conn, os.getpid()

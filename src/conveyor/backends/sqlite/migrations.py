@@ -10,7 +10,8 @@ from ..sqlfiles import migrations
 
 
 def migrate(conn: sqlite3.Connection) -> None:
-    """Apply the migrations this file has not had yet."""
+    """Apply the migrations this file has not had yet (on a connection that defines
+    ``conveyor_bucket``: ``SQLiteConnection._conn``)."""
     conn.execute("BEGIN IMMEDIATE")  # one migrator at a time, across processes
     try:
         current = conn.execute("PRAGMA user_version").fetchone()[0]

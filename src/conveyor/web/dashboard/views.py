@@ -19,10 +19,9 @@ from ...control import (
     throughput,
 )
 from ...control import workers as registered_workers
-from ...control.history import Bucket
+from ...control.history import Bucket, Rollup, by_queue
 from ...control.liveness import liveness
 from ...errors import JobNotFound
-from ...records import Run
 from ...states import State
 from ...workflows.engine import task_nodes
 from ...workflows.handle import load_workflow
@@ -64,31 +63,30 @@ class Chart:
 CHART_WINDOW = 3600
 
 
-def chart(app: App, title: str, runs: list[Run]) -> Chart:
-    """Bars of ``runs`` (the hour's, or one queue's of them)."""
-    buckets = throughput(app, window=CHART_WINDOW, step=60, runs=runs)
+def chart(app: App, title: str, rollup: Rollup) -> Chart:
+    """Bars of the hour's runs from its rollup (every queue's, or one queue's part)."""
+    buckets = throughput(app, window=CHART_WINDOW, step=60, rollup=rollup)
     return Chart(buckets, max([b.finished for b in buckets] + [1]), title)
 
 
-def hour_of_runs(app: App) -> list[Run]:
-    """The last hour's runs, read once per page: the charts, the queues' windows and
-    the totals all count them (each reading them again cost a large store's page
-    most of its time)."""
-    return app.backend.recent_runs(app.backend.now() - CHART_WINDOW)
+def hour_rollup(app: App) -> Rollup:
+    """The last hour's per-minute rollups, read once per page: the charts, the queues'
+    windows and the totals all count them."""
+    return app.backend.run_rollup(app.backend.now() - CHART_WINDOW)
 
 
 def overview_page(app: App) -> dict[str, Any]:
     failures = list_jobs(app, states=[State.FAILURE.value], limit=RECENT_FAILURES).jobs
-    runs = hour_of_runs(app)
-    stats = queue_stats(app, runs)
+    rollup = hour_rollup(app)
+    stats = queue_stats(app, rollup)
     now = app.backend.now()
     return {
-        "overview": overview(app, runs),
+        "overview": overview(app, rollup),
         "findings": diagnose(app, stats),
         "queues": stats,
         "workers": [(w, liveness(w, now)) for w in registered_workers(app)],
         "failures": failures,
-        "chart": chart(app, "Finished per minute, last hour", runs),
+        "chart": chart(app, "Finished per minute, last hour", rollup),
         "now": now,
     }
 
@@ -264,12 +262,12 @@ def worker_labels(
 
 
 def queues_page(app: App) -> dict[str, Any]:
-    runs = hour_of_runs(app)
-    stats = queue_stats(app, runs)
-    mine: dict[str, list[Run]] = {q.name: [] for q in stats}
-    for run in runs:  # each chart counts its queue's runs only
-        mine.setdefault(run.queue, []).append(run)
-    charts = {q.name: chart(app, f"{q.name}: finished per minute", mine[q.name]) for q in stats}
+    rollup = hour_rollup(app)
+    stats = queue_stats(app, rollup)
+    split = by_queue(rollup)
+    charts = {
+        q.name: chart(app, f"{q.name}: finished per minute", split.get(q.name, {})) for q in stats
+    }
     return {"queues": stats, "charts": charts, "states": STATES}
 
 

@@ -22,6 +22,7 @@ for _, o in ipairs(cjson.decode(ARGV[4])) do
       redis.call("HSET", key, unpack(fields))
       table.insert(ended, ARGV[3]); table.insert(ended, o.id)
       table.insert(ran, ARGV[2]); table.insert(ran, o.id)
+      ran_job(queue, new, f[7], now)
     end
     redis.call("HDEL", key, "lease_token", "lease_until")
     table.insert(unleased, o.id)
@@ -35,4 +36,5 @@ batched("ZREM", K("leases"), unleased)
 batched("ZADD", K("finished"), ended)
 batched("ZADD", K("done"), ran)
 flush_tally()
+flush_runs(now)
 return rejected

@@ -19,6 +19,7 @@ for _, id in ipairs(redis.call("ZRANGEBYSCORE", K("leases"), "-inf", "(" .. ARGV
       local e = cjson.decode(err)
       append_attempt(id, ending, ARGV[2], cjson.encode({type = e.type, message = e.message}))
       finish(id, f[2], f[3], "STARTED", ending, ARGV[2], ARGV[4], {"error", err})
+      ran_job(f[2], ending, redis.call("HGET", key, "started_at"), now)
     else
       append_attempt(id, "PENDING", ARGV[2], '{"type":"LeaseExpired","message":null}')
       redis.call("HDEL", key, "worker", "lease_token", "lease_until")
@@ -29,4 +30,5 @@ for _, id in ipairs(redis.call("ZRANGEBYSCORE", K("leases"), "-inf", "(" .. ARGV
     table.insert(touched, id)
   end
 end
+flush_runs(now)
 return touched

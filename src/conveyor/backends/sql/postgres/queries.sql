@@ -173,7 +173,8 @@ UPDATE {schema}.jobs SET revoke = 'late'
 WHERE id = %(id)s AND state IN ('SUCCESS', 'FAILURE') AND revoke IS NULL
 
 -- name: expired_leases
-SELECT id, revoke, lost_leases, coalesce((headers ->> 'acks_late') = 'false', false) AS acks_early
+SELECT id, revoke, lost_leases, coalesce((headers ->> 'acks_late') = 'false', false) AS acks_early,
+       queue, started_at
 FROM {schema}.jobs WHERE state = 'STARTED' AND lease_until < %(now)s
 ORDER BY lease_until LIMIT 1000 FOR UPDATE SKIP LOCKED
 
@@ -379,3 +380,30 @@ ORDER BY seq DESC LIMIT %(limit)s
 
 -- name: prune_audit
 DELETE FROM {schema}.audit WHERE seq <= (SELECT coalesce(max(seq), 0) FROM {schema}.audit) - %(keep)s
+
+-- name: rollup_add
+-- One acknowledged batch's increments (rollup.tally), as a JSON array of
+-- [minute, queue, bucket, finished, failed]: inserted as deltas (see migration 6).
+INSERT INTO {schema}.run_minute_deltas (minute, queue, bucket, finished, failed)
+SELECT (r ->> 0)::bigint, r ->> 1, (r ->> 2)::int, (r ->> 3)::bigint, (r ->> 4)::bigint
+FROM jsonb_array_elements(%(rows)s::jsonb) AS r
+
+-- name: run_rollup
+SELECT queue, minute, bucket, finished, failed FROM {schema}.run_minutes WHERE minute >= %(since)s
+UNION ALL
+SELECT queue, minute, bucket, finished, failed FROM {schema}.run_minute_deltas WHERE minute >= %(since)s
+
+-- name: fold_run_minutes
+-- The deltas folded into run_minutes by one session at a time (as fold_counts), in one
+-- statement committed on its own.
+WITH folder AS (SELECT pg_try_advisory_xact_lock(hashtext(%(lock)s)) AS folds),
+gone AS (DELETE FROM {schema}.run_minute_deltas WHERE (SELECT folds FROM folder)
+         RETURNING minute, queue, bucket, finished, failed)
+INSERT INTO {schema}.run_minutes (minute, queue, bucket, finished, failed)
+SELECT minute, queue, bucket, sum(finished), sum(failed) FROM gone GROUP BY minute, queue, bucket
+ON CONFLICT (minute, queue, bucket) DO UPDATE
+SET finished = {schema}.run_minutes.finished + excluded.finished,
+    failed = {schema}.run_minutes.failed + excluded.failed
+
+-- name: prune_run_minutes
+DELETE FROM {schema}.run_minutes WHERE minute < %(horizon)s

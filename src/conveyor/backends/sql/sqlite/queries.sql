@@ -134,7 +134,7 @@ ON CONFLICT (key) DO UPDATE SET value = value + 1
 SELECT value FROM counters WHERE key = :key
 
 -- name: expired_leases
-SELECT id, revoke, lost_leases, json_extract(headers, '$.acks_late') = 0 AS acks_early
+SELECT id, revoke, lost_leases, json_extract(headers, '$.acks_late') = 0 AS acks_early, queue, started_at
 FROM jobs WHERE state = 'STARTED' AND lease_until < :now
 
 -- name: end_lost
@@ -316,3 +316,27 @@ ORDER BY seq DESC LIMIT :limit
 
 -- name: prune_audit
 DELETE FROM audit WHERE seq <= (SELECT coalesce(max(seq), 0) FROM audit) - :keep
+
+-- name: rollup_add
+-- One acknowledged batch's increments (rollup.tally), as a JSON array of
+-- [minute, queue, bucket, finished, failed]: one statement per batch.
+INSERT INTO run_minutes (minute, queue, bucket, finished, failed)
+SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(:rows) WHERE true
+ON CONFLICT (minute, queue, bucket) DO UPDATE
+SET finished = finished + excluded.finished, failed = failed + excluded.failed
+
+-- name: rollup_finished
+-- The rollups of the jobs one acknowledged batch ended (their ids, a JSON array): one
+-- statement per batch. conveyor_bucket is rollup.bucket_of, defined on each connection.
+INSERT INTO run_minutes (minute, queue, bucket, finished, failed)
+SELECT :minute, queue, conveyor_bucket(:now - coalesce(started_at, :now)), count(*), sum(state = 'FAILURE')
+FROM jobs WHERE id IN (SELECT value FROM json_each(:ids))
+GROUP BY queue, conveyor_bucket(:now - coalesce(started_at, :now))
+ON CONFLICT (minute, queue, bucket) DO UPDATE
+SET finished = finished + excluded.finished, failed = failed + excluded.failed
+
+-- name: run_rollup
+SELECT queue, minute, bucket, finished, failed FROM run_minutes WHERE minute >= :since
+
+-- name: prune_run_minutes
+DELETE FROM run_minutes WHERE minute < :horizon
