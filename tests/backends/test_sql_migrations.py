@@ -1,4 +1,5 @@
-"""SQLite and PostgreSQL: what a migration does to the rows an older version wrote."""
+"""SQLite and PostgreSQL: what a migration does to the rows an older version wrote; the
+event trim."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from conveyor import App, State
 from conveyor.backends import Backend
 from conveyor.backends.sqlfiles import migrations
 from conveyor.records import Lease
+from conveyor.task import Signature
 
 from ..conftest import backend_url, discard
 
@@ -63,3 +65,18 @@ def test_unfinished_jobs_lose_a_keep_until_an_older_enqueue_stored(
     record = upgraded.get(waiting.id)
     assert (record.state, record.keep_until) == (State.PENDING, None)
     assert [r.id for r in upgraded.list_jobs()] == [waiting.id]
+
+
+def test_prune_keeps_exactly_the_newest_events(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The event trim keeps the newest ``EVENTS_KEPT`` events, the first time and after
+    more arrive (PostgreSQL's trim starts at the oldest event left)."""
+    monkeypatch.setattr("conveyor.backends.common.EVENTS_KEPT", 30)
+    app = App("events", backend=url)
+    app.enqueue_many([Signature("t.any") for _ in range(50)])
+    newest = [e.seq for e in app.backend.events(limit=1000)][-30:]
+    app.backend.prune()
+    assert [e.seq for e in app.backend.events(limit=1000)] == newest
+    app.enqueue_many([Signature("t.any") for _ in range(10)])
+    newest = [e.seq for e in app.backend.events(limit=1000)][-30:]
+    app.backend.prune()
+    assert [e.seq for e in app.backend.events(limit=1000)] == newest
