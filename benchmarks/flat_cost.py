@@ -321,7 +321,8 @@ def keeping_up(tmp: Path, n: int, rate: int = 10_000, seconds: float = 30.0) -> 
     machine cannot run 10,000 jobs a second on SQL), for ``seconds``, beside an idle
     worker whose pruner must delete them as they come; ``n`` jobs enqueued after 5 s
     are drained by that worker meanwhile. Sampled: the expired records left (bounded if
-    the pruner keeps up), the seconds after the feed until none is left, the worker's
+    the pruner keeps up), the seconds after the feed until none is left (None, and what
+    is left, when that takes over 120 s), the worker's
     throughput, and the same worker's on a store with no feed just before."""
     baseline = worker.bench_throughput(tmp, n, 2)["jobs_per_s"]
     app, url = worker.fresh(tmp, "feed")
@@ -354,7 +355,7 @@ def keeping_up(tmp: Path, n: int, rate: int = 10_000, seconds: float = 30.0) -> 
                     jobs += app.enqueue_many([Signature("bench.noop") for _ in range(1000)])
             left.append((time.monotonic() - began, expired_left(app)))
             if time.monotonic() - began > seconds + 120:
-                raise RuntimeError("the pruner did not catch up within 120 s of the feed")
+                break  # not caught up 120 s after the feed: a figure too (what is left)
             time.sleep(0.2)
         deadline = time.monotonic() + 120
         while app.backend.counts().get(("default", State.SUCCESS), 0) < n:
@@ -373,7 +374,8 @@ def keeping_up(tmp: Path, n: int, rate: int = 10_000, seconds: float = 30.0) -> 
         "fed_per_s": fed / seconds,
         "most_expired_left": max(x for _, x in left),
         "expired_left_at_feed_end": [x for t, x in left if t <= seconds][-1],
-        "seconds_after_feed_until_none_left": left[-1][0] - fed_for,
+        "seconds_after_feed_until_none_left": left[-1][0] - fed_for if left[-1][1] == 0 else None,
+        "expired_left_120_s_after_feed": left[-1][1],
         "worker_jobs_per_s": n / (last - first),
         "worker_jobs_per_s_no_feed": baseline,
     }

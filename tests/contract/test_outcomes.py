@@ -226,6 +226,35 @@ def test_prune_deletes_only_expired_finished_records(backend: Backend, clock: Fa
     assert backend.get(waiting.id).state is State.PENDING
 
 
+def test_an_unfinished_job_is_never_pruned_whatever_keep_until_it_was_sent(
+    backend: Backend, clock: FakeClock
+) -> None:
+    """Prune reads ``keep_until`` alone on SQL: enqueue drops one sent with an unfinished
+    job, so it is kept through every waiting and running state, and a retry."""
+    past = clock.now - 3600
+    waiting = put(backend, keep_until=past)
+    delayed = put(backend, delay=60, keep_until=past)
+    running = put(backend, priority=9, keep_until=past)
+    held = claim_one(backend)
+    assert held.job_id == running.id
+    retried = put(backend, priority=8, keep_until=past)
+    backend.snooze(claim_one(backend), 120)
+    clock.advance(30)
+    assert backend.prune() == 0
+    for record in (waiting, delayed, running, retried):
+        assert backend.get(record.id).keep_until is None
+    assert backend.get(running.id).state is State.STARTED
+    assert backend.get(retried.id).state is State.RETRY
+    backend.complete(held, 1)  # once finished, it is kept for result_ttl, then pruned
+    clock.advance(backend.result_ttl + 1)
+    assert backend.prune() == 1
+    assert {backend.get(r.id).state for r in (waiting, delayed, retried)} == {
+        State.PENDING,
+        State.SCHEDULED,
+        State.RETRY,
+    }
+
+
 def test_abandon_requeues_at_once_and_counts_a_lost_delivery(backend: Backend) -> None:
     put(backend)
     held = claim_one(backend)

@@ -170,7 +170,8 @@ class Backend(ABC):
         Returns, per job, whether it was inserted (False: a job with that id existed, so
         the enqueue was a no-op, which makes enqueue idempotent by id). A job may also be
         stored already finished (REVOKED or FAILURE with its error): workflows record the
-        steps that will never run that way.
+        steps that will never run that way. A job stored unfinished has no ``keep_until``
+        (any given is dropped): it gets one when it finishes, and prune reads that alone.
 
         ``connection``: a database connection the caller holds, for a transactional enqueue
         (PostgreSQL only): the jobs exist if and only if the caller's transaction commits.
@@ -182,6 +183,8 @@ class Backend(ABC):
             if job.state.finished:
                 job.finished_at = job.finished_at or now
                 job.keep_until = job.keep_until or now + self.result_ttl
+            else:  # only a finished record is ever pruned: prune reads keep_until alone
+                job.keep_until = None
         if connection is not None:
             enqueue_on = getattr(self, "enqueue_on", None)
             if enqueue_on is None:

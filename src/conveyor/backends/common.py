@@ -192,8 +192,13 @@ class SQLVerbs:
             add_runs(conn, self.q, ended, now)
         return touched
 
-    def prune(self, now: float, limit: int) -> int:
-        with self.write() as conn:
+    def prune(
+        self, now: float, limit: int, on: Callable[[], AbstractContextManager[Any]] | None = None
+    ) -> int:
+        """The prune statements, run on ``on()`` (default: ``write``, one transaction for
+        all of them). PostgreSQL passes its autocommit connection: each statement then
+        commits alone, so a pruner frozen between two holds no lock (docs/postgres.md)."""
+        with (on or self.write)() as conn:
             deleted = conn.execute(self.q["prune_jobs"], {"now": now, "limit": limit}).rowcount
             conn.execute(self.q["prune_events"], {"keep": EVENTS_KEPT})
             conn.execute(self.q["prune_audit"], {"keep": AUDIT_KEPT})

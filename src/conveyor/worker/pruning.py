@@ -14,10 +14,11 @@ While it is behind (a batch deleted all it asked for, so more are waiting) it ca
 the batch doubles, from ``prune_batch`` up to ``MOST_BATCHES`` times it, as long as a
 batch takes under ``BATCH_SECONDS`` (halving again above twice that: a transaction, and
 SQLite's one write lock, stays short), and the share doubles (``prune_share`` 0.25: 0.5).
-Measured on PostgreSQL, a batch has a fixed cost (the candidate scan reads the expired
-backlog's index entries, the event and count trims, five round trips) that a batch of
-1,000 at a quarter of the time could not amortise past about 3,000 records a second; the
-first batch that finds fewer than it asked for restores both. docs/worker.md tells why a
+Measured on PostgreSQL, a batch had a fixed cost (the candidate scan read the expired
+backlog's index entries, until it read ``jobs_keep_until`` alone; the event and count
+trims; five round trips) that a batch of 1,000 at a quarter of the time could not
+amortise past about 3,000 records a second; the first batch that finds fewer than it
+asked for restores both. docs/worker.md tells why a
 thread of the worker rather than the scheduler process.
 """
 

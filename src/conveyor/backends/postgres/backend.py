@@ -34,7 +34,7 @@ from ...records import (
     worker_entry,
 )
 from ...states import MAX_PRIORITY, MIN_PRIORITY, State
-from ..base import AUDIT_KEPT, EVENTS_KEPT, TASK_SAMPLE, ClaimArgs, RevocationWatch
+from ..base import TASK_SAMPLE, ClaimArgs, RevocationWatch
 from ..common import SQL_COLUMNS, SQLVerbs, add_runs, audit_entry, audit_row, brief_json, dump
 from ..listing import Dialect, page
 from ..rollup import ROLLUP_KEPT, Minute, minutes
@@ -232,15 +232,10 @@ class PostgresBackend(PostgresConnection):
         # Each statement on its own, committed by the server (autocommit), never a
         # transaction around them: a pruner frozen between two (SIGSTOP, a paused VM)
         # holds no lock that a worker's claim, ack or rescue, or another pruner, waits on.
-        with self._connection() as conn:
-            deleted = conn.execute(self._q["prune_jobs"], {"now": now, "limit": limit}).rowcount
-            conn.execute(self._q["prune_events"], {"keep": EVENTS_KEPT})
-            conn.execute(self._q["prune_audit"], {"keep": AUDIT_KEPT})
-            conn.execute(self._q["prune_kv"], {"now": now})
-            conn.execute(self._q["prune_groups"], {"now": now})
+        deleted = self._verbs.prune(now, limit, on=self._connection)
         self._fold()
         self._fold_runs(now)
-        return int(deleted)
+        return deleted
 
     def _fold(self) -> None:
         """Fold the count deltas into one row per (queue, state), unless another session

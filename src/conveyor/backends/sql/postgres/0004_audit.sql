@@ -1,4 +1,4 @@
--- Migration 3: the audit trail of changes made through the API (who, what, when, how it
+-- Migration 4: the audit trail of changes made through the API (who, what, when, how it
 -- ended), kept to its newest entries by prune; read newest first, or about one target.
 CREATE TABLE {schema}.audit (
     seq      BIGSERIAL PRIMARY KEY,

@@ -260,13 +260,26 @@ INSERT INTO {schema}.job_counts (queue, state, n)
 SELECT queue, state, sum(n) FROM gone GROUP BY queue, state HAVING sum(n) <> 0
 
 -- name: prune_jobs
--- In batches: deleting a million finished rows never holds one long lock.
+-- In batches: deleting a million finished rows never holds one long lock. Only finished
+-- records carry a keep_until (enqueue drops one given with an unfinished job; a requeue
+-- clears it; migration 5 cleared older stores), so the candidates are read from
+-- jobs_keep_until alone, in its order (ORDER BY: the planner then takes that index scan
+-- with or without statistics, never a sequential scan that reads past kept records),
+-- and a batch stops after its first `limit` rows whatever the expired backlog. A state
+-- condition too made the planner AND two bitmap scans, each reading the whole backlog's
+-- index entries (docs/benchmarks.md, "Pruning that keeps up").
 DELETE FROM {schema}.jobs WHERE id IN (
     SELECT id FROM {schema}.jobs WHERE keep_until IS NOT NULL AND keep_until <= %(now)s
-      AND state IN ('SUCCESS', 'FAILURE', 'REVOKED') LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+    ORDER BY keep_until LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
 
 -- name: prune_events
-DELETE FROM {schema}.events WHERE seq <= (SELECT coalesce(max(seq), 0) FROM {schema}.events) - %(keep)s
+-- The newest %(keep)s events stay. Bounded below by the oldest event left, so the scan
+-- starts there and not at the table's first key: deleted rows stay in the index until a
+-- VACUUM, and a range from the first key read all of them on every call (18-29 ms a
+-- batch after 200,000 events, docs/benchmarks.md); min(seq) skips them in the index.
+DELETE FROM {schema}.events
+WHERE seq >= (SELECT min(seq) FROM {schema}.events)
+  AND seq <= (SELECT coalesce(max(seq), 0) FROM {schema}.events) - %(keep)s
 
 -- name: prune_kv
 DELETE FROM {schema}.kv WHERE until IS NOT NULL AND until <= %(now)s

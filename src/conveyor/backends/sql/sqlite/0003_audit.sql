@@ -1,4 +1,4 @@
--- Migration 2: the audit trail of changes made through the API (who, what, when, how it
+-- Migration 3: the audit trail of changes made through the API (who, what, when, how it
 -- ended), kept to its newest entries by prune; read newest first, or about one target.
 CREATE TABLE audit (
     seq      INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -155,9 +155,10 @@ SET state = 'PENDING', worker = NULL, lease_token = NULL, lease_until = NULL,
 WHERE id = :id AND state = 'STARTED' AND lease_until < :now
 
 -- name: prune_jobs
+-- Only finished records carry a keep_until (see the PostgreSQL query): jobs_keep_until
+-- alone names the candidates, and a batch reads no more of it than it deletes.
 DELETE FROM jobs WHERE id IN (
-    SELECT id FROM jobs WHERE keep_until IS NOT NULL AND keep_until <= :now
-      AND state IN ('SUCCESS', 'FAILURE', 'REVOKED')
+    SELECT id FROM jobs INDEXED BY jobs_keep_until WHERE keep_until IS NOT NULL AND keep_until <= :now
     LIMIT :limit)
 
 -- name: prune_events
