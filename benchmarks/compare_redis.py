@@ -11,7 +11,8 @@ redis-server is the driver's own (a free port, no persistence, like the machine'
 contender's leftovers are flushed between runs without touching anyone's data. Within a
 repetition the workloads run in turn, and for each the contenders run in an order that
 rotates every repetition. Throughput, pickup latency and CPU a job (the worker tree's
-and redis-server's: the machine's load moves it far less than wall time) run once per body
+and redis-server's: the machine's load moves it far less than wall time; by default
+with the first body only, ``--workloads cpu`` for all) run once per body
 (``--bodies``; benchmarks/peers/stamps.py): one Redis call (the headline), a file
 append, ``time.sleep(0)``. Redis peers that use redis-py have hiredis, as Conveyor does.
 Results: medians with the spread (min-max), Conveyor's ratio to each peer, JSON in
@@ -213,6 +214,10 @@ def main() -> None:
     if args.workloads:
         wanted = args.workloads.split(",")
         sizes = {k: v for k, v in sizes.items() if k in wanted or k.split("@")[0] in wanted}
+    else:  # CPU a job with the headline body only, unless asked for (~10 s a contender)
+        sizes = {
+            k: v for k, v in sizes.items() if not k.startswith("cpu@") or k.endswith(bodies[0])
+        }
     versions = {
         name: setup_peer(name) for name in {c.split("+")[0] for c in contenders} - {"conveyor"}
     }
