@@ -216,7 +216,7 @@ def main() -> None:
         sizes = {k: v for k, v in sizes.items() if k in wanted or k.split("@")[0] in wanted}
     else:  # CPU a job with the headline body only, unless asked for (~10 s a contender)
         sizes = {
-            k: v for k, v in sizes.items() if not k.startswith("cpu@") or k.endswith(bodies[0])
+            k: v for k, v in sizes.items() if not k.startswith("cpu@") or k == f"cpu@{bodies[0]}"
         }
     versions = {
         name: setup_peer(name) for name in {c.split("+")[0] for c in contenders} - {"conveyor"}
