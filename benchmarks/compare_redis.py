@@ -10,7 +10,9 @@ venv under benchmarks/.peers/ and runs its own worker command with 2 processes. 
 redis-server is the driver's own (a free port, no persistence, like the machine's), so a
 contender's leftovers are flushed between runs without touching anyone's data. Within a
 repetition the workloads run in turn, and for each the contenders run in an order that
-rotates every repetition. Throughput and pickup latency run once per task body
+rotates every repetition. Throughput, pickup latency and CPU a job (the worker tree's
+and redis-server's: the machine's load moves it far less than wall time; by default
+with the first body only, ``--workloads cpu`` for all) run once per body
 (``--bodies``; benchmarks/peers/stamps.py): one Redis call (the headline), a file
 append, ``time.sleep(0)``. Redis peers that use redis-py have hiredis, as Conveyor does.
 Results: medians with the spread (min-max), Conveyor's ratio to each peer, JSON in
@@ -51,10 +53,11 @@ SMALLER = {
                    "taskiq": 2, "saq": 2},
     "enqueue": {"celery": 2, "celery+results": 2, "dramatiq": 2, "taskiq": 2, "saq": 2, "rq": 2},
 }  # fmt: skip
+SMALLER["cpu"] = SMALLER["throughput"]  # a drain too, measured in CPU seconds a job
 #: The task bodies every contender runs (benchmarks/peers/stamps.py); the first is the headline.
 BODIES = {"redis": "one Redis call", "file": "a file append", "sleep": "time.sleep(0)"}
 #: Workloads measured once per body: ``<workload>@<body>``.
-PER_BODY = ("throughput", "latency")
+PER_BODY = ("throughput", "latency", "cpu")
 #: (workload, key, label, higher is better)
 METRICS = [
     ("enqueue", "single_per_s", "enqueue, single calls (jobs/s)", True),
@@ -69,6 +72,8 @@ METRICS = [
             (f"throughput@{body}", "jobs_per_s", f"no-op throughput, 2 processes, task: {text} (jobs/s)", True),
             (f"latency@{body}", "p50_ms", f"pickup latency p50, task: {text} (ms)", False),
             (f"latency@{body}", "p99_ms", f"pickup latency p99, task: {text} (ms)", False),
+            (f"cpu@{body}", "worker_cpu_s_per_10k", f"worker tree CPU for 10,000 jobs, task: {text} (s)", False),
+            (f"cpu@{body}", "server_us_per_job", f"redis-server CPU a job run, task: {text} (µs)", False),
         ]
     ],
     ("sleep", "seconds", "200 x 50 ms at concurrency 20 (s; ideal 0.50)", False),
@@ -201,7 +206,7 @@ def main() -> None:
     contenders = args.only.split(",") if args.only else CONTENDERS
     reps = args.reps or (1 if args.quick else 3)
     n = 2_000 if args.quick else 10_000
-    base = {"enqueue": n // 2, "throughput": n, "latency": 100 if args.quick else 200,
+    base = {"enqueue": n // 2, "throughput": n, "cpu": n, "latency": 100 if args.quick else 200,
             "sleep": 200, "memory": 50, "bytes": n}  # fmt: skip
     bodies = args.bodies.split(",") if args.bodies else list(BODIES)
     sizes = {
@@ -212,6 +217,10 @@ def main() -> None:
     if args.workloads:
         wanted = args.workloads.split(",")
         sizes = {k: v for k, v in sizes.items() if k in wanted or k.split("@")[0] in wanted}
+    else:  # CPU a job with the headline body only, unless asked for (~10 s a contender)
+        sizes = {
+            k: v for k, v in sizes.items() if not k.startswith("cpu@") or k == f"cpu@{bodies[0]}"
+        }
     versions = {
         name: setup_peer(name) for name in {c.split("+")[0] for c in contenders} - {"conveyor"}
     }

@@ -1,7 +1,7 @@
 """One workload for one contender on Redis; run by benchmarks.compare_redis inside the
 contender's own venv (Conveyor's for Conveyor). Prints one JSON object.
 
-    python -m benchmarks.peers.redis_bench CONTENDER enqueue|throughput|latency|sleep|memory|bytes N
+    python -m benchmarks.peers.redis_bench CONTENDER enqueue|throughput|latency|sleep|memory|bytes|cpu N
 
 Every contender's task records a line with its times (benchmarks.peers.stamps: in a
 per-process file, or on the server with $BENCH_BODY=redis), so finished jobs are counted,
@@ -160,6 +160,56 @@ def throughput(mod: ModuleType, n: int) -> dict[str, Any]:
     return {"jobs": n, "seconds": max(ends) - min(ends), "jobs_per_s": n / (max(ends) - min(ends))}
 
 
+def tree_cpu(proc: subprocess.Popen[bytes]) -> tuple[float, float]:
+    """CPU seconds (user + system) of the worker's whole process tree so far, and of its
+    first process alone."""
+    root = psutil.Process(proc.pid)
+    total = first = 0.0
+    for member in [root, *root.children(recursive=True)]:
+        try:
+            times = member.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
+        if member is root:
+            first = times.user + times.system
+    return total, first
+
+
+def server_cpu(client: redis.Redis) -> float:
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def cpu(mod: ModuleType, n: int) -> dict[str, Any]:
+    """CPU that load does not move: the worker tree's and redis-server's, per job, over a
+    backlog drain. The worker starts and runs a few jobs first (its start-up is not per
+    job), then its process group is stopped (SIGSTOP) while the backlog is enqueued, so it
+    drains a full queue as in ``throughput`` and the enqueue's server CPU is measured apart.
+    """
+    flush()
+    client = redis.Redis.from_url(URL)
+    proc = start(mod.worker_argv(2))
+    try:
+        done = warm(mod, proc)
+        os.killpg(proc.pid, signal.SIGSTOP)
+        worker_before, server_before = tree_cpu(proc), server_cpu(client)
+        send_many(mod, n)
+        server_enqueued = server_cpu(client)
+        os.killpg(proc.pid, signal.SIGCONT)
+        wait_count(done + n, proc)
+        worker_after, server_after = tree_cpu(proc), server_cpu(client)
+    finally:
+        os.killpg(proc.pid, signal.SIGCONT)
+        stop(proc)
+    return {
+        "worker_cpu_s_per_10k": (worker_after[0] - worker_before[0]) * 10_000 / n,
+        "worker_parent_cpu_s_per_10k": (worker_after[1] - worker_before[1]) * 10_000 / n,
+        "server_us_per_job": (server_after - server_enqueued) * 1e6 / n,
+        "server_enqueue_us_per_job": (server_enqueued - server_before) * 1e6 / n,
+    }
+
+
 def warm(mod: ModuleType, proc: subprocess.Popen[bytes], jobs: int = 5) -> int:
     """Run a few jobs (sent=0: not measured) so the worker is up and idle; returns them."""
     for _ in range(jobs):
@@ -225,7 +275,7 @@ def bytes_per_job(mod: ModuleType, n: int) -> dict[str, Any]:
 
 
 WORKLOADS = {"enqueue": enqueue, "throughput": throughput, "latency": latency, "sleep": sleep,
-             "memory": memory, "bytes": bytes_per_job}  # fmt: skip
+             "memory": memory, "bytes": bytes_per_job, "cpu": cpu}  # fmt: skip
 
 
 def main() -> None:

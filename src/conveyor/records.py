@@ -87,6 +87,14 @@ class Outcome:
     delay: float = 0.0
     run_at: float | None = None
 
+    def __reduce__(self) -> tuple[type[Outcome], tuple[Any, ...]]:
+        # As JobRecord's: a pool child pickles every outcome it stores for its worker;
+        # the dataclass default sets each field through object.__setattr__ when read.
+        return Outcome, _outcome_fields(self)
+
+
+_outcome_fields = attrgetter(*(f.name for f in fields(Outcome)))
+
 
 @dataclass(slots=True)
 class HeartbeatReply:

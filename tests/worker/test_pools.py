@@ -34,6 +34,14 @@ def test_a_job_record_crosses_a_pipe_whole() -> None:
     assert len(set(map(repr, values.values()))) == len(values)  # a field swap would show
 
 
+def test_an_outcome_crosses_a_pipe_whole() -> None:
+    """Children pickle every outcome they store for their worker (``Outcome.__reduce__``)."""
+    outcome = Outcome("j1", "tok", State.RETRY, {"r": [1]}, {"type": "E"}, 2.5, 7.25)
+    assert pickle.loads(pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL)) == outcome
+    bare = Outcome("j2", "t2", State.SUCCESS)
+    assert pickle.loads(pickle.dumps(bare, pickle.HIGHEST_PROTOCOL)) == bare
+
+
 @pytest.mark.parametrize("backend_kind", ["sqlite"])
 def test_process_pool_soft_limit_interrupts_a_long_c_call(worker_app: App) -> None:
     job = worker_app.send_task("t.soft_in_c")

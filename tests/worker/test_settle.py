@@ -135,3 +135,27 @@ def test_an_async_task_runs_inside_the_middleware_too(app: App, seen: list[Event
     outcome = execute(app, record)
     assert (outcome.state, outcome.result) == (State.SUCCESS, 42)
     assert calls == ["before t.fn", "after 42"]
+
+
+def test_a_run_nothing_can_interrupt_still_turns_what_the_task_raises_into_its_outcome(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process-pool child runs tasks without limits with no ``ThreadRun`` (no terminate
+    to deliver in the thread, no limit to enforce): the outcome is decided the same way."""
+    import conveyor.worker.execution as execution
+
+    def no_thread_run(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a run nothing can interrupt built a ThreadRun")
+
+    monkeypatch.setattr(execution, "ThreadRun", no_thread_run)
+
+    def boom() -> None:
+        raise KeyError("gone")
+
+    record = claim_one(app, boom)
+    outcome = execute(app, record, thread_limits=(True, False))
+    assert outcome.state is State.FAILURE
+    assert outcome.error is not None
+    assert outcome.error["type"] == "KeyError"
+    ok = claim_one(app, lambda: 7)
+    assert execute(app, ok, thread_limits=(True, False)).result == 7

@@ -141,6 +141,28 @@ class Interrupt:
         )
 
 
+class Unguarded:
+    """``ThreadRun``'s interface for a run that nothing can interrupt: it costs nothing."""
+
+    def __enter__(self) -> Unguarded:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def terminate(self) -> bool:
+        return False
+
+    def unheeded(self, raised: BaseException | None) -> TaskControl | None:
+        return None
+
+
+UNGUARDED = Unguarded()
+
+
 class ThreadRun:
     """A sync task running in the current thread, inside the ``with`` block: raises its
     soft, then hard, time limit, and ``terminate`` from any thread, never after it ends."""

@@ -358,7 +358,7 @@ class Worker:
         with self._room:
             for lease in leases:
                 held = self._held.get(lease.job_id)
-                if held is not None and held.lease == lease:
+                if held is not None and (held.lease_token or "") == lease.token:  # held.lease
                     del self._held[lease.job_id]
                     self._note_done(lease.job_id, now)
             self._room.notify_all()
@@ -397,8 +397,12 @@ class Worker:
         self, outcomes: list[Outcome], lost: int, records: Mapping[str, JobRecord] | None = None
     ) -> None:
         self.counts["LOST"] += lost
+        counts = self.counts
         for report in outcomes:
-            self.counts[report.state.value] = self.counts.get(report.state.value, 0) + 1
+            counts[report.state.value] = counts.get(report.state.value, 0) + 1
+        if not log.isEnabledFor(logging.INFO):  # -l warning, as for throughput: no line to format
+            return
+        for report in outcomes:
             record = (records or self._held).get(report.job_id)
             task = record.task if record else "?"
             if report.error:

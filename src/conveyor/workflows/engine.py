@@ -138,8 +138,13 @@ def abort(
     yield from abort(app, cont["then"], failed)
 
 
+#: The headers of a job whose end starts other jobs.
+FOLLOW_UP_HEADERS = ("wf", "link", "link_error")
+
+
 def has_follow_ups(record: JobRecord) -> bool:
-    return any(key in record.headers for key in ("wf", "link", "link_error"))
+    headers = record.headers
+    return bool(headers) and not headers.keys().isdisjoint(FOLLOW_UP_HEADERS)
 
 
 def follow_ups_of(

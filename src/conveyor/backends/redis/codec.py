@@ -6,6 +6,7 @@ version wrote, with the long names, read the same."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -33,22 +34,31 @@ def num(value: float) -> str:
     return repr(float(value))
 
 
+def _payload(raw: str) -> bytes:
+    return raw.encode()
+
+
+#: Stored name -> (attribute, how its text is read), for every field not kept as text.
+#: One dict lookup a field: a claim decodes every record it takes (docs/benchmarks.md).
+READ: dict[str, tuple[str, Callable[[str], Any]]] = {
+    **{name: (name, float) for name in FLOATS},
+    **{name: (name, int) for name in INTS},
+    **{name: (name, orjson.loads) for name in JSON_FIELDS},
+    "payload": ("payload", _payload),
+}
+READ.update({short: READ[name] for short, name in SHORT.items()})
+
+
 def record(fields: dict[str, str], job_id: str | None = None) -> JobRecord:
-    values: dict[str, Any] = {"id": job_id or fields.get("id")}
+    values: dict[str, Any] = {}
+    read = READ.get
     for name, raw in fields.items():
-        if name == "id":
-            continue
-        name = SHORT.get(name, name)
-        if name in FLOATS:
-            values[name] = float(raw)
-        elif name in INTS:
-            values[name] = int(raw)
-        elif name in JSON_FIELDS:
-            values[name] = orjson.loads(raw)
-        elif name == "payload":
-            values[name] = raw.encode()
-        else:
+        how = read(name)
+        if how is None:
             values[name] = raw
+        else:
+            values[how[0]] = how[1](raw)
+    values["id"] = job_id or fields.get("id")
     values["state"] = State(values["state"])
     values.setdefault("run_at", values["created_at"])  # not stored when equal (memory)
     values.setdefault("priority", DEFAULT_PRIORITY)

@@ -117,6 +117,8 @@ class Preview(str):
 def slim(outcome: Outcome) -> Outcome:
     """The outcome as the parent logs it: a short result preview, the error's first lines."""
     result = outcome.result
+    if outcome.error is None and (result is None or isinstance(result, bool | int | float)):
+        return outcome  # nothing to trim (most outcomes): no copy
     if not (result is None or isinstance(result, bool | int | float)):
         result = Preview(repr(result)[:PREVIEW])
     error = outcome.error

@@ -413,7 +413,7 @@ class ProcessPool(Pool):
         for lease in leases:
             job_id = lease.job_id
             entry = child.held.get(job_id)
-            if entry is None or entry[1].lease != lease:
+            if entry is None or (entry[1].lease_token or "") != lease.token:  # no Lease built
                 continue
             del child.held[job_id]
             if child.limit and child.limit[0] == job_id:
