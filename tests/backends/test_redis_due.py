@@ -177,6 +177,21 @@ def test_a_ready_set_of_an_earlier_version_is_claimed_in_order_while_it_moves(
     assert backend.counts()[("default", State.STARTED)] == 592
 
 
+def test_a_claim_that_empties_the_pages_wakes_for_what_the_earlier_set_still_holds(
+    backend: Backend,
+) -> None:
+    """A claim moves at most ``max(limit, 200)`` jobs from an earlier version's ready
+    set; when it takes all it moved, the jobs left there still wake the next idle worker."""
+    backend.enqueue([job(backend) for _ in range(300)])
+    to_earlier_layout(backend, "default")
+    client: Any = backend.client  # type: ignore[attr-defined]
+    wake = backend._key("q", "default", "wake")  # type: ignore[attr-defined]
+    client.delete(wake)
+    assert len(backend.claim(["default"], "w", 250, 30)) == 250
+    assert client.zcard(backend._key("q", "default", "ready")) == 50  # type: ignore[attr-defined]
+    assert client.llen(wake) == 1
+
+
 def test_migrate_moves_every_queue_and_a_worker_drains_the_store(
     make_backend: Callable[..., Backend],
     worker_app: App,

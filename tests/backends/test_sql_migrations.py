@@ -67,6 +67,25 @@ def test_unfinished_jobs_lose_a_keep_until_an_older_enqueue_stored(
     assert [r.id for r in upgraded.list_jobs()] == [waiting.id]
 
 
+def test_prune_never_deletes_an_unfinished_job_an_older_producer_gave_a_keep_until(
+    url: str,
+) -> None:
+    """After the migration, a producer of an earlier version can still store a waiting
+    job with a past ``keep_until`` (it kept what a caller sent): prune skips it."""
+    app = App("mixed", backend=url)
+    finished = app.send_task("t.any")
+    (claimed,) = app.backend.claim(["default"], "w", 1, 30)
+    assert claimed.lease_token
+    app.backend.complete(Lease(claimed.id, claimed.lease_token), 1)
+    waiting = app.send_task("t.any")
+    past = time.time() - 3600
+    for job_id in (finished.id, waiting.id):
+        _set_keep_until(app.backend, job_id, past)
+    assert app.backend.prune() == 1
+    assert [r.id for r in app.backend.list_jobs()] == [waiting.id]
+    assert app.backend.get(waiting.id).state is State.PENDING
+
+
 def test_prune_keeps_exactly_the_newest_events(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The event trim keeps the newest ``EVENTS_KEPT`` events, the first time and after
     more arrive (PostgreSQL's trim starts at the oldest event left)."""

@@ -37,7 +37,7 @@ from ...states import MAX_PRIORITY, MIN_PRIORITY, State
 from ..base import TASK_SAMPLE, ClaimArgs, RevocationWatch
 from ..common import SQL_COLUMNS, SQLVerbs, add_runs, audit_entry, audit_row, brief_json, dump
 from ..listing import Dialect, page
-from ..rollup import ROLLUP_KEPT, Minute, minutes
+from ..rollup import Minute, minutes
 from .codec import job_columns, record
 from .connection import CONNECT_TIMEOUT, PostgresConnection, guarded
 from .driver import psycopg, sql
@@ -234,7 +234,7 @@ class PostgresBackend(PostgresConnection):
         # holds no lock that a worker's claim, ack or rescue, or another pruner, waits on.
         deleted = self._verbs.prune(now, limit, on=self._connection)
         self._fold()
-        self._fold_runs(now)
+        self._fold_runs()
         return deleted
 
     def _fold(self) -> None:
@@ -243,12 +243,11 @@ class PostgresBackend(PostgresConnection):
         with self._connection() as conn:
             conn.execute(self._q["fold_counts"], {"lock": f"conveyor-fold:{self.schema}"})
 
-    def _fold_runs(self, now: float) -> None:
-        """Fold the rollups' deltas (one session at a time), then drop the rollups older
-        than ``ROLLUP_KEPT``: two statements, each committed on its own."""
+    def _fold_runs(self) -> None:
+        """Fold the rollups' deltas, one session at a time (the rollups older than
+        ``ROLLUP_KEPT`` go with the other prune statements, ``SQLVerbs.prune``)."""
         with self._connection() as conn:
             conn.execute(self._q["fold_run_minutes"], {"lock": f"conveyor-fold-runs:{self.schema}"})
-            conn.execute(self._q["prune_run_minutes"], {"horizon": now - ROLLUP_KEPT})
 
     @guarded
     def _run_rollup(self, since: int) -> dict[tuple[str, int], Minute]:

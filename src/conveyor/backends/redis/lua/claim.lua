@@ -74,7 +74,8 @@ end
 batched("ZADD", K("leases"), leases)
 for q, n in pairs(taken) do pg_drop_first(rd_dir(P, q), n) end
 flush_tally()
-for _, q in ipairs(queues) do  -- work left: wake the next idle worker too
-  if redis.call("EXISTS", rd_dir(P, q)) == 1 then wake(q) end
+for _, q in ipairs(queues) do  -- work left: wake the next idle worker too (in the due
+  -- pages, or still in a ready set an earlier version's producer fills during an upgrade)
+  if redis.call("EXISTS", rd_dir(P, q), K("q", q, "ready")) > 0 then wake(q) end
 end
 return claimed

@@ -156,10 +156,12 @@ WHERE id = :id AND state = 'STARTED' AND lease_until < :now
 
 -- name: prune_jobs
 -- Only finished records carry a keep_until (see the PostgreSQL query): jobs_keep_until
--- alone names the candidates, and a batch reads no more of it than it deletes.
+-- alone names the candidates, and a batch reads no more of it than it deletes; the
+-- state check keeps a job an older producer stored with a keep_until.
 DELETE FROM jobs WHERE id IN (
     SELECT id FROM jobs INDEXED BY jobs_keep_until WHERE keep_until IS NOT NULL AND keep_until <= :now
     LIMIT :limit)
+AND state IN ('SUCCESS', 'FAILURE', 'REVOKED')
 
 -- name: prune_events
 DELETE FROM events WHERE seq <= (SELECT coalesce(max(seq), 0) FROM events) - :keep
