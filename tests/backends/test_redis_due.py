@@ -192,6 +192,21 @@ def test_a_claim_that_empties_the_pages_wakes_for_what_the_earlier_set_still_hol
     assert client.llen(wake) == 1
 
 
+def test_a_due_entry_whose_job_no_longer_waits_is_dropped_not_run(backend: Backend) -> None:
+    """An earlier version's cancel (an API server not yet upgraded) marks the job REVOKED
+    and removes it from the ready set it knows, not from the due pages: the claim drops
+    that entry and runs the next job, and a missing hash is dropped the same way."""
+    revoked, missing, waiting = (job(backend) for _ in range(3))
+    backend.enqueue([revoked, missing, waiting])
+    client: Any = backend.client  # type: ignore[attr-defined]
+    client.hset(backend._key("job", revoked.id), "state", "REVOKED")  # type: ignore[attr-defined]
+    client.delete(backend._key("job", missing.id))  # type: ignore[attr-defined]
+    assert [r.id for r in backend.claim(["default"], "w", 3, 30)] == [waiting.id]
+    assert backend.get(revoked.id).state is State.REVOKED
+    assert backend.claim(["default"], "w", 3, 30) == []
+    assert not client.exists(backend._key("job", missing.id))  # type: ignore[attr-defined]
+
+
 def test_migrate_moves_every_queue_and_a_worker_drains_the_store(
     make_backend: Callable[..., Backend],
     worker_app: App,

@@ -52,24 +52,30 @@ for i = 1, #picks do
   local id, q = picks[i][2], picks[i][3]
   local key = K("job", id)
   local record = redis.call("HGETALL", key)
-  local attempt, task = 1, "?"
+  local attempt, task, state = 1, "?", nil
   for f = 1, #record, 2 do
     if record[f] == "attempt" then attempt = tonumber(record[f + 1]) + 1
-    elseif record[f] == "task" then task = record[f + 1] end
+    elseif record[f] == "task" then task = record[f + 1]
+    elseif record[f] == "state" then state = record[f + 1] end
   end
-  local changed = {"state", "STARTED", "worker", ARGV[4], "started_at", now_s,
-    "lease_token", tokens[i], "lease_until", lease_s, "attempt", tostring(attempt)}
-  redis.call("HSET", key, unpack(changed))
-  for _, x in ipairs(changed) do table.insert(record, x) end
-  table.insert(record, "id")
-  table.insert(record, id)
-  table.insert(claimed, record)
-  table.insert(leases, lease_s)
-  table.insert(leases, id)
-  taken[q] = (taken[q] or 0) + 1
-  tally(q, "PENDING", -1)
-  tally(q, "STARTED", 1)
-  event(now_s, "job.state", id, q, task, "STARTED")
+  taken[q] = (taken[q] or 0) + 1  -- its entry leaves the pages, claimed or not
+  -- Only a PENDING job is claimed: an entry whose job is gone or no longer waits (an
+  -- earlier version's cancel or purge during an upgrade removes it from its ready set
+  -- only) is dropped, never run.
+  if state == "PENDING" then
+    local changed = {"state", "STARTED", "worker", ARGV[4], "started_at", now_s,
+      "lease_token", tokens[i], "lease_until", lease_s, "attempt", tostring(attempt)}
+    redis.call("HSET", key, unpack(changed))
+    for _, x in ipairs(changed) do table.insert(record, x) end
+    table.insert(record, "id")
+    table.insert(record, id)
+    table.insert(claimed, record)
+    table.insert(leases, lease_s)
+    table.insert(leases, id)
+    tally(q, "PENDING", -1)
+    tally(q, "STARTED", 1)
+    event(now_s, "job.state", id, q, task, "STARTED")
+  end
 end
 batched("ZADD", K("leases"), leases)
 for q, n in pairs(taken) do pg_drop_first(rd_dir(P, q), n) end
