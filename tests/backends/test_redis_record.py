@@ -1,7 +1,8 @@
 """How a job and its events are stored on Redis, for memory: fields at their default not
-stored, one-letter names for the fields only the enqueue scripts write, the kind of a
-job's state change written "" in the event stream; and what an earlier version wrote
-(long names, every field, "job.state") read the same."""
+stored (but the priority), the kind of a job's state change written "" in the event
+stream; records in the compact form (one-letter names for the fields only the enqueue
+scripts write, no priority 5), which the next version writes, read the same; and what
+an earlier version wrote (every field, "job.state") too."""
 
 from __future__ import annotations
 
@@ -19,9 +20,12 @@ from ..contract.helpers import job
 pytestmark = pytest.mark.parametrize("backend_kind", ["redis"])
 
 
-def test_a_record_stores_no_default_and_short_names_and_reads_back_whole(
+def test_a_record_is_written_as_earlier_versions_read_it_and_reads_back_whole(
     backend: Any, clock: FakeClock
 ) -> None:
+    """During a rolling upgrade an earlier version's scripts (rescue, the promotion of
+    delayed jobs, release) read ``priority`` and ``created_at`` with no fallback: this
+    version writes them, and the payload and retries, under the names they read."""
     plain = job(backend, args=(1,))
     urgent = job(backend, priority=9, max_retries=7, delay=3.0)
     for record in (plain, urgent):  # the single-job script
@@ -30,13 +34,31 @@ def test_a_record_stores_no_default_and_short_names_and_reads_back_whole(
     backend.enqueue(batch)  # the batch script
     stored = {r.id: backend.client.hgetall(backend._key("job", r.id)) for r in [plain, *batch]}
     for fields in stored.values():
-        assert {"payload", "created_at", "max_retries"}.isdisjoint(fields)
-        assert {"p", "c", "m"} <= set(fields)
-    assert "priority" not in stored[plain.id]
-    assert "priority" not in stored[batch[0].id]
+        assert {"payload", "created_at", "max_retries", "priority"} <= set(fields)
+        assert {"p", "c", "m"}.isdisjoint(fields)
+    assert stored[plain.id]["priority"] == "5"
     assert stored[batch[1].id]["priority"] == "0"
     for record in (plain, urgent, *batch):
         assert backend.get(record.id) == record
+
+
+def test_records_in_the_compact_form_read_the_same(backend: Any, clock: FakeClock) -> None:
+    """The form the next version writes: ``p``, ``c``, ``m`` and no priority 5."""
+    client, key = backend.client, backend._key
+    records = [job(backend, args=(i,)) for i in range(3)]
+    backend.enqueue(records)
+    short = {"payload": "p", "created_at": "c", "max_retries": "m"}
+    for record in records:
+        fields = client.hgetall(key("job", record.id))
+        client.delete(key("job", record.id))
+        compact = {short.get(k, k): v for k, v in fields.items() if k != "priority"}
+        client.hset(key("job", record.id), mapping=compact)
+    assert [backend.get(r.id) for r in records] == records
+    found = backend.list_jobs(JobQuery(limit=10, text="[1]"))
+    assert [r.id for r in found] == [records[1].id]
+    backend.cancel(records[0].id)
+    assert [r.id for r in backend.claim(["default"], "w", 5, 30)] == [r.id for r in records[1:]]
+    assert backend.get(records[0].id).state is State.REVOKED
 
 
 def test_records_and_events_an_earlier_version_wrote_read_the_same(

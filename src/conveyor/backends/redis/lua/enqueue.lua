@@ -14,14 +14,14 @@ for i, j in ipairs(cjson.decode(ARGV[3])) do
   if redis.call("HSETNX", key, "task", j.task) == 0 then  -- every stored job has a task
     out[i] = 0
   else
-    -- Fields at their default (attempt 0, priority 5, no headers, ...) are not stored, and
-    -- the ones only written here have one-letter names (see common.lua): memory per job.
-    -- run_at only when it differs from created_at (a job due at once): 49 bytes a job.
-    local fields = {"queue", j.queue, "p", j.payload, "state", j.state, "c", j.created_at_s,
-      "m", j.max_retries}
-    if j.priority ~= 5 then
-      table.insert(fields, "priority"); table.insert(fields, j.priority)
-    end
+    -- Fields at their default (attempt 0, no headers, ...) are not stored; run_at only
+    -- when it differs from created_at (a job due at once): 49 bytes a job. The long
+    -- names and the priority are written although every reader of this version takes
+    -- `p`, `c`, `m` and a missing priority (common.lua, codec.SHORT): an earlier
+    -- version's scripts read only these, with no fallback, and run beside this one
+    -- during a rolling upgrade (docs/redis.md). The next version writes the short form.
+    local fields = {"queue", j.queue, "payload", j.payload, "state", j.state,
+      "created_at", j.created_at_s, "max_retries", j.max_retries, "priority", j.priority}
     if j.run_at_s ~= j.created_at_s then
       table.insert(fields, "run_at"); table.insert(fields, j.run_at_s)
     end

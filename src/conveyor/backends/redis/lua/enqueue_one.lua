@@ -7,14 +7,11 @@
 local P, id, queue, state = ARGV[1], ARGV[3], ARGV[5], ARGV[8]
 local key = P .. ":job:" .. id
 if redis.call("EXISTS", key) == 1 then return 0 end
--- The record as enqueue.lua writes it: priority 5 and a run_at equal to created_at (a job
--- due at once) are not stored; one-letter names for the fields only written here.
-local fields = {"task", ARGV[4], "queue", queue, "p", ARGV[7], "state", state, "c", ARGV[10],
-  "m", ARGV[11]}
-if ARGV[6] ~= "5" then
-  fields[#fields + 1] = "priority"
-  fields[#fields + 1] = ARGV[6]
-end
+-- The record as enqueue.lua writes it: a run_at equal to created_at (a job due at once)
+-- is not stored; the long names and the priority are (see enqueue.lua: an earlier
+-- version's scripts read only these during a rolling upgrade).
+local fields = {"task", ARGV[4], "queue", queue, "payload", ARGV[7], "state", state,
+  "created_at", ARGV[10], "max_retries", ARGV[11], "priority", ARGV[6]}
 if ARGV[9] ~= ARGV[10] then
   fields[#fields + 1] = "run_at"
   fields[#fields + 1] = ARGV[9]
