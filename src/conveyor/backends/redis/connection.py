@@ -38,12 +38,13 @@ def _lua(name: str) -> str:
 
 _COMMON = _lua("common")
 _PAGES = _lua("pages")
+_TAIL = _lua("tail")
 _INDEX = _lua("index")
 #: Scripts that run without common.lua: defining its functions costs ~10 µs a call.
 STANDALONE = frozenset({"enqueue_one"})
-#: Standalone scripts that add to the paged sets (job ids, due jobs): pages.lua goes
-#: before them, and only it. Every other script has pages.lua, index.lua (the rest of
-#: the paged sets), then common.lua, which uses them.
+#: Standalone scripts that add to the paged sets (job ids, due jobs): pages.lua and
+#: tail.lua (the id index's tail) go before them, and only they. Every other script has
+#: pages.lua, tail.lua, index.lua (the rest of the paged sets), then common.lua.
 PAGED = frozenset({"enqueue_one"})
 #: Scripts made of others: each part runs as a function of its own ARGV, in one call.
 COMPOSED = {"finish_claim": ("finish", "claim")}
@@ -143,8 +144,8 @@ class RedisConnection(Backend):
 
     def _script(self, name: str) -> tuple[str, str]:
         """(sha1, body) of a script: pages.lua, index.lua and common.lua (but for the
-        few hot scripts in ``STANDALONE``, which skip the prelude's cost: pages.lua only
-        for those in ``PAGED``), the parts ``COMPOSED`` names, then lua/<name>.lua."""
+        few hot scripts in ``STANDALONE``, which skip the prelude's cost: pages.lua and
+        tail.lua only for those in ``PAGED``), the parts ``COMPOSED`` names, then lua/<name>.lua."""
         script = self._scripts.get(name)
         if script is None:
             body = _lua(name)
@@ -155,9 +156,9 @@ class RedisConnection(Backend):
                 ]
                 body = "\n".join([*parts, body])
             if name not in STANDALONE:
-                body = "\n".join([_PAGES, _INDEX, _COMMON, body])
+                body = "\n".join([_PAGES, _TAIL, _INDEX, _COMMON, body])
             elif name in PAGED:
-                body = _PAGES + "\n" + body
+                body = "\n".join([_PAGES, _TAIL, body])
             script = self._scripts[name] = (hashlib.sha1(body.encode()).hexdigest(), body)
         return script
 
