@@ -23,10 +23,12 @@ local function ix_fold(P)
   if #ids == 0 then return end
   redis.call("DEL", tail)
   if #ids >= IX_TAIL / 2 and #ids <= IX_PAGE then
+    -- Newest first: a listpack insert walks from the front to the member's place, so the
+    -- (mostly growing) ids each stop at the front instead of walking the whole page.
     local sorted, args = tail .. ":sorted", {}
     for i, id in ipairs(ids) do
-      args[2 * i - 1] = 0
-      args[2 * i] = id
+      args[2 * (#ids - i) + 1] = 0
+      args[2 * (#ids - i) + 2] = id
     end
     redis.call("ZADD", sorted, unpack(args))
     local lo = redis.call("ZRANGE", sorted, 0, 0)[1]
