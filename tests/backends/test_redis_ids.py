@@ -149,3 +149,46 @@ def test_forgetting_a_gone_id_keeps_it_when_its_job_exists_again(backend: Backen
     ids = sorted(r.id for r in records)
     backend._run("ids_forget", ids[0], "never-stored")  # type: ignore[attr-defined]
     assert listed_raw(backend) == ids
+
+
+def test_single_enqueues_append_to_the_tail_that_every_reader_folds_in_first(
+    backend: Any, clock: FakeClock
+) -> None:
+    """A single delay() appends its id to the index's tail (a list, no page search);
+    a full tail is folded into the pages, and listing, pruning and forgetting fold what
+    is there before they read: they see every id, in order."""
+    client, tail = backend.client, backend._key("newids")
+    early = [job(backend) for _ in range(300)]
+    backend.enqueue(early)  # a batch: into the pages
+    singles = [job(backend) for _ in range(250)]  # generated ids, in order
+    given = [job(backend, id=f"user-{i:03d}") for i in range(5)]  # anywhere in the order
+    for record in singles + given:
+        assert backend.enqueue([record]) == [True]
+    assert 0 < client.llen(tail) < 120  # two folds (at 120 and 240 ids), then the rest
+    assert backend.enqueue([given[0]]) == [False]  # an id in the tail is a job already
+    assert backend.enqueue([singles[0]]) == [False]  # and one folded into the pages
+
+    everything = sorted(r.id for r in early + singles + given)
+    assert listed(backend, oldest_first=True, limit=97) == everything
+    assert not client.exists(tail)  # the listing folded it
+    assert set(pages(backend).values()) == {"listpack"}
+
+    # Pruned while in the tail: the prune folds first, so the id leaves the index.
+    last = [job(backend) for _ in range(3)]
+    for record in last:
+        backend.enqueue([record])
+    assert client.llen(tail) == 3
+    assert backend.purge("default") == len(everything) + 3
+    clock.advance(backend.result_ttl + 1)
+    assert backend.prune(limit=100_000) == len(everything) + 3
+    assert listed_raw(backend) == []
+    assert not client.exists(tail)
+
+
+def test_a_full_tail_on_an_empty_index_becomes_its_first_page(backend: Any) -> None:
+    records = [job(backend) for _ in range(130)]
+    for record in records:
+        backend.enqueue([record])
+    assert backend.client.llen(backend._key("newids")) == 10
+    assert backend.client.zrange(backend._key("ids"), 0, -1) == [""]
+    assert listed_raw(backend) == sorted(r.id for r in records)

@@ -38,13 +38,14 @@ def _lua(name: str) -> str:
 
 _COMMON = _lua("common")
 _PAGES = _lua("pages")
+_TAIL = _lua("tail")
 _INDEX = _lua("index")
 _ROLLUP = _lua("rollup")
 #: Scripts that run without common.lua: defining its functions costs ~10 µs a call.
 STANDALONE = frozenset({"enqueue_one"})
-#: Standalone scripts that add to the paged sets (job ids, due jobs): pages.lua goes
-#: before them, and only it. Every other script has pages.lua, index.lua (the rest of
-#: the paged sets), then common.lua, which uses them.
+#: Standalone scripts that add to the paged sets (job ids, due jobs): pages.lua and
+#: tail.lua (the id index's tail) go before them, and only they. Every other script has
+#: pages.lua, tail.lua, index.lua (the rest of the paged sets), then common.lua.
 PAGED = frozenset({"enqueue_one"})
 #: Scripts that end jobs' runs: rollup.lua (the per-minute rollups) goes before them,
 #: after the prelude.
@@ -147,9 +148,9 @@ class RedisConnection(Backend):
 
     def _script(self, name: str) -> tuple[str, str]:
         """(sha1, body) of a script: pages.lua, index.lua and common.lua (but for the
-        few hot scripts in ``STANDALONE``, which skip the prelude's cost: pages.lua only
-        for those in ``PAGED``), rollup.lua for those in ``ROLLED``, the parts
-        ``COMPOSED`` names, then lua/<name>.lua."""
+        few hot scripts in ``STANDALONE``, which skip the prelude's cost: pages.lua and
+        tail.lua only for those in ``PAGED``), rollup.lua for those in ``ROLLED``, the
+        parts ``COMPOSED`` names, then lua/<name>.lua."""
         script = self._scripts.get(name)
         if script is None:
             body = _lua(name)
@@ -162,9 +163,9 @@ class RedisConnection(Backend):
             if name in ROLLED:
                 body = _ROLLUP + "\n" + body
             if name not in STANDALONE:
-                body = "\n".join([_PAGES, _INDEX, _COMMON, body])
+                body = "\n".join([_PAGES, _TAIL, _INDEX, _COMMON, body])
             elif name in PAGED:
-                body = _PAGES + "\n" + body
+                body = "\n".join([_PAGES, _TAIL, body])
             script = self._scripts[name] = (hashlib.sha1(body.encode()).hexdigest(), body)
         return script
 

@@ -1,6 +1,6 @@
 -- One new waiting job, from flat arguments (no JSON to decode, no prelude): the single
 -- delay() path. Writes what enqueue.lua writes for such a job, and nothing more
--- (pages.lua goes before it, for pg_add; its due member is index.lua's rd_member).
+-- (pages.lua and tail.lua go before it; its due member is index.lua's rd_member).
 -- ARGV: prefix, now, id, task, queue, priority, payload, state, run_at, created_at,
 -- max_retries, then name, value pairs of the optional fields that are set.
 -- Returns 1 when inserted, 0 when a job with that id existed (left as it is).
@@ -28,7 +28,8 @@ if run_at <= tonumber(ARGV[2]) then
 else
   redis.call("ZADD", P .. ":q:" .. queue .. ":delayed", run_at, id)
 end
-pg_add(P .. ":ids", id)
+-- The id joins the index's tail (tail.lua): one command where a page took three.
+if redis.call("RPUSH", P .. ":newids", id) >= IX_TAIL then ix_fold(P) end
 if not known then redis.call("SADD", P .. ":queues", queue) end
 redis.call("HINCRBY", P .. ":counts", queue .. "\0" .. state, 1)
 redis.call("XADD", P .. ":events", "MAXLEN", "~", "10000", "*",

@@ -1,8 +1,10 @@
 -- ARGV: prefix, "1" for newest first (else oldest first), lower ("-" or "(<id>"), upper
 -- ("+" or "(<id>"), n. Up to n job ids between the bounds from the id index, in order.
--- Ids left in `all` by an earlier version move into the index first, 1,000 a call.
+-- Ids left in `all` by an earlier version move into the index first, 1,000 a call, and
+-- the index's tail (tail.lua) is folded in.
 local P, desc, lower, upper, n = ARGV[1], ARGV[2] == "1", ARGV[3], ARGV[4], tonumber(ARGV[5])
 if redis.call("EXISTS", P .. ":all") == 1 then ix_migrate(P, 1000) end
+ix_fold(P)  -- the ids single enqueues appended since the last fold
 local dir = P .. ":ids"
 local out = {}
 local start, stop, step, range

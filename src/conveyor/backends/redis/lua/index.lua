@@ -1,5 +1,5 @@
--- The rest of the paged sets (after pages.lua, before common.lua): removing, reading the
--- front, batches, the id index and each queue's due jobs.
+-- The rest of the paged sets (after pages.lua and tail.lua, before common.lua): removing,
+-- reading the front, batches, the id index and each queue's due jobs.
 -- An emptied page is gone (Redis deletes empty keys): so is its directory entry (but the
 -- first page's, "", when keep_first).
 local function pg_remove(dir, m, keep_first)

@@ -1,4 +1,5 @@
 -- ARGV: prefix, now, limit. Deletes finished jobs past keep_until; returns how many.
+ix_fold(P)  -- a pruned id may be in the index's tail
 local ids = redis.call("ZRANGEBYSCORE", K("finished"), "-inf", ARGV[2], "LIMIT", 0, tonumber(ARGV[3]))
 for _, id in ipairs(ids) do
   local f = redis.call("HMGET", K("job", id), "queue", "state")
