@@ -476,3 +476,34 @@ def test_two_workers_on_the_same_queues_run_every_job_exactly_once(
     for worker in workers:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(20) == 0
+
+
+def test_jobs_claimed_with_a_long_one_are_given_back_for_another_worker(
+    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]], ledger: Path
+) -> None:
+    """A child claims a batch (``--prefetch 2``: three at once): the first runs for 30 s,
+    and the two claimed with it go back to the queue within a second (not counted as an
+    attempt), so a second worker runs them while the first is still busy; the first
+    never runs them."""
+    long, *short = producer.enqueue_many(
+        [ledger_job(ledger, 30), ledger_job(ledger, 0), ledger_job(ledger, 0)]
+    )
+    first = spawn_worker("-c", "1", "--prefetch", "2")
+    wait_until(lambda: starts(ledger)[long.id] == 1, 30, "the long job to start")
+    wait_until(
+        lambda: all(producer.backend.get(j.id).state is State.PENDING for j in short),
+        10,
+        "its batch-mates to be given back",
+    )
+    second = spawn_worker("-c", "1")
+    wait_until(lambda: all(j.state is State.SUCCESS for j in short), 20, "the second to run them")
+    assert long.state is State.STARTED  # still running in the first worker
+    ran_by = {line[1]: line[2] for line in ledger_lines(ledger) if line[0] == "start"}
+    assert ran_by[short[0].id] != ran_by[long.id]
+    assert all(producer.backend.get(j.id).attempt == 1 for j in short)
+    assert all(starts(ledger)[j.id] == 1 for j in short)
+    for worker in (first, second):
+        worker.send_signal(signal.SIGTERM)
+    assert second.wait(20) == 0
+    long.revoke(terminate=True)
+    first.wait(30)

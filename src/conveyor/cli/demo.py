@@ -123,7 +123,7 @@ def demo(port: int, seconds: float | None) -> None:
     ran = latest_ticks(list_jobs(app, created_after=since, limit=500).jobs)
     console.print(summary(sorted(ran, key=lambda r: (r.started_at or float("inf"), r.id))))
     console.print(
-        "\nThe records stay in the SQLite file: run it again to add more, or point "
-        "CONVEYOR_BACKEND at another store."
+        f"\nThe records stay in {app.conf.backend_url}: run it again to add more, or point "
+        "CONVEYOR_BACKEND at another store (redis://..., postgresql://...)."
     )
     sys.exit(code)

@@ -86,6 +86,12 @@ log = logging.getLogger("conveyor.worker")
 BATCH_BUDGET = 0.02
 #: ... but never more than this many at once.
 MAX_BATCH = 32
+#: A job that has run this long gives back the jobs claimed with it that have not begun
+#: (released: back in their queue for an idle child or worker, the attempt not counted),
+#: so a short job never waits behind a long one it happened to share a claim with.
+GIVE_BACK_AFTER = 0.5
+#: How often the child looks (so a batch-mate waits at most about 0.75 s).
+GIVE_BACK_EVERY = 0.25
 #: Longest preview of a result sent to the parent for its log.
 PREVIEW = 200
 #: What a forked child inherited and must neither use nor let the collector close.
@@ -289,6 +295,13 @@ class _Runner:
         self.storer = _Storer(self)
         self.stopping = False
         self.running: str | None = None
+        self.running_since = 0.0  # time.monotonic() when ``running`` began
+        #: The current batch's jobs not begun yet, taken by the main thread one by one or
+        #: given back whole by the give-back thread (under ``_batch_lock``).
+        self.rest: list[JobRecord] = []
+        self._batch_lock = threading.Lock()
+        self._giving = threading.Lock()  # held through a give-back, release and message
+        self.given_back = 0  # jobs given back whose counters the main thread owes
         self.skip: set[str] = set()
         self.done = 0
         self.avg_run: float | None = None
@@ -387,12 +400,51 @@ class _Runner:
 
     def _run_batch(self, jobs: list[JobRecord]) -> bool:
         """Run a claimed batch; True when this child should retire afterwards."""
-        for index, record in enumerate(jobs):
-            if self.stopping or self._over_limits():
-                self._release(jobs[index:])
-                return not self.stopping
+        with self._batch_lock:
+            self.rest = list(jobs)
+        while True:
+            with self._batch_lock:
+                if not self.rest:
+                    break
+                if self.stopping or self._over_limits():
+                    left, self.rest = self.rest, []
+                    self._release(left)
+                    return not self.stopping
+                record = self.rest.pop(0)
             self._run_one(record)
+            self._count_given_back()
         return self._over_limits()
+
+    def give_back(self) -> None:
+        """The give-back thread: while a job has run ``GIVE_BACK_AFTER`` seconds, the
+        jobs of its batch not begun go back to their queue (as ``_release`` does)."""
+        while not self.stopping:
+            time.sleep(GIVE_BACK_EVERY)
+            with self._giving:
+                with self._batch_lock:
+                    since = time.monotonic() - self.running_since
+                    if self.running is None or not self.rest or since < GIVE_BACK_AFTER:
+                        continue
+                    rest, self.rest = self.rest, []
+                self.storer.flush()  # the parent has their records before it hears of this
+                try:
+                    self.backend.release([j.lease for j in rest])
+                except BackendError as exc:
+                    log.error(
+                        "could not release jobs (%s); they return when their leases expire", exc
+                    )
+                self.send(Released([j.lease for j in rest]))
+                self.given_back += len(rest)
+
+    def _count_given_back(self) -> None:
+        """Count jobs given back as begun and ended (as ``_release`` does), once the job
+        they waited behind has ended: counted while it ran, the parent would take the
+        last of them for the running job (``_Child.running``)."""
+        with self._giving:
+            given, self.given_back = self.given_back, 0
+        if given:
+            self.counters[0] += given
+            self.counters[1] += given
 
     def _run_one(self, record: JobRecord) -> None:
         if record.id in self.skip:  # it counts as begun and ended: the parent numbers held jobs
@@ -406,6 +458,7 @@ class _Runner:
             return
         task = self.app.tasks.get(record.task)
         limit = task.options.time_limit if task else None
+        self.running_since = time.monotonic()
         self.running = record.id
         self.counters[0] += 1
         if limit is not None:
@@ -471,6 +524,7 @@ def child_main(conf: ChildConfig, conn: Connection, shared: Any) -> None:
     runner = _Runner(app, conf, conn, Slot(shared))
     runner.storer.thread.start()
     threading.Thread(target=runner.listen, name="conveyor-listener", daemon=True).start()
+    threading.Thread(target=runner.give_back, name="conveyor-give-back", daemon=True).start()
     runner.send(Ready(os.getpid()))
     why = runner.run()
     runner.storer.inbox.put(None)
