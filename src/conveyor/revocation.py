@@ -56,9 +56,17 @@ def _revocation(record: JobRecord, was: State, outcome: str) -> Revocation:
 
 def revoke_note(record: JobRecord) -> str | None:
     """What became of a revoke, in words, when the record's state alone does not say:
-    one that came after the job ended, or one asked while it ran that it outran."""
-    if record.revoke is None or record.state in (State.REVOKED, State.STARTED):
+    one that came after the job ended, one asked while it ran that it outran, or one
+    asked while it runs (the job page shows it beside STARTED)."""
+    if record.revoke is None or record.state is State.REVOKED:
         return None
+    if record.state is State.STARTED:
+        if record.revoke == "terminate":
+            return "revoked with terminate: its worker is stopping it (it ends REVOKED)"
+        return (
+            "revoked while running, without terminate: the task sees it through "
+            "self.is_revoked(), else it runs to the end (terminate stops it at once)"
+        )
     ended = f"{record.state.value} at {_utc(record.finished_at)}"
     if record.revoke == "late":
         return f"too late: the job had already finished {ended} when it was revoked"

@@ -79,6 +79,21 @@ def test_a_job_that_outran_its_terminate_shows_it_on_its_record(tasks: App) -> N
     )
 
 
+def test_a_running_job_revoked_says_so_on_its_record_until_it_ends(tasks: App) -> None:
+    """The job page, ``conveyor inspect`` and the admin show the pending revoke beside
+    STARTED (it looked as if the cancel had done nothing)."""
+    job = tasks.send_task("media.convert", ("/a.mov",))
+    claim(tasks)
+    assert control.describe_job(tasks, job.id)["revoke_note"] is None
+    job.revoke()
+    note = control.describe_job(tasks, job.id)["revoke_note"]
+    assert note.startswith("revoked while running, without terminate")
+    assert "self.is_revoked()" in note
+    job.revoke(terminate=True)
+    note = control.describe_job(tasks, job.id)["revoke_note"]
+    assert note == "revoked with terminate: its worker is stopping it (it ends REVOKED)"
+
+
 def test_bulk_cancel_returns_the_jobs_it_revoked_or_is_stopping(tasks: App) -> None:
     running, *waiting = (tasks.send_task("media.convert", (f"/{i}.mov",)).id for i in range(3))
     claim(tasks)  # the oldest: ``running``
