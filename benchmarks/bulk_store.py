@@ -67,26 +67,28 @@ def rows(
                           "finished_at": ended, "state": state, "error": error}],
             "keep_until": ended + keep if keep > 0 else now + keep,
         }  # fmt: skip
-    for i in range(waiting):
-        created = now - 600 + 600 * i / max(1, waiting)
-        yield {
-            "id": job_id(int(created * 1000), i), "task": TASKS[i % len(TASKS)],
-            "queue": queues[i % len(queues)], "priority": 0,
-            "payload": orjson.dumps({"v": 1, "args": [i], "kwargs": {}}),
-            "state": "PENDING", "run_at": created, "created_at": created, "attempt": 0,
-            "started_at": None, "finished_at": None, "worker": None, "result": None,
-            "error": None, "attempts": [], "keep_until": None,
-        }  # fmt: skip
-    for i in range(delayed):
-        created = now - 600 + 600 * i / max(1, delayed)
-        yield {
-            "id": job_id(int(created * 1000), i), "task": TASKS[i % len(TASKS)],
-            "queue": queues[i % len(queues)], "priority": 0,
-            "payload": orjson.dumps({"v": 1, "args": [i], "kwargs": {}}),
-            "state": "SCHEDULED", "run_at": now + 3600 + 86400 * i / max(1, delayed),
-            "created_at": created, "attempt": 0, "started_at": None, "finished_at": None,
-            "worker": None, "result": None, "error": None, "attempts": [], "keep_until": None,
-        }  # fmt: skip
+    for i in range(waiting):  # due now, queued over the last 10 minutes
+        yield _unstarted(i, waiting, now, queues, "PENDING", None)
+    for i in range(delayed):  # due from an hour on, over a day
+        yield _unstarted(
+            i, delayed, now, queues, "SCHEDULED", now + 3600 + 86400 * i / max(1, delayed)
+        )
+
+
+def _unstarted(
+    i: int, n: int, now: float, queues: list[str], state: str, run_at: float | None
+) -> dict[str, Any]:
+    """The ``i``th of ``n`` jobs that have not started: created over the last 10 minutes,
+    due at ``run_at`` (None: when created)."""
+    created = now - 600 + 600 * i / max(1, n)
+    return {
+        "id": job_id(int(created * 1000), i), "task": TASKS[i % len(TASKS)],
+        "queue": queues[i % len(queues)], "priority": 0,
+        "payload": orjson.dumps({"v": 1, "args": [i], "kwargs": {}}),
+        "state": state, "run_at": created if run_at is None else run_at,
+        "created_at": created, "attempt": 0, "started_at": None, "finished_at": None,
+        "worker": None, "result": None, "error": None, "attempts": [], "keep_until": None,
+    }  # fmt: skip
 
 
 COLUMNS = ["id", "task", "queue", "priority", "payload", "state", "run_at", "created_at",
