@@ -397,3 +397,21 @@ def test_refusals_under_the_dashboard_are_pages_and_the_api_keeps_json(app: App)
         assert api.json()["error"]["code"] == "not_found"
 
     browse(app, scenario)
+
+
+def test_a_running_job_cancelled_without_terminate_says_so_on_its_page(app: App) -> None:
+    """Cancelled while it runs, a job stays STARTED until its task looks: the page says
+    the revoke is pending (it read as if the cancel had done nothing)."""
+    job = app.tasks["dash.add"].delay(1, 2)
+    (claimed,) = app.backend.claim(["default"], "w", 1, 30)
+    assert claimed.id == job.id
+    job.revoke()
+    secret = token(app, "read")
+
+    async def scenario(c: httpx.AsyncClient) -> str:
+        await login(c, secret)
+        return (await c.get(f"/ui/jobs/{job.id}")).text
+
+    page = browse(app, scenario)
+    assert "STARTED" in page
+    assert "revoked while running, without terminate" in page
