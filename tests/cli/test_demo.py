@@ -33,6 +33,15 @@ def test_the_demo_serves_the_whole_product_then_ends(tmp_path: Path) -> None:
     try:
         poll(lambda: "all 4 services ready" in log_path.read_text(), 60, "the demo to serve")
         assert f"Open the dashboard: http://127.0.0.1:{port}/" in log_path.read_text()
+        # The command it prints for another terminal works as printed (python -m here).
+        (advice,) = re.findall(
+            r"From another terminal: python -m conveyor (-A \S+) doctor", log_path.read_text()
+        )
+        doctor = subprocess.run([sys.executable, "-m", "conveyor", *advice.split(), "doctor"],
+                                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert "no app given" not in doctor.stderr, doctor.stderr
+        assert "Traceback" not in doctor.stderr, doctor.stderr
+        assert doctor.stdout.strip(), doctor.stderr
         health = httpx.get(f"http://127.0.0.1:{port}/api/health/ready", timeout=10)
         assert health.status_code == 200, health.text
         assert proc.wait(60) == 0

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from ..app import App
+from ..demo import APP as DEMO_APP
 from ..errors import ConveyorError
 from ..loader import load_app
 from ..version import __version__
@@ -33,7 +34,9 @@ class AppRef:
         if self._app is None:
             if not self.path:
                 raise click.UsageError(
-                    "no app given: pass -A package.module:app or set CONVEYOR_APP"
+                    "no app given: name the module that creates your App before the command "
+                    "(conveyor -A myproject.tasks:app ...) or set CONVEYOR_APP; the demo's app "
+                    f"is {DEMO_APP} (conveyor -A {DEMO_APP} doctor)"
                 )
             try:
                 self._app = load_app(self.path)

@@ -7,11 +7,13 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from pathlib import Path
 
 from rich.table import Table
 
 from ..app import App
 from ..control.jobs import cancel_job, list_jobs
+from ..demo import APP as DEMO_APP
 from ..job import Job
 from ..loader import load_app
 from ..records import JobRecord
@@ -23,7 +25,6 @@ from .serve import require_web
 from .stack import Stack, WorkerGroup
 from .up import port_option, seconds_option
 
-DEMO_APP = "conveyor.demo.tasks:app"
 #: The demo's worker groups: media one job at a time (so priorities show), the rest two.
 DEMO_GROUPS = [WorkerGroup(("media",), 1), WorkerGroup(("default", "devices"), 2)]
 
@@ -95,6 +96,13 @@ def summary(records: list[JobRecord]) -> Table:
     return table
 
 
+def own_command() -> str:
+    """The command this process was started as (``.venv/bin/conveyor`` from scripts/demo),
+    so the advice works as printed whether or not ``conveyor`` is on PATH."""
+    name = sys.argv[0]
+    return name if Path(name).name == "conveyor" else "python -m conveyor"
+
+
 @cli.command()
 @port_option
 @seconds_option
@@ -110,7 +118,10 @@ def demo(port: int, seconds: float | None) -> None:
     jobs = enqueue_demo_jobs(app)
     console.print(f"queued demo jobs into {app.conf.backend_url}\n")
     console.print(stack.describe())
-    console.print(f"\n[bold]Open the dashboard: {stack.url}/[/bold]  (Ctrl-C stops the demo)\n")
+    console.print(f"\n[bold]Open the dashboard: {stack.url}/[/bold]  (Ctrl-C stops the demo)")
+    console.print(
+        f"From another terminal: {own_command()} -A {DEMO_APP} doctor (or inspect, cancel, ...)\n"
+    )
     if seconds is None:  # someone is watching: leave them a long job to stop by hand
         mine = app.tasks["demo.export.archive"].delay(600)
         console.print(f"A 5-minute archive job is running for you to stop: {stack.url}/ui/jobs/{mine.id} "
