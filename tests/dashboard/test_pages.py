@@ -374,6 +374,25 @@ def test_throughput_counts_finished_and_failed_jobs_per_step(app: App, clock: Fa
         control.throughput(app, window=60, step=120)
 
 
+def test_the_last_minute_count_says_it_is_an_estimate(app: App, clock: FakeClock) -> None:
+    for _ in range(2):
+        app.send_task("dash.add", [1, 1])
+        (job,) = app.backend.claim(["default"], "w", 1, 30)
+        app.backend.complete(Lease(job.id, job.lease_token or ""), 2)
+    clock.advance(30)
+
+    async def scenario(client: httpx.AsyncClient) -> str:
+        r = await client.get("/ui/")
+        assert r.status_code == 200
+        return r.text
+
+    page = browse(app, scenario, auth="off")
+    block = page.split('class="state">LAST MIN</span>')[1].split("</span>")[0]
+    assert "<b>~2</b>" in block  # read from per-minute counts: an estimate, shown as one
+    title = page.split('class="state">LAST MIN')[0].rsplit('<span class="total"', 1)[1]
+    assert "estimated from per-minute counts" in title
+
+
 def test_refusals_under_the_dashboard_are_pages_and_the_api_keeps_json(app: App) -> None:
     secret = token(app, "operate")
 
