@@ -437,8 +437,15 @@ class AuditList(BaseModel):
 
 
 class Problem(BaseModel):
-    location: str
-    message: str
+    """One invalid field, in words."""
+
+    location: str = Field(description="Where: body.priority, body.jobs.1.task, query.limit, ...")
+    field: str | None = Field(
+        None,
+        description="The field's dotted path in the body, query or path (null: the whole body)",
+    )
+    message: str = Field(description="What is wrong, and what the field accepts")
+    accepted: str | None = Field(None, description="What the field accepts, as this document says")
 
 
 class ErrorDetail(BaseModel):
