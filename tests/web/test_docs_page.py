@@ -6,8 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import zipfile
+from pathlib import Path
 
 import httpx
+from hatchling.builders.wheel import WheelBuilder
 
 from conveyor import App
 from conveyor.web import create_api
@@ -41,6 +44,7 @@ def test_the_docs_page_loads_everything_from_its_own_origin() -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
             page = await c.get(f"{prefix}/docs")  # no token: as before, the page is public
             assert page.status_code == 200
+            assert page.headers["x-frame-options"] == "DENY"
             urls = re.findall(r'(?:src|href)="([^"]+)"', page.text)
             assert len(urls) == 3, page.text  # the script, the style sheet, the icon
             assert "://" not in page.text  # no other origin named at all
@@ -54,3 +58,16 @@ def test_the_docs_page_loads_everything_from_its_own_origin() -> None:
 
     for prefix in ("/api", "/queue"):
         run(scenario(prefix))
+
+
+def test_the_wheel_ships_them_with_their_licence(tmp_path: Path) -> None:
+    """A wheel built from this tree (as a release is) holds every file the lock names."""
+    pinned = json.loads(LOCK.read_text())[PACKAGE]
+    wheel = next(
+        iter(WheelBuilder(str(ROOT)).build(directory=str(tmp_path), versions=["standard"]))
+    )
+    names = set(zipfile.ZipFile(wheel).namelist())
+    folder = f"conveyor/web/static/vendor/{PACKAGE}-{pinned['version']}"
+    assert {f"{folder}/{name}" for name in pinned["files"]} | {
+        "conveyor/web/static/frontend.lock.json"
+    } <= names

@@ -19,6 +19,8 @@ from fastapi.staticfiles import StaticFiles
 STATIC = Path(__file__).parent / "static"
 LOCK = STATIC / "frontend.lock.json"
 PACKAGE = "swagger-ui-dist"
+#: No other site may frame the page (its "Authorize" box takes a token: clickjacking).
+HEADERS = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"}
 
 
 @cache
@@ -37,13 +39,15 @@ def serve_docs(service: FastAPI, docs_url: str, openapi_url: str) -> None:
 
     async def docs(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "").rstrip("/")
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=root + openapi_url, title=f"{service.title} - Swagger UI",
             swagger_js_url=f"{root}{assets}/swagger-ui-bundle.js",
             swagger_css_url=f"{root}{assets}/swagger-ui.css",
             swagger_favicon_url=f"{root}{assets}/favicon-32x32.png",
             swagger_ui_parameters=service.swagger_ui_parameters,
         )  # fmt: skip
+        page.headers.update(HEADERS)
+        return page
 
     service.add_route(docs_url, docs, include_in_schema=False)
     service.docs_url = docs_url  # where the service documents itself (errors' hints name it)
