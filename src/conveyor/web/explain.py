@@ -209,6 +209,8 @@ def describe(op: Operation | None, schema: Schema | None, depth: int = 0) -> str
     if members:
         said = list(dict.fromkeys(describe(op, m, depth + 1) for m in members))
         return None if None in said else ", or ".join(d for d in said if d)
+    if isinstance(node.get("x-accepts"), str):  # a pattern's meaning, written beside it
+        return str(node["x-accepts"])
     if "const" in node:
         return json.dumps(node["const"])
     if isinstance(node.get("enum"), list):
