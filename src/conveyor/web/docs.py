@@ -8,7 +8,6 @@ The files are swagger-ui-dist's, unmodified, with its licence, in ``static/vendo
 from __future__ import annotations
 
 import json
-from functools import cache
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -23,7 +22,6 @@ PACKAGE = "swagger-ui-dist"
 HEADERS = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"}
 
 
-@cache
 def swagger_ui() -> str:
     """The vendored Swagger UI's folder name (``swagger-ui-dist-<version>``)."""
     return f"{PACKAGE}-{json.loads(LOCK.read_text())[PACKAGE]['version']}"
