@@ -229,3 +229,23 @@ def test_serve_on_a_public_address_with_a_token_requires_it(
         httpx.get(f"{base}/queues", headers={"Authorization": f"Bearer {secret}"}).status_code
         == 200
     )
+
+
+def test_serve_refuses_a_body_not_sent_as_json(conveyor_proc: Spawn, sqlite_url: str) -> None:
+    """``curl -d '{...}'`` alone sends a form's Content-Type: a 415 that names the header
+    to send, and nothing queued; with the header, the same body is a job."""
+    port = free_port()
+    serve(conveyor_proc, sqlite_url, "--port", str(port))
+    base = f"http://127.0.0.1:{port}/api"
+    wait_for(lambda: answers(f"{base}/health/live"), 20, "the server to listen")
+    body = b'{"task": "web.add", "args": [1, 2]}'
+    as_form = {"content-type": "application/x-www-form-urlencoded"}  # what curl -d sends
+    for headers in (as_form, {}):
+        refused = httpx.post(f"{base}/jobs", content=body, headers=headers)
+        assert refused.status_code == 415
+        error = refused.json()["error"]
+        assert error["code"] == "unsupported_media_type"
+        assert "Content-Type: application/json" in error["hint"]
+    assert httpx.get(f"{base}/jobs").json()["jobs"] == []
+    sent = httpx.post(f"{base}/jobs", content=body, headers={"content-type": "application/json"})
+    assert sent.status_code == 201

@@ -15,6 +15,7 @@ from .auth import TOKEN_CACHE, AuthMode, Authorizer
 from .context import MAX_WAIT, Api, Section
 from .dashboard import handler as dashboard_errors
 from .dashboard import mount as mount_dashboard
+from .docs import serve_docs
 from .errors import handle, use_error_shape
 from .routes import (
     audit,
@@ -102,16 +103,18 @@ def create_api(
     dashboard: str | None = "/ui",
 ) -> FastAPI:
     """The REST API as an ASGI app: routes under ``prefix``, the OpenAPI 3.1 document at
-    ``{prefix}/openapi.json``, interactive docs at ``{prefix}/docs``; the dashboard under
-    ``dashboard`` (None: no dashboard), with the same auth."""
+    ``{prefix}/openapi.json``, interactive docs at ``{prefix}/docs`` (with their own files:
+    ``web.docs``); the dashboard under ``dashboard`` (None: no dashboard), with the same
+    auth."""
     service = FastAPI(
         title=f"Conveyor API: {app.name}",
         version=__version__,
         openapi_url=f"{prefix}/openapi.json",
-        docs_url=f"{prefix}/docs",
+        docs_url=None,  # FastAPI's page loads Swagger UI from a CDN: ours is served here
         redoc_url=None,
         lifespan=serving(app),
     )
+    serve_docs(service, f"{prefix}/docs", f"{prefix}/openapi.json")
     # On the service's own router, not an included one: one list of routes to match.
     add_routes(service.router, app, auth=auth, max_wait=max_wait, token_cache=token_cache,
                prefix=prefix)  # fmt: skip

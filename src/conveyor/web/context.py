@@ -31,6 +31,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (413, "Too large"), (422, "Invalid fields"), (503, "The backend is unreachable"),
     ]
 }  # fmt: skip
+#: Documented on the routes that read a JSON body (``errors.ApiRoute`` checks its type).
+NOT_JSON: dict[int | str, dict[str, Any]] = {
+    415: {"model": ErrorBody, "description": "The body is not sent as application/json"}
+}
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,9 @@ class Section:
                 include_in_schema=self.include_in_schema, route_class_override=ApiRoute,
                 **options,
             )  # fmt: skip
+            route = self.router.routes[-1]  # the one just added
+            if isinstance(route, ApiRoute) and route.body_field is not None:
+                route.responses = {**route.responses, **NOT_JSON}
             return endpoint
 
         return add

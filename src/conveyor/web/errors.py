@@ -35,6 +35,7 @@ from ..errors import (
     UnknownTask,
 )
 from . import audit
+from .explain import Operation, problems
 from .lean import lean_read
 
 log = logging.getLogger("conveyor.web")
@@ -55,7 +56,7 @@ _CONVEYOR_ERRORS: list[tuple[type[ConveyorError], int, str, str]] = [
     ),
     (ConveyorError, 400, "bad_request", "fix the request as the message says"),
 ]
-_HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
                413: "body_too_large", 415: "unsupported_media_type"}  # fmt: skip
 _HTTP_HINTS = {
     404: "see the API's routes at {docs}",
@@ -90,13 +91,18 @@ def error_response(
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
-def as_response(exc: Exception, docs: str = DOCS, schema: str = SCHEMA) -> JSONResponse:
+def as_response(
+    exc: Exception, docs: str = DOCS, schema: str = SCHEMA, request: Request | None = None
+) -> JSONResponse:
     """The error shape for any exception a handler raised (hints name ``docs``, the
-    interactive docs, and ``schema``, the OpenAPI document)."""
+    interactive docs, and ``schema``, the OpenAPI document; an invalid field of
+    ``request`` is described as the document describes it)."""
     if isinstance(exc, ApiError):
         return error_response(exc.status, exc.code, exc.message, exc.hint, exc.headers)
     if isinstance(exc, RequestValidationError):
-        return _validation(exc, schema)
+        return _validation(exc, schema, _operation(request) if request is not None else None)
+    if isinstance(exc, HTTPException) and exc.status_code == 400 and exc.__cause__ is not None:
+        return _unreadable(exc.__cause__)
     if isinstance(exc, HTTPException):
         return error_response(
             exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail),
@@ -113,26 +119,22 @@ def as_response(exc: Exception, docs: str = DOCS, schema: str = SCHEMA) -> JSONR
     )  # fmt: skip
 
 
-def _problem(error: Any) -> dict[str, str]:
-    """One validation problem: where, and what (a body that is not JSON said plainly)."""
-    loc = tuple(error.get("loc", ()))
-    if error.get("type") == "json_invalid":
-        where = f" at character {loc[1]}" if len(loc) > 1 else ""
-        reason = (error.get("ctx") or {}).get("error", "")
-        return {
-            "location": "body",
-            "message": f"not valid JSON{where}" + (f" ({reason})" if reason else ""),
-        }
-    return {"location": ".".join(str(p) for p in loc), "message": str(error.get("msg", ""))}
+def _unreadable(cause: BaseException) -> JSONResponse:
+    """A body FastAPI could not parse, though it is JSON in form: say why."""
+    why = {RecursionError: "it is nested too deeply", UnicodeDecodeError: "it is not UTF-8"}
+    reason = next((w for kind, w in why.items() if isinstance(cause, kind)), None)
+    if reason is None and "digits" in str(cause):
+        reason = "a number in it has more than 4300 digits"
+    return error_response(400, "bad_request", f"the body could not be read as JSON: {reason or 'it is malformed'}",
+                          "send a JSON object nested a few levels deep, numbers as JSON carries them")  # fmt: skip
 
 
-def _validation(exc: RequestValidationError, schema: str) -> JSONResponse:
-    problems = [_problem(e) for e in exc.errors()[:20]]
-    first = problems[0] if problems else {"location": "request", "message": "invalid"}
+def _validation(exc: RequestValidationError, schema: str, op: Operation | None) -> JSONResponse:
+    found = problems(exc.errors(), op)[:20]
+    first = found[0]["message"] if found else "the request is not valid"
     return error_response(
-        422, "validation_error", f"{first['location']}: {first['message']}"
-        + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
-        f"fix the fields listed in details; the schema is at {schema}", details=problems,
+        422, "validation_error", first + (f" (and {len(found) - 1} more)" if len(found) > 1 else ""),
+        f"fix the fields listed in details; the schema is at {schema}", details=found,
     )  # fmt: skip
 
 
@@ -160,6 +162,27 @@ def _limited(receive: Receive) -> Receive:
     return limited
 
 
+def _check_body(request: Request, takes_body: bool) -> None:
+    """Refuse a body over ``MAX_BODY`` by its Content-Length, and one a route reads as
+    JSON but that says it is something else, or says nothing (``curl -d`` sends a form's
+    type): 415, naming the header to send, rather than a field error on the whole body."""
+    headers = request.headers
+    length = headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_BODY:
+        raise _too_large()
+    if not takes_body or (length in ("", "0") and "transfer-encoding" not in headers):
+        return
+    sent = headers.get("content-type", "")
+    media = sent.partition(";")[0].strip().lower()
+    if media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        return
+    said = f"as {sent[:100]!r}" if sent else "without a Content-Type"
+    raise ApiError(415, "unsupported_media_type", f"the body was sent {said}; this endpoint reads JSON only",
+                   "send the header Content-Type: application/json with a JSON body (curl: -H 'Content-Type: application/json')")  # fmt: skip
+
+
 Guard = Callable[[Request], Awaitable[Any]]
 
 
@@ -178,6 +201,7 @@ class ApiRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler, check = self._handler_and_guard()
+        takes_body = self.body_field is not None
         audited = getattr(self.endpoint, "audited", True)
         # audited as the API names it, whatever prefix it is served under (``Section``)
         route = getattr(self.endpoint, "api_path", self.path)
@@ -186,12 +210,10 @@ class ApiRoute(APIRoute):
             try:
                 if check is not None:
                     await check(request)
-                length = request.headers.get("content-length", "")
-                if length.isdigit() and int(length) > MAX_BODY:
-                    raise _too_large()
+                _check_body(request, takes_body)
                 response = await handler(Request(request.scope, _limited(request.receive)))
             except Exception as exc:
-                response = as_response(exc, *documented_at(request))
+                response = as_response(exc, *documented_at(request), request)
             if audited and request.method not in ("GET", "HEAD"):
                 await audit.record(request, response, route)
             return response
@@ -243,7 +265,7 @@ def use_error_shape(
 
 async def handle(request: Request, exc: Exception) -> Response:
     """The app-level handler ``create_api`` installs: unknown paths, wrong methods."""
-    response = as_response(exc, *documented_at(request))
+    response = as_response(exc, *documented_at(request), request)
     if response.status_code == 405:
         # Starlette names the methods of the first route that matched the path only (GET
         # and POST /jobs are two routes): name every method the document has for it.
@@ -252,7 +274,30 @@ async def handle(request: Request, exc: Exception) -> Response:
 
 
 def _documented_methods(request: Request) -> str:
-    for template, operations in request.app.openapi()["paths"].items():
-        if re.fullmatch(re.sub(r"\\{[^}]+\\}", "[^/]+", template), request.url.path):
-            return ", ".join(sorted(method.upper() for method in operations))
-    return ""
+    _, operations = _documented(request)
+    return ", ".join(sorted(method.upper() for method in operations))
+
+
+def _documented(request: Request) -> tuple[str, dict[str, Any]]:
+    """The OpenAPI document's path template ``request`` is on, and its operations (by
+    method): a literal path before a template (``/jobs/batch``, not ``/jobs/{job_id}``)."""
+    paths = request.app.openapi()["paths"]
+    path = request.url.path.removeprefix(request.scope.get("root_path", "").rstrip("/"))
+    if path in paths:
+        return path, paths[path]
+    for template, operations in paths.items():
+        pattern = "[^/]+".join(re.escape(part) for part in re.split(r"\{[^}]+\}", template))
+        if re.fullmatch(pattern, path):
+            return template, operations
+    return "", {}
+
+
+def _operation(request: Request) -> Operation | None:
+    """What the document says the operation ``request`` called takes (None: a service
+    without a document, or a route left out of it)."""
+    try:
+        template, _ = _documented(request)
+        return Operation.of(request.app.openapi(), template, request.method)
+    except Exception:  # a service whose document cannot be built: plain messages then
+        log.debug("no OpenAPI document to explain a validation error with", exc_info=True)
+        return None

@@ -29,10 +29,27 @@ MAX_BATCH = 1000
 #: The longest delay (countdown, expires) a submission may ask for: a year, in seconds.
 MAX_DELAY = 366 * 24 * 3600.0
 
+
+def accepts(words: str) -> Any:
+    """A pattern's meaning in words, for the document (``x-accepts``) and the errors that
+    read it (``web.explain``): a regular expression is not plain words."""
+    return Field(json_schema_extra={"x-accepts": words})
+
+
 #: Queue and task names: ASCII (a JSON Schema's \w is ASCII, a Python regex's is not).
-Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@/-]{1,200}$")]
+Name = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9_.:@/-]{1,200}$"),
+    accepts("a name of 1 to 200 ASCII letters, digits and _ . : @ / -"),
+]
 #: Queue names follow the one rule every edge checks (conveyor.names).
-QueueName = Annotated[str, StringConstraints(pattern=rf"^{QUEUE_NAME_PATTERN}$")]
+QueueName = Annotated[
+    str,
+    StringConstraints(pattern=rf"^{QUEUE_NAME_PATTERN}$"),
+    accepts(
+        "a name of 1 to 100 ASCII letters, digits and _ . : @ -, the first a letter, digit or _"
+    ),
+]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 #: A worker's id, as a job's ``worker`` holds it.
 WorkerId = Annotated[str, StringConstraints(min_length=1, max_length=300)]
@@ -301,7 +318,11 @@ class ScheduleFields(Strict):
 
 
 class ScheduleCreate(ScheduleFields):
-    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@-]{1,100}$")]
+    name: Annotated[
+        str,
+        StringConstraints(pattern=r"^[A-Za-z0-9_.:@-]{1,100}$"),
+        accepts("a name of 1 to 100 ASCII letters, digits and _ . : @ -"),
+    ]
     task: Name
 
 
@@ -437,8 +458,15 @@ class AuditList(BaseModel):
 
 
 class Problem(BaseModel):
-    location: str
-    message: str
+    """One invalid field, in words."""
+
+    location: str = Field(description="Where: body.priority, body.jobs.1.task, query.limit, ...")
+    field: str | None = Field(
+        None,
+        description="The field's dotted path in the body, query or path (null: the whole body)",
+    )
+    message: str = Field(description="What is wrong, and what the field accepts")
+    accepted: str | None = Field(None, description="What the field accepts, as this document says")
 
 
 class ErrorDetail(BaseModel):
