@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from ..app import App
-from ..demo import APP as DEMO_APP
 from ..errors import ConveyorError
 from ..loader import load_app
 from ..version import __version__
@@ -21,6 +20,10 @@ if not console.is_terminal:  # a log file gets whole lines, and tables wider tha
     console.soft_wrap = True
     if "COLUMNS" not in os.environ:
         console.width = 160
+
+
+#: The demo's app, as -A takes it (``conveyor demo`` runs it): what advice names for it.
+DEMO_APP = "conveyor.demo.tasks:app"
 
 
 class AppRef:

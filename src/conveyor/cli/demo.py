@@ -13,14 +13,13 @@ from rich.table import Table
 
 from ..app import App
 from ..control.jobs import cancel_job, list_jobs
-from ..demo import APP as DEMO_APP
 from ..job import Job
 from ..loader import load_app
 from ..records import JobRecord
 from ..scheduler import sync_code_schedules
 from ..states import State
 from ..workflows import chain, chord, group
-from . import cli, console, setup_logging
+from . import DEMO_APP, cli, console, setup_logging
 from .serve import require_web
 from .stack import Stack, WorkerGroup
 from .up import port_option, seconds_option
