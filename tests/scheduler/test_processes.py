@@ -52,9 +52,7 @@ def log(proc: subprocess.Popen[bytes]) -> str:
 
 def tick_jobs(app: App) -> list[float]:
     jobs = app.backend.list_jobs(JobQuery(limit=5000))
-    return sorted(
-        int(j.id.rsplit(":", 1)[1]) / 1000 for j in jobs if j.id.startswith("schedule:tick:")
-    )
+    return sorted(j.headers["tick"] for j in jobs if j.headers.get("schedule") == "tick")
 
 
 def assert_consecutive(ticks: list[float]) -> None:
