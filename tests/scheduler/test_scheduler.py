@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import timedelta
 
@@ -154,6 +155,28 @@ def test_code_schedules_sync_without_losing_a_runtime_pause(sched_app: App) -> N
     del sched_app.conf.schedule["nightly"]
     sync_code_schedules(sched_app)
     assert {v.schedule.name for v in sched_app.schedules.list()} == {"every-10s"}
+
+
+def test_a_runtime_edit_of_a_code_schedule_holds_until_its_declaration_changes(
+    sched_app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "conveyor.scheduler")
+    sync_code_schedules(sched_app)
+    assert "schedule nightly: added from code" in caplog.text
+    caplog.clear()
+    sched_app.schedules.update("nightly", every=3600)
+    sched_app.schedules.pause("nightly")
+    sync_code_schedules(sched_app)  # a scheduler's start or a takeover: code unchanged
+    edited = sched_app.schedules.get("nightly").schedule
+    assert (edited.cron, edited.every, edited.paused) == (None, 3600, True)
+    assert "from code" not in caplog.text
+    sched_app.conf.schedule["nightly"]["cron"] = "0 2 * * *"  # the code changes: it wins
+    sync_code_schedules(sched_app)
+    updated = sched_app.schedules.get("nightly").schedule
+    assert (updated.cron, updated.every, updated.paused) == ("0 2 * * *", None, True)
+    assert "nightly: updated from code (its declaration changed), replacing the runtime edit" in (
+        caplog.text
+    )
 
 
 def test_doctor_reports_a_schedule_nobody_fires(sched_app: App, clock: FakeClock) -> None:
