@@ -177,6 +177,13 @@ def test_a_runtime_edit_of_a_code_schedule_holds_until_its_declaration_changes(
     assert "nightly: updated from code (its declaration changed), replacing the runtime edit" in (
         caplog.text
     )
+    # paused by an earlier version, whose edits dropped the hash: stamped again, not logged
+    spec, _ = sched_app.backend.schedules()["nightly"]
+    sched_app.backend.put_schedule("nightly", {k: v for k, v in spec.items() if k != "code_hash"})
+    caplog.clear()
+    sync_code_schedules(sched_app)
+    assert sched_app.backend.schedules()["nightly"][0]["code_hash"] == spec["code_hash"]
+    assert "from code" not in caplog.text
 
 
 def test_doctor_reports_a_schedule_nobody_fires(sched_app: App, clock: FakeClock) -> None:
