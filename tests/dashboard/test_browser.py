@@ -304,3 +304,31 @@ def test_a_schedule_edited_on_the_page_fires_on_its_new_time(
     page.reload()
     assert "every 1.0 s" in page.inner_text("#schedule-yearly")
     page.close()
+
+
+def test_an_interval_schedule_switched_to_a_cron_in_the_form_shows_the_cron(
+    admin: BrowserContext, served: Served
+) -> None:
+    served.app.schedules.add("minutely", "dash.add", every=60, args=[1, 1])
+    page = admin.new_page()
+    page.goto(f"{served.url}/ui/schedules")
+    settled(page)
+    form = page.locator("#schedule-minutely form.edit")
+    assert form.locator("input[name=every]").input_value() == "60"  # the current interval
+    form.locator("input[name=cron]").fill("*/5 * * * *")  # typing a cron empties it
+    assert form.locator("input[name=every]").input_value() == ""
+    form.locator("button").click()
+    page.wait_for_selector(".flash")
+    assert "now fires on cron '*/5 * * * *'" in page.inner_text(".flash")
+    assert "cron */5 * * * *" in page.inner_text("#schedule-minutely")
+    assert served.app.schedules.get("minutely").schedule.cron == "*/5 * * * *"
+    # A refused edit comes back as typed, and stays so through the page's live refreshes.
+    form.locator("input[name=cron]").fill("61 * * * *")
+    form.locator("button").click()
+    page.wait_for_selector(".flash.bad")
+    assert "'61 * * * *' is not valid" in page.inner_text(".flash")
+    refreshes = int(page.evaluate("document.body.dataset.refreshes || 0"))
+    page.wait_for_function(f"Number(document.body.dataset.refreshes || 0) > {refreshes}")
+    assert form.locator("input[name=cron]").input_value() == "61 * * * *"
+    assert served.app.schedules.get("minutely").schedule.cron == "*/5 * * * *"
+    page.close()

@@ -141,7 +141,12 @@ def test_every_change_needs_the_role_the_csrf_field_and_this_origin(app: App) ->
             "/ui/schedules/nightly/edit", data={"csrf": csrf, "cron": "* * * * *", "every": "5"}
         )
         assert both.status_code == 303
-        assert "not both" in (await c.get("/ui/schedules")).text
+        refused = (await c.get("/ui/schedules")).text
+        assert "not both" in refused
+        # the refused form comes back as it was filled in, once (no script needed)
+        assert 'value="* * * * *"' in refused
+        assert 'value="5"' in refused
+        assert 'value="5"' not in (await c.get("/ui/schedules")).text
         await c.post("/ui/schedules/nightly/edit", data={"csrf": csrf, "every": "30"})
         assert app.schedules.get("nightly").schedule.every == 30
         await c.post(

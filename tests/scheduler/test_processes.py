@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ import pytest
 from conveyor import App
 from conveyor.records import JobQuery
 
+from ..conftest import backend_url, discard
 from ..worker.conftest import wait_until
 
 pytestmark = pytest.mark.slow
@@ -23,8 +24,11 @@ Spawn = Callable[..., subprocess.Popen[bytes]]
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'jobs.db'}"
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A SQLite store, or the kind a test names (``indirect`` parametrization)."""
+    made = backend_url(getattr(request, "param", "sqlite"), tmp_path)
+    yield made
+    discard(made)
 
 
 @pytest.fixture
@@ -34,12 +38,12 @@ def ledger(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def spawn(url: str, ledger: Path, conveyor_proc: Spawn) -> Spawn:
-    def start(*args: str) -> subprocess.Popen[bytes]:
+    def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         return conveyor_proc(
             "-A",
             "tests.apps.sched:app",
             *args,
-            env={"CONVEYOR_BACKEND": url, "TICK_LEDGER": str(ledger)},
+            env={"CONVEYOR_BACKEND": url, "TICK_LEDGER": str(ledger), **(env or {})},
         )
 
     return start
@@ -52,9 +56,7 @@ def log(proc: subprocess.Popen[bytes]) -> str:
 
 def tick_jobs(app: App) -> list[float]:
     jobs = app.backend.list_jobs(JobQuery(limit=5000))
-    return sorted(
-        int(j.id.rsplit(":", 1)[1]) / 1000 for j in jobs if j.id.startswith("schedule:tick:")
-    )
+    return sorted(j.headers["tick"] for j in jobs if j.headers.get("schedule") == "tick")
 
 
 def assert_consecutive(ticks: list[float]) -> None:
@@ -116,3 +118,34 @@ def test_standby_takes_over_when_the_leader_is_killed(url: str, spawn: Spawn) ->
     assert_consecutive(tick_jobs(app))  # the gap's ticks fired late, none lost
     standby.send_signal(signal.SIGTERM)
     assert standby.wait(20) == 0
+
+
+@pytest.mark.parametrize("url", ["sqlite", "redis"], indirect=True)
+def test_a_runtime_edit_survives_restarts_until_the_declaration_changes(
+    url: str, spawn: Spawn
+) -> None:
+    stored = App("observer", backend=url).backend.schedules
+
+    def restart(previous: subprocess.Popen[bytes] | None, **env: str) -> subprocess.Popen[bytes]:
+        if previous is not None:
+            previous.send_signal(signal.SIGTERM)
+            assert previous.wait(20) == 0
+        proc = spawn("scheduler", env=env)
+        wait_until(lambda: "is now the leader" in log(proc), 20, "the scheduler to lead")
+        return proc
+
+    scheduler = restart(None)
+    assert "schedule tick: added from code" in log(scheduler)
+    edit = spawn("schedules", "edit", "tick", "--cron", "*/2 * * * *")
+    assert edit.wait(30) == 0, log(edit)
+    scheduler = restart(scheduler)  # a restart, as a leader takeover, syncs the code
+    assert (stored()["tick"][0]["cron"], stored()["tick"][0]["every"]) == ("*/2 * * * *", None)
+    assert "from code" not in log(scheduler)
+    scheduler = restart(scheduler, TICK_EVERY="3")  # new code: its declaration wins
+    assert (stored()["tick"][0]["cron"], stored()["tick"][0]["every"]) == (None, 3.0)
+    assert (
+        "schedule tick: updated from code (its declaration changed), replacing the runtime edit"
+        in log(scheduler)
+    )
+    scheduler.send_signal(signal.SIGTERM)
+    assert scheduler.wait(20) == 0

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import time
+import uuid
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from conveyor.errors import SerializationError
+from conveyor.ids import new_id
 from conveyor.scheduler import Schedule, ScheduleError, job_id
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -74,13 +77,22 @@ def test_catch_up_is_bounded() -> None:
     assert ticks[-1] == 10 * 86400.0
 
 
-def test_job_ids_are_derived_from_schedule_and_tick() -> None:
-    assert (
-        job_id("nightly", 1_700_000_000.0)
-        == job_id("nightly", 1_700_000_000.0)
-        == "schedule:nightly:1700000000000"
-    )
-    assert job_id("nightly", 1_700_000_001.0) != job_id("nightly", 1_700_000_000.0)
+def test_a_ticks_job_id_is_a_uuid7_of_the_tick_the_same_in_every_scheduler() -> None:
+    tick = 1_700_000_000.0
+    fired = job_id("nightly", tick)
+    assert fired == job_id("nightly", tick)  # what makes two schedulers fire a tick once
+    parsed = uuid.UUID(fired)
+    assert (parsed.version, parsed.variant, str(parsed)) == (7, uuid.RFC_4122, fired)
+    assert parsed.int >> 80 == 1_700_000_000_000  # the tick's millisecond
+    assert len({fired, job_id("nightly", tick + 0.001), job_id("hourly", tick)}) == 3
+
+
+def test_a_ticks_job_id_sorts_with_the_ids_made_at_its_tick() -> None:
+    older = new_id()
+    time.sleep(0.003)
+    tick = time.time()
+    time.sleep(0.003)
+    assert older < job_id("heartbeat", tick) < new_id()
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import timedelta
 
 import pytest
@@ -33,9 +35,12 @@ def sched_app(app: App) -> App:
     return app
 
 
-def fired(app: App) -> list[str]:
+def fired(app: App, schedule: str | None = None) -> list[str]:
+    """Ids of the jobs schedules fired at their ticks (of one schedule if named)."""
     return sorted(
-        j.id for j in app.backend.list_jobs(JobQuery(limit=500)) if j.id.startswith("schedule:")
+        j.id
+        for j in app.backend.list_jobs(JobQuery(limit=500))
+        if "tick" in j.headers and schedule in (None, j.headers["schedule"])
     )
 
 
@@ -57,6 +62,20 @@ def test_each_due_tick_becomes_one_job(sched_app: App, clock: FakeClock) -> None
         job_id("every-10s", 1_800_000_020.0),
         1_800_000_030.0,
     )
+
+
+def test_newest_first_lists_a_fired_job_among_the_jobs_of_its_time(
+    sched_app: App, clock: FakeClock
+) -> None:
+    clock.now = (time.time() // 10 - 3) * 10 + 5  # the 10 s tick 25 s ago comes due next
+    leader = Scheduler(sched_app, name="a")
+    leader.step()
+    clock.advance(10)
+    leader.step()
+    (tick_job,) = fired(sched_app)
+    later = sched_app.send_task("reports.daily", ["full"])  # submitted after the tick
+    newest = [j.id for j in sched_app.backend.list_jobs(JobQuery(limit=2))]
+    assert newest == [later.id, tick_job]
 
 
 def test_a_standby_fires_nothing_and_takes_over_after_the_lock_ttl(
@@ -106,11 +125,7 @@ def test_runtime_edit_takes_effect_at_the_next_tick(sched_app: App, clock: FakeC
     sched_app.schedules.pause("probe")
     clock.advance(30)
     leader.step()
-    assert not [
-        j
-        for j in fired(sched_app)
-        if j.startswith("schedule:probe:") and j > job_id("probe", 1_800_000_065.0)
-    ]
+    assert fired(sched_app, "probe")[-1] == job_id("probe", 1_800_000_065.0)
     sched_app.schedules.delete("probe")
     with pytest.raises(ScheduleError, match="no schedule is named 'probe'"):
         sched_app.schedules.get("probe")
@@ -122,7 +137,7 @@ def test_misfire_once_after_days_of_downtime(sched_app: App, clock: FakeClock) -
     leader.step()
     clock.advance(3 * 86400)
     leader.step()
-    assert len([j for j in fired(sched_app) if j.startswith("schedule:nightly:")]) == 1
+    assert len(fired(sched_app, "nightly")) == 1
     job = sched_app.backend.get(sched_app.schedules.get("nightly").last_job_id or "")
     assert (job.task, job.payload) == ("reports.daily", b'{"v":1,"args":["full"],"kwargs":{}}')
 
@@ -140,6 +155,35 @@ def test_code_schedules_sync_without_losing_a_runtime_pause(sched_app: App) -> N
     del sched_app.conf.schedule["nightly"]
     sync_code_schedules(sched_app)
     assert {v.schedule.name for v in sched_app.schedules.list()} == {"every-10s"}
+
+
+def test_a_runtime_edit_of_a_code_schedule_holds_until_its_declaration_changes(
+    sched_app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "conveyor.scheduler")
+    sync_code_schedules(sched_app)
+    assert "schedule nightly: added from code" in caplog.text
+    caplog.clear()
+    sched_app.schedules.update("nightly", every=3600)
+    sched_app.schedules.pause("nightly")
+    sync_code_schedules(sched_app)  # a scheduler's start or a takeover: code unchanged
+    edited = sched_app.schedules.get("nightly").schedule
+    assert (edited.cron, edited.every, edited.paused) == (None, 3600, True)
+    assert "from code" not in caplog.text
+    sched_app.conf.schedule["nightly"]["cron"] = "0 2 * * *"  # the code changes: it wins
+    sync_code_schedules(sched_app)
+    updated = sched_app.schedules.get("nightly").schedule
+    assert (updated.cron, updated.every, updated.paused) == ("0 2 * * *", None, True)
+    assert "nightly: updated from code (its declaration changed), replacing the runtime edit" in (
+        caplog.text
+    )
+    # paused by an earlier version, whose edits dropped the hash: stamped again, not logged
+    spec, _ = sched_app.backend.schedules()["nightly"]
+    sched_app.backend.put_schedule("nightly", {k: v for k, v in spec.items() if k != "code_hash"})
+    caplog.clear()
+    sync_code_schedules(sched_app)
+    assert sched_app.backend.schedules()["nightly"][0]["code_hash"] == spec["code_hash"]
+    assert "from code" not in caplog.text
 
 
 def test_doctor_reports_a_schedule_nobody_fires(sched_app: App, clock: FakeClock) -> None:

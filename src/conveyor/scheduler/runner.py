@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError, EnqueueError
 from ..ids import new_id
-from ..schedules import Schedule, job_id
+from ..schedules import Schedule, ScheduleError, job_id
 
 if TYPE_CHECKING:
     from ..app import App
@@ -129,8 +129,8 @@ class Scheduler:
 
 def sync_code_schedules(app: App) -> None:
     """Store the schedules the app declares in code. A stored one is replaced only when
-    its code changed (a runtime pause survives); code schedules no longer declared are
-    deleted."""
+    its declaration changed (``code_hash``, which a runtime edit keeps: the edit and a
+    pause survive until then); code schedules no longer declared are deleted."""
     stored = app.backend.schedules()
     declared = app.declared_schedules()
     for name, schedule in declared.items():
@@ -145,8 +145,23 @@ def sync_code_schedules(app: App) -> None:
         app.backend.put_schedule(name, spec)
         if old is None:
             app.backend.set_schedule_state(name, {"created_at": app.backend.now()})
-        log.info("schedule %s: %s from code", name, "updated" if old else "added")
+            log.info("schedule %s: added from code", name)
+        elif (current := _hash(old[0])) == spec["code_hash"]:
+            pass  # stored as declared but without its hash (an older version's pause)
+        elif old[0].get("code_hash") not in (None, current):
+            log.warning("schedule %s: updated from code (its declaration changed), "
+                        "replacing the runtime edit", name)  # fmt: skip
+        else:
+            log.info("schedule %s: updated from code", name)
     for name, (spec, _) in stored.items():
         if spec.get("source") == "code" and name not in declared:
             app.backend.delete_schedule(name)
             log.info("schedule %s: deleted (no longer declared in code)", name)
+
+
+def _hash(spec: dict[str, Any]) -> str | None:
+    """The code hash of a stored schedule as it is now (a runtime edit changes it)."""
+    try:
+        return Schedule.from_spec(spec).code_hash()
+    except ScheduleError:  # stored by a version that allowed it
+        return None

@@ -39,13 +39,16 @@ class ScheduleBook:
         now = self.app.backend.now()
         return [_view(spec, state, now) for spec, state in self._load().values()]
 
-    def get(self, name: str) -> ScheduleView:
+    def _stored(self, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
         found = self._load().get(name)
         if found is None:
             raise ScheduleError(
                 f"no schedule is named {name!r}; `conveyor schedules list` shows them"
             )
-        return _view(*found, self.app.backend.now())
+        return found
+
+    def get(self, name: str) -> ScheduleView:
+        return _view(*self._stored(name), self.app.backend.now())
 
     def add(self, name: str, task: str, **fields: Any) -> Schedule:
         """Store a new schedule (``cron=`` or ``every=``, plus args, kwargs, options, tz, misfire)."""
@@ -58,8 +61,12 @@ class ScheduleBook:
         return schedule
 
     def update(self, name: str, **changes: Any) -> Schedule:
-        """Change fields of a schedule; it takes effect at the next tick."""
-        spec = self.get(name).schedule.spec()
+        """Change fields of a schedule; it takes effect at the next tick.
+
+        A code schedule keeps the hash of the declaration it was stored from, so the
+        scheduler's start-up sync keeps the edit until that declaration changes."""
+        stored = self._stored(name)[0]
+        spec = Schedule.from_spec(stored).spec()
         if "cron" in changes and changes["cron"] is not None:
             spec["every"] = None
         if "every" in changes and changes["every"] is not None:
@@ -70,7 +77,8 @@ class ScheduleBook:
         spec.update(changes)
         schedule = Schedule.from_spec(spec)
         check_schedule(self.app, schedule)
-        self.app.backend.put_schedule(name, schedule.spec())
+        kept = {"code_hash": stored["code_hash"]} if "code_hash" in stored else {}
+        self.app.backend.put_schedule(name, {**schedule.spec(), **kept})
         return schedule
 
     def pause(self, name: str) -> Schedule:

@@ -24,6 +24,7 @@ import orjson
 from cronsim import CronSim, CronSimError
 
 from ..errors import ConveyorError
+from ..ids import derived_id
 from ..serialization import check_jsonable
 from ..task import Signature
 
@@ -168,5 +169,12 @@ class Schedule:
 
 
 def job_id(name: str, tick: float) -> str:
-    """The id of the job a tick produces: the same in every scheduler, so a tick fires once."""
-    return f"schedule:{name}:{round(tick * 1000)}"
+    """The id of the job a tick produces: the same in every scheduler, so a tick fires once.
+
+    A UUIDv7 of the tick's millisecond (the rest hashed from the name and tick), so a
+    fired job sorts with the jobs created at its tick in "newest first" lists. The job's
+    ``schedule`` and ``tick`` headers say which schedule fired it. (Earlier versions used the id
+    ``schedule:<name>:<tick in ms>``; stores keep such jobs until they are pruned.)
+    """
+    ms = round(tick * 1000)
+    return derived_id(ms, f"{name}:{ms}")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
-from urllib.parse import quote, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -35,10 +35,13 @@ from .session import COOKIE, LoginRequired, Viewer, valid_form, viewer
 
 if TYPE_CHECKING:
     from ...app import App
+    from ...schedules import ScheduleBook
 
 log = logging.getLogger("conveyor.web")
 TEMPLATES = Path(__file__).parent / "templates"
 FLASH = "conveyor_flash"
+#: What a refused form held, one time: its page shows it again to be corrected.
+TYPED = "conveyor_typed"
 #: The CSRF field every form posts (module level: FastAPI reads the annotations by name).
 Csrf = Annotated[str | None, Form()]
 #: No other site may frame a page with buttons on it (clickjacking), and no link leaks
@@ -129,12 +132,16 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         request: Request, name: str, me: Viewer, data: dict[str, Any], status: int = 200
     ) -> Response:
         flash = unquote(request.cookies.get(FLASH, "")) or None
+        typed = dict(parse_qsl(unquote(request.cookies.get(TYPED, ""))))
         context = {"me": me, "prefix": prefix, "flash": flash, "operate": me.can("operate"),
-                   "admin": me.can("admin"), "path": request.url.path, **data}  # fmt: skip
+                   "admin": me.can("admin"), "path": request.url.path, "typed": typed,
+                   **data}  # fmt: skip
         response = templates.TemplateResponse(request, name, context, status_code=status)
         response.headers.update(HEADERS)
         if flash:
             response.delete_cookie(FLASH, path=prefix)
+        if TYPED in request.cookies:
+            response.delete_cookie(TYPED, path=prefix)
         return response
 
     def _to_login(request: Request) -> Response:
@@ -142,10 +149,17 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         return RedirectResponse(f"{prefix}/login?{urlencode({'next': target})}", status_code=303)
 
     async def act(
-        request: Request, csrf: str | None, needed: Role, do: Callable[[], str], back: str
+        request: Request,
+        csrf: str | None,
+        needed: Role,
+        do: Callable[[], str],
+        back: str,
+        typed: dict[str, str] | None = None,
     ) -> Response:
         """Run a form's change after checking the session, its role and its CSRF field;
-        the outcome goes back to the page as a one-time message."""
+        the outcome goes back to the page as a one-time message. If the change is refused,
+        ``typed`` (the form's id under ``form``, and its fields) goes back too, so the
+        page shows the form as the user filled it in."""
         try:
             me = await who(request)
         except LoginRequired:
@@ -175,6 +189,10 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         response.set_cookie(
             FLASH, quote(message[:300]), path=prefix, httponly=True, samesite="strict"
         )
+        if typed and outcome != "ok":
+            response.set_cookie(
+                TYPED, quote(urlencode(typed)), path=prefix, httponly=True, samesite="strict"
+            )
         return response
 
     async def _audit(request: Request, me: Viewer, outcome: str, status: int) -> None:
@@ -402,22 +420,29 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
             if verb == "run":
                 return f"schedule {name}: job {book.run_now(name).id} queued now"
             if verb == "edit":
-                return _edit(name, cron.strip(), every.strip())
+                return _edit_schedule(book, name, cron.strip(), every.strip())
             raise ConveyorError(f"unknown schedule action {verb!r}")
 
-        def _edit(name: str, cron: str, every: str) -> str:
-            if bool(cron) == bool(every):
-                raise ConveyorError("give a cron expression or an interval in seconds, not both")
-            if every:
-                try:
-                    seconds = float(every)
-                except ValueError:
-                    raise ConveyorError(f"the interval must be seconds, not {every!r}") from None
-                book.update(name, every=seconds)
-                return f"schedule {name} now fires every {seconds:g} s"
-            book.update(name, cron=cron)
-            return f"schedule {name} now fires on cron {cron!r}"
-
-        return await act(request, csrf, "admin", do, f"{prefix}/schedules")
+        typed = {"form": f"schedule-edit-{name}", "cron": cron, "every": every}
+        return await act(
+            request, csrf, "admin", do, f"{prefix}/schedules", typed if verb == "edit" else None
+        )
 
     return r
+
+
+def _edit_schedule(book: ScheduleBook, name: str, cron: str, every: str) -> str:
+    """The schedules page's edit form: a cron expression or an interval, one of them."""
+    if cron and every:
+        raise ConveyorError("give a cron expression or an interval in seconds, not both")
+    if not (cron or every):
+        raise ConveyorError("give a cron expression or an interval in seconds")
+    if every:
+        try:
+            seconds = float(every)
+        except ValueError:
+            raise ConveyorError(f"the interval must be seconds, not {every!r}") from None
+        book.update(name, every=seconds)
+        return f"schedule {name} now fires every {seconds:g} s"
+    book.update(name, cron=cron)
+    return f"schedule {name} now fires on cron {cron!r}"

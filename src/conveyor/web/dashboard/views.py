@@ -319,7 +319,7 @@ _GENERATED = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 
 def short(job_id: str | None) -> str:
     """The end of a generated id (they begin with their time, so the start is shared by
-    neighbours); a name-like id (a schedule's fire, one the caller chose) whole."""
+    neighbours); a name-like id (one the caller chose, an old schedule fire) whole."""
     if job_id is None:
         return ""
     return job_id[-12:] if _GENERATED.fullmatch(job_id) else job_id

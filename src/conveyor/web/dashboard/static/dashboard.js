@@ -1,4 +1,5 @@
-// Conveyor dashboard: live parts, confirmations, select-all. Plain JavaScript, no build.
+// Conveyor dashboard: live parts, confirmations, select-all, either-or form fields. Plain
+// JavaScript, no build.
 //
 // A page names its event stream in <body data-live> (the API's server-sent events route,
 // behind the dashboard session) and marks the regions that change with data-live-part.
@@ -30,7 +31,10 @@ async function refresh() {
     for (const part of parts()) {
       // Only what changed: a control that did not change is never swapped under a click.
       const next = fresh.getElementById(part.id);
-      if (next && next.innerHTML !== part.innerHTML) part.replaceWith(next);
+      if (next && next.innerHTML !== part.innerHTML) {
+        keepTyped(part, next);
+        part.replaceWith(next);
+      }
     }
     // Counted on the page, for whoever waits for it to be live (the browser tests).
     body.dataset.refreshes = String(Number(body.dataset.refreshes || 0) + 1);
@@ -39,6 +43,22 @@ async function refresh() {
     // The server went away for a moment: the next event or tick tries again.
   } finally {
     busy = false;
+  }
+}
+
+// A form the user has filled in (or one the server gave back refused, data-typed) keeps
+// what it holds when its region is swapped for a fresh one.
+function keepTyped(part, next) {
+  for (const form of part.querySelectorAll("form[id]")) {
+    const fields = [...form.elements].filter((field) => field.name && field.type !== "hidden");
+    if (!form.hasAttribute("data-typed") && fields.every((f) => f.value === f.defaultValue)) continue;
+    const fresh = [...next.querySelectorAll("form[id]")].find((f) => f.id === form.id);
+    if (!fresh) continue;
+    for (const field of fields) {
+      const twin = fresh.elements.namedItem(field.name);
+      if (twin) twin.value = field.value;
+    }
+    fresh.setAttribute("data-typed", "");
   }
 }
 
@@ -72,6 +92,17 @@ document.addEventListener("submit", (event) => {
     return;
   }
   if (message && !confirm(message)) event.preventDefault();
+});
+
+// A form whose fields are alternatives (data-one-of="cron every"): typing in one empties
+// the others, so a schedule's pre-filled interval gives way to a cron being typed.
+document.addEventListener("input", (event) => {
+  const form = event.target.form;
+  if (!form || !form.dataset.oneOf || !event.target.value) return;
+  for (const name of form.dataset.oneOf.split(" ")) {
+    const other = form.elements.namedItem(name);
+    if (name !== event.target.name && other) other.value = "";
+  }
 });
 
 document.addEventListener("change", (event) => {
