@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, Field
 
 from conveyor import App
@@ -471,6 +471,14 @@ def test_router_mounted_in_a_users_service(web_app: App, tokens: dict[str, dict[
     async def things(thing: Thing) -> Thing:
         return thing
 
+    @service.post("/coupons/{code}")
+    async def redeem(code: str) -> dict[str, str]:
+        try:
+            int(code)
+        except ValueError as exc:  # a 400 of the service's own, raised from its cause
+            raise HTTPException(400, f"coupon {code} is not a number") from exc
+        return {"code": code}
+
     service.include_router(api_router(web_app), prefix="/api/queue")
     use_error_shape(service)
 
@@ -482,6 +490,11 @@ def test_router_mounted_in_a_users_service(web_app: App, tokens: dict[str, dict[
             assert (mine.status_code, mine.json()["error"]["code"]) == (422, "validation_error")
             assert mine.json()["error"]["details"][0]["location"] == "body.name"
             assert mine.json()["error"]["hint"].endswith("the schema is at /openapi.json")
+            coupon = await c.post("/coupons/abc")  # keeps its own message
+            assert (coupon.status_code, coupon.json()["error"]["message"]) == (
+                400,
+                "coupon abc is not a number",
+            )
             nowhere = await c.get("/nowhere")
             assert nowhere.json()["error"] == {"code": "not_found", "message": "Not Found",
                                                "hint": "see the API's routes at /docs"}  # fmt: skip

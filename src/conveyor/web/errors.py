@@ -91,6 +91,11 @@ def error_response(
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
+#: FastAPI's detail when it cannot parse a body it took for JSON (a user's own 400 keeps
+#: its own message, cause or not).
+_BODY_UNPARSED = "There was an error parsing the body"
+
+
 def as_response(
     exc: Exception, docs: str = DOCS, schema: str = SCHEMA, request: Request | None = None
 ) -> JSONResponse:
@@ -101,7 +106,7 @@ def as_response(
         return error_response(exc.status, exc.code, exc.message, exc.hint, exc.headers)
     if isinstance(exc, RequestValidationError):
         return _validation(exc, schema, _operation(request) if request is not None else None)
-    if isinstance(exc, HTTPException) and exc.status_code == 400 and exc.__cause__ is not None:
+    if isinstance(exc, HTTPException) and exc.detail == _BODY_UNPARSED and exc.__cause__:
         return _unreadable(exc.__cause__)
     if isinstance(exc, HTTPException):
         return error_response(
