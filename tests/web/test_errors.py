@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from conveyor import App
+from conveyor.web import create_api
 
 from .conftest import Client, run
 
@@ -166,7 +167,6 @@ def test_unknown_task_lists_only_the_exposed_ones(client: Client) -> None:
 def test_nothing_is_exposed_by_default() -> None:
     app = App("closed", backend="memory://")
     app.task(name="t.anything")(lambda: None)
-    from conveyor.web import create_api
 
     async def scenario() -> httpx.Response:
         transport = httpx.ASGITransport(app=create_api(app, auth="off"))
@@ -253,3 +253,13 @@ def test_no_malformed_body_gets_past_a_4xx_or_shows_internals(client: Client) ->
         return wrong
 
     assert run(scenario()) == []
+
+
+def test_the_415_is_documented_with_the_error_body_wherever_a_body_is_read() -> None:
+    api = create_api(App("doc", backend="memory://"), auth="off")
+    operations = [op for path in api.openapi()["paths"].values() for op in path.values()]
+    documented = [op["responses"]["415"] for op in operations if "415" in op["responses"]]
+    assert documented  # the routes that read a JSON body
+    for response in documented:
+        schema = response["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/ErrorBody"}

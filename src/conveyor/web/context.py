@@ -93,7 +93,11 @@ class Section:
             )  # fmt: skip
             route = self.router.routes[-1]  # the one just added
             if isinstance(route, ApiRoute) and route.body_field is not None:
+                # Known only once FastAPI has read the endpoint: added to the fields it
+                # built from ``responses`` too (the same ErrorBody field as every error's),
+                # so the document gives the 415 its body schema.
                 route.responses = {**route.responses, **NOT_JSON}
+                route.response_fields = {**route.response_fields, 415: route.response_fields[400]}
             return endpoint
 
         return add
