@@ -171,6 +171,22 @@ def test_every_change_needs_the_role_the_csrf_field_and_this_origin(app: App) ->
     assert [(j.task, j.headers["schedule"]) for j in ran] == [("dash.add", "nightly")]
 
 
+def test_cookies_set_over_https_are_secure(app: App) -> None:
+    operate = token(app, "operate")
+
+    async def main() -> list[str]:
+        transport = httpx.ASGITransport(app=create_api(app, auth="required"))
+        async with httpx.AsyncClient(transport=transport, base_url="https://localhost") as c:
+            csrf = await login(c, operate)
+            done = await c.post("/ui/queues/default/pause", data={"csrf": csrf},
+                                headers={"Origin": "https://localhost"})  # fmt: skip
+            assert done.status_code == 303
+            return done.headers.get_list("set-cookie")
+
+    (flash,) = asyncio.run(main())  # the outcome shown on the next page
+    assert "secure" in flash.lower().split("; ")
+
+
 def test_jobs_pages_filters_and_bulk_actions(app: App, clock: FakeClock) -> None:
     ids = []
     for i in range(5):

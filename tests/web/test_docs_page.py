@@ -52,6 +52,9 @@ def test_the_docs_page_loads_everything_from_its_own_origin() -> None:
                 assert url.startswith(f"{prefix}/docs/{PACKAGE}-"), url
                 asset = await c.get(url)
                 assert asset.status_code == 200, url
+                # a versioned path never changes: cached for good, its type not sniffed
+                assert "immutable" in asset.headers["cache-control"], url
+                assert asset.headers["x-content-type-options"] == "nosniff", url
             assert f"url: '{prefix}/openapi.json'" in page.text
             missing = await c.get(f"{prefix}/docs/{PACKAGE}-0.0.0/swagger-ui.css")
             assert missing.json()["error"]["code"] == "not_found"

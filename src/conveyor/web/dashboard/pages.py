@@ -186,13 +186,12 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         await _audit(request, me, outcome, status)
         response = RedirectResponse(_back(request, back), status_code=303)
         # quoted: a cookie holds ASCII only, and messages quote names in any script
-        response.set_cookie(
-            FLASH, quote(message[:300]), path=prefix, httponly=True, samesite="strict"
-        )
+        secure = request.url.scheme == "https"  # as the session cookie
+        response.set_cookie(FLASH, quote(message[:300]), path=prefix, httponly=True,
+                            samesite="strict", secure=secure)  # fmt: skip
         if typed and outcome != "ok":
-            response.set_cookie(
-                TYPED, quote(urlencode(typed)), path=prefix, httponly=True, samesite="strict"
-            )
+            response.set_cookie(TYPED, quote(urlencode(typed)), path=prefix, httponly=True,
+                                samesite="strict", secure=secure)  # fmt: skip
         return response
 
     async def _audit(request: Request, me: Viewer, outcome: str, status: int) -> None:
