@@ -40,3 +40,27 @@ local function pg_add(dir, m)
   return known
 end
 
+
+-- A page past IX_PAGE members, rewritten as full pages: past 128 members Redis made it a
+-- skiplist, and a smaller one stays a skiplist; pages of IX_PAGE members are listpacks.
+-- Each is written newest first: a listpack insert walks from the front to the member's
+-- place, so each stops at the front instead of walking the whole page.
+local function pg_cut(dir, start)
+  local page = dir .. ":" .. start
+  if redis.call("ZCARD", page) <= IX_PAGE then return end
+  local all = redis.call("ZRANGE", page, 0, -1)
+  redis.call("DEL", page)
+  for i = 1, #all, IX_PAGE do
+    local last, args = math.min(i + IX_PAGE - 1, #all), {}
+    for k = last, i, -1 do
+      args[#args + 1] = 0
+      args[#args + 1] = all[k]
+    end
+    if i == 1 then
+      redis.call("ZADD", page, unpack(args))
+    else
+      redis.call("ZADD", dir .. ":" .. all[i], unpack(args))
+      redis.call("ZADD", dir, 0, all[i])
+    end
+  end
+end
