@@ -11,6 +11,13 @@
 -- members of mixed priorities), or a due tail that falls in one page's range joins it.
 local IX_TAIL = 120
 
+-- Every entry of the tail at key, which is then gone (nil when it is empty): one LPOP with
+-- a count (Redis 6.2), where LRANGE and DEL took two. A tail never holds IX_TAIL entries
+-- after a call returns (the call that fills it folds it), so the count takes them all.
+local function tl_take(key)
+  return redis.call("LPOP", key, 1000) or nil
+end
+
 -- a < b in byte order (Redis's order; Lua's own comparison follows the locale).
 local function byte_less(a, b)
   for i = 1, math.min(#a, #b) do
@@ -34,9 +41,8 @@ end
 
 local function ix_fold(P)
   local tail, dir = P .. ":newids", P .. ":ids"
-  local ids = redis.call("LRANGE", tail, 0, -1)
-  if #ids == 0 then return end
-  redis.call("DEL", tail)
+  local ids = tl_take(tail)
+  if not ids then return end
   if #ids >= IX_TAIL / 2 and #ids <= IX_PAGE then
     local sorted = tail .. ":sorted"
     tl_add(sorted, ids)
@@ -63,9 +69,15 @@ end
 -- A queue's due tail into its due pages (q:<queue>:due, index.lua's rd_*).
 local function rd_fold(P, queue)
   local tail, dir = P .. ":q:" .. queue .. ":newdue", P .. ":q:" .. queue .. ":due"
-  local ms = redis.call("LRANGE", tail, 0, -1)
-  if #ms == 0 then return end
-  redis.call("DEL", tail)
+  local ms = tl_take(tail)
+  if not ms then return end
+  local last = redis.call("ZRANGE", dir, -1, -1)[1]  -- the last page's start
+  if last == nil then  -- no page at all (a claim that keeps up): the tail is the first
+    tl_add(dir .. ":", ms)
+    redis.call("ZADD", dir, 0, "")
+    if #ms > IX_PAGE then pg_cut(dir, "") end
+    return
+  end
   if #ms == 1 then
     pg_add(dir, ms[1])
     return
@@ -73,10 +85,9 @@ local function rd_fold(P, queue)
   local sorted = tail .. ":sorted"
   tl_add(sorted, ms)
   local from = redis.call("ZRANGE", sorted, 0, 0)[1]
-  local last = redis.call("ZRANGE", dir, -1, -1)[1]  -- the last page's start
-  if last == nil or (#ms >= IX_TAIL / 2
-      and not redis.call("ZRANGEBYLEX", dir .. ":" .. last, "[" .. from, "+", "LIMIT", 0, 1)[1]) then
-    -- No page at all, or a full tail after the last page's last member: a page of its own.
+  if #ms >= IX_TAIL / 2
+      and not redis.call("ZRANGEBYLEX", dir .. ":" .. last, "[" .. from, "+", "LIMIT", 0, 1)[1] then
+    -- A full tail after the last page's last member: a page of its own, as it is.
     redis.call("RENAME", sorted, dir .. ":" .. from)
     redis.call("ZADD", dir, 0, from)
     pg_cut(dir, from)
