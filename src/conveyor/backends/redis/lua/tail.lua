@@ -39,13 +39,24 @@ local function tl_add(key, ms)
   redis.call("ZADD", key, unpack(args))
 end
 
+-- A new sorted set at key holding ms (at most 128 of them: a listpack), sorted by Redis:
+-- a set, then ZUNIONSTORE, which sorts in a skiplist and writes the listpack in one pass
+-- (measured: 120 members in about two thirds of tl_add's time, whose every insert also
+-- searches the listpack for the member).
+local function tl_sorted(key, ms)
+  local set = key .. ":set"
+  redis.call("SADD", set, unpack(ms))
+  redis.call("ZUNIONSTORE", key, 1, set, "WEIGHTS", 0)  -- a set member scores 1: 0 here
+  redis.call("DEL", set)
+end
+
 local function ix_fold(P)
   local tail, dir = P .. ":newids", P .. ":ids"
   local ids = tl_take(tail)
   if not ids then return end
   if #ids >= IX_TAIL / 2 and #ids <= IX_PAGE then
     local sorted = tail .. ":sorted"
-    tl_add(sorted, ids)
+    tl_sorted(sorted, ids)
     local lo = redis.call("ZRANGE", sorted, 0, 0)[1]
     local start = redis.call("ZRANGE", dir, -1, -1)[1]
     local last = start and redis.call("ZRANGE", dir .. ":" .. start, -1, -1)[1]
@@ -83,7 +94,7 @@ local function rd_fold(P, queue)
     return
   end
   local sorted = tail .. ":sorted"
-  tl_add(sorted, ms)
+  tl_sorted(sorted, ms)
   local from = redis.call("ZRANGE", sorted, 0, 0)[1]
   if #ms >= IX_TAIL / 2
       and not redis.call("ZRANGEBYLEX", dir .. ":" .. last, "[" .. from, "+", "LIMIT", 0, 1)[1] then
