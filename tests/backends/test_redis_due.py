@@ -162,8 +162,9 @@ def test_a_full_due_tail_of_new_jobs_becomes_pages_as_it_is(backend: Backend) ->
 
 
 def test_a_job_in_the_due_tail_is_seen_cancelled_and_purged(backend: Backend) -> None:
-    """Every reader of the due pages folds the tail first: the worker's next-due check,
-    the doctor's views, cancel (which takes the job's member out) and purge."""
+    """Every reader of the due pages sees the tail: the worker's next-due check counts
+    it; the doctor's and `inspect queues`' views, cancel (which takes the job's member
+    out) and purge fold it in first."""
     first = [job(backend, priority=p) for p in (5, 9, 0, 5)]
     for record in first:
         backend.enqueue([record])
@@ -174,7 +175,11 @@ def test_a_job_in_the_due_tail_is_seen_cancelled_and_purged(backend: Backend) ->
     second = [job(backend, priority=p) for p in (7, 3)]
     for record in second:
         backend.enqueue([record])
-    assert backend.oldest_waiting() == {"default": first[0].run_at}
+    elsewhere = job(backend, queue="other")
+    backend.enqueue([elsewhere])
+    # Every queue's tail (what `conveyor inspect queues` reads: docs/redis.md, going back).
+    assert backend.oldest_waiting() == {"default": first[0].run_at, "other": elsewhere.run_at}
+    assert tail(backend) == tail(backend, "other") == []
     victim = job(backend, priority=9)
     backend.enqueue([victim])
     assert tail(backend) != []

@@ -101,7 +101,7 @@ local function rd_fold(P, queue)
     -- A full tail after the last page's last member: a page of its own, as it is.
     redis.call("RENAME", sorted, dir .. ":" .. from)
     redis.call("ZADD", dir, 0, from)
-    pg_cut(dir, from)
+    if #ms > IX_PAGE then pg_cut(dir, from) end
     return
   end
   -- Page by page: the members in one page's range join it with one command (those before
