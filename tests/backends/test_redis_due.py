@@ -122,8 +122,11 @@ def test_single_enqueues_wait_in_the_due_tail_and_are_claimed_in_order_with_the_
     # Idempotent: a job in the tail, or one folded from it, is a job already.
     assert backend.enqueue([records[-1]]) == [False]
     assert backend.enqueue([records[310]]) == [False]
+    extra = job(backend, priority=3)  # a batch with one of them: only the new job is added
+    assert backend.enqueue([records[-2], extra]) == [False, True]
+    records.append(extra)
     assert len(tail(backend)) == 110
-    assert backend.counts()[("default", State.PENDING)] == 650
+    assert backend.counts()[("default", State.PENDING)] == 651
     assert set(pages(backend, "default").values()) == {"listpack"}
     expected = claim_order(records)
     assert [r.id for r in backend.claim(["default"], "w", 5, 30)] == expected[:5]
