@@ -11,9 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis
 
 from conveyor import App
 from conveyor.backends import Backend
+from conveyor.backends.redis.connection import _lua
 from conveyor.records import JobQuery, JobRecord
 from conveyor.states import State
 from conveyor.testing import FakeClock
@@ -217,6 +219,49 @@ def test_a_due_tail_entry_whose_job_an_earlier_version_cancelled_is_dropped(
     assert [r.id for r in backend.claim(["default"], "w", 3, 30)] == [waiting.id]
     assert backend.claim(["default"], "w", 3, 30) == []
     assert tail(backend) == []
+
+
+def test_a_fold_cut_short_leaves_its_tail_and_the_next_adds_nothing_twice(
+    backend: Backend,
+) -> None:
+    """A fold deletes a tail only once its members are in the pages: a script that fails in
+    between (what it wrote stays: a write Redis refuses when it is out of memory) leaves
+    them in the tail, some in a page too, and the next fold adds what a page holds already
+    as a no-op: each job listed and claimed once, in order."""
+    records = [job(backend, priority=p) for p in [5, 9, 0] * 50]
+    for record in records:
+        backend.enqueue([record])
+    assert len(tail(backend)) == 30  # the 120 before were folded
+    # Each fold run with Redis refusing its second ZADD (the due tail: after its first page
+    # took its members; the id tail: after its first id went in).
+    refused = "\n".join(
+        [
+            """
+local real, n = redis, 0
+local redis = {call = function(cmd, ...)
+  if cmd == "ZADD" then
+    n = n + 1
+    if n == 2 then return real.error_reply("OOM command not allowed (test)") and error("OOM") end
+  end
+  return real.call(cmd, ...)
+end}
+""",
+            _lua("pages"),
+            _lua("tail"),
+            "if ARGV[2] == 'due' then rd_fold(ARGV[1], 'default') else ix_fold(ARGV[1]) end",
+        ]
+    )
+    client: Any = backend.client  # type: ignore[attr-defined]
+    for which in ("due", "ids"):
+        with pytest.raises(redis.ResponseError, match="OOM"):
+            client.eval(refused, 1, backend._key("ids"), backend.prefix, which)  # type: ignore[attr-defined]
+    assert len(tail(backend)) == 30
+    assert client.llen(backend._key("newids")) == 30  # type: ignore[attr-defined]
+    listed = backend.list_jobs(JobQuery(limit=1000))
+    assert sorted(r.id for r in listed) == sorted(r.id for r in records)
+    assert drain(backend, ["default"], 7) == claim_order(records)
+    assert tail(backend) == []
+    assert pages(backend, "default") == {}
 
 
 def to_earlier_layout(backend: Any, queue: str) -> None:

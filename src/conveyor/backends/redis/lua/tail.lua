@@ -11,11 +11,14 @@
 -- members of mixed priorities), or a due tail that falls in one page's range joins it.
 local IX_TAIL = 120
 
--- Every entry of the tail at key, which is then gone (nil when it is empty): one LPOP with
--- a count (Redis 6.2), where LRANGE and DEL took two. A tail never holds IX_TAIL entries
--- after a call returns (the call that fills it folds it), so the count takes them all.
-local function tl_take(key)
-  return redis.call("LPOP", key, 1000) or nil
+-- Every entry of the tail at key (nil when it is empty). The fold deletes the tail only
+-- once its entries are in the pages: a script that fails in between (a write Redis
+-- refuses when it is out of memory; what a script wrote stays) leaves them in the tail,
+-- and the next fold adds again what a page already holds as a no-op. Nothing is lost.
+local function tl_read(key)
+  local entries = redis.call("LRANGE", key, 0, -1)
+  if #entries == 0 then return nil end
+  return entries
 end
 
 -- a < b in byte order (Redis's order; Lua's own comparison follows the locale).
@@ -50,10 +53,7 @@ local function tl_sorted(key, ms)
   redis.call("DEL", set)
 end
 
-local function ix_fold(P)
-  local tail, dir = P .. ":newids", P .. ":ids"
-  local ids = tl_take(tail)
-  if not ids then return end
+local function ix_place(tail, dir, ids)
   if #ids >= IX_TAIL / 2 and #ids <= IX_PAGE then
     local sorted = tail .. ":sorted"
     tl_sorted(sorted, ids)
@@ -77,11 +77,16 @@ local function ix_fold(P)
   for _, id in ipairs(ids) do pg_add(dir, id) end
 end
 
--- A queue's due tail into its due pages (q:<queue>:due, index.lua's rd_*).
-local function rd_fold(P, queue)
-  local tail, dir = P .. ":q:" .. queue .. ":newdue", P .. ":q:" .. queue .. ":due"
-  local ms = tl_take(tail)
-  if not ms then return end
+local function ix_fold(P)
+  local tail, dir = P .. ":newids", P .. ":ids"
+  local ids = tl_read(tail)
+  if not ids then return end
+  ix_place(tail, dir, ids)
+  redis.call("DEL", tail)
+end
+
+-- A queue's due tail's members ms into its due pages (dir: q:<queue>:due, index.lua's rd_*).
+local function rd_place(tail, dir, ms)
   local last = redis.call("ZRANGE", dir, -1, -1)[1]  -- the last page's start
   if last == nil then  -- no page at all (a claim that keeps up): the tail is the first
     tl_add(dir .. ":", ms)
@@ -123,4 +128,12 @@ local function rd_fold(P, queue)
     from = after and redis.call("ZRANGEBYLEX", sorted, "[" .. after, "+", "LIMIT", 0, 1)[1]
   end
   redis.call("DEL", sorted)
+end
+
+local function rd_fold(P, queue)
+  local tail, dir = P .. ":q:" .. queue .. ":newdue", P .. ":q:" .. queue .. ":due"
+  local ms = tl_read(tail)
+  if not ms then return end
+  rd_place(tail, dir, ms)
+  redis.call("DEL", tail)
 end
