@@ -1,6 +1,7 @@
 """Each queue's due jobs on Redis (lua/index.lua, ``rd_*``): members "<score><id>" in
 pages small enough for Redis's compact encoding, claimed in the contract's order
-(priority, then run_at, then id) across pages, and an earlier version's ready sorted set
+(priority, then run_at, then id) across pages, single enqueues appended to a due tail that
+every reader folds in first, and an earlier version's ready sorted set
 (``q:<queue>:ready``) moved into them, lazily by claims and at once by ``migrate``."""
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis
 
 from conveyor import App
 from conveyor.backends import Backend
+from conveyor.backends.redis.connection import _lua
 from conveyor.records import JobQuery, JobRecord
 from conveyor.states import State
 from conveyor.testing import FakeClock
@@ -99,6 +102,166 @@ def test_two_queues_merge_in_claim_order(backend: Backend) -> None:
     records = mixed(backend, 400, random.Random(7), queues="ab")
     backend.enqueue(records)
     assert drain(backend, ["a", "b"], 11) == claim_order(records)
+
+
+def tail(backend: Any, queue: str = "default") -> list[str]:
+    """The queue's due tail: the members single enqueues appended since the last fold."""
+    return list(backend.client.lrange(backend._key("q", queue, "newdue"), 0, -1))
+
+
+def test_single_enqueues_wait_in_the_due_tail_and_are_claimed_in_order_with_the_pages(
+    backend: Backend, clock: FakeClock
+) -> None:
+    """A single delay() appends its job's due member to the queue's due tail (one RPUSH);
+    the tail is folded into the pages at 120 and by each claim before it reads, so jobs in
+    the pages and in the tail, of mixed priorities and times, are claimed in order."""
+    rng = random.Random(11)
+    records = mixed(backend, 650, rng)
+    assert backend.enqueue(records[:300]) == [True] * 300  # a batch: into the pages
+    for record in records[300:]:
+        assert backend.enqueue([record]) == [True]
+    assert len(tail(backend)) == 350 - 240  # folded at 120 and at 240, the rest waits
+    # Idempotent: a job in the tail, or one folded from it, is a job already.
+    assert backend.enqueue([records[-1]]) == [False]
+    assert backend.enqueue([records[310]]) == [False]
+    extra = job(backend, priority=3)  # a batch with one of them: only the new job is added
+    assert backend.enqueue([records[-2], extra]) == [False, True]
+    records.append(extra)
+    assert len(tail(backend)) == 110
+    assert backend.counts()[("default", State.PENDING)] == 651
+    assert set(pages(backend, "default").values()) == {"listpack"}
+    expected = claim_order(records)
+    assert [r.id for r in backend.claim(["default"], "w", 5, 30)] == expected[:5]
+    assert tail(backend) == []  # the claim folded it before it picked
+    # New jobs behind the pages (one priority, growing times) while some are claimed.
+    clock.advance(1.0)
+    later = [job(backend) for _ in range(200)]
+    for record in later:
+        backend.enqueue([record])
+    assert drain(backend, ["default"], 7) == claim_order(records + later)[5:]
+    assert pages(backend, "default") == {}
+    assert tail(backend) == []
+
+
+def test_a_full_due_tail_of_new_jobs_becomes_pages_as_it_is(backend: Backend) -> None:
+    """Jobs of one priority due at once sort after every page: a full tail becomes a page
+    of its own (no page rewritten), so an earlier worker, which reads the pages only,
+    sees them once 120 are queued (docs/redis.md, upgrading)."""
+    records = [job(backend) for _ in range(370)]
+    for record in records[:119]:
+        backend.enqueue([record])
+    assert pages(backend, "default") == {}
+    assert len(tail(backend)) == 119
+    backend.enqueue([records[119]])
+    assert tail(backend) == []
+    assert len(pages(backend, "default")) == 1
+    for record in records[120:]:
+        backend.enqueue([record])
+    due = backend._key("q", "default", "due")  # type: ignore[attr-defined]
+    client: Any = backend.client  # type: ignore[attr-defined]
+    sizes = [client.zcard(f"{due}:{start}") for start in client.zrange(due, 0, -1)]
+    assert sizes == [120, 120, 120]
+    assert len(tail(backend)) == 10
+    assert set(pages(backend, "default").values()) == {"listpack"}
+    assert drain(backend, ["default"], 50) == [r.id for r in records]
+
+
+def test_a_job_in_the_due_tail_is_seen_cancelled_and_purged(backend: Backend) -> None:
+    """Every reader of the due pages sees the tail: the worker's next-due check counts
+    it; the doctor's and `inspect queues`' views, cancel (which takes the job's member
+    out) and purge fold it in first."""
+    first = [job(backend, priority=p) for p in (5, 9, 0, 5)]
+    for record in first:
+        backend.enqueue([record])
+    assert len(tail(backend)) == 4
+    assert backend.next_due(["default"]) == backend.now()
+    assert backend.waiting_tasks() == {"default": {"tests.noop"}}
+    assert len(tail(backend)) == 0  # folded
+    second = [job(backend, priority=p) for p in (7, 3)]
+    for record in second:
+        backend.enqueue([record])
+    elsewhere = job(backend, queue="other")
+    backend.enqueue([elsewhere])
+    # Every queue's tail (what `conveyor inspect queues` reads: docs/redis.md, going back).
+    assert backend.oldest_waiting() == {"default": first[0].run_at, "other": elsewhere.run_at}
+    assert tail(backend) == tail(backend, "other") == []
+    victim = job(backend, priority=9)
+    backend.enqueue([victim])
+    assert tail(backend) != []
+    assert backend.cancel(victim.id).state is State.REVOKED
+    assert tail(backend) == []
+    counts = backend.counts()
+    assert (counts[("default", State.PENDING)], counts[("default", State.REVOKED)]) == (6, 1)
+    claimed = backend.claim(["default"], "w", 3, 30)
+    assert [r.id for r in claimed] == claim_order(first + second)[:3]
+    more = [job(backend) for _ in range(3)]
+    for record in more:
+        backend.enqueue([record])
+    assert len(tail(backend)) == 3
+    assert backend.purge("default") == 3 + 3  # three left of the six, and the tail's three
+    assert tail(backend) == []
+    assert pages(backend, "default") == {}
+    assert all(backend.get(r.id).state is State.REVOKED for r in more)
+    assert backend.claim(["default"], "w", 10, 30) == []
+
+
+def test_a_due_tail_entry_whose_job_an_earlier_version_cancelled_is_dropped(
+    backend: Backend,
+) -> None:
+    """An earlier version's cancel does not know the tail: it marks the job REVOKED and
+    leaves its member there; folded in, the claim drops it, as in the pages."""
+    revoked, waiting = job(backend), job(backend)
+    for record in (revoked, waiting):
+        backend.enqueue([record])
+    client: Any = backend.client  # type: ignore[attr-defined]
+    client.hset(backend._key("job", revoked.id), "state", "REVOKED")  # type: ignore[attr-defined]
+    assert len(tail(backend)) == 2
+    assert [r.id for r in backend.claim(["default"], "w", 3, 30)] == [waiting.id]
+    assert backend.claim(["default"], "w", 3, 30) == []
+    assert tail(backend) == []
+
+
+def test_a_fold_cut_short_leaves_its_tail_and_the_next_adds_nothing_twice(
+    backend: Backend,
+) -> None:
+    """A fold deletes a tail only once its members are in the pages: a script that fails in
+    between (what it wrote stays: a write Redis refuses when it is out of memory) leaves
+    them in the tail, some in a page too, and the next fold adds what a page holds already
+    as a no-op: each job listed and claimed once, in order."""
+    records = [job(backend, priority=p) for p in [5, 9, 0] * 50]
+    for record in records:
+        backend.enqueue([record])
+    assert len(tail(backend)) == 30  # the 120 before were folded
+    # Each fold run with Redis refusing its second ZADD (the due tail: after its first page
+    # took its members; the id tail: after its first id went in).
+    refused = "\n".join(
+        [
+            """
+local real, n = redis, 0
+local redis = {call = function(cmd, ...)
+  if cmd == "ZADD" then
+    n = n + 1
+    if n == 2 then return real.error_reply("OOM command not allowed (test)") and error("OOM") end
+  end
+  return real.call(cmd, ...)
+end}
+""",
+            _lua("pages"),
+            _lua("tail"),
+            "if ARGV[2] == 'due' then rd_fold(ARGV[1], 'default') else ix_fold(ARGV[1]) end",
+        ]
+    )
+    client: Any = backend.client  # type: ignore[attr-defined]
+    for which in ("due", "ids"):
+        with pytest.raises(redis.ResponseError, match="OOM"):
+            client.eval(refused, 1, backend._key("ids"), backend.prefix, which)  # type: ignore[attr-defined]
+    assert len(tail(backend)) == 30
+    assert client.llen(backend._key("newids")) == 30  # type: ignore[attr-defined]
+    listed = backend.list_jobs(JobQuery(limit=1000))
+    assert sorted(r.id for r in listed) == sorted(r.id for r in records)
+    assert drain(backend, ["default"], 7) == claim_order(records)
+    assert tail(backend) == []
+    assert pages(backend, "default") == {}
 
 
 def to_earlier_layout(backend: Any, queue: str) -> None:

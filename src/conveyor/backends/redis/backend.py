@@ -245,7 +245,8 @@ class RedisBackend(RedisConnection):
         pipe = self.client.pipeline(transaction=False)
         live = [q for q in queues if q not in paused]
         for queue in live:
-            pipe.exists(self._key("q", queue, "due"), self._key("q", queue, "ready"))
+            # the due pages, the due tail (lua/tail.lua), an earlier version's ready set
+            pipe.exists(*(self._key("q", queue, k) for k in ("due", "newdue", "ready")))
             pipe.zrange(self._key("q", queue, "delayed"), 0, 0, withscores=True)
         answers = pipe.execute()
         due: list[float] = []

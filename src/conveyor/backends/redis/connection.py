@@ -44,7 +44,8 @@ _ROLLUP = _lua("rollup")
 #: Scripts that run without common.lua: defining its functions costs ~10 µs a call.
 STANDALONE = frozenset({"enqueue_one"})
 #: Standalone scripts that add to the paged sets (job ids, due jobs): pages.lua and
-#: tail.lua (the id index's tail) go before them, and only they. Every other script has
+#: tail.lua (the tails of the id index and of each queue's due pages) go before them,
+#: and only they. Every other script has
 #: pages.lua, tail.lua, index.lua (the rest of the paged sets), then common.lua.
 PAGED = frozenset({"enqueue_one"})
 #: Scripts that end jobs' runs: rollup.lua (the per-minute rollups) goes before them,

@@ -29,6 +29,7 @@ end
 -- what is taken from a queue is the front of its pages.
 local fronts = {}
 for i, q in ipairs(queues) do
+  rd_fold(P, q)  -- the jobs single enqueues left in the queue's due tail (tail.lua)
   if redis.call("EXISTS", K("q", q, "ready")) == 1 then rd_migrate(P, q, math.max(limit, 200)) end
   fronts[i] = pg_first(rd_dir(P, q), limit)
 end

@@ -19,10 +19,14 @@ end
 for i = 12, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call("HSET", key, unpack(fields))
 local run_at = tonumber(ARGV[9])
-local known = false  -- the queue is in `queues` (its due pages held jobs, all queued so)
+local known = false  -- the queue is in `queues` (its due tail held jobs, all queued so)
 if run_at <= tonumber(ARGV[2]) then
-  known = pg_add(P .. ":q:" .. queue .. ":due", string.format("%015.0f",
+  -- Its due member joins the queue's due tail (tail.lua): one command where a page took
+  -- three; every reader of the due pages, the claim first, folds the tail in first.
+  local n = redis.call("RPUSH", P .. ":q:" .. queue .. ":newdue", string.format("%015.0f",
     (9 - tonumber(ARGV[6])) * 4398046511104 + math.floor(run_at * 1000)) .. id)
+  if n >= IX_TAIL then rd_fold(P, queue) end
+  known = n > 1
   local wake = P .. ":q:" .. queue .. ":wake"
   if redis.call("LLEN", wake) == 0 then redis.call("LPUSH", wake, "1") end
 else

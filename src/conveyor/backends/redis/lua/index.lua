@@ -67,24 +67,7 @@ local function pg_add_many(dir, ms, lo, hi)
     end
     redis.call("ZADD", page, unpack(args))
   end
-  if redis.call("ZCARD", page) <= IX_PAGE then return end
-  -- Rewritten, not trimmed: past 128 members Redis made the page a skiplist, and a
-  -- smaller one stays a skiplist; pages of IX_PAGE members are listpacks again.
-  local all = redis.call("ZRANGE", page, 0, -1)
-  redis.call("DEL", page)
-  for i = 1, #all, IX_PAGE do
-    local args = {}
-    for k = i, math.min(i + IX_PAGE - 1, #all) do
-      args[#args + 1] = 0
-      args[#args + 1] = all[k]
-    end
-    if i == 1 then
-      redis.call("ZADD", page, unpack(args))
-    else
-      redis.call("ZADD", dir .. ":" .. all[i], unpack(args))
-      redis.call("ZADD", dir, 0, all[i])
-    end
-  end
+  pg_cut(dir, start)
 end
 
 local function ix_add_many(P, ids, lo, hi) pg_add_many(P .. ":ids", ids, lo, hi) end
@@ -117,6 +100,7 @@ local function rd_add(P, queue, priority, run_at, id)
   pg_add(rd_dir(P, queue), rd_member(priority, run_at, id))
 end
 local function rd_remove(P, queue, priority, run_at, id)
+  rd_fold(P, queue)  -- its member may be in the queue's due tail (tail.lua)
   pg_remove(rd_dir(P, queue), rd_member(priority, run_at, id), false)
   redis.call("ZREM", P .. ":q:" .. queue .. ":ready", id)  -- not migrated yet
 end

@@ -1,8 +1,10 @@
--- ARGV: prefix, queue... Read only. Per queue, the oldest run_at (ms) among the first
--- due job of each priority (each is the oldest of its priority), or "" for none.
+-- ARGV: prefix, queue... Per queue, the oldest run_at (ms) among the first due job of
+-- each priority (each is the oldest of its priority), or "" for none. Writes nothing but
+-- the fold of each queue's due tail (tail.lua).
 local out = {}
 for i = 2, #ARGV do
   local dir, oldest = rd_dir(ARGV[1], ARGV[i]), nil
+  rd_fold(ARGV[1], ARGV[i])
   for rank = 0, 9 do
     local lo = rd_head(rank * RD_BAND)
     -- The first member from lo on: in lo's page, else the first of a later page.

@@ -34,9 +34,38 @@ local function pg_add(dir, m)
     args[2 * i - 1] = 0
     args[2 * i] = x
   end
+  -- The new page and its directory entry before the old page lets go (ZREM, which Redis
+  -- never refuses): a script that fails partway leaves the moved members in a page.
   redis.call("ZADD", dir .. ":" .. moved[1], unpack(args))
-  redis.call("ZREM", page, unpack(moved))
   redis.call("ZADD", dir, 0, moved[1])
+  redis.call("ZREM", page, unpack(moved))
   return known
 end
 
+-- A page past IX_PAGE members, rewritten as full pages: past 128 members Redis made it a
+-- skiplist, and a smaller one stays a skiplist; pages of IX_PAGE members are listpacks.
+-- Each is written newest first: a listpack insert walks from the front to the member's
+-- place, so each stops at the front instead of walking the whole page. The pages after
+-- the first are written before the first is replaced, by a RENAME: a script that fails
+-- partway (what it wrote stays: a write Redis refuses when it is out of memory) leaves
+-- each member in a page, some in two (claims and folds take that), never in none.
+local function pg_cut(dir, start)
+  local page = dir .. ":" .. start
+  if redis.call("ZCARD", page) <= IX_PAGE then return end
+  local all, first = redis.call("ZRANGE", page, 0, -1), nil
+  for i = 1, #all, IX_PAGE do
+    local last, args = math.min(i + IX_PAGE - 1, #all), {}
+    for k = last, i, -1 do
+      args[#args + 1] = 0
+      args[#args + 1] = all[k]
+    end
+    if i == 1 then
+      first = args
+    else
+      redis.call("ZADD", dir .. ":" .. all[i], unpack(args))
+      redis.call("ZADD", dir, 0, all[i])
+    end
+  end
+  redis.call("ZADD", dir .. "~cut", unpack(first))
+  redis.call("RENAME", dir .. "~cut", page)
+end

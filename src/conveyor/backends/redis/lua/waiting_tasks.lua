@@ -1,4 +1,5 @@
--- ARGV: prefix, sample. Read only. Per queue, the tasks of its next `sample` due jobs
+-- ARGV: prefix, sample. Writes nothing but the fold of each queue's due tail (tail.lua).
+-- Per queue, the tasks of its next `sample` due jobs
 -- and its `sample` delayed ones due first, as {queue, {task, ...}, ...}: one round trip
 -- instead of one HGET per job (doctor's task check on a large backlog).
 local sample = tonumber(ARGV[2])
@@ -6,6 +7,7 @@ local out = {}
 for _, queue in ipairs(redis.call("SMEMBERS", K("queues"))) do
   local seen, tasks = {}, {}
   local ids = {}
+  rd_fold(P, queue)
   for i, m in ipairs(pg_first(rd_dir(P, queue), sample)) do ids[i] = string.sub(m, 16) end
   for _, set in ipairs({"ready", "delayed"}) do  -- ready: an earlier version's, not migrated
     for _, id in ipairs(redis.call("ZRANGE", K("q", queue, set), 0, sample - 1)) do
