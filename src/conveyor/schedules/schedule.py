@@ -31,6 +31,8 @@ from ..task import Signature
 MISFIRE_POLICIES = ("once", "all", "skip")
 #: The shortest interval accepted (seconds).
 MIN_EVERY = 1.0
+#: The longest interval accepted (seconds): a year, as the longest delay the API takes.
+MAX_EVERY = 366 * 86400.0
 #: Ticks older than this are never fired, whatever the misfire policy (seconds): 7 days.
 MAX_CATCHUP_AGE = 7 * 86400.0
 #: At most this many missed ticks are fired at once under ``misfire="all"``.
@@ -91,11 +93,23 @@ class Schedule:
                 raise ScheduleError(
                     f"schedule {self.name!r}: cron {self.cron!r} is not valid: {exc}"
                 ) from None
-        if self.every is not None and (
-            not isinstance(self.every, int | float) or self.every < MIN_EVERY
+        if self.every is not None and not (
+            isinstance(self.every, int | float)
+            and not isinstance(self.every, bool)
+            and MIN_EVERY <= self.every <= MAX_EVERY  # False for NaN; inf is above the cap
         ):
             raise ScheduleError(
-                f"schedule {self.name!r}: every must be at least {MIN_EVERY} s, not {self.every!r}"
+                f"schedule {self.name!r}: every must be {MIN_EVERY:g} to {MAX_EVERY:g} s "
+                f"(a year), not {self.every!r}"
+            )
+        if not (
+            isinstance(self.misfire_grace, int | float)
+            and not isinstance(self.misfire_grace, bool)
+            and 0 <= self.misfire_grace <= MAX_CATCHUP_AGE
+        ):
+            raise ScheduleError(
+                f"schedule {self.name!r}: misfire_grace must be 0 to {MAX_CATCHUP_AGE:g} s, "
+                f"not {self.misfire_grace!r}"
             )
         if self.misfire not in MISFIRE_POLICIES:
             raise ScheduleError(
