@@ -12,6 +12,7 @@ from conveyor import App, State, control
 from conveyor.errors import UnknownTask
 from conveyor.records import JobQuery
 from conveyor.scheduler import ScheduleError, Scheduler, job_id, sync_code_schedules
+from conveyor.task import Signature
 
 from ..conftest import FakeClock
 
@@ -301,3 +302,26 @@ def test_a_stored_schedule_that_does_not_load_is_logged_once_and_the_others_fire
     leader.step()
     assert job_id("broken", 1_800_000_020.0) in fired(sched_app, "broken")
     assert "schedule broken: fixed, firing again" in caplog.text
+
+
+def test_a_tick_an_earlier_version_fired_under_the_legacy_id_is_not_fired_again(
+    sched_app: App, clock: FakeClock
+) -> None:
+    clock.now = 1_800_000_005.0
+    leader = Scheduler(sched_app, name="a")
+    leader.step()
+    # An old leader fired tick ...010 under its id, then died before writing the state.
+    tick = 1_800_000_010.0
+    old = Signature(sched_app.declared_schedules()["every-10s"].task, [], {}, {
+        "queue": "beat", "job_id": "schedule:every-10s:1800000010000",
+        "headers": {"schedule": "every-10s", "tick": tick},
+    })  # fmt: skip
+    sched_app.enqueue_many([old])
+    clock.advance(15)  # now ...020: ticks ...010 and ...020 are due
+    leader.step()
+    assert fired(sched_app, "every-10s") == sorted(
+        ["schedule:every-10s:1800000010000", job_id("every-10s", 1_800_000_020.0)]
+    )
+    view = sched_app.schedules.get("every-10s")
+    assert view.last_tick == 1_800_000_020.0
+    assert view.last_job_id == job_id("every-10s", 1_800_000_020.0)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BackendError, EnqueueError
 from ..ids import new_id
 from ..schedules import Schedule, ScheduleError, job_id
+from ..schedules.schedule import legacy_job_id
 
 if TYPE_CHECKING:
     from ..app import App
@@ -142,6 +143,16 @@ class Scheduler:
         """Enqueue the ticks' jobs; returns the ticks it enqueued. A schedule that enqueue
         refuses (stored before its task's parameters changed, say) is logged and its ticks
         passed over, never retried every loop: one bad schedule must not stop the others."""
+        # A tick an earlier version fired has its job under the legacy id, which enqueue's
+        # id check does not see: an old leader killed between its enqueue and its state
+        # write, or one waking after a new leader took over, would fire the tick twice.
+        # One read for all the ticks. Drop it once no supported version can be upgraded
+        # from one that used ``schedule:<name>:<ms>`` ids (and such jobs are pruned).
+        legacy = {legacy_job_id(schedule.name, tick): tick for tick in ticks}
+        done = {legacy[job] for job in self.backend.get_many(list(legacy))}
+        ticks = [tick for tick in ticks if tick not in done]
+        if not ticks:
+            return []
         try:
             self.app.enqueue_many(schedule.signature(tick) for tick in ticks)
         except EnqueueError as exc:

@@ -188,7 +188,12 @@ def job_id(name: str, tick: float) -> str:
     A UUIDv7 of the tick's millisecond (the rest hashed from the name and tick), so a
     fired job sorts with the jobs created at its tick in "newest first" lists. The job's
     ``schedule`` and ``tick`` headers say which schedule fired it. (Earlier versions used the id
-    ``schedule:<name>:<tick in ms>``; stores keep such jobs until they are pruned.)
+    ``legacy_job_id`` gives; stores keep such jobs until they are pruned.)
     """
     ms = round(tick * 1000)
     return derived_id(ms, f"{name}:{ms}")
+
+
+def legacy_job_id(name: str, tick: float) -> str:
+    """The id earlier versions gave a tick's job: ``schedule:<name>:<tick in ms>``."""
+    return f"schedule:{name}:{round(tick * 1000)}"
