@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -121,3 +122,18 @@ def test_bad_schedules_are_refused_with_the_reason(fields: dict[str, object], me
 def test_schedule_arguments_must_survive_json() -> None:
     with pytest.raises(SerializationError):
         Schedule("s", "t", every=5, args=[{1, 2}])
+
+
+def test_the_code_hash_covers_what_a_declaration_sets_not_the_defaults() -> None:
+    @dataclass
+    class Later(Schedule):  # a later version adds a field, with a default
+        jitter: float = 0.0
+
+    declared = {"cron": "0 1 * * *", "tz": "Europe/Berlin", "args": ["full"], "source": "code"}
+    today = Schedule("nightly", "reports.daily", **declared).code_hash()  # type: ignore[arg-type]
+    assert Later("nightly", "reports.daily", **declared).code_hash() == today  # type: ignore[arg-type]
+    set_ = Later("nightly", "reports.daily", jitter=5.0, **declared)  # type: ignore[arg-type]
+    assert set_.code_hash() != today
+    plain = Schedule("n", "t", every=5).code_hash()
+    assert Schedule("n", "t", every=5, tz="UTC").code_hash() == plain  # a default, said
+    assert Schedule("n", "t", every=5, paused=True).code_hash() == plain  # a pause is runtime's

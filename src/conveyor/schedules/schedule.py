@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -138,7 +138,15 @@ class Schedule:
         return Signature(self.task, self.args, self.kwargs, options)
 
     def code_hash(self) -> str:
-        data = {k: v for k, v in self.spec().items() if k != "paused"}
+        """A hash of what the declaration sets: the fields whose value is not the default
+        (``paused`` aside, which a runtime pause owns). A field a later version adds, with
+        a default, leaves every existing declaration's hash, and so its runtime edit, as
+        it was."""
+        data = {
+            f.name: value
+            for f in fields(self)
+            if f.name != "paused" and (value := getattr(self, f.name)) != _default(f)
+        }
         return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
     # -- tick arithmetic ------------------------------------------------------------------
@@ -180,6 +188,13 @@ class Schedule:
         if self.misfire == "skip":
             return recent
         return recent or due[-1:]  # "once": the missed ticks become one job
+
+
+def _default(f: Any) -> Any:
+    """A dataclass field's default value (``MISSING`` when it has none)."""
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    return f.default
 
 
 def job_id(name: str, tick: float) -> str:
