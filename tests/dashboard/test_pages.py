@@ -455,3 +455,44 @@ def test_a_running_job_cancelled_without_terminate_says_so_on_its_page(app: App)
     page = browse(app, scenario)
     assert "STARTED" in page
     assert "revoked while running, without terminate" in page
+
+
+def test_the_schedule_form_refuses_an_interval_that_is_not_a_finite_duration_in_range(
+    app: App,
+) -> None:
+    admin = token(app, "admin")
+    app.schedules.add("nightly", "dash.add", every=60, args=[1, 2])
+
+    async def scenario(c: httpx.AsyncClient) -> None:
+        csrf = await login(c, admin)
+        for typed, error in [
+            ("nan", "error: &#39;nan&#39; is not a duration"),
+            ("inf", "error: &#39;inf&#39; is not a duration"),
+            ("1e999", "error: &#39;1e999&#39; is not a duration"),
+            ("-5", "error: &#39;-5&#39; is not a duration"),
+            ("9" * 30, "every must be 1 to 3.16224e+07 s (a year)"),
+            ("0.5", "every must be 1 to"),
+        ]:
+            r = await c.post("/ui/schedules/nightly/edit", data={"csrf": csrf, "every": typed})
+            assert r.status_code == 303
+            page = await c.get("/ui/schedules")
+            assert page.status_code == 200
+            assert error in page.text, typed
+            assert app.schedules.get("nightly").schedule.every == 60
+        await c.post("/ui/schedules/nightly/edit", data={"csrf": csrf, "every": "15m"})
+        assert "now fires every 900 s" in (await c.get("/ui/schedules")).text
+        assert app.schedules.get("nightly").schedule.every == 900
+        # as an earlier version stored it: the page says what is wrong, and the form fixes it
+        spec = app.backend.schedules()["nightly"][0]
+        app.backend.put_schedule("nightly", {**spec, "every": float("nan")})
+        app.schedules.add("other", "dash.add", every=60, args=[1, 2])
+        assert (await c.get("/ui/")).status_code == 200  # the overview runs doctor's checks
+        page = await c.get("/ui/schedules")
+        assert page.status_code == 200
+        assert "schedules/other/edit" in page.text  # the others still show
+        assert "schedules/nightly/edit" not in page.text
+        await c.post("/ui/schedules/nightly/edit", data={"csrf": csrf, "every": "60"})
+        assert "schedules/nightly/edit" in (await c.get("/ui/schedules")).text
+        assert app.schedules.get("nightly").schedule.every == 60
+
+    browse(app, scenario)

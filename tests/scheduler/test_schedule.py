@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -102,7 +103,13 @@ def test_a_ticks_job_id_sorts_with_the_ids_made_at_its_tick() -> None:
         ({"cron": "0 1 * * *", "every": 5}, "exactly one of cron"),
         ({"cron": "61 * * * *"}, "is not valid"),
         ({"cron": "0 1 * * *", "tz": "Mars/Olympus"}, "unknown time zone"),
-        ({"every": 0.5}, "at least 1.0"),
+        ({"every": 0.5}, "every must be 1 to 3.16224e"),
+        ({"every": float("nan")}, "every must be 1 to .*not nan"),
+        ({"every": float("inf")}, "every must be 1 to .*not inf"),
+        ({"every": 1e999}, "every must be 1 to"),
+        ({"every": 367 * 86400}, r"every must be 1 to 3.16224e\+07 s \(a year\)"),
+        ({"every": True}, "every must be"),
+        ({"every": 5, "misfire_grace": float("nan")}, "misfire_grace must be 0 to"),
         ({"every": 5, "misfire": "sometimes"}, "misfire must be one of"),
         ({"every": 5, "options": {"countdown": 3}}, "options may be"),
     ],
@@ -115,3 +122,18 @@ def test_bad_schedules_are_refused_with_the_reason(fields: dict[str, object], me
 def test_schedule_arguments_must_survive_json() -> None:
     with pytest.raises(SerializationError):
         Schedule("s", "t", every=5, args=[{1, 2}])
+
+
+def test_the_code_hash_covers_what_a_declaration_sets_not_the_defaults() -> None:
+    @dataclass
+    class Later(Schedule):  # a later version adds a field, with a default
+        jitter: float = 0.0
+
+    declared = {"cron": "0 1 * * *", "tz": "Europe/Berlin", "args": ["full"], "source": "code"}
+    today = Schedule("nightly", "reports.daily", **declared).code_hash()  # type: ignore[arg-type]
+    assert Later("nightly", "reports.daily", **declared).code_hash() == today  # type: ignore[arg-type]
+    set_ = Later("nightly", "reports.daily", jitter=5.0, **declared)  # type: ignore[arg-type]
+    assert set_.code_hash() != today
+    plain = Schedule("n", "t", every=5).code_hash()
+    assert Schedule("n", "t", every=5, tz="UTC").code_hash() == plain  # a default, said
+    assert Schedule("n", "t", every=5, paused=True).code_hash() == plain  # a pause is runtime's

@@ -12,6 +12,7 @@ from conveyor import App, State, control
 from conveyor.errors import UnknownTask
 from conveyor.records import JobQuery
 from conveyor.scheduler import ScheduleError, Scheduler, job_id, sync_code_schedules
+from conveyor.task import Signature
 
 from ..conftest import FakeClock
 
@@ -262,3 +263,65 @@ def test_a_stored_schedule_enqueue_refuses_is_logged_and_the_others_fire(
     refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
     assert len(refused) == 1
     assert "schedule old: 1 tick(s) refused, nothing enqueued: task 'reports.daily'" in refused[0]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"every": float("nan")},  # an older version took nan, inf, 1e999 (a store may keep null)
+        {"every": 1e999},
+        {"every": None, "cron": None},
+        {"tz": "Mars/Olympus"},  # a zone a later tzdata dropped
+    ],
+)
+def test_a_stored_schedule_that_does_not_load_is_logged_once_and_the_others_fire(
+    sched_app: App, clock: FakeClock, caplog: pytest.LogCaptureFixture, bad: dict[str, object]
+) -> None:
+    caplog.set_level(logging.INFO, "conveyor.scheduler")
+    spec = sched_app.schedules.add("broken", "reports.daily", every=10, args=["x"]).spec()
+    sched_app.backend.put_schedule("broken", {**spec, **bad})  # as the older version stored it
+    clock.now = 1_800_000_005.0
+    leader = Scheduler(sched_app, name="a")
+    leader.step()
+    clock.advance(10)
+    leader.step()
+    leader.step()
+    assert fired(sched_app) == [job_id("every-10s", 1_800_000_010.0)]
+    skipped = [r for r in caplog.records if "skipped until it is fixed" in r.getMessage()]
+    assert len(skipped) == 1, "logged once, not at every step"
+    assert skipped[0].levelname == "ERROR"
+    assert skipped[0].getMessage().startswith("schedule broken is skipped until it is fixed")
+    # the listings leave it out (a page, doctor, the API still list the others); get names it
+    assert "broken" not in {v.schedule.name for v in sched_app.schedules.list()}
+    assert list(sched_app.schedules.broken()) == ["broken"]
+    with pytest.raises(ScheduleError, match="the scheduler skips it: fix it with `conveyor sch"):
+        sched_app.schedules.get("broken")
+    # an edit fixes it (the stored value is not loaded first): it fires at its next tick
+    sched_app.schedules.update("broken", every=10, tz="UTC")
+    clock.advance(10)
+    leader.step()
+    assert job_id("broken", 1_800_000_020.0) in fired(sched_app, "broken")
+    assert "schedule broken: fixed, firing again" in caplog.text
+
+
+def test_a_tick_an_earlier_version_fired_under_the_legacy_id_is_not_fired_again(
+    sched_app: App, clock: FakeClock
+) -> None:
+    clock.now = 1_800_000_005.0
+    leader = Scheduler(sched_app, name="a")
+    leader.step()
+    # An old leader fired tick ...010 under its id, then died before writing the state.
+    tick = 1_800_000_010.0
+    old = Signature(sched_app.declared_schedules()["every-10s"].task, [], {}, {
+        "queue": "beat", "job_id": "schedule:every-10s:1800000010000",
+        "headers": {"schedule": "every-10s", "tick": tick},
+    })  # fmt: skip
+    sched_app.enqueue_many([old])
+    clock.advance(15)  # now ...020: ticks ...010 and ...020 are due
+    leader.step()
+    assert fired(sched_app, "every-10s") == sorted(
+        ["schedule:every-10s:1800000010000", job_id("every-10s", 1_800_000_020.0)]
+    )
+    view = sched_app.schedules.get("every-10s")
+    assert view.last_tick == 1_800_000_020.0
+    assert view.last_job_id == job_id("every-10s", 1_800_000_020.0)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BackendError, EnqueueError
 from ..ids import new_id
 from ..schedules import Schedule, ScheduleError, job_id
+from ..schedules.schedule import legacy_job_id
 
 if TYPE_CHECKING:
     from ..app import App
@@ -33,6 +34,9 @@ class Scheduler:
         self.id = name or new_id()
         self.leader = False
         self._stop = threading.Event()
+        #: The schedules that failed to load or fire, by name: the stored spec (as text) that
+        #: failed, so each failure is logged once, not at every step.
+        self._broken: dict[str, str] = {}
         #: Set once the scheduler runs (``Service``).
         self.ready = threading.Event()
 
@@ -78,12 +82,36 @@ class Scheduler:
             return MAX_SLEEP
         now = self.backend.now()
         upcoming = [
-            self._fire_due(Schedule.from_spec(spec), state, now)
-            for spec, state in self.backend.schedules().values()
+            self._step_one(name, spec, state, now)
+            for name, (spec, state) in self.backend.schedules().items()
             if not spec.get("paused")
         ]
-        soonest = min(upcoming, default=now + MAX_SLEEP)
+        soonest = min((t for t in upcoming if t is not None), default=now + MAX_SLEEP)
         return max(0.01, min(MAX_SLEEP, self.lock_ttl / 3, soonest - self.backend.now()))
+
+    def _step_one(
+        self, name: str, spec: dict[str, Any], state: dict[str, Any], now: float
+    ) -> float | None:
+        """Fire one schedule's due ticks; returns its next run, or None if it is broken.
+
+        One bad schedule must not stop the others: a stored schedule that does not load
+        (an older version stored a value this one refuses) or fails to fire is logged,
+        once until its spec changes, and skipped; its state is left as it was, so once it
+        is fixed its missed ticks fire by its misfire policy. A backend failure is not the
+        schedule's: it stops the step, and ``run`` retries."""
+        try:
+            next_run = self._fire_due(Schedule.from_spec(spec), state, now)
+        except BackendError:
+            raise
+        except Exception as exc:  # whatever it is, it is this schedule's alone
+            if self._broken.get(name) != (seen := repr(spec)):
+                self._broken[name] = seen
+                log.error("schedule %s is skipped until it is fixed (`conveyor schedules edit` "
+                          "or `delete`): %s: %s", name, type(exc).__name__, exc)  # fmt: skip
+            return None
+        if self._broken.pop(name, None) is not None:
+            log.info("schedule %s: fixed, firing again", name)
+        return next_run
 
     def _fire_due(self, schedule: Schedule, state: dict[str, Any], now: float) -> float:
         """Enqueue the schedule's due ticks; returns its next run time."""
@@ -102,8 +130,7 @@ class Scheduler:
                 len(due) - len(fire),
                 schedule.misfire,
             )
-        if fire and not self._enqueue(schedule, fire):
-            fire = []
+        fire = self._enqueue(schedule, fire) if fire else []
         next_run = schedule.next_tick(due[-1])
         self.backend.set_schedule_state(schedule.name, {
             **state, "last_tick": due[-1], "next_run": next_run,
@@ -112,19 +139,29 @@ class Scheduler:
         })  # fmt: skip
         return next_run
 
-    def _enqueue(self, schedule: Schedule, ticks: list[float]) -> bool:
-        """Enqueue the ticks' jobs. A schedule that enqueue refuses (stored before its task's
-        parameters changed, say) is logged and its ticks passed over, never retried every
-        loop: one bad schedule must not stop the others."""
+    def _enqueue(self, schedule: Schedule, ticks: list[float]) -> list[float]:
+        """Enqueue the ticks' jobs; returns the ticks it enqueued. A schedule that enqueue
+        refuses (stored before its task's parameters changed, say) is logged and its ticks
+        passed over, never retried every loop: one bad schedule must not stop the others."""
+        # A tick an earlier version fired has its job under the legacy id, which enqueue's
+        # id check does not see: an old leader killed between its enqueue and its state
+        # write, or one waking after a new leader took over, would fire the tick twice.
+        # One read for all the ticks. Drop it once no supported version can be upgraded
+        # from one that used ``schedule:<name>:<ms>`` ids (and such jobs are pruned).
+        legacy = {legacy_job_id(schedule.name, tick): tick for tick in ticks}
+        done = {legacy[job] for job in self.backend.get_many(list(legacy))}
+        ticks = [tick for tick in ticks if tick not in done]
+        if not ticks:
+            return []
         try:
             self.app.enqueue_many(schedule.signature(tick) for tick in ticks)
         except EnqueueError as exc:
             log.error("schedule %s: %d tick(s) refused, nothing enqueued: %s; fix it with "
                       "`conveyor schedules edit`", schedule.name, len(ticks), exc)  # fmt: skip
-            return False
+            return []
         log.info("schedule %s: enqueued %d tick(s), last %s",
                  schedule.name, len(ticks), job_id(schedule.name, ticks[-1]))  # fmt: skip
-        return True
+        return ticks
 
 
 def sync_code_schedules(app: App) -> None:

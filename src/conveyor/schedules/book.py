@@ -6,6 +6,7 @@ loop, so nothing needs a restart.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,8 @@ from .schedule import Schedule, ScheduleError
 if TYPE_CHECKING:
     from ..app import App
     from ..job import Job
+
+log = logging.getLogger("conveyor.schedules")
 
 
 @dataclass
@@ -36,8 +39,27 @@ class ScheduleBook:
         return self.app.backend.schedules()
 
     def list(self) -> list[ScheduleView]:
+        """Every stored schedule that loads. One that does not (``broken``) is left out and
+        logged, so one bad schedule does not stop a page, ``doctor`` or the API listing
+        the others; ``get`` names what is wrong with it."""
         now = self.app.backend.now()
-        return [_view(spec, state, now) for spec, state in self._load().values()]
+        views = []
+        for name, (spec, state) in self._load().items():
+            try:
+                views.append(_view(spec, state, now))
+            except ScheduleError as exc:
+                log.error("schedule %s is left out of the list: %s", name, exc)
+        return views
+
+    def broken(self) -> dict[str, str]:
+        """The stored schedules that do not load, by name, with what is wrong with each."""
+        found = {}
+        for name, (spec, _) in self._load().items():
+            try:
+                _loaded(spec)
+            except ScheduleError as exc:
+                found[name] = str(exc)
+        return found
 
     def _stored(self, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
         found = self._load().get(name)
@@ -66,12 +88,14 @@ class ScheduleBook:
         A code schedule keeps the hash of the declaration it was stored from, so the
         scheduler's start-up sync keeps the edit until that declaration changes."""
         stored = self._stored(name)[0]
-        spec = Schedule.from_spec(stored).spec()
+        # As stored, not loaded: an edit can fix a schedule an older version stored with a
+        # value this one refuses.
+        spec = {k: v for k, v in stored.items() if k in Schedule.__dataclass_fields__}
         if "cron" in changes and changes["cron"] is not None:
             spec["every"] = None
         if "every" in changes and changes["every"] is not None:
             spec["cron"] = None
-        unknown = set(changes) - set(spec)
+        unknown = set(changes) - set(Schedule.__dataclass_fields__)
         if unknown:
             raise ScheduleError(f"unknown schedule field(s): {', '.join(sorted(unknown))}")
         spec.update(changes)
@@ -118,8 +142,18 @@ def check_schedule(app: App, schedule: Schedule) -> None:
         ) from None
 
 
+def _loaded(spec: dict[str, Any]) -> Schedule:
+    try:
+        return Schedule.from_spec(spec)
+    except ScheduleError as exc:  # stored by an earlier version that took the value
+        raise ScheduleError(
+            f"{exc} (as stored); the scheduler skips it: fix it with `conveyor schedules "
+            f"edit {spec.get('name')}` or delete it"
+        ) from None
+
+
 def _view(spec: dict[str, Any], state: dict[str, Any], now: float) -> ScheduleView:
-    schedule = Schedule.from_spec(spec)
+    schedule = _loaded(spec)
     next_run = state.get("next_run")
     if next_run is None:  # not seen by a scheduler yet: its first tick since it was stored
         next_run = schedule.next_tick(state.get("last_tick") or state.get("created_at", now))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,6 +31,8 @@ from ..task import Signature
 MISFIRE_POLICIES = ("once", "all", "skip")
 #: The shortest interval accepted (seconds).
 MIN_EVERY = 1.0
+#: The longest interval accepted (seconds): a year, as the longest delay the API takes.
+MAX_EVERY = 366 * 86400.0
 #: Ticks older than this are never fired, whatever the misfire policy (seconds): 7 days.
 MAX_CATCHUP_AGE = 7 * 86400.0
 #: At most this many missed ticks are fired at once under ``misfire="all"``.
@@ -91,11 +93,23 @@ class Schedule:
                 raise ScheduleError(
                     f"schedule {self.name!r}: cron {self.cron!r} is not valid: {exc}"
                 ) from None
-        if self.every is not None and (
-            not isinstance(self.every, int | float) or self.every < MIN_EVERY
+        if self.every is not None and not (
+            isinstance(self.every, int | float)
+            and not isinstance(self.every, bool)
+            and MIN_EVERY <= self.every <= MAX_EVERY  # False for NaN; inf is above the cap
         ):
             raise ScheduleError(
-                f"schedule {self.name!r}: every must be at least {MIN_EVERY} s, not {self.every!r}"
+                f"schedule {self.name!r}: every must be {MIN_EVERY:g} to {MAX_EVERY:g} s "
+                f"(a year), not {self.every!r}"
+            )
+        if not (
+            isinstance(self.misfire_grace, int | float)
+            and not isinstance(self.misfire_grace, bool)
+            and 0 <= self.misfire_grace <= MAX_CATCHUP_AGE
+        ):
+            raise ScheduleError(
+                f"schedule {self.name!r}: misfire_grace must be 0 to {MAX_CATCHUP_AGE:g} s, "
+                f"not {self.misfire_grace!r}"
             )
         if self.misfire not in MISFIRE_POLICIES:
             raise ScheduleError(
@@ -124,7 +138,15 @@ class Schedule:
         return Signature(self.task, self.args, self.kwargs, options)
 
     def code_hash(self) -> str:
-        data = {k: v for k, v in self.spec().items() if k != "paused"}
+        """A hash of what the declaration sets: the fields whose value is not the default
+        (``paused`` aside, which a runtime pause owns). A field a later version adds, with
+        a default, leaves every existing declaration's hash, and so its runtime edit, as
+        it was."""
+        data = {
+            f.name: value
+            for f in fields(self)
+            if f.name != "paused" and (value := getattr(self, f.name)) != _default(f)
+        }
         return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
     # -- tick arithmetic ------------------------------------------------------------------
@@ -168,13 +190,25 @@ class Schedule:
         return recent or due[-1:]  # "once": the missed ticks become one job
 
 
+def _default(f: Any) -> Any:
+    """A dataclass field's default value (``MISSING`` when it has none)."""
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    return f.default
+
+
 def job_id(name: str, tick: float) -> str:
     """The id of the job a tick produces: the same in every scheduler, so a tick fires once.
 
     A UUIDv7 of the tick's millisecond (the rest hashed from the name and tick), so a
     fired job sorts with the jobs created at its tick in "newest first" lists. The job's
     ``schedule`` and ``tick`` headers say which schedule fired it. (Earlier versions used the id
-    ``schedule:<name>:<tick in ms>``; stores keep such jobs until they are pruned.)
+    ``legacy_job_id`` gives; stores keep such jobs until they are pruned.)
     """
     ms = round(tick * 1000)
     return derived_id(ms, f"{name}:{ms}")
+
+
+def legacy_job_id(name: str, tick: float) -> str:
+    """The id earlier versions gave a tick's job: ``schedule:<name>:<tick in ms>``."""
+    return f"schedule:{name}:{round(tick * 1000)}"

@@ -22,6 +22,7 @@ from pydantic import (
 from ..control.queues import Window
 from ..names import QUEUE_NAME_PATTERN
 from ..records import WorkerInfo
+from ..schedules.schedule import MAX_EVERY, MIN_EVERY
 from ..states import State
 
 #: The most jobs one batch submission may hold.
@@ -309,7 +310,7 @@ class ScheduleFields(Strict):
 
     task: Name | None = None
     cron: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
-    every: Annotated[StrictFloat, Field(ge=1, le=MAX_DELAY)] | None = Field(None, description="Seconds between runs.")  # fmt: skip
+    every: Annotated[StrictFloat, Field(ge=MIN_EVERY, le=MAX_EVERY)] | None = Field(None, description="Seconds between runs.")  # fmt: skip
     tz: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(None, description="IANA time zone for cron.")  # fmt: skip
     args: list[Any] | None = Field(None, max_length=1000)
     kwargs: dict[str, Any] | None = Field(None, max_length=1000)

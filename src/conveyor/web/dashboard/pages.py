@@ -24,6 +24,7 @@ from ...control import (
     retry_job,
 )
 from ...control.jobs import MAX_PAGE
+from ...control.util import parse_duration
 from ...errors import ConveyorError, JobNotFound
 from ...records import AuditEntry
 from ..audit import error_code
@@ -437,10 +438,10 @@ def _edit_schedule(book: ScheduleBook, name: str, cron: str, every: str) -> str:
     if not (cron or every):
         raise ConveyorError("give a cron expression or an interval in seconds")
     if every:
-        try:
-            seconds = float(every)
-        except ValueError:
-            raise ConveyorError(f"the interval must be seconds, not {every!r}") from None
+        try:  # as the CLI's --every reads it; the schedule checks the range
+            seconds = parse_duration(every)
+        except ValueError as exc:
+            raise ConveyorError(str(exc)) from None
         book.update(name, every=seconds)
         return f"schedule {name} now fires every {seconds:g} s"
     book.update(name, cron=cron)
