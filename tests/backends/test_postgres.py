@@ -385,3 +385,16 @@ def test_the_outcomes_and_the_claim_commit_together_or_not_at_all(url: str) -> N
             assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:
         backend.close()
+
+
+def test_session_options_in_the_url_reach_the_server(url: str) -> None:
+    """``?options=-c name=value``, percent-encoded as a URL carries it: the backend used
+    to pass it on decoded, and libpq refused the whole URL."""
+    backend = PostgresBackend(url + "&options=-c%20statement_timeout%3D4321")
+    try:
+        with backend._connection() as conn:
+            assert conn.execute("SHOW statement_timeout").fetchone() == ("4321ms",)
+            # Conveyor's own session option is kept beside the URL's.
+            assert conn.execute("SHOW idle_in_transaction_session_timeout").fetchone() == ("10s",)
+    finally:
+        backend.close()
