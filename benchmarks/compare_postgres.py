@@ -16,7 +16,9 @@ and after each backlog is filled: this server runs with autovacuum off, and a fr
 truncated table without statistics made procrastinate's fetch sort every waiting job, so
 the ratio measured the planner. procrastinate's sleep task is a coroutine, as its docs
 recommend for I/O: a sync task runs on asyncio's default pool of 6 threads here and
-could never run 20 at once.
+could never run 20 at once. Conveyor's worker runs with ``--prefetch 8`` (each child
+claims 5 at a time: the series since 2026-11) or, with ``--prefetch auto``, at its
+default, as ``compare_redis`` runs it (up to 32 a claim for short jobs).
 """
 
 from __future__ import annotations
