@@ -16,7 +16,9 @@ and after each backlog is filled: this server runs with autovacuum off, and a fr
 truncated table without statistics made procrastinate's fetch sort every waiting job, so
 the ratio measured the planner. procrastinate's sleep task is a coroutine, as its docs
 recommend for I/O: a sync task runs on asyncio's default pool of 6 threads here and
-could never run 20 at once.
+could never run 20 at once. Conveyor's worker runs with ``--prefetch 8`` (each child
+claims 5 at a time: the series since 2026-11) or, with ``--prefetch auto``, at its
+default, as ``compare_redis`` runs it (up to 32 a claim for short jobs).
 """
 
 from __future__ import annotations
@@ -63,13 +65,15 @@ def peer(env: dict[str, str], *args: str) -> dict[str, float]:
     return result
 
 
-def ours(kind: str, n: int, tmp: Path) -> dict[str, float]:
+def ours(kind: str, n: int, tmp: Path, auto_prefetch: bool = False) -> dict[str, float]:
     conveyor_bench.BACKEND = "postgres"
     try:
         if kind == "enqueue":
             return conveyor_bench.bench_enqueue(tmp, n)
         if kind == "throughput":
-            return conveyor_bench.bench_throughput(tmp, n, 2, "bench.work")
+            return conveyor_bench.bench_throughput(
+                tmp, n, 2, "bench.work", auto_prefetch=auto_prefetch
+            )
         if kind == "sleep":
             return conveyor_bench.bench_sleep(tmp, n, 0.05, 20)
         if kind == "memory":
@@ -137,6 +141,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=None)
     parser.add_argument("--workloads", help="comma-separated workloads (default: all)")
     parser.add_argument("--bodies", help="comma-separated task bodies (default: all)")
+    parser.add_argument("--prefetch", choices=["8", "auto"], default="8",
+                        help="Conveyor's worker: --prefetch 8 (the series so far) or its default, auto")  # fmt: skip
     args = parser.parse_args()
     reps, n, lat = (1, 2000, 100) if args.quick else (3, 10_000, 300)
     reps = args.reps or reps
@@ -170,7 +176,7 @@ def main() -> None:
                     # Same backlog for both: with fresh statistics procrastinate drains
                     # ~1,000 jobs/s here, and the ratio is asked at two backlog sizes.
                     got = (
-                        ours(kind, size, Path(folder))
+                        ours(kind, size, Path(folder), args.prefetch == "auto")
                         if who == "conveyor"
                         else peer(env, kind, str(size), *extra)
                     )

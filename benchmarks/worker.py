@@ -146,8 +146,16 @@ def analyze(url: str) -> None:
 
 
 def bench_throughput(
-    tmp: Path, n: int, processes: int, task: str = "bench.noop", window: Window = untimed
+    tmp: Path,
+    n: int,
+    processes: int,
+    task: str = "bench.noop",
+    window: Window = untimed,
+    auto_prefetch: bool = False,
 ) -> dict[str, float]:
+    """``n`` jobs drained by ``processes`` process-pool children with ``--prefetch``
+    4 a child (the figures' series since 2026-11); ``auto_prefetch``: without it, the
+    worker's default (docs/worker.md)."""
     app, url = fresh(tmp, "throughput")
     analyze(url)
     jobs = []
@@ -155,9 +163,8 @@ def bench_throughput(
         jobs += app.enqueue_many([Signature(task) for _ in range(min(1000, n - i))])
     analyze(url)
     with window("throughput"):
-        proc = start_worker(
-            url, "-P", "process", "-c", str(processes), "--burst", "--prefetch", str(processes * 4)
-        )
+        prefetch = [] if auto_prefetch else ["--prefetch", str(processes * 4)]
+        proc = start_worker(url, "-P", "process", "-c", str(processes), "--burst", *prefetch)
         proc.wait(600)
     records = finished_records(app, [j.id for j in jobs])
     if len(records) != n or any(r.state is not State.SUCCESS for r in records):

@@ -23,6 +23,7 @@ from conveyor.backends.postgres import PostgresBackend
 from conveyor.backends.postgres.connection import IDLE_IN_TRANSACTION_MS
 from conveyor.backends.sqlfiles import migrations
 from conveyor.errors import BackendError, ConfigurationError
+from conveyor.records import Outcome
 from conveyor.task import Signature
 from conveyor.worker import Worker
 
@@ -315,3 +316,85 @@ def test_cut_connections_are_replaced_within_a_second(
     assert max(gaps) < 2.0, f"no job finished for {max(gaps):.1f} s"
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(20) == 0
+
+
+def _rows(backend: PostgresBackend, table: str) -> int:
+    with backend._connection() as conn:
+        row = conn.execute(f'SELECT count(*) FROM "{backend.schema}".{table}').fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_a_batch_of_outcomes_is_stored_by_one_statement(url: str) -> None:
+    """One UPDATE an outcome ran the statement trigger once a job: a count delta row for
+    each state a job left and entered. One statement a batch writes one per (queue, state)."""
+    backend = PostgresBackend(url)
+    try:
+        App("t", backend=backend).enqueue_many([Signature("t.any") for _ in range(12)])
+        held = backend.claim(["default"], "w", 6, 30)
+        deltas = _rows(backend, "job_counts")
+        ended = [
+            Outcome(j.id, j.lease_token or "", State.SUCCESS, result=i) for i, j in enumerate(held)
+        ]
+        refused, claimed = backend.ack_and_claim(ended, ["default"], "w", 6, 30)
+        assert refused == []
+        assert len(claimed) == 6
+        # SUCCESS +6, STARTED -6 (the outcomes); PENDING -6, STARTED +6 (the claim).
+        assert _rows(backend, "job_counts") - deltas == 4
+        assert [backend.get(j.id).result for j in held] == list(range(6))
+        assert backend.counts() == {("default", State.SUCCESS): 6, ("default", State.STARTED): 6}
+        before = _rows(backend, "job_counts")
+        assert (
+            backend.ack([Outcome(j.id, j.lease_token or "", State.FAILURE) for j in claimed]) == []
+        )
+        assert _rows(backend, "job_counts") - before == 2
+    finally:
+        backend.close()
+
+
+def test_a_second_outcome_of_one_job_in_a_batch_is_refused(url: str) -> None:
+    backend = PostgresBackend(url)
+    try:
+        App("t", backend=backend).send_task("t.any")
+        (held,) = backend.claim(["default"], "w", 1, 30)
+        token = held.lease_token or ""
+        twice = [
+            Outcome(held.id, token, State.SUCCESS, result=1),
+            Outcome(held.id, token, State.FAILURE),
+        ]
+        assert backend.ack(twice) == [held.id]
+        record = backend.get(held.id)
+        assert (record.state, record.result, len(record.attempts)) == (State.SUCCESS, 1, 1)
+    finally:
+        backend.close()
+
+
+def test_the_outcomes_and_the_claim_commit_together_or_not_at_all(url: str) -> None:
+    """``ack_and_claim`` is one pipeline and one implicit transaction: a claim half that
+    fails leaves the outcomes unstored (the worker stores them again), never half done."""
+    backend = PostgresBackend(url)
+    try:
+        App("t", backend=backend).enqueue_many([Signature("t.any") for _ in range(3)])
+        held = backend.claim(["default"], "w", 2, 30)
+        backend._q["claim"] = "SELECT 1 / 0"
+        ended = [Outcome(j.id, j.lease_token or "", State.SUCCESS) for j in held]
+        with pytest.raises(BackendError, match="division by zero"):
+            backend.ack_and_claim(ended, ["default"], "w", 2, 30)
+        assert [backend.get(j.id).state for j in held] == [State.STARTED, State.STARTED]
+        assert backend.run_rollup(0) == {}
+        with backend._connection() as conn:  # the connection went back to the pool usable
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        backend.close()
+
+
+def test_session_options_in_the_url_reach_the_server(url: str) -> None:
+    """``?options=-c name=value``, percent-encoded as a URL carries it: the backend used
+    to pass it on decoded, and libpq refused the whole URL."""
+    backend = PostgresBackend(url + "&options=-c%20statement_timeout%3D4321")
+    try:
+        with backend._connection() as conn:
+            assert conn.execute("SHOW statement_timeout").fetchone() == ("4321ms",)
+            # Conveyor's own session option is kept beside the URL's.
+            assert conn.execute("SHOW idle_in_transaction_session_timeout").fetchone() == ("10s",)
+    finally:
+        backend.close()

@@ -45,8 +45,11 @@ def test_unfinished_jobs_lose_a_keep_until_an_older_enqueue_stored(
     unfinished job: a waiting job an older version stored with a past one survives prune."""
     dialect = "postgres" if url.startswith("postgres") else "sqlite"
     every = migrations(dialect)
-    with monkeypatch.context() as patch:  # the schema one version back
-        patch.setattr(f"conveyor.backends.{dialect}.migrations.migrations", lambda d: every[:-1])
+    # The schema just before the migration that clears those keep_untils.
+    clearing = next(n for n, script in every if "SET keep_until = NULL" in script)
+    with monkeypatch.context() as patch:
+        before = [m for m in every if m[0] < clearing]
+        patch.setattr(f"conveyor.backends.{dialect}.migrations.migrations", lambda d: before)
         old = App("old", backend=url)
         old.backend.counts()  # migrated on first use
         finished = old.send_task("t.any")
@@ -60,7 +63,7 @@ def test_unfinished_jobs_lose_a_keep_until_an_older_enqueue_stored(
             _set_keep_until(old.backend, job_id, past)
     upgraded = App("new", backend=url).backend
     if dialect == "postgres":
-        assert upgraded.migrate() == [every[-1][0]]  # type: ignore[attr-defined]
+        assert upgraded.migrate() == [n for n, _ in every if n >= clearing]  # type: ignore[attr-defined]
     assert upgraded.prune() == 1
     record = upgraded.get(waiting.id)
     assert (record.state, record.keep_until) == (State.PENDING, None)

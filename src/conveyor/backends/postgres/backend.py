@@ -35,7 +35,7 @@ from ...records import (
 )
 from ...states import MAX_PRIORITY, MIN_PRIORITY, State
 from ..base import TASK_SAMPLE, ClaimArgs, RevocationWatch
-from ..common import SQL_COLUMNS, SQLVerbs, add_runs, audit_entry, audit_row, brief_json, dump
+from ..common import SQL_COLUMNS, SQLVerbs, audit_entry, audit_row, brief_json, dump
 from ..listing import Dialect, page
 from ..rollup import Minute, minutes
 from .codec import job_columns, record
@@ -45,17 +45,40 @@ from .migrations import apply
 from .watch import ListenWatch
 
 
-def _each_returned(cur: Any, query: str, params: list[dict[str, Any]]) -> list[Any]:
-    """Run ``query`` (with RETURNING) for each parameter set in one pipelined batch; per
-    set, the row it returned, or None."""
-    if not params:
-        return []
-    cur.executemany(query, params, returning=True)
-    found = []
-    while True:
-        found.append(cur.fetchone())
-        if not cur.nextset():
-            return found
+def settle_params(
+    outcomes: list[Outcome], now: float, keep_until: float
+) -> tuple[dict[str, Any], list[str], list[str]]:
+    """The ``settle`` statement's arrays for a batch of outcomes; the ids it is asked about,
+    in order (ended, then retried); and the ids refused without asking: a second outcome
+    of a job already in the batch (one UPDATE an outcome refused it too: the first one had
+    ended the lease)."""
+    seen: set[str] = set()
+    ends: list[Outcome] = []
+    retries: list[Outcome] = []
+    again: list[str] = []
+    for o in outcomes:
+        if o.job_id in seen:
+            again.append(o.job_id)
+            continue
+        seen.add(o.job_id)
+        (retries if o.state is State.RETRY else ends).append(o)
+    params = {
+        "now": now, "keep_until": keep_until,
+        "ids": [o.job_id for o in ends], "tokens": [o.token for o in ends],
+        "states": [o.state.value for o in ends],
+        "results": [orjson.dumps(o.result).decode() if o.state is State.SUCCESS else None for o in ends],
+        "errors": [dump(o.error) for o in ends], "briefs": [brief_json(o.error) for o in ends],
+        "retry_ids": [o.job_id for o in retries], "retry_tokens": [o.token for o in retries],
+        "run_ats": [o.run_at or now for o in retries], "retry_errors": [dump(o.error) for o in retries],
+        "retry_briefs": [brief_json(o.error) for o in retries],
+    }  # fmt: skip
+    return params, [o.job_id for o in (*ends, *retries)], again
+
+
+def _refused(asked: list[str], stored: list[Any], again: list[str]) -> list[str]:
+    """The ids of a ``settle`` the store refused: asked about, not among the rows it returned."""
+    done = {row[0] for row in stored}
+    return [job_id for job_id in asked if job_id not in done] + again
 
 
 def _lease_arrays(leases: list[Lease]) -> dict[str, list[str]]:
@@ -120,17 +143,21 @@ class PostgresBackend(PostgresConnection):
     def _claim(
         self, queues: list[str], worker: str, limit: int, now: float, lease_until: float
     ) -> list[JobRecord]:
-        with self._tx() as conn:
-            return self._claim_on(conn, queues, worker, limit, now, lease_until)
+        with self._connection() as conn:
+            with conn.pipeline():
+                claimed = self._claim_on(conn, queues, worker, limit, now, lease_until)
+            return [record(row) for row in claimed.fetchall()]
 
     def _claim_on(
         self, conn: Any, queues: list[str], worker: str, limit: int, now: float, lease_until: float
-    ) -> list[JobRecord]:
+    ) -> Any:
+        """Queue the claim's statements on ``conn``'s pipeline (promote due delayed jobs,
+        then claim: two statements, so the claim sees what was promoted); returns the
+        claim's cursor, whose rows are there once the pipeline has ended."""
         conn.execute(self._q["promote"], {"now": now})
-        rows = conn.execute(self._q["claim"], {"queues": queues, "worker": worker, "now": now,
+        return conn.execute(self._q["claim"], {"queues": queues, "worker": worker, "now": now,
                                                "lease_until": lease_until, "limit": limit,
-                                               "prefix": self.lease_prefix}).fetchall()  # fmt: skip
-        return [record(row) for row in rows]
+                                               "prefix": self.lease_prefix})  # fmt: skip
 
     @guarded
     def _renew(self, leases: list[Lease], now: float, lease_until: float) -> HeartbeatReply:
@@ -147,41 +174,24 @@ class PostgresBackend(PostgresConnection):
 
     @guarded
     def _finish(self, outcomes: list[Outcome], now: float, keep_until: float) -> list[str]:
-        with self._tx() as conn:
-            return self._finish_on(conn, outcomes, now, keep_until)
+        params, asked, again = settle_params(outcomes, now, keep_until)
+        with self._connection() as conn:  # one statement, committed by the server on its own
+            return _refused(asked, conn.execute(self._q["settle"], params).fetchall(), again)
 
     @guarded
     def _finish_and_claim(
         self, outcomes: list[Outcome], now: float, keep_until: float, claim: ClaimArgs
     ) -> tuple[list[str], list[JobRecord]]:
-        """One transaction, so one commit (one WAL flush) for both."""
-        with self._tx() as conn:
-            refused = self._finish_on(conn, outcomes, now, keep_until)
-            return refused, self._claim_on(conn, *claim[:3], now, claim[3])
-
-    def _finish_on(
-        self, conn: Any, outcomes: list[Outcome], now: float, keep_until: float
-    ) -> list[str]:
-        retries = [o for o in outcomes if o.state is State.RETRY]
-        ends = [o for o in outcomes if o.state is not State.RETRY]
-        rejected, ended = [], []
-        with conn.cursor() as cur:
-            for batch, name in ((ends, "finish"), (retries, "snooze")):
-                params = [{
-                    "id": o.job_id, "token": o.token, "now": now, "error": dump(o.error), "brief": brief_json(o.error),
-                    "state": o.state.value, "keep_until": keep_until, "run_at": o.run_at or now,
-                    "result": orjson.dumps(o.result).decode() if o.state is State.SUCCESS else None,
-                } for o in batch]  # fmt: skip
-                done = _each_returned(cur, self._q[name] + "\nRETURNING queue, started_at", params)
-                rejected += [o.job_id for o, row in zip(batch, done, strict=True) if row is None]
-                if name == "finish":
-                    ended += [
-                        (row[0], o.state.value, row[1])
-                        for o, row in zip(batch, done, strict=True)
-                        if row
-                    ]
-        add_runs(conn, self._q, ended, now)
-        return rejected
+        """One pipeline (the outcomes, promote, claim), sent in one go and ended by one
+        Sync: one round trip, and one implicit transaction, so one commit (one WAL flush)
+        for both halves, and neither without the other."""
+        params, asked, again = settle_params(outcomes, now, keep_until)
+        with self._connection() as conn:
+            with conn.pipeline():
+                settled = conn.execute(self._q["settle"], params)
+                claimed = self._claim_on(conn, *claim[:3], now, claim[3])
+            refused = _refused(asked, settled.fetchall(), again)
+            return refused, [record(row) for row in claimed.fetchall()]
 
     @guarded
     def _release(self, leases: list[Lease], now: float, interrupted: dict[str, Any] | None) -> None:

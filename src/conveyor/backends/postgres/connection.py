@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
 
 from ...errors import BackendError, ConfigurationError
 from .. import common
@@ -135,10 +135,11 @@ class PostgresConnection(Backend):
         # Names this store's connections in pg_stat_activity (an operator can tell them
         # apart, and cut them); a name in the URL wins.
         query.setdefault("application_name", f"conveyor:{self.schema}")
+        # Values encoded again (parse_qs decoded them): an ``options=-c%20name%3Dvalue``
+        # passed on as ``-c name=value`` made libpq refuse the URL ("extra key/value
+        # separator").
         self.conninfo = urlunsplit(
-            parts._replace(
-                scheme="postgresql", query="&".join(f"{k}={v}" for k, v in query.items())
-            )
+            parts._replace(scheme="postgresql", query=urlencode(query, quote_via=quote))
         )
         schema = sql.Identifier(self.schema).as_string(None)
         self._q = {name: text.replace("{schema}", schema).replace("{columns}", ", ".join(SQL_COLUMNS))

@@ -85,21 +85,50 @@ FROM unnest(%(ids)s::text[], %(tokens)s::text[]) AS l(id, token)
 WHERE j.id = l.id AND j.state = 'STARTED' AND j.lease_token = l.token
 RETURNING j.id, j.revoke
 
--- name: finish
-UPDATE {schema}.jobs
-SET state = %(state)s, result = %(result)s::jsonb, error = %(error)s::jsonb, finished_at = %(now)s,
-    keep_until = %(keep_until)s, lease_token = NULL, lease_until = NULL,
-    attempts = attempts || jsonb_build_array(jsonb_build_object('attempt', attempt, 'worker', worker,
-        'started_at', started_at, 'finished_at', %(now)s::float8, 'state', %(state)s::text, 'error', %(brief)s::jsonb))
-WHERE id = %(id)s AND state = 'STARTED' AND lease_token = %(token)s
-
--- name: snooze
-UPDATE {schema}.jobs
-SET state = CASE WHEN %(run_at)s::float8 <= %(now)s::float8 THEN 'PENDING' ELSE 'RETRY' END,
-    error = %(error)s::jsonb, run_at = %(run_at)s, lease_token = NULL, lease_until = NULL,
-    attempts = attempts || jsonb_build_array(jsonb_build_object('attempt', attempt, 'worker', worker,
-        'started_at', started_at, 'finished_at', %(now)s::float8, 'state', 'RETRY', 'error', %(brief)s::jsonb))
-WHERE id = %(id)s AND state = 'STARTED' AND lease_token = %(token)s
+-- name: settle
+-- A batch of ended deliveries in one statement, whatever its size: the outcomes come as
+-- arrays (one element per delivery), so the statement triggers run once per batch, not
+-- once per job (one UPDATE per outcome fired them, and inserted a count delta, per job).
+-- `ended`: SUCCESS, FAILURE, REVOKED; `snoozed`: RETRY (PENDING again when due at once).
+-- A delivery whose lease is gone (the job is no longer STARTED with this token) matches
+-- no row and is refused. `runs`: the ended runs' per-minute rollups (migration 6), in the
+-- same statement, with rollup.bucket_of's arithmetic (as rollup.lua's). `id = ANY(ids)`
+-- bounds the rows read by the batch: with the join alone the planner read every STARTED
+-- row (jobs_state) and matched each against the arrays.
+WITH ended AS (
+    UPDATE {schema}.jobs AS j
+    SET state = o.state, result = o.result, error = o.error, finished_at = %(now)s,
+        keep_until = %(keep_until)s, lease_token = NULL, lease_until = NULL,
+        attempts = j.attempts || jsonb_build_array(jsonb_build_object('attempt', j.attempt,
+            'worker', j.worker, 'started_at', j.started_at, 'finished_at', %(now)s::float8,
+            'state', o.state, 'error', o.brief))
+    FROM unnest(%(ids)s::text[], %(tokens)s::text[], %(states)s::text[], %(results)s::jsonb[],
+                %(errors)s::jsonb[], %(briefs)s::jsonb[]) AS o(id, token, state, result, error, brief)
+    WHERE j.id = ANY(%(ids)s::text[]) AND j.id = o.id AND j.state = 'STARTED' AND j.lease_token = o.token
+    RETURNING j.id, j.queue, j.state, j.started_at
+), snoozed AS (
+    UPDATE {schema}.jobs AS j
+    SET state = CASE WHEN o.run_at <= %(now)s::float8 THEN 'PENDING' ELSE 'RETRY' END,
+        error = o.error, run_at = o.run_at, lease_token = NULL, lease_until = NULL,
+        attempts = j.attempts || jsonb_build_array(jsonb_build_object('attempt', j.attempt,
+            'worker', j.worker, 'started_at', j.started_at, 'finished_at', %(now)s::float8,
+            'state', 'RETRY', 'error', o.brief))
+    FROM unnest(%(retry_ids)s::text[], %(retry_tokens)s::text[], %(run_ats)s::float8[],
+                %(retry_errors)s::jsonb[], %(retry_briefs)s::jsonb[]) AS o(id, token, run_at, error, brief)
+    WHERE j.id = ANY(%(retry_ids)s::text[]) AND j.id = o.id AND j.state = 'STARTED' AND j.lease_token = o.token
+    RETURNING j.id
+), runs AS (
+    INSERT INTO {schema}.run_minute_deltas (minute, queue, bucket, finished, failed)
+    SELECT floor(%(now)s::float8 / 60)::bigint * 60, queue, bucket, count(*),
+           count(*) FILTER (WHERE state = 'FAILURE')
+    FROM (SELECT queue, state,
+                 CASE WHEN ran < 1e-4 THEN 0 ELSE least(160, 1 + floor(4 * ln(ran / 1e-4) / ln(2)))::int END
+                 AS bucket
+          FROM (SELECT queue, state, greatest(0, %(now)s::float8 - coalesce(started_at, %(now)s::float8)) AS ran
+                FROM ended) AS r) AS b
+    GROUP BY queue, bucket
+)
+SELECT id FROM ended UNION ALL SELECT id FROM snoozed
 
 -- name: release
 -- One statement for every lease, as renew (and for the same reason).
