@@ -285,14 +285,3 @@ def test_inspect_job_given_a_workflow_id_points_to_the_workflow(cli: Run, produc
     done = cli("inspect", "job", wf.id)
     assert done.returncode == 1
     assert f"'{wf.id}' is a workflow's id, not a job's; use app.workflow('{wf.id}')" in done.stderr
-
-
-def test_no_app_names_how_to_give_one_and_the_demos(tmp_path: Path) -> None:
-    env = {
-        k: v for k, v in cli_env(f"sqlite:///{tmp_path / 'c.db'}").items() if k != "CONVEYOR_APP"
-    }
-    done = run_cli(env, "doctor")
-    assert done.returncode == 2
-    assert "-A myproject.tasks:app" in done.stderr
-    assert "CONVEYOR_APP" in done.stderr
-    assert "conveyor -A conveyor.demo.tasks:app doctor" in done.stderr

@@ -116,7 +116,9 @@ def test_cli_without_an_app_says_how_to_give_one() -> None:
         timeout=30,
     )
     assert done.returncode == 2
-    assert "-A package.module:app" in done.stderr
+    assert "-A myproject.tasks:app" in done.stderr
+    assert "CONVEYOR_APP" in done.stderr
+    assert "conveyor -A conveyor.demo.tasks:app doctor" in done.stderr  # the demo's, by name
     bad = subprocess.run([sys.executable, "-m", "conveyor", "-A", "no_such_module:app", "worker"],
                          env=env, capture_output=True, text=True, timeout=30)  # fmt: skip
     assert bad.returncode != 0
