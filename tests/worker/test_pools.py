@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import pickle
 import threading
 import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
 
 import pytest
 
@@ -15,7 +19,9 @@ from conveyor.records import JobRecord, Outcome
 from conveyor.states import State
 from conveyor.worker import Worker
 from conveyor.worker.pools import Held, Stored, zygote
+from conveyor.worker.pools.messages import Acked, Bundle, Claimed, Message
 
+from .conftest import wait_until
 from .test_outcomes import drain
 
 
@@ -154,3 +160,43 @@ def test_a_delivery_ending_late_does_not_drop_the_same_jobs_next_delivery(
     assert worker._held[first.id].lease_token == "a-newer-token"
     worker._handle([Stored([Outcome(first.id, "a-newer-token", State.SUCCESS)], refused=[])])
     assert first.id not in worker._held
+
+
+@pytest.mark.parametrize("backend_kind", ["sqlite", "redis"])
+def test_a_childs_records_and_outcome_of_a_job_reach_the_worker_in_one_message(
+    worker_app: App,
+    start_worker: Callable[..., tuple[Worker, threading.Thread]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An idle worker's job: the child sends its records (``Claimed``) and its stored
+    outcome (``Acked``) in one message, so the worker's supervisor wakes once a job, not
+    twice (and its consumer thread with it)."""
+    got: list[Message] = []
+    recv = Connection.recv
+
+    def spy(conn: Connection) -> Any:
+        message = recv(conn)
+        if isinstance(message, Message):
+            got.append(message)
+        return message
+
+    monkeypatch.setattr(Connection, "recv", spy)
+    start_worker(pool="process", concurrency=1)
+    for _ in range(3):
+        job = worker_app.send_task("t.add", (1, 2))
+        assert job.get(timeout=20) == 3
+        acked = functools.partial(lambda job_id: any(job_id in ids_acked(m) for m in got), job.id)
+        wait_until(acked, 10, "the outcome at the worker")
+    bundles = [m for m in got if isinstance(m, Bundle | Claimed | Acked)]
+    assert [type(m) for m in bundles] == [Bundle] * 3
+    for bundle in bundles:
+        assert isinstance(bundle, Bundle)
+        claimed, acked = bundle.messages
+        assert isinstance(claimed, Claimed)
+        assert isinstance(acked, Acked)
+        assert [r.id for r in claimed.records] == [o.job_id for o in acked.outcomes]
+
+
+def ids_acked(message: Message) -> list[str]:
+    inner = message.messages if isinstance(message, Bundle) else (message,)
+    return [o.job_id for m in inner if isinstance(m, Acked) for o in m.outcomes]

@@ -52,6 +52,7 @@ from .base import Drained, Dropped, Held, Lost, Orphaned, Pool, Report, Stored, 
 from .child import ChildConfig, child_main
 from .messages import (
     Acked,
+    Bundle,
     Bye,
     Claimed,
     Fatal,
@@ -378,7 +379,9 @@ class ProcessPool(Pool):
         """Take every message waiting from ``child``; False when its pipe has closed."""
         try:
             while not child.gone and child.conn.poll():
-                self._message(child, child.conn.recv())
+                message = child.conn.recv()
+                for each in message.messages if isinstance(message, Bundle) else (message,):
+                    self._message(child, each)
         except (EOFError, OSError):
             return False
         return True
