@@ -158,6 +158,26 @@ def rss_kib() -> int:
             return 0
 
 
+@dataclass(frozen=True)
+class Link:
+    """A child's two one-way pipes to its worker: its orders in, its reports out. Not one
+    two-way socket: a blocked reader of a socket is woken whenever its peer reads (the
+    kernel wakes the socket's waiters when write space frees up), so each report the
+    worker read woke the child's listener for nothing, once a message."""
+
+    orders: Connection
+    reports: Connection
+
+    def recv(self) -> Any:
+        return self.orders.recv()
+
+    def send(self, message: FromChild) -> None:
+        self.reports.send(message)
+
+    def send_bytes(self, data: bytes) -> None:
+        self.reports.send_bytes(data)
+
+
 @dataclass(eq=False)
 class _ClaimRequest:
     """The main thread, its batch run: store what has finished and claim ``limit`` more
@@ -311,7 +331,7 @@ class _Storer:
 
 
 class _Runner:
-    def __init__(self, app: Any, conf: ChildConfig, conn: Connection, shared: Slot) -> None:
+    def __init__(self, app: Any, conf: ChildConfig, conn: Link, shared: Slot) -> None:
         self.app, self.conf, self.conn = app, conf, conn
         self.shared, self.counters = shared, shared.counters
         self.backend = app.backend
@@ -526,9 +546,10 @@ class _Runner:
         return IDLE_WAIT if due is None else min(IDLE_WAIT, max(0.0, due - now))
 
 
-def child_main(conf: ChildConfig, conn: Connection, shared: Any) -> None:
-    """Run jobs for the worker until told to stop (or drained, or retired). ``shared``:
-    the memory of this child's ``Slot``, which the worker reads too."""
+def child_main(conf: ChildConfig, conn: Link, shared: Any) -> None:
+    """Run jobs for the worker until told to stop (or drained, or retired). ``conn``: its
+    pipes to the worker; ``shared``: the memory of this child's ``Slot``, which the worker
+    reads too."""
     die_with_parent()
     # The parent decides when children stop: a Ctrl-C or a SIGTERM sent to the whole
     # process group must not kill jobs that a graceful shutdown lets finish.
