@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import pickle
+import platform
+import sys
 import threading
 import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +23,9 @@ from conveyor.records import JobRecord, Outcome
 from conveyor.states import State
 from conveyor.worker import Worker
 from conveyor.worker.pools import Held, Stored, zygote
+from conveyor.worker.pools.messages import Acked, Bundle, Claimed, Message
 
+from .conftest import wait_until
 from .test_outcomes import drain
 
 
@@ -154,3 +164,80 @@ def test_a_delivery_ending_late_does_not_drop_the_same_jobs_next_delivery(
     assert worker._held[first.id].lease_token == "a-newer-token"
     worker._handle([Stored([Outcome(first.id, "a-newer-token", State.SUCCESS)], refused=[])])
     assert first.id not in worker._held
+
+
+@pytest.mark.parametrize("backend_kind", ["sqlite", "redis"])
+def test_a_childs_records_and_outcome_of_a_job_reach_the_worker_in_one_message(
+    worker_app: App,
+    start_worker: Callable[..., tuple[Worker, threading.Thread]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An idle worker's job: the child sends its records (``Claimed``) and its stored
+    outcome (``Acked``) in one message, so the worker's supervisor wakes once a job, not
+    twice (and its consumer thread with it)."""
+    got: list[Message] = []
+    recv = Connection.recv
+
+    def spy(conn: Connection) -> Any:
+        message = recv(conn)
+        if isinstance(message, Message):
+            got.append(message)
+        return message
+
+    monkeypatch.setattr(Connection, "recv", spy)
+    start_worker(pool="process", concurrency=1)
+    for _ in range(3):
+        job = worker_app.send_task("t.add", (1, 2))
+        assert job.get(timeout=20) == 3
+        acked = functools.partial(lambda job_id: any(job_id in ids_acked(m) for m in got), job.id)
+        wait_until(acked, 10, "the outcome at the worker")
+    bundles = [m for m in got if isinstance(m, Bundle | Claimed | Acked)]
+    assert [type(m) for m in bundles] == [Bundle] * 3
+    for bundle in bundles:
+        assert isinstance(bundle, Bundle)
+        claimed, acked = bundle.messages
+        assert isinstance(claimed, Claimed)
+        assert isinstance(acked, Acked)
+        assert [r.id for r in claimed.records] == [o.job_id for o in acked.outcomes]
+
+
+def ids_acked(message: Message) -> list[str]:
+    inner = message.messages if isinstance(message, Bundle) else (message,)
+    return [o.job_id for m in inner if isinstance(m, Acked) for o in m.outcomes]
+
+
+def blocked_in_read(pid: int) -> list[int]:
+    """The threads of ``pid`` blocked in read(2) (x86-64 Linux: system call 0)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            if (task / "syscall").read_text().split()[0] == "0":
+                found.append(int(task.name))
+    return found
+
+
+def switches(pid: int, tid: int) -> int:
+    status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+    return int(status.split("\nvoluntary_ctxt_switches:")[1].split()[0])
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.machine() != "x86_64",
+    reason="reads x86-64 Linux system call numbers from /proc",
+)
+@pytest.mark.parametrize("backend_kind", ["sqlite"])
+def test_a_childs_listener_sleeps_while_its_worker_reads_its_reports(
+    worker_app: App, start_worker: Callable[..., tuple[Worker, threading.Thread]]
+) -> None:
+    """A child's listener waits for orders, and none come while jobs run: it must not wake.
+    Over one two-way socket it woke each time the worker read a report (the kernel wakes a
+    socket's waiters when its peer frees write space): once a job, for nothing."""
+    worker, _ = start_worker(pool="process", concurrency=1)
+    assert worker_app.send_task("t.add", (1, 2)).get(timeout=20) == 3
+    (pid,) = worker.pool.child_pids()  # type: ignore[attr-defined]
+    (listener,) = wait_until(lambda: blocked_in_read(pid), 10, "the listener in read(2)")
+    before = switches(pid, listener)
+    for _ in range(20):
+        assert worker_app.send_task("t.add", (1, 2)).get(timeout=20) == 3
+    time.sleep(0.2)  # the last report read
+    assert switches(pid, listener) - before < 3

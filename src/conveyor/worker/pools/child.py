@@ -19,9 +19,11 @@ Three threads:
   together even when their task releases the GIL (any I/O does, and would otherwise let
   the storer wake and store after nearly every job), an idle worker's job (a batch of
   one) is stored the moment it ends, and a result waits at most 20 ms even when a long
-  job runs next. Each time it wakes, it first sends the parent the records of the
-  batches claimed since (the main thread does not wake it for that: a wake-up costs the
-  job about to run);
+  job runs next. Each time it wakes, it sends the parent the records of the batches
+  claimed since together with the outcomes it stored, in one message (``Bundle``: the
+  parent wakes once for both); the main thread does not wake it for the records (a
+  wake-up costs the job about to run), and until they arrive the shared lease table
+  stands for them;
 - the **listener** takes the parent's orders (``pools/messages.py``): ``Stop`` (finish
   the running job, release the rest, exit) and ``Terminate`` (skip a held job; for the
   running one, store what is finished, then ask the parent to kill this process).
@@ -67,6 +69,7 @@ from ..testhooks import ack_hold, claim_hold
 from ..timing import BATCH_ACK_WINDOW, BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
 from .messages import (
     Acked,
+    Bundle,
     Bye,
     Claimed,
     Fatal,
@@ -155,6 +158,26 @@ def rss_kib() -> int:
             return 0
 
 
+@dataclass(frozen=True)
+class Link:
+    """A child's two one-way pipes to its worker: its orders in, its reports out. Not one
+    two-way socket: a blocked reader of a socket is woken whenever its peer reads (the
+    kernel wakes the socket's waiters when write space frees up), so each report the
+    worker read woke the child's listener for nothing, once a message."""
+
+    orders: Connection
+    reports: Connection
+
+    def recv(self) -> Any:
+        return self.orders.recv()
+
+    def send(self, message: FromChild) -> None:
+        self.reports.send(message)
+
+    def send_bytes(self, data: bytes) -> None:
+        self.reports.send_bytes(data)
+
+
 @dataclass(eq=False)
 class _ClaimRequest:
     """The main thread, its batch run: store what has finished and claim ``limit`` more
@@ -230,33 +253,47 @@ class _Storer:
     def _run(self) -> None:
         while True:
             items = self._take()
-            while self.claims:  # records first: a job's Claimed always comes before its Acked
-                batch = self.claims.popleft()
-                self.runner.send(batch)
-                self.announced = batch.first + len(batch.records)
+            claims = list(self.claims)  # their records go with what this wake stores
+            for _ in claims:
+                self.claims.popleft()
             pairs = [i for i in items if isinstance(i, tuple)]
             request = next((i for i in items if isinstance(i, _ClaimRequest)), None)
             if pairs and self.hold is not None:
                 self.hold()
             if request is not None:
-                self._store_and_claim(pairs, request)
+                self._store_and_claim(pairs, request, claims)
             elif pairs:
-                self._store(pairs)
+                self._store(pairs, claims)
+            else:
+                self._report(claims)
             for item in items:
                 if item is None:
                     return
                 if callable(item):
                     item()
 
+    def _report(self, claims: list[Claimed], acked: Acked | None = None) -> None:
+        """Send the parent the records of ``claims``, then ``acked``: in one message, so
+        it wakes once for a job's records and its outcome (a job's ``Claimed`` always
+        comes before its ``Acked``)."""
+        messages: list[Claimed | Acked] = [*claims, *([acked] if acked is not None else [])]
+        if len(messages) > 1:
+            self.runner.send(Bundle(tuple(messages)))
+        elif messages:
+            self.runner.send(messages[0])
+        if claims:
+            self.announced = claims[-1].first + len(claims[-1].records)
+
     def _store_and_claim(
-        self, pairs: list[tuple[JobRecord, Outcome]], request: _ClaimRequest
+        self, pairs: list[tuple[JobRecord, Outcome]], request: _ClaimRequest, claims: list[Claimed]
     ) -> None:
         runner = self.runner
         claim = (runner.queues, runner.conf.worker_id, request.limit, runner.app.conf.lease_seconds)
         try:
             if pairs:
-                request.jobs = self._store(pairs, claim)
+                request.jobs = self._store(pairs, claims, claim)
             else:  # nothing to store: a claim alone, its error the main thread's to handle
+                self._report(claims)
                 request.jobs = runner.backend.claim(*claim)
         except BaseException as exc:
             request.error = exc
@@ -264,29 +301,37 @@ class _Storer:
             request.done.set()
 
     def _store(
-        self, pairs: list[tuple[JobRecord, Outcome]], claim: Claim | None = None
+        self,
+        pairs: list[tuple[JobRecord, Outcome]],
+        claims: list[Claimed],
+        claim: Claim | None = None,
     ) -> list[JobRecord]:
         """Store ``pairs`` (retried until the backend takes them) and, with ``claim``,
-        claim in the same call; returns the claimed jobs."""
+        claim in the same call; then tell the parent of ``claims`` and of what was stored.
+        Returns the claimed jobs."""
         runner = self.runner
         held = {record.id: record for record, _ in pairs}
         outcomes = [outcome for _, outcome in pairs]
-        while True:
-            try:
-                refused, claimed = settle_and_claim(
-                    runner.app, runner.backend, held, outcomes, claim
-                )
-                break
-            except BackendError as exc:
-                log.error("cannot store outcomes (%s); retrying in %.0fs", exc, ERROR_BACKOFF)
-                time.sleep(ERROR_BACKOFF)
+        try:
+            while True:
+                try:
+                    refused, claimed = settle_and_claim(
+                        runner.app, runner.backend, held, outcomes, claim
+                    )
+                    break
+                except BackendError as exc:
+                    log.error("cannot store outcomes (%s); retrying in %.0fs", exc, ERROR_BACKOFF)
+                    time.sleep(ERROR_BACKOFF)
+        except BaseException:
+            self._report(claims)  # the records at least: the parent renews and settles them
+            raise
         self.stored_count += len(pairs)
-        runner.send(Acked([slim(o) for o in outcomes], refused))
+        self._report(claims, Acked([slim(o) for o in outcomes], refused))
         return claimed
 
 
 class _Runner:
-    def __init__(self, app: Any, conf: ChildConfig, conn: Connection, shared: Slot) -> None:
+    def __init__(self, app: Any, conf: ChildConfig, conn: Link, shared: Slot) -> None:
         self.app, self.conf, self.conn = app, conf, conn
         self.shared, self.counters = shared, shared.counters
         self.backend = app.backend
@@ -501,9 +546,10 @@ class _Runner:
         return IDLE_WAIT if due is None else min(IDLE_WAIT, max(0.0, due - now))
 
 
-def child_main(conf: ChildConfig, conn: Connection, shared: Any) -> None:
-    """Run jobs for the worker until told to stop (or drained, or retired). ``shared``:
-    the memory of this child's ``Slot``, which the worker reads too."""
+def child_main(conf: ChildConfig, conn: Link, shared: Any) -> None:
+    """Run jobs for the worker until told to stop (or drained, or retired). ``conn``: its
+    pipes to the worker; ``shared``: the memory of this child's ``Slot``, which the worker
+    reads too."""
     die_with_parent()
     # The parent decides when children stop: a Ctrl-C or a SIGTERM sent to the whole
     # process group must not kill jobs that a graceful shutdown lets finish.

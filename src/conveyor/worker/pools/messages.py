@@ -93,7 +93,15 @@ class Fatal(Message):
     message: str
 
 
-FromChild = Ready | Claimed | Acked | Released | Timed | KillMe | Bye | Fatal
+@dataclass(frozen=True, slots=True)
+class Bundle(Message):
+    """Several messages in one write, taken in order: a batch's records with the outcomes
+    stored after them, so the worker wakes once for both."""
+
+    messages: tuple[Claimed | Acked, ...]
+
+
+FromChild = Ready | Claimed | Acked | Released | Timed | KillMe | Bye | Fatal | Bundle
 
 # -- from the worker to a child --------------------------------------------------------------
 

@@ -49,9 +49,10 @@ from ...states import State
 from ..execution import error_info
 from . import zygote
 from .base import Drained, Dropped, Held, Lost, Orphaned, Pool, Report, Stored, Unstarted
-from .child import ChildConfig, child_main
+from .child import ChildConfig, Link, child_main
 from .messages import (
     Acked,
+    Bundle,
     Bye,
     Claimed,
     Fatal,
@@ -92,7 +93,8 @@ def default_start_method() -> str:
 @dataclass(eq=False)
 class _Child:
     proc: BaseProcess | zygote.ForkedChild
-    conn: Connection
+    conn: Connection  # its reports (read here)
+    orders: Connection  # to it (written here)
     shared: Slot  # its counters (jobs begun, jobs ended, skipped and released ones too), its leases
     slot: int
     prefix: str  # every lease token it claims begins with this (Backend.lease_prefix)
@@ -276,13 +278,15 @@ class ProcessPool(Pool):
         of the child it replaces)."""
         if self._config is None:
             raise RuntimeError("ProcessPool.configure() must be called before start()")
-        parent_conn, child_conn = self._ctx.Pipe()
+        orders_r, orders_w = self._ctx.Pipe(duplex=False)
+        reports_r, reports_w = self._ctx.Pipe(duplex=False)
+        link = Link(orders_r, reports_w)
         prefix = secrets.token_hex(LEASE_PREFIX_BYTES)
         config = replace(self._config, lease_prefix=prefix)
         proc: Any = None
         if self._zygote is not None:
             try:
-                proc = self._zygote.spawn(config, child_conn, slot)
+                proc = self._zygote.spawn(config, link, slot)
                 shared: Any = self._zygote.slot_memory(slot)
             except OSError as exc:  # it was killed: its children died with it
                 log.error("%s; children start from a fork server from now on", exc)
@@ -291,11 +295,12 @@ class ProcessPool(Pool):
         if proc is None:
             shared = self._ctx.RawArray("B", SLOT_BYTES)
             proc = self._ctx.Process(
-                target=child_main, args=(config, child_conn, shared), name="conveyor-child"
+                target=child_main, args=(config, link, shared), name="conveyor-child"
             )
             proc.start()
-        child_conn.close()
-        return _Child(proc, parent_conn, Slot(shared), slot, prefix)
+        orders_r.close()
+        reports_w.close()
+        return _Child(proc, reports_r, orders_w, Slot(shared), slot, prefix)
 
     def _supervise(self) -> None:
         try:
@@ -341,7 +346,7 @@ class ProcessPool(Pool):
 
     def _tell(self, child: _Child, message: ToChild) -> None:
         with contextlib.suppress(OSError):  # it is exiting: its sentinel tells the rest
-            child.conn.send(message)
+            child.orders.send(message)
 
     def _wait_and_handle(self) -> None:
         while self._ended:
@@ -378,7 +383,9 @@ class ProcessPool(Pool):
         """Take every message waiting from ``child``; False when its pipe has closed."""
         try:
             while not child.gone and child.conn.poll():
-                self._message(child, child.conn.recv())
+                message = child.conn.recv()
+                for each in message.messages if isinstance(message, Bundle) else (message,):
+                    self._message(child, each)
         except (EOFError, OSError):
             return False
         return True
@@ -512,6 +519,7 @@ class ProcessPool(Pool):
     def _swap(self, child: _Child) -> None:
         child.gone = True
         child.conn.close()
+        child.orders.close()
         if isinstance(child.proc, zygote.ForkedChild):
             self._ended.append(child.proc)  # its pidfd is closed once no wait can name it
         index = self._children.index(child)

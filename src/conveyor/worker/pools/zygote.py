@@ -44,7 +44,7 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any, NoReturn
 
-from .child import ChildConfig, child_main, die_with_parent
+from .child import ChildConfig, Link, child_main, die_with_parent
 from .shared import SLOT_BYTES
 
 _MAX_MESSAGE = 1 << 16
@@ -110,12 +110,13 @@ class Zygote:
             _zygote_main(theirs, self.memory)
         theirs.close()
 
-    def spawn(self, config: ChildConfig, conn: Connection, slot: int) -> ForkedChild:
+    def spawn(self, config: ChildConfig, conn: Link, slot: int) -> ForkedChild:
         """Fork a child that runs ``child_main(config, conn, <its slot's memory>)``."""
         _slot_view(self.memory, slot)[:] = bytes(SLOT_BYTES)
         with self._lock:
             try:
-                socket.send_fds(self._sock, [pickle.dumps((config, slot))], [conn.fileno()])
+                fds = [conn.orders.fileno(), conn.reports.fileno()]
+                socket.send_fds(self._sock, [pickle.dumps((config, slot))], fds)
             except OSError as exc:
                 raise OSError(f"the process pool's zygote (pid {self.pid}) is gone: {exc}") from exc
             while True:
@@ -172,7 +173,7 @@ def _zygote_main(sock: socket.socket, memory: mmap.mmap) -> NoReturn:
                 os.read(wake_r, 4096)
                 _reap(sock)
             if sock.fileno() in ready:
-                data, fds, _, _ = socket.recv_fds(sock, _MAX_MESSAGE, 1)
+                data, fds, _, _ = socket.recv_fds(sock, _MAX_MESSAGE, 2)
                 if not data:  # the worker closed the socket, or died
                     os._exit(0)
                 config, slot = pickle.loads(data)
@@ -180,8 +181,9 @@ def _zygote_main(sock: socket.socket, memory: mmap.mmap) -> NoReturn:
                 if pid == 0:
                     os.close(wake_r)
                     os.close(wake_w)
-                    _child(sock, config, fds[0], memory, slot)
-                os.close(fds[0])
+                    _child(sock, config, fds, memory, slot)
+                for fd in fds:
+                    os.close(fd)
                 pidfd = os.pidfd_open(pid)
                 socket.send_fds(sock, [pickle.dumps(("spawned", pid))], [pidfd])
                 os.close(pidfd)
@@ -203,14 +205,15 @@ def _reap(sock: socket.socket) -> None:
 
 
 def _child(
-    sock: socket.socket, config: ChildConfig, fd: int, memory: mmap.mmap, slot: int
+    sock: socket.socket, config: ChildConfig, fds: list[int], memory: mmap.mmap, slot: int
 ) -> NoReturn:
     code = 1
     try:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         sock.close()
-        child_main(config, Connection(fd), _slot_view(memory, slot))
+        link = Link(Connection(fds[0], writable=False), Connection(fds[1], readable=False))
+        child_main(config, link, _slot_view(memory, slot))
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
