@@ -89,11 +89,21 @@ class ResultWait:
         if record.state.finished:
             return True, outcome(record, propagate)
         if self.deadline is not None and time.monotonic() >= self.deadline:
-            raise JobTimeout(
-                f"job {record.id} ({record.task}) is still {record.state} after {self.timeout}s; "
-                "is a worker consuming its queue? `conveyor doctor` can tell"
-            )
+            raise JobTimeout(self.still(record))
         return False, None
+
+    def still(self, record: JobRecord) -> str:
+        """Why the wait ended without a result: a job still running, or still waiting."""
+        where = f"job {record.id} ({record.task})"
+        if record.state is State.STARTED:
+            return (
+                f"{where} is running on worker {record.worker} and still going after {self.timeout}s "
+                f"(attempt {record.attempt}); wait longer, or look at it: conveyor inspect job {record.id}"
+            )  # fmt: skip
+        return (
+            f"{where} is still {record.state} after {self.timeout}s; "
+            "is a worker consuming its queue? `conveyor doctor` can tell"
+        )
 
     def next_pause(self) -> float:
         pause = self.pause

@@ -3,13 +3,13 @@
 import contextlib
 from typing import Annotated, Any, Literal
 
-from fastapi import Path, Query
+from fastapi import Path, Query, Request
 
 from ...control import cancel_job, cancel_where, describe_record, list_jobs, retry_job, retry_where
-from ...control.jobs import MAX_PAGE
+from ...control.jobs import MAX_PAGE, ran_on
 from ...errors import JobTimeout
 from ...states import State
-from .. import adapt
+from .. import adapt, audit
 from ..context import Api, Section, posix
 from ..errors import ApiError
 from ..models import (
@@ -85,7 +85,9 @@ def routes(api: Api, r: Section) -> None:
 
     @r.get("/jobs/{job_id}", summary="One job in full")
     async def get_job(job_id: JobId) -> JobDetail:
-        return adapt.detail(describe_record(await app.aio.record(job_id)))
+        record = await app.aio.record(job_id)
+        names = await call(app.backend.worker_directory, ran_on(record))
+        return adapt.detail(describe_record(record, names))
 
     @r.get("/jobs/{job_id}/result", summary="Wait for a job's result")
     async def wait(
@@ -98,9 +100,10 @@ def routes(api: Api, r: Section) -> None:
         return adapt.outcome(await app.aio.record(job_id))
 
     @r.post("/jobs/{job_id}/cancel", summary="Cancel a job")
-    async def cancel(job_id: JobId, body: Cancel | None = None) -> Cancelled:
+    async def cancel(request: Request, job_id: JobId, body: Cancel | None = None) -> Cancelled:
         """Revoke it durably; ``terminate`` also stops it if it is running."""
         terminate = body.terminate if body else False
+        audit.did(request, "terminate" if terminate else "cancel")
         revocation = await call(cancel_job, app, job_id, terminate=terminate)
         return adapt.cancelled(revocation, terminate)
 
