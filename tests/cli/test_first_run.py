@@ -53,8 +53,10 @@ def test_read_only_commands_create_no_store_and_say_there_is_none(
     assert "healthy" not in ran.stdout
     said = " ".join(ran.stderr.split())
     assert f"there is no store at sqlite:///./conveyor.db: {made} does not exist" in said
-    assert "a relative SQLite path is relative to the current directory" in said
-    assert f"CONVEYOR_BACKEND=sqlite:///{made}" in said
+    assert (
+        f"a relative SQLite path is relative to the current directory, here {made.parent}" in said
+    )
+    assert "point CONVEYOR_BACKEND (or App(backend=...)) at the store they use" in said
 
 
 def test_doctor_on_a_store_nothing_used_says_so_not_healthy(tmp_path: Path) -> None:
@@ -95,8 +97,6 @@ def test_cancel_without_terminate_stops_the_demos_archive_job(
         lambda: app.backend.get(job.id).state is State.STARTED, 30, "the archive job to start"
     )
     assert cancel_job(app, job.id).outcome == "flagged"  # no terminate: the task must check
-    note = run_cli(cli_env(url) | {"CONVEYOR_APP": DEMO_APP}, "inspect", "job", job.id).stdout
-    assert "the task must check for it" in " ".join(note.split())
     started = time.monotonic()
     wait_until(lambda: app.backend.get(job.id).state.finished, 10, "the cancelled job to end")
     record = app.backend.get(job.id)

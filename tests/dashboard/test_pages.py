@@ -455,6 +455,7 @@ def test_a_running_job_cancelled_without_terminate_says_so_on_its_page(app: App)
     page = browse(app, scenario)
     assert "STARTED" in page
     assert "revoked while running, without terminate" in page
+    assert "it stops only if the task checks self.is_revoked() (the task must check for it)" in page
 
 
 def test_a_failure_not_retried_says_why_and_a_lost_attempt_says_lost(

@@ -129,7 +129,8 @@ def demo(port: int, seconds: float | None) -> None:
     stack.check()
     since = app.backend.now()
     jobs = enqueue_demo_jobs(app)
-    console.print(f"queued demo jobs into {app.conf.backend_url}\n")
+    store = absolute_url(app.conf.backend_url)
+    console.print(f"queued demo jobs into {store}\n")
     console.print(stack.describe())
     console.print(f"\n[bold]Open the dashboard: {stack.url}/[/bold]  (Ctrl-C stops the demo)")
     console.print(
@@ -149,7 +150,7 @@ def demo(port: int, seconds: float | None) -> None:
     ran = latest_ticks(list_jobs(app, created_after=since, limit=500).jobs)
     console.print(summary(sorted(ran, key=lambda r: (r.started_at or float("inf"), r.id))))
     console.print(
-        f"\nThe records stay in {app.conf.backend_url}: run it again to add more, or point "
+        f"\nThe records stay in {store}: run it again to add more, or point "
         "CONVEYOR_BACKEND at another store (redis://..., postgresql://...)."
     )
     sys.exit(code)

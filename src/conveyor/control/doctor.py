@@ -62,10 +62,7 @@ def _relative_note(url: str) -> str:
     found = sqlite_file(url)
     if found is None or not found[1]:
         return ""
-    return (
-        f" (a relative SQLite path is relative to the current directory: this one is {found[0]}; "
-        f"from elsewhere, set CONVEYOR_BACKEND={absolute_url(url)})"
-    )
+    return f" (a relative SQLite path is relative to the current directory: this one is {found[0]})"
 
 
 def missing_store(url: str) -> str | None:
@@ -74,9 +71,15 @@ def missing_store(url: str) -> str | None:
     found = sqlite_file(url)
     if found is None or found[0].exists():
         return None
+    where = (
+        f" (a relative SQLite path is relative to the current directory, here {Path.cwd()})"
+        if found[1]
+        else ""
+    )
     return (
-        f"there is no store at {url}: {found[0]} does not exist{_relative_note(url)}. "
-        "Point CONVEYOR_BACKEND (or App(backend=...)) at the store your workers use"
+        f"there is no store at {url}: {found[0]} does not exist{where}. Run this from the folder "
+        "the workers run in, or point CONVEYOR_BACKEND (or App(backend=...)) at the store they "
+        "use, by its absolute path (sqlite:////path/to/conveyor.db)"
     )
 
 
