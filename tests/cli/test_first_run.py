@@ -172,12 +172,12 @@ def test_a_wait_on_a_running_job_says_it_is_running_and_where(
     producer = App("producer", backend=url)
     ledger = tmp_path / "ledger.txt"
     job = producer.send_task("t.ledger", (str(ledger), 10.0))
-    conveyor_proc("worker", "-P", "thread", env=cli_env(url))
+    conveyor_proc("worker", "-P", "thread", "-n", "beta", env=cli_env(url))
     wait_until(lambda: ledger_lines(ledger), 30, "the job to start")
     with pytest.raises(JobTimeout) as raised:
         job.get(timeout=0.3)
     worker = producer.backend.get(job.id).worker
-    assert f"is running on worker {worker} and still going after 0.3s" in str(raised.value)
+    assert f"is running on worker beta ({worker}) and still going after 0.3s" in str(raised.value)
     assert "is a worker consuming its queue" not in str(raised.value)
 
 
