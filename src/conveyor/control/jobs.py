@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..backends.common import retries_used
 from ..errors import ConveyorError, SerializationError
-from ..records import JobQuery, JobRecord, Revocation, WorkerInfo
+from ..records import JobQuery, JobRecord, Revocation
 from ..revocation import revoke_note
 from ..serialization import decode_payload
 from ..states import State
@@ -80,7 +80,9 @@ def describe_job(app: App, job_id: str) -> dict[str, Any]:
     progress and timings (seconds waiting before the last start, and running), and the
     names of the workers that ran it (from the registry, where it still knows them)."""
     record = app.record(job_id)  # one read; a workflow's id gets pointed to its handle
-    return describe_record(record, app.backend.worker_directory(ran_on(record)))
+    workers = ran_on(record)
+    found = app.backend.worker_directory(workers) if workers else {}
+    return describe_record(record, {w.id: w.name for w in found.values()})
 
 
 def ran_on(record: JobRecord) -> list[str]:
@@ -89,12 +91,10 @@ def ran_on(record: JobRecord) -> list[str]:
     return sorted({w for w in ids if w})
 
 
-def describe_record(
-    record: JobRecord, workers: Mapping[str, WorkerInfo] | None = None
-) -> dict[str, Any]:
+def describe_record(record: JobRecord, names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``describe_job`` of a record read already (the API reads it with ``app.aio.record``);
-    ``workers``: the registry's entries for ``ran_on(record)``, to name them."""
-    names = {w.id: w.name for w in (workers or {}).values()}
+    ``names``: the names of the workers of ``ran_on(record)`` by id, where known."""
+    names = names or {}
     try:
         args, kwargs = decode_payload(record.payload)
         payload_error = None

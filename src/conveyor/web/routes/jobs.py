@@ -1,7 +1,7 @@
 """Reading, waiting for, cancelling and retrying jobs, one or in bulk."""
 
 import contextlib
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Path, Query, Request
 
@@ -28,6 +28,9 @@ from ..models import (
     WorkerId,
 )
 
+if TYPE_CHECKING:
+    from ...app import App
+
 JobId = Annotated[str, Path(min_length=1, max_length=200)]
 
 
@@ -45,9 +48,31 @@ def _filters(f: JobFilter) -> dict[str, Any]:
 TAG = "jobs"
 
 
+class WorkerNames:
+    """The workers' names a job read shows beside their ids, remembered (an id's name never
+    changes): a status read of a job whose workers were named before reads nothing more
+    (no hop to a thread, no second round trip). Cleared when it holds ``KEPT``."""
+
+    KEPT = 10_000
+
+    def __init__(self, app: "App") -> None:
+        self.app = app
+        self.known: dict[str, str] = {}
+
+    async def of(self, workers: list[str]) -> dict[str, str]:
+        missing = [w for w in workers if w not in self.known]
+        if missing:
+            found = await self.app.aio.call(self.app.backend.worker_directory, missing)
+            if len(self.known) + len(found) > self.KEPT:
+                self.known.clear()
+            self.known.update((w.id, w.name) for w in found.values())
+        return {w: self.known[w] for w in workers if w in self.known}
+
+
 def routes(api: Api, r: Section) -> None:
     app = api.app
     call = app.aio.call
+    names = WorkerNames(app)
 
     @r.get("/jobs", summary="List jobs")
     async def jobs(
@@ -86,8 +111,7 @@ def routes(api: Api, r: Section) -> None:
     @r.get("/jobs/{job_id}", summary="One job in full")
     async def get_job(job_id: JobId) -> JobDetail:
         record = await app.aio.record(job_id)
-        names = await call(app.backend.worker_directory, ran_on(record))
-        return adapt.detail(describe_record(record, names))
+        return adapt.detail(describe_record(record, await names.of(ran_on(record))))
 
     @r.get("/jobs/{job_id}/result", summary="Wait for a job's result")
     async def wait(
