@@ -136,7 +136,7 @@ def demo(port: int, seconds: float | None) -> None:
     console.print(
         f"From another terminal: {own_command(app.conf.backend_url)} -A {DEMO_APP} doctor (or inspect, cancel, ...)\n"
     )
-    on_stop = None
+    on_stop, mine = None, None
     if seconds is None:  # someone is watching: leave them a long job to stop by hand
         mine = app.tasks["demo.export.archive"].delay(600)
         console.print(f"A 5-minute archive job is running for you to stop: {stack.url}/ui/jobs/{mine.id} "
@@ -147,6 +147,10 @@ def demo(port: int, seconds: float | None) -> None:
     threading.Thread(target=cancel_when_running, args=(app, archive, 2.0, stop), daemon=True).start()  # fmt: skip
     code = stack.run(seconds=seconds, on_stop=on_stop)
     stop.set()
+    if mine is not None and not app.backend.get(mine.id).state.finished:
+        # Claimed but not begun when the workers stopped, it went back to its queue with
+        # the revoke flagged: revoked as it waits now, it never runs.
+        stop_visitor_job(app, mine)
     ran = latest_ticks(list_jobs(app, created_after=since, limit=500).jobs)
     console.print(summary(sorted(ran, key=lambda r: (r.started_at or float("inf"), r.id))))
     console.print(
