@@ -67,11 +67,14 @@ def cancel_when_running(app: App, job: Job, after: float, stop: threading.Event)
             return
 
 
-def stop_visitor_job(app: App, job: Job) -> None:
-    """The long job the demo left for the visitor ends with the demo (terminated, unless
-    it ended already): else the workers' shutdown would wait for it, then put it back in
-    its queue, and the next demo would run it beside a new one."""
-    cancel_job(app, job.id, terminate=True, reason="the demo stopped")
+def stop_long_jobs(app: App, jobs: list[Job]) -> None:
+    """The demo's long archive jobs (its own, and the one left for the visitor) end with
+    the demo (terminated, unless they ended already): else the workers' shutdown would
+    wait for them, then put them back in their queue, and the next demo would run them
+    beside its own (two 5-minute jobs filling both slots)."""
+    for job in jobs:
+        if not app.backend.get(job.id).state.finished:
+            cancel_job(app, job.id, terminate=True, reason="the demo stopped")
 
 
 def latest_ticks(records: list[JobRecord]) -> list[JobRecord]:
@@ -136,21 +139,20 @@ def demo(port: int, seconds: float | None) -> None:
     console.print(
         f"From another terminal: {own_command(app.conf.backend_url)} -A {DEMO_APP} doctor (or inspect, cancel, ...)\n"
     )
-    on_stop, mine = None, None
+    archive = next(j for j in jobs if app.backend.get(j.id).task == "demo.export.archive")
+    long_jobs = [archive]
     if seconds is None:  # someone is watching: leave them a long job to stop by hand
         mine = app.tasks["demo.export.archive"].delay(600)
         console.print(f"A 5-minute archive job is running for you to stop: {stack.url}/ui/jobs/{mine.id} "
                       "(Cancel: the task checks at every file and stops; Terminate stops it at once)\n")  # fmt: skip
-        on_stop = functools.partial(stop_visitor_job, app, mine)
+        long_jobs.append(mine)
     stop = threading.Event()
-    archive = next(j for j in jobs if app.backend.get(j.id).task == "demo.export.archive")
     threading.Thread(target=cancel_when_running, args=(app, archive, 2.0, stop), daemon=True).start()  # fmt: skip
-    code = stack.run(seconds=seconds, on_stop=on_stop)
+    code = stack.run(seconds=seconds, on_stop=functools.partial(stop_long_jobs, app, long_jobs))
     stop.set()
-    if mine is not None and not app.backend.get(mine.id).state.finished:
-        # Claimed but not begun when the workers stopped, it went back to its queue with
-        # the revoke flagged: revoked as it waits now, it never runs.
-        stop_visitor_job(app, mine)
+    # One claimed but not begun when the workers stopped went back to its queue with the
+    # revoke flagged (a release keeps it): revoked as it waits now, it never runs.
+    stop_long_jobs(app, long_jobs)
     ran = latest_ticks(list_jobs(app, created_after=since, limit=500).jobs)
     console.print(summary(sorted(ran, key=lambda r: (r.started_at or float("inf"), r.id))))
     console.print(
