@@ -33,6 +33,15 @@ def test_the_quickstart_runs_as_written(tmp_path: Path) -> None:
     install, tasks, workers, producer = (code for _, code in blocks)
     assert [lang for lang, _ in blocks] == ["bash", "python", "bash", "python"]
     assert all(line.startswith("pip ") for line in install.splitlines())
+    # Every install line brings the extras the Quickstart's own commands need: `up` serves
+    # the API and dashboard (the web extra), and said so only once run.
+    extras = [set(m.split(",")) for m in re.findall(r"\[([\w,]+)\]'", install)]
+    assert len(extras) == 2
+    if re.search(r"^conveyor -A \S+ (up|serve)\b", workers, re.MULTILINE):
+        assert all("web" in e for e in extras), install
+    # max_retries beside autoretry_for: retries happen only for those exceptions (or
+    # self.retry()), as in Celery; max_retries alone invites the belief that any is retried.
+    assert all("autoretry_for=" in line for line in tasks.splitlines() if "max_retries=" in line)
     # The user's own environment has the `conveyor` command, not the clone's .venv/bin.
     assert all(line.startswith("conveyor -A ") for line in workers.splitlines())
     assert tasks.startswith("# myproject/tasks.py\n")

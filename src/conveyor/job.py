@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .errors import JobFailed, JobRevoked, JobTimeout
@@ -62,12 +63,16 @@ class Job:
         False, then None is returned), and ``JobTimeout`` (a ``TimeoutError``) when
         ``timeout`` seconds pass first.
         """
-        wait = ResultWait(timeout)
+        wait = ResultWait(timeout, name_of=self._worker_name)
         while True:
             done, value = wait.look(self.record(), propagate)
             if done:
                 return value
             time.sleep(wait.next_pause())
+
+    def _worker_name(self, worker_id: str) -> str | None:
+        found = self.app.backend.worker_directory([worker_id]).get(worker_id)
+        return found.name if found else None
 
     def revoke(self, *, terminate: bool = False, reason: str = "revoked") -> Revocation:
         """Cancel the job durably and say what that did: revoked while waiting,
@@ -79,8 +84,15 @@ class ResultWait:
     """The looks a wait for a job's result takes, shared by ``Job.get`` and ``app.aio``:
     the first after a short pause, then 1.5 times longer each, at most 0.2 s apart."""
 
-    def __init__(self, timeout: float | None, first_pause: float = 0.002) -> None:
+    def __init__(
+        self,
+        timeout: float | None,
+        first_pause: float = 0.002,
+        name_of: Callable[[str], str | None] | None = None,
+    ) -> None:
+        """``name_of``: a worker's name by its id, for a timeout's message (read then only)."""
         self.timeout = timeout
+        self.name_of = name_of
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self.pause = first_pause
 
@@ -89,11 +101,23 @@ class ResultWait:
         if record.state.finished:
             return True, outcome(record, propagate)
         if self.deadline is not None and time.monotonic() >= self.deadline:
-            raise JobTimeout(
-                f"job {record.id} ({record.task}) is still {record.state} after {self.timeout}s; "
-                "is a worker consuming its queue? `conveyor doctor` can tell"
-            )
+            raise JobTimeout(self.still(record))
         return False, None
+
+    def still(self, record: JobRecord) -> str:
+        """Why the wait ended without a result: a job still running, or still waiting."""
+        where = f"job {record.id} ({record.task})"
+        if record.state is State.STARTED:
+            name = self.name_of(record.worker) if self.name_of and record.worker else None
+            worker = f"{name} ({record.worker})" if name else record.worker
+            return (
+                f"{where} is running on worker {worker} and still going after {self.timeout}s "
+                f"(attempt {record.attempt}); wait longer, or look at it: conveyor inspect job {record.id}"
+            )  # fmt: skip
+        return (
+            f"{where} is still {record.state} after {self.timeout}s; "
+            "is a worker consuming its queue? `conveyor doctor` can tell"
+        )
 
     def next_pause(self) -> float:
         pause = self.pause

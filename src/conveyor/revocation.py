@@ -64,8 +64,9 @@ def revoke_note(record: JobRecord) -> str | None:
         if record.revoke == "terminate":
             return "revoked with terminate: its worker is stopping it (it ends REVOKED)"
         return (
-            "revoked while running, without terminate: the task sees it through "
-            "self.is_revoked(), else it runs to the end (terminate stops it at once)"
+            "revoked while running, without terminate: it stops only if the task checks "
+            "self.is_revoked() (the task must check for it); otherwise it runs to the end "
+            "(terminate stops it at once)"
         )
     ended = f"{record.state.value} at {_utc(record.finished_at)}"
     if record.revoke == "late":

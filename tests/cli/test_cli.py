@@ -87,6 +87,7 @@ def test_enqueue_refuses_unknown_tasks_and_bad_json(cli: Run) -> None:
     bad = cli("enqueue", "t.add", "--args", "[1,")
     assert bad.returncode == 2
     assert "--args is not valid JSON" in bad.stderr
+    assert cli("enqueue", "t.add", "--args", "[1, 1]").returncode == 0  # the store exists now
     missing = cli("inspect", "job", "no-such-id")
     assert missing.returncode == 1
     assert "no job has the id 'no-such-id'" in missing.stderr

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conveyor import App
+from conveyor import App, State
 from conveyor.control import list_jobs
 
 from ..examples.conftest import free_port, poll
@@ -22,9 +24,10 @@ pytestmark = pytest.mark.slow
 
 
 def test_the_demo_serves_the_whole_product_then_ends(tmp_path: Path) -> None:
-    url, port = f"sqlite:///{tmp_path / 'demo.db'}", free_port()
+    # The default store, as a new user runs it: ./conveyor.db, relative to the folder.
+    url, port = f"sqlite:///{tmp_path / 'conveyor.db'}", free_port()
     log_path = tmp_path / "demo.log"
-    env = {**os.environ, "CONVEYOR_BACKEND": url, "COLUMNS": "250",
+    env = {**{k: v for k, v in os.environ.items() if k != "CONVEYOR_BACKEND"}, "COLUMNS": "250",
            "PYTHONPATH": str(ROOT / "src")}  # fmt: skip
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "conveyor", "demo", "--port", str(port),
@@ -33,12 +36,17 @@ def test_the_demo_serves_the_whole_product_then_ends(tmp_path: Path) -> None:
     try:
         poll(lambda: "all 4 services ready" in log_path.read_text(), 60, "the demo to serve")
         assert f"Open the dashboard: http://127.0.0.1:{port}/" in log_path.read_text()
-        # The command it prints for another terminal works as printed (python -m here).
-        (advice,) = re.findall(
-            r"From another terminal: python -m conveyor (-A \S+) doctor", log_path.read_text()
-        )
-        doctor = subprocess.run([sys.executable, "-m", "conveyor", *advice.split(), "doctor"],
-                                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+        # The command it prints for another terminal works as printed, from any folder:
+        # the executable and the store named absolutely (python -m here).
+        (advice,) = re.findall(r"From another terminal: (.+ doctor) \(or", log_path.read_text())
+        assert advice.startswith(f"CONVEYOR_BACKEND={url} {sys.executable} -m conveyor -A ")
+        other = tmp_path / "other"
+        other.mkdir()
+        doctor = subprocess.run(["bash", "-c", advice], cwd=other, env=env, capture_output=True,
+                                text=True, timeout=60)  # fmt: skip
+        assert not (other / "conveyor.db").exists()
+        assert "no store" not in doctor.stderr, doctor.stderr
+        assert "empty-store" not in doctor.stdout, doctor.stdout
         assert "no app given" not in doctor.stderr, doctor.stderr
         assert "Traceback" not in doctor.stderr, doctor.stderr
         assert doctor.stdout.strip(), doctor.stderr
@@ -65,4 +73,34 @@ def test_the_demo_serves_the_whole_product_then_ends(tmp_path: Path) -> None:
     (failed,) = list_jobs(app, tasks=["demo.reports.send"]).jobs
     assert "raise ValueError" in (failed.error or {})["traceback"]
     assert list_jobs(app, states=["STARTED", "PENDING"]).jobs == []
+    app.backend.close()
+
+
+def test_ctrl_c_ends_the_long_job_the_demo_left_for_the_visitor(tmp_path: Path) -> None:
+    """Without --seconds the demo starts a 5-minute job to stop by hand; Ctrl-C stops it
+    too (it made the workers' shutdown wait 30 s, then went back to its queue, and the
+    next demo ran it beside a new one)."""
+    url, port = f"sqlite:///{tmp_path / 'conveyor.db'}", free_port()
+    log_path = tmp_path / "demo.log"
+    env = {**{k: v for k, v in os.environ.items() if k != "CONVEYOR_BACKEND"}, "COLUMNS": "250",
+           "PYTHONPATH": str(ROOT / "src")}  # fmt: skip
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "conveyor", "demo", "--port", str(port)],
+                                cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    app = App("check", backend=url)
+    try:
+        poll(lambda: "all 4 services ready" in log_path.read_text(), 60, "the demo to serve")
+        (mine,) = re.findall(r"running for you to stop: \S+/ui/jobs/(\S+)", log_path.read_text())
+        poll(lambda: app.backend.get(mine).state is State.STARTED, 30, "the visitor's job to run")
+        proc.send_signal(signal.SIGINT)
+        stopped = time.monotonic()
+        assert proc.wait(60) == 0
+        assert time.monotonic() - stopped < 20  # the workers' 30 s shutdown grace not spent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    record = app.backend.get(mine)
+    assert record.state is State.REVOKED, (record.state, record.attempts)
+    assert list_jobs(app, tasks=["demo.export.archive"], states=["PENDING", "STARTED"]).jobs == []
     app.backend.close()

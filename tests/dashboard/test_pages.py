@@ -455,6 +455,7 @@ def test_a_running_job_cancelled_without_terminate_says_so_on_its_page(app: App)
     page = browse(app, scenario)
     assert "STARTED" in page
     assert "revoked while running, without terminate" in page
+    assert "it stops only if the task checks self.is_revoked() (the task must check for it)" in page
 
 
 def test_the_schedule_form_refuses_an_interval_that_is_not_a_finite_duration_in_range(
@@ -496,3 +497,68 @@ def test_the_schedule_form_refuses_an_interval_that_is_not_a_finite_duration_in_
         assert app.schedules.get("nightly").schedule.every == 60
 
     browse(app, scenario)
+
+
+def test_a_failure_not_retried_says_why_and_a_lost_attempt_says_lost(
+    app: App, clock: FakeClock
+) -> None:
+    """``max_retries=3`` and a RuntimeError: FAILURE at once (it is not in autoretry_for).
+    The page read "attempt 1 of 4"; a killed worker's attempt read PENDING, LeaseExpired
+    with no message, and a run time that was the lease's."""
+    failed = app.send_task("dash.fail", ("boom",), max_retries=3)
+    (claimed,) = app.backend.claim(["default"], "w", 1, 30)
+    app.backend.fail(Lease(failed.id, claimed.lease_token or ""),
+                     {"type": "RuntimeError", "message": "boom"})  # fmt: skip
+    lost = app.tasks["dash.add"].delay(1, 2)
+    info = WorkerInfo(id="w-2", name="default@vm:20138", host="vm", pid=20138, queues=["default"],
+                      pool="process", concurrency=1, version="t", tasks=["dash.add"],
+                      started_at=clock.now)  # fmt: skip
+    app.backend.heartbeat(info, [], 30)
+    app.backend.claim(["default"], info.id, 1, 30)
+    clock.advance(36)
+    assert app.backend.rescue_expired() == [lost.id]
+    secret = token(app, "read")
+
+    async def scenario(c: httpx.AsyncClient) -> tuple[str, str]:
+        await login(c, secret)
+        return (await c.get(f"/ui/jobs/{failed.id}")).text, (
+            await c.get(f"/ui/jobs/{lost.id}")
+        ).text
+
+    failed_page, lost_page = browse(app, scenario)
+    assert "attempt 1 of" not in failed_page
+    assert (
+        "not retried: RuntimeError is not in the task&#39;s autoretry_for (nor did the task call "
+        "self.retry()); max_retries (3) bounds only the retries the task asks for"
+    ) in failed_page
+    assert "<b>lost</b>" in lost_page
+    assert (
+        "lost: worker default@vm:20138 stopped renewing its lease (killed, or its machine lost); "
+        "found when the lease expired (36s after it started)"
+    ) in lost_page
+
+
+def test_the_local_viewer_is_told_no_login_is_needed_until_a_token_exists(app: App) -> None:
+    async def scenario(c: httpx.AsyncClient) -> str:
+        return (await c.get("/ui/")).text
+
+    page = browse(app, scenario, auth="until-first-token")
+    assert "no login needed on this machine until a token exists; role" in page
+    assert "no token stored yet" not in page
+
+
+def test_a_terminate_from_the_job_page_is_audited_as_a_terminate(app: App) -> None:
+    job = app.tasks["dash.add"].delay(1, 2)
+    app.backend.claim(["default"], "w", 1, 30)
+    secret = token(app, "operate")
+
+    async def scenario(c: httpx.AsyncClient) -> str:
+        csrf = await login(c, secret)
+        r = await c.post(f"/ui/jobs/{job.id}/cancel", data={"csrf": csrf, "terminate": "true"})
+        assert r.status_code == 303
+        return (await c.get("/ui/audit")).text
+
+    trail = browse(app, scenario)
+    assert "POST /ui/jobs/{job_id}/cancel (terminate)" in trail
+    (entry,) = app.backend.audit(limit=5, target=job.id)
+    assert entry.detail == {"params": {"job_id": job.id}, "did": "terminate"}

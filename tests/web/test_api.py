@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from conveyor import App
 from conveyor.errors import BackendError
-from conveyor.records import JobRecord
+from conveyor.records import JobRecord, WorkerInfo
 from conveyor.testing import drain
 from conveyor.web import TokenStore, api_router, create_api, use_error_shape
 from conveyor.worker import Worker
@@ -548,3 +548,34 @@ def test_waiting_clients_hold_no_threads() -> None:
             assert {r.json()["result"] for r in results} == {7}
 
     run(scenario())
+
+
+def test_a_jobs_attempts_name_the_worker_and_say_a_lost_one_lost(
+    web_app: App, client: Client
+) -> None:
+    """On every backend (each writes its rescue in its own script, with no message)."""
+    job = web_app.send_task("web.add", (1, 2))
+    info = WorkerInfo(id="w-lost", name="default@vm:20138", host="vm", pid=20138,
+                      queues=["default"], pool="process", concurrency=1, version="t",
+                      tasks=["web.add"], started_at=web_app.backend.now())  # fmt: skip
+    web_app.backend.heartbeat(info, [], 30)
+    web_app.backend.claim(["default"], info.id, 1, 0.3)
+    time.sleep(0.6)
+    assert web_app.backend.rescue_expired() == [job.id]
+    web_app.backend.claim(["default"], info.id, 1, 30)
+
+    async def scenario() -> dict[str, Any]:
+        async with client(role="read") as c:
+            return dict((await c.get(f"/api/jobs/{job.id}")).json())
+
+    shown = asyncio.run(scenario())
+    assert (shown["worker"], shown["worker_name"]) == ("w-lost", "default@vm:20138")
+    (lost,) = shown["attempts"]
+    assert (lost["lost"], lost["worker_name"], lost["state"]) == (
+        True,
+        "default@vm:20138",
+        "PENDING",
+    )
+    assert lost["error"]["message"].startswith(
+        "lost: worker default@vm:20138 stopped renewing its lease"
+    )

@@ -24,6 +24,9 @@ def test_changes_are_audited_and_queue_changes_streamed(web_app: App, client: Cl
             for action in ("pause", "resume", "purge"):
                 assert (await c.post(f"/api/queues/media/{action}")).status_code == 200
             assert (await c.post("/api/jobs/nope/cancel")).status_code == 404
+            # what the cancel did, not just its route: a terminate says so
+            stop = await c.post(f"/api/jobs/{job}/cancel", json={"terminate": True})
+            assert stop.status_code == 200
             assert (await reader.post("/api/queues/media/pause")).status_code == 403
             assert (await anonymous.post("/api/queues/media/pause")).status_code == 401
 
@@ -32,21 +35,29 @@ def test_changes_are_audited_and_queue_changes_streamed(web_app: App, client: Cl
                 (e["actor"], e["action"], e["target"], e["outcome"], e["status"]) for e in entries
             ] == [
                 ("test-read", "POST /queues/{name}/pause", "media", "forbidden", 403),
-                ("test-operate", "POST /jobs/{job_id}/cancel", "nope", "job_not_found", 404),
+                ("test-operate", "POST /jobs/{job_id}/cancel (terminate)", job, "ok", 200),
+                (
+                    "test-operate",
+                    "POST /jobs/{job_id}/cancel (cancel)",
+                    "nope",
+                    "job_not_found",
+                    404,
+                ),
                 ("test-operate", "POST /queues/{name}/purge", "media", "ok", 200),
                 ("test-operate", "POST /queues/{name}/resume", "media", "ok", 200),
                 ("test-operate", "POST /queues/{name}/pause", "media", "ok", 200),
             ]  # fmt: skip (no 401: nobody to name; the submit is on the job)
-            assert entries[4]["actor_id"] == operator
-            assert entries[4]["detail"] == {"params": {"name": "media"}}
+            assert entries[5]["actor_id"] == operator
+            assert entries[5]["detail"] == {"params": {"name": "media"}}
+            assert entries[1]["detail"] == {"params": {"job_id": job}, "did": "terminate"}
             page = (await reader.get("/api/audit", params={"target": "media", "limit": 2})).json()
-            assert [e["seq"] for e in page["entries"]] == [entries[0]["seq"], entries[2]["seq"]]
+            assert [e["seq"] for e in page["entries"]] == [entries[0]["seq"], entries[3]["seq"]]
             rest = await reader.get(
                 "/api/audit", params={"target": "media", "before": page["next_cursor"]}
             )
             assert [e["seq"] for e in rest.json()["entries"]] == [
-                entries[3]["seq"],
                 entries[4]["seq"],
+                entries[5]["seq"],
             ]
             assert rest.json()["next_cursor"] is None
 

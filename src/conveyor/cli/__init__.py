@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from ..app import App
+from ..control.doctor import missing_store
 from ..errors import ConveyorError
 from ..loader import load_app
 from ..version import __version__
@@ -33,7 +34,9 @@ class AppRef:
         self.path = path
         self._app: App | None = None
 
-    def load(self) -> App:
+    def load(self, existing: bool = False) -> App:
+        """The app. ``existing``: for a read-only command, refuse a SQLite file that does
+        not exist, rather than create an empty store to read nothing from."""
         if self._app is None:
             if not self.path:
                 raise click.UsageError(
@@ -45,6 +48,8 @@ class AppRef:
                 self._app = load_app(self.path)
             except ConveyorError as exc:
                 raise click.ClickException(str(exc)) from exc
+        if existing and (problem := missing_store(self._app.conf.backend_url)):
+            raise click.ClickException(problem)
         return self._app
 
 

@@ -18,7 +18,7 @@ from .output import errors_as_usage, json_option, out, print_json, when
 def audit(ref: AppRef, target: str | None, limit: int, as_json: bool) -> None:
     """Changes made through the REST API: when, who (token), what, to what, outcome.
     (A submitted job names its submitter in its submitted_by header.)"""
-    entries = ref.load().backend.audit(limit=limit, target=target)
+    entries = ref.load(existing=True).backend.audit(limit=limit, target=target)
     if as_json:
         print_json(entries)
         return

@@ -4,6 +4,8 @@ dashboard) until Ctrl-C or ``--seconds``, and shows what every job did."""
 
 from __future__ import annotations
 
+import functools
+import shlex
 import sys
 import threading
 import time
@@ -12,6 +14,7 @@ from pathlib import Path
 from rich.table import Table
 
 from ..app import App
+from ..control.doctor import absolute_url
 from ..control.jobs import cancel_job, list_jobs
 from ..job import Job
 from ..loader import load_app
@@ -64,6 +67,16 @@ def cancel_when_running(app: App, job: Job, after: float, stop: threading.Event)
             return
 
 
+def stop_long_jobs(app: App, jobs: list[Job]) -> None:
+    """The demo's long archive jobs (its own, and the one left for the visitor) end with
+    the demo (terminated, unless they ended already): else the workers' shutdown would
+    wait for them, then put them back in their queue, and the next demo would run them
+    beside its own (two 5-minute jobs filling both slots)."""
+    for job in jobs:
+        if not app.backend.get(job.id).state.finished:
+            cancel_job(app, job.id, terminate=True, reason="the demo stopped")
+
+
 def latest_ticks(records: list[JobRecord]) -> list[JobRecord]:
     """Every job, but of a schedule's jobs (its ticks and runs now) only the latest (a
     long demo fires many)."""
@@ -95,11 +108,15 @@ def summary(records: list[JobRecord]) -> Table:
     return table
 
 
-def own_command() -> str:
+def own_command(backend_url: str) -> str:
     """The command this process was started as (``.venv/bin/conveyor`` from scripts/demo),
-    so the advice works as printed whether or not ``conveyor`` is on PATH."""
-    name = sys.argv[0]
-    return name if Path(name).name == "conveyor" else "python -m conveyor"
+    made absolute, so the advice works as printed from any directory whether or not
+    ``conveyor`` is on PATH; a relative SQLite backend is named absolutely in front."""
+    name = Path(sys.argv[0])
+    exe = [str(name.absolute())] if name.name == "conveyor" else [sys.executable, "-m", "conveyor"]
+    url = absolute_url(backend_url)
+    env = f"CONVEYOR_BACKEND={shlex.quote(url)} " if url != backend_url else ""
+    return env + shlex.join(exe)
 
 
 @cli.command()
@@ -115,25 +132,31 @@ def demo(port: int, seconds: float | None) -> None:
     stack.check()
     since = app.backend.now()
     jobs = enqueue_demo_jobs(app)
-    console.print(f"queued demo jobs into {app.conf.backend_url}\n")
+    store = absolute_url(app.conf.backend_url)
+    console.print(f"queued demo jobs into {store}\n")
     console.print(stack.describe())
     console.print(f"\n[bold]Open the dashboard: {stack.url}/[/bold]  (Ctrl-C stops the demo)")
     console.print(
-        f"From another terminal: {own_command()} -A {DEMO_APP} doctor (or inspect, cancel, ...)\n"
+        f"From another terminal: {own_command(app.conf.backend_url)} -A {DEMO_APP} doctor (or inspect, cancel, ...)\n"
     )
+    archive = next(j for j in jobs if app.backend.get(j.id).task == "demo.export.archive")
+    long_jobs = [archive]
     if seconds is None:  # someone is watching: leave them a long job to stop by hand
         mine = app.tasks["demo.export.archive"].delay(600)
         console.print(f"A 5-minute archive job is running for you to stop: {stack.url}/ui/jobs/{mine.id} "
-                      "(Cancel, or Terminate to stop it at once)\n")  # fmt: skip
+                      "(Cancel: the task checks at every file and stops; Terminate stops it at once)\n")  # fmt: skip
+        long_jobs.append(mine)
     stop = threading.Event()
-    archive = next(j for j in jobs if app.backend.get(j.id).task == "demo.export.archive")
     threading.Thread(target=cancel_when_running, args=(app, archive, 2.0, stop), daemon=True).start()  # fmt: skip
-    code = stack.run(seconds=seconds)
+    code = stack.run(seconds=seconds, on_stop=functools.partial(stop_long_jobs, app, long_jobs))
     stop.set()
+    # One claimed but not begun when the workers stopped went back to its queue with the
+    # revoke flagged (a release keeps it): revoked as it waits now, it never runs.
+    stop_long_jobs(app, long_jobs)
     ran = latest_ticks(list_jobs(app, created_after=since, limit=500).jobs)
     console.print(summary(sorted(ran, key=lambda r: (r.started_at or float("inf"), r.id))))
     console.print(
-        f"\nThe records stay in {app.conf.backend_url}: run it again to add more, or point "
+        f"\nThe records stay in {store}: run it again to add more, or point "
         "CONVEYOR_BACKEND at another store (redis://..., postgresql://...)."
     )
     sys.exit(code)

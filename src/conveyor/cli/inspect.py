@@ -27,7 +27,7 @@ def inspect() -> None:
 @errors_as_usage
 def inspect_queues(ref: AppRef, as_json: bool) -> None:
     """Depth by state, oldest waiting age, consumers, throughput and runtimes."""
-    stats = control.queue_stats(ref.load())
+    stats = control.queue_stats(ref.load(existing=True))
     if as_json:
         return print_json(stats)
     rows = []
@@ -50,7 +50,7 @@ def inspect_queues(ref: AppRef, as_json: bool) -> None:
 def inspect_workers(ref: AppRef, as_json: bool) -> None:
     """The workers: queues, pool, concurrency, current jobs, last heartbeat, and whether
     they are alive (a worker whose heartbeats stopped is shown as presumed dead)."""
-    app = ref.load()
+    app = ref.load(existing=True)
     found = control.workers(app)
     now = app.backend.now()
     if as_json:
@@ -103,7 +103,7 @@ def inspect_jobs(ref: AppRef, states: tuple[str, ...], queues: tuple[str, ...], 
         before = None if until_ is None else now - parse_duration(until_)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
-    page = control.list_jobs(ref.load(), states=list(states), queues=list(queues), tasks=list(tasks),
+    page = control.list_jobs(ref.load(existing=True), states=list(states), queues=list(queues), tasks=list(tasks),
                              workers=list(workers), created_after=after, created_before=before, text=text, cursor=cursor, limit=limit,
                              oldest_first=oldest)  # fmt: skip
     if as_json:
@@ -128,7 +128,7 @@ def _detail(job: JobRecord) -> str:
     if job.error:
         return f"{job.error.get('type')}: {job.error.get('message')}"
     if job.progress and job.state == "STARTED":
-        return f"{job.progress.get('percent')}% {job.progress.get('message') or ''}"
+        return f"{percent(job.progress.get('percent'))} {job.progress.get('message') or ''}".strip()
     return ""
 
 
@@ -139,7 +139,7 @@ def _detail(job: JobRecord) -> str:
 @errors_as_usage
 def inspect_job(ref: AppRef, job_id: str, as_json: bool) -> None:
     """One job in full: arguments, result, error with traceback, attempts, timings."""
-    data = control.describe_job(ref.load(), job_id)
+    data = control.describe_job(ref.load(existing=True), job_id)
     if as_json:
         return print_json(data)
     out.print(
@@ -149,14 +149,19 @@ def inspect_job(ref: AppRef, job_id: str, as_json: bool) -> None:
     out.print(f"created {when(data['created_at'])}  started {when(data['started_at'])}  finished {when(data['finished_at'])}"
               f"  waited {seconds(data['timings']['waited'])}  ran {seconds(data['timings']['ran'])}")  # fmt: skip
     if data["worker"]:
-        out.print(f"worker {data['worker']}")
+        out.print(f"worker {_worker(data['worker_name'], data['worker'])}", markup=False)
     if data["progress"]:
-        out.print(f"progress {data['progress']}")
+        p = data["progress"]
+        out.print(
+            f"progress {percent(p.get('percent'))} {p.get('message') or ''}".rstrip(), markup=False
+        )
     _print_outcome(data)
     if data["attempts"]:
         rows = [
-            [str(a["attempt"]), a["state"], a["worker"] or "-", when(a["started_at"]),
-             seconds(None if a["started_at"] is None else a["finished_at"] - a["started_at"]),
+            [str(a["attempt"]), "lost" if a.get("lost") else a["state"], _worker(a.get("worker_name"), a["worker"]),
+             when(a["started_at"]),
+             # a lost attempt's end is when its lease was found expired, not when it stopped
+             "?" if a.get("lost") or a["started_at"] is None else seconds(a["finished_at"] - a["started_at"]),
              f"{a['error']['type']}: {a['error']['message'] or ''}" if a.get("error") else ""]
             for a in data["attempts"]
         ]  # fmt: skip
@@ -166,12 +171,29 @@ def inspect_job(ref: AppRef, job_id: str, as_json: bool) -> None:
     return None
 
 
+def _worker(name: str | None, worker_id: str | None) -> str:
+    """A worker as ``name (id)`` where the registry still knows its name, else its id."""
+    if not worker_id:
+        return "-"
+    return f"{name} ({worker_id})" if name else worker_id
+
+
+def percent(value: Any) -> str:
+    """A progress percentage as people read it: 13%, 12.5% (not 13.333333333333334%)."""
+    if not isinstance(value, int | float):
+        return "-"
+    return f"{value:.1f}".removesuffix(".0") + "%"
+
+
 def _print_outcome(data: dict[str, Any]) -> None:
-    """The result or error of ``inspect job``, and what became of a revoke."""
+    """The result or error of ``inspect job``, what became of a revoke, and why a failure
+    was not retried."""
     if data["state"] == "SUCCESS":
         out.print(f"result {data['result']!r}")
     if data["revoke_note"]:
         out.print(data["revoke_note"], markup=False)
+    if data.get("retry_note"):
+        out.print(data["retry_note"], markup=False)
     if data["error"]:
         out.print(f"[red]{data['error'].get('type')}: {data['error'].get('message')}[/]")
         if data["error"].get("traceback"):

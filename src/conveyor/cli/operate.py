@@ -208,7 +208,7 @@ def migrate(ref: AppRef) -> None:
 @errors_as_usage
 def doctor(ref: AppRef, strict: bool, as_json: bool) -> None:
     """Explain why work is stuck. Exit 0 when healthy, 1 when a check fails."""
-    app = ref.load()
+    app = ref.load(existing=True)
     findings = control.diagnose(app)
     failed = [f for f in findings if f.severity == "error" or strict]
     if as_json:

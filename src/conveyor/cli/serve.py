@@ -7,6 +7,7 @@ import sys
 import click
 
 from ..control.util import hide_password
+from ..extras import install_hint
 from ..worker.supervisor import Supervisor
 from . import AppRef, cli, console, loglevel_option, setup_logging
 from .output import errors_as_usage
@@ -48,7 +49,7 @@ def require_web() -> None:
         import uvicorn  # noqa: F401
     except ImportError as exc:
         raise click.ClickException(
-            f"the REST API needs the web extra ({exc.name} is missing): pip install 'conveyor[web]'"
+            f"the REST API needs the web extra ({exc.name} is missing): {install_hint('web')}"
         ) from None
 
 

@@ -14,7 +14,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -152,14 +152,48 @@ class Stack:
                     "another process holds it; pass --port, or --no-web"
                 ) from None
 
-    def run(self, *, seconds: float | None = None) -> int:
-        """Run every service until Ctrl-C/SIGTERM (or ``seconds``); the worst exit code."""
+    def run(
+        self, *, seconds: float | None = None, on_stop: Callable[[], None] | None = None
+    ) -> int:
+        """Run every service until Ctrl-C/SIGTERM (or ``seconds``); the worst exit code.
+        ``on_stop`` runs once the stop begins, before any worker is asked to stop."""
         services = self.services()
+        if on_stop is not None:
+            services.append(OnStop(on_stop))  # the last started is the first stopped
         supervisor = Supervisor(services)
         url = self.url if self.web else None
         threading.Thread(target=_when_ready, args=(supervisor, services, url, seconds),
                          name="conveyor-up-ready", daemon=True).start()  # fmt: skip
         return supervisor.run()
+
+
+class OnStop:
+    """Not a service of its own: a call made when the stop begins (``Stack.run``'s
+    ``on_stop``), before the workers are asked to stop."""
+
+    name = "on stop"
+
+    def __init__(self, call: Callable[[], None]) -> None:
+        self.call = call
+        self.ready = threading.Event()
+        self.ready.set()
+        self._stopped = threading.Event()
+        self._once = threading.Lock()
+
+    def prepare(self) -> None:
+        pass
+
+    def run(self) -> int:
+        self._stopped.wait()
+        return 0
+
+    def stop(self, graceful: bool = True) -> None:
+        if self._once.acquire(blocking=False):
+            try:
+                self.call()
+            except Exception:  # the stop goes on: the call was a courtesy
+                log.exception("stopping: %s failed", getattr(self.call, "__name__", "a call"))
+        self._stopped.set()
 
 
 def _when_ready(
@@ -169,7 +203,8 @@ def _when_ready(
     for service in services:
         service.ready.wait()
     where = f"; dashboard at {url}/" if url else ""
-    log.info("all %d services ready%s; Ctrl-C stops them", len(services), where)
+    count = sum(not isinstance(s, OnStop) for s in services)
+    log.info("all %d services ready%s; Ctrl-C stops them", count, where)
     if seconds is not None:
         time.sleep(seconds)
         log.info("served for %gs as asked (--seconds): stopping", seconds)

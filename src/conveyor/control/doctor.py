@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+from ..backends.sqlite.connection import parse_path
 from ..errors import ConveyorError
 from ..records import JobQuery, JobRecord, WorkerInfo
 from ..states import State
@@ -34,6 +37,50 @@ class Finding:
     fix: str
     #: The facts behind the problem, for scripts (``doctor --json``).
     data: dict[str, Any] = field(default_factory=dict)
+
+
+def sqlite_file(url: str) -> tuple[Path, bool] | None:
+    """The file a ``sqlite://`` URL names, made absolute (against the current directory),
+    and whether the URL gave it relative; None for any other backend."""
+    if urlsplit(url).scheme.lower() != "sqlite":
+        return None
+    path = Path(parse_path(url)[0])
+    return path.absolute(), not path.is_absolute()
+
+
+def absolute_url(url: str) -> str:
+    """``url`` with a relative SQLite path made absolute: a command to run from another
+    directory reads the same file."""
+    found = sqlite_file(url)
+    if found is None or not found[1]:
+        return url
+    query = urlsplit(url).query
+    return f"sqlite:///{found[0]}" + (f"?{query}" if query else "")
+
+
+def _relative_note(url: str) -> str:
+    found = sqlite_file(url)
+    if found is None or not found[1]:
+        return ""
+    return f" (a relative SQLite path is relative to the current directory: this one is {found[0]})"
+
+
+def missing_store(url: str) -> str | None:
+    """Why a read-only command should not open ``url``: a SQLite file that does not
+    exist (opening it would create an empty store). None when there is a store to read."""
+    found = sqlite_file(url)
+    if found is None or found[0].exists():
+        return None
+    where = (
+        f" (a relative SQLite path is relative to the current directory, here {Path.cwd()})"
+        if found[1]
+        else ""
+    )
+    return (
+        f"there is no store at {url}: {found[0]} does not exist{where}. Run this from the folder "
+        "the workers run in, or point CONVEYOR_BACKEND (or App(backend=...)) at the store they "
+        "use, by its absolute path (sqlite:////path/to/conveyor.db)"
+    )
 
 
 def diagnose(app: App, stats: list[QueueStats] | None = None) -> list[Finding]:
@@ -65,7 +112,21 @@ def diagnose(app: App, stats: list[QueueStats] | None = None) -> list[Finding]:
     findings += _paused(stats, app.command)
     findings += _clock_skew(live)
     findings += _late_schedules(app)
+    if not registered and not app.backend.list_jobs(JobQuery(limit=1)):
+        findings.append(_unused(app, url))
     return findings
+
+
+def _unused(app: App, url: str) -> Finding:
+    """A store no worker and no job has used: most often not the one meant (a relative
+    SQLite path read from another directory, or a CONVEYOR_BACKEND not set here)."""
+    return Finding(
+        "empty-store", "warning",
+        f"the store at {url} holds no jobs and no worker is registered there, so there is nothing "
+        f"to check{_relative_note(app.conf.backend_url)}",
+        f"if your workers use another store, point CONVEYOR_BACKEND (or App(backend=...)) at it; "
+        f"else start a worker ({app.command} worker) and queue work",
+    )  # fmt: skip
 
 
 def _describe(live: list[WorkerInfo], dead: list[WorkerInfo], now: float) -> str:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..backends.common import retries_used
 from ..errors import ConveyorError, SerializationError
 from ..records import JobQuery, JobRecord, Revocation
 from ..revocation import revoke_note
 from ..serialization import decode_payload
 from ..states import State
+from .util import age
 
 if TYPE_CHECKING:
     from ..app import App
@@ -75,14 +77,24 @@ def _state(name: str) -> State:
 
 def describe_job(app: App, job_id: str) -> dict[str, Any]:
     """One job in full: arguments decoded, result, error with traceback, every attempt,
-    progress and timings (seconds waiting before the last start, and running)."""
-    return describe_record(
-        app.record(job_id)
-    )  # one read; a workflow's id gets pointed to its handle
+    progress and timings (seconds waiting before the last start, and running), and the
+    names of the workers that ran it (from the registry, where it still knows them)."""
+    record = app.record(job_id)  # one read; a workflow's id gets pointed to its handle
+    workers = ran_on(record)
+    found = app.backend.worker_directory(workers) if workers else {}
+    return describe_record(record, {w.id: w.name for w in found.values()})
 
 
-def describe_record(record: JobRecord) -> dict[str, Any]:
-    """``describe_job`` of a record read already (the API reads it with ``app.aio.record``)."""
+def ran_on(record: JobRecord) -> list[str]:
+    """The ids of the workers that ran a job (now, and in its attempt history)."""
+    ids = [record.worker] + [a.get("worker") for a in record.attempts]
+    return sorted({w for w in ids if w})
+
+
+def describe_record(record: JobRecord, names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``describe_job`` of a record read already (the API reads it with ``app.aio.record``);
+    ``names``: the names of the workers of ``ran_on(record)`` by id, where known."""
+    names = names or {}
     try:
         args, kwargs = decode_payload(record.payload)
         payload_error = None
@@ -102,8 +114,11 @@ def describe_record(record: JobRecord) -> dict[str, Any]:
         "id": record.id, "task": record.task, "queue": record.queue, "priority": record.priority,
         "state": record.state.value, "args": args, "kwargs": kwargs, "payload_error": payload_error,
         "result": record.result, "error": record.error, "progress": record.progress,
-        "attempt": record.attempt, "max_retries": record.max_retries, "attempts": record.attempts,
-        "lost_leases": record.lost_leases, "worker": record.worker, "revoke": record.revoke,
+        "attempt": record.attempt, "max_retries": record.max_retries,
+        "retry_note": retry_note(record),
+        "attempts": [_attempt(a, names) for a in record.attempts],
+        "lost_leases": record.lost_leases, "worker": record.worker,
+        "worker_name": names.get(record.worker or ""), "revoke": record.revoke,
         "revoke_note": revoke_note(record),
         "created_at": record.created_at, "run_at": record.run_at, "started_at": record.started_at,
         "finished_at": record.finished_at, "expires_at": record.expires_at,
@@ -112,6 +127,56 @@ def describe_record(record: JobRecord) -> dict[str, Any]:
         "parent_id": record.parent_id, "root_id": record.root_id, "workflow_id": record.workflow_id,
         "headers": record.headers,
     }  # fmt: skip
+
+
+#: The error type an attempt history records for a delivery whose worker stopped
+#: renewing its lease (written by each backend's rescue, with no message).
+LEASE_EXPIRED = "LeaseExpired"
+
+
+def _attempt(entry: dict[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
+    """An attempt history entry as shown: its worker's name beside its id, and a lost
+    delivery said as lost. The rescue that ends one stores it as returned to the queue
+    (state PENDING) with an empty ``LeaseExpired``, and its ``finished_at`` is when the
+    lease was found expired, not when the job stopped running."""
+    shown = {**entry, "worker_name": names.get(entry.get("worker") or ""), "lost": False}
+    error = entry.get("error") or {}
+    if error.get("type") != LEASE_EXPIRED:
+        return shown
+    who = shown["worker_name"] or entry.get("worker") or "?"
+    started, found = entry.get("started_at"), entry.get("finished_at")
+    after = (
+        "" if started is None or found is None else f" ({age(found - started)} after it started)"
+    )
+    message = error.get("message") or (
+        f"lost: worker {who} stopped renewing its lease (killed, or its machine lost); "
+        f"found when the lease expired{after}, and the job went back to its queue"
+    )
+    return shown | {"lost": True, "error": {**error, "message": message}}
+
+
+def retry_note(record: JobRecord) -> str | None:
+    """Why a failed job was not retried, or how far its retries went. ``max_retries``
+    bounds the retries a task asks for (an exception in its ``autoretry_for``, or a call
+    of ``self.retry()``); any other exception fails the job at once (Celery's rule)."""
+    retries = retries_used(record.attempts)
+    if record.state is State.RETRY:
+        return f"retry {retries} of at most {record.max_retries} (max_retries) is due"
+    if record.state is not State.FAILURE:
+        return None
+    error = record.error or {}
+    if error.get("retries_exhausted"):
+        if not record.max_retries:
+            return "not retried: max_retries is 0"
+        return f"gave up: its {record.max_retries} retries (max_retries) are spent"
+    if error.get("limit"):
+        return "not retried: a job stopped by its time limit is never retried"
+    again = f" again after {retries} retr{'y' if retries == 1 else 'ies'}" if retries else ""
+    return (
+        f"not retried{again}: {error.get('type') or 'its error'} is not in the task's autoretry_for "
+        f"(nor did the task call self.retry()); max_retries ({record.max_retries}) bounds only the "
+        "retries the task asks for"
+    )  # fmt: skip
 
 
 def cancel_job(

@@ -9,7 +9,7 @@ import time
 
 from conveyor import App
 from conveyor.context import TaskContext
-from conveyor.errors import SoftTimeLimitExceeded
+from conveyor.errors import SoftTimeLimitExceeded, Terminated
 
 app = App("demo")
 app.conf.task_routes = {"demo.media.*": "media"}
@@ -35,9 +35,15 @@ def thumbnail(path: str, label: str) -> str:
 
 @app.task(name="demo.export.archive", bind=True)
 def archive(self: TaskContext, files: int) -> int:
-    """A long job that reports progress; the demo cancels it while it runs."""
+    """A long job that reports progress; the demo cancels it while it runs. It checks
+    whether it was cancelled at every file (a cancel without terminate asks; only the task
+    can stop itself then), and stops there: the job ends REVOKED."""
     for done in range(1, files + 1):
         time.sleep(0.5)
+        if self.is_revoked():
+            raise Terminated(
+                f"cancelled after {done - 1}/{files} files: the task saw it and stopped"
+            )
         self.update_progress(100 * done / files, message=f"{done}/{files} files archived")
     return files
 

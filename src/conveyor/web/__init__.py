@@ -1,4 +1,4 @@
-"""``conveyor.web``: the REST API (``pip install conveyor[web]``).
+"""``conveyor.web``: the REST API (the web extra: ``pip install '/path/to/conveyor[web]'``).
 
     from conveyor.web import create_api
     api = create_api(app)  # an ASGI app: uvicorn myproject.api:api

@@ -38,6 +38,21 @@ def identify(request: Request, app: App, actor: str, actor_id: str = "") -> None
     request.state.audit = (app, actor, actor_id)
 
 
+def did(request: Request, what: str) -> None:
+    """Say what a change did when its route alone does not (a cancel that terminates):
+    the entry's action names it, and its detail keeps it as ``did``."""
+    request.state.audit_did = what
+
+
+def action_of(request: Request, action: str, detail: dict[str, Any]) -> str:
+    """``action`` with what the handler said it did (``did``), also put in ``detail``."""
+    what = getattr(request.state, "audit_did", None)
+    if what is None:
+        return action
+    detail["did"] = what
+    return f"{action} ({what})"
+
+
 def submitter(request: Request) -> str:
     """What a job submitted by this request records as its ``submitted_by``."""
     _, actor, actor_id = getattr(request.state, "audit", (None, "service", ""))
@@ -55,7 +70,8 @@ async def record(request: Request, response: Response, route: str) -> None:
     outcome, detail = "ok", {"params": params}
     if response.status_code >= 400:
         outcome = error_code(response)
-    entry = AuditEntry(0, time.time(), actor, actor_id, f"{request.method} {route}",
+    action = action_of(request, f"{request.method} {route}", detail)
+    entry = AuditEntry(0, time.time(), actor, actor_id, action,
                        next(iter(params.values()), ""), outcome, response.status_code, detail)  # fmt: skip
     try:
         await app.aio.call(app.backend.record_audit, entry)

@@ -164,7 +164,13 @@ class JobDetail(JobSummary):
     kwargs: dict[str, Any]
     payload_error: str | None
     result: Any
+    #: Each entry also names its worker (``worker_name``, where the registry still knows
+    #: it) and says ``lost`` for a delivery whose worker stopped renewing its lease.
     attempts: list[dict[str, Any]]
+    #: The worker's name (``worker`` is its id), where the registry still knows it.
+    worker_name: str | None = None
+    #: Why a FAILURE was not retried, or how far the retries went (words).
+    retry_note: str | None = None
     lost_leases: int
     lease_until: float | None
     keep_until: float | None

@@ -1,4 +1,4 @@
-"""Conveyor for Django (``pip install conveyor[django]``; docs/django.md).
+"""Conveyor for Django (the django extra: ``pip install '/path/to/conveyor[django]'``; docs/django.md).
 
 - ``ConveyorBackend``: the backend of Django's task API (``TASKS`` setting);
 - ``"conveyor.contrib.django"`` in ``INSTALLED_APPS``: builds the Conveyor app from

@@ -27,7 +27,7 @@ from ...control.jobs import MAX_PAGE
 from ...control.util import parse_duration
 from ...errors import ConveyorError, JobNotFound
 from ...records import AuditEntry
-from ..audit import error_code
+from ..audit import action_of, did, error_code
 from ..auth import AuthMode
 from ..errors import as_response
 from ..tokens import Role, TokenStore
@@ -204,9 +204,10 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         path = (path if path.startswith(prefix) else prefix + path).replace(
             "{verb}", params.get("verb", "{verb}")
         )  # the verb named: "pause", not "{verb}"
-        action = f"POST {path}"
+        detail: dict[str, Any] = {"params": params}
+        action = action_of(request, f"POST {path}", detail)
         entry = AuditEntry(0, time.time(), me.name, me.token_id, action,
-                           next(iter(params.values()), ""), outcome, status, {"params": params})  # fmt: skip
+                           next(iter(params.values()), ""), outcome, status, detail)  # fmt: skip
         try:
             await call(app.backend.record_audit, entry)
         except Exception as exc:
@@ -349,6 +350,8 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
             return cancel_job(
                 app, job_id, terminate=terminate, reason="cancelled from the dashboard"
             ).message
+
+        did(request, "terminate" if terminate else "cancel")
 
         return await act(request, csrf, "operate", do, f"{prefix}/jobs/{job_id}")
 

@@ -43,6 +43,8 @@ class Viewer:
     session: bool
     #: The token's id, as the audit trail names it ("" without a token).
     token_id: str = ""
+    #: What the header says of this viewer in place of ``name`` ("": the name).
+    header: str = ""
 
     def can(self, needed: Role) -> bool:
         return allows(self.role, needed)
@@ -69,7 +71,8 @@ def viewer(app: App, mode: AuthMode, request: Request) -> Viewer:
             return Viewer(token.name, token.role, csrf_for(secret), session=True, token_id=token.id)
     local = mode == "until-first-token" and request.url.hostname in LOCAL_HOSTS
     if local and not store.exists():
-        return Viewer("local (no token stored yet)", "admin", csrf_for("local"), session=False)
+        return Viewer("local (no token stored yet)", "admin", csrf_for("local"), session=False,
+                      header="no login needed on this machine until a token exists; role")  # fmt: skip
     raise LoginRequired
 
 

@@ -131,7 +131,8 @@ def timeline(job: dict[str, Any]) -> list[Step]:
             steps.append(
                 Step(f"attempt {entry['attempt']} started", entry["started_at"], entry["worker"])
             )
-        steps.append(Step(entry["state"], entry["finished_at"], entry["worker"], entry["error"]))
+        label = "lost" if entry.get("lost") else entry["state"]
+        steps.append(Step(label, entry["finished_at"], entry["worker"], entry["error"]))
     if job["state"] == State.STARTED.value and job["started_at"]:
         steps.append(Step(f"attempt {job['attempt']} started", job["started_at"], job["worker"]))
     elif job["finished_at"] and (not attempts or attempts[-1]["state"] != job["state"]):

@@ -1,15 +1,15 @@
 """Reading, waiting for, cancelling and retrying jobs, one or in bulk."""
 
 import contextlib
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import Path, Query
+from fastapi import Path, Query, Request
 
 from ...control import cancel_job, cancel_where, describe_record, list_jobs, retry_job, retry_where
-from ...control.jobs import MAX_PAGE
+from ...control.jobs import MAX_PAGE, ran_on
 from ...errors import JobTimeout
 from ...states import State
-from .. import adapt
+from .. import adapt, audit
 from ..context import Api, Section, posix
 from ..errors import ApiError
 from ..models import (
@@ -28,6 +28,9 @@ from ..models import (
     WorkerId,
 )
 
+if TYPE_CHECKING:
+    from ...app import App
+
 JobId = Annotated[str, Path(min_length=1, max_length=200)]
 
 
@@ -45,9 +48,31 @@ def _filters(f: JobFilter) -> dict[str, Any]:
 TAG = "jobs"
 
 
+class WorkerNames:
+    """The workers' names a job read shows beside their ids, remembered (an id's name never
+    changes): a status read of a job whose workers were named before reads nothing more
+    (no hop to a thread, no second round trip). Cleared when it holds ``KEPT``."""
+
+    KEPT = 10_000
+
+    def __init__(self, app: "App") -> None:
+        self.app = app
+        self.known: dict[str, str] = {}
+
+    async def of(self, workers: list[str]) -> dict[str, str]:
+        missing = [w for w in workers if w not in self.known]
+        if missing:
+            found = await self.app.aio.call(self.app.backend.worker_directory, missing)
+            if len(self.known) + len(found) > self.KEPT:
+                self.known.clear()
+            self.known.update((w.id, w.name) for w in found.values())
+        return {w: self.known[w] for w in workers if w in self.known}
+
+
 def routes(api: Api, r: Section) -> None:
     app = api.app
     call = app.aio.call
+    names = WorkerNames(app)
 
     @r.get("/jobs", summary="List jobs")
     async def jobs(
@@ -85,7 +110,8 @@ def routes(api: Api, r: Section) -> None:
 
     @r.get("/jobs/{job_id}", summary="One job in full")
     async def get_job(job_id: JobId) -> JobDetail:
-        return adapt.detail(describe_record(await app.aio.record(job_id)))
+        record = await app.aio.record(job_id)
+        return adapt.detail(describe_record(record, await names.of(ran_on(record))))
 
     @r.get("/jobs/{job_id}/result", summary="Wait for a job's result")
     async def wait(
@@ -98,9 +124,10 @@ def routes(api: Api, r: Section) -> None:
         return adapt.outcome(await app.aio.record(job_id))
 
     @r.post("/jobs/{job_id}/cancel", summary="Cancel a job")
-    async def cancel(job_id: JobId, body: Cancel | None = None) -> Cancelled:
+    async def cancel(request: Request, job_id: JobId, body: Cancel | None = None) -> Cancelled:
         """Revoke it durably; ``terminate`` also stops it if it is running."""
         terminate = body.terminate if body else False
+        audit.did(request, "terminate" if terminate else "cancel")
         revocation = await call(cancel_job, app, job_id, terminate=terminate)
         return adapt.cancelled(revocation, terminate)
 

@@ -1,0 +1,208 @@
+"""What a new user meets first: the command the demo prints, run from another directory;
+``doctor`` and ``inspect`` on a store that is not there or never used; why a failed job
+was not retried; a lost attempt; the worker's name; progress as people read it; a
+result wait on a running job. Real SQLite files, real CLI and worker processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+import pytest
+
+from conveyor import App, State, extras
+from conveyor.cli.demo import own_command
+from conveyor.cli.inspect import percent
+from conveyor.cli.serve import require_web
+from conveyor.control import cancel_job
+from conveyor.errors import JobTimeout
+from conveyor.records import Lease, WorkerInfo
+
+from ..worker.conftest import ledger_lines, wait_until
+from .conftest import cli_env, run_cli
+
+DEMO_APP = "conveyor.demo.tasks:app"
+
+
+def elsewhere(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``conveyor -A <the demo app> ARGS`` run from a directory of its own, with the
+    default backend (no CONVEYOR_BACKEND): what a new user types in another terminal."""
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("CONVEYOR_BACKEND", "CONVEYOR_APP")}
+    return subprocess.run([sys.executable, "-m", "conveyor", "-A", DEMO_APP, *args], cwd=cwd,
+                          env=env | {"COLUMNS": "250"}, capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "args", [("doctor",), ("inspect", "jobs"), ("inspect", "queues"), ("audit",)]
+)
+def test_read_only_commands_create_no_store_and_say_there_is_none(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    ran = elsewhere(tmp_path, *args)
+    made = tmp_path / "elsewhere" / "conveyor.db"
+    assert not made.exists()  # not an empty store to read nothing from
+    assert ran.returncode != 0
+    assert "healthy" not in ran.stdout
+    said = " ".join(ran.stderr.split())
+    assert f"there is no store at sqlite:///./conveyor.db: {made} does not exist" in said
+    assert (
+        f"a relative SQLite path is relative to the current directory, here {made.parent}" in said
+    )
+    assert "point CONVEYOR_BACKEND (or App(backend=...)) at the store they use" in said
+
+
+def test_doctor_on_a_store_nothing_used_says_so_not_healthy(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    App("fresh", backend=url).backend.workers()  # the store exists: migrated, empty
+    env = cli_env(url)
+    text, report = run_cli(env, "doctor"), json.loads(run_cli(env, "doctor", "--json").stdout)
+    assert "healthy" not in text.stdout
+    assert f"the store at {url} holds no jobs and no worker is registered there" in text.stdout
+    (finding,) = report["findings"]
+    assert (finding["check"], finding["severity"]) == ("empty-store", "warning")
+
+
+def test_the_demos_advice_names_the_executable_and_store_absolutely(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [".venv/bin/conveyor", "demo"])
+    told = own_command("sqlite:///./conveyor.db")
+    assert (
+        told == f"CONVEYOR_BACKEND=sqlite:///{tmp_path}/conveyor.db {tmp_path}/.venv/bin/conveyor"
+    )
+    assert own_command(f"sqlite:///{tmp_path}/x.db") == f"{tmp_path}/.venv/bin/conveyor"
+    assert own_command("redis://127.0.0.1:6379/3") == f"{tmp_path}/.venv/bin/conveyor"
+    monkeypatch.setattr(sys, "argv", ["/usr/lib/python3/site-packages/conveyor/__main__.py"])
+    assert own_command("redis://h/0") == f"{sys.executable} -m conveyor"
+
+
+def test_cancel_without_terminate_stops_the_demos_archive_job(
+    tmp_path: Path, conveyor_proc: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    env = {"CONVEYOR_BACKEND": url, "CONVEYOR_APP": DEMO_APP}
+    app = App("visitor", backend=url)
+    job = app.send_task("demo.export.archive", (600,))
+    conveyor_proc("worker", "-Q", "default", "-P", "thread", "-c", "1", env=env)
+    wait_until(
+        lambda: app.backend.get(job.id).state is State.STARTED, 30, "the archive job to start"
+    )
+    assert cancel_job(app, job.id).outcome == "flagged"  # no terminate: the task must check
+    started = time.monotonic()
+    wait_until(lambda: app.backend.get(job.id).state.finished, 10, "the cancelled job to end")
+    record = app.backend.get(job.id)
+    assert record.state is State.REVOKED, record.error
+    assert time.monotonic() - started < 5  # within a step (0.5 s), not after 5 minutes
+    assert "the task saw it and stopped" in (record.error or {})["message"]
+
+
+def test_a_failure_not_retried_says_why_and_names_its_worker(
+    tmp_path: Path, conveyor_proc: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    env = cli_env(url)
+    producer = App("producer", backend=url)
+    job = producer.send_task("t.fail", ("boom",))  # ValueError; max_retries 3 (the app's default)
+    conveyor_proc("worker", "-P", "thread", "-n", "alpha", env=env)
+    wait_until(lambda: producer.backend.get(job.id).state is State.FAILURE, 30, "the job to fail")
+    detail = json.loads(run_cli(env, "inspect", "job", job.id, "--json").stdout)
+    table = " ".join(run_cli(env, "inspect", "job", job.id).stdout.split())
+    why = (
+        "not retried: ValueError is not in the task's autoretry_for (nor did the task call "
+        "self.retry()); max_retries (3) bounds only the retries the task asks for"
+    )
+    assert detail["retry_note"] == why
+    assert why in table
+    assert detail["worker_name"] == "alpha"
+    assert f"worker alpha ({detail['worker']})" in table
+    assert detail["attempts"][0]["worker_name"] == "alpha"
+
+
+def test_a_lost_attempt_is_said_lost_with_its_worker_and_when(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    app = App("lost", backend=url)
+    job = app.send_task("t.add", (1, 2))
+    info = WorkerInfo(id="w-1", name="media@vm:20138", host="vm", pid=20138, queues=["default"],
+                      pool="process", concurrency=1, version="t", tasks=["t.add"],
+                      started_at=app.backend.now())  # fmt: skip
+    app.backend.heartbeat(info, [], 30)
+    (claimed,) = app.backend.claim(["default"], info.id, 1, 0.5)  # then it "dies"
+    time.sleep(1.2)
+    assert app.backend.rescue_expired() == [job.id]
+    env = cli_env(url)
+    detail = json.loads(run_cli(env, "inspect", "job", job.id, "--json").stdout)
+    (lost,) = detail["attempts"]
+    assert lost["lost"] is True
+    message = lost["error"]["message"]
+    assert message.startswith("lost: worker media@vm:20138 stopped renewing its lease")
+    assert "found when the lease expired (1s after it started)" in message
+    table = run_cli(env, "inspect", "job", job.id).stdout
+    row = next(line for line in table.splitlines() if line.startswith("1 "))
+    assert row.split()[1] == "lost"  # not PENDING, nor a run time of 1.2 s it never ran
+    assert "LeaseExpired: lost: worker media@vm:20138" in row
+    assert claimed.id == job.id
+
+
+def test_progress_is_rounded_in_the_jobs_list(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    app = App("progress", backend=url)
+    job = app.send_task("t.add", (1, 2))
+    (claimed,) = app.backend.claim(["default"], "w", 1, 30)
+    app.backend.update_progress(Lease(job.id, claimed.lease_token or ""),
+                                {"percent": 100 / 7.5, "message": "2/15 files"})  # fmt: skip
+    listed = run_cli(cli_env(url), "inspect", "jobs").stdout
+    assert "13.3% 2/15 files" in listed
+    assert "13.333" not in listed
+    assert [percent(v) for v in (50, 12.5, 100 / 3, None)] == ["50%", "12.5%", "33.3%", "-"]
+
+
+def test_a_wait_on_a_running_job_says_it_is_running_and_where(
+    tmp_path: Path, conveyor_proc: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    producer = App("producer", backend=url)
+    ledger = tmp_path / "ledger.txt"
+    job = producer.send_task("t.ledger", (str(ledger), 10.0))
+    conveyor_proc("worker", "-P", "thread", "-n", "beta", env=cli_env(url))
+    wait_until(lambda: ledger_lines(ledger), 30, "the job to start")
+    with pytest.raises(JobTimeout) as raised:
+        job.get(timeout=0.3)
+    worker = producer.backend.get(job.id).worker
+    assert f"is running on worker beta ({worker}) and still going after 0.3s" in str(raised.value)
+    assert "is a worker consuming its queue" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "hint"),
+    [
+        ({"url": "file:///home/me/conveyor", "dir_info": {"editable": True}}, "pip install -e '/home/me/conveyor[web]'"),
+        ({"url": "file:///home/me/conveyor", "dir_info": {}}, "pip install '/home/me/conveyor[web]'"),
+        ({"url": "file:///srv/dist/conveyor-0.1.0-py3-none-any.whl", "archive_info": {}},
+         "pip install '/srv/dist/conveyor-0.1.0-py3-none-any.whl[web]'"),
+        (None, "pip install '/path/to/conveyor[web]' (a checkout) or "
+               "'/path/to/conveyor-<version>-py3-none-any.whl[web]' (a wheel)"),
+    ],
+)  # fmt: skip
+def test_a_missing_extra_is_added_from_where_this_install_came_from(
+    monkeypatch: pytest.MonkeyPatch, recorded: dict[str, object] | None, hint: str
+) -> None:
+    class Installed:
+        def read_text(self, name: str) -> str | None:
+            assert name == "direct_url.json"
+            return None if recorded is None else json.dumps(recorded)
+
+    monkeypatch.setattr(extras.metadata, "distribution", lambda name: Installed())
+    assert extras.install_hint("web") == hint
+    monkeypatch.setitem(sys.modules, "fastapi", None)  # the web extra is not installed
+    with pytest.raises(click.ClickException) as refused:
+        require_web()
+    assert refused.value.message == f"the REST API needs the web extra (fastapi is missing): {hint}"
