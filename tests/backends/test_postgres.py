@@ -149,6 +149,48 @@ def test_a_session_frozen_inside_a_transaction_is_ended_by_the_server(url: str) 
     assert value == f"{IDLE_IN_TRANSACTION_MS // 1000}s"
 
 
+def test_a_claim_frozen_between_its_statements_is_idle_in_transaction(url: str) -> None:
+    """A worker frozen between the claim's statements (promote, then claim) must leave its
+    session 'idle in transaction', which the server ends after its limit, freeing the rows
+    it promoted; as a pipeline waiting for its Sync the session stayed 'active' for as long
+    as the worker stayed frozen, and every other worker skipped those due jobs."""
+    schema = url.rsplit("schema=", 1)[1]
+    producer = App("producer", backend=url)
+    producer.send_task("t.any", countdown=0.2)  # delayed: a claim's promote makes it PENDING
+    time.sleep(0.4)
+    backend = App("frozen", backend=url).backend
+    real = backend._claim_on  # type: ignore[attr-defined]
+    frozen, thaw = threading.Event(), threading.Event()
+
+    def claim_on(conn: psycopg.Connection[object], *args: object) -> object:
+        conn.execute(backend._q["promote"], {"now": args[3]})  # type: ignore[attr-defined]
+        frozen.set()  # the worker stops here, its promote sent
+        thaw.wait(20)
+        return real(conn, *args)
+
+    backend._claim_on = claim_on  # type: ignore[attr-defined]
+    claimer = threading.Thread(target=backend.claim, args=(["default"], "A", 1, 30.0))
+    claimer.start()
+    try:
+        assert frozen.wait(20)
+        with psycopg.connect(url.split("?")[0], autocommit=True) as admin:
+
+            def states() -> list[str]:
+                rows = admin.execute(
+                    "SELECT state FROM pg_stat_activity WHERE application_name = %s "
+                    "AND position('SCHEDULED' in query) > 0",
+                    (f"conveyor:{schema}",),
+                ).fetchall()
+                return [str(row[0]) for row in rows if row[0] != "active"] or []
+
+            assert wait_until(states, 10, "the frozen session to wait") == ["idle in transaction"]
+    finally:
+        thaw.set()
+        claimer.join(30)
+        producer.backend.close()
+        backend.close()
+
+
 def test_an_idle_waiter_wakes_on_notify(url: str) -> None:
     app = App("wake", backend=url)
     app.backend.counts()

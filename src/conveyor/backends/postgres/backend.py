@@ -14,6 +14,7 @@ commits.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,17 +51,18 @@ def settle_params(
 ) -> tuple[dict[str, Any], list[str], list[str]]:
     """The ``settle`` statement's arrays for a batch of outcomes; the ids it is asked about,
     in order (ended, then retried); and the ids refused without asking: a second outcome
-    of a job already in the batch (one UPDATE an outcome refused it too: the first one had
-    ended the lease)."""
-    seen: set[str] = set()
+    of the same delivery (job and lease token) already in the batch (one UPDATE an outcome
+    refused it too: the first one had ended the lease). Outcomes of two deliveries of one
+    job (a stale lease and the current one) are both asked: only the current one matches."""
+    seen: set[tuple[str, str]] = set()
     ends: list[Outcome] = []
     retries: list[Outcome] = []
     again: list[str] = []
     for o in outcomes:
-        if o.job_id in seen:
+        if (o.job_id, o.token) in seen:
             again.append(o.job_id)
             continue
-        seen.add(o.job_id)
+        seen.add((o.job_id, o.token))
         (retries if o.state is State.RETRY else ends).append(o)
     params = {
         "now": now, "keep_until": keep_until,
@@ -76,9 +78,16 @@ def settle_params(
 
 
 def _refused(asked: list[str], stored: list[Any], again: list[str]) -> list[str]:
-    """The ids of a ``settle`` the store refused: asked about, not among the rows it returned."""
-    done = {row[0] for row in stored}
-    return [job_id for job_id in asked if job_id not in done] + again
+    """The ids of a ``settle`` the store refused: asked about, not among the rows it returned
+    (an id asked twice, for two deliveries, and stored once was refused once)."""
+    done = Counter(row[0] for row in stored)
+    refused = []
+    for job_id in asked:
+        if done[job_id]:
+            done[job_id] -= 1
+        else:
+            refused.append(job_id)
+    return refused + again
 
 
 def _lease_arrays(leases: list[Lease]) -> dict[str, list[str]]:
@@ -143,17 +152,20 @@ class PostgresBackend(PostgresConnection):
     def _claim(
         self, queues: list[str], worker: str, limit: int, now: float, lease_until: float
     ) -> list[JobRecord]:
-        with self._connection() as conn:
-            with conn.pipeline():
-                claimed = self._claim_on(conn, queues, worker, limit, now, lease_until)
+        with self._tx() as conn:
+            claimed = self._claim_on(conn, queues, worker, limit, now, lease_until)
             return [record(row) for row in claimed.fetchall()]
 
     def _claim_on(
         self, conn: Any, queues: list[str], worker: str, limit: int, now: float, lease_until: float
     ) -> Any:
-        """Queue the claim's statements on ``conn``'s pipeline (promote due delayed jobs,
-        then claim: two statements, so the claim sees what was promoted); returns the
-        claim's cursor, whose rows are there once the pipeline has ended."""
+        """The claim's statements in ``conn``'s transaction (promote due delayed jobs, then
+        claim: two statements, so the claim sees what was promoted); returns the claim's
+        cursor. Each statement is sent with its own Sync, never as a pipeline: a worker
+        frozen between them leaves its session 'idle in transaction', which the server
+        ends after ``IDLE_IN_TRANSACTION_MS`` (the promoted and claimed rows freed), where
+        a pipeline waiting for its Sync stays 'active', its row locks held for as long as
+        the worker stays frozen (found by review: other workers skipped the due jobs)."""
         conn.execute(self._q["promote"], {"now": now})
         return conn.execute(self._q["claim"], {"queues": queues, "worker": worker, "now": now,
                                                "lease_until": lease_until, "limit": limit,
@@ -182,15 +194,13 @@ class PostgresBackend(PostgresConnection):
     def _finish_and_claim(
         self, outcomes: list[Outcome], now: float, keep_until: float, claim: ClaimArgs
     ) -> tuple[list[str], list[JobRecord]]:
-        """One pipeline (the outcomes, promote, claim), sent in one go and ended by one
-        Sync: one round trip, and one implicit transaction, so one commit (one WAL flush)
-        for both halves, and neither without the other."""
+        """One transaction (the outcomes in one statement, promote, claim), so one commit
+        (one WAL flush) for both halves, and neither without the other; its statements
+        are not pipelined (see ``_claim_on``)."""
         params, asked, again = settle_params(outcomes, now, keep_until)
-        with self._connection() as conn:
-            with conn.pipeline():
-                settled = conn.execute(self._q["settle"], params)
-                claimed = self._claim_on(conn, *claim[:3], now, claim[3])
-            refused = _refused(asked, settled.fetchall(), again)
+        with self._tx() as conn:
+            refused = _refused(asked, conn.execute(self._q["settle"], params).fetchall(), again)
+            claimed = self._claim_on(conn, *claim[:3], now, claim[3])
             return refused, [record(row) for row in claimed.fetchall()]
 
     @guarded
