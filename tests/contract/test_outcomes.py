@@ -35,6 +35,26 @@ def test_complete_stores_result_and_attempt(backend: Backend, clock: FakeClock) 
     assert attempt["finished_at"] - attempt["started_at"] == pytest.approx(2)
 
 
+def test_a_result_and_an_error_holding_a_nul_character_are_stored(backend: Backend) -> None:
+    """PostgreSQL's jsonb refuses U+0000: such an outcome was refused at every retry, and
+    its worker stored nothing more. Stored on every backend (as U+FFFD where the store
+    cannot hold it), with the rest of its batch."""
+    for _ in range(3):
+        put(backend)
+    first, second, third = backend.claim(["default"], "w", 3, 30)
+    refused = backend.ack([
+        Outcome(first.id, first.lease_token or "", State.SUCCESS, result={"k\x00": "a\x00b"}),
+        Outcome(second.id, second.lease_token or "", State.FAILURE,
+                error={"type": "ValueError", "message": "bad \x00 byte"}),
+        Outcome(third.id, third.lease_token or "", State.SUCCESS, result=1),
+    ])  # fmt: skip
+    assert refused == []
+    done = {job_id: backend.get(job_id) for job_id in (first.id, second.id, third.id)}
+    assert [r.state for r in done.values()] == [State.SUCCESS, State.FAILURE, State.SUCCESS]
+    assert done[first.id].result in ({"k\x00": "a\x00b"}, {"k\ufffd": "a\ufffdb"})
+    assert (done[second.id].error or {})["message"] in ("bad \x00 byte", "bad \ufffd byte")
+
+
 def test_fail_stores_the_error(backend: Backend) -> None:
     put(backend)
     held = claim_one(backend)

@@ -18,8 +18,6 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
-
 from ...errors import BackendError
 from ...records import (
     AuditEntry,
@@ -36,10 +34,10 @@ from ...records import (
 )
 from ...states import MAX_PRIORITY, MIN_PRIORITY, State
 from ..base import TASK_SAMPLE, ClaimArgs, RevocationWatch
-from ..common import SQL_COLUMNS, SQLVerbs, audit_entry, audit_row, brief_json, dump
+from ..common import SQL_COLUMNS, SQLVerbs, audit_entry, audit_row, brief, brief_json, dump
 from ..listing import Dialect, page
 from ..rollup import Minute, minutes
-from .codec import job_columns, record
+from .codec import job_columns, jsonb, jsonb_or_null, record
 from .connection import CONNECT_TIMEOUT, PostgresConnection, guarded
 from .driver import psycopg, sql
 from .migrations import apply
@@ -68,11 +66,11 @@ def settle_params(
         "now": now, "keep_until": keep_until,
         "ids": [o.job_id for o in ends], "tokens": [o.token for o in ends],
         "states": [o.state.value for o in ends],
-        "results": [orjson.dumps(o.result).decode() if o.state is State.SUCCESS else None for o in ends],
-        "errors": [dump(o.error) for o in ends], "briefs": [brief_json(o.error) for o in ends],
+        "results": [jsonb(o.result) if o.state is State.SUCCESS else None for o in ends],
+        "errors": [jsonb_or_null(o.error) for o in ends], "briefs": [jsonb_or_null(brief(o.error)) for o in ends],
         "retry_ids": [o.job_id for o in retries], "retry_tokens": [o.token for o in retries],
-        "run_ats": [o.run_at or now for o in retries], "retry_errors": [dump(o.error) for o in retries],
-        "retry_briefs": [brief_json(o.error) for o in retries],
+        "run_ats": [o.run_at or now for o in retries], "retry_errors": [jsonb_or_null(o.error) for o in retries],
+        "retry_briefs": [jsonb_or_null(brief(o.error)) for o in retries],
     }  # fmt: skip
     return params, [o.job_id for o in (*ends, *retries)], again
 
@@ -232,7 +230,7 @@ class PostgresBackend(PostgresConnection):
             return (
                 conn.execute(
                     self._q["set_progress"],
-                    {"id": job_id, "token": token, "progress": dump(progress)},
+                    {"id": job_id, "token": token, "progress": jsonb_or_null(progress)},
                 ).rowcount
                 == 1
             )
@@ -415,7 +413,7 @@ class PostgresBackend(PostgresConnection):
         with self._tx() as conn:
             conn.execute(
                 self._q["kv_set"],
-                {"key": key, "value": orjson.dumps(value).decode(), "until": until},
+                {"key": key, "value": jsonb(value), "until": until},
             )
 
     @guarded
@@ -435,7 +433,7 @@ class PostgresBackend(PostgresConnection):
         with self._tx() as conn:
             conn.execute(self._q["join_lock"], {"group_id": group_id})
             conn.execute(self._q["join"], {"group_id": group_id, "idx": index,
-                                           "result": orjson.dumps(result).decode(), "keep_until": keep_until})  # fmt: skip
+                                           "result": jsonb(result), "keep_until": keep_until})  # fmt: skip
             rows = conn.execute(self._q["group_results"], {"group_id": group_id}).fetchall()
         return [row[0] for row in rows] if len(rows) >= size else None
 

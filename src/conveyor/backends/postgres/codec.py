@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from ...records import JobRecord
 from ...states import State
 from ..common import SQL_COLUMNS, dump
@@ -32,3 +34,28 @@ def job_columns(jobs: Sequence[JobRecord]) -> dict[str, list[Any]]:
     columns["headers"] = [dump(job.headers or None) for job in jobs]  # NULL: the default {}
     columns["error"] = [dump(job.error) for job in jobs]
     return columns
+
+
+def jsonb(value: Any) -> str:
+    """JSON text PostgreSQL's ``jsonb`` takes. It refuses the NUL character (``\\u0000``)
+    anywhere, so a NUL in a string or a key is stored as U+FFFD instead: a task whose
+    result holds one has it stored, where the refusal made every retry of the batch fail
+    and its worker stored nothing more."""
+    text = orjson.dumps(value).decode()
+    if "\\u0000" not in text:
+        return text
+    return orjson.dumps(_without_nul(value)).decode()
+
+
+def jsonb_or_null(value: Any) -> str | None:
+    return None if value is None else jsonb(value)
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(v) for v in value]
+    return value
