@@ -325,3 +325,25 @@ def test_a_tick_an_earlier_version_fired_under_the_legacy_id_is_not_fired_again(
     view = sched_app.schedules.get("every-10s")
     assert view.last_tick == 1_800_000_020.0
     assert view.last_job_id == job_id("every-10s", 1_800_000_020.0)
+
+
+def test_a_stored_grace_over_a_week_still_fires_and_an_unreadable_schedule_is_in_doctor(
+    sched_app: App, clock: FakeClock
+) -> None:
+    """An earlier version took any misfire_grace: a schedule stored with 30 days still loads
+    and fires (it acts as the week no older tick passes). One that cannot be read (a NaN
+    interval an earlier version let through) is skipped and left out of the listings, so
+    doctor, where an operator looks for work that stopped, names it, with the fix."""
+    sched_app.schedules.add("weekly", "reports.daily", every=60, args=["full"])
+    sched_app.schedules.add("broken", "reports.daily", every=60, args=["full"])
+    specs = sched_app.backend.schedules()
+    sched_app.backend.put_schedule("weekly", {**specs["weekly"][0], "misfire_grace": 30 * 86400.0})
+    sched_app.backend.put_schedule("broken", {**specs["broken"][0], "every": float("nan")})
+    clock.advance(120)
+    Scheduler(sched_app, name="a").step()
+    assert len(fired(sched_app, "weekly")) == 2  # both ticks, each within its grace
+    assert fired(sched_app, "broken") == []
+    (finding,) = [f for f in control.diagnose(sched_app) if f.check == "schedule-broken"]
+    assert finding.severity == "error"
+    assert "'broken'" in finding.problem
+    assert "schedules edit broken" in finding.fix

@@ -254,7 +254,15 @@ def _paused(stats: list[QueueStats], cmd: str) -> list[Finding]:
 
 def _late_schedules(app: App) -> list[Finding]:
     now = app.backend.now()
-    findings = []
+    findings = [
+        Finding(
+            "schedule-broken", "error",
+            f"schedule {name!r} is stored but cannot be read, so it never fires: {why}",
+            f"fix it ({app.command} schedules edit {name} ...) or remove it "
+            f"({app.command} schedules delete {name})",
+        )  # fmt: skip
+        for name, why in sorted(app.schedules.broken().items())
+    ]
     for view in app.schedules.list():
         if view.schedule.paused:
             continue

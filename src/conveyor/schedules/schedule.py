@@ -29,6 +29,12 @@ from ..serialization import check_jsonable
 from ..task import Signature
 
 MISFIRE_POLICIES = ("once", "all", "skip")
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 #: The shortest interval accepted (seconds).
 MIN_EVERY = 1.0
 #: The longest interval accepted (seconds): a year, as the longest delay the API takes.
@@ -94,22 +100,19 @@ class Schedule:
                     f"schedule {self.name!r}: cron {self.cron!r} is not valid: {exc}"
                 ) from None
         if self.every is not None and not (
-            isinstance(self.every, int | float)
-            and not isinstance(self.every, bool)
-            and MIN_EVERY <= self.every <= MAX_EVERY  # False for NaN; inf is above the cap
+            _finite(self.every) and MIN_EVERY <= self.every <= MAX_EVERY
         ):
             raise ScheduleError(
                 f"schedule {self.name!r}: every must be {MIN_EVERY:g} to {MAX_EVERY:g} s "
                 f"(a year), not {self.every!r}"
             )
-        if not (
-            isinstance(self.misfire_grace, int | float)
-            and not isinstance(self.misfire_grace, bool)
-            and 0 <= self.misfire_grace <= MAX_CATCHUP_AGE
-        ):
+        # Any finite grace (an earlier version stored schedules without a bound, and
+        # refusing them now would stop them firing): one over MAX_CATCHUP_AGE acts as
+        # MAX_CATCHUP_AGE, since no older tick is ever fired.
+        if not (_finite(self.misfire_grace) and self.misfire_grace >= 0):
             raise ScheduleError(
-                f"schedule {self.name!r}: misfire_grace must be 0 to {MAX_CATCHUP_AGE:g} s, "
-                f"not {self.misfire_grace!r}"
+                f"schedule {self.name!r}: misfire_grace must be a number of seconds, 0 or "
+                f"more, not {self.misfire_grace!r}"
             )
         if self.misfire not in MISFIRE_POLICIES:
             raise ScheduleError(
