@@ -47,7 +47,7 @@ end
 -- Each is written newest first: a listpack insert walks from the front to the member's
 -- place, so each stops at the front instead of walking the whole page. The pages after
 -- the first are written before the first is replaced, by a RENAME: a script that fails
--- partway (what it wrote stays: a write Redis refuses when it is out of memory) leaves
+-- partway (what it wrote stays: Redis has no rollback) leaves
 -- each member in a page, some in two (claims and folds take that), never in none.
 local function pg_cut(dir, start)
   local page = dir .. ":" .. start

@@ -12,8 +12,8 @@
 local IX_TAIL = 120
 
 -- Every entry of the tail at key (nil when it is empty). The fold deletes the tail only
--- once its entries are in the pages: a script that fails in between (a write Redis
--- refuses when it is out of memory; what a script wrote stays) leaves them in the tail,
+-- once its entries are in the pages: a script that fails in between (what a script
+-- wrote stays: Redis has no rollback) leaves them in the tail,
 -- and the next fold adds again what a page already holds as a no-op. Nothing is lost.
 local function tl_read(key)
   local entries = redis.call("LRANGE", key, 0, -1)
