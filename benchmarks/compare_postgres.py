@@ -16,9 +16,9 @@ and after each backlog is filled: this server runs with autovacuum off, and a fr
 truncated table without statistics made procrastinate's fetch sort every waiting job, so
 the ratio measured the planner. procrastinate's sleep task is a coroutine, as its docs
 recommend for I/O: a sync task runs on asyncio's default pool of 6 threads here and
-could never run 20 at once. Conveyor's worker runs with ``--prefetch 8`` (each child
-claims 5 at a time: the series since 2026-11) or, with ``--prefetch auto``, at its
-default, as ``compare_redis`` runs it (up to 32 a claim for short jobs).
+could never run 20 at once. Conveyor's worker runs at its default (auto prefetch: up to
+32 jobs a claim for short ones), as ``compare_redis`` runs it and as a user runs it;
+``--prefetch 8`` (each child claims 5 at a time) continues the series before 2026-12-01.
 """
 
 from __future__ import annotations
@@ -141,8 +141,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=None)
     parser.add_argument("--workloads", help="comma-separated workloads (default: all)")
     parser.add_argument("--bodies", help="comma-separated task bodies (default: all)")
-    parser.add_argument("--prefetch", choices=["8", "auto"], default="8",
-                        help="Conveyor's worker: --prefetch 8 (the series so far) or its default, auto")  # fmt: skip
+    parser.add_argument("--prefetch", choices=["8", "auto"], default="auto",
+                        help="Conveyor's worker: its default, auto, or --prefetch 8 (the series before 2026-12-01)")  # fmt: skip
     args = parser.parse_args()
     reps, n, lat = (1, 2000, 100) if args.quick else (3, 10_000, 300)
     reps = args.reps or reps
