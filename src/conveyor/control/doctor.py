@@ -256,11 +256,12 @@ def _late_schedules(app: App) -> list[Finding]:
     now = app.backend.now()
     findings = [
         Finding(
-            "schedule-broken", "error",
+            "schedule-broken",
+            "error",
             f"schedule {name!r} is stored but cannot be read, so it never fires: {why}",
             f"fix it ({app.command} schedules edit {name} ...) or remove it "
             f"({app.command} schedules delete {name})",
-        )  # fmt: skip
+        )
         for name, why in sorted(app.schedules.broken().items())
     ]
     for view in app.schedules.list():
