@@ -180,7 +180,7 @@ def test_release_of_an_interrupted_job_records_the_attempt(
             "state": "PENDING",
             "error": {
                 "type": "Interrupted",
-                "message": "interrupted: worker shut down, returned to the queue",
+                "message": "the worker shut down; the job went back to its queue",
             },
         }
     ]

@@ -125,11 +125,12 @@ def test_validation_errors_name_the_field_what_is_wrong_and_what_it_accepts(
                 await c.post("/api/jobs", json={"task": "web.add", "surprise": 1}),
                 await c.get("/api/jobs", params={"limit": "many"}),
                 await c.post("/api/jobs", json={"task": "web.add", "headers": {"k" * 101: 1}}),
+                await c.get("/api/jobs", params={"state": ["SUCCESS", "DONE"]}),
             ]  # fmt: skip
             assert {r.status_code for r in answers} == {422}
             return [dict(r.json()["error"]) for r in answers]
 
-    wrong, batch, workflow, array, extra, query, key = run(scenario())
+    wrong, batch, workflow, array, extra, query, key, repeated = run(scenario())
     assert wrong["details"] == [
         {"location": "body.priority", "field": "priority", "accepted": PRIORITY,
          "message": f"priority must be {PRIORITY} (got 10)"},
@@ -150,6 +151,10 @@ def test_validation_errors_name_the_field_what_is_wrong_and_what_it_accepts(
     assert key["message"] == (
         f'the key "{"k" * 56}... in headers must be text of up to 100 characters (got "{"k" * 56}...)'
     )
+    # a repeated query parameter is named alone: its values carry no index in the request
+    (state,) = repeated["details"]
+    assert (state["location"], state["field"]) == ("query.state", "state")
+    assert state["message"].startswith('state must be one of "PENDING"')
 
 
 def test_unknown_task_lists_only_the_exposed_ones(client: Client) -> None:
@@ -159,7 +164,7 @@ def test_unknown_task_lists_only_the_exposed_ones(client: Client) -> None:
             return str(r.json()["error"]["message"])
 
     message = run(scenario())
-    assert "web.add" in message
+    assert "did you mean 'web.add'?" in message  # the typo's nearest exposed name first
     assert "web.media.encode" in message
     assert "internal.secret" not in message  # registered, but not exposed: not revealed
 

@@ -313,7 +313,7 @@ def assert_interrupted_once(record: JobRecord) -> None:
     assert attempt["attempt"] == 1
     assert attempt["error"] == {
         "type": "Interrupted",
-        "message": "interrupted: worker shut down, returned to the queue",
+        "message": "the worker shut down; the job went back to its queue",
     }
     assert attempt["worker"]
     assert attempt["finished_at"] > attempt["started_at"]

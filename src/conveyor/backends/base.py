@@ -81,7 +81,7 @@ def not_redelivered_error() -> dict[str, Any]:
 def interrupted_error() -> dict[str, Any]:
     return {
         "type": "Interrupted",
-        "message": "interrupted: worker shut down, returned to the queue",
+        "message": "the worker shut down; the job went back to its queue",
     }
 
 

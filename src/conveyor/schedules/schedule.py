@@ -103,8 +103,8 @@ class Schedule:
             _finite(self.every) and MIN_EVERY <= self.every <= MAX_EVERY
         ):
             raise ScheduleError(
-                f"schedule {self.name!r}: every must be {MIN_EVERY:g} to {MAX_EVERY:g} s "
-                f"(a year), not {self.every!r}"
+                f"schedule {self.name!r}: every must be {MIN_EVERY:g} s to "
+                f"{MAX_EVERY / 86400:g} days (a year), not {self.every!r:.20}"
             )
         # Any finite grace (an earlier version stored schedules without a bound, and
         # refusing them now would stop them firing): one over MAX_CATCHUP_AGE acts as

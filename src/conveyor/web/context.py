@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -56,8 +57,10 @@ class Api:
             known = (
                 ", ".join(exposed) if exposed else "none (the app's http_tasks setting is empty)"
             )
+            close = difflib.get_close_matches(task, exposed, n=1)
+            guess = f"did you mean {close[0]!r}? " if close else ""
             raise ApiError(
-                400, "unknown_task", f"task {task!r} is not exposed over HTTP; exposed tasks: {known}",
+                400, "unknown_task", f"task {task!r} is not exposed over HTTP; {guess}exposed tasks: {known}",
                 "use an exposed name, or add a pattern for it to app.conf.http_tasks",
             )  # fmt: skip
 

@@ -271,12 +271,19 @@ def _cut(text: str) -> str:
     return text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
 
 
+def _named(walked: Walked) -> list[Any]:
+    """The path as a person reads it: a repeated query parameter or header is named alone
+    (``state``, not ``state.0``: its values carry no index in the request)."""
+    if walked.place in ("query", "header", "cookie"):
+        return [part for part in walked.path if not isinstance(part, int)]
+    return walked.path
+
+
 def _name(walked: Walked) -> str:
+    path = _named(walked)
     if walked.key:
-        return (
-            f"the key {_shown(str(walked.path[-1]))} in {_dotted(walked.path[:-1]) or 'the body'}"
-        )
-    return _dotted(walked.path) if walked.path else "the body"
+        return f"the key {_shown(str(path[-1]))} in {_dotted(path[:-1]) or 'the body'}"
+    return _dotted(path) if path else "the body"
 
 
 def _safe(text: str) -> str:
@@ -287,9 +294,10 @@ def _safe(text: str) -> str:
 def _problem(op: Operation | None, group: list[Walked]) -> dict[str, Any]:
     first = group[0]
     error, name = first.error, _name(first)
-    location = _dotted([first.place, *first.path] if first.place else first.path)
+    path = _named(first)
+    location = _dotted([first.place, *path] if first.place else path)
     problem: dict[str, Any] = {"location": location or "request",
-                               "field": _dotted(first.path) or None}  # fmt: skip
+                               "field": _dotted(path) or None}  # fmt: skip
     kinds = {w.error.get("type") for w in group}
     accepted = describe(op, first.schema)
     if "json_invalid" in kinds:
