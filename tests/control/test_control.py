@@ -183,6 +183,27 @@ def test_doctor_names_a_queue_nobody_consumes(tasks: App, clock: FakeClock) -> N
     assert "-Q devices" in finding.fix
 
 
+def test_doctor_names_a_queue_whose_workers_are_all_busy(tasks: App, clock: FakeClock) -> None:
+    """Jobs waiting a minute behind a worker whose every slot is taken (a long job): the
+    queue has a consumer, so only this check says why they wait."""
+    info = register(tasks, "busy", ["media"])
+    tasks.send_task("media.convert", ("long",))
+    (held,) = tasks.backend.claim(["media"], info.id, 1, 600)
+    tasks.send_task("media.convert", ("waits",))
+    clock.advance(30)
+    tasks.backend.heartbeat(info, [Lease(held.id, held.lease_token or "")], 600)
+    assert "queue-saturated" not in {f.check for f in control.diagnose(tasks)}  # not yet
+    clock.advance(45)
+    tasks.backend.heartbeat(info, [Lease(held.id, held.lease_token or "")], 600)
+    (found,) = [f for f in control.diagnose(tasks) if f.check == "queue-saturated"]
+    assert found.severity == "warning"
+    assert "queue 'media' holds 1 waiting job(s), the oldest 1m" in found.problem
+    assert "every slot of the 1 worker(s) consuming it is busy (1 in all)" in found.problem
+    assert "worker -Q media" in found.fix
+    tasks.backend.heartbeat(info, [], 600)  # the long job ended: a slot is free
+    assert "queue-saturated" not in {f.check for f in control.diagnose(tasks)}
+
+
 def test_doctor_finds_skew_stale_leases_paused_queues_and_unregistered_tasks(
     tasks: App, clock: FakeClock
 ) -> None:

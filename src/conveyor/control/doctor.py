@@ -25,6 +25,9 @@ MAX_CLOCK_SKEW = 2.0
 RESCUE_GRACE = 10.0
 #: A schedule this late (seconds past its next run) is reported: no scheduler is running.
 SCHEDULE_GRACE = 30.0
+#: A queue whose oldest waiting job is older than this, with every slot of its workers
+#: busy, is reported as saturated (seconds).
+SATURATED_AFTER = 60.0
 #: A dead worker's finding names at most this many of its jobs (the JSON lists them all).
 JOBS_NAMED = 5
 
@@ -105,6 +108,7 @@ def diagnose(app: App, stats: list[QueueStats] | None = None) -> list[Finding]:
     live = [w for w in registered if liveness(w, now).alive]
     dead = [w for w in registered if not liveness(w, now).alive]
     findings += _unconsumed(stats, live, dead, now, app.command)
+    findings += _saturated(stats, live, app.command)
     findings += _unregistered(app, stats, live)
     findings += [_dead_worker(app, w, running, live, now) for w in dead]
     dead_ids = {w.id for w in dead}
@@ -155,6 +159,26 @@ def _unconsumed(
         )
         for q in stats if q.waiting and not q.paused and not q.consumers
     ]  # fmt: skip
+
+
+def _saturated(stats: list[QueueStats], live: list[WorkerInfo], cmd: str) -> list[Finding]:
+    """Queues whose jobs wait because every slot of the workers consuming them is taken
+    (long jobs, or too few workers): consumed, so no other check names them."""
+    findings = []
+    for q in stats:
+        if not q.waiting or q.paused or (q.oldest_waiting_age or 0.0) < SATURATED_AFTER:
+            continue
+        consumers = [w for w in live if q.name in w.queues]
+        if consumers and all(len(w.running) >= w.concurrency for w in consumers):
+            findings.append(Finding(
+                "queue-saturated", "warning",
+                f"queue {q.name!r} holds {q.waiting} waiting job(s), the oldest {age(q.oldest_waiting_age)} "
+                f"old, and every slot of the {len(consumers)} worker(s) consuming it is busy "
+                f"({sum(w.concurrency for w in consumers)} in all)",
+                f"add workers ({cmd} worker -Q {q.name}) or slots (-c), or look at what runs long "
+                "on the jobs page (state STARTED)",
+            ))  # fmt: skip
+    return findings
 
 
 def _unregistered(app: App, stats: list[QueueStats], live: list[WorkerInfo]) -> list[Finding]:
