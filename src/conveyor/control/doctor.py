@@ -115,7 +115,7 @@ def diagnose(app: App, stats: list[QueueStats] | None = None) -> list[Finding]:
     findings += _expired_leases([j for j in running if j.worker not in dead_ids], now)
     findings += _paused(stats, app.command)
     findings += _clock_skew(live)
-    findings += _late_schedules(app)
+    findings += _schedule_findings(app)
     if not registered and not app.backend.list_jobs(JobQuery(limit=1)):
         findings.append(_unused(app, url))
     return findings
@@ -276,7 +276,8 @@ def _paused(stats: list[QueueStats], cmd: str) -> list[Finding]:
     ]  # fmt: skip
 
 
-def _late_schedules(app: App) -> list[Finding]:
+def _schedule_findings(app: App) -> list[Finding]:
+    """Stored schedules that cannot be read, and readable ones no scheduler fires."""
     now = app.backend.now()
     findings = [
         Finding(
