@@ -53,6 +53,10 @@ PAGED = frozenset({"enqueue_one"})
 ROLLED = frozenset({"finish", "finish_claim", "rescue"})
 #: Scripts made of others: each part runs as a function of its own ARGV, in one call.
 COMPOSED = {"finish_claim": ("finish", "claim")}
+#: What goes ahead of everything else, the prelude too: take.lua (leasing a claimed
+#: job) for the scripts that claim, and the idle claim's fast path (claim_idle.lua),
+#: which returns before the prelude's definitions run when it can.
+FIRST = {"claim": ("take", "claim_idle"), "finish_claim": ("take",)}
 
 
 class RedisConnection(Backend):
@@ -151,7 +155,8 @@ class RedisConnection(Backend):
         """(sha1, body) of a script: pages.lua, index.lua and common.lua (but for the
         few hot scripts in ``STANDALONE``, which skip the prelude's cost: pages.lua and
         tail.lua only for those in ``PAGED``), rollup.lua for those in ``ROLLED``, the
-        parts ``COMPOSED`` names, then lua/<name>.lua."""
+        parts ``COMPOSED`` names, then lua/<name>.lua; ahead of it all, what ``FIRST``
+        names."""
         script = self._scripts.get(name)
         if script is None:
             body = _lua(name)
@@ -167,6 +172,7 @@ class RedisConnection(Backend):
                 body = "\n".join([_PAGES, _TAIL, _INDEX, _COMMON, body])
             elif name in PAGED:
                 body = "\n".join([_PAGES, _TAIL, body])
+            body = "\n".join([*(_lua(first) for first in FIRST.get(name, ())), body])
             script = self._scripts[name] = (hashlib.sha1(body.encode()).hexdigest(), body)
         return script
 

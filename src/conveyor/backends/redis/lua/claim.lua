@@ -1,15 +1,11 @@
 -- ARGV: prefix, now, lease_until, worker, limit, tokens (JSON array), queue...
--- now "@<offset>" (lease_until then the lease's length): the claim was pipelined behind
--- a blocking wait, so it reads the server's clock, shifted by <offset> to the caller's.
+-- (now and lease_until: see claim_clock in take.lua, which goes before this, as does
+-- claim_idle.lua in the claim script: the idle claim's fast path.)
 -- Promotes due delayed jobs, then leases the best PENDING jobs across the queues:
 -- highest priority first, then oldest run_at, then id. Each returned record is the
 -- job's fields followed by the fields the claim changed (later pairs win).
-local now_s, lease_s, limit = ARGV[2], ARGV[3], tonumber(ARGV[5])
-if string.sub(now_s, 1, 1) == "@" then
-  local t = redis.call("TIME")
-  local at = tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(string.sub(now_s, 2))
-  now_s, lease_s = num(at), num(at + tonumber(lease_s))
-end
+local now_s, lease_s = claim_clock(ARGV[2], ARGV[3])
+local limit = tonumber(ARGV[5])
 local tokens = cjson.decode(ARGV[6])
 local queues = {}
 for i = 7, #ARGV do
@@ -51,25 +47,9 @@ end
 local claimed, leases, taken = {}, {}, {}
 for i = 1, #picks do
   local id, q = picks[i][2], picks[i][3]
-  local key = K("job", id)
-  local record = redis.call("HGETALL", key)
-  local attempt, task, state = 1, "?", nil
-  for f = 1, #record, 2 do
-    if record[f] == "attempt" then attempt = tonumber(record[f + 1]) + 1
-    elseif record[f] == "task" then task = record[f + 1]
-    elseif record[f] == "state" then state = record[f + 1] end
-  end
+  local record, task = take(K("job", id), id, ARGV[4], now_s, tokens[i], lease_s)
   taken[q] = (taken[q] or 0) + 1  -- its entry leaves the pages, claimed or not
-  -- Only a PENDING job is claimed: an entry whose job is gone or no longer waits (an
-  -- earlier version's cancel or purge during an upgrade removes it from its ready set
-  -- only) is dropped, never run.
-  if state == "PENDING" then
-    local changed = {"state", "STARTED", "worker", ARGV[4], "started_at", now_s,
-      "lease_token", tokens[i], "lease_until", lease_s, "attempt", tostring(attempt)}
-    redis.call("HSET", key, unpack(changed))
-    for _, x in ipairs(changed) do table.insert(record, x) end
-    table.insert(record, "id")
-    table.insert(record, id)
+  if record then
     table.insert(claimed, record)
     table.insert(leases, lease_s)
     table.insert(leases, id)
