@@ -345,6 +345,10 @@ class _Runner:
         #: given back whole by the give-back thread (under ``_batch_lock``).
         self.rest: list[JobRecord] = []
         self._batch_lock = threading.Lock()
+        #: Set while a batch has jobs behind the running one: only then does the give-back
+        #: thread look (an idle child's thread sleeps on it instead of waking 4 times a
+        #: second, each wake-up a chance to delay the next job's pickup).
+        self._behind = threading.Event()
         self._giving = threading.Lock()  # held through a give-back, release and message
         self.given_back = 0  # jobs given back whose counters the main thread owes
         self.skip: set[str] = set()
@@ -447,6 +451,8 @@ class _Runner:
         """Run a claimed batch; True when this child should retire afterwards."""
         with self._batch_lock:
             self.rest = list(jobs)
+        if len(jobs) > 1:
+            self._behind.set()
         while True:
             with self._batch_lock:
                 if not self.rest:
@@ -462,8 +468,14 @@ class _Runner:
 
     def give_back(self) -> None:
         """The give-back thread: while a job has run ``GIVE_BACK_AFTER`` seconds, the
-        jobs of its batch not begun go back to their queue (as ``_release`` does)."""
+        jobs of its batch not begun go back to their queue (as ``_release`` does). It
+        looks every ``GIVE_BACK_EVERY`` seconds while a batch has jobs behind the
+        running one, and sleeps until the next such batch otherwise."""
         while not self.stopping:
+            with self._batch_lock:  # cleared before a batch can set it again: none missed
+                if not self.rest:
+                    self._behind.clear()
+            self._behind.wait()
             time.sleep(GIVE_BACK_EVERY)
             with self._giving:
                 with self._batch_lock:
