@@ -7,6 +7,7 @@ transaction). Django 5.2 with the django-tasks backport: the Python this suite r
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import signal
@@ -193,3 +194,27 @@ def test_a_django_task_takes_every_option_of_a_conveyor_task() -> None:
     assert {p: conveyor_priority(p) for p in table} == table
     ranks = [conveyor_priority(p) for p in range(-100, 101)]
     assert ranks == sorted(ranks)  # never inverts an order
+
+
+def test_the_admins_schedule_form_says_each_error_once_and_where(tmp_path: Path) -> None:
+    """A new user's first schedule: a typo'd task, an interval typed as on the dashboard,
+    arguments that are not JSON."""
+    env = {**os.environ, "PYTHONPATH": str(PROJECT), "SHOP_DB": f"sqlite:{tmp_path}/shop.db",
+           "CONVEYOR_BACKEND": f"sqlite:///{tmp_path}/jobs.db"}  # fmt: skip
+    manage(env, "migrate", "-v0")
+    pages = scenario(env, "schedule_form")
+    text = {name: html.unescape(page["body"]) for name, page in pages.items() if name != "stored"}
+    # the typo: said once, next to the field, with the nearest task, naming no process
+    typo = text["typo"]
+    assert pages["typo"]["status"] == 200
+    assert typo.count("no task named 'shop.tasks.count_ordrs'") == 1
+    assert "did you mean 'shop.tasks.count_orders'?" in typo
+    assert "worker's path" not in typo
+    # arguments: where the JSON breaks and what the field takes
+    bad_args = text["bad_args"]
+    assert "not valid JSON at line 2, column 5" in bad_args
+    assert 'give a JSON list, e.g. [1, "a"]' in bad_args
+    # 15m is read as the dashboard reads it, and shown back in seconds
+    assert pages["every"]["status"] == 302
+    assert pages["stored"] == {"quarterly": 900.0}
+    assert 'name="every" value="900"' in text["edit"]
