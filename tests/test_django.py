@@ -7,6 +7,7 @@ transaction). Django 5.2 with the django-tasks backport: the Python this suite r
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import signal
@@ -193,3 +194,69 @@ def test_a_django_task_takes_every_option_of_a_conveyor_task() -> None:
     assert {p: conveyor_priority(p) for p in table} == table
     ranks = [conveyor_priority(p) for p in range(-100, 101)]
     assert ranks == sorted(ranks)  # never inverts an order
+
+
+def test_the_admins_schedule_form_says_each_error_once_and_where(tmp_path: Path) -> None:
+    """A new user's first schedule: a typo'd task, an interval typed as on the dashboard,
+    arguments that are not JSON."""
+    env = {**os.environ, "PYTHONPATH": str(PROJECT), "SHOP_DB": f"sqlite:{tmp_path}/shop.db",
+           "CONVEYOR_BACKEND": f"sqlite:///{tmp_path}/jobs.db"}  # fmt: skip
+    manage(env, "migrate", "-v0")
+    pages = scenario(env, "schedule_form")
+    text = {name: html.unescape(page["body"]) for name, page in pages.items() if name != "stored"}
+    # the typo: said once, next to the field, with the nearest task, naming no process
+    typo = text["typo"]
+    assert pages["typo"]["status"] == 200
+    assert typo.count("no task named 'shop.tasks.count_ordrs'") == 1
+    assert "did you mean 'shop.tasks.count_orders'?" in typo
+    assert "worker's path" not in typo
+    # arguments: where the JSON breaks and what the field takes
+    bad_args = text["bad_args"]
+    assert "not valid JSON at line 2, column 5" in bad_args
+    assert 'give a JSON list, e.g. [1, "a"]' in bad_args
+    # 15m is read as the dashboard reads it, and shown back in seconds
+    assert pages["every"]["status"] == 302
+    assert pages["stored"] == {"quarterly": 900.0}
+    assert 'name="every" value="900"' in text["edit"]
+
+
+def test_conveyor_up_prints_each_django_tasks_line_once(tmp_path: Path) -> None:
+    """With DEBUG on, Django logs every task to its own console handler; under
+    ``manage.py conveyor up`` the line also reaches Conveyor's, which names the process:
+    printed once, by Conveyor's."""
+    env = {**os.environ, "PYTHONPATH": str(PROJECT), "SHOP_DB": f"sqlite:{tmp_path}/shop.db",
+           "CONVEYOR_BACKEND": f"sqlite:///{tmp_path}/jobs.db", "SHOP_DEBUG": "1"}  # fmt: skip
+    manage(env, "migrate", "-v0")
+    code = "from shop.tasks import add; print(add.enqueue(2, 3).id)"
+    job_id = manage(env, "shell", "-c", code).stdout.split()[-1]  # after shell's own banner
+    up = subprocess.run([sys.executable, "manage.py", "conveyor", "up", "--no-web", "--no-scheduler",
+                         "-w", "default:1", "--seconds", "4"],
+                        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=90)  # fmt: skip
+    out = up.stdout + up.stderr
+    assert up.returncode == 0, out[-3000:]
+    for state in ("RUNNING", "SUCCESSFUL"):
+        said = [line for line in out.splitlines() if f"id={job_id} " in line and state in line]
+        assert len(said) == 1, out[-3000:]
+        assert "[worker default]" in said[0]
+
+
+def test_djangos_console_handler_stands_aside_only_for_what_conveyor_prints() -> None:
+    import logging
+
+    from conveyor.cli import LOG_HANDLER
+    from conveyor.contrib.django.logs import PrintedByConveyor
+
+    record = logging.LogRecord("django.tasks", logging.INFO, __file__, 1, "Task", None, None)
+    conveyors = logging.NullHandler()
+    conveyors.set_name(LOG_HANDLER)
+    stands_aside = PrintedByConveyor()
+    assert stands_aside.filter(record)  # Conveyor's handler is not installed: Django prints
+    logging.root.addHandler(conveyors)
+    tasks_logger = logging.getLogger("django.tasks")
+    try:
+        assert not stands_aside.filter(record)  # Conveyor's prints it
+        tasks_logger.propagate = False
+        assert stands_aside.filter(record)  # it never reaches Conveyor's
+    finally:
+        tasks_logger.propagate = True
+        logging.root.removeHandler(conveyors)

@@ -14,7 +14,7 @@ from .config import Settings
 from .errors import ConfigurationError, JobNotFound, UnknownTask
 from .events import EventBus, JobEnqueued
 from .job import Job
-from .names import check_queue_name
+from .names import check_queue_name, did_you_mean
 from .options import Call, CallPlan, check_headers, new_record, plan_call
 from .records import JobRecord, Revocation
 from .revocation import revoke
@@ -199,7 +199,8 @@ class App:
         except KeyError:
             known = ", ".join(sorted(self.tasks)) or "none"
             raise UnknownTask(
-                f"no task named {name!r} is registered on app {self.name!r}; known: {known}"
+                f"no task named {name!r} is registered on app {self.name!r}; "
+                f"{did_you_mean(name, self.tasks)}known: {known}"
             ) from None
 
     # -- enqueue -------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The one rule a queue name follows, checked wherever a name comes in.
+"""The one rule a queue name follows, checked wherever a name comes in; and the one way
+an unknown name (a task's, typed by hand) is answered with the nearest known one.
 
 A queue name travels into Redis keys, SQL rows, the CLI's comma-separated ``-Q a,b``,
 log lines and URLs, so it is kept to characters none of them needs to quote. A name
@@ -8,7 +9,9 @@ otherwise be stored and consumed by nobody, and the job would wait forever.
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 
 from .errors import ConfigurationError, ConveyorError
 
@@ -34,3 +37,12 @@ def _shown(name: object) -> str:
     if isinstance(name, str) and len(name) > 60:
         return f"{name[:40]!r}... ({len(name)} characters)"
     return repr(name)
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"did you mean 'x'? "`` for the known name nearest a mistyped one (difflib's
+    default cutoff, 0.6 similar), or ``""`` when none is near: what every message about an
+    unknown task name puts before its list of known names (the app, the REST API, the
+    Django admin)."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"did you mean {close[0]!r}? " if close else ""

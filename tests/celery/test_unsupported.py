@@ -3,8 +3,11 @@ and the alternative: none is dropped silently. And the names that map, map."""
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -138,3 +141,38 @@ def test_an_unsupported_option_says_what_and_what_instead(
         call(app)
     assert what in str(raised.value)
     assert instead in str(raised.value)
+
+
+def test_the_result_backend_warning_names_the_users_line() -> None:
+    """Not Conveyor's own line: the one in the user's code that set it, by any route."""
+    sqlite, redis = "sqlite:///./a.db", "redis://127.0.0.1:6379/0"
+    app = Celery("warned", broker=sqlite, set_as_current=False)
+    routes: list[Callable[[], Any]] = [
+        lambda: Celery("warned", broker=sqlite, backend=redis, set_as_current=False),
+        lambda: app.config_from_object({"CELERY_RESULT_BACKEND": redis}, namespace="CELERY"),
+        lambda: app.conf.update(result_backend=redis),
+        lambda: setattr(app.conf, "result_backend", redis),
+    ]
+    for route in routes:
+        with pytest.warns(UserWarning, match="result_backend 'redis://") as said:
+            route()
+        [warning] = said
+        assert (warning.filename, warning.lineno) == (__file__, route.__code__.co_firstlineno)
+
+
+def test_the_guides_settings_step_says_what_the_code_does(app: Celery) -> None:
+    """docs/migrating-from-celery.md, step 2: a setting it says raises raises, and no other."""
+    guide = (Path(__file__).parents[2] / "docs" / "migrating-from-celery.md").read_text()
+    step = " ".join(guide[guide.index("2. Settings:") : guide.index("3. Start scripts:")].split())
+    sentences = re.split(r"(?<=\.) ", step)
+    claims = re.findall(r"`(CELERY_\w+) = ([^`]+)`", step)
+    assert len(claims) >= 2
+    for name, value in claims:
+        [said] = [s for s in sentences if f"`{name} = " in s]
+        try:
+            app.config_from_object({name: ast.literal_eval(value)}, namespace="CELERY")
+        except ConfigurationError:
+            raised = True
+        else:
+            raised = False
+        assert ("raises" in said) == raised, said

@@ -199,7 +199,8 @@ def test_doctor_reports_a_schedule_nobody_fires(sched_app: App, clock: FakeClock
 
 def test_a_schedule_enqueue_would_refuse_is_refused_when_stored(sched_app: App) -> None:
     book = sched_app.schedules
-    with pytest.raises(UnknownTask, match=r"'reports\.dialy'.*known: .*reports\.daily"):
+    nearest = r"'reports\.dialy'.*did you mean 'reports\.daily'\? known: .*reports\.daily"
+    with pytest.raises(UnknownTask, match=nearest):
         book.add("typo", "reports.dialy", every=60, args=["full"])
     with pytest.raises(ScheduleError, match=r"task 'reports\.daily' takes \(kind\); missing"):
         book.add("no-args", "reports.daily", every=60)

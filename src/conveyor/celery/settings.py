@@ -8,10 +8,13 @@ other name raises, saying what to do instead. Nothing is dropped silently.
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from ..config import Settings
@@ -72,6 +75,25 @@ def store_url(url: str | None, what: str) -> str | None:
         return f"{scheme}://{rest}"
     raise NotSupported(f"{what} {url.split('://')[0]}://", "Conveyor keeps jobs in Redis, "
                        "PostgreSQL or SQLite", "use a redis://, postgresql:// or sqlite:/// URL")  # fmt: skip
+
+
+#: Conveyor's own source files: a warning about a setting names the first line outside them.
+_OWN_FILES = str(Path(__file__).resolve().parent.parent) + os.sep
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside Conveyor, as its caller passes it to
+    ``warnings.warn``: the user's line that set the value (``Celery(backend=...)``,
+    ``app.conf.update``, ``config_from_object``), however many of Conveyor's calls lie
+    between it and the warning."""
+    level, frame = 1, sys._getframe(1)  # level 1: the frame that calls warnings.warn
+    while frame.f_back is not None and _inside(frame.f_code.co_filename):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _inside(filename: str) -> bool:
+    return str(Path(filename).resolve()).startswith(_OWN_FILES)
 
 
 def _routes(value: Any) -> dict[str, str | dict[str, Any]]:
@@ -189,8 +211,9 @@ class CelerySettings(Settings):
         if broker and results and broker != results:
             warnings.warn(
                 f"conveyor.celery keeps results with their jobs, in the broker's store; "
-                f"result_backend {results!r} is not used", stacklevel=4,
-            )  # fmt: skip
+                f"result_backend {results!r} is not used (drop the setting to silence this)",
+                stacklevel=_caller_level(),
+            )
         url = broker or results
         if url is not None:
             self.backend_url = url

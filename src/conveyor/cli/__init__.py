@@ -63,6 +63,11 @@ loglevel_option = click.option(
 )
 
 
+#: The name of the handler ``setup_logging`` puts on the root logger (integrations look
+#: for it: Django's own console handler stands aside while it prints).
+LOG_HANDLER = "conveyor.cli"
+
+
 def setup_logging(level: str, source: str | None = None) -> None:
     """Log to stderr; ``source`` names the process on each line (a child of ``up``). On a
     terminal, rich's colours and wrapping; elsewhere (a file, journald, a container's log)
@@ -77,6 +82,7 @@ def setup_logging(level: str, source: str | None = None) -> None:
     else:
         handler = logging.StreamHandler(sys.stderr)
         fmt = f"%(asctime)s %(levelname)-7s {prefix}%(name)s: %(message)s"
+    handler.set_name(LOG_HANDLER)
     logging.basicConfig(level=level.upper(), handlers=[handler], format=fmt, force=True)
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import APIRouter
 
+from ..names import did_you_mean
 from .errors import ApiError, ApiRoute
 from .models import ErrorBody
 
@@ -57,8 +57,7 @@ class Api:
             known = (
                 ", ".join(exposed) if exposed else "none (the app's http_tasks setting is empty)"
             )
-            close = difflib.get_close_matches(task, exposed, n=1)
-            guess = f"did you mean {close[0]!r}? " if close else ""
+            guess = did_you_mean(task, exposed)
             raise ApiError(
                 400, "unknown_task", f"task {task!r} is not exposed over HTTP; {guess}exposed tasks: {known}",
                 "use an exposed name, or add a pattern for it to app.conf.http_tasks",

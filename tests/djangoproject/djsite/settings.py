@@ -5,7 +5,7 @@ environment, so each test run has its own: ``CONVEYOR_BACKEND`` (Conveyor's URL)
 import os
 
 SECRET_KEY = "tests-only"
-DEBUG = False
+DEBUG = os.environ.get("SHOP_DEBUG") == "1"  # Django then logs its tasks to the console
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 USE_TZ = True
 ROOT_URLCONF = "djsite.urls"

@@ -21,7 +21,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
 from conveyor.control import jobs as control
-from conveyor.errors import ConveyorError
+from conveyor.control.util import parse_duration
+from conveyor.errors import ConveyorError, UnknownTask
 from conveyor.states import State
 
 from .models import Job, Schedule
@@ -132,30 +133,61 @@ class JobAdmin(ConveyorAdmin):
         ))  # fmt: skip
 
 
+#: What the args and kwargs fields take, with an example, for their error messages.
+JSON_KINDS: dict[str, tuple[type, str]] = {
+    "args": (list, 'a JSON list, e.g. [1, "a"]'),
+    "kwargs": (dict, 'a JSON object, e.g. {"days": 7}'),
+}
+
+
+def _json_kind(value: Any) -> str:
+    names = {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
+
+
+def _seconds(every: float | None) -> str:
+    """An interval as the form shows it: whole seconds without a fraction or an exponent."""
+    return "" if every is None else str(int(every)) if every == int(every) else str(every)
+
+
 class ScheduleForm(forms.Form):
     name = forms.RegexField(regex=r"^[\w.:@-]{1,100}$", max_length=100)
     task = forms.CharField(
         max_length=200, help_text="The task's import path, e.g. reports.tasks.nightly"
     )
     cron = forms.CharField(required=False, help_text="A cron expression, e.g. 0 1 * * *")
-    every = forms.FloatField(required=False, min_value=1, help_text="Or an interval in seconds")
+    # Read as the dashboard and ``conveyor schedules --every`` read it; the schedule
+    # itself checks the range.
+    every = forms.CharField(
+        required=False, max_length=30, help_text="Or an interval: 90 (seconds), 90s, 15m, 2h, 1d"
+    )
     tz = forms.CharField(initial="UTC", max_length=64)
     args = forms.CharField(initial="[]", help_text="JSON list")
     kwargs = forms.CharField(initial="{}", help_text="JSON object")
     queue = forms.CharField(required=False, max_length=100)
 
+    def clean_every(self) -> float | None:
+        text = self.cleaned_data.get("every", "").strip()
+        if not text:
+            return None
+        try:
+            return parse_duration(text)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean() or {}
-        for key, kind in (("args", list), ("kwargs", dict)):
+        for key, (kind, expected) in JSON_KINDS.items():
             try:
                 value = json.loads(data.get(key) or ("[]" if kind is list else "{}"))
-            except ValueError:
-                self.add_error(key, "not valid JSON")
+            except json.JSONDecodeError as exc:
+                self.add_error(key, f"not valid JSON at line {exc.lineno}, column {exc.colno} "
+                                    f"({exc.msg}); give {expected}")  # fmt: skip
                 continue
             if not isinstance(value, kind):
-                self.add_error(key, f"must be a JSON {'list' if kind is list else 'object'}")
+                self.add_error(key, f"give {expected}, not a JSON {_json_kind(value)}")
             data[key] = value
-        if bool(data.get("cron")) == (data.get("every") is not None):
+        if bool(data.get("cron")) == (data.get("every") is not None) and "every" not in self.errors:
             raise forms.ValidationError("Give a cron expression or an interval (one of them).")
         return data
 
@@ -228,6 +260,8 @@ class ScheduleAdmin(ConveyorAdmin):
                         )
                     else:
                         book.update(name, task=form.cleaned_data["task"], **form.fields_for_book())
+                except UnknownTask as exc:
+                    form.add_error("task", str(exc))
                 except (ConveyorError, TypeError, ValueError) as exc:
                     form.add_error(None, str(exc))
                 else:
@@ -245,7 +279,7 @@ class ScheduleAdmin(ConveyorAdmin):
                 return HttpResponseRedirect("../../")
             form = ScheduleForm(initial={
                 "name": schedule.name, "task": schedule.task, "cron": schedule.cron or "",
-                "every": schedule.every, "tz": schedule.tz, "args": json.dumps(schedule.args),
+                "every": _seconds(schedule.every), "tz": schedule.tz, "args": json.dumps(schedule.args),
                 "kwargs": json.dumps(schedule.kwargs), "queue": (schedule.options or {}).get("queue", ""),
             })  # fmt: skip
         return TemplateResponse(request, "conveyor/admin/schedule_form.html", self._context(

@@ -1,7 +1,8 @@
 """The app every ``manage.py conveyor`` process and worker child loads
 (``-A conveyor.contrib.django.app:app``): importing it sets Django up first, as a process
 started by spawn or a fork server must (``DJANGO_SETTINGS_MODULE`` comes from the
-environment, which ``manage.py`` sets and children inherit)."""
+environment, which ``manage.py`` sets and children inherit), then leaves printing
+Django's log lines to Conveyor's handler (see ``logs``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.apps import apps
 
 from conveyor.errors import ConfigurationError
 
+from .logs import print_once
 from .runtime import get_app
 
 if not apps.ready:
@@ -22,4 +24,5 @@ if not apps.ready:
         )
     django.setup()
 
+print_once()  # Django's console handler and Conveyor's print no line twice
 app = get_app()

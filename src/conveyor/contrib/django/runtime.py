@@ -59,13 +59,16 @@ class DjangoApp(App):
     def get_task(self, name: str) -> Task[Any, Any]:
         try:
             return super().get_task(name)
-        except UnknownTask:
+        except UnknownTask as unknown:
             try:
                 found = import_string(name)
             except ImportError:
+                # Asked in any process (a worker, the scheduler, the admin, the API), so
+                # the advice names none of them.
                 raise UnknownTask(
-                    f"no task named {name!r}: it is not registered and cannot be imported; "
-                    "check the module is on this worker's path and the function is decorated with @task"
+                    f"{unknown}; nor can it be imported: check the import path, that its "
+                    "module is importable where the project runs, and that the function is "
+                    "decorated with @task"
                 ) from None
             if not isinstance(found, DjangoTask):
                 raise

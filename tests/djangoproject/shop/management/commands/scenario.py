@@ -1,5 +1,6 @@
-"""``manage.py scenario enqueue`` / ``scenario check IDS_JSON`` / ``scenario admin``: the
-producer's and the operator's side of tests/test_django.py, printed as JSON."""
+"""``manage.py scenario enqueue`` / ``scenario check IDS_JSON`` / ``scenario admin`` /
+``scenario schedule_form``: the producer's and the operator's side of
+tests/test_django.py, printed as JSON."""
 
 import json
 from datetime import timedelta
@@ -122,12 +123,37 @@ def admin(ids):
     return pages
 
 
+def schedule_form():
+    """The admin's Add schedule form given a typo'd task, an interval as the dashboard
+    takes it (15m), and arguments that are not JSON: each page's text, and what was stored."""
+    User.objects.filter(username="ops").delete()
+    client = Client()
+    client.force_login(User.objects.create_superuser("ops", "ops@example.com", "pw"))
+    form = {"name": "quarterly", "task": "shop.tasks.count_orders", "cron": "", "every": "15m",
+            "tz": "UTC", "args": "[]", "kwargs": "{}", "queue": ""}  # fmt: skip
+    on_cron = {"cron": "0 1 * * *", "every": ""}
+    cases = [
+        ("typo", {**on_cron, "task": "shop.tasks.count_ordrs"}),
+        ("bad_args", {**on_cron, "args": '[1,\n "a"'}),
+        ("every", {}),
+    ]
+    pages = {}
+    for name, changes in cases:
+        response = client.post("/admin/conveyor/schedule/add/", {**form, **changes})
+        pages[name] = {"status": response.status_code, "body": response.content.decode()}
+    response = client.get("/admin/conveyor/schedule/quarterly/change/")
+    pages["edit"] = {"status": response.status_code, "body": response.content.decode()}
+    pages["stored"] = {v.schedule.name: v.schedule.every for v in get_app().schedules.list()}
+    return pages
+
+
 class Command(BaseCommand):
     def add_arguments(self, parser):
-        parser.add_argument("step", choices=["enqueue", "check", "admin"])
+        parser.add_argument("step", choices=["enqueue", "check", "admin", "schedule_form"])
         parser.add_argument("ids", nargs="?")
 
     def handle(self, step, ids=None, **options):
         ids = json.loads(ids) if ids else {}
-        out = {"enqueue": enqueue, "check": check, "admin": admin}[step]
+        steps = {"enqueue": enqueue, "check": check, "admin": admin, "schedule_form": schedule_form}
+        out = steps[step]
         self.stdout.write(json.dumps(out(ids) if ids else out()))
