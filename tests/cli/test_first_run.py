@@ -24,6 +24,7 @@ from conveyor.control import cancel_job
 from conveyor.errors import JobTimeout
 from conveyor.records import Lease, WorkerInfo
 
+from ..services import postgres_base_url, redis_base_url
 from ..worker.conftest import ledger_lines, wait_until
 from .conftest import cli_env, run_cli
 
@@ -206,3 +207,28 @@ def test_a_missing_extra_is_added_from_where_this_install_came_from(
     with pytest.raises(click.ClickException) as refused:
         require_web()
     assert refused.value.message == f"the REST API needs the web extra (fastapi is missing): {hint}"
+
+
+@pytest.mark.parametrize(
+    ("driver", "extra"), [("redis", "redis"), ("hiredis", "redis"), ("psycopg", "postgres")]
+)
+def test_a_missing_driver_says_how_to_add_its_extra_to_this_install(
+    driver: str, extra: str
+) -> None:
+    """As the web extra's hint does: from where this install came, not a bare
+    ``conveyor[redis]`` an index would resolve; and doctor does not call it unreachable."""
+    url = postgres_base_url() if extra == "postgres" else redis_base_url()
+    # python -m conveyor, with the driver missing as if the extra were not installed
+    blocked = f"import sys, runpy; sys.modules[{driver!r}] = None; sys.argv[0] = 'conveyor'; " \
+              "runpy.run_module('conveyor', run_name='__main__')"  # fmt: skip
+    for args in (("inspect", "queues"), ("doctor",)):
+        ran = subprocess.run([sys.executable, "-c", blocked, *args], env=cli_env(url),
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+        said = " ".join((ran.stdout + ran.stderr).split())
+        assert ran.returncode != 0, said
+        assert (
+            f"needs the {extra} extra ({driver} is missing): {extras.install_hint(extra)}" in said
+        )
+        assert f"'conveyor[{extra}]'" not in said
+        assert "Traceback" not in said
+        assert "cannot be reached" not in said
