@@ -282,6 +282,7 @@ def _paused(stats: list[QueueStats], cmd: str) -> list[Finding]:
 def _schedule_findings(app: App) -> list[Finding]:
     """Stored schedules that cannot be read, and readable ones no scheduler fires."""
     now = app.backend.now()
+    views, broken = app.schedules.survey()  # one read of the stored schedules for both
     findings = [
         Finding(
             "schedule-broken",
@@ -290,9 +291,9 @@ def _schedule_findings(app: App) -> list[Finding]:
             f"fix it ({app.command} schedules edit {name} ...) or remove it "
             f"({app.command} schedules delete {name})",
         )
-        for name, why in sorted(app.schedules.broken().items())
+        for name, why in sorted(broken.items())
     ]
-    for view in app.schedules.list():
+    for view in views:
         if view.schedule.paused:
             continue
         due = view.next_run  # a schedule no scheduler has seen: its first tick since stored
