@@ -579,3 +579,30 @@ def test_a_jobs_attempts_name_the_worker_and_say_a_lost_one_lost(
     assert lost["error"]["message"].startswith(
         "lost: worker default@vm:20138 stopped renewing its lease"
     )
+
+
+def test_priority_names_are_taken_in_any_case_and_a_wrong_one_lists_the_accepted(
+    web_app: App, client: Client
+) -> None:
+    """As enqueue and the CLI take them: "HIGH" is "high", over HTTP too."""
+    assert web_app.send_task("web.add", (1, 2), priority="Critical").record().priority == 9
+
+    async def scenario() -> None:
+        async with client() as c:
+            one = await submit(c, args=[1, 2], priority="HIGH")
+            r = await c.post("/api/jobs/batch", json={"jobs": [
+                {"task": "web.add", "args": [1, 2], "priority": "Low"},
+                {"task": "web.add", "args": [1, 2], "priority": "NORMAL"},
+            ]})  # fmt: skip
+            assert r.status_code == 201, r.text
+            ids = [one, *(j["id"] for j in r.json()["jobs"])]
+            got = [(await c.get(f"/api/jobs/{i}")).json()["priority"] for i in ids]
+            assert got == [7, 0, 5]
+            wrong = await c.post("/api/jobs", json={"task": "web.add", "priority": "URGENT"})
+            assert wrong.status_code == 422
+            (detail,) = wrong.json()["error"]["details"]
+            assert detail["location"] == "body.priority"
+            for accepted in ("0 to 9", '"low"', '"normal"', '"high"', '"critical"', "any case"):
+                assert accepted in detail["message"], detail
+
+    run(scenario())
