@@ -76,10 +76,9 @@ def test_the_demo_serves_the_whole_product_then_ends(tmp_path: Path) -> None:
     app.backend.close()
 
 
-def test_ctrl_c_ends_the_long_job_the_demo_left_for_the_visitor(tmp_path: Path) -> None:
-    """Without --seconds the demo starts a 5-minute job to stop by hand; Ctrl-C stops it
-    too (it made the workers' shutdown wait 30 s, then went back to its queue, and the
-    next demo ran it beside a new one)."""
+def start_demo(tmp_path: Path) -> tuple[str, subprocess.Popen[bytes], Path]:
+    """``conveyor demo`` with no --seconds, as a visitor runs it: its store, the process,
+    and the file its output goes to."""
     url, port = f"sqlite:///{tmp_path / 'conveyor.db'}", free_port()
     log_path = tmp_path / "demo.log"
     env = {**{k: v for k, v in os.environ.items() if k != "CONVEYOR_BACKEND"}, "COLUMNS": "250",
@@ -87,6 +86,14 @@ def test_ctrl_c_ends_the_long_job_the_demo_left_for_the_visitor(tmp_path: Path) 
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "conveyor", "demo", "--port", str(port)],
                                 cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    return url, proc, log_path
+
+
+def test_ctrl_c_ends_the_long_job_the_demo_left_for_the_visitor(tmp_path: Path) -> None:
+    """Without --seconds the demo starts a 5-minute job to stop by hand; Ctrl-C stops it
+    too (it made the workers' shutdown wait 30 s, then went back to its queue, and the
+    next demo ran it beside a new one)."""
+    url, proc, log_path = start_demo(tmp_path)
     app = App("check", backend=url)
     try:
         poll(lambda: "all 4 services ready" in log_path.read_text(), 60, "the demo to serve")
@@ -111,13 +118,7 @@ def test_ctrl_c_says_at_once_which_running_job_it_waits_for_and_a_second_hurries
 ) -> None:
     """A job of the user's own (not the demo's) still running at Ctrl-C: the graceful stop
     waited out its 30 s in silence, then put the job back in its queue."""
-    url, port = f"sqlite:///{tmp_path / 'conveyor.db'}", free_port()
-    log_path = tmp_path / "demo.log"
-    env = {**{k: v for k, v in os.environ.items() if k != "CONVEYOR_BACKEND"}, "COLUMNS": "250",
-           "PYTHONPATH": str(ROOT / "src")}  # fmt: skip
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "conveyor", "demo", "--port", str(port)],
-                                cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    url, proc, log_path = start_demo(tmp_path)
     app = App("check", backend=url)
     try:
         poll(lambda: "all 4 services ready" in log_path.read_text(), 60, "the demo to serve")
