@@ -301,8 +301,9 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         return await page(request, "jobs.html", read, live=f"{prefix}/events")
 
     @r.get("/jobs/{job_id}")
-    async def job(request: Request, job_id: str, cancelled: bool = False) -> Response:
-        return await page(request, "job.html", lambda: views.job_page(app, job_id, cancelled=cancelled),
+    async def job(request: Request, job_id: str, cancelled: str = "") -> Response:
+        # any value: a page is never refused for how its query was spelled
+        return await page(request, "job.html", lambda: views.job_page(app, job_id, cancelled=bool(cancelled)),
                           live=f"{prefix}/events?{urlencode({'job': job_id})}")  # fmt: skip
 
     @r.get("/queues")
