@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -20,9 +21,10 @@ from conveyor import App
 from conveyor.errors import BackendError
 from conveyor.records import JobRecord, WorkerInfo
 from conveyor.testing import drain
-from conveyor.web import TokenStore, api_router, create_api, use_error_shape
+from conveyor.web import TokenStore, WebService, api_router, create_api, use_error_shape
 from conveyor.worker import Worker
 
+from ..examples.conftest import free_port
 from .conftest import Client, Served, run
 
 
@@ -606,3 +608,19 @@ def test_priority_names_are_taken_in_any_case_and_a_wrong_one_lists_the_accepted
                 assert accepted in detail["message"], detail
 
     run(scenario())
+
+
+def test_a_hurried_stop_of_the_server_logs_no_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    """A second Ctrl-C while the server stops: uvicorn skipped the app's shutdown, whose
+    task was cancelled as the loop closed and logged as an error with a traceback."""
+    caplog.set_level(logging.INFO)
+    service = WebService(create_api(App("hurried", backend="memory://")), port=free_port())
+    thread = threading.Thread(target=service.run)
+    thread.start()
+    assert service.ready.wait(20)
+    service.stop(graceful=True)
+    service.stop(graceful=False)  # at once: before the graceful stop reached the app's shutdown
+    thread.join(20)
+    assert not thread.is_alive()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert "Application shutdown complete." in caplog.text
