@@ -67,7 +67,8 @@ class TaskContext:
 
     def is_revoked(self) -> bool:
         """True once the job was revoked: a task can check it to stop at a point of its
-        choosing (with terminate, every pool also stops it: see docs/worker.md)."""
+        choosing, by raising ``conveyor.errors.Terminated`` (the job ends REVOKED, no
+        traceback); with terminate, every pool also stops it: see docs/worker.md."""
         if not self._revoked and time.monotonic() - self._checked_at >= REVOKE_CHECK_INTERVAL:
             self._checked_at = time.monotonic()
             revoke = self.app.backend.get(self.request.id).revoke

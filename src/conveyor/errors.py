@@ -118,4 +118,6 @@ class TimeLimitExceeded(TaskControl):
 
 
 class Terminated(TaskControl):
-    """The job was revoked while running and was stopped."""
+    """The job was revoked while running and was stopped: raised into the task by a
+    terminate, or raised by a task that saw ``self.is_revoked()`` to stop there (the job
+    ends REVOKED either way; docs/worker.md)."""

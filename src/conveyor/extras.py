@@ -12,6 +12,8 @@ import json
 from importlib import metadata
 from urllib.parse import unquote, urlsplit
 
+from .errors import MissingDependency
+
 #: The hint when pip recorded no origin (installed from an index, or run from a source tree).
 GENERIC = "pip install '/path/to/conveyor[{extra}]' (a checkout) or '/path/to/conveyor-<version>-py3-none-any.whl[{extra}]' (a wheel)"
 
@@ -24,6 +26,14 @@ def install_hint(extra: str) -> str:
         return GENERIC.format(extra=extra)
     path, editable = origin
     return f"pip install {'-e ' if editable else ''}'{path}[{extra}]'"
+
+
+def missing_extra(what: str, extra: str, exc: ImportError) -> MissingDependency:
+    """The error for ``what`` (a backend) whose driver, from ``extra``, failed to import:
+    the module that is missing and the command that adds the extra to this install."""
+    return MissingDependency(
+        f"{what} needs the {extra} extra ({exc.name or exc} is missing): {install_hint(extra)}"
+    )
 
 
 def _origin() -> tuple[str, bool] | None:

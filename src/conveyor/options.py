@@ -46,14 +46,14 @@ def check_workflow_options(options: Mapping[str, Any]) -> None:
 
 
 def priority_value(priority: int | str | None) -> int:
-    """0-9 (higher runs first), or one of the names low/normal/high/critical."""
+    """0-9 (higher runs first), or one of the names low/normal/high/critical, in any case."""
     if priority is None:
         return DEFAULT_PRIORITY
     if isinstance(priority, str):
         if priority.lower() in PRIORITY_NAMES:
             return PRIORITY_NAMES[priority.lower()]
         raise EnqueueError(
-            f"priority {priority!r} is not a known name; use 0-9 or one of {', '.join(PRIORITY_NAMES)}"
+            f"priority {priority!r} is not a known name; use 0-9 or one of {', '.join(PRIORITY_NAMES)} (in any case)"
         )
     if (
         isinstance(priority, bool)

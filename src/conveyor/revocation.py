@@ -38,20 +38,47 @@ def revoke(
     return _revocation(record, was, "already_revoked" if was is State.REVOKED else "too_late")
 
 
+#: What a revoke that found the job running did, by ``Revocation.outcome``.
+RUNNING = {
+    "terminating": "is running; its worker is stopping it (it ends REVOKED)",
+    "flagged": (
+        "is running; flagged as revoked: the task sees it through self.is_revoked(), "
+        "else it runs to the end (revoke with terminate to stop it)"
+    ),
+}
+
+
 def _revocation(record: JobRecord, was: State, outcome: str) -> Revocation:
     if outcome == "flagged" and record.revoke == "terminate":
         outcome = "terminating"
     messages = {
         "revoked": f"was {was.value}; revoked: it will never run",
         "already_revoked": "was revoked already; nothing changed",
-        "terminating": "is running; its worker is stopping it (it ends REVOKED)",
-        "flagged": (
-            "is running; flagged as revoked: the task sees it through self.is_revoked(), "
-            "else it runs to the end (revoke with terminate to stop it)"
-        ),
+        **RUNNING,
     }
     message = f"job {record.id} {messages[outcome]}" if outcome in messages else None
     return Revocation(record.id, was, record.state, outcome, message or revoke_note(record) or "")
+
+
+def revoke_status(record: JobRecord) -> str | None:
+    """What a revoke of this job has done by now, read from its record: for a page shown
+    after the revoke, which may come after the job reacted to it (a task that checks
+    ``self.is_revoked()`` stops at its next check), so it never says "flagged" beside a
+    job that is REVOKED already. None when the job carries no revoke (retried since)."""
+    if record.state is State.REVOKED:
+        if record.attempts and record.attempts[-1].get("state") == State.REVOKED.value:
+            said = (record.error or {}).get("message")
+            return f"job {record.id} was running when it was revoked and has stopped: " + (
+                f"it ended REVOKED ({said})" if said else "it ended REVOKED"
+            )
+        return f"job {record.id} was revoked while it waited: it will never run"
+    if record.revoke is None:
+        return None
+    if record.state is State.STARTED:
+        return f"job {record.id} {RUNNING['terminating' if record.revoke == 'terminate' else 'flagged']}"
+    if record.state.waiting:  # its worker stopped and put it back: the revoke holds
+        return f"job {record.id} was revoked while it ran and is back in its queue: it will not run again"
+    return f"job {record.id}: {revoke_note(record)}"
 
 
 def revoke_note(record: JobRecord) -> str | None:

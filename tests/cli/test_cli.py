@@ -79,6 +79,17 @@ def test_enqueue_then_inspect_jobs_and_one_job(cli: Run) -> None:
     assert [j["id"] for j in as_json(after)["jobs"]] == [later]
 
 
+def test_enqueue_takes_a_priority_name_in_any_case_and_lists_them_for_a_wrong_one(
+    cli: Run,
+) -> None:
+    made = as_json(cli("enqueue", "t.add", "--args", "[2, 3]", "--priority", "HIGH", "--json"))
+    assert as_json(cli("inspect", "job", made["id"], "--json"))["priority"] == 7
+    wrong = cli("enqueue", "t.add", "--args", "[2, 3]", "--priority", "Urgent")
+    assert wrong.returncode == 1
+    said = " ".join(wrong.stderr.split())
+    assert "use 0-9 or one of low, normal, high, critical (in any case)" in said
+
+
 def test_enqueue_refuses_unknown_tasks_and_bad_json(cli: Run) -> None:
     unknown = cli("enqueue", "t.ad", "--args", "[1]")
     assert unknown.returncode == 1

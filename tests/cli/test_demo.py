@@ -76,10 +76,9 @@ def test_the_demo_serves_the_whole_product_then_ends(tmp_path: Path) -> None:
     app.backend.close()
 
 
-def test_ctrl_c_ends_the_long_job_the_demo_left_for_the_visitor(tmp_path: Path) -> None:
-    """Without --seconds the demo starts a 5-minute job to stop by hand; Ctrl-C stops it
-    too (it made the workers' shutdown wait 30 s, then went back to its queue, and the
-    next demo ran it beside a new one)."""
+def start_demo(tmp_path: Path) -> tuple[str, subprocess.Popen[bytes], Path]:
+    """``conveyor demo`` with no --seconds, as a visitor runs it: its store, the process,
+    and the file its output goes to."""
     url, port = f"sqlite:///{tmp_path / 'conveyor.db'}", free_port()
     log_path = tmp_path / "demo.log"
     env = {**{k: v for k, v in os.environ.items() if k != "CONVEYOR_BACKEND"}, "COLUMNS": "250",
@@ -87,6 +86,14 @@ def test_ctrl_c_ends_the_long_job_the_demo_left_for_the_visitor(tmp_path: Path) 
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "conveyor", "demo", "--port", str(port)],
                                 cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    return url, proc, log_path
+
+
+def test_ctrl_c_ends_the_long_job_the_demo_left_for_the_visitor(tmp_path: Path) -> None:
+    """Without --seconds the demo starts a 5-minute job to stop by hand; Ctrl-C stops it
+    too (it made the workers' shutdown wait 30 s, then went back to its queue, and the
+    next demo ran it beside a new one)."""
+    url, proc, log_path = start_demo(tmp_path)
     app = App("check", backend=url)
     try:
         poll(lambda: "all 4 services ready" in log_path.read_text(), 60, "the demo to serve")
@@ -103,4 +110,36 @@ def test_ctrl_c_ends_the_long_job_the_demo_left_for_the_visitor(tmp_path: Path) 
     record = app.backend.get(mine)
     assert record.state is State.REVOKED, (record.state, record.attempts)
     assert list_jobs(app, tasks=["demo.export.archive"], states=["PENDING", "STARTED"]).jobs == []
+    app.backend.close()
+
+
+def test_ctrl_c_says_at_once_which_running_job_it_waits_for_and_a_second_hurries(
+    tmp_path: Path,
+) -> None:
+    """A job of the user's own (not the demo's) still running at Ctrl-C: the graceful stop
+    waited out its 30 s in silence, then put the job back in its queue."""
+    url, proc, log_path = start_demo(tmp_path)
+    app = App("check", backend=url)
+    try:
+        poll(lambda: "all 4 services ready" in log_path.read_text(), 60, "the demo to serve")
+        mine = app.send_task("demo.export.archive", (600,))
+        poll(lambda: app.backend.get(mine.id).progress, 30, "the user's job to run")
+        proc.send_signal(signal.SIGINT)
+        told = poll(lambda: re.search(r"draining: .*", log_path.read_text()), 10, "a word")
+        said = told.group(0)
+        assert f"demo.export.archive {mine.id} (running " in said
+        assert "waiting up to 30s (the shutdown timeout) for 1 running job(s)" in said
+        assert "goes back to its queue" in said
+        assert "second Ctrl-C" in said
+        proc.send_signal(signal.SIGINT)  # hurry: it goes back to its queue now
+        hurried = time.monotonic()
+        assert proc.wait(60) == 0
+        assert time.monotonic() - hurried < 20
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    record = app.backend.get(mine.id)
+    assert record.state is State.PENDING, (record.state, record.attempts)
+    assert record.attempts[-1]["error"]["type"] == "Interrupted"
     app.backend.close()

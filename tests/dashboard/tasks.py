@@ -7,6 +7,7 @@ import time
 
 from conveyor import App
 from conveyor.context import TaskContext
+from conveyor.errors import Terminated
 
 app = App("dashtests", lease_seconds=2.0, heartbeat_interval=0.2, rescue_interval=0.3,
           default_max_retries=0, http_tasks=["dash.*"])  # fmt: skip
@@ -34,3 +35,14 @@ def steps(self: TaskContext, count: int, pause: float) -> int:
         self.update_progress(100 * step / count, message=f"step {step + 1} of {count}")
         time.sleep(pause)
     return count
+
+
+@app.task(name="dash.archive", bind=True)
+def archive(self: TaskContext, files: int, pause: float) -> int:
+    """Stops on a cancel at its next file, as the docs say a task should."""
+    for done in range(files):
+        if self.is_revoked():
+            raise Terminated(f"stopped after {done} of {files} files")
+        self.update_progress(100 * done / files, message=f"file {done + 1} of {files}")
+        time.sleep(pause)
+    return files

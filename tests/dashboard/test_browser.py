@@ -23,7 +23,7 @@ from conveyor.web.dashboard.session import csrf_for
 from conveyor.workflows import chain, group
 
 from .conftest import Served, logged_in
-from .tasks import add, encode, fail, steps
+from .tasks import add, archive, encode, fail, steps
 
 # The first test also starts the server, worker, scheduler and browser for the module.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -218,6 +218,31 @@ def test_progress_moves_without_reload_and_terminate_ends_the_job_revoked(
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("form[action$='/cancel'] button.danger")  # Terminate, after its confirmation
     page.wait_for_selector(".summary .state.s-revoked", timeout=15_000)
+    assert job.record().state is State.REVOKED
+    assert not watch.problems, watch.problems
+    page.close()
+
+
+def test_the_banner_after_cancel_follows_the_job_a_task_that_checks_stops(
+    admin: BrowserContext, served: Served
+) -> None:
+    """Cancel (no terminate) on a running job whose task checks ``self.is_revoked()``: the
+    banner never says "flagged ... runs to the end" beside a job shown REVOKED."""
+    job = archive.delay(400, 0.05)
+    wait_for(lambda: job.record().progress, timeout=10, what="the job to run")
+    page = admin.new_page()
+    watch = Watch(page)
+    page.goto(f"{served.url}/ui/jobs/{job.id}")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("form[action$='/cancel'] button:not(.danger)")  # Cancel, after its confirmation
+    page.wait_for_selector(".summary .state.s-revoked", timeout=15_000)
+    banner = page.locator("[data-test=revoke-status]")
+    wait_for(lambda: "has stopped" in banner.inner_text(), timeout=10, what="the banner")
+    said = banner.inner_text()
+    assert "flagged" not in said
+    assert said.startswith(f"job {job.id} was running when it was revoked and has stopped")
+    assert "the task saw it (self.is_revoked()) and stopped: stopped after" in said
+    assert page.locator(".flash").count() == 1  # no one-time message left beside it
     assert job.record().state is State.REVOKED
     assert not watch.problems, watch.problems
     page.close()

@@ -20,6 +20,7 @@ from conveyor.testing import FakeClock, use_backend
 from conveyor.web import TokenStore, create_api
 from conveyor.web.auth import AuthMode
 from conveyor.web.dashboard.session import csrf_for
+from conveyor.worker.execution import Outcome
 from conveyor.workflows import group
 
 T = TypeVar("T")
@@ -456,6 +457,52 @@ def test_a_running_job_cancelled_without_terminate_says_so_on_its_page(app: App)
     assert "STARTED" in page
     assert "revoked while running, without terminate" in page
     assert "it stops only if the task checks self.is_revoked() (the task must check for it)" in page
+
+
+def test_the_banner_after_cancel_says_what_the_cancel_has_done_by_now(app: App) -> None:
+    """It said "flagged as revoked ... else it runs to the end" beside a job the page showed
+    REVOKED already (its task had stopped on the revoke in between)."""
+    running, waiting = app.tasks["dash.add"].delay(1, 2), app.tasks["dash.add"].delay(3, 4)
+    (claimed,) = app.backend.claim(["default"], "w", 1, 30)
+    assert claimed.id == running.id
+    secret = token(app, "operate")
+
+    def summary(page: str) -> str:
+        return page.split('<p class="summary">', 1)[1].split("</p>", 1)[0]
+
+    def banner(page: str) -> str:
+        return page.split('data-test="revoke-status">', 1)[1].split("</p>", 1)[0]
+
+    async def cancel(c: httpx.AsyncClient, csrf: str, job_id: str) -> str:
+        r = await c.post(f"/ui/jobs/{job_id}/cancel", data={"csrf": csrf})
+        assert (r.status_code, r.headers["location"]) == (303, f"/ui/jobs/{job_id}?cancelled=1")
+        page = (await c.get(r.headers["location"])).text
+        assert page.count('class="flash') == 1  # the live one only, no one-time message
+        return page
+
+    async def scenario(c: httpx.AsyncClient) -> list[str]:
+        csrf = await login(c, secret)
+        flagged = await cancel(c, csrf, running.id)
+        # the task sees it and stops (the worker stores REVOKED): the same page, refreshed
+        assert not app.backend.ack([Outcome(claimed.id, claimed.lease_token or "", State.REVOKED, error={
+            "type": "Revoked", "message": "revoked while running; the task saw it "
+            "(self.is_revoked()) and stopped", "traceback": None})])  # fmt: skip
+        stopped = (await c.get(f"/ui/jobs/{running.id}?cancelled=1")).text
+        return [flagged, stopped, await cancel(c, csrf, waiting.id)]
+
+    flagged, stopped, never = browse(app, scenario)
+    assert "STARTED" in summary(flagged)
+    assert banner(flagged) == (
+        f"job {running.id} is running; flagged as revoked: the task sees it through "
+        "self.is_revoked(), else it runs to the end (revoke with terminate to stop it)"
+    )
+    assert "REVOKED" in summary(stopped)
+    assert banner(stopped) == (
+        f"job {running.id} was running when it was revoked and has stopped: it ended REVOKED "
+        "(revoked while running; the task saw it (self.is_revoked()) and stopped)"
+    )
+    assert "REVOKED" in summary(never)
+    assert banner(never) == f"job {waiting.id} was revoked while it waited: it will never run"
 
 
 def test_the_schedule_form_refuses_an_interval_that_is_not_a_finite_duration_in_range(

@@ -348,3 +348,24 @@ def test_a_stored_grace_over_a_week_still_fires_and_an_unreadable_schedule_is_in
     assert finding.severity == "error"
     assert "'broken'" in finding.problem
     assert "schedules edit broken" in finding.fix
+
+
+def test_doctor_reads_the_stored_schedules_once_for_broken_and_late_ones(
+    sched_app: App, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sync_code_schedules(sched_app)
+    sched_app.schedules.add("broken", "reports.daily", every=60, args=["full"])
+    spec = sched_app.backend.schedules()["broken"][0]
+    sched_app.backend.put_schedule("broken", {**spec, "every": float("nan")})
+    clock.advance(60)
+    stored = sched_app.backend.schedules
+    reads = []
+    monkeypatch.setattr(sched_app.backend, "schedules", lambda: reads.append(1) or stored())
+    found = control.diagnose(sched_app)
+    assert {
+        (f.check, f.problem.split("'")[1]) for f in found if f.check.startswith("schedule")
+    } == {
+        ("schedule-broken", "broken"),
+        ("schedule-late", "every-10s"),
+    }
+    assert len(reads) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -20,9 +21,10 @@ from conveyor import App
 from conveyor.errors import BackendError
 from conveyor.records import JobRecord, WorkerInfo
 from conveyor.testing import drain
-from conveyor.web import TokenStore, api_router, create_api, use_error_shape
+from conveyor.web import TokenStore, WebService, api_router, create_api, use_error_shape
 from conveyor.worker import Worker
 
+from ..examples.conftest import free_port
 from .conftest import Client, Served, run
 
 
@@ -579,3 +581,46 @@ def test_a_jobs_attempts_name_the_worker_and_say_a_lost_one_lost(
     assert lost["error"]["message"].startswith(
         "lost: worker default@vm:20138 stopped renewing its lease"
     )
+
+
+def test_priority_names_are_taken_in_any_case_and_a_wrong_one_lists_the_accepted(
+    web_app: App, client: Client
+) -> None:
+    """As enqueue and the CLI take them: "HIGH" is "high", over HTTP too."""
+    assert web_app.send_task("web.add", (1, 2), priority="Critical").record().priority == 9
+
+    async def scenario() -> None:
+        async with client() as c:
+            one = await submit(c, args=[1, 2], priority="HIGH")
+            r = await c.post("/api/jobs/batch", json={"jobs": [
+                {"task": "web.add", "args": [1, 2], "priority": "Low"},
+                {"task": "web.add", "args": [1, 2], "priority": "NORMAL"},
+            ]})  # fmt: skip
+            assert r.status_code == 201, r.text
+            ids = [one, *(j["id"] for j in r.json()["jobs"])]
+            got = [(await c.get(f"/api/jobs/{i}")).json()["priority"] for i in ids]
+            assert got == [7, 0, 5]
+            wrong = await c.post("/api/jobs", json={"task": "web.add", "priority": "URGENT"})
+            assert wrong.status_code == 422
+            (detail,) = wrong.json()["error"]["details"]
+            assert detail["location"] == "body.priority"
+            for accepted in ("0 to 9", '"low"', '"normal"', '"high"', '"critical"', "any case"):
+                assert accepted in detail["message"], detail
+
+    run(scenario())
+
+
+def test_a_hurried_stop_of_the_server_logs_no_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    """A second Ctrl-C while the server stops: uvicorn skipped the app's shutdown, whose
+    task was cancelled as the loop closed and logged as an error with a traceback."""
+    caplog.set_level(logging.INFO)
+    service = WebService(create_api(App("hurried", backend="memory://")), port=free_port())
+    thread = threading.Thread(target=service.run)
+    thread.start()
+    assert service.ready.wait(20)
+    service.stop(graceful=True)
+    service.stop(graceful=False)  # at once: before the graceful stop reached the app's shutdown
+    thread.join(20)
+    assert not thread.is_alive()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert "Application shutdown complete." in caplog.text

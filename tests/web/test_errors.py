@@ -105,7 +105,7 @@ def test_every_mistake_is_a_4xx_in_the_error_shape(client: Client) -> None:
     assert run(scenario()) == []
 
 
-PRIORITY = 'an integer from 0 to 9, or one of "low", "normal", "high", "critical"'
+PRIORITY = 'an integer from 0 to 9, or one of "low", "normal", "high", "critical" (in any case)'
 TASK = "a name of 1 to 200 ASCII letters, digits and _ . : @ / -"
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import psutil
@@ -139,6 +140,24 @@ def test_a_signal_delivered_to_another_thread_still_stops_the_supervisor() -> No
                           capture_output=True, text=True, timeout=20)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "['svc prepared', 'svc graceful'] 0" in proc.stdout
+
+
+def test_a_hurry_sent_to_a_child_already_exiting_is_not_a_failure() -> None:
+    """The order reaches a child that exits without reading it: the pipe reads as reset,
+    not closed. The run ended with "failed" and exit code 1 (a quick second Ctrl-C)."""
+    from conveyor.worker.supervisor import ProcessService
+
+    from ..apps.services import slow_to_hear_stop
+
+    service = ProcessService("slow", slow_to_hear_stop, restart=False)
+    supervisor = Supervisor([service])
+    thread, codes = run_in_thread(supervisor)
+    assert service.ready.wait(30)
+    supervisor.stop()
+    time.sleep(0.3)  # the child's run has returned; its order thread is still in stop()
+    supervisor.stop()
+    thread.join(30)
+    assert codes == [0]
 
 
 def test_exit_codes_read_as_a_person_would() -> None:

@@ -156,7 +156,7 @@ def json_arg(value: str | None, what: str) -> Any:
 @click.option("--args", "args_json", help="Positional arguments as a JSON array.")
 @click.option("--kwargs", "kwargs_json", help="Keyword arguments as a JSON object.")
 @click.option("--queue", help="Override the task's queue.")
-@click.option("--priority", help="0-9 or low/normal/high/critical.")
+@click.option("--priority", help="0-9 or low/normal/high/critical (any case).")
 @click.option("--countdown", help="Start no sooner than this from now, e.g. 30s, 5m.")
 @json_option
 @click.pass_obj

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..backends.sqlite.connection import parse_path
-from ..errors import ConveyorError
+from ..errors import ConveyorError, MissingDependency
 from ..records import JobQuery, JobRecord, WorkerInfo
 from ..states import State
 from .liveness import OVERDUE_BEATS, liveness
@@ -96,6 +96,9 @@ def diagnose(app: App, stats: list[QueueStats] | None = None) -> list[Finding]:
         registered = app.backend.workers()
         running = app.backend.list_jobs(JobQuery(states=[State.STARTED], limit=1000))
         now = app.backend.now()
+    except MissingDependency as exc:  # not a connection problem: the driver is not installed
+        return [Finding("backend", "error", f"the backend at {url} cannot be used here: {exc}",
+                        "run that pip command in the environment conveyor runs from, then try again")]  # fmt: skip
     except (ConveyorError, OSError) as exc:
         return [Finding("backend", "error", f"the backend at {url} cannot be reached: {exc}",
                         "check the URL (CONVEYOR_BACKEND or App(backend=...)), that the server runs, and "
@@ -279,6 +282,7 @@ def _paused(stats: list[QueueStats], cmd: str) -> list[Finding]:
 def _schedule_findings(app: App) -> list[Finding]:
     """Stored schedules that cannot be read, and readable ones no scheduler fires."""
     now = app.backend.now()
+    views, broken = app.schedules.survey()  # one read of the stored schedules for both
     findings = [
         Finding(
             "schedule-broken",
@@ -287,9 +291,9 @@ def _schedule_findings(app: App) -> list[Finding]:
             f"fix it ({app.command} schedules edit {name} ...) or remove it "
             f"({app.command} schedules delete {name})",
         )
-        for name, why in sorted(app.schedules.broken().items())
+        for name, why in sorted(broken.items())
     ]
-    for view in app.schedules.list():
+    for view in views:
         if view.schedule.paused:
             continue
         due = view.next_run  # a schedule no scheduler has seen: its first tick since stored

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..backends.common import retries_used
 from ..errors import ConveyorError, SerializationError
 from ..records import JobQuery, JobRecord, Revocation
-from ..revocation import revoke_note
+from ..revocation import revoke_note, revoke_status
 from ..serialization import decode_payload
 from ..states import State
 from .util import age
@@ -75,14 +75,19 @@ def _state(name: str) -> State:
         ) from None
 
 
-def describe_job(app: App, job_id: str) -> dict[str, Any]:
+def describe_job(app: App, job_id: str, *, revoked: bool = False) -> dict[str, Any]:
     """One job in full: arguments decoded, result, error with traceback, every attempt,
     progress and timings (seconds waiting before the last start, and running), and the
-    names of the workers that ran it (from the registry, where it still knows them)."""
+    names of the workers that ran it (from the registry, where it still knows them).
+    ``revoked``: also ``revoke_status``, what a revoke of it has done by now (a page shown
+    after a cancel), from the same read, so it always matches the state beside it."""
     record = app.record(job_id)  # one read; a workflow's id gets pointed to its handle
     workers = ran_on(record)
     found = app.backend.worker_directory(workers) if workers else {}
-    return describe_record(record, {w.id: w.name for w in found.values()})
+    described = describe_record(record, {w.id: w.name for w in found.values()})
+    if revoked:
+        described["revoke_status"] = revoke_status(record)
+    return described
 
 
 def ran_on(record: JobRecord) -> list[str]:

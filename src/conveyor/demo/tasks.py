@@ -41,9 +41,7 @@ def archive(self: TaskContext, files: int) -> int:
     for done in range(1, files + 1):
         time.sleep(0.5)
         if self.is_revoked():
-            raise Terminated(
-                f"cancelled after {done - 1}/{files} files: the task saw it and stopped"
-            )
+            raise Terminated(f"cancelled after {done - 1}/{files} files")
         self.update_progress(100 * done / files, message=f"{done}/{files} files archived")
     return files
 

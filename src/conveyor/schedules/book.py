@@ -38,28 +38,30 @@ class ScheduleBook:
     def _load(self) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
         return self.app.backend.schedules()
 
-    def list(self) -> list[ScheduleView]:
-        """Every stored schedule that loads. One that does not (``broken``) is left out and
-        logged, so one bad schedule does not stop a page, ``doctor`` or the API listing
-        the others; ``get`` names what is wrong with it."""
+    def survey(self) -> tuple[list[ScheduleView], dict[str, str]]:
+        """Both at one read of the stored schedules: those that load (``list``, not
+        logged) and those that do not, by name, with what is wrong (``broken``)."""
         now = self.app.backend.now()
-        views = []
+        views, broken = [], {}
         for name, (spec, state) in self._load().items():
             try:
                 views.append(_view(spec, state, now))
             except ScheduleError as exc:
-                log.error("schedule %s is left out of the list: %s", name, exc)
+                broken[name] = str(exc)
+        return views, broken
+
+    def list(self) -> list[ScheduleView]:
+        """Every stored schedule that loads. One that does not (``broken``) is left out and
+        logged, so one bad schedule does not stop a page, ``doctor`` or the API listing
+        the others; ``get`` names what is wrong with it."""
+        views, broken = self.survey()
+        for name, why in broken.items():
+            log.error("schedule %s is left out of the list: %s", name, why)
         return views
 
     def broken(self) -> dict[str, str]:
         """The stored schedules that do not load, by name, with what is wrong with each."""
-        found = {}
-        for name, (spec, _) in self._load().items():
-            try:
-                _loaded(spec)
-            except ScheduleError as exc:
-                found[name] = str(exc)
-        return found
+        return self.survey()[1]
 
     def _stored(self, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
         found = self._load().get(name)

@@ -54,7 +54,21 @@ QueueName = Annotated[
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 #: A worker's id, as a job's ``worker`` holds it.
 WorkerId = Annotated[str, StringConstraints(min_length=1, max_length=300)]
-Priority = Annotated[StrictInt, Field(ge=0, le=9)] | Literal["low", "normal", "high", "critical"]
+
+
+def _lowered(value: Any) -> Any:
+    """A priority name in any case, as enqueue and the CLI take it ("HIGH" is "high")."""
+    return value.lower() if isinstance(value, str) else value
+
+
+Priority = (
+    Annotated[StrictInt, Field(ge=0, le=9)]
+    | Annotated[
+        Literal["low", "normal", "high", "critical"],
+        BeforeValidator(_lowered),
+        accepts('one of "low", "normal", "high", "critical" (in any case)'),
+    ]
+)
 HeaderValue = Annotated[str, StringConstraints(max_length=1000)] | int | float | bool | None
 
 _NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
@@ -87,7 +101,9 @@ class JobSubmit(Strict):
     args: list[Any] = Field(default_factory=list, max_length=1000)
     kwargs: dict[str, Any] = Field(default_factory=dict, max_length=1000)
     queue: QueueName | None = Field(None, description="Overrides the task's own queue.")
-    priority: Priority | None = Field(None, description="0-9 (higher first) or a name.")
+    priority: Priority | None = Field(
+        None, description="0-9 (higher first) or a name, in any case."
+    )
     countdown: Delay | None = Field(
         None, description="Run no sooner than this many seconds from now."
     )

@@ -57,6 +57,15 @@ class _Server(uvicorn.Server):
         if self.started:
             self._started_event.set()
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Hurried (a second Ctrl-C), uvicorn skips the app's shutdown, whose task is then
+        cancelled as the loop closes and logged as a traceback: it still runs here (it
+        returns at once if it ran already). Open connections are not waited for."""
+        await super().shutdown(sockets)
+        done = getattr(self.lifespan, "shutdown_event", None)  # None: no lifespan ("off")
+        if self.force_exit and self.started and done is not None and not done.is_set():
+            await self.lifespan.shutdown()
+
 
 class WebService:
     """An ASGI app under uvicorn, on a thread of the supervisor (uvicorn leaves signals

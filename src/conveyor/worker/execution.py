@@ -227,6 +227,8 @@ def outcome_of_error(app: App, job: Prepared, exc: BaseException) -> Outcome:
     record, task = job.record, job.task
     token = record.lease_token or ""
     if isinstance(exc, Terminated):
+        if _stopped_on_revoke(job, exc):
+            return Outcome(record.id, token, State.REVOKED, error=revoked_by_task(exc))
         return Outcome(record.id, token, State.REVOKED, error=error_info(exc, **exc.context))
     if isinstance(exc, SoftTimeLimitExceeded | TimeLimitExceeded):
         limit = "soft" if isinstance(exc, SoftTimeLimitExceeded) else "hard"
@@ -250,6 +252,30 @@ def outcome_of_error(app: App, job: Prepared, exc: BaseException) -> Outcome:
     return Outcome(
         record.id, token, State.RETRY, error=error_info(cause or exc), delay=max(0.0, delay)
     )
+
+
+def _stopped_on_revoke(job: Prepared, exc: Terminated) -> bool:
+    """Whether the task raised ``Terminated`` itself on a revoke it saw (the documented
+    cooperative stop): raised (it has a traceback), not raised into it by the worker (no
+    ``interrupted``), and the job is revoked. Those the worker builds for a terminate it
+    carried out are never raised, or carry ``interrupted``."""
+    return (
+        exc.__traceback__ is not None
+        and "interrupted" not in exc.context
+        and job.context.is_revoked()
+    )
+
+
+def revoked_by_task(exc: Terminated) -> dict[str, Any]:
+    """The REVOKED error of a task that stopped on its revoke: what it is, not a crash, so
+    no traceback; the task's own message, if it gave one, says where it stopped."""
+    said = str(exc)
+    return {
+        "type": "Revoked",
+        "message": "revoked while running; the task saw it (self.is_revoked()) and stopped"
+        + (f": {said}" if said else ""),
+        "traceback": None,
+    }
 
 
 def last_error(exc: BaseException) -> BaseException | None:

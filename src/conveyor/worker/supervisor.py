@@ -256,7 +256,9 @@ class ProcessService:
             self._process.start()
             self._orders = ours
         theirs.close()
-        with contextlib.suppress(EOFError):  # the child closed its end: it is exiting
+        # The child closed its end: it is exiting. A reset, not an end of file, when it
+        # exits with an order unread (a second Ctrl-C sent while it was already stopping).
+        with contextlib.suppress(EOFError, ConnectionResetError):
             while self._process.is_alive():
                 if ours.poll(0.2) and ours.recv() == "ready":
                     self._ready.set()

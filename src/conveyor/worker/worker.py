@@ -74,6 +74,8 @@ AUTO_PREFETCH_PER_SLOT = 4
 #: Auto prefetch turns on when the average time a job is held (waiting in the worker plus
 #: running) falls below SHORT_JOBS seconds, and off when it rises above LONG_JOBS.
 SHORT_JOBS, LONG_JOBS = 0.05, 0.2
+#: A draining worker names at most this many of the running jobs it waits for.
+DRAIN_NAMED = 5
 _WAKE = object()
 
 
@@ -174,10 +176,7 @@ class Worker:
     def stop(self, graceful: bool = True) -> None:
         """Ask the worker to stop: the first call drains, a second (or graceful=False) hurries."""
         self._stop_level = max(self._stop_level + 1, 1 if graceful else 2)
-        if self._stop_level == 1:
-            log.warning("draining: running jobs may finish (up to %.0fs); stop again to stop now",
-                        self.shutdown_timeout)  # fmt: skip
-        else:
+        if self._stop_level > 1:  # the first: the main loop says what it waits for (_draining)
             log.warning("stopping now: running jobs go back to their queues")
         self.results.put(_WAKE)
         with self._room:
@@ -261,6 +260,8 @@ class Worker:
             if drain_deadline is None:
                 drain_deadline = now + self.shutdown_timeout
                 self._release_unstarted()
+                if self._stop_level == 1:
+                    self._draining()
             if not self._held and not self._unacked and not self.pool.unreported_leases():
                 self.pool.shutdown(wait=True)
                 return 0
@@ -572,6 +573,34 @@ class Worker:
             return
         self._release([j.lease for j in unstarted])
         log.info("released %d claimed job(s) that had not started", len(unstarted))
+
+    def _draining(self) -> None:
+        """Say at once what a graceful stop waits for: which running jobs, how long at most,
+        what becomes of one still running then, and that a second stop hurries."""
+        ids = sorted(self.pool.running_jobs())
+        try:
+            records = self.backend.get_many(ids) if ids else {}
+        except BackendError:
+            records = {}
+        # Not those revoked with terminate: they are being stopped now, not waited for.
+        waited = [i for i in ids if i not in records or records[i].revoke != "terminate"]
+        if not waited:
+            log.warning("stopping: no job is running")
+            return
+        now = time.time()
+        named = [
+            f"{r.task} {r.id} (running {max(0.0, now - (r.started_at or now)):.0f}s)"
+            if (r := records.get(i))
+            else i
+            for i in waited[:DRAIN_NAMED]
+        ]
+        more = f" and {len(waited) - DRAIN_NAMED} more" if len(waited) > DRAIN_NAMED else ""
+        log.warning(
+            "draining: waiting up to %.0fs (the shutdown timeout) for %d running job(s) to "
+            "finish: %s%s. One still running then goes back to its queue and runs again from "
+            "the start when a worker takes it; stop again (a second Ctrl-C) to send them back now",
+            self.shutdown_timeout, len(waited), ", ".join(named), more,
+        )  # fmt: skip
 
     def _stop_now(self) -> None:
         running = self.pool.running_jobs()  # their attempts are recorded as interrupted

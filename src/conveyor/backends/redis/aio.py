@@ -16,12 +16,12 @@ import asyncio
 from typing import Any
 
 import orjson
-import redis.asyncio
 
 from ...records import JobRecord
 from ..base import AsyncReads
 from .codec import pairs, stored
 from .connection import CUT, RedisConnection
+from .driver import redis
 
 
 class RedisAsyncReads(AsyncReads):

@@ -12,19 +12,10 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from ...errors import BackendError, ConfigurationError, MissingDependency
+from ...errors import BackendError, ConfigurationError
 from ...version import __version__
 from ..base import Backend
-
-try:
-    import hiredis
-    import redis
-    from redis.driver_info import DriverInfo
-    from redis.exceptions import NoScriptError
-except ImportError as exc:  # pragma: no cover - depends on the install
-    raise MissingDependency(
-        "the Redis backend needs the redis driver and its parser: pip install 'conveyor[redis]'"
-    ) from exc
+from .driver import DriverInfo, NoScriptError, hiredis, redis
 
 __all__ = ["CUT", "NoScriptError", "RedisConnection"]
 

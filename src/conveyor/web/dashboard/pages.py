@@ -156,11 +156,14 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         do: Callable[[], str],
         back: str,
         typed: dict[str, str] | None = None,
+        shown: str | None = None,
     ) -> Response:
         """Run a form's change after checking the session, its role and its CSRF field;
         the outcome goes back to the page as a one-time message. If the change is refused,
         ``typed`` (the form's id under ``form``, and its fields) goes back too, so the
-        page shows the form as the user filled it in."""
+        page shows the form as the user filled it in. ``shown``: a page that says what a
+        change that took has done itself, live (a job's, after its Cancel), so no
+        one-time message goes with it, which would be as old as the click."""
         try:
             me = await who(request)
         except LoginRequired:
@@ -185,6 +188,8 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
             answer = as_response(exc)  # the code and status the API answers for it
             outcome, status = error_code(answer), answer.status_code
         await _audit(request, me, outcome, status)
+        if shown is not None and outcome == "ok":
+            return RedirectResponse(shown, status_code=303)
         response = RedirectResponse(_back(request, back), status_code=303)
         # quoted: a cookie holds ASCII only, and messages quote names in any script
         secure = request.url.scheme == "https"  # as the session cookie
@@ -296,8 +301,9 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         return await page(request, "jobs.html", read, live=f"{prefix}/events")
 
     @r.get("/jobs/{job_id}")
-    async def job(request: Request, job_id: str) -> Response:
-        return await page(request, "job.html", lambda: views.job_page(app, job_id),
+    async def job(request: Request, job_id: str, cancelled: str = "") -> Response:
+        # any value: a page is never refused for how its query was spelled
+        return await page(request, "job.html", lambda: views.job_page(app, job_id, cancelled=bool(cancelled)),
                           live=f"{prefix}/events?{urlencode({'job': job_id})}")  # fmt: skip
 
     @r.get("/queues")
@@ -352,8 +358,8 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
             ).message
 
         did(request, "terminate" if terminate else "cancel")
-
-        return await act(request, csrf, "operate", do, f"{prefix}/jobs/{job_id}")
+        here = f"{prefix}/jobs/{quote(job_id, safe='')}"
+        return await act(request, csrf, "operate", do, here, shown=f"{here}?cancelled=1")
 
     @r.post("/jobs/{job_id}/retry")
     async def retry(request: Request, job_id: str, csrf: Csrf = None) -> Response:

@@ -140,8 +140,10 @@ def timeline(job: dict[str, Any]) -> list[Step]:
     return sorted(steps, key=lambda s: s.at)
 
 
-def job_page(app: App, job_id: str) -> dict[str, Any]:
-    job = describe_job(app, job_id)
+def job_page(app: App, job_id: str, *, cancelled: bool = False) -> dict[str, Any]:
+    """``cancelled``: shown after its Cancel (or Terminate), so the page says what that
+    has done by now (``job.revoke_status``), live, beside the state it matches."""
+    job = describe_job(app, job_id, revoked=cancelled)
     now = app.backend.now()
     steps = timeline(job)
     ran = [job["worker"]] + [s.worker for s in steps]
