@@ -239,3 +239,43 @@ def test_a_missing_driver_says_how_to_add_its_extra_to_this_install(
         assert f"'conveyor[{extra}]'" not in said
         assert "Traceback" not in said
         assert "cannot be reached" not in said
+
+
+def test_doctor_names_the_store_it_read_in_full(tmp_path: Path) -> None:
+    """A producer run from another directory made a second store, and doctor there said
+    "no worker is running" without saying which file it had read."""
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    App("p", backend=f"sqlite:///{cwd / 'conveyor.db'}").send_task("demo.text.count", ["x"])
+    text = elsewhere(tmp_path, "doctor")
+    assert f"store sqlite:///{cwd / 'conveyor.db'}" in " ".join(text.stdout.split())
+    report = json.loads(elsewhere(tmp_path, "doctor", "--json").stdout)
+    assert report["store"] == f"sqlite:///{cwd / 'conveyor.db'}"
+
+
+def test_the_worker_banner_names_the_store_and_who_fires_the_schedules(tmp_path: Path) -> None:
+    """A periodic task under a plain worker never ran, and nothing said why."""
+    from conveyor.cli.worker import banner
+    from conveyor.worker import Worker
+
+    app = App("sched", backend="sqlite:///./relative.db")
+
+    @app.periodic(every=10, name="sched.tick")
+    def tick() -> None: ...
+
+    cwd = Path.cwd()
+    try:
+        os.chdir(tmp_path)
+        worker = Worker(app, concurrency=1, pool="thread")
+        plain, beat = banner(worker), banner(worker, beat=True)
+    finally:
+        os.chdir(cwd)
+        app.backend.close()
+    assert f"backend      sqlite:///{tmp_path / 'relative.db'}" in plain
+    (line,) = [x for x in plain.splitlines() if x.lstrip().startswith("schedules")]
+    assert f"{tick.name}: not fired by a worker: run a scheduler" in line
+    assert "add --beat" in line
+    assert f"{tick.name}: fired by this worker's scheduler (--beat)" in beat
+    assert "schedules" not in banner(
+        Worker(App("none", backend="memory://"), concurrency=1, pool="thread")
+    )

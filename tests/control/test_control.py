@@ -96,6 +96,22 @@ def test_a_job_waiting_to_retry_has_no_wait_time_yet(tasks: App, clock: FakeCloc
     assert data["timings"]["waited"] is None  # run_at names the next attempt, not the last
 
 
+def test_a_redelivered_jobs_wait_starts_when_its_lost_delivery_was_found(
+    tasks: App, clock: FakeClock
+) -> None:
+    """A new user saw "waited 2 min" on a job that had run on a killed worker: the wait
+    counted from the first send, through the lost run and its lease."""
+    job = tasks.send_task("media.convert", ("/a.mov",))
+    clock.advance(2)
+    tasks.backend.claim(["media"], "w", 1, 30)  # its worker dies
+    clock.advance(31)
+    assert tasks.backend.rescue_expired() == [job.id]  # found lost, back in the queue
+    clock.advance(4)
+    run_one(tasks, "media", 1, clock)
+    data = control.describe_job(tasks, job.id)
+    assert data["timings"] == {"waited": 4, "ran": 1}
+
+
 def test_cancel_and_retry_one_and_in_bulk(tasks: App, clock: FakeClock) -> None:
     media = [tasks.send_task("media.convert", (str(i),)) for i in range(3)]
     ping = tasks.send_task("devices.ping", ("x",))

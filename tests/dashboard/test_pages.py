@@ -74,6 +74,9 @@ def test_login_sessions_and_the_auth_modes(app: App) -> None:
         form = await c.get("/ui/login")
         assert "<nav>" not in form.text  # logged out: no menu of pages it cannot open
         assert 'name="token"' in form.text
+        # The app's own command, not a placeholder to edit (a new user copied "yourapp").
+        assert f"<code>{app.command} tokens create" in form.text
+        assert app.command.startswith("conveyor -A tests.dashboard.tasks")
         bad = await c.post("/ui/login", data={"token": "cvy_nope_x"})
         assert bad.status_code == 401
         assert "not valid" in bad.text
@@ -88,6 +91,8 @@ def test_login_sessions_and_the_auth_modes(app: App) -> None:
         assert page.headers["x-frame-options"] == "DENY"  # no clickjacking of the buttons
         assert page.status_code == 200
         assert "t-read" in page.text
+        workers = await c.get("/ui/workers")
+        assert f"Start one: <code>{app.command} worker</code>" in workers.text
         TokenStore(app.backend).revoke(secret.split("_")[1])  # revoked: the session ends
         assert (await c.get("/ui/")).status_code == 303
         assert (await c.get("/")).headers["location"] == "/ui/"

@@ -17,7 +17,7 @@ import pytest
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, Field
 
-from conveyor import App
+from conveyor import App, State, control
 from conveyor.errors import BackendError
 from conveyor.records import JobRecord, WorkerInfo
 from conveyor.testing import drain
@@ -361,6 +361,28 @@ def test_submit_warns_when_no_live_worker_consumes_the_queue(
             assert unconsumed["fix"] == warning["hint"]
 
     run(scenario())
+
+
+def test_submit_warns_when_the_queue_is_paused(
+    web_app: App, client: Client, live_worker: Worker
+) -> None:
+    """A paused queue holds its jobs as surely as one no worker consumes: the submit says
+    so, with the resume command doctor gives (a new user got ``warnings: []``)."""
+    control.pause_queue(web_app, "default")
+
+    async def scenario() -> None:
+        async with client() as c:
+            paused = await c.post("/api/jobs", json={"task": "web.add", "args": [1, 2]})
+            assert paused.status_code == 201  # queued all the same
+            (warning,) = paused.json()["warnings"]
+            assert warning["code"] == "queue_paused"
+            assert "'default' is paused" in warning["message"]
+            findings = (await c.get("/api/doctor")).json()["findings"]
+            (doctor,) = [f for f in findings if f["check"] == "paused-queue"]
+            assert doctor["fix"] == warning["hint"]
+
+    run(scenario())
+    assert web_app.backend.counts()[("default", State.PENDING)] == 1
 
 
 def test_stats_and_doctor(web_app: App, client: Client) -> None:

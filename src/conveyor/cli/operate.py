@@ -211,12 +211,17 @@ def doctor(ref: AppRef, strict: bool, as_json: bool) -> None:
     app = ref.load(existing=True)
     findings = control.diagnose(app)
     failed = [f for f in findings if f.severity == "error" or strict]
+    # The store named in full: a relative SQLite path read from another directory is
+    # another file, the first thing to rule out when doctor and the workers disagree.
+    store = hide_password(control.absolute_url(app.conf.backend_url))
     if as_json:
-        print_json({"healthy": not failed, "findings": findings})
+        print_json({"healthy": not failed, "store": store, "findings": findings})
     elif not findings:
         out.print(
-            f"[green]healthy[/]: {hide_password(app.conf.backend_url)} answers, and every queue with waiting jobs has a worker"
+            f"[green]healthy[/]: {escape(store)} answers, and every queue with waiting jobs has a worker"
         )
+    else:
+        out.print(f"[dim]store {escape(store)}[/]")
     for f in [] if as_json else findings:
         colour = "red" if f.severity == "error" else "yellow"
         # Escaped: "[check]" and the problem's own text are not rich markup.

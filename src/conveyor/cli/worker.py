@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import click
+from rich.markup import escape
 
+from ..control import absolute_url
 from ..control.util import hide_password
 from ..errors import ConveyorError
 from ..names import check_queue_name
@@ -17,6 +20,9 @@ from ..worker.pools.process import START_METHODS, ProcessPool, default_start_met
 from ..worker.supervisor import Supervisor
 from . import AppRef, cli, console, loglevel_option, setup_logging
 from .celery_flags import POOL_ALIASES, celery_flags, node_name
+
+if TYPE_CHECKING:
+    from ..app import App
 
 
 def _queue_list(
@@ -101,7 +107,7 @@ def worker(ref: AppRef, queues: list[str] | None, concurrency: int | None, pool:
                    "max_tasks_per_child": max_tasks_per_child or app.conf.worker_max_tasks_per_child}  # fmt: skip
     w = Worker(app, queues=queues, pool=pool, concurrency=concurrency, name=name, prefetch=prefetch,
                burst=burst, shutdown_timeout=shutdown_timeout, **options)  # fmt: skip
-    console.print(banner(w))
+    console.print(banner(w, beat))
     code = Supervisor([w, Scheduler(app)] if beat else [w]).run()
     logging.getLogger("conveyor.worker").info(
         "worker stopped: %s",
@@ -110,7 +116,7 @@ def worker(ref: AppRef, queues: list[str] | None, concurrency: int | None, pool:
     sys.exit(code)
 
 
-def banner(w: Worker) -> str:
+def banner(w: Worker, beat: bool = False) -> str:
     tasks = (
         "\n".join(f"    {name}" for name in sorted(w.app.tasks))
         or "    (none registered: check -A)"
@@ -118,9 +124,29 @@ def banner(w: Worker) -> str:
     start = f", {w.pool.start_method}" if isinstance(w.pool, ProcessPool) else ""
     return (
         f"[bold]conveyor worker[/bold] {w.name}  id {w.id}\n"
-        f"  backend      {hide_password(w.app.conf.backend_url)}\n"
+        f"  backend      {hide_password(absolute_url(w.app.conf.backend_url))}\n"
         f"  queues       {', '.join(w.queues)}\n"
         f"  pool         {w.pool_kind} x {w.concurrency}{start} ({w.prefetch_text})\n"
         f"  mode         {'burst (exit when drained)' if w.burst else 'run until stopped'}\n"
+        f"{_schedules_line(w.app, beat)}"
         f"  tasks\n{tasks}"
     )  # fmt: skip
+
+
+def _schedules_line(app: App, beat: bool) -> str:
+    """The schedules the app declares in code, and who fires them: a worker alone does
+    not, and a periodic task that never runs should not be a mystery."""
+    try:
+        names = sorted(app.declared_schedules())
+    except ConveyorError:
+        return ""  # the scheduler says what is wrong with them, where it starts
+    if not names:
+        return ""
+    listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    who = (
+        "fired by this worker's scheduler (--beat)"
+        if beat
+        else f"not fired by a worker: run a scheduler ({app.command} scheduler), add --beat, "
+        f"or start everything with {app.command} up"
+    )
+    return f"  schedules    {escape(listed)}: {who}\n"

@@ -4,7 +4,7 @@ The CLI calls these now; the REST API and dashboard call the same ones. Each ret
 plain dataclasses (``to_json`` turns any of them into JSON-ready data).
 """
 
-from .doctor import Finding, diagnose
+from .doctor import Finding, absolute_url, diagnose
 from .history import Bucket, throughput
 from .jobs import (
     JobPage,
@@ -22,7 +22,7 @@ from .status import Health, Overview, Readiness, health, overview, readiness, wo
 from .util import to_json
 
 __all__ = [
-    "Bucket", "Finding", "Health", "JobPage", "Overview", "QueueStats", "Readiness", "cancel_job",
+    "Bucket", "Finding", "Health", "JobPage", "Overview", "QueueStats", "Readiness", "absolute_url", "cancel_job",
     "cancel_where", "describe_job", "describe_record", "diagnose", "enqueue_by_name", "health", "list_jobs", "overview",
     "pause_queue", "purge_queue", "queue_stats", "readiness", "resume_queue", "retry_job",
     "retry_where", "throughput", "to_json", "workers",

@@ -13,7 +13,7 @@ from ..errors import ConveyorError, MissingDependency
 from ..records import JobQuery, JobRecord, WorkerInfo
 from ..states import State
 from .liveness import OVERDUE_BEATS, liveness
-from .queues import QueueStats, queue_stats, start_a_worker
+from .queues import QueueStats, queue_stats, resume_hint, start_a_worker
 from .util import age, clock, hide_password
 
 if TYPE_CHECKING:
@@ -274,7 +274,7 @@ def _expired_leases(running: list[JobRecord], now: float) -> list[Finding]:
 def _paused(stats: list[QueueStats], cmd: str) -> list[Finding]:
     return [
         Finding("paused-queue", "warning", f"queue {q.name!r} is paused with {q.waiting} waiting job(s)",
-                f"resume it when ready: {cmd} resume {q.name}")
+                resume_hint(q.name, cmd))
         for q in stats if q.paused and q.waiting
     ]  # fmt: skip
 

@@ -105,7 +105,16 @@ def describe_record(record: JobRecord, names: Mapping[str, str] | None = None) -
         payload_error = None
     except ValueError as exc:
         args, kwargs, payload_error = [], {}, str(exc)
-    due = max(record.created_at, record.run_at)
+    # This attempt's wait: from when it became due (sent, its eta, a retry's run_at, or
+    # the moment an earlier delivery ended, as a lost one does without moving run_at),
+    # not from the first send: a redelivered job did not wait while it ran elsewhere.
+    begun = record.started_at
+    ended = [
+        a.get("finished_at") or 0.0
+        for a in record.attempts
+        if begun is not None and (a.get("started_at") or 0.0) < begun  # not this attempt's
+    ]
+    due = max(record.created_at, record.run_at, *ended)
     # None until it starts, and while a retry waits: run_at then names the next attempt
     waited = (
         None if record.started_at is None or record.started_at < due else record.started_at - due

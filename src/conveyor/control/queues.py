@@ -145,6 +145,11 @@ def start_a_worker(queue: str, command: str = "conveyor -A <app>") -> str:
     )
 
 
+def resume_hint(queue: str, command: str = "conveyor -A <app>") -> str:
+    """What to do about a paused queue whose jobs wait (``command``: ``App.command``)."""
+    return f"resume it when ready: {command} resume {queue} (or the dashboard's Queues page)"
+
+
 def _window(rollup: Rollup, now: float, seconds: int) -> Window:
     runs = recent(rollup, now, seconds)
     return Window(

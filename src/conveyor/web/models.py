@@ -121,7 +121,7 @@ class BatchSubmit(Strict):
 
 
 class SubmitWarning(BaseModel):
-    code: Literal["no_consumer"]
+    code: Literal["no_consumer", "queue_paused"]
     message: str
     hint: str = Field(description="What to do.")
 
@@ -133,7 +133,8 @@ class Submitted(BaseModel):
     warnings: list[SubmitWarning] = Field(
         default_factory=list,
         description="Why the job, queued all the same, may not run soon. `no_consumer`: no live "
-        "worker consumes its queue (the check of `GET /doctor`, over workers read in the last second).",
+        "worker consumes its queue; `queue_paused`: its queue is paused (the checks of `GET /doctor`, "
+        "over workers and paused queues read in the last second).",
     )
 
 

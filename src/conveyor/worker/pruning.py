@@ -31,6 +31,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..errors import BackendError
+from .outage import Outage
 from .timing import ERROR_BACKOFF
 
 if TYPE_CHECKING:
@@ -50,7 +51,9 @@ BATCH_SECONDS = 0.1
 class Pruner:
     """Run ``run`` on a thread; ``stop`` ends it (within one batch) and frees the lock."""
 
-    def __init__(self, backend: Backend, owner: str, conf: Settings) -> None:
+    def __init__(
+        self, backend: Backend, owner: str, conf: Settings, outage: Outage | None = None
+    ) -> None:
         if conf.prune_batch < 1 or not 0 < conf.prune_share <= 1 or conf.prune_interval <= 0:
             raise ValueError(
                 f"pruning settings out of range: prune_batch={conf.prune_batch!r} (at least 1), "
@@ -58,6 +61,7 @@ class Pruner:
                 f"prune_interval={conf.prune_interval!r} (seconds, above 0)"
             )
         self.backend, self.owner = backend, owner
+        self.outage = outage or Outage(log)  # the worker's: one account of an outage
         self.batch, self.share, self.interval = (
             conf.prune_batch,
             conf.prune_share,
@@ -79,8 +83,9 @@ class Pruner:
             while not self._stopping.is_set():
                 try:
                     pause = self._step()
+                    self.outage.over()
                 except BackendError as exc:
-                    log.error("pruning failed (%s); retrying in %.0fs", exc, ERROR_BACKOFF)
+                    self.outage.failed("pruning", exc)
                     pause = ERROR_BACKOFF
                 except Exception:  # a driver error of another kind: say so, never die
                     log.exception("pruning failed; retrying in %.0fs", self.interval)

@@ -44,6 +44,7 @@ from ..ids import new_id
 from ..records import JobRecord, Lease, Outcome, WorkerInfo
 from ..version import __version__
 from ..workflows.engine import follow_ups, has_follow_ups
+from .outage import Outage
 from .pools import (
     Drained,
     Dropped,
@@ -135,7 +136,8 @@ class Worker:
         self._hold_ack = ack_hold()  # test-only (testhooks.py); None in production
         self._revoked = False  # set by the revocation watch: heartbeat now
         self._watching = True
-        self.pruner = Pruner(self.backend, self.id, app.conf)
+        self.outage = Outage(log)
+        self.pruner = Pruner(self.backend, self.id, app.conf, self.outage)
         self.counts = {"SUCCESS": 0, "FAILURE": 0, "RETRY": 0, "REVOKED": 0, "LOST": 0}
 
     @property
@@ -419,12 +421,15 @@ class Worker:
         try:
             reply = self.backend.heartbeat(self.info(), leases, self.app.conf.lease_seconds)
         except BackendError as exc:
-            log.error(
-                "heartbeat failed (%s); leases expire in %.0fs unless it recovers",
-                exc,
-                self.app.conf.lease_seconds,
+            meanwhile = (
+                f"the leases of the {len(leases)} job(s) this worker holds expire within "
+                f"{self.app.conf.lease_seconds:.0f}s unless it recovers (then they run again elsewhere)"
+                if leases
+                else ""
             )
+            self.outage.failed("a heartbeat", exc, meanwhile)
             return
+        self.outage.over()
         for job_id in reply.terminate:
             log.warning("job %s was revoked with terminate; stopping it", job_id)
             self.pool.terminate(job_id)
@@ -467,7 +472,7 @@ class Worker:
         try:
             return self.backend.watch_revocations()
         except BackendError as exc:
-            log.error("cannot watch for revocations (%s); retrying in %.0fs", exc, ERROR_BACKOFF)
+            self.outage.failed("opening the revocation watch", exc)
             return None
 
     def _watch(self, watch: RevocationWatch | None) -> None:
@@ -483,7 +488,7 @@ class Worker:
                     self._revoked = True
                     self.results.put(_WAKE)
             except BackendError as exc:
-                log.error("revocation watch failed (%s); heartbeats still bring them", exc)
+                self.outage.failed("the revocation watch (heartbeats still bring revocations)", exc)
                 if watch is not None:
                     watch.close()
                 watch = None
@@ -511,7 +516,7 @@ class Worker:
                 )
                 self._after_rescue(rescued)
         except BackendError as exc:
-            log.error("rescue of expired leases failed: %s", exc)
+            self.outage.failed("the rescue of expired leases", exc)
 
     # -- claiming (consumer thread) -------------------------------------------------------
 
@@ -527,6 +532,7 @@ class Worker:
                 jobs = self.backend.wait_and_claim(
                     self.queues, self.id, free, self.app.conf.lease_seconds, wait
                 )
+                self.outage.over()
                 if jobs:
                     self._dispatch(jobs)
                     wait = 0.0
@@ -536,7 +542,7 @@ class Worker:
                     return
                 wait = idle
             except BackendError as exc:  # the backend is down: keep trying, never die
-                log.error("cannot reach the backend (%s); retrying in %.0fs", exc, ERROR_BACKOFF)
+                self.outage.failed("a claim", exc)
                 time.sleep(ERROR_BACKOFF)
 
     def _dispatch(self, jobs: list[JobRecord]) -> None:

@@ -136,7 +136,7 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         typed = dict(parse_qsl(unquote(request.cookies.get(TYPED, ""))))
         context = {"me": me, "prefix": prefix, "flash": flash, "operate": me.can("operate"),
                    "admin": me.can("admin"), "path": request.url.path, "typed": typed,
-                   **data}  # fmt: skip
+                   "command": app.command, **data}  # fmt: skip
         response = templates.TemplateResponse(request, name, context, status_code=status)
         response.headers.update(HEADERS)
         if flash:
@@ -225,7 +225,14 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         return templates.TemplateResponse(
             request,
             "login.html",
-            {"prefix": prefix, "next": next, "error": None, "me": None, "path": ""},
+            {
+                "prefix": prefix,
+                "next": next,
+                "error": None,
+                "me": None,
+                "path": "",
+                "command": app.command,
+            },
         )
 
     @r.post("/login")
@@ -238,7 +245,7 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         if found is None:
             return templates.TemplateResponse(
                 request, "login.html",
-                {"prefix": prefix, "next": next, "me": None, "path": "",
+                {"prefix": prefix, "next": next, "me": None, "path": "", "command": app.command,
                  "error": "That token is not valid (unknown, revoked or mistyped)."},
                 status_code=401,
             )  # fmt: skip

@@ -64,6 +64,7 @@ from ...loader import load_app
 from ...records import JobRecord, Outcome
 from ...states import State
 from ..execution import error_info, execute
+from ..outage import Outage
 from ..settle import Claim, settle_and_claim
 from ..testhooks import ack_hold, claim_hold
 from ..timing import BATCH_ACK_WINDOW, BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
@@ -335,6 +336,7 @@ class _Runner:
         self.app, self.conf, self.conn = app, conf, conn
         self.shared, self.counters = shared, shared.counters
         self.backend = app.backend
+        self.outage = Outage(log)  # this child's own account of a backend outage
         self.queues = list(conf.queues)
         self._send_lock = threading.Lock()
         self.storer = _Storer(self)
@@ -408,6 +410,7 @@ class _Runner:
                     jobs = self.backend.wait_and_claim(
                         self.queues, self.conf.worker_id, self.batch_size(), lease_seconds, wait
                     )
+                self.outage.over()
                 if not jobs:
                     idle = self._idle_wait()
                     if idle is None:
@@ -416,7 +419,7 @@ class _Runner:
                     continue
                 wait = 0.0
             except BackendError as exc:  # the backend is down: keep trying, never die
-                log.error("cannot reach the backend (%s); retrying in %.0fs", exc, ERROR_BACKOFF)
+                self.outage.failed("a claim", exc)
                 time.sleep(ERROR_BACKOFF)
                 continue
             if self.claim_hold is not None:

@@ -1,0 +1,77 @@
+"""One account of a backend outage in a worker's log, not a line per failed call.
+
+While the backend cannot be reached, each of a worker's loops (claims, heartbeats, the
+revocation watch, rescue, pruning; each pool child's claims) fails about once a second
+and retries. Logged one by one that was some five ERROR lines a second, every one the
+same exception, burying whatever else the log said. An ``Outage`` logs the first
+failure with what the worker does meanwhile and what to check, then stays quiet at
+ERROR level (each failure still goes to the debug log) but for a reminder every
+``REMIND`` seconds, and says when the backend answers again and after how long.
+
+Retries are unchanged: every loop keeps its own pace (``ERROR_BACKOFF``), so a backend
+that comes back is used within a second. One ``Outage`` serves one process: a pool
+child has its own, so an outage appears once per process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+#: Seconds between reminders while an outage lasts.
+REMIND = 30.0
+
+
+class Outage:
+    def __init__(self, log: logging.Logger, remind: float = REMIND) -> None:
+        self.log, self.remind = log, remind
+        self._lock = threading.Lock()
+        self._since: float | None = None  # monotonic time of the first failure
+        self._next = 0.0  # when the next reminder is due
+        self._failures = 0
+
+    @property
+    def ongoing(self) -> bool:
+        return self._since is not None
+
+    def failed(self, what: str, exc: BaseException, meanwhile: str = "") -> None:
+        """``what`` (a heartbeat, a claim, ...) failed on ``exc``; ``meanwhile``: what that
+        failure means if it goes on (leases running out), said with the first line."""
+        now = time.monotonic()
+        with self._lock:
+            self._failures += 1
+            if self._since is None:
+                self._since, self._next, self._failures = now, now + self.remind, 1
+                first = True
+            elif now >= self._next:
+                self._next = now + self.remind
+                first = False
+            else:
+                self.log.debug("%s failed (%s)", what, exc)
+                return
+            failures, since = self._failures, self._since
+        if first:
+            self.log.error(
+                "cannot reach the backend: %s failed (%s). Retrying every second%s; "
+                "check that the server runs and that CONVEYOR_BACKEND (or App(backend=...)) "
+                "names it. Further failures go to the debug log, with a reminder every %.0fs.",
+                what, exc, f"; {meanwhile}" if meanwhile else "", self.remind,
+            )  # fmt: skip
+        else:
+            self.log.error(
+                "the backend has not answered for %.0fs (%d failed calls; the last, %s: %s)",
+                now - since, failures, what, exc,
+            )  # fmt: skip
+
+    def over(self) -> None:
+        """A call just succeeded: if an outage was on, say it ended."""
+        if self._since is None:  # the common case, without the lock
+            return
+        with self._lock:
+            if self._since is None:
+                return
+            lasted, failures, self._since = time.monotonic() - self._since, self._failures, None
+        self.log.warning(
+            "the backend answers again, after %.0fs and %d failed calls", lasted, failures
+        )

@@ -1,0 +1,75 @@
+"""A worker whose backend cannot be reached says so once per process, with what to
+check, then a reminder now and then, and says when the backend answers again; it does
+not print an ERROR line per failed call (a new user saw 55 in 12 s, no hint among them)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+
+import pytest
+
+from conveyor.worker.outage import Outage
+
+from ..services import _free_port, start_redis_server
+from .conftest import wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def error_lines(log: str) -> list[str]:
+    return [line for line in log.splitlines() if " ERROR " in line]
+
+
+def test_an_unreachable_backend_is_one_account_not_a_flood(
+    conveyor_proc: Callable[..., subprocess.Popen[bytes]],
+) -> None:
+    port = _free_port()  # nothing listens here yet
+    url = f"redis://127.0.0.1:{port}/0"
+    worker = conveyor_proc(
+        "-A", "tests.apps.basic:app", "worker", "-P", "process", "-c", "2",
+        env={"CONVEYOR_BACKEND": url},
+    )  # fmt: skip
+    time.sleep(4)  # heartbeats every 0.3 s, claims and the watch every second
+    log = worker.log_path.read_text()  # type: ignore[attr-defined]
+    errors = error_lines(log)
+    # One account per process (the worker and each of its two children), whichever
+    # call failed first; before, every loop logged each failure (over 20 lines here).
+    assert 1 <= len(errors) <= 3, log
+    assert all("cannot reach the backend" in line for line in errors), log
+    assert "CONVEYOR_BACKEND" in errors[0]
+
+    server, _, _ = start_redis_server(port)
+    try:
+        wait_until(lambda: "the backend answers again" in worker.log_path.read_text(), 10)  # type: ignore[attr-defined]
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_an_outage_reminds_and_ends(caplog: pytest.LogCaptureFixture) -> None:
+    log = logging.getLogger("test.outage")
+    outage = Outage(log, remind=0.2)
+    error = ConnectionError("refused")
+    with caplog.at_level(logging.DEBUG, "test.outage"):
+        outage.over()  # nothing was wrong: nothing to say
+        outage.failed("a heartbeat", error, "leases run out")
+        for _ in range(5):
+            outage.failed("a claim", error)
+        time.sleep(0.25)
+        outage.failed("a claim", error)
+        outage.over()
+        outage.over()
+    said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    levels = [level for level, _ in said]
+    assert levels == ["ERROR"] + ["DEBUG"] * 5 + ["ERROR", "WARNING"]
+    assert "a heartbeat failed (refused)" in said[0][1]
+    assert "leases run out" in said[0][1]
+    assert "7 failed calls" in said[6][1]
+    assert "a claim: refused" in said[6][1]
+    assert said[7][1].startswith("the backend answers again, after 0s and 7 failed calls")
