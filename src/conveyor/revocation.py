@@ -100,7 +100,13 @@ def revoke_note(record: JobRecord) -> str | None:
         return f"too late: the job had already finished {ended} when it was revoked"
     if record.revoke == "terminate":
         return f"too late: revoked with terminate while running, but the job finished {ended} before its worker stopped it"
-    return f"revoked while running without terminate; the job ran to the end: {ended}"
+    # The task returned (or failed) on its own: it may have run to the end, or seen
+    # self.is_revoked() and returned early; either way its outcome stands. To end
+    # REVOKED on seeing the revoke, a task raises Terminated (docs/operations.md).
+    return (
+        f"revoked while running without terminate; the task ended on its own, {ended} (a task "
+        "that sees self.is_revoked() raises Terminated to end REVOKED)"
+    )
 
 
 def _utc(timestamp: float | None) -> str:

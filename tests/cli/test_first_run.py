@@ -279,3 +279,12 @@ def test_the_worker_banner_names_the_store_and_who_fires_the_schedules(tmp_path:
     assert "schedules" not in banner(
         Worker(App("none", backend="memory://"), concurrency=1, pool="thread")
     )
+
+
+def test_doctor_on_an_unsupported_url_says_to_fix_it_not_that_a_server_is_down() -> None:
+    ran = run_cli(cli_env("mysql://db.example/app"), "doctor")
+    said = " ".join(ran.stdout.split())
+    assert ran.returncode == 1
+    assert "the backend at mysql://db.example/app cannot be used: unknown backend URL" in said
+    assert "cannot be reached" not in said
+    assert "that the server runs" not in said

@@ -94,6 +94,23 @@ def test_a_running_job_revoked_says_so_on_its_record_until_it_ends(tasks: App) -
     assert note == "revoked with terminate: its worker is stopping it (it ends REVOKED)"
 
 
+def test_a_job_that_returned_after_a_revoke_is_not_said_to_have_run_to_the_end(
+    tasks: App,
+) -> None:
+    """A task that saw self.is_revoked() and returned ends SUCCESS; its record said "the
+    job ran to the end", which a new user read as false: it stopped early."""
+    job = tasks.send_task("media.convert", ("/a.mov",))
+    lease = claim(tasks)
+    job.revoke()
+    tasks.backend.complete(lease, "stopped at 7 of 60")
+    note = control.describe_job(tasks, job.id)["revoke_note"]
+    assert note.startswith(
+        "revoked while running without terminate; the task ended on its own, SUCCESS at "
+    )
+    assert "ran to the end" not in note
+    assert "raises Terminated to end REVOKED" in note
+
+
 def test_bulk_cancel_returns_the_jobs_it_revoked_or_is_stopping(tasks: App) -> None:
     running, *waiting = (tasks.send_task("media.convert", (f"/{i}.mov",)).id for i in range(3))
     claim(tasks)  # the oldest: ``running``

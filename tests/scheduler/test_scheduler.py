@@ -197,6 +197,19 @@ def test_doctor_reports_a_schedule_nobody_fires(sched_app: App, clock: FakeClock
     assert not [f for f in control.diagnose(sched_app) if f.check == "schedule-late"]
 
 
+def test_doctor_names_code_schedules_no_scheduler_has_stored(sched_app: App) -> None:
+    """A periodic task under a plain worker never ran and doctor said "healthy": only a
+    scheduler stores (and fires) the schedules the code declares."""
+    declared = sorted(sched_app.declared_schedules())
+    unstored = [f for f in control.diagnose(sched_app) if f.check == "schedule-never-stored"]
+    assert [f.problem.split("'")[1] for f in unstored] == declared
+    assert {f.severity for f in unstored} == {"warning"}
+    assert "conveyor -A <app> scheduler" in unstored[0].fix
+    assert "--beat" in unstored[0].fix
+    sync_code_schedules(sched_app)  # what a scheduler does as it starts
+    assert not [f for f in control.diagnose(sched_app) if f.check == "schedule-never-stored"]
+
+
 def test_a_schedule_enqueue_would_refuse_is_refused_when_stored(sched_app: App) -> None:
     book = sched_app.schedules
     nearest = r"'reports\.dialy'.*did you mean 'reports\.daily'\? known: .*reports\.daily"

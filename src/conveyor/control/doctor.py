@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..backends.sqlite.connection import parse_path
-from ..errors import ConveyorError, MissingDependency
+from ..errors import ConfigurationError, ConveyorError, MissingDependency
 from ..records import JobQuery, JobRecord, WorkerInfo
 from ..states import State
 from .liveness import OVERDUE_BEATS, liveness
@@ -99,6 +99,9 @@ def diagnose(app: App, stats: list[QueueStats] | None = None) -> list[Finding]:
     except MissingDependency as exc:  # not a connection problem: the driver is not installed
         return [Finding("backend", "error", f"the backend at {url} cannot be used here: {exc}",
                         "run that pip command in the environment conveyor runs from, then try again")]  # fmt: skip
+    except ConfigurationError as exc:  # not a server down: a URL to fix (mysql://, a typo)
+        return [Finding("backend", "error", f"the backend at {url} cannot be used: {exc}",
+                        "fix CONVEYOR_BACKEND (or App(backend=...)) as the message says")]  # fmt: skip
     except (ConveyorError, OSError) as exc:
         return [Finding("backend", "error", f"the backend at {url} cannot be reached: {exc}",
                         "check the URL (CONVEYOR_BACKEND or App(backend=...)), that the server runs, and "
@@ -293,6 +296,7 @@ def _schedule_findings(app: App) -> list[Finding]:
         )
         for name, why in sorted(broken.items())
     ]
+    findings += _never_stored(app, {v.schedule.name for v in views} | set(broken))
     for view in views:
         if view.schedule.paused:
             continue
@@ -304,6 +308,26 @@ def _schedule_findings(app: App) -> list[Finding]:
                 f"start a scheduler ({app.command} scheduler; run two for failover), or pause the schedule",
             ))  # fmt: skip
     return findings
+
+
+def _never_stored(app: App, stored: set[str]) -> list[Finding]:
+    """Schedules the app declares in code that no scheduler has stored: a scheduler
+    stores them as it starts, so none has run with this code (a worker alone does not
+    fire schedules), and they have never fired."""
+    try:
+        declared = app.declared_schedules()
+    except ConveyorError:
+        return []  # a declaration the scheduler refuses: it says so where it starts
+    return [
+        Finding(
+            "schedule-never-stored", "warning",
+            f"schedule {name!r} is declared in code but no scheduler has stored it, so it has "
+            "never fired (a worker alone does not fire schedules)",
+            f"start a scheduler ({app.command} scheduler), or a worker with --beat, or everything "
+            f"with {app.command} up; a scheduler already running older code stores it once restarted",
+        )
+        for name in sorted(set(declared) - stored)
+    ]  # fmt: skip
 
 
 def _clock_skew(live: list[WorkerInfo]) -> list[Finding]:
