@@ -396,3 +396,51 @@ def test_migrate_moves_every_queue_and_a_worker_drains_the_store(
     wait_until(finished, 60, "the migrated backlog to be drained")
     results = {r.id: r.result for r in producer.get_many([r.id for r in sent]).values()}
     assert results == {r.id: i + 1 for r, i in zip(sent, [*range(300), *range(300)], strict=True)}
+
+
+def page_sizes(backend: Any, key: str) -> list[int]:
+    """The sizes of the pages of the paged set at key, in order."""
+    client = backend.client
+    return [client.zcard(f"{key}:{start}") for start in client.zrange(key, 0, -1)]
+
+
+def test_a_batch_in_order_after_every_page_becomes_pages_of_its_own(backend: Any) -> None:
+    """A batch of new jobs of one priority due at once, from one producer (ids that grow),
+    sorts after every due member and every id: written as new pages in the order given
+    (no sort of the batch, no page rewritten), checked by Redis page by page."""
+    first = [job(backend) for _ in range(150)]
+    assert backend.enqueue(first) == [True] * 150
+    due, ids = backend._key("q", "default", "due"), backend._key("ids")
+    assert page_sizes(backend, due) == page_sizes(backend, ids) == [75, 75]
+    batch = [job(backend) for _ in range(1000)]
+    assert backend.enqueue(batch) == [True] * 1000
+    # The earlier pages as they were; the batch in 9 pages of at most 112.
+    assert page_sizes(backend, due) == page_sizes(backend, ids) == [75, 75] + [112] * 8 + [104]
+    assert set(pages(backend, "default").values()) == {"listpack"}
+    assert backend.enqueue(batch[500:560]) == [False] * 60  # idempotent
+    assert drain(backend, ["default"], 64) == [r.id for r in first + batch]
+
+
+def test_a_batch_out_of_order_is_paged_as_far_as_it_is_in_order_then_each_in_its_place(
+    backend: Any,
+) -> None:
+    """The caller's order is checked, not trusted: a batch whose 300th job sorts before
+    the others (a higher priority) keeps the pages that came in order, and the rest go
+    where each belongs; ids given out of order likewise."""
+    rng = random.Random(5)
+    batch = [job(backend) for _ in range(600)]
+    batch[299] = job(backend, priority=9)
+    assert backend.enqueue(batch) == [True] * 600
+    due = backend._key("q", "default", "due")
+    sizes = page_sizes(backend, due)
+    assert sum(sizes) == 600
+    assert max(sizes) <= 120
+    assert set(pages(backend, "default").values()) == {"listpack"}
+    shuffled = [job(backend, id=str(rng.getrandbits(64))) for _ in range(300)]
+    assert backend.enqueue(shuffled) == [True] * 300
+    ids = backend._key("ids")
+    assert sum(page_sizes(backend, ids)) == 900
+    assert max(page_sizes(backend, ids)) <= 120
+    listing = backend.list_jobs(JobQuery(limit=1000, oldest_first=True))
+    assert [r.id for r in listing] == sorted(r.id for r in batch + shuffled)
+    assert drain(backend, ["default"], 64) == claim_order(batch + shuffled)
