@@ -444,3 +444,22 @@ def test_a_batch_out_of_order_is_paged_as_far_as_it_is_in_order_then_each_in_its
     listing = backend.list_jobs(JobQuery(limit=1000, oldest_first=True))
     assert [r.id for r in listing] == sorted(r.id for r in batch + shuffled)
     assert drain(backend, ["default"], 64) == claim_order(batch + shuffled)
+
+
+def test_a_batch_writes_one_event_a_job_and_the_stream_stays_capped(backend: Any) -> None:
+    """Each new job of a batch gets the event a single enqueue writes (same fields, same
+    order: the stream's nodes store them without field names); the stream is trimmed
+    once a batch, to near 10,000 entries as every write keeps it."""
+    client, events = backend.client, backend._key("events")
+    backend.enqueue([job(backend)])
+    batch = [job(backend) for _ in range(4000)]
+    assert backend.enqueue(batch + batch[:3]) == [True] * 4000 + [False] * 3
+    entries = client.xrange(events, "-", "+")
+    assert len(entries) == 4001
+    assert list(entries[0][1]) == list(entries[-1][1]) == ["t", "k", "j", "q", "n", "s"]
+    assert [f["j"] for _, f in entries[1:]] == [r.id for r in batch]
+    assert entries[1][1] == {"t": repr(batch[0].created_at), "k": "", "j": batch[0].id,
+                             "q": "default", "n": "tests.noop", "s": "PENDING"}  # fmt: skip
+    for _ in range(2):
+        assert backend.enqueue([job(backend) for _ in range(4000)]) == [True] * 4000
+    assert 10_000 <= client.xlen(events) <= 10_100

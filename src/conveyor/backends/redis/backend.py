@@ -81,15 +81,21 @@ class RedisBackend(RedisConnection):
         if len(jobs) == 1 and not jobs[0].state.finished:
             return [self._insert_one(jobs[0])]
         args: list[Any] = []
+        created, created_s = None, ""  # a batch's jobs share their created_at: written once
         for job in jobs:
-            optional = self._optional(job)
-            if job.state.finished:  # keep_until last: the script reads it there
-                optional += ["error", orjson.dumps(job.error).decode(),
-                             "finished_at", num(job.finished_at or 0),
-                             "keep_until", num(job.keep_until or 0)]  # fmt: skip
+            if job.created_at != created:
+                created, created_s = job.created_at, num(job.created_at)
+            run_s = created_s if job.run_at == created else num(job.run_at)
+            optional: list[str] = []  # most jobs: none, and no call to find out
+            if (job.headers or job.expires_at is not None or job.parent_id or job.root_id
+                    or job.workflow_id or job.state.finished):  # fmt: skip
+                optional = self._optional(job)
+                if job.state.finished:  # keep_until last: the script reads it there
+                    optional += ["error", orjson.dumps(job.error).decode(),
+                                 "finished_at", num(job.finished_at or 0),
+                                 "keep_until", num(job.keep_until or 0)]  # fmt: skip
             args += [job.id, job.task, job.queue, job.priority, job.payload, job.state.value,
-                     num(job.run_at), num(job.created_at), job.max_retries, len(optional),
-                     *optional]  # fmt: skip
+                     run_s, created_s, job.max_retries, len(optional), *optional]  # fmt: skip
         now = min(j.created_at for j in jobs)
         # Python orders str by code point, which is UTF-8's byte order: Redis's order.
         bounds = min(j.id for j in jobs), max(j.id for j in jobs)

@@ -29,6 +29,7 @@ local existing = 0
 for k = 1, #keys, 1000 do
   existing = existing + redis.call("EXISTS", unpack(keys, k, math.min(k + 999, #keys)))
 end
+local head, head_of = nil, nil  -- the last due member's score in 15 digits, and its score
 for n, at in ipairs(starts) do
   local id, task, queue, priority, payload, state, run_at_s, created_at_s, max_retries =
     unpack(ARGV, at, at + 8)
@@ -61,8 +62,9 @@ for n, at in ipairs(starts) do
           r = {{}, score, score}
           ready[queue] = r
         end
+        if score ~= head_of then head, head_of = rd_head(score), score end  -- one a batch, usually
         local ms = r[1]
-        ms[#ms + 1] = rd_head(score) .. id
+        ms[#ms + 1] = head .. id
         if score < r[2] then r[2] = score elseif score > r[3] then r[3] = score end
         due[queue] = true
       else
@@ -76,8 +78,9 @@ for n, at in ipairs(starts) do
       redis.call("SADD", K("queues"), queue)
     end
     tally(queue, state, 1)
-    -- As common.lua's event() writes a job state change (its kind "": job.state).
-    redis.call("XADD", events, "MAXLEN", "~", "10000", "*",
+    -- As common.lua's event() writes a job state change (its kind "": job.state), the
+    -- stream trimmed once after the batch (below).
+    redis.call("XADD", events, "*",
       "t", created_at_s, "k", "", "j", id, "q", queue, "n", task, "s", state)
     out[n] = 1
   end
@@ -87,6 +90,7 @@ for key, args in pairs(sets) do batched("ZADD", key, args) end
 -- (no id holds the byte 255, which UTF-8 never uses).
 for q, r in pairs(ready) do pg_add_many(rd_dir(P, q), r[1], rd_head(r[2]), rd_head(r[3]) .. "\255") end
 if #added > 0 then ix_add_many(P, added, lo, hi) end
+if #added > 0 then redis.call("XTRIM", events, "MAXLEN", "~", "10000") end
 flush_tally()
 for q in pairs(due) do wake(q) end
 return out
