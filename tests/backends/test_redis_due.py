@@ -246,6 +246,7 @@ local redis = {call = function(cmd, ...)
   return real.call(cmd, ...)
 end}
 """,
+            _lua("sizes"),
             _lua("pages"),
             _lua("tail"),
             "if ARGV[2] == 'due' then rd_fold(ARGV[1], 'default') else ix_fold(ARGV[1]) end",
