@@ -412,11 +412,11 @@ def test_a_batch_in_order_after_every_page_becomes_pages_of_its_own(backend: Any
     first = [job(backend) for _ in range(150)]
     assert backend.enqueue(first) == [True] * 150
     due, ids = backend._key("q", "default", "due"), backend._key("ids")
-    assert page_sizes(backend, due) == page_sizes(backend, ids) == [75, 75]
+    assert page_sizes(backend, due) == page_sizes(backend, ids) == [120, 30]
     batch = [job(backend) for _ in range(1000)]
     assert backend.enqueue(batch) == [True] * 1000
-    # The earlier pages as they were; the batch in 9 pages of at most 112.
-    assert page_sizes(backend, due) == page_sizes(backend, ids) == [75, 75] + [112] * 8 + [104]
+    # The earlier pages as they were; the batch in full pages but its last.
+    assert page_sizes(backend, due) == page_sizes(backend, ids) == [120, 30] + [120] * 8 + [40]
     assert set(pages(backend, "default").values()) == {"listpack"}
     assert backend.enqueue(batch[500:560]) == [False] * 60  # idempotent
     assert drain(backend, ["default"], 64) == [r.id for r in first + batch]

@@ -46,9 +46,10 @@ end
 local function ix_page(P, id) return pg_page(P .. ":ids", id) end
 local function ix_add(P, id) pg_add(P .. ":ids", id) end
 
--- Members ms[from..] in the caller's order as new pages after the set's last member,
--- while they come in byte order after it: pages of at most IX_PAGE (sizes evened out),
--- each written newest first (a listpack insert walks from the front to the member's
+-- Members ms in the caller's order as new pages after the set's last member, while they
+-- come in byte order after it: full pages of IX_PAGE but the last (pages of fewer take
+-- more bytes a member: Redis allocates a listpack in steps of 1 KB at these sizes), each
+-- written newest first (a listpack insert walks from the front to the member's
 -- place: each stops at the front) with no sort of the batch as a whole. The order is the
 -- caller's word, checked by Redis: each page's first and last members, as Redis sorted
 -- them, must be the chunk's first and last, and after the page before, else that page is
@@ -57,9 +58,8 @@ local function ix_add(P, id) pg_add(P .. ":ids", id) end
 local function pg_append(dir, ms)
   local start = redis.call("ZRANGE", dir, -1, -1)[1]
   local prev = start and redis.call("ZRANGE", dir .. ":" .. start, -1, -1)[1]
-  local size = math.ceil(#ms / math.ceil(#ms / IX_PAGE))
-  for i = 1, #ms, size do
-    local last = math.min(i + size - 1, #ms)
+  for i = 1, #ms, IX_PAGE do
+    local last = math.min(i + IX_PAGE - 1, #ms)
     if prev and not byte_less(prev, ms[i]) then return i end
     local first = prev and ms[i] or ""  -- the first page of an empty set starts at ""
     local page, args = dir .. ":" .. first, {}
