@@ -548,7 +548,7 @@ class RedisBackend(RedisConnection):
             events.append(
                 Event(
                     _stream_seq(stream_id),
-                    float(f["t"]),
+                    _event_time(f["t"]),
                     f["k"] or "job.state",  # written "" (memory: lua/common.lua)
                     f["j"],
                     f["q"],
@@ -680,6 +680,18 @@ def _filtered(job_id: str, f: list[str]) -> JobRecord:
     payload = (f[6] or f[7]).encode() if len(f) > 6 else b""
     created = float(f[4] or f[5])
     return JobRecord(job_id, f[2], f[1], 0, payload, State(f[0]), 0.0, created, worker=f[3])
+
+
+#: An event time above this is in microseconds, not seconds (seconds reach it in 33658).
+EVENT_MICROS = 1e12
+
+
+def _event_time(raw: str) -> float:
+    """An event's time: seconds as text (what this version writes), or whole microseconds,
+    which a later version may write (a stream entry stores such an integer in 10 bytes,
+    the seconds' 17-18 characters in 19-20), read alike."""
+    t = float(raw)
+    return t / 1e6 if t > EVENT_MICROS else t
 
 
 def _stream_seq(stream_id: str) -> int:
