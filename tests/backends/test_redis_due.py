@@ -464,3 +464,37 @@ def test_a_batch_writes_one_event_a_job_and_the_stream_stays_capped(backend: Any
     for _ in range(2):
         assert backend.enqueue([job(backend) for _ in range(4000)]) == [True] * 4000
     assert 10_000 <= client.xlen(events) <= 10_100
+
+
+def test_a_batch_after_a_last_page_named_but_gone_takes_the_general_way(backend: Any) -> None:
+    """A directory whose last page is gone (a store a failed write left): a batch in
+    order is not written as pages after it but where it belongs, and every job whose
+    place is kept is claimed once, in order."""
+    first = [job(backend) for _ in range(130)]
+    assert backend.enqueue(first) == [True] * 130
+    due, client = backend._key("q", "default", "due"), backend.client
+    last = client.zrange(due, -1, -1)[0]
+    client.delete(f"{due}:{last}")  # its 10 jobs' places lost with it
+    batch = [job(backend) for _ in range(100)]
+    assert backend.enqueue(batch) == [True] * 100
+    assert page_sizes(backend, due) == [120, 100]  # the page named, filled again
+    assert drain(backend, ["default"], 64) == [r.id for r in first[:120] + batch]
+
+
+def test_a_batch_after_the_id_index_emptied_by_pruning_is_its_first_page(
+    backend: Any, clock: FakeClock
+) -> None:
+    """The id index keeps its first page's entry ("") when pruning empties it: the next
+    batch in order becomes that page."""
+    records = [job(backend) for _ in range(130)]
+    assert backend.enqueue(records) == [True] * 130
+    assert backend.purge("default") == 130
+    clock.advance(backend.result_ttl + 1)
+    assert backend.prune(limit=10_000) == 130
+    ids = backend._key("ids")
+    assert backend.client.zrange(ids, 0, -1) == [""]
+    again = [job(backend) for _ in range(100)]
+    assert backend.enqueue(again) == [True] * 100
+    assert page_sizes(backend, ids) == [100]
+    listing = backend.list_jobs(JobQuery(limit=1000, oldest_first=True))
+    assert [r.id for r in listing] == [r.id for r in again]

@@ -52,12 +52,16 @@ local function ix_add(P, id) pg_add(P .. ":ids", id) end
 -- written newest first (a listpack insert walks from the front to the member's
 -- place: each stops at the front) with no sort of the batch as a whole. The order is the
 -- caller's word, checked by Redis: each page's first and last members, as Redis sorted
--- them, must be the chunk's first and last, and after the page before, else that page is
--- deleted before its directory entry is written. Returns the index of the first member
--- not written (nil when all were).
+-- them, must be the chunk's first and last, and after the page before, else the chunk is
+-- taken out again (ZREM) before the page's directory entry is written. Returns the index
+-- of the first member not written (nil when all were).
 local function pg_append(dir, ms)
   local start = redis.call("ZRANGE", dir, -1, -1)[1]
   local prev = start and redis.call("ZRANGE", dir .. ":" .. start, -1, -1)[1]
+  -- A last page named but gone (the id index keeps "" when its first page empties, and
+  -- then "" is the only page; anything else is a store a failed write left): the general
+  -- way, which fills the page named.
+  if start and start ~= "" and not prev then return 1 end
   for i = 1, #ms, IX_PAGE do
     local last = math.min(i + IX_PAGE - 1, #ms)
     if prev and not byte_less(prev, ms[i]) then return i end
@@ -70,7 +74,10 @@ local function pg_append(dir, ms)
     if redis.call("ZADD", page, unpack(args)) ~= last - i + 1
         or redis.call("ZRANGE", page, 0, 0)[1] ~= ms[i]
         or redis.call("ZRANGE", page, -1, -1)[1] ~= ms[last] then
-      redis.call("DEL", page)  -- no directory entry yet: nothing else reads it
+      -- Only what this call added (the key is new but for a leftover of a failed write).
+      local added = {}
+      for k = 2, #args, 2 do added[#added + 1] = args[k] end
+      redis.call("ZREM", page, unpack(added))
       return i
     end
     redis.call("ZADD", dir, 0, first)
