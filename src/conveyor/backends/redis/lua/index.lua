@@ -91,7 +91,7 @@ end
 -- locale, so the caller bounds them). At least IX_PAGE / 2 that come in byte order after
 -- every member the set holds (generated ids, and the due members of new jobs of one
 -- priority due at once, from one producer) become pages of their own (pg_append: no
--- sort, about a third of the Redis time the cut below took). Else, when all fall in one
+-- sort, about half the Redis time the cut below took). Else, when all fall in one
 -- page (the last, usually) one ZADD adds them, and the page is cut into full pages: two
 -- directory commands a batch where pg_add takes two a member.
 local function pg_add_many(dir, ms, lo, hi)
