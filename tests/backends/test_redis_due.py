@@ -246,6 +246,7 @@ local redis = {call = function(cmd, ...)
   return real.call(cmd, ...)
 end}
 """,
+            _lua("sizes"),
             _lua("pages"),
             _lua("tail"),
             "if ARGV[2] == 'due' then rd_fold(ARGV[1], 'default') else ix_fold(ARGV[1]) end",
@@ -396,3 +397,104 @@ def test_migrate_moves_every_queue_and_a_worker_drains_the_store(
     wait_until(finished, 60, "the migrated backlog to be drained")
     results = {r.id: r.result for r in producer.get_many([r.id for r in sent]).values()}
     assert results == {r.id: i + 1 for r, i in zip(sent, [*range(300), *range(300)], strict=True)}
+
+
+def page_sizes(backend: Any, key: str) -> list[int]:
+    """The sizes of the pages of the paged set at key, in order."""
+    client = backend.client
+    return [client.zcard(f"{key}:{start}") for start in client.zrange(key, 0, -1)]
+
+
+def test_a_batch_in_order_after_every_page_becomes_pages_of_its_own(backend: Any) -> None:
+    """A batch of new jobs of one priority due at once, from one producer (ids that grow),
+    sorts after every due member and every id: written as new pages in the order given
+    (no sort of the batch, no page rewritten), checked by Redis page by page."""
+    first = [job(backend) for _ in range(150)]
+    assert backend.enqueue(first) == [True] * 150
+    due, ids = backend._key("q", "default", "due"), backend._key("ids")
+    assert page_sizes(backend, due) == page_sizes(backend, ids) == [120, 30]
+    batch = [job(backend) for _ in range(1000)]
+    assert backend.enqueue(batch) == [True] * 1000
+    # The earlier pages as they were; the batch in full pages but its last.
+    assert page_sizes(backend, due) == page_sizes(backend, ids) == [120, 30] + [120] * 8 + [40]
+    assert set(pages(backend, "default").values()) == {"listpack"}
+    assert backend.enqueue(batch[500:560]) == [False] * 60  # idempotent
+    assert drain(backend, ["default"], 64) == [r.id for r in first + batch]
+
+
+def test_a_batch_out_of_order_is_paged_as_far_as_it_is_in_order_then_each_in_its_place(
+    backend: Any,
+) -> None:
+    """The caller's order is checked, not trusted: a batch whose 300th job sorts before
+    the others (a higher priority) keeps the pages that came in order, and the rest go
+    where each belongs; ids given out of order likewise."""
+    rng = random.Random(5)
+    batch = [job(backend) for _ in range(600)]
+    batch[299] = job(backend, priority=9)
+    assert backend.enqueue(batch) == [True] * 600
+    due = backend._key("q", "default", "due")
+    sizes = page_sizes(backend, due)
+    assert sum(sizes) == 600
+    assert max(sizes) <= 120
+    assert set(pages(backend, "default").values()) == {"listpack"}
+    shuffled = [job(backend, id=str(rng.getrandbits(64))) for _ in range(300)]
+    assert backend.enqueue(shuffled) == [True] * 300
+    ids = backend._key("ids")
+    assert sum(page_sizes(backend, ids)) == 900
+    assert max(page_sizes(backend, ids)) <= 120
+    listing = backend.list_jobs(JobQuery(limit=1000, oldest_first=True))
+    assert [r.id for r in listing] == sorted(r.id for r in batch + shuffled)
+    assert drain(backend, ["default"], 64) == claim_order(batch + shuffled)
+
+
+def test_a_batch_writes_one_event_a_job_and_the_stream_stays_capped(backend: Any) -> None:
+    """Each new job of a batch gets the event a single enqueue writes (same fields, same
+    order: the stream's nodes store them without field names); the stream is trimmed
+    once a batch, to near 10,000 entries as every write keeps it."""
+    client, events = backend.client, backend._key("events")
+    backend.enqueue([job(backend)])
+    batch = [job(backend) for _ in range(4000)]
+    assert backend.enqueue(batch + batch[:3]) == [True] * 4000 + [False] * 3
+    entries = client.xrange(events, "-", "+")
+    assert len(entries) == 4001
+    assert list(entries[0][1]) == list(entries[-1][1]) == ["t", "k", "j", "q", "n", "s"]
+    assert [f["j"] for _, f in entries[1:]] == [r.id for r in batch]
+    assert entries[1][1] == {"t": repr(batch[0].created_at), "k": "", "j": batch[0].id,
+                             "q": "default", "n": "tests.noop", "s": "PENDING"}  # fmt: skip
+    for _ in range(2):
+        assert backend.enqueue([job(backend) for _ in range(4000)]) == [True] * 4000
+    assert 10_000 <= client.xlen(events) <= 10_100
+
+
+def test_a_batch_after_a_last_page_named_but_gone_takes_the_general_way(backend: Any) -> None:
+    """A directory whose last page is gone (a store a failed write left): a batch in
+    order is not written as pages after it but where it belongs, and every job whose
+    place is kept is claimed once, in order."""
+    first = [job(backend) for _ in range(130)]
+    assert backend.enqueue(first) == [True] * 130
+    due, client = backend._key("q", "default", "due"), backend.client
+    last = client.zrange(due, -1, -1)[0]
+    client.delete(f"{due}:{last}")  # its 10 jobs' places lost with it
+    batch = [job(backend) for _ in range(100)]
+    assert backend.enqueue(batch) == [True] * 100
+    assert page_sizes(backend, due) == [120, 100]  # the page named, filled again
+    assert drain(backend, ["default"], 64) == [r.id for r in first[:120] + batch]
+
+
+def test_a_batch_after_the_id_index_emptied_by_pruning_is_its_first_page(
+    backend: Any, clock: FakeClock
+) -> None:
+    """The id index keeps its first page's entry ("") when pruning empties it: the next
+    batch in order becomes that page."""
+    records = [job(backend) for _ in range(130)]
+    assert backend.enqueue(records) == [True] * 130
+    assert backend.purge("default") == 130
+    clock.advance(backend.result_ttl + 1)
+    assert backend.prune(limit=10_000) == 130
+    ids = backend._key("ids")
+    assert backend.client.zrange(ids, 0, -1) == [""]
+    again = [job(backend) for _ in range(100)]
+    assert backend.enqueue(again) == [True] * 100
+    assert page_sizes(backend, ids) == [100]
+    listing = backend.list_jobs(JobQuery(limit=1000, oldest_first=True))
+    assert [r.id for r in listing] == [r.id for r in again]

@@ -80,38 +80,30 @@ class RedisBackend(RedisConnection):
     def _insert(self, jobs: Sequence[JobRecord]) -> list[bool]:
         if len(jobs) == 1 and not jobs[0].state.finished:
             return [self._insert_one(jobs[0])]
-        data = []
+        args: list[Any] = []
+        created, created_s = None, ""  # a batch's jobs share their created_at: written once
         for job in jobs:
-            item = {
-                "id": job.id, "task": job.task, "queue": job.queue, "priority": job.priority,
-                "payload": job.payload.decode(), "state": job.state.value, "run_at_s": num(job.run_at),
-                "created_at_s": num(job.created_at), "max_retries": job.max_retries,
-            }  # fmt: skip
-            if job.headers:
-                item["headers"] = orjson.dumps(job.headers).decode()
-            if job.expires_at is not None:
-                item["expires_at"] = num(job.expires_at)
-            if job.state.finished:
-                item.update(error=orjson.dumps(job.error).decode(), finished_at_s=num(job.finished_at or 0),
-                            keep_until_s=num(job.keep_until or 0))  # fmt: skip
-            item.update(
-                {
-                    k: getattr(job, k)
-                    for k in ("parent_id", "root_id", "workflow_id")
-                    if getattr(job, k)
-                }
-            )
-            data.append(item)
+            if job.created_at != created:
+                created, created_s = job.created_at, num(job.created_at)
+            run_s = created_s if job.run_at == created else num(job.run_at)
+            optional: list[str] = []  # most jobs: none, and no call to find out
+            if (job.headers or job.expires_at is not None or job.parent_id or job.root_id
+                    or job.workflow_id or job.state.finished):  # fmt: skip
+                optional = self._optional(job)
+                if job.state.finished:  # keep_until last: the script reads it there
+                    optional += ["error", orjson.dumps(job.error).decode(),
+                                 "finished_at", num(job.finished_at or 0),
+                                 "keep_until", num(job.keep_until or 0)]  # fmt: skip
+            args += [job.id, job.task, job.queue, job.priority, job.payload, job.state.value,
+                     run_s, created_s, job.max_retries, len(optional), *optional]  # fmt: skip
         now = min(j.created_at for j in jobs)
         # Python orders str by code point, which is UTF-8's byte order: Redis's order.
         bounds = min(j.id for j in jobs), max(j.id for j in jobs)
-        return [
-            bool(x) for x in self._run("enqueue", num(now), orjson.dumps(data).decode(), *bounds)
-        ]
+        return [bool(x) for x in self._run("enqueue", num(now), *bounds, *args)]
 
-    def _insert_one(self, job: JobRecord) -> bool:
-        """One waiting job (a single ``delay()``): flat arguments, a script without the
-        common prelude, half the time inside Redis of the batch script."""
+    @staticmethod
+    def _optional(job: JobRecord) -> list[str]:
+        """Name, value pairs of the optional fields a job has set (both enqueue scripts)."""
         optional: list[str] = []
         if job.headers:
             optional += ["headers", orjson.dumps(job.headers).decode()]
@@ -120,6 +112,12 @@ class RedisBackend(RedisConnection):
         for name in ("parent_id", "root_id", "workflow_id"):
             if value := getattr(job, name):
                 optional += [name, value]
+        return optional
+
+    def _insert_one(self, job: JobRecord) -> bool:
+        """One waiting job (a single ``delay()``): flat arguments, a script without the
+        common prelude, half the time inside Redis of the batch script."""
+        optional = self._optional(job)
         created = num(job.created_at)
         args = [created, job.id, job.task, job.queue, job.priority, job.payload,
                 job.state.value, num(job.run_at), created, job.max_retries]  # fmt: skip
@@ -550,7 +548,7 @@ class RedisBackend(RedisConnection):
             events.append(
                 Event(
                     _stream_seq(stream_id),
-                    float(f["t"]),
+                    _event_time(f["t"]),
                     f["k"] or "job.state",  # written "" (memory: lua/common.lua)
                     f["j"],
                     f["q"],
@@ -682,6 +680,18 @@ def _filtered(job_id: str, f: list[str]) -> JobRecord:
     payload = (f[6] or f[7]).encode() if len(f) > 6 else b""
     created = float(f[4] or f[5])
     return JobRecord(job_id, f[2], f[1], 0, payload, State(f[0]), 0.0, created, worker=f[3])
+
+
+#: An event time above this is in microseconds, not seconds (seconds reach it in 33658).
+EVENT_MICROS = 1e12
+
+
+def _event_time(raw: str) -> float:
+    """An event's time: seconds as text (what this version writes), or whole microseconds,
+    which a later version may write (a stream entry stores such an integer in 10 bytes,
+    the seconds' 17-18 characters in 19-20), read alike."""
+    t = float(raw)
+    return t / 1e6 if t > EVENT_MICROS else t
 
 
 def _stream_seq(stream_id: str) -> int:

@@ -28,15 +28,17 @@ def _lua(name: str) -> str:
 
 
 _COMMON = _lua("common")
+_SIZES = _lua("sizes")
 _PAGES = _lua("pages")
 _TAIL = _lua("tail")
 _INDEX = _lua("index")
 _ROLLUP = _lua("rollup")
 #: Scripts that run without common.lua: defining its functions costs ~10 µs a call.
 STANDALONE = frozenset({"enqueue_one"})
-#: Standalone scripts that add to the paged sets (job ids, due jobs): pages.lua and
-#: tail.lua (the tails of the id index and of each queue's due pages) go before them,
-#: and only they. Every other script has
+#: Standalone scripts that add to the paged sets (job ids, due jobs): sizes.lua goes
+#: before them, then pages.lua and tail.lua (the tails of the id index and of each
+#: queue's due pages) inside ``paged()``, which returns the two folds (rd_fold, ix_fold):
+#: their functions are made only by a call that folds. Every other script has sizes.lua,
 #: pages.lua, tail.lua, index.lua (the rest of the paged sets), then common.lua.
 PAGED = frozenset({"enqueue_one"})
 #: Scripts that end jobs' runs: rollup.lua (the per-minute rollups) goes before them,
@@ -144,8 +146,8 @@ class RedisConnection(Backend):
 
     def _script(self, name: str) -> tuple[str, str]:
         """(sha1, body) of a script: pages.lua, index.lua and common.lua (but for the
-        few hot scripts in ``STANDALONE``, which skip the prelude's cost: pages.lua and
-        tail.lua only for those in ``PAGED``), rollup.lua for those in ``ROLLED``, the
+        few hot scripts in ``STANDALONE``, which skip the prelude's cost: sizes.lua and
+        ``paged()`` only for those in ``PAGED``), rollup.lua for those in ``ROLLED``, the
         parts ``COMPOSED`` names, then lua/<name>.lua; ahead of it all, what ``FIRST``
         names."""
         script = self._scripts.get(name)
@@ -160,9 +162,10 @@ class RedisConnection(Backend):
             if name in ROLLED:
                 body = _ROLLUP + "\n" + body
             if name not in STANDALONE:
-                body = "\n".join([_PAGES, _TAIL, _INDEX, _COMMON, body])
+                body = "\n".join([_SIZES, _PAGES, _TAIL, _INDEX, _COMMON, body])
             elif name in PAGED:
-                body = "\n".join([_PAGES, _TAIL, body])
+                paged = ["local function paged()", _PAGES, _TAIL, "return rd_fold, ix_fold", "end"]
+                body = "\n".join([_SIZES, *paged, body])
             body = "\n".join([*(_lua(first) for first in FIRST.get(name, ())), body])
             script = self._scripts[name] = (hashlib.sha1(body.encode()).hexdigest(), body)
         return script
