@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import resource
 import statistics
@@ -318,7 +319,8 @@ def drain(tmp: Path, n: int, ttl: float | None) -> dict[str, Any]:
 def keeping_up(tmp: Path, n: int, rate: int = 10_000, seconds: float = 30.0) -> dict[str, Any]:
     """Records expiring at ``rate`` a second, as a store finishing that many jobs a second
     would see (finished records written in bulk, already past their ``keep_until``: this
-    machine cannot run 10,000 jobs a second on SQL), for ``seconds``, beside an idle
+    machine cannot run 10,000 jobs a second on SQL; written by ``FEEDERS`` processes of
+    their own in transactions of ``FEED_CHUNK``), for ``seconds``, beside an idle
     worker whose pruner must delete them as they come; ``n`` jobs enqueued after 5 s
     are drained by that worker meanwhile. Sampled: the expired records left (bounded if
     the pruner keeps up), the seconds after the feed until none is left (None, and what
@@ -328,28 +330,12 @@ def keeping_up(tmp: Path, n: int, rate: int = 10_000, seconds: float = 30.0) -> 
     app, url = worker.fresh(tmp, "feed")
     proc = worker.start_worker(url, "-P", "process", "-c", "2", "--prefetch", "8")
     worker.wait_registered(app, proc)
-    done = threading.Event()
-    fed = 0
-
-    def feed() -> None:
-        nonlocal fed
-        began = time.monotonic()
-        while time.monotonic() - began < seconds:
-            due = int((time.monotonic() - began) * rate) - fed
-            if due < 100:
-                time.sleep(0.01)
-                continue
-            bulk_store.build(app, due, 0, keep=-1, tidy=False)
-            fed += due
-        done.set()
-
-    feeder = threading.Thread(target=feed)
+    start, feeders, procs = start_feeders(url, rate, seconds)
     began = time.monotonic()
-    feeder.start()
     left: list[tuple[float, int]] = []  # (seconds since the feed began, expired left)
     jobs: list[Any] = []
     try:
-        while not done.is_set() or not left or left[-1][1] > 0:
+        while not all(d.is_set() for _, d, _ in feeders) or not left or left[-1][1] > 0:
             if not jobs and time.monotonic() - began > 5:
                 for _ in range(n // 1000):
                     jobs += app.enqueue_many([Signature("bench.noop") for _ in range(1000)])
@@ -363,8 +349,11 @@ def keeping_up(tmp: Path, n: int, rate: int = 10_000, seconds: float = 30.0) -> 
                 raise RuntimeError("the worker did not drain its jobs")
             time.sleep(0.2)
     finally:
-        feeder.join()
+        start.set()
+        for feeder in procs:
+            feeder.join()
         worker.stop(proc)
+    fed = sum(int(v.value) for _, _, v in feeders)
     records = worker.finished_records(app, [j.id for j in jobs])
     first, last = min(r.started_at for r in records), max(r.finished_at for r in records)
     fed_for = max(t for t, _ in left if t <= seconds)
@@ -379,6 +368,57 @@ def keeping_up(tmp: Path, n: int, rate: int = 10_000, seconds: float = 30.0) -> 
         "worker_jobs_per_s": n / (last - first),
         "worker_jobs_per_s_no_feed": baseline,
     }
+
+
+#: The most records a feeder writes in one transaction: a tenth of a second at 10,000 a
+#: second. Uncapped, a feeder that fell behind wrote one large chunk, invisible until its
+#: commit, and the pruner saw the feed in bursts of tens of thousands.
+FEED_CHUNK = 1000
+#: Feeding processes, each writing its share of the rate: one reached 3,500-5,800 a
+#: second at a load average of 9-14 on this machine's 2 cores.
+FEEDERS = 2
+
+
+def start_feeders(url: str, rate: int, seconds: float) -> tuple[Any, list[Any], list[Any]]:
+    """``FEEDERS`` processes running ``feed``, started together once all are ready: the
+    start event, each one's (ready, done, fed), the processes."""
+    spawn = multiprocessing.get_context("spawn")
+    start = spawn.Event()
+    feeders = [(spawn.Event(), spawn.Event(), spawn.Value("q", 0)) for _ in range(FEEDERS)]
+    procs = [spawn.Process(target=feed, args=(url, rate / FEEDERS, seconds, *f, start))
+             for f in feeders]  # fmt: skip
+    for feeder in procs:
+        feeder.start()
+    for ready, _, _ in feeders:
+        if not ready.wait(120):
+            start.set()
+            raise RuntimeError("a feeding process was not ready within 120 s; is the store up?")
+    start.set()
+    return start, feeders, procs
+
+
+def feed(url: str, rate: float, seconds: float, ready: Any, done: Any, fed: Any,
+         start: Any) -> None:  # fmt: skip
+    """A feeding process (its own interpreter: the rows it writes do not compete with the
+    sampling thread's GIL): ``rate`` expired records a second for ``seconds``, made
+    beforehand, written in transactions of at most ``FEED_CHUNK``; ``fed`` counts them.
+    Sets ``ready`` when it may start, waits for ``start``, sets ``done`` at the end."""
+    app = App("feeder", backend=url)
+    # Made beforehand, expired already (kept until a second before now): the feed then
+    # spends its time writing them, not building them in Python.
+    made = list(bulk_store.rows(int(rate * seconds), 0, app.backend.now(), keep=-1))
+    ready.set()
+    start.wait()
+    began, written = time.monotonic(), 0
+    while time.monotonic() - began < seconds and written < len(made):
+        due = min(int((time.monotonic() - began) * rate) - written, FEED_CHUNK)
+        if due < 100:
+            time.sleep(0.005)
+            continue
+        bulk_store.write(app, made[written : written + due], tidy=False)
+        written += due
+        fed.value = written
+    done.set()
 
 
 STORES = ["empty", "waiting", "delayed", "kept"]
