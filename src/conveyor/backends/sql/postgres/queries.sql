@@ -299,19 +299,23 @@ SELECT queue, state, sum(n) FROM gone GROUP BY queue, state HAVING sum(n) <> 0
 -- index entries (docs/benchmarks.md, "Pruning that keeps up"). The outer state check
 -- costs one filter on each row it deletes (still read by the primary key): a job an
 -- older producer stored with a keep_until after the migration is never deleted unrun.
+-- Its commit waits for no WAL flush (set_config: docs/postgres.md, "Pruning").
 DELETE FROM {schema}.jobs WHERE id IN (
     SELECT id FROM {schema}.jobs WHERE keep_until IS NOT NULL AND keep_until <= %(now)s
     ORDER BY keep_until LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
 AND state IN ('SUCCESS', 'FAILURE', 'REVOKED')
+AND (SELECT set_config('synchronous_commit', 'off', true)) = 'off'
 
 -- name: prune_events
 -- The newest %(keep)s events stay. Bounded below by the oldest event left, so the scan
 -- starts there and not at the table's first key: deleted rows stay in the index until a
 -- VACUUM, and a range from the first key read all of them on every call (18-29 ms a
 -- batch after 200,000 events, docs/benchmarks.md); min(seq) skips them in the index.
+-- Its commit waits for no WAL flush, as prune_jobs's.
 DELETE FROM {schema}.events
 WHERE seq >= (SELECT min(seq) FROM {schema}.events)
   AND seq <= (SELECT coalesce(max(seq), 0) FROM {schema}.events) - %(keep)s
+  AND (SELECT set_config('synchronous_commit', 'off', true)) = 'off'
 
 -- name: prune_kv
 DELETE FROM {schema}.kv WHERE until IS NOT NULL AND until <= %(now)s
