@@ -299,11 +299,13 @@ SELECT queue, state, sum(n) FROM gone GROUP BY queue, state HAVING sum(n) <> 0
 -- index entries (docs/benchmarks.md, "Pruning that keeps up"). The outer state check
 -- costs one filter on each row it deletes (still read by the primary key): a job an
 -- older producer stored with a keep_until after the migration is never deleted unrun.
--- Its commit waits for no WAL flush (set_config: docs/postgres.md, "Pruning").
 DELETE FROM {schema}.jobs WHERE id IN (
     SELECT id FROM {schema}.jobs WHERE keep_until IS NOT NULL AND keep_until <= %(now)s
     ORDER BY keep_until LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
 AND state IN ('SUCCESS', 'FAILURE', 'REVOKED')
+-- Its commit waits for no WAL flush (docs/postgres.md, "Pruning"). This comment comes
+-- after the DELETE: pg_stat_activity keeps a query's first 1,024 bytes, and the frozen
+-- client test finds the statement by them.
 AND (SELECT set_config('synchronous_commit', 'off', true)) = 'off'
 
 -- name: prune_events
@@ -311,10 +313,10 @@ AND (SELECT set_config('synchronous_commit', 'off', true)) = 'off'
 -- starts there and not at the table's first key: deleted rows stay in the index until a
 -- VACUUM, and a range from the first key read all of them on every call (18-29 ms a
 -- batch after 200,000 events, docs/benchmarks.md); min(seq) skips them in the index.
--- Its commit waits for no WAL flush, as prune_jobs's.
 DELETE FROM {schema}.events
 WHERE seq >= (SELECT min(seq) FROM {schema}.events)
   AND seq <= (SELECT coalesce(max(seq), 0) FROM {schema}.events) - %(keep)s
+  -- Its commit waits for no WAL flush, as prune_jobs's.
   AND (SELECT set_config('synchronous_commit', 'off', true)) = 'off'
 
 -- name: prune_kv
