@@ -19,7 +19,9 @@ children it reaped: the whole worker tree), and the server's: on Redis a redis-s
 the run's own (``INFO cpu``); on PostgreSQL the backend processes serving the run's
 connections (``pg_stat_activity`` by application name, each one's
 ``/proc/<pid>/schedstat`` read every 50 ms); SQLite has no server, its engine runs in
-the client and in the workers.
+the client and in the workers. On Redis each window also counts the commands the server
+ran (``INFO commandstats``: calls, a count the load cannot move, and their time inside
+Redis, scripts apart).
 """
 
 from __future__ import annotations
@@ -67,8 +69,11 @@ class Cpu:
     ``server``. Workers: the subprocesses reaped meanwhile, with the children they reaped;
     or, given a live worker's pid, that process tree's (its processes' ``on_cpu``)."""
 
-    def __init__(self, server: Callable[[], float]) -> None:
+    def __init__(
+        self, server: Callable[[], float], counts: Callable[[], dict[str, float]] | None = None
+    ) -> None:
         self.server = server
+        self.counts = counts  # more counters of the server's, e.g. ``redis_commands``
         self.found: dict[str, dict[str, float]] = {}
 
     def _now(self, tree: int | None) -> dict[str, float]:
@@ -78,7 +83,8 @@ class Cpu:
         else:
             root = psutil.Process(tree)
             workers = sum(on_cpu(p.pid) for p in [root, *root.children(recursive=True)])
-        return {"client": time.thread_time(), "workers": workers, "server": self.server()}
+        now = {"client": time.thread_time(), "workers": workers, "server": self.server()}
+        return {**now, **(self.counts() if self.counts else {})}
 
     @contextmanager
     def window(self, name: str, tree: int | None = None) -> Iterator[None]:
@@ -95,6 +101,31 @@ def on_cpu(pid: int) -> float:
         return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
     except (OSError, ValueError, IndexError):
         return 0.0
+
+
+def redis_commands(url: str) -> Callable[[], dict[str, float]]:
+    """Commands a redis-server has run, from ``INFO commandstats``: ``server_calls`` (a
+    count the machine's load cannot move) and ``server_usec`` (their time inside Redis),
+    of every command and of the scripts alone (``script_calls``, ``script_usec``); in
+    millions of calls and seconds, as the CPU figures, so ``cpu_us_per_op`` holds calls
+    and µs an operation."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+
+    def counted() -> dict[str, float]:
+        stats = client.info("commandstats")
+        scripts = [
+            v for k, v in stats.items() if k.split("_", 1)[1] in ("evalsha", "eval", "fcall")
+        ]
+        return {
+            "server_calls": sum(v["calls"] for v in stats.values()) / 1e6,
+            "server_usec": sum(v["usec"] for v in stats.values()) / 1e6,
+            "script_calls": sum(v["calls"] for v in scripts) / 1e6,
+            "script_usec": sum(v["usec"] for v in scripts) / 1e6,
+        }
+
+    return counted
 
 
 def no_server() -> float:
@@ -163,11 +194,15 @@ class PostgresCpu:
 
 
 def measure(
-    tmp: Path, store: tuple[App, str], n: int, server: Callable[[], float]
+    tmp: Path,
+    store: tuple[App, str],
+    n: int,
+    server: Callable[[], float],
+    counts: Callable[[], dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     plain = worker.fresh
     with_store(store)
-    cpu = Cpu(server)
+    cpu = Cpu(server, counts)
     try:
         found = {
             "enqueue": worker.bench_enqueue(tmp, n // 5, cpu.window),
@@ -428,6 +463,10 @@ CPU_FIGURES = [
     ("enqueue_bulk", "client"), ("enqueue_bulk", "server"),
     ("throughput_net", "workers"), ("throughput", "server"),
     ("pickup", "workers"), ("pickup", "server"),
+    # Redis only (``redis_commands``): commands and script calls an operation, their time.
+    ("enqueue_single", "server_calls"), ("enqueue_single", "script_usec"),
+    ("throughput", "server_calls"), ("throughput", "script_calls"),
+    ("throughput", "script_usec"), ("throughput", "server_usec"),
 ]  # fmt: skip
 
 
@@ -456,7 +495,7 @@ def summary(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             ratios = [
                 big["cpu_us_per_op"][name][part] / base["cpu_us_per_op"][name][part]
                 for base, big in pairs
-                if base["cpu_us_per_op"][name][part] > 0
+                if base["cpu_us_per_op"][name].get(part, 0) > 0
             ]
             if ratios:
                 cpu[f"{name}.{part}"] = statistics.median(ratios)
@@ -480,6 +519,11 @@ def show(rep: int, label: str, found: dict[str, Any]) -> None:
           + "; ".join(f"{name} {v['client']:.0f}, {v['workers']:.0f}, {v['server']:.0f}"
                       for name, v in us.items()),
           flush=True)  # fmt: skip
+    if "server_calls" in us["throughput"]:
+        print("    Redis calls/op, script calls/op, script us/op: "
+              + "; ".join(f"{name} {v['server_calls']:.2f}, {v['script_calls']:.2f}, "
+                          f"{v['script_usec']:.1f}" for name, v in us.items()),
+              flush=True)  # fmt: skip
 
 
 def load() -> list[float]:
@@ -519,17 +563,19 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             tmp = Path(folder)
             server: Callable[[], float] = no_server
+            counts: Callable[[], dict[str, float]] | None = None
             if args.backend == "redis":
                 from .redis_server import RedisServer
 
                 own_redis = RedisServer(tmp, persistent=False)
                 worker.REDIS = own_redis.url
                 server = redis_cpu(own_redis.url)
+                counts = redis_commands(own_redis.url)
             elif args.backend == "postgres":
                 server = sampler = PostgresCpu()
             results: dict[str, Any] = {}
             if not (args.pruning or args.feed):
-                results.update(rounds(tmp, args, stores, server, meta))
+                results.update(rounds(tmp, args, stores, server, meta, counts))
             results.update(prune_measures(tmp, args))
     finally:
         if sampler is not None:
@@ -553,6 +599,7 @@ def rounds(
     stores: dict[str, Callable[[App], Any] | None],
     server: Callable[[], float],
     meta: dict[str, Any],
+    counts: Callable[[], dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     """Build the stores, then measure them in turn, ``args.reps`` rounds."""
     built = {}
@@ -568,7 +615,7 @@ def rounds(
     results: dict[str, Any] = {}
     for rep in range(args.reps):
         for label, (where, store) in built.items():
-            found = measure(where, store, args.jobs, server)
+            found = measure(where, store, args.jobs, server, counts)
             found["load"] = load()
             results.setdefault(label, []).append(found)
             show(rep, label, found)
