@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -110,16 +110,20 @@ def build(
     the triggers wrote and refresh the planner's statistics (off: rows added to a store
     in use, a batch at a time)."""
     started = time.perf_counter()
+    write(app, rows(finished, waiting, app.backend.now(), queues, keep, delayed), tidy)
+    return time.perf_counter() - started
+
+
+def write(app: App, source: Iterable[dict[str, Any]], tidy: bool = True) -> None:
+    """Write rows made by ``rows`` (``build``, or a caller that made them beforehand)."""
     kind = app.conf.backend_url.split(":")[0]
-    now = app.backend.now()
-    source = rows(finished, waiting, now, queues, keep, delayed)
+    source = iter(source)
     if kind == "sqlite":
         _sqlite(app, source, tidy)
     elif kind == "postgresql":
         _postgres(app, source, tidy)
     else:
         _redis(app, source)
-    return time.perf_counter() - started
 
 
 def _batches(source: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:

@@ -19,13 +19,16 @@ children it reaped: the whole worker tree), and the server's: on Redis a redis-s
 the run's own (``INFO cpu``); on PostgreSQL the backend processes serving the run's
 connections (``pg_stat_activity`` by application name, each one's
 ``/proc/<pid>/schedstat`` read every 50 ms); SQLite has no server, its engine runs in
-the client and in the workers.
+the client and in the workers. On Redis each window also counts the commands the server
+ran (``INFO commandstats``: calls, a count the load cannot move, and their time inside
+Redis, scripts apart).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import resource
 import statistics
@@ -66,8 +69,11 @@ class Cpu:
     ``server``. Workers: the subprocesses reaped meanwhile, with the children they reaped;
     or, given a live worker's pid, that process tree's (its processes' ``on_cpu``)."""
 
-    def __init__(self, server: Callable[[], float]) -> None:
+    def __init__(
+        self, server: Callable[[], float], counts: Callable[[], dict[str, float]] | None = None
+    ) -> None:
         self.server = server
+        self.counts = counts  # more counters of the server's, e.g. ``redis_commands``
         self.found: dict[str, dict[str, float]] = {}
 
     def _now(self, tree: int | None) -> dict[str, float]:
@@ -77,7 +83,8 @@ class Cpu:
         else:
             root = psutil.Process(tree)
             workers = sum(on_cpu(p.pid) for p in [root, *root.children(recursive=True)])
-        return {"client": time.thread_time(), "workers": workers, "server": self.server()}
+        now = {"client": time.thread_time(), "workers": workers, "server": self.server()}
+        return {**now, **(self.counts() if self.counts else {})}
 
     @contextmanager
     def window(self, name: str, tree: int | None = None) -> Iterator[None]:
@@ -94,6 +101,31 @@ def on_cpu(pid: int) -> float:
         return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
     except (OSError, ValueError, IndexError):
         return 0.0
+
+
+def redis_commands(url: str) -> Callable[[], dict[str, float]]:
+    """Commands a redis-server has run, from ``INFO commandstats``: ``server_calls`` (a
+    count the machine's load cannot move) and ``server_usec`` (their time inside Redis),
+    of every command and of the scripts alone (``script_calls``, ``script_usec``); in
+    millions of calls and seconds, as the CPU figures, so ``cpu_us_per_op`` holds calls
+    and µs an operation."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+
+    def counted() -> dict[str, float]:
+        stats = client.info("commandstats")
+        scripts = [
+            v for k, v in stats.items() if k.split("_", 1)[1] in ("evalsha", "eval", "fcall")
+        ]
+        return {
+            "server_calls": sum(v["calls"] for v in stats.values()) / 1e6,
+            "server_usec": sum(v["usec"] for v in stats.values()) / 1e6,
+            "script_calls": sum(v["calls"] for v in scripts) / 1e6,
+            "script_usec": sum(v["usec"] for v in scripts) / 1e6,
+        }
+
+    return counted
 
 
 def no_server() -> float:
@@ -162,11 +194,15 @@ class PostgresCpu:
 
 
 def measure(
-    tmp: Path, store: tuple[App, str], n: int, server: Callable[[], float]
+    tmp: Path,
+    store: tuple[App, str],
+    n: int,
+    server: Callable[[], float],
+    counts: Callable[[], dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     plain = worker.fresh
     with_store(store)
-    cpu = Cpu(server)
+    cpu = Cpu(server, counts)
     try:
         found = {
             "enqueue": worker.bench_enqueue(tmp, n // 5, cpu.window),
@@ -318,7 +354,8 @@ def drain(tmp: Path, n: int, ttl: float | None) -> dict[str, Any]:
 def keeping_up(tmp: Path, n: int, rate: int = 10_000, seconds: float = 30.0) -> dict[str, Any]:
     """Records expiring at ``rate`` a second, as a store finishing that many jobs a second
     would see (finished records written in bulk, already past their ``keep_until``: this
-    machine cannot run 10,000 jobs a second on SQL), for ``seconds``, beside an idle
+    machine cannot run 10,000 jobs a second on SQL; written by ``FEEDERS`` processes of
+    their own in transactions of ``FEED_CHUNK``), for ``seconds``, beside an idle
     worker whose pruner must delete them as they come; ``n`` jobs enqueued after 5 s
     are drained by that worker meanwhile. Sampled: the expired records left (bounded if
     the pruner keeps up), the seconds after the feed until none is left (None, and what
@@ -328,28 +365,12 @@ def keeping_up(tmp: Path, n: int, rate: int = 10_000, seconds: float = 30.0) -> 
     app, url = worker.fresh(tmp, "feed")
     proc = worker.start_worker(url, "-P", "process", "-c", "2", "--prefetch", "8")
     worker.wait_registered(app, proc)
-    done = threading.Event()
-    fed = 0
-
-    def feed() -> None:
-        nonlocal fed
-        began = time.monotonic()
-        while time.monotonic() - began < seconds:
-            due = int((time.monotonic() - began) * rate) - fed
-            if due < 100:
-                time.sleep(0.01)
-                continue
-            bulk_store.build(app, due, 0, keep=-1, tidy=False)
-            fed += due
-        done.set()
-
-    feeder = threading.Thread(target=feed)
+    start, feeders, procs = start_feeders(url, rate, seconds)
     began = time.monotonic()
-    feeder.start()
     left: list[tuple[float, int]] = []  # (seconds since the feed began, expired left)
     jobs: list[Any] = []
     try:
-        while not done.is_set() or not left or left[-1][1] > 0:
+        while not all(d.is_set() for _, d, _ in feeders) or not left or left[-1][1] > 0:
             if not jobs and time.monotonic() - began > 5:
                 for _ in range(n // 1000):
                     jobs += app.enqueue_many([Signature("bench.noop") for _ in range(1000)])
@@ -363,8 +384,11 @@ def keeping_up(tmp: Path, n: int, rate: int = 10_000, seconds: float = 30.0) -> 
                 raise RuntimeError("the worker did not drain its jobs")
             time.sleep(0.2)
     finally:
-        feeder.join()
+        start.set()
+        for feeder in procs:
+            feeder.join()
         worker.stop(proc)
+    fed = sum(int(v.value) for _, _, v in feeders)
     records = worker.finished_records(app, [j.id for j in jobs])
     first, last = min(r.started_at for r in records), max(r.finished_at for r in records)
     fed_for = max(t for t, _ in left if t <= seconds)
@@ -381,6 +405,57 @@ def keeping_up(tmp: Path, n: int, rate: int = 10_000, seconds: float = 30.0) -> 
     }
 
 
+#: The most records a feeder writes in one transaction: a tenth of a second at 10,000 a
+#: second. Uncapped, a feeder that fell behind wrote one large chunk, invisible until its
+#: commit, and the pruner saw the feed in bursts of tens of thousands.
+FEED_CHUNK = 1000
+#: Feeding processes, each writing its share of the rate: one reached 3,500-5,800 a
+#: second at a load average of 9-14 on this machine's 2 cores.
+FEEDERS = 2
+
+
+def start_feeders(url: str, rate: int, seconds: float) -> tuple[Any, list[Any], list[Any]]:
+    """``FEEDERS`` processes running ``feed``, started together once all are ready: the
+    start event, each one's (ready, done, fed), the processes."""
+    spawn = multiprocessing.get_context("spawn")
+    start = spawn.Event()
+    feeders = [(spawn.Event(), spawn.Event(), spawn.Value("q", 0)) for _ in range(FEEDERS)]
+    procs = [spawn.Process(target=feed, args=(url, rate / FEEDERS, seconds, *f, start))
+             for f in feeders]  # fmt: skip
+    for feeder in procs:
+        feeder.start()
+    for ready, _, _ in feeders:
+        if not ready.wait(120):
+            start.set()
+            raise RuntimeError("a feeding process was not ready within 120 s; is the store up?")
+    start.set()
+    return start, feeders, procs
+
+
+def feed(url: str, rate: float, seconds: float, ready: Any, done: Any, fed: Any,
+         start: Any) -> None:  # fmt: skip
+    """A feeding process (its own interpreter: the rows it writes do not compete with the
+    sampling thread's GIL): ``rate`` expired records a second for ``seconds``, made
+    beforehand, written in transactions of at most ``FEED_CHUNK``; ``fed`` counts them.
+    Sets ``ready`` when it may start, waits for ``start``, sets ``done`` at the end."""
+    app = App("feeder", backend=url)
+    # Made beforehand, expired already (kept until a second before now): the feed then
+    # spends its time writing them, not building them in Python.
+    made = list(bulk_store.rows(int(rate * seconds), 0, app.backend.now(), keep=-1))
+    ready.set()
+    start.wait()
+    began, written = time.monotonic(), 0
+    while time.monotonic() - began < seconds and written < len(made):
+        due = min(int((time.monotonic() - began) * rate) - written, FEED_CHUNK)
+        if due < 100:
+            time.sleep(0.005)
+            continue
+        bulk_store.write(app, made[written : written + due], tidy=False)
+        written += due
+        fed.value = written
+    done.set()
+
+
 STORES = ["empty", "waiting", "delayed", "kept"]
 # What each store's figures are, per operation: (measure, CPU part); the wall figure beside.
 CPU_FIGURES = [
@@ -388,6 +463,10 @@ CPU_FIGURES = [
     ("enqueue_bulk", "client"), ("enqueue_bulk", "server"),
     ("throughput_net", "workers"), ("throughput", "server"),
     ("pickup", "workers"), ("pickup", "server"),
+    # Redis only (``redis_commands``): commands and script calls an operation, their time.
+    ("enqueue_single", "server_calls"), ("enqueue_single", "script_usec"),
+    ("throughput", "server_calls"), ("throughput", "script_calls"),
+    ("throughput", "script_usec"), ("throughput", "server_usec"),
 ]  # fmt: skip
 
 
@@ -416,7 +495,7 @@ def summary(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             ratios = [
                 big["cpu_us_per_op"][name][part] / base["cpu_us_per_op"][name][part]
                 for base, big in pairs
-                if base["cpu_us_per_op"][name][part] > 0
+                if base["cpu_us_per_op"][name].get(part, 0) > 0
             ]
             if ratios:
                 cpu[f"{name}.{part}"] = statistics.median(ratios)
@@ -440,6 +519,11 @@ def show(rep: int, label: str, found: dict[str, Any]) -> None:
           + "; ".join(f"{name} {v['client']:.0f}, {v['workers']:.0f}, {v['server']:.0f}"
                       for name, v in us.items()),
           flush=True)  # fmt: skip
+    if "server_calls" in us["throughput"]:
+        print("    Redis calls/op, script calls/op, script us/op: "
+              + "; ".join(f"{name} {v['server_calls']:.2f}, {v['script_calls']:.2f}, "
+                          f"{v['script_usec']:.1f}" for name, v in us.items()),
+              flush=True)  # fmt: skip
 
 
 def load() -> list[float]:
@@ -479,17 +563,19 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             tmp = Path(folder)
             server: Callable[[], float] = no_server
+            counts: Callable[[], dict[str, float]] | None = None
             if args.backend == "redis":
                 from .redis_server import RedisServer
 
                 own_redis = RedisServer(tmp, persistent=False)
                 worker.REDIS = own_redis.url
                 server = redis_cpu(own_redis.url)
+                counts = redis_commands(own_redis.url)
             elif args.backend == "postgres":
                 server = sampler = PostgresCpu()
             results: dict[str, Any] = {}
             if not (args.pruning or args.feed):
-                results.update(rounds(tmp, args, stores, server, meta))
+                results.update(rounds(tmp, args, stores, server, meta, counts))
             results.update(prune_measures(tmp, args))
     finally:
         if sampler is not None:
@@ -513,6 +599,7 @@ def rounds(
     stores: dict[str, Callable[[App], Any] | None],
     server: Callable[[], float],
     meta: dict[str, Any],
+    counts: Callable[[], dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     """Build the stores, then measure them in turn, ``args.reps`` rounds."""
     built = {}
@@ -528,7 +615,7 @@ def rounds(
     results: dict[str, Any] = {}
     for rep in range(args.reps):
         for label, (where, store) in built.items():
-            found = measure(where, store, args.jobs, server)
+            found = measure(where, store, args.jobs, server, counts)
             found["load"] = load()
             results.setdefault(label, []).append(found)
             show(rep, label, found)

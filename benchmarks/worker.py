@@ -41,6 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def start_worker(url: str, *args: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CONVEYOR_BACKEND": url}
+    # BENCH_WORKER_LOG=<file>: the worker logs at debug level to that file (appended).
+    logged = os.environ.get("BENCH_WORKER_LOG")
     cmd = [
         sys.executable,
         "-m",
@@ -49,10 +51,11 @@ def start_worker(url: str, *args: str) -> subprocess.Popen[bytes]:
         "benchmarks.app:app",
         "worker",
         "-l",
-        "warning",
+        "debug" if logged else "warning",
         *args,
     ]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    err = open(logged, "ab") if logged else subprocess.DEVNULL  # noqa: SIM115
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err,
                             start_new_session=True)  # fmt: skip
 
 

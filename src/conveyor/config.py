@@ -31,7 +31,8 @@ class Settings:
     #: Pruning (one worker's pruner thread at a time, docs/worker.md): records deleted
     #: per transaction; the most of its time it spends deleting while expired records
     #: remain (it sleeps the rest, in proportion to each batch's time); how often it
-    #: looks again once none remain (a standby worker: how often it tries to take over).
+    #: looks again once none remain (a standby worker: how often it tries to take over;
+    #: right after records were expiring fast, sooner: when a batch's worth is due).
     #: While it is behind, batches grow to 16 times prune_batch and the share doubles.
     prune_batch: int = 1000
     prune_share: float = 0.25

@@ -440,3 +440,40 @@ def test_session_options_in_the_url_reach_the_server(url: str) -> None:
             assert conn.execute("SHOW idle_in_transaction_session_timeout").fetchone() == ("10s",)
     finally:
         backend.close()
+
+
+def test_the_pruners_deletes_commit_without_a_wal_flush_and_no_other_statement_does(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = App("prune", backend=url)
+    backend = app.backend
+    assert isinstance(backend, PostgresBackend)
+    schema = backend.schema
+    backend.result_ttl = 0.0  # finished records expire at once
+    ids = [r.id for r in app.enqueue_many([Signature("t.add", (1, 2)) for _ in range(3)])]
+    claimed = backend.claim(["default"], "someone", 3, 30)
+    backend.ack(Outcome(j.id, j.lease_token or "", State.SUCCESS, 3) for j in claimed)
+    base = url.split("?")[0]
+    with psycopg.connect(base, autocommit=True) as admin:  # what each delete ran under
+        admin.execute(f'CREATE TABLE "{schema}".seen (tab TEXT, sync TEXT)')
+        admin.execute(
+            f'CREATE FUNCTION "{schema}".note_sync() RETURNS trigger LANGUAGE plpgsql AS $$ '
+            f'BEGIN INSERT INTO "{schema}".seen VALUES (TG_TABLE_NAME, '
+            "current_setting('synchronous_commit')); RETURN NULL; END $$"
+        )
+        for table in ("jobs", "events"):
+            admin.execute(
+                f'CREATE TRIGGER note_sync AFTER DELETE ON "{schema}".{table} '
+                f'FOR EACH STATEMENT EXECUTE FUNCTION "{schema}".note_sync()'
+            )
+        monkeypatch.setattr("conveyor.backends.common.EVENTS_KEPT", 1)  # the trim deletes
+        assert backend.prune(limit=10) == 3
+        assert sorted(admin.execute(f'SELECT * FROM "{schema}".seen').fetchall()) == [
+            ("events", "off"),
+            ("jobs", "off"),
+        ]
+    assert backend.get_many(ids) == {}
+    # SET LOCAL's kind: every pooled connection still commits with a flush afterwards.
+    for _ in range(backend.pool.max_size):
+        with backend._connection() as conn:
+            assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)

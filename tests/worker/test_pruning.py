@@ -93,7 +93,40 @@ def test_a_pruner_behind_grows_its_batches_and_returns_to_the_setting_once_caugh
     # Behind, each batch doubles up to 16 times the setting; the 700 took 6 batches
     # where batches of 20 would take 35. The last found fewer than it asked: caught up.
     assert asked == [20, 40, 80, 160, 320, 320]
-    assert pruner._step() == worker_app.conf.prune_interval  # nothing left: looks later
+    # Nothing left: it looks again soon (700 went since it started: fast expiry, as far
+    # as it can tell), then, finding none again, after the interval.
+    assert pruner._step() < worker_app.conf.prune_interval
+    assert pruner._step() == worker_app.conf.prune_interval
     assert asked[-1] == 20
     assert not backend.get_many(expired)
     assert set(backend.get_many(kept)) == set(kept)
+
+
+def test_a_pruner_following_fast_expiry_looks_again_within_a_batchs_worth_not_an_interval(
+    worker_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = worker_app.backend
+    monkeypatch.setattr(worker_app.conf, "prune_batch", 20)
+    monkeypatch.setattr(worker_app.conf, "prune_interval", 5.0)
+    pruner = pruning.Pruner(backend, "me", worker_app.conf)
+    clock = [100.0]
+    pruner._clock = lambda: clock[0]
+    pruner._since = clock[0]
+    assert pruner._step() == 5.0  # nothing expired yet: the interval
+    backend.result_ttl = 0.0
+    expired = finish(worker_app, 30)  # 30 expired over the next 0.2 s: 150 a second
+    clock[0] += 0.2
+    while pruner.deleted < 30:
+        pruner._step()
+    # Found none now: the next 20 (a batch) take 20 / 150 s to expire at that rate. A
+    # nap of the whole interval would leave 750 to pile up.
+    assert pruner._step() == pytest.approx(20 / 150)
+    assert not backend.get_many(expired)
+    # None expired since that look either: back to the interval.
+    assert pruner._step() == 5.0
+    # A slow trickle (2 in 5 s: a batch's worth takes 50 s) keeps the interval.
+    finish(worker_app, 2)
+    clock[0] += 5.0
+    while pruner.deleted < 32:
+        pruner._step()
+    assert pruner._step() == 5.0

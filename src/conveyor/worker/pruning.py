@@ -7,8 +7,12 @@ records remain it deletes batch after batch, pacing itself: after a batch that t
 seconds it sleeps t * (1 - share) / share, so it spends at most that share of its time
 holding the store's write path and a draining worker's acknowledgements keep the rest.
 It paces a short batch the same way (records keep expiring while workers finish jobs: it
-follows them); only a batch that deletes nothing sends it to look again after
-``prune_interval``.
+follows them). A batch that deletes nothing sends it to look again after
+``prune_interval``, or sooner when records were expiring fast: after the time a batch's
+worth takes to expire at the rate records expired since its last empty look (at
+10,000 a second they would otherwise pile up 50,000 deep during each 5 s nap, then be
+deleted in a burst that competes with the workers). A store where records expire slowly sees
+no more looks than before: a batch's worth takes longer than the interval there.
 
 While it is behind (a batch deleted all it asked for, so more are waiting) it catches up:
 the batch doubles, from ``prune_batch`` up to ``MOST_BATCHES`` times it, as long as a
@@ -68,6 +72,9 @@ class Pruner:
             conf.prune_interval,
         )
         self.size = self.batch  # the next batch: prune_batch, more while behind
+        self._clock = time.monotonic
+        self._since = self._clock()  # the last look that found nothing expired (or the start)
+        self._found = 0  # the records deleted since
         self._stopping = threading.Event()
         self._renewed = 0.0  # monotonic time the lock was last taken or extended
         self.deleted = 0
@@ -98,23 +105,41 @@ class Pruner:
         """One batch if this worker holds the lock; the seconds to wait before the next."""
         if not self._hold():
             return self.interval
-        started = time.monotonic()
+        started = self._clock()
         asked = self.size
         deleted = self.backend.prune(limit=asked)
         self.deleted += deleted
-        took = time.monotonic() - started
+        took = self._clock() - started
         share = self.share
+        self._found += deleted
         if deleted < asked:  # caught up: back to the settings
             self.size = self.batch
             if not deleted:
-                return self.interval  # nothing has expired
+                return self._next_look(started, took)
         else:  # behind: catch up with bigger batches and a bigger share
             share = min(1.0, 2 * self.share)
             if took < BATCH_SECONDS:
                 self.size = min(2 * asked, MOST_BATCHES * self.batch)
             elif took > 2 * BATCH_SECONDS:
                 self.size = max(self.batch, asked // 2)
-        return took * (1 - share) / share
+        pause = took * (1 - share) / share
+        log.debug(
+            "pruned %d of %d in %.3fs; next %d in %.3fs", deleted, asked, took, self.size, pause
+        )
+        return pause
+
+    def _next_look(self, started: float, took: float) -> float:
+        """The wait after a batch that deleted nothing: ``prune_interval``, or, if records
+        were deleted since the last look that found none, the time ``prune_batch`` records
+        take to expire at the rate they expired since then (never sooner than the pacing),
+        if that is shorter."""
+        found, since = self._found, self._since
+        self._found, self._since = 0, started
+        if not found:
+            return self.interval  # nothing expired since the last look either
+        rate = found / max(started - since, 1e-3)
+        paced = took * (1 - self.share) / self.share
+        return min(self.interval, max(self.batch / rate, paced))
 
     def _hold(self) -> bool:
         """Take the lock, or extend it once per interval while it is ours (the TTL is
