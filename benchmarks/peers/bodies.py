@@ -7,7 +7,12 @@ chosen by $BENCH_BODY:
   the I/O of a real task, which releases the GIL while it waits;
 - ``sleep``: ``time.sleep(0)`` (it releases the GIL too).
 
-Stdlib only, and ``redis`` for the ``redis`` body: imported inside each peer's own venv.
+Stdlib only, and ``redis`` for the ``redis`` body: imported inside each peer's own venv,
+when this module loads (with the app, before a worker claims anything), as a task module
+imports its client library. Imported in the first job instead, it cost that job 0.2 to
+1.5 s here (more under load), the same for every contender, and took most of a 1,000-job
+drain's 0.3 s for Conveyor (docs/benchmarks.md). The connection is still made by the
+first job, as a real client's is.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from typing import Any
 
 BODIES = ("noop", "file", "redis", "sleep")
 _state: dict[str, tuple[int, Any]] = {}  # body -> (pid, fd or client): reopened after a fork
+
+if os.environ.get("BENCH_BODY") == "redis":
+    import redis  # noqa: F401  (with the app: see above)
 
 
 def _handle(body: str) -> Any:

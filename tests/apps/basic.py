@@ -158,6 +158,19 @@ def pid() -> int:
     return os.getpid()
 
 
+@app.task(name="t.cold")
+def cold(seconds: float) -> int:
+    """Takes ``seconds`` the first time it runs in a process (as a first call that imports
+    a library does), then returns at once."""
+    if os.getpid() not in _warm:
+        _warm.add(os.getpid())
+        time.sleep(seconds)
+    return os.getpid()
+
+
+_warm: set[int] = set()
+
+
 @app.task(name="t.grow")
 def grow(mib: int) -> int:
     global _ballast

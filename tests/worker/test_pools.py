@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import itertools
 import pickle
 import platform
 import sys
@@ -110,6 +111,30 @@ def test_max_memory_per_child_recycles_a_grown_child(worker_app: App) -> None:
     drain(worker_app, "process", concurrency=1, max_memory_per_child=48 * 1024)
     pids = [j.get(timeout=1) for j in jobs]
     assert len(set(pids)) == 3  # each child went over 48 MiB and was replaced; nothing lost
+
+
+def claim_sizes(jobs: list[Any]) -> list[int]:
+    """The claims that took ``jobs``, in order, as sizes: a claim stamps every job it takes
+    with the same ``started_at``."""
+    sizes: dict[float, int] = {}
+    for job in jobs:
+        started = job.record().started_at
+        sizes[started] = sizes.get(started, 0) + 1
+    return [sizes[t] for t in sorted(sizes)]
+
+
+@pytest.mark.parametrize("backend_kind", ["sqlite", "postgres"])
+def test_a_fresh_child_batches_soon_after_a_cold_first_job(worker_app: App) -> None:
+    """Auto prefetch, process pool: a fresh child claims one job, then doubles its batch
+    while the last batch's jobs ran short, so one slow first run (0.3 s, as a first call
+    importing a library takes) costs one batch of one, not the dozens of one-job claims an
+    average over many runs took to forget it."""
+    jobs = [worker_app.send_task("t.cold", (0.3,)) for _ in range(40)]
+    drain(worker_app, "process", concurrency=1)
+    sizes = claim_sizes(jobs)
+    assert sizes[:2] == [1, 1]  # the cold job alone, then one: 0.3 s says nothing fits
+    assert all(b <= 2 * a for a, b in itertools.pairwise(sizes))  # slow start
+    assert len(sizes) <= 10, sizes  # 1, 1, 2, 4, 8, 16, 8 when the machine keeps up
 
 
 @pytest.mark.parametrize("backend_kind", ["sqlite"])

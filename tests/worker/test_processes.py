@@ -478,6 +478,45 @@ def test_two_workers_on_the_same_queues_run_every_job_exactly_once(
         assert worker.wait(20) == 0
 
 
+def test_auto_prefetch_never_holds_a_short_job_behind_a_long_one_for_long(
+    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]], ledger: Path
+) -> None:
+    """Auto prefetch, a fresh worker: a long first job is claimed alone (nothing waits
+    behind it); after short jobs have grown the child's batch, the jobs claimed with a long
+    one go back to the queue within the give-back time, so a second worker runs them
+    while the first is still busy."""
+    first_long = producer.send_task("t.ledger", (str(ledger), 30))
+    waiting = producer.send_task("t.ledger", (str(ledger), 0))
+    first = spawn_worker("-c", "1")
+    wait_until(lambda: starts(ledger)[first_long.id] == 1, 30, "the long job to start")
+    second = spawn_worker("-c", "1")
+    wait_until(lambda: waiting.state is State.SUCCESS, 20, "the second worker to run it")
+    assert producer.backend.get(waiting.id).attempt == 1  # never claimed by the first
+    first_long.revoke(terminate=True)
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(20) == 0
+    wait_until(lambda: first_long.state is State.REVOKED, 20, "the long job to stop")
+    # Now the first worker's child is warm: short jobs grow its batch, then a long one.
+    jobs = producer.enqueue_many(
+        [ledger_job(ledger, 0) for _ in range(40)]
+        + [ledger_job(ledger, 30)]
+        + [ledger_job(ledger, 0) for _ in range(5)]
+    )
+    shorts, long, after = jobs[:40], jobs[40], jobs[41:]
+    wait_until(lambda: starts(ledger)[long.id] == 1, 30, "the long job to start")
+    wait_until(lambda: all(j.state is State.SUCCESS for j in shorts), 20, "the short jobs")
+    third = spawn_worker("-c", "1")
+    wait_until(lambda: all(j.state is State.SUCCESS for j in after), 20, "the third to run them")
+    assert long.state is State.STARTED  # still running in the first worker
+    assert all(starts(ledger)[j.id] == 1 for j in after)
+    assert all(producer.backend.get(j.id).attempt == 1 for j in after)  # given back: uncounted
+    for worker in (first, third):
+        worker.send_signal(signal.SIGTERM)
+    assert third.wait(20) == 0
+    long.revoke(terminate=True)
+    first.wait(30)
+
+
 def test_jobs_claimed_with_a_long_one_are_given_back_for_another_worker(
     producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]], ledger: Path
 ) -> None:

@@ -34,10 +34,13 @@ as both) tell the parent, if this process dies, which held job was running, whic
 finished and which never started. A job with a hard time limit is announced when it
 starts, so the parent can kill it at the limit.
 
-Batch size: ``prefetch`` jobs beyond the one to run. Auto (``None``) claims one job at a
-time until the average run is known, then as many as fit in ``BATCH_BUDGET`` seconds of
-work (at most ``MAX_BATCH``): many for short jobs, one for long ones, so a job never waits
-long behind another while a sibling could run it.
+Batch size: ``prefetch`` jobs beyond the one to run. Auto (``None``) starts slow: a fresh
+child claims one job, then each batch as many jobs as the last batch's runs say fit in
+``BATCH_BUDGET`` seconds of work, but never more than twice as many as the last batch
+ran (and at most ``MAX_BATCH``): 1, 2, 4, ... 32 for short jobs, back to one after a long
+one, so a job never waits long behind another while a sibling could run it. One cold
+run (a first call importing a library) costs one batch of one, not the dozens an average
+over many runs took to forget it.
 """
 
 from __future__ import annotations
@@ -86,10 +89,14 @@ from .shared import Slot
 
 log = logging.getLogger("conveyor.worker")
 
-#: Auto batch: claim as many jobs as fit in this many seconds of average run time...
+#: Auto batch: claim as many jobs as fit in this many seconds of the last batch's mean
+#: run time...
 BATCH_BUDGET = 0.02
-#: ... but never more than this many at once.
+#: ... but never more than this many at once...
 MAX_BATCH = 32
+#: ... nor more than this many times as many as the last batch ran (slow start: a fresh
+#: child claims one job, then 2, 4, ... while its jobs are short).
+BATCH_GROWTH = 2
 #: A job that has run this long gives back the jobs claimed with it that have not begun
 #: (released: back in their queue for an idle child or worker, the attempt not counted),
 #: so a short job never waits behind a long one it happened to share a claim with.
@@ -355,7 +362,9 @@ class _Runner:
         self.given_back = 0  # jobs given back whose counters the main thread owes
         self.skip: set[str] = set()
         self.done = 0
-        self.avg_run: float | None = None
+        self.auto_size = 1  # the next auto batch: one job, until runs show jobs are short
+        self.batch_ran = 0  # jobs of the current batch run so far ...
+        self.batch_took = 0.0  # ... and their run time, summed (seconds)
         self.claimed = 0  # held jobs so far: the next one's sequence number
         self.table: list[tuple[str, str]] = []  # leases in the shared table, from ...
         self.table_first = 0  # ... this sequence number on
@@ -385,12 +394,8 @@ class _Runner:
     # -- the main thread ----------------------------------------------------------------
 
     def batch_size(self) -> int:
-        if self.conf.prefetch is not None:
-            size = 1 + self.conf.prefetch
-        elif self.avg_run is None:
-            size = 1
-        else:
-            size = max(1, min(MAX_BATCH, int(BATCH_BUDGET / max(self.avg_run, 1e-6))))
+        prefetch = self.conf.prefetch
+        size = self.auto_size if prefetch is None else 1 + prefetch
         if self.conf.max_tasks:
             size = min(size, self.conf.max_tasks - self.done)
         return size
@@ -426,6 +431,7 @@ class _Runner:
                 self.claim_hold()
             self._hold(jobs)
             retire = self._run_batch(jobs)
+            self._size_next_batch()
             if retire or self.stopping:
                 self.storer.now.set()  # the batch is done: no outcome is due soon
             if retire:
@@ -468,6 +474,16 @@ class _Runner:
             self._run_one(record)
             self._count_given_back()
         return self._over_limits()
+
+    def _size_next_batch(self) -> None:
+        """Auto batch size from the batch just run: as many jobs as fit ``BATCH_BUDGET`` at
+        its mean run time, at most ``BATCH_GROWTH`` times as many as it ran (a batch whose
+        jobs were all given back, released or skipped says nothing: the size stays)."""
+        ran, took = self.batch_ran, self.batch_took
+        self.batch_ran, self.batch_took = 0, 0.0
+        if ran:
+            fit = int(BATCH_BUDGET * ran / max(took, 1e-6))
+            self.auto_size = max(1, min(MAX_BATCH, BATCH_GROWTH * ran, fit))
 
     def give_back(self) -> None:
         """The give-back thread: while a job has run ``GIVE_BACK_AFTER`` seconds, the
@@ -529,7 +545,8 @@ class _Runner:
         self.counters[1] += 1
         self.running = None
         self.done += 1
-        self.avg_run = took if self.avg_run is None else 0.8 * self.avg_run + 0.2 * took
+        self.batch_ran += 1
+        self.batch_took += took
         self.storer.put(record, outcome)
 
     def _over_limits(self) -> bool:
