@@ -143,6 +143,12 @@ def suicide() -> None:
     os._exit(13)
 
 
+@app.task(name="t.kill_self")
+def kill_self(signum: int) -> None:
+    os.kill(os.getpid(), signum)
+    time.sleep(10)  # the signal lands before this ends
+
+
 @app.task(name="t.exit")
 def exit_(code: int) -> None:
     """Ends like a script: ``sys.exit`` raises SystemExit in the task's body."""

@@ -47,10 +47,10 @@ def producer(url: str) -> App:
 def spawn_worker(
     url: str, conveyor_proc: Callable[..., subprocess.Popen[bytes]]
 ) -> Callable[..., subprocess.Popen[bytes]]:
-    def spawn(*args: str) -> subprocess.Popen[bytes]:
+    def spawn(*args: str, app: str = "tests.apps.basic:app") -> subprocess.Popen[bytes]:
         return conveyor_proc(
             "-A",
-            "tests.apps.basic:app",
+            app,
             "worker",
             "-l",
             "info",
@@ -404,6 +404,34 @@ def test_a_task_that_calls_sys_exit_fails_with_its_code_and_its_child_survives(
     assert b"died with exit code" not in log
 
 
+def test_a_child_killed_by_a_signal_is_recorded_with_its_signal(
+    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    """The record says what the worker saw (before: "stopped renewing its lease (killed,
+    or its machine lost)", then "check ... out of memory, segfault, SIGKILL")."""
+    worker = spawn_worker("-c", "1", "--prefetch", "0", app="tests.apps.steady:app")
+    job = producer.send_task("t.kill_self", (int(signal.SIGKILL),))
+    wait_until(lambda: job.state is State.FAILURE, 30, "the job to fail")
+    record = job.record()
+    seen = (
+        r"worker child \d+ was killed by SIGKILL while running the job \(the kernel's "
+        r"out-of-memory killer, or a kill from outside\)"
+    )
+    assert record.error is not None
+    assert re.search(f"The last time: {seen}$", record.error["message"])
+    for attempt in record.attempts[:-1]:
+        assert attempt["error"]["type"] == "WorkerLost"
+        assert re.fullmatch(f"{seen}; it went back to its queue", attempt["error"]["message"])
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(20) == 0
+    log = _log(worker).decode()
+    assert re.search(
+        f"job {job.id}: {seen}; returned to its queue \\(lost delivery 1 of at most 3\\)", log
+    )
+    assert re.search(f"job {job.id}: {seen}; the job ended FAILURE", log)
+    assert f"FAILURE t.kill_self {job.id}: WorkerLost:" in log
+
+
 def test_a_child_that_dies_blames_only_the_job_it_was_running(
     producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]]
 ) -> None:
@@ -425,7 +453,7 @@ def test_a_child_that_dies_blames_only_the_job_it_was_running(
             )
         ]
     )
-    worker = spawn_worker("-c", "2")
+    worker = spawn_worker("-c", "2", app="tests.apps.steady:app")
     wait_until(lambda: all(j.state.finished for j in jobs), 90, "every job to end")
     records = producer.backend.get_many([j.id for j in jobs])
     exits, innocent, raises = jobs[0::4], jobs[1::4] + jobs[3::4], jobs[2::4]
