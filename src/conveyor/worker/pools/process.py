@@ -524,14 +524,14 @@ class ProcessPool(Pool):
     def _settle(
         self,
         child: _Child,
-        death: str,
+        seen: str,
         cause: str = "",
         leases: list[tuple[int, Lease]] | None = None,
     ) -> None:
         """Report what a dead child held (``leases``, else all it held): the job it was
         running as lost (counted: only that job can have caused the death); finished jobs
         whose outcomes died unstored as lost, uncounted (they run again); unstarted jobs
-        to release; then whatever it claimed without saying so. ``death``: what the
+        to release; then whatever it claimed without saying so. ``seen``: what the
         worker saw ("worker child 123 died with exit code 13"); ``cause``: what usually
         does that."""
         begun, ended = int(child.shared.counters[0]), int(child.shared.counters[1])
@@ -540,9 +540,9 @@ class ProcessPool(Pool):
         for seq, lease in leases:
             if seq == running:
                 said = f" ({cause})" if cause else ""
-                self.results.put(Lost(lease, f"{death} while running the job{said}"))
+                self.results.put(Lost(lease, f"{seen} while running the job{said}"))
             elif seq < begun:
-                finished = f"the job had finished, but {death} before storing its outcome"
+                finished = f"the job had finished, but {seen} before storing its outcome"
                 self.results.put(Lost(lease, finished, counted=False))
         unstarted = [lease for seq, lease in leases if seq >= begun]
         if unstarted:
