@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import os
+import sys
 import time
 
 from conveyor import App
@@ -140,6 +141,24 @@ def bad_result() -> object:
 @app.task(name="t.suicide")
 def suicide() -> None:
     os._exit(13)
+
+
+@app.task(name="t.kill_self")
+def kill_self(signum: int) -> None:
+    os.kill(os.getpid(), signum)
+    time.sleep(10)  # the signal lands before this ends
+
+
+@app.task(name="t.exit")
+def exit_(code: int) -> None:
+    """Ends like a script: ``sys.exit`` raises SystemExit in the task's body."""
+    sys.exit(code)
+
+
+@app.task(name="t.async_exit")
+async def async_exit(code: int) -> None:
+    await asyncio.sleep(0)
+    sys.exit(code)
 
 
 @app.task(name="t.hold_gil")

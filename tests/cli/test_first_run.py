@@ -160,6 +160,32 @@ def test_a_lost_attempt_is_said_lost_with_its_worker_and_when(tmp_path: Path) ->
     assert claimed.id == job.id
 
 
+def test_a_death_the_worker_saw_is_said_lost_with_what_it_saw_and_the_run_time(
+    tmp_path: Path,
+) -> None:
+    """A pool child's death, recorded by its worker (``abandon`` with the cause), ends
+    when the worker saw it: the run time is shown, and the retry note names
+    max_lost_leases, not autoretry_for."""
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    app = App("lost", backend=url)
+    job = app.send_task("t.add", (1, 2))
+    seen = "worker child 4711 died with exit code 13 while running the job"
+    for _ in range(app.backend.max_lost_leases):
+        (claimed,) = app.backend.claim(["default"], "w-1", 1, 30)
+        app.backend.abandon([Lease(job.id, claimed.lease_token or "")], {job.id: seen})
+    env = cli_env(url)
+    detail = json.loads(run_cli(env, "inspect", "job", job.id, "--json").stdout)
+    first = detail["attempts"][0]
+    assert first["lost"] is True
+    assert first["error"] == {"type": "WorkerLost", "message": f"{seen}; it went back to its queue"}
+    assert detail["retry_note"].startswith("not run again: the process running it died 3 times")
+    table = run_cli(env, "inspect", "job", job.id).stdout
+    row = next(line for line in table.splitlines() if line.startswith("1 "))
+    assert row.split()[1] == "lost"
+    assert row.split()[5] != "?"  # a run time: it ended when the worker saw it
+    assert f"WorkerLost: {seen}" in row
+
+
 def test_progress_is_rounded_in_the_jobs_list(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     app = App("progress", backend=url)

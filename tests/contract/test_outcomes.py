@@ -286,6 +286,41 @@ def test_abandon_requeues_at_once_and_counts_a_lost_delivery(backend: Backend) -
         backend.complete(held, "late")
 
 
+def test_abandon_records_the_death_its_caller_saw(backend: Backend) -> None:
+    """A worker that saw the process running a job die (a pool child's exit code or
+    signal) says so in the job's history and, at the last loss, in its failure; a lease
+    abandoned without a cause reads as expired, as before."""
+    record = put(backend)
+    seen = "worker child 12 died with exit code 13 while running the job"
+    for _ in range(backend.max_lost_leases):
+        held = claim_one(backend)
+        assert backend.abandon([held], {held.job_id: seen}) == [held.job_id]
+    final = backend.get(record.id)
+    assert (final.state, final.lost_leases) == (State.FAILURE, backend.max_lost_leases)
+    assert final.error is not None
+    assert final.error["type"] == "WorkerLost"
+    assert final.error["message"].endswith(f"The last time: {seen}")
+    lost = {"type": "WorkerLost", "message": f"{seen}; it went back to its queue"}
+    assert [a["error"] for a in final.attempts[:-1]] == [lost] * (backend.max_lost_leases - 1)
+    assert final.attempts[-1]["error"]["message"] == final.error["message"]
+    other = put(backend)
+    held = claim_one(backend)
+    backend.abandon([held], {"another-job": seen})
+    assert backend.get(other.id).attempts[-1]["error"] == {"type": "LeaseExpired", "message": None}
+
+
+def test_release_with_an_error_records_the_attempt_uncounted(backend: Backend) -> None:
+    """A job that finished in a process that died before storing its outcome: it runs
+    again, its attempt recorded with what happened, not counted as a lost delivery."""
+    record = put(backend)
+    held = claim_one(backend)
+    error = {"type": "OutcomeLost", "message": "the job had finished, but ..."}
+    backend.release([held], error=error)
+    again = backend.get(record.id)
+    assert (again.state, again.lost_leases, again.attempt) == (State.PENDING, 0, 1)
+    assert again.attempts[-1]["error"] == error
+
+
 def test_next_due_ignores_paused_and_other_queues(backend: Backend, clock: FakeClock) -> None:
     assert backend.next_due(["default"]) is None
     put(backend, delay=30)

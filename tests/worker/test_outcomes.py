@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conveyor import App, State
+from conveyor.control.jobs import retry_note
 from conveyor.worker import Worker
 
 from ..conftest import BACKENDS
@@ -114,6 +115,28 @@ def test_retries_run_out_naming_the_error_being_handled(worker_app: App, pool: s
         "MaxRetriesExceeded",
         "max_retries (1) exceeded; the task asked to be retried without an error",
     )
+
+
+def test_a_task_calling_sys_exit_fails_with_its_code_and_the_worker_goes_on(
+    worker_app: App, pool: str
+) -> None:
+    """SystemExit from a task body is that task's failure (before, it ended a process
+    pool child, and escaped the other pools' threads)."""
+    jobs = [worker_app.send_task(name, (3,)) for name in ("t.exit", "t.async_exit")]
+    after = worker_app.send_task("t.add", (1, 2))
+    drain(worker_app, pool, concurrency=1, prefetch=0)
+    assert after.get(timeout=1) == 3
+    for job in jobs:
+        record = job.record()
+        assert (record.state, record.lost_leases) == (State.FAILURE, 0)
+        assert record.error is not None
+        assert record.error["type"] == "SystemExit"
+        assert record.error["code"] == 3
+        assert record.error["message"] == "the task called sys.exit(3)"
+        assert record.error["hint"].startswith("a task should raise, not exit")
+        assert retry_note(record) == (
+            "not retried: the task called sys.exit(3); a task should raise, not exit"
+        )
 
 
 def test_soft_time_limit_can_be_caught(worker_app: App, pool: str) -> None:

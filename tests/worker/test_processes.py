@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -46,10 +47,10 @@ def producer(url: str) -> App:
 def spawn_worker(
     url: str, conveyor_proc: Callable[..., subprocess.Popen[bytes]]
 ) -> Callable[..., subprocess.Popen[bytes]]:
-    def spawn(*args: str) -> subprocess.Popen[bytes]:
+    def spawn(*args: str, app: str = "tests.apps.basic:app") -> subprocess.Popen[bytes]:
         return conveyor_proc(
             "-A",
-            "tests.apps.basic:app",
+            app,
             "worker",
             "-l",
             "info",
@@ -369,8 +370,122 @@ def test_a_task_that_kills_its_process_fails_after_bounded_deliveries(
     # The child died in its job's first line, before its records could reach the worker:
     # the worker accounted for it from the shared lease table, not by waiting for the lease.
     log = _log(worker)
-    assert log.count(b"died with exit code 13 while running the job") == record.lost_leases
+    assert log.count(b"died with exit code 13 while running the job (os._exit in the task, or "
+                     b"code it called); ") == record.lost_leases  # fmt: skip
     assert b"of dead workers" not in log
+
+
+def test_a_task_that_calls_sys_exit_fails_with_its_code_and_its_child_survives(
+    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    """``sys.exit(3)`` in a task body is that task's failure, like any exception: the
+    record names the code and says to raise instead; the child runs the next job (before,
+    SystemExit ended the child: the job was counted as a lost worker three times and
+    failed "WorkerLost", and the log said it was returned to its queue)."""
+    worker = spawn_worker("-c", "1", "--prefetch", "0")
+    before = producer.send_task("t.pid")
+    assert isinstance(before.get(timeout=20), int)
+    job = producer.send_task("t.exit", (3,))
+    wait_until(lambda: job.state.finished, 20, "the exiting job to end")
+    after = producer.send_task("t.pid")
+    assert after.get(timeout=20) == before.result  # the same child: it did not exit
+    record = job.record()
+    assert record.state is State.FAILURE
+    assert (record.attempt, record.lost_leases) == (1, 0)
+    assert record.error is not None
+    assert record.error["type"] == "SystemExit"
+    assert record.error["code"] == 3
+    assert record.error["message"] == "the task called sys.exit(3)"
+    assert "a task should raise, not exit" in record.error["hint"]
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(20) == 0
+    log = _log(worker)
+    assert f"FAILURE t.exit {job.id}: SystemExit: the task called sys.exit(3)".encode() in log
+    assert b"died with exit code" not in log
+
+
+def test_a_child_killed_by_a_signal_is_recorded_with_its_signal(
+    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    """The record says what the worker saw (before: "stopped renewing its lease (killed,
+    or its machine lost)", then "check ... out of memory, segfault, SIGKILL")."""
+    worker = spawn_worker("-c", "1", "--prefetch", "0", app="tests.apps.steady:app")
+    job = producer.send_task("t.kill_self", (int(signal.SIGKILL),))
+    wait_until(lambda: job.state is State.FAILURE, 30, "the job to fail")
+    record = job.record()
+    seen = (
+        r"worker child \d+ was killed by SIGKILL while running the job \(the kernel's "
+        r"out-of-memory killer, or a kill from outside\)"
+    )
+    assert record.error is not None
+    assert re.search(f"The last time: {seen}$", record.error["message"])
+    for attempt in record.attempts[:-1]:
+        assert attempt["error"]["type"] == "WorkerLost"
+        assert re.fullmatch(f"{seen}; it went back to its queue", attempt["error"]["message"])
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(20) == 0
+    log = _log(worker).decode()
+    assert re.search(
+        f"job {job.id}: {seen}; returned to its queue \\(lost delivery 1 of at most 3\\)", log
+    )
+    assert re.search(f"job {job.id}: {seen}; the job ended FAILURE", log)
+    assert f"FAILURE t.kill_self {job.id}: WorkerLost:" in log
+
+
+def test_a_child_that_dies_blames_only_the_job_it_was_running(
+    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    """A backlog of [exits, innocent, raises, innocent] x 25: each exiting job kills its
+    child three times and fails as a lost worker; the jobs claimed in the same batch
+    never take a lost delivery. Those not begun are released uncounted; those that
+    finished but whose outcome died with the child run again, uncounted too (before, some
+    of them took a lost attempt reading "killed, or its machine lost", and three such
+    deaths would fail an innocent job as poison)."""
+    jobs = producer.enqueue_many(
+        [
+            sig
+            for n in range(25)
+            for sig in (
+                Signature("t.suicide"),
+                Signature("t.add", (n, 1)),
+                Signature("t.fail", ("custom",)),
+                Signature("t.add", (n, 2)),
+            )
+        ]
+    )
+    worker = spawn_worker("-c", "2", app="tests.apps.steady:app")
+    wait_until(lambda: all(j.state.finished for j in jobs), 90, "every job to end")
+    records = producer.backend.get_many([j.id for j in jobs])
+    exits, innocent, raises = jobs[0::4], jobs[1::4] + jobs[3::4], jobs[2::4]
+    for job in exits:
+        record = records[job.id]
+        assert record.state is State.FAILURE
+        assert record.error is not None
+        assert record.error["type"] == "WorkerLost"
+        assert record.lost_leases == producer.conf.max_lost_leases
+        assert "The last time: worker child " in record.error["message"]
+        assert "died with exit code 13 while running the job" in record.error["message"]
+        lost = [a["error"] for a in record.attempts if a["state"] == "PENDING"]
+        assert len(lost) == producer.conf.max_lost_leases - 1
+        for error in lost:
+            assert error["type"] == "WorkerLost", record.attempts
+            assert re.fullmatch(
+                r"worker child \d+ died with exit code 13 while running the job \(os._exit in "
+                r"the task, or code it called\); it went back to its queue",
+                error["message"],
+            )
+    for job in innocent + raises:
+        record = records[job.id]
+        assert record.state is (State.SUCCESS if job in innocent else State.FAILURE)
+        assert record.lost_leases == 0, record.attempts
+        types = {(a.get("error") or {}).get("type") for a in record.attempts}
+        assert "LeaseExpired" not in types, record.attempts
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(20) == 0
+    log = _log(worker).decode()
+    assert "of dead workers" not in log
+    for job in exits:
+        assert f"FAILURE t.suicide {job.id}: WorkerLost" in log
 
 
 def test_a_batch_too_big_for_the_lease_table_is_announced_first_and_settled_alike(

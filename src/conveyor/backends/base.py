@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..errors import BackendError, ConfigurationError, InvalidTransition, JobNotFound, LeaseLost
@@ -57,15 +57,27 @@ TASK_SAMPLE = 1000
 AUDIT_KEPT = 100_000
 
 
-def worker_lost_error(lost: int) -> dict[str, Any]:
+def worker_lost_error(lost: int, cause: str | None = None) -> dict[str, Any]:
+    """The FAILURE error of a job lost ``lost`` times; ``cause``: what the worker saw of
+    the last death, when it saw one (a pool child's exit code or signal)."""
+    last = (
+        f"The last time: {cause}"
+        if cause
+        else "Check the worker logs for a crash (out of memory, segfault, SIGKILL) caused by "
+        "this job's input"
+    )
     return {
         "type": "WorkerLost",
         "message": (
             f"the worker running this job died or stopped heartbeating {lost} times in a row; "
-            "the job was failed instead of being retried forever. Check the worker logs for a "
-            "crash (out of memory, segfault, SIGKILL) caused by this job's input"
+            f"the job was failed instead of being retried forever. {last}"
         ),
     }
+
+
+def worker_died_error(cause: str) -> dict[str, Any]:
+    """The attempt entry of a delivery whose process its worker saw die (``abandon``)."""
+    return {"type": "WorkerLost", "message": f"{cause}; it went back to its queue"}
 
 
 def not_redelivered_error() -> dict[str, Any]:
@@ -343,22 +355,36 @@ class Backend(ABC):
                 f"job {outcome.job_id}: the lease was lost, so this outcome was not recorded"
             )
 
-    def release(self, leases: Sequence[Lease], *, interrupted: bool = False) -> None:
+    def release(
+        self,
+        leases: Sequence[Lease],
+        *,
+        interrupted: bool = False,
+        error: dict[str, Any] | None = None,
+    ) -> None:
         """Give back claimed jobs (shutdown): they are queued again at once, in their old
         place. Jobs that never started: the claim does not count as an attempt. With
         ``interrupted``, jobs that were running when their worker stopped them: the attempt
-        counts and is recorded in ``attempts``, ending PENDING with an ``Interrupted`` error."""
+        counts and is recorded in ``attempts``, ending PENDING with an ``Interrupted`` error;
+        with ``error``, the same with that error (not counted as a lost delivery either)."""
         if leases:
-            error = interrupted_error() if interrupted else None
+            error = error or (interrupted_error() if interrupted else None)
             self._release(list(leases), self.now(), error)
 
-    def abandon(self, leases: Sequence[Lease]) -> list[str]:
+    def abandon(
+        self, leases: Sequence[Lease], causes: Mapping[str, str] | None = None
+    ) -> list[str]:
         """The processes running these deliveries died: treat their leases as expired now
-        (requeued, or failed after ``max_lost_leases``), without waiting for the lease."""
+        (requeued, or failed after ``max_lost_leases``), without waiting for the lease.
+        ``causes``: by job id, what the caller saw of the death ("worker child 12 died
+        with exit code 3 while running the job"), recorded in the job's attempt history
+        (error ``WorkerLost``) and in its ``WorkerLost`` failure; a job without one is
+        recorded as an expired lease (``LeaseExpired``, no message)."""
         if not leases:
             return []
         self._expire(list(leases))
-        return self.rescue_expired()
+        now = self.now()
+        return self._rescue(now, self.max_lost_leases, now + self.result_ttl, dict(causes or {}))
 
     def leases_of(self, prefix: str) -> list[Lease]:
         """The deliveries held now whose lease token begins with ``prefix``: every job the
@@ -413,7 +439,7 @@ class Backend(ABC):
         ends FAILURE with a "worker lost" error. Returns the ids touched.
         """
         now = self.now()
-        return self._rescue(now, self.max_lost_leases, now + self.result_ttl)
+        return self._rescue(now, self.max_lost_leases, now + self.result_ttl, {})
 
     def prune(self, limit: int = 1000) -> int:
         """Delete up to ``limit`` finished records past their ``keep_until``; old events
@@ -628,7 +654,12 @@ class Backend(ABC):
         self, job_id: str, terminate: bool, reason: str, now: float, keep_until: float
     ) -> tuple[JobRecord, State] | None: ...
     @abstractmethod
-    def _rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]: ...
+    def _rescue(
+        self, now: float, max_lost: int, keep_until: float, causes: dict[str, str]
+    ) -> list[str]:
+        """``causes``: see ``abandon``."""
+        ...
+
     @abstractmethod
     def _prune(self, now: float, limit: int) -> int: ...
     @abstractmethod

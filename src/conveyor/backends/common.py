@@ -14,7 +14,14 @@ import orjson
 
 from ..records import AuditEntry, JobQuery, JobRecord
 from ..states import State
-from .base import AUDIT_KEPT, EVENTS_KEPT, Backend, not_redelivered_error, worker_lost_error
+from .base import (
+    AUDIT_KEPT,
+    EVENTS_KEPT,
+    Backend,
+    not_redelivered_error,
+    worker_died_error,
+    worker_lost_error,
+)
 from .rollup import ROLLUP_KEPT, tally
 
 T = TypeVar("T")
@@ -128,22 +135,32 @@ def matches(job: JobRecord, query: JobQuery) -> bool:
     )
 
 
+#: The attempt entry of a delivery whose lease expired, its death unseen.
+LEASE_EXPIRED_ENTRY: dict[str, Any] = {"type": "LeaseExpired", "message": None}
+
+
 def lost_delivery_end(
-    revoked: bool, acks_early: bool, lost_after: int, max_lost: int
+    revoked: bool, acks_early: bool, lost_after: int, max_lost: int, cause: str | None = None
 ) -> tuple[State, dict[str, Any]] | None:
     """How a job whose lease expired ends, or None when it goes back to its queue.
 
     ``lost_after`` counts this lost delivery. Revoked: REVOKED. Its task acknowledges on
     start (``acks_late=False``): FAILURE, not run again. ``max_lost`` workers lost:
-    FAILURE ("worker lost"). Every backend's rescue asks this one function.
+    FAILURE ("worker lost", naming ``cause``: what the worker saw of this death). Every
+    backend's rescue asks this one function (Redis's script mirrors it).
     """
     if revoked:
         return State.REVOKED, revoked_error("revoked")
     if acks_early:
         return State.FAILURE, not_redelivered_error()
     if lost_after >= max_lost:
-        return State.FAILURE, worker_lost_error(lost_after)
+        return State.FAILURE, worker_lost_error(lost_after, cause)
     return None
+
+
+def lost_entry(cause: str | None) -> dict[str, Any]:
+    """The attempt entry of a lost delivery that goes back to its queue."""
+    return worker_died_error(cause) if cause else LEASE_EXPIRED_ENTRY
 
 
 @dataclass(frozen=True)
@@ -173,20 +190,26 @@ class SQLVerbs:
             row = conn.execute(self.q["get_one"], {"id": job_id}).fetchone()
         return self.record(row), was
 
-    def rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]:
+    def rescue(
+        self, now: float, max_lost: int, keep_until: float, causes: Mapping[str, str]
+    ) -> list[str]:
         touched, ended = [], []
         with self.write() as conn:
             for job_id, revoke, lost, acks_early, queue, started_at in conn.execute(
                 self.q["expired_leases"], {"now": now}
             ).fetchall():
                 params: dict[str, Any] = {"id": job_id, "now": now, "keep_until": keep_until}
-                ending = lost_delivery_end(bool(revoke), bool(acks_early), lost + 1, max_lost)
+                cause = causes.get(job_id)
+                ending = lost_delivery_end(
+                    bool(revoke), bool(acks_early), lost + 1, max_lost, cause
+                )
                 if ending is not None:
                     state, error = ending
                     params.update(state=state.value, error=dump(error), brief=brief_json(error))
                     conn.execute(self.q["end_lost"], params)
                     ended.append((queue, state.value, started_at))
                 else:
+                    params.update(brief=brief_json(lost_entry(cause)))
                     conn.execute(self.q["requeue_lost"], params)
                 touched.append(job_id)
             add_runs(conn, self.q, ended, now)

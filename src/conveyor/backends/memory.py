@@ -30,7 +30,14 @@ from ..records import (
 )
 from ..states import FINISHED, WAITING, State
 from .base import AUDIT_KEPT, EVENTS_KEPT, Backend, RevocationWatch
-from .common import attempt_entry, lost_delivery_end, matches, requeued_entry, revoked_error
+from .common import (
+    attempt_entry,
+    lost_delivery_end,
+    lost_entry,
+    matches,
+    requeued_entry,
+    revoked_error,
+)
 from .rollup import ROLLUP_KEPT, Minute, Tally, minutes, tally
 
 _Entry = tuple[int, float, int, str]
@@ -270,7 +277,9 @@ class MemoryBackend(Backend):
                 job.revoke = "late"
             return copy.deepcopy(job), was
 
-    def _rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]:
+    def _rescue(
+        self, now: float, max_lost: int, keep_until: float, causes: dict[str, str]
+    ) -> list[str]:
         touched = []
         with self._mutex:
             for job in self._jobs.values():
@@ -279,15 +288,14 @@ class MemoryBackend(Backend):
                 touched.append(job.id)
                 job.lost_leases += 1
                 acks_early = job.headers.get("acks_late") is False
+                cause = causes.get(job.id)
                 ending = lost_delivery_end(
-                    job.revoke is not None, acks_early, job.lost_leases, max_lost
+                    job.revoke is not None, acks_early, job.lost_leases, max_lost, cause
                 )
                 if ending is not None:
                     self._end(job, ending[0], now, keep_until, error=ending[1])
                 else:
-                    job.attempts.append(
-                        attempt_entry(job, now, State.PENDING, {"type": "LeaseExpired"})
-                    )
+                    job.attempts.append(attempt_entry(job, now, State.PENDING, lost_entry(cause)))
                     job.state, job.worker, job.lease_token, job.lease_until = (
                         State.PENDING,
                         None,

@@ -9,6 +9,7 @@ import click
 from rich.text import Text
 
 from .. import control
+from ..control.jobs import LEASE_EXPIRED
 from ..control.liveness import Liveness, liveness
 from ..control.util import age, parse_duration
 from ..records import JobRecord
@@ -160,8 +161,9 @@ def inspect_job(ref: AppRef, job_id: str, as_json: bool) -> None:
         rows = [
             [str(a["attempt"]), "lost" if a.get("lost") else a["state"], _worker(a.get("worker_name"), a["worker"]),
              when(a["started_at"]),
-             # a lost attempt's end is when its lease was found expired, not when it stopped
-             "?" if a.get("lost") or a["started_at"] is None else seconds(a["finished_at"] - a["started_at"]),
+             # an expired lease's end is when it was found expired, not when the job stopped
+             # (a death the worker saw, WorkerLost, ends when it saw it)
+             "?" if _expired(a) or a["started_at"] is None else seconds(a["finished_at"] - a["started_at"]),
              f"{a['error']['type']}: {a['error']['message'] or ''}" if a.get("error") else ""]
             for a in data["attempts"]
         ]  # fmt: skip
@@ -169,6 +171,11 @@ def inspect_job(ref: AppRef, job_id: str, as_json: bool) -> None:
             "Attempts", ("#", "state", "worker", "started", "ran", "error"), rows, shrink={"error"}
         )
     return None
+
+
+def _expired(attempt: dict[str, Any]) -> bool:
+    """A lost attempt found by its lease's expiry: when it really stopped is unknown."""
+    return bool(attempt.get("lost")) and (attempt.get("error") or {}).get("type") == LEASE_EXPIRED
 
 
 def _worker(name: str | None, worker_id: str | None) -> str:

@@ -146,15 +146,20 @@ def describe_record(record: JobRecord, names: Mapping[str, str] | None = None) -
 #: The error type an attempt history records for a delivery whose worker stopped
 #: renewing its lease (written by each backend's rescue, with no message).
 LEASE_EXPIRED = "LeaseExpired"
+#: The one for a delivery whose worker saw the process running it die (``abandon``).
+WORKER_LOST = "WorkerLost"
 
 
 def _attempt(entry: dict[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
     """An attempt history entry as shown: its worker's name beside its id, and a lost
     delivery said as lost. The rescue that ends one stores it as returned to the queue
     (state PENDING) with an empty ``LeaseExpired``, and its ``finished_at`` is when the
-    lease was found expired, not when the job stopped running."""
+    lease was found expired, not when the job stopped running; or, when its worker saw
+    the process running it die (a pool child), with ``WorkerLost`` and what it saw."""
     shown = {**entry, "worker_name": names.get(entry.get("worker") or ""), "lost": False}
     error = entry.get("error") or {}
+    if error.get("type") == WORKER_LOST and entry.get("state") == "PENDING":
+        return shown | {"lost": True}
     if error.get("type") != LEASE_EXPIRED:
         return shown
     who = shown["worker_name"] or entry.get("worker") or "?"
@@ -185,6 +190,15 @@ def retry_note(record: JobRecord) -> str | None:
         return f"gave up: its {record.max_retries} retries (max_retries) are spent"
     if error.get("limit"):
         return "not retried: a job stopped by its time limit is never retried"
+    if error.get("type") == "SystemExit":
+        return f"not retried: {error.get('message')}; a task should raise, not exit"
+    if error.get("type") == "WorkerLost":
+        if record.headers.get("acks_late") is False:
+            return "not run again: its task acknowledges on start (acks_late=False)"
+        return (
+            f"not run again: the process running it died {record.lost_leases} times "
+            "(max_lost_leases); autoretry_for and max_retries do not apply to a lost worker"
+        )
     again = f" again after {retries} retr{'y' if retries == 1 else 'ies'}" if retries else ""
     return (
         f"not retried{again}: {error.get('type') or 'its error'} is not in the task's autoretry_for "

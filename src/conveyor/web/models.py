@@ -182,7 +182,8 @@ class JobDetail(JobSummary):
     payload_error: str | None
     result: Any
     #: Each entry also names its worker (``worker_name``, where the registry still knows
-    #: it) and says ``lost`` for a delivery whose worker stopped renewing its lease.
+    #: it) and says ``lost`` for a delivery whose worker stopped renewing its lease, or
+    #: whose process its worker saw die (the error then says how).
     attempts: list[dict[str, Any]]
     #: The worker's name (``worker`` is its id), where the registry still knows it.
     worker_name: str | None = None

@@ -150,10 +150,26 @@ def execute(
             result = call_task(app, job)
     except BaseException as exc:  # every outcome must be recorded, whatever was raised
         run.close()  # again: an exception of the run may have landed in its __exit__
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
+        if isinstance(exc, KeyboardInterrupt):
             raise
         return outcome_of_error(app, job, run.unheeded(exc) or exc)
     return outcome_of_result(app, job, result, run.unheeded(None))
+
+
+def exit_error(exc: SystemExit) -> dict[str, Any]:
+    """The FAILURE error of a task that called ``sys.exit``: in a worker that is no way to
+    end a job (it would end the process running it, and every job that process holds
+    with it), so it fails that job like any exception and says so."""
+    code = exc.code
+    return error_info(
+        exc,
+        message=f"the task called sys.exit({code!r})"
+        if code is not None
+        else "the task called sys.exit()",
+        code=code if code is None or isinstance(code, int) else str(code),
+        hint="a task should raise, not exit: raise an exception to fail the job; the worker "
+        "process running it goes on",
+    )
 
 
 def call_task(app: App, job: Prepared) -> Any:
@@ -198,7 +214,7 @@ async def await_task(app: App, job: Prepared) -> Outcome:
         return outcome_of_error(
             app, job, Terminated("the job was revoked while running and cancelled")
         )
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # SystemExit: the task's failure, as below
         return outcome_of_error(app, job, exc)
     return outcome_of_result(app, job, result)
 
@@ -233,6 +249,8 @@ def outcome_of_error(app: App, job: Prepared, exc: BaseException) -> Outcome:
     if isinstance(exc, SoftTimeLimitExceeded | TimeLimitExceeded):
         limit = "soft" if isinstance(exc, SoftTimeLimitExceeded) else "hard"
         return failure(record, error_info(exc, limit=limit, **exc.context))
+    if isinstance(exc, SystemExit):  # the task's own failure: its process goes on
+        return failure(record, exit_error(exc))
     retry = exc if isinstance(exc, Retry) else None
     if retry is None and not isinstance(exc, task.options.autoretry_for or ()):
         return failure(record, error_info(exc))

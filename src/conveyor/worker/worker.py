@@ -305,21 +305,53 @@ class Worker:
             records = self._records_of(self._unacked)
             if self._unacked:
                 self._warn_refused(settle(self.app, self.backend, records, self._unacked))
-            if lost:
-                for report in lost:
-                    log.error(
-                        "job %s: %s; returned to its queue", report.lease.job_id, report.reason
-                    )
-                reasons = {r.lease.job_id: r.reason for r in lost}
-                self._after_rescue(self.backend.abandon([r.lease for r in lost]), reasons)
+            ended = self._settle_lost(lost) if lost else []
             for orphaned in self._orphans:  # last: what the child reported is settled above
                 self._release_orphans(orphaned.prefix)
         except BackendError as exc:
             log.error("cannot store outcomes (%s); retrying in the next tick", exc)
             return
-        self._count_and_log(self._unacked, len(lost), records)
+        self._count_and_log(self._unacked, sum(r.counted for r in lost), records)
+        if ended:
+            self._count_and_log([o for o, _ in ended], 0, {o.job_id: r for o, r in ended})
         self._unacked, self._unlost, self._orphans = [], [], []
         self._forget(done)
+
+    def _settle_lost(self, lost: list[Lost]) -> list[tuple[Outcome, JobRecord]]:
+        """Settle the deliveries of a dead pool process and log what became of each.
+
+        The job it was running is abandoned (requeued, or ended once ``max_lost_leases``
+        processes died running it), its record saying what the worker saw. A job that had
+        finished there, its outcome lost unstored, is released to run again: its attempt
+        is recorded, not counted (it did not cause the death). Returns, for the jobs the
+        abandon ended, their outcome as stored with its record (to count and log)."""
+        for reason in dict.fromkeys(r.reason for r in lost if not r.counted):
+            again = [r.lease for r in lost if not r.counted and r.reason == reason]
+            error = {"type": "OutcomeLost", "message": f"{reason}; it runs again (not counted "
+                     "as a lost delivery)"}  # fmt: skip
+            self.backend.release(again, error=error)
+            for lease in again:
+                log.warning("job %s: %s", lease.job_id, error["message"])
+        counted = [r for r in lost if r.counted]
+        if not counted:
+            return []
+        causes = {r.lease.job_id: r.reason for r in counted}
+        touched = self.backend.abandon([r.lease for r in counted], causes)
+        records = self._after_rescue(touched, causes, also=list(causes))
+        ended: list[tuple[Outcome, JobRecord]] = []
+        for report in counted:
+            job_id, record = report.lease.job_id, records.get(report.lease.job_id)
+            if record is None or job_id not in touched:
+                log.warning("job %s: %s; its lease was no longer held (its outcome stored, or "
+                            "the job delivered again): nothing to return", job_id, report.reason)  # fmt: skip
+            elif record.state.finished:
+                log.error("job %s: %s; the job ended %s", job_id, report.reason, record.state.value)
+                outcome = Outcome(job_id, report.lease.token, record.state, error=record.error)
+                ended.append((outcome, record))
+            else:
+                log.error("job %s: %s; returned to its queue (lost delivery %d of at most %d)",
+                          job_id, report.reason, record.lost_leases, self.backend.max_lost_leases)  # fmt: skip
+        return ended
 
     def _release_orphans(self, prefix: str) -> None:
         """Release the jobs a dead process-pool child claimed without saying so (its
@@ -382,19 +414,27 @@ class Worker:
             records = {**self.backend.get_many(missing), **self._held}
         return records
 
-    def _after_rescue(self, job_ids: list[str], reasons: Mapping[str, str] | None = None) -> None:
+    def _after_rescue(
+        self,
+        job_ids: list[str],
+        reasons: Mapping[str, str] | None = None,
+        also: list[str] | None = None,
+    ) -> dict[str, JobRecord]:
         """Jobs the backend ended (worker lost, revoked while orphaned) start follow-ups
         too; every rescued delivery is told as ``JobLost`` (``reasons``: what this worker
-        saw of the deaths it reported)."""
-        if not job_ids:
-            return
-        records = self.backend.get_many(job_ids)
-        ended = [r for r in records.values() if r.state.finished and has_follow_ups(r)]
+        saw of the deaths it reported). Returns the records read: those of ``job_ids``,
+        and of ``also``."""
+        if not job_ids and not also:
+            return {}
+        records = self.backend.get_many(list(dict.fromkeys([*job_ids, *(also or [])])))
+        rescued = {job_id: records[job_id] for job_id in job_ids if job_id in records}
+        ended = [r for r in rescued.values() if r.state.finished and has_follow_ups(r)]
         follow = [f for record in ended for f in follow_ups(self.app, record)]
         if follow:
             self.backend.enqueue(follow)
         if self.app.events.wants(JobLost) or self.app.events.wants(JobRevoked):
-            self.app.events.emit_all(lost_events(self.backend.now(), records, reasons or {}))
+            self.app.events.emit_all(lost_events(self.backend.now(), rescued, reasons or {}))
+        return records
 
     def _count_and_log(
         self, outcomes: list[Outcome], lost: int, records: Mapping[str, JobRecord] | None = None

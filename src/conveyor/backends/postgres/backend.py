@@ -242,8 +242,10 @@ class PostgresBackend(PostgresConnection):
         return self._verbs.cancel(job_id, terminate, reason, now, keep_until)
 
     @guarded
-    def _rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]:
-        return self._verbs.rescue(now, max_lost, keep_until)
+    def _rescue(
+        self, now: float, max_lost: int, keep_until: float, causes: dict[str, str]
+    ) -> list[str]:
+        return self._verbs.rescue(now, max_lost, keep_until, causes)
 
     @guarded
     def _prune(self, now: float, limit: int) -> int:

@@ -45,6 +45,7 @@ from ..base import (
     ClaimArgs,
     RevocationWatch,
     not_redelivered_error,
+    worker_died_error,
     worker_lost_error,
 )
 from ..common import brief_json, guarded, matches, revoked_error
@@ -272,8 +273,15 @@ class RedisBackend(RedisConnection):
         return record(pairs(flat), job_id), State(was)
 
     @guarded
-    def _rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]:
+    def _rescue(
+        self, now: float, max_lost: int, keep_until: float, causes: dict[str, str]
+    ) -> list[str]:
         errors = [revoked_error("revoked"), not_redelivered_error(), worker_lost_error(max_lost)]
+        said = {
+            job_id: [orjson.dumps(e).decode() for e in (worker_lost_error(max_lost, cause),
+                                                         worker_died_error(cause))]
+            for job_id, cause in causes.items()
+        }  # fmt: skip
         return list(
             self._run(
                 "rescue",
@@ -281,6 +289,7 @@ class RedisBackend(RedisConnection):
                 max_lost,
                 num(keep_until),
                 *[orjson.dumps(e).decode() for e in errors],
+                orjson.dumps(said).decode(),
             )
         )
 

@@ -167,8 +167,10 @@ class SQLiteBackend(SQLiteConnection):
     ) -> tuple[JobRecord, State] | None:
         return self._verbs.cancel(job_id, terminate, reason, now, keep_until)
 
-    def _rescue(self, now: float, max_lost: int, keep_until: float) -> list[str]:
-        return self._verbs.rescue(now, max_lost, keep_until)
+    def _rescue(
+        self, now: float, max_lost: int, keep_until: float, causes: dict[str, str]
+    ) -> list[str]:
+        return self._verbs.rescue(now, max_lost, keep_until, causes)
 
     def _prune(self, now: float, limit: int) -> int:
         return self._verbs.prune(now, limit)

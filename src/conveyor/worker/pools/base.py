@@ -25,8 +25,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Lost:
+    """A delivery whose process died. ``counted``: it was running there (requeued, and
+    counted towards ``max_lost_leases``); else it had finished and its outcome died
+    unstored with the process: it runs again, its attempt recorded but not counted."""
+
     lease: Lease
     reason: str
+    counted: bool = True
 
 
 @dataclass(frozen=True, slots=True)

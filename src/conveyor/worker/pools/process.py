@@ -15,9 +15,11 @@ process handle at once and:
 - passes on ``terminate`` orders; the child stores what it has finished, then asks to be
   killed; a child that does not answer within ``TERMINATE_GRACE`` seconds is killed anyway;
 - kills a child at its job's hard time limit, reports that outcome, starts a replacement;
-- when a child dies on its own, reports its running job (and any finished one whose
-  outcome it had not stored) as ``Lost`` (requeued, and failed after ``max_lost_leases``
-  such deaths) and its unstarted jobs as ``Unstarted`` (released without counting);
+- when a child dies on its own, reports its running job as ``Lost`` (requeued, and
+  failed after ``max_lost_leases`` such deaths; the reason names the exit code or
+  signal), any finished one whose outcome it had not stored as ``Lost`` uncounted (it
+  runs again; it did not cause the death), and its unstarted jobs as ``Unstarted``
+  (released without counting);
   then, for a child that died or was killed, ``Orphaned``: each child claims with a lease
   token prefix of its own, so the worker finds and releases the jobs it claimed but died
   before writing down (the claim's reply lost with it);
@@ -47,6 +49,7 @@ from ...errors import ConfigurationError, Terminated, TimeLimitExceeded
 from ...records import JobRecord, Lease, Outcome
 from ...states import State
 from ..execution import error_info
+from ..supervisor import describe_exit
 from . import zygote
 from .base import Drained, Dropped, Held, Lost, Orphaned, Pool, Report, Stored, Unstarted
 from .child import ChildConfig, Link, child_main
@@ -88,6 +91,26 @@ def default_start_method() -> str:
     if zygote.available():
         return "fork"
     return "forkserver" if sys.platform != "win32" else "spawn"
+
+
+#: What usually sends each signal to a child, said beside its death.
+SIGNAL_CAUSES = {
+    "SIGKILL": "the kernel's out-of-memory killer, or a kill from outside",
+    "SIGSEGV": "a crash in C code",
+    "SIGBUS": "a crash in C code",
+    "SIGABRT": "a crash in C code (abort)",
+}
+
+
+def death(code: int | None) -> tuple[str, str]:
+    """How a child ended, as its worker saw it, and what usually does that:
+    ("died with exit code 13", "os._exit in the task, or code it called")."""
+    if code is None:
+        return "died", ""
+    if code >= 0:
+        return f"died with exit code {code}", "os._exit in the task, or code it called"
+    said = describe_exit(code)  # "killed by SIGKILL"
+    return f"was {said}", SIGNAL_CAUSES.get(said.removeprefix("killed by "), "")
 
 
 @dataclass(eq=False)
@@ -475,20 +498,19 @@ class ProcessPool(Pool):
         killed = next((lease for _, lease in leases if lease.job_id == job_id), None)
         if killed is not None:
             self.results.put(Outcome(job_id, killed.token, state, error=error_info(exc, **extra)))
+        why = "revoked with terminate" if state is State.REVOKED else "past its hard time limit"
         self._settle(
             child,
-            f"its worker child {child.proc.pid} was killed while it ran another job",
-            [(seq, lease) for seq, lease in leases if lease != killed],
+            f"worker child {child.proc.pid} was killed to stop job {job_id} ({why})",
+            leases=[(seq, lease) for seq, lease in leases if lease != killed],
         )
         self._swap(child)
 
     def _died(self, child: _Child) -> None:
         child.proc.join()
         if child.leaving is None:
-            code = child.proc.exitcode
-            how = f"died with exit code {code}" if code is not None else "died"
-            reason = f"worker child {child.proc.pid} {how} while running the job"
-            self._settle(child, reason)
+            how, cause = death(child.proc.exitcode)
+            self._settle(child, f"worker child {child.proc.pid} {how}", cause)
             if not child.ready:
                 self._start_failures += 1
                 if self._start_failures >= MAX_START_FAILURES and self.fatal is None:
@@ -496,19 +518,32 @@ class ProcessPool(Pool):
                         f"worker children keep dying at start (exit code {child.proc.exitcode})"
                     )
         else:
-            self._settle(child, f"worker child {child.proc.pid} exited before storing the outcome")
+            self._settle(child, f"worker child {child.proc.pid} exited")
         self._swap(child)
 
     def _settle(
-        self, child: _Child, reason: str, leases: list[tuple[int, Lease]] | None = None
+        self,
+        child: _Child,
+        seen: str,
+        cause: str = "",
+        leases: list[tuple[int, Lease]] | None = None,
     ) -> None:
-        """Report what a dead child held (``leases``, else all it held): unstarted jobs to
-        release, the others as lost; then whatever it claimed without saying so."""
-        begun = int(child.shared.counters[0])
+        """Report what a dead child held (``leases``, else all it held): the job it was
+        running as lost (counted: only that job can have caused the death); finished jobs
+        whose outcomes died unstored as lost, uncounted (they run again); unstarted jobs
+        to release; then whatever it claimed without saying so. ``seen``: what the
+        worker saw ("worker child 123 died with exit code 13"); ``cause``: what usually
+        does that."""
+        begun, ended = int(child.shared.counters[0]), int(child.shared.counters[1])
+        running = begun - 1 if begun > ended else None
         leases = child.leases() if leases is None else leases
         for seq, lease in leases:
-            if seq < begun:
-                self.results.put(Lost(lease, reason))
+            if seq == running:
+                said = f" ({cause})" if cause else ""
+                self.results.put(Lost(lease, f"{seen} while running the job{said}"))
+            elif seq < begun:
+                finished = f"the job had finished, but {seen} before storing its outcome"
+                self.results.put(Lost(lease, finished, counted=False))
         unstarted = [lease for seq, lease in leases if seq >= begun]
         if unstarted:
             self.results.put(Unstarted(unstarted))

@@ -220,7 +220,7 @@ UPDATE {schema}.jobs
 SET state = 'PENDING', worker = NULL, lease_token = NULL, lease_until = NULL, lost_leases = lost_leases + 1,
     attempts = attempts || jsonb_build_array(jsonb_build_object('attempt', attempt, 'worker', worker,
         'started_at', started_at, 'finished_at', %(now)s::float8, 'state', 'PENDING',
-        'error', jsonb_build_object('type', 'LeaseExpired', 'message', NULL)))
+        'error', %(brief)s::jsonb))
 WHERE id = %(id)s AND state = 'STARTED' AND lease_until < %(now)s
 
 -- name: requeue

@@ -150,8 +150,7 @@ UPDATE jobs
 SET state = 'PENDING', worker = NULL, lease_token = NULL, lease_until = NULL,
     lost_leases = lost_leases + 1,
     attempts = json_insert(attempts, '$[#]', json_object('attempt', attempt, 'worker', worker,
-        'started_at', started_at, 'finished_at', :now, 'state', 'PENDING',
-        'error', json_object('type', 'LeaseExpired', 'message', NULL)))
+        'started_at', started_at, 'finished_at', :now, 'state', 'PENDING', 'error', json(:brief)))
 WHERE id = :id AND state = 'STARTED' AND lease_until < :now
 
 -- name: prune_jobs
