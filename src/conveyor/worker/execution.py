@@ -276,12 +276,15 @@ def _stopped_on_revoke(job: Prepared, exc: Terminated) -> bool:
     """Whether the task raised ``Terminated`` itself on a revoke it saw (the documented
     cooperative stop): raised (it has a traceback), not raised into it by the worker (no
     ``interrupted``), and the job is revoked. Those the worker builds for a terminate it
-    carried out are never raised, or carry ``interrupted``."""
-    return (
-        exc.__traceback__ is not None
-        and "interrupted" not in exc.context
-        and job.context.is_revoked()
-    )
+    carried out are never raised, or carry ``interrupted``. ``is_revoked`` may read the
+    backend: if that fails, the record keeps the ``Terminated`` error (an outcome is still
+    stored, and the pool's thread lives on)."""
+    if exc.__traceback__ is None or "interrupted" in exc.context:
+        return False
+    try:
+        return job.context.is_revoked()
+    except Exception:  # the backend is down, or the job is gone: not known to be revoked
+        return False
 
 
 def revoked_by_task(exc: Terminated) -> dict[str, Any]:
