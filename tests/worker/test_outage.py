@@ -73,3 +73,21 @@ def test_an_outage_reminds_and_ends(caplog: pytest.LogCaptureFixture) -> None:
     assert "7 failed calls" in said[6][1]
     assert "a claim: refused" in said[6][1]
     assert said[7][1].startswith("the backend answers again, after 0s and 7 failed calls")
+
+
+def test_what_a_failure_means_is_said_even_when_another_call_failed_first(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A worker whose slots are full claims nothing, and its revocation watch notices a
+    # lost connection first: the heartbeat's failure, which says the held jobs' leases
+    # will run out, came second and went to the debug log.
+    log = logging.getLogger("test.outage")
+    outage = Outage(log)
+    error = ConnectionError("refused")
+    with caplog.at_level(logging.DEBUG, "test.outage"):
+        outage.failed("the revocation watch", error)
+        outage.failed("a heartbeat", error, "leases run out")
+        outage.failed("a heartbeat", error, "leases run out")
+    said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert [level for level, _ in said] == ["ERROR", "ERROR", "DEBUG"]
+    assert "leases run out" in said[1][1]

@@ -30,6 +30,7 @@ class Outage:
         self._since: float | None = None  # monotonic time of the first failure
         self._next = 0.0  # when the next reminder is due
         self._failures = 0
+        self._meant = False  # whether this outage's log said what a failure means (leases)
 
     @property
     def ongoing(self) -> bool:
@@ -37,27 +38,37 @@ class Outage:
 
     def failed(self, what: str, exc: BaseException, meanwhile: str = "") -> None:
         """``what`` (a heartbeat, a claim, ...) failed on ``exc``; ``meanwhile``: what that
-        failure means if it goes on (leases running out), said with the first line."""
+        failure means if it goes on (leases running out), said with the first line, or on a
+        line of its own if another call failed first."""
         now = time.monotonic()
         with self._lock:
             self._failures += 1
             if self._since is None:
                 self._since, self._next, self._failures = now, now + self.remind, 1
-                first = True
+                self._meant = bool(meanwhile)
+                said = "first"
+            elif meanwhile and not self._meant:
+                # What this failure means (the held jobs' leases run out) was not said:
+                # another call failed first (a full worker claims nothing, and its
+                # revocation watch notices a lost connection before a heartbeat is due).
+                self._meant = True
+                said = "meaning"
             elif now >= self._next:
                 self._next = now + self.remind
-                first = False
+                said = "reminder"
             else:
                 self.log.debug("%s failed (%s)", what, exc)
                 return
             failures, since = self._failures, self._since
-        if first:
+        if said == "first":
             self.log.error(
                 "cannot reach the backend: %s failed (%s). Retrying every second%s; "
                 "check that the server runs and that CONVEYOR_BACKEND (or App(backend=...)) "
                 "names it. Further failures go to the debug log, with a reminder every %.0fs.",
                 what, exc, f"; {meanwhile}" if meanwhile else "", self.remind,
             )  # fmt: skip
+        elif said == "meaning":
+            self.log.error("cannot reach the backend: %s failed too (%s); %s", what, exc, meanwhile)
         else:
             self.log.error(
                 "the backend has not answered for %.0fs (%d failed calls; the last, %s: %s)",
