@@ -9,9 +9,13 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
+from conveyor import App
+from conveyor.errors import BackendError
+from conveyor.worker import Worker
 from conveyor.worker.outage import Outage
 
 from ..services import _free_port, start_redis_server
@@ -91,3 +95,42 @@ def test_what_a_failure_means_is_said_even_when_another_call_failed_first(
     said = [(r.levelname, r.getMessage()) for r in caplog.records]
     assert [level for level, _ in said] == ["ERROR", "ERROR", "DEBUG"]
     assert "leases run out" in said[1][1]
+
+
+def test_outcomes_that_cannot_be_stored_are_part_of_the_one_account(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Acknowledgements are a loop of the worker too: before, each failed store of the
+    # outcomes was an ERROR line of its own, every tick of the outage.
+    app = App("outage-acks", backend="memory://")
+
+    @app.task(name="t.one")
+    def one() -> int:
+        return 1
+
+    one.delay()
+    # The backend goes down as the job ends, for three attempts to store its outcome:
+    # every call fails meanwhile, as in an outage.
+    down = {"began": False, "left": 3}
+    backend = app.backend
+    for name in ("ack", "heartbeat", "claim", "wait_and_claim", "rescue_expired",
+                 "acquire_lock", "watch_revocations", "get_many"):  # fmt: skip
+        call = getattr(backend, name)
+
+        def flaky(*args: Any, _call: Any = call, _name: str = name, **kwargs: Any) -> Any:
+            down["began"] = down["began"] or _name == "ack"
+            if down["began"] and down["left"]:
+                if _name == "ack":
+                    down["left"] -= 1
+                raise BackendError("connection refused")
+            return _call(*args, **kwargs)
+
+        monkeypatch.setattr(backend, name, flaky)
+    with caplog.at_level(logging.DEBUG, "conveyor.worker"):
+        assert Worker(app, pool="solo", burst=True).run() == 0
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    # One account: its first line, and the line saying when the held job's lease runs out.
+    assert len(errors) == 2, errors
+    assert errors[0].startswith("cannot reach the backend: storing outcomes failed")
+    assert "a heartbeat failed too" in errors[1]
+    assert any("answers again" in r.getMessage() for r in caplog.records)

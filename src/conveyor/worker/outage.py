@@ -1,8 +1,8 @@
 """One account of a backend outage in a worker's log, not a line per failed call.
 
 While the backend cannot be reached, each of a worker's loops (claims, heartbeats, the
-revocation watch, rescue, pruning; each pool child's claims) fails about once a second
-and retries. Logged one by one that was some five ERROR lines a second, every one the
+revocation watch, rescue, pruning, storing outcomes; each pool child's claims and
+outcomes) fails about once a second and retries. Logged one by one that was some five ERROR lines a second, every one the
 same exception, burying whatever else the log said. An ``Outage`` logs the first
 failure with what the worker does meanwhile and what to check, then stays quiet at
 ERROR level (each failure still goes to the debug log) but for a reminder every

@@ -308,9 +308,11 @@ class Worker:
             ended = self._settle_lost(lost) if lost else []
             for orphaned in self._orphans:  # last: what the child reported is settled above
                 self._release_orphans(orphaned.prefix)
-        except BackendError as exc:
-            log.error("cannot store outcomes (%s); retrying in the next tick", exc)
+        except BackendError as exc:  # retried in the next tick
+            self.outage.failed("storing outcomes", exc)
             return
+        if self._unacked or lost or self._orphans:  # a store answered (not an idle tick)
+            self.outage.over()
         self._count_and_log(self._unacked, sum(r.counted for r in lost), records)
         if ended:
             self._count_and_log([o for o, _ in ended], 0, {o.job_id: r for o, r in ended})

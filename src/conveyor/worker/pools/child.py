@@ -328,7 +328,7 @@ class _Storer:
                     )
                     break
                 except BackendError as exc:
-                    log.error("cannot store outcomes (%s); retrying in %.0fs", exc, ERROR_BACKOFF)
+                    runner.outage.failed("storing outcomes", exc)
                     time.sleep(ERROR_BACKOFF)
         except BaseException:
             self._report(claims)  # the records at least: the parent renews and settles them
