@@ -43,7 +43,7 @@ def test_an_unreachable_backend_is_one_account_not_a_flood(
     # One account per process (the worker and each of its two children), whichever
     # call failed first; before, every loop logged each failure (over 20 lines here).
     assert 1 <= len(errors) <= 3, log
-    assert all("cannot reach the backend" in line for line in errors), log
+    assert all("backend calls fail" in line for line in errors), log
     assert "CONVEYOR_BACKEND" in errors[0]
 
     server, _, _ = start_redis_server(port)
@@ -61,22 +61,43 @@ def test_an_outage_reminds_and_ends(caplog: pytest.LogCaptureFixture) -> None:
     outage = Outage(log, remind=0.2)
     error = ConnectionError("refused")
     with caplog.at_level(logging.DEBUG, "test.outage"):
-        outage.over()  # nothing was wrong: nothing to say
+        outage.over("a claim")  # nothing was wrong: nothing to say
         outage.failed("a heartbeat", error, "leases run out")
         for _ in range(5):
             outage.failed("a claim", error)
         time.sleep(0.25)
         outage.failed("a claim", error)
-        outage.over()
-        outage.over()
+        outage.over("a claim")  # the heartbeat has not answered yet: still on
+        outage.over("a heartbeat")
+        outage.over("a heartbeat")
     said = [(r.levelname, r.getMessage()) for r in caplog.records]
     levels = [level for level, _ in said]
     assert levels == ["ERROR"] + ["DEBUG"] * 5 + ["ERROR", "WARNING"]
     assert "a heartbeat failed (refused)" in said[0][1]
     assert "leases run out" in said[0][1]
     assert "7 failed calls" in said[6][1]
+    assert "still failing: a claim, a heartbeat" in said[6][1]
     assert "a claim: refused" in said[6][1]
     assert said[7][1].startswith("the backend answers again, after 0s and 7 failed calls")
+
+
+def test_a_fault_of_one_loop_is_one_account_while_the_others_succeed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Pruning refused by the server every second while claims and heartbeats succeed:
+    # with one switch for all loops, each retry was an ERROR and an "answers again".
+    log = logging.getLogger("test.outage")
+    outage = Outage(log, remind=60)
+    with caplog.at_level(logging.INFO, "test.outage"):
+        for _ in range(5):
+            outage.failed("pruning", ValueError("permission denied for table jobs"))
+            outage.over("a claim")
+            outage.over("a heartbeat")
+        outage.over("pruning")
+    said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert [level for level, _ in said] == ["ERROR", "WARNING"]
+    assert said[0][1].startswith("backend calls fail: pruning failed (permission denied")
+    assert said[1][1].startswith("the backend answers again")
 
 
 def test_what_a_failure_means_is_said_even_when_another_call_failed_first(
@@ -131,6 +152,6 @@ def test_outcomes_that_cannot_be_stored_are_part_of_the_one_account(
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     # One account: its first line, and the line saying when the held job's lease runs out.
     assert len(errors) == 2, errors
-    assert errors[0].startswith("cannot reach the backend: storing outcomes failed")
+    assert errors[0].startswith("backend calls fail: storing outcomes failed")
     assert "a heartbeat failed too" in errors[1]
     assert any("answers again" in r.getMessage() for r in caplog.records)

@@ -10,7 +10,11 @@ ERROR level (each failure still goes to the debug log) but for a reminder every
 
 Retries are unchanged: every loop keeps its own pace (``ERROR_BACKOFF``), so a backend
 that comes back is used within a second. One ``Outage`` serves one process: a pool
-child has its own, so an outage appears once per process.
+child has its own, so an outage appears once per process. It is on while any loop's
+calls fail, and over once each loop that failed has succeeded again: a fault that hits
+one loop only (a pruning statement the server refuses, a watch that cannot open) is
+one account with reminders, not an ERROR and an "answers again" for every retry while
+the other loops succeed.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ class Outage:
         self._since: float | None = None  # monotonic time of the first failure
         self._next = 0.0  # when the next reminder is due
         self._failures = 0
+        self._failing: set[str] = set()  # the loops whose last call failed
         self._meant = False  # whether this outage's log said what a failure means (leases)
 
     @property
@@ -37,12 +42,14 @@ class Outage:
         return self._since is not None
 
     def failed(self, what: str, exc: BaseException, meanwhile: str = "") -> None:
-        """``what`` (a heartbeat, a claim, ...) failed on ``exc``; ``meanwhile``: what that
-        failure means if it goes on (leases running out), said with the first line, or on a
-        line of its own if another call failed first."""
+        """``what`` (a heartbeat, a claim, ...: one loop's calls, named as ``over`` names
+        them) failed on ``exc``; ``meanwhile``: what that failure means if it goes on
+        (leases running out), said with the first line, or on a line of its own if another
+        call failed first."""
         now = time.monotonic()
         with self._lock:
             self._failures += 1
+            self._failing.add(what)
             if self._since is None:
                 self._since, self._next, self._failures = now, now + self.remind, 1
                 self._meant = bool(meanwhile)
@@ -59,29 +66,33 @@ class Outage:
             else:
                 self.log.debug("%s failed (%s)", what, exc)
                 return
-            failures, since = self._failures, self._since
+            failures, since, failing = self._failures, self._since, sorted(self._failing)
         if said == "first":
             self.log.error(
-                "cannot reach the backend: %s failed (%s). Retrying every second%s; "
-                "check that the server runs and that CONVEYOR_BACKEND (or App(backend=...)) "
-                "names it. Further failures go to the debug log, with a reminder every %.0fs.",
+                "backend calls fail: %s failed (%s). Retrying every second%s; if the server "
+                "cannot be reached, check that it runs and that CONVEYOR_BACKEND (or "
+                "App(backend=...)) names it. Further failures go to the debug log, with a "
+                "reminder every %.0fs.",
                 what, exc, f"; {meanwhile}" if meanwhile else "", self.remind,
             )  # fmt: skip
         elif said == "meaning":
-            self.log.error("cannot reach the backend: %s failed too (%s); %s", what, exc, meanwhile)
+            self.log.error("backend calls fail: %s failed too (%s); %s", what, exc, meanwhile)
         else:
             self.log.error(
-                "the backend has not answered for %.0fs (%d failed calls; the last, %s: %s)",
-                now - since, failures, what, exc,
+                "backend calls have failed for %.0fs (%d failed calls; still failing: %s; the "
+                "last, %s: %s)",
+                now - since, failures, ", ".join(failing), what, exc,
             )  # fmt: skip
 
-    def over(self) -> None:
-        """A call just succeeded: if an outage was on, say it ended."""
+    def over(self, what: str) -> None:
+        """A call of ``what`` just succeeded: once every loop that failed has, say the
+        outage ended."""
         if self._since is None:  # the common case, without the lock
             return
         with self._lock:
-            if self._since is None:
-                return
+            self._failing.discard(what)
+            if self._since is None or self._failing:
+                return  # nothing was wrong, or another loop still fails
             lasted, failures, self._since = time.monotonic() - self._since, self._failures, None
         self.log.warning(
             "the backend answers again, after %.0fs and %d failed calls", lasted, failures

@@ -90,7 +90,7 @@ class Pruner:
             while not self._stopping.is_set():
                 try:
                     pause = self._step()
-                    self.outage.over()
+                    self.outage.over("pruning")
                 except BackendError as exc:
                     self.outage.failed("pruning", exc)
                     pause = ERROR_BACKOFF

@@ -312,7 +312,7 @@ class Worker:
             self.outage.failed("storing outcomes", exc)
             return
         if self._unacked or lost or self._orphans:  # a store answered (not an idle tick)
-            self.outage.over()
+            self.outage.over("storing outcomes")
         self._count_and_log(self._unacked, sum(r.counted for r in lost), records)
         if ended:
             self._count_and_log([o for o, _ in ended], 0, {o.job_id: r for o, r in ended})
@@ -471,7 +471,7 @@ class Worker:
             )
             self.outage.failed("a heartbeat", exc, meanwhile)
             return
-        self.outage.over()
+        self.outage.over("a heartbeat")
         for job_id in reply.terminate:
             log.warning("job %s was revoked with terminate; stopping it", job_id)
             self.pool.terminate(job_id)
@@ -512,10 +512,12 @@ class Worker:
     def _open_watch(self) -> RevocationWatch | None:
         """Opened before the first heartbeat, so no revoke falls between the two."""
         try:
-            return self.backend.watch_revocations()
+            watch = self.backend.watch_revocations()
         except BackendError as exc:
-            self.outage.failed("opening the revocation watch", exc)
+            self.outage.failed("the revocation watch", exc)
             return None
+        self.outage.over("the revocation watch")
+        return watch
 
     def _watch(self, watch: RevocationWatch | None) -> None:
         """The revocation watch thread: wake the main loop when the backend says a
@@ -530,7 +532,7 @@ class Worker:
                     self._revoked = True
                     self.results.put(_WAKE)
             except BackendError as exc:
-                self.outage.failed("the revocation watch (heartbeats still bring revocations)", exc)
+                self.outage.failed("the revocation watch", exc)
                 if watch is not None:
                     watch.close()
                 watch = None
@@ -559,6 +561,8 @@ class Worker:
                 self._after_rescue(rescued)
         except BackendError as exc:
             self.outage.failed("the rescue of expired leases", exc)
+            return
+        self.outage.over("the rescue of expired leases")
 
     # -- claiming (consumer thread) -------------------------------------------------------
 
@@ -574,7 +578,7 @@ class Worker:
                 jobs = self.backend.wait_and_claim(
                     self.queues, self.id, free, self.app.conf.lease_seconds, wait
                 )
-                self.outage.over()
+                self.outage.over("a claim")
                 if jobs:
                     self._dispatch(jobs)
                     wait = 0.0

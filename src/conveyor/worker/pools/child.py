@@ -326,6 +326,7 @@ class _Storer:
                     refused, claimed = settle_and_claim(
                         runner.app, runner.backend, held, outcomes, claim
                     )
+                    runner.outage.over("storing outcomes")
                     break
                 except BackendError as exc:
                     runner.outage.failed("storing outcomes", exc)
@@ -415,7 +416,7 @@ class _Runner:
                     jobs = self.backend.wait_and_claim(
                         self.queues, self.conf.worker_id, self.batch_size(), lease_seconds, wait
                     )
-                self.outage.over()
+                self.outage.over("a claim")
                 if not jobs:
                     idle = self._idle_wait()
                     if idle is None:
