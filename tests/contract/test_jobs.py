@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -167,6 +168,12 @@ def test_expired_job_is_revoked_at_claim_not_run(backend: Backend, clock: FakeCl
     assert record.state is State.REVOKED
     assert record.error is not None
     assert record.error["type"] == "Expired"
+    # the time people read, not a POSIX number (a new user saw "expired at 1796160026.177")
+    when = datetime.fromtimestamp(stale.expires_at or 0, UTC).isoformat(timespec="milliseconds")
+    assert (
+        f"expired at {when.replace('+00:00', 'Z')} before a worker started it"
+        in record.error["message"]
+    )
 
 
 def test_batches_are_claimed_once_each(backend: Backend) -> None:

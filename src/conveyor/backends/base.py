@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import BackendError, ConfigurationError, InvalidTransition, JobNotFound, LeaseLost
@@ -98,9 +99,11 @@ def interrupted_error() -> dict[str, Any]:
 
 
 def expired_error(expires_at: float) -> dict[str, Any]:
+    when = datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="milliseconds")
     return {
         "type": "Expired",
-        "message": f"the job expired at {expires_at:.3f} before a worker started it",
+        "message": f"the job expired at {when.replace('+00:00', 'Z')} before a worker started "
+        "it, so it never ran (its expires came before a worker was free, or before its eta)",
     }
 
 
