@@ -79,3 +79,24 @@ def test_changes_are_audited_and_queue_changes_streamed(web_app: App, client: Cl
     assert [(e["actor"], e["outcome"]) for e in json.loads(cli_run.stdout)] == [
         ("test-read", "forbidden"), ("test-operate", "ok"), ("test-operate", "ok"), ("test-operate", "ok")
     ]  # fmt: skip
+
+
+def test_a_submit_refused_for_the_role_is_audited(web_app: App, client: Client) -> None:
+    """A submit is recorded on the job it stores; one refused for the token's role stores
+    no job, and was recorded nowhere (a new user's read token: 403, no trace)."""
+
+    async def scenario() -> None:
+        async with client(role="read") as reader:
+            one = await reader.post("/api/jobs", json={"task": "web.add", "args": [1, 2]})
+            batch = await reader.post(
+                "/api/jobs/batch", json={"jobs": [{"task": "web.add", "args": [1, 1]}]}
+            )
+            assert (one.status_code, batch.status_code) == (403, 403)
+            entries = (await reader.get("/api/audit")).json()["entries"]
+            assert [(e["actor"], e["action"], e["outcome"]) for e in entries] == [
+                ("test-read", "POST /jobs/batch", "forbidden"),
+                ("test-read", "POST /jobs", "forbidden"),
+            ]
+
+    run(scenario())
+    assert sum(web_app.backend.counts().values()) == 0

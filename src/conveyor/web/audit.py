@@ -4,7 +4,8 @@ who made it (the token's name and id), what (method and route), to what (the job
 queue or schedule), when, and how it ended (``ok`` or the error code answered).
 
 Job submissions are the exception: who submitted a job is stamped on the job itself
-(its ``submitted_by`` header), in the write that stores it, so a submit costs one write.
+(its ``submitted_by`` header), in the write that stores it, so a submit costs one write;
+a submit refused for the token's role stores no job, so that refusal is audited here.
 """
 
 from __future__ import annotations

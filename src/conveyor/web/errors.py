@@ -219,7 +219,10 @@ class ApiRoute(APIRoute):
                 response = await handler(Request(request.scope, _limited(request.receive)))
             except Exception as exc:
                 response = as_response(exc, *documented_at(request), request)
-            if audited and request.method not in ("GET", "HEAD"):
+            # A route recorded on the job itself (a submit) leaves no job when it is
+            # refused for the token's role: that refusal is audited like any other.
+            refused = response.status_code == 403
+            if (audited or refused) and request.method not in ("GET", "HEAD"):
                 await audit.record(request, response, route)
             return response
 
