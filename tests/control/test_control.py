@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,10 @@ def test_a_job_waiting_to_retry_has_no_wait_time_yet(tasks: App, clock: FakeCloc
     data = control.describe_job(tasks, job.id)
     assert data["state"] == "RETRY"
     assert data["timings"]["waited"] is None  # run_at names the next attempt, not the last
+    due = datetime.fromtimestamp(clock.now + 60, UTC).isoformat(timespec="seconds")
+    assert data["retry_note"].endswith(
+        f"is due at {due.replace('+00:00', 'Z')}"
+    )  # not just "is due"
 
 
 def test_a_redelivered_jobs_wait_starts_when_its_lost_delivery_was_found(

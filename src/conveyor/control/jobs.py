@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..backends.common import retries_used
@@ -180,7 +181,11 @@ def retry_note(record: JobRecord) -> str | None:
     of ``self.retry()``); any other exception fails the job at once (Celery's rule)."""
     retries = retries_used(record.attempts)
     if record.state is State.RETRY:
-        return f"retry {retries} of at most {record.max_retries} (max_retries) is due"
+        when = datetime.fromtimestamp(record.run_at, UTC).isoformat(timespec="seconds")
+        return (
+            f"retry {retries} of at most {record.max_retries} (max_retries) is due at "
+            f"{when.replace('+00:00', 'Z')}"
+        )
     if record.state is not State.FAILURE:
         return None
     error = record.error or {}
