@@ -614,3 +614,46 @@ def test_a_terminate_from_the_job_page_is_audited_as_a_terminate(app: App) -> No
     assert "POST /ui/jobs/{job_id}/cancel (terminate)" in trail
     (entry,) = app.backend.audit(limit=5, target=job.id)
     assert entry.detail == {"params": {"job_id": job.id}, "did": "terminate"}
+
+
+def test_the_dashboard_works_mounted_under_a_path_of_a_service(app: App) -> None:
+    """A FastAPI user mounted ``create_api(app)`` at /ops: the pages redirected to /ui/,
+    loaded their CSS from /ui/static and posted the login to /ui/login, all 404s."""
+    from fastapi import FastAPI
+
+    secret = token(app, "operate")
+    service = FastAPI()
+    service.mount("/ops", create_api(app, auth="required"))
+
+    async def main() -> None:
+        transport = httpx.ASGITransport(app=service)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
+            assert (await c.get("/ops/")).headers["location"] == "/ops/ui/"
+            first = await c.get("/ops/ui/jobs")
+            assert first.headers["location"] == "/ops/ui/login?next=%2Fops%2Fui%2Fjobs"
+            form = await c.get("/ops/ui/login")
+            assert form.status_code == 200
+            assert 'href="/ops/ui/static/dashboard.css"' in form.text
+            assert 'action="/ops/ui/login"' in form.text
+            assert (await c.get("/ops/ui/static/dashboard.css")).status_code == 200
+            r = await c.post("/ops/ui/login", data={"token": secret, "next": "/ops/ui/queues"})
+            assert r.headers["location"] == "/ops/ui/queues"
+            assert "path=/ops/ui" in r.headers["set-cookie"].lower()
+            page = await c.get("/ops/ui/queues")
+            assert page.status_code == 200
+            assert 'href="/ops/ui/jobs"' in page.text
+            assert 'aria-current="page"' in page.text  # the menu knows where it is
+            assert 'action="/ops/ui/logout"' in page.text
+            csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+            paused = await c.post("/ops/ui/queues/media/pause", data={"csrf": csrf},
+                                  headers={"referer": "http://localhost/ops/ui/queues"})  # fmt: skip
+            assert paused.headers["location"] == "/ops/ui/queues"
+            assert "media" in app.backend.paused_queues()
+            missing = await c.get("/ops/ui/nope")
+            assert missing.status_code == 404
+            assert 'href="/ops/ui/static/dashboard.css"' in missing.text  # a page, styled
+            out = await c.post("/ops/ui/logout")
+            assert out.headers["location"] == "/ops/ui/login"
+
+    asyncio.run(main())
+    app.aio.close()

@@ -22,6 +22,7 @@ from ..context import Api, Section
 from ..errors import ApiError, as_response, handle
 from ..routes import events
 from . import pages
+from .pages import base
 from .session import LoginRequired, Viewer, viewer
 
 if TYPE_CHECKING:
@@ -38,7 +39,10 @@ def mount(service: FastAPI, app: App, auth: AuthMode, prefix: str = "/ui") -> No
             return await app.aio.call(viewer, app, auth, request)
         except LoginRequired:
             raise ApiError(
-                401, "unauthorized", "no dashboard session", f"log in at {prefix}/login"
+                401,
+                "unauthorized",
+                "no dashboard session",
+                f"log in at {base(request, prefix)}/login",
             ) from None
 
     service.mount(f"{prefix}/static", StaticFiles(directory=STATIC), name="dashboard-static")
@@ -50,8 +54,8 @@ def mount(service: FastAPI, app: App, auth: AuthMode, prefix: str = "/ui") -> No
     service.include_router(pages.routes(app, auth, prefix), prefix=prefix)
 
     @service.get("/", include_in_schema=False)
-    async def home() -> RedirectResponse:
-        return RedirectResponse(f"{prefix}/")
+    async def home(request: Request) -> RedirectResponse:
+        return RedirectResponse(f"{base(request, prefix)}/")
 
 
 def handler(prefix: str) -> Callable[[Request, Exception], Awaitable[Response]]:
@@ -60,13 +64,13 @@ def handler(prefix: str) -> Callable[[Request, Exception], Awaitable[Response]]:
     event stream, static files and the API keep the API's JSON shape."""
 
     async def answer(request: Request, exc: Exception) -> Response:
-        path = request.url.path
-        if path.startswith(f"{prefix}/") and not path.startswith(
-            (f"{prefix}/events", f"{prefix}/static/")
+        path, here = request.url.path, base(request, prefix)
+        if path.startswith(f"{here}/") and not path.startswith(
+            (f"{here}/events", f"{here}/static/")
         ):
             response = as_response(exc)  # the status and message the API gives
             message = orjson.loads(response.body)["error"]["message"]
-            return pages.error_page(request, prefix, response.status_code, message)
+            return pages.error_page(request, here, response.status_code, message)
         return await handle(request, exc)
 
     return answer

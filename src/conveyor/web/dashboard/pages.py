@@ -53,6 +53,13 @@ HEADERS = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestor
 TICK = 5
 
 
+def base(request: Request, prefix: str) -> str:
+    """Where the dashboard is, as this request reached it: ``prefix`` under the path the
+    app is mounted at (``root_path``: ``service.mount("/ops", create_api(app))``), so
+    every link, redirect and cookie works mounted or not."""
+    return str(request.scope.get("root_path", "")).rstrip("/") + prefix
+
+
 @functools.cache
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=TEMPLATES)
@@ -134,20 +141,22 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
     ) -> Response:
         flash = unquote(request.cookies.get(FLASH, "")) or None
         typed = dict(parse_qsl(unquote(request.cookies.get(TYPED, ""))))
-        context = {"me": me, "prefix": prefix, "flash": flash, "operate": me.can("operate"),
+        context = {"me": me, "prefix": base(request, prefix), "flash": flash, "operate": me.can("operate"),
                    "admin": me.can("admin"), "path": request.url.path, "typed": typed,
                    "command": app.command, **data}  # fmt: skip
         response = templates.TemplateResponse(request, name, context, status_code=status)
         response.headers.update(HEADERS)
         if flash:
-            response.delete_cookie(FLASH, path=prefix)
+            response.delete_cookie(FLASH, path=base(request, prefix))
         if TYPED in request.cookies:
-            response.delete_cookie(TYPED, path=prefix)
+            response.delete_cookie(TYPED, path=base(request, prefix))
         return response
 
     def _to_login(request: Request) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"{prefix}/login?{urlencode({'next': target})}", status_code=303)
+        return RedirectResponse(
+            f"{base(request, prefix)}/login?{urlencode({'next': target})}", status_code=303
+        )
 
     async def act(
         request: Request,
@@ -167,16 +176,21 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         try:
             me = await who(request)
         except LoginRequired:
-            return error_page(request, prefix, 401, "your session ended: log in again")
+            return error_page(
+                request, base(request, prefix), 401, "your session ended: log in again"
+            )
         if not valid_form(request, me, csrf):
             return error_page(
-                request, prefix, 403, "refused: this form did not come from this dashboard (CSRF)"
+                request,
+                base(request, prefix),
+                403,
+                "refused: this form did not come from this dashboard (CSRF)",
             )
         if not me.can(needed):
             await _audit(request, me, "forbidden", 403)
             return error_page(
                 request,
-                prefix,
+                base(request, prefix),
                 403,
                 f"refused: the {me.role} role cannot do this; it needs the {needed} role",
             )
@@ -193,10 +207,10 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         response = RedirectResponse(_back(request, back), status_code=303)
         # quoted: a cookie holds ASCII only, and messages quote names in any script
         secure = request.url.scheme == "https"  # as the session cookie
-        response.set_cookie(FLASH, quote(message[:300]), path=prefix, httponly=True,
+        response.set_cookie(FLASH, quote(message[:300]), path=base(request, prefix), httponly=True,
                             samesite="strict", secure=secure)  # fmt: skip
         if typed and outcome != "ok":
-            response.set_cookie(TYPED, quote(urlencode(typed)), path=prefix, httponly=True,
+            response.set_cookie(TYPED, quote(urlencode(typed)), path=base(request, prefix), httponly=True,
                                 samesite="strict", secure=secure)  # fmt: skip
         return response
 
@@ -226,7 +240,7 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
             request,
             "login.html",
             {
-                "prefix": prefix,
+                "prefix": base(request, prefix),
                 "next": next,
                 "error": None,
                 "me": None,
@@ -245,20 +259,24 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         if found is None:
             return templates.TemplateResponse(
                 request, "login.html",
-                {"prefix": prefix, "next": next, "me": None, "path": "", "command": app.command,
+                {"prefix": base(request, prefix), "next": next, "me": None, "path": "", "command": app.command,
                  "error": "That token is not valid (unknown, revoked or mistyped)."},
                 status_code=401,
             )  # fmt: skip
-        target = next if next.startswith(prefix + "/") and "//" not in next else f"{prefix}/"
+        target = (
+            next
+            if next.startswith(base(request, prefix) + "/") and "//" not in next
+            else f"{base(request, prefix)}/"
+        )
         response = RedirectResponse(target, status_code=303)
-        response.set_cookie(COOKIE, token.strip(), path=prefix, httponly=True, samesite="strict",
+        response.set_cookie(COOKIE, token.strip(), path=base(request, prefix), httponly=True, samesite="strict",
                             secure=request.url.scheme == "https")  # fmt: skip
         return response
 
     @r.post("/logout")
-    async def logout() -> Response:
-        response = RedirectResponse(f"{prefix}/login", status_code=303)
-        response.delete_cookie(COOKIE, path=prefix)
+    async def logout(request: Request) -> Response:
+        response = RedirectResponse(f"{base(request, prefix)}/login", status_code=303)
+        response.delete_cookie(COOKIE, path=base(request, prefix))
         return response
 
     # -- pages -----------------------------------------------------------------------------
@@ -266,7 +284,7 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
     @r.get("/")
     async def overview(request: Request) -> Response:
         return await page(request, "overview.html", lambda: views.overview_page(app),
-                          live=f"{prefix}/events", tick=TICK)  # fmt: skip
+                          live=f"{base(request, prefix)}/events", tick=TICK)  # fmt: skip
 
     @r.get("/jobs")
     async def jobs(
@@ -305,23 +323,23 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
                 "paged": bool(cursor),
             }
 
-        return await page(request, "jobs.html", read, live=f"{prefix}/events")
+        return await page(request, "jobs.html", read, live=f"{base(request, prefix)}/events")
 
     @r.get("/jobs/{job_id}")
     async def job(request: Request, job_id: str, cancelled: str = "") -> Response:
         # any value: a page is never refused for how its query was spelled
         return await page(request, "job.html", lambda: views.job_page(app, job_id, cancelled=bool(cancelled)),
-                          live=f"{prefix}/events?{urlencode({'job': job_id})}")  # fmt: skip
+                          live=f"{base(request, prefix)}/events?{urlencode({'job': job_id})}")  # fmt: skip
 
     @r.get("/queues")
     async def queues(request: Request) -> Response:
         return await page(request, "queues.html", lambda: views.queues_page(app),
-                          live=f"{prefix}/events", tick=TICK)  # fmt: skip
+                          live=f"{base(request, prefix)}/events", tick=TICK)  # fmt: skip
 
     @r.get("/workers")
     async def workers(request: Request) -> Response:
         return await page(request, "workers.html", lambda: views.workers_page(app),
-                          live=f"{prefix}/events", tick=TICK // 2)  # fmt: skip
+                          live=f"{base(request, prefix)}/events", tick=TICK // 2)  # fmt: skip
 
     @r.get("/schedules")
     async def schedules(request: Request) -> Response:
@@ -330,13 +348,15 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
     @r.get("/workflows")
     async def workflows(request: Request, id: str = "") -> Response:
         if id:
-            return RedirectResponse(f"{prefix}/workflows/{id.strip()}", status_code=303)
+            return RedirectResponse(
+                f"{base(request, prefix)}/workflows/{id.strip()}", status_code=303
+            )
         return await page(request, "workflows.html", lambda: views.workflows_page(app))
 
     @r.get("/workflows/{workflow_id}")
     async def workflow(request: Request, workflow_id: str) -> Response:
         return await page(request, "workflow.html", lambda: views.workflow_page(app, workflow_id),
-                          live=f"{prefix}/events")  # fmt: skip
+                          live=f"{base(request, prefix)}/events")  # fmt: skip
 
     @r.get("/audit")
     async def audit(
@@ -365,7 +385,7 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
             ).message
 
         did(request, "terminate" if terminate else "cancel")
-        here = f"{prefix}/jobs/{quote(job_id, safe='')}"
+        here = f"{base(request, prefix)}/jobs/{quote(job_id, safe='')}"
         return await act(request, csrf, "operate", do, here, shown=f"{here}?cancelled=1")
 
     @r.post("/jobs/{job_id}/retry")
@@ -373,7 +393,7 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         def do() -> str:
             return f"job {retry_job(app, job_id).id} queued again"
 
-        return await act(request, csrf, "operate", do, f"{prefix}/jobs/{job_id}")
+        return await act(request, csrf, "operate", do, f"{base(request, prefix)}/jobs/{job_id}")
 
     @r.post("/jobs")
     async def bulk(
@@ -397,7 +417,7 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
             verb = "cancelled" if action == "cancel" else "queued again"
             return f"{done} of {len(ids or [])} selected jobs {verb}"
 
-        return await act(request, csrf, "operate", do, f"{prefix}/jobs")
+        return await act(request, csrf, "operate", do, f"{base(request, prefix)}/jobs")
 
     @r.post("/queues/{name}/{verb}")
     async def queue_action(request: Request, name: str, verb: str, csrf: Csrf = None) -> Response:
@@ -413,7 +433,7 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
                 return f"queue {name}: {purge_queue(app, name)} waiting jobs revoked"
             raise ConveyorError(f"unknown queue action {verb!r}")
 
-        return await act(request, csrf, "operate", do, f"{prefix}/queues")
+        return await act(request, csrf, "operate", do, f"{base(request, prefix)}/queues")
 
     @r.post("/schedules/{name}/{verb}")
     async def schedule_action(
@@ -441,7 +461,12 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
 
         typed = {"form": f"schedule-edit-{name}", "cron": cron, "every": every}
         return await act(
-            request, csrf, "admin", do, f"{prefix}/schedules", typed if verb == "edit" else None
+            request,
+            csrf,
+            "admin",
+            do,
+            f"{base(request, prefix)}/schedules",
+            typed if verb == "edit" else None,
         )
 
     return r
