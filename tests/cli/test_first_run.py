@@ -314,3 +314,12 @@ def test_doctor_on_an_unsupported_url_says_to_fix_it_not_that_a_server_is_down()
     assert "the backend at mysql://db.example/app cannot be used: unknown backend URL" in said
     assert "cannot be reached" not in said
     assert "that the server runs" not in said
+
+
+def test_inspect_job_says_why_a_pending_job_waits(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'waits.db'}"
+    producer = App("p", backend=url)
+    job = producer.send_task("t.add", (1, 2), queue="nobody")
+    producer.backend.close()
+    said = " ".join(run_cli(cli_env(url), "inspect", "job", job.id).stdout.split())
+    assert "waiting: no live worker consumes queue 'nobody'; start a worker for it" in said

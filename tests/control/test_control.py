@@ -117,6 +117,23 @@ def test_a_redelivered_jobs_wait_starts_when_its_lost_delivery_was_found(
     assert data["timings"] == {"waited": 4, "ran": 1}
 
 
+def test_a_waiting_job_says_why_when_its_queue_is_paused_or_unconsumed(tasks: App) -> None:
+    """A PENDING job in a paused queue showed only "PENDING ... waited -" on its page and
+    in ``inspect job``; only doctor and the overview said why."""
+    job = tasks.send_task("media.convert", ("/a.mov",))
+    note = control.describe_job(tasks, job.id)["waiting_note"]
+    assert note.startswith("waiting: no live worker consumes queue 'media'; start a worker")
+    register(tasks, "w1", ["media"])
+    assert control.describe_job(tasks, job.id)["waiting_note"] is None  # it will run
+    control.pause_queue(tasks, "media")
+    note = control.describe_job(tasks, job.id)["waiting_note"]
+    assert note.startswith("waiting: queue 'media' is paused; resume it when ready: ")
+    assert "resume media" in note
+    control.resume_queue(tasks, "media")
+    tasks.backend.claim(["media"], "w1-id", 1, 30)
+    assert control.describe_job(tasks, job.id)["waiting_note"] is None  # running: no note
+
+
 def test_cancel_and_retry_one_and_in_bulk(tasks: App, clock: FakeClock) -> None:
     media = [tasks.send_task("media.convert", (str(i),)) for i in range(3)]
     ping = tasks.send_task("devices.ping", ("x",))

@@ -201,6 +201,8 @@ def _print_outcome(data: dict[str, Any]) -> None:
         out.print(data["revoke_note"], markup=False)
     if data.get("retry_note"):
         out.print(data["retry_note"], markup=False)
+    if data.get("waiting_note"):
+        out.print(data["waiting_note"], markup=False)
     if data["error"]:
         out.print(f"[red]{data['error'].get('type')}: {data['error'].get('message')}[/]")
         if data["error"].get("traceback"):

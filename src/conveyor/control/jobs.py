@@ -13,6 +13,7 @@ from ..records import JobQuery, JobRecord, Revocation
 from ..revocation import revoke_note, revoke_status
 from ..serialization import decode_payload
 from ..states import State
+from .queues import consumers_of, live_workers, resume_hint, start_a_worker
 from .util import age
 
 if TYPE_CHECKING:
@@ -86,9 +87,28 @@ def describe_job(app: App, job_id: str, *, revoked: bool = False) -> dict[str, A
     workers = ran_on(record)
     found = app.backend.worker_directory(workers) if workers else {}
     described = describe_record(record, {w.id: w.name for w in found.values()})
+    described["waiting_note"] = waiting_note(app, record)
     if revoked:
         described["revoke_status"] = revoke_status(record)
     return described
+
+
+def waiting_note(app: App, record: JobRecord) -> str | None:
+    """Why a PENDING job is not running, when it is something to act on: its queue is
+    paused, or no live worker consumes it (doctor's checks, for this one job; shown on its
+    page and by ``inspect job``, not in the API's status read, which stays one read)."""
+    if record.state is not State.PENDING:
+        return None
+    if record.queue in app.backend.paused_queues():
+        return (
+            f"waiting: queue {record.queue!r} is paused; {resume_hint(record.queue, app.command)}"
+        )
+    if not consumers_of(record.queue, live_workers(app)):
+        return (
+            f"waiting: no live worker consumes queue {record.queue!r}; "
+            f"{start_a_worker(record.queue, app.command)}"
+        )
+    return None
 
 
 def ran_on(record: JobRecord) -> list[str]:
