@@ -26,7 +26,7 @@ from conveyor.records import Lease, WorkerInfo
 
 from ..services import postgres_base_url, redis_base_url
 from ..worker.conftest import ledger_lines, wait_until
-from .conftest import cli_env, run_cli
+from .conftest import ROOT, cli_env, run_cli
 
 DEMO_APP = "conveyor.demo.tasks:app"
 
@@ -280,31 +280,28 @@ def test_doctor_names_the_store_it_read_in_full(tmp_path: Path) -> None:
 
 
 def test_the_worker_banner_names_the_store_and_who_fires_the_schedules(tmp_path: Path) -> None:
-    """A periodic task under a plain worker never ran, and nothing said why."""
-    from conveyor.cli.worker import banner
-    from conveyor.worker import Worker
+    """A periodic task under a plain worker never ran, and nothing said why; and the
+    banner gave a relative SQLite path, which another directory reads as another file."""
 
-    app = App("sched", backend="sqlite:///./relative.db")
+    def banner(*extra: str) -> str:
+        env = {k: v for k, v in os.environ.items() if k != "CONVEYOR_APP"}
+        env |= {"CONVEYOR_BACKEND": "sqlite:///./relative.db", "PYTHONPATH": str(ROOT),
+                "TICK_LEDGER": str(tmp_path / "ticks"), "COLUMNS": "300"}  # fmt: skip
+        ran = subprocess.run([sys.executable, "-m", "conveyor", "-A", "tests.apps.sched:app", "worker",
+                              "--burst", *extra], cwd=tmp_path, env=env, capture_output=True,
+                             text=True, timeout=60)  # fmt: skip
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        return ran.stdout + ran.stderr
 
-    @app.periodic(every=10, name="sched.tick")
-    def tick() -> None: ...
-
-    cwd = Path.cwd()
-    try:
-        os.chdir(tmp_path)
-        worker = Worker(app, concurrency=1, pool="thread")
-        plain, beat = banner(worker), banner(worker, beat=True)
-    finally:
-        os.chdir(cwd)
-        app.backend.close()
+    plain = banner()
     assert f"backend      sqlite:///{tmp_path / 'relative.db'}" in plain
     (line,) = [x for x in plain.splitlines() if x.lstrip().startswith("schedules")]
-    assert f"{tick.name}: not fired by a worker: run a scheduler" in line
+    assert "tick: not fired by a worker: run a scheduler" in line
     assert "add --beat" in line
-    assert f"{tick.name}: fired by this worker's scheduler (--beat)" in beat
-    assert "schedules" not in banner(
-        Worker(App("none", backend="memory://"), concurrency=1, pool="thread")
-    )
+    assert "tick: fired by this worker's scheduler (--beat)" in banner("--beat")
+    none = run_cli(cli_env(f"sqlite:///{tmp_path / 'other.db'}"), "worker", "--burst")
+    assert none.returncode == 0
+    assert "schedules" not in none.stdout  # an app that declares none: no line
 
 
 def test_doctor_on_an_unsupported_url_says_to_fix_it_not_that_a_server_is_down() -> None:
