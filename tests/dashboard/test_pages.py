@@ -535,6 +535,16 @@ def test_the_schedule_form_refuses_an_interval_that_is_not_a_finite_duration_in_
         await c.post("/ui/schedules/nightly/edit", data={"csrf": csrf, "every": "15m"})
         assert "now fires every 900 s" in (await c.get("/ui/schedules")).text
         assert app.schedules.get("nightly").schedule.every == 900
+        # what the form shows is what it takes back: 30 days was filled in as 2.592e+06,
+        # which the duration parser refuses, so Save without a change was refused
+        app.schedules.update("nightly", every=30 * 86400)
+        shown = (await c.get("/ui/schedules")).text
+        every = shown.split('name="every"')[1].split('value="')[1].split('"')[0]
+        assert every == "2592000"
+        await c.post("/ui/schedules/nightly/edit", data={"csrf": csrf, "every": every})
+        assert "error" not in (await c.get("/ui/schedules")).text.split("<main")[1][:400]
+        assert app.schedules.get("nightly").schedule.every == 30 * 86400
+        await c.post("/ui/schedules/nightly/edit", data={"csrf": csrf, "every": "900"})
         # as an earlier version stored it: the page says what is wrong, and the form fixes it
         spec = app.backend.schedules()["nightly"][0]
         app.backend.put_schedule("nightly", {**spec, "every": float("nan")})
@@ -649,6 +659,10 @@ def test_the_dashboard_works_mounted_under_a_path_of_a_service(app: App) -> None
                                   headers={"referer": "http://localhost/ops/ui/queues"})  # fmt: skip
             assert paused.headers["location"] == "/ops/ui/queues"
             assert "media" in app.backend.paused_queues()
+            # a page of the service beside the dashboard is not where a form returns
+            elsewhere = await c.post("/ops/ui/queues/media/resume", data={"csrf": csrf},
+                                     headers={"referer": "http://localhost/ops/api/docs"})  # fmt: skip
+            assert elsewhere.headers["location"] == "/ops/ui/queues"
             missing = await c.get("/ops/ui/nope")
             assert missing.status_code == 404
             assert 'href="/ops/ui/static/dashboard.css"' in missing.text  # a page, styled

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..backends.common import retries_used
+from ..backends.common import LEASE_EXPIRED_ENTRY, retries_used
 from ..errors import ConveyorError, SerializationError
 from ..records import JobQuery, JobRecord, Revocation
 from ..revocation import revoke_note, revoke_status
@@ -166,7 +166,7 @@ def describe_record(record: JobRecord, names: Mapping[str, str] | None = None) -
 
 #: The error type an attempt history records for a delivery whose worker stopped
 #: renewing its lease (written by each backend's rescue, with no message).
-LEASE_EXPIRED = "LeaseExpired"
+LEASE_EXPIRED = LEASE_EXPIRED_ENTRY["type"]
 #: The one for a delivery whose worker saw the process running it die (``abandon``).
 WORKER_LOST = "WorkerLost"
 
@@ -217,7 +217,7 @@ def retry_note(record: JobRecord) -> str | None:
         return "not retried: a job stopped by its time limit is never retried"
     if error.get("type") == "SystemExit":
         return f"not retried: {error.get('message')}; a task should raise, not exit"
-    if error.get("type") == "WorkerLost":
+    if error.get("type") == WORKER_LOST:
         if record.headers.get("acks_late") is False:
             return "not run again: its task acknowledges on start (acks_late=False)"
         return (

@@ -36,6 +36,12 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
+def seconds_text(every: float | None) -> str:
+    """An interval as a form shows it for editing, in a form ``parse_duration`` reads back:
+    whole seconds without a fraction or an exponent ('%g' gave 2.592e+06 for 30 days)."""
+    return "" if every is None else str(int(every)) if every == int(every) else str(every)
+
+
 def age(seconds: float | None) -> str:
     """A short human age: 42s, 5m 3s, 2h 10m, 3d 4h."""
     if seconds is None:

@@ -339,7 +339,7 @@ class Worker:
             return []
         causes = {r.lease.job_id: r.reason for r in counted}
         touched = self.backend.abandon([r.lease for r in counted], causes)
-        records = self._after_rescue(touched, causes, also=list(causes))
+        records = self._after_rescue(touched, causes)  # the touched ones: all read below
         ended: list[tuple[Outcome, JobRecord]] = []
         for report in counted:
             job_id, record = report.lease.job_id, records.get(report.lease.job_id)
@@ -417,25 +417,20 @@ class Worker:
         return records
 
     def _after_rescue(
-        self,
-        job_ids: list[str],
-        reasons: Mapping[str, str] | None = None,
-        also: list[str] | None = None,
+        self, job_ids: list[str], reasons: Mapping[str, str] | None = None
     ) -> dict[str, JobRecord]:
         """Jobs the backend ended (worker lost, revoked while orphaned) start follow-ups
         too; every rescued delivery is told as ``JobLost`` (``reasons``: what this worker
-        saw of the deaths it reported). Returns the records read: those of ``job_ids``,
-        and of ``also``."""
-        if not job_ids and not also:
+        saw of the deaths it reported). Returns the records of ``job_ids``, as read."""
+        if not job_ids:
             return {}
-        records = self.backend.get_many(list(dict.fromkeys([*job_ids, *(also or [])])))
-        rescued = {job_id: records[job_id] for job_id in job_ids if job_id in records}
-        ended = [r for r in rescued.values() if r.state.finished and has_follow_ups(r)]
+        records = self.backend.get_many(job_ids)
+        ended = [r for r in records.values() if r.state.finished and has_follow_ups(r)]
         follow = [f for record in ended for f in follow_ups(self.app, record)]
         if follow:
             self.backend.enqueue(follow)
         if self.app.events.wants(JobLost) or self.app.events.wants(JobRevoked):
-            self.app.events.emit_all(lost_events(self.backend.now(), rescued, reasons or {}))
+            self.app.events.emit_all(lost_events(self.backend.now(), records, reasons or {}))
         return records
 
     def _count_and_log(

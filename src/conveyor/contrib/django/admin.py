@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
 from conveyor.control import jobs as control
-from conveyor.control.util import parse_duration
+from conveyor.control.util import parse_duration, seconds_text
 from conveyor.errors import ConveyorError, UnknownTask
 from conveyor.states import State
 
@@ -143,11 +143,6 @@ JSON_KINDS: dict[str, tuple[type, str]] = {
 def _json_kind(value: Any) -> str:
     names = {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}
     return names.get(type(value), "number")
-
-
-def _seconds(every: float | None) -> str:
-    """An interval as the form shows it: whole seconds without a fraction or an exponent."""
-    return "" if every is None else str(int(every)) if every == int(every) else str(every)
 
 
 class ScheduleForm(forms.Form):
@@ -279,7 +274,7 @@ class ScheduleAdmin(ConveyorAdmin):
                 return HttpResponseRedirect("../../")
             form = ScheduleForm(initial={
                 "name": schedule.name, "task": schedule.task, "cron": schedule.cron or "",
-                "every": _seconds(schedule.every), "tz": schedule.tz, "args": json.dumps(schedule.args),
+                "every": seconds_text(schedule.every), "tz": schedule.tz, "args": json.dumps(schedule.args),
                 "kwargs": json.dumps(schedule.kwargs), "queue": (schedule.options or {}).get("queue", ""),
             })  # fmt: skip
         return TemplateResponse(request, "conveyor/admin/schedule_form.html", self._context(

@@ -24,7 +24,7 @@ from ...control import (
     retry_job,
 )
 from ...control.jobs import MAX_PAGE
-from ...control.util import parse_duration
+from ...control.util import parse_duration, seconds_text
 from ...errors import ConveyorError, JobNotFound
 from ...records import AuditEntry
 from ..audit import action_of, did, error_code
@@ -66,6 +66,7 @@ def _templates() -> Jinja2Templates:
     templates.env.filters["when"] = views.when
     templates.env.filters["ago"] = views.ago
     templates.env.filters["short"] = views.short
+    templates.env.filters["seconds"] = seconds_text
     templates.env.globals["node_kind"] = views.node_kind
     return templates
 
@@ -98,12 +99,13 @@ def _timestamp(value: str | None) -> float | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
-def _back(request: Request, fallback: str) -> str:
-    """Where a form returns to: its page (the Referer, when it is ours), else ``fallback``."""
+def _back(request: Request, home: str, fallback: str) -> str:
+    """Where a form returns to: its page (the Referer, when it is a page of the dashboard
+    at ``home``, on this host), else ``fallback``."""
     referer = request.headers.get("referer")
     if referer:
         parts = urlsplit(referer)
-        if parts.netloc == request.headers.get("host") and parts.path.startswith(fallback[:4]):
+        if parts.netloc == request.headers.get("host") and parts.path.startswith(home + "/"):
             return parts.path + (f"?{parts.query}" if parts.query else "")
     return fallback
 
@@ -204,7 +206,7 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         await _audit(request, me, outcome, status)
         if shown is not None and outcome == "ok":
             return RedirectResponse(shown, status_code=303)
-        response = RedirectResponse(_back(request, back), status_code=303)
+        response = RedirectResponse(_back(request, base(request, prefix), back), status_code=303)
         # quoted: a cookie holds ASCII only, and messages quote names in any script
         secure = request.url.scheme == "https"  # as the session cookie
         response.set_cookie(FLASH, quote(message[:300]), path=base(request, prefix), httponly=True,
