@@ -64,6 +64,10 @@ def worker_id(app: App, name: str) -> str:
     )
 
 
+def seen_at(app: App, name: str) -> float:
+    return next(w.last_seen for w in app.backend.workers() if w.name == name)
+
+
 def freeze_between_writes(app: App, proc: subprocess.Popen[bytes]) -> None:
     """SIGSTOP ``proc``'s process group at a moment none of it holds SQLite's write lock.
     A process frozen inside a write transaction holds the file's lock, so no other
@@ -126,11 +130,38 @@ def test_a_job_running_many_times_its_lease_is_never_delivered_twice(
     workers = [spawn("-P", "thread", "-c", "1"), spawn("-P", "thread", "-c", "1")]
     job = producer.send_task("t.ledger", (str(ledger), 10 * WORKER_LEASE))  # app lease: 2 s
     wait_until(lambda: job.state is State.SUCCESS, 60, "the long job to finish")
-    assert [line[0] for line in ledger_lines(ledger)] == [
-        "start",
-        "end",
-    ]  # heartbeats kept the lease
+    logs = "\n".join(Path(p.log_path).read_text() for p in workers)  # type: ignore[attr-defined]
+    assert [line[0] for line in ledger_lines(ledger)] == ["start", "end"], logs  # renewed
     for proc in workers:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+
+
+@pytest.mark.parametrize("pool", ["thread", "process"])
+def test_workers_stalled_together_past_the_lease_do_not_run_a_job_twice(
+    producer: App, spawn: Spawn, tmp_path: Path, pool: str
+) -> None:
+    """A machine paused (or starved of CPU) stalls every worker on it at once; when it
+    runs again, the holder's lease has run out though it was never dead. The rescuer is
+    resumed first, so without a guard its rescue comes before the holder's heartbeat."""
+    ledger = tmp_path / "ledger.txt"
+    holder = spawn("-P", pool, "-c", "1")
+    job = producer.send_task("t.ledger", (str(ledger), 3 * WORKER_LEASE))
+    wait_until(lambda: ledger_lines(ledger), 20, "the job to start")
+    rescuer = spawn("-P", pool, "-c", "1")
+    worker_id(producer, "w1")
+    first = seen_at(producer, "w1")
+    wait_until(lambda: seen_at(producer, "w1") > first, 20, "the rescuer's main loop to beat")
+    freeze_between_writes(producer, holder)
+    freeze_between_writes(producer, rescuer)
+    time.sleep(WORKER_LEASE * 1.5)  # both frozen: the lease runs out
+    os.killpg(rescuer.pid, signal.SIGCONT)
+    os.killpg(holder.pid, signal.SIGCONT)
+    wait_until(lambda: job.state is State.SUCCESS, 30, "the job to finish")
+    logs = "\n".join(Path(p.log_path).read_text() for p in (holder, rescuer))  # type: ignore[attr-defined]
+    assert [line[0] for line in ledger_lines(ledger)] == ["start", "end"], logs
+    assert "stalled" in Path(rescuer.log_path).read_text()  # type: ignore[attr-defined]
+    for proc in (holder, rescuer):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
 

@@ -60,6 +60,7 @@ from .pools import (
 from .pools.child import MAX_BATCH
 from .pruning import Pruner
 from .settle import lost_events, settle
+from .stall import RESCUE_GRACE, StallWatch
 from .testhooks import ack_hold
 from .timing import ACK_WINDOW, BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
 
@@ -243,16 +244,16 @@ class Worker:
         now = time.monotonic()
         next_beat, next_rescue = now, now + random.uniform(0, self.app.conf.rescue_interval)
         drain_deadline: float | None = None
+        conf = self.app.conf  # a stall that can let a live holder's lease run out: half that
+        stall = StallWatch((conf.lease_seconds - conf.heartbeat_interval) / 2)
         while True:
-            self._handle(self._collect(min(next_beat, next_rescue) - time.monotonic()))
+            wait = min(next_beat, next_rescue) - time.monotonic()
+            reports = self._collect(wait)
+            stalled = stall.check(max(0.0, min(wait, 1.0)))
+            self._handle(reports)
             now = time.monotonic()
             self._answer_revocations()
-            if now >= next_beat:
-                self._beat()
-                next_beat = now + self.app.conf.heartbeat_interval
-            if now >= next_rescue:
-                self._rescue()
-                next_rescue = now + self.app.conf.rescue_interval
+            next_beat, next_rescue = self._tend(now, next_beat, next_rescue, stalled)
             if getattr(self.pool, "fatal", None):
                 log.error("the pool cannot run jobs: %s", self.pool.fatal)  # type: ignore[attr-defined]
                 self._stop_now()
@@ -270,6 +271,32 @@ class Worker:
             if self._stop_level >= 2 or now >= drain_deadline:
                 self._stop_now()
                 return 0
+
+    def _tend(
+        self, now: float, next_beat: float, next_rescue: float, stalled: float
+    ) -> tuple[float, float]:
+        """Heartbeat and rescue when due; returns when they are due next. After a stall
+        of ``stalled`` seconds: heartbeat at once (this worker's leases may have run
+        out), and hold the rescue back until live holders stalled with it have renewed
+        theirs (``stall.py``)."""
+        conf = self.app.conf
+        if stalled:
+            grace = RESCUE_GRACE * conf.heartbeat_interval
+            log.warning(
+                "this worker was stalled for %.1fs (its machine paused or starved of CPU, or "
+                "the clock stepped): heartbeat now; rescue of expired leases in %.1fs, after "
+                "live workers renew theirs",
+                stalled,
+                grace,
+            )
+            next_beat, next_rescue = now, max(next_rescue, now + grace)
+        if now >= next_beat:
+            self._beat()
+            next_beat = now + conf.heartbeat_interval
+        if now >= next_rescue:
+            self._rescue()
+            next_rescue = now + conf.rescue_interval
+        return next_beat, next_rescue
 
     def _collect(self, timeout: float) -> list[Report]:
         reports: list[Report] = []

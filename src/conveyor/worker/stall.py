@@ -1,0 +1,41 @@
+"""Noticing that this worker was stalled, so it does not rescue live workers' jobs.
+
+A rescue returns to their queues the jobs whose lease ran out, on the premise that their
+worker died. When the rescuing worker was itself stalled (the machine or VM paused, a
+laptop asleep, every process starved of CPU, the wall clock stepped forward), the
+workers that hold those leases were most likely stalled with it: they are alive and
+renew their leases at their next heartbeat, which comes a moment after they run again.
+Rescuing first would run their jobs twice. So the main loop checks ``StallWatch`` each
+turn; after a stall its heartbeat goes at once and its rescue waits for ``RESCUE_GRACE``
+heartbeat intervals.
+
+A stall is seen on either clock: the monotonic one (the process did not run) or the wall
+clock (it stepped). Limit: a stall of the store's machine alone, or of a clock only the
+store reads (Redis and PostgreSQL judge leases by their server's clock), is not seen
+here; a lease then runs out as it would for a worker that died.
+"""
+
+from __future__ import annotations
+
+import time
+
+#: After a stall, the rescue waits this many heartbeat intervals: the holders' beats,
+#: due at once when they run again, land first.
+RESCUE_GRACE = 2.0
+
+
+class StallWatch:
+    def __init__(self, tolerance: float) -> None:
+        #: Lateness beyond which a wake-up counts as a stall (seconds).
+        self.tolerance = tolerance
+        self._mono, self._wall = time.monotonic(), time.time()
+
+    def check(self, waited: float) -> float:
+        """Called once a turn of the loop, after a wait of up to ``waited`` seconds: how
+        much longer than that the turn took, by either clock, when more than
+        ``tolerance``; else 0. The whole turn counts, its backend calls included: a
+        process frozen in the middle of one is stalled as much as one frozen asleep."""
+        mono, wall = time.monotonic(), time.time()
+        late = max(mono - self._mono, wall - self._wall) - waited
+        self._mono, self._wall = mono, wall
+        return late if late > self.tolerance else 0.0
