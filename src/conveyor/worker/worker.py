@@ -332,7 +332,7 @@ class Worker:
             records = self._records_of(self._unacked)
             if self._unacked:
                 self._warn_refused(settle(self.app, self.backend, records, self._unacked))
-            ended = self._settle_lost(lost) if lost else []
+            ended, requeued = self._settle_lost(lost) if lost else ([], 0)
             for orphaned in self._orphans:  # last: what the child reported is settled above
                 self._release_orphans(orphaned.prefix)
         except BackendError as exc:  # retried in the next tick
@@ -340,20 +340,23 @@ class Worker:
             return
         if self._unacked or lost or self._orphans:  # a store answered (not an idle tick)
             self.outage.over("storing outcomes")
-        self._count_and_log(self._unacked, sum(r.counted for r in lost), records)
+        self._count_and_log(self._unacked, requeued, records)
         if ended:
             self._count_and_log([o for o, _ in ended], 0, {o.job_id: r for o, r in ended})
         self._unacked, self._unlost, self._orphans = [], [], []
         self._forget(done)
 
-    def _settle_lost(self, lost: list[Lost]) -> list[tuple[Outcome, JobRecord]]:
+    def _settle_lost(self, lost: list[Lost]) -> tuple[list[tuple[Outcome, JobRecord]], int]:
         """Settle the deliveries of a dead pool process and log what became of each.
 
         The job it was running is abandoned (requeued, or ended once ``max_lost_leases``
         processes died running it), its record saying what the worker saw. A job that had
         finished there, its outcome lost unstored, is released to run again: its attempt
-        is recorded, not counted (it did not cause the death). Returns, for the jobs the
-        abandon ended, their outcome as stored with its record (to count and log)."""
+        is recorded, not counted (it did not cause the death); once released it is done
+        with, so a failed abandon retried next tick neither releases nor warns again.
+        Returns, for the jobs the abandon ended, their outcome as stored with its record
+        (to count and log, once, as their end), and how many it returned to their queues
+        (the worker's LOST count)."""
         for reason in dict.fromkeys(r.reason for r in lost if not r.counted):
             again = [r.lease for r in lost if not r.counted and r.reason == reason]
             error = {"type": "OutcomeLost", "message": f"{reason}; it runs again (not counted "
@@ -361,13 +364,16 @@ class Worker:
             self.backend.release(again, error=error)
             for lease in again:
                 log.warning("job %s: %s", lease.job_id, error["message"])
+            lost[:] = [r for r in lost if r.counted or r.reason != reason]
+            self._forget(again)
         counted = [r for r in lost if r.counted]
         if not counted:
-            return []
+            return [], 0
         causes = {r.lease.job_id: r.reason for r in counted}
         touched = self.backend.abandon([r.lease for r in counted], causes)
         records = self._after_rescue(touched, causes)  # the touched ones: all read below
         ended: list[tuple[Outcome, JobRecord]] = []
+        requeued = 0
         for report in counted:
             job_id, record = report.lease.job_id, records.get(report.lease.job_id)
             if record is None or job_id not in touched:
@@ -380,7 +386,8 @@ class Worker:
             else:
                 log.error("job %s: %s; returned to its queue (lost delivery %d of at most %d)",
                           job_id, report.reason, record.lost_leases, self.backend.max_lost_leases)  # fmt: skip
-        return ended
+                requeued += 1
+        return ended, requeued
 
     def _release_orphans(self, prefix: str) -> None:
         """Release the jobs a dead process-pool child claimed without saying so (its
