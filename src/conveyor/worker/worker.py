@@ -60,7 +60,7 @@ from .pools import (
 from .pools.child import MAX_BATCH
 from .pruning import Pruner
 from .settle import lost_events, settle
-from .stall import RESCUE_GRACE, StallWatch
+from .stall import StallWatch
 from .testhooks import ack_hold
 from .timing import ACK_WINDOW, BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
 
@@ -244,8 +244,7 @@ class Worker:
         now = time.monotonic()
         next_beat, next_rescue = now, now + random.uniform(0, self.app.conf.rescue_interval)
         drain_deadline: float | None = None
-        conf = self.app.conf  # a stall that can let a live holder's lease run out: half that
-        stall = StallWatch((conf.lease_seconds - conf.heartbeat_interval) / 2)
+        stall = StallWatch(self.app.conf.lease_seconds, self.app.conf.heartbeat_interval)
         while True:
             wait = min(next_beat, next_rescue) - time.monotonic()
             reports = self._collect(wait)
@@ -253,7 +252,7 @@ class Worker:
             self._handle(reports)
             now = time.monotonic()
             self._answer_revocations()
-            next_beat, next_rescue = self._tend(now, next_beat, next_rescue, stalled)
+            next_beat, next_rescue = self._tend(now, next_beat, next_rescue, stalled, stall.grace)
             if getattr(self.pool, "fatal", None):
                 log.error("the pool cannot run jobs: %s", self.pool.fatal)  # type: ignore[attr-defined]
                 self._stop_now()
@@ -273,15 +272,14 @@ class Worker:
                 return 0
 
     def _tend(
-        self, now: float, next_beat: float, next_rescue: float, stalled: float
+        self, now: float, next_beat: float, next_rescue: float, stalled: float, grace: float
     ) -> tuple[float, float]:
         """Heartbeat and rescue when due; returns when they are due next. After a stall
         of ``stalled`` seconds: heartbeat at once (this worker's leases may have run
-        out), and hold the rescue back until live holders stalled with it have renewed
-        theirs (``stall.py``)."""
+        out), and hold the rescue back ``grace`` seconds, until live holders stalled
+        with it have renewed theirs (``stall.py``)."""
         conf = self.app.conf
         if stalled:
-            grace = RESCUE_GRACE * conf.heartbeat_interval
             log.warning(
                 "this worker was stalled for %.1fs (its machine paused or starved of CPU, or "
                 "the clock stepped): heartbeat now; rescue of expired leases in %.1fs, after "
