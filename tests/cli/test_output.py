@@ -124,3 +124,42 @@ def test_an_80_column_terminal_gets_a_table_that_cuts_only_the_error_text(
     assert lines_with(queues, LONG_QUEUE)
     roomy = in_terminal(env, "inspect", "jobs", columns=600)
     assert LONG_ERROR.rstrip() in roomy  # room enough: nothing is shortened
+
+
+def test_the_audit_trail_and_the_tokens_list_give_whole_ids_in_a_pipe(url: str) -> None:
+    """Scripts read ids from these lists (``conveyor tokens revoke ID``): in a pipe they
+    were drawn as an 80-column box table that cut them with an ellipsis."""
+    from conveyor.records import AuditEntry
+    from conveyor.web import TokenStore
+
+    producer = App("producer", backend=url)
+    token, _ = TokenStore(producer.backend).create(
+        "nightly-statistics-exporter-for-eu-west-1", "operate"
+    )
+    job_id = producer.send_task("t.add", (1, 2), queue=LONG_QUEUE).id
+    producer.backend.record_audit(AuditEntry(
+        0, producer.backend.now(), token.name, token.id, "POST /jobs/{job_id}/cancel", job_id,
+        "ok", 200, {},
+    ))  # fmt: skip
+    env = cli_env(url, columns=80)
+    tokens = run_cli(env, "tokens", "list")
+    assert tokens.returncode == 0, tokens.stderr
+    assert tokens.stdout.splitlines()[0].split() == ["id", "name", "role", "created"]
+    (row,) = lines_with(tokens.stdout, token.id)
+    assert row.split()[:3] == [token.id, token.name, "operate"]
+    audit = run_cli(env, "audit")
+    assert audit.returncode == 0, audit.stderr
+    (row,) = lines_with(audit.stdout, job_id)
+    assert f"{token.name} ({token.id})" in row
+    assert "POST /jobs/{job_id}/cancel" in row
+    for output in (tokens.stdout, audit.stdout):
+        assert not BOX.search(output), output
+        assert "…" not in output
+
+
+def test_every_cli_table_is_printed_by_print_table() -> None:
+    """A list printed as a rich Table of its own is cut to 80 columns in a pipe (the
+    audit trail and the tokens list were): lists go through ``print_table``."""
+    cli = ROOT / "src" / "conveyor" / "cli"
+    own = [p.name for p in cli.glob("*.py") if "rich.table" in p.read_text()]
+    assert sorted(own) == ["demo.py", "output.py"]  # the demo's summary is for a terminal
