@@ -163,3 +163,23 @@ def test_every_cli_table_is_printed_by_print_table() -> None:
     cli = ROOT / "src" / "conveyor" / "cli"
     own = [p.name for p in cli.glob("*.py") if "rich.table" in p.read_text()]
     assert sorted(own) == ["demo.py", "output.py"]  # the demo's summary is for a terminal
+
+
+def test_conveyor_inspect_workflows_lists_each_with_its_state(url: str) -> None:
+    from conveyor.loader import load_app
+    from conveyor.testing import drain, use_backend
+    from conveyor.workflows import chain
+
+    app = load_app("tests.apps.basic:app")
+    with use_backend(app, url):
+        add, fail = app.tasks["t.add"], app.tasks["t.fail"]
+        done = chain(add.s(1, 2), add.s(3)).apply_async(app)
+        failed = chain(add.s(1, 1), fail.si("boom")).apply_async(app)
+        drain(app)
+        waiting = chain(add.s(1, 1), add.s(2)).apply_async(app)
+    listed = run_cli(cli_env(url, columns=80), "inspect", "workflows")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[0].split()[:3] == ["id", "state", "jobs"]
+    for workflow, state in ((done, "SUCCESS"), (failed, "FAILURE"), (waiting, "PENDING")):
+        (row,) = lines_with(listed.stdout, workflow.id)
+        assert row.split()[:3] == [workflow.id, state, "2"]

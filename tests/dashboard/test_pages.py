@@ -16,12 +16,12 @@ from conveyor import App, control
 from conveyor.loader import load_app
 from conveyor.records import Lease, WorkerInfo
 from conveyor.states import State
-from conveyor.testing import FakeClock, use_backend
+from conveyor.testing import FakeClock, drain, use_backend
 from conveyor.web import TokenStore, create_api
 from conveyor.web.auth import AuthMode
 from conveyor.web.dashboard.session import csrf_for
 from conveyor.worker.execution import Outcome
-from conveyor.workflows import group
+from conveyor.workflows import chain, group
 
 T = TypeVar("T")
 Scenario = Callable[[httpx.AsyncClient], Awaitable[T]]
@@ -671,3 +671,28 @@ def test_the_dashboard_works_mounted_under_a_path_of_a_service(app: App) -> None
 
     asyncio.run(main())
     app.aio.close()
+
+
+def test_the_workflows_list_shows_each_workflows_state(app: App) -> None:
+    """The list named workflows only: whether one failed took opening each."""
+    add, fail = app.tasks["dash.add"], app.tasks["dash.fail"]
+    done = chain(add.s(1, 2), add.s(3)).apply_async(app)
+    failed = chain(add.s(1, 1), fail.si("boom"), add.si(0, 0)).apply_async(app)
+    drain(app)
+    revoked = chain(add.s(5, 5), add.s(1)).apply_async(app)
+    revoked.revoke()
+    waiting = group(add.s(1, 1), add.s(2, 2)).apply_async(app)
+    secret = token(app, "read")
+
+    async def scenario(c: httpx.AsyncClient) -> str:
+        await login(c, secret)
+        return (await c.get("/ui/workflows")).text
+
+    page = browse(app, scenario)
+    rows = {w.id: row for w in (done, failed, revoked, waiting)
+            for row in page.split("<tr>") if f'/ui/workflows/{w.id}"' in row}  # fmt: skip
+    assert 's-success">SUCCESS<' in rows[done.id]
+    assert 's-failure">FAILURE<' in rows[failed.id]
+    assert 's-revoked">REVOKED<' in rows[revoked.id]
+    assert 's-pending">PENDING<' in rows[waiting.id]
+    assert "<td>3</td>" in rows[failed.id]  # its jobs, the one never run included

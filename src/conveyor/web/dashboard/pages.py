@@ -353,7 +353,8 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
             return RedirectResponse(
                 f"{base(request, prefix)}/workflows/{id.strip()}", status_code=303
             )
-        return await page(request, "workflows.html", lambda: views.workflows_page(app))
+        return await page(request, "workflows.html", lambda: views.workflows_page(app),
+                          live=f"{base(request, prefix)}/events")  # fmt: skip
 
     @r.get("/workflows/{workflow_id}")
     async def workflow(request: Request, workflow_id: str) -> Response:

@@ -16,11 +16,13 @@ from ...control import (
     list_jobs,
     overview,
     queue_stats,
+    recent_workflows,
     throughput,
 )
 from ...control import workers as registered_workers
 from ...control.history import Bucket, Rollup, by_queue
 from ...control.liveness import liveness
+from ...control.workflows import WORKFLOW_SCAN
 from ...errors import JobNotFound
 from ...states import State
 from ...workflows.engine import task_nodes
@@ -33,8 +35,6 @@ if TYPE_CHECKING:
 
 STATES = [s.value for s in State]
 RECENT_FAILURES = 10
-#: Jobs the workflows page looks through for the workflows they belong to.
-WORKFLOW_SCAN = 200
 #: Entries per page of the audit trail.
 AUDIT_PAGE = 100
 #: A job page lists at most this many of its workflow's nodes, and of its group's
@@ -290,13 +290,10 @@ def schedules_page(app: App) -> dict[str, Any]:
 
 
 def workflows_page(app: App) -> dict[str, Any]:
-    """Workflows of the newest ``WORKFLOW_SCAN`` jobs: the store indexes jobs, not
-    workflows, so older workflows are found by id (the form) or from their jobs' pages."""
-    seen: dict[str, JobRecord] = {}
-    for job in list_jobs(app, limit=WORKFLOW_SCAN).jobs:
-        if job.workflow_id and job.workflow_id not in seen:
-            seen[job.workflow_id] = job
-    return {"recent": seen, "scanned": WORKFLOW_SCAN}
+    """Workflows of the newest ``WORKFLOW_SCAN`` jobs, each with its state: the store
+    indexes jobs, not workflows, so older workflows are found by id (the form) or from
+    their jobs' pages."""
+    return {"recent": recent_workflows(app), "scanned": WORKFLOW_SCAN}
 
 
 def audit_page(app: App, before: int | None, target: str | None) -> dict[str, Any]:
