@@ -696,3 +696,23 @@ def test_the_workflows_list_shows_each_workflows_state(app: App) -> None:
     assert 's-revoked">REVOKED<' in rows[revoked.id]
     assert 's-pending">PENDING<' in rows[waiting.id]
     assert "<td>3</td>" in rows[failed.id]  # its jobs, the one never run included
+
+
+def test_the_overviews_recent_failures_come_newest_failure_first(
+    app: App, clock: FakeClock
+) -> None:
+    """Ordered by creation, a job that failed a minute ago sat below one that failed an
+    hour ago because it was created earlier."""
+    early, late = (app.send_task("dash.add", [i, i]) for i in range(2))
+    leases = {r.id: r.lease for r in app.backend.claim(["default"], "w", 2, 600)}
+    app.backend.fail(leases[late.id], {"type": "ValueError", "message": "failed first"})
+    clock.advance(3600)
+    app.backend.fail(leases[early.id], {"type": "ValueError", "message": "failed last"})
+    secret = token(app, "read")
+
+    async def scenario(c: httpx.AsyncClient) -> str:
+        await login(c, secret)
+        return (await c.get("/ui/")).text
+
+    failures = browse(app, scenario).split("<h2>Recent failures</h2>")[1]
+    assert failures.index("failed last") < failures.index("failed first")
