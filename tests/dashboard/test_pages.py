@@ -421,21 +421,39 @@ def test_the_last_minute_count_says_it_is_an_estimate(app: App, clock: FakeClock
 
 
 def test_refusals_under_the_dashboard_are_pages_and_the_api_keeps_json(app: App) -> None:
-    secret = token(app, "operate")
+    """Each refusal's title says what happened (a missing job and a bad filter were both
+    titled "Not found", a refused form "Refused")."""
+    secret, read_only = token(app, "operate"), token(app, "read")
 
     async def scenario(c: httpx.AsyncClient) -> None:
         await login(c, secret)
-        for path, status, said in [
-            ("/ui/nope", 404, "No such page"),
-            ("/ui/queues/media/pause", 405, "not a visit"),
-            ("/ui/jobs?limit=abc", 422, "limit"),
-        ]:
+        for path, status, title, said in [
+            ("/ui/nope", 404, "No such page", "Not Found"),
+            ("/ui/jobs/nope", 404, "No such job", "nope"),
+            ("/ui/workflows/nope", 404, "No such workflow", "no workflow has the id"),
+            ("/ui/jobs?after=yesterday", 400, "The address asks for something not valid",
+             "not a date and time"),
+            ("/ui/queues/media/pause", 405, "Not a page: a form&#39;s address", "not a visit"),
+            ("/ui/jobs?limit=abc", 422, "A value in the address is not valid", "limit"),
+        ]:  # fmt: skip
             r = await c.get(path)
             assert (r.status_code, r.headers["content-type"].split(";")[0]) == (status, "text/html")
-            assert said in r.text
+            assert f"<title>{title} · Conveyor</title>" in r.text, path  # what happened, by name
+            assert f"<h1>{title}</h1>" in r.text, path
+            assert said in r.text, path
             assert 'href="/ui/"' in r.text  # a way back, in the dashboard's layout
         forged = await c.post("/ui/queues/media/pause", data={})
         assert forged.status_code == 403
+        assert "<h1>Refused: the form did not come from this dashboard</h1>" in forged.text
+        transport = httpx.ASGITransport(app=create_api(app, auth="required"))
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as reader:
+            await login(reader, read_only)
+            refused = await reader.post(
+                "/ui/queues/media/pause", data={"csrf": csrf_for(read_only)}
+            )
+        assert refused.status_code == 403
+        assert "<h1>Not allowed for the read role</h1>" in refused.text
+        assert "it needs the operate role" in refused.text
         assert "CSRF" in forged.text
         assert "<nav>" in forged.text
         api = await c.get("/api/nope")
