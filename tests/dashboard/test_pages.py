@@ -734,3 +734,29 @@ def test_the_overviews_recent_failures_come_newest_failure_first(
 
     failures = browse(app, scenario).split("<h2>Recent failures</h2>")[1]
     assert failures.index("failed last") < failures.index("failed first")
+
+
+def test_a_job_shows_a_progress_bar_only_once_its_task_reported_progress(app: App) -> None:
+    """A running job that never reported progress showed an empty bar at 0 %, as if
+    it were stuck at the start."""
+    job = app.send_task("dash.add", [1, 2])
+    waiting = app.send_task("dash.add", [3, 4])
+    (claimed,) = app.backend.claim(["default"], "w", 1, 600)
+    assert claimed.id == job.id
+    secret = token(app, "read")
+
+    async def read(c: httpx.AsyncClient) -> tuple[str, str]:
+        await login(c, secret)
+        return (await c.get(f"/ui/jobs/{job.id}")).text, (
+            await c.get(f"/ui/jobs/{waiting.id}")
+        ).text
+
+    running, queued = browse(app, read)
+    assert "<progress" not in running
+    assert "no progress reported" in running
+    assert "<progress" not in queued
+    assert "no progress reported" not in queued  # it has not started: nothing to report yet
+    app.backend.update_progress(claimed.lease, {"percent": 40, "message": "half", "meta": {}})
+    running, _ = browse(app, read)
+    assert '<progress max="100" value="40">' in running
+    assert "no progress reported" not in running
