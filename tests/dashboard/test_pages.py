@@ -63,6 +63,16 @@ def token(app: App, role: str) -> str:
     return TokenStore(app.backend).create(f"t-{role}", role)[1]
 
 
+def read_pages(app: App, secret: str, *paths: str) -> list[str]:
+    """The HTML of ``paths``, read in one session logged in with ``secret``."""
+
+    async def scenario(c: httpx.AsyncClient) -> list[str]:
+        await login(c, secret)
+        return [(await c.get(path)).text for path in paths]
+
+    return browse(app, scenario)
+
+
 def test_login_sessions_and_the_auth_modes(app: App) -> None:
     secret = token(app, "read")
 
@@ -598,14 +608,7 @@ def test_a_failure_not_retried_says_why_and_a_lost_attempt_says_lost(
     clock.advance(36)
     assert app.backend.rescue_expired() == [lost.id]
     secret = token(app, "read")
-
-    async def scenario(c: httpx.AsyncClient) -> tuple[str, str]:
-        await login(c, secret)
-        return (await c.get(f"/ui/jobs/{failed.id}")).text, (
-            await c.get(f"/ui/jobs/{lost.id}")
-        ).text
-
-    failed_page, lost_page = browse(app, scenario)
+    failed_page, lost_page = read_pages(app, secret, f"/ui/jobs/{failed.id}", f"/ui/jobs/{lost.id}")
     assert "attempt 1 of" not in failed_page
     assert (
         "not retried: RuntimeError is not in the task&#39;s autoretry_for (nor did the task call "
@@ -700,13 +703,7 @@ def test_the_workflows_list_shows_each_workflows_state(app: App) -> None:
     revoked = chain(add.s(5, 5), add.s(1)).apply_async(app)
     revoked.revoke()
     waiting = group(add.s(1, 1), add.s(2, 2)).apply_async(app)
-    secret = token(app, "read")
-
-    async def scenario(c: httpx.AsyncClient) -> str:
-        await login(c, secret)
-        return (await c.get("/ui/workflows")).text
-
-    page = browse(app, scenario)
+    (page,) = read_pages(app, token(app, "read"), "/ui/workflows")
     rows = {w.id: row for w in (done, failed, revoked, waiting)
             for row in page.split("<tr>") if f'/ui/workflows/{w.id}"' in row}  # fmt: skip
     assert 's-success">SUCCESS<' in rows[done.id]
@@ -726,13 +723,8 @@ def test_the_overviews_recent_failures_come_newest_failure_first(
     app.backend.fail(leases[late.id], {"type": "ValueError", "message": "failed first"})
     clock.advance(3600)
     app.backend.fail(leases[early.id], {"type": "ValueError", "message": "failed last"})
-    secret = token(app, "read")
-
-    async def scenario(c: httpx.AsyncClient) -> str:
-        await login(c, secret)
-        return (await c.get("/ui/")).text
-
-    failures = browse(app, scenario).split("<h2>Recent failures</h2>")[1]
+    (overview,) = read_pages(app, token(app, "read"), "/ui/")
+    failures = overview.split("<h2>Recent failures</h2>")[1]
     assert failures.index("failed last") < failures.index("failed first")
 
 
@@ -744,19 +736,12 @@ def test_a_job_shows_a_progress_bar_only_once_its_task_reported_progress(app: Ap
     (claimed,) = app.backend.claim(["default"], "w", 1, 600)
     assert claimed.id == job.id
     secret = token(app, "read")
-
-    async def read(c: httpx.AsyncClient) -> tuple[str, str]:
-        await login(c, secret)
-        return (await c.get(f"/ui/jobs/{job.id}")).text, (
-            await c.get(f"/ui/jobs/{waiting.id}")
-        ).text
-
-    running, queued = browse(app, read)
+    running, queued = read_pages(app, secret, f"/ui/jobs/{job.id}", f"/ui/jobs/{waiting.id}")
     assert "<progress" not in running
     assert "no progress reported" in running
     assert "<progress" not in queued
     assert "no progress reported" not in queued  # it has not started: nothing to report yet
     app.backend.update_progress(claimed.lease, {"percent": 40, "message": "half", "meta": {}})
-    running, _ = browse(app, read)
+    (running,) = read_pages(app, secret, f"/ui/jobs/{job.id}")
     assert '<progress max="100" value="40">' in running
     assert "no progress reported" not in running
