@@ -12,6 +12,7 @@ import sys
 import termios
 from pathlib import Path
 
+import orjson
 import pytest
 
 from conveyor import App
@@ -183,3 +184,21 @@ def test_conveyor_inspect_workflows_lists_each_with_its_state(url: str) -> None:
     for workflow, state in ((done, "SUCCESS"), (failed, "FAILURE"), (waiting, "PENDING")):
         (row,) = lines_with(listed.stdout, workflow.id)
         assert row.split()[:3] == [workflow.id, state, "2"]
+
+
+def test_a_paused_schedule_lists_no_next_run(url: str) -> None:
+    """Its next run read as if it would fire (the time stored when it was paused)."""
+    env = cli_env(url, columns=80)
+    for name in ("nightly", "hourly"):
+        added = run_cli(env, "schedules", "add", name, "t.add", "--every", "1h", "--args", "[1, 2]")
+        assert added.returncode == 0, added.stderr
+    assert run_cli(env, "schedules", "pause", "nightly").returncode == 0
+    listed = run_cli(env, "schedules", "list").stdout
+    (paused,) = lines_with(listed, "nightly")
+    assert paused.split()[-2:] == ["-", "paused"]  # no last job, and no next run
+    (active,) = lines_with(listed, "hourly")
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", active)
+    as_json = orjson.loads(run_cli(env, "schedules", "list", "--json").stdout)
+    runs = {s["schedule"]["name"]: s["next_run"] for s in as_json}
+    assert runs["nightly"] is None
+    assert runs["hourly"] is not None
