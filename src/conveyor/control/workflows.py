@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import JobNotFound
 from ..states import State
-from ..workflows.handle import load_workflow
+from ..workflows.handle import Workflow, load_workflow
 from .jobs import list_jobs
 
 if TYPE_CHECKING:
@@ -37,13 +37,17 @@ def recent_workflows(app: App, scan: int = WORKFLOW_SCAN) -> list[WorkflowSummar
     for job in list_jobs(app, limit=scan).jobs:
         if job.workflow_id and job.workflow_id not in newest:
             newest[job.workflow_id] = job
-    found = []
-    for workflow_id, job in newest.items():
+    loaded: dict[str, Workflow | None] = {}
+    for workflow_id in newest:
         try:
-            workflow = load_workflow(app, workflow_id)
+            loaded[workflow_id] = load_workflow(app, workflow_id)
         except JobNotFound:
-            found.append(WorkflowSummary(workflow_id, None, 0, job.task, job.created_at))
-            continue
-        found.append(WorkflowSummary(workflow_id, workflow.state, len(workflow.member_ids()),
-                                     job.task, job.created_at))  # fmt: skip
-    return found
+            loaded[workflow_id] = None
+    # Every member of every listed workflow in one read, not one read per workflow.
+    members = [job_id for w in loaded.values() if w is not None for job_id in w.member_ids()]
+    records = app.backend.get_many(members)
+    return [
+        WorkflowSummary(workflow_id, None, 0, job.task, job.created_at) if (w := loaded[workflow_id]) is None
+        else WorkflowSummary(workflow_id, w.state_of(records), len(w.member_ids()), job.task, job.created_at)
+        for workflow_id, job in newest.items()
+    ]  # fmt: skip
