@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from conveyor import App, State
 from conveyor.backends import from_url
+from conveyor.backends.redis.connection import SOCKET_TIMEOUT
 from conveyor.errors import BackendError, ConfigurationError
 from conveyor.records import Outcome
 from conveyor.task import Signature
@@ -154,3 +156,24 @@ def test_a_run_never_ends_before_it_started_whatever_the_clock_offset(tmp_path: 
         assert run.finished_at >= run.started_at
     finally:
         discard(url)
+
+
+@pytest.mark.slow
+def test_a_hung_server_fails_a_call_after_one_timeout_not_a_minute(
+    own_redis: tuple[subprocess.Popen[bytes], int, str],
+) -> None:
+    # A stopped (or swapping) server answers nothing: a delay() in a web view waited 60 s
+    # (a 30 s timeout, then a retry), and the client's own calls retry up to ten times.
+    proc, port, _ = own_redis
+    app = App("tests", backend=f"redis://127.0.0.1:{port}/0")
+    app.send_task("tests.noop")  # connected, scripts loaded
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        for call in (lambda: app.send_task("tests.noop"), lambda: app.backend.counts()):
+            began = time.monotonic()
+            with pytest.raises(BackendError, match="is unreachable: Timeout"):
+                call()
+            assert time.monotonic() - began < SOCKET_TIMEOUT + 3
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    assert app.send_task("tests.noop").state is State.PENDING  # and it answers again

@@ -52,7 +52,7 @@ from ..common import brief_json, guarded, matches, revoked_error
 from ..rollup import Minute, minute_of, minutes
 from .aio import RedisAsyncReads
 from .codec import num, pairs, record, stored
-from .connection import CUT, NoScriptError, RedisConnection
+from .connection import CUT, NoScriptError, RedisConnection, retried
 from .watch import PubSubWatch
 
 #: A list page examines at most this many jobs (less if ``JobQuery.scan`` says so): each
@@ -187,9 +187,9 @@ class RedisBackend(RedisConnection):
                 except NoScriptError:  # Redis forgot the script; the wait is over
                     rows = None
                 break
-            except CUT:
+            except CUT as exc:
                 conn.disconnect()
-                if retry:
+                if retry or not retried(exc):
                     raise
             except BaseException:
                 conn.disconnect()  # a reply may be left unread: never reuse this connection
