@@ -249,3 +249,29 @@ def test_serve_refuses_a_body_not_sent_as_json(conveyor_proc: Spawn, sqlite_url:
     assert httpx.get(f"{base}/jobs").json()["jobs"] == []
     sent = httpx.post(f"{base}/jobs", content=body, headers={"content-type": "application/json"})
     assert sent.status_code == 201
+
+
+def test_serve_refuses_a_job_that_would_expire_before_it_could_run(
+    conveyor_proc: Spawn, sqlite_url: str
+) -> None:
+    """An expires shorter than the countdown (seconds count from submission) is a 422
+    naming both times, alone or in a batch, and nothing is queued."""
+    port = free_port()
+    serve(conveyor_proc, sqlite_url, "--port", str(port))
+    base = f"http://127.0.0.1:{port}/api"
+    wait_for(lambda: answers(f"{base}/health/live"), 20, "the server to listen")
+    never = {"task": "web.add", "args": [1, 2], "countdown": 60, "expires": 30}
+    for path, body in (
+        ("jobs", never),
+        ("jobs/batch", {"jobs": [{"task": "web.add", "args": [1, 2]}, never]}),
+    ):
+        refused = httpx.post(f"{base}/{path}", json=body)
+        assert refused.status_code == 422, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "expires_before_run"
+        assert "expires=30 s (counted from enqueue: " in error["message"]
+        assert "is not after the job's run time" in error["message"]
+        assert "counts from submission, not from the countdown" in error["hint"]
+    assert httpx.get(f"{base}/jobs").json()["jobs"] == []
+    sent = httpx.post(f"{base}/jobs", json={**never, "expires": 90})
+    assert sent.status_code == 201, sent.text
