@@ -358,3 +358,19 @@ def test_read_only_commands_create_no_postgres_schema_and_name_the_stores_there(
     finally:
         for name in (real, typo):
             drop_schema(f"{base}?schema={name}")
+
+
+def test_read_only_commands_on_an_unused_redis_prefix_write_no_key() -> None:
+    """Why Redis needs no store check (docs/operations.md): reading a prefix nothing has
+    used creates no key, so a mistyped ``?prefix=`` leaves nothing behind."""
+    import redis
+
+    prefix = f"t-typo-{uuid.uuid4().hex[:10]}"
+    env = cli_env(f"{redis_base_url()}?prefix={prefix}")
+    for args in (("doctor",), ("inspect", "jobs"), ("inspect", "queues"), ("audit",)):
+        run_cli(env, *args)
+    client = redis.Redis.from_url(redis_base_url())
+    try:
+        assert list(client.scan_iter(match=f"conveyor:{{{prefix}}}*")) == []
+    finally:
+        client.close()
