@@ -48,11 +48,12 @@ def test_an_expires_shorter_than_the_countdown_is_refused_naming_both_times(app:
     # both instants, what the seconds count from, and what to pass instead
     assert re.search(
         f"task 'never.add': expires=30 s \\(counted from enqueue: {INSTANT}\\) is not after "
-        f"the job's run time {INSTANT} \\(60 s from now: its countdown or eta\\)",
+        f"the job's run time {INSTANT} \\(its countdown or eta\\)",
         said,
     ), said
     assert "an expires in seconds counts from enqueue, not from the run time" in said
-    assert "pass more than the countdown" in said
+    assert "pass more than the 60 s until then" in said
+    assert "(e.g. expires=120)" in said
     assert stored(app) == []
 
 
@@ -70,7 +71,7 @@ def test_an_expires_shorter_than_the_countdown_is_refused_naming_both_times(app:
 def test_a_job_that_would_expire_before_it_could_run_is_not_stored(
     app: App, options: dict[str, Any]
 ) -> None:
-    with pytest.raises(ExpiresBeforeRun, match=r"pass .*a later"):
+    with pytest.raises(ExpiresBeforeRun, match="would expire before"):
         app.send_task("never.add", (1, 2), **options)
     assert stored(app) == []
 

@@ -149,7 +149,8 @@ def check_runnable(
     the REST API, task defaults). ``expires``: the value given, to show."""
     if expires_at is None or expires_at > run_at:
         return
-    if isinstance(expires, int | float | timedelta) and not isinstance(expires, bool):
+    relative = isinstance(expires, int | float | timedelta) and not isinstance(expires, bool)
+    if relative:
         seconds = expires.total_seconds() if isinstance(expires, timedelta) else expires
         given = f"expires={seconds:g} s (counted from enqueue: {_instant(expires_at)})"
     else:
@@ -160,11 +161,17 @@ def check_runnable(
             "expire before a worker could start it; pass a later expires (seconds from "
             "enqueue, or a datetime), or none"
         )
+    wait = run_at - now
+    advice = (
+        "an expires in seconds counts from enqueue, not from the run time: pass more than "
+        f"the {wait:.0f} s until then, plus how long the job may wait once due (e.g. "
+        f"expires={wait + 60:.0f})"
+        if relative
+        else "pass an expires after the run time, or none"
+    )
     raise ExpiresBeforeRun(
         f"task {task_name!r}: {given} is not after the job's run time {_instant(run_at)} "
-        f"({run_at - now:g} s from now: its countdown or eta): it would expire before it could run; "
-        "an expires in seconds counts from enqueue, not from the run time: pass more than "
-        "the countdown, plus how long the job may wait once due, or a later datetime"
+        f"(its countdown or eta): it would expire before it could run; {advice}"
     )
 
 
