@@ -14,7 +14,7 @@ from .config import Settings
 from .errors import JobNotFound, UnknownTask
 from .events import EventBus, JobEnqueued
 from .job import Job
-from .names import check_queue_name, did_you_mean
+from .names import check_queue_name, did_you_mean, listed
 from .options import Call, CallPlan, check_headers, check_runnable, new_record, plan_call
 from .records import JobRecord, Revocation
 from .revocation import revoke
@@ -191,10 +191,9 @@ class App:
         try:
             return self.tasks[name]
         except KeyError:
-            known = ", ".join(sorted(self.tasks)) or "none"
             raise UnknownTask(
                 f"no task named {name!r} is registered on app {self.name!r}; "
-                f"{did_you_mean(name, self.tasks)}known: {known}"
+                f"{did_you_mean(name, self.tasks)}known: {listed(self.tasks)}"
             ) from None
 
     # -- enqueue -------------------------------------------------------------------------

@@ -373,6 +373,10 @@ def test_a_task_that_kills_its_process_fails_after_bounded_deliveries(
     assert log.count(b"died with exit code 13 while running the job (os._exit in the task, or "
                      b"code it called); ") == record.lost_leases  # fmt: skip
     assert b"of dead workers" not in log
+    # One death per delivery, each counted once: the last one ended the job, so it is its
+    # FAILURE, not also a LOST.
+    lost = record.lost_leases - 1
+    assert f"worker stopped: SUCCESS 1, FAILURE 1, LOST {lost}".encode() in log
 
 
 def test_a_task_that_calls_sys_exit_fails_with_its_code_and_its_child_survives(

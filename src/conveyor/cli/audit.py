@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import click
-from rich.table import Table
 
 from . import AppRef, cli
-from .output import errors_as_usage, json_option, out, print_json, when
+from .output import errors_as_usage, json_option, out, print_json, print_table, when
 
 
 @cli.command()
@@ -22,8 +21,12 @@ def audit(ref: AppRef, target: str | None, limit: int, as_json: bool) -> None:
     if as_json:
         print_json(entries)
         return
-    table = Table("when", "who", "action", "target", "outcome")
-    for e in entries:
-        who = f"{e.actor} ({e.actor_id})" if e.actor_id else e.actor
-        table.add_row(when(e.time), who, e.action, e.target, f"{e.outcome} ({e.status})")
-    out.print(table if entries else "no change made through the API is recorded")
+    if not entries:
+        out.print("no change made through the API is recorded")
+        return
+    rows = [
+        [when(e.time), f"{e.actor} ({e.actor_id})" if e.actor_id else e.actor, e.action, e.target,
+         f"{e.outcome} ({e.status})"]
+        for e in entries
+    ]  # fmt: skip
+    print_table("Audit", ("when", "who", "action", "target", "outcome"), rows)

@@ -64,7 +64,7 @@ def list_schedules(ref: AppRef, as_json: bool) -> None:
         return None
     rows = [
         [v.schedule.name, v.schedule.task, _when(v), "paused" if v.schedule.paused else "active",
-         when(v.last_run_at), v.last_job_id or "-", when(v.next_run)]
+         when(v.last_run_at), v.last_job_id or "-", "paused" if v.schedule.paused else when(v.next_run)]
         for v in views
     ]  # fmt: skip
     headers = ("name", "task", "when", "state", "last run", "last job", "next run")

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
 
 from . import AppRef, cli, console
-from .output import errors_as_usage, json_option, out, print_json, when
+from .output import errors_as_usage, json_option, out, print_json, print_table, when
 from .serve import require_web
 
 if TYPE_CHECKING:
@@ -54,10 +53,11 @@ def list_tokens(ref: AppRef, as_json: bool) -> None:
     if as_json:
         print_json(found)
         return
-    table = Table("id", "name", "role", "created")
-    for token in found:
-        table.add_row(token.id, token.name, token.role, when(token.created_at))
-    out.print(table if found else "no tokens (create one: conveyor tokens create --role ...)")
+    if not found:
+        out.print("no tokens (create one: conveyor tokens create --role ...)")
+        return
+    rows = [[t.id, t.name, t.role, when(t.created_at)] for t in found]
+    print_table("Tokens", ("id", "name", "role", "created"), rows)
 
 
 @tokens.command()

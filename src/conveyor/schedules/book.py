@@ -29,6 +29,7 @@ class ScheduleView:
     last_tick: float | None
     last_run_at: float | None
     last_job_id: str | None
+    #: When it fires next; None while it is paused (it fires nothing until resumed).
     next_run: float | None
 
 
@@ -160,7 +161,9 @@ def _loaded(spec: dict[str, Any]) -> Schedule:
 def _view(spec: dict[str, Any], state: dict[str, Any], now: float) -> ScheduleView:
     schedule = _loaded(spec)
     next_run = state.get("next_run")
-    if next_run is None:  # not seen by a scheduler yet: its first tick since it was stored
+    if schedule.paused:  # the stored next run is the one it had when it was paused
+        next_run = None
+    elif next_run is None:  # not seen by a scheduler yet: its first tick since it was stored
         next_run = schedule.next_tick(state.get("last_tick") or state.get("created_at", now))
     return ScheduleView(
         schedule,
