@@ -162,6 +162,8 @@ def test_the_cli_refuses_a_countdown_past_the_tasks_expires(tmp_path: Path) -> N
         ({"max_retries": -1}, "task t.job: max_retries must be a whole number from 0 to 10000"),
         ({"queue": ""}, "task t.job: queue '' is not a valid queue name; use 1 to 100"),
         ({"max_retires": 3}, "task t.job: unknown option 'max_retires'; did you mean 'max_retries'?"),
+        ({"time_limit": 0}, "task t.job: time_limit must be a number of seconds above 0, or None"),
+        ({"soft_time_limit": "5m"}, "task t.job: soft_time_limit must be a number of seconds above 0"),
     ],
 )  # fmt: skip
 def test_bad_task_options_are_refused_at_decoration(options: dict[str, Any], said: str) -> None:

@@ -4,6 +4,7 @@ with the workflows that compose them, in ``workflows.canvas``)."""
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
@@ -61,9 +62,19 @@ def task_options(task_name: str, given: dict[str, Any]) -> TaskOptions:
 
 
 def check_task_options(task_name: str, options: TaskOptions) -> None:
-    """Refuse a task's options that enqueue would refuse at every call (the same checks)."""
+    """Refuse a task's options that enqueue would refuse at every call (the same checks),
+    and time limits that would stop every run at once (0, negative, not a number)."""
     check_task_defaults(task_name, queue=options.queue, priority=options.priority,
                         max_retries=options.max_retries, expires=options.expires)  # fmt: skip
+    for option in ("soft_time_limit", "time_limit"):
+        value = getattr(options, option)
+        if value is not None and not (
+            isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < math.inf
+        ):
+            raise ConfigurationError(
+                f"task {task_name}: {option} must be a number of seconds above 0, or None "
+                f"(no limit), not {value!r:.40}"
+            )
 
 
 class Task(Generic[P, R]):
