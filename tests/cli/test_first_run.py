@@ -43,8 +43,10 @@ def elsewhere(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize(
-    "args", [("doctor",), ("inspect", "jobs"), ("inspect", "queues"), ("audit",)]
-)
+    "args",
+    [("doctor",), ("inspect", "jobs"), ("inspect", "queues"), ("audit",), ("schedules", "list"),
+     ("tokens", "list")],
+)  # fmt: skip
 def test_read_only_commands_create_no_store_and_say_there_is_none(
     tmp_path: Path, args: tuple[str, ...]
 ) -> None:
@@ -343,7 +345,8 @@ def test_read_only_commands_create_no_postgres_schema_and_name_the_stores_there(
         return found is not None
 
     try:
-        for args in (("doctor",), ("inspect", "jobs"), ("inspect", "queues"), ("audit",)):
+        for args in (("doctor",), ("inspect", "jobs"), ("inspect", "queues"), ("audit",),
+                     ("schedules", "list"), ("tokens", "list")):  # fmt: skip
             ran = run_cli(env, *args)
             said = " ".join(ran.stderr.split())
             assert ran.returncode != 0, (args, ran.stdout)
