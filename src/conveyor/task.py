@@ -53,10 +53,11 @@ def task_options(task_name: str, given: dict[str, Any]) -> TaskOptions:
     """``@app.task``'s options, refused at decoration: a name ``TaskOptions`` does not
     have (with the nearest one); ``Task`` refuses the values enqueue would refuse."""
     known = [f.name for f in fields(TaskOptions)]
-    for option in sorted(set(given) - set(known)):
+    unknown = sorted(set(given) - set(known))
+    if unknown:
         raise ConfigurationError(
-            f"task {task_name}: unknown option {option!r}; "
-            f"{did_you_mean(option, known)}known: {', '.join(known)}"
+            f"task {task_name}: unknown option {unknown[0]!r}; "
+            f"{did_you_mean(unknown[0], known)}known: {', '.join(known)}"
         )
     return TaskOptions(**given)
 
