@@ -7,7 +7,8 @@ The tree::
     │   └── MissingDependency     an optional driver is not installed
     ├── EnqueueError              a job was refused at the edge; nothing was stored
     │   ├── SerializationError    an argument does not survive JSON
-    │   └── PayloadTooLarge       the encoded job exceeds ``max_payload_bytes``
+    │   ├── PayloadTooLarge       the encoded job exceeds ``max_payload_bytes``
+    │   └── ExpiresBeforeRun      the job would expire before it could run
     ├── UnknownTask               no task registered under that name
     ├── JobNotFound               no job has that id (never reported as PENDING)
     ├── BackendError              the store could not be reached or answered badly
@@ -56,6 +57,10 @@ class SerializationError(EnqueueError):
 
 class PayloadTooLarge(EnqueueError):
     """The encoded job is larger than the configured maximum (max_payload_bytes)."""
+
+
+class ExpiresBeforeRun(EnqueueError):
+    """The job's expires is not after its run time, so it could never run; nothing was stored."""
 
 
 class UnknownTask(ConveyorError):

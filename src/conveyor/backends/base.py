@@ -424,6 +424,14 @@ class Backend(ABC):
             raise JobNotFound(f"no job has the id {job_id!r}")
         return found
 
+    def missing_store(self) -> str | None:
+        """Why a read-only command should not use this backend: it holds no Conveyor store,
+        and its first use would create an empty one to read nothing from (a mistyped
+        name). None when there is a store, when using it creates none (Redis, memory), or
+        when the server cannot be asked (the command's own read reports that). Producers
+        and workers do not ask: they create the store on first use."""
+        return None
+
     def async_reads(self) -> AsyncReads | None:
         """Reads on the running event loop (see ``AsyncReads``), or None when the driver
         has no async client (``app.aio`` then reads on its threads)."""

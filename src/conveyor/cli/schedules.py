@@ -55,7 +55,7 @@ def _when(view: ScheduleView) -> str:
 @errors_as_usage
 def list_schedules(ref: AppRef, as_json: bool) -> None:
     """Every schedule, with its last run, the job it produced and its next run."""
-    app = ref.load()
+    app = ref.load(existing=True)
     views = app.schedules.list()
     if as_json:
         return print_json(views)

@@ -16,11 +16,11 @@ if TYPE_CHECKING:
 ROLES = ("read", "operate", "admin")
 
 
-def _store(ref: AppRef) -> TokenStore:
+def _store(ref: AppRef, existing: bool = False) -> TokenStore:
     require_web()
     from ..web.tokens import TokenStore  # here: the rest of the CLI works without the web extra
 
-    return TokenStore(ref.load().backend)
+    return TokenStore(ref.load(existing).backend)
 
 
 @cli.group()
@@ -49,7 +49,7 @@ def create(ref: AppRef, role: str, name: str) -> None:
 @errors_as_usage
 def list_tokens(ref: AppRef, as_json: bool) -> None:
     """Every token: id, name, role, created (never the secret)."""
-    found = _store(ref).all()
+    found = _store(ref, existing=True).all()
     if as_json:
         print_json(found)
         return

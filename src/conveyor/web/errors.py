@@ -29,6 +29,7 @@ from ..errors import (
     ConfigurationError,
     ConveyorError,
     EnqueueError,
+    ExpiresBeforeRun,
     InvalidTransition,
     JobNotFound,
     PayloadTooLarge,
@@ -45,6 +46,13 @@ _CONVEYOR_ERRORS: list[tuple[type[ConveyorError], int, str, str]] = [
     (JobNotFound, 404, "job_not_found", "check the id; finished jobs are pruned after result_ttl"),
     (UnknownTask, 400, "unknown_task", "use one of the task names listed in the message"),
     (PayloadTooLarge, 413, "payload_too_large", "pass a reference to large data, not the data"),
+    (
+        ExpiresBeforeRun,
+        422,
+        "expires_before_run",
+        "send an expires after the run time: in seconds it counts from submission, not "
+        "from the countdown, so give more than the countdown (or a later time)",
+    ),
     (EnqueueError, 400, "invalid_job", "fix the field the message names and submit again"),
     (InvalidTransition, 409, "invalid_state", "read the job's state first (GET /jobs/{id})"),
     (BackendError, 503, "backend_unavailable", "retry later; check the backend server"),

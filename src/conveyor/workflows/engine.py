@@ -239,7 +239,7 @@ def _call(node: Node, value: Any) -> Call:
 
 
 def _record(app: App, node: Node, value: Any, cont: Cont, workflow: str | None) -> JobRecord:
-    record = app.build_record(_call(node, value), app.backend.now(), check_args=False)
+    record = app.build_record(_call(node, value), app.backend.now(), edge=False)
     if workflow is not None:
         record.workflow_id = workflow
         record.headers["wf"] = {"workflow": workflow, "then": cont}
@@ -253,7 +253,7 @@ def _finished(
     app: App, node: Node, state: State, error: dict[str, Any], workflow: str | None
 ) -> JobRecord:
     """A record for a step that will never run, stored already finished."""
-    record = app.build_record(_call(node, NO_INPUT), app.backend.now(), check_args=False)
+    record = app.build_record(_call(node, NO_INPUT), app.backend.now(), edge=False)
     record.state, record.error, record.workflow_id = state, error, workflow
     return record
 

@@ -19,7 +19,7 @@ from ..base import Backend
 from ..common import SQL_COLUMNS
 from ..sqlfiles import named_queries
 from .driver import ConnectionPool, PoolTimeout, psycopg, sql
-from .migrations import migrate_or_check
+from .migrations import migrate_or_check, stores, version
 
 T = TypeVar("T")
 
@@ -168,6 +168,27 @@ class PostgresConnection(Backend):
                 if self._pool is None:
                     self._pool = self._open_pool()
         return self._pool
+
+    def missing_store(self) -> str | None:
+        """A schema with no Conveyor store (``?schema=`` mistyped): the first use would
+        create one. Asked on a direct connection, as the pool's first one migrates."""
+        if self._pool is not None:  # opened: the schema was checked or migrated then
+            return None
+        try:
+            with psycopg.connect(
+                self.conninfo, connect_timeout=CONNECT_TIMEOUT, autocommit=True
+            ) as conn:
+                if version(conn, self.schema) > 0:
+                    return None
+                found = stores(conn)
+        except psycopg.Error:
+            return None
+        return (
+            f"no Conveyor store in schema {self.schema!r} of {self.safe_url}; stores there: "
+            f"{', '.join(repr(s) for s in found) or 'none'}; a worker or `conveyor migrate` "
+            "creates one. If the workers use another, point ?schema= in CONVEYOR_BACKEND (or "
+            "App(backend=...)) at it"
+        )
 
     def _open_pool(self) -> ConnectionPool[Any]:
         # One direct connection first: an unreachable server is reported at once and once,
