@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from conveyor import App, JobFailed, State, chain, chord, group
+from conveyor.control import retry_job
+from conveyor.errors import StepNotRun
 from conveyor.worker import Worker
 
 from ..worker.conftest import ledger_lines
@@ -140,3 +142,36 @@ def test_cancelling_a_waiting_step_ends_what_follows(worker_app: App) -> None:
     second = wf.records()[wf.member_ids()[1]]
     assert second is not None
     assert second.state is State.REVOKED
+
+
+def test_retrying_the_failed_member_resumes_the_chord_and_the_chain(
+    worker_app: App, tmp_path: Path
+) -> None:
+    """A step stored as never run (a chord's callback, a chain's later steps) is refused a
+    retry, naming the failed member; retrying that member resumes the workflow: each
+    never-run step runs in its place with its input, the abort kept in its history."""
+    add, gate, tsum = (worker_app.tasks[n] for n in ("t.add", "t.gate", "t.tsum"))
+    flag = str(tmp_path / "open")
+    fan = chord([add.s(1, 1), gate.si(flag, 5), add.s(2, 2)], tsum.s()).apply_async()
+    line = chain(add.s(1, 1), gate.si(flag, 7), add.s(10), add.s(100)).apply_async()
+    run(worker_app)
+    callback, member = fan.spec["callback"]["id"], fan.member_ids()[1]
+    failed, later = line.member_ids()[1], line.member_ids()[2]
+    with pytest.raises(StepNotRun, match=f"retry the failed member {member}: the chord resumes"):
+        retry_job(worker_app, callback)
+    with pytest.raises(StepNotRun, match=f"retry the failed step {failed}: the chain resumes"):
+        retry_job(worker_app, later)
+    assert worker_app.job(callback).error["type"] == "ChordError"  # type: ignore[index]
+    (tmp_path / "open").touch()
+    retry_job(worker_app, member)
+    retry_job(worker_app, failed)
+    run(worker_app)
+    assert fan.get(timeout=5) == 2 + 5 + 4
+    assert line.get(timeout=5) == 117
+    resumed = worker_app.job(callback).record()
+    assert [a["state"] for a in resumed.attempts] == ["REQUEUED", "SUCCESS"]
+    assert resumed.attempts[0]["error"]["type"] == "ChordError"  # why it had not run, kept
+    history = worker_app.job(member).record().attempts
+    assert [(a["state"], (a["error"] or {}).get("type")) for a in history] == [
+        ("FAILURE", "ValueError"), ("REQUEUED", None), ("SUCCESS", None)
+    ]  # fmt: skip

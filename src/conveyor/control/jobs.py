@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..backends.common import LEASE_EXPIRED_ENTRY, retries_used
-from ..errors import ConveyorError, SerializationError
+from ..backends.common import LEASE_EXPIRED_ENTRY, aborted_step, retries_used
+from ..errors import ConveyorError, JobNotFound, SerializationError, StepNotRun
 from ..records import JobQuery, JobRecord, Revocation
 from ..revocation import revoke_note, revoke_status
 from ..serialization import decode_payload
@@ -241,8 +242,66 @@ def cancel_job(
 
 
 def retry_job(app: App, job_id: str) -> JobRecord:
-    """Run a FAILURE or REVOKED job again, keeping its history."""
+    """Run a FAILURE or REVOKED job again, keeping its history. A workflow step stored as
+    never run (a chord's callback after a member failed, a chain's step after an earlier
+    one failed) is refused with ``StepNotRun``, naming the step to retry instead: it has
+    no input to run with, and it runs when that step is retried and succeeds."""
+    record = app.backend.get(job_id)
+    if aborted_step(record):
+        raise not_run(app, record)
     return app.backend.requeue(job_id)
+
+
+def not_run(app: App, record: JobRecord) -> StepNotRun:
+    """The refusal of a retry of ``record``, a step stored as never run, naming the failed
+    step(s) to retry instead: the one its error names, or, when that one has been
+    retried since, the workflow's steps that failed and are not themselves never-run."""
+    error = record.error or {}
+    kind = "chord" if error.get("type") == "ChordError" else "chain"
+    named = error.get("member") or _named_in(error.get("message") or "")
+    failed = [named] if named and _failed(app, named) else _failed_in(app, record.workflow_id)
+    what = "a member of its chord failed" if kind == "chord" else "a step before it failed"
+    if not failed:
+        return StepNotRun(
+            f"job {record.id} ({record.task}) never ran: {what} ({named}), so it has no input; "
+            "no failed step of its workflow is left to retry: start the workflow again",
+            hint="start the workflow again",
+        )
+    ids = ", ".join(failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")
+    member = ("member" if kind == "chord" else "step") + ("s" if len(failed) > 1 else "")
+    return StepNotRun(
+        f"job {record.id} ({record.task}) never ran: {what}, so it has no input; retry the "
+        f"failed {member} {ids}: the {kind} resumes from it",
+        hint=f"retry the failed {member} {ids}; the {kind} resumes from it",
+    )
+
+
+def _named_in(message: str) -> str | None:
+    """The failed step's id in an abort's message written before it had ``member``."""
+    found = re.search(r"\(([^()\s]+)\) ended ", message)
+    return found.group(1) if found else None
+
+
+def _failed(app: App, job_id: str) -> bool:
+    try:
+        found = app.backend.get(job_id)
+    except JobNotFound:
+        return False
+    return found.state in (State.FAILURE, State.REVOKED) and not aborted_step(found)
+
+
+def _failed_in(app: App, workflow_id: str | None) -> list[str]:
+    if workflow_id is None:
+        return []
+    try:
+        records = app.workflow(workflow_id).records()
+    except ConveyorError:
+        return []
+    return [
+        r.id
+        for r in records.values()
+        if r is not None and r.state in (State.FAILURE, State.REVOKED) and not aborted_step(r)
+    ]
 
 
 def cancel_where(app: App, *, terminate: bool = False, **filters: Any) -> list[str]:

@@ -32,6 +32,7 @@ from ..errors import (
     InvalidTransition,
     JobNotFound,
     PayloadTooLarge,
+    StepNotRun,
     UnknownTask,
 )
 from . import audit
@@ -46,6 +47,7 @@ _CONVEYOR_ERRORS: list[tuple[type[ConveyorError], int, str, str]] = [
     (UnknownTask, 400, "unknown_task", "use one of the task names listed in the message"),
     (PayloadTooLarge, 413, "payload_too_large", "pass a reference to large data, not the data"),
     (EnqueueError, 400, "invalid_job", "fix the field the message names and submit again"),
+    (StepNotRun, 409, "step_not_run", "retry the failed step the message names"),
     (InvalidTransition, 409, "invalid_state", "read the job's state first (GET /jobs/{id})"),
     (BackendError, 503, "backend_unavailable", "retry later; check the backend server"),
     (
@@ -117,7 +119,7 @@ def as_response(
         if isinstance(exc, kind):
             if status >= 500:
                 log.error("API request failed: %s", exc)
-            return error_response(status, code, str(exc), hint)
+            return error_response(status, code, str(exc), getattr(exc, "hint", None) or hint)
     log.exception("API request failed")  # a bug: its traceback goes to the log, not the client
     return error_response(
         500, "internal_error", "the server failed to answer this request", "retry; if it persists, see the server log"
