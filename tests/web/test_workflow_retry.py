@@ -77,6 +77,11 @@ def test_a_never_run_step_is_refused_everywhere_and_its_failed_member_resumes_it
         error = refused.json()["error"]
         assert error["code"] == "step_not_run"
         assert error["hint"] == f"retry the failed step {failed}; the chain resumes from it"
+        note = c.get(f"/api/jobs/{callback}").json()["retry_note"]  # the page says so too
+        assert note == (
+            f"never ran: a member of its chord failed ({member}); retry that one and the chord "
+            "resumes from it"
+        )
 
     with httpx.Client(base_url=url) as ui:
         ui.post("/ui/login", data={"token": secret, "next": "/ui/"})

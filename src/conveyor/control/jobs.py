@@ -200,6 +200,9 @@ def retry_note(record: JobRecord) -> str | None:
     """Why a failed job was not retried, or how far its retries went. ``max_retries``
     bounds the retries a task asks for (an exception in its ``autoretry_for``, or a call
     of ``self.retry()``); any other exception fails the job at once (Celery's rule)."""
+    if aborted_step(record):
+        kind, what, named = _abort(record)
+        return f"never ran: {what} ({named}); retry that one and the {kind} resumes from it"
     retries = retries_used(record.attempts)
     if record.state is State.RETRY:
         when = datetime.fromtimestamp(record.run_at, UTC).isoformat(timespec="seconds")
@@ -256,11 +259,8 @@ def not_run(app: App, record: JobRecord) -> StepNotRun:
     """The refusal of a retry of ``record``, a step stored as never run, naming the failed
     step(s) to retry instead: the one its error names, or, when that one has been
     retried since, the workflow's steps that failed and are not themselves never-run."""
-    error = record.error or {}
-    kind = "chord" if error.get("type") == "ChordError" else "chain"
-    named = error.get("member") or _named_in(error.get("message") or "")
+    kind, what, named = _abort(record)
     failed = [named] if named and _failed(app, named) else _failed_in(app, record.workflow_id)
-    what = "a member of its chord failed" if kind == "chord" else "a step before it failed"
     if not failed:
         return StepNotRun(
             f"job {record.id} ({record.task}) never ran: {what} ({named}), so it has no input; "
@@ -274,6 +274,15 @@ def not_run(app: App, record: JobRecord) -> StepNotRun:
         f"failed {member} {ids}: the {kind} resumes from it",
         hint=f"retry the failed {member} {ids}; the {kind} resumes from it",
     )
+
+
+def _abort(record: JobRecord) -> tuple[str, str, str | None]:
+    """Of a step stored as never run: its workflow's kind, why it never ran, and the id
+    of the step whose failure stopped it."""
+    error = record.error or {}
+    kind = "chord" if error.get("type") == "ChordError" else "chain"
+    what = "a member of its chord failed" if kind == "chord" else "a step before it failed"
+    return kind, what, error.get("member") or _named_in(error.get("message") or "")
 
 
 def _named_in(message: str) -> str | None:
