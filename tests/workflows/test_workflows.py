@@ -175,3 +175,31 @@ def test_retrying_the_failed_member_resumes_the_chord_and_the_chain(
     assert [(a["state"], (a["error"] or {}).get("type")) for a in history] == [
         ("FAILURE", "ValueError"), ("REQUEUED", None), ("SUCCESS", None)
     ]  # fmt: skip
+
+
+def test_a_chord_with_two_failed_members_resumes_once_both_are_retried(
+    worker_app: App, tmp_path: Path
+) -> None:
+    """The refusal names the member still failed; the callback runs once, when the last
+    of them succeeds."""
+    gate, collect = worker_app.tasks["t.gate"], worker_app.tasks["t.collect"]
+    ledger = str(tmp_path / "ledger")
+    fan = chord([gate.si(str(tmp_path / "a"), 1), gate.si(str(tmp_path / "b"), 2)],
+                collect.s(ledger)).apply_async()  # fmt: skip
+    run(worker_app)
+    callback, (first, second) = fan.spec["callback"]["id"], fan.member_ids()[:2]
+    named = worker_app.job(callback).error["member"]  # type: ignore[index]
+    other = second if named == first else first
+    with pytest.raises(StepNotRun, match=f"retry the failed member {named}:"):
+        retry_job(worker_app, callback)
+    (tmp_path / "a").touch()
+    (tmp_path / "b").touch()
+    retry_job(worker_app, named)
+    run(worker_app)
+    assert worker_app.job(callback).state is State.FAILURE  # one member is still failed
+    with pytest.raises(StepNotRun, match=f"retry the failed member {other}:"):
+        retry_job(worker_app, callback)
+    retry_job(worker_app, other)
+    run(worker_app)
+    assert fan.get(timeout=5) == 3
+    assert [line[0] for line in ledger_lines(Path(ledger))] == ["callback"]  # once
