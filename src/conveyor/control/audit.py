@@ -106,16 +106,18 @@ class Change:
 
 
 @contextmanager
-def audited(app: App, action: str, target: str = "", **detail: Any) -> Iterator[Change]:
-    """Record a command-line change once it ended, by ``cli_actor()``: ``ok`` (status 0),
-    or the code of the ``ConveyorError`` that refused it (status 1, as the command's exit
-    status), with its message. Not recorded: a block left by anything else (a question
-    answered no)."""
-    change = Change(target, detail)
+def audited(
+    app: App, action: str, target: str = "", *, actor: str | None = None, **detail: Any
+) -> Iterator[Change]:
+    """Record a change made outside HTTP once it ended, by ``actor`` (the CLI's:
+    ``cli_actor()``; the Django admin's: ``django:<user>``): ``ok`` (status 0), or the
+    code of the ``ConveyorError`` that refused it (status 1, as a command's exit status),
+    with its message. Not recorded: a block left by anything else (a question answered no)."""
+    change, who = Change(target, detail), actor or cli_actor()
     try:
         yield change
     except ConveyorError as exc:
-        record_change(app, cli_actor(), "", action, change.target, error_of(exc)[1], 1,
+        record_change(app, who, "", action, change.target, error_of(exc)[1], 1,
                       {**change.detail, "error": str(exc)[:300]})  # fmt: skip
         raise
-    record_change(app, cli_actor(), "", action, change.target, "ok", 0, change.detail)
+    record_change(app, who, "", action, change.target, "ok", 0, change.detail)
