@@ -14,6 +14,7 @@ The tree::
     ├── BackendError              the store could not be reached or answered badly
     ├── LeaseLost                 a worker's lease was taken over; its write was refused
     ├── InvalidTransition         the job is not in a state that allows the operation
+    │   └── StepNotRun            a workflow step stored as never run cannot be retried itself
     ├── JobFailed                 ``job.get()`` on a job that ended FAILURE
     ├── JobRevoked                ``job.get()`` on a job that ended REVOKED
     ├── JobTimeout                ``job.get(timeout=...)`` ran out of time (also a TimeoutError)
@@ -81,6 +82,15 @@ class LeaseLost(ConveyorError):
 
 class InvalidTransition(ConveyorError):
     """The job is not in a state that allows this operation."""
+
+
+class StepNotRun(InvalidTransition):
+    """This workflow step never ran because a step before it failed; retry that step, and
+    the workflow resumes from it."""
+
+    def __init__(self, message: str | None = None, hint: str | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.hint = hint
 
 
 class JobFailed(ConveyorError):

@@ -94,7 +94,7 @@ def unreachable(safe_url: str, exc: psycopg.Error) -> str:
 #: second would count twice (``_incr``) or answer as if nothing had been done — and the
 #: caller acts on that answer: a revoke's workflow follow-ups (``_cancel``), a rescue's
 #: (``_rescue``), a purge's count (``_purge``).
-_RUN_ONCE = frozenset({"_incr", "_requeue", "_unlock", "_kv_delete", "_schedule_delete",
+_RUN_ONCE = frozenset({"_incr", "_requeue", "_rerun", "_unlock", "_kv_delete", "_schedule_delete",
                        "_cancel", "_rescue", "_purge"})  # fmt: skip
 
 
