@@ -8,7 +8,7 @@ import pytest
 
 from conveyor import App, JobFailed, State, chain, chord, group
 from conveyor.control import retry_job
-from conveyor.errors import StepNotRun
+from conveyor.errors import JobTimeout, StepNotRun
 from conveyor.worker import Worker
 
 from ..worker.conftest import ledger_lines
@@ -165,6 +165,10 @@ def test_retrying_the_failed_member_resumes_the_chord_and_the_chain(
     (tmp_path / "open").touch()
     retry_job(worker_app, member)
     retry_job(worker_app, failed)
+    # Resuming, not over: a get() now waits (it raised at once, the aborts still stored).
+    assert (fan.state, line.state) == (State.STARTED, State.STARTED)
+    with pytest.raises(JobTimeout):
+        line.get(timeout=0.05)
     run(worker_app)
     assert fan.get(timeout=5) == 2 + 5 + 4
     assert line.get(timeout=5) == 117
