@@ -278,8 +278,12 @@ def test_the_leader_stores_its_code_schedules_again_when_the_store_lost_them(
     clock.now = 1_800_000_005.0
     leader = Scheduler(sched_app, name="a")
     leader.step()
+    sched_app.schedules.delete("nightly")  # one alone: deleted at runtime, left out
+    leader.step()
+    assert set(sched_app.backend.schedules()) == {"every-10s"}
+    sync_code_schedules(sched_app)
     for name in list(sched_app.backend.schedules()):
-        sched_app.backend.delete_schedule(name)  # a store restarted empty, say
+        sched_app.backend.delete_schedule(name)  # every one: a store restarted empty
     clock.advance(10)
     leader.step()
     assert set(sched_app.backend.schedules()) == {"every-10s", "nightly"}
@@ -287,6 +291,22 @@ def test_the_leader_stores_its_code_schedules_again_when_the_store_lost_them(
     clock.advance(10)
     leader.step()
     assert fired(sched_app, "every-10s") == [job_id("every-10s", 1_800_000_020.0)]
+
+
+def test_a_standby_of_another_app_stores_its_own_again_too(
+    sched_app: App, other_app: App, clock: FakeClock
+) -> None:
+    """The leader stores only its own app's code schedules: another app's would stay
+    lost while this one leads."""
+    leader, standby = Scheduler(sched_app, name="a"), Scheduler(other_app, name="b")
+    leader.step()
+    standby.step()
+    assert (leader.leader, standby.leader) == (True, False)
+    for name in list(sched_app.backend.schedules()):
+        sched_app.backend.delete_schedule(name)
+    leader.step()
+    standby.step()
+    assert set(sched_app.backend.schedules()) == {"every-10s", "nightly", "other-30s"}
 
 
 def test_doctor_reports_a_schedule_nobody_fires(sched_app: App, clock: FakeClock) -> None:

@@ -8,9 +8,10 @@ stalled leader waking after losing the lock) still enqueue each tick once.
 
 Code schedules belong to the app that declares them (``OWNER`` on the stored spec): a
 scheduler adds, updates and deletes only its own app's, so apps sharing a store keep
-theirs; the leader fires every stored schedule, whichever app's. The leader also checks
-at every step that its app's code schedules are still stored, and stores them again
-when the store lost them (a Redis restarted without persistence, a flush).
+theirs; the leader fires every stored schedule, whichever app's. Every scheduler,
+leader or standby, also checks at each step that its app's code schedules are still
+stored, and stores them again when the store lost every one of them (a Redis restarted
+without persistence, a flush).
 """
 
 from __future__ import annotations
@@ -56,9 +57,9 @@ class Scheduler:
         #: The schedules that failed to load or fire, by name: the stored spec (as text) that
         #: failed, so each failure is logged once, not at every step.
         self._broken: dict[str, str] = {}
-        #: The code schedules this app declares, as stored by the last sync: the leader
-        #: stores them again when they are gone from the store.
-        self._declared: set[str] = set()
+        #: The code schedules this app declares, as stored by the last sync (None until
+        #: the first step syncs): a step stores them again when every one is gone.
+        self._declared: set[str] | None = None
         #: One account of a backend outage, not an ERROR for every failed step.
         self.outage = Outage(log)
         #: Set once the scheduler runs (``Service``).
@@ -102,21 +103,25 @@ class Scheduler:
                 logging.INFO if self.leader else logging.WARNING,
                 "scheduler %s %s", self.id, "is now the leader" if self.leader else "lost the lead",
             )  # fmt: skip
-            if self.leader:
-                self._declared = set(sync_code_schedules(self.app))
-        if not self.leader:
-            return MAX_SLEEP
         stored = self.backend.schedules()
-        if lost := sorted(self._declared - set(stored)):
-            # The lock comes back by itself (the next renewal sets it again); the
-            # schedules would not, and they would stop firing without a word.
+        if self._declared is None or (self.leader and not was_leader):  # start, takeover
+            self._declared = set(sync_code_schedules(self.app))
+            stored = self.backend.schedules()
+        elif self._declared and not self._declared & set(stored):
+            # Every one gone: the store lost them. The lock comes back by itself (the next
+            # renewal sets it again); the schedules would not, and they would stop firing
+            # without a word. A standby checks too: the leader may be another app's, which
+            # stores only its own. (One gone alone was deleted at runtime, or by a newer
+            # deploy's scheduler that no longer declares it: left to the next start.)
             log.warning(
                 "schedule(s) %s: declared in code but no longer stored (the store lost them: "
-                "restarted without persistence, or flushed; or they were deleted at runtime): "
-                "storing them again", ", ".join(lost),
+                "restarted without persistence, or flushed): storing them again",
+                ", ".join(sorted(self._declared)),
             )  # fmt: skip
             self._declared = set(sync_code_schedules(self.app))
             stored = self.backend.schedules()
+        if not self.leader:
+            return MAX_SLEEP
         now = self.backend.now()
         upcoming = [
             self._step_one(name, spec, state, now)
