@@ -105,7 +105,11 @@ class ScheduleBook:
         spec.update(changes)
         schedule = Schedule.from_spec(spec)
         check_schedule(self.app, schedule)
-        kept = {"code_hash": stored["code_hash"]} if "code_hash" in stored else {}
+        # What the scheduler's sync keeps with a code schedule: the hash of its declaration,
+        # the app that owns it and the queue that app routes it to.
+        kept: dict[str, Any] = {
+            k: stored[k] for k in ("code_hash", "app", "routed_queue") if k in stored
+        }
         self.app.backend.put_schedule(name, {**schedule.spec(), **kept})
         return schedule
 

@@ -41,10 +41,10 @@ from ..backends.base import RevocationWatch
 from ..errors import BackendError, ConfigurationError
 from ..events import JobLost, JobRevoked, WorkerDown, WorkerUp
 from ..ids import new_id
+from ..outage import Outage
 from ..records import JobRecord, Lease, Outcome, WorkerInfo
 from ..version import __version__
 from ..workflows.engine import follow_ups, has_follow_ups
-from .outage import Outage
 from .pools import (
     Drained,
     Dropped,

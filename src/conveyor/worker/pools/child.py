@@ -64,10 +64,10 @@ from typing import Any
 
 from ...errors import BackendError, Terminated
 from ...loader import load_app
+from ...outage import Outage
 from ...records import JobRecord, Outcome
 from ...states import State
 from ..execution import error_info, execute
-from ..outage import Outage
 from ..settle import Claim, settle_and_claim
 from ..testhooks import ack_hold, claim_hold
 from ..timing import BATCH_ACK_WINDOW, BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
@@ -346,7 +346,9 @@ class _Runner:
         self.app, self.conf, self.conn = app, conf, conn
         self.shared, self.counters = shared, shared.counters
         self.backend = app.backend
-        self.outage = Outage(log)  # this child's own account of a backend outage
+        # This child's own account of a backend outage, named: its worker and each other
+        # child tell theirs too, in lines that would otherwise read the same.
+        self.outage = Outage(log, who=f"pool child, pid {os.getpid()}")
         self.queues = list(conf.queues)
         self._send_lock = threading.Lock()
         self.storer = _Storer(self)
