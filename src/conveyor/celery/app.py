@@ -203,7 +203,11 @@ class Celery(App):
                   connection: Any = None, **options: Any) -> Job:  # fmt: skip
         """Queue a job by task name, with Celery's option names."""
         return super().send_task(
-            name, args or (), kwargs, connection=connection, **call_options(options)
+            name,
+            args or (),
+            kwargs,
+            connection=connection,
+            **call_options(options, self.conf.timezone),
         )
 
     def signature(
