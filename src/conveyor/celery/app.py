@@ -241,7 +241,7 @@ def _django_apps() -> list[str]:
     import django
     from django.apps import apps
 
-    if not apps.ready:
+    if not apps.apps_ready:  # ready() methods run after it: Django is setting up already
         django.setup()
     return [config.name for config in apps.get_app_configs()]
 
