@@ -111,10 +111,43 @@ def test_the_guides_django_project_has_one_app(env: dict[str, str], tmp_path: Pa
     assert admin["added"] == 302, admin["added_body"][-3000:]
 
 
+#: What ``manage.py check`` finds, and which app the integration runs on.
+CHECKS = """
+import json
+from django.core import checks
+from conveyor.celery import Celery
+from conveyor.contrib.django import get_app
+from proj.celery import app
+one = get_app() is app
+if OTHER:
+    Celery("reports", broker=OTHER)
+print(json.dumps({"one": one, "found": [[m.id, m.msg, m.hint] for m in checks.run_checks()]}))
+"""
+
+
+def checks(env: dict[str, str], other: str = "", **conveyor: Any) -> Any:
+    env = {**env, "PROJ_CONVEYOR": json.dumps(conveyor)} if conveyor else env
+    return shell(env, f"OTHER = {other!r}\n{CHECKS}")
+
+
 def test_check_refuses_a_second_store(env: dict[str, str], tmp_path: Path) -> None:
     other = f"sqlite:///{tmp_path}/other.db"
-    done = manage({**env, "PROJ_CONVEYOR_BACKEND": other}, "check", check=False)
+    done = manage({**env, "PROJ_CONVEYOR": json.dumps({"BACKEND": other})}, "check", check=False)
     assert done.returncode != 0
     assert "conveyor.E007" in done.stderr
     assert f"settings.CONVEYOR['BACKEND'] is {other}" in done.stderr
     assert env["CELERY_BROKER_URL"].split("?")[0] in done.stderr
+    # a second conveyor.celery app on another store: named, with the way to have one
+    found = checks(env, other)
+    assert found["one"]
+    [(code, message, hint)] = [m for m in found["found"] if m[0] != "conveyor.W002"]
+    assert code == "conveyor.E007"
+    assert f"app Celery('reports') keeps its jobs in {other}" in message
+    assert "from .celery import app as celery_app" in hint
+    # named in the settings: the same app; its own settings beside it are refused
+    named = checks(env, APP="proj.celery:app", WORKERS={"all": ["celery", "hikvision"]})
+    assert named == {"one": True, "found": []}
+    beside = {"APP": "proj.celery:app", "ROUTES": {"reports.*": "reports"}}
+    done = manage({**env, "PROJ_CONVEYOR": json.dumps(beside)}, "check", check=False)
+    assert done.returncode != 0
+    assert "settings.CONVEYOR has ROUTES, but the project's app proj.celery:app" in done.stderr

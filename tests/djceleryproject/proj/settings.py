@@ -3,6 +3,7 @@
 installed for the admin. The stores come from the environment, so each test has its own:
 ``CELERY_BROKER_URL`` (Redis), ``PROJ_DB`` (Django's SQLite file)."""
 
+import json
 import os
 
 from conveyor.celery.schedules import crontab
@@ -48,8 +49,8 @@ TEMPLATES = [
 ]
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["PROJ_DB"]}}
 TASKS = {"default": {"BACKEND": "conveyor.contrib.django.ConveyorBackend"}}
-if os.environ.get("PROJ_CONVEYOR_BACKEND"):  # a second store, for the check that refuses it
-    CONVEYOR = {"BACKEND": os.environ["PROJ_CONVEYOR_BACKEND"]}
+if os.environ.get("PROJ_CONVEYOR"):  # the tests' variants: a second store, the app named
+    CONVEYOR = json.loads(os.environ["PROJ_CONVEYOR"])
 
 CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND")

@@ -42,6 +42,7 @@ from conveyor.loader import load_app
 
 from .compat import Task as DjangoTask
 from .compat import task_backends
+from .task import DEFAULT_QUEUE_NAME
 from .worker import watch_outcomes
 
 #: What ``manage.py conveyor`` passes as ``-A``, and what every worker child imports.
@@ -68,7 +69,9 @@ class DjangoApp(App):
         queues = set(super().declared_queues())
         for backend in task_backends.all():
             if getattr(backend, "is_conveyor", False):
-                queues.update(backend.queues)
+                # Django's default queue name is no queue: its tasks go where the routes,
+                # else the app's default queue ("celery" on a conveyor.celery app), send them.
+                queues.update(q for q in backend.queues if q != DEFAULT_QUEUE_NAME)
         return sorted(queues)
 
     def get_task(self, name: str) -> Task[Any, Any]:
