@@ -281,9 +281,9 @@ class Worker:
         conf = self.app.conf
         if stalled:
             log.warning(
-                "this worker was stalled for %.1fs (its machine paused or starved of CPU, or "
-                "the clock stepped): heartbeat now; rescue of expired leases in %.1fs, after "
-                "live workers renew theirs",
+                "this worker was stalled for %.1fs (a backend call that hung, its machine "
+                "paused or starved of CPU, or the clock stepped): heartbeat now; rescue of "
+                "expired leases in %.1fs, after live workers renew theirs",
                 stalled,
                 grace,
             )
