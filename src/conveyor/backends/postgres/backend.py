@@ -134,10 +134,10 @@ class PostgresBackend(PostgresConnection):
             self._warm(conn)
         except psycopg.OperationalError:
             raise  # the connection is broken: the pool opens another
-        except psycopg.Error as exc:
-            # Refused: the connection still works, and ``warm_up`` or the claim's own
-            # statement (the same) reports the refusal to its caller.
-            log.debug("warming up a connection was refused: %s", exc)
+        except Exception as exc:  # raised here, the pool would retry the connection forever
+            # Refused: the connection still works, and ``warm_up`` (which warms its own
+            # connection again) or the claim's own statement reports it to its caller.
+            log.debug("warming up a connection failed: %s", exc)
 
     def _warm(self, conn: Any) -> None:
         """The statements of a claim, an acknowledgement and an idle worker's look for the
@@ -154,13 +154,12 @@ class PostgresBackend(PostgresConnection):
             params = {name: values[0] for name, values in job_columns([job]).items()}
             conn.execute(self._q["insert_one"], params)
             conn.execute(self._q["promote"], {"now": 0.0})
-            (claimed,) = [
-                record(row)
-                for row in self._claim_only(conn, [queue], queue, 1, now, now + 60).fetchall()
+            claimed = self._claim_only(conn, [queue], queue, 1, now, now + 60).fetchall()
+            outcomes = [
+                Outcome(held.id, held.lease_token or "", State.SUCCESS)
+                for held in map(record, claimed)
             ]
-            outcome = Outcome(claimed.id, claimed.lease_token or "", State.SUCCESS)
-            params = settle_params([outcome], now, now + 60)[0]
-            conn.execute(self._q["settle"], params).fetchall()
+            conn.execute(self._q["settle"], settle_params(outcomes, now, now + 60)[0]).fetchall()
             conn.execute(self._q["next_due"], {"queues": [queue]}).fetchall()
         self._warmed.add(conn)
 

@@ -381,6 +381,8 @@ class _Runner:
             self.backend.warm_up()
         except BackendError as exc:
             self.outage.failed("a claim", exc)
+        except Exception:  # a bug of the warm-up's own: said, and the child works without it
+            log.exception("could not warm the backend's connections up; going on without")
 
     def send(self, message: FromChild) -> None:
         data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)  # no fds: no ForkingPickler
