@@ -519,15 +519,15 @@ def test_warming_up_runs_a_claim_and_an_ack_writes_nothing_and_holds_no_job(url:
         with psycopg.connect(base, autocommit=True) as listener:
             listener.execute(f'LISTEN "{schema}.jobs"')
             backend.warm_up()
-            _flush_stats(backend)
+            _flush_stats(backend, 2)
             # Every call of the insert trigger's function is a warm-up's: nothing else
-            # inserted a job with these sessions counting. (The pool may open a second
-            # connection while the first warms up: it is warmed up too.)
-            warmed = wait_until(lambda: _function_calls(base, schema).get("jobs_inserted"), 10,
-                                "the warm-up's insert to be counted")  # fmt: skip
-            assert _function_calls(base, schema)["jobs_updated"] >= 2 * warmed  # claim, ack
-            _flush_stats(backend, warmed + 1)  # the pool opens another connection
-            wait_until(lambda: _function_calls(base, schema)["jobs_inserted"] > warmed, 10,
+            # inserted a job with these sessions counting. Two connections are warm when
+            # warm_up returns (a child's main thread and storer take one each)...
+            wait_until(lambda: _function_calls(base, schema).get("jobs_inserted") == 2, 10,
+                       "the warm-ups' inserts to be counted")  # fmt: skip
+            assert _function_calls(base, schema)["jobs_updated"] >= 4  # a claim, an ack each
+            _flush_stats(backend, 3)  # ... and one the pool opens later is warmed up too
+            wait_until(lambda: _function_calls(base, schema)["jobs_inserted"] == 3, 10,
                        "a new connection's warm-up to be counted")  # fmt: skip
             assert list(listener.notifies(timeout=0.3, stop_after=1)) == []
         assert {table: _rows(producer.backend, table) for table in tables} == before
@@ -549,8 +549,8 @@ def test_each_process_child_warms_up_before_claiming_and_a_refused_warm_up_is_to
     producer.backend.counts()  # the schema, before any worker counts calls
     argv = ("-A", "tests.apps.basic:app", "worker", "-P", "process", "-c", "2")
     worker = conveyor_proc(*argv, env={"CONVEYOR_BACKEND": url + TRACK_FUNCTIONS})
-    wait_until(lambda: _function_calls(base, schema).get("jobs_inserted", 0) >= 2, 20,
-               "both children's warm-ups to be counted")  # fmt: skip
+    wait_until(lambda: _function_calls(base, schema).get("jobs_inserted", 0) >= 4, 20,
+               "both children's warm-ups to be counted (two connections each)")  # fmt: skip
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(20) == 0
     assert _rows(producer.backend, "jobs") == 0
