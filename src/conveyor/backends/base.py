@@ -639,6 +639,12 @@ class Backend(ABC):
     def delete_schedule(self, name: str) -> bool:
         return self._schedule_delete(name)
 
+    def warm_up(self) -> None:  # noqa: B027 - optional hook
+        """Make this process's connections ready to claim and acknowledge, so that its first
+        claim and acknowledgement cost what the later ones do (a worker's process child
+        calls it once, before it reports ready). Writes nothing. Raises ``BackendError``
+        as a claim would. Nothing to do by default."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. The backend can be used again afterwards."""
 

@@ -205,10 +205,14 @@ class PostgresConnection(Backend):
             self.conninfo, min_size=1, max_size=10, open=False, timeout=10,
             kwargs={"connect_timeout": CONNECT_TIMEOUT, "autocommit": True,
                     "options": _session_options(self.conninfo)},
-            name=f"conveyor-{self.schema}",
+            configure=self._configure, name=f"conveyor-{self.schema}",
         )  # fmt: skip
         pool.open(wait=False)
         return pool
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        """Called by the pool on each new connection before its first use (in the pool's
+        thread): nothing here; ``PostgresBackend`` warms it up once asked to."""
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
