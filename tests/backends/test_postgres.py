@@ -598,7 +598,8 @@ def test_each_process_child_warms_up_before_claiming_and_a_refused_warm_up_is_to
     assert producer.send_task("t.add", (1, 2)).get(timeout=20) == 3
     errors = [line for line in log_path.read_text().splitlines() if " ERROR " in line]
     assert len(errors) == 1, errors
-    assert "backend calls fail: a claim failed" in errors[0]
+    assert "backend calls fail (pool child, pid " in errors[0]
+    assert "): a claim failed" in errors[0]
     assert "no_warm_up" in errors[0]
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(20) == 0
