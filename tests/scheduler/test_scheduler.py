@@ -13,6 +13,7 @@ from conveyor.backends import Backend
 from conveyor.errors import UnknownTask
 from conveyor.records import JobQuery
 from conveyor.scheduler import ScheduleError, Scheduler, job_id, sync_code_schedules
+from conveyor.scheduler.runner import SYNCED
 from conveyor.task import Signature
 
 from ..conftest import FakeClock
@@ -272,6 +273,15 @@ def test_code_schedules_an_earlier_version_stored_without_an_app(
     assert "schedule foreign: stored from code by an earlier version" in caplog.text
 
 
+def lose_store(*apps: App) -> None:
+    """What a store restarted empty (a Redis without persistence) lost of the apps'
+    schedules: every one, and the mark each app's last sync left."""
+    for name in list(apps[0].backend.schedules()):
+        apps[0].backend.delete_schedule(name)
+    for app in apps:
+        app.backend.kv_delete(SYNCED + app.name)
+
+
 def test_the_leader_stores_its_code_schedules_again_when_the_store_lost_them(
     sched_app: App, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -282,8 +292,7 @@ def test_the_leader_stores_its_code_schedules_again_when_the_store_lost_them(
     leader.step()
     assert set(sched_app.backend.schedules()) == {"every-10s"}
     sync_code_schedules(sched_app)
-    for name in list(sched_app.backend.schedules()):
-        sched_app.backend.delete_schedule(name)  # every one: a store restarted empty
+    lose_store(sched_app)  # every one: a store restarted empty
     clock.advance(10)
     leader.step()
     assert set(sched_app.backend.schedules()) == {"every-10s", "nightly"}
@@ -302,11 +311,38 @@ def test_a_standby_of_another_app_stores_its_own_again_too(
     leader.step()
     standby.step()
     assert (leader.leader, standby.leader) == (True, False)
-    for name in list(sched_app.backend.schedules()):
-        sched_app.backend.delete_schedule(name)
+    lose_store(sched_app, other_app)
     leader.step()
     standby.step()
     assert set(sched_app.backend.schedules()) == {"every-10s", "nightly", "other-30s"}
+
+
+@pytest.mark.parametrize("renamed", [True, False])
+def test_a_scheduler_of_the_old_code_does_not_undo_a_deploy_that_dropped_its_schedules(
+    sched_app: App, backend: Backend, caplog: pytest.LogCaptureFixture, renamed: bool
+) -> None:
+    """A rolling deploy whose new code renames (or removes) every code schedule of the
+    app: its scheduler's sync deletes the old ones, and a scheduler still running the old
+    code took them for lost with the store and stored them again within a second. Renamed,
+    the two syncs deleted each other's every second (the state, so ticks, lost each time,
+    and a WARNING); removed, the old ones stayed stored after the deploy and fired."""
+    old = Scheduler(sched_app, name="old")
+    old.step()
+    deployed = App("tests", backend=backend)
+    if renamed:
+
+        @deployed.periodic(every=60, schedule_name="renamed")
+        def heartbeat() -> None: ...
+
+    Scheduler(deployed, name="new").step()  # starts: its sync drops the old ones
+    caplog.clear()
+    old.step()
+    old.step()
+    assert set(backend.schedules()) == ({"renamed"} if renamed else set())
+    assert "no longer stored" not in caplog.text
+    lose_store(deployed)  # a store lost for real is still told and restored by either
+    old.step()
+    assert set(backend.schedules()) == {"every-10s", "nightly"}
 
 
 def test_doctor_reports_a_schedule_nobody_fires(sched_app: App, clock: FakeClock) -> None:

@@ -40,6 +40,10 @@ OWNER = "app"
 #: The stored spec's key with the queue the owning app routes a code schedule's task to,
 #: so a leader of another app enqueues its ticks there, not by its own routes.
 ROUTED = "routed_queue"
+#: The key-value entry each sync leaves for its app (``synced_key``): code schedules gone
+#: while it is still there were deleted (by hand, or by a newer deploy's sync that no longer
+#: declares them), not lost with the store, which loses it too.
+SYNCED = "scheduler:synced:"
 #: What a scheduler step failing means while the backend is away.
 MEANWHILE = (
     "no schedule fires meanwhile; ticks missed for less than a schedule's misfire_grace "
@@ -107,12 +111,18 @@ class Scheduler:
         if self._declared is None or (self.leader and not was_leader):  # start, takeover
             self._declared = set(sync_code_schedules(self.app))
             stored = self.backend.schedules()
-        elif self._declared and not self._declared & set(stored):
-            # Every one gone: the store lost them. The lock comes back by itself (the next
-            # renewal sets it again); the schedules would not, and they would stop firing
-            # without a word. A standby checks too: the leader may be another app's, which
-            # stores only its own. (One gone alone was deleted at runtime, or by a newer
-            # deploy's scheduler that no longer declares it: left to the next start.)
+        elif (
+            self._declared
+            and not self._declared & set(stored)
+            and self.backend.kv_get(SYNCED + self.app.name) is None
+        ):
+            # Every one gone, and the mark of the last sync with them: the store lost them.
+            # The lock comes back by itself (the next renewal sets it again); the schedules
+            # would not, and they would stop firing without a word. A standby checks too:
+            # the leader may be another app's, which stores only its own. (Gone with the
+            # mark still there: deleted at runtime, or by a newer deploy's scheduler that
+            # no longer declares them, whose sync this one, still running the old code,
+            # must not undo: left to the next start.)
             log.warning(
                 "schedule(s) %s: declared in code but no longer stored (the store lost them: "
                 "restarted without persistence, or flushed): storing them again",
@@ -232,6 +242,7 @@ def sync_code_schedules(app: App) -> list[str]:
     for name, schedule in declared.items():
         _store(app, schedule, stored.get(name))
     _drop_undeclared(app, stored, set(declared))
+    app.backend.kv_set(SYNCED + app.name, sorted(declared))  # this app synced (``SYNCED``)
     return list(declared)
 
 
