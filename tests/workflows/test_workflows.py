@@ -9,7 +9,9 @@ import pytest
 from conveyor import App, JobFailed, State, chain, chord, group
 from conveyor.control import retry_job
 from conveyor.errors import JobTimeout, StepNotRun
+from conveyor.records import Outcome
 from conveyor.worker import Worker
+from conveyor.worker.settle import settle
 
 from ..worker.conftest import ledger_lines
 
@@ -179,6 +181,33 @@ def test_retrying_the_failed_member_resumes_the_chord_and_the_chain(
     assert [(a["state"], (a["error"] or {}).get("type")) for a in history] == [
         ("FAILURE", "ValueError"), ("REQUEUED", None), ("SUCCESS", None)
     ]  # fmt: skip
+
+
+def test_a_resumed_chain_is_under_way_while_the_steps_after_the_retried_one_run(
+    worker_app: App, tmp_path: Path
+) -> None:
+    """Once the retried step succeeded, the step after it runs, and the steps after that
+    are still stored as never run, naming the retried step (now SUCCESS): the chain read
+    REVOKED then, and a get() raised JobRevoked while it ran."""
+    add, gate = worker_app.tasks["t.add"], worker_app.tasks["t.gate"]
+    flag = str(tmp_path / "open")
+    line = chain(add.s(1, 1), gate.si(flag, 7), add.s(10), add.s(100)).apply_async()
+    run(worker_app)
+    failed = line.member_ids()[1]
+    (tmp_path / "open").touch()
+    retry_job(worker_app, failed)
+    backend = worker_app.backend
+    (held,) = backend.claim(["default"], "w1", 10, 30)  # the retried step alone waits
+    assert held.id == failed
+    settle(worker_app, backend, {held.id: held},
+           [Outcome(held.id, held.lease_token or "", State.SUCCESS, 7)])  # fmt: skip
+    states = [r.state if r else None for r in line.records().values()]
+    assert states == [State.SUCCESS, State.SUCCESS, State.PENDING, State.REVOKED]
+    assert line.state is State.STARTED  # under way: its next step waits
+    with pytest.raises(JobTimeout):
+        line.get(timeout=0.05)
+    run(worker_app)
+    assert line.get(timeout=5) == 117
 
 
 def test_a_chord_with_two_failed_members_resumes_once_both_are_retried(

@@ -43,8 +43,9 @@ class Workflow:
         """``state`` from members' records read already (a list of workflows reads all
         theirs at once); a member missing from ``found`` has not started."""
         records = {job_id: found.get(job_id) for job_id in self.member_ids()}
+        busy = any(r is not None and not r.state.finished for r in records.values())
         for job_id, record in list(records.items()):
-            if _resuming(record, records):  # its failed member was retried: it runs yet
+            if _resuming(record, records, busy):  # its failed member was retried: it runs yet
                 records[job_id] = None
         final = self._final_ids()
         states = {r.state for r in records.values() if r is not None}
@@ -139,10 +140,17 @@ def is_workflow(app: App, workflow_id: str) -> bool:
     return app.backend.kv_get(spec_key(workflow_id)) is not None
 
 
-def _resuming(record: JobRecord | None, records: Mapping[str, JobRecord | None]) -> bool:
+def _resuming(
+    record: JobRecord | None, records: Mapping[str, JobRecord | None], busy: bool
+) -> bool:
     """A step stored as never run (a chord's callback, a later chain step) whose failed
-    member has been retried and not finished yet: it runs once that member succeeds, so
-    the workflow is not over (``engine.abort`` names the member in its error)."""
+    member has been retried (``engine.abort`` names the member in its error): it runs once
+    that member succeeds, so the workflow is not over while the member runs, nor, once it
+    succeeded, while other members run (``busy``): the step after it runs first, and
+    starts the next in turn (a chain's third step still read REVOKED while its second ran,
+    and the workflow with it)."""
     member = ((record.error or {}).get("member") if record is not None else None) or ""
     again = records.get(member)
-    return again is not None and not again.state.finished
+    if again is None:
+        return False
+    return not again.state.finished or (again.state is State.SUCCESS and busy)
