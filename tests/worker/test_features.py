@@ -53,6 +53,7 @@ def test_terminate_seen_by_the_task_first_still_ends_revoked(
     # No heartbeat after the first: only the task's own is_revoked() can see the revoke.
     # CI once saw that path win the race and the job end SUCCESS ("noticed").
     monkeypatch.setattr(worker_app.conf, "heartbeat_interval", 600.0)
+    monkeypatch.setattr(worker_app.conf, "lease_seconds", 1200.0)  # a beat within a lease
     start_worker(pool="thread")
     job = worker_app.send_task("t.cooperative", (str(ledger),))
     wait_until(lambda: ledger_lines(ledger), what="the task to start")

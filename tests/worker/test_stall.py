@@ -7,6 +7,9 @@ import time
 
 import pytest
 
+from conveyor import App
+from conveyor.errors import ConfigurationError
+from conveyor.worker import Worker
 from conveyor.worker.stall import StallWatch
 
 
@@ -35,3 +38,16 @@ def test_a_wall_clock_stepped_forward_is_a_stall(monkeypatch: pytest.MonkeyPatch
     stepped = time.time() + 5.0  # the monotonic clock did not move: a step, not a freeze
     monkeypatch.setattr(time, "time", lambda: stepped)
     assert 4.5 < watch.check(waited=0.0) <= 5.1
+
+
+@pytest.mark.parametrize("beat", [2.0, 600.0, 0.0])
+def test_a_heartbeat_that_does_not_come_within_a_lease_is_refused(beat: float) -> None:
+    """Not above 0, or not below lease_seconds: every lease ran out before its renewal,
+    and every turn of the main loop read as a stall (a heartbeat each turn, a warning
+    each second, the rescue held back by 1200 s; a test that meant to have no heartbeat
+    after the first had one each second)."""
+    app = App("timing", backend="memory://", lease_seconds=2.0, heartbeat_interval=beat)
+    with pytest.raises(
+        ConfigurationError, match=r"heartbeat_interval .* must be above 0 and below"
+    ):
+        Worker(app, pool="thread")

@@ -25,9 +25,24 @@ from __future__ import annotations
 
 import time
 
+from ..errors import ConfigurationError
+
 #: After a stall, the rescue waits this many heartbeat intervals: the holders' beats,
 #: due at once when they run again, land first.
 RESCUE_GRACE = 2.0
+
+
+def check_timing(lease_seconds: float, heartbeat_interval: float) -> None:
+    """Refuse a heartbeat that does not come within a lease: each lease would run out
+    before its renewal (its job run twice), and every turn of the main loop would read
+    as a stall (``tolerance`` not above 0): a heartbeat each turn, a warning each second,
+    and the rescue held back for good."""
+    if not 0 < heartbeat_interval < lease_seconds:
+        raise ConfigurationError(
+            f"heartbeat_interval ({heartbeat_interval:g} s) must be above 0 and below "
+            f"lease_seconds ({lease_seconds:g} s), well below: each heartbeat renews the "
+            "leases for lease_seconds (defaults: 2 s and 30 s)"
+        )
 
 
 class StallWatch:

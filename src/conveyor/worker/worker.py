@@ -60,7 +60,7 @@ from .pools import (
 from .pools.child import MAX_BATCH
 from .pruning import Pruner
 from .settle import lost_events, settle
-from .stall import StallWatch
+from .stall import StallWatch, check_timing
 from .testhooks import ack_hold
 from .timing import ACK_WINDOW, BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
 
@@ -106,6 +106,7 @@ class Worker:
         shutdown_timeout: float = 30.0,
         **pool_options: Any,
     ) -> None:
+        check_timing(app.conf.lease_seconds, app.conf.heartbeat_interval)
         self.app, self.backend = app, app.backend
         self.queues = list(queues or app.declared_queues())
         self.pool_kind = pool
