@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
@@ -511,3 +512,93 @@ def test_the_pruners_deletes_commit_without_a_wal_flush_and_no_other_statement_d
     for _ in range(backend.pool.max_size):
         with backend._connection() as conn:
             assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
+
+
+def _function_calls(base: str, schema: str) -> dict[str, int]:
+    """Calls of the schema's functions counted by the server (sessions run with
+    ``track_functions=pl``, reported within a second or so of going idle)."""
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        rows = conn.execute(
+            "SELECT funcname, calls FROM pg_stat_user_functions WHERE schemaname = %s", (schema,)
+        ).fetchall()
+    return {name: int(calls) for name, calls in rows}
+
+
+def _flush_stats(backend: PostgresBackend, connections: int = 1) -> None:
+    """Have ``connections`` of the backend's pooled sessions report their counts at once
+    (an idle session otherwise waits up to 10 s)."""
+    with contextlib.ExitStack() as stack:
+        for _ in range(connections):
+            stack.enter_context(backend._connection()).execute("SELECT pg_stat_force_next_flush()")
+
+
+#: The URL option that has sessions count their calls of the job triggers' functions.
+TRACK_FUNCTIONS = "&options=-c%20track_functions%3Dpl"
+
+
+def test_warming_up_runs_a_claim_and_an_ack_writes_nothing_and_holds_no_job(url: str) -> None:
+    """``warm_up`` (a process child calls it before its first claim) runs the statements of
+    an insert, a claim and an acknowledgement with a row, so the job triggers ran in that
+    session; and it does so on each connection the pool opens afterwards. It leaves the
+    store as it was: no row, event, count or notification, and a waiting job is claimed
+    next by whoever asks."""
+    base, schema = url.split("?")[0], url.rsplit("schema=", 1)[1]
+    producer = App("producer", backend=url)
+    waiting = producer.send_task("t.noop")
+    tables = ("jobs", "events", "job_counts", "run_minute_deltas")
+    before = {table: _rows(producer.backend, table) for table in tables}
+    backend = PostgresBackend(url + TRACK_FUNCTIONS)
+    try:
+        with psycopg.connect(base, autocommit=True) as listener:
+            listener.execute(f'LISTEN "{schema}.jobs"')
+            backend.warm_up()
+            _flush_stats(backend, 2)
+            # Every call of the insert trigger's function is a warm-up's: nothing else
+            # inserted a job with these sessions counting. Two connections are warm when
+            # warm_up returns (a child's main thread and storer take one each)...
+            wait_until(lambda: _function_calls(base, schema).get("jobs_inserted") == 2, 10,
+                       "the warm-ups' inserts to be counted")  # fmt: skip
+            assert _function_calls(base, schema)["jobs_updated"] >= 4  # a claim, an ack each
+            _flush_stats(backend, 3)  # ... and one the pool opens later is warmed up too
+            wait_until(lambda: _function_calls(base, schema)["jobs_inserted"] == 3, 10,
+                       "a new connection's warm-up to be counted")  # fmt: skip
+            assert list(listener.notifies(timeout=0.3, stop_after=1)) == []
+        assert {table: _rows(producer.backend, table) for table in tables} == before
+        claimed = producer.backend.claim(["default"], "w1", 10, 30)
+        assert [job.id for job in claimed] == [waiting.id]
+    finally:
+        backend.close()
+
+
+def test_each_process_child_warms_up_before_claiming_and_a_refused_warm_up_is_told(
+    url: str, conveyor_proc: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    """A process child runs ``warm_up`` before its first claim (a fresh session's first
+    claim and ack cost 10-50 ms more than later ones): with no job enqueued, the children's
+    warm-up inserts are counted (one a pooled connection). A warm-up the server refuses is told as the child's first
+    failed claim, and the child goes on: its first claim ends the outage, its jobs run."""
+    base, schema = url.split("?")[0], url.rsplit("schema=", 1)[1]
+    producer = App("producer", backend=url)
+    producer.backend.counts()  # the schema, before any worker counts calls
+    argv = ("-A", "tests.apps.basic:app", "worker", "-P", "process", "-c", "2")
+    worker = conveyor_proc(*argv, env={"CONVEYOR_BACKEND": url + TRACK_FUNCTIONS})
+    wait_until(lambda: _function_calls(base, schema).get("jobs_inserted", 0) >= 4, 20,
+               "both children's warm-ups to be counted (two connections each)")  # fmt: skip
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(20) == 0
+    assert _rows(producer.backend, "jobs") == 0
+
+    with psycopg.connect(base, autocommit=True) as admin:  # refuses the warm-up's job only
+        admin.execute(f"ALTER TABLE \"{schema}\".jobs ADD CONSTRAINT no_warm_up "
+                      "CHECK (queue NOT LIKE 'conveyor.warm-up.%%')")  # fmt: skip
+    worker = conveyor_proc(*argv[:-1], "1", env={"CONVEYOR_BACKEND": url})
+    log_path: Path = worker.log_path  # type: ignore[attr-defined]
+    wait_until(lambda: "the backend answers again" in log_path.read_text(), 20, "the first claim")
+    assert producer.send_task("t.add", (1, 2)).get(timeout=20) == 3
+    errors = [line for line in log_path.read_text().splitlines() if " ERROR " in line]
+    assert len(errors) == 1, errors
+    assert "backend calls fail: a claim failed" in errors[0]
+    assert "no_warm_up" in errors[0]
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(20) == 0

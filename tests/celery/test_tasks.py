@@ -9,12 +9,14 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from conveyor.celery import Celery, NotSupported, chord, signature
+from conveyor import App
+from conveyor.celery import Celery, NotSupported, chain, chord, signature
 from conveyor.celery.exceptions import MaxRetriesExceededError, Reject
-from conveyor.errors import ConfigurationError
+from conveyor.errors import ConfigurationError, EnqueueError
 from conveyor.loader import load_app
 from conveyor.states import State
 from conveyor.testing import drain, use_backend
@@ -166,6 +168,31 @@ def test_links_eta_and_signatures_by_name(app: Celery) -> None:
     noted_results = [r.result for r in app.backend.list_jobs() if r.task == "t.noted"]
     assert set(map(str, noted_results)) == {"3", failed.id}
     assert waiting.state == "PENDING"  # waiting for its eta: Conveyor's SCHEDULED
+
+
+def test_a_naive_eta_is_read_as_celery_reads_it(app: Celery) -> None:
+    """UTC by default (enable_utc), else in the app's ``timezone``; expires likewise.
+    Conveyor's own API still refuses a naive datetime."""
+
+    @app.task(name="t.later")
+    def later() -> None: ...
+
+    naive = datetime(2031, 6, 1, 12, 0)
+    in_utc = later.apply_async(eta=naive, expires=naive + timedelta(hours=1))
+    app.conf.timezone = "Europe/Berlin"  # CELERY_TIMEZONE
+    in_berlin = later.apply_async(eta=naive)
+    sent = app.send_task("t.later", eta=naive)
+    chained = chain(later.si(), later.si()).apply_async(eta=naive)
+    berlin = naive.replace(tzinfo=ZoneInfo("Europe/Berlin")).timestamp()
+    assert app.backend.get(in_utc.id).run_at == naive.replace(tzinfo=UTC).timestamp()
+    assert app.backend.get(in_utc.id).expires_at == naive.replace(tzinfo=UTC).timestamp() + 3600
+    assert app.backend.get(in_berlin.id).run_at == berlin
+    assert app.backend.get(sent.id).run_at == berlin
+    [first] = [r for r in app.backend.list_jobs() if r.workflow_id == chained.id]
+    assert first.run_at == berlin
+    plain = App("plain")
+    with use_backend(plain), pytest.raises(EnqueueError, match="has no time zone"):
+        plain.task(name="t.plain")(lambda: None).apply_async(eta=naive)
 
 
 def test_more_that_raises_not_supported(app: Celery) -> None:

@@ -244,6 +244,35 @@ def test_jobs_pages_filters_and_bulk_actions(app: App, clock: FakeClock) -> None
     assert app.job(ids[4]).state is State.REVOKED
 
 
+def test_bulk_actions_are_audited_with_their_verb_the_jobs_and_who(app: App) -> None:
+    """A bulk cancel or retry from the jobs page says in the audit trail what it did to
+    which jobs, and by whom, as the API's bulk routes do: a count and the first ids."""
+    ids = [app.send_task("dash.add", [i, i]).id for i in range(25)]
+    secret = token(app, "operate")
+    token_id = TokenStore(app.backend).all()[0].id
+
+    async def scenario(c: httpx.AsyncClient) -> None:
+        csrf = await login(c, secret)
+        await c.post("/ui/jobs", data={"csrf": csrf, "action": "cancel", "ids": ids[:2]})
+        await c.post("/ui/jobs", data={"csrf": csrf, "action": "retry", "ids": ids[:1]})
+        await c.post("/ui/jobs", data={"csrf": csrf, "action": "cancel", "ids": ids})
+        api = {"Authorization": f"Bearer {secret}"}
+        await c.post("/api/jobs/retry", json={"states": ["REVOKED"]}, headers=api)
+
+    browse(app, scenario)
+    retried, many, one, two = app.backend.audit()[:4]
+    assert (two.action, two.target, two.actor, two.actor_id) == (
+        "POST /ui/jobs (cancel)", "2 jobs", "t-operate", token_id
+    )  # fmt: skip
+    assert (two.detail["count"], two.detail["ids"], two.detail["done"]) == (2, ids[:2], 2)
+    assert (one.action, one.target, one.detail["ids"]) == ("POST /ui/jobs (retry)", ids[0], ids[:1])
+    assert (many.target, many.detail["count"], many.detail["done"]) == ("25 jobs", 25, 24)
+    assert many.detail["ids"] == ids[:20]  # the first ones, and how many
+    assert (retried.action, retried.target, retried.detail["count"]) == (
+        "POST /jobs/retry", "25 jobs", 25
+    )  # fmt: skip
+
+
 def test_a_job_in_a_big_group_lists_its_nearest_members_only(app: App) -> None:
     add = app.tasks["dash.add"]
     wide = group(*(add.s(i, i) for i in range(40))).apply_async(app)

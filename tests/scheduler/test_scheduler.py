@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from conveyor import App, State, control
+from conveyor.backends import Backend
 from conveyor.errors import UnknownTask
 from conveyor.records import JobQuery
 from conveyor.scheduler import ScheduleError, Scheduler, job_id, sync_code_schedules
@@ -185,6 +186,127 @@ def test_a_runtime_edit_of_a_code_schedule_holds_until_its_declaration_changes(
     sync_code_schedules(sched_app)
     assert sched_app.backend.schedules()["nightly"][0]["code_hash"] == spec["code_hash"]
     assert "from code" not in caplog.text
+
+
+@pytest.fixture
+def other_app(backend: Backend) -> App:
+    """A second app on the same store (one queue moved over at a time), with a schedule
+    of its own and another default queue."""
+    other = App("other", backend=backend, default_queue="elsewhere")
+
+    @other.periodic(every=30, schedule_name="other-30s")
+    def poll() -> None: ...
+
+    return other
+
+
+def test_apps_on_one_store_sync_only_their_own_code_schedules(
+    sched_app: App, other_app: App, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A new user's two apps (Celery-style and django.tasks) deleted each other's
+    schedules at every start: each sync took the other's as "no longer declared"."""
+    caplog.set_level(logging.INFO, "conveyor.scheduler")
+    sched_app.schedules.add("by-hand", "reports.daily", every=60, args=["x"])
+    sync_code_schedules(sched_app)
+    sync_code_schedules(other_app)
+    sync_code_schedules(sched_app)
+    stored = sched_app.backend.schedules()
+    assert {n: spec.get("app") for n, (spec, _) in stored.items()} == {
+        "every-10s": "tests", "nightly": "tests", "other-30s": "other", "by-hand": None,
+    }  # fmt: skip
+    assert "deleted" not in caplog.text
+    # The leader fires every stored schedule, another app's to the queue its app routes
+    # it to (this app's default queue is not the other's).
+    clock.now = 1_800_000_005.0
+    leader = Scheduler(sched_app, name="a")
+    leader.step()
+    clock.advance(30)
+    leader.step()
+    (job_id_,) = fired(sched_app, "other-30s")
+    assert sched_app.backend.get(job_id_).queue == "elsewhere"
+    # Still each app's own to delete, and a runtime schedule is no one's.
+    del sched_app.conf.schedule["nightly"]
+    sync_code_schedules(sched_app)
+    assert set(sched_app.backend.schedules()) == {"every-10s", "other-30s", "by-hand"}
+    assert "schedule nightly: deleted (no longer declared in code)" in caplog.text
+
+
+def test_a_schedule_name_two_apps_declare_stays_the_first_ones(
+    sched_app: App, backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    twin = App("twin", backend=backend)
+
+    @twin.periodic(every=60, schedule_name="every-10s")
+    def other() -> None: ...
+
+    sync_code_schedules(sched_app)
+    sync_code_schedules(twin)
+    spec, _ = sched_app.backend.schedules()["every-10s"]
+    assert (spec["app"], spec["every"]) == ("tests", 10.0)
+    assert "every-10s: declared by app 'twin' and by app 'tests'" in caplog.text
+
+
+def test_code_schedules_an_earlier_version_stored_without_an_app(
+    sched_app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Stored before schedules named their app: a declaration claims one (its runtime
+    edit kept); undeclared, one whose task this app registers is deleted as before, and
+    one for a task it does not know is left: another app's."""
+    caplog.set_level(logging.INFO, "conveyor.scheduler")
+    sync_code_schedules(sched_app)
+    sched_app.schedules.update("nightly", args=["edited"])
+    legacy = {n: spec for n, (spec, _) in sched_app.backend.schedules().items()}
+    for name, spec in legacy.items():
+        sched_app.backend.put_schedule(name, {k: v for k, v in spec.items() if k != "app"})
+    gone = {**legacy["nightly"], "name": "gone"}
+    foreign = {**legacy["nightly"], "name": "foreign", "task": "elsewhere.task", "args": []}
+    for spec in (gone, foreign):
+        sched_app.backend.put_schedule(spec["name"], {k: v for k, v in spec.items() if k != "app"})
+    sync_code_schedules(sched_app)
+    stored = {n: spec for n, (spec, _) in sched_app.backend.schedules().items()}
+    assert {n: spec.get("app") for n, spec in stored.items()} == {
+        "every-10s": "tests", "nightly": "tests", "foreign": None,
+    }  # fmt: skip
+    assert stored["nightly"]["args"] == ["edited"]
+    assert "schedule gone: deleted (no longer declared in code)" in caplog.text
+    assert "schedule foreign: stored from code by an earlier version" in caplog.text
+
+
+def test_the_leader_stores_its_code_schedules_again_when_the_store_lost_them(
+    sched_app: App, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock.now = 1_800_000_005.0
+    leader = Scheduler(sched_app, name="a")
+    leader.step()
+    sched_app.schedules.delete("nightly")  # one alone: deleted at runtime, left out
+    leader.step()
+    assert set(sched_app.backend.schedules()) == {"every-10s"}
+    sync_code_schedules(sched_app)
+    for name in list(sched_app.backend.schedules()):
+        sched_app.backend.delete_schedule(name)  # every one: a store restarted empty
+    clock.advance(10)
+    leader.step()
+    assert set(sched_app.backend.schedules()) == {"every-10s", "nightly"}
+    assert "every-10s, nightly: declared in code but no longer stored" in caplog.text
+    clock.advance(10)
+    leader.step()
+    assert fired(sched_app, "every-10s") == [job_id("every-10s", 1_800_000_020.0)]
+
+
+def test_a_standby_of_another_app_stores_its_own_again_too(
+    sched_app: App, other_app: App, clock: FakeClock
+) -> None:
+    """The leader stores only its own app's code schedules: another app's would stay
+    lost while this one leads."""
+    leader, standby = Scheduler(sched_app, name="a"), Scheduler(other_app, name="b")
+    leader.step()
+    standby.step()
+    assert (leader.leader, standby.leader) == (True, False)
+    for name in list(sched_app.backend.schedules()):
+        sched_app.backend.delete_schedule(name)
+    leader.step()
+    standby.step()
+    assert set(sched_app.backend.schedules()) == {"every-10s", "nightly", "other-30s"}
 
 
 def test_doctor_reports_a_schedule_nobody_fires(sched_app: App, clock: FakeClock) -> None:

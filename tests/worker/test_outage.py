@@ -15,9 +15,9 @@ import pytest
 
 from conveyor import App
 from conveyor.errors import BackendError
+from conveyor.outage import Outage
 from conveyor.records import Lease
 from conveyor.worker import Worker
-from conveyor.worker.outage import Outage
 from conveyor.worker.pools import Lost
 
 from ..services import _free_port, start_redis_server
@@ -47,6 +47,11 @@ def test_an_unreachable_backend_is_one_account_not_a_flood(
     assert 1 <= len(errors) <= 3, log
     assert all("backend calls fail" in line for line in errors), log
     assert "CONVEYOR_BACKEND" in errors[0]
+    # Each process says which it is: two children's first lines were word for word the
+    # same (a new user read one line logged twice).
+    said = [line.split(" ERROR ", 1)[1] for line in errors]
+    assert len(set(said)) == len(said), log
+    assert all("(pool child, pid " in line for line in said if "a claim failed" in line), log
 
     server, _, _ = start_redis_server(port)
     try:

@@ -203,7 +203,11 @@ class Celery(App):
                   connection: Any = None, **options: Any) -> Job:  # fmt: skip
         """Queue a job by task name, with Celery's option names."""
         return super().send_task(
-            name, args or (), kwargs, connection=connection, **call_options(options)
+            name,
+            args or (),
+            kwargs,
+            connection=connection,
+            **call_options(options, self.conf.timezone),
         )
 
     def signature(
@@ -237,7 +241,7 @@ def _django_apps() -> list[str]:
     import django
     from django.apps import apps
 
-    if not apps.ready:
+    if not apps.apps_ready:  # ready() methods run after it: Django is setting up already
         django.setup()
     return [config.name for config in apps.get_app_configs()]
 

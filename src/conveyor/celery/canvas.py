@@ -8,7 +8,9 @@ option Conveyor cannot honour raises at the call that names it, before anything 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from ..ids import new_id
 from ..options import CALL_OPTIONS, check_workflow_options
@@ -45,11 +47,17 @@ UNSUPPORTED_CALL_OPTIONS: dict[str, tuple[str, str]] = {
 _SAME = CALL_OPTIONS
 
 
-def call_options(options: dict[str, Any]) -> dict[str, Any]:
-    """Celery's per-call options as Conveyor's (``link``/``link_error`` are left to the caller)."""
+def call_options(options: dict[str, Any], timezone: str = "UTC") -> dict[str, Any]:
+    """Celery's per-call options as Conveyor's (``link``/``link_error`` are left to the
+    caller); a naive ``eta`` or ``expires`` is read in ``timezone`` (the app's)."""
     out: dict[str, Any] = {}
     for key, value in options.items():
-        if key in _SAME:
+        if key in ("eta", "expires") and isinstance(value, datetime) and value.tzinfo is None:
+            # Celery's rule (enable_utc, its default and the only value taken here): a
+            # naive datetime is in the app's time zone, UTC unless `timezone` is set.
+            # Conveyor's own API keeps refusing one.
+            out[key] = value.replace(tzinfo=ZoneInfo(timezone))
+        elif key in _SAME:
             out[key] = value
         elif key == "task_id":
             out["job_id"] = value
@@ -69,6 +77,11 @@ def call_options(options: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _timezone(app: App | None) -> str:
+    """The time zone a naive datetime is read in: the app's ``timezone`` (Celery's), else UTC."""
+    return str(getattr(app.conf, "timezone", "UTC")) if app is not None else "UTC"
+
+
 def _links(value: Any) -> list[Signature]:
     if value is None:
         return []
@@ -81,7 +94,7 @@ class CelerySignature(Signature):
     def set(self, **options: Any) -> CelerySignature:
         self.links += _links(options.pop("link", None))
         self.errbacks += _links(options.pop("link_error", None))
-        self.options.update(call_options(options))
+        self.options.update(call_options(options, _timezone(self.app)))
         return self
 
     @property
@@ -159,7 +172,7 @@ class _Workflow:
         if app is None:
             raise NotSupported("a workflow of signatures without an app", "jobs are stored in "
                                "the app's store", "build steps with task.s(...)")  # fmt: skip
-        translated = call_options(options)
+        translated = call_options(options, _timezone(app))
         if "job_id" in translated:
             raise NotSupported("task_id= on a chain, group or chord", "each step has its own id",
                                "give a step its id with .set(task_id=...)")  # fmt: skip

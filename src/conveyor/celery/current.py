@@ -40,5 +40,10 @@ def current_app() -> App:
     return _current[0]
 
 
+def find_current() -> App | None:
+    """The current app, or None when no Celery app was built (``current_app`` raises)."""
+    return _current[0] if _current else None
+
+
 def apps() -> list[Any]:
     return list(_apps)

@@ -8,6 +8,7 @@ other name raises, saying what to do instead. Nothing is dropped silently.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sys
 import warnings
@@ -94,6 +95,14 @@ def _caller_level() -> int:
 
 def _inside(filename: str) -> bool:
     return str(Path(filename).resolve()).startswith(_OWN_FILES)
+
+
+def _said_here() -> bool:
+    """Whether a warning about the app's settings is said in this process: not in the
+    children of a worker or of ``conveyor up`` (started by spawn, forkserver or fork, each
+    imports the app again), where the same warning would be printed once per child; the
+    process that started them said it already."""
+    return multiprocessing.parent_process() is None
 
 
 def _routes(value: Any) -> dict[str, str | dict[str, Any]]:
@@ -208,7 +217,7 @@ class CelerySettings(Settings):
     def _store(self) -> None:
         broker = store_url(self.broker_url, "broker")
         results = store_url(self.result_backend, "result_backend")
-        if broker and results and broker != results:
+        if broker and results and broker != results and _said_here():
             warnings.warn(
                 f"conveyor.celery keeps results with their jobs, in the broker's store; "
                 f"result_backend {results!r} is not used (drop the setting to silence this)",

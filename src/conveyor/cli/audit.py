@@ -1,4 +1,5 @@
-"""``conveyor audit``: the changes made through the REST API, newest first."""
+"""``conveyor audit``: the changes made through the REST API, the dashboard and the CLI,
+newest first."""
 
 from __future__ import annotations
 
@@ -15,14 +16,15 @@ from .output import errors_as_usage, json_option, out, print_json, print_table, 
 @click.pass_obj
 @errors_as_usage
 def audit(ref: AppRef, target: str | None, limit: int, as_json: bool) -> None:
-    """Changes made through the REST API: when, who (token), what, to what, outcome.
-    (A submitted job names its submitter in its submitted_by header.)"""
+    """Changes made through the REST API, the dashboard or the CLI: when, who (a token,
+    or cli:user@host), what, to what, outcome. (A submitted job names its submitter in its
+    submitted_by header.)"""
     entries = ref.load(existing=True).backend.audit(limit=limit, target=target)
     if as_json:
         print_json(entries)
         return
     if not entries:
-        out.print("no change made through the API is recorded")
+        out.print("no change is recorded")
         return
     rows = [
         [when(e.time), f"{e.actor} ({e.actor_id})" if e.actor_id else e.actor, e.action, e.target,

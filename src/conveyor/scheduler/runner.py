@@ -5,6 +5,13 @@ tries to take it every second, so it takes over within the TTL of a leader's dea
 Exactly-once does not rest on the lock: a tick's job id is derived from the schedule
 and the tick time, and enqueue ignores an id that exists, so two leaders at once (a
 stalled leader waking after losing the lock) still enqueue each tick once.
+
+Code schedules belong to the app that declares them (``OWNER`` on the stored spec): a
+scheduler adds, updates and deletes only its own app's, so apps sharing a store keep
+theirs; the leader fires every stored schedule, whichever app's. Every scheduler,
+leader or standby, also checks at each step that its app's code schedules are still
+stored, and stores them again when the store lost every one of them (a Redis restarted
+without persistence, a flush).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError, EnqueueError
 from ..ids import new_id
+from ..outage import Outage
 from ..schedules import Schedule, ScheduleError, job_id
 from ..schedules.schedule import legacy_job_id
 
@@ -25,6 +33,18 @@ log = logging.getLogger("conveyor.scheduler")
 LOCK_NAME = "conveyor:scheduler"
 #: The longest the leader sleeps between looks at its schedules (seconds).
 MAX_SLEEP = 1.0
+#: The stored spec's key naming the app that declared a code schedule in code (its
+#: ``App`` name). Only that app's schedulers update or delete it. A code schedule an
+#: earlier version stored has none: see ``sync_code_schedules``.
+OWNER = "app"
+#: The stored spec's key with the queue the owning app routes a code schedule's task to,
+#: so a leader of another app enqueues its ticks there, not by its own routes.
+ROUTED = "routed_queue"
+#: What a scheduler step failing means while the backend is away.
+MEANWHILE = (
+    "no schedule fires meanwhile; ticks missed for less than a schedule's misfire_grace "
+    "(60 s) fire once it answers, older ones by its misfire policy"
+)
 
 
 class Scheduler:
@@ -37,6 +57,11 @@ class Scheduler:
         #: The schedules that failed to load or fire, by name: the stored spec (as text) that
         #: failed, so each failure is logged once, not at every step.
         self._broken: dict[str, str] = {}
+        #: The code schedules this app declares, as stored by the last sync (None until
+        #: the first step syncs): a step stores them again when every one is gone.
+        self._declared: set[str] | None = None
+        #: One account of a backend outage, not an ERROR for every failed step.
+        self.outage = Outage(log)
         #: Set once the scheduler runs (``Service``).
         self.ready = threading.Event()
 
@@ -59,8 +84,10 @@ class Scheduler:
                 try:
                     pause = self.step()
                 except BackendError as exc:
-                    log.error("scheduler step failed (%s); retrying", exc)
+                    self.outage.failed("a scheduler step", exc, MEANWHILE)
                     pause = MAX_SLEEP
+                else:
+                    self.outage.over("a scheduler step")
                 self._stop.wait(pause)
         finally:
             if self.leader:
@@ -76,14 +103,29 @@ class Scheduler:
                 logging.INFO if self.leader else logging.WARNING,
                 "scheduler %s %s", self.id, "is now the leader" if self.leader else "lost the lead",
             )  # fmt: skip
-            if self.leader:
-                sync_code_schedules(self.app)
+        stored = self.backend.schedules()
+        if self._declared is None or (self.leader and not was_leader):  # start, takeover
+            self._declared = set(sync_code_schedules(self.app))
+            stored = self.backend.schedules()
+        elif self._declared and not self._declared & set(stored):
+            # Every one gone: the store lost them. The lock comes back by itself (the next
+            # renewal sets it again); the schedules would not, and they would stop firing
+            # without a word. A standby checks too: the leader may be another app's, which
+            # stores only its own. (One gone alone was deleted at runtime, or by a newer
+            # deploy's scheduler that no longer declares it: left to the next start.)
+            log.warning(
+                "schedule(s) %s: declared in code but no longer stored (the store lost them: "
+                "restarted without persistence, or flushed): storing them again",
+                ", ".join(sorted(self._declared)),
+            )  # fmt: skip
+            self._declared = set(sync_code_schedules(self.app))
+            stored = self.backend.schedules()
         if not self.leader:
             return MAX_SLEEP
         now = self.backend.now()
         upcoming = [
             self._step_one(name, spec, state, now)
-            for name, (spec, state) in self.backend.schedules().items()
+            for name, (spec, state) in stored.items()
             if not spec.get("paused")
         ]
         soonest = min((t for t in upcoming if t is not None), default=now + MAX_SLEEP)
@@ -100,7 +142,7 @@ class Scheduler:
         is fixed its missed ticks fire by its misfire policy. A backend failure is not the
         schedule's: it stops the step, and ``run`` retries."""
         try:
-            next_run = self._fire_due(Schedule.from_spec(spec), state, now)
+            next_run = self._fire_due(self._loaded(spec), state, now)
         except BackendError:
             raise
         except Exception as exc:  # whatever it is, it is this schedule's alone
@@ -112,6 +154,15 @@ class Scheduler:
         if self._broken.pop(name, None) is not None:
             log.info("schedule %s: fixed, firing again", name)
         return next_run
+
+    def _loaded(self, spec: dict[str, Any]) -> Schedule:
+        """The stored schedule; another app's code schedule goes to the queue its app
+        routes it to (stored with it), not to the one this app's routes would pick."""
+        schedule = Schedule.from_spec(spec)
+        owner, queue = spec.get(OWNER), spec.get(ROUTED)
+        if owner not in (None, self.app.name) and queue and "queue" not in schedule.options:
+            schedule.options = {**schedule.options, "queue": queue}
+        return schedule
 
     def _fire_due(self, schedule: Schedule, state: dict[str, Any], now: float) -> float:
         """Enqueue the schedule's due ticks; returns its next run time."""
@@ -164,36 +215,76 @@ class Scheduler:
         return ticks
 
 
-def sync_code_schedules(app: App) -> None:
-    """Store the schedules the app declares in code. A stored one is replaced only when
-    its declaration changed (``code_hash``, which a runtime edit keeps: the edit and a
-    pause survive until then); code schedules no longer declared are deleted."""
+def sync_code_schedules(app: App) -> list[str]:
+    """Store the schedules the app declares in code; returns their names. A stored one is
+    replaced only when its declaration changed (``code_hash``, which a runtime edit keeps:
+    the edit and a pause survive until then); this app's code schedules no longer
+    declared are deleted.
+
+    Only this app's code schedules are touched (``OWNER``): another app sharing the store
+    keeps its own, and schedules added at runtime are never deleted here. A code schedule
+    stored by an earlier version names no app: a declaration of it claims it (keeping its
+    runtime edit); undeclared, it is deleted when this app registers its task (it was this
+    app's, and its declaration is gone, as before), else left as it is, logged (another
+    app's, whose scheduler claims it when it starts)."""
     stored = app.backend.schedules()
     declared = app.declared_schedules()
     for name, schedule in declared.items():
-        old = stored.get(name)
-        if old is not None and old[0].get("code_hash") == schedule.code_hash():
-            continue
-        spec = {
-            **schedule.spec(),
-            "code_hash": schedule.code_hash(),
-            "paused": bool(old and old[0].get("paused")),
-        }
-        app.backend.put_schedule(name, spec)
-        if old is None:
-            app.backend.set_schedule_state(name, {"created_at": app.backend.now()})
-            log.info("schedule %s: added from code", name)
-        elif (current := _hash(old[0])) == spec["code_hash"]:
-            pass  # stored as declared but without its hash (an older version's pause)
-        elif old[0].get("code_hash") not in (None, current):
-            log.warning("schedule %s: updated from code (its declaration changed), "
-                        "replacing the runtime edit", name)  # fmt: skip
-        else:
-            log.info("schedule %s: updated from code", name)
+        _store(app, schedule, stored.get(name))
+    _drop_undeclared(app, stored, set(declared))
+    return list(declared)
+
+
+def _store(app: App, schedule: Schedule, old: tuple[dict[str, Any], Any] | None) -> None:
+    """Store one declared schedule over what is stored under its name (``old``)."""
+    name = schedule.name
+    owner = old[0].get(OWNER) if old is not None else None
+    if old is not None and old[0].get("source") == "code" and owner not in (None, app.name):
+        log.warning("schedule %s: declared by app %r and by app %r, whose stored schedule "
+                    "is left as it is: rename one of the two (schedule_name=, or the key "
+                    "in the schedule setting)", name, app.name, owner)  # fmt: skip
+        return
+    routed = app.queue_for(schedule.task, schedule.options)
+    if old is not None and old[0].get("code_hash") == schedule.code_hash():
+        if (owner, old[0].get(ROUTED)) != (app.name, routed):  # claimed, or rerouted
+            app.backend.put_schedule(name, {**old[0], OWNER: app.name, ROUTED: routed})
+        return
+    spec = {
+        **schedule.spec(),
+        "code_hash": schedule.code_hash(),
+        "paused": bool(old and old[0].get("paused")),
+        OWNER: app.name,
+        ROUTED: routed,
+    }
+    app.backend.put_schedule(name, spec)
+    if old is None:
+        app.backend.set_schedule_state(name, {"created_at": app.backend.now()})
+        log.info("schedule %s: added from code", name)
+    elif (current := _hash(old[0])) == spec["code_hash"]:
+        pass  # stored as declared but without its hash (an older version's pause)
+    elif old[0].get("code_hash") not in (None, current):
+        log.warning("schedule %s: updated from code (its declaration changed), "
+                    "replacing the runtime edit", name)  # fmt: skip
+    else:
+        log.info("schedule %s: updated from code", name)
+
+
+def _drop_undeclared(
+    app: App, stored: dict[str, tuple[dict[str, Any], dict[str, Any]]], declared: set[str]
+) -> None:
+    """Delete this app's stored code schedules that its code no longer declares."""
     for name, (spec, _) in stored.items():
-        if spec.get("source") == "code" and name not in declared:
+        if spec.get("source") != "code" or name in declared:
+            continue
+        owner = spec.get(OWNER)
+        if owner == app.name or (owner is None and spec.get("task") in app.tasks):
             app.backend.delete_schedule(name)
             log.info("schedule %s: deleted (no longer declared in code)", name)
+        elif owner is None:
+            log.info("schedule %s: stored from code by an earlier version, for task %s, which "
+                     "app %r does not register: left as it is, as another app's (delete it "
+                     "with `schedules delete %s` if no app declares it)",
+                     name, spec.get("task"), app.name, name)  # fmt: skip
 
 
 def _hash(spec: dict[str, Any]) -> str | None:

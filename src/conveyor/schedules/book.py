@@ -7,6 +7,7 @@ loop, so nothing needs a restart.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -104,7 +105,11 @@ class ScheduleBook:
         spec.update(changes)
         schedule = Schedule.from_spec(spec)
         check_schedule(self.app, schedule)
-        kept = {"code_hash": stored["code_hash"]} if "code_hash" in stored else {}
+        # What the scheduler's sync keeps with a code schedule: the hash of its declaration,
+        # the app that owns it and the queue that app routes it to.
+        kept: dict[str, Any] = {
+            k: stored[k] for k in ("code_hash", "app", "routed_queue") if k in stored
+        }
         self.app.backend.put_schedule(name, {**schedule.spec(), **kept})
         return schedule
 
@@ -133,11 +138,13 @@ def check_schedule(app: App, schedule: Schedule) -> None:
     The scheduler enqueues by name, so it could fire a task it does not import, as Celery's
     beat does. Conveyor does not allow it: every process builds the same app (``-A``), so
     a name the app does not know is a typo, which would otherwise fail in a worker at every
-    tick. No backend is needed here, so ``@app.periodic`` checks at import.
+    tick. No backend is needed here, so ``@app.periodic`` checks at import, on this
+    machine's clock: an ``expires`` (seconds from each tick) must be more than 0, and an
+    expires instant still ahead.
     """
     app.get_task(schedule.task)
     try:
-        app.build_record(schedule.signature(0.0), 0.0)
+        app.build_record(schedule.signature(0.0), time.time())
     except EnqueueError as exc:
         message = str(exc).replace("(nothing was queued)", "").rstrip()
         raise ScheduleError(

@@ -35,7 +35,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..errors import BackendError
-from .outage import Outage
+from ..outage import Outage
 from .timing import ERROR_BACKOFF
 
 if TYPE_CHECKING:

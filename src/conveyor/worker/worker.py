@@ -41,11 +41,11 @@ from ..backends.base import RevocationWatch
 from ..errors import BackendError, ConfigurationError
 from ..events import JobLost, JobRevoked, WorkerDown, WorkerUp
 from ..ids import new_id
+from ..outage import Outage
 from ..records import JobRecord, Lease, Outcome, WorkerInfo
 from ..version import __version__
 from ..workflows.engine import follow_ups, has_follow_ups
 from .deadpids import gone, host_id, own_start
-from .outage import Outage
 from .pools import (
     Drained,
     Dropped,
@@ -283,9 +283,9 @@ class Worker:
         conf = self.app.conf
         if stalled:
             log.warning(
-                "this worker was stalled for %.1fs (its machine paused or starved of CPU, or "
-                "the clock stepped): heartbeat now; rescue of expired leases in %.1fs, after "
-                "live workers renew theirs",
+                "this worker was stalled for %.1fs (a backend call that hung, its machine "
+                "paused or starved of CPU, or the clock stepped): heartbeat now; rescue of "
+                "expired leases in %.1fs, after live workers renew theirs",
                 stalled,
                 grace,
             )

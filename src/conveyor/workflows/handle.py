@@ -43,6 +43,9 @@ class Workflow:
         """``state`` from members' records read already (a list of workflows reads all
         theirs at once); a member missing from ``found`` has not started."""
         records = {job_id: found.get(job_id) for job_id in self.member_ids()}
+        for job_id, record in list(records.items()):
+            if _resuming(record, records):  # its failed member was retried: it runs yet
+                records[job_id] = None
         final = self._final_ids()
         states = {r.state for r in records.values() if r is not None}
         if State.FAILURE in states:
@@ -134,3 +137,12 @@ def load_workflow(app: App, workflow_id: str) -> Workflow:
 
 def is_workflow(app: App, workflow_id: str) -> bool:
     return app.backend.kv_get(spec_key(workflow_id)) is not None
+
+
+def _resuming(record: JobRecord | None, records: Mapping[str, JobRecord | None]) -> bool:
+    """A step stored as never run (a chord's callback, a later chain step) whose failed
+    member has been retried and not finished yet: it runs once that member succeeds, so
+    the workflow is not over (``engine.abort`` names the member in its error)."""
+    member = ((record.error or {}).get("member") if record is not None else None) or ""
+    again = records.get(member)
+    return again is not None and not again.state.finished

@@ -4,7 +4,11 @@
   can be enqueued);
 - conveyor.W002 the backend cannot be reached (a warning: it may start later);
 - conveyor.W003 a queue that tasks, ``ROUTES`` or ``TASKS["QUEUES"]`` name is consumed
-  by no worker group of ``CONVEYOR["WORKERS"]``: its jobs would wait forever.
+  by no worker group of ``CONVEYOR["WORKERS"]``: its jobs would wait forever;
+- conveyor.E007 two Conveyor apps of the project keep their jobs in different stores
+  (``CONVEYOR["BACKEND"]`` beside the project's own app, or a ``conveyor.celery`` app
+  that is not the one ``manage.py conveyor`` and the admin use): what one enqueues, the
+  other's workers never see.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from typing import Any
 from django.apps import AppConfig
 from django.core import checks
 
+from conveyor import App
+from conveyor.celery import current as celery
 from conveyor.control.util import hide_password
 from conveyor.errors import BackendError, ConveyorError
 
-from .runtime import get_app, worker_groups
+from .runtime import conveyor_settings, describe, get_app, worker_groups
 
 
 def check_conveyor(
@@ -34,7 +40,7 @@ def check_conveyor(
             hint='Fix settings.CONVEYOR: "BACKEND" is a URL such as sqlite:///conveyor.db, '
             "redis://localhost:6379/0 or postgresql://localhost/mydb.",
         )]  # fmt: skip
-    found: list[checks.CheckMessage] = []
+    found: list[checks.CheckMessage] = list(one_store(app))
     try:
         backend.workers()
     except (BackendError, ConveyorError, OSError) as exc:
@@ -55,3 +61,30 @@ def check_conveyor(
                     id="conveyor.W003",
                 ))  # fmt: skip
     return found
+
+
+def one_store(app: App) -> Iterable[checks.CheckMessage]:
+    """conveyor.E007: every Conveyor app of the project keeps its jobs where ``app`` (the
+    one ``manage.py conveyor``, the admin and ``django.tasks`` use) does."""
+    url = app.conf.backend_url
+    named = conveyor_settings().get("BACKEND")
+    if named and named != url:
+        yield checks.Error(
+            f"settings.CONVEYOR['BACKEND'] is {hide_password(str(named))}, but the project's "
+            f"app {describe(app)} keeps its jobs in {hide_password(url)}: two stores",
+            hint="The project's app sets the store (CELERY_BROKER_URL for a conveyor.celery "
+            "app): drop CONVEYOR['BACKEND'], or make it the same URL.",
+            id="conveyor.E007",
+        )
+    for other in celery.apps():
+        if other is not app and other.conf.backend_url != url:
+            yield checks.Error(
+                f"the conveyor.celery app {describe(other)} keeps its jobs in "
+                f"{hide_password(other.conf.backend_url)}, but manage.py conveyor, the admin "
+                f"and django.tasks use {describe(app)}, in {hide_password(url)}: its jobs "
+                "would wait for workers that never read them",
+                hint="Have one app: import it in your project package's __init__.py as "
+                "Celery's guide does (from .celery import app as celery_app), or name it "
+                "in settings.CONVEYOR['APP'] (e.g. 'proj.celery:app').",
+                id="conveyor.E007",
+            )

@@ -1,8 +1,18 @@
-"""The Conveyor app a Django project runs on, built once from ``settings.CONVEYOR``.
+"""The Conveyor app a Django project runs on, found or built once per process:
+
+1. the app ``CONVEYOR["APP"]`` names (``"proj.celery:app"``);
+2. else the project's ``conveyor.celery`` app, as Celery finds it: the current one
+   (``proj/__init__.py`` imports ``celery_app``, so it is built when the settings load);
+3. else one built from ``settings.CONVEYOR``.
+
+In the first two cases that very app object is the project's (its tasks, its store, the
+one ``delay()`` writes to) and learns Django's side here (``adopt``); a
+``CONVEYOR["BACKEND"]`` that names another store is a check error (conveyor.E007).
 
 Settings (every key optional)::
 
     CONVEYOR = {
+        "APP": "proj.celery:app",  # the project's own app (then BACKEND, ROUTES, ... are its)
         "BACKEND": "postgresql://localhost/mysite",  # default: $CONVEYOR_BACKEND or SQLite
         "DATABASE": "default",   # the Django database the PostgreSQL store shares (see on-commit)
         "ROUTES": {"visits.tasks.*": "hikvision"},
@@ -24,18 +34,24 @@ from django.db import close_old_connections
 from django.utils.module_loading import import_string
 
 from conveyor import App, Task
+from conveyor.celery import current as celery
 from conveyor.context import TaskContext
 from conveyor.errors import ConfigurationError, UnknownTask
 from conveyor.events import Middleware
+from conveyor.loader import load_app
 
 from .compat import Task as DjangoTask
 from .compat import task_backends
+from .task import DEFAULT_QUEUE_NAME
 from .worker import watch_outcomes
 
 #: What ``manage.py conveyor`` passes as ``-A``, and what every worker child imports.
 APP_PATH = "conveyor.contrib.django.app:app"
 #: Keys of ``settings.CONVEYOR`` that are not App settings.
-OWN_KEYS = {"BACKEND", "DATABASE", "ROUTES", "SCHEDULES", "WORKERS"}
+OWN_KEYS = {"APP", "BACKEND", "DATABASE", "ROUTES", "SCHEDULES", "WORKERS"}
+#: Keys of ``settings.CONVEYOR`` that still apply when the project has an app of its own
+#: (any other is the app's own configuration: its ``conf``, its CELERY_ settings).
+BESIDE_AN_APP = {"APP", "BACKEND", "DATABASE", "WORKERS"}
 
 _lock = threading.Lock()
 _app: DjangoApp | None = None
@@ -53,7 +69,9 @@ class DjangoApp(App):
         queues = set(super().declared_queues())
         for backend in task_backends.all():
             if getattr(backend, "is_conveyor", False):
-                queues.update(backend.queues)
+                # Django's default queue name is no queue: its tasks go where the routes,
+                # else the app's default queue ("celery" on a conveyor.celery app), send them.
+                queues.update(q for q in backend.queues if q != DEFAULT_QUEUE_NAME)
         return sorted(queues)
 
     def get_task(self, name: str) -> Task[Any, Any]:
@@ -102,8 +120,60 @@ def conveyor_settings() -> dict[str, Any]:
     return value
 
 
+def project_app() -> App | None:
+    """The project's own app: ``CONVEYOR["APP"]``, else the current ``conveyor.celery``
+    app (Celery's rule), else None."""
+    conf = conveyor_settings()
+    path = conf.get("APP")
+    if path is not None:
+        if not isinstance(path, str):
+            raise ConfigurationError(
+                'settings.CONVEYOR["APP"] is the import path of an app, e.g. "proj.celery:app"'
+            )
+        found: App | None = load_app(path)
+    else:
+        found = celery.find_current()
+    if found is None:
+        return None
+    others = sorted(set(conf) - BESIDE_AN_APP)
+    if others:
+        raise ConfigurationError(
+            f"settings.CONVEYOR has {', '.join(others)}, but the project's app "
+            f"{describe(found)} has its own configuration: set them there (app.conf, or "
+            "its CELERY_ settings)"
+        )
+    return found
+
+
+def describe(app: App) -> str:
+    """An app as messages name it: its import path when known, else its kind and name."""
+    if app.main and app.main != APP_PATH:
+        return app.main
+    return f"{type(app).__name__.removeprefix('Django')}({app.name!r})"
+
+
+def adopt(app: App) -> DjangoApp:
+    """Give the project's own app Django's side: ``DjangoApp``'s methods before its
+    class's, and the worker groups of ``WORKERS``. On that very object, not a wrapper:
+    its tasks, ``delay()`` and ``current_app`` are bound to it, and a second app is what
+    left jobs in one store and workers on another."""
+    if isinstance(app, DjangoApp):
+        return app
+    app.__class__ = type(f"Django{type(app).__name__}", (DjangoApp, type(app)), {})
+    assert isinstance(app, DjangoApp)
+    if conveyor_settings().get("WORKERS"):
+        app.conf.worker_groups = [",".join(queues) for queues in worker_groups().values()]
+    return app
+
+
 def build_app() -> DjangoApp:
-    """A new app from the settings (``get_app`` keeps one per process)."""
+    """The project's app (``project_app``), else a new one from the settings (``get_app``
+    keeps one per process)."""
+    found = project_app()
+    if found is not None:
+        app = adopt(found)
+        app.events.use(CloseConnections())
+        return app
     conf = conveyor_settings()
     options = {key.lower(): value for key, value in conf.items() if key not in OWN_KEYS}
     if conf.get("ROUTES"):

@@ -35,7 +35,9 @@ def register(app: App, task: AnyTask) -> None:
     if name in app.tasks:
         return
     options = task.conveyor_options() if hasattr(task, "conveyor_options") else {}
-    app.task(name=name, bind=True, **options)(_runner(task))
+    # App's own ``task``, whatever the app's class: a conveyor.celery app's ``task`` takes
+    # Celery's options and gives ``bind=True`` functions Celery's ``self``.
+    App.task(app, name=name, bind=True, **options)(_runner(task))
 
 
 def _runner(task: AnyTask) -> Callable[..., Any]:

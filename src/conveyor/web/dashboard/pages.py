@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,11 +22,11 @@ from ...control import (
     resume_queue,
     retry_job,
 )
+from ...control.audit import record_change
 from ...control.jobs import MAX_PAGE
 from ...control.util import parse_duration, seconds_text
 from ...errors import ConveyorError, JobNotFound
-from ...records import AuditEntry
-from ..audit import action_of, did, error_code
+from ..audit import action_of, affected, did, error_code, target_of
 from ..auth import AuthMode
 from ..errors import as_response
 from ..tokens import Role, TokenStore
@@ -238,12 +237,8 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         )  # the verb named: "pause", not "{verb}"
         detail: dict[str, Any] = {"params": params}
         action = action_of(request, f"POST {path}", detail)
-        entry = AuditEntry(0, time.time(), me.name, me.token_id, action,
-                           next(iter(params.values()), ""), outcome, status, detail)  # fmt: skip
-        try:
-            await call(app.backend.record_audit, entry)
-        except Exception as exc:
-            log.error("could not record %s by %s in the audit trail: %s", action, me.name, exc)
+        await call(record_change, app, me.name, me.token_id, action, target_of(request, params),
+                   outcome, status, detail)  # fmt: skip
 
     # -- login -----------------------------------------------------------------------------
 
@@ -417,21 +412,29 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         ids: Annotated[list[str] | None, Form(max_length=MAX_PAGE)] = None,
         csrf: Csrf = None,
     ) -> Response:
+        selected = ids or []
+        done: list[str] = []
+        refused: list[str] = []
+
         def do() -> str:
-            done = 0
-            for job_id in ids or []:
+            for job_id in selected:
                 try:
                     if action == "cancel":
-                        done += cancel_job(
-                            app, job_id, reason="cancelled from the dashboard"
-                        ).took_effect
+                        revoked = cancel_job(app, job_id, reason="cancelled from the dashboard")
+                        took = revoked.took_effect
                     else:
-                        done += bool(retry_job(app, job_id))
-                except ConveyorError:
-                    continue  # finished or retried meanwhile: the count says how many took
+                        took = bool(retry_job(app, job_id))
+                except ConveyorError as exc:  # finished or retried meanwhile, or refused
+                    refused.append(str(exc))
+                    continue
+                if took:
+                    done.append(job_id)
             verb = "cancelled" if action == "cancel" else "queued again"
-            return f"{done} of {len(ids or [])} selected jobs {verb}"
+            said = f"{len(done)} of {len(selected)} selected jobs {verb}"
+            return f"{said}; {refused[0]}" if refused else said
 
+        did(request, action)
+        affected(request, selected, done)  # read once the change ran, as the entry is stored
         return await act(request, csrf, "operate", do, f"{base(request, prefix)}/jobs")
 
     @r.post("/queues/{name}/{verb}")

@@ -37,7 +37,7 @@ starts, so the parent can kill it at the limit.
 Batch size: ``prefetch`` jobs beyond the one to run. Auto (``None``) starts slow: a fresh
 child claims one job, then each batch as many jobs as the last batch's runs say fit in
 ``BATCH_BUDGET`` seconds of work, but never more than twice as many as the last batch
-ran (and at most ``MAX_BATCH``): 1, 2, 4, ... 32 for short jobs, back to one after a long
+ran (and at most ``MAX_BATCH``): 1, 2, 4, ... 128 for short jobs, back to one after a long
 one, so a job never waits long behind another while a sibling could run it. One cold
 run (a first call importing a library) costs one batch of one, not the dozens an average
 over many runs took to forget it.
@@ -64,10 +64,10 @@ from typing import Any
 
 from ...errors import BackendError, Terminated
 from ...loader import load_app
+from ...outage import Outage
 from ...records import JobRecord, Outcome
 from ...states import State
 from ..execution import error_info, execute
-from ..outage import Outage
 from ..settle import Claim, settle_and_claim
 from ..testhooks import ack_hold, claim_hold
 from ..timing import BATCH_ACK_WINDOW, BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
@@ -92,8 +92,10 @@ log = logging.getLogger("conveyor.worker")
 #: Auto batch: claim as many jobs as fit in this many seconds of the last batch's mean
 #: run time...
 BATCH_BUDGET = 0.02
-#: ... but never more than this many at once...
-MAX_BATCH = 32
+#: ... but never more than this many at once (each batch costs a round trip, decoding
+#: its records and a message to the worker: at 32, a drain of jobs that make one Redis
+#: call ran 25-30% slower than at 128, docs/benchmarks.md)...
+MAX_BATCH = 128
 #: ... nor more than this many times as many as the last batch ran (slow start: a fresh
 #: child claims one job, then 2, 4, ... while its jobs are short).
 BATCH_GROWTH = 2
@@ -344,7 +346,9 @@ class _Runner:
         self.app, self.conf, self.conn = app, conf, conn
         self.shared, self.counters = shared, shared.counters
         self.backend = app.backend
-        self.outage = Outage(log)  # this child's own account of a backend outage
+        # This child's own account of a backend outage, named: its worker and each other
+        # child tell theirs too, in lines that would otherwise read the same.
+        self.outage = Outage(log, who=f"pool child, pid {os.getpid()}")
         self.queues = list(conf.queues)
         self._send_lock = threading.Lock()
         self.storer = _Storer(self)
@@ -370,6 +374,19 @@ class _Runner:
         self.table: list[tuple[str, str]] = []  # leases in the shared table, from ...
         self.table_first = 0  # ... this sequence number on
         self.claim_hold = claim_hold()  # test-only (testhooks.py); None in production
+
+    def warm_up(self) -> None:
+        """Ready the backend's connections for this child's claims and acknowledgements
+        before the first claim (``Backend.warm_up``: on PostgreSQL a fresh session's first
+        claim and acknowledgement cost a first batch 10-50 ms). A failure is the first
+        claim's, told as one (the outage's first line); the child goes on, and its
+        first claim that succeeds ends the outage."""
+        try:
+            self.backend.warm_up()
+        except BackendError as exc:
+            self.outage.failed("a claim", exc)
+        except Exception:  # a bug of the warm-up's own: said, and the child works without it
+            log.exception("could not warm the backend's connections up; going on without")
 
     def send(self, message: FromChild) -> None:
         data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)  # no fds: no ForkingPickler
@@ -604,6 +621,7 @@ def child_main(conf: ChildConfig, conn: Link, shared: Any) -> None:
     runner.storer.thread.start()
     threading.Thread(target=runner.listen, name="conveyor-listener", daemon=True).start()
     threading.Thread(target=runner.give_back, name="conveyor-give-back", daemon=True).start()
+    runner.warm_up()
     runner.send(Ready(os.getpid()))
     why = runner.run()
     runner.storer.inbox.put(None)

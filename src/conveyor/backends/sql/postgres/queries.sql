@@ -240,6 +240,12 @@ SET state = 'PENDING', run_at = %(now)s, lost_leases = 0, worker = NULL, started
         'started_at', NULL, 'finished_at', %(now)s::float8, 'state', 'REQUEUED', 'error', NULL))
 WHERE id = %(id)s AND state IN ('FAILURE', 'REVOKED')
 
+-- name: rerun
+-- A workflow step stored as never run, just requeued in this transaction, takes its input.
+UPDATE {schema}.jobs
+SET payload = %(payload)s, headers = %(headers)s::jsonb, expires_at = %(expires_at)s, attempts = %(attempts)s::jsonb
+WHERE id = %(id)s AND state = 'PENDING'
+
 -- name: purge_batch
 -- Batches keep each transaction short: no long locks on a big queue.
 UPDATE {schema}.jobs

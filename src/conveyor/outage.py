@@ -1,4 +1,4 @@
-"""One account of a backend outage in a worker's log, not a line per failed call.
+"""One account of a backend outage in a process's log, not a line per failed call.
 
 While the backend cannot be reached, each of a worker's loops (claims, heartbeats, the
 revocation watch, rescue, pruning, storing outcomes; each pool child's claims and
@@ -15,6 +15,11 @@ calls fail, and over once each loop that failed has succeeded again: a fault tha
 one loop only (a pruning statement the server refuses, a watch that cannot open) is
 one account with reminders, not an ERROR and an "answers again" for every retry while
 the other loops succeed.
+
+The scheduler keeps one too (its step fails about once a second while the backend is
+away), so the module sits with the model, below both the worker and the scheduler.
+A pool child names itself in its lines (``who``): the worker and each child tell an
+outage once each, and two identical lines from two children read as one told twice.
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ REMIND = 30.0
 
 
 class Outage:
-    def __init__(self, log: logging.Logger, remind: float = REMIND) -> None:
+    def __init__(self, log: logging.Logger, remind: float = REMIND, who: str = "") -> None:
         self.log, self.remind = log, remind
+        #: Which process tells it, when the logger's name does not (a pool child).
+        self.who = f" ({who})" if who else ""
         self._lock = threading.Lock()
         self._since: float | None = None  # monotonic time of the first failure
         self._next = 0.0  # when the next reminder is due
@@ -69,19 +76,21 @@ class Outage:
             failures, since, failing = self._failures, self._since, sorted(self._failing)
         if said == "first":
             self.log.error(
-                "backend calls fail: %s failed (%s). Retrying every second%s; if the server "
+                "backend calls fail%s: %s failed (%s). Retrying every second%s; if the server "
                 "cannot be reached, check that it runs and that CONVEYOR_BACKEND (or "
                 "App(backend=...)) names it. Further failures go to the debug log, with a "
                 "reminder every %.0fs.",
-                what, exc, f"; {meanwhile}" if meanwhile else "", self.remind,
+                self.who, what, exc, f"; {meanwhile}" if meanwhile else "", self.remind,
             )  # fmt: skip
         elif said == "meaning":
-            self.log.error("backend calls fail: %s failed too (%s); %s", what, exc, meanwhile)
+            self.log.error(
+                "backend calls fail%s: %s failed too (%s); %s", self.who, what, exc, meanwhile
+            )
         else:
             self.log.error(
-                "backend calls have failed for %.0fs (%d failed calls; still failing: %s; the "
-                "last, %s: %s)",
-                now - since, failures, ", ".join(failing), what, exc,
+                "backend calls have failed%s for %.0fs (%d failed calls; still failing: %s; "
+                "the last, %s: %s)",
+                self.who, now - since, failures, ", ".join(failing), what, exc,
             )  # fmt: skip
 
     def over(self, what: str) -> None:
@@ -95,5 +104,6 @@ class Outage:
                 return  # nothing was wrong, or another loop still fails
             lasted, failures, self._since = time.monotonic() - self._since, self._failures, None
         self.log.warning(
-            "the backend answers again, after %.0fs and %d failed calls", lasted, failures
-        )
+            "the backend answers again%s, after %.0fs and %d failed calls",
+            self.who, lasted, failures,
+        )  # fmt: skip
