@@ -14,11 +14,12 @@ workers of its own pid namespace only (a container started with ``--pid host`` s
 the host's). A pid alone is never proof: the kernel reuses pids, so the entry also holds
 the process's start time as the kernel counts it (``proc_start``; on Linux clock ticks
 since boot, immune to wall-clock steps), and a live process that started at another
-time is another process: the worker is dead. A process that cannot be read (another
-user's, on macOS or Windows) is never judged: its jobs wait for their lease, as before.
+time is another process: the worker is dead.
 
-Linux reads ``/proc``; macOS and Windows ask psutil (a dependency there only), and without
-it judge nothing.
+Linux only: there a process-pool child dies with its killed worker
+(``PR_SET_PDEATHSIG``), so a job returned at once cannot still be running. On macOS and
+Windows a child may run on until its job ends, so a dead worker's jobs wait for their
+lease there, as before.
 """
 
 from __future__ import annotations
@@ -27,86 +28,47 @@ import functools
 import os
 import socket
 import sys
-from typing import Any
 
 from ..records import WorkerInfo
 
 _LINUX = sys.platform.startswith("linux")
-#: Boot times read on macOS or Windows may differ by a second between processes.
-_BOOT_SLACK = 2.0
 
 
 @functools.cache
-def host_id() -> str:
-    """This host and pid namespace, as the registry entries of its workers name it."""
-    name = socket.gethostname()
-    if _LINUX:
-        try:
-            with open("/proc/sys/kernel/random/boot_id") as f:
-                boot = f.read().strip()
-            namespace = os.readlink("/proc/self/ns/pid")  # "pid:[4026531836]"
-            return f"{name} boot {boot} {namespace}"
-        except OSError:
-            pass  # no /proc (a sandbox): fall back to the boot time, as elsewhere
-    psutil = _psutil()
-    return f"{name} booted {psutil.boot_time():.0f}" if psutil else f"{name} unknown"
+def host_id() -> str | None:
+    """This host and pid namespace, as the registry entries of its workers name it; None
+    where workers are not judged (off Linux, or without ``/proc``)."""
+    if not _LINUX:
+        return None
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+        namespace = os.readlink("/proc/self/ns/pid")  # "pid:[4026531836]"
+    except OSError:
+        return None  # no /proc (a sandbox)
+    return f"{socket.gethostname()} boot {boot} {namespace}"
 
 
 def same_host(theirs: str | None) -> bool:
     ours = host_id()
-    if theirs is None or ours.endswith(" unknown"):
-        return False
-    if theirs == ours:
-        return True
-    name, _, booted = ours.rpartition(" booted ")
-    their_name, _, their_boot = theirs.rpartition(" booted ")
-    if not booted or their_name != name or not their_boot:
-        return False
-    try:
-        return abs(float(booted) - float(their_boot)) <= _BOOT_SLACK
-    except ValueError:
-        return False
-
-
-def _psutil() -> Any:
-    try:
-        import psutil
-    except ImportError:
-        return None
-    return psutil
+    return ours is not None and theirs == ours
 
 
 def proc_start(pid: int) -> str | None:
-    """When process ``pid`` started, as its kernel counts it; None if no such process
-    runs (a zombie, killed and not yet reaped, is none). Off Linux, psutil's errors
-    (``AccessDenied``) are the caller's to handle."""
-    if _LINUX:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                stat = f.read()
-        except OSError:
-            return None
-        fields = stat[stat.rindex(")") + 2 :].split()  # the name may hold spaces and ")"
-        return None if fields[0] in "ZX" else f"ticks {fields[19]}"
-    psutil = _psutil()
+    """When process ``pid`` started, as its kernel counts it (clock ticks since boot);
+    None if no such process runs (a zombie, killed and not yet reaped, is none)."""
     try:
-        process = psutil.Process(pid)
-        status = process.status()
-    except psutil.NoSuchProcess:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
         return None
-    if status in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
-        return None
-    return f"created {process.create_time():.6f}"
+    fields = stat[stat.rindex(")") + 2 :].split()  # the name may hold spaces and ")"
+    return None if fields[0] in "ZX" else f"ticks {fields[19]}"
 
 
 @functools.cache
 def own_start() -> str | None:
-    if not _LINUX and _psutil() is None:
-        return None
-    try:
-        return proc_start(os.getpid())
-    except Exception:  # psutil's AccessDenied, read of our own process: judge nothing
-        return None
+    return proc_start(os.getpid()) if host_id() is not None else None
 
 
 def gone(worker: WorkerInfo) -> str | None:
@@ -116,10 +78,7 @@ def gone(worker: WorkerInfo) -> str | None:
     older worker's entry without ``proc_start``, a process this user may not read)."""
     if not worker.proc_start or not same_host(worker.host_id):
         return None
-    try:
-        now = proc_start(worker.pid)
-    except Exception:  # psutil's AccessDenied (another user's process): not ours to judge
-        return None
+    now = proc_start(worker.pid)
     said = f"its worker (pid {worker.pid} on this host) is gone"
     if now is None:
         return said
