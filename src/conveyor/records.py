@@ -156,6 +156,12 @@ class WorkerInfo:
     #: When it stopped cleanly (unregistered), on the backend's clock; None while it runs
     #: or when it died. Its entry is kept (``WORKER_KEPT``) so the jobs it ran name it.
     stopped_at: float | None = None
+    #: What names the worker's host and pid namespace (``worker/deadpids.py``): a worker
+    #: whose ``host_id`` is another's own can tell, from its pid, whether it is alive.
+    #: None from an older worker (then only its lease tells).
+    host_id: str | None = None
+    #: When its process started, as its host's kernel tells (pid reuse cannot repeat it).
+    proc_start: str | None = None
 
 
 _WORKER_FIELDS = frozenset(f.name for f in fields(WorkerInfo))

@@ -325,6 +325,18 @@ def test_inspect_job_says_why_a_pending_job_waits(tmp_path: Path) -> None:
     assert "waiting: no live worker consumes queue 'nobody'; start a worker for it" in said
 
 
+def test_inspect_job_says_an_expired_waiting_job_will_not_run(tmp_path: Path) -> None:
+    """It said only "start a worker for it", as if a worker would run it."""
+    url = f"sqlite:///{tmp_path / 'expired.db'}"
+    producer = App("p", backend=url)
+    job = producer.send_task("t.add", (1, 2), queue="nobody", expires=0.01)
+    producer.backend.close()  # its 10 ms are past before the command has started
+    said = " ".join(run_cli(cli_env(url), "inspect", "job", job.id).stdout.split())
+    assert "waiting: no live worker consumes queue 'nobody'; start a worker for it" in said
+    assert "it expired at " in said
+    assert "and will not run: it ends REVOKED (Expired) when a worker reaches it" in said
+
+
 def test_read_only_commands_create_no_postgres_schema_and_name_the_stores_there(
     tmp_path: Path,
 ) -> None:

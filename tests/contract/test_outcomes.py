@@ -380,3 +380,26 @@ def test_leases_of_names_the_deliveries_one_claimer_holds(backend: Backend) -> N
     assert held("0000") == set()
     with pytest.raises(ValueError, match="prefix"):
         backend.leases_of("")
+
+
+def test_abandon_worker_returns_a_dead_workers_deliveries_once(backend: Backend) -> None:
+    """Workers that see the same dead worker race to return its jobs: each is returned
+    once, counted once, with the cause; a job claimed again since (another token) and
+    another worker's jobs are left alone."""
+    for _ in range(3):
+        put(backend)
+    dead = [claim_one(backend, "w-dead"), claim_one(backend, "w-dead")]
+    alive = claim_one(backend, "w-alive")
+    cause = "its worker (pid 12 on this host) is gone"
+    assert sorted(backend.abandon_worker("w-dead", cause)) == sorted(x.job_id for x in dead)
+    assert backend.abandon_worker("w-dead", cause) == []  # the racing second caller
+    for held in dead:
+        record = backend.get(held.job_id)
+        assert (record.state, record.lost_leases) == (State.PENDING, 1)
+        assert record.attempts[-1]["error"] == {
+            "type": "WorkerLost",
+            "message": f"{cause}; it went back to its queue",
+        }
+    again = claim_one(backend, "w-alive")
+    assert backend.abandon_worker("w-dead", cause) == []
+    assert {backend.get(x.job_id).state for x in (alive, again)} == {State.STARTED}

@@ -378,3 +378,21 @@ def test_a_typo_among_hundreds_of_tasks_lists_a_few_and_counts_the_rest() -> Non
     message = str(raised.value)
     assert "did you mean 'reports.r199'?" in message  # the nearest, of all 200
     assert message.endswith("reports.r011 and 188 more")  # not every name
+
+
+def test_an_expired_waiting_job_says_it_will_not_run(tasks: App, clock: FakeClock) -> None:
+    """A job with ``expires=3`` in a queue no worker consumes stayed PENDING, and its note
+    said only "start a worker", as if starting one would run it."""
+    job = tasks.send_task("media.convert", ("/a.mov",), expires=3)
+    note = control.describe_job(tasks, job.id)["waiting_note"]
+    assert "expired" not in note
+    clock.advance(4)
+    note = control.describe_job(tasks, job.id)["waiting_note"]
+    assert note.startswith("waiting: no live worker consumes queue 'media'; start a worker")
+    when = datetime.fromtimestamp(clock.now - 1, UTC).isoformat(timespec="seconds")
+    assert note.endswith(
+        f". Note: it expired at {when.replace('+00:00', 'Z')} and will not run: it ends "
+        "REVOKED (Expired) when a worker reaches it in its queue, or revoke it now"
+    )
+    register(tasks, "w1", ["media"])  # a backlog ahead of it: still, it will not run
+    assert control.describe_job(tasks, job.id)["waiting_note"].startswith("waiting: it expired at")

@@ -399,6 +399,16 @@ class Backend(ABC):
         now = self.now()
         return self._rescue(now, self.max_lost_leases, now + self.result_ttl, dict(causes or {}))
 
+    def abandon_worker(self, worker_id: str, cause: str) -> list[str]:
+        """The worker ``worker_id`` is known dead (its process is gone, seen from its
+        host): ``abandon`` every delivery it still holds, each with ``cause``, without
+        waiting for their leases. Safe when several callers race: each reads the
+        deliveries with their tokens, and a token that changed (the job returned by
+        another caller, or claimed again since) is left alone, so each job is returned
+        once. Returns the ids touched (``abandon``)."""
+        leases = self._worker_leases(worker_id)
+        return self.abandon(leases, dict.fromkeys((x.job_id for x in leases), cause))
+
     def leases_of(self, prefix: str) -> list[Lease]:
         """The deliveries held now whose lease token begins with ``prefix``: every job the
         claimer whose ``lease_prefix`` it is still holds. Reads only the jobs held (an
@@ -670,6 +680,9 @@ class Backend(ABC):
     def _expire(self, leases: list[Lease]) -> None: ...
     @abstractmethod
     def _leases_of(self, prefix: str) -> list[Lease]: ...
+    # The deliveries held now by the worker with this id (the job's ``worker``).
+    @abstractmethod
+    def _worker_leases(self, worker_id: str) -> list[Lease]: ...
     @abstractmethod
     def _next_due(self, queues: list[str]) -> float | None: ...
     @abstractmethod

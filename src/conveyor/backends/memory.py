@@ -242,6 +242,13 @@ class MemoryBackend(Backend):
                 if j.state is State.STARTED and j.lease_token and j.lease_token.startswith(prefix)
             ]  # fmt: skip
 
+    def _worker_leases(self, worker_id: str) -> list[Lease]:
+        with self._mutex:
+            return [
+                Lease(j.id, j.lease_token) for j in self._jobs.values()
+                if j.state is State.STARTED and j.lease_token and j.worker == worker_id
+            ]  # fmt: skip
+
     def _next_due(self, queues: list[str]) -> float | None:
         with self._mutex:
             due = [

@@ -97,19 +97,31 @@ def describe_job(app: App, job_id: str, *, revoked: bool = False) -> dict[str, A
 def waiting_note(app: App, record: JobRecord) -> str | None:
     """Why a PENDING job is not running, when it is something to act on: its queue is
     paused, or no live worker consumes it (doctor's checks, for this one job; shown on its
-    page and by ``inspect job``, not in the API's status read, which stays one read)."""
+    page and by ``inspect job``, not in the API's status read, which stays one read); and
+    that it expired, when it did: it will never run."""
     if record.state is not State.PENDING:
         return None
+    expired = expired_note(record, app.backend.now())
     if record.queue in app.backend.paused_queues():
-        return (
-            f"waiting: queue {record.queue!r} is paused; {resume_hint(record.queue, app.command)}"
-        )
-    if not consumers_of(record.queue, live_workers(app)):
-        return (
-            f"waiting: no live worker consumes queue {record.queue!r}; "
-            f"{start_a_worker(record.queue, app.command)}"
-        )
-    return None
+        why = f"queue {record.queue!r} is paused; {resume_hint(record.queue, app.command)}"
+    elif not consumers_of(record.queue, live_workers(app)):
+        why = f"no live worker consumes queue {record.queue!r}; {start_a_worker(record.queue, app.command)}"
+    else:
+        return f"waiting: {expired}" if expired else None
+    return f"waiting: {why}" + (f". Note: {expired}" if expired else "")
+
+
+def expired_note(record: JobRecord, now: float) -> str | None:
+    """That a waiting job's ``expires`` has passed. It stays PENDING until a worker
+    reaches it in its queue (nothing scans waiting jobs by expiry: no backend indexes
+    them), and then ends REVOKED with an ``Expired`` error without running."""
+    if record.expires_at is None or record.expires_at > now:
+        return None
+    when = datetime.fromtimestamp(record.expires_at, UTC).isoformat(timespec="seconds")
+    return (
+        f"it expired at {when.replace('+00:00', 'Z')} and will not run: it ends REVOKED "
+        "(Expired) when a worker reaches it in its queue, or revoke it now"
+    )
 
 
 def ran_on(record: JobRecord) -> list[str]:

@@ -97,7 +97,8 @@ def lost_events(
     events: list[Event] = []
     for record in records.values():
         error = str((record.error or {}).get("message") or "")
-        reason = reasons.get(record.id) or error or "its worker stopped renewing its lease"
+        said = (record.attempts[-1].get("error") or {}).get("message") if record.attempts else None
+        reason = reasons.get(record.id) or error or said or "its worker stopped renewing its lease"
         head = (now, record.id, record.task, record.queue)
         events.append(JobLost(*head, reason, failed=record.state is State.FAILURE))
         if record.state is State.REVOKED:

@@ -45,6 +45,7 @@ from ..outage import Outage
 from ..records import JobRecord, Lease, Outcome, WorkerInfo
 from ..version import __version__
 from ..workflows.engine import follow_ups, has_follow_ups
+from .deadpids import gone, host_id, own_start
 from .pools import (
     Drained,
     Dropped,
@@ -192,7 +193,7 @@ class Worker:
             pool=self.pool_kind, concurrency=self.concurrency, version=__version__,
             tasks=sorted(self.app.tasks), started_at=self._started_at,
             clock_skew=time.time() - self.backend.now(), heartbeat_interval=self.app.conf.heartbeat_interval,
-            memory_rss=resident_memory(),
+            memory_rss=resident_memory(), host_id=host_id(), proc_start=own_start(),
         )  # fmt: skip
 
     # -- running -------------------------------------------------------------------------
@@ -213,6 +214,7 @@ class Worker:
         )
         watcher.start()
         self._beat()
+        self._rescue(expired=False)  # a worker restarted after a kill: its jobs now
         with contextlib.suppress(BackendError):  # a notice for live views; the registry has it
             self.backend.emit("worker.online", subject=self.id)
         consumer = threading.Thread(target=self._consume, name="conveyor-consumer", daemon=True)
@@ -577,9 +579,12 @@ class Worker:
         if watch is not None:
             watch.close()
 
-    def _rescue(self) -> None:
+    def _rescue(self, expired: bool = True) -> None:
+        """Return the jobs of workers known dead: those of this host whose process is
+        gone (``deadpids.py``), at once, and, with ``expired``, any whose lease ran out."""
         try:
-            rescued = self.backend.rescue_expired()
+            self._bury_dead()
+            rescued = self.backend.rescue_expired() if expired else []
             if rescued:
                 log.warning(
                     "returned %d job(s) of dead workers to their queues: %s",
@@ -591,6 +596,24 @@ class Worker:
             self.outage.failed("the rescue of expired leases", exc)
             return
         self.outage.over("the rescue of expired leases")
+
+    def _bury_dead(self) -> None:
+        """Return at once the jobs of the registered workers of this host whose process
+        is gone, as lost deliveries: not after their leases run out."""
+        for entry in self.backend.workers():
+            cause = None if entry.id == self.id else gone(entry)
+            if cause is None:
+                continue
+            returned = self.backend.abandon_worker(entry.id, cause)
+            if returned:
+                log.warning(
+                    "returned %d job(s) of worker %s to their queues: %s: %s",
+                    len(returned),
+                    entry.name,
+                    cause,
+                    ", ".join(returned),
+                )
+                self._after_rescue(returned)
 
     # -- claiming (consumer thread) -------------------------------------------------------
 

@@ -290,6 +290,12 @@ class PostgresBackend(PostgresConnection):
         return [Lease(job_id, token) for job_id, token in rows]
 
     @guarded
+    def _worker_leases(self, worker_id: str) -> list[Lease]:
+        with self._tx() as conn:
+            rows = conn.execute(self._q["worker_leases"], {"worker": worker_id}).fetchall()
+        return [Lease(job_id, token) for job_id, token in rows]
+
+    @guarded
     def _next_due(self, queues: list[str]) -> float | None:
         with self._tx() as conn:
             row = conn.execute(self._q["next_due"], {"queues": queues}).fetchone()

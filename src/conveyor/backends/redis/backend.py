@@ -240,6 +240,11 @@ class RedisBackend(RedisConnection):
         return [Lease(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
     @guarded
+    def _worker_leases(self, worker_id: str) -> list[Lease]:
+        flat = self._run("worker_leases", worker_id)
+        return [Lease(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+
+    @guarded
     def _next_due(self, queues: list[str]) -> float | None:
         paused = self._paused()
         pipe = self.client.pipeline(transaction=False)

@@ -151,6 +151,9 @@ class SQLiteBackend(SQLiteConnection):
     def _leases_of(self, prefix: str) -> list[Lease]:
         return [Lease(i, t) for i, t in self._read(_Q["leases_of"], {"prefix": prefix})]
 
+    def _worker_leases(self, worker_id: str) -> list[Lease]:
+        return [Lease(i, t) for i, t in self._read(_Q["worker_leases"], {"worker": worker_id})]
+
     def _next_due(self, queues: list[str]) -> float | None:
         rows = self._read(_Q["next_due"], {"queues": dump(queues)})
         return float(rows[0][0]) if rows and rows[0][0] is not None else None

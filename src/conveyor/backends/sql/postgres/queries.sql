@@ -74,6 +74,11 @@ RETURNING {jcolumns}
 SELECT id, lease_token FROM {schema}.jobs
 WHERE state = 'STARTED' AND lease_until IS NOT NULL AND starts_with(lease_token, %(prefix)s)
 
+-- name: worker_leases
+-- The deliveries one worker holds (a dead one's), through the same partial index.
+SELECT id, lease_token FROM {schema}.jobs
+WHERE state = 'STARTED' AND lease_until IS NOT NULL AND worker = %(worker)s
+
 -- name: renew
 -- Every lease in one statement, sent with its Sync in one write and committed by the
 -- server on its own (autocommit): a worker frozen at any instant (SIGSTOP, a paused VM)

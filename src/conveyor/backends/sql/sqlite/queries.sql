@@ -49,6 +49,11 @@ SELECT * FROM (
 SELECT id, lease_token FROM jobs INDEXED BY jobs_leases
 WHERE state = 'STARTED' AND substr(lease_token, 1, length(:prefix)) = :prefix
 
+-- name: worker_leases
+-- The deliveries one worker holds (a dead one's), through the same index of held leases.
+SELECT id, lease_token FROM jobs INDEXED BY jobs_leases
+WHERE state = 'STARTED' AND worker = :worker AND lease_token IS NOT NULL
+
 -- name: renew
 UPDATE jobs SET lease_until = :lease_until
 WHERE id = :id AND state = 'STARTED' AND lease_token = :token
