@@ -14,7 +14,8 @@ workers of its own pid namespace only (a container started with ``--pid host`` s
 the host's). A pid alone is never proof: the kernel reuses pids, so the entry also holds
 the process's start time as the kernel counts it (``proc_start``; on Linux clock ticks
 since boot, immune to wall-clock steps), and a live process that started at another
-time is another process: the worker is dead.
+time is another process: the worker is dead. A pid ``/proc`` hides from this user
+(``hidepid``) while a process runs under it is never judged: it may be the worker.
 
 Linux only: there a process-pool child dies with its killed worker
 (``PR_SET_PDEATHSIG``), so a job returned at once cannot still be running. On macOS and
@@ -71,6 +72,22 @@ def own_start() -> str | None:
     return proc_start(os.getpid()) if host_id() is not None else None
 
 
+def hidden(pid: int) -> bool:
+    """Whether a process runs under ``pid`` that ``/proc`` does not show this user: a
+    ``/proc`` mounted with ``hidepid`` (a hardened host, systemd's ``ProtectProc=``)
+    hides other users' processes, so their ``stat`` reads as no process at all. Signal
+    0 still tells: a process this user may not signal exists."""
+    if os.path.exists(f"/proc/{pid}/stat"):
+        return False  # shown (a zombie among them): not hidden
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def gone(worker: WorkerInfo) -> str | None:
     """Why ``worker`` is known dead, as its jobs' history says it ("its worker (pid 12
     on this host) is gone"), or None when it may be alive:
@@ -81,7 +98,9 @@ def gone(worker: WorkerInfo) -> str | None:
     now = proc_start(worker.pid)
     said = f"its worker (pid {worker.pid} on this host) is gone"
     if now is None:
-        return said
+        # Hidden from this user, it may be the worker (another user's, on a /proc with
+        # hidepid): its jobs wait for their leases. Judged gone, they ran twice.
+        return None if hidden(worker.pid) else said
     if now != worker.proc_start:
         return f"{said} (the pid names another process now)"
     return None
