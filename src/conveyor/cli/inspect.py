@@ -147,8 +147,8 @@ def inspect_workflows(ref: AppRef, as_json: bool) -> None:
     if not found:
         out.print(f"no workflow among the newest {WORKFLOW_SCAN} jobs")
         return None
-    rows = [[w.id, w.state.value if w.state else "pruned", str(w.jobs or "-"), w.task, when(w.created_at)]
-            for w in found]  # fmt: skip
+    rows = [[w.id, w.state.value if w.state else "large: not read" if w.jobs else "pruned",
+             str(w.jobs or "-"), w.task, when(w.created_at)] for w in found]  # fmt: skip
     headers = ("id", "state", "jobs", "newest job's task", "created")
     print_table("Workflows", headers, rows)
     return None
