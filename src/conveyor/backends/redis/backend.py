@@ -120,8 +120,9 @@ class RedisBackend(RedisConnection):
         common prelude, half the time inside Redis of the batch script."""
         optional = self._optional(job)
         created = num(job.created_at)
-        args = [created, job.id, job.task, job.queue, job.priority, job.payload,
-                job.state.value, num(job.run_at), created, job.max_retries]  # fmt: skip
+        due = "1" if job.run_at <= job.created_at else "0"
+        args = [due, job.id, job.task, job.queue, job.priority, job.payload, job.state.value,
+                num(job.run_at), created, job.max_retries, event_micros(job.created_at)]  # fmt: skip
         return bool(self._run("enqueue_one", *args, *optional))
 
     @guarded
@@ -695,10 +696,15 @@ def _filtered(job_id: str, f: list[str]) -> JobRecord:
 EVENT_MICROS = 1e12
 
 
+def event_micros(seconds: float) -> str:
+    """An event's time as the enqueue scripts write it: whole microseconds (a stream entry
+    stores such an integer in 10 bytes, the seconds' 17-18 characters in 19-20)."""
+    return str(round(seconds * 1_000_000))
+
+
 def _event_time(raw: str) -> float:
-    """An event's time: seconds as text (what this version writes), or whole microseconds,
-    which a later version may write (a stream entry stores such an integer in 10 bytes,
-    the seconds' 17-18 characters in 19-20), read alike."""
+    """An event's time: whole microseconds (what the enqueue scripts write), or seconds as
+    text (what the other scripts, and earlier versions, write), read alike."""
     t = float(raw)
     return t / 1e6 if t > EVENT_MICROS else t
 
