@@ -466,6 +466,26 @@ def test_a_batch_writes_one_event_a_job_and_the_stream_stays_capped(backend: Any
     assert 10_000 <= client.xlen(events) <= 10_100
 
 
+def test_a_single_enqueue_writes_the_due_member_the_pages_use(backend: Any) -> None:
+    """enqueue_one.lua writes the due member out (a function made there would cost every
+    call): it must be index.lua's rd_member, and layout.lua's format as wide as the digits
+    the claims cut at (RD_DIGITS)."""
+    records = [job(backend, priority=p) for p in (0, 5, 9)]
+    for record in records:
+        backend.enqueue([record])
+    written = backend.client.lrange(backend._key("q", "default", "newdue"), 0, -1)
+    script = "\n".join(
+        [_lua("layout"), _lua("pages"), _lua("tail"), _lua("index"),
+         "local out = {} for i = 2, #ARGV, 3 do"
+         " out[#out + 1] = rd_member(tonumber(ARGV[i]), tonumber(ARGV[i + 1]), ARGV[i + 2]) end"
+         " return {out, RD_DIGITS, #string.format(RD_FORMAT, 0)}"]
+    )  # fmt: skip
+    args = [v for r in records for v in (r.priority, repr(r.run_at), r.id)]
+    expected, digits, width = backend.client.eval(script, 0, "-", *args)
+    assert written == expected
+    assert digits == width == len(written[0]) - len(records[0].id)
+
+
 def test_single_enqueues_trim_the_stream_once_a_tail(backend: Any) -> None:
     """A single enqueue's event is added untrimmed (XADD's MAXLEN rewrote its arguments at
     every call); the call that starts the id tail trims, so the stream stays near 10,000

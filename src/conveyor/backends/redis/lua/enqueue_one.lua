@@ -27,10 +27,12 @@ for i = 13, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call("HSET", key, unpack(fields))
 local known = false  -- the queue is in `queues` (its due tail held jobs, all queued so)
 if ARGV[2] == "1" then
-  -- Its due member joins the queue's due tail (tail.lua): one command where a page took
-  -- three; every reader of the due pages, the claim first, folds the tail in first.
-  local n = redis.call("RPUSH", P .. ":q:" .. queue .. ":newdue",
-    rd_member(tonumber(ARGV[6]), tonumber(ARGV[9]), id))
+  -- Its due member (index.lua's rd_member, written out: a function made here would cost
+  -- every call; a test ties the two) joins the queue's due tail (tail.lua): one command
+  -- where a page took three; every reader of the due pages, the claim first, folds the
+  -- tail in first.
+  local n = redis.call("RPUSH", P .. ":q:" .. queue .. ":newdue", string.format(RD_FORMAT,
+    (9 - tonumber(ARGV[6])) * RD_BAND + math.floor(tonumber(ARGV[9]) * 1000)) .. id)
   if n >= IX_TAIL then
     local rd_fold = paged()
     rd_fold(P, queue)

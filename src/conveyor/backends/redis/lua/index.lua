@@ -143,6 +143,9 @@ end
 -- run_at (or created_at) must be those it was added with: every script that queues a job
 -- stores the run_at it queued it at.
 local function rd_dir(P, queue) return P .. ":q:" .. queue .. ":due" end
+local function rd_score(priority, run_at) return (9 - priority) * RD_BAND + math.floor(run_at * 1000) end
+local function rd_head(score) return string.format(RD_FORMAT, score) end
+local function rd_member(priority, run_at, id) return rd_head(rd_score(priority, run_at)) .. id end
 local function rd_add(P, queue, priority, run_at, id)
   pg_add(rd_dir(P, queue), rd_member(priority, run_at, id))
 end

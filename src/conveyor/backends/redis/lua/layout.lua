@@ -5,14 +5,13 @@
 -- it holds IX_TAIL entries (tail.lua).
 local IX_PAGE = 120
 local IX_TAIL = 120
--- A due member (each queue's due pages and due tail, index.lua): the job's ready score,
--- (9 - priority) * RD_BAND + run_at in ms, written in RD_DIGITS digits, zero-padded, then
--- its id: byte order is priority, then run_at, then id. The score is a whole number far
--- below 2^53, written as an integer (%d: the same digits as %.0f, without the float
--- formatting's cost, about a microsecond of a single enqueue's).
+-- A due member (each queue's due pages and due tail, index.lua's rd_member): the job's
+-- ready score, (9 - priority) * RD_BAND + run_at in ms, written in RD_DIGITS digits,
+-- zero-padded (RD_FORMAT), then its id: byte order is priority, then run_at, then id.
+-- The score is a whole number far below 2^53, written as an integer (%d: the same digits
+-- as %.0f without the float formatting's cost). Constants only: a function made here
+-- would be made by every call of every script (the idle claim's fast path and the single
+-- enqueue skip the prelude for that cost), a few thousand instructions each.
 local RD_BAND = 4398046511104  -- 2^42
 local RD_DIGITS = 15
-local RD_FORMAT = "%0" .. RD_DIGITS .. "d"
-local function rd_score(priority, run_at) return (9 - priority) * RD_BAND + math.floor(run_at * 1000) end
-local function rd_head(score) return string.format(RD_FORMAT, score) end
-local function rd_member(priority, run_at, id) return rd_head(rd_score(priority, run_at)) .. id end
+local RD_FORMAT = "%015d"  -- RD_DIGITS wide (a test checks the two agree)
