@@ -15,6 +15,7 @@ import redis
 
 from conveyor import App
 from conveyor.backends import Backend
+from conveyor.backends.redis.codec import DUE_BAND, DUE_DIGITS
 from conveyor.backends.redis.connection import _lua
 from conveyor.records import JobQuery, JobRecord
 from conveyor.states import State
@@ -467,9 +468,9 @@ def test_a_batch_writes_one_event_a_job_and_the_stream_stays_capped(backend: Any
 
 
 def test_a_single_enqueue_writes_the_due_member_the_pages_use(backend: Any) -> None:
-    """enqueue_one.lua writes the due member out (a function made there would cost every
-    call): it must be index.lua's rd_member, and layout.lua's format as wide as the digits
-    the claims cut at (RD_DIGITS)."""
+    """The producer makes a single enqueue's due member (codec.due_member: the script then
+    parses and formats no number): it must be index.lua's rd_member, with layout.lua's
+    band and width, and layout.lua's format as wide as the digits the claims cut at."""
     records = [job(backend, priority=p) for p in (0, 5, 9)]
     for record in records:
         backend.enqueue([record])
@@ -478,12 +479,13 @@ def test_a_single_enqueue_writes_the_due_member_the_pages_use(backend: Any) -> N
         [_lua("layout"), _lua("pages"), _lua("tail"), _lua("index"),
          "local out = {} for i = 2, #ARGV, 3 do"
          " out[#out + 1] = rd_member(tonumber(ARGV[i]), tonumber(ARGV[i + 1]), ARGV[i + 2]) end"
-         " return {out, RD_DIGITS, #string.format(RD_FORMAT, 0)}"]
+         " return {out, RD_DIGITS, #string.format(RD_FORMAT, 0), tostring(RD_BAND)}"]
     )  # fmt: skip
     args = [v for r in records for v in (r.priority, repr(r.run_at), r.id)]
-    expected, digits, width = backend.client.eval(script, 0, "-", *args)
+    expected, digits, width, band = backend.client.eval(script, 0, "-", *args)
     assert written == expected
-    assert digits == width == len(written[0]) - len(records[0].id)
+    assert digits == width == DUE_DIGITS == len(written[0]) - len(records[0].id)
+    assert int(band) == DUE_BAND
 
 
 def test_single_enqueues_trim_the_stream_once_a_tail(backend: Any) -> None:

@@ -51,7 +51,7 @@ from ..base import (
 from ..common import brief_json, guarded, matches, revoked_error
 from ..rollup import Minute, minute_of, minutes
 from .aio import RedisAsyncReads
-from .codec import num, pairs, record, stored
+from .codec import due_member, num, pairs, record, stored
 from .connection import CUT, NoScriptError, RedisConnection
 from .watch import PubSubWatch
 
@@ -120,7 +120,7 @@ class RedisBackend(RedisConnection):
         common prelude, half the time inside Redis of the batch script."""
         optional = self._optional(job)
         created = num(job.created_at)
-        due = "1" if job.run_at <= job.created_at else "0"
+        due = due_member(job.priority, job.run_at, job.id) if job.run_at <= job.created_at else ""
         args = [due, job.id, job.task, job.queue, job.priority, job.payload, job.state.value,
                 num(job.run_at), created, job.max_retries, event_micros(job.created_at)]  # fmt: skip
         return bool(self._run("enqueue_one", *args, *optional))

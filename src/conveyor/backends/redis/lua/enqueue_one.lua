@@ -4,9 +4,10 @@
 -- functions and returns the two folds: called only by the call that folds (one in 120),
 -- as making those functions each call cost about 1.5 µs of Redis's CPU, a tenth of the
 -- script's.
--- ARGV: prefix, "1" when the job is due now (else "0"), id, task, queue, priority,
--- payload, state, run_at, created_at, max_retries, the event's time (whole µs), then
--- name, value pairs of the optional fields that are set.
+-- ARGV: prefix, the job's due member when it is due now (index.lua's rd_member, made by
+-- the producer, codec.due_member: no number is parsed or formatted here), else "", id,
+-- task, queue, priority, payload, state, run_at, created_at, max_retries, the event's
+-- time (whole µs), then name, value pairs of the optional fields that are set.
 -- Returns 1 when inserted, 0 when a job with that id existed (left as it is).
 local P, id, queue, state = ARGV[1], ARGV[3], ARGV[5], ARGV[8]
 local key = P .. ":job:" .. id
@@ -26,13 +27,10 @@ end
 for i = 13, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call("HSET", key, unpack(fields))
 local known = false  -- the queue is in `queues` (its due tail held jobs, all queued so)
-if ARGV[2] == "1" then
-  -- Its due member (index.lua's rd_member, written out: a function made here would cost
-  -- every call; a test ties the two) joins the queue's due tail (tail.lua): one command
-  -- where a page took three; every reader of the due pages, the claim first, folds the
-  -- tail in first.
-  local n = redis.call("RPUSH", P .. ":q:" .. queue .. ":newdue", string.format(RD_FORMAT,
-    (9 - tonumber(ARGV[6])) * RD_BAND + math.floor(tonumber(ARGV[9]) * 1000)) .. id)
+if ARGV[2] ~= "" then
+  -- Its due member joins the queue's due tail (tail.lua): one command where a page took
+  -- three; every reader of the due pages, the claim first, folds the tail in first.
+  local n = redis.call("RPUSH", P .. ":q:" .. queue .. ":newdue", ARGV[2])
   if n >= IX_TAIL then
     local rd_fold = paged()
     rd_fold(P, queue)
