@@ -166,6 +166,13 @@ def test_django_tasks_run_on_a_real_worker(project_env: dict[str, str], tmp_path
     assert pages["idle_state"] == "REVOKED"
     assert pages["boom_state"] == "PENDING"
     assert pages["schedules_after"] == ["nightly-count"]
+    # each change is in the audit trail, by the admin's user
+    assert pages["audit"] == [
+        ["django:ops", "admin cancel", ids["idle"], "ok"],
+        ["django:ops", "admin retry", ids["boom"], "ok"],
+        ["django:ops", "admin schedule add", "nightly-count", "ok"],
+        ["django:ops", "admin schedule pause", "nightly-count", "ok"],
+    ]
 
 
 def test_checks_name_a_wrong_or_unreachable_backend(tmp_path: Path) -> None:

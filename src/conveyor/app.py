@@ -11,16 +11,16 @@ from typing import Any, TypeVar, overload
 from .aio import AsyncApp
 from .backends import Backend, from_url
 from .config import Settings
-from .errors import ConfigurationError, JobNotFound, UnknownTask
+from .errors import JobNotFound, UnknownTask
 from .events import EventBus, JobEnqueued
 from .job import Job
-from .names import check_queue_name, did_you_mean
-from .options import Call, CallPlan, check_headers, new_record, plan_call
+from .names import check_queue_name, did_you_mean, listed
+from .options import Call, CallPlan, check_headers, check_runnable, new_record, plan_call
 from .records import JobRecord, Revocation
 from .revocation import revoke
 from .routing import check_routes, route_for
 from .schedules import Schedule, ScheduleBook, ScheduleError, check_schedule
-from .task import Signature, Task, TaskOptions
+from .task import Signature, Task, task_options
 from .workflows.handle import Workflow, is_workflow, load_workflow
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -112,13 +112,7 @@ class App:
 
         def register(func: Callable[..., Any]) -> Task[Any, Any]:
             task_name = name or f"{func.__module__}.{func.__qualname__}"
-            try:
-                task_options = TaskOptions(**options)
-            except TypeError as exc:
-                raise ConfigurationError(f"task {task_name}: {exc}") from None
-            if task_options.queue is not None:
-                check_queue_name(task_options.queue, f"task {task_name}: queue")
-            task: Task[Any, Any] = Task(self, func, task_name, task_options)
+            task: Task[Any, Any] = Task(self, func, task_name, task_options(task_name, options))
             self.tasks[task_name] = task
             return task
 
@@ -197,10 +191,9 @@ class App:
         try:
             return self.tasks[name]
         except KeyError:
-            known = ", ".join(sorted(self.tasks)) or "none"
             raise UnknownTask(
                 f"no task named {name!r} is registered on app {self.name!r}; "
-                f"{did_you_mean(name, self.tasks)}known: {known}"
+                f"{did_you_mean(name, self.tasks)}known: {listed(self.tasks)}"
             ) from None
 
     # -- enqueue -------------------------------------------------------------------------
@@ -282,20 +275,23 @@ class App:
             f"no job has the id {job_id!r}; check the id, or it may have been pruned"
         )
 
-    def build_record(
-        self, sig: Call | Signature, now: float, *, check_args: bool = True
-    ) -> JobRecord:
-        """A new job for ``sig``, made at ``now``. ``check_args``: refuse arguments that do
-        not fit the task's parameters (a task not registered here cannot be checked;
-        workflows check every step once, at launch)."""
+    def build_record(self, sig: Call | Signature, now: float, *, edge: bool = True) -> JobRecord:
+        """A new job for ``sig``, made at ``now``. ``edge``: a caller's call, refused when
+        its arguments do not fit the task's parameters (a task not registered here cannot
+        be checked) or when it would expire before it could run. Workflows check every
+        step once, at launch; the steps a worker enqueues later skip both (a step whose
+        expires instant passed meanwhile is stored, and ends expired, visibly)."""
         if sig.options:
             plan, shift = self._plan(sig.task, sig.options, now), 0.0
         else:
             plan, shift = self._plain_plan(sig.task, now)
         record = new_record(plan, sig.args, sig.kwargs, self.conf, shift)
-        task = self.tasks.get(sig.task) if check_args else None
-        if task is not None:
-            task.check_args(sig.args, sig.kwargs)
+        if edge:
+            task = self.tasks.get(sig.task)
+            given = sig.options.get("expires", task and task.options.expires)  # to show
+            check_runnable(sig.task, record.run_at, record.expires_at, now, given)
+            if task is not None:
+                task.check_args(sig.args, sig.kwargs)
         return record
 
     def _plain_plan(self, task_name: str, now: float) -> tuple[CallPlan, float]:

@@ -7,12 +7,14 @@ The tree::
     │   └── MissingDependency     an optional driver is not installed
     ├── EnqueueError              a job was refused at the edge; nothing was stored
     │   ├── SerializationError    an argument does not survive JSON
-    │   └── PayloadTooLarge       the encoded job exceeds ``max_payload_bytes``
+    │   ├── PayloadTooLarge       the encoded job exceeds ``max_payload_bytes``
+    │   └── ExpiresBeforeRun      the job would expire before it could run
     ├── UnknownTask               no task registered under that name
     ├── JobNotFound               no job has that id (never reported as PENDING)
     ├── BackendError              the store could not be reached or answered badly
     ├── LeaseLost                 a worker's lease was taken over; its write was refused
     ├── InvalidTransition         the job is not in a state that allows the operation
+    │   └── StepNotRun            a workflow step stored as never run cannot be retried itself
     ├── JobFailed                 ``job.get()`` on a job that ended FAILURE
     ├── JobRevoked                ``job.get()`` on a job that ended REVOKED
     ├── JobTimeout                ``job.get(timeout=...)`` ran out of time (also a TimeoutError)
@@ -58,6 +60,10 @@ class PayloadTooLarge(EnqueueError):
     """The encoded job is larger than the configured maximum (max_payload_bytes)."""
 
 
+class ExpiresBeforeRun(EnqueueError):
+    """The job's expires is not after its run time, so it could never run; nothing was stored."""
+
+
 class UnknownTask(ConveyorError):
     """No task is registered under that name."""
 
@@ -76,6 +82,15 @@ class LeaseLost(ConveyorError):
 
 class InvalidTransition(ConveyorError):
     """The job is not in a state that allows this operation."""
+
+
+class StepNotRun(InvalidTransition):
+    """This workflow step never ran because a step before it failed; retry that step, and
+    the workflow resumes from it."""
+
+    def __init__(self, message: str | None = None, hint: str | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.hint = hint
 
 
 class JobFailed(ConveyorError):

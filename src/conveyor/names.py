@@ -46,3 +46,17 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     Django admin)."""
     close = difflib.get_close_matches(name, list(known), n=1)
     return f"did you mean {close[0]!r}? " if close else ""
+
+
+#: An error lists at most this many known names; the rest as a count.
+LISTED = 12
+
+
+def listed(names: Iterable[str], empty: str = "none") -> str:
+    """Sorted names for an error message, ``a, b, ... and 40 more`` past ``LISTED`` (a
+    project with hundreds of tasks put every one in a typo's message)."""
+    shown = sorted(names)
+    if not shown:
+        return empty
+    more = f" and {len(shown) - LISTED} more" if len(shown) > LISTED else ""
+    return ", ".join(shown[:LISTED]) + more

@@ -7,12 +7,13 @@ pass instead, before anything is stored.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .errors import EnqueueError, PayloadTooLarge
+from .errors import ConfigurationError, EnqueueError, ExpiresBeforeRun, PayloadTooLarge
 from .ids import new_id
 from .names import check_queue_name
 from .records import JobRecord
@@ -97,9 +98,12 @@ def _seconds(value: timedelta | float | int, what: str) -> float:
     else:
         raise EnqueueError(f"{what} must be seconds or a timedelta, not {type(value).__name__}")
     if seconds < 0:
-        raise EnqueueError(
-            f"{what} {value!r} is negative; pass 0 or more seconds (or an eta/datetime)"
+        least = (
+            "more than 0 seconds (or a datetime)"
+            if what == "expires"
+            else "0 or more seconds (or an eta)"
         )
+        raise EnqueueError(f"{what} {value!r} is negative; pass {least}")
     return seconds
 
 
@@ -128,6 +132,47 @@ def resolve_expires(expires: Any, now: float) -> float | None:
     if isinstance(expires, datetime | str):
         return _timestamp(expires, "expires")
     return now + _seconds(expires, "expires")
+
+
+def _instant(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def check_runnable(
+    task_name: str, run_at: float, expires_at: float | None, now: float, expires: Any = None
+) -> None:
+    """Refuse a job that would expire before it could run: its ``expires`` at or before its
+    run time (now, or its countdown/eta). A worker ends a job whose ``expires_at`` is not
+    after the moment it claims it REVOKED, unrun (``Backend.claim``), so storing one would
+    only hide the caller's arithmetic mistake. The one rule for every way a job comes in
+    (``delay``, ``apply_async``, bulk enqueue, workflows at launch, schedules, the CLI,
+    the REST API, task defaults). ``expires``: the value given, to show."""
+    if expires_at is None or expires_at > run_at:
+        return
+    relative = isinstance(expires, int | float | timedelta) and not isinstance(expires, bool)
+    if relative:
+        seconds = expires.total_seconds() if isinstance(expires, timedelta) else expires
+        given = f"expires={seconds:g} s (counted from enqueue: {_instant(expires_at)})"
+    else:
+        given = f"expires {_instant(expires_at)}"
+    if expires_at <= now:
+        raise ExpiresBeforeRun(
+            f"task {task_name!r}: {given} is not after now ({_instant(now)}): the job would "
+            "expire before a worker could start it; pass a later expires (seconds from "
+            "enqueue, or a datetime), or none"
+        )
+    wait = run_at - now
+    advice = (
+        "an expires in seconds counts from enqueue, not from the run time: pass more than "
+        f"the {wait:.0f} s until then, plus how long the job may wait once due (e.g. "
+        f"expires={wait + 60:.0f})"
+        if relative
+        else "pass an expires after the run time, or none"
+    )
+    raise ExpiresBeforeRun(
+        f"task {task_name!r}: {given} is not after the job's run time {_instant(run_at)} "
+        f"(its countdown or eta): it would expire before it could run; {advice}"
+    )
 
 
 def durable_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -196,6 +241,25 @@ def check_max_retries(value: Any) -> int | None:
             f"max_retries must be a whole number from 0 to {MAX_RETRIES_LIMIT}, not {value!r:.40}"
         )
     return value
+
+
+def check_task_defaults(
+    task_name: str, *, queue: Any, priority: Any, max_retries: Any, expires: Any
+) -> None:
+    """A task's own options (``@app.task(priority=12)``), refused when it is declared
+    rather than at its first call: the checks enqueue makes (the same functions), raised
+    as ``ConfigurationError`` naming the task. An ``expires`` must leave a job time to
+    run: more than 0 seconds, or an instant still ahead."""
+    try:
+        if queue is not None:
+            check_queue_name(queue, error=EnqueueError)
+        priority_value(priority)
+        check_max_retries(max_retries)
+        now = time.time()
+        check_runnable(task_name, now, resolve_expires(expires, now), now, expires)
+    except EnqueueError as exc:
+        message = str(exc).removeprefix(f"task {task_name!r}: ")
+        raise ConfigurationError(f"task {task_name}: {message}") from None
 
 
 def plan_call(task_name: str, options: Mapping[str, Any], conf: Settings, now: float) -> CallPlan:

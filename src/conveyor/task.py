@@ -4,18 +4,21 @@ with the workflows that compose them, in ``workflows.canvas``)."""
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from .errors import ConfigurationError, EnqueueError
+from .names import did_you_mean
+from .options import check_task_defaults
 from .workflows.canvas import Signature
 
 if TYPE_CHECKING:
     from .app import App
     from .job import Job
 
-__all__ = ["Signature", "Task", "TaskOptions"]
+__all__ = ["Signature", "Task", "TaskOptions", "check_task_options", "task_options"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -46,10 +49,40 @@ class TaskOptions:
     bind: bool = False
 
 
+def task_options(task_name: str, given: dict[str, Any]) -> TaskOptions:
+    """``@app.task``'s options, refused at decoration: a name ``TaskOptions`` does not
+    have (with the nearest one); ``Task`` refuses the values enqueue would refuse."""
+    known = [f.name for f in fields(TaskOptions)]
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ConfigurationError(
+            f"task {task_name}: unknown option {unknown[0]!r}; "
+            f"{did_you_mean(unknown[0], known)}known: {', '.join(known)}"
+        )
+    return TaskOptions(**given)
+
+
+def check_task_options(task_name: str, options: TaskOptions) -> None:
+    """Refuse a task's options that enqueue would refuse at every call (the same checks),
+    and time limits that would stop every run at once (0, negative, not a number)."""
+    check_task_defaults(task_name, queue=options.queue, priority=options.priority,
+                        max_retries=options.max_retries, expires=options.expires)  # fmt: skip
+    for option in ("soft_time_limit", "time_limit"):
+        value = getattr(options, option)
+        if value is not None and not (
+            isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < math.inf
+        ):
+            raise ConfigurationError(
+                f"task {task_name}: {option} must be a number of seconds above 0, or None "
+                f"(no limit), not {value!r:.40}"
+            )
+
+
 class Task(Generic[P, R]):
     """A function registered on an ``App``. Calling it runs it here; ``delay`` queues it."""
 
     def __init__(self, app: App, fn: Callable[..., Any], name: str, options: TaskOptions) -> None:
+        check_task_options(name, options)
         self.app, self.fn, self.name, self.options = app, fn, name, options
         self.is_async = inspect.iscoroutinefunction(fn)
         self.__doc__ = fn.__doc__

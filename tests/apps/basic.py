@@ -215,6 +215,14 @@ def tsum(values: list[int]) -> int:
     return sum(values)
 
 
+@app.task(name="t.gate")
+def gate(path: str, value: int) -> int:
+    """Fails until the file at ``path`` exists: a FAILURE a retry by hand can fix."""
+    if not os.path.exists(path):
+        raise ValueError(f"gate closed: {path} is missing")
+    return value
+
+
 @app.task(name="t.identity")
 def identity(value: object) -> object:
     return value

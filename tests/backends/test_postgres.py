@@ -23,7 +23,7 @@ from conveyor.backends.postgres import PostgresBackend
 from conveyor.backends.postgres.connection import IDLE_IN_TRANSACTION_MS
 from conveyor.backends.sqlfiles import migrations
 from conveyor.errors import BackendError, ConfigurationError
-from conveyor.records import Outcome
+from conveyor.records import Lease, Outcome, WorkerInfo
 from conveyor.task import Signature
 from conveyor.worker import Worker
 
@@ -440,6 +440,40 @@ def test_session_options_in_the_url_reach_the_server(url: str) -> None:
             assert conn.execute("SHOW idle_in_transaction_session_timeout").fetchone() == ("10s",)
     finally:
         backend.close()
+
+
+def test_a_heartbeat_commits_without_a_wal_flush_and_an_ack_after_it_with_one(url: str) -> None:
+    # A renewal that waits for the disk can land after the lease it renews has run out
+    # (a slow fsync on a busy machine): the job then runs twice. A lost renewal costs one
+    # heartbeat of lease; an acknowledgement still waits for its flush.
+    app = App("beat", backend=url)
+    backend = app.backend
+    assert isinstance(backend, PostgresBackend)
+    schema = backend.schema
+    app.enqueue_many([Signature("t.add", (1, 2)) for _ in range(2)])
+    held = backend.claim(["default"], "w", 2, 30)
+    base = url.split("?")[0]
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f'CREATE TABLE "{schema}".seen (tab TEXT, op TEXT, sync TEXT)')
+        admin.execute(
+            f'CREATE FUNCTION "{schema}".note_sync() RETURNS trigger LANGUAGE plpgsql AS $$ '
+            f'BEGIN INSERT INTO "{schema}".seen VALUES (TG_TABLE_NAME, TG_OP, '
+            "current_setting('synchronous_commit')); RETURN NULL; END $$"
+        )
+        for table in ("jobs", "workers"):
+            admin.execute(
+                f'CREATE TRIGGER note_sync AFTER INSERT OR UPDATE ON "{schema}".{table} '
+                f'FOR EACH STATEMENT EXECUTE FUNCTION "{schema}".note_sync()'
+            )
+        info = WorkerInfo(id="w", name="w", host="h", pid=1, queues=["default"], pool="thread",
+                          concurrency=1, version="0", tasks=[], started_at=backend.now())  # fmt: skip
+        reply = backend.heartbeat(info, [Lease(j.id, j.lease_token or "") for j in held], 30)
+        assert not reply.lost
+        seen = admin.execute(f'SELECT tab, sync FROM "{schema}".seen').fetchall()
+        assert set(seen) == {("jobs", "off"), ("workers", "off")}  # renewal, registry entry
+        admin.execute(f'TRUNCATE "{schema}".seen')
+        backend.ack(Outcome(j.id, j.lease_token or "", State.SUCCESS, 3) for j in held)
+        assert {row[2] for row in admin.execute(f'SELECT * FROM "{schema}".seen')} == {"on"}
 
 
 def test_the_pruners_deletes_commit_without_a_wal_flush_and_no_other_statement_does(

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +14,12 @@ import pytest
 
 from conveyor import App, State
 from conveyor.backends import from_url
+from conveyor.backends.redis.connection import SOCKET_TIMEOUT
 from conveyor.errors import BackendError, ConfigurationError
+from conveyor.records import Outcome
 from conveyor.task import Signature
 
+from ..conftest import backend_url, discard
 from ..services import start_redis_server
 from ..worker.conftest import ledger_lines, running, wait_until
 
@@ -128,3 +132,48 @@ def test_connections_name_conveyor_without_reading_package_metadata(
     info = backend.client.connection_pool.connection_kwargs["driver_info"]  # type: ignore[attr-defined]
     assert info.formatted_name.startswith("redis-py(conveyor_v")
     backend.close()
+
+
+def test_a_run_never_ends_before_it_started_whatever_the_clock_offset(tmp_path: Path) -> None:
+    # A claim pipelined behind a wait stamps its start on the server's clock shifted to
+    # ours; a shift off by more than the run (a descheduled TIME round trip on a loaded
+    # machine) put a short job's end before its start: "ran -2 ms" on the dashboard.
+    url = backend_url("redis", tmp_path)
+    try:
+        app = App("tests", backend=url)
+        backend = app.backend
+        backend._clock_offset()  # type: ignore[attr-defined]
+        backend._local.offset += 0.05  # type: ignore[attr-defined]  # 50 ms off: starts late
+        job = app.send_task("tests.noop")
+        (claimed,) = backend.wait_and_claim(["default"], "w1", 1, 30, 1.0)
+        assert (claimed.started_at or 0) > backend.now()  # the start, stamped in the future
+        backend.ack([Outcome(job.id, claimed.lease_token or "", State.SUCCESS)])
+        record = backend.get(job.id)
+        assert (record.finished_at or 0) >= (record.started_at or 0)
+        (attempt,) = record.attempts
+        assert attempt["finished_at"] >= attempt["started_at"]
+        (run,) = backend.recent_runs(0)
+        assert run.finished_at >= run.started_at
+    finally:
+        discard(url)
+
+
+@pytest.mark.slow
+def test_a_hung_server_fails_a_call_after_one_timeout_not_a_minute(
+    own_redis: tuple[subprocess.Popen[bytes], int, str],
+) -> None:
+    # A stopped (or swapping) server answers nothing: a delay() in a web view waited 60 s
+    # (a 30 s timeout, then a retry), and the client's own calls retry up to ten times.
+    proc, port, _ = own_redis
+    app = App("tests", backend=f"redis://127.0.0.1:{port}/0")
+    app.send_task("tests.noop")  # connected, scripts loaded
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        for call in (lambda: app.send_task("tests.noop"), lambda: app.backend.counts()):
+            began = time.monotonic()
+            with pytest.raises(BackendError, match="is unreachable: Timeout"):
+                call()
+            assert time.monotonic() - began < SOCKET_TIMEOUT + 3
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    assert app.send_task("tests.noop").state is State.PENDING  # and it answers again

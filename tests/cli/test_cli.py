@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import getpass
 import json
 import signal
+import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -297,3 +299,54 @@ def test_inspect_job_given_a_workflow_id_points_to_the_workflow(cli: Run, produc
     done = cli("inspect", "job", wf.id)
     assert done.returncode == 1
     assert f"'{wf.id}' is a workflow's id, not a job's; use app.workflow('{wf.id}')" in done.stderr
+
+
+def test_changes_made_from_the_cli_are_audited_by_user_and_host(cli: Run, producer: App) -> None:
+    """Each change names the OS user and host (``cli:user@host``), what it did and to what,
+    and how it ended; read-only commands write nothing; ``conveyor audit`` lists them."""
+    who = f"cli:{getpass.getuser()}@{socket.gethostname()}"
+    jobs = producer.enqueue_many([Signature("t.devices.ping", (str(i),)) for i in range(3)])
+    assert cli("pause", "devices").returncode == 0
+    assert cli("resume", "devices").returncode == 0
+    assert cli("cancel", "--terminate", jobs[0].id).returncode == 0
+    assert cli("retry", jobs[1].id).returncode == 1  # refused: it did not fail
+    assert cli("cancel", "--queue", "devices", "--yes").returncode == 0
+    assert cli("purge", "devices", "--yes").returncode == 0
+    assert (
+        cli(
+            "schedules", "add", "nightly", "t.add", "--cron", "0 1 * * *", "--args", "[1, 2]"
+        ).returncode
+        == 0
+    )
+    assert cli("schedules", "pause", "nightly").returncode == 0
+    created = cli("tokens", "create", "--role", "read", "--name", "ci")
+    token_id = created.stderr.split("token ", 1)[1].split()[0]
+    assert cli("tokens", "revoke", token_id).returncode == 0
+    for read_only in (["inspect", "queues"], ["inspect", "job", jobs[0].id], ["schedules", "list"],
+                      ["tokens", "list"], ["audit"], ["doctor"]):  # fmt: skip
+        cli(*read_only)
+    entries = as_json(cli("audit", "--json"))[::-1]  # oldest first
+    assert {e["actor"] for e in entries} == {who}
+    said = [(e["action"], e["target"], e["outcome"], e["status"]) for e in entries]
+    assert said == [
+        ("conveyor pause", "devices", "ok", 0),
+        ("conveyor resume", "devices", "ok", 0),
+        ("conveyor cancel (terminate)", jobs[0].id, "ok", 0),
+        ("conveyor retry", jobs[1].id, "invalid_state", 1),
+        ("conveyor cancel (cancel)", "2 jobs", "ok", 0),
+        ("conveyor purge", "devices", "ok", 0),
+        ("conveyor schedules add", "nightly", "ok", 0),
+        ("conveyor schedules pause", "nightly", "ok", 0),
+        ("conveyor tokens create", token_id, "ok", 0),
+        ("conveyor tokens revoke", token_id, "ok", 0),
+    ]
+    bulk = entries[4]["detail"]
+    assert (bulk["count"], sorted(bulk["ids"])) == (2, sorted(j.id for j in jobs[1:]))
+    assert bulk["filters"]["queues"] == ["devices"]
+    assert "only FAILURE or REVOKED" in entries[3]["detail"]["error"]
+    queued = as_json(cli("enqueue", "t.add", "--args", "[1, 2]", "--json"))["id"]
+    assert producer.job(queued).record().headers["submitted_by"] == who  # on the job itself
+    assert len(as_json(cli("audit", "--json"))) == len(entries)
+    table = cli("audit", "--target", "devices").stdout
+    assert "conveyor pause" in table
+    assert who in table

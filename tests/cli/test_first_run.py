@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from conveyor.control import cancel_job
 from conveyor.errors import JobTimeout
 from conveyor.records import Lease, WorkerInfo
 
-from ..services import postgres_base_url, redis_base_url
+from ..services import drop_schema, postgres_base_url, redis_base_url
 from ..worker.conftest import ledger_lines, wait_until
 from .conftest import ROOT, cli_env, run_cli
 
@@ -42,8 +43,10 @@ def elsewhere(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize(
-    "args", [("doctor",), ("inspect", "jobs"), ("inspect", "queues"), ("audit",)]
-)
+    "args",
+    [("doctor",), ("inspect", "jobs"), ("inspect", "queues"), ("audit",), ("schedules", "list"),
+     ("tokens", "list")],
+)  # fmt: skip
 def test_read_only_commands_create_no_store_and_say_there_is_none(
     tmp_path: Path, args: tuple[str, ...]
 ) -> None:
@@ -320,3 +323,57 @@ def test_inspect_job_says_why_a_pending_job_waits(tmp_path: Path) -> None:
     producer.backend.close()
     said = " ".join(run_cli(cli_env(url), "inspect", "job", job.id).stdout.split())
     assert "waiting: no live worker consumes queue 'nobody'; start a worker for it" in said
+
+
+def test_read_only_commands_create_no_postgres_schema_and_name_the_stores_there(
+    tmp_path: Path,
+) -> None:
+    """``?schema=`` mistyped: the read-only commands say there is no store there and which
+    schemas hold one, and create nothing; a producer still creates the store on first use."""
+    import psycopg
+
+    base, tag = postgres_base_url(), uuid.uuid4().hex[:10]
+    real, typo = f"t_real_{tag}", f"t_typo_{tag}"
+    App("real", backend=f"{base}?schema={real}").send_task("t.add", (1, 2))
+    env = cli_env(f"{base}?schema={typo}")
+
+    def schema_exists(name: str) -> bool:
+        with psycopg.connect(base, autocommit=True) as conn:
+            found = conn.execute(
+                "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (name,)
+            ).fetchone()
+        return found is not None
+
+    try:
+        for args in (("doctor",), ("inspect", "jobs"), ("inspect", "queues"), ("audit",),
+                     ("schedules", "list"), ("tokens", "list")):  # fmt: skip
+            ran = run_cli(env, *args)
+            said = " ".join(ran.stderr.split())
+            assert ran.returncode != 0, (args, ran.stdout)
+            assert f"no Conveyor store in schema '{typo}' of {base}; stores there: " in said
+            assert f"'{real}'" in said
+            assert "a worker or `conveyor migrate` creates one" in said
+            assert not schema_exists(typo), args
+        sent = run_cli(env, "enqueue", "t.add", "--args", "[1, 2]")
+        assert sent.returncode == 0, sent.stderr
+        assert schema_exists(typo)
+        assert run_cli(env, "inspect", "jobs").returncode == 0
+    finally:
+        for name in (real, typo):
+            drop_schema(f"{base}?schema={name}")
+
+
+def test_read_only_commands_on_an_unused_redis_prefix_write_no_key() -> None:
+    """Why Redis needs no store check (docs/operations.md): reading a prefix nothing has
+    used creates no key, so a mistyped ``?prefix=`` leaves nothing behind."""
+    import redis
+
+    prefix = f"t-typo-{uuid.uuid4().hex[:10]}"
+    env = cli_env(f"{redis_base_url()}?prefix={prefix}")
+    for args in (("doctor",), ("inspect", "jobs"), ("inspect", "queues"), ("audit",)):
+        run_cli(env, *args)
+    client = redis.Redis.from_url(redis_base_url())
+    try:
+        assert list(client.scan_iter(match=f"conveyor:{{{prefix}}}*")) == []
+    finally:
+        client.close()

@@ -12,6 +12,7 @@ import sys
 import termios
 from pathlib import Path
 
+import orjson
 import pytest
 
 from conveyor import App
@@ -124,3 +125,80 @@ def test_an_80_column_terminal_gets_a_table_that_cuts_only_the_error_text(
     assert lines_with(queues, LONG_QUEUE)
     roomy = in_terminal(env, "inspect", "jobs", columns=600)
     assert LONG_ERROR.rstrip() in roomy  # room enough: nothing is shortened
+
+
+def test_the_audit_trail_and_the_tokens_list_give_whole_ids_in_a_pipe(url: str) -> None:
+    """Scripts read ids from these lists (``conveyor tokens revoke ID``): in a pipe they
+    were drawn as an 80-column box table that cut them with an ellipsis."""
+    from conveyor.records import AuditEntry
+    from conveyor.web import TokenStore
+
+    producer = App("producer", backend=url)
+    token, _ = TokenStore(producer.backend).create(
+        "nightly-statistics-exporter-for-eu-west-1", "operate"
+    )
+    job_id = producer.send_task("t.add", (1, 2), queue=LONG_QUEUE).id
+    producer.backend.record_audit(AuditEntry(
+        0, producer.backend.now(), token.name, token.id, "POST /jobs/{job_id}/cancel", job_id,
+        "ok", 200, {},
+    ))  # fmt: skip
+    env = cli_env(url, columns=80)
+    tokens = run_cli(env, "tokens", "list")
+    assert tokens.returncode == 0, tokens.stderr
+    assert tokens.stdout.splitlines()[0].split() == ["id", "name", "role", "created"]
+    (row,) = lines_with(tokens.stdout, token.id)
+    assert row.split()[:3] == [token.id, token.name, "operate"]
+    audit = run_cli(env, "audit")
+    assert audit.returncode == 0, audit.stderr
+    (row,) = lines_with(audit.stdout, job_id)
+    assert f"{token.name} ({token.id})" in row
+    assert "POST /jobs/{job_id}/cancel" in row
+    for output in (tokens.stdout, audit.stdout):
+        assert not BOX.search(output), output
+        assert "…" not in output
+
+
+def test_every_cli_table_is_printed_by_print_table() -> None:
+    """A list printed as a rich Table of its own is cut to 80 columns in a pipe (the
+    audit trail and the tokens list were): lists go through ``print_table``."""
+    cli = ROOT / "src" / "conveyor" / "cli"
+    own = [p.name for p in cli.glob("*.py") if "rich.table" in p.read_text()]
+    assert sorted(own) == ["demo.py", "output.py"]  # the demo's summary is for a terminal
+
+
+def test_conveyor_inspect_workflows_lists_each_with_its_state(url: str) -> None:
+    from conveyor.loader import load_app
+    from conveyor.testing import drain, use_backend
+    from conveyor.workflows import chain
+
+    app = load_app("tests.apps.basic:app")
+    with use_backend(app, url):
+        add, fail = app.tasks["t.add"], app.tasks["t.fail"]
+        done = chain(add.s(1, 2), add.s(3)).apply_async(app)
+        failed = chain(add.s(1, 1), fail.si("boom")).apply_async(app)
+        drain(app)
+        waiting = chain(add.s(1, 1), add.s(2)).apply_async(app)
+    listed = run_cli(cli_env(url, columns=80), "inspect", "workflows")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[0].split()[:3] == ["id", "state", "jobs"]
+    for workflow, state in ((done, "SUCCESS"), (failed, "FAILURE"), (waiting, "PENDING")):
+        (row,) = lines_with(listed.stdout, workflow.id)
+        assert row.split()[:3] == [workflow.id, state, "2"]
+
+
+def test_a_paused_schedule_lists_no_next_run(url: str) -> None:
+    """Its next run read as if it would fire (the time stored when it was paused)."""
+    env = cli_env(url, columns=80)
+    for name in ("nightly", "hourly"):
+        added = run_cli(env, "schedules", "add", name, "t.add", "--every", "1h", "--args", "[1, 2]")
+        assert added.returncode == 0, added.stderr
+    assert run_cli(env, "schedules", "pause", "nightly").returncode == 0
+    listed = run_cli(env, "schedules", "list").stdout
+    (paused,) = lines_with(listed, "nightly")
+    assert paused.split()[-2:] == ["-", "paused"]  # no last job, and no next run
+    (active,) = lines_with(listed, "hourly")
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", active)
+    as_json = orjson.loads(run_cli(env, "schedules", "list", "--json").stdout)
+    runs = {s["schedule"]["name"]: s["next_run"] for s in as_json}
+    assert runs["nightly"] is None
+    assert runs["hourly"] is not None

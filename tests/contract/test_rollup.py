@@ -3,6 +3,8 @@ the runs are, on every backend: which deliveries count, their run times, pruning
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from conveyor.backends import Backend
@@ -82,6 +84,28 @@ def test_percentiles_from_the_histogram_are_within_its_resolution(
     for p, exact in [(50, 0.4), (90, 6.0), (99, 45.0), (10, 0.003)]:
         found = percentile(cell.runtimes, p)
         assert found == pytest.approx(exact, rel=RESOLUTION)
+
+
+def test_every_backend_buckets_a_run_time_as_bucket_of_does(
+    backend: Backend, clock: FakeClock
+) -> None:
+    # Each backend writes the bucket in its own language (rollup.lua, the PostgreSQL
+    # settle statement, SQLite's and memory's Python): a sweep across the whole range,
+    # one job in each of 36 buckets, ties them all.
+    times = [1.3e-4 * 1.5**k for k in range(36)]  # 0.13 ms ... 19 min
+    for _ in times:
+        put(backend, queue="a")
+    held = backend.claim(["a"], "w1", len(times), 10_000)
+    want: Counter[int] = Counter()
+    for job, seconds in zip(held, times, strict=True):
+        clock.advance(seconds - (clock.now - (job.started_at or 0)))
+        backend.ack([Outcome(job.id, job.lease_token or "", State.SUCCESS)])
+        want[bucket_of(seconds)] += 1
+    got: Counter[int] = Counter()
+    for cell in backend.run_rollup(0).values():
+        got.update(cell.runtimes)
+    assert len(want) == len(times)
+    assert got == want
 
 
 def test_rollups_are_kept_a_day(backend: Backend, clock: FakeClock) -> None:

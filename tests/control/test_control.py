@@ -367,3 +367,14 @@ def test_the_chart_counts_every_run_past_the_old_cap_of_100000(
     # 39 batches in the first minute, 21 in the next.
     assert [b.finished for b in buckets if b.finished] == [78_000, 42_000]
     backend.close()
+
+
+def test_a_typo_among_hundreds_of_tasks_lists_a_few_and_counts_the_rest() -> None:
+    app = App("big", backend="memory://")
+    for n in range(200):
+        app.task(name=f"reports.r{n:03}")(lambda: None)
+    with pytest.raises(UnknownTask) as raised:
+        app.get_task("reports.r1999")
+    message = str(raised.value)
+    assert "did you mean 'reports.r199'?" in message  # the nearest, of all 200
+    assert message.endswith("reports.r011 and 188 more")  # not every name

@@ -112,6 +112,9 @@ def test_every_page_loads_with_no_console_error_and_no_failed_request(
     assert "ValueError: the disk is full" in page.inner_text("main")
     assert "Traceback" in page.inner_text("pre.traceback")
     assert page.locator("[data-test=progress]").count() == 0  # it never reported any
+    page.goto(f"{served.url}/ui/workflows")  # each listed with its state
+    row = page.locator("table.workflows tr", has_text=ids["workflow"])
+    assert row.locator(".state").inner_text() == "SUCCESS"
     page.goto(f"{served.url}/ui/workflows/{ids['workflow']}")
     assert page.locator(".node.task").count() == 4
     assert page.locator(".node.task.s-success").count() == 4

@@ -16,12 +16,12 @@ from conveyor import App, control
 from conveyor.loader import load_app
 from conveyor.records import Lease, WorkerInfo
 from conveyor.states import State
-from conveyor.testing import FakeClock, use_backend
+from conveyor.testing import FakeClock, drain, use_backend
 from conveyor.web import TokenStore, create_api
 from conveyor.web.auth import AuthMode
 from conveyor.web.dashboard.session import csrf_for
 from conveyor.worker.execution import Outcome
-from conveyor.workflows import group
+from conveyor.workflows import chain, group
 
 T = TypeVar("T")
 Scenario = Callable[[httpx.AsyncClient], Awaitable[T]]
@@ -61,6 +61,16 @@ async def login(client: httpx.AsyncClient, secret: str) -> str:
 
 def token(app: App, role: str) -> str:
     return TokenStore(app.backend).create(f"t-{role}", role)[1]
+
+
+def read_pages(app: App, secret: str, *paths: str) -> list[str]:
+    """The HTML of ``paths``, read in one session logged in with ``secret``."""
+
+    async def scenario(c: httpx.AsyncClient) -> list[str]:
+        await login(c, secret)
+        return [(await c.get(path)).text for path in paths]
+
+    return browse(app, scenario)
 
 
 def test_login_sessions_and_the_auth_modes(app: App) -> None:
@@ -232,6 +242,35 @@ def test_jobs_pages_filters_and_bulk_actions(app: App, clock: FakeClock) -> None
 
     browse(app, scenario)
     assert app.job(ids[4]).state is State.REVOKED
+
+
+def test_bulk_actions_are_audited_with_their_verb_the_jobs_and_who(app: App) -> None:
+    """A bulk cancel or retry from the jobs page says in the audit trail what it did to
+    which jobs, and by whom, as the API's bulk routes do: a count and the first ids."""
+    ids = [app.send_task("dash.add", [i, i]).id for i in range(25)]
+    secret = token(app, "operate")
+    token_id = TokenStore(app.backend).all()[0].id
+
+    async def scenario(c: httpx.AsyncClient) -> None:
+        csrf = await login(c, secret)
+        await c.post("/ui/jobs", data={"csrf": csrf, "action": "cancel", "ids": ids[:2]})
+        await c.post("/ui/jobs", data={"csrf": csrf, "action": "retry", "ids": ids[:1]})
+        await c.post("/ui/jobs", data={"csrf": csrf, "action": "cancel", "ids": ids})
+        api = {"Authorization": f"Bearer {secret}"}
+        await c.post("/api/jobs/retry", json={"states": ["REVOKED"]}, headers=api)
+
+    browse(app, scenario)
+    retried, many, one, two = app.backend.audit()[:4]
+    assert (two.action, two.target, two.actor, two.actor_id) == (
+        "POST /ui/jobs (cancel)", "2 jobs", "t-operate", token_id
+    )  # fmt: skip
+    assert (two.detail["count"], two.detail["ids"], two.detail["done"]) == (2, ids[:2], 2)
+    assert (one.action, one.target, one.detail["ids"]) == ("POST /ui/jobs (retry)", ids[0], ids[:1])
+    assert (many.target, many.detail["count"], many.detail["done"]) == ("25 jobs", 25, 24)
+    assert many.detail["ids"] == ids[:20]  # the first ones, and how many
+    assert (retried.action, retried.target, retried.detail["count"]) == (
+        "POST /jobs/retry", "25 jobs", 25
+    )  # fmt: skip
 
 
 def test_a_job_in_a_big_group_lists_its_nearest_members_only(app: App) -> None:
@@ -421,21 +460,39 @@ def test_the_last_minute_count_says_it_is_an_estimate(app: App, clock: FakeClock
 
 
 def test_refusals_under_the_dashboard_are_pages_and_the_api_keeps_json(app: App) -> None:
-    secret = token(app, "operate")
+    """Each refusal's title says what happened (a missing job and a bad filter were both
+    titled "Not found", a refused form "Refused")."""
+    secret, read_only = token(app, "operate"), token(app, "read")
 
     async def scenario(c: httpx.AsyncClient) -> None:
         await login(c, secret)
-        for path, status, said in [
-            ("/ui/nope", 404, "No such page"),
-            ("/ui/queues/media/pause", 405, "not a visit"),
-            ("/ui/jobs?limit=abc", 422, "limit"),
-        ]:
+        for path, status, title, said in [
+            ("/ui/nope", 404, "No such page", "Not Found"),
+            ("/ui/jobs/nope", 404, "No such job", "nope"),
+            ("/ui/workflows/nope", 404, "No such workflow", "no workflow has the id"),
+            ("/ui/jobs?after=yesterday", 400, "The address asks for something not valid",
+             "not a date and time"),
+            ("/ui/queues/media/pause", 405, "Not a page: a form&#39;s address", "not a visit"),
+            ("/ui/jobs?limit=abc", 422, "A value in the address is not valid", "limit"),
+        ]:  # fmt: skip
             r = await c.get(path)
             assert (r.status_code, r.headers["content-type"].split(";")[0]) == (status, "text/html")
-            assert said in r.text
+            assert f"<title>{title} · Conveyor</title>" in r.text, path  # what happened, by name
+            assert f"<h1>{title}</h1>" in r.text, path
+            assert said in r.text, path
             assert 'href="/ui/"' in r.text  # a way back, in the dashboard's layout
         forged = await c.post("/ui/queues/media/pause", data={})
         assert forged.status_code == 403
+        assert "<h1>Refused: the form did not come from this dashboard</h1>" in forged.text
+        transport = httpx.ASGITransport(app=create_api(app, auth="required"))
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as reader:
+            await login(reader, read_only)
+            refused = await reader.post(
+                "/ui/queues/media/pause", data={"csrf": csrf_for(read_only)}
+            )
+        assert refused.status_code == 403
+        assert "<h1>Not allowed for the read role</h1>" in refused.text
+        assert "it needs the operate role" in refused.text
         assert "CSRF" in forged.text
         assert "<nav>" in forged.text
         api = await c.get("/api/nope")
@@ -580,14 +637,7 @@ def test_a_failure_not_retried_says_why_and_a_lost_attempt_says_lost(
     clock.advance(36)
     assert app.backend.rescue_expired() == [lost.id]
     secret = token(app, "read")
-
-    async def scenario(c: httpx.AsyncClient) -> tuple[str, str]:
-        await login(c, secret)
-        return (await c.get(f"/ui/jobs/{failed.id}")).text, (
-            await c.get(f"/ui/jobs/{lost.id}")
-        ).text
-
-    failed_page, lost_page = browse(app, scenario)
+    failed_page, lost_page = read_pages(app, secret, f"/ui/jobs/{failed.id}", f"/ui/jobs/{lost.id}")
     assert "attempt 1 of" not in failed_page
     assert (
         "not retried: RuntimeError is not in the task&#39;s autoretry_for (nor did the task call "
@@ -671,3 +721,62 @@ def test_the_dashboard_works_mounted_under_a_path_of_a_service(app: App) -> None
 
     asyncio.run(main())
     app.aio.close()
+
+
+def test_the_workflows_list_shows_each_workflows_state(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The list named workflows only: whether one failed took opening each. Their
+    members' records are read at once, not a read per workflow."""
+    add, fail = app.tasks["dash.add"], app.tasks["dash.fail"]
+    done = chain(add.s(1, 2), add.s(3)).apply_async(app)
+    failed = chain(add.s(1, 1), fail.si("boom"), add.si(0, 0)).apply_async(app)
+    drain(app)
+    revoked = chain(add.s(5, 5), add.s(1)).apply_async(app)
+    revoked.revoke()
+    waiting = group(add.s(1, 1), add.s(2, 2)).apply_async(app)
+    reads: list[str] = []
+    monkeypatch.setattr(app.backend, "get_many", spy(reads, "get_many", app.backend.get_many))
+    (page,) = read_pages(app, token(app, "read"), "/ui/workflows")
+    assert reads == ["get_many"]
+    rows = {w.id: row for w in (done, failed, revoked, waiting)
+            for row in page.split("<tr>") if f'/ui/workflows/{w.id}"' in row}  # fmt: skip
+    assert 's-success">SUCCESS<' in rows[done.id]
+    assert 's-failure">FAILURE<' in rows[failed.id]
+    assert 's-revoked">REVOKED<' in rows[revoked.id]
+    assert 's-pending">PENDING<' in rows[waiting.id]
+    assert "<td>3</td>" in rows[failed.id]  # its jobs, the one never run included
+
+
+def test_the_overviews_recent_failures_come_newest_failure_first(
+    app: App, clock: FakeClock
+) -> None:
+    """Ordered by creation, a job that failed a minute ago sat below one that failed an
+    hour ago because it was created earlier."""
+    early, late = (app.send_task("dash.add", [i, i]) for i in range(2))
+    leases = {r.id: r.lease for r in app.backend.claim(["default"], "w", 2, 600)}
+    app.backend.fail(leases[late.id], {"type": "ValueError", "message": "failed first"})
+    clock.advance(3600)
+    app.backend.fail(leases[early.id], {"type": "ValueError", "message": "failed last"})
+    (overview,) = read_pages(app, token(app, "read"), "/ui/")
+    failures = overview.split("<h2>Recent failures</h2>")[1]
+    assert failures.index("failed last") < failures.index("failed first")
+
+
+def test_a_job_shows_a_progress_bar_only_once_its_task_reported_progress(app: App) -> None:
+    """A running job that never reported progress showed an empty bar at 0 %, as if
+    it were stuck at the start."""
+    job = app.send_task("dash.add", [1, 2])
+    waiting = app.send_task("dash.add", [3, 4])
+    (claimed,) = app.backend.claim(["default"], "w", 1, 600)
+    assert claimed.id == job.id
+    secret = token(app, "read")
+    running, queued = read_pages(app, secret, f"/ui/jobs/{job.id}", f"/ui/jobs/{waiting.id}")
+    assert "<progress" not in running
+    assert "no progress reported" in running
+    assert "<progress" not in queued
+    assert "no progress reported" not in queued  # it has not started: nothing to report yet
+    app.backend.update_progress(claimed.lease, {"percent": 40, "message": "half", "meta": {}})
+    (running,) = read_pages(app, secret, f"/ui/jobs/{job.id}")
+    assert '<progress max="100" value="40">' in running
+    assert "no progress reported" not in running

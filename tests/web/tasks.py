@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from conveyor import App
@@ -55,3 +56,11 @@ def fail_until(path: str) -> str:
 @app.task(name="web.total")
 def total(values: list[int]) -> int:
     return sum(values)
+
+
+@app.task(name="web.gate")
+def gate(path: str, value: int) -> int:
+    """Fails until the file at ``path`` exists: a FAILURE a retry by hand can fix."""
+    if not os.path.exists(path):
+        raise ValueError(f"gate closed: {path} is missing")
+    return value

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from conveyor.loader import load_app
 from conveyor.testing import use_backend, wait_for
 from conveyor.web import TokenStore, create_api
 
+from ..services import drop_schema, postgres_base_url
 from .conftest import run
 
 pytestmark = pytest.mark.slow
@@ -249,3 +251,50 @@ def test_serve_refuses_a_body_not_sent_as_json(conveyor_proc: Spawn, sqlite_url:
     assert httpx.get(f"{base}/jobs").json()["jobs"] == []
     sent = httpx.post(f"{base}/jobs", content=body, headers={"content-type": "application/json"})
     assert sent.status_code == 201
+
+
+def test_serve_refuses_a_job_that_would_expire_before_it_could_run(
+    conveyor_proc: Spawn, sqlite_url: str
+) -> None:
+    """An expires shorter than the countdown (seconds count from submission) is a 422
+    naming both times, alone or in a batch, and nothing is queued."""
+    port = free_port()
+    serve(conveyor_proc, sqlite_url, "--port", str(port))
+    base = f"http://127.0.0.1:{port}/api"
+    wait_for(lambda: answers(f"{base}/health/live"), 20, "the server to listen")
+    never = {"task": "web.add", "args": [1, 2], "countdown": 60, "expires": 30}
+    for path, body in (
+        ("jobs", never),
+        ("jobs/batch", {"jobs": [{"task": "web.add", "args": [1, 2]}, never]}),
+    ):
+        refused = httpx.post(f"{base}/{path}", json=body)
+        assert refused.status_code == 422, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "expires_before_run"
+        assert "expires=30 s (counted from enqueue: " in error["message"]
+        assert "is not after the job's run time" in error["message"]
+        assert "counts from submission, not from the countdown" in error["hint"]
+    assert httpx.get(f"{base}/jobs").json()["jobs"] == []
+    sent = httpx.post(f"{base}/jobs", json={**never, "expires": 90})
+    assert sent.status_code == 201, sent.text
+
+
+def test_serve_says_when_it_creates_the_store_of_a_schema_that_had_none(
+    conveyor_proc: Spawn,
+) -> None:
+    """A mistyped ``?schema=`` serves an empty dashboard: the banner says there was no
+    store there, and names the schemas that hold one."""
+    base, tag = postgres_base_url(), uuid.uuid4().hex[:10]
+    real, typo = f"t_real_{tag}", f"t_typo_{tag}"
+    App("real", backend=f"{base}?schema={real}").send_task("web.add", (1, 2))
+    try:
+        port = free_port()
+        proc = serve(conveyor_proc, f"{base}?schema={typo}", "--port", str(port))
+        wait_for(lambda: answers(f"http://127.0.0.1:{port}/api/health/live"), 20, "the server")
+        log = " ".join(proc.log_path.read_text().split())  # type: ignore[attr-defined]
+        assert f"new store no Conveyor store in schema '{typo}' of {base}" in log
+        assert f"'{real}'" in log
+        assert "serving created an empty one" in log
+    finally:
+        for name in (real, typo):
+            drop_schema(f"{base}?schema={name}")

@@ -15,8 +15,10 @@ import pytest
 
 from conveyor import App
 from conveyor.errors import BackendError
+from conveyor.records import Lease
 from conveyor.worker import Worker
 from conveyor.worker.outage import Outage
+from conveyor.worker.pools import Lost
 
 from ..services import _free_port, start_redis_server
 from .conftest import wait_until
@@ -157,3 +159,41 @@ def test_outcomes_that_cannot_be_stored_are_part_of_the_one_account(
     assert errors[0].startswith("backend calls fail: storing outcomes failed")
     assert "a heartbeat failed too" in errors[1]
     assert any("answers again" in r.getMessage() for r in caplog.records)
+
+
+def test_a_failed_abandon_retried_next_tick_does_not_release_and_warn_again(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A dead child's deliveries: the job it was running (counted, abandoned) and one that
+    # had finished there, its outcome lost (released uncounted). The abandon fails once;
+    # the next tick retries it, and the release already done is not done (or told) again.
+    app = App("outage-abandon", backend="memory://")
+    app.task(name="t.one")(lambda: 1)
+    app.send_task("t.one")
+    app.send_task("t.one")
+    running, finished = app.backend.claim(["default"], "w", 2, 30)
+    worker = Worker(app, pool="thread", concurrency=1)
+    abandon, calls = app.backend.abandon, {"n": 0}
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise BackendError("connection refused")
+        return abandon(*args, **kwargs)
+
+    monkeypatch.setattr(app.backend, "abandon", flaky)
+    died = "worker child 1 died with exit code 13 while running the job"
+    with caplog.at_level(logging.INFO, "conveyor.worker"):
+        worker._handle([
+            Lost(Lease(running.id, running.lease_token or ""), died),
+            Lost(Lease(finished.id, finished.lease_token or ""), died, counted=False),
+        ])  # fmt: skip
+        worker._handle([])  # the next tick
+    again = [r for r in caplog.records if "it runs again" in r.getMessage()]
+    assert len(again) == 1, [r.getMessage() for r in caplog.records]
+    assert calls["n"] == 2
+    requeued, released = app.backend.get(running.id), app.backend.get(finished.id)
+    assert (requeued.state.value, requeued.lost_leases) == ("PENDING", 1)
+    assert (released.state.value, released.lost_leases) == ("PENDING", 0)
+    assert [a["error"]["type"] for a in released.attempts] == ["OutcomeLost"]
+    assert worker.counts["LOST"] == 1

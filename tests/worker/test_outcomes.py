@@ -7,7 +7,6 @@ and signals.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from conveyor.worker import Worker
 
 from ..conftest import BACKENDS
 from ..contract.helpers import write_raw_payload
-from .conftest import ledger_lines
+from .conftest import ledger_lines, wait_until
 
 # "process-spawn" is the process pool under spawn, the only start method on Windows.
 POOLS = ["thread", "solo", "async", "process", "process-spawn"]
@@ -190,8 +189,10 @@ def test_unserializable_result_fails_clearly(worker_app: App, pool: str) -> None
 
 
 def test_expired_job_is_not_run(worker_app: App, pool: str, ledger: Path) -> None:
-    gone = datetime.now(UTC) - timedelta(seconds=1)  # a negative expires is refused at enqueue
-    job = worker_app.send_task("t.ledger", (str(ledger),), expires=gone)
+    # A job already expired at enqueue is refused there: this one expires while it waits.
+    job = worker_app.send_task("t.ledger", (str(ledger),), expires=0.05)
+    expires_at = job.record().expires_at or 0
+    wait_until(lambda: worker_app.backend.now() > expires_at, what="the job to expire")
     drain(worker_app, pool)
     record = job.record()
     assert record.state is State.REVOKED

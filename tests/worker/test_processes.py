@@ -373,6 +373,10 @@ def test_a_task_that_kills_its_process_fails_after_bounded_deliveries(
     assert log.count(b"died with exit code 13 while running the job (os._exit in the task, or "
                      b"code it called); ") == record.lost_leases  # fmt: skip
     assert b"of dead workers" not in log
+    # One death per delivery, each counted once: the last one ended the job, so it is its
+    # FAILURE, not also a LOST.
+    lost = record.lost_leases - 1
+    assert f"worker stopped: SUCCESS 1, FAILURE 1, LOST {lost}".encode() in log
 
 
 def test_a_task_that_calls_sys_exit_fails_with_its_code_and_its_child_survives(
@@ -491,21 +495,21 @@ def test_a_child_that_dies_blames_only_the_job_it_was_running(
 def test_a_batch_too_big_for_the_lease_table_is_announced_first_and_settled_alike(
     producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]]
 ) -> None:
-    """40 jobs with 200-character ids, claimed at once, do not fit the child's lease table:
-    their records go to the worker before the first runs. That first one kills its child
-    each time: the worker itself (no lease expiring) counts it lost and releases the 39
-    others, or counts them lost too when they ran before it and their outcomes were not
-    stored yet (at least once: they run again)."""
-    ids = [f"{n:03d}".ljust(200, "x") for n in range(40)]
+    """80 jobs with 200-character ids (the longest an id may be), claimed at once, do not
+    fit the child's lease table: their records go to the worker before the first runs.
+    That first one kills its child each time: the worker itself (no lease expiring)
+    counts it lost and releases the 79 others, or counts them lost too when they ran
+    before it and their outcomes were not stored yet (at least once: they run again)."""
+    ids = [f"{n:03d}".ljust(200, "x") for n in range(80)]
     assert len(encode((0, [(job_id, "0123456789abcdef") for job_id in ids]))) > TABLE_BYTES
     poison = Signature("t.suicide").set(job_id=ids[0], priority=9)  # first in every batch
     adds = [Signature("t.add", (n, n)).set(job_id=job_id) for n, job_id in enumerate(ids[1:])]
     jobs = producer.enqueue_many([poison, *adds])
-    worker = spawn_worker("-c", "1", "--prefetch", "39")
+    worker = spawn_worker("-c", "1", "--prefetch", "79")
     wait_until(lambda: jobs[0].state is State.FAILURE, 30, "the poison job to fail")
     wait_until(lambda: all(j.state is State.SUCCESS for j in jobs[1:]), 30, "the others to run")
     assert jobs[0].record().lost_leases == producer.conf.max_lost_leases
-    assert [j.result for j in jobs[1:]] == [2 * n for n in range(39)]
+    assert [j.result for j in jobs[1:]] == [2 * n for n in range(79)]
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(20) == 0
     assert b"of dead workers" not in _log(worker)

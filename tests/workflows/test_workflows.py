@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from conveyor import App, JobFailed, State, chain, chord, group
+from conveyor.control import retry_job
+from conveyor.errors import StepNotRun
 from conveyor.worker import Worker
 
 from ..worker.conftest import ledger_lines
@@ -140,3 +142,64 @@ def test_cancelling_a_waiting_step_ends_what_follows(worker_app: App) -> None:
     second = wf.records()[wf.member_ids()[1]]
     assert second is not None
     assert second.state is State.REVOKED
+
+
+def test_retrying_the_failed_member_resumes_the_chord_and_the_chain(
+    worker_app: App, tmp_path: Path
+) -> None:
+    """A step stored as never run (a chord's callback, a chain's later steps) is refused a
+    retry, naming the failed member; retrying that member resumes the workflow: each
+    never-run step runs in its place with its input, the abort kept in its history."""
+    add, gate, tsum = (worker_app.tasks[n] for n in ("t.add", "t.gate", "t.tsum"))
+    flag = str(tmp_path / "open")
+    fan = chord([add.s(1, 1), gate.si(flag, 5), add.s(2, 2)], tsum.s()).apply_async()
+    line = chain(add.s(1, 1), gate.si(flag, 7), add.s(10), add.s(100)).apply_async()
+    run(worker_app)
+    callback, member = fan.spec["callback"]["id"], fan.member_ids()[1]
+    failed, later = line.member_ids()[1], line.member_ids()[2]
+    with pytest.raises(StepNotRun, match=f"retry the failed member {member}: the chord resumes"):
+        retry_job(worker_app, callback)
+    with pytest.raises(StepNotRun, match=f"retry the failed step {failed}: the chain resumes"):
+        retry_job(worker_app, later)
+    assert worker_app.job(callback).error["type"] == "ChordError"  # type: ignore[index]
+    (tmp_path / "open").touch()
+    retry_job(worker_app, member)
+    retry_job(worker_app, failed)
+    run(worker_app)
+    assert fan.get(timeout=5) == 2 + 5 + 4
+    assert line.get(timeout=5) == 117
+    resumed = worker_app.job(callback).record()
+    assert [a["state"] for a in resumed.attempts] == ["REQUEUED", "SUCCESS"]
+    assert resumed.attempts[0]["error"]["type"] == "ChordError"  # why it had not run, kept
+    history = worker_app.job(member).record().attempts
+    assert [(a["state"], (a["error"] or {}).get("type")) for a in history] == [
+        ("FAILURE", "ValueError"), ("REQUEUED", None), ("SUCCESS", None)
+    ]  # fmt: skip
+
+
+def test_a_chord_with_two_failed_members_resumes_once_both_are_retried(
+    worker_app: App, tmp_path: Path
+) -> None:
+    """The refusal names the member still failed; the callback runs once, when the last
+    of them succeeds."""
+    gate, collect = worker_app.tasks["t.gate"], worker_app.tasks["t.collect"]
+    ledger = str(tmp_path / "ledger")
+    fan = chord([gate.si(str(tmp_path / "a"), 1), gate.si(str(tmp_path / "b"), 2)],
+                collect.s(ledger)).apply_async()  # fmt: skip
+    run(worker_app)
+    callback, (first, second) = fan.spec["callback"]["id"], fan.member_ids()[:2]
+    named = worker_app.job(callback).error["member"]  # type: ignore[index]
+    other = second if named == first else first
+    with pytest.raises(StepNotRun, match=f"retry the failed member {named}:"):
+        retry_job(worker_app, callback)
+    (tmp_path / "a").touch()
+    (tmp_path / "b").touch()
+    retry_job(worker_app, named)
+    run(worker_app)
+    assert worker_app.job(callback).state is State.FAILURE  # one member is still failed
+    with pytest.raises(StepNotRun, match=f"retry the failed member {other}:"):
+        retry_job(worker_app, callback)
+    retry_job(worker_app, other)
+    run(worker_app)
+    assert fan.get(timeout=5) == 3
+    assert [line[0] for line in ledger_lines(Path(ledger))] == ["callback"]  # once

@@ -56,6 +56,10 @@ EVENTS_KEPT = 10_000
 TASK_SAMPLE = 1000
 #: The audit trail keeps this many entries (the newest).
 AUDIT_KEPT = 100_000
+#: The header of a workflow step started by a step that was retried by hand: the step may
+#: have been stored already as never run (``common.aborted_step``) when that step failed,
+#: and then runs in its place (``enqueue``). Never stored.
+RERUN = "rerun_aborted"
 
 
 def worker_lost_error(lost: int, cause: str | None = None) -> dict[str, Any]:
@@ -183,7 +187,9 @@ class Backend(ABC):
         """Store new jobs in one step. An id that exists already is left as it is.
 
         Returns, per job, whether it was inserted (False: a job with that id existed, so
-        the enqueue was a no-op, which makes enqueue idempotent by id). A job may also be
+        the enqueue was a no-op, which makes enqueue idempotent by id). Except for a
+        workflow step marked ``RERUN``: when its id holds a step stored as never run
+        (``common.aborted_step``), that record runs now with this job's input (``_rerun``). A job may also be
         stored already finished (REVOKED or FAILURE with its error): workflows record the
         steps that will never run that way. A job stored unfinished has no ``keep_until``
         (any given is dropped): it gets one when it finishes, and prune reads that alone.
@@ -194,6 +200,10 @@ class Backend(ABC):
         if not jobs:
             return []
         now = self.now()
+        rerun = {job.id for job in jobs if job.headers.pop(RERUN, False) and self._rerun(job, now)}
+        if rerun:  # steps that run in the place of their never-run records: not inserted
+            rest = iter(self.enqueue([j for j in jobs if j.id not in rerun], connection=connection))
+            return [True if job.id in rerun else next(rest) for job in jobs]
         for job in jobs:
             if job.state.finished:
                 job.finished_at = job.finished_at or now
@@ -423,6 +433,14 @@ class Backend(ABC):
         if found is None:
             raise JobNotFound(f"no job has the id {job_id!r}")
         return found
+
+    def missing_store(self) -> str | None:
+        """Why a read-only command should not use this backend: it holds no Conveyor store,
+        and its first use would create an empty one to read nothing from (a mistyped
+        name). None when there is a store, when using it creates none (Redis, memory), or
+        when the server cannot be asked (the command's own read reports that). Producers
+        and workers do not ask: they create the store on first use."""
+        return None
 
     def async_reads(self) -> AsyncReads | None:
         """Reads on the running event loop (see ``AsyncReads``), or None when the driver
@@ -671,6 +689,11 @@ class Backend(ABC):
     def _counts(self) -> dict[tuple[str, State], int]: ...
     @abstractmethod
     def _requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]: ...
+    # Atomically: if the stored ``job.id`` is a step stored as never run
+    # (``common.aborted_step``), requeue it with ``job``'s payload, headers and expiry,
+    # its abort kept in its history (``common.rerun_entry``); True then, else no change.
+    @abstractmethod
+    def _rerun(self, job: JobRecord, now: float) -> bool: ...
     @abstractmethod
     def _purge(self, queue: str, reason: str, now: float, keep_until: float) -> int: ...
     @abstractmethod

@@ -90,6 +90,27 @@ def requeued_entry(job: JobRecord, now: float) -> dict[str, Any]:
             "state": REQUEUED, "error": None}  # fmt: skip
 
 
+#: The error types of a workflow step stored as never run because a step before it failed
+#: (``workflows.engine.abort``): a chain's later step, a chord's callback.
+ABORTED = ("WorkflowAborted", "ChordError")
+
+
+def aborted_step(job: JobRecord) -> bool:
+    """Whether ``job`` is a workflow step stored as never run because a step before it
+    failed: it has no input to run with, and runs when that step is retried and succeeds."""
+    return (
+        job.state in (State.FAILURE, State.REVOKED)
+        and job.started_at is None
+        and (job.error or {}).get("type") in ABORTED
+    )
+
+
+def rerun_entry(job: JobRecord, now: float) -> dict[str, Any]:
+    """The history line of an aborted step that runs after all: a requeue that keeps
+    why it had not run."""
+    return requeued_entry(job, now) | {"error": brief(job.error)}
+
+
 def retries_used(attempts: list[dict[str, Any]]) -> int:
     """Retries since the job was last queued by hand (or created)."""
     used = 0
@@ -235,6 +256,21 @@ class SQLVerbs:
             changed = conn.execute(self.q["requeue"], {"id": job_id, "now": now}).rowcount == 1
             row = conn.execute(self.q["get_one"], {"id": job_id}).fetchone()
         return (None if row is None else self.record(row)), changed
+
+    def rerun(self, job: JobRecord, now: float) -> bool:
+        """``Backend._rerun``: the requeue and the new input in one transaction."""
+        with self.write() as conn:
+            row = conn.execute(self.q["get_one"], {"id": job.id}).fetchone()
+            stored = None if row is None else self.record(row)
+            if stored is None or not aborted_step(stored):
+                return False
+            if conn.execute(self.q["requeue"], {"id": job.id, "now": now}).rowcount != 1:
+                return False  # requeued meanwhile (PostgreSQL: the row's lock, then its state)
+            params = {"id": job.id, "payload": job.payload, "headers": dump(job.headers),
+                      "expires_at": job.expires_at,
+                      "attempts": dump([*stored.attempts, rerun_entry(stored, now)])}  # fmt: skip
+            conn.execute(self.q["rerun"], params)
+        return True
 
     def purge(self, queue: str, reason: str, now: float, keep_until: float) -> int:
         """In batches (``purge_batch``), each its own transaction: no long lock on a big

@@ -31,11 +31,13 @@ from ..records import (
 from ..states import FINISHED, WAITING, State
 from .base import AUDIT_KEPT, EVENTS_KEPT, Backend, RevocationWatch
 from .common import (
+    aborted_step,
     attempt_entry,
     lost_delivery_end,
     lost_entry,
     matches,
     requeued_entry,
+    rerun_entry,
     revoked_error,
 )
 from .rollup import ROLLUP_KEPT, Minute, Tally, minutes, tally
@@ -340,6 +342,18 @@ class MemoryBackend(Backend):
                 self._push(job, now)
                 self._emit(job, now)
             return copy.deepcopy(job), changed
+
+    def _rerun(self, job: JobRecord, now: float) -> bool:
+        with self._mutex:  # reentrant: the requeue within holds it too
+            stored = self._jobs.get(job.id)
+            if stored is None or not aborted_step(stored):
+                return False
+            entry = rerun_entry(stored, now)
+            self._requeue(job.id, now)
+            stored.attempts[-1] = entry
+            stored.payload, stored.headers = job.payload, copy.deepcopy(job.headers)
+            stored.expires_at = job.expires_at
+            return True
 
     def _purge(self, queue: str, reason: str, now: float, keep_until: float) -> int:
         with self._mutex:

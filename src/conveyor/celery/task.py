@@ -19,7 +19,7 @@ from ..context import TaskContext
 from ..errors import ConfigurationError, TaskControl
 from ..options import MAX_RETRIES_LIMIT
 from ..states import State
-from ..task import Task, TaskOptions
+from ..task import Task, TaskOptions, check_task_options
 from .canvas import CelerySignature
 from .exceptions import MaxRetriesExceededError, NotSupported, Reject, Retry
 from .result import AsyncResult
@@ -208,6 +208,7 @@ class CeleryTask(Task[Any, Any]):
             time_limit=o.get("time_limit", conf.task_time_limit), expires=o.get("expires"),
             acks_late=True if acks_late is None else bool(acks_late), bind=True,
         )  # fmt: skip
+        check_task_options(self.name, self.options)
 
     # Celery's task attributes, which task code reads (``self.max_retries``, ...)
     @property

@@ -35,8 +35,9 @@ class AppRef:
         self._app: App | None = None
 
     def load(self, existing: bool = False) -> App:
-        """The app. ``existing``: for a read-only command, refuse a SQLite file that does
-        not exist, rather than create an empty store to read nothing from."""
+        """The app. ``existing``: for a read-only command, refuse a store that does not
+        exist (a SQLite file, a PostgreSQL schema), rather than create an empty one to
+        read nothing from."""
         if self._app is None:
             if not self.path:
                 raise click.UsageError(
@@ -48,7 +49,7 @@ class AppRef:
                 self._app = load_app(self.path)
             except ConveyorError as exc:
                 raise click.ClickException(str(exc)) from exc
-        if existing and (problem := missing_store(self._app.conf.backend_url)):
+        if existing and (problem := missing_store(self._app)):
             raise click.ClickException(problem)
         return self._app
 

@@ -1,4 +1,4 @@
-"""``conveyor inspect queues|workers|jobs|job ID``."""
+"""``conveyor inspect queues|workers|jobs|workflows|job ID``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from .. import control
 from ..control.jobs import LEASE_EXPIRED
 from ..control.liveness import Liveness, liveness
 from ..control.util import age, parse_duration
+from ..control.workflows import WORKFLOW_SCAN
 from ..records import JobRecord
 from . import AppRef, cli
 from .output import errors_as_usage, json_option, out, print_json, print_table, seconds, when
@@ -19,7 +20,7 @@ from .output import errors_as_usage, json_option, out, print_json, print_table, 
 
 @cli.group()
 def inspect() -> None:
-    """Look at queues, workers and jobs."""
+    """Look at queues, workers, jobs and workflows."""
 
 
 @inspect.command("queues")
@@ -131,6 +132,26 @@ def _detail(job: JobRecord) -> str:
     if job.progress and job.state == "STARTED":
         return f"{percent(job.progress.get('percent'))} {job.progress.get('message') or ''}".strip()
     return ""
+
+
+@inspect.command("workflows")
+@json_option
+@click.pass_obj
+@errors_as_usage
+def inspect_workflows(ref: AppRef, as_json: bool) -> None:
+    """The workflows of the newest jobs, with their state (an older one: inspect its
+    jobs, or GET /api/workflows/ID)."""
+    found = control.recent_workflows(ref.load(existing=True))
+    if as_json:
+        return print_json(found)
+    if not found:
+        out.print(f"no workflow among the newest {WORKFLOW_SCAN} jobs")
+        return None
+    rows = [[w.id, w.state.value if w.state else "pruned", str(w.jobs or "-"), w.task, when(w.created_at)]
+            for w in found]  # fmt: skip
+    headers = ("id", "state", "jobs", "newest job's task", "created")
+    print_table("Workflows", headers, rows)
+    return None
 
 
 @inspect.command("job")

@@ -10,6 +10,7 @@ import orjson
 from rich.markup import escape
 
 from .. import control
+from ..control.audit import audited, cli_actor, many, many_target
 from ..control.util import hide_password, parse_duration
 from . import AppRef, cli
 from .output import errors_as_usage, json_option, out, print_json
@@ -51,8 +52,12 @@ def cancel(ref: AppRef, job_ids: tuple[str, ...], terminate: bool, yes: bool, st
            queues: tuple[str, ...], tasks: tuple[str, ...], as_json: bool) -> None:  # fmt: skip
     """Cancel jobs by id, or every waiting/running job matching --queue/--task/--state."""
     app = ref.load()
+    did = "terminate" if terminate else "cancel"
     if job_ids:
-        revocations = [control.cancel_job(app, job_id, terminate=terminate) for job_id in job_ids]
+        revocations = []
+        for job_id in job_ids:
+            with audited(app, f"conveyor cancel ({did})", job_id, did=did):
+                revocations.append(control.cancel_job(app, job_id, terminate=terminate))
         if as_json:
             return print_json(revocations)
         for r in revocations:
@@ -66,7 +71,9 @@ def cancel(ref: AppRef, job_ids: tuple[str, ...], terminate: bool, yes: bool, st
             f"Cancel every waiting{' and running' if terminate else ''} job matching {_show(filters)}?",
             abort=True,
         )
-    done = control.cancel_where(app, terminate=terminate, **filters)
+    with audited(app, f"conveyor cancel ({did})", did=did, filters=filters) as change:
+        done = control.cancel_where(app, terminate=terminate, **filters)
+        change.target, change.detail = many_target(done), {**change.detail, **many(done)}
     return (
         print_json({"cancelled": done}) if as_json else out.print(f"cancelled {len(done)} job(s)")
     )
@@ -83,7 +90,10 @@ def retry(ref: AppRef, job_ids: tuple[str, ...], yes: bool, states: tuple[str, .
     """Run FAILURE or REVOKED jobs again (history kept), by id or by --queue/--task/--state."""
     app = ref.load()
     if job_ids:
-        records = [control.retry_job(app, job_id) for job_id in job_ids]
+        records = []
+        for job_id in job_ids:
+            with audited(app, "conveyor retry", job_id):
+                records.append(control.retry_job(app, job_id))
         return (
             print_json(records)
             if as_json
@@ -94,7 +104,9 @@ def retry(ref: AppRef, job_ids: tuple[str, ...], yes: bool, states: tuple[str, .
         raise click.UsageError("give job ids, or --queue/--task/--state to retry in bulk")
     if not yes:
         click.confirm(f"Retry every FAILURE/REVOKED job matching {_show(filters)}?", abort=True)
-    done = control.retry_where(app, **filters)
+    with audited(app, "conveyor retry", filters=filters) as change:
+        done = control.retry_where(app, **filters)
+        change.target, change.detail = many_target(done), {**change.detail, **many(done)}
     return print_json({"retried": done}) if as_json else out.print(f"retried {len(done)} job(s)")
 
 
@@ -108,7 +120,9 @@ def _show(filters: dict[str, Any]) -> str:
 @errors_as_usage
 def pause(ref: AppRef, queue: str) -> None:
     """Stop every worker from starting jobs of QUEUE (persisted; running jobs go on)."""
-    warning = control.pause_queue(ref.load(), queue)
+    app = ref.load()
+    with audited(app, "conveyor pause", queue):
+        warning = control.pause_queue(app, queue)
     out.print(f"queue {queue!r} paused: workers start none of its jobs until `resume {queue}`")
     if warning:  # plain text: a pipe or a narrow terminal gets it whole
         click.echo(f"warning: {warning}", err=True)
@@ -120,7 +134,9 @@ def pause(ref: AppRef, queue: str) -> None:
 @errors_as_usage
 def resume(ref: AppRef, queue: str) -> None:
     """Let workers take jobs of QUEUE again."""
-    control.resume_queue(ref.load(), queue)
+    app = ref.load()
+    with audited(app, "conveyor resume", queue):
+        control.resume_queue(app, queue)
     out.print(f"queue {queue!r} resumed")
 
 
@@ -137,7 +153,9 @@ def purge(ref: AppRef, queue: str, yes: bool) -> None:
             f"Cancel every waiting job in {queue!r} on {hide_password(app.conf.backend_url)}?",
             abort=True,
         )
-    out.print(f"purged {control.purge_queue(app, queue)} waiting job(s) from {queue!r}")
+    with audited(app, "conveyor purge", queue) as change:
+        change.detail["count"] = purged = control.purge_queue(app, queue)
+    out.print(f"purged {purged} waiting job(s) from {queue!r}")
 
 
 def json_arg(value: str | None, what: str) -> Any:
@@ -170,8 +188,9 @@ def enqueue(ref: AppRef, task: str, args_json: str | None, kwargs_json: str | No
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     job = control.enqueue_by_name(
-        ref.load(), task, args, kwargs, queue=queue, priority=priority, countdown=delay
-    )
+        ref.load(), task, args, kwargs, queue=queue, priority=priority, countdown=delay,
+        headers={"submitted_by": cli_actor()},  # as the API's submits: on the job itself
+    )  # fmt: skip
     record = job.record()
     if as_json:
         return print_json({"id": job.id, "queue": record.queue, "state": record.state})

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..control.audit import audited
 from ..control.util import age, parse_duration
 from ..scheduler import Scheduler, ScheduleView, sync_code_schedules
 from ..worker.supervisor import Supervisor
@@ -55,7 +56,7 @@ def _when(view: ScheduleView) -> str:
 @errors_as_usage
 def list_schedules(ref: AppRef, as_json: bool) -> None:
     """Every schedule, with its last run, the job it produced and its next run."""
-    app = ref.load()
+    app = ref.load(existing=True)
     views = app.schedules.list()
     if as_json:
         return print_json(views)
@@ -64,7 +65,7 @@ def list_schedules(ref: AppRef, as_json: bool) -> None:
         return None
     rows = [
         [v.schedule.name, v.schedule.task, _when(v), "paused" if v.schedule.paused else "active",
-         when(v.last_run_at), v.last_job_id or "-", when(v.next_run)]
+         when(v.last_run_at), v.last_job_id or "-", "paused" if v.schedule.paused else when(v.next_run)]
         for v in views
     ]  # fmt: skip
     headers = ("name", "task", "when", "state", "last run", "last job", "next run")
@@ -114,7 +115,9 @@ def _spec_options(fn: Any) -> Any:
 def add(ref: AppRef, /, name: str, task: str, **spec: Any) -> None:
     """Add a schedule NAME that enqueues TASK."""
     app = ref.load()
-    schedule = app.schedules.add(name, task, **_fields(**spec))
+    fields = _fields(**spec)
+    with audited(app, "conveyor schedules add", name, task=task, fields=fields):
+        schedule = app.schedules.add(name, task, **fields)
     out.print(f"schedule {schedule.name!r} added: {task}")
 
 
@@ -125,7 +128,9 @@ def add(ref: AppRef, /, name: str, task: str, **spec: Any) -> None:
 @errors_as_usage
 def edit(ref: AppRef, /, name: str, **spec: Any) -> None:
     """Change a schedule; it takes effect at its next tick."""
-    ref.load().schedules.update(name, **_fields(**spec))
+    app, fields = ref.load(), _fields(**spec)
+    with audited(app, "conveyor schedules edit", name, fields=fields):
+        app.schedules.update(name, **fields)
     out.print(f"schedule {name!r} updated")
 
 
@@ -134,7 +139,9 @@ def edit(ref: AppRef, /, name: str, **spec: Any) -> None:
 @click.pass_obj
 @errors_as_usage
 def pause_schedule(ref: AppRef, name: str) -> None:
-    ref.load().schedules.pause(name)
+    app = ref.load()
+    with audited(app, "conveyor schedules pause", name):
+        app.schedules.pause(name)
     out.print(f"schedule {name!r} paused")
 
 
@@ -143,7 +150,9 @@ def pause_schedule(ref: AppRef, name: str) -> None:
 @click.pass_obj
 @errors_as_usage
 def resume_schedule(ref: AppRef, name: str) -> None:
-    ref.load().schedules.resume(name)
+    app = ref.load()
+    with audited(app, "conveyor schedules resume", name):
+        app.schedules.resume(name)
     out.print(f"schedule {name!r} resumed")
 
 
@@ -152,5 +161,7 @@ def resume_schedule(ref: AppRef, name: str) -> None:
 @click.pass_obj
 @errors_as_usage
 def delete(ref: AppRef, name: str) -> None:
-    ref.load().schedules.delete(name)
+    app = ref.load()
+    with audited(app, "conveyor schedules delete", name):
+        app.schedules.delete(name)
     out.print(f"schedule {name!r} deleted")

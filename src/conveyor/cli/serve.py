@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from ..control.doctor import missing_store
 from ..control.util import hide_password
 from ..extras import install_hint
 from ..worker.supervisor import Supervisor
@@ -28,6 +29,9 @@ def serve(ref: AppRef, host: str, port: int, loglevel: str) -> None:
 
     setup_logging(loglevel)
     app = ref.load()
+    # Serving creates the store (a submission needs one), but an empty dashboard should
+    # not be a mystery: a mistyped name is said once, here.
+    created = missing_store(app)
     has_tokens = TokenStore(app.backend).exists()
     auth = auth_for(host, has_tokens, app.command)
     service = WebService(create_api(app, auth=auth), host=host, port=port, log_level=loglevel)
@@ -38,6 +42,11 @@ def serve(ref: AppRef, host: str, port: int, loglevel: str) -> None:
         f"  backend      {hide_password(app.conf.backend_url)}\n"
         f"  auth         {_describe(auth, has_tokens)}\n"
         f"  exposed      {', '.join(app.conf.http_tasks) or 'no task (set app.conf.http_tasks)'}"
+        + (
+            f"\n  [yellow]new store[/yellow]    {created}; serving created an empty one"
+            if created
+            else ""
+        )
     )
     sys.exit(Supervisor([service]).run())
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
 
+from ..control.audit import audited
+from ..errors import ConveyorError
 from . import AppRef, cli, console
-from .output import errors_as_usage, json_option, out, print_json, when
+from .output import errors_as_usage, json_option, out, print_json, print_table, when
 from .serve import require_web
 
 if TYPE_CHECKING:
@@ -17,11 +18,11 @@ if TYPE_CHECKING:
 ROLES = ("read", "operate", "admin")
 
 
-def _store(ref: AppRef) -> TokenStore:
+def _store(ref: AppRef, existing: bool = False) -> TokenStore:
     require_web()
     from ..web.tokens import TokenStore  # here: the rest of the CLI works without the web extra
 
-    return TokenStore(ref.load().backend)
+    return TokenStore(ref.load(existing).backend)
 
 
 @cli.group()
@@ -36,7 +37,10 @@ def tokens() -> None:
 @errors_as_usage
 def create(ref: AppRef, role: str, name: str) -> None:
     """Create a token; its secret is printed once, on stdout, and never again."""
-    token, secret = _store(ref).create(name, role)
+    store = _store(ref)
+    with audited(ref.load(), "conveyor tokens create", name=name, role=role) as change:
+        token, secret = store.create(name, role)
+        change.target = token.id
     console.print(
         f"token [bold]{token.id}[/bold] ({token.name}, role {token.role}) created; "
         "keep the secret below, it is not stored and cannot be shown again:"
@@ -50,14 +54,15 @@ def create(ref: AppRef, role: str, name: str) -> None:
 @errors_as_usage
 def list_tokens(ref: AppRef, as_json: bool) -> None:
     """Every token: id, name, role, created (never the secret)."""
-    found = _store(ref).all()
+    found = _store(ref, existing=True).all()
     if as_json:
         print_json(found)
         return
-    table = Table("id", "name", "role", "created")
-    for token in found:
-        table.add_row(token.id, token.name, token.role, when(token.created_at))
-    out.print(table if found else "no tokens (create one: conveyor tokens create --role ...)")
+    if not found:
+        out.print("no tokens (create one: conveyor tokens create --role ...)")
+        return
+    rows = [[t.id, t.name, t.role, when(t.created_at)] for t in found]
+    print_table("Tokens", ("id", "name", "role", "created"), rows)
 
 
 @tokens.command()
@@ -66,6 +71,8 @@ def list_tokens(ref: AppRef, as_json: bool) -> None:
 @errors_as_usage
 def revoke(ref: AppRef, token_id: str) -> None:
     """Delete a token: requests carrying it are refused from now on."""
-    if not _store(ref).revoke(token_id):
-        raise click.ClickException(f"no token has id {token_id!r}; see: conveyor tokens list")
+    store = _store(ref)
+    with audited(ref.load(), "conveyor tokens revoke", token_id):
+        if not store.revoke(token_id):
+            raise ConveyorError(f"no token has id {token_id!r}; see: conveyor tokens list")
     console.print(f"token {token_id} revoked")

@@ -20,10 +20,12 @@ from .jobs import (
 from .queues import QueueStats, pause_queue, purge_queue, queue_stats, resume_queue
 from .status import Health, Overview, Readiness, health, overview, readiness, workers
 from .util import to_json
+from .workflows import WorkflowSummary, recent_workflows
 
 __all__ = [
-    "Bucket", "Finding", "Health", "JobPage", "Overview", "QueueStats", "Readiness", "absolute_url", "cancel_job",
+    "Bucket", "Finding", "Health", "JobPage", "Overview", "QueueStats", "Readiness", "WorkflowSummary",
+    "absolute_url", "cancel_job",
     "cancel_where", "describe_job", "describe_record", "diagnose", "enqueue_by_name", "health", "list_jobs", "overview",
-    "pause_queue", "purge_queue", "queue_stats", "readiness", "resume_queue", "retry_job",
+    "pause_queue", "purge_queue", "queue_stats", "readiness", "recent_workflows", "resume_queue", "retry_job",
     "retry_where", "throughput", "to_json", "workers",
 ]  # fmt: skip

@@ -68,11 +68,20 @@ def _relative_note(url: str) -> str:
     return f" (a relative SQLite path is relative to the current directory: this one is {found[0]})"
 
 
-def missing_store(url: str) -> str | None:
-    """Why a read-only command should not open ``url``: a SQLite file that does not
-    exist (opening it would create an empty store). None when there is a store to read."""
+def missing_store(app: App) -> str | None:
+    """Why a read-only command should not open the app's store: a SQLite file that does
+    not exist, or a backend with no store where its name says (``Backend.missing_store``:
+    a PostgreSQL schema); opening either would create an empty store. None when there is
+    a store to read, or when the backend cannot be built or asked (the command reports
+    that itself)."""
+    url = app.conf.backend_url
     found = sqlite_file(url)
-    if found is None or found[0].exists():
+    if found is None:
+        try:
+            return app.backend.missing_store()
+        except ConveyorError:
+            return None
+    if found[0].exists():
         return None
     where = (
         f" (a relative SQLite path is relative to the current directory, here {Path.cwd()})"

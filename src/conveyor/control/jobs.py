@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..backends.common import LEASE_EXPIRED_ENTRY, retries_used
-from ..errors import ConveyorError, SerializationError
+from ..backends.common import LEASE_EXPIRED_ENTRY, aborted_step, retries_used
+from ..errors import ConveyorError, JobNotFound, SerializationError, StepNotRun
 from ..records import JobQuery, JobRecord, Revocation
 from ..revocation import revoke_note, revoke_status
 from ..serialization import decode_payload
@@ -199,6 +200,9 @@ def retry_note(record: JobRecord) -> str | None:
     """Why a failed job was not retried, or how far its retries went. ``max_retries``
     bounds the retries a task asks for (an exception in its ``autoretry_for``, or a call
     of ``self.retry()``); any other exception fails the job at once (Celery's rule)."""
+    if aborted_step(record):
+        kind, what, named = _abort(record)
+        return f"never ran: {what} ({named}); retry that one and the {kind} resumes from it"
     retries = retries_used(record.attempts)
     if record.state is State.RETRY:
         when = datetime.fromtimestamp(record.run_at, UTC).isoformat(timespec="seconds")
@@ -241,8 +245,72 @@ def cancel_job(
 
 
 def retry_job(app: App, job_id: str) -> JobRecord:
-    """Run a FAILURE or REVOKED job again, keeping its history."""
+    """Run a FAILURE or REVOKED job again, keeping its history. A workflow step stored as
+    never run (a chord's callback after a member failed, a chain's step after an earlier
+    one failed) is refused with ``StepNotRun``, naming the step to retry instead: it has
+    no input to run with, and it runs when that step is retried and succeeds."""
+    record = app.backend.get(job_id)
+    if aborted_step(record):
+        raise not_run(app, record)
     return app.backend.requeue(job_id)
+
+
+def not_run(app: App, record: JobRecord) -> StepNotRun:
+    """The refusal of a retry of ``record``, a step stored as never run, naming the failed
+    step(s) to retry instead: the one its error names, or, when that one has been
+    retried since, the workflow's steps that failed and are not themselves never-run."""
+    kind, what, named = _abort(record)
+    failed = [named] if named and _failed(app, named) else _failed_in(app, record.workflow_id)
+    if not failed:
+        return StepNotRun(
+            f"job {record.id} ({record.task}) never ran: {what} ({named}), so it has no input; "
+            "no failed step of its workflow is left to retry: start the workflow again",
+            hint="start the workflow again",
+        )
+    ids = ", ".join(failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")
+    member = ("member" if kind == "chord" else "step") + ("s" if len(failed) > 1 else "")
+    return StepNotRun(
+        f"job {record.id} ({record.task}) never ran: {what}, so it has no input; retry the "
+        f"failed {member} {ids}: the {kind} resumes from it",
+        hint=f"retry the failed {member} {ids}; the {kind} resumes from it",
+    )
+
+
+def _abort(record: JobRecord) -> tuple[str, str, str | None]:
+    """Of a step stored as never run: its workflow's kind, why it never ran, and the id
+    of the step whose failure stopped it."""
+    error = record.error or {}
+    kind = "chord" if error.get("type") == "ChordError" else "chain"
+    what = "a member of its chord failed" if kind == "chord" else "a step before it failed"
+    return kind, what, error.get("member") or _named_in(error.get("message") or "")
+
+
+def _named_in(message: str) -> str | None:
+    """The failed step's id in an abort's message written before it had ``member``."""
+    found = re.search(r"\(([^()\s]+)\) ended ", message)
+    return found.group(1) if found else None
+
+
+def _failed(app: App, job_id: str) -> bool:
+    try:
+        found = app.backend.get(job_id)
+    except JobNotFound:
+        return False
+    return found.state in (State.FAILURE, State.REVOKED) and not aborted_step(found)
+
+
+def _failed_in(app: App, workflow_id: str | None) -> list[str]:
+    if workflow_id is None:
+        return []
+    try:
+        records = app.workflow(workflow_id).records()
+    except ConveyorError:
+        return []
+    return [
+        r.id
+        for r in records.values()
+        if r is not None and r.state in (State.FAILURE, State.REVOKED) and not aborted_step(r)
+    ]
 
 
 def cancel_where(app: App, *, terminate: bool = False, **filters: Any) -> list[str]:

@@ -7,6 +7,7 @@ loop, so nothing needs a restart.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ class ScheduleView:
     last_tick: float | None
     last_run_at: float | None
     last_job_id: str | None
+    #: When it fires next; None while it is paused (it fires nothing until resumed).
     next_run: float | None
 
 
@@ -132,11 +134,13 @@ def check_schedule(app: App, schedule: Schedule) -> None:
     The scheduler enqueues by name, so it could fire a task it does not import, as Celery's
     beat does. Conveyor does not allow it: every process builds the same app (``-A``), so
     a name the app does not know is a typo, which would otherwise fail in a worker at every
-    tick. No backend is needed here, so ``@app.periodic`` checks at import.
+    tick. No backend is needed here, so ``@app.periodic`` checks at import, on this
+    machine's clock: an ``expires`` (seconds from each tick) must be more than 0, and an
+    expires instant still ahead.
     """
     app.get_task(schedule.task)
     try:
-        app.build_record(schedule.signature(0.0), 0.0)
+        app.build_record(schedule.signature(0.0), time.time())
     except EnqueueError as exc:
         message = str(exc).replace("(nothing was queued)", "").rstrip()
         raise ScheduleError(
@@ -157,7 +161,9 @@ def _loaded(spec: dict[str, Any]) -> Schedule:
 def _view(spec: dict[str, Any], state: dict[str, Any], now: float) -> ScheduleView:
     schedule = _loaded(spec)
     next_run = state.get("next_run")
-    if next_run is None:  # not seen by a scheduler yet: its first tick since it was stored
+    if schedule.paused:  # the stored next run is the one it had when it was paused
+        next_run = None
+    elif next_run is None:  # not seen by a scheduler yet: its first tick since it was stored
         next_run = schedule.next_tick(state.get("last_tick") or state.get("created_at", now))
     return ScheduleView(
         schedule,

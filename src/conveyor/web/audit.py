@@ -11,20 +11,17 @@ a submit refused for the token's role stores no job, so that refusal is audited 
 from __future__ import annotations
 
 import json
-import logging
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..records import AuditEntry
+from ..control.audit import many, many_target, record_change
 
 if TYPE_CHECKING:
     from ..app import App
 
-log = logging.getLogger("conveyor.web")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -45,13 +42,32 @@ def did(request: Request, what: str) -> None:
     request.state.audit_did = what
 
 
+def affected(request: Request, ids: Sequence[str], done: Sequence[str] | None = None) -> None:
+    """Say which jobs a change to many touched (``ids``; ``done``: those it took effect
+    on): the entry records how many and the first ids (``control.audit.many``)."""
+    request.state.audit_ids = (ids, done)  # read when the entry is stored, after the change
+
+
 def action_of(request: Request, action: str, detail: dict[str, Any]) -> str:
-    """``action`` with what the handler said it did (``did``), also put in ``detail``."""
+    """``action`` with what the handler said it did (``did``), also put in ``detail``,
+    with the jobs it touched (``affected``)."""
+    ids = getattr(request.state, "audit_ids", None)
+    if ids is not None:
+        detail.update(many(*ids))
     what = getattr(request.state, "audit_did", None)
     if what is None:
         return action
     detail["did"] = what
     return f"{action} ({what})"
+
+
+def target_of(request: Request, params: dict[str, str]) -> str:
+    """What an entry is about: the path's first parameter (a job, queue or schedule), or
+    the jobs a change to many touched."""
+    if params:
+        return next(iter(params.values()))
+    ids = getattr(request.state, "audit_ids", None)
+    return many_target(ids[0]) if ids is not None else ""
 
 
 def submitter(request: Request) -> str:
@@ -72,13 +88,8 @@ async def record(request: Request, response: Response, route: str) -> None:
     if response.status_code >= 400:
         outcome = error_code(response)
     action = action_of(request, f"{request.method} {route}", detail)
-    entry = AuditEntry(0, time.time(), actor, actor_id, action,
-                       next(iter(params.values()), ""), outcome, response.status_code, detail)  # fmt: skip
-    try:
-        await app.aio.call(app.backend.record_audit, entry)
-    except Exception as exc:  # the change stands; say loudly that its record is missing
-        log.error("could not record %s %s by %s in the audit trail: %s",
-                  entry.action, entry.target, actor, exc)  # fmt: skip
+    await app.aio.call(record_change, app, actor, actor_id, action, target_of(request, params),
+                       outcome, response.status_code, detail)  # fmt: skip
 
 
 def error_code(response: Response) -> str:

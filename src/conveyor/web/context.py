@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import APIRouter
 
-from ..names import did_you_mean
+from ..names import did_you_mean, listed
 from .errors import ApiError, ApiRoute
 from .models import ErrorBody
 
@@ -54,9 +54,7 @@ class Api:
             return
         exposed = self.exposed()
         if task not in exposed:
-            known = (
-                ", ".join(exposed) if exposed else "none (the app's http_tasks setting is empty)"
-            )
+            known = listed(exposed, "none (the app's http_tasks setting is empty)")
             guess = did_you_mean(task, exposed)
             raise ApiError(
                 400, "unknown_task", f"task {task!r} is not exposed over HTTP; {guess}exposed tasks: {known}",

@@ -24,38 +24,28 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive
 
-from ..errors import (
-    BackendError,
-    ConfigurationError,
-    ConveyorError,
-    EnqueueError,
-    InvalidTransition,
-    JobNotFound,
-    PayloadTooLarge,
-    UnknownTask,
-)
+from ..control.audit import error_of
+from ..errors import ConveyorError
 from . import audit
 from .explain import Operation, problems
 from .lean import lean_read
 
 log = logging.getLogger("conveyor.web")
 
-#: Per exception type (most specific first): status, code, hint.
-_CONVEYOR_ERRORS: list[tuple[type[ConveyorError], int, str, str]] = [
-    (JobNotFound, 404, "job_not_found", "check the id; finished jobs are pruned after result_ttl"),
-    (UnknownTask, 400, "unknown_task", "use one of the task names listed in the message"),
-    (PayloadTooLarge, 413, "payload_too_large", "pass a reference to large data, not the data"),
-    (EnqueueError, 400, "invalid_job", "fix the field the message names and submit again"),
-    (InvalidTransition, 409, "invalid_state", "read the job's state first (GET /jobs/{id})"),
-    (BackendError, 503, "backend_unavailable", "retry later; check the backend server"),
-    (
-        ConfigurationError,
-        500,
-        "misconfigured",
-        "the server's configuration needs fixing; see its log",
-    ),
-    (ConveyorError, 400, "bad_request", "fix the request as the message says"),
-]
+#: Per error code (``control.audit.ERRORS``: its status per exception type): the hint.
+_HINTS = {
+    "job_not_found": "check the id; finished jobs are pruned after result_ttl",
+    "unknown_task": "use one of the task names listed in the message",
+    "payload_too_large": "pass a reference to large data, not the data",
+    "expires_before_run": "send an expires after the run time: in seconds it counts from "
+    "submission, not from the countdown, so give more than the countdown (or a later time)",
+    "invalid_job": "fix the field the message names and submit again",
+    "step_not_run": "retry the failed step the message names",
+    "invalid_state": "read the job's state first (GET /jobs/{id})",
+    "backend_unavailable": "retry later; check the backend server",
+    "misconfigured": "the server's configuration needs fixing; see its log",
+    "bad_request": "fix the request as the message says",
+}
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
                413: "body_too_large", 415: "unsupported_media_type"}  # fmt: skip
 _HTTP_HINTS = {
@@ -113,11 +103,11 @@ def as_response(
             exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail),
             _HTTP_HINTS.get(exc.status_code, "see {docs}").format(docs=docs), dict(exc.headers or {}),
         )  # fmt: skip
-    for kind, status, code, hint in _CONVEYOR_ERRORS:
-        if isinstance(exc, kind):
-            if status >= 500:
-                log.error("API request failed: %s", exc)
-            return error_response(status, code, str(exc), hint)
+    if isinstance(exc, ConveyorError):
+        status, code = error_of(exc)
+        if status >= 500:
+            log.error("API request failed: %s", exc)
+        return error_response(status, code, str(exc), getattr(exc, "hint", None) or _HINTS[code])
     log.exception("API request failed")  # a bug: its traceback goes to the log, not the client
     return error_response(
         500, "internal_error", "the server failed to answer this request", "retry; if it persists, see the server log"

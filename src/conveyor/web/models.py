@@ -367,7 +367,7 @@ class ScheduleOut(BaseModel):
     last_tick: float | None
     last_run_at: float | None
     last_job_id: str | None
-    next_run: float | None
+    next_run: float | None = Field(description="when it fires next; null while it is paused")
 
 
 class ScheduleList(BaseModel):

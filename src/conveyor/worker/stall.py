@@ -6,13 +6,19 @@ laptop asleep, every process starved of CPU, the wall clock stepped forward), th
 workers that hold those leases were most likely stalled with it: they are alive and
 renew their leases at their next heartbeat, which comes a moment after they run again.
 Rescuing first would run their jobs twice. So the main loop checks ``StallWatch`` each
-turn; after a stall its heartbeat goes at once and its rescue waits for ``RESCUE_GRACE``
-heartbeat intervals.
+turn; after a stall its heartbeat goes at once and its rescue waits ``grace`` seconds.
+
+A turn is a stall when it outlasts its wait by more than ``tolerance``: half of what a
+lease has left when a heartbeat is due (``lease_seconds - heartbeat_interval``), so any
+stall that can let a lease run out is seen, and the ordinary lateness of a loaded
+machine is not. The grace is as long (at least ``RESCUE_GRACE`` heartbeat intervals): a
+holder's beat may come that late and not be a stall.
 
 A stall is seen on either clock: the monotonic one (the process did not run) or the wall
-clock (it stepped). Limit: a stall of the store's machine alone, or of a clock only the
+clock (it stepped). Limits: a stall of the store's machine alone, or of a clock only the
 store reads (Redis and PostgreSQL judge leases by their server's clock), is not seen
-here; a lease then runs out as it would for a worker that died.
+here, and neither is one before the main loop's first turn (a worker paused while it
+starts); a lease then runs out as it would for a worker that died.
 """
 
 from __future__ import annotations
@@ -25,9 +31,11 @@ RESCUE_GRACE = 2.0
 
 
 class StallWatch:
-    def __init__(self, tolerance: float) -> None:
-        #: Lateness beyond which a wake-up counts as a stall (seconds).
-        self.tolerance = tolerance
+    def __init__(self, lease_seconds: float, heartbeat_interval: float) -> None:
+        #: Lateness beyond which a turn counts as a stall (seconds).
+        self.tolerance = (lease_seconds - heartbeat_interval) / 2
+        #: How long the rescue waits after a stall (seconds).
+        self.grace = max(RESCUE_GRACE * heartbeat_interval, self.tolerance)
         self._mono, self._wall = time.monotonic(), time.time()
 
     def check(self, waited: float) -> float:

@@ -60,7 +60,7 @@ from .pools import (
 from .pools.child import MAX_BATCH
 from .pruning import Pruner
 from .settle import lost_events, settle
-from .stall import RESCUE_GRACE, StallWatch
+from .stall import StallWatch
 from .testhooks import ack_hold
 from .timing import ACK_WINDOW, BURST_HORIZON, ERROR_BACKOFF, IDLE_WAIT
 
@@ -244,8 +244,7 @@ class Worker:
         now = time.monotonic()
         next_beat, next_rescue = now, now + random.uniform(0, self.app.conf.rescue_interval)
         drain_deadline: float | None = None
-        conf = self.app.conf  # a stall that can let a live holder's lease run out: half that
-        stall = StallWatch((conf.lease_seconds - conf.heartbeat_interval) / 2)
+        stall = StallWatch(self.app.conf.lease_seconds, self.app.conf.heartbeat_interval)
         while True:
             wait = min(next_beat, next_rescue) - time.monotonic()
             reports = self._collect(wait)
@@ -253,7 +252,7 @@ class Worker:
             self._handle(reports)
             now = time.monotonic()
             self._answer_revocations()
-            next_beat, next_rescue = self._tend(now, next_beat, next_rescue, stalled)
+            next_beat, next_rescue = self._tend(now, next_beat, next_rescue, stalled, stall.grace)
             if getattr(self.pool, "fatal", None):
                 log.error("the pool cannot run jobs: %s", self.pool.fatal)  # type: ignore[attr-defined]
                 self._stop_now()
@@ -273,19 +272,18 @@ class Worker:
                 return 0
 
     def _tend(
-        self, now: float, next_beat: float, next_rescue: float, stalled: float
+        self, now: float, next_beat: float, next_rescue: float, stalled: float, grace: float
     ) -> tuple[float, float]:
         """Heartbeat and rescue when due; returns when they are due next. After a stall
         of ``stalled`` seconds: heartbeat at once (this worker's leases may have run
-        out), and hold the rescue back until live holders stalled with it have renewed
-        theirs (``stall.py``)."""
+        out), and hold the rescue back ``grace`` seconds, until live holders stalled
+        with it have renewed theirs (``stall.py``)."""
         conf = self.app.conf
         if stalled:
-            grace = RESCUE_GRACE * conf.heartbeat_interval
             log.warning(
-                "this worker was stalled for %.1fs (its machine paused or starved of CPU, or "
-                "the clock stepped): heartbeat now; rescue of expired leases in %.1fs, after "
-                "live workers renew theirs",
+                "this worker was stalled for %.1fs (a backend call that hung, its machine "
+                "paused or starved of CPU, or the clock stepped): heartbeat now; rescue of "
+                "expired leases in %.1fs, after live workers renew theirs",
                 stalled,
                 grace,
             )
@@ -332,7 +330,7 @@ class Worker:
             records = self._records_of(self._unacked)
             if self._unacked:
                 self._warn_refused(settle(self.app, self.backend, records, self._unacked))
-            ended = self._settle_lost(lost) if lost else []
+            ended, requeued = self._settle_lost(lost) if lost else ([], 0)
             for orphaned in self._orphans:  # last: what the child reported is settled above
                 self._release_orphans(orphaned.prefix)
         except BackendError as exc:  # retried in the next tick
@@ -340,20 +338,23 @@ class Worker:
             return
         if self._unacked or lost or self._orphans:  # a store answered (not an idle tick)
             self.outage.over("storing outcomes")
-        self._count_and_log(self._unacked, sum(r.counted for r in lost), records)
+        self._count_and_log(self._unacked, requeued, records)
         if ended:
             self._count_and_log([o for o, _ in ended], 0, {o.job_id: r for o, r in ended})
         self._unacked, self._unlost, self._orphans = [], [], []
         self._forget(done)
 
-    def _settle_lost(self, lost: list[Lost]) -> list[tuple[Outcome, JobRecord]]:
+    def _settle_lost(self, lost: list[Lost]) -> tuple[list[tuple[Outcome, JobRecord]], int]:
         """Settle the deliveries of a dead pool process and log what became of each.
 
         The job it was running is abandoned (requeued, or ended once ``max_lost_leases``
         processes died running it), its record saying what the worker saw. A job that had
         finished there, its outcome lost unstored, is released to run again: its attempt
-        is recorded, not counted (it did not cause the death). Returns, for the jobs the
-        abandon ended, their outcome as stored with its record (to count and log)."""
+        is recorded, not counted (it did not cause the death); once released it is done
+        with, so a failed abandon retried next tick neither releases nor warns again.
+        Returns, for the jobs the abandon ended, their outcome as stored with its record
+        (to count and log, once, as their end), and how many it returned to their queues
+        (the worker's LOST count)."""
         for reason in dict.fromkeys(r.reason for r in lost if not r.counted):
             again = [r.lease for r in lost if not r.counted and r.reason == reason]
             error = {"type": "OutcomeLost", "message": f"{reason}; it runs again (not counted "
@@ -361,13 +362,16 @@ class Worker:
             self.backend.release(again, error=error)
             for lease in again:
                 log.warning("job %s: %s", lease.job_id, error["message"])
+            lost[:] = [r for r in lost if r.counted or r.reason != reason]
+            self._forget(again)
         counted = [r for r in lost if r.counted]
         if not counted:
-            return []
+            return [], 0
         causes = {r.lease.job_id: r.reason for r in counted}
         touched = self.backend.abandon([r.lease for r in counted], causes)
         records = self._after_rescue(touched, causes)  # the touched ones: all read below
         ended: list[tuple[Outcome, JobRecord]] = []
+        requeued = 0
         for report in counted:
             job_id, record = report.lease.job_id, records.get(report.lease.job_id)
             if record is None or job_id not in touched:
@@ -380,7 +384,8 @@ class Worker:
             else:
                 log.error("job %s: %s; returned to its queue (lost delivery %d of at most %d)",
                           job_id, report.reason, record.lost_leases, self.backend.max_lost_leases)  # fmt: skip
-        return ended
+                requeued += 1
+        return ended, requeued
 
     def _release_orphans(self, prefix: str) -> None:
         """Release the jobs a dead process-pool child claimed without saying so (its

@@ -13,7 +13,9 @@ atomic ``join_group``; the worker that completes a group starts what follows it,
 
 When a member fails (or is revoked), everything downstream is stored already finished:
 a chord's callback as FAILURE with the member's error, later steps as REVOKED ("never
-run"), so no step is left waiting forever.
+run"), so no step is left waiting forever. Such a step has no input to run with; when the
+member it names is retried by hand and succeeds, the steps it starts are marked
+(``backends.base.RERUN``) and each runs in its never-run record's place, history kept.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from ..backends.base import RERUN
+from ..backends.common import REQUEUED
 from ..options import Call
 from ..records import JobRecord, Outcome
 from ..states import State
@@ -124,16 +128,17 @@ def abort(
         return
     error = failed.error or {}
     cause = f"{failed.task} ({failed.id}) ended {failed.state}: {error.get('type')}: {error.get('message')}"
+    member = {"member": failed.id}  # the step to retry: this one resumes from it
     for i, step in enumerate(cont["steps"]):
         for node in task_nodes(step):
             first_callback = after_group and i == 0 and node is _first_task(step)
             if first_callback:
-                error = {"type": "ChordError", "message": f"a member failed: {cause}"}
+                error = {"type": "ChordError", "message": f"a member failed: {cause}", **member}
                 record = _finished(app, node, State.FAILURE, error, failed.workflow_id)
                 yield record
                 yield from _errbacks(app, node, record)
             else:
-                error = {"type": "WorkflowAborted", "message": f"never run: {cause}"}
+                error = {"type": "WorkflowAborted", "message": f"never run: {cause}", **member}
                 yield _finished(app, node, State.REVOKED, error, failed.workflow_id)
     yield from abort(app, cont["then"], failed)
 
@@ -185,7 +190,11 @@ def _follow_ups(app: App, record: JobRecord) -> list[JobRecord]:
     workflow = wf.get("workflow") if wf else None
     if record.state is State.SUCCESS:
         out = list(resume(app, wf["then"], record.result, workflow)) if wf else []
-        return out + [r for link in links for r in start(app, link, record.result, None, workflow)]
+        out += [r for link in links for r in start(app, link, record.result, None, workflow)]
+        if any(a.get("state") == REQUEUED for a in record.attempts):
+            for step in out:  # retried by hand: what follows may be stored as never run
+                step.headers[RERUN] = True
+        return out
     if record.state in (State.FAILURE, State.REVOKED):
         out = list(abort(app, wf["then"], record)) if wf else []
         return out + list(_errbacks(app, {"link_error": errbacks}, record))
@@ -239,7 +248,7 @@ def _call(node: Node, value: Any) -> Call:
 
 
 def _record(app: App, node: Node, value: Any, cont: Cont, workflow: str | None) -> JobRecord:
-    record = app.build_record(_call(node, value), app.backend.now(), check_args=False)
+    record = app.build_record(_call(node, value), app.backend.now(), edge=False)
     if workflow is not None:
         record.workflow_id = workflow
         record.headers["wf"] = {"workflow": workflow, "then": cont}
@@ -253,7 +262,7 @@ def _finished(
     app: App, node: Node, state: State, error: dict[str, Any], workflow: str | None
 ) -> JobRecord:
     """A record for a step that will never run, stored already finished."""
-    record = app.build_record(_call(node, NO_INPUT), app.backend.now(), check_args=False)
+    record = app.build_record(_call(node, NO_INPUT), app.backend.now(), edge=False)
     record.state, record.error, record.workflow_id = state, error, workflow
     return record
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import JobFailed, JobNotFound, JobRevoked, JobTimeout
@@ -36,7 +37,12 @@ class Workflow:
     def state(self) -> State:
         """FAILURE if a member failed; SUCCESS when the final result is in; REVOKED when it
         ended without one; else STARTED once a member started, or PENDING."""
-        records = self.records()
+        return self.state_of(self.records())
+
+    def state_of(self, found: Mapping[str, JobRecord | None]) -> State:
+        """``state`` from members' records read already (a list of workflows reads all
+        theirs at once); a member missing from ``found`` has not started."""
+        records = {job_id: found.get(job_id) for job_id in self.member_ids()}
         final = self._final_ids()
         states = {r.state for r in records.values() if r is not None}
         if State.FAILURE in states:

@@ -278,6 +278,10 @@ class PostgresBackend(PostgresConnection):
         return self._verbs.requeue(job_id, now)
 
     @guarded
+    def _rerun(self, job: JobRecord, now: float) -> bool:
+        return self._verbs.rerun(job, now)
+
+    @guarded
     def _purge(self, queue: str, reason: str, now: float, keep_until: float) -> int:
         return self._verbs.purge(queue, reason, now, keep_until)
 

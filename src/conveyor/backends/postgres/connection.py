@@ -19,7 +19,7 @@ from ..base import Backend
 from ..common import SQL_COLUMNS
 from ..sqlfiles import named_queries
 from .driver import ConnectionPool, PoolTimeout, psycopg, sql
-from .migrations import migrate_or_check
+from .migrations import migrate_or_check, stores, version
 
 T = TypeVar("T")
 
@@ -94,7 +94,7 @@ def unreachable(safe_url: str, exc: psycopg.Error) -> str:
 #: second would count twice (``_incr``) or answer as if nothing had been done — and the
 #: caller acts on that answer: a revoke's workflow follow-ups (``_cancel``), a rescue's
 #: (``_rescue``), a purge's count (``_purge``).
-_RUN_ONCE = frozenset({"_incr", "_requeue", "_unlock", "_kv_delete", "_schedule_delete",
+_RUN_ONCE = frozenset({"_incr", "_requeue", "_rerun", "_unlock", "_kv_delete", "_schedule_delete",
                        "_cancel", "_rescue", "_purge"})  # fmt: skip
 
 
@@ -168,6 +168,27 @@ class PostgresConnection(Backend):
                 if self._pool is None:
                     self._pool = self._open_pool()
         return self._pool
+
+    def missing_store(self) -> str | None:
+        """A schema with no Conveyor store (``?schema=`` mistyped): the first use would
+        create one. Asked on a direct connection, as the pool's first one migrates."""
+        if self._pool is not None:  # opened: the schema was checked or migrated then
+            return None
+        try:
+            with psycopg.connect(
+                self.conninfo, connect_timeout=CONNECT_TIMEOUT, autocommit=True
+            ) as conn:
+                if version(conn, self.schema) > 0:
+                    return None
+                found = stores(conn)
+        except psycopg.Error:
+            return None
+        return (
+            f"no Conveyor store in schema {self.schema!r} of {self.safe_url}; stores there: "
+            f"{', '.join(repr(s) for s in found) or 'none'}; a worker or `conveyor migrate` "
+            "creates one. If the workers use another, point ?schema= in CONVEYOR_BACKEND (or "
+            "App(backend=...)) at it"
+        )
 
     def _open_pool(self) -> ConnectionPool[Any]:
         # One direct connection first: an unreachable server is reported at once and once,

@@ -37,6 +37,15 @@ def version(conn: psycopg.Connection[Any], schema: str) -> int:
     return int(found[0] or 0) if found else 0
 
 
+def stores(conn: psycopg.Connection[Any]) -> list[str]:
+    """The schemas of this database that hold a Conveyor store (its migrations and jobs)."""
+    rows = conn.execute(
+        "SELECT table_schema FROM information_schema.tables WHERE table_name IN "
+        "('migrations', 'jobs') GROUP BY table_schema HAVING count(*) = 2 ORDER BY 1"
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
 def apply(conn: psycopg.Connection[Any], schema_name: str) -> list[int]:
     """Apply pending migrations (under an advisory lock); returns the versions applied."""
     schema = sql.Identifier(schema_name)

@@ -5,9 +5,10 @@ every other call.
 Like the synchronous hot path (``connection._run``), it sends commands on connections of
 its own, not through the client's per-command pool, retry and metrics machinery, which
 cost more than the read: a list of idle connections (the loop is single-threaded, so no
-lock), a new one when none is idle, and a cut connection retried once on a new one. The
-socket timeout is one ``asyncio.timeout`` around the command: redis-py's own runs each
-send as a task of its own (``asyncio.wait_for``), one more wake-up of the loop.
+lock), a new one when none is idle, and a cut connection retried once on a new one (a
+timed-out one is not). The socket timeout is one ``asyncio.timeout`` around the command:
+redis-py's own runs each send as a task of its own (``asyncio.wait_for``), one more
+wake-up of the loop.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import orjson
 from ...records import JobRecord
 from ..base import AsyncReads
 from .codec import pairs, stored
-from .connection import CUT, RedisConnection
+from .connection import CUT, RedisConnection, retried
 from .driver import redis
 
 
@@ -59,7 +60,7 @@ class RedisAsyncReads(AsyncReads):
                     reply = await conn.read_response()
             except (*CUT, TimeoutError) as exc:
                 await self._drop(conn)
-                if retry:
+                if retry or not retried(exc) or isinstance(exc, TimeoutError):
                     raise self.backend.unreachable(exc) from exc
                 continue
             except BaseException as exc:  # cancelled mid-reply: the connection's state is unknown

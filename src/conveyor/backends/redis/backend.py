@@ -48,11 +48,12 @@ from ..base import (
     worker_died_error,
     worker_lost_error,
 )
-from ..common import brief_json, guarded, matches, revoked_error
+from ..common import aborted_step, brief_json, guarded, matches, rerun_entry, revoked_error
 from ..rollup import Minute, minute_of, minutes
 from .aio import RedisAsyncReads
 from .codec import due_member, num, pairs, record, stored
-from .connection import CUT, NoScriptError, RedisConnection
+from .connection import CUT, NoScriptError, RedisConnection, retried
+from .driver import redis
 from .watch import PubSubWatch
 
 #: A list page examines at most this many jobs (less if ``JobQuery.scan`` says so): each
@@ -188,9 +189,9 @@ class RedisBackend(RedisConnection):
                 except NoScriptError:  # Redis forgot the script; the wait is over
                     rows = None
                 break
-            except CUT:
+            except CUT as exc:
                 conn.disconnect()
-                if retry:
+                if retry or not retried(exc):
                     raise
             except BaseException:
                 conn.disconnect()  # a reply may be left unread: never reuse this connection
@@ -309,6 +310,37 @@ class RedisBackend(RedisConnection):
         if answer is None:
             return None, False
         return record(pairs(answer[1]), job_id), bool(answer[0])
+
+    @guarded
+    def _rerun(self, job: JobRecord, now: float) -> bool:
+        """The requeue script and the new input in one MULTI, under a WATCH of the job's
+        hash: nothing runs between them, and a change since it was read drops both."""
+        key = self._key("job", job.id)
+        with self.client.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    found = stored(pipe.hgetall(key), job.id)
+                    if found is None or not aborted_step(found):
+                        pipe.unwatch()
+                        return False
+                    entry = rerun_entry(found, now)
+                    pipe.multi()
+                    # EVAL with the body: a script Redis forgot would fail inside the MULTI
+                    pipe.execute_command("EVAL", self._script("requeue")[1], 1, self._key("ids"),
+                                         self.prefix, num(now), job.id)  # fmt: skip
+                    fields = {"p": job.payload.decode(), "headers": orjson.dumps(job.headers).decode(),
+                              "attempts": orjson.dumps([*found.attempts, entry]).decode()}  # fmt: skip
+                    if job.expires_at is not None:
+                        fields["expires_at"] = num(job.expires_at)
+                    pipe.hset(key, mapping=fields)
+                    pipe.hdel(
+                        key, "payload", *(() if job.expires_at is not None else ("expires_at",))
+                    )
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue  # changed since read: read it again
 
     @guarded
     def _purge(self, queue: str, reason: str, now: float, keep_until: float) -> int:

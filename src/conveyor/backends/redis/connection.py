@@ -15,12 +15,29 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 from ...errors import BackendError, ConfigurationError
 from ...version import __version__
 from ..base import Backend
-from .driver import DriverInfo, NoScriptError, hiredis, redis
+from .driver import DriverInfo, NoBackoff, NoScriptError, Retry, hiredis, redis
 
-__all__ = ["CUT", "NoScriptError", "RedisConnection"]
+__all__ = ["CUT", "NoScriptError", "RedisConnection", "retried"]
 
 #: The driver's errors for a connection that is down or was cut.
 CUT = (redis.ConnectionError, redis.TimeoutError)
+#: The longest a command may take to answer (seconds). Above the longest wait a command
+#: blocks for (``backend.MAX_WAIT``, 5 s) and Redis's own script limit (5 s); a server
+#: that hangs (stopped, swapping) fails a call after this long, not after 30 s twice.
+SOCKET_TIMEOUT = 10.0
+#: The client's own retry policy, as ``_run``'s (``retried``).
+ONE_RETRY = Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))
+
+
+def retried(exc: Exception) -> bool:
+    """Whether a failed call is tried again on a new connection: when the connection was
+    cut, not when the server did not answer in time (it would not answer the retry
+    either, and the caller would wait twice as long to learn it)."""
+    return not isinstance(exc, redis.TimeoutError)
+
+
+#: Round trips of TIME behind one clock offset (the shortest is taken).
+OFFSET_SAMPLES = 3
 
 
 def _lua(name: str) -> str:
@@ -70,7 +87,10 @@ class RedisConnection(Backend):
         clean = urlunsplit(parts._replace(query="&".join(f"{k}={v}" for k, v in query.items())))
         # decode_responses=True makes every reply a str; redis-py's stubs still say
         # bytes | str, so the client is typed loosely here and our methods precisely.
-        self.client: Any = redis.Redis.from_url(clean, **self.client_options())
+        # One retry on a new connection when one was cut (a restart, an idle connection
+        # closed), none after a timeout: a hung server would hold each call for a timeout
+        # per try, and redis-py's default retries ten times.
+        self.client: Any = redis.Redis.from_url(clean, retry=ONE_RETRY, **self.client_options())
         self.client_url = clean  # the async reads' client connects alike (``aio``)
         self._scripts: dict[str, tuple[str, str]] = {}  # name -> (sha1, body)
         #: name -> EVALSHA's arguments before the script's own (see _run)
@@ -85,7 +105,7 @@ class RedisConnection(Backend):
         return {
             "decode_responses": True,
             "socket_connect_timeout": 5,
-            "socket_timeout": 30,
+            "socket_timeout": SOCKET_TIMEOUT,
             "health_check_interval": 15,
             # Named, not looked up: without a version redis-py reads its package metadata
             # for every new connection (and in a forked pool child, copies the pages).
@@ -113,7 +133,7 @@ class RedisConnection(Backend):
         machinery, which cost more CPU than the script, and packs the command with
         hiredis itself (the client's packer checks every argument in Python first: 2.7
         µs of CPU against 0.9 for a single enqueue's). A dropped connection is retried
-        once on a new one, as the client itself would."""
+        once on a new one, as the client itself does; one that timed out is not."""
         head = self._heads.get(name) or self._head(name)
         packed = _pack((*head, *args))
         for retry in (False, True):
@@ -127,9 +147,9 @@ class RedisConnection(Backend):
                         _pack(("EVAL", self._script(name)[1], *head[2:], *args))
                     )
                     return conn.read_response()
-            except CUT:
+            except CUT as exc:
                 conn.disconnect()
-                if retry:
+                if retry or not retried(exc):
                     raise
         raise AssertionError("unreachable")
 
@@ -175,18 +195,27 @@ class RedisConnection(Backend):
 
     def _clock_offset(self) -> float:
         """Our clock minus the server's, for scripts that read the server's (``TIME``)
-        and must stamp times in ours; measured per thread, again every minute."""
+        and must stamp times in ours; measured per thread, again every minute. The
+        middle of a round trip is only as exact as half of it: of ``OFFSET_SAMPLES``
+        round trips the shortest is taken (one descheduled on a loaded machine was
+        milliseconds off, and a short job's start then came after its end)."""
         local = self._local
         if (
             getattr(local, "offset_pid", None) != os.getpid()
             or time.monotonic() > local.offset_until
         ):
             conn = self._connection()
-            before = self.now()
-            conn.send_command("TIME")
-            seconds, micros = conn.read_response()
-            after = self.now()
-            local.offset = (before + after) / 2 - (int(seconds) + int(micros) / 1e6)
+            best: tuple[float, float] | None = None
+            for _ in range(OFFSET_SAMPLES):
+                before = self.now()
+                conn.send_command("TIME")
+                seconds, micros = conn.read_response()
+                after = self.now()
+                offset = (before + after) / 2 - (int(seconds) + int(micros) / 1e6)
+                if best is None or after - before < best[0]:
+                    best = (after - before, offset)
+            assert best is not None
+            local.offset = best[1]
             local.offset_pid, local.offset_until = os.getpid(), time.monotonic() + 60
         return float(local.offset)
 

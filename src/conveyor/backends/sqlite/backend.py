@@ -182,6 +182,9 @@ class SQLiteBackend(SQLiteConnection):
     def _requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]:
         return self._verbs.requeue(job_id, now)
 
+    def _rerun(self, job: JobRecord, now: float) -> bool:
+        return self._verbs.rerun(job, now)
+
     def _purge(self, queue: str, reason: str, now: float, keep_until: float) -> int:
         return self._verbs.purge(queue, reason, now, keep_until)
 

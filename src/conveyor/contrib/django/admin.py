@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
 from conveyor.control import jobs as control
+from conveyor.control.audit import audited
 from conveyor.control.util import parse_duration, seconds_text
 from conveyor.errors import ConveyorError, UnknownTask
 from conveyor.states import State
@@ -96,18 +97,22 @@ class JobAdmin(ConveyorAdmin):
             self.message_user(request, "Pick jobs and an action.", messages.WARNING)
             return HttpResponseRedirect(request.get_full_path())
         for job_id in ids:
+            verb = "cancel" if action == "cancel_jobs" else "retry"
             try:
+                with audited(app, f"admin {verb}", job_id, actor=_actor(request)):
+                    if action == "cancel_jobs":
+                        said = control.cancel_job(
+                            app, job_id, reason=f"cancelled in the admin by {request.user}"
+                        )
+                    else:
+                        control.retry_job(app, job_id)
                 if action == "cancel_jobs":
-                    said = control.cancel_job(
-                        app, job_id, reason=f"cancelled in the admin by {request.user}"
-                    )
                     self.message_user(
                         request,
                         said.message,
                         messages.SUCCESS if said.took_effect else messages.WARNING,
                     )
                 else:
-                    control.retry_job(app, job_id)
                     self.message_user(request, f"{job_id} is queued again", messages.SUCCESS)
             except ConveyorError as exc:
                 self.message_user(request, f"{job_id}: {exc}", messages.ERROR)
@@ -143,6 +148,15 @@ JSON_KINDS: dict[str, tuple[type, str]] = {
 def _json_kind(value: Any) -> str:
     names = {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}
     return names.get(type(value), "number")
+
+
+#: The schedules list's actions (``ScheduleBook``'s method is the first word).
+SCHEDULE_ACTIONS = ("pause_schedules", "resume_schedules", "delete_schedules")
+
+
+def _actor(request: HttpRequest) -> str:
+    """Who an admin change is audited as (``control.audit``): ``django:`` the user."""
+    return f"django:{request.user}"
 
 
 class ScheduleForm(forms.Form):
@@ -205,15 +219,14 @@ class ScheduleAdmin(ConveyorAdmin):
             action, names = request.POST.get("action"), request.POST.getlist("_selected_action")
             for name in names:
                 try:
-                    if action == "pause_schedules":
-                        book.pause(name)
-                    elif action == "resume_schedules":
-                        book.resume(name)
-                    elif action == "delete_schedules" and self.has_delete_permission(request):
-                        book.delete(name)
-                    else:
+                    verb = (action or "").split("_")[0]
+                    if action not in SCHEDULE_ACTIONS or (
+                        verb == "delete" and not self.has_delete_permission(request)
+                    ):
                         continue
-                    self.message_user(request, f"{name}: {action.split('_')[0]}d", messages.SUCCESS)
+                    with audited(get_app(), f"admin schedule {verb}", name, actor=_actor(request)):
+                        getattr(book, verb)(name)
+                    self.message_user(request, f"{name}: {verb}d", messages.SUCCESS)
                 except ConveyorError as exc:
                     self.message_user(request, f"{name}: {exc}", messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
@@ -246,15 +259,18 @@ class ScheduleAdmin(ConveyorAdmin):
         if request.method == "POST":
             form = ScheduleForm(request.POST)
             if form.is_valid():
+                verb, target = (
+                    ("add", form.cleaned_data["name"]) if name is None else ("edit", name)
+                )
                 try:
-                    if name is None:
-                        book.add(
-                            form.cleaned_data["name"],
-                            form.cleaned_data["task"],
-                            **form.fields_for_book(),
-                        )
-                    else:
-                        book.update(name, task=form.cleaned_data["task"], **form.fields_for_book())
+                    with audited(get_app(), f"admin schedule {verb}", target, actor=_actor(request),
+                                 task=form.cleaned_data["task"]):  # fmt: skip
+                        if name is None:
+                            book.add(target, form.cleaned_data["task"], **form.fields_for_book())
+                        else:
+                            book.update(
+                                name, task=form.cleaned_data["task"], **form.fields_for_book()
+                            )
                 except UnknownTask as exc:
                     form.add_error("task", str(exc))
                 except (ConveyorError, TypeError, ValueError) as exc:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,11 +22,11 @@ from ...control import (
     resume_queue,
     retry_job,
 )
+from ...control.audit import record_change
 from ...control.jobs import MAX_PAGE
 from ...control.util import parse_duration, seconds_text
 from ...errors import ConveyorError, JobNotFound
-from ...records import AuditEntry
-from ..audit import action_of, did, error_code
+from ..audit import action_of, affected, did, error_code, target_of
 from ..auth import AuthMode
 from ..errors import as_response
 from ..tokens import Role, TokenStore
@@ -71,18 +70,27 @@ def _templates() -> Jinja2Templates:
     return templates
 
 
-#: What a refusal outside any page (no such page, a visit to a form's address, a bad
-#: query) says, by status, before the detail.
-_TITLES = {401: "Log in first", 403: "Refused", 404: "No such page", 405: "Not a page",
-           422: "Bad address"}  # fmt: skip
+#: What a refusal says happened, by status, as its page's title (the message follows);
+#: a page or form with more to say gives its own (``No such job``).
+_TITLES = {400: "The address asks for something not valid", 401: "Log in first",
+           403: "Not allowed", 404: "No such page", 405: "Not a page: a form's address",
+           409: "Not possible in the job's state", 413: "Too large to take",
+           422: "A value in the address is not valid", 500: "The server failed",
+           503: "The job store does not answer"}  # fmt: skip
 
 
-def error_page(request: Request, prefix: str, status: int, message: str) -> Response:
+def title_of(status: int) -> str:
+    return _TITLES.get(status, f"Refused (HTTP {status})")
+
+
+def error_page(
+    request: Request, prefix: str, status: int, message: str, title: str | None = None
+) -> Response:
     """A refusal as a dashboard page (with its menu and a way back), never raw JSON."""
     if status == 405:
         message = "this address takes a form's POST (a button on a page), not a visit"
     context = {"me": None, "prefix": prefix, "flash": None, "operate": False, "admin": False,
-               "path": request.url.path, "message": message, "title": _TITLES.get(status, "Error")}  # fmt: skip
+               "path": request.url.path, "message": message, "title": title or title_of(status)}  # fmt: skip
     response = _templates().TemplateResponse(request, "missing.html", context, status_code=status)
     response.headers.update(HEADERS)
     return response
@@ -125,17 +133,20 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         *,
         live: str = "",
         tick: int = 0,
+        missing: str = "No such page",
     ) -> Response:
+        """``missing``: the title when what the page shows is not found (``No such job``)."""
         try:
             me = await who(request)
         except LoginRequired:
             return _to_login(request)
         try:
             data = await call(read)
-        except JobNotFound as exc:
-            return _render(request, "missing.html", me, {"message": str(exc)}, status=404)
         except ConveyorError as exc:
-            return _render(request, "missing.html", me, {"message": str(exc)}, status=400)
+            status = as_response(exc).status_code  # the status the API answers for it
+            title = missing if isinstance(exc, JobNotFound) else title_of(status)
+            return _render(request, "missing.html", me, {"message": str(exc), "title": title},
+                           status=status)  # fmt: skip
         return _render(request, name, me, {**data, "live": live, "tick": tick})
 
     def _render(
@@ -179,23 +190,22 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
             me = await who(request)
         except LoginRequired:
             return error_page(
-                request, base(request, prefix), 401, "your session ended: log in again"
-            )
+                request, base(request, prefix), 401, "your session ended: log in again",
+                "Your session ended",
+            )  # fmt: skip
         if not valid_form(request, me, csrf):
             return error_page(
-                request,
-                base(request, prefix),
-                403,
+                request, base(request, prefix), 403,
                 "refused: this form did not come from this dashboard (CSRF)",
-            )
+                "Refused: the form did not come from this dashboard",
+            )  # fmt: skip
         if not me.can(needed):
             await _audit(request, me, "forbidden", 403)
             return error_page(
-                request,
-                base(request, prefix),
-                403,
+                request, base(request, prefix), 403,
                 f"refused: the {me.role} role cannot do this; it needs the {needed} role",
-            )
+                f"Not allowed for the {me.role} role",
+            )  # fmt: skip
         outcome, status = "ok", 303
         try:
             message = await call(do)
@@ -227,12 +237,8 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         )  # the verb named: "pause", not "{verb}"
         detail: dict[str, Any] = {"params": params}
         action = action_of(request, f"POST {path}", detail)
-        entry = AuditEntry(0, time.time(), me.name, me.token_id, action,
-                           next(iter(params.values()), ""), outcome, status, detail)  # fmt: skip
-        try:
-            await call(app.backend.record_audit, entry)
-        except Exception as exc:
-            log.error("could not record %s by %s in the audit trail: %s", action, me.name, exc)
+        await call(record_change, app, me.name, me.token_id, action, target_of(request, params),
+                   outcome, status, detail)  # fmt: skip
 
     # -- login -----------------------------------------------------------------------------
 
@@ -331,7 +337,8 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
     async def job(request: Request, job_id: str, cancelled: str = "") -> Response:
         # any value: a page is never refused for how its query was spelled
         return await page(request, "job.html", lambda: views.job_page(app, job_id, cancelled=bool(cancelled)),
-                          live=f"{base(request, prefix)}/events?{urlencode({'job': job_id})}")  # fmt: skip
+                          live=f"{base(request, prefix)}/events?{urlencode({'job': job_id})}",
+                          missing="No such job")  # fmt: skip
 
     @r.get("/queues")
     async def queues(request: Request) -> Response:
@@ -353,12 +360,13 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
             return RedirectResponse(
                 f"{base(request, prefix)}/workflows/{id.strip()}", status_code=303
             )
-        return await page(request, "workflows.html", lambda: views.workflows_page(app))
+        return await page(request, "workflows.html", lambda: views.workflows_page(app),
+                          live=f"{base(request, prefix)}/events")  # fmt: skip
 
     @r.get("/workflows/{workflow_id}")
     async def workflow(request: Request, workflow_id: str) -> Response:
         return await page(request, "workflow.html", lambda: views.workflow_page(app, workflow_id),
-                          live=f"{base(request, prefix)}/events")  # fmt: skip
+                          live=f"{base(request, prefix)}/events", missing="No such workflow")  # fmt: skip
 
     @r.get("/audit")
     async def audit(
@@ -404,21 +412,29 @@ def routes(app: App, mode: AuthMode, prefix: str) -> APIRouter:  # noqa: C901 - 
         ids: Annotated[list[str] | None, Form(max_length=MAX_PAGE)] = None,
         csrf: Csrf = None,
     ) -> Response:
+        selected = ids or []
+        done: list[str] = []
+        refused: list[str] = []
+
         def do() -> str:
-            done = 0
-            for job_id in ids or []:
+            for job_id in selected:
                 try:
                     if action == "cancel":
-                        done += cancel_job(
-                            app, job_id, reason="cancelled from the dashboard"
-                        ).took_effect
+                        revoked = cancel_job(app, job_id, reason="cancelled from the dashboard")
+                        took = revoked.took_effect
                     else:
-                        done += bool(retry_job(app, job_id))
-                except ConveyorError:
-                    continue  # finished or retried meanwhile: the count says how many took
+                        took = bool(retry_job(app, job_id))
+                except ConveyorError as exc:  # finished or retried meanwhile, or refused
+                    refused.append(str(exc))
+                    continue
+                if took:
+                    done.append(job_id)
             verb = "cancelled" if action == "cancel" else "queued again"
-            return f"{done} of {len(ids or [])} selected jobs {verb}"
+            said = f"{len(done)} of {len(selected)} selected jobs {verb}"
+            return f"{said}; {refused[0]}" if refused else said
 
+        did(request, action)
+        affected(request, selected, done)  # read once the change ran, as the entry is stored
         return await act(request, csrf, "operate", do, f"{base(request, prefix)}/jobs")
 
     @r.post("/queues/{name}/{verb}")

@@ -16,11 +16,13 @@ from ...control import (
     list_jobs,
     overview,
     queue_stats,
+    recent_workflows,
     throughput,
 )
 from ...control import workers as registered_workers
 from ...control.history import Bucket, Rollup, by_queue
 from ...control.liveness import liveness
+from ...control.workflows import WORKFLOW_SCAN
 from ...errors import JobNotFound
 from ...states import State
 from ...workflows.engine import task_nodes
@@ -33,8 +35,10 @@ if TYPE_CHECKING:
 
 STATES = [s.value for s in State]
 RECENT_FAILURES = 10
-#: Jobs the workflows page looks through for the workflows they belong to.
-WORKFLOW_SCAN = 200
+#: The overview orders the newest failures (by creation, the order the store indexes)
+#: by when they failed: a job retried by hand that failed again comes first, unless
+#: this many failures were created after it.
+FAILURE_SCAN = 200
 #: Entries per page of the audit trail.
 AUDIT_PAGE = 100
 #: A job page lists at most this many of its workflow's nodes, and of its group's
@@ -76,7 +80,7 @@ def hour_rollup(app: App) -> Rollup:
 
 
 def overview_page(app: App) -> dict[str, Any]:
-    failures = list_jobs(app, states=[State.FAILURE.value], limit=RECENT_FAILURES).jobs
+    failures = newest_failures(app)
     rollup = hour_rollup(app)
     stats = queue_stats(app, rollup)
     now = app.backend.now()
@@ -89,6 +93,14 @@ def overview_page(app: App) -> dict[str, Any]:
         "chart": chart(app, "Finished per minute, last hour", rollup),
         "now": now,
     }
+
+
+def newest_failures(app: App) -> list[JobRecord]:
+    """The ``RECENT_FAILURES`` that failed last, newest first, among the ``FAILURE_SCAN``
+    newest failed jobs."""
+    failed = list_jobs(app, states=[State.FAILURE.value], limit=FAILURE_SCAN).jobs
+    failed.sort(key=lambda j: j.finished_at or j.created_at, reverse=True)
+    return failed[:RECENT_FAILURES]
 
 
 def jobs_page(app: App, filters: dict[str, Any], cursor: str | None, limit: int) -> dict[str, Any]:
@@ -290,13 +302,10 @@ def schedules_page(app: App) -> dict[str, Any]:
 
 
 def workflows_page(app: App) -> dict[str, Any]:
-    """Workflows of the newest ``WORKFLOW_SCAN`` jobs: the store indexes jobs, not
-    workflows, so older workflows are found by id (the form) or from their jobs' pages."""
-    seen: dict[str, JobRecord] = {}
-    for job in list_jobs(app, limit=WORKFLOW_SCAN).jobs:
-        if job.workflow_id and job.workflow_id not in seen:
-            seen[job.workflow_id] = job
-    return {"recent": seen, "scanned": WORKFLOW_SCAN}
+    """Workflows of the newest ``WORKFLOW_SCAN`` jobs, each with its state: the store
+    indexes jobs, not workflows, so older workflows are found by id (the form) or from
+    their jobs' pages."""
+    return {"recent": recent_workflows(app), "scanned": WORKFLOW_SCAN}
 
 
 def audit_page(app: App, before: int | None, target: str | None) -> dict[str, Any]:

@@ -99,13 +99,16 @@ def routes(api: Api, r: Section) -> None:
         return JobList(jobs=[adapt.summary(j) for j in page.jobs], next_cursor=page.next_cursor)
 
     @r.post("/jobs/cancel", summary="Cancel every matching job")
-    async def cancel_many(body: BulkCancel) -> BulkResult:
+    async def cancel_many(request: Request, body: BulkCancel) -> BulkResult:
+        audit.did(request, "terminate" if body.terminate else "cancel")
         ids = await call(cancel_where, app, terminate=body.terminate, **_filters(body))
+        audit.affected(request, ids)
         return BulkResult(count=len(ids), ids=ids)
 
     @r.post("/jobs/retry", summary="Retry every matching FAILURE or REVOKED job")
-    async def retry_many(body: JobFilter) -> BulkResult:
+    async def retry_many(request: Request, body: JobFilter) -> BulkResult:
         ids = await call(retry_where, app, **_filters(body))
+        audit.affected(request, ids)
         return BulkResult(count=len(ids), ids=ids)
 
     @r.get("/jobs/{job_id}", summary="One job in full")

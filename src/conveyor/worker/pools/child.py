@@ -37,7 +37,7 @@ starts, so the parent can kill it at the limit.
 Batch size: ``prefetch`` jobs beyond the one to run. Auto (``None``) starts slow: a fresh
 child claims one job, then each batch as many jobs as the last batch's runs say fit in
 ``BATCH_BUDGET`` seconds of work, but never more than twice as many as the last batch
-ran (and at most ``MAX_BATCH``): 1, 2, 4, ... 32 for short jobs, back to one after a long
+ran (and at most ``MAX_BATCH``): 1, 2, 4, ... 128 for short jobs, back to one after a long
 one, so a job never waits long behind another while a sibling could run it. One cold
 run (a first call importing a library) costs one batch of one, not the dozens an average
 over many runs took to forget it.
@@ -92,8 +92,10 @@ log = logging.getLogger("conveyor.worker")
 #: Auto batch: claim as many jobs as fit in this many seconds of the last batch's mean
 #: run time...
 BATCH_BUDGET = 0.02
-#: ... but never more than this many at once...
-MAX_BATCH = 32
+#: ... but never more than this many at once (each batch costs a round trip, decoding
+#: its records and a message to the worker: at 32, a drain of jobs that make one Redis
+#: call ran 25-30% slower than at 128, docs/benchmarks.md)...
+MAX_BATCH = 128
 #: ... nor more than this many times as many as the last batch ran (slow start: a fresh
 #: child claims one job, then 2, 4, ... while its jobs are short).
 BATCH_GROWTH = 2

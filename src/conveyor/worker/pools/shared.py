@@ -24,9 +24,10 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-#: Bytes of each of the two table buffers: about 120 entries of UUID ids and 28-character
-#: tokens (a child's 12-character prefix, then 16 random), several batches of ``MAX_BATCH``.
-TABLE_BYTES = 8192
+#: Bytes of each of the two table buffers: about 240 entries of UUID ids and 28-character
+#: tokens (a child's 12-character prefix, then 16 random), a batch of ``MAX_BATCH`` (128)
+#: with room to spare.
+TABLE_BYTES = 16384
 _HEADER = 32  # the two counters, then the table's version (and padding)
 SLOT_BYTES = _HEADER + 2 * TABLE_BYTES
 _READ_ATTEMPTS = 100

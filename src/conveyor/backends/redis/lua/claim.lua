@@ -58,7 +58,18 @@ for i = 1, #picks do
     event(now_s, "job.state", id, q, task, "STARTED")
   end
 end
-batched("ZADD", K("leases"), leases)
+-- Every lease of a claim has the same score, so they sort by id; ids grow with time, so
+-- a FIFO claim's picks come in ascending order. A small sorted set (up to 128 members,
+-- the server's default) is a listpack, into which ZADD inserts each member by walking
+-- from its head and parsing each score it passes: in ascending order every member walks
+-- the whole batch (a claim of 128 spent ~600 µs in this one command). Newest first,
+-- each stops at the head.
+local newest = {}
+for i = #leases - 1, 1, -2 do
+  table.insert(newest, leases[i])
+  table.insert(newest, leases[i + 1])
+end
+batched("ZADD", K("leases"), newest)
 for q, n in pairs(taken) do pg_drop_first(rd_dir(P, q), n) end
 flush_tally()
 for _, q in ipairs(queues) do  -- work left: wake the next idle worker too (in the due

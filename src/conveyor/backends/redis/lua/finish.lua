@@ -10,18 +10,23 @@ for _, o in ipairs(cjson.decode(ARGV[4])) do
     table.insert(rejected, o.id)
   else
     local queue, task = f[3], f[4]
-    local attempts = with_attempt(f[8], f[5], f[6], f[7], o.state, ARGV[2], o.brief)
+    -- A run never ends before it started: its start may come from the server's clock
+    -- shifted to the claimer's (a claim pipelined behind a wait), its end from the
+    -- acknowledger's clock, and the shift is only as good as its round trip.
+    local ended_at = ARGV[2]
+    if f[7] and tonumber(f[7]) > now then ended_at = f[7] end
+    local attempts = with_attempt(f[8], f[5], f[6], f[7], o.state, ended_at, o.brief)
     local new = o.state
     if o.state == "RETRY" then
       if tonumber(o.run_at) <= now then new = "PENDING" end
       redis.call("HSET", key, "state", new, "run_at", o.run_at, "error", o.error or "null", "attempts", attempts)
     else
       local fields = {"state", new, "error", o.error or "null", "attempts", attempts,
-        "finished_at", ARGV[2], "keep_until", ARGV[3]}
+        "finished_at", ended_at, "keep_until", ARGV[3]}
       if o.state == "SUCCESS" then table.insert(fields, "result"); table.insert(fields, o.result) end
       redis.call("HSET", key, unpack(fields))
       table.insert(ended, ARGV[3]); table.insert(ended, o.id)
-      table.insert(ran, ARGV[2]); table.insert(ran, o.id)
+      table.insert(ran, ended_at); table.insert(ran, o.id)
       ran_job(queue, new, f[7], now)
     end
     redis.call("HDEL", key, "lease_token", "lease_until")

@@ -80,9 +80,13 @@ WHERE state = 'STARTED' AND lease_until IS NOT NULL AND starts_with(lease_token,
 -- leaves no transaction open. A pipeline of one UPDATE per lease did: frozen between its
 -- results and its Sync, the session stayed 'active' (so no idle-in-transaction timeout)
 -- holding the job rows, and the rescue, which skips locked rows, never freed the job.
+-- Its commit waits for no WAL flush (docs/postgres.md, "Heartbeats"): a renewal lost in
+-- a crash leaves the lease one heartbeat shorter, and a slow disk no longer makes a
+-- renewal late enough to lose a live worker's lease.
 UPDATE {schema}.jobs AS j SET lease_until = %(lease_until)s
 FROM unnest(%(ids)s::text[], %(tokens)s::text[]) AS l(id, token)
 WHERE j.id = l.id AND j.state = 'STARTED' AND j.lease_token = l.token
+  AND (SELECT set_config('synchronous_commit', 'off', true)) = 'off'
 RETURNING j.id, j.revoke
 
 -- name: settle
@@ -231,6 +235,12 @@ SET state = 'PENDING', run_at = %(now)s, lost_leases = 0, worker = NULL, started
         'started_at', NULL, 'finished_at', %(now)s::float8, 'state', 'REQUEUED', 'error', NULL))
 WHERE id = %(id)s AND state IN ('FAILURE', 'REVOKED')
 
+-- name: rerun
+-- A workflow step stored as never run, just requeued in this transaction, takes its input.
+UPDATE {schema}.jobs
+SET payload = %(payload)s, headers = %(headers)s::jsonb, expires_at = %(expires_at)s, attempts = %(attempts)s::jsonb
+WHERE id = %(id)s AND state = 'PENDING'
+
 -- name: purge_batch
 -- Batches keep each transaction short: no long locks on a big queue.
 UPDATE {schema}.jobs
@@ -340,7 +350,10 @@ SELECT queue FROM {schema}.paused_queues
 
 -- name: worker_put
 -- A heartbeat; never over an entry marked stopped (a heartbeat landing after the stop).
-INSERT INTO {schema}.workers (id, last_seen, info) VALUES (%(id)s, %(last_seen)s, %(info)s::jsonb)
+-- Its commit waits for no WAL flush, as renew's (a crash can only lose a last_seen).
+INSERT INTO {schema}.workers (id, last_seen, info)
+SELECT %(id)s, %(last_seen)s, %(info)s::jsonb
+WHERE (SELECT set_config('synchronous_commit', 'off', true)) = 'off'
 ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, info = excluded.info
 WHERE NOT {schema}.workers.info ? 'stopped_at'
 

@@ -174,6 +174,11 @@ SET state = 'PENDING', run_at = :now, lost_leases = 0, worker = NULL, started_at
         'started_at', NULL, 'finished_at', :now, 'state', 'REQUEUED', 'error', NULL))
 WHERE id = :id AND state IN ('FAILURE', 'REVOKED')
 
+-- name: rerun
+-- A workflow step stored as never run, just requeued in this transaction, takes its input.
+UPDATE jobs SET payload = :payload, headers = :headers, expires_at = :expires_at, attempts = :attempts
+WHERE id = :id AND state = 'PENDING'
+
 -- name: purge_batch
 -- Batches keep each write transaction short, so workers are never locked out for long.
 UPDATE jobs

@@ -120,6 +120,10 @@ def admin(ids):
         "body": response.content.decode()[-3000:],
     }
     pages["schedules_after"] = sorted(v.schedule.name for v in get_app().schedules.list())
+    response = client.post("/admin/conveyor/schedule/",
+                           {"action": "pause_schedules", "_selected_action": ["nightly-count"]})  # fmt: skip
+    pages["audit"] = [[e.actor, e.action, e.target, e.outcome]
+                      for e in reversed(get_app().backend.audit())]  # fmt: skip
     return pages
 
 
