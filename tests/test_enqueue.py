@@ -16,6 +16,7 @@ from conveyor.errors import (
     UnknownTask,
 )
 from conveyor.records import JobQuery
+from conveyor.serialization import decode_payload
 
 from .conftest import FakeClock
 
@@ -34,6 +35,29 @@ def test_delay_queues_a_pending_job_on_the_tasks_queue(app: App) -> None:
         State.PENDING,
     )
     assert convert("/a", "b") == "/a.b"  # calling the task runs it here
+
+
+def test_empty_arguments_are_left_out_of_the_stored_payload(app: App) -> None:
+    """Every version reads a missing args or kwargs as empty (a worker of the version
+    before this one too), so an empty one is not stored: 13 to 23 bytes a job less."""
+
+    @app.task
+    def anything(*args: object, **kwargs: object) -> None:
+        return None
+
+    jobs = [anything.delay(), anything.delay(1), anything.delay(x=1), anything.delay(1, x=2)]
+    assert [j.record().payload for j in jobs] == [
+        b'{"v":1}',
+        b'{"v":1,"args":[1]}',
+        b'{"v":1,"kwargs":{"x":1}}',
+        b'{"v":1,"args":[1],"kwargs":{"x":2}}',
+    ]
+    assert [decode_payload(j.record().payload) for j in jobs] == [
+        ([], {}),
+        ([1], {}),
+        ([], {"x": 1}),
+        ([1], {"x": 2}),
+    ]
 
 
 def test_unserializable_argument_fails_at_the_call_site_naming_it(app: App) -> None:

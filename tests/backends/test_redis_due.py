@@ -15,6 +15,7 @@ import redis
 
 from conveyor import App
 from conveyor.backends import Backend
+from conveyor.backends.redis.codec import DUE_BAND, DUE_DIGITS
 from conveyor.backends.redis.connection import _lua
 from conveyor.records import JobQuery, JobRecord
 from conveyor.states import State
@@ -246,7 +247,7 @@ local redis = {call = function(cmd, ...)
   return real.call(cmd, ...)
 end}
 """,
-            _lua("sizes"),
+            _lua("layout"),
             _lua("pages"),
             _lua("tail"),
             "if ARGV[2] == 'due' then rd_fold(ARGV[1], 'default') else ix_fold(ARGV[1]) end",
@@ -459,11 +460,47 @@ def test_a_batch_writes_one_event_a_job_and_the_stream_stays_capped(backend: Any
     assert len(entries) == 4001
     assert list(entries[0][1]) == list(entries[-1][1]) == ["t", "k", "j", "q", "n", "s"]
     assert [f["j"] for _, f in entries[1:]] == [r.id for r in batch]
-    assert entries[1][1] == {"t": repr(batch[0].created_at), "k": "", "j": batch[0].id,
+    assert entries[1][1] == {"t": str(round(batch[0].created_at * 1e6)), "k": "", "j": batch[0].id,
                              "q": "default", "n": "tests.noop", "s": "PENDING"}  # fmt: skip
     for _ in range(2):
         assert backend.enqueue([job(backend) for _ in range(4000)]) == [True] * 4000
     assert 10_000 <= client.xlen(events) <= 10_100
+
+
+def test_a_single_enqueue_writes_the_due_member_the_pages_use(backend: Any) -> None:
+    """The producer makes a single enqueue's due member (codec.due_member: the script then
+    parses and formats no number): it must be index.lua's rd_member, with layout.lua's
+    band and width, and layout.lua's format as wide as the digits the claims cut at."""
+    records = [job(backend, priority=p) for p in (0, 5, 9)]
+    for record in records:
+        backend.enqueue([record])
+    written = backend.client.lrange(backend._key("q", "default", "newdue"), 0, -1)
+    script = "\n".join(
+        [_lua("layout"), _lua("pages"), _lua("tail"), _lua("index"),
+         "local out = {} for i = 2, #ARGV, 3 do"
+         " out[#out + 1] = rd_member(tonumber(ARGV[i]), tonumber(ARGV[i + 1]), ARGV[i + 2]) end"
+         " return {out, RD_DIGITS, #string.format(RD_FORMAT, 0), tostring(RD_BAND)}"]
+    )  # fmt: skip
+    args = [v for r in records for v in (r.priority, repr(r.run_at), r.id)]
+    expected, digits, width, band = backend.client.eval(script, 0, "-", *args)
+    assert written == expected
+    assert digits == width == DUE_DIGITS == len(written[0]) - len(records[0].id)
+    assert int(band) == DUE_BAND
+
+
+def test_single_enqueues_trim_the_stream_once_a_tail(backend: Any) -> None:
+    """A single enqueue's event is added untrimmed (XADD's MAXLEN rewrote its arguments at
+    every call); the call that starts the id tail trims, so the stream stays near 10,000
+    entries whoever empties the tail: the 120th call's fold, or a listing's."""
+    client, events = backend.client, backend._key("events")
+    assert backend.enqueue([job(backend) for _ in range(10_000)]) == [True] * 10_000
+    for i in range(400):
+        backend.enqueue([job(backend)])
+        if i > 250 and i % 7 == 0:
+            backend.list_jobs(JobQuery(limit=1))  # folds the id tail: the next call starts it
+        # ~ trims whole nodes of 100 entries; at most a tail's calls come in between.
+        assert client.xlen(events) <= 10_000 + 100 + 120
+    assert client.xlen(events) >= 10_000
 
 
 def test_a_batch_after_a_last_page_named_but_gone_takes_the_general_way(backend: Any) -> None:

@@ -1,8 +1,8 @@
 """How a job and its events are stored on Redis, for memory: fields at their default not
-stored (but the priority), the kind of a job's state change written "" in the event
-stream; records in the compact form (one-letter names for the fields only the enqueue
-scripts write, no priority 5), which the next version writes, read the same; and what
-an earlier version wrote (every field, "job.state") too."""
+stored, one-letter names for the fields only the enqueue scripts write, the kind of a
+job's state change written "" in the event stream and an enqueue's event time in whole
+microseconds; and what an earlier version wrote (every field under its long name,
+"job.state", times in seconds) read the same."""
 
 from __future__ import annotations
 
@@ -20,45 +20,36 @@ from ..contract.helpers import job
 pytestmark = pytest.mark.parametrize("backend_kind", ["redis"])
 
 
-def test_a_record_is_written_as_earlier_versions_read_it_and_reads_back_whole(
+def test_a_record_is_written_in_the_compact_form_and_reads_back_whole(
     backend: Any, clock: FakeClock
 ) -> None:
-    """During a rolling upgrade an earlier version's scripts (rescue, the promotion of
-    delayed jobs, release) read ``priority`` and ``created_at`` with no fallback: this
-    version writes them, and the payload and retries, under the names they read."""
+    """Both enqueue scripts write ``p``, ``c``, ``m`` and no priority 5 (32 bytes a job
+    less), which the version before this one reads too (it wrote the long names for the
+    one before it); the record reads back whole, is found by a filter, revoked and
+    claimed."""
     plain = job(backend, args=(1,))
     urgent = job(backend, priority=9, max_retries=7, delay=3.0)
     for record in (plain, urgent):  # the single-job script
         backend.enqueue([record])
-    batch = [job(backend, args=(2,)), job(backend, priority=0, delay=2.0)]
+    batch = [job(backend, args=(2,)), job(backend, priority=0, delay=2.0), job(backend)]
     backend.enqueue(batch)  # the batch script
-    stored = {r.id: backend.client.hgetall(backend._key("job", r.id)) for r in [plain, *batch]}
+    stored = {
+        r.id: backend.client.hgetall(backend._key("job", r.id)) for r in [plain, urgent, *batch]
+    }
     for fields in stored.values():
-        assert {"payload", "created_at", "max_retries", "priority"} <= set(fields)
-        assert {"p", "c", "m"}.isdisjoint(fields)
-    assert stored[plain.id]["priority"] == "5"
+        assert {"p", "c", "m"} <= set(fields)
+        assert {"payload", "created_at", "max_retries"}.isdisjoint(fields)
+    assert "priority" not in stored[plain.id]
+    assert "priority" not in stored[batch[0].id]
+    assert stored[urgent.id]["priority"] == "9"
     assert stored[batch[1].id]["priority"] == "0"
     for record in (plain, urgent, *batch):
         assert backend.get(record.id) == record
-
-
-def test_records_in_the_compact_form_read_the_same(backend: Any, clock: FakeClock) -> None:
-    """The form the next version writes: ``p``, ``c``, ``m`` and no priority 5."""
-    client, key = backend.client, backend._key
-    records = [job(backend, args=(i,)) for i in range(3)]
-    backend.enqueue(records)
-    short = {"payload": "p", "created_at": "c", "max_retries": "m"}
-    for record in records:
-        fields = client.hgetall(key("job", record.id))
-        client.delete(key("job", record.id))
-        compact = {short.get(k, k): v for k, v in fields.items() if k != "priority"}
-        client.hset(key("job", record.id), mapping=compact)
-    assert [backend.get(r.id) for r in records] == records
-    found = backend.list_jobs(JobQuery(limit=10, text="[1]"))
-    assert [r.id for r in found] == [records[1].id]
-    backend.cancel(records[0].id)
-    assert [r.id for r in backend.claim(["default"], "w", 5, 30)] == [r.id for r in records[1:]]
-    assert backend.get(records[0].id).state is State.REVOKED
+    found = backend.list_jobs(JobQuery(limit=10, text="[2]"))
+    assert [r.id for r in found] == [batch[0].id]
+    backend.cancel(plain.id)
+    assert [r.id for r in backend.claim(["default"], "w", 5, 30)] == [batch[0].id, batch[2].id]
+    assert backend.get(plain.id).state is State.REVOKED
 
 
 def test_records_and_events_an_earlier_version_wrote_read_the_same(
@@ -97,16 +88,20 @@ def test_job_state_events_are_written_without_their_kind(backend: Backend) -> No
     assert backend.events(0, 10)[0].kind == "job.state"
 
 
-def test_event_times_in_whole_microseconds_read_as_seconds(backend: Any) -> None:
-    """A later version may write an event's time as whole microseconds (10 bytes an entry
-    less): this version reads both forms alike, so its API servers and live views keep
-    their times during a rolling upgrade."""
-    record = job(backend)
-    backend.enqueue([record])
-    micros = round(record.created_at * 1e6)
-    backend.client.xadd(backend._key("events"), {"t": str(micros), "k": "", "j": record.id,
+def test_enqueue_events_carry_their_time_in_whole_microseconds(backend: Any) -> None:
+    """Both enqueue scripts write an event's time as whole microseconds (an integer in the
+    stream's listpack: 10 bytes an entry less than the seconds' text), which the version
+    before this one reads too; times in seconds (the other scripts', an earlier
+    version's) read alike."""
+    one, batch = job(backend), [job(backend), job(backend)]
+    backend.enqueue([one])
+    backend.enqueue(batch)
+    backend.client.xadd(backend._key("events"), {"t": repr(one.created_at), "k": "", "j": "x",
                                                  "q": "default", "n": "t", "s": "PENDING"})  # fmt: skip
-    written, later = backend.events(0, 10)
-    assert written.time == record.created_at
-    assert later.time == pytest.approx(record.created_at, abs=1e-6)
-    assert (written.kind, later.kind) == ("job.state", "job.state")
+    stored = [f["t"] for _, f in backend.client.xrange(backend._key("events"))]
+    assert stored[:3] == [str(round(r.created_at * 1e6)) for r in (one, *batch)]
+    events = backend.events(0, 10)
+    assert [e.job_id for e in events] == [one.id, *(r.id for r in batch), "x"]
+    for event, record in zip(events, (one, *batch, one), strict=True):
+        assert event.time == pytest.approx(record.created_at, abs=1e-6)
+        assert event.kind == "job.state"

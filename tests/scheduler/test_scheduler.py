@@ -142,7 +142,7 @@ def test_misfire_once_after_days_of_downtime(sched_app: App, clock: FakeClock) -
     leader.step()
     assert len(fired(sched_app, "nightly")) == 1
     job = sched_app.backend.get(sched_app.schedules.get("nightly").last_job_id or "")
-    assert (job.task, job.payload) == ("reports.daily", b'{"v":1,"args":["full"],"kwargs":{}}')
+    assert (job.task, job.payload) == ("reports.daily", b'{"v":1,"args":["full"]}')
 
 
 def test_code_schedules_sync_without_losing_a_runtime_pause(sched_app: App) -> None:

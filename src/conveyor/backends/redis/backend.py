@@ -51,7 +51,7 @@ from ..base import (
 from ..common import aborted_step, brief_json, guarded, matches, rerun_entry, revoked_error
 from ..rollup import Minute, minute_of, minutes
 from .aio import RedisAsyncReads
-from .codec import num, pairs, record, stored
+from .codec import due_member, num, pairs, record, stored
 from .connection import CUT, NoScriptError, RedisConnection, retried
 from .driver import redis
 from .watch import PubSubWatch
@@ -121,8 +121,9 @@ class RedisBackend(RedisConnection):
         common prelude, half the time inside Redis of the batch script."""
         optional = self._optional(job)
         created = num(job.created_at)
-        args = [created, job.id, job.task, job.queue, job.priority, job.payload,
-                job.state.value, num(job.run_at), created, job.max_retries]  # fmt: skip
+        due = due_member(job.priority, job.run_at, job.id) if job.run_at <= job.created_at else ""
+        args = [due, job.id, job.task, job.queue, job.priority, job.payload, job.state.value,
+                num(job.run_at), created, job.max_retries, event_micros(job.created_at)]  # fmt: skip
         return bool(self._run("enqueue_one", *args, *optional))
 
     @guarded
@@ -732,10 +733,15 @@ def _filtered(job_id: str, f: list[str]) -> JobRecord:
 EVENT_MICROS = 1e12
 
 
+def event_micros(seconds: float) -> str:
+    """An event's time as the enqueue scripts write it: whole microseconds (a stream entry
+    stores such an integer in 10 bytes, the seconds' 17-18 characters in 19-20)."""
+    return str(round(seconds * 1_000_000))
+
+
 def _event_time(raw: str) -> float:
-    """An event's time: seconds as text (what this version writes), or whole microseconds,
-    which a later version may write (a stream entry stores such an integer in 10 bytes,
-    the seconds' 17-18 characters in 19-20), read alike."""
+    """An event's time: whole microseconds (what the enqueue scripts write), or seconds as
+    text (what the other scripts, and earlier versions, write), read alike."""
     t = float(raw)
     return t / 1e6 if t > EVENT_MICROS else t
 

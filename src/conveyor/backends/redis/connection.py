@@ -45,17 +45,17 @@ def _lua(name: str) -> str:
 
 
 _COMMON = _lua("common")
-_SIZES = _lua("sizes")
+_LAYOUT = _lua("layout")
 _PAGES = _lua("pages")
 _TAIL = _lua("tail")
 _INDEX = _lua("index")
 _ROLLUP = _lua("rollup")
 #: Scripts that run without common.lua: defining its functions costs ~10 µs a call.
 STANDALONE = frozenset({"enqueue_one"})
-#: Standalone scripts that add to the paged sets (job ids, due jobs): sizes.lua goes
+#: Standalone scripts that add to the paged sets (job ids, due jobs): layout.lua goes
 #: before them, then pages.lua and tail.lua (the tails of the id index and of each
 #: queue's due pages) inside ``paged()``, which returns the two folds (rd_fold, ix_fold):
-#: their functions are made only by a call that folds. Every other script has sizes.lua,
+#: their functions are made only by a call that folds. Every other script has layout.lua,
 #: pages.lua, tail.lua, index.lua (the rest of the paged sets), then common.lua.
 PAGED = frozenset({"enqueue_one"})
 #: Scripts that end jobs' runs: rollup.lua (the per-minute rollups) goes before them,
@@ -63,9 +63,10 @@ PAGED = frozenset({"enqueue_one"})
 ROLLED = frozenset({"finish", "finish_claim", "rescue"})
 #: Scripts made of others: each part runs as a function of its own ARGV, in one call.
 COMPOSED = {"finish_claim": ("finish", "claim")}
-#: What goes ahead of everything else, the prelude too: take.lua (leasing a claimed
-#: job) for the scripts that claim, and the idle claim's fast path (claim_idle.lua),
-#: which returns before the prelude's definitions run when it can.
+#: What goes ahead of the prelude (after layout.lua, which every script but the
+#: standalone ones that do not page starts with: the due member's form is one source):
+#: take.lua (leasing a claimed job) for the scripts that claim, and the idle claim's fast
+#: path (claim_idle.lua), which returns before the prelude's definitions run when it can.
 FIRST = {"claim": ("take", "claim_idle"), "finish_claim": ("take",)}
 
 
@@ -165,11 +166,11 @@ class RedisConnection(Backend):
         return head
 
     def _script(self, name: str) -> tuple[str, str]:
-        """(sha1, body) of a script: pages.lua, index.lua and common.lua (but for the
-        few hot scripts in ``STANDALONE``, which skip the prelude's cost: sizes.lua and
-        ``paged()`` only for those in ``PAGED``), rollup.lua for those in ``ROLLED``, the
-        parts ``COMPOSED`` names, then lua/<name>.lua; ahead of it all, what ``FIRST``
-        names."""
+        """(sha1, body) of a script: layout.lua first, then what ``FIRST`` names, then
+        pages.lua, tail.lua, index.lua and common.lua (but for the few hot scripts in
+        ``STANDALONE``, which skip the prelude's cost: ``paged()`` only for those in
+        ``PAGED``, and no layout.lua for the others), rollup.lua for those in ``ROLLED``,
+        the parts ``COMPOSED`` names, then lua/<name>.lua."""
         script = self._scripts.get(name)
         if script is None:
             body = _lua(name)
@@ -182,11 +183,13 @@ class RedisConnection(Backend):
             if name in ROLLED:
                 body = _ROLLUP + "\n" + body
             if name not in STANDALONE:
-                body = "\n".join([_SIZES, _PAGES, _TAIL, _INDEX, _COMMON, body])
+                body = "\n".join([_PAGES, _TAIL, _INDEX, _COMMON, body])
             elif name in PAGED:
                 paged = ["local function paged()", _PAGES, _TAIL, "return rd_fold, ix_fold", "end"]
-                body = "\n".join([_SIZES, *paged, body])
+                body = "\n".join([*paged, body])
             body = "\n".join([*(_lua(first) for first in FIRST.get(name, ())), body])
+            if name not in STANDALONE or name in PAGED:
+                body = _LAYOUT + "\n" + body
             script = self._scripts[name] = (hashlib.sha1(body.encode()).hexdigest(), body)
         return script
 

@@ -36,7 +36,7 @@ while #picks < limit do
   for i, q in ipairs(queues) do
     local m = fronts[i][heads[i]]
     if m then
-      local s, id = tonumber(string.sub(m, 1, 15)), string.sub(m, 16)
+      local s, id = tonumber(string.sub(m, 1, RD_DIGITS)), string.sub(m, RD_DIGITS + 1)
       if best == nil or s < bs or (s == bs and id < bid) then best, bs, bid = i, s, id end
     end
   end

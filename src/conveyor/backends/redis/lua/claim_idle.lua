@@ -15,7 +15,7 @@ do
       and redis.call("SISMEMBER", P .. ":paused", ARGV[7]) == 0 then
     local now_s, lease_s = claim_clock(ARGV[2], ARGV[3])
     if not redis.call("ZRANGEBYSCORE", Q .. ":delayed", "-inf", now_s, "LIMIT", 0, 1)[1] then
-      local id = string.sub(redis.call("LPOP", tail), 16)  -- its due member: rd_member
+      local id = string.sub(redis.call("LPOP", tail), RD_DIGITS + 1)  -- its due member
       local token = cjson.decode(ARGV[6])[1]
       local record, task = take(P .. ":job:" .. id, id, ARGV[4], now_s, token, lease_s)
       if not record then return {} end  -- dropped, as the general claim drops it

@@ -30,7 +30,8 @@ local existing = 0
 for k = 1, #keys, 1000 do
   existing = existing + redis.call("EXISTS", unpack(keys, k, math.min(k + 999, #keys)))
 end
-local head, head_of = nil, nil  -- the last due member's score in 15 digits, and its score
+local head, head_of = nil, nil  -- the last due member's score as written, and its score
+local micros, micros_of = nil, nil  -- the last event time in µs, and the created_at it is
 for n, at in ipairs(starts) do
   local id, task, queue, priority, payload, state, run_at_s, created_at_s, max_retries =
     unpack(ARGV, at, at + 8)
@@ -39,16 +40,16 @@ for n, at in ipairs(starts) do
     out[n] = 0
   else
     seen[id] = true
-    -- Fields at their default (attempt 0, no headers, ...) are not stored; run_at only
-    -- when it differs from created_at (a job due at once): 49 bytes a job. The long
-    -- names and the priority are written although every reader of this version takes
-    -- `p`, `c`, `m` and a missing priority (common.lua, codec.SHORT): an earlier
-    -- version's scripts read only these, with no fallback, and run beside this one
-    -- during a rolling upgrade (docs/redis.md). The next version writes the short form.
-    local fields = {"task", task, "queue", queue, "payload", payload, "state", state,
-      "created_at", created_at_s, "max_retries", max_retries, "priority", priority}
+    -- The compact form (common.lua): fields at their default (priority 5, attempt 0, no
+    -- headers, ...) are not stored, run_at only when it differs from created_at (a job
+    -- due at once), one-letter names for those only the enqueue scripts write.
+    local fields = {"task", task, "queue", queue, "p", payload, "state", state,
+      "c", created_at_s, "m", max_retries}
+    if priority ~= "5" then
+      fields[#fields + 1] = "priority"; fields[#fields + 1] = priority
+    end
     if run_at_s ~= created_at_s then
-      fields[15] = "run_at"; fields[16] = run_at_s
+      fields[#fields + 1] = "run_at"; fields[#fields + 1] = run_at_s
     end
     local extra = tonumber(ARGV[at + 9])
     for x = at + 10, at + 9 + extra do fields[#fields + 1] = ARGV[x] end
@@ -57,7 +58,7 @@ for n, at in ipairs(starts) do
     else
       local run_at = tonumber(run_at_s)
       if run_at <= now then
-        local score = (9 - tonumber(priority)) * RD_BAND + math.floor(run_at * 1000)
+        local score = rd_score(tonumber(priority), run_at)
         local r = ready[queue]
         if not r then
           r = {{}, score, score}
@@ -79,10 +80,14 @@ for n, at in ipairs(starts) do
       redis.call("SADD", K("queues"), queue)
     end
     tally(queue, state, 1)
-    -- As common.lua's event() writes a job state change (its kind "": job.state), the
-    -- stream trimmed once after the batch (below).
+    -- As common.lua's event() writes a job state change (its kind "": job.state), but its
+    -- time in whole µs as enqueue_one.lua writes it (an integer in the stream: 10 bytes
+    -- an entry less); the stream trimmed once after the batch (below).
+    if created_at_s ~= micros_of then
+      micros, micros_of = string.format("%d", math.floor(tonumber(created_at_s) * 1e6 + 0.5)), created_at_s
+    end
     redis.call("XADD", events, "*",
-      "t", created_at_s, "k", "", "j", id, "q", queue, "n", task, "s", state)
+      "t", micros, "k", "", "j", id, "q", queue, "n", task, "s", state)
     out[n] = 1
   end
 end

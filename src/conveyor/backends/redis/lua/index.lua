@@ -136,18 +136,16 @@ local function ix_migrate(P, limit)
   return redis.call("ZCARD", P .. ":all")
 end
 
--- Each queue's due jobs (PENDING), in claim order. A member is the job's ready score,
--- (9 - priority) * 2^42 + run_at in ms, written in 15 digits, then its id: byte order is
--- priority, then run_at, then id, as the sorted set an earlier version kept
--- (`q:<queue>:ready`, scored by the same number; rd_migrate empties it). Removing a job
--- needs its member, so its hash's priority and run_at (or created_at) must be those it
--- was added with: every script that queues a job stores the run_at it queued it at.
-local RD_BAND = 4398046511104
+-- Each queue's due jobs (PENDING), in claim order. A member (layout.lua's rd_member) is
+-- the job's ready score then its id: byte order is priority, then run_at, then id, as the
+-- sorted set an earlier version kept (`q:<queue>:ready`, scored by the same number;
+-- rd_migrate empties it). Removing a job needs its member, so its hash's priority and
+-- run_at (or created_at) must be those it was added with: every script that queues a job
+-- stores the run_at it queued it at.
 local function rd_dir(P, queue) return P .. ":q:" .. queue .. ":due" end
-local function rd_head(score) return string.format("%015.0f", score) end
-local function rd_member(priority, run_at, id)
-  return rd_head((9 - priority) * RD_BAND + math.floor(run_at * 1000)) .. id
-end
+local function rd_score(priority, run_at) return (9 - priority) * RD_BAND + math.floor(run_at * 1000) end
+local function rd_head(score) return string.format(RD_FORMAT, score) end
+local function rd_member(priority, run_at, id) return rd_head(rd_score(priority, run_at)) .. id end
 local function rd_add(P, queue, priority, run_at, id)
   pg_add(rd_dir(P, queue), rd_member(priority, run_at, id))
 end

@@ -15,7 +15,7 @@ for i = 2, #ARGV do
       start = redis.call("ZRANGEBYLEX", dir, "(" .. start, "+", "LIMIT", 0, 1)[1]
     end
     if m == nil then break end
-    local score = tonumber(string.sub(m, 1, 15))
+    local score = tonumber(string.sub(m, 1, RD_DIGITS))
     if score < (rank + 1) * RD_BAND then
       local ms = score - rank * RD_BAND
       if oldest == nil or ms < oldest then oldest = ms end

@@ -1,11 +1,11 @@
--- Paged ordered sets (prepended, after sizes.lua, to every script but the standalone
+-- Paged ordered sets (prepended, after layout.lua, to every script but the standalone
 -- ones, and to those that need it; index.lua adds the rest): members in byte order, split into pages of at most IX_PAGE. `<dir>` is the
 -- directory, a sorted set of each page's first member (the first page starts at "");
 -- `<dir>:<start>` is a page, a sorted set (score 0, ordered by member). A page stays
 -- small enough for Redis's compact listpack encoding (zset-max-listpack-entries, 128 by
 -- default): about 40 bytes an id, where one sorted set of every id (a skiplist) took 145.
 -- Two are kept: the id index (`ids`, every job id) and each queue's due jobs
--- (`q:<queue>:due`, see rd_member). IX_PAGE: sizes.lua.
+-- (`q:<queue>:due`, see rd_member). IX_PAGE: layout.lua.
 
 -- The start of the page whose range holds member m (nil when no page's does).
 local function pg_page(dir, m)

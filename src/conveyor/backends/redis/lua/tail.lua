@@ -9,7 +9,7 @@
 -- page's last member: sorted by Redis (a sorted set, byte order), it becomes the last page
 -- as it is. Else each goes where it belongs (ids the caller gave, a short id tail; due
 -- members of mixed priorities), or a due tail that falls in one page's range joins it.
--- IX_TAIL: sizes.lua.
+-- IX_TAIL: layout.lua.
 
 -- Every entry of the tail at key (nil when it is empty). The fold deletes the tail only
 -- once its entries are in the pages: a script that fails in between (what a script

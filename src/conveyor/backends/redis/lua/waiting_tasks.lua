@@ -8,7 +8,7 @@ for _, queue in ipairs(redis.call("SMEMBERS", K("queues"))) do
   local seen, tasks = {}, {}
   local ids = {}
   rd_fold(P, queue)
-  for i, m in ipairs(pg_first(rd_dir(P, queue), sample)) do ids[i] = string.sub(m, 16) end
+  for i, m in ipairs(pg_first(rd_dir(P, queue), sample)) do ids[i] = string.sub(m, RD_DIGITS + 1) end
   for _, set in ipairs({"ready", "delayed"}) do  -- ready: an earlier version's, not migrated
     for _, id in ipairs(redis.call("ZRANGE", K("q", queue, set), 0, sample - 1)) do
       ids[#ids + 1] = id
