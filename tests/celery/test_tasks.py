@@ -231,3 +231,26 @@ def test_dash_a_finds_a_projects_one_app_by_any_name() -> None:
         celery_proj.app.main = before
     with pytest.raises(ConfigurationError, match="Apps found in that module: none"):
         load_app("tests.apps.celerydisc")
+
+
+def test_async_result_of_a_saved_chain_or_chord_id_is_the_workflows(app: Celery) -> None:
+    # Celery's habit: keep result.id, later AsyncResult(id).get(). For a chain's or a
+    # chord's id, get() raised "no job has the id" and state said to use app.AsyncResult.
+    from conveyor.celery.result import AsyncResult
+
+    @app.task(name="t.add")
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    @app.task(name="t.total")
+    def total(values: list[int]) -> int:
+        return sum(values)
+
+    app.set_current()
+    line = chain(add.s(1, 2), add.s(3)).apply_async()
+    fan = chord([add.s(1, 1), add.s(2, 2)], total.s()).apply_async()
+    drain(app)
+    assert AsyncResult(line.id).get(timeout=5) == 6
+    assert AsyncResult(fan.id).state == "SUCCESS"
+    assert AsyncResult(fan.id).result == 6
+    assert AsyncResult(fan.id).ready()

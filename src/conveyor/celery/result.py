@@ -10,8 +10,11 @@ SCHEDULED); ``get()`` raises the task's exception when it is a builtin one (or o
 from __future__ import annotations
 
 import builtins
+import functools
+import inspect
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import JobFailed, JobNotFound, JobRevoked
 from ..job import Job
@@ -64,8 +67,36 @@ def _state(record: JobRecord) -> str:
     return record.state.value
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _or_workflow(method: F) -> F:
+    """Celery's habit, ``AsyncResult(saved_id).get()`` for a chain's or chord's id: when
+    no job has the id and a workflow does, this result becomes that workflow's
+    (``result_for``: a ``WorkflowResult`` or ``GroupResult``) and answers as it. Only on
+    a miss: making an ``AsyncResult`` reads nothing."""
+
+    @functools.wraps(method)
+    def call(self: AsyncResult, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except JobNotFound:
+            if type(self) is not AsyncResult or not is_workflow(self.app, self.id):
+                raise
+        found = result_for(self.app, self.id)
+        self.__class__ = type(found)
+        self.__dict__.update(found.__dict__)
+        again = inspect.getattr_static(type(self), method.__name__)
+        if isinstance(again, property):
+            return again.fget(self)  # type: ignore[misc]
+        return again(self, *args, **kwargs)
+
+    return call  # type: ignore[return-value]
+
+
 class AsyncResult:
-    """A job's state and result, by id: ``AsyncResult(id)`` or ``app.AsyncResult(id)``."""
+    """A job's state and result, by id: ``AsyncResult(id)`` or ``app.AsyncResult(id)``;
+    the id of a chain, group or chord gives that workflow's (``_or_workflow``)."""
 
     def __init__(self, id: str, backend: Any = None, task_name: str | None = None,
                  app: App | None = None) -> None:  # fmt: skip
@@ -92,17 +123,20 @@ class AsyncResult:
         except JobNotFound:
             if is_workflow(self.app, self.id):
                 raise JobNotFound(
-                    f"{self.id!r} is a workflow's id: use app.AsyncResult({self.id!r})"
+                    f"{self.id!r} is a workflow's id (a chain, group or chord): its state, "
+                    "result and get() are the workflow's; a job's own fields are its members'"
                 ) from None
             raise
 
     @property
+    @_or_workflow
     def state(self) -> str:
         return _state(self._record())
 
     status = state
 
     @property
+    @_or_workflow
     def result(self) -> Any:
         """The return value, the exception of a failure, or the ``meta`` of ``update_state``."""
         return self._info(self._record())
@@ -119,6 +153,7 @@ class AsyncResult:
         return meta.get("info") if "celery_state" in meta else None
 
     @property
+    @_or_workflow
     def traceback(self) -> str | None:
         error = self._record().error
         return None if error is None else error.get("traceback")
@@ -148,12 +183,15 @@ class AsyncResult:
     def queue(self) -> str:
         return self._record().queue
 
+    @_or_workflow
     def ready(self) -> bool:
         return self._record().state.finished
 
+    @_or_workflow
     def successful(self) -> bool:
         return self._record().state is State.SUCCESS
 
+    @_or_workflow
     def failed(self) -> bool:
         return self._record().state is State.FAILURE
 
@@ -171,6 +209,7 @@ class AsyncResult:
                 raise found from None
             return found  # as Celery: the exception, returned
 
+    @_or_workflow
     def _wait(self, timeout: float | None) -> Any:
         return Job(self.app, self.id).get(timeout)
 
