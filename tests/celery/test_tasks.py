@@ -254,3 +254,13 @@ def test_async_result_of_a_saved_chain_or_chord_id_is_the_workflows(app: Celery)
     assert AsyncResult(fan.id).state == "SUCCESS"
     assert AsyncResult(fan.id).result == 6
     assert AsyncResult(fan.id).ready()
+
+
+def test_current_app_is_the_current_apps_attributes_as_celerys_proxy(app: Celery) -> None:
+    from conveyor.celery import current_app
+
+    app.set_current()
+    job = current_app.send_task("t.any")  # an attribute of the app, as in Celery
+    assert current_app() is app
+    assert current_app.conf is app.conf
+    assert app.backend.get(job.id).task == "t.any"

@@ -31,13 +31,27 @@ def set_current(app: App) -> None:
     _current[:] = [app]
 
 
-def current_app() -> App:
-    if not _current:
-        raise ConfigurationError(
-            "no Celery app exists yet: build one (app = Celery('proj', broker=...)) before "
-            "calling shared tasks or AsyncResult(id) without app="
-        )
-    return _current[0]
+class CurrentApp:
+    """Celery's ``current_app``: its attributes are the current app's
+    (``current_app.send_task(...)``, ``current_app.conf``), as Celery's proxy's are, and
+    ``current_app()`` is the app itself."""
+
+    def __call__(self) -> App:
+        if not _current:
+            raise ConfigurationError(
+                "no Celery app exists yet: build one (app = Celery('proj', broker=...)) "
+                "before calling shared tasks or AsyncResult(id) without app="
+            )
+        return _current[0]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self(), name)
+
+    def __repr__(self) -> str:
+        return f"<current_app: {_current[0]!r}>" if _current else "<current_app: none yet>"
+
+
+current_app = CurrentApp()
 
 
 def find_current() -> App | None:
