@@ -9,6 +9,7 @@ import pytest
 
 from conveyor import App, State, control
 from conveyor.backends.common import add_runs
+from conveyor.testing import drain
 from conveyor.backends.rollup import RESOLUTION
 from conveyor.backends.sqlite import SQLiteBackend
 from conveyor.backends.sqlite.backend import _Q as QUERIES
@@ -396,3 +397,14 @@ def test_an_expired_waiting_job_says_it_will_not_run(tasks: App, clock: FakeCloc
     )
     register(tasks, "w1", ["media"])  # a backlog ahead of it: still, it will not run
     assert control.describe_job(tasks, job.id)["waiting_note"].startswith("waiting: it expired at")
+
+
+def test_a_job_no_worker_could_start_is_not_told_of_autoretry_for(tasks: App) -> None:
+    # A misspelt send_task failed with a good did-you-mean, and its record added that
+    # UnknownTask "is not in the task's autoretry_for": a task that does not exist.
+    job = tasks.send_task("media.convrt", ("/a.mov",))  # to the default queue
+    drain(tasks)
+    data = control.describe_job(tasks, job.id)
+    assert data["error"]["type"] == "UnknownTask"
+    assert "autoretry_for" not in data["retry_note"]
+    assert data["retry_note"].startswith("not run: the worker could not start it")

@@ -231,6 +231,11 @@ def retry_note(record: JobRecord) -> str | None:
         return f"gave up: its {record.max_retries} retries (max_retries) are spent"
     if error.get("limit"):
         return "not retried: a job stopped by its time limit is never retried"
+    if error.get("type") in ("UnknownTask", "UndecodablePayload"):
+        return (
+            "not run: the worker could not start it (no such task there, or a payload it "
+            "cannot read); retry it once a worker that can is deployed"
+        )
     if error.get("type") == "SystemExit":
         return f"not retried: {error.get('message')}; a task should raise, not exit"
     if error.get("type") == WORKER_LOST:
