@@ -9,7 +9,6 @@ import pytest
 
 from conveyor import App, State, control
 from conveyor.backends.common import add_runs
-from conveyor.testing import drain
 from conveyor.backends.rollup import RESOLUTION
 from conveyor.backends.sqlite import SQLiteBackend
 from conveyor.backends.sqlite.backend import _Q as QUERIES
@@ -21,6 +20,7 @@ from conveyor.errors import (
     UnknownTask,
 )
 from conveyor.records import Lease, WorkerInfo
+from conveyor.testing import drain
 
 from ..conftest import FakeClock
 

@@ -229,28 +229,38 @@ def retry_note(record: JobRecord) -> str | None:
         if not record.max_retries:
             return "not retried: max_retries is 0"
         return f"gave up: its {record.max_retries} retries (max_retries) are spent"
-    if error.get("limit"):
-        return "not retried: a job stopped by its time limit is never retried"
-    if error.get("type") in ("UnknownTask", "UndecodablePayload"):
-        return (
-            "not run: the worker could not start it (no such task there, or a payload it "
-            "cannot read); retry it once a worker that can is deployed"
-        )
-    if error.get("type") == "SystemExit":
-        return f"not retried: {error.get('message')}; a task should raise, not exit"
-    if error.get("type") == WORKER_LOST:
-        if record.headers.get("acks_late") is False:
-            return "not run again: its task acknowledges on start (acks_late=False)"
-        return (
-            f"not run again: the process running it died {record.lost_leases} times "
-            "(max_lost_leases); autoretry_for and max_retries do not apply to a lost worker"
-        )
+    special = _never_retried(record, error)
+    if special:
+        return special
     again = f" again after {retries} retr{'y' if retries == 1 else 'ies'}" if retries else ""
     return (
         f"not retried{again}: {error.get('type') or 'its error'} is not in the task's autoretry_for "
         f"(nor did the task call self.retry()); max_retries ({record.max_retries}) bounds only the "
         "retries the task asks for"
     )  # fmt: skip
+
+
+def _never_retried(record: JobRecord, error: dict[str, Any]) -> str | None:
+    """Why a failure that no retry setting applies to was not retried; None for one that
+    ``autoretry_for`` could have retried."""
+    if error.get("limit"):
+        return "not retried: a job stopped by its time limit is never retried"
+    kind = error.get("type")
+    if kind in ("UnknownTask", "UndecodablePayload"):
+        return (
+            "not run: the worker could not start it (no such task there, or a payload it "
+            "cannot read); retry it once a worker that can is deployed"
+        )
+    if kind == "SystemExit":
+        return f"not retried: {error.get('message')}; a task should raise, not exit"
+    if kind != WORKER_LOST:
+        return None
+    if record.headers.get("acks_late") is False:
+        return "not run again: its task acknowledges on start (acks_late=False)"
+    return (
+        f"not run again: the process running it died {record.lost_leases} times "
+        "(max_lost_leases); autoretry_for and max_retries do not apply to a lost worker"
+    )
 
 
 def cancel_job(
