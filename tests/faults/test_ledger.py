@@ -60,7 +60,10 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 def settle(app: App, ids: list[str], timeout: float) -> None:
     def done() -> bool:
-        return all(r.state.finished for r in app.backend.get_many(ids).values())
+        try:
+            return all(r.state.finished for r in app.backend.get_many(ids).values())
+        except BackendError:  # a look just after the last cut: look again
+            return False
 
     wait_until(done, timeout, f"{len(ids)} jobs to finish")
 

@@ -5,6 +5,7 @@ under it runs once more at once, and driver errors become ``BackendError``."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import select
 import threading
@@ -113,6 +114,11 @@ def guarded(fn: Callable[..., T]) -> Callable[..., T]:
         except psycopg.OperationalError as exc:
             if isinstance(exc, PoolTimeout | psycopg.errors.QueryCanceled):
                 raise
+        # A cut (a restart, pg_terminate_backend) usually took every idle pooled
+        # connection with it, and the retry would draw another dead one: the pool checks
+        # its idle connections first and replaces the broken ones (a round trip each).
+        with contextlib.suppress(Exception):
+            self.pool.check()
         return fn(self, *args, **kwargs)
 
     return common.guarded(once_more)
