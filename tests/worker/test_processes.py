@@ -241,6 +241,25 @@ def test_a_killed_zygote_takes_its_children_and_the_pool_goes_on_from_a_fork_ser
     assert worker.wait(20) == 0
 
 
+def test_a_zygote_that_does_not_answer_is_killed_and_the_pool_goes_on_from_a_fork_server(
+    producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    """The worker waited for ever for a frozen zygote to report a dead child's exit, or to
+    fork its replacement (a worker restarted under up once never reached its first
+    heartbeat). Now it waits ANSWER_TIMEOUT (10 s), kills the zygote and goes on."""
+    worker = spawn_worker("-c", "1")
+    assert producer.send_task("t.add", (1, 2)).get(timeout=30) == 3
+    (zygote_process,), (child,) = _tree(worker.pid)
+    zygote_process.suspend()  # SIGSTOP: alive, answers nothing
+    child.kill()  # its replacement must come from the zygote
+    assert producer.send_task("t.add", (2, 2)).get(timeout=40) == 4
+    log = Path(worker.log_path).read_text()  # type: ignore[attr-defined]
+    assert "did not report a child's exit in 10s: killed; children start from a fork server" in log
+    assert not zygote_process.is_running() or zygote_process.status() == psutil.STATUS_ZOMBIE
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(20) == 0
+
+
 def test_terminate_of_a_prefetched_job_skips_it_and_the_child_goes_on(
     producer: App, spawn_worker: Callable[..., subprocess.Popen[bytes]], ledger: Path
 ) -> None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import logging
 import mmap
 import os
 import pickle
@@ -40,6 +41,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import traceback
 from multiprocessing.connection import Connection
 from typing import Any, NoReturn
@@ -47,7 +49,13 @@ from typing import Any, NoReturn
 from .child import ChildConfig, Link, child_main, die_with_parent
 from .shared import SLOT_BYTES
 
+log = logging.getLogger("conveyor.worker")
 _MAX_MESSAGE = 1 << 16
+#: The longest the worker waits for the zygote to answer (a fork, or a child's exit code:
+#: milliseconds): a zygote that does not is killed, and children start from a fork
+#: server from then on (``ProcessPool._spawn``), instead of the worker waiting for ever
+#: (before its first heartbeat, or for a child's replacement).
+ANSWER_TIMEOUT = 10.0
 
 
 @functools.cache
@@ -119,8 +127,11 @@ class Zygote:
                 socket.send_fds(self._sock, [pickle.dumps((config, slot))], fds)
             except OSError as exc:
                 raise OSError(f"the process pool's zygote (pid {self.pid}) is gone: {exc}") from exc
+            deadline = time.monotonic() + ANSWER_TIMEOUT
             while True:
-                message, fds = self._receive(None)
+                message, fds = self._receive(max(0.0, deadline - time.monotonic()))
+                if message is None and not self._gone:
+                    self._unresponsive("fork a child")
                 if message is None:
                     raise OSError(f"the process pool's zygote (pid {self.pid}) is gone")
                 if message[0] == "spawned":
@@ -130,12 +141,29 @@ class Zygote:
         return _slot_view(self.memory, slot)
 
     def exit_code(self, pid: int, timeout: float | None) -> int | None:
+        """The exit code the zygote reports for child ``pid``; None if ``timeout`` passes
+        first (None: ``ANSWER_TIMEOUT``, after which the zygote is killed) or it is gone."""
+        deadline = time.monotonic() + (ANSWER_TIMEOUT if timeout is None else timeout)
         with self._lock:
             while pid not in self._exits:
-                message, _ = self._receive(timeout)
+                message, _ = self._receive(max(0.0, deadline - time.monotonic()))
                 if message is None:
+                    if timeout is None and not self._gone:
+                        try:
+                            self._unresponsive("report a child's exit")
+                        except OSError as exc:
+                            log.error("%s; children start from a fork server from now on", exc)
                     return None
             return self._exits.pop(pid)
+
+    def _unresponsive(self, what: str) -> NoReturn:
+        """Kill a zygote that did not answer in ``ANSWER_TIMEOUT`` (stopped, or stuck):
+        its children die with it; the pool goes on from a fork server."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        self._gone = True
+        raise OSError(f"the process pool's zygote (pid {self.pid}) did not {what} in "
+                      f"{ANSWER_TIMEOUT:g}s: killed")  # fmt: skip
 
     def _receive(self, timeout: float | None) -> tuple[tuple[Any, ...] | None, list[int]]:
         """The next message (exit reports are filed as they come); None at EOF or timeout."""
