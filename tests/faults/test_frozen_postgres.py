@@ -132,7 +132,13 @@ def test_a_worker_frozen_mid_heartbeat_has_its_job_delivered_again(
     stalled = spawn("w0")
     job = producer.send_task("t.ledger", (str(ledger), 1.0))
     wait_until(lambda: ledger_lines(ledger), 20, "the job to start")
-    pid = freeze_when_running(admin, schema, stalled, "SET lease_until = $1")
+    # The renewal commits without waiting for its WAL flush, so it runs for microseconds:
+    # a lock on the job's row holds it running (waiting for the row) until after the
+    # freeze; released, the server ends the statement without its client.
+    with psycopg.connect(postgres_base_url()) as locker:
+        locker.execute(f'SELECT 1 FROM "{schema}".jobs WHERE id = %s FOR UPDATE', (job.id,))
+        pid = freeze_when_running(admin, schema, stalled, "SET lease_until = $1")
+        locker.rollback()
     assert settles_alone(admin, pid) == "idle"
     fresh = spawn("w1")  # rescues the job once its lease (2 s) has run out, and runs it
     wait_until(lambda: job.state is State.SUCCESS, 30, "the second delivery to finish")
