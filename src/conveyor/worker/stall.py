@@ -53,6 +53,13 @@ class StallWatch:
         self.grace = max(RESCUE_GRACE * heartbeat_interval, self.tolerance)
         self._mono, self._wall = time.monotonic(), time.time()
 
+    def running_late(self) -> bool:
+        """Whether the turn under way (since the last ``check``) has already run longer
+        than ``tolerance``: a freeze in the middle of its backend calls, which the next
+        ``check`` would only see after a rescue had run on a stale premise."""
+        late = max(time.monotonic() - self._mono, time.time() - self._wall)
+        return late > self.tolerance
+
     def check(self, waited: float) -> float:
         """Called once a turn of the loop, after a wait of up to ``waited`` seconds: how
         much longer than that the turn took, by either clock, when more than

@@ -214,7 +214,7 @@ class Worker:
         )
         watcher.start()
         self._beat()
-        self._rescue(expired=False)  # a worker restarted after a kill: its jobs now
+        self._rescue()  # a worker restarted after a kill: its jobs now
         with contextlib.suppress(BackendError):  # a notice for live views; the registry has it
             self.backend.emit("worker.online", subject=self.id)
         consumer = threading.Thread(target=self._consume, name="conveyor-consumer", daemon=True)
@@ -255,7 +255,7 @@ class Worker:
             self._handle(reports)
             now = time.monotonic()
             self._answer_revocations()
-            next_beat, next_rescue = self._tend(now, next_beat, next_rescue, stalled, stall.grace)
+            next_beat, next_rescue = self._tend(now, next_beat, next_rescue, stalled, stall)
             if getattr(self.pool, "fatal", None):
                 log.error("the pool cannot run jobs: %s", self.pool.fatal)  # type: ignore[attr-defined]
                 self._stop_now()
@@ -275,11 +275,11 @@ class Worker:
                 return 0
 
     def _tend(
-        self, now: float, next_beat: float, next_rescue: float, stalled: float, grace: float
+        self, now: float, next_beat: float, next_rescue: float, stalled: float, stall: StallWatch
     ) -> tuple[float, float]:
         """Heartbeat and rescue when due; returns when they are due next. After a stall
         of ``stalled`` seconds: heartbeat at once (this worker's leases may have run
-        out), and hold the rescue back ``grace`` seconds, until live holders stalled
+        out), and hold the rescue back ``stall.grace`` seconds, until live holders stalled
         with it have renewed theirs (``stall.py``)."""
         conf = self.app.conf
         if stalled:
@@ -288,15 +288,16 @@ class Worker:
                 "paused or starved of CPU, or the clock stepped): heartbeat now; rescue of "
                 "expired leases in %.1fs, after live workers renew theirs",
                 stalled,
-                grace,
+                stall.grace,
             )
-            next_beat, next_rescue = now, max(next_rescue, now + grace)
+            next_beat, next_rescue = now, max(next_rescue, now + stall.grace)
         if now >= next_beat:
             self._beat()
             next_beat = now + conf.heartbeat_interval
         if now >= next_rescue:
-            self._rescue()
-            next_rescue = now + conf.rescue_interval
+            # A freeze in this very turn (before the rescue reads the clock) is a stall too.
+            late = self._rescue(stall)
+            next_rescue = now + (stall.grace if late else conf.rescue_interval)
         return next_beat, next_rescue
 
     def _collect(self, timeout: float) -> list[Report]:
@@ -579,12 +580,16 @@ class Worker:
         if watch is not None:
             watch.close()
 
-    def _rescue(self, expired: bool = True) -> None:
+    def _rescue(self, stall: StallWatch | None = None) -> bool:
         """Return the jobs of workers known dead: those of this host whose process is
-        gone (``deadpids.py``), at once, and, with ``expired``, any whose lease ran out."""
+        gone (``deadpids.py``), at once, and, given the main loop's ``stall`` watch, any
+        whose lease ran out, unless this turn is already running late (then it returns
+        True, and the rescue of expired leases waits for the next try)."""
         try:
             self._bury_dead()
-            rescued = self.backend.rescue_expired() if expired else []
+            if stall is not None and stall.running_late():
+                return True
+            rescued = self.backend.rescue_expired() if stall is not None else []
             if rescued:
                 log.warning(
                     "returned %d job(s) of dead workers to their queues: %s",
@@ -594,8 +599,9 @@ class Worker:
                 self._after_rescue(rescued)
         except BackendError as exc:
             self.outage.failed("the rescue of expired leases", exc)
-            return
+            return False
         self.outage.over("the rescue of expired leases")
+        return False
 
     def _bury_dead(self) -> None:
         """Return at once the jobs of the registered workers of this host whose process
