@@ -55,6 +55,24 @@ def test_it_says_what_runs_where_and_what_nothing_consumes() -> None:
     assert everything == [WorkerGroup(("default",), None)]
 
 
+def test_it_says_when_the_store_holds_other_apps_schedules() -> None:
+    """Two apps on one store by accident: the banner listed this app's schedules only,
+    and its scheduler fired the other app's into a queue nothing consumed."""
+    app = app_with_queues()
+    app.schedules.add("videos-hourly", "t.video", every=3600)
+    legacy = App("legacy", backend=app.backend)
+    legacy.task(name="legacy.ping")(lambda: None)
+    for n in range(7):
+        legacy.schedules.add(f"ping-{n}", "legacy.ping", every=30)
+    stack = Stack("proj.tasks:app", app, Stack.groups_for(app, []))
+    (line,) = [line for line in stack.describe().splitlines() if "other apps" in line]
+    assert "app 'legacy': 7 (ping-0, ping-1, ping-2, ping-3, ping-4, +2 more)" in line
+    assert "videos-hourly" not in line
+    assert "the scheduler of app 'up-tests' does not fire them" in line
+    alone = App("up-tests", backend="memory://")
+    assert "other apps" not in Stack("p:app", alone, Stack.groups_for(alone, [])).describe()
+
+
 def test_a_port_in_use_is_refused_before_any_child_starts() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -11,9 +11,10 @@ import pytest
 from conveyor import App, State, control
 from conveyor.backends import Backend
 from conveyor.errors import UnknownTask
+from conveyor.events import JobEnqueued
 from conveyor.records import JobQuery
-from conveyor.scheduler import ScheduleError, Scheduler, job_id, sync_code_schedules
-from conveyor.scheduler.runner import SYNCED
+from conveyor.scheduler import Schedule, ScheduleError, Scheduler, job_id, sync_code_schedules
+from conveyor.scheduler.runner import LOCK_NAME, MAX_SLEEP, SYNCED
 from conveyor.task import Signature
 
 from ..conftest import FakeClock
@@ -213,19 +214,10 @@ def test_apps_on_one_store_sync_only_their_own_code_schedules(
     sync_code_schedules(sched_app)
     stored = sched_app.backend.schedules()
     assert {n: spec.get("app") for n, (spec, _) in stored.items()} == {
-        "every-10s": "tests", "nightly": "tests", "other-30s": "other", "by-hand": None,
+        "every-10s": "tests", "nightly": "tests", "other-30s": "other", "by-hand": "tests",
     }  # fmt: skip
     assert "deleted" not in caplog.text
-    # The leader fires every stored schedule, another app's to the queue its app routes
-    # it to (this app's default queue is not the other's).
-    clock.now = 1_800_000_005.0
-    leader = Scheduler(sched_app, name="a")
-    leader.step()
-    clock.advance(30)
-    leader.step()
-    (job_id_,) = fired(sched_app, "other-30s")
-    assert sched_app.backend.get(job_id_).queue == "elsewhere"
-    # Still each app's own to delete, and a runtime schedule is no one's.
+    # Still each app's own to delete, and a runtime schedule is not a code schedule.
     del sched_app.conf.schedule["nightly"]
     sync_code_schedules(sched_app)
     assert set(sched_app.backend.schedules()) == {"every-10s", "other-30s", "by-hand"}
@@ -302,19 +294,158 @@ def test_the_leader_stores_its_code_schedules_again_when_the_store_lost_them(
     assert fired(sched_app, "every-10s") == [job_id("every-10s", 1_800_000_020.0)]
 
 
-def test_a_standby_of_another_app_stores_its_own_again_too(
+def test_each_app_stores_its_own_again_as_leader_or_standby(
     sched_app: App, other_app: App, clock: FakeClock
 ) -> None:
-    """The leader stores only its own app's code schedules: another app's would stay
-    lost while this one leads."""
-    leader, standby = Scheduler(sched_app, name="a"), Scheduler(other_app, name="b")
-    leader.step()
-    standby.step()
-    assert (leader.leader, standby.leader) == (True, False)
+    """A scheduler stores only its own app's code schedules; a standby checks too."""
+    leader, standby = Scheduler(sched_app, name="a"), Scheduler(sched_app, name="a2")
+    other = Scheduler(other_app, name="b")
+    for scheduler in (leader, standby, other):
+        scheduler.step()
+    assert (leader.leader, standby.leader, other.leader) == (True, False, True)
     lose_store(sched_app, other_app)
-    leader.step()
     standby.step()
+    assert set(sched_app.backend.schedules()) == {"every-10s", "nightly"}
+    other.step()
     assert set(sched_app.backend.schedules()) == {"every-10s", "nightly", "other-30s"}
+
+
+def test_two_apps_on_one_store_each_fire_only_their_own_schedules(
+    sched_app: App, other_app: App, clock: FakeClock
+) -> None:
+    """A new user's app and a ported Celery app on one Redis db: the user's scheduler,
+    leading, fired the other app's schedule into a queue nothing of theirs consumed."""
+    sched_app.schedules.add("by-hand", "reports.daily", every=10, args=["x"])
+
+    @other_app.task(name="legacy.ping")
+    def ping() -> None: ...
+
+    other_app.schedules.add("ping-every-30s", "legacy.ping", every=30)
+    enqueued: dict[str, list[str]] = {"tests": [], "other": []}
+    for app in (sched_app, other_app):
+        app.events.subscribe(lambda e, to=enqueued[app.name]: to.append(e.task), JobEnqueued)
+    clock.now = 1_800_000_005.0
+    ours = [Scheduler(sched_app, name="a"), Scheduler(sched_app, name="a2")]
+    theirs = [Scheduler(other_app, name="b"), Scheduler(other_app, name="b2")]
+    for scheduler in ours + theirs:
+        scheduler.step()
+    assert [s.leader for s in ours + theirs] == [True, False, True, False]  # one leader per app
+    clock.advance(60)  # ticks ...010 to ...060 of the 10 s ones, ...030 and ...060 of the 30 s
+    for scheduler in ours + theirs:
+        scheduler.step()
+    jobs = [j for j in sched_app.backend.list_jobs(JobQuery(limit=500)) if "tick" in j.headers]
+    per = {name: sorted(j.headers["tick"] for j in jobs if j.headers["schedule"] == name)
+           for name in ("every-10s", "by-hand", "other-30s", "ping-every-30s")}  # fmt: skip
+    tens = [1_800_000_000.0 + 10 * i for i in range(1, 7)]
+    assert per == {"every-10s": tens, "by-hand": tens,
+                   "other-30s": [1_800_000_030.0, 1_800_000_060.0],
+                   "ping-every-30s": [1_800_000_030.0, 1_800_000_060.0]}  # fmt: skip
+    # Each app's ticks went to its own queues, so its own workers run them.
+    queues = {j.headers["schedule"]: j.queue for j in jobs}
+    assert queues == {"every-10s": "beat", "by-hand": "default",
+                      "other-30s": "elsewhere", "ping-every-30s": "elsewhere"}  # fmt: skip
+    # And each app's scheduler enqueued them: a task of its own, every tick once.
+    assert {name: set(tasks) <= set(app.tasks) for (name, tasks), app
+            in zip(enqueued.items(), (sched_app, other_app), strict=True)} == {
+        "tests": True, "other": True}  # fmt: skip
+    assert sum(len(tasks) for tasks in enqueued.values()) == len(jobs)
+
+
+def test_only_app_b_running_app_a_schedules_do_not_fire(
+    sched_app: App, other_app: App, clock: FakeClock
+) -> None:
+    sched_app.schedules.add("by-hand", "reports.daily", every=10, args=["x"])
+    sync_code_schedules(sched_app)  # app A's scheduler ran once, and stopped
+    clock.now = 1_800_000_005.0
+    only = Scheduler(other_app, name="b")
+    only.step()
+    clock.advance(60)
+    only.step()
+    assert {j.headers["schedule"] for j in sched_app.backend.list_jobs(JobQuery(limit=500))
+            if "tick" in j.headers} == {"other-30s"}  # fmt: skip
+    late = {f.problem.split("'")[1]: f for f in control.diagnose(other_app)
+            if f.check == "schedule-late"}  # fmt: skip
+    assert set(late) == {"every-10s", "by-hand"}  # nightly is not due yet
+    assert "the scheduler of app 'tests'" in late["by-hand"].fix
+
+
+def test_doctor_names_other_apps_schedules_this_scheduler_does_not_fire(
+    sched_app: App, other_app: App
+) -> None:
+    sync_code_schedules(sched_app)
+    sync_code_schedules(other_app)
+    spec = {**sched_app.backend.schedules()["nightly"][0], "name": "old", "task": "gone.task"}
+    sched_app.backend.put_schedule("old", {k: v for k, v in spec.items() if k != "app"})
+
+    def finding(app: App) -> list[control.Finding]:
+        return [f for f in control.diagnose(app) if f.check == "schedule-other-apps"]
+
+    (ours,) = finding(sched_app)
+    assert ours.data == {"apps": {"other": ["other-30s"], "": ["old"]}}
+    assert "app 'other': 1 (other-30s); no app named" in ours.problem
+    assert "the scheduler of app 'tests' does not fire them" in ours.problem
+    (theirs,) = finding(other_app)
+    assert theirs.data == {"apps": {"tests": ["every-10s", "nightly"], "": ["old"]}}
+    sched_app.backend.delete_schedule("old")
+    other_app.backend.delete_schedule("other-30s")
+    assert finding(sched_app) == []
+
+
+def test_a_schedule_an_earlier_version_stored_without_an_app_is_fired_by_its_tasks_app(
+    sched_app: App, other_app: App, clock: FakeClock
+) -> None:
+    spec = sched_app.schedules.add("by-hand", "reports.daily", every=10, args=["x"]).spec()
+    sched_app.backend.put_schedule("by-hand", spec)  # as an earlier version stored it
+    clock.now = 1_800_000_005.0
+    theirs = Scheduler(other_app, name="b")
+    theirs.step()
+    clock.advance(10)
+    theirs.step()
+    assert fired(sched_app, "by-hand") == []  # app 'other' does not register its task
+    Scheduler(sched_app, name="a").step()
+    assert fired(sched_app, "by-hand") == [job_id("by-hand", 1_800_000_010.0)]
+
+
+def test_a_leader_of_an_earlier_version_beside_this_one_fires_no_tick_twice(
+    sched_app: App, other_app: App, clock: FakeClock
+) -> None:
+    """A rolling deploy: an old scheduler (one lock for every app, fires every stored
+    schedule) still leads beside a new one of each app. A tick both fire has one job id,
+    so it is stored once."""
+    clock.now = 1_800_000_005.0
+    new = [Scheduler(sched_app, name="a"), Scheduler(other_app, name="b")]
+    old = OldScheduler(sched_app, name="old")
+    for scheduler in [*new, old]:
+        scheduler.step()
+    assert [s.leader for s in [*new, old]] == [True, True, True]  # the locks are apart
+    for _ in range(6):
+        clock.advance(5)
+        for scheduler in [old, *new] if clock.now % 10 else [*new, old]:
+            scheduler.step()
+    ticks = [j.headers["tick"] for j in sched_app.backend.list_jobs(JobQuery(limit=500))
+             if j.headers.get("schedule") == "every-10s"]  # fmt: skip
+    assert sorted(ticks) == [1_800_000_000.0 + 10 * i for i in range(1, 4)]
+    assert len(fired(sched_app, "other-30s")) == 1
+
+
+class OldScheduler(Scheduler):
+    """The scheduler of the version before leadership per app: the one lock all apps
+    shared, and every stored schedule fired (another app's to the queue it routes to)."""
+
+    def __init__(self, app: App, *, name: str) -> None:
+        super().__init__(app, name=name)
+        self.lock = LOCK_NAME
+
+    def step(self) -> float:
+        self.leader = self.backend.acquire_lock(self.lock, self.id, self.lock_ttl)
+        if self.leader:
+            now = self.backend.now()
+            for spec, state in self.backend.schedules().values():
+                schedule = Schedule.from_spec(spec)
+                if spec.get("app") != self.app.name and "queue" not in schedule.options:
+                    schedule.options = {**schedule.options, "queue": spec["routed_queue"]}
+                self._fire_due(schedule, state, now)
+        return MAX_SLEEP
 
 
 @pytest.mark.parametrize("renamed", [True, False])

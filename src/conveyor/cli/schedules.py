@@ -6,6 +6,7 @@ import sys
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from ..control.audit import audited
 from ..control.util import age, parse_duration
@@ -33,9 +34,11 @@ def scheduler(ref: AppRef, lock_ttl: float, loglevel: str) -> None:
     app = ref.load()
     runner = Scheduler(app, lock_ttl=lock_ttl)
     sync_code_schedules(app)
-    names = ", ".join(v.schedule.name for v in app.schedules.list()) or "none yet"
+    fired, others = runner.survey()
+    names = ", ".join(v.schedule.name for v in fired) or "none yet"
     console.print(
         f"[bold]conveyor scheduler[/bold] {runner.id}\n  schedules    {names}\n  lock TTL     {lock_ttl:.0f}s"
+        + (f"\n  [yellow]other apps[/yellow]   {escape(others)}" if others else "")
     )
     sys.exit(Supervisor([runner]).run())
 

@@ -18,12 +18,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
+from rich.markup import escape
+
 from ..app import App
 from ..control.util import hide_password
 from ..errors import ConfigurationError, ConveyorError
 from ..loader import load_app
 from ..names import check_queue_name
 from ..scheduler import Scheduler, sync_code_schedules
+from ..schedules import owners
 from ..worker import Worker
 from ..worker.pools import default_concurrency
 from ..worker.supervisor import ProcessService, Service, ServiceFactory, Supervisor
@@ -129,6 +132,7 @@ class Stack:
         if self.scheduler:
             names = ", ".join(sorted(self.app.declared_schedules())) or "none in code"
             lines.append(f"  scheduler    schedules: {names}")
+            lines += self.other_apps()
         missing = self.unconsumed()
         if missing:
             lines.append(
@@ -136,6 +140,16 @@ class Stack:
                 "these queues, so their jobs wait (add a --worker for them)"
             )
         return "\n".join(lines)
+
+    def other_apps(self) -> list[str]:
+        """The banner's line on other apps' schedules in this store, which this app's
+        scheduler does not fire (none when it cannot read them: the scheduler says why)."""
+        try:
+            line = owners.summary(self.app, self.app.schedules.survey()[0])
+        except ConveyorError as exc:
+            log.debug("the stored schedules could not be read for the banner: %s", exc)
+            return []
+        return [f"  [yellow]other apps[/yellow]   {escape(line)}"] if line else []
 
     def check(self) -> None:
         """Fail before starting anything when the web server could not bind its port."""

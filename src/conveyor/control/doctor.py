@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from ..backends.sqlite.connection import parse_path
 from ..errors import ConfigurationError, ConveyorError, MissingDependency
 from ..records import JobQuery, JobRecord, WorkerInfo
+from ..schedules import owners
 from ..states import State
 from .liveness import OVERDUE_BEATS, liveness
 from .queues import QueueStats, queue_stats, resume_hint, start_a_worker
@@ -18,6 +19,7 @@ from .util import age, clock, hide_password
 
 if TYPE_CHECKING:
     from ..app import App
+    from ..schedules import ScheduleView
 
 #: Worker clocks further than this from the backend's are reported (seconds).
 MAX_CLOCK_SKEW = 2.0
@@ -306,6 +308,7 @@ def _schedule_findings(app: App) -> list[Finding]:
         for name, why in sorted(broken.items())
     ]
     findings += _never_stored(app, {v.schedule.name for v in views} | set(broken))
+    findings += _other_apps_schedules(app, views)
     for view in views:
         if view.schedule.paused:
             continue
@@ -314,9 +317,34 @@ def _schedule_findings(app: App) -> list[Finding]:
             findings.append(Finding(
                 "schedule-late", "error",
                 f"schedule {view.schedule.name!r} was due {age(now - due)} ago and has not fired",
-                f"start a scheduler ({app.command} scheduler; run two for failover), or pause the schedule",
+                f"start {_whose_scheduler(app, view)} ({app.command} scheduler; run two for "
+                "failover), or pause the schedule",
             ))  # fmt: skip
     return findings
+
+
+def _other_apps_schedules(app: App, views: list[ScheduleView]) -> list[Finding]:
+    """Schedules of other apps in this app's store: its scheduler does not fire them. Apps
+    share a store on purpose (a migration) or by accident (one URL, one prefix)."""
+    found = owners.others(app, views)
+    if not found:
+        return []
+    return [Finding(
+        "schedule-other-apps", "warning", owners.describe_others(app, found),
+        "nothing to do if the apps share this store on purpose; otherwise give each app a "
+        "store of its own (Redis: another db, or ?prefix=; docs/redis.md), and delete what "
+        f"was stored by mistake ({app.command} schedules delete NAME)",
+        {"apps": found},
+    )]  # fmt: skip
+
+
+def _whose_scheduler(app: App, view: ScheduleView) -> str:
+    """Whose scheduler fires ``view``: this app's, or the app it belongs to (``owners``)."""
+    if owners.fired_by(app, view.owner, view.schedule.task):
+        return "a scheduler"
+    if view.owner is None:
+        return f"the scheduler of an app that registers task {view.schedule.task!r}"
+    return f"the scheduler of app {view.owner!r}"
 
 
 def _never_stored(app: App, stored: set[str]) -> list[Finding]:

@@ -6,12 +6,18 @@ Exactly-once does not rest on the lock: a tick's job id is derived from the sche
 and the tick time, and enqueue ignores an id that exists, so two leaders at once (a
 stalled leader waking after losing the lock) still enqueue each tick once.
 
-Code schedules belong to the app that declares them (``OWNER`` on the stored spec): a
-scheduler adds, updates and deletes only its own app's, so apps sharing a store keep
-theirs; the leader fires every stored schedule, whichever app's. Every scheduler,
-leader or standby, also checks at each step that its app's code schedules are still
-stored, and stores them again when the store lost every one of them (a Redis restarted
-without persistence, a flush).
+Leadership is per app (``lock_name``): a scheduler leads and fires only its own app's
+schedules (``schedules.owners``: a code schedule belongs to the app that declares it, a
+runtime one to the app that added it, one stored by an earlier version without an app to
+an app that registers its task), so apps sharing a store never fire each other's; two
+schedulers of one app still elect one leader. A scheduler adds, updates and deletes
+only its own app's code schedules. Every scheduler, leader or standby, also checks at
+each step that its app's code schedules are still stored, and stores them again when the
+store lost every one of them (a Redis restarted without persistence, a flush).
+
+A leader of an earlier version (one lock for all apps, ``LOCK_NAME``) fires every stored
+schedule while it runs beside this one: a tick either fires has the same job id, so it
+is still enqueued once (docs/scheduler.md, "Apps sharing a store").
 """
 
 from __future__ import annotations
@@ -24,22 +30,19 @@ from ..errors import BackendError, EnqueueError
 from ..ids import new_id
 from ..outage import Outage
 from ..schedules import Schedule, ScheduleError, job_id
+from ..schedules.owners import OWNER, ROUTED, fired_by, fires, summary
 from ..schedules.schedule import legacy_job_id
 
 if TYPE_CHECKING:
     from ..app import App
+    from ..schedules import ScheduleView
 
 log = logging.getLogger("conveyor.scheduler")
+#: The lock an earlier version's schedulers share, all apps alike; this version's lock of
+#: an app is named after it (``lock_name``).
 LOCK_NAME = "conveyor:scheduler"
 #: The longest the leader sleeps between looks at its schedules (seconds).
 MAX_SLEEP = 1.0
-#: The stored spec's key naming the app that declared a code schedule in code (its
-#: ``App`` name). Only that app's schedulers update or delete it. A code schedule an
-#: earlier version stored has none: see ``sync_code_schedules``.
-OWNER = "app"
-#: The stored spec's key with the queue the owning app routes a code schedule's task to,
-#: so a leader of another app enqueues its ticks there, not by its own routes.
-ROUTED = "routed_queue"
 #: The key-value entry each sync leaves for its app (``synced_key``): code schedules gone
 #: while it is still there were deleted (by hand, or by a newer deploy's sync that no longer
 #: declares them), not lost with the store, which loses it too.
@@ -54,6 +57,7 @@ MEANWHILE = (
 class Scheduler:
     def __init__(self, app: App, *, lock_ttl: float = 10.0, name: str | None = None) -> None:
         self.app, self.backend = app, app.backend
+        self.lock = lock_name(app)
         self.lock_ttl = lock_ttl
         self.id = name or new_id()
         self.leader = False
@@ -80,6 +84,13 @@ class Scheduler:
         """Stop after the current step (``Service``); a scheduler has nothing to drain."""
         self._stop.set()
 
+    def survey(self) -> tuple[list[ScheduleView], str | None]:
+        """For a banner: the stored schedules this scheduler fires, and a line on the other
+        apps' it does not (None when there are none)."""
+        views = self.app.schedules.survey()[0]
+        own = [v for v in views if fired_by(self.app, v.owner, v.schedule.task)]
+        return own, summary(self.app, views)
+
     def run(self) -> int:
         log.info("scheduler %s started; lock TTL %.0fs", self.id, self.lock_ttl)
         self.ready.set()
@@ -95,13 +106,13 @@ class Scheduler:
                 self._stop.wait(pause)
         finally:
             if self.leader:
-                self.backend.release_lock(LOCK_NAME, self.id)
+                self.backend.release_lock(self.lock, self.id)
         return 0
 
     def step(self) -> float:
         """Lead if possible and fire due ticks; returns how long to sleep."""
         was_leader = self.leader
-        self.leader = self.backend.acquire_lock(LOCK_NAME, self.id, self.lock_ttl)
+        self.leader = self.backend.acquire_lock(self.lock, self.id, self.lock_ttl)
         if self.leader != was_leader:
             log.log(
                 logging.INFO if self.leader else logging.WARNING,
@@ -118,8 +129,8 @@ class Scheduler:
         ):
             # Every one gone, and the mark of the last sync with them: the store lost them.
             # The lock comes back by itself (the next renewal sets it again); the schedules
-            # would not, and they would stop firing without a word. A standby checks too:
-            # the leader may be another app's, which stores only its own. (Gone with the
+            # would not, and they would stop firing without a word. A standby checks too,
+            # as the leader of its app may be of an earlier version. (Gone with the
             # mark still there: deleted at runtime, or by a newer deploy's scheduler that
             # no longer declares them, whose sync this one, still running the old code,
             # must not undo: left to the next start.)
@@ -136,7 +147,7 @@ class Scheduler:
         upcoming = [
             self._step_one(name, spec, state, now)
             for name, (spec, state) in stored.items()
-            if not spec.get("paused")
+            if not spec.get("paused") and fires(self.app, spec)
         ]
         soonest = min((t for t in upcoming if t is not None), default=now + MAX_SLEEP)
         return max(0.01, min(MAX_SLEEP, self.lock_ttl / 3, soonest - self.backend.now()))
@@ -152,7 +163,7 @@ class Scheduler:
         is fixed its missed ticks fire by its misfire policy. A backend failure is not the
         schedule's: it stops the step, and ``run`` retries."""
         try:
-            next_run = self._fire_due(self._loaded(spec), state, now)
+            next_run = self._fire_due(Schedule.from_spec(spec), state, now)
         except BackendError:
             raise
         except Exception as exc:  # whatever it is, it is this schedule's alone
@@ -164,15 +175,6 @@ class Scheduler:
         if self._broken.pop(name, None) is not None:
             log.info("schedule %s: fixed, firing again", name)
         return next_run
-
-    def _loaded(self, spec: dict[str, Any]) -> Schedule:
-        """The stored schedule; another app's code schedule goes to the queue its app
-        routes it to (stored with it), not to the one this app's routes would pick."""
-        schedule = Schedule.from_spec(spec)
-        owner, queue = spec.get(OWNER), spec.get(ROUTED)
-        if owner not in (None, self.app.name) and queue and "queue" not in schedule.options:
-            schedule.options = {**schedule.options, "queue": queue}
-        return schedule
 
     def _fire_due(self, schedule: Schedule, state: dict[str, Any], now: float) -> float:
         """Enqueue the schedule's due ticks; returns its next run time."""
@@ -223,6 +225,12 @@ class Scheduler:
         log.info("schedule %s: enqueued %d tick(s), last %s",
                  schedule.name, len(ticks), job_id(schedule.name, ticks[-1]))  # fmt: skip
         return ticks
+
+
+def lock_name(app: App) -> str:
+    """The leader lock of ``app``'s schedulers: one leader per app, never ``LOCK_NAME``,
+    which schedulers of an earlier version hold (they fire every app's schedules)."""
+    return f"{LOCK_NAME}:app:{app.name}"
 
 
 def sync_code_schedules(app: App) -> list[str]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EnqueueError
+from .owners import OWNER, ROUTED
 from .schedule import Schedule, ScheduleError
 
 if TYPE_CHECKING:
@@ -31,6 +32,9 @@ class ScheduleView:
     last_job_id: str | None
     #: When it fires next; None while it is paused (it fires nothing until resumed).
     next_run: float | None
+    #: The app it belongs to, whose scheduler fires it (``owners``); None: stored by an
+    #: earlier version, fired by an app that registers its task.
+    owner: str | None = None
 
 
 class ScheduleBook:
@@ -77,12 +81,18 @@ class ScheduleBook:
         return _view(*self._stored(name), self.app.backend.now())
 
     def add(self, name: str, task: str, **fields: Any) -> Schedule:
-        """Store a new schedule (``cron=`` or ``every=``, plus args, kwargs, options, tz, misfire)."""
+        """Store a new schedule (``cron=`` or ``every=``, plus args, kwargs, options, tz, misfire).
+
+        It belongs to this app, as a code schedule belongs to the app that declares it: only
+        this app's scheduler fires it (``owners``)."""
         if name in self._load():
             raise ScheduleError(f"a schedule named {name!r} exists; edit it with update()")
         schedule = Schedule(name, task, **fields)
         check_schedule(self.app, schedule)
-        self.app.backend.put_schedule(name, schedule.spec())
+        routed = self.app.queue_for(schedule.task, schedule.options)
+        self.app.backend.put_schedule(
+            name, {**schedule.spec(), OWNER: self.app.name, ROUTED: routed}
+        )
         self.app.backend.set_schedule_state(name, {"created_at": self.app.backend.now()})
         return schedule
 
@@ -107,9 +117,7 @@ class ScheduleBook:
         check_schedule(self.app, schedule)
         # What the scheduler's sync keeps with a code schedule: the hash of its declaration,
         # the app that owns it and the queue that app routes it to.
-        kept: dict[str, Any] = {
-            k: stored[k] for k in ("code_hash", "app", "routed_queue") if k in stored
-        }
+        kept: dict[str, Any] = {k: stored[k] for k in ("code_hash", OWNER, ROUTED) if k in stored}
         self.app.backend.put_schedule(name, {**schedule.spec(), **kept})
         return schedule
 
@@ -175,4 +183,5 @@ def _view(spec: dict[str, Any], state: dict[str, Any], now: float) -> ScheduleVi
         state.get("last_run_at"),
         state.get("last_job_id"),
         next_run,
+        spec.get(OWNER),
     )
