@@ -65,3 +65,15 @@ def clock(timestamp: float) -> str:
 
 def hide_password(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+#: Conveyor's own ids: UUIDv7 text.
+_GENERATED = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def short(job_id: str | None) -> str:
+    """The end of a generated id (they begin with their time, so the start is shared by
+    neighbours); a name-like id (one the caller chose, an old schedule fire) whole."""
+    if job_id is None:
+        return ""
+    return job_id[-12:] if _GENERATED.fullmatch(job_id) else job_id

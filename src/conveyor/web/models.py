@@ -189,6 +189,9 @@ class JobDetail(JobSummary):
     worker_name: str | None = None
     #: Why a FAILURE was not retried, or how far the retries went (words).
     retry_note: str | None = None
+    #: What may be done to it now (``control.jobs.job_actions``): ``cancel``,
+    #: ``terminate`` (a running job, stopped now), ``retry``.
+    actions: list[str] = []
     lost_leases: int
     lease_until: float | None
     keep_until: float | None
