@@ -6,6 +6,7 @@ actions, purge's count, a dead worker's held jobs, schedules. The browser tests
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
@@ -124,11 +125,16 @@ def test_no_login_on_loopback_until_a_token_exists(app: App) -> None:
 def test_every_change_needs_the_role_the_csrf_field_and_this_origin(app: App) -> None:
     operate, admin = token(app, "operate"), token(app, "admin")
     app.schedules.add("nightly", "dash.add", cron="0 3 * * *", args=[1, 2])
+    app.schedules.add("berlin", "dash.add", cron="0 1 * * *", tz="Europe/Berlin", args=[1, 2])
 
     async def scenario(c: httpx.AsyncClient) -> None:
         csrf = await login(c, operate)
         page = (await c.get("/ui/schedules")).text
         assert "nightly" in page
+        assert "next fire (UTC)" in page
+        assert "berlin" in page
+        assert re.search(r'data-test="next-in-zone">\d{4}-\d\d-\d\d 01:00:00 Europe/Berlin<', page)
+        assert page.count('data-test="next-in-zone"') == 1  # nightly's cron counts in UTC
         assert "Run now" not in page
         refused = await c.post("/ui/schedules/nightly/run", data={"csrf": csrf})
         assert refused.status_code == 403

@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -61,6 +62,18 @@ def age(seconds: float | None) -> str:
 def clock(timestamp: float) -> str:
     """A time of day in UTC (the backend's clock), for messages about the next minutes."""
     return datetime.fromtimestamp(timestamp, UTC).strftime("%H:%M:%S UTC")
+
+
+def in_zone(timestamp: float | None, tz: str) -> datetime | None:
+    """A time as the clocks of ``tz`` (a schedule's IANA zone) read it, its offset kept:
+    a cron schedule's next fire in the zone its expression counts in."""
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, ZoneInfo(tz))
+
+
+def zoned_text(timestamp: float | None, tz: str) -> str:
+    """``in_zone`` as a page or a table shows it: ``2026-12-03 01:00:00 Europe/Berlin``."""
+    at = in_zone(timestamp, tz)
+    return "" if at is None else f"{at:%Y-%m-%d %H:%M:%S} {tz}"
 
 
 def hide_password(url: str) -> str:

@@ -24,7 +24,7 @@ from ...control import (
 )
 from ...control.audit import record_change
 from ...control.jobs import MAX_PAGE
-from ...control.util import parse_duration, seconds_text, short
+from ...control.util import parse_duration, seconds_text, short, zoned_text
 from ...errors import ConveyorError, JobNotFound
 from ..audit import action_of, affected, did, error_code, target_of
 from ..auth import AuthMode
@@ -66,6 +66,7 @@ def _templates() -> Jinja2Templates:
     templates.env.filters["ago"] = views.ago
     templates.env.filters["short"] = short
     templates.env.filters["seconds"] = seconds_text
+    templates.env.filters["zoned"] = zoned_text
     templates.env.globals["node_kind"] = views.node_kind
     return templates
 
