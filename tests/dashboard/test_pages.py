@@ -665,6 +665,24 @@ def test_the_local_viewer_is_told_no_login_is_needed_until_a_token_exists(app: A
     assert "no token stored yet" not in page
 
 
+@pytest.mark.parametrize(("auth", "csrf", "actor"),
+                         [("until-first-token", "local", "local"), ("off", "off", "service")])  # fmt: skip
+def test_a_tokenless_change_is_audited_by_one_name_from_the_api_and_the_dashboard(
+    app: App, auth: AuthMode, csrf: str, actor: str
+) -> None:
+    """The same user in the same state (no token: on this machine before the first one,
+    or with auth off) changes a queue through the API, then through the dashboard."""
+
+    async def scenario(c: httpx.AsyncClient) -> None:
+        assert (await c.post("/api/queues/default/pause")).status_code == 200
+        r = await c.post("/ui/queues/default/resume", data={"csrf": csrf_for(csrf)})
+        assert r.status_code == 303
+
+    browse(app, scenario, auth=auth)
+    trail = [(e.actor, e.action) for e in reversed(app.backend.audit())]
+    assert trail == [(actor, "POST /queues/{name}/pause"), (actor, "POST /ui/queues/{name}/resume")]
+
+
 def test_a_terminate_from_the_job_page_is_audited_as_a_terminate(app: App) -> None:
     job = app.tasks["dash.add"].delay(1, 2)
     app.backend.claim(["default"], "w", 1, 30)
