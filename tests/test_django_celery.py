@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from .conftest import backend_url, discard
+from .services import _free_port as free_port
 
 PROJECT = Path(__file__).parent / "djceleryproject"
 pytestmark = pytest.mark.slow
@@ -151,3 +152,33 @@ def test_check_refuses_a_second_store(env: dict[str, str], tmp_path: Path) -> No
     done = manage({**env, "PROJ_CONVEYOR": json.dumps(beside)}, "check", check=False)
     assert done.returncode != 0
     assert "settings.CONVEYOR has ROUTES, but the project's app proj.celery:app" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("conveyor", "said"),
+    [
+        ({"QUEUEZ": ["a"]}, "settings.CONVEYOR has QUEUEZ, but the project's app Celery('proj')"),
+        ({"APP": "proj.celery:app", "ROUTES": {"reports.*": "reports"}},
+         "settings.CONVEYOR has ROUTES, but the project's app proj.celery:app"),
+    ],
+)  # fmt: skip
+def test_a_refused_setting_is_a_check_error_not_a_traceback(
+    env: dict[str, str], conveyor: dict[str, Any], said: str
+) -> None:
+    """A key settings.CONVEYOR does not take beside the project's Celery app: ``manage.py
+    check`` and ``runserver`` say so as a system check error, whole, with no traceback out
+    of Conveyor (the tasks.py that Django imports at start build tasks on the app)."""
+    env = {**env, "PROJ_CONVEYOR": json.dumps(conveyor)}
+    done = manage(env, "check", check=False)
+    assert done.returncode != 0
+    assert f"(conveyor.E001) {said}" in done.stderr, done.stderr[-3000:]
+    assert "HINT: Beside the project's app settings.CONVEYOR takes only" in done.stderr
+    assert "Traceback" not in done.stderr
+    port = free_port()
+    served = subprocess.run(
+        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert served.returncode != 0
+    assert f"(conveyor.E001) {said}" in served.stderr, served.stderr[-3000:]
+    assert "conveyor/" not in served.stderr  # no frame of Conveyor's

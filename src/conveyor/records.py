@@ -202,7 +202,8 @@ class AuditEntry:
 
     seq: int
     time: float
-    #: The token's name ("local" for a tokenless loopback call, "service" with auth off).
+    #: The token's name ("local" for a tokenless loopback call, "service" with auth off:
+    #: ``web.auth.LOCAL_ACTOR``, ``SERVICE_ACTOR``, for the API and the dashboard alike).
     actor: str
     #: The token's id ("" without a token).
     actor_id: str

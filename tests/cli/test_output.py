@@ -10,7 +10,9 @@ import struct
 import subprocess
 import sys
 import termios
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
@@ -202,3 +204,30 @@ def test_a_paused_schedule_lists_no_next_run(url: str) -> None:
     runs = {s["schedule"]["name"]: s["next_run"] for s in as_json}
     assert runs["nightly"] is None
     assert runs["hourly"] is not None
+
+
+def test_schedule_times_name_their_zone(url: str) -> None:
+    """The times are UTC, said in the headers; a cron counted in another zone also shows
+    its next run on that zone's clocks."""
+    env = cli_env(url, columns=80)
+    added = run_cli(env, "schedules", "add", "berlin-night", "t.add", "--cron", "0 1 * * *",
+                    "--tz", "Europe/Berlin", "--args", "[1, 2]")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert (
+        run_cli(
+            env, "schedules", "add", "utc-night", "t.add", "--cron", "0 1 * * *", "--args", "[1, 2]"
+        ).returncode
+        == 0
+    )
+    listed = run_cli(env, "schedules", "list").stdout
+    assert "last run (UTC)" in listed.splitlines()[0]
+    assert "next run (UTC)" in listed.splitlines()[0]
+    (berlin,) = lines_with(listed, "berlin-night")
+    runs = orjson.loads(run_cli(env, "schedules", "list", "--json").stdout)
+    next_run = {s["schedule"]["name"]: s["next_run"] for s in runs}["berlin-night"]
+    utc = datetime.fromtimestamp(next_run, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    local = datetime.fromtimestamp(next_run, ZoneInfo("Europe/Berlin"))
+    assert local.hour == 1
+    assert berlin.endswith(f"{utc} ({local:%Y-%m-%d} 01:00:00 Europe/Berlin)")
+    (plain,) = lines_with(listed, "utc-night")
+    assert re.search(r"\d\d:\d\d:\d\d$", plain)  # UTC already: said once, in the header

@@ -222,6 +222,32 @@ def test_doctor_names_a_queue_nobody_consumes(tasks: App, clock: FakeClock) -> N
     assert "-Q devices" in finding.fix
 
 
+def test_doctor_counts_expired_waiting_jobs_apart(tasks: App, clock: FakeClock) -> None:
+    """A job whose ``expires`` passed while it waited will not run: it is not work a
+    worker would do, so it is not counted as waiting."""
+    for i in range(3):
+        tasks.send_task("devices.ping", (f"late{i}",), expires=60)
+    for i in range(2):
+        tasks.send_task("devices.ping", (str(i),))
+    tasks.send_task("media.convert", ("late",), expires=60)
+    clock.advance(125)
+    register(tasks, "w1", ["default"])
+    found = {f.problem.split("'")[1]: f for f in control.diagnose(tasks)}
+    devices, media = found["devices"], found["media"]
+    assert (devices.check, devices.severity) == ("queue-without-worker", "error")
+    assert (
+        "'devices' holds 2 waiting job(s) and 3 expired one(s) that will not run (each ends "
+        "REVOKED, Expired, when a worker reaches it; or revoke them)"
+    ) in devices.problem
+    assert devices.data == {"queue": "devices", "waiting": 2, "expired": 3}
+    # a queue holding only jobs that will not run: nothing is stuck there
+    assert (media.check, media.severity) == ("queue-without-worker", "warning")
+    assert "'media' holds 0 waiting job(s) and 1 expired one(s)" in media.problem
+    control.pause_queue(tasks, "devices")
+    (paused,) = [f for f in control.diagnose(tasks) if f.check == "paused-queue"]
+    assert "is paused and holds 2 waiting job(s) and 3 expired one(s)" in paused.problem
+
+
 def test_doctor_names_a_queue_whose_workers_are_all_busy(tasks: App, clock: FakeClock) -> None:
     """Jobs waiting a minute behind a worker whose every slot is taken (a long job): the
     queue has a consumer, so only this check says why they wait."""

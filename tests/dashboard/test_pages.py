@@ -6,6 +6,7 @@ actions, purge's count, a dead worker's held jobs, schedules. The browser tests
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
@@ -124,11 +125,16 @@ def test_no_login_on_loopback_until_a_token_exists(app: App) -> None:
 def test_every_change_needs_the_role_the_csrf_field_and_this_origin(app: App) -> None:
     operate, admin = token(app, "operate"), token(app, "admin")
     app.schedules.add("nightly", "dash.add", cron="0 3 * * *", args=[1, 2])
+    app.schedules.add("berlin", "dash.add", cron="0 1 * * *", tz="Europe/Berlin", args=[1, 2])
 
     async def scenario(c: httpx.AsyncClient) -> None:
         csrf = await login(c, operate)
         page = (await c.get("/ui/schedules")).text
         assert "nightly" in page
+        assert "next fire (UTC)" in page
+        assert "berlin" in page
+        assert re.search(r'data-test="next-in-zone">\d{4}-\d\d-\d\d 01:00:00 Europe/Berlin<', page)
+        assert page.count('data-test="next-in-zone"') == 1  # nightly's cron counts in UTC
         assert "Run now" not in page
         refused = await c.post("/ui/schedules/nightly/run", data={"csrf": csrf})
         assert refused.status_code == 403
@@ -657,6 +663,24 @@ def test_the_local_viewer_is_told_no_login_is_needed_until_a_token_exists(app: A
     page = browse(app, scenario, auth="until-first-token")
     assert "no login needed on this machine until a token exists; role" in page
     assert "no token stored yet" not in page
+
+
+@pytest.mark.parametrize(("auth", "csrf", "actor"),
+                         [("until-first-token", "local", "local"), ("off", "off", "service")])  # fmt: skip
+def test_a_tokenless_change_is_audited_by_one_name_from_the_api_and_the_dashboard(
+    app: App, auth: AuthMode, csrf: str, actor: str
+) -> None:
+    """The same user in the same state (no token: on this machine before the first one,
+    or with auth off) changes a queue through the API, then through the dashboard."""
+
+    async def scenario(c: httpx.AsyncClient) -> None:
+        assert (await c.post("/api/queues/default/pause")).status_code == 200
+        r = await c.post("/ui/queues/default/resume", data={"csrf": csrf_for(csrf)})
+        assert r.status_code == 303
+
+    browse(app, scenario, auth=auth)
+    trail = [(e.actor, e.action) for e in reversed(app.backend.audit())]
+    assert trail == [(actor, "POST /queues/{name}/pause"), (actor, "POST /ui/queues/{name}/resume")]
 
 
 def test_a_terminate_from_the_job_page_is_audited_as_a_terminate(app: App) -> None:

@@ -3,6 +3,8 @@ need the admin role."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 
 from conveyor import App
@@ -28,6 +30,11 @@ def test_schedule_lifecycle(web_app: App, client: Client) -> None:
             assert created["options"] == {"queue": "media", "priority": "high"}
             assert created["source"] == "runtime"
             assert created["next_run"] is not None  # before any scheduler has seen it
+            # and on the clocks of its zone, with their offset (Unix seconds have none)
+            local = datetime.fromisoformat(created["next_run_local"])
+            assert (local.hour, local.minute) == (1, 0)
+            assert local.utcoffset() in (timedelta(hours=1), timedelta(hours=2))  # CET, CEST
+            assert local.timestamp() == created["next_run"]
             edited = (await c.patch("/api/schedules/nightly-add", json={"every": 60})).json()
             assert (edited["every"], edited["cron"], edited["args"]) == (60.0, None, [1, 2])
             assert (await c.post("/api/schedules/nightly-add/pause")).json()["paused"] is True

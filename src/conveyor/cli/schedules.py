@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 
 from ..control.audit import audited
-from ..control.util import age, parse_duration
+from ..control.util import age, parse_duration, zoned_text
 from ..scheduler import Scheduler, ScheduleView, sync_code_schedules
 from ..worker.supervisor import Supervisor
 from . import AppRef, cli, console, loglevel_option, setup_logging
@@ -53,6 +53,13 @@ def _when(view: ScheduleView) -> str:
     return f"cron {s.cron} ({s.tz})" if s.cron else f"every {age(s.every)}"
 
 
+def _next(view: ScheduleView) -> str:
+    """The next run in UTC, and in the schedule's own zone when its cron counts in another."""
+    s = view.schedule
+    local = f" ({zoned_text(view.next_run, s.tz)})" if s.cron and s.tz != "UTC" else ""
+    return when(view.next_run) + (local if view.next_run else "")
+
+
 @schedules.command("list")
 @json_option
 @click.pass_obj
@@ -68,10 +75,10 @@ def list_schedules(ref: AppRef, as_json: bool) -> None:
         return None
     rows = [
         [v.schedule.name, v.schedule.task, _when(v), "paused" if v.schedule.paused else "active",
-         when(v.last_run_at), v.last_job_id or "-", "paused" if v.schedule.paused else when(v.next_run)]
+         when(v.last_run_at), v.last_job_id or "-", "paused" if v.schedule.paused else _next(v)]
         for v in views
     ]  # fmt: skip
-    headers = ("name", "task", "when", "state", "last run", "last job", "next run")
+    headers = ("name", "task", "when", "state", "last run (UTC)", "last job", "next run (UTC)")
     print_table("Schedules", headers, rows)
     return None
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ..backends.base import TASK_SAMPLE
 from ..backends.sqlite.connection import parse_path
 from ..errors import ConfigurationError, ConveyorError, MissingDependency
 from ..records import JobQuery, JobRecord, WorkerInfo
@@ -124,13 +127,15 @@ def diagnose(app: App, stats: list[QueueStats] | None = None) -> list[Finding]:
                                 "check the backend server's load and the network"))  # fmt: skip
     live = [w for w in registered if liveness(w, now).alive]
     dead = [w for w in registered if not liveness(w, now).alive]
-    findings += _unconsumed(stats, live, dead, now, app.command)
-    findings += _saturated(stats, live, app.command)
+    # read only for the queues a finding names: a page of up to TASK_SAMPLE jobs each
+    expired = functools.cache(lambda queue: expired_waiting(app, queue, now))
+    findings += _unconsumed(stats, live, dead, now, app.command, expired)
+    findings += _saturated(stats, live, app.command, expired)
     findings += _unregistered(app, stats, live)
     findings += [_dead_worker(app, w, running, live, now) for w in dead]
     dead_ids = {w.id for w in dead}
     findings += _expired_leases([j for j in running if j.worker not in dead_ids], now)
-    findings += _paused(stats, app.command)
+    findings += _paused(stats, app.command, expired)
     findings += _clock_skew(live)
     findings += _schedule_findings(app)
     if not registered and not app.backend.list_jobs(JobQuery(limit=1)):
@@ -164,21 +169,70 @@ def _describe(live: list[WorkerInfo], dead: list[WorkerInfo], now: float) -> str
     return text
 
 
-def _unconsumed(
-    stats: list[QueueStats], live: list[WorkerInfo], dead: list[WorkerInfo], now: float, cmd: str
-) -> list[Finding]:
-    return [
-        Finding(
-            "queue-without-worker", "error",
-            f"queue {q.name!r} holds {q.waiting} waiting job(s), the oldest {age(q.oldest_waiting_age)} old, "
-            f"and no live worker consumes it ({_describe(live, dead, now)})",
-            start_a_worker(q.name, cmd),
+@dataclass(frozen=True)
+class Expired:
+    """A queue's waiting jobs whose ``expires`` has passed: they will not run (each ends
+    REVOKED, ``Expired``, when a worker reaches it), so they are not work that waits."""
+
+    count: int
+    #: How many waiting jobs were read to count them (``TASK_SAMPLE`` at most, the
+    #: oldest first: no backend indexes waiting jobs by expiry).
+    read: int
+
+
+def expired_waiting(app: App, queue: str, now: float) -> Expired:
+    found = app.backend.list_jobs(
+        JobQuery(
+            states=[State.PENDING],
+            queues=[queue],
+            oldest_first=True,
+            limit=TASK_SAMPLE,
+            scan=TASK_SAMPLE,
         )
-        for q in stats if q.waiting and not q.paused and not q.consumers
-    ]  # fmt: skip
+    )
+    count = sum(1 for j in found if j.expires_at is not None and j.expires_at <= now)
+    return Expired(count, len(found))
 
 
-def _saturated(stats: list[QueueStats], live: list[WorkerInfo], cmd: str) -> list[Finding]:
+def _holds(q: QueueStats, expired: Callable[[str], Expired]) -> str:
+    """What a queue holds, its expired jobs counted apart from those that wait to run."""
+    gone = expired(q.name)
+    if not gone.count:
+        return f"{q.waiting} waiting job(s), the oldest {age(q.oldest_waiting_age)} old"
+    among = f" (counted among the {gone.read:,} oldest)" if gone.read >= TASK_SAMPLE else ""
+    return (
+        f"{q.waiting - gone.count} waiting job(s) and {gone.count} expired one(s){among} that "
+        "will not run (each ends REVOKED, Expired, when a worker reaches it; or revoke them)"
+    )
+
+
+def _unconsumed(
+    stats: list[QueueStats],
+    live: list[WorkerInfo],
+    dead: list[WorkerInfo],
+    now: float,
+    cmd: str,
+    expired: Callable[[str], Expired],
+) -> list[Finding]:
+    findings = []
+    for q in stats:
+        if not q.waiting or q.paused or q.consumers:
+            continue
+        gone = expired(q.name)
+        only_expired = gone.count == q.waiting  # nothing in it would run
+        findings.append(Finding(
+            "queue-without-worker", "warning" if only_expired else "error",
+            f"queue {q.name!r} holds {_holds(q, expired)}, and no live worker consumes it "
+            f"({_describe(live, dead, now)})",
+            start_a_worker(q.name, cmd),
+            {"queue": q.name, "waiting": q.waiting - gone.count, "expired": gone.count},
+        ))  # fmt: skip
+    return findings
+
+
+def _saturated(
+    stats: list[QueueStats], live: list[WorkerInfo], cmd: str, expired: Callable[[str], Expired]
+) -> list[Finding]:
     """Queues whose jobs wait because every slot of the workers consuming them is taken
     (long jobs, or too few workers): consumed, so no other check names them."""
     findings = []
@@ -189,8 +243,8 @@ def _saturated(stats: list[QueueStats], live: list[WorkerInfo], cmd: str) -> lis
         if consumers and all(len(w.running) >= w.concurrency for w in consumers):
             findings.append(Finding(
                 "queue-saturated", "warning",
-                f"queue {q.name!r} holds {q.waiting} waiting job(s), the oldest {age(q.oldest_waiting_age)} "
-                f"old, and every slot of the {len(consumers)} worker(s) consuming it is busy "
+                f"queue {q.name!r} holds {_holds(q, expired)}, and every slot of the "
+                f"{len(consumers)} worker(s) consuming it is busy "
                 f"({sum(w.concurrency for w in consumers)} in all)",
                 f"add workers ({cmd} worker -Q {q.name}) or slots (-c), or look at what runs long "
                 "on the jobs page (state STARTED)",
@@ -285,9 +339,9 @@ def _expired_leases(running: list[JobRecord], now: float) -> list[Finding]:
     )]  # fmt: skip
 
 
-def _paused(stats: list[QueueStats], cmd: str) -> list[Finding]:
+def _paused(stats: list[QueueStats], cmd: str, expired: Callable[[str], Expired]) -> list[Finding]:
     return [
-        Finding("paused-queue", "warning", f"queue {q.name!r} is paused with {q.waiting} waiting job(s)",
+        Finding("paused-queue", "warning", f"queue {q.name!r} is paused and holds {_holds(q, expired)}",
                 resume_hint(q.name, cmd))
         for q in stats if q.paused and q.waiting
     ]  # fmt: skip

@@ -21,6 +21,21 @@ if TYPE_CHECKING:
     from ..app import App
     from ..job import Job
 
+#: The states a job can be cancelled in (revoked: a waiting one never runs, a running
+#: one is told to stop), and those it can be run again from.
+CANCELLABLE = (State.PENDING, State.SCHEDULED, State.RETRY, State.STARTED)
+RETRYABLE = (State.FAILURE, State.REVOKED)
+
+
+def job_actions(state: State) -> list[str]:
+    """What an operator may do to a job in ``state``: ``cancel``, ``terminate`` (a running
+    job, stopped now) and ``retry``. The one rule for the dashboard's and the Django
+    admin's buttons, and the API's ``actions``."""
+    if state is State.STARTED:
+        return ["cancel", "terminate"]
+    return ["cancel"] if state in CANCELLABLE else ["retry"] if state in RETRYABLE else []
+
+
 #: Bulk operations touch at most this many jobs per call; run them again for more.
 BULK_LIMIT = 10_000
 MAX_PAGE = 500
@@ -163,7 +178,7 @@ def describe_record(record: JobRecord, names: Mapping[str, str] | None = None) -
         "state": record.state.value, "args": args, "kwargs": kwargs, "payload_error": payload_error,
         "result": record.result, "error": record.error, "progress": record.progress,
         "attempt": record.attempt, "max_retries": record.max_retries,
-        "retry_note": retry_note(record),
+        "retry_note": retry_note(record), "actions": job_actions(record.state),
         "attempts": [_attempt(a, names) for a in record.attempts],
         "lost_leases": record.lost_leases, "worker": record.worker,
         "worker_name": names.get(record.worker or ""), "revoke": record.revoke,
@@ -342,7 +357,7 @@ def _failed_in(app: App, workflow_id: str | None) -> list[str]:
 
 def cancel_where(app: App, *, terminate: bool = False, **filters: Any) -> list[str]:
     """Revoke every waiting or running job matching ``filters`` (as for ``list_jobs``)."""
-    wanted = [s.value for s in (State.PENDING, State.SCHEDULED, State.RETRY, State.STARTED)]
+    wanted = [s.value for s in CANCELLABLE]
     states = [s for s in (filters.pop("states", None) or wanted) if s.upper() in wanted]
     return _bulk(
         app,
@@ -354,7 +369,7 @@ def cancel_where(app: App, *, terminate: bool = False, **filters: Any) -> list[s
 
 def retry_where(app: App, **filters: Any) -> list[str]:
     """Run again every FAILURE or REVOKED job matching ``filters``."""
-    wanted = [State.FAILURE.value, State.REVOKED.value]
+    wanted = [s.value for s in RETRYABLE]
     states = [s for s in (filters.pop("states", None) or wanted) if s.upper() in wanted]
     return _bulk(app, lambda job_id: bool(retry_job(app, job_id)), states=states, **filters)
 

@@ -9,9 +9,15 @@ and doctor names the jobs it holds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..records import WorkerInfo
+from .util import short
+
+if TYPE_CHECKING:
+    from ..app import App
 
 #: A worker silent for more than this many of its heartbeat intervals is presumed dead.
 OVERDUE_BEATS = 3
@@ -38,3 +44,41 @@ def liveness(worker: WorkerInfo, now: float) -> Liveness:
 def alive(workers: list[WorkerInfo], now: float) -> list[WorkerInfo]:
     """The workers whose heartbeats are on time: the ones that consume their queues."""
     return [w for w in workers if liveness(w, now).alive]
+
+
+@dataclass
+class WorkerLabel:
+    """How a job's worker is shown: by name (host and pid on hover) and, unless it
+    runs, what became of it."""
+
+    name: str
+    #: "host · pid", or why nothing more is known.
+    detail: str
+    #: "" while it runs; "stopped", "presumed dead", or "gone" (its entry was deleted,
+    #: a day after its last heartbeat).
+    state: str
+
+
+def worker_labels(
+    app: App, ids: list[str], registered: Sequence[WorkerInfo] = ()
+) -> dict[str, WorkerLabel]:
+    """Labels for the workers that ran jobs, by id: running, stopped or dead ones alike
+    (``Backend.worker_directory`` keeps their entries for a day). ``registered``: the
+    registry's entries the caller read already; the directory is read for the others."""
+    found = {w.id: w for w in registered}
+    missing = [worker_id for worker_id in ids if worker_id not in found]
+    if missing:
+        found.update(app.backend.worker_directory(missing))
+    now = app.backend.now()
+    labels = {}
+    for worker_id in ids:
+        w = found.get(worker_id)
+        if w is None:
+            labels[worker_id] = WorkerLabel(
+                short(worker_id), f"worker {worker_id}: no longer known", "gone"
+            )
+            continue
+        state = ("stopped" if w.stopped_at is not None
+                 else "" if liveness(w, now).alive else "presumed dead")  # fmt: skip
+        labels[worker_id] = WorkerLabel(w.name, f"host {w.host} · pid {w.pid}", state)
+    return labels

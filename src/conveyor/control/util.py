@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -63,5 +64,29 @@ def clock(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%H:%M:%S UTC")
 
 
+def in_zone(timestamp: float | None, tz: str) -> datetime | None:
+    """A time as the clocks of ``tz`` (a schedule's IANA zone) read it, its offset kept:
+    a cron schedule's next fire in the zone its expression counts in."""
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, ZoneInfo(tz))
+
+
+def zoned_text(timestamp: float | None, tz: str) -> str:
+    """``in_zone`` as a page or a table shows it: ``2026-12-03 01:00:00 Europe/Berlin``."""
+    at = in_zone(timestamp, tz)
+    return "" if at is None else f"{at:%Y-%m-%d %H:%M:%S} {tz}"
+
+
 def hide_password(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+#: Conveyor's own ids: UUIDv7 text.
+_GENERATED = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def short(job_id: str | None) -> str:
+    """The end of a generated id (they begin with their time, so the start is shared by
+    neighbours); a name-like id (one the caller chose, an old schedule fire) whole."""
+    if job_id is None:
+        return ""
+    return job_id[-12:] if _GENERATED.fullmatch(job_id) else job_id

@@ -7,6 +7,7 @@ from dataclasses import fields
 from typing import Any
 
 from ..control import to_json
+from ..control.util import in_zone
 from ..records import JobRecord, Revocation, WorkerInfo
 from ..states import State
 from . import models
@@ -69,4 +70,7 @@ def doctor(findings: list[Any]) -> models.Doctor:
 def schedule(view: Any) -> models.ScheduleOut:
     """A ``ScheduleView``: the schedule's fields and its firing state, side by side."""
     data = to_json(view)
-    return models.ScheduleOut.model_validate({**data.pop("schedule"), **data})
+    local = in_zone(view.next_run, view.schedule.tz)
+    return models.ScheduleOut.model_validate(
+        {**data.pop("schedule"), **data, "next_run_local": local and local.isoformat()}
+    )

@@ -41,6 +41,11 @@ if TYPE_CHECKING:
 AuthMode = Literal["required", "until-first-token", "off"]
 READ_METHODS = frozenset({"GET", "HEAD"})
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+#: Who the audit trail names without a token, the API and the dashboard alike: a caller
+#: on this machine while no token exists (``until-first-token``), and any caller with
+#: auth off (the service in front authenticated it).
+LOCAL_ACTOR = "local"
+SERVICE_ACTOR = "service"
 _CREATE = "create one: conveyor -A <app> tokens create --role operate --name NAME"
 #: How long a serving process trusts a token it found valid (seconds).
 TOKEN_CACHE = 1.0
@@ -109,14 +114,14 @@ class Authorizer(HTTPBearer):
     async def __call__(self, request: Request) -> Token | None:  # type: ignore[override]
         app, mode = self.app, self.mode
         if mode == "off":
-            identify(request, app, "service")  # the service in front authenticated the caller
+            identify(request, app, SERVICE_ACTOR)  # the service in front authenticated the caller
             return None
         credentials = await super().__call__(request)
         if credentials is None:
             store = TokenStore(app.backend)  # the app's backend of the moment (tests swap it)
             local = mode == "until-first-token" and request.url.hostname in LOCAL_HOSTS
             if local and not _from_another_site(request) and not await app.aio.call(store.exists):
-                identify(request, app, "local")
+                identify(request, app, LOCAL_ACTOR)
                 return None
             raise _unauthorized("this API needs a bearer token: Authorization: Bearer cvy_...")
         secret = credentials.credentials

@@ -189,6 +189,9 @@ class JobDetail(JobSummary):
     worker_name: str | None = None
     #: Why a FAILURE was not retried, or how far the retries went (words).
     retry_note: str | None = None
+    #: What may be done to it now (``control.jobs.job_actions``): ``cancel``,
+    #: ``terminate`` (a running job, stopped now), ``retry``.
+    actions: list[str] = []
     lost_leases: int
     lease_until: float | None
     keep_until: float | None
@@ -368,6 +371,11 @@ class ScheduleOut(BaseModel):
     last_run_at: float | None
     last_job_id: str | None
     next_run: float | None = Field(description="when it fires next; null while it is paused")
+    next_run_local: str | None = Field(
+        None,
+        description="next_run in the schedule's time zone (tz), ISO 8601 with its offset, "
+        "e.g. 2026-12-03T01:00:00+01:00; the other times are Unix seconds (UTC)",
+    )
 
 
 class ScheduleList(BaseModel):

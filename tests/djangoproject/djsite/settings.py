@@ -9,6 +9,7 @@ DEBUG = os.environ.get("SHOP_DEBUG") == "1"  # Django then logs its tasks to the
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 USE_TZ = True
 ROOT_URLCONF = "djsite.urls"
+STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -16,6 +17,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.staticfiles",  # the admin's own CSS, as a real project serves it
     "conveyor.contrib.django",
     "shop",
 ]

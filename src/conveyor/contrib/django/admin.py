@@ -22,6 +22,7 @@ from django.template.response import TemplateResponse
 
 from conveyor.control import jobs as control
 from conveyor.control.audit import audited
+from conveyor.control.liveness import worker_labels
 from conveyor.control.util import parse_duration, seconds_text
 from conveyor.errors import ConveyorError, UnknownTask
 from conveyor.states import State
@@ -93,27 +94,28 @@ class JobAdmin(ConveyorAdmin):
         app = get_app()
         action = request.POST.get("action")
         ids = request.POST.getlist("_selected_action")
-        if action not in ("cancel_jobs", "retry_jobs") or not ids:
+        verb = JOB_ACTIONS.get(action or "")
+        if verb is None or not ids:
             self.message_user(request, "Pick jobs and an action.", messages.WARNING)
             return HttpResponseRedirect(request.get_full_path())
         for job_id in ids:
-            verb = "cancel" if action == "cancel_jobs" else "retry"
             try:
                 with audited(app, f"admin {verb}", job_id, actor=_actor(request)):
-                    if action == "cancel_jobs":
-                        said = control.cancel_job(
-                            app, job_id, reason=f"cancelled in the admin by {request.user}"
-                        )
-                    else:
+                    if verb == "retry":
                         control.retry_job(app, job_id)
-                if action == "cancel_jobs":
+                    else:
+                        said = control.cancel_job(
+                            app, job_id, terminate=verb == "terminate",
+                            reason=f"cancelled in the admin by {request.user}",
+                        )  # fmt: skip
+                if verb == "retry":
+                    self.message_user(request, f"{job_id} is queued again", messages.SUCCESS)
+                else:
                     self.message_user(
                         request,
                         said.message,
                         messages.SUCCESS if said.took_effect else messages.WARNING,
                     )
-                else:
-                    self.message_user(request, f"{job_id} is queued again", messages.SUCCESS)
             except ConveyorError as exc:
                 self.message_user(request, f"{job_id}: {exc}", messages.ERROR)
         return HttpResponseRedirect(request.get_full_path())
@@ -124,18 +126,33 @@ class JobAdmin(ConveyorAdmin):
             raise PermissionDenied
         if request.method == "POST":
             return self._act(request)
+        app = get_app()
         try:
-            job = control.describe_job(get_app(), object_id)
+            job = control.describe_job(app, object_id)
         except ConveyorError as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return HttpResponseRedirect("../../")
         shown = {k: json.dumps(job[k], indent=2, default=str) for k in
-                 ("args", "kwargs", "result", "progress", "headers", "attempts")}  # fmt: skip
+                 ("args", "kwargs", "result", "progress", "headers")}  # fmt: skip
         times = {k: _when(job[k]) for k in ("created_at", "run_at", "started_at", "finished_at")}
+        ran = [w for w in [job["worker"], *(a.get("worker") for a in job["attempts"])] if w]
+        labels = worker_labels(app, list(dict.fromkeys(ran)))
+        attempts = [{"attempt": a.get("attempt"), "worker": labels.get(a.get("worker") or ""),
+                     "started": _when(a.get("started_at")), "ended": _when(a.get("finished_at")),
+                     "outcome": "lost" if a.get("lost") else a.get("state"), "error": a.get("error")}
+                    for a in job["attempts"]]  # fmt: skip
+        actions = [ACTION_BUTTONS[name] for name in job["actions"]]
         return TemplateResponse(request, "conveyor/admin/job.html", self._context(
-            request, f"Job {object_id}", job=job, shown=shown, times=times,
+            request, f"Job {object_id}", job=job, shown=shown, times=times, attempts=attempts,
+            worker=labels.get(job["worker"] or ""), actions=actions,
             can_change=self.has_change_permission(request),
         ))  # fmt: skip
+
+
+#: The admin's job actions (form value: the control verb, ``control.jobs.job_actions``).
+JOB_ACTIONS = {"cancel_jobs": "cancel", "terminate_jobs": "terminate", "retry_jobs": "retry"}
+#: A job page's button for each of ``job_actions``: its form value and label.
+ACTION_BUTTONS = {verb: (value, verb.capitalize()) for value, verb in JOB_ACTIONS.items()}
 
 
 #: What the args and kwargs fields take, with an example, for their error messages.

@@ -21,7 +21,7 @@ from django.core import checks
 from django.db import transaction
 from django.utils import timezone
 
-from conveyor.errors import ConveyorError, JobNotFound
+from conveyor.errors import ConfigurationError, ConveyorError, JobNotFound
 from conveyor.names import check_queue_name
 
 from .compat import (
@@ -55,14 +55,21 @@ class ConveyorBackend(BaseTaskBackend):
 
     def validate_task(self, task: AnyTask) -> None:
         """Django's checks, Conveyor's queue-name rule; then the task is registered on the
-        app (Django builds a task at import: a worker that imports it can run it)."""
+        app (Django builds a task at import: a worker that imports it can run it), unless
+        the settings refuse to build one."""
         super().validate_task(task)
         if task.queue_name != DEFAULT_QUEUE_NAME:
             try:
                 check_queue_name(task.queue_name, "queue_name")
             except ConveyorError as exc:
                 raise InvalidTask(str(exc)) from None
-        register(self.app, task)
+        try:
+            app = self.app
+        except ConfigurationError:
+            # Settings Conveyor refuses: the system checks say why (conveyor.E001), in
+            # place of a traceback out of the import of every tasks.py.
+            return
+        register(app, task)
 
     def call_options(self, task: AnyTask) -> dict[str, Any]:
         """What Conveyor's enqueue takes for ``task``: its queue (unless Django's default,

@@ -1,7 +1,9 @@
 """System checks (``manage.py check``, and before ``runserver``/``migrate``):
 
 - conveyor.E001 ``settings.CONVEYOR`` or the backend URL is wrong (an error: nothing
-  can be enqueued);
+  can be enqueued). Settings Conveyor refuses do not stop Django's start with a
+  traceback (``ConveyorBackend.validate_task`` registers no task then): they are this
+  error, which ``manage.py check``, ``runserver`` and ``migrate`` print;
 - conveyor.W002 the backend cannot be reached (a warning: it may start later);
 - conveyor.W003 a queue that tasks, ``ROUTES`` or ``TASKS["QUEUES"]`` name is consumed
   by no worker group of ``CONVEYOR["WORKERS"]``: its jobs would wait forever;
@@ -37,8 +39,8 @@ def check_conveyor(
     except ConveyorError as exc:
         return [checks.Error(
             str(exc), id="conveyor.E001",
-            hint='Fix settings.CONVEYOR: "BACKEND" is a URL such as sqlite:///conveyor.db, '
-            "redis://localhost:6379/0 or postgresql://localhost/mydb.",
+            hint=exc.context.get("hint") or 'Fix settings.CONVEYOR: "BACKEND" is a URL such '
+            "as sqlite:///conveyor.db, redis://localhost:6379/0 or postgresql://localhost/mydb.",
         )]  # fmt: skip
     found: list[checks.CheckMessage] = list(one_store(app))
     try:

@@ -140,7 +140,10 @@ def project_app() -> App | None:
         raise ConfigurationError(
             f"settings.CONVEYOR has {', '.join(others)}, but the project's app "
             f"{describe(found)} has its own configuration: set them there (app.conf, or "
-            "its CELERY_ settings)"
+            "its CELERY_ settings)",
+            hint=f"Beside the project's app settings.CONVEYOR takes only "
+            f"{', '.join(sorted(BESIDE_AN_APP))}: move {', '.join(others)} to the app's "
+            "configuration, or drop it there.",
         )
     return found
 
@@ -186,7 +189,11 @@ def build_app() -> DjangoApp:
     try:
         app = DjangoApp("django", conf.get("BACKEND"), **options)
     except TypeError as exc:  # an unknown setting
-        raise ConfigurationError(f"settings.CONVEYOR: {exc}") from None
+        raise ConfigurationError(
+            f"settings.CONVEYOR: {exc}",
+            hint=f"settings.CONVEYOR's own keys are {', '.join(sorted(OWN_KEYS))}; any "
+            "other is one of these settings, upper-cased (e.g. RESULT_TTL).",
+        ) from None
     app.main = APP_PATH
     app.events.use(CloseConnections())
     return app

@@ -24,7 +24,7 @@ from ...control import (
 )
 from ...control.audit import record_change
 from ...control.jobs import MAX_PAGE
-from ...control.util import parse_duration, seconds_text
+from ...control.util import parse_duration, seconds_text, short, zoned_text
 from ...errors import ConveyorError, JobNotFound
 from ..audit import action_of, affected, did, error_code, target_of
 from ..auth import AuthMode
@@ -64,8 +64,9 @@ def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=TEMPLATES)
     templates.env.filters["when"] = views.when
     templates.env.filters["ago"] = views.ago
-    templates.env.filters["short"] = views.short
+    templates.env.filters["short"] = short
     templates.env.filters["seconds"] = seconds_text
+    templates.env.filters["zoned"] = zoned_text
     templates.env.globals["node_kind"] = views.node_kind
     return templates
 

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
-from ..auth import LOCAL_HOSTS, AuthMode
+from ..auth import LOCAL_ACTOR, LOCAL_HOSTS, SERVICE_ACTOR, AuthMode
 from ..tokens import Role, TokenStore, allows
 
 if TYPE_CHECKING:
@@ -35,6 +35,8 @@ COOKIE = "conveyor_session"
 class Viewer:
     """The person at the browser: a token's name and role, or the tokenless local user."""
 
+    #: As the audit trail names this viewer: the token's name, or the API's name for
+    #: the same tokenless caller (``auth.LOCAL_ACTOR``, ``auth.SERVICE_ACTOR``).
     name: str
     role: Role
     #: What CSRF fields must carry for this viewer.
@@ -62,7 +64,8 @@ def viewer(app: App, mode: AuthMode, request: Request) -> Viewer:
     """The viewer of this request; raises ``LoginRequired`` when a login is needed. Runs
     on a thread (it reads the token store)."""
     if mode == "off":
-        return Viewer("anyone", "admin", csrf_for("off"), session=False)
+        return Viewer(SERVICE_ACTOR, "admin", csrf_for("off"), session=False,
+                      header="no login: the service in front authenticates; role")  # fmt: skip
     store = TokenStore(app.backend)
     secret = request.cookies.get(COOKIE)
     if secret and len(secret) <= 200:
@@ -71,7 +74,7 @@ def viewer(app: App, mode: AuthMode, request: Request) -> Viewer:
             return Viewer(token.name, token.role, csrf_for(secret), session=True, token_id=token.id)
     local = mode == "until-first-token" and request.url.hostname in LOCAL_HOSTS
     if local and not store.exists():
-        return Viewer("local (no token stored yet)", "admin", csrf_for("local"), session=False,
+        return Viewer(LOCAL_ACTOR, "admin", csrf_for("local"), session=False,
                       header="no login needed on this machine until a token exists; role")  # fmt: skip
     raise LoginRequired
 

@@ -4,8 +4,6 @@ and returns plain data; the templates only lay it out."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -21,7 +19,7 @@ from ...control import (
 )
 from ...control import workers as registered_workers
 from ...control.history import Bucket, Rollup, by_queue
-from ...control.liveness import liveness
+from ...control.liveness import liveness, worker_labels
 from ...control.workflows import WORKFLOW_SCAN
 from ...errors import JobNotFound
 from ...states import State
@@ -238,44 +236,6 @@ def _group_of(node: Node, job_id: str) -> Node | None:
     return None
 
 
-@dataclass
-class WorkerLabel:
-    """How a job's worker is shown: by name (host and pid on hover) and, unless it
-    runs, what became of it."""
-
-    name: str
-    #: "host · pid", or why nothing more is known.
-    detail: str
-    #: "" while it runs; "stopped", "presumed dead", or "gone" (its entry was deleted,
-    #: a day after its last heartbeat).
-    state: str
-
-
-def worker_labels(
-    app: App, ids: list[str], registered: Sequence[WorkerInfo] = ()
-) -> dict[str, WorkerLabel]:
-    """Labels for the workers that ran jobs, by id: running, stopped or dead ones alike
-    (``Backend.worker_directory`` keeps their entries for a day). ``registered``: the
-    registry's entries the caller read already; the directory is read for the others."""
-    found = {w.id: w for w in registered}
-    missing = [worker_id for worker_id in ids if worker_id not in found]
-    if missing:
-        found.update(app.backend.worker_directory(missing))
-    now = app.backend.now()
-    labels = {}
-    for worker_id in ids:
-        w = found.get(worker_id)
-        if w is None:
-            labels[worker_id] = WorkerLabel(
-                short(worker_id), f"worker {worker_id}: no longer known", "gone"
-            )
-            continue
-        state = ("stopped" if w.stopped_at is not None
-                 else "" if liveness(w, now).alive else "presumed dead")  # fmt: skip
-        labels[worker_id] = WorkerLabel(w.name, f"host {w.host} · pid {w.pid}", state)
-    return labels
-
-
 def queues_page(app: App) -> dict[str, Any]:
     rollup = hour_rollup(app)
     stats = queue_stats(app, rollup)
@@ -323,18 +283,6 @@ def workflow_page(app: App, workflow_id: str) -> dict[str, Any]:
 
 def node_kind(node: Node) -> str:
     return str(node["t"])
-
-
-#: Conveyor's own ids: UUIDv7 text.
-_GENERATED = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-def short(job_id: str | None) -> str:
-    """The end of a generated id (they begin with their time, so the start is shared by
-    neighbours); a name-like id (one the caller chose, an old schedule fire) whole."""
-    if job_id is None:
-        return ""
-    return job_id[-12:] if _GENERATED.fullmatch(job_id) else job_id
 
 
 def when(value: float | None) -> str:
