@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from conveyor.backends import Backend
+from conveyor.backends.redis.codec import claimed
 from conveyor.records import JobQuery
 from conveyor.states import State
 from conveyor.testing import FakeClock
@@ -105,3 +106,24 @@ def test_enqueue_events_carry_their_time_in_whole_microseconds(backend: Any) -> 
     for event, record in zip(events, (one, *batch, one), strict=True):
         assert event.time == pytest.approx(record.created_at, abs=1e-6)
         assert event.kind == "job.state"
+
+
+def test_a_claimed_record_reads_as_the_stored_one(backend: Any) -> None:
+    """A claim's reply (the record's fields, then those the claim changed, then its id) is
+    read in one pass (``codec.claimed``): the same record as the job's hash read back
+    afterwards, whether the idle claim's fast path or the general claim took it, with
+    every kind of field (JSON, numbers, optional ones) set."""
+    now = backend.now()
+    fast = job(backend, args=(1, "x"), headers={"trace": "a"}, parent_id="p", root_id="r")
+    backend.enqueue([fast])
+    [got] = backend.wait_and_claim(["default"], "w1", 1, 30.0, 0.5)  # claim_idle.lua
+    assert (got.id, got.state, got.attempt) == (fast.id, State.STARTED, 1)
+    both = [job(backend, priority=9, max_retries=7, expires_at=now + 60), job(backend, args=(2,))]
+    backend.enqueue(both)
+    took = {r.id: r for r in backend.claim(["default"], "w1", 2, 30.0)}  # claim.lua
+    assert set(took) == {r.id for r in both}
+    for record in (got, *took.values()):
+        assert record == backend.get(record.id)
+    assert took[both[0].id].expires_at == pytest.approx(now + 60)
+    with pytest.raises(ValueError, match="shorter"):  # a reply cut short is not read as a record
+        claimed(["task", "t", "queue"])

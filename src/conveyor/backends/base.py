@@ -266,6 +266,8 @@ class Backend(ABC):
     def _settle_claimed(self, claimed: list[JobRecord]) -> list[JobRecord]:
         """End the claimed jobs already past ``expires_at`` (at their claim's time, their
         ``started_at``) as REVOKED; the rest in run order."""
+        if len(claimed) == 1 and claimed[0].expires_at is None:
+            return claimed  # an idle worker's claim: between its reply and the task's start
         expired = [
             j for j in claimed if j.expires_at is not None and j.expires_at <= (j.started_at or 0)
         ]

@@ -51,7 +51,7 @@ from ..base import (
 from ..common import aborted_step, brief_json, guarded, matches, rerun_entry, revoked_error
 from ..rollup import Minute, minute_of, minutes
 from .aio import RedisAsyncReads
-from .codec import due_member, num, pairs, record, stored
+from .codec import claimed, due_member, num, pairs, record, stored
 from .connection import CUT, NoScriptError, RedisConnection, retried
 from .driver import redis
 from .watch import PubSubWatch
@@ -152,7 +152,7 @@ class RedisBackend(RedisConnection):
     ) -> list[JobRecord]:
         tokens = self._tokens(limit)
         rows = self._run("claim", num(now), num(lease_until), worker, limit, tokens, *queues)
-        return [record(pairs(row)) for row in rows]
+        return [claimed(row) for row in rows]
 
     def wait_and_claim(
         self, queues: Sequence[str], worker: str, limit: int, lease_seconds: float, timeout: float
@@ -201,7 +201,7 @@ class RedisBackend(RedisConnection):
             rows = self._run(
                 "claim", num(now), num(now + lease_seconds), worker, limit, tokens, *queues
             )
-        return [record(pairs(row)) for row in rows]
+        return [claimed(row) for row in rows]
 
     @guarded
     def _renew(self, leases: list[Lease], now: float, lease_until: float) -> HeartbeatReply:
@@ -223,7 +223,7 @@ class RedisBackend(RedisConnection):
         refused, rows = self._run("finish_claim", num(now), num(keep_until),
                                   _outcomes_json(outcomes, now), num(lease_until), worker, limit,
                                   tokens, *queues)  # fmt: skip
-        return list(refused), [record(pairs(row)) for row in rows]
+        return list(refused), [claimed(row) for row in rows]
 
     @guarded
     def _release(self, leases: list[Lease], now: float, interrupted: dict[str, Any] | None) -> None:
