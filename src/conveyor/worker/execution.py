@@ -22,6 +22,7 @@ from ..errors import (
     TaskControl,
     Terminated,
     TimeLimitExceeded,
+    UnknownTask,
 )
 from ..events import JobStarted
 from ..records import JobRecord, Outcome
@@ -29,6 +30,7 @@ from ..serialization import check_jsonable, decode_payload
 from ..states import State
 from .backoff import retry_delay
 from .limits import UNGUARDED, ThreadRun, Unguarded
+from .unknown import unknown_task
 
 if TYPE_CHECKING:
     from ..app import App
@@ -80,11 +82,9 @@ def prepare(app: App, record: JobRecord) -> Prepared | Outcome:
         })  # fmt: skip
     try:
         task = app.get_task(record.task)
-    except Exception as exc:
-        return failure(
-            record,
-            error_info(exc, hint="deploy a worker that registers this task, or fix the task name"),
-        )
+    except Exception as exc:  # a Django app imports the task here: its module may raise
+        known = isinstance(exc, UnknownTask)
+        return failure(record, error_info(unknown_task(app, record.task, exc) if known else exc))
     try:
         args, kwargs = decode_payload(record.payload)
     except ValueError as exc:
