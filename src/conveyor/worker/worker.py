@@ -139,7 +139,7 @@ class Worker:
         self._hold_ack = ack_hold()  # test-only (testhooks.py); None in production
         self._revoked = False  # set by the revocation watch: heartbeat now
         self._watching = True
-        self.outage = Outage(log)
+        self.outage = Outage(log, named_by=app.conf.backend_named_by())
         self.pruner = Pruner(self.backend, self.id, app.conf, self.outage)
         self.counts = {"SUCCESS": 0, "FAILURE": 0, "RETRY": 0, "REVOKED": 0, "LOST": 0}
 

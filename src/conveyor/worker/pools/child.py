@@ -348,7 +348,9 @@ class _Runner:
         self.backend = app.backend
         # This child's own account of a backend outage, named: its worker and each other
         # child tell theirs too, in lines that would otherwise read the same.
-        self.outage = Outage(log, who=f"pool child, pid {os.getpid()}")
+        self.outage = Outage(
+            log, who=f"pool child, pid {os.getpid()}", named_by=app.conf.backend_named_by()
+        )
         self.queues = list(conf.queues)
         self._send_lock = threading.Lock()
         self.storer = _Storer(self)
