@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("model", ("conveyor.version", "conveyor.errors", "conveyor.states", "conveyor.ids",
                "conveyor.config", "conveyor.records", "conveyor.serialization",
                "conveyor.names", "conveyor.routing", "conveyor.options", "conveyor.events",
-               "conveyor.extras", "conveyor.outage")),
+               "conveyor.extras", "conveyor.outage", "conveyor.proctitle")),
     ("backends", ("conveyor.backends",)),
     ("core", ("conveyor.app", "conveyor.task", "conveyor.job", "conveyor.context",
               "conveyor.aio", "conveyor.loader", "conveyor.workflows", "conveyor.schedules",

@@ -43,9 +43,11 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any, NoReturn
 
+from ...proctitle import set_title, worker_title
 from .child import ChildConfig, Link, child_main, die_with_parent
 from .shared import SLOT_BYTES
 
@@ -100,7 +102,7 @@ class ForkedChild:
 class Zygote:
     """The worker's side: start the zygote, ask it for children, learn how they ended."""
 
-    def __init__(self, slots: int) -> None:
+    def __init__(self, slots: int, queues: Sequence[str] = ()) -> None:
         self.memory = mmap.mmap(-1, SLOT_BYTES * slots)  # shared with every descendant
         self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._lock = threading.Lock()
@@ -114,6 +116,7 @@ class Zygote:
         gc.freeze()
         self.pid = os.fork()
         if self.pid == 0:  # the zygote
+            set_title(f"{worker_title(queues)} zygote")
             self._sock.close()
             _zygote_main(theirs, self.memory)
         theirs.close()
