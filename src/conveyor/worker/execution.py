@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -30,6 +29,7 @@ from ..serialization import check_jsonable, decode_payload
 from ..states import State
 from .backoff import retry_delay
 from .limits import UNGUARDED, ThreadRun, Unguarded
+from .tracebacks import format_error
 from .unknown import unknown_task
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def error_info(exc: BaseException, **extra: Any) -> dict[str, Any]:
         "type": cls.__name__,
         "path": f"{cls.__module__}.{cls.__qualname__}",  # the class's import path
         "message": str(exc),
-        "traceback": "".join(traceback.format_exception(exc)),
+        "traceback": format_error(exc),  # from the user's first frame (tracebacks.py)
         **extra,
     }
 
