@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("backends", ("conveyor.backends",)),
     ("core", ("conveyor.app", "conveyor.task", "conveyor.job", "conveyor.context",
               "conveyor.aio", "conveyor.loader", "conveyor.workflows", "conveyor.schedules",
-              "conveyor.revocation")),
+              "conveyor.revocation", "conveyor.stray_queues")),
     ("engine", ("conveyor.worker", "conveyor.scheduler")),
     ("operations", ("conveyor.control",)),
     ("surfaces", ("conveyor.cli", "conveyor.web", "conveyor.contrib",
