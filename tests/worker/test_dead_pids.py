@@ -103,3 +103,36 @@ def test_a_worker_restarted_by_up_runs_the_killed_ones_job_again_at_once(
     assert record.lost_leases == 1
     assert cause_of(first.pid) in [a.get("error") for a in record.attempts]
     assert up.poll() is None
+
+
+@pytest.mark.parametrize(
+    "turned_off", [("--no-dead-pids",), ("CONVEYOR_DEAD_PIDS", "0")], ids=["flag", "env"]
+)
+def test_a_worker_told_not_to_judge_pids_leaves_a_killed_workers_job_to_its_lease(
+    producer: App,
+    shared_url: str,
+    conveyor_proc: Callable[..., subprocess.Popen[bytes]],
+    ledger: Path,
+    turned_off: tuple[str, ...],
+) -> None:
+    """For a host whose /proc is not to be trusted: by the flag or the env var."""
+    flags, env = (turned_off, {}) if len(turned_off) == 1 else ((), dict([turned_off]))
+    survivor = conveyor_proc(
+        "-A", "tests.apps.longlease:app", "worker", "-Q", "other", "-P", "thread", "-c", "1",
+        *flags, env={"CONVEYOR_BACKEND": shared_url, **env},
+    )  # fmt: skip
+    victim = conveyor_proc(
+        "-A", "tests.apps.longlease:app", "worker", "-Q", "default", "-c", "1",
+        env={"CONVEYOR_BACKEND": shared_url},
+    )  # fmt: skip
+    job = long_job(producer, ledger)
+    wait_until(lambda: running(ledger), 30, "the job to start")
+    for proc in (survivor, victim):
+        wait_until(lambda: entry_of(producer, proc.pid), 30, "both workers to register")  # noqa: B023
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait()
+    time.sleep(BACK_WITHIN)  # the survivor's rescue turns every 0.3 s: over a dozen of them
+    assert job.state is State.STARTED  # left to its 30 s lease
+    log = survivor.log_path.read_text()  # type: ignore[attr-defined]
+    assert "returned" not in log
+    assert "dead pids    not judged (--no-dead-pids)" in log
