@@ -313,7 +313,8 @@ class ProcessPool(Pool):
                 proc = self._zygote.spawn(config, link, slot)
                 shared: Any = self._zygote.slot_memory(slot)
             except OSError as exc:  # it was killed: its children died with it
-                log.error("%s; children start from a fork server from now on", exc)
+                if not self._zygote.told:  # once: not after exit_code killed it and said so
+                    log.error("%s; children start from a fork server from now on", exc)
                 self._zygote.close()
                 self._zygote, self.start_method = None, "forkserver"
         if proc is None:

@@ -108,6 +108,9 @@ class Zygote:
         self._lock = threading.Lock()
         self._exits: dict[int, int] = {}
         self._gone = False
+        #: Whether its end was logged already (killed while waiting for a child's exit):
+        #: the next spawn, which finds it gone, says nothing more.
+        self.told = False
         # Loaded here, once for all children: each child's first connection to a host name
         # would otherwise import the idna codec (and unicodedata) into pages of its own.
         "localhost".encode("idna")
@@ -156,6 +159,7 @@ class Zygote:
                             self._unresponsive("report a child's exit")
                         except OSError as exc:
                             log.error("%s; children start from a fork server from now on", exc)
+                            self.told = True
                     return None
             return self._exits.pop(pid)
 
