@@ -33,34 +33,6 @@ pytestmark = pytest.mark.slow
 START_METHODS = ["fork", "forkserver", "spawn"]
 
 
-@pytest.fixture
-def url(shared_url: str) -> str:
-    return shared_url
-
-
-@pytest.fixture
-def producer(url: str) -> App:
-    return App("producer", backend=url)
-
-
-@pytest.fixture
-def spawn_worker(
-    url: str, conveyor_proc: Callable[..., subprocess.Popen[bytes]]
-) -> Callable[..., subprocess.Popen[bytes]]:
-    def spawn(*args: str, app: str = "tests.apps.basic:app") -> subprocess.Popen[bytes]:
-        return conveyor_proc(
-            "-A",
-            app,
-            "worker",
-            "-l",
-            "info",
-            *args,
-            env={"CONVEYOR_BACKEND": url},
-        )
-
-    return spawn
-
-
 def ledger_job(ledger: Path, seconds: float) -> Signature:
     return Signature("t.ledger", (str(ledger), seconds))
 

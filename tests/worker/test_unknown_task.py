@@ -6,7 +6,6 @@ changed on disk while it runs, as a user's editor or deploy changes it."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 
 from conveyor import App, State
 
-from .conftest import wait_until
+from .conftest import SpawnWorker, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -37,15 +36,13 @@ def mul(x, y):
 
 
 def test_a_task_added_after_the_worker_started_says_restart_the_workers(
-    tmp_path: Path, shared_url: str, conveyor_proc: Callable[..., subprocess.Popen[bytes]]
+    tmp_path: Path, producer: App, spawn_worker: SpawnWorker
 ) -> None:
     code = tmp_path / "code"
     code.mkdir()
     module = code / "staleproj.py"
     module.write_text(MODULE)
-    env = {"CONVEYOR_BACKEND": shared_url, "PYTHONPATH": str(code)}
-    worker = conveyor_proc("-A", "staleproj:app", "worker", "-P", "thread", env=env)
-    producer = App("producer", backend=shared_url)
+    worker = spawn_worker("-P", "thread", app="staleproj:app", env={"PYTHONPATH": str(code)})
     wait_until(lambda: any(w.pid == worker.pid for w in producer.backend.workers()))
     module.write_text(MODULE + ADDED)  # the user adds a task; the producer runs the new code
     job = producer.send_task("staleproj.mul", (2, 3))
