@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from conveyor import App
+from conveyor import App, stray_queues
 from conveyor.celery import Celery
 
 from .worker.conftest import wait_until
@@ -74,3 +74,18 @@ def test_a_celery_apps_apply_async_to_a_stray_queue_is_warned_of(
     [said] = warnings_of(caplog)
     assert said.startswith("queue 'hikvison' is not one app 'proj' declares or routes to")
     assert "Did you mean 'hikvision'?" in said
+
+
+def test_the_queue_names_remembered_are_bounded(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A REST API caller may name any number of queues: the memory of those told stays
+    bounded, and a name forgotten may be told again."""
+    monkeypatch.setattr(stray_queues, "MAX_SEEN", 3)
+    caplog.set_level(logging.WARNING, "conveyor.enqueue")
+    app = App("bounded", backend="memory://")
+    for queue in ["q1", "q2", "q3", "q4", "q1"]:
+        app.send_task("t.x", queue=queue)
+    told = [said.split("'")[1] for said in warnings_of(caplog)]
+    assert told == ["q1", "q2", "q3", "q4", "q1"]
+    assert len(app._strays._seen) <= 3

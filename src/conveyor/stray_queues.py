@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from .app import App
 
 log = logging.getLogger("conveyor.enqueue")
+#: Queue names remembered at most (names from REST API callers are unbounded): past it
+#: the memory starts again, and a stray queue may be told once more.
+MAX_SEEN = 1024
 
 
 class StrayQueues:
@@ -39,6 +42,8 @@ class StrayQueues:
         with self._lock:
             if queue in self._seen:
                 return
+            if len(self._seen) >= MAX_SEEN:
+                self._seen.clear()
             self._seen.add(queue)
         declared = app.declared_queues()
         if queue in declared:
