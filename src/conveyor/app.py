@@ -20,6 +20,7 @@ from .records import JobRecord, Revocation
 from .revocation import revoke
 from .routing import check_routes, route_for
 from .schedules import Schedule, ScheduleBook, ScheduleError, check_schedule
+from .stray_queues import StrayQueues
 from .task import Signature, Task, task_options
 from .workflows.handle import Workflow, is_workflow, load_workflow
 
@@ -57,6 +58,8 @@ class App:
         #: Subscribers and middleware: see ``conveyor.events``.
         self.events = EventBus()
         self._aio: AsyncApp | None = None
+        #: The queues calls named by themselves, each checked once (stray_queues.py).
+        self._strays = StrayQueues()
 
     def __repr__(self) -> str:
         return f"<App {self.name} backend={self.conf.backend_url}>"
@@ -292,6 +295,8 @@ class App:
             check_runnable(sig.task, record.run_at, record.expires_at, now, given)
             if task is not None:
                 task.check_args(sig.args, sig.kwargs)
+            if "queue" in sig.options:  # a route's or a task's own queue is declared
+                self._strays.check(self, record.queue)
         return record
 
     def _plain_plan(self, task_name: str, now: float) -> tuple[CallPlan, float]:

@@ -64,6 +64,10 @@ class Settings:
     #: Empty: one group consuming every queue the app declares.
     worker_groups: list[str] = field(default_factory=list)
 
+    def backend_named_by(self) -> str:
+        """What the user sets to name the store, as an error tells them to check it."""
+        return "CONVEYOR_BACKEND (or App(backend=...))"
+
     def update(self, **values: Any) -> None:
         for key, value in values.items():
             if not hasattr(self, key):

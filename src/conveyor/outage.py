@@ -20,6 +20,8 @@ The scheduler keeps one too (its step fails about once a second while the backen
 away), so the module sits with the model, below both the worker and the scheduler.
 A pool child names itself in its lines (``who``): the worker and each child tell an
 outage once each, and two identical lines from two children read as one told twice.
+The first line names what the user set to name the store (``named_by``: a
+``conveyor.celery`` app's is Celery's broker URL setting, as they wrote it).
 """
 
 from __future__ import annotations
@@ -33,8 +35,12 @@ REMIND = 30.0
 
 
 class Outage:
-    def __init__(self, log: logging.Logger, remind: float = REMIND, who: str = "") -> None:
+    def __init__(
+        self, log: logging.Logger, remind: float = REMIND, who: str = "", named_by: str = ""
+    ) -> None:
         self.log, self.remind = log, remind
+        #: What the user set to name the store (``Settings.backend_named_by``).
+        self.named_by = named_by or "CONVEYOR_BACKEND (or App(backend=...))"
         #: Which process tells it, when the logger's name does not (a pool child).
         self.who = f" ({who})" if who else ""
         self._lock = threading.Lock()
@@ -77,10 +83,10 @@ class Outage:
         if said == "first":
             self.log.error(
                 "backend calls fail%s: %s failed (%s). Retrying every second%s; if the server "
-                "cannot be reached, check that it runs and that CONVEYOR_BACKEND (or "
-                "App(backend=...)) names it. Further failures go to the debug log, with a "
-                "reminder every %.0fs.",
-                self.who, what, exc, f"; {meanwhile}" if meanwhile else "", self.remind,
+                "cannot be reached, check that it runs and that %s names it. Further failures "
+                "go to the debug log, with a reminder every %.0fs.",
+                self.who, what, exc, f"; {meanwhile}" if meanwhile else "", self.named_by,
+                self.remind,
             )  # fmt: skip
         elif said == "meaning":
             self.log.error(

@@ -128,6 +128,11 @@ async def async_add(a: int, b: int) -> int:
     return a + b
 
 
+@app.task(name="t.async_fail")
+async def async_fail(message: str) -> None:
+    raise ValueError(message)
+
+
 @app.task(name="t.async_hang", time_limit=0.3)
 async def async_hang() -> None:
     await asyncio.sleep(60)

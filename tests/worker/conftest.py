@@ -1,10 +1,45 @@
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from conveyor import App
 from conveyor.testing import wait_for
+
+#: ``spawn_worker``'s answer: ``spawn(*args, app=..., command="worker", env=None)``.
+SpawnWorker = Callable[..., subprocess.Popen[bytes]]
+
+
+@pytest.fixture
+def producer(shared_url: str) -> App:
+    """An app that only sends jobs, on the test's store, as a web process does."""
+    return App("producer", backend=shared_url)
+
+
+@pytest.fixture
+def spawn_worker(
+    shared_url: str, conveyor_proc: Callable[..., subprocess.Popen[bytes]]
+) -> SpawnWorker:
+    """Start ``conveyor -A APP COMMAND -l info ARGS`` on the test's store: a worker of
+    tests.apps.basic unless told another ``app``, or another ``command`` (``up``); ``env``
+    adds to its environment."""
+
+    def spawn(
+        *args: str,
+        app: str = "tests.apps.basic:app",
+        command: str = "worker",
+        env: dict[str, str] | None = None,
+    ) -> subprocess.Popen[bytes]:
+        return conveyor_proc(
+            "-A", app, command, "-l", "info", *args,
+            env={"CONVEYOR_BACKEND": shared_url, **(env or {})},
+        )  # fmt: skip
+
+    return spawn
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,7 @@ from conveyor.job import Job
 from conveyor.records import WorkerInfo
 from conveyor.task import Signature
 
-from .conftest import ledger_lines, running, wait_until
+from .conftest import SpawnWorker, ledger_lines, running, wait_until
 
 pytestmark = pytest.mark.slow
 #: The test app's lease (tests.apps.longlease); a job must be back well before it.
@@ -28,21 +26,7 @@ LEASE = 30.0
 BACK_WITHIN = 5.0
 
 
-@pytest.fixture
-def producer(shared_url: str) -> App:
-    return App("producer", backend=shared_url)
-
-
-@pytest.fixture
-def spawn(
-    shared_url: str, conveyor_proc: Callable[..., subprocess.Popen[bytes]]
-) -> Callable[..., subprocess.Popen[bytes]]:
-    def start(*args: str) -> subprocess.Popen[bytes]:
-        return conveyor_proc(
-            "-A", "tests.apps.longlease:app", *args, env={"CONVEYOR_BACKEND": shared_url}
-        )
-
-    return start
+LONG_LEASE = "tests.apps.longlease:app"
 
 
 def cause_of(pid: int) -> dict[str, str]:
@@ -59,10 +43,10 @@ def long_job(producer: App, ledger: Path) -> Job:
 
 
 def test_a_worker_of_the_same_host_returns_a_killed_workers_job_at_once(
-    producer: App, spawn: Callable[..., subprocess.Popen[bytes]], ledger: Path
+    producer: App, spawn_worker: SpawnWorker, ledger: Path
 ) -> None:
-    survivor = spawn("worker", "-Q", "other", "-P", "thread", "-c", "1", "-l", "info")
-    victim = spawn("worker", "-Q", "default", "-c", "1", "-l", "info")
+    survivor = spawn_worker("-Q", "other", "-P", "thread", "-c", "1", app=LONG_LEASE)
+    victim = spawn_worker("-Q", "default", "-c", "1", app=LONG_LEASE)
     job = long_job(producer, ledger)
     wait_until(lambda: running(ledger), 30, "the job to start")
     for proc in (survivor, victim):  # a pool child may start the job before its worker registers
@@ -83,9 +67,9 @@ def test_a_worker_of_the_same_host_returns_a_killed_workers_job_at_once(
 
 
 def test_a_worker_restarted_by_up_runs_the_killed_ones_job_again_at_once(
-    producer: App, spawn: Callable[..., subprocess.Popen[bytes]], ledger: Path
+    producer: App, spawn_worker: SpawnWorker, ledger: Path
 ) -> None:
-    up = spawn("up", "--no-web", "--no-scheduler", "-w", "default:1", "-l", "info")
+    up = spawn_worker("--no-web", "--no-scheduler", "-w", "default:1", app=LONG_LEASE, command="up")
     job = long_job(producer, ledger)
     wait_until(lambda: running(ledger), 30, "the job to start")
     first = wait_until(lambda: next(iter(producer.backend.workers()), None), 30, "the worker")
@@ -103,3 +87,28 @@ def test_a_worker_restarted_by_up_runs_the_killed_ones_job_again_at_once(
     assert record.lost_leases == 1
     assert cause_of(first.pid) in [a.get("error") for a in record.attempts]
     assert up.poll() is None
+
+
+@pytest.mark.parametrize(
+    "turned_off", [("--no-dead-pids",), ("CONVEYOR_DEAD_PIDS", "0")], ids=["flag", "env"]
+)
+def test_a_worker_told_not_to_judge_pids_leaves_a_killed_workers_job_to_its_lease(
+    producer: App, spawn_worker: SpawnWorker, ledger: Path, turned_off: tuple[str, ...]
+) -> None:
+    """For a host whose /proc is not to be trusted: by the flag or the env var."""
+    flags, env = (turned_off, {}) if len(turned_off) == 1 else ((), dict([turned_off]))
+    survivor = spawn_worker(
+        "-Q", "other", "-P", "thread", "-c", "1", *flags, app=LONG_LEASE, env=env
+    )
+    victim = spawn_worker("-Q", "default", "-c", "1", app=LONG_LEASE)
+    job = long_job(producer, ledger)
+    wait_until(lambda: running(ledger), 30, "the job to start")
+    for proc in (survivor, victim):
+        wait_until(lambda: entry_of(producer, proc.pid), 30, "both workers to register")  # noqa: B023
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait()
+    time.sleep(BACK_WITHIN)  # the survivor's rescue turns every 0.3 s: over a dozen of them
+    assert job.state is State.STARTED  # left to its 30 s lease
+    log = survivor.log_path.read_text()  # type: ignore[attr-defined]
+    assert "returned" not in log
+    assert "dead pids    not judged (--no-dead-pids)" in log

@@ -7,7 +7,9 @@ from __future__ import annotations
 import logging
 import signal
 import subprocess
+import sys
 import time
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -202,3 +204,51 @@ def test_a_failed_abandon_retried_next_tick_does_not_release_and_warn_again(
     assert (released.state.value, released.lost_leases) == ("PENDING", 0)
     assert [a["error"]["type"] for a in released.attempts] == ["OutcomeLost"]
     assert worker.counts["LOST"] == 1
+
+
+def test_a_celery_apps_outage_names_the_broker_setting_the_user_set(
+    conveyor_proc: Callable[..., subprocess.Popen[bytes]],
+) -> None:
+    """A ``conveyor.celery`` app's store is the broker URL its user set (here
+    ``Celery("proj", broker=...)``): the hint names that, not CONVEYOR_BACKEND, which
+    the user never set."""
+    url = f"redis://127.0.0.1:{_free_port()}/0"  # nothing listens there
+    worker = conveyor_proc(
+        "-A", "tests.apps.celery_proj:app", "worker", "-P", "thread",
+        env={"CELERY_BROKER_URL": url},
+    )  # fmt: skip
+    log_path = worker.log_path  # type: ignore[attr-defined]
+    wait_until(lambda: error_lines(log_path.read_text()), what="the outage's first line")
+    first = error_lines(log_path.read_text())[0]
+    assert "check that it runs and that Celery(..., broker=...) names it" in first
+    assert "CONVEYOR_BACKEND" not in first
+
+
+def test_a_celery_app_names_the_setting_its_store_came_from(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from conveyor.celery import Celery
+
+    def named_by(configure: Callable[[Celery], object]) -> str:
+        app = Celery("named", set_as_current=False)
+        configure(app)
+        return app.conf.backend_named_by()
+
+    settings = types.ModuleType("proj.settings")
+    settings.CELERY_BROKER_URL = "redis://h/1"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "proj.settings", settings)
+    django_style = named_by(lambda app: app.config_from_object("proj.settings", namespace="CELERY"))
+    assert django_style == "CELERY_BROKER_URL in proj.settings"
+    assert named_by(lambda app: None) == "CONVEYOR_BACKEND (or App(backend=...))"
+    assert named_by(lambda app: app.conf.update(broker_url="redis://h/1")) == (
+        "the app's conf.broker_url"
+    )
+    from_dict = named_by(lambda app: app.config_from_object({"result_backend": "redis://h/1"}))
+    assert from_dict == "result_backend in the object given to config_from_object"
+
+    # The last setting wins, as the URL it names does.
+    def both(app: Celery) -> None:
+        app.config_from_object("proj.settings", namespace="CELERY")
+        app.conf.broker_url = "redis://h/2"
+
+    assert named_by(both) == "the app's conf.broker_url"

@@ -58,6 +58,26 @@ def test_failure_records_the_error_with_traceback(worker_app: App, pool: str) ->
     assert "raise ValueError(message)" in record.error["traceback"]
 
 
+def test_a_tasks_traceback_starts_at_the_users_code(worker_app: App, pool: str) -> None:
+    """Conveyor's frames that called the task (before: execute, call_task, a pool's own)
+    are cut; an error raised inside Conveyor keeps them (a result that is not JSON)."""
+    failed = worker_app.send_task("t.fail", ("boom",))
+    async_failed = worker_app.send_task("t.async_fail", ("boom",))
+    inside = worker_app.send_task("t.bad_result")
+    drain(worker_app, pool)
+    for job in (failed, async_failed):
+        error = job.record().error
+        assert error is not None
+        lines = error["traceback"].splitlines()
+        assert lines[0] == "Traceback (most recent call last):"
+        assert lines[1].startswith(f'  File "{Path(__file__).parents[1] / "apps" / "basic.py"}"')
+        assert "src/conveyor" not in error["traceback"], error["traceback"]
+    error = inside.record().error
+    assert error is not None
+    assert error["type"] == "SerializationError"
+    assert "conveyor/serialization.py" in error["traceback"]
+
+
 def test_autoretry_with_backoff_records_each_attempt(worker_app: App, pool: str) -> None:
     ok, exhausted = worker_app.send_task("t.flaky", (3,)), worker_app.send_task("t.flaky", (9,))
     drain(worker_app, pool)

@@ -33,34 +33,6 @@ pytestmark = pytest.mark.slow
 START_METHODS = ["fork", "forkserver", "spawn"]
 
 
-@pytest.fixture
-def url(shared_url: str) -> str:
-    return shared_url
-
-
-@pytest.fixture
-def producer(url: str) -> App:
-    return App("producer", backend=url)
-
-
-@pytest.fixture
-def spawn_worker(
-    url: str, conveyor_proc: Callable[..., subprocess.Popen[bytes]]
-) -> Callable[..., subprocess.Popen[bytes]]:
-    def spawn(*args: str, app: str = "tests.apps.basic:app") -> subprocess.Popen[bytes]:
-        return conveyor_proc(
-            "-A",
-            app,
-            "worker",
-            "-l",
-            "info",
-            *args,
-            env={"CONVEYOR_BACKEND": url},
-        )
-
-    return spawn
-
-
 def ledger_job(ledger: Path, seconds: float) -> Signature:
     return Signature("t.ledger", (str(ledger), seconds))
 
@@ -210,7 +182,11 @@ def test_by_default_children_are_forked_by_one_zygote_not_a_fork_server(
     wait_until(lambda: len(_tree(worker.pid)[1]) == 2, 10, "two children under the zygote")
     direct, children = _tree(worker.pid)
     assert len(direct) == 1  # the zygote; no fork server, no resource tracker
-    assert all(c.cmdline() == psutil.Process(worker.pid).cmdline() for c in [*direct, *children])
+    # Forks titled for ps (proctitle.py), not fresh interpreters (python -c ...).
+    titles = [" ".join(c.cmdline()).strip() for c in [*direct, *children]]
+    assert titles[0].startswith("conveyor worker ["), titles
+    assert titles[0].endswith("] zygote"), titles
+    assert sorted(t.rsplit("] ", 1)[1] for t in titles[1:]) == ["child 1", "child 2"], titles
     # What every child's first connection needs is loaded once, in the zygote, so the
     # children share it instead of each loading its own copy (0.4 MiB and more a child).
     assert any("unicodedata" in m.path for m in direct[0].memory_maps())
@@ -255,6 +231,9 @@ def test_a_zygote_that_does_not_answer_is_killed_and_the_pool_goes_on_from_a_for
     assert producer.send_task("t.add", (2, 2)).get(timeout=40) == 4
     log = Path(worker.log_path).read_text()  # type: ignore[attr-defined]
     assert "did not report a child's exit in 10s: killed; children start from a fork server" in log
+    # Said once: the replacement's spawn, which finds the zygote gone, does not say it again.
+    told = [line for line in log.splitlines() if " ERROR " in line and "zygote" in line]
+    assert len(told) == 1, log
     assert not zygote_process.is_running() or zygote_process.status() == psutil.STATUS_ZOMBIE
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(20) == 0

@@ -67,9 +67,12 @@ class Celery(App):
         self._control: Control | None = None
         if config_source is not None:
             self.config_from_object(config_source)
-        self.conf.update(
-            {k: v for k, v in (("broker_url", broker), ("result_backend", backend)) if v}
+        given = {k: v for k, v in (("broker_url", broker), ("result_backend", backend)) if v}
+        self.conf.note_written(
+            {k: f"Celery(..., {'broker' if k == 'broker_url' else 'backend'}=...)" for k in given}
         )
+        self.conf.update(given)
+        self.conf.note_written({k: f"Celery(..., {k}=...)" for k in settings})
         self.conf.update(settings)
         if include:
             self._discover.append(list(include))
@@ -99,6 +102,8 @@ class Celery(App):
                            namespace: str | None = None) -> None:  # fmt: skip
         """Read settings from a module, ``"module:attribute"`` (``"django.conf:settings"``
         with ``namespace="CELERY"``), an object or a dict."""
+        source = obj if isinstance(obj, str) else getattr(obj, "__name__", None)
+        source = source or "the object given to config_from_object"
         if isinstance(obj, str):
             module_name, _, attribute = obj.partition(":")
             try:
@@ -110,7 +115,7 @@ class Celery(App):
             obj = getattr(module, attribute) if attribute else module
         items = obj.items() if isinstance(obj, dict) else ((k, getattr(obj, k)) for k in dir(obj))
         prefix = f"{namespace}_" if namespace else None
-        found = {}
+        found, written = {}, {}
         for key, value in items:
             if (
                 key.startswith("_")
@@ -122,11 +127,14 @@ class Celery(App):
             if prefix is not None:
                 if key.startswith(prefix):
                     found[key[len(prefix) :].lower()] = value
+                    written[key[len(prefix) :]] = f"{key} in {source}"
             elif key.islower():
                 found[key] = value
+                written[key] = f"{key} in {source}"
             elif key.startswith(("CELERY", "BROKER_")):
                 raise NotSupported(f"the old upper-case setting {key}", "Celery 4 renamed them",
                                    "use the lower-case names (e.g. broker_url), or namespace=")  # fmt: skip
+        self.conf.note_written(written)
         self.conf.update(found)
 
     def add_periodic_task(self, schedule_: Any, sig: CelerySignature, args: Any = (),

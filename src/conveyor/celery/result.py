@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..backends.common import retries_used
 from ..errors import JobFailed, JobNotFound, JobRevoked
 from ..job import Job
 from ..records import JobRecord
@@ -177,7 +178,9 @@ class AsyncResult:
 
     @property
     def retries(self) -> int:
-        return max(0, self._record().attempt - 1)
+        """Retries only, as Celery counts them (and as ``self.request.retries`` does): a
+        delivery lost with its worker runs the task again but is no retry."""
+        return retries_used(self._record().attempts)
 
     @property
     def queue(self) -> str:

@@ -145,6 +145,11 @@ class CelerySettings(Settings):
     broker_url: str | None = None
     result_backend: str | None = None
     beat_schedule: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: How the user wrote the settings that name the store, by Celery's name
+    #: (``broker_url``: ``CELERY_BROKER_URL in django.conf:settings``), for their errors;
+    #: ``to_write``: how the values about to be set were written (``note_written``).
+    written: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    to_write: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
     #: Called after a Celery name changed (the app refreshes its tasks' options).
     on_change: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
@@ -168,6 +173,24 @@ class CelerySettings(Settings):
 
     def __setitem__(self, key: str, value: Any) -> None:
         setattr(self, key, value)
+
+    def backend_named_by(self) -> str:
+        """The Celery setting the store's URL came from, as the user wrote it."""
+        for key in ("broker_url", "result_backend"):
+            if store_url(getattr(self, key), key):
+                return self.written.get(key, f"the app's conf.{key}")
+        return super().backend_named_by()
+
+    def note_written(self, names: Mapping[str, str]) -> None:
+        """How the user wrote the Celery names about to be set (``{"broker_url": ...}``);
+        a name set without a note was set on ``conf``."""
+        for key, written in names.items():
+            key = "broker_url" if key.lower() == "broker" else key.lower()
+            if key in ("broker_url", "result_backend"):
+                self.to_write[key] = written
+
+    def _wrote(self, key: str) -> None:
+        self.written[key] = self.to_write.pop(key, f"the app's conf.{key}")
 
     def set_celery(self, key: str, value: Any) -> None:
         """Set one of Celery's names (see the module docstring)."""
@@ -196,11 +219,10 @@ class CelerySettings(Settings):
 
     def _mapped(self, key: str, value: Any) -> bool:
         """Set a Celery name that maps onto a Conveyor setting; False for another name."""
-        if key in ("broker", "broker_url"):
-            object.__setattr__(self, "broker_url", value)
-            self._store()
-        elif key == "result_backend":
-            object.__setattr__(self, "result_backend", value)
+        if key in ("broker", "broker_url", "result_backend"):
+            key = "broker_url" if key == "broker" else key
+            object.__setattr__(self, key, value)
+            self._wrote(key)
             self._store()
         elif key == "task_routes":
             object.__setattr__(self, "task_routes", _routes(value))

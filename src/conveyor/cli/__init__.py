@@ -62,6 +62,17 @@ loglevel_option = click.option(
     default="info",
     show_default=True,
 )
+#: Whether a worker returns at once the jobs of this host's workers whose process is gone
+#: (``worker/deadpids.py``, Linux); ``worker`` and ``up`` take it.
+dead_pids_option = click.option(
+    "--dead-pids/--no-dead-pids",
+    envvar="CONVEYOR_DEAD_PIDS",
+    default=True,
+    show_default=True,
+    help="Return at once the jobs of a worker of this host whose process is gone (Linux), "
+    "instead of after their lease; --no-dead-pids (env CONVEYOR_DEAD_PIDS=0) where /proc "
+    "is not to be trusted.",
+)
 
 
 #: The name of the handler ``setup_logging`` puts on the root logger (integrations look

@@ -25,6 +25,7 @@ from ..control.util import hide_password
 from ..errors import ConfigurationError, ConveyorError
 from ..loader import load_app
 from ..names import check_queue_name
+from ..proctitle import set_title, worker_title
 from ..scheduler import Scheduler, sync_code_schedules
 from ..schedules import owners
 from ..worker import Worker
@@ -240,6 +241,7 @@ def worker_service(app_path: str, queues: Sequence[str], concurrency: int | None
                    loglevel: str, options: dict[str, Any]) -> Worker:  # fmt: skip
     """A worker consuming one group's queues, named after them in the registry."""
     label = ",".join(queues)
+    set_title(worker_title(queues))
     app = _child_app(app_path, loglevel, f"worker {label}")
     name = f"{label}@{socket.gethostname()}:{os.getpid()}"
     worker = Worker(app, queues=list(queues), pool=pool, concurrency=concurrency, name=name,
@@ -250,6 +252,7 @@ def worker_service(app_path: str, queues: Sequence[str], concurrency: int | None
 
 
 def scheduler_service(app_path: str, loglevel: str) -> Scheduler:
+    set_title("scheduler")
     app = _child_app(app_path, loglevel, "scheduler")
     sync_code_schedules(app)
     return Scheduler(app)
@@ -259,6 +262,7 @@ def web_service(app_path: str, host: str, port: int, auth: str, loglevel: str) -
     """The REST API (and the dashboard it mounts) under uvicorn."""
     from ..web import WebService, create_api
 
+    set_title(f"api {host}:{port}")
     app = _child_app(app_path, loglevel, "web")
     api = create_api(app, auth=cast("AuthMode", auth))
     # One line per request would drown the workers' lines; `serve` keeps them.

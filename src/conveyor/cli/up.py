@@ -8,7 +8,7 @@ import click
 
 from ..errors import ConveyorError
 from ..worker.pools import POOLS
-from . import AppRef, cli, console, loglevel_option, setup_logging
+from . import AppRef, cli, console, dead_pids_option, loglevel_option, setup_logging
 from .output import errors_as_usage
 from .serve import require_web
 from .stack import Stack, WorkerGroup
@@ -45,12 +45,14 @@ def _groups(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]
               help="process pool: replace a child after this many jobs (default: the app's worker_max_tasks_per_child).")  # fmt: skip
 @click.option("--shutdown-timeout", type=float, default=30.0, show_default=True,
               help="Seconds running jobs may take to finish after Ctrl-C or SIGTERM.")  # fmt: skip
+@dead_pids_option
 @seconds_option
 @loglevel_option
 @click.pass_obj
 @errors_as_usage
 def up(ref: AppRef, workers: list[str], pool: str, host: str, port: int, no_web: bool, no_scheduler: bool,
-       max_tasks_per_child: int | None, shutdown_timeout: float, seconds: float | None, loglevel: str) -> None:  # fmt: skip
+       max_tasks_per_child: int | None, shutdown_timeout: float, dead_pids: bool, seconds: float | None,
+       loglevel: str) -> None:  # fmt: skip
     """Run worker groups, the scheduler and the API+dashboard, each in a child process
     restarted if it dies, until Ctrl-C/SIGTERM (running jobs finish first)."""
     setup_logging(loglevel)
@@ -58,7 +60,7 @@ def up(ref: AppRef, workers: list[str], pool: str, host: str, port: int, no_web:
     stack = Stack(ref.path or "", app, Stack.groups_for(app, workers), pool=pool, host=host,
                   port=port, web=not no_web, scheduler=not no_scheduler, loglevel=loglevel,
                   worker_options=worker_options(pool, max_tasks_per_child or app.conf.worker_max_tasks_per_child,
-                                                shutdown_timeout))  # fmt: skip
+                                                shutdown_timeout, dead_pids))  # fmt: skip
     if stack.web:
         stack.auth = web_auth(ref, host)
     stack.check()
@@ -66,8 +68,9 @@ def up(ref: AppRef, workers: list[str], pool: str, host: str, port: int, no_web:
     sys.exit(stack.run(seconds=seconds))
 
 
-def worker_options(pool: str, max_tasks_per_child: int | None, shutdown_timeout: float) -> dict[str, object]:  # fmt: skip
-    options: dict[str, object] = {"shutdown_timeout": shutdown_timeout}
+def worker_options(pool: str, max_tasks_per_child: int | None, shutdown_timeout: float,
+                   dead_pids: bool = True) -> dict[str, object]:  # fmt: skip
+    options: dict[str, object] = {"shutdown_timeout": shutdown_timeout, "dead_pids": dead_pids}
     if pool == "process" and max_tasks_per_child:
         options["max_tasks_per_child"] = max_tasks_per_child
     return options

@@ -18,11 +18,16 @@ from ..worker import Worker
 from ..worker.pools import POOLS
 from ..worker.pools.process import START_METHODS, ProcessPool, default_start_method
 from ..worker.supervisor import Supervisor
-from . import AppRef, cli, console, loglevel_option, setup_logging
+from . import AppRef, cli, console, dead_pids_option, loglevel_option, setup_logging
 from .celery_flags import POOL_ALIASES, celery_flags, node_name
 
 if TYPE_CHECKING:
     from ..app import App
+
+#: The banner's line for a worker that does not return dead workers' jobs by their pid.
+DEAD_PIDS_OFF = (
+    "  dead pids    not judged (--no-dead-pids): a dead worker's jobs wait for their lease\n"
+)
 
 
 def _queue_list(
@@ -86,11 +91,12 @@ def _queue_list(
     show_default=True,
     help="Seconds running jobs may take to finish after SIGTERM.",
 )
+@dead_pids_option
 @celery_flags
 @click.pass_obj
 def worker(ref: AppRef, queues: list[str] | None, concurrency: int | None, pool: str, name: str | None, loglevel: str,
            burst: bool, prefetch: int | None, max_tasks_per_child: int | None, max_memory_per_child: int | None,
-           start_method: str | None, shutdown_timeout: float, optimization: str | None, beat: bool,
+           start_method: str | None, shutdown_timeout: float, dead_pids: bool, optimization: str | None, beat: bool,
            task_events: bool, without_gossip: bool, without_mingle: bool) -> None:  # fmt: skip
     """Run a worker: claim jobs from the queues and run them.
 
@@ -106,7 +112,7 @@ def worker(ref: AppRef, queues: list[str] | None, concurrency: int | None, pool:
         options = {"start_method": start_method, "max_memory_per_child": max_memory_per_child,
                    "max_tasks_per_child": max_tasks_per_child or app.conf.worker_max_tasks_per_child}  # fmt: skip
     w = Worker(app, queues=queues, pool=pool, concurrency=concurrency, name=name, prefetch=prefetch,
-               burst=burst, shutdown_timeout=shutdown_timeout, **options)  # fmt: skip
+               burst=burst, shutdown_timeout=shutdown_timeout, dead_pids=dead_pids, **options)  # fmt: skip
     console.print(banner(w, beat))
     code = Supervisor([w, Scheduler(app)] if beat else [w]).run()
     logging.getLogger("conveyor.worker").info(
@@ -128,6 +134,7 @@ def banner(w: Worker, beat: bool = False) -> str:
         f"  queues       {', '.join(w.queues)}\n"
         f"  pool         {w.pool_kind} x {w.concurrency}{start} ({w.prefetch_text})\n"
         f"  mode         {'burst (exit when drained)' if w.burst else 'run until stopped'}\n"
+        f"{'' if w.dead_pids else DEAD_PIDS_OFF}"
         f"{_schedules_line(w.app, beat)}"
         f"  tasks\n{tasks}"
     )  # fmt: skip

@@ -263,8 +263,9 @@ def _never_retried(record: JobRecord, error: dict[str, Any]) -> str | None:
     kind = error.get("type")
     if kind in ("UnknownTask", "UndecodablePayload"):
         return (
-            "not run: the worker could not start it (no such task there, or a payload it "
-            "cannot read); retry it once a worker that can is deployed"
+            "not run: the worker could not start it (a task its code does not have, or a "
+            "payload it cannot read); retry it once its workers can (restarted on the "
+            "code that has the task)"
         )
     if kind == "SystemExit":
         return f"not retried: {error.get('message')}; a task should raise, not exit"

@@ -69,7 +69,7 @@ class Scheduler:
         #: the first step syncs): a step stores them again when every one is gone.
         self._declared: set[str] | None = None
         #: One account of a backend outage, not an ERROR for every failed step.
-        self.outage = Outage(log)
+        self.outage = Outage(log, named_by=app.conf.backend_named_by())
         #: Set once the scheduler runs (``Service``).
         self.ready = threading.Event()
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ from ..errors import (
     TaskControl,
     Terminated,
     TimeLimitExceeded,
+    UnknownTask,
 )
 from ..events import JobStarted
 from ..records import JobRecord, Outcome
@@ -29,6 +29,8 @@ from ..serialization import check_jsonable, decode_payload
 from ..states import State
 from .backoff import retry_delay
 from .limits import UNGUARDED, ThreadRun, Unguarded
+from .tracebacks import format_error
+from .unknown import unknown_task
 
 if TYPE_CHECKING:
     from ..app import App
@@ -44,7 +46,7 @@ def error_info(exc: BaseException, **extra: Any) -> dict[str, Any]:
         "type": cls.__name__,
         "path": f"{cls.__module__}.{cls.__qualname__}",  # the class's import path
         "message": str(exc),
-        "traceback": "".join(traceback.format_exception(exc)),
+        "traceback": format_error(exc),  # from the user's first frame (tracebacks.py)
         **extra,
     }
 
@@ -80,11 +82,9 @@ def prepare(app: App, record: JobRecord) -> Prepared | Outcome:
         })  # fmt: skip
     try:
         task = app.get_task(record.task)
-    except Exception as exc:
-        return failure(
-            record,
-            error_info(exc, hint="deploy a worker that registers this task, or fix the task name"),
-        )
+    except Exception as exc:  # a Django app imports the task here: its module may raise
+        known = isinstance(exc, UnknownTask)
+        return failure(record, error_info(unknown_task(app, record.task, exc) if known else exc))
     try:
         args, kwargs = decode_payload(record.payload)
     except ValueError as exc:

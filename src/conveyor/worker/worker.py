@@ -105,6 +105,7 @@ class Worker:
         prefetch: int | None = None,
         burst: bool = False,
         shutdown_timeout: float = 30.0,
+        dead_pids: bool = True,
         **pool_options: Any,
     ) -> None:
         check_timing(app.conf.lease_seconds, app.conf.heartbeat_interval)
@@ -122,6 +123,10 @@ class Worker:
         self._held_since: dict[str, float] = {}
         self._avg_held: float | None = None
         self.burst, self.shutdown_timeout = burst, shutdown_timeout
+        #: Whether to return at once the jobs of this host's workers whose process is gone
+        #: (``deadpids.py``); off, they wait for their leases (a host whose /proc is not
+        #: to be trusted: ``--no-dead-pids``, ``CONVEYOR_DEAD_PIDS=0``).
+        self.dead_pids = dead_pids
         self.id = new_id()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.results: queue.SimpleQueue[Report | object] = queue.SimpleQueue()
@@ -139,7 +144,7 @@ class Worker:
         self._hold_ack = ack_hold()  # test-only (testhooks.py); None in production
         self._revoked = False  # set by the revocation watch: heartbeat now
         self._watching = True
-        self.outage = Outage(log)
+        self.outage = Outage(log, named_by=app.conf.backend_named_by())
         self.pruner = Pruner(self.backend, self.id, app.conf, self.outage)
         self.counts = {"SUCCESS": 0, "FAILURE": 0, "RETRY": 0, "REVOKED": 0, "LOST": 0}
 
@@ -586,7 +591,8 @@ class Worker:
         whose lease ran out, unless this turn is already running late (then it returns
         True, and the rescue of expired leases waits for the next try)."""
         try:
-            self._bury_dead()
+            if self.dead_pids:
+                self._bury_dead()
             if stall is not None and stall.running_late():
                 return True
             rescued = self.backend.rescue_expired() if stall is not None else []

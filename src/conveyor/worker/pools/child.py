@@ -65,6 +65,7 @@ from typing import Any
 from ...errors import BackendError, Terminated
 from ...loader import load_app
 from ...outage import Outage
+from ...proctitle import set_title, worker_title
 from ...records import JobRecord, Outcome
 from ...states import State
 from ..execution import error_info, execute
@@ -122,6 +123,7 @@ class ChildConfig:
     max_tasks: int | None = None
     max_memory: int | None = None  # KiB of resident memory
     lease_prefix: str = ""  # this child's claims' lease tokens begin with it (set per child)
+    slot: int = 0  # which of the worker's children it is (0 .. concurrency - 1; set per child)
 
 
 class Preview(str):
@@ -348,7 +350,9 @@ class _Runner:
         self.backend = app.backend
         # This child's own account of a backend outage, named: its worker and each other
         # child tell theirs too, in lines that would otherwise read the same.
-        self.outage = Outage(log, who=f"pool child, pid {os.getpid()}")
+        self.outage = Outage(
+            log, who=f"pool child, pid {os.getpid()}", named_by=app.conf.backend_named_by()
+        )
         self.queues = list(conf.queues)
         self._send_lock = threading.Lock()
         self.storer = _Storer(self)
@@ -601,6 +605,7 @@ def child_main(conf: ChildConfig, conn: Link, shared: Any) -> None:
     pipes to the worker; ``shared``: the memory of this child's ``Slot``, which the worker
     reads too."""
     die_with_parent()
+    set_title(f"{worker_title(conf.queues)} child {conf.slot + 1}")
     # The parent decides when children stop: a Ctrl-C or a SIGTERM sent to the whole
     # process group must not kill jobs that a graceful shutdown lets finish.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

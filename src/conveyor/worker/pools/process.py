@@ -249,7 +249,8 @@ class ProcessPool(Pool):
             )
             self.start_method = "forkserver"
             return
-        self._zygote = zygote.Zygote(self.concurrency)
+        queues = self._config.queues if self._config is not None else ()
+        self._zygote = zygote.Zygote(self.concurrency, queues)
 
     def submit(self, record: JobRecord) -> None:
         raise RuntimeError("the process pool's children claim their own jobs")
@@ -305,14 +306,15 @@ class ProcessPool(Pool):
         reports_r, reports_w = self._ctx.Pipe(duplex=False)
         link = Link(orders_r, reports_w)
         prefix = secrets.token_hex(LEASE_PREFIX_BYTES)
-        config = replace(self._config, lease_prefix=prefix)
+        config = replace(self._config, lease_prefix=prefix, slot=slot)
         proc: Any = None
         if self._zygote is not None:
             try:
                 proc = self._zygote.spawn(config, link, slot)
                 shared: Any = self._zygote.slot_memory(slot)
             except OSError as exc:  # it was killed: its children died with it
-                log.error("%s; children start from a fork server from now on", exc)
+                if not self._zygote.told:  # once: not after exit_code killed it and said so
+                    log.error("%s; children start from a fork server from now on", exc)
                 self._zygote.close()
                 self._zygote, self.start_method = None, "forkserver"
         if proc is None:

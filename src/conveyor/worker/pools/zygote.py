@@ -43,9 +43,11 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any, NoReturn
 
+from ...proctitle import set_title, worker_title
 from .child import ChildConfig, Link, child_main, die_with_parent
 from .shared import SLOT_BYTES
 
@@ -100,12 +102,15 @@ class ForkedChild:
 class Zygote:
     """The worker's side: start the zygote, ask it for children, learn how they ended."""
 
-    def __init__(self, slots: int) -> None:
+    def __init__(self, slots: int, queues: Sequence[str] = ()) -> None:
         self.memory = mmap.mmap(-1, SLOT_BYTES * slots)  # shared with every descendant
         self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._lock = threading.Lock()
         self._exits: dict[int, int] = {}
         self._gone = False
+        #: Whether its end was logged already (killed while waiting for a child's exit):
+        #: the next spawn, which finds it gone, says nothing more.
+        self.told = False
         # Loaded here, once for all children: each child's first connection to a host name
         # would otherwise import the idna codec (and unicodedata) into pages of its own.
         "localhost".encode("idna")
@@ -114,6 +119,7 @@ class Zygote:
         gc.freeze()
         self.pid = os.fork()
         if self.pid == 0:  # the zygote
+            set_title(f"{worker_title(queues)} zygote")
             self._sock.close()
             _zygote_main(theirs, self.memory)
         theirs.close()
@@ -153,6 +159,7 @@ class Zygote:
                             self._unresponsive("report a child's exit")
                         except OSError as exc:
                             log.error("%s; children start from a fork server from now on", exc)
+                            self.told = True
                     return None
             return self._exits.pop(pid)
 
