@@ -6,14 +6,16 @@ live workers and 5 schedules; against the same on an empty store.
     .venv/bin/python -m benchmarks.metrics_scrape build /tmp/large.db           # once
     .venv/bin/python -m benchmarks.metrics_scrape build /tmp/empty.db --finished 0 --waiting 0
     .venv/bin/python -m benchmarks.metrics_scrape time /tmp/large.db /tmp/empty.db --repeat 30
-    perf stat -e instructions:u .venv/bin/python -m benchmarks.metrics_scrape collect /tmp/large.db
+    .venv/bin/python -m benchmarks.metrics_scrape count /tmp/large.db
+    valgrind --tool=callgrind .venv/bin/python -m benchmarks.metrics_scrape collect /tmp/large.db
 
 ``time`` serves each store with ``conveyor serve``'s server (uvicorn on loopback, a read
 token) and scrapes them in turns over real HTTP after one warm-up scrape each: the
-median and the worst, in ms, and the load average. ``collect`` renders the exposition
+median and the worst, in ms, and the load average. ``count`` gives the SQL statements
+and SQLite VM steps of one scrape. ``collect`` renders the exposition
 ``--repeat`` times in this process, without HTTP, for a count of instructions that the
 machine's load does not move (take the same command with ``--repeat 0`` from it).
-The workers' heartbeats are stamped an hour apart so they stay alive while timed.
+The workers beat once as each command starts (a registry entry lasts a minute).
 """
 
 from __future__ import annotations
@@ -44,20 +46,25 @@ def build(path: str, finished: int, waiting: int) -> None:
     app.task(name="bench.noop")(lambda i=0: i)
     seconds = bulk_store.build(app, finished, waiting)
     fill(app, 0, 0)  # the runs of the last minutes: the windows' rollups
+    for i in range(5):
+        app.schedules.add(f"every-{i}", "bench.noop", every=60 * (i + 1))
+    print(f"{path}: {finished:,} finished + {waiting:,} waiting in {seconds:.0f} s")
+
+
+def beat(app: App) -> App:
+    """20 live workers (a registry entry lasts a minute after its last heartbeat)."""
     for i in range(20):
         app.backend.heartbeat(WorkerInfo(
             id=f"w{i}", name=f"worker-{i}@host{i % 4}", host=f"host{i % 4}", pid=1000 + i,
             queues=bulk_store.QUEUES[i % 2 :: 2], pool="process", concurrency=8, version="bench",
             tasks=[], started_at=app.backend.now(), heartbeat_interval=3600,
         ), [], 30)  # fmt: skip
-    for i in range(5):
-        app.schedules.add(f"every-{i}", "bench.noop", every=60 * (i + 1))
-    print(f"{path}: {finished:,} finished + {waiting:,} waiting in {seconds:.0f} s")
+    return app
 
 
 @contextmanager
 def served(path: str) -> Iterator[tuple[str, dict[str, str]]]:
-    app = App("producer", backend=f"sqlite:///{path}")
+    app = beat(App("producer", backend=f"sqlite:///{path}"))
     _, secret = TokenStore(app.backend).create("bench", "read")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -95,14 +102,38 @@ def time_scrapes(paths: list[str], repeat: int) -> None:
 
 
 def collect(path: str, repeat: int) -> None:
-    registry = registry_for(App("producer", backend=f"sqlite:///{path}"))
+    registry = registry_for(beat(App("producer", backend=f"sqlite:///{path}")))
     for _ in range(repeat):
         generate_latest(registry)
 
 
+def count(path: str) -> None:
+    """The SQL statements one scrape runs and the SQLite virtual machine's steps they
+    take (counted in hundreds by a progress handler): what no load moves."""
+    app = beat(App("producer", backend=f"sqlite:///{path}"))
+    registry = registry_for(app)
+    generate_latest(registry)  # opens the connection, checks the schema
+    conn = app.backend._conn()  # type: ignore[attr-defined]
+    statements: list[str] = []
+    steps = [0]
+
+    def step() -> int:
+        steps[0] += 1
+        return 0
+
+    conn.set_trace_callback(statements.append)
+    conn.set_progress_handler(step, 100)
+    generate_latest(registry)
+    conn.set_trace_callback(None)
+    conn.set_progress_handler(None, 0)
+    for statement in statements:
+        print("  ", " ".join(statement.split())[:110])
+    print(f"{path}: {len(statements)} statements, {steps[0] * 100:,} VM steps (to 100)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    parser.add_argument("command", choices=["build", "time", "collect"])
+    parser.add_argument("command", choices=["build", "time", "collect", "count"])
     parser.add_argument("paths", nargs="+", help="SQLite files (time: one or two stores)")
     parser.add_argument("--finished", type=int, default=1_000_000)
     parser.add_argument("--waiting", type=int, default=100_000)
@@ -112,6 +143,8 @@ def main() -> None:
         build(args.paths[0], args.finished, args.waiting)
     elif args.command == "time":
         time_scrapes(args.paths, args.repeat)
+    elif args.command == "count":
+        count(args.paths[0])
     else:
         collect(args.paths[0], args.repeat)
 
