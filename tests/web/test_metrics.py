@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from conveyor import App
+from conveyor.errors import BackendError
 from conveyor.records import WorkerInfo
 from conveyor.testing import drain
 from conveyor.web import WebService, api_router, create_api
@@ -179,5 +180,23 @@ def test_a_service_mounting_the_router_serves_it_under_its_prefix(
             assert (
                 await c.get("/ops/queue/metrics", headers={"Authorization": ""})
             ).status_code == 401
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("backend_kind", ["sqlite"])
+def test_a_store_that_fails_is_a_503_not_a_500(
+    web_app: App, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable() -> None:
+        raise BackendError("the store is gone")
+
+    monkeypatch.setattr(web_app.backend, "counts", unreachable)
+
+    async def scenario() -> None:
+        async with client(role="read") as reader:
+            r = await reader.get("/metrics")
+            assert r.status_code == 503, r.text
+            assert r.json()["error"]["code"] == "backend_unavailable"
 
     run(scenario())
