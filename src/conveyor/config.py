@@ -59,6 +59,9 @@ class Settings:
     #: Glob patterns of the task names the REST API (``conveyor.web``) may enqueue, e.g.
     #: ``["media.*"]``. None by default: a task is reachable over HTTP only when listed.
     http_tasks: list[str] = field(default_factory=list)
+    #: Serve the REST API's ``GET /metrics`` without a token (docs/metrics.md), for a
+    #: Prometheus on a private network; the rest of the API keeps its auth.
+    metrics_without_token: bool = False
     #: The worker groups ``conveyor up`` starts when no ``--worker`` is given: one child
     #: process each, as "queue,queue:concurrency" (e.g. ``["video:1", "image,document:4"]``).
     #: Empty: one group consuming every queue the app declares.

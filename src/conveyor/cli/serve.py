@@ -39,6 +39,7 @@ def serve(ref: AppRef, host: str, port: int, loglevel: str) -> None:
     console.print(
         f"[bold]conveyor serve[/bold] http://{shown}:{port}/api  (docs: /api/docs)\n"
         f"  dashboard    http://{shown}:{port}/ui/\n"
+        f"  metrics      http://{shown}:{port}/metrics  (Prometheus; docs/metrics.md)\n"
         f"  backend      {hide_password(app.conf.backend_url)}\n"
         f"  auth         {_describe(auth, has_tokens)}\n"
         f"  exposed      {', '.join(app.conf.http_tasks) or 'no task (set app.conf.http_tasks)'}"

@@ -126,7 +126,8 @@ class Stack:
                  f"  backend      {hide_password(self.app.conf.backend_url)}"]  # fmt: skip
         if self.web:
             lines += [f"  dashboard    {self.url}/",
-                      f"  API          {self.url}/api  (docs: {self.url}/api/docs)"]  # fmt: skip
+                      f"  API          {self.url}/api  (docs: {self.url}/api/docs)",
+                      f"  metrics      {self.url}/metrics  (Prometheus)"]  # fmt: skip
         for g in self.groups:
             count = g.concurrency or default_concurrency(self.pool)
             lines.append(f"  worker       queues {', '.join(g.queues)}  ({self.pool} x {count})")

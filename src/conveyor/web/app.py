@@ -22,6 +22,7 @@ from .routes import (
     events,
     health,
     jobs,
+    metrics,
     queues,
     schedules,
     stats,
@@ -69,6 +70,9 @@ def add_routes(
         module.routes(api, Section(router, module.TAG, guard, prefix))
     admin = [Depends(Authorizer(app, auth, write_role="admin", token_cache=token_cache))]
     schedules.routes(api, Section(router, schedules.TAG, admin, prefix))
+    # Where Prometheus looks by default: the service's root, whatever the API's prefix.
+    scrape = [] if app.conf.metrics_without_token else guard
+    metrics.routes(api, Section(router, metrics.TAG, scrape))
 
 
 def api_router(
