@@ -1,4 +1,6 @@
--- ARGV: prefix, now, limit. Deletes finished jobs past keep_until; returns how many.
+-- ARGV: prefix, now, limit. Deletes finished jobs past keep_until, and key-values past
+-- their ttl (up to limit of each); returns how many jobs. The key-values here, not in
+-- the client: a value set again between its read as expired and its delete was lost.
 ix_fold(P)  -- a pruned id may be in the index's tail
 local ids = redis.call("ZRANGEBYSCORE", K("finished"), "-inf", ARGV[2], "LIMIT", 0, tonumber(ARGV[3]))
 for _, id in ipairs(ids) do
@@ -8,5 +10,10 @@ for _, id in ipairs(ids) do
   redis.call("ZREM", K("finished"), id)
   redis.call("ZREM", K("done"), id)
   ix_remove(P, id)
+end
+local gone = redis.call("ZRANGEBYSCORE", K("kvx"), "-inf", ARGV[2], "LIMIT", 0, tonumber(ARGV[3]))
+if #gone > 0 then
+  batched("HDEL", K("kv"), gone)
+  batched("ZREM", K("kvx"), gone)
 end
 return #ids
