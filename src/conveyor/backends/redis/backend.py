@@ -301,8 +301,8 @@ class RedisBackend(RedisConnection):
         )
 
     @guarded
-    def _prune(self, now: float, limit: int) -> int:
-        return int(self._run("prune", num(now), limit))
+    def _prune(self, now: float, limit: int, trim: bool) -> int:
+        return int(self._run("prune", num(now), limit, "1" if trim else ""))
 
     @guarded
     def _requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]:
