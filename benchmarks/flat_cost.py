@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -311,8 +312,25 @@ def steady(tmp: Path, n: int, ttl: float = 1.0) -> dict[str, Any]:
     return {**found, "worker_jobs_per_s_records_kept": kept["worker_jobs_per_s"]}
 
 
+def steady_pairs(tmp: Path, n: int, reps: int, ttl: float = 1.0) -> list[dict[str, Any]]:
+    """``reps`` pairs of drains of ``n`` jobs, records kept ``ttl`` seconds (the pruner
+    deletes them as they come) and kept a week (it finds nothing), in alternating order:
+    on this machine's drifting load, each pair compares the pruner's cost to the worker."""
+    pairs = []
+    for rep in range(reps):
+        order = [ttl, None] if rep % 2 == 0 else [None, ttl]
+        found = {}
+        for keep in order:
+            found["pruned" if keep else "kept"] = {**drain(tmp, n, keep), "load": load()}
+        pairs.append(found)
+        print(f"  steady pair {rep}: {found}", flush=True)
+    return pairs
+
+
 def drain(tmp: Path, n: int, ttl: float | None) -> dict[str, Any]:
-    app, url = worker.fresh(tmp, "steady" if ttl else "kept")
+    # A store of its own each time (SQLite's file is named by it): none holds the
+    # records an earlier drain kept.
+    app, url = worker.fresh(tmp, f"{'steady' if ttl else 'kept'}-{time.monotonic_ns()}")
     jobs = []
     for i in range(0, n, 1000):
         jobs += app.enqueue_many([Signature("bench.noop") for _ in range(min(1000, n - i))])
@@ -351,7 +369,9 @@ def drain(tmp: Path, n: int, ttl: float | None) -> dict[str, Any]:
     }
 
 
-def keeping_up(tmp: Path, n: int, rate: int = 10_000, seconds: float = 30.0) -> dict[str, Any]:
+def keeping_up(
+    tmp: Path, n: int, rate: int = 10_000, seconds: float = 30.0, prune: bool = True
+) -> dict[str, Any]:
     """Records expiring at ``rate`` a second, as a store finishing that many jobs a second
     would see (finished records written in bulk, already past their ``keep_until``: this
     machine cannot run 10,000 jobs a second on SQL; written by ``FEEDERS`` processes of
@@ -360,9 +380,15 @@ def keeping_up(tmp: Path, n: int, rate: int = 10_000, seconds: float = 30.0) -> 
     are drained by that worker meanwhile. Sampled: the expired records left (bounded if
     the pruner keeps up), the seconds after the feed until none is left (None, and what
     is left, when that takes over 120 s), the worker's
-    throughput, and the same worker's on a store with no feed just before."""
+    throughput, and the same worker's on a store with no feed just before. ``prune``
+    False: this process holds the pruning lock until the feed ends, so the worker's
+    pruner deletes nothing meanwhile (its throughput beside the feed alone), then
+    clears what piled up."""
+    from conveyor.worker.pruning import PRUNE_LOCK  # here: the rest runs on older code too
+
     baseline = worker.bench_throughput(tmp, n, 2)["jobs_per_s"]
     app, url = worker.fresh(tmp, "feed")
+    held = not prune and app.backend.acquire_lock(PRUNE_LOCK, "bench", seconds + 60)
     proc = worker.start_worker(url, "-P", "process", "-c", "2", "--prefetch", "8")
     worker.wait_registered(app, proc)
     start, feeders, procs = start_feeders(url, rate, seconds)
@@ -375,6 +401,8 @@ def keeping_up(tmp: Path, n: int, rate: int = 10_000, seconds: float = 30.0) -> 
                 for _ in range(n // 1000):
                     jobs += app.enqueue_many([Signature("bench.noop") for _ in range(1000)])
             left.append((time.monotonic() - began, expired_left(app)))
+            if held and all(d.is_set() for _, d, _ in feeders):
+                held = not app.backend.release_lock(PRUNE_LOCK, "bench")
             if time.monotonic() - began > seconds + 120:
                 break  # not caught up 120 s after the feed: a figure too (what is left)
             time.sleep(0.2)
@@ -394,6 +422,7 @@ def keeping_up(tmp: Path, n: int, rate: int = 10_000, seconds: float = 30.0) -> 
     fed_for = max(t for t, _ in left if t <= seconds)
     return {
         "rate_per_s": rate,
+        "pruning_during_feed": prune,
         "fed": fed,
         "fed_per_s": fed / seconds,
         "most_expired_left": max(x for _, x in left),
@@ -441,7 +470,10 @@ def feed(url: str, rate: float, seconds: float, ready: Any, done: Any, fed: Any,
     app = App("feeder", backend=url)
     # Made beforehand, expired already (kept until a second before now): the feed then
     # spends its time writing them, not building them in Python.
-    made = list(bulk_store.rows(int(rate * seconds), 0, app.backend.now(), keep=-1))
+    made: list[Any] = list(bulk_store.rows(int(rate * seconds), 0, app.backend.now(), keep=-1))
+    write = partial(bulk_store.write, app, tidy=False)
+    if url.startswith("redis"):  # the bulk writer's pipelines race the pruner (bulk_store)
+        made, write = bulk_store.records(made), app.backend.enqueue
     ready.set()
     start.wait()
     began, written = time.monotonic(), 0
@@ -450,7 +482,7 @@ def feed(url: str, rate: float, seconds: float, ready: Any, done: Any, fed: Any,
         if due < 100:
             time.sleep(0.005)
             continue
-        bulk_store.write(app, made[written : written + due], tidy=False)
+        write(made[written : written + due])
         written += due
         fed.value = written
     done.set()
@@ -540,7 +572,13 @@ def main() -> None:
     parser.add_argument("--stores", default=",".join(STORES), help="of " + ",".join(STORES))
     parser.add_argument("--label", default="", help="added to the results file's name")
     parser.add_argument("--pruning", action="store_true", help="measure pruning only")
-    parser.add_argument("--no-pruning", action="store_true", help="skip the pruning measures")
+    parser.add_argument(
+        "--no-pruning",
+        action="store_true",
+        help="skip the pruning measures; with --feed: no pruning until the feed ends",
+    )
+    parser.add_argument("--steady", action="store_true",
+                        help="only: drains with records kept 1 s and kept, alternating")  # fmt: skip
     parser.add_argument("--feed", type=int, default=0, help="only: pruning beside a feed of N/s")
     args = parser.parse_args()
     worker.BACKEND = args.backend
@@ -574,7 +612,7 @@ def main() -> None:
             elif args.backend == "postgres":
                 server = sampler = PostgresCpu()
             results: dict[str, Any] = {}
-            if not (args.pruning or args.feed):
+            if not (args.pruning or args.feed or args.steady):
                 results.update(rounds(tmp, args, stores, server, meta, counts))
             results.update(prune_measures(tmp, args))
     finally:
@@ -586,7 +624,9 @@ def main() -> None:
             worker.cleanup()
     meta["ended"] = datetime.now(UTC).isoformat(timespec="seconds")
     meta["load_at_end"] = load()
-    kind = "_feed" if args.feed else "_pruning" if args.pruning else ""
+    kind = (
+        "_feed" if args.feed else "_steady" if args.steady else "_pruning" if args.pruning else ""
+    )
     name = f"flat_cost_{args.backend}{kind}{args.label}.json"
     out = ROOT / "benchmarks" / "results" / name
     out.write_text(json.dumps({"backend": args.backend, "size": size, "kept": args.kept,
@@ -627,8 +667,10 @@ def rounds(
 def prune_measures(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
     if args.feed:
-        results["keeping_up"] = keeping_up(tmp, args.jobs, args.feed)
+        results["keeping_up"] = keeping_up(tmp, args.jobs, args.feed, prune=not args.no_pruning)
         print(f"  keeping up: {results['keeping_up']}", flush=True)
+    elif args.steady:
+        results["steady_pairs"] = steady_pairs(tmp, args.jobs, args.reps)
     elif not args.no_pruning:
         results["pruning"] = pruning(tmp, args.size, args.jobs)
         print(f"  pruning: {results['pruning']}", flush=True)

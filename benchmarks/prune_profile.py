@@ -4,6 +4,12 @@ written by ``COPY`` with the triggers, no ANALYZE): wall time, the commits (WAL
 flushes) and WAL bytes of each statement, and the rows it wrote.
 
     .venv/bin/python -m benchmarks.prune_profile --expired 100000 --batch 1000 --batches 20
+    .venv/bin/python -m benchmarks.prune_profile --trims --backend sqlite --refill
+
+``--trims`` (SQLite or PostgreSQL): whole ``Backend.prune`` calls instead, a batch that
+trims (``trim=True``, what every batch ran before the pruner trimmed once an interval)
+and one that does not, in turns, with the same refill between batches: the median of
+each, and the records a second flat out.
 
 Runs in a database of its own ($BENCH_POSTGRES, default .../prune_profile, created if
 missing), in a schema dropped afterwards, so the database's commits count this run
@@ -17,10 +23,12 @@ import argparse
 import json
 import os
 import statistics
+import tempfile
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -40,7 +48,14 @@ def main() -> None:
     parser.add_argument("--refill", action="store_true",
                         help="write a batch of expired records (untimed) before each batch, "
                         "with their events, as a feed does")  # fmt: skip
+    parser.add_argument(
+        "--trims", action="store_true", help="whole prune calls, trimming and not, in turns"
+    )
+    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="postgres")
     args = parser.parse_args()
+    if args.trims:
+        print(json.dumps(trims(args), indent=2))
+        return
     pg_profile.ensure_database(SERVER)
     worker.POSTGRES = SERVER
     schema = f"bench_prof_{uuid.uuid4().hex[:8]}"
@@ -60,6 +75,35 @@ def main() -> None:
     finally:
         with psycopg.connect(worker.POSTGRES, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def trims(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as folder:
+        worker.BACKEND = args.backend
+        app, _ = worker.fresh(Path(folder), "trims")
+        try:
+            for i in range(0, args.expired, 10_000):  # as the feed writes them
+                bulk_store.build(app, min(10_000, args.expired - i), 0, keep=-1, tidy=False)
+            spent: dict[bool, list[float]] = {True: [], False: []}
+            deleted = dict.fromkeys(spent, 0)
+            for n in range(2 * args.batches):
+                if args.refill:  # untimed
+                    bulk_store.build(app, args.batch, 0, keep=-1, tidy=False)
+                trim = n % 2 == 0
+                started = time.perf_counter()
+                deleted[trim] += app.backend.prune(limit=args.batch, trim=trim)
+                spent[trim].append(time.perf_counter() - started)
+        finally:
+            if args.backend == "postgres":
+                worker.cleanup()
+    return {
+        "backend": args.backend, "expired": args.expired, "batch": args.batch,
+        "batches_each": args.batches, "refill": args.refill,
+        **{f"{'trim' if t else 'no_trim'}_median_ms": statistics.median(v) * 1000
+           for t, v in spent.items()},
+        **{f"{'trim' if t else 'no_trim'}_records_per_s": deleted[t] / sum(v)
+           for t, v in spent.items()},
+    }  # fmt: skip
 
 
 def profile(

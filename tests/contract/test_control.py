@@ -243,6 +243,23 @@ def test_key_values_hold_json_until_their_ttl(backend: Backend, clock: FakeClock
         backend.kv_set("bad", {1, 2})
 
 
+def test_prune_keeps_a_key_value_set_again_without_its_ttl(
+    backend: Backend, clock: FakeClock
+) -> None:
+    # Set for 10 s, then for good (and another for longer): pruning past the first ttl
+    # must go by each key's latest ttl (Redis once kept the first expiry and pruned both).
+    backend.kv_set("chord:1", "short", ttl=10)
+    backend.kv_set("chord:1", "kept")
+    backend.kv_set("chord:2", "short", ttl=10)
+    backend.kv_set("chord:2", "longer", ttl=100)
+    backend.kv_set("note", "gone", ttl=10)
+    clock.advance(11)
+    backend.prune()
+    assert backend.kv_get("chord:1") == "kept"
+    assert backend.kv_get("chord:2") == "longer"
+    assert backend.kv_get("note") is None
+
+
 def test_list_jobs_by_time_range_and_text_in_arguments(backend: Backend, clock: FakeClock) -> None:
     early = put(backend, args=["invoice-17.pdf"])
     clock.advance(60)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from conveyor import App, State
+from conveyor.backends.base import Backend
 from conveyor.records import Outcome
 from conveyor.task import Signature
 from conveyor.worker import Worker, pruning
@@ -26,6 +27,28 @@ def finish(app: App, n: int) -> list[str]:
     assert len(claimed) == n
     app.backend.ack(Outcome(j.id, j.lease_token or "", State.SUCCESS, 3) for j in claimed)
     return ids
+
+
+def recorded(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, bool]]:
+    """Each call of ``backend.prune`` from now on, as (limit, trim)."""
+    calls: list[tuple[int, bool]] = []
+    prune = backend.prune
+
+    def recording(limit: int = 1000, *, trim: bool = True) -> int:
+        calls.append((limit, trim))
+        return prune(limit=limit, trim=trim)
+
+    monkeypatch.setattr(backend, "prune", recording)
+    return calls
+
+
+def clocked(app: App) -> tuple[pruning.Pruner, list[float]]:
+    """A pruner whose clock reads the list's one value, 100.0 to begin with."""
+    pruner = pruning.Pruner(app.backend, "me", app.conf)
+    clock = [100.0]
+    pruner._clock = lambda: clock[0]
+    pruner._since = clock[0]
+    return pruner, clock
 
 
 def test_expired_records_are_pruned_batch_after_batch_while_the_worker_drains(
@@ -79,25 +102,18 @@ def test_a_pruner_behind_grows_its_batches_and_returns_to_the_setting_once_caugh
     expired = finish(worker_app, 700)  # 20 + 40 + 80 + 160 + 320 (the most: 16 x 20) ...
     backend.result_ttl = 3600.0
     kept = finish(worker_app, 5)
-    asked: list[int] = []
-    prune = backend.prune
-
-    def recording(limit: int = 1000) -> int:
-        asked.append(limit)
-        return prune(limit=limit)
-
-    monkeypatch.setattr(backend, "prune", recording)
+    calls = recorded(backend, monkeypatch)
     pruner = pruning.Pruner(backend, "me", worker_app.conf)
     while pruner.deleted < 700:
         pruner._step()  # one batch at a time, here: the pacing is not under test
     # Behind, each batch doubles up to 16 times the setting; the 700 took 6 batches
     # where batches of 20 would take 35. The last found fewer than it asked: caught up.
-    assert asked == [20, 40, 80, 160, 320, 320]
+    assert [limit for limit, _ in calls] == [20, 40, 80, 160, 320, 320]
     # Nothing left: it looks again soon (700 went since it started: fast expiry, as far
     # as it can tell), then, finding none again, after the interval.
     assert pruner._step() < worker_app.conf.prune_interval
     assert pruner._step() == worker_app.conf.prune_interval
-    assert asked[-1] == 20
+    assert calls[-1][0] == 20
     assert not backend.get_many(expired)
     assert set(backend.get_many(kept)) == set(kept)
 
@@ -108,10 +124,7 @@ def test_a_pruner_following_fast_expiry_looks_again_within_a_batchs_worth_not_an
     backend = worker_app.backend
     monkeypatch.setattr(worker_app.conf, "prune_batch", 20)
     monkeypatch.setattr(worker_app.conf, "prune_interval", 5.0)
-    pruner = pruning.Pruner(backend, "me", worker_app.conf)
-    clock = [100.0]
-    pruner._clock = lambda: clock[0]
-    pruner._since = clock[0]
+    pruner, clock = clocked(worker_app)
     assert pruner._step() == 5.0  # nothing expired yet: the interval
     backend.result_ttl = 0.0
     expired = finish(worker_app, 30)  # 30 expired over the next 0.2 s: 150 a second
@@ -130,3 +143,24 @@ def test_a_pruner_following_fast_expiry_looks_again_within_a_batchs_worth_not_an
     while pruner.deleted < 32:
         pruner._step()
     assert pruner._step() == 5.0
+
+
+def test_a_pruner_trims_once_an_interval_not_every_batch(
+    worker_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = worker_app.backend
+    monkeypatch.setattr(worker_app.conf, "prune_batch", 10)
+    monkeypatch.setattr(worker_app.conf, "prune_interval", 5.0)
+    backend.result_ttl = 0.0
+    expired = finish(worker_app, 200)
+    calls = recorded(backend, monkeypatch)
+    pruner, clock = clocked(worker_app)
+    for _ in range(3):  # three batches within the interval: the first trims
+        pruner._step()
+        clock[0] += 1.0
+    clock[0] += 2.0  # 5 s since the first batch: the next trims again
+    pruner._step()
+    pruner._step()
+    assert [trim for _, trim in calls] == [True, False, False, True, False]
+    assert pruner.deleted == 10 + 20 + 40 + 80 + 50  # the records go every batch
+    assert not backend.get_many(expired)

@@ -474,10 +474,14 @@ class Backend(ABC):
         now = self.now()
         return self._rescue(now, self.max_lost_leases, now + self.result_ttl, {})
 
-    def prune(self, limit: int = 1000) -> int:
-        """Delete up to ``limit`` finished records past their ``keep_until``; old events
-        and rollups (older than ``rollup.ROLLUP_KEPT``) too."""
-        return self._prune(self.now(), limit)
+    def prune(self, limit: int = 1000, *, trim: bool = True) -> int:
+        """Delete up to ``limit`` finished records past their ``keep_until``, and the
+        event feed's oldest beyond its newest ``EVENTS_KEPT``. ``trim``: also the rest
+        that ages out (the audit log's oldest, expired key-values and group results,
+        rollups older than ``rollup.ROLLUP_KEPT``), which the pruner asks once per
+        ``prune_interval``, not every batch: those deletes rarely find anything, and
+        each is a statement of its own."""
+        return self._prune(self.now(), limit, trim)
 
     def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> None:
         """Block until a job may have become available in ``queues``, or ``timeout``.
@@ -703,7 +707,7 @@ class Backend(ABC):
         ...
 
     @abstractmethod
-    def _prune(self, now: float, limit: int) -> int: ...
+    def _prune(self, now: float, limit: int, trim: bool) -> int: ...
     @abstractmethod
     def _list(self, query: JobQuery) -> tuple[list[JobRecord], str | None]: ...
     @abstractmethod

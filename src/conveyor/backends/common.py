@@ -237,18 +237,24 @@ class SQLVerbs:
         return touched
 
     def prune(
-        self, now: float, limit: int, on: Callable[[], AbstractContextManager[Any]] | None = None
+        self,
+        now: float,
+        limit: int,
+        trim: bool = True,
+        on: Callable[[], AbstractContextManager[Any]] | None = None,
     ) -> int:
         """The prune statements, run on ``on()`` (default: ``write``, one transaction for
         all of them). PostgreSQL passes its autocommit connection: each statement then
-        commits alone, so a pruner frozen between two holds no lock (docs/postgres.md)."""
+        commits alone, so a pruner frozen between two holds no lock (docs/postgres.md).
+        ``trim``: the four trims too (``Backend.prune``)."""
         with (on or self.write)() as conn:
             deleted = conn.execute(self.q["prune_jobs"], {"now": now, "limit": limit}).rowcount
             conn.execute(self.q["prune_events"], {"keep": EVENTS_KEPT})
-            conn.execute(self.q["prune_audit"], {"keep": AUDIT_KEPT})
-            conn.execute(self.q["prune_kv"], {"now": now})
-            conn.execute(self.q["prune_groups"], {"now": now})
-            conn.execute(self.q["prune_run_minutes"], {"horizon": now - ROLLUP_KEPT})
+            if trim:
+                conn.execute(self.q["prune_audit"], {"keep": AUDIT_KEPT})
+                conn.execute(self.q["prune_kv"], {"now": now})
+                conn.execute(self.q["prune_groups"], {"now": now})
+                conn.execute(self.q["prune_run_minutes"], {"horizon": now - ROLLUP_KEPT})
         return int(deleted)
 
     def requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]:

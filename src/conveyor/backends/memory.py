@@ -315,7 +315,7 @@ class MemoryBackend(Backend):
                     self._emit(job, now)
         return touched
 
-    def _prune(self, now: float, limit: int) -> int:
+    def _prune(self, now: float, limit: int, trim: bool) -> int:
         with self._mutex:
             doomed = [
                 j.id
@@ -324,9 +324,10 @@ class MemoryBackend(Backend):
             ][:limit]
             for job_id in doomed:
                 del self._jobs[job_id]
-            horizon = now - ROLLUP_KEPT
-            for key in [k for k in self._rollup if k[1] < horizon]:
-                del self._rollup[key]
+            if trim:
+                horizon = now - ROLLUP_KEPT
+                for key in [k for k in self._rollup if k[1] < horizon]:
+                    del self._rollup[key]
             return len(doomed)
 
     def _list(self, query: JobQuery) -> tuple[list[JobRecord], str | None]:

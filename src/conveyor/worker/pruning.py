@@ -22,7 +22,10 @@ Measured on PostgreSQL, a batch had a fixed cost (the candidate scan read the ex
 backlog's index entries, until it read ``jobs_keep_until`` alone; the event and count
 trims; five round trips) that a batch of 1,000 at a quarter of the time could not
 amortise past about 3,000 records a second; the first batch that finds fewer than it
-asked for restores both. docs/worker.md tells why a
+asked for restores both. Each batch deletes records and trims the event feed (the
+feed grows as records do); the other trims (``Backend.prune``'s ``trim``: the audit
+log, key-values, group results, old rollups, on PostgreSQL the rollups' fold) run with
+one batch an interval. docs/worker.md tells why a
 thread of the worker rather than the scheduler process.
 """
 
@@ -75,6 +78,7 @@ class Pruner:
         self._clock = time.monotonic
         self._since = self._clock()  # the last look that found nothing expired (or the start)
         self._found = 0  # the records deleted since
+        self._trimmed: float | None = None  # when a batch last trimmed (Backend.prune)
         self._stopping = threading.Event()
         self._renewed = 0.0  # monotonic time the lock was last taken or extended
         self.deleted = 0
@@ -107,7 +111,11 @@ class Pruner:
             return self.interval
         started = self._clock()
         asked = self.size
-        deleted = self.backend.prune(limit=asked)
+        # The trims that rarely find anything, once an interval: a statement each.
+        trim = self._trimmed is None or started - self._trimmed >= self.interval
+        deleted = self.backend.prune(limit=asked, trim=trim)
+        if trim:
+            self._trimmed = started
         self.deleted += deleted
         took = self._clock() - started
         share = self.share

@@ -325,13 +325,14 @@ class PostgresBackend(PostgresConnection):
         return self._verbs.rescue(now, max_lost, keep_until, causes)
 
     @guarded
-    def _prune(self, now: float, limit: int) -> int:
+    def _prune(self, now: float, limit: int, trim: bool) -> int:
         # Each statement on its own, committed by the server (autocommit), never a
         # transaction around them: a pruner frozen between two (SIGSTOP, a paused VM)
         # holds no lock that a worker's claim, ack or rescue, or another pruner, waits on.
-        deleted = self._verbs.prune(now, limit, on=self._connection)
-        self._fold()
-        self._fold_runs()
+        deleted = self._verbs.prune(now, limit, trim, on=self._connection)
+        self._fold()  # the delete's count deltas
+        if trim:  # the finishes' rollup deltas: no reader waits for the fold
+            self._fold_runs()
         return deleted
 
     def _fold(self) -> None:

@@ -301,13 +301,8 @@ class RedisBackend(RedisConnection):
         )
 
     @guarded
-    def _prune(self, now: float, limit: int) -> int:
-        deleted = int(self._run("prune", num(now), limit))
-        expired = self.client.zrangebyscore(self._key("kvx"), "-inf", now)
-        if expired:
-            self.client.hdel(self._key("kv"), *expired)
-            self.client.zrem(self._key("kvx"), *expired)
-        return deleted
+    def _prune(self, now: float, limit: int, trim: bool) -> int:
+        return int(self._run("prune", num(now), limit, "1" if trim else ""))
 
     @guarded
     def _requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]:
@@ -663,6 +658,8 @@ class RedisBackend(RedisConnection):
         pipe.hset(self._key("kv"), key, orjson.dumps([value, until]).decode())
         if until is not None:
             pipe.zadd(self._key("kvx"), {key: until})
+        else:  # an expiry set before must not prune the value kept for good now
+            pipe.zrem(self._key("kvx"), key)
         pipe.execute()
 
     @guarded

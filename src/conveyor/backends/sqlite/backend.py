@@ -175,8 +175,8 @@ class SQLiteBackend(SQLiteConnection):
     ) -> list[str]:
         return self._verbs.rescue(now, max_lost, keep_until, causes)
 
-    def _prune(self, now: float, limit: int) -> int:
-        return self._verbs.prune(now, limit)
+    def _prune(self, now: float, limit: int, trim: bool) -> int:
+        return self._verbs.prune(now, limit, trim)
 
     def _list(self, query: JobQuery) -> tuple[list[JobRecord], str | None]:
         rows, stopped = page(query, ", ".join(SQL_COLUMNS), DIALECT, self._read)

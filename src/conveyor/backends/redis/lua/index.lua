@@ -126,6 +126,41 @@ local function ix_add_many(P, ids, lo, hi) pg_add_many(P .. ":ids", ids, lo, hi)
 
 local function ix_remove(P, id) pg_remove(P .. ":ids", id, true) end
 
+-- Members ms, in any order, out of the paged set: one ZREM (and one EXISTS) a page they
+-- fall in, not pg_remove's three commands a member. A member goes to the page found for
+-- the one before it when it falls between that page's start and the next page's (byte
+-- order: a batch's members are mostly neighbours), else its page is looked up.
+local function pg_remove_many(dir, ms, keep_first)
+  local pages, order = {}, {}
+  local start, after = nil, nil  -- the last page found, and the next page's start (nil: none)
+  for _, m in ipairs(ms) do
+    if not (start and not byte_less(m, start) and (after == nil or byte_less(m, after))) then
+      start = pg_page(dir, m)
+      after = start and redis.call("ZRANGEBYLEX", dir, "(" .. start, "+", "LIMIT", 0, 1)[1]
+    end
+    if start then
+      local p = pages[start]
+      if not p then
+        p = {}
+        pages[start] = p
+        order[#order + 1] = start
+      end
+      p[#p + 1] = m
+    end
+  end
+  for _, s in ipairs(order) do
+    local page, members, gone = dir .. ":" .. s, pages[s], 0
+    for i = 1, #members, 1000 do
+      gone = gone + redis.call("ZREM", page, unpack(members, i, math.min(i + 999, #members)))
+    end
+    if gone > 0 and redis.call("EXISTS", page) == 0 and not (keep_first and s == "") then
+      redis.call("ZREM", dir, s)
+    end
+  end
+end
+
+local function ix_remove_many(P, ids) pg_remove_many(P .. ":ids", ids, true) end
+
 -- Ids indexed by an earlier version in one sorted set (`all`, every score 0, so in byte
 -- order): the first `limit` of them move into the pages. Returns how many are left there.
 local function ix_migrate(P, limit)
