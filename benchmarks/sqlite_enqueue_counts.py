@@ -124,6 +124,7 @@ def main() -> None:
     parser.add_argument(
         "--keep", type=Path, default=Path(tempfile.gettempdir()) / "conveyor-stores"
     )
+    parser.add_argument("--label", default="", help="added to the results file's name")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -149,7 +150,7 @@ def main() -> None:
     }
     found["load_at_end"] = os.getloadavg()[0]
     print(json.dumps(found["native_median"], indent=2))
-    (ROOT / "benchmarks" / "results" / "sqlite_enqueue_counts.json").write_text(
+    (ROOT / "benchmarks" / "results" / f"sqlite_enqueue_counts{args.label}.json").write_text(
         json.dumps(found, indent=2)
     )
 
