@@ -4,8 +4,6 @@ a fresh file gets."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,16 +12,6 @@ from conveyor import App
 from conveyor.backends.sqlfiles import migrations
 
 from ..contract.helpers import job
-
-
-@contextmanager
-def release_of_version(monkeypatch: pytest.MonkeyPatch, version: int) -> Iterator[None]:
-    """Files opened meanwhile get the schema of the release at ``version``."""
-    with monkeypatch.context() as patch:
-        patch.setattr(
-            "conveyor.backends.sqlite.migrations.migrations", lambda d: migrations(d)[:version]
-        )
-        yield
 
 
 def shape(path: Path) -> list[tuple[str, str, str]]:
@@ -38,7 +26,8 @@ def test_a_file_at_version_3_upgrades_with_its_delayed_jobs(
     fresh = App("fresh", backend=f"sqlite:///{tmp_path / 'fresh.db'}")
     fresh.backend.counts()
     old_url = f"sqlite:///{tmp_path / 'old.db'}"
-    with release_of_version(monkeypatch, 3):  # the release before delayed_by_queue
+    with monkeypatch.context() as patch:  # the file as the release before delayed_by_queue
+        patch.setattr("conveyor.backends.sqlite.migrations.migrations", lambda d: migrations(d)[:3])
         old = App("old", backend=old_url)
         delayed = job(old.backend, queue="other", delay=600)
         assert old.backend.enqueue([delayed]) == [True]

@@ -14,7 +14,7 @@ in one request.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,40 +33,12 @@ class Dialect:
     #: Name the index each read takes (``jobs_<column>``): SQLite's planner keeps no
     #: per-value statistics, so left alone it walks the primary key for a rare state.
     name_index: bool = False
-    #: The state and queue indexes leave waiting (PENDING) jobs out, and
-    #: ``jobs_waiting`` holds those on (queue, id) (SQLite: each enqueue then writes one
-    #: index entry fewer). A page by queue reads both; waiting jobs of any queue are read
-    #: from ``jobs_waiting``, one branch per queue that holds some.
-    waiting_apart: bool = False
 
     def reading(self, column: str | None) -> str:
         """The FROM clause reading the jobs by ``column``'s index (None: the primary key)."""
         if column is None or not self.name_index:
             return self.table
         return f"{self.table} INDEXED BY jobs_{column}"
-
-    def sources(self, column: str, value: str, waiting: Callable[[], list[str]]) -> list[Source]:
-        """Where the jobs whose ``column`` is ``value`` are read in id order: one source,
-        or, with ``waiting_apart``, the filter's index for the jobs not waiting and
-        ``jobs_waiting`` for those waiting (by queue: ``waiting()`` names the queues)."""
-        m = self.mark
-        if not self.waiting_apart or column not in ("state", "queue"):
-            return [(self.reading(column), f"{column} = {m}", [value])]
-        rest = (self.reading(column), f"{column} = {m} AND state <> 'PENDING'", [value])
-        by_queue = f"{self.table} INDEXED BY jobs_waiting"
-        if column == "queue":
-            return [rest, (by_queue, f"queue = {m} AND state = 'PENDING'", [value])]
-        if value != "PENDING":
-            return [rest]
-        return [(by_queue, f"queue = {m} AND state = 'PENDING'", [q]) for q in waiting()]
-
-
-#: A branch of a page: its FROM clause, its condition, the condition's parameters.
-Source = tuple[str, str, list[Any]]
-
-
-def _none() -> list[str]:
-    return []
 
 
 def _driver(query: JobQuery) -> tuple[str | None, list[str]]:
@@ -75,17 +47,6 @@ def _driver(query: JobQuery) -> tuple[str | None, list[str]]:
         if values is not None:
             return column, [str(v) for v in values]
     return None, []
-
-
-def _sources(
-    query: JobQuery, d: Dialect, waiting: Callable[[], list[str]]
-) -> tuple[str | None, list[Source]]:
-    column, values = _driver(query)
-    return column, [s for v in values for s in d.sources(column, v, waiting)] if column else []
-
-
-def _union(branches: Sequence[str], order: str, mark: str) -> str:
-    return f"SELECT id FROM ({' UNION ALL '.join(branches)}) AS u ORDER BY id {order} LIMIT {mark}"
 
 
 def _order(query: JobQuery) -> str:
@@ -98,52 +59,41 @@ def _below(query: JobQuery, d: Dialect) -> tuple[str, list[Any]]:
     return "".join(f" AND id {c} {d.mark}" for c, _ in clauses), [v for _, v in clauses]
 
 
-def window(
-    query: JobQuery, d: Dialect, waiting: Callable[[], list[str]] = _none
-) -> tuple[str, list[Any]] | None:
+def window(query: JobQuery, d: Dialect) -> tuple[str, list[Any]] | None:
     """With ``query.scan``: how many rows the page may examine (up to ``scan``) and the
     last id among them (the smallest, or the largest oldest first), read from the
-    driving index alone. None without a bound, or with no source to read."""
-    column, sources = _sources(query, d, waiting)
+    driving index alone. None without a bound."""
+    column, values = _driver(query)
     others = [attr for name, attr in DRIVERS if name != column and getattr(query, attr) is not None]
     filtered = [query.created_after, query.created_before, query.text]
     if query.scan is None or not (others or any(f is not None for f in filtered)):
         return None  # no bound, or none needed: every row the driver yields matches
-    if column is not None and not sources:
-        return None
     m, order = d.mark, _order(query)
     below, below_params = _below(query, d)
     if column is None:
         text = f"SELECT id FROM {d.reading(None)} WHERE true{below} ORDER BY id {order} LIMIT {m}"
         params = [*below_params, query.scan]
     else:
-        branches = [
-            f"SELECT id FROM (SELECT id FROM {source} WHERE {cond}{below} "
+        branch = (
+            f"SELECT id FROM (SELECT id FROM {d.reading(column)} WHERE {column} = {m}{below} "
             f"ORDER BY id {order} LIMIT {m}) AS b"
-            for source, cond, _ in sources
-        ]
-        params = [p for _, _, values in sources for p in (*values, *below_params, query.scan)]
-        if len(branches) == 1:
-            text = branches[0]
+        )
+        params = [p for v in values for p in (v, *below_params, query.scan)]
+        if len(values) == 1:
+            text = branch
         else:
-            text = _union(branches, order, m)
+            text = f"SELECT id FROM ({' UNION ALL '.join([branch] * len(values))}) AS u "
+            text += f"ORDER BY id {order} LIMIT {m}"
             params.append(query.scan)
     last = "max" if query.oldest_first else "min"
     return f"SELECT count(*), {last}(id) FROM ({text}) AS w", params
 
 
-def select(
-    query: JobQuery,
-    columns: str,
-    d: Dialect,
-    low: str | None,
-    waiting: Callable[[], list[str]] = _none,
-) -> tuple[str, list[Any]] | None:
+def select(query: JobQuery, columns: str, d: Dialect, low: str | None) -> tuple[str, list[Any]]:
     """The page: up to ``query.limit`` matches, newest first (or oldest), with ids from
-    the cursor to ``low`` (the end of the window, when the bound cut it). None when the
-    driving filter has no source to read (waiting jobs, and no queue holds any)."""
+    the cursor to ``low`` (the end of the window, when the bound cut it)."""
     m, order = d.mark, _order(query)
-    column, sources = _sources(query, d, waiting)
+    column, values = _driver(query)
     where: list[str] = []
     params: list[Any] = []
     for name, attr in DRIVERS:
@@ -168,47 +118,29 @@ def select(
             *params,
             query.limit,
         ]
-    if not sources:
-        return None
-    # One branch per source of the driving filter, each read in id order from its index.
-    branches = [
-        f"SELECT id FROM (SELECT id FROM {source} "
-        f"WHERE {' AND '.join([cond, *where])} ORDER BY id {order} LIMIT {m}) AS b"
-        for source, cond, _ in sources
-    ]
+    # One branch per value of the driving filter, each read in id order from its index.
+    branch = (
+        f"SELECT id FROM (SELECT id FROM {d.reading(column)} "
+        f"WHERE {' AND '.join([f'{column} = {m}', *where])} ORDER BY id {order} LIMIT {m}) AS b"
+    )
     text = (
-        f"SELECT {columns} FROM {d.table} WHERE id IN ({' UNION ALL '.join(branches)}) "
+        f"SELECT {columns} FROM {d.table} WHERE id IN ({' UNION ALL '.join([branch] * len(values))}) "
         f"ORDER BY id {order} LIMIT {m}"
     )
-    branch_params = [p for _, _, values in sources for p in (*values, *params, query.limit)]
+    branch_params = [p for v in values for p in (v, *params, query.limit)]
     return text, [*branch_params, query.limit]
 
 
 def page(
-    query: JobQuery,
-    columns: str,
-    d: Dialect,
-    read: Callable[[str, list[Any]], list[Any]],
-    waiting: Callable[[], list[str]] = _none,
+    query: JobQuery, columns: str, d: Dialect, read: Callable[[str, list[Any]], list[Any]]
 ) -> tuple[list[Any], str | None]:
     """Run a page with ``read(sql, params) -> rows``: its rows, and where the next page
-    resumes when the bound cut it short (see ``Backend.list_page``). ``waiting()`` names
-    the queues holding waiting jobs (read only when ``d.waiting_apart`` needs them)."""
-    cached: list[list[str]] = []
-
-    def queues() -> list[str]:  # read once a page, and only if a branch needs them
-        if not cached:
-            cached.append(waiting())
-        return cached[0]
-
+    resumes when the bound cut it short (see ``Backend.list_page``)."""
     low = None
-    bound = window(query, d, queues)
+    bound = window(query, d)
     if bound is not None:
         examined, lowest = read(*bound)[0]
         if query.scan is not None and examined >= query.scan:
             low = lowest
-    text = select(query, columns, d, low, queues)
-    if text is None:
-        return [], None
-    rows = read(*text)
+    rows = read(*select(query, columns, d, low))
     return rows, low if low is not None and len(rows) < query.limit else None

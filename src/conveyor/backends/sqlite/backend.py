@@ -52,7 +52,7 @@ REVOKE_POLL = 0.05
 #: The counter bumped by every revoke with terminate of a running job.
 TERMINATIONS = "conveyor:terminations"
 #: The job list's SQL (``backends.listing``).
-DIALECT = Dialect("?", "instr(payload, ?) > 0", name_index=True, waiting_apart=True)
+DIALECT = Dialect("?", "instr(payload, ?) > 0", name_index=True)
 #: The named queries, ``{columns}`` spelled out.
 _Q = {
     name: text.replace("{columns}", ", ".join(SQL_COLUMNS))
@@ -179,13 +179,8 @@ class SQLiteBackend(SQLiteConnection):
         return self._verbs.prune(now, limit)
 
     def _list(self, query: JobQuery) -> tuple[list[JobRecord], str | None]:
-        columns = ", ".join(SQL_COLUMNS)
-        rows, stopped = page(query, columns, DIALECT, self._read, self._waiting_queues)
+        rows, stopped = page(query, ", ".join(SQL_COLUMNS), DIALECT, self._read)
         return [record(row) for row in rows], stopped
-
-    def _waiting_queues(self) -> list[str]:
-        """The queues holding waiting jobs: the job list reads each one's in jobs_waiting."""
-        return [queue for (queue,) in self._read(_Q["waiting_queues"])]
 
     def _requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]:
         return self._verbs.requeue(job_id, now)
@@ -207,7 +202,7 @@ class SQLiteBackend(SQLiteConnection):
 
     def _waiting_tasks(self) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
-        for queue in self._waiting_queues():
+        for (queue,) in self._read(_Q["waiting_queues"]):
             rows = self._read(_Q["next_tasks"], {"queue": queue, "sample": TASK_SAMPLE})
             found[queue] = {task for (task,) in rows}
         for queue, task in self._read(_Q["next_delayed_tasks"], {"sample": TASK_SAMPLE}):
@@ -216,7 +211,7 @@ class SQLiteBackend(SQLiteConnection):
 
     def _oldest_waiting(self, now: float) -> dict[str, float]:
         oldest = dict(self._read(_Q["oldest_due_delayed"], {"now": now}))
-        for queue in self._waiting_queues():
+        for (queue,) in self._read(_Q["waiting_queues"]):
             (pending,) = self._read(
                 _Q["oldest_pending"], {"queue": queue, "priorities": PRIORITIES}
             )[0]

@@ -35,9 +35,8 @@ WHERE id IN (
 RETURNING {columns}
 
 -- name: claim_branch
--- (jobs_pending named: jobs_waiting, also PENDING by queue, would sort the backlog.)
 SELECT * FROM (
-    SELECT id, priority, run_at, rowid AS seq FROM jobs INDEXED BY jobs_pending
+    SELECT id, priority, run_at, rowid AS seq FROM jobs
     WHERE state = 'PENDING' AND queue = :q{i}
       AND NOT EXISTS (SELECT 1 FROM paused_queues AS p WHERE p.queue = :q{i})
     ORDER BY priority DESC, run_at, rowid
