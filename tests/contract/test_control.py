@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import pytest
 
@@ -441,3 +442,53 @@ def test_list_jobs_oldest_first_pages_on_after(backend: Backend, clock: FakeCloc
         backend.claim(["b"], "w1", 1, 30)
     running = backend.list_jobs(JobQuery(states=[State.STARTED], oldest_first=True))
     assert [j.id for j in running] == [ids[0], ids[2]]
+
+
+def test_every_filter_lists_waiting_and_other_jobs_alike_page_by_page(
+    backend: Backend, clock: FakeClock
+) -> None:
+    """Waiting jobs and the rest, in several queues and tasks: each filter, alone or with
+    another, pages through exactly the jobs it matches, newest first and oldest first,
+    with and without a scan bound (SQLite reads waiting jobs from an index of their own)."""
+    for i in range(24):
+        put(backend, queue=f"q{i % 3}", task=f"t{i % 4}")
+        clock.advance(0.01)
+    for n, worker in enumerate(["w1", "w2"]):
+        for job in backend.claim(["q0", "q1"], worker, 3, 30):
+            if n == 0:
+                backend.complete(lease(job))
+    every = backend.list_jobs(JobQuery(limit=100))
+    assert {j.state for j in every} == {State.PENDING, State.STARTED, State.SUCCESS}
+    queries = [
+        {"states": [State.PENDING]}, {"states": [State.PENDING, State.SUCCESS]},
+        {"states": [State.STARTED]}, {"queues": ["q0"]}, {"queues": ["q1", "q2"]},
+        {"tasks": ["t1"]}, {"tasks": ["t0", "t3"], "states": [State.PENDING]},
+        {"tasks": ["t2"], "queues": ["q2"]}, {"queues": ["q0"], "states": [State.SUCCESS]},
+        {"workers": ["w1", "w2"]}, {"states": [State.FAILURE]}, {"queues": ["none"]},
+    ]  # fmt: skip
+
+    def matches(job: object, q: dict[str, list[object]]) -> bool:
+        return all(getattr(job, name[:-1]) in values for name, values in q.items())
+
+    for q in queries:
+        wanted = [j.id for j in every if matches(j, q)]
+        for oldest_first in (False, True):
+            for scan in (None, 4):
+                expected = wanted[::-1] if oldest_first else wanted
+                assert every_page(backend, q, oldest_first, scan) == expected, (q, oldest_first)
+
+
+def every_page(
+    backend: Backend, q: dict[str, Any], oldest_first: bool, scan: int | None
+) -> list[str]:
+    """The ids of every page of 3, each going on where the last one stopped."""
+    found: list[str] = []
+    cursor: dict[str, str] = {}
+    while True:
+        query = JobQuery(limit=3, scan=scan, oldest_first=oldest_first, **cursor, **q)
+        page, stopped = backend.list_page(query)
+        found += [j.id for j in page]
+        last = stopped if stopped is not None else page[-1].id if page else None
+        if last is None or (stopped is None and len(page) < 3):
+            return found
+        cursor = {"after": last} if oldest_first else {"before": last}
