@@ -97,7 +97,7 @@ def test_a_pruner_behind_grows_its_batches_and_returns_to_the_setting_once_caugh
 ) -> None:
     backend = worker_app.backend
     monkeypatch.setattr(worker_app.conf, "prune_batch", 20)
-    monkeypatch.setattr(pruning, "BATCH_SECONDS", 60.0)  # every batch counts as quick
+    monkeypatch.setattr(backend, "prune_batch_seconds", 60.0)  # every batch counts as quick
     backend.result_ttl = 0.0
     expired = finish(worker_app, 700)  # 20 + 40 + 80 + 160 + 320 (the most: 16 x 20) ...
     backend.result_ttl = 3600.0
@@ -164,3 +164,34 @@ def test_a_pruner_trims_once_an_interval_not_every_batch(
     assert [trim for _, trim in calls] == [True, False, False, True, False]
     assert pruner.deleted == 10 + 20 + 40 + 80 + 50  # the records go every batch
     assert not backend.get_many(expired)
+
+
+@pytest.mark.parametrize("holds_store", [False, True])
+def test_a_pruner_on_a_store_its_batches_hold_keeps_batches_short_and_its_share(
+    worker_app: App, monkeypatch: pytest.MonkeyPatch, holds_store: bool
+) -> None:
+    # Redis runs one script at a time: a long prune batch is as long a stall for every
+    # worker's claim and acknowledgement, and a doubled share is half the server's time.
+    backend = worker_app.backend
+    monkeypatch.setattr(worker_app.conf, "prune_batch", 10)
+    monkeypatch.setattr(backend, "prune_batch_seconds", 0.01 if holds_store else 0.1)
+    monkeypatch.setattr(backend, "prune_holds_store", holds_store)
+    backend.result_ttl = 0.0
+    finish(worker_app, 200)
+    calls = recorded(backend, monkeypatch)
+    pruner, clock = clocked(worker_app)
+    prune = backend.prune
+
+    def taking_15_ms(limit: int = 1000, *, trim: bool = True) -> int:
+        clock[0] += 0.015
+        return prune(limit=limit, trim=trim)
+
+    monkeypatch.setattr(backend, "prune", taking_15_ms)
+    pauses = [pruner._step() for _ in range(3)]
+    share = worker_app.conf.prune_share
+    if holds_store:  # 15 ms is above its 10 ms: no growth, and its own share while behind
+        assert [limit for limit, _ in calls] == [10, 10, 10]
+        assert pauses == [pytest.approx(0.015 * (1 - share) / share)] * 3
+    else:  # a quick batch for a SQL store: it doubles, and so does the share
+        assert [limit for limit, _ in calls] == [10, 20, 40]
+        assert pauses == [pytest.approx(0.015 * (1 - 2 * share) / (2 * share))] * 3

@@ -159,6 +159,13 @@ class Backend(ABC):
     #: it claimed, the worker finds those jobs (``leases_of``) and puts them back at once.
     #: Empty (the default): tokens are random only.
     lease_prefix = ""
+    #: The longest one prune batch should take, in seconds: the pruner grows its batches
+    #: while behind only while one takes less, and halves them above twice this.
+    prune_batch_seconds = 0.1
+    #: True where a prune batch holds every other client of the store while it runs (one
+    #: script on a single-threaded server): the pruner then keeps to ``prune_share`` of
+    #: the store's time while behind, instead of taking more to catch up.
+    prune_holds_store = False
 
     def __init__(
         self,

@@ -71,6 +71,11 @@ RUNS_MEMO = 3600.0
 class RedisBackend(RedisConnection):
     """Jobs in Redis; see the module docstring."""
 
+    # A prune batch is one script, and Redis runs nothing else meanwhile: the worker's
+    # claims and acknowledgements wait as long (docs/worker.md, "Pruning").
+    prune_batch_seconds = 0.01
+    prune_holds_store = True
+
     def __init__(self, url: str = "redis://127.0.0.1:6379/0", **options: Any) -> None:
         super().__init__(url, **options)
         self._runs: dict[tuple[str, str], Run] = {}  # see _recent_runs
