@@ -1,18 +1,10 @@
 """``GET /metrics``: the store's state in Prometheus's text format (``web/metrics.py``)."""
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
 from fastapi import Request, Response
 from prometheus_client.exposition import choose_encoder
 
-from ...errors import ConfigurationError
 from ..context import Api, Section
 from ..metrics import registry_for
-
-if TYPE_CHECKING:
-    from ...app import App
 
 #: The routes' tag in the OpenAPI document.
 TAG = "metrics"
@@ -32,16 +24,3 @@ def routes(api: Api, r: Section) -> None:
         encode, content_type = choose_encoder(request.headers.get("accept", ""))
         body = await app.aio.call(encode, registry)
         return Response(body, media_type=content_type)
-
-
-def without_token(app: App) -> bool:
-    """``metrics_without_token``, which must be True or False: a string from the
-    environment or a settings file ("false", "0") is truthy and would serve /metrics to
-    anyone."""
-    value = app.conf.metrics_without_token
-    if not isinstance(value, bool):
-        raise ConfigurationError(
-            f"metrics_without_token is {value!r}; it takes True or False (a string such as "
-            "'false' would read as true and serve /metrics without a token)"
-        )
-    return value
