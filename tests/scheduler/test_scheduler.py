@@ -351,6 +351,26 @@ def test_two_apps_on_one_store_each_fire_only_their_own_schedules(
     assert sum(len(tasks) for tasks in enqueued.values()) == len(jobs)
 
 
+def test_run_now_of_another_apps_schedule_goes_where_that_apps_scheduler_sends_it(
+    sched_app: App, other_app: App, clock: FakeClock
+) -> None:
+    """The dashboard, the API and the CLI of one app list every app's schedules and offer
+    "run now": that job went to this app's default queue, which the other app's workers
+    do not consume (and this app's have not its task)."""
+    sync_code_schedules(sched_app)
+    sync_code_schedules(other_app)
+    clock.now = 1_800_000_005.0
+    Scheduler(other_app, name="b").step()
+    clock.advance(30)
+    Scheduler(other_app, name="b").step()
+    [tick] = [j for j in other_app.backend.list_jobs(JobQuery(limit=50)) if "tick" in j.headers]
+    for app in (sched_app, other_app):  # from this app's page, and from its own
+        assert app.schedules.run_now("other-30s").record().queue == tick.queue == "elsewhere"
+    # This app's own schedules still follow its options and routes.
+    assert sched_app.schedules.run_now("every-10s").record().queue == "beat"
+    assert other_app.schedules.run_now("nightly").record().queue == "default"
+
+
 def test_only_app_b_running_app_a_schedules_do_not_fire(
     sched_app: App, other_app: App, clock: FakeClock
 ) -> None:

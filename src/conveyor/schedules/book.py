@@ -128,10 +128,18 @@ class ScheduleBook:
         return self.update(name, paused=False)
 
     def run_now(self, name: str) -> Job:
-        """One job now, with the schedule's arguments and options; its ticks are unchanged."""
-        s = self.get(name).schedule
-        headers = {**s.options.get("headers", {}), "schedule": s.name, "run_now": True}
-        return self.app.send_task(s.task, s.args, s.kwargs, **{**s.options, "headers": headers})
+        """One job now, with the schedule's arguments and options; its ticks are unchanged.
+
+        Another app's schedule (every app's pages list them) goes to the queue its app
+        routes it to, stored with it, as that app's scheduler sends its ticks: not where
+        this app's routes would send a task it may not have."""
+        spec, state = self._stored(name)
+        s = _view(spec, state, self.app.backend.now()).schedule
+        options = dict(s.options)
+        if spec.get(OWNER) not in (None, self.app.name) and spec.get(ROUTED):
+            options.setdefault("queue", spec[ROUTED])
+        options["headers"] = {**options.get("headers", {}), "schedule": s.name, "run_now": True}
+        return self.app.send_task(s.task, s.args, s.kwargs, **options)
 
     def delete(self, name: str) -> None:
         if not self.app.backend.delete_schedule(name):
