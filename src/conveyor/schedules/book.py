@@ -114,10 +114,13 @@ class ScheduleBook:
             raise ScheduleError(f"unknown schedule field(s): {', '.join(sorted(unknown))}")
         spec.update(changes)
         schedule = Schedule.from_spec(spec)
-        check_schedule(self.app, schedule)
         # What the scheduler's sync keeps with a code schedule: the hash of its declaration,
         # the app that owns it and the queue that app routes it to.
         kept: dict[str, Any] = {k: stored[k] for k in ("code_hash", OWNER, ROUTED) if k in stored}
+        if set(changes) - {"paused"}:  # a pause changes nothing a tick enqueues: any app's
+            check_schedule(self.app, schedule)
+            if kept.get(OWNER) == self.app.name:  # rerouted by the edit, as its sync would
+                kept[ROUTED] = self.app.queue_for(schedule.task, schedule.options)
         self.app.backend.put_schedule(name, {**schedule.spec(), **kept})
         return schedule
 
