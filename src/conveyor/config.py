@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import ConfigurationError
+
 DEFAULT_BACKEND = "sqlite:///./conveyor.db"
 
 
@@ -70,6 +72,18 @@ class Settings:
     def backend_named_by(self) -> str:
         """What the user sets to name the store, as an error tells them to check it."""
         return "CONVEYOR_BACKEND (or App(backend=...))"
+
+    def metrics_open(self) -> bool:
+        """``metrics_without_token``, which must be True or False: a string from the
+        environment or a settings file ("false", "0") is truthy and would serve
+        ``/metrics`` to anyone."""
+        if not isinstance(self.metrics_without_token, bool):
+            raise ConfigurationError(
+                f"metrics_without_token is {self.metrics_without_token!r}; it takes True or "
+                "False (a string such as 'false' would read as true and serve /metrics "
+                "without a token)"
+            )
+        return self.metrics_without_token
 
     def update(self, **values: Any) -> None:
         for key, value in values.items():

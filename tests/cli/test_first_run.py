@@ -245,6 +245,27 @@ def test_a_missing_extra_is_added_from_where_this_install_came_from(
     assert refused.value.message == f"the REST API needs the web extra (fastapi is missing): {hint}"
 
 
+#: ``python -m conveyor`` as an install made before prometheus-client joined the web extra
+#: runs it (an editable checkout updated by ``git pull``): every other web module present.
+WITHOUT_PROMETHEUS = (
+    "import runpy, sys; sys.modules['prometheus_client'] = None; "
+    "sys.argv = ['conveyor', *sys.argv[1:]]; runpy.run_module('conveyor', run_name='__main__')"
+)
+
+
+@pytest.mark.parametrize("command", [("serve",), ("up", "--no-scheduler")])
+def test_a_web_extra_installed_before_metrics_is_told_to_be_added_not_a_traceback(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    env = cli_env(f"sqlite:///{tmp_path / 'c.db'}")
+    done = subprocess.run([sys.executable, "-c", WITHOUT_PROMETHEUS, *command, "--port", "1"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr, done.stderr
+    said = " ".join(done.stderr.split())
+    assert "the REST API needs the web extra (prometheus_client is missing)" in said, said
+
+
 @pytest.mark.parametrize(
     ("driver", "extra"), [("redis", "redis"), ("hiredis", "redis"), ("psycopg", "postgres")]
 )

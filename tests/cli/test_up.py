@@ -81,3 +81,14 @@ def test_a_port_in_use_is_refused_before_any_child_starts() -> None:
         stack = Stack("proj.tasks:app", app_with_queues(), [WorkerGroup(("video",))], port=port)
         with pytest.raises(ConveyorError, match=f"cannot serve on 127.0.0.1:{port}.*--port"):
             stack.check()
+
+
+def test_a_metrics_opt_in_that_is_not_a_bool_is_refused_before_any_child_starts() -> None:
+    """Else the web child died on it at each restart, a traceback every two seconds."""
+    app = app_with_queues()
+    app.conf.metrics_without_token = "false"  # type: ignore[assignment]
+    stack = Stack("proj.tasks:app", app, [WorkerGroup(("video",))], port=0)
+    with pytest.raises(ConveyorError, match="metrics_without_token is 'false'; it takes True"):
+        stack.check()
+    stack.web = False  # without the API the setting is not read
+    stack.check()

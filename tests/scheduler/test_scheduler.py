@@ -351,6 +351,50 @@ def test_two_apps_on_one_store_each_fire_only_their_own_schedules(
     assert sum(len(tasks) for tasks in enqueued.values()) == len(jobs)
 
 
+def test_run_now_of_another_apps_schedule_goes_where_that_apps_scheduler_sends_it(
+    sched_app: App, other_app: App, clock: FakeClock
+) -> None:
+    """The dashboard, the API and the CLI of one app list every app's schedules and offer
+    "run now": that job went to this app's default queue, which the other app's workers
+    do not consume (and this app's have not its task)."""
+    sync_code_schedules(sched_app)
+    sync_code_schedules(other_app)
+    clock.now = 1_800_000_005.0
+    Scheduler(other_app, name="b").step()
+    clock.advance(30)
+    Scheduler(other_app, name="b").step()
+    [tick] = [j for j in other_app.backend.list_jobs(JobQuery(limit=50)) if "tick" in j.headers]
+    for app in (sched_app, other_app):  # from this app's page, and from its own
+        assert app.schedules.run_now("other-30s").record().queue == tick.queue == "elsewhere"
+    # This app's own schedules still follow its options and routes.
+    assert sched_app.schedules.run_now("every-10s").record().queue == "beat"
+    assert other_app.schedules.run_now("nightly").record().queue == "default"
+
+
+def test_another_apps_schedule_can_be_paused_and_resumed_from_this_app(
+    sched_app: App, other_app: App
+) -> None:
+    """doctor, run with one app, names another app's late schedule and says to pause it:
+    the pause was refused, the task being the other app's (unknown_task)."""
+    sync_code_schedules(other_app)
+    assert sched_app.schedules.pause("other-30s").paused
+    assert other_app.schedules.get("other-30s").schedule.paused
+    assert not sched_app.schedules.resume("other-30s").paused
+    with pytest.raises(UnknownTask):  # an edit of what it enqueues is checked, as before
+        sched_app.schedules.update("other-30s", every=60)
+
+
+def test_an_edit_that_reroutes_a_schedule_stores_its_new_queue(sched_app: App) -> None:
+    """The queue stored with a schedule is where another app's "run now" (and a leader of
+    an earlier version) sends it: an edit to a task routed elsewhere moves it too."""
+    sched_app.conf.task_routes = {"beat.*": "beat"}
+    sched_app.task(name="beat.ping")(lambda: None)
+    sched_app.schedules.add("by-hand", "reports.daily", every=10, args=["x"])
+    assert sched_app.backend.schedules()["by-hand"][0]["routed_queue"] == "default"
+    sched_app.schedules.update("by-hand", task="beat.ping", args=[])
+    assert sched_app.backend.schedules()["by-hand"][0]["routed_queue"] == "beat"
+
+
 def test_only_app_b_running_app_a_schedules_do_not_fire(
     sched_app: App, other_app: App, clock: FakeClock
 ) -> None:

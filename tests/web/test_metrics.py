@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from conveyor import App
-from conveyor.errors import BackendError
+from conveyor.errors import BackendError, ConfigurationError
 from conveyor.records import WorkerInfo
 from conveyor.testing import drain
 from conveyor.web import WebService, api_router, create_api
@@ -162,6 +162,20 @@ def test_the_opt_in_serves_metrics_alone_without_a_token(
             assert (await anonymous.get("/api/jobs")).status_code == 401  # the rest keeps its auth
 
     run(scenario())
+
+
+@pytest.mark.parametrize("backend_kind", ["sqlite"])
+@pytest.mark.parametrize("given", ["false", "0", "", 1])
+def test_the_opt_in_takes_true_or_false_not_a_string_that_would_open_metrics(
+    web_app: App, client: Client, monkeypatch: pytest.MonkeyPatch, given: object
+) -> None:
+    """``os.environ.get("METRICS_OPEN", "false")`` or a Django setting's string: "false"
+    is truthy, and served /metrics to anyone; refused where the API is built."""
+    monkeypatch.setattr(web_app.conf, "metrics_without_token", given)
+    with pytest.raises(ConfigurationError, match=r"metrics_without_token .* True or False"):
+        create_api(web_app)
+    with pytest.raises(ConfigurationError, match="metrics_without_token"):
+        api_router(web_app)
 
 
 @pytest.mark.parametrize("backend_kind", ["sqlite"])

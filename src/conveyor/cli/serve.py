@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -52,11 +53,16 @@ def serve(ref: AppRef, host: str, port: int, loglevel: str) -> None:
     sys.exit(Supervisor([service]).run())
 
 
+#: What the web extra brings that ``conveyor.web`` imports when it loads: an install made
+#: before one of them joined the extra (prometheus_client, for ``/metrics``) lacks it.
+WEB_MODULES = ("fastapi", "uvicorn", "jinja2", "prometheus_client")
+
+
 def require_web() -> None:
-    """Fail with the install command when the web extra (fastapi, uvicorn) is missing."""
+    """Fail with the install command when a module of the web extra is missing."""
     try:
-        import fastapi  # noqa: F401
-        import uvicorn  # noqa: F401
+        for module in WEB_MODULES:
+            importlib.import_module(module)
     except ImportError as exc:
         raise click.ClickException(
             f"the REST API needs the web extra ({exc.name} is missing): {install_hint('web')}"

@@ -154,9 +154,11 @@ class Stack:
         return [f"  [yellow]other apps[/yellow]   {escape(line)}"] if line else []
 
     def check(self) -> None:
-        """Fail before starting anything when the web server could not bind its port."""
+        """Fail before starting anything when the web server could not start: a setting
+        it refuses, or a port it could not bind."""
         if not self.web:
             return
+        self.app.conf.metrics_open()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

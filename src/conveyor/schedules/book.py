@@ -114,10 +114,13 @@ class ScheduleBook:
             raise ScheduleError(f"unknown schedule field(s): {', '.join(sorted(unknown))}")
         spec.update(changes)
         schedule = Schedule.from_spec(spec)
-        check_schedule(self.app, schedule)
         # What the scheduler's sync keeps with a code schedule: the hash of its declaration,
         # the app that owns it and the queue that app routes it to.
         kept: dict[str, Any] = {k: stored[k] for k in ("code_hash", OWNER, ROUTED) if k in stored}
+        if set(changes) - {"paused"}:  # a pause changes nothing a tick enqueues: any app's
+            check_schedule(self.app, schedule)
+            if kept.get(OWNER) == self.app.name:  # rerouted by the edit, as its sync would
+                kept[ROUTED] = self.app.queue_for(schedule.task, schedule.options)
         self.app.backend.put_schedule(name, {**schedule.spec(), **kept})
         return schedule
 
@@ -128,10 +131,18 @@ class ScheduleBook:
         return self.update(name, paused=False)
 
     def run_now(self, name: str) -> Job:
-        """One job now, with the schedule's arguments and options; its ticks are unchanged."""
-        s = self.get(name).schedule
-        headers = {**s.options.get("headers", {}), "schedule": s.name, "run_now": True}
-        return self.app.send_task(s.task, s.args, s.kwargs, **{**s.options, "headers": headers})
+        """One job now, with the schedule's arguments and options; its ticks are unchanged.
+
+        Another app's schedule (every app's pages list them) goes to the queue its app
+        routes it to, stored with it, as that app's scheduler sends its ticks: not where
+        this app's routes would send a task it may not have."""
+        spec, state = self._stored(name)
+        s = _view(spec, state, self.app.backend.now()).schedule
+        options = dict(s.options)
+        if spec.get(OWNER) not in (None, self.app.name) and spec.get(ROUTED):
+            options.setdefault("queue", spec[ROUTED])
+        options["headers"] = {**options.get("headers", {}), "schedule": s.name, "run_now": True}
+        return self.app.send_task(s.task, s.args, s.kwargs, **options)
 
     def delete(self, name: str) -> None:
         if not self.app.backend.delete_schedule(name):

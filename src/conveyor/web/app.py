@@ -71,7 +71,7 @@ def add_routes(
     admin = [Depends(Authorizer(app, auth, write_role="admin", token_cache=token_cache))]
     schedules.routes(api, Section(router, schedules.TAG, admin, prefix))
     # Where Prometheus looks by default: the service's root, whatever the API's prefix.
-    scrape = [] if app.conf.metrics_without_token else guard
+    scrape = [] if app.conf.metrics_open() else guard
     metrics.routes(api, Section(router, metrics.TAG, scrape))
 
 
