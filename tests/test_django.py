@@ -67,6 +67,9 @@ def scenario(env: dict[str, str], step: str, ids: dict[str, Any] | None = None) 
     return result
 
 
+# Its own deadlines (40 s for the jobs, 60 s for each manage.py) exceed the suite's 60 s
+# default: a loaded machine starts each of its dozen Django processes in seconds.
+@pytest.mark.timeout(180)
 def test_django_tasks_run_on_a_real_worker(project_env: dict[str, str], tmp_path: Path) -> None:
     env = project_env
     spawn = env["SHOP_DB"].startswith("sqlite")
