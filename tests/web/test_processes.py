@@ -279,6 +279,39 @@ def test_serve_refuses_a_job_that_would_expire_before_it_could_run(
     assert sent.status_code == 201, sent.text
 
 
+def test_serve_names_the_job_and_argument_that_do_not_fit_their_task(
+    conveyor_proc: Spawn, sqlite_url: str
+) -> None:
+    """A batch whose job 2 misses an argument, a value of the wrong kind for a parameter
+    annotated ``float``: 422s whose details name the field (``jobs.2.kwargs.b``), as the
+    body's own validation errors do, and nothing is queued; an int for a float is fine."""
+    port = free_port()
+    serve(conveyor_proc, sqlite_url, "--port", str(port))
+    base = f"http://127.0.0.1:{port}/api"
+    wait_for(lambda: answers(f"{base}/health/live"), 20, "the server to listen")
+    add = {"task": "web.add", "args": [1, 2]}
+    for path, body, field, said in (
+        ("jobs/batch", {"jobs": [add, add, {"task": "web.add", "kwargs": {"a": 1}}]},
+         "jobs.2.kwargs.b", "job 2 of the batch (from 0; task 'web.add'): task 'web.add' "
+         "takes (a, b); missing a required argument: 'b' (nothing was queued)"),
+        ("jobs", {"task": "web.sleep", "kwargs": {"seconds": "fast"}}, "kwargs.seconds",
+         "task 'web.sleep': argument 'seconds' (float) takes a number, not str 'fast'"),
+        ("jobs/batch", {"jobs": [add, {"task": "web.add", "args": [1, "2"]}]}, "jobs.1.args.1",
+         "argument 'b' (int) takes an integer, not str '2'"),
+    ):  # fmt: skip
+        refused = httpx.post(f"{base}/{path}", json=body)
+        assert refused.status_code == 422, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "invalid_arguments"
+        assert said in error["message"]
+        assert error["details"] == [
+            {"location": f"body.{field}", "field": field, "message": error["message"]}
+        ]
+    assert httpx.get(f"{base}/jobs").json()["jobs"] == []
+    sent = httpx.post(f"{base}/jobs", json={"task": "web.sleep", "kwargs": {"seconds": 0}})
+    assert sent.status_code == 201, sent.text
+
+
 def test_serve_says_when_it_creates_the_store_of_a_schema_that_had_none(
     conveyor_proc: Spawn,
 ) -> None:
