@@ -368,7 +368,9 @@ def test_an_interval_schedule_switched_to_a_cron_in_the_form_shows_the_cron(
     form.locator("input[name=cron]").fill("61 * * * *")
     form.locator("button").click()
     page.wait_for_selector(".flash.bad")
-    assert "'61 * * * *' is not valid" in page.inner_text(".flash")
+    assert "'61 * * * *' is not valid: the minute field is '61'; it takes 0-59" in page.inner_text(
+        ".flash"
+    )
     refreshes = int(page.evaluate("document.body.dataset.refreshes || 0"))
     page.wait_for_function(f"Number(document.body.dataset.refreshes || 0) > {refreshes}")
     assert form.locator("input[name=cron]").input_value() == "61 * * * *"
