@@ -99,12 +99,19 @@ def test_run_fail_retry_and_terminate_with_a_real_worker(
             assert [a["state"] for a in history] == ["FAILURE", "REQUEUED", "SUCCESS"]
 
             sleeper = await submit(c, "web.sleep", 30)
-            await until(c, f"/api/jobs/{sleeper}", lambda b: b["state"] == "STARTED")
+            running = await until(c, f"/api/jobs/{sleeper}", lambda b: b["state"] == "STARTED")
+            (now,) = running["attempts"]  # the attempt running now, before it ends
+            assert (now["attempt"], now["state"], now["running"], now["finished_at"]) == (
+                1, "STARTED", True, None)  # fmt: skip
+            assert (now["worker"], now["started_at"]) == (running["worker"], running["started_at"])
+            assert now["worker_name"]  # the name the worker registered (host:pid here)
             started = time.monotonic()
             cancel = await c.post(f"/api/jobs/{sleeper}/cancel", json={"terminate": True})
             assert cancel.status_code == 200
             ended = await result(c, sleeper)
             assert ended["state"] == "REVOKED"
+            (then,) = (await c.get(f"/api/jobs/{sleeper}")).json()["attempts"]
+            assert (then["state"], then["running"]) == ("REVOKED", False)
             assert time.monotonic() - started < 10  # stopped, not left to sleep its 30 s
 
     run(scenario())
