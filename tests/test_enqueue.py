@@ -11,6 +11,7 @@ from conveyor import App, JobNotFound, State
 from conveyor.errors import (
     ConfigurationError,
     EnqueueError,
+    InvalidArguments,
     PayloadTooLarge,
     SerializationError,
     UnknownTask,
@@ -266,6 +267,79 @@ def test_arguments_that_do_not_fit_the_task_are_refused_at_the_call(app: App) ->
     jobs += app.enqueue_many([convert.s(path="a"), convert.s("a", quality=2)] * 2)
     app.send_task("elsewhere.unknown", [1, 2, 3])  # not registered here: cannot be checked
     assert len(app.backend.list_jobs()) == len(jobs) + 1
+
+
+def test_values_of_the_wrong_kind_for_an_annotated_scalar_are_refused_naming_it(
+    app: App,
+) -> None:
+    @app.task(name="wait", bind=True)
+    def wait(self: object, seconds: float, label: str = "", times: int | None = None,
+             loud: bool = False, anything=None, items: list[int] | None = None) -> None: ...  # fmt: skip
+
+    refused = {
+        "seconds='fast'": ((), {"seconds": "fast"}, "kwargs.seconds", "argument 'seconds' (float) takes a number, not str 'fast'"),
+        "seconds None": ((None,), {}, "args.0", "takes a number, not NoneType None"),
+        "label 5": (("1",), {"label": 5}, "args.0", "takes a number, not str '1'"),
+        "label int": ((1,), {"label": 5}, "kwargs.label", "argument 'label' (str) takes a string, not int 5"),
+        "times 1.5": ((1, "x", 1.5), {}, "args.2", "(int) takes an integer or null, not float 1.5"),
+        "times '3'": ((1,), {"times": "3"}, "kwargs.times", "takes an integer or null, not str '3'"),
+        "loud 'no'": ((1,), {"loud": "no"}, "kwargs.loud", "(bool) takes true or false, not str 'no'"),
+        "loud 2": ((1,), {"loud": 2}, "kwargs.loud", "takes true or false, not int 2"),
+        "missing": ((), {}, "kwargs.seconds", "missing a required argument: 'seconds'"),
+        "unknown": ((1,), {"secs": 1}, "kwargs.secs", "unexpected keyword argument 'secs'"),
+        "too many": ((1, "", 1, True, 0, [], 7), {}, "args", "too many positional arguments"),
+    }  # fmt: skip
+    for case, (args, kwargs, field, said) in refused.items():
+        with pytest.raises(InvalidArguments) as caught:
+            wait.apply_async(args, kwargs)
+        assert said in str(caught.value), case
+        assert str(caught.value).endswith("(nothing was queued)")
+        assert caught.value.context["field"] == field, case
+    assert issubclass(InvalidArguments, EnqueueError)  # caught as before
+    # In a batch: the job's index and task, and the field under it; nothing stored.
+    with pytest.raises(InvalidArguments) as caught:
+        app.enqueue_many([wait.s(1), wait.s(2), wait.s(seconds="fast")])
+    assert str(caught.value).startswith("job 2 of the batch (from 0; task 'wait'): task 'wait'")
+    assert caught.value.context == {"field": "jobs.2.kwargs.seconds", "index": 2, "task": "wait"}
+    assert app.backend.list_jobs() == []
+    # What runs today still queues: JSON's one kind of number, Python's bool as an int,
+    # None where the default is None, 0 and 1 for a bool; other annotations unchecked.
+    fine = [((2,), {}), ((True,), {}), ((2.5, "x", None, True),), ((1.0,), {"times": 3.0}),
+            ((1,), {"times": True, "loud": 1}), ((0,), {"loud": 0, "anything": object.__name__}),
+            ((1,), {"items": ["not", "ints"]}), ((1,), {"anything": {"a": [1]}})]  # fmt: skip
+    for call in fine:
+        wait.apply_async(*call)
+    assert len(app.backend.list_jobs()) == len(fine)
+
+
+def test_annotations_that_are_not_plain_scalars_or_cannot_be_resolved_are_not_checked(
+    app: App,
+) -> None:
+    @app.task(name="loose")
+    def loose(a: object, b: int | list[int], *rest: int, **more: str) -> None: ...
+
+    @app.task(name="unresolved")
+    def unresolved(a: int, b: Undefined) -> None: ...  # type: ignore[name-defined]  # noqa: F821
+
+    loose.delay("x", "y", "z", d=1)
+    unresolved.delay("x", "y")  # a name that cannot be resolved: arity only
+    with pytest.raises(InvalidArguments, match="too many"):
+        unresolved.delay("x", "y", "z")
+    assert len(app.backend.list_jobs()) == 2
+
+
+def test_a_workflow_step_given_a_result_is_not_checked_for_it(app: App) -> None:
+    @app.task(name="double")
+    def double(n: int) -> int:
+        return 2 * n
+
+    @app.task(name="both")
+    def both(n: int, m: int) -> int:
+        return n + m
+
+    (double.s(1) | both.s(2) | both.s(3)).apply_async(app)  # the stand-in for n: not None
+    with pytest.raises(InvalidArguments, match="argument 'm' \\(int\\) takes an integer"):
+        (double.s(1) | both.s("2")).apply_async(app)
 
 
 def test_bind_true_needs_a_parameter_for_the_context(app: App) -> None:

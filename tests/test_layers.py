@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                "conveyor.names", "conveyor.routing", "conveyor.options", "conveyor.events",
                "conveyor.extras", "conveyor.outage", "conveyor.proctitle")),
     ("backends", ("conveyor.backends",)),
-    ("core", ("conveyor.app", "conveyor.task", "conveyor.job", "conveyor.context",
+    ("core", ("conveyor.app", "conveyor.task", "conveyor.arguments", "conveyor.job", "conveyor.context",
               "conveyor.aio", "conveyor.loader", "conveyor.workflows", "conveyor.schedules",
               "conveyor.revocation", "conveyor.stray_queues")),
     ("engine", ("conveyor.worker", "conveyor.scheduler")),

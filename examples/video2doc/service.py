@@ -7,14 +7,14 @@ statistics, events, audit), documented together at /docs.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from tasks import app, describe, export, extract, summarize, transcribe
 
-from conveyor import chain, group
+from conveyor import JobNotFound, State, chain, group
 from conveyor.web import Token, TokenStore, api_router, use_error_shape
 from conveyor.web.tokens import allows
 
@@ -68,3 +68,33 @@ def start(
     workflow = flow.apply_async(headers={"submitted_by": f"{token.name} ({token.id})"})
     url = str(request.base_url).rstrip("/") + f"/api/queue/workflows/{workflow.id}"
     return DocumentStarted(workflow_id=workflow.id, mode=mode, status_url=url)
+
+
+class StepStatus(BaseModel):
+    """What this service's own front end shows of one job (a workflow's step)."""
+
+    state: str
+    percent: float | None
+    message: str | None
+    meta: dict[str, Any]
+    result: Any
+    error: str | None
+
+
+@service.get("/documents/steps/{job_id}")
+async def step_status(job_id: str, token: Annotated[Token, Depends(operator)]) -> StepStatus:
+    """A status endpoint of the service's own: one read of the job's record, off the event
+    loop (``app.aio.record``, as the mounted API reads it)."""
+    try:
+        record = await app.aio.record(job_id)
+    except JobNotFound:
+        raise HTTPException(404, f"no job has the id {job_id!r}") from None
+    progress = record.progress or {}  # what the task last gave self.update_progress()
+    return StepStatus(
+        state=record.state,
+        percent=progress.get("percent"),
+        message=progress.get("message"),
+        meta=progress.get("meta") or {},
+        result=record.result if record.state is State.SUCCESS else None,
+        error=f"{record.error['type']}: {record.error['message']}" if record.error else None,
+    )

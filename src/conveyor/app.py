@@ -11,7 +11,7 @@ from typing import Any, TypeVar, overload
 from .aio import AsyncApp
 from .backends import Backend, from_url
 from .config import Settings
-from .errors import JobNotFound, UnknownTask
+from .errors import EnqueueError, JobNotFound, UnknownTask, in_batch
 from .events import EventBus, JobEnqueued
 from .job import Job
 from .names import check_queue_name, did_you_mean, listed
@@ -222,9 +222,15 @@ class App:
         return Job(self, record.id)
 
     def enqueue_many(self, signatures: Iterable[Signature], *, connection: Any = None) -> list[Job]:
-        """Queue many jobs in one backend round trip. All are checked before any is stored."""
+        """Queue many jobs in one backend round trip. All are checked before any is stored;
+        a refused one is named by its index and task (``errors.in_batch``)."""
         now = self.backend.now()
-        records = [self.build_record(sig, now) for sig in signatures]
+        records: list[JobRecord] = []
+        for index, sig in enumerate(signatures):
+            try:
+                records.append(self.build_record(sig, now))
+            except EnqueueError as exc:
+                raise in_batch(exc, index, sig.task) from exc
         self._store(records, connection)
         return [Job(self, r.id) for r in records]
 
@@ -278,12 +284,15 @@ class App:
             f"no job has the id {job_id!r}; check the id, or it may have been pruned"
         )
 
-    def build_record(self, sig: Call | Signature, now: float, *, edge: bool = True) -> JobRecord:
+    def build_record(
+        self, sig: Call | Signature, now: float, *, edge: bool = True, stand_in: bool = False
+    ) -> JobRecord:
         """A new job for ``sig``, made at ``now``. ``edge``: a caller's call, refused when
         its arguments do not fit the task's parameters (a task not registered here cannot
         be checked) or when it would expire before it could run. Workflows check every
         step once, at launch; the steps a worker enqueues later skip both (a step whose
-        expires instant passed meanwhile is stored, and ends expired, visibly)."""
+        expires instant passed meanwhile is stored, and ends expired, visibly). ``stand_in``:
+        the first argument stands in for a parent step's result, so its kind is not checked."""
         if sig.options:
             plan, shift = self._plan(sig.task, sig.options, now), 0.0
         else:
@@ -294,7 +303,7 @@ class App:
             given = sig.options.get("expires", task and task.options.expires)  # to show
             check_runnable(sig.task, record.run_at, record.expires_at, now, given)
             if task is not None:
-                task.check_args(sig.args, sig.kwargs)
+                task.check_args(sig.args, sig.kwargs, skip=1 if stand_in else 0)
             if "queue" in sig.options:  # a route's or a task's own queue is declared
                 self._strays.check(self, record.queue)
         return record

@@ -8,6 +8,7 @@ The tree::
     ├── EnqueueError              a job was refused at the edge; nothing was stored
     │   ├── SerializationError    an argument does not survive JSON
     │   ├── PayloadTooLarge       the encoded job exceeds ``max_payload_bytes``
+    │   ├── InvalidArguments      the arguments do not fit the task's parameters
     │   └── ExpiresBeforeRun      the job would expire before it could run
     ├── UnknownTask               no task registered under that name
     ├── JobNotFound               no job has that id (never reported as PENDING)
@@ -58,6 +59,13 @@ class SerializationError(EnqueueError):
 
 class PayloadTooLarge(EnqueueError):
     """The encoded job is larger than the configured maximum (max_payload_bytes)."""
+
+
+class InvalidArguments(EnqueueError):
+    """The job's arguments do not fit its task's parameters (their number, names, or the
+    kind of value an annotated scalar parameter takes); nothing was stored. ``field``
+    (in ``context``) names the argument: ``args.0``, ``kwargs.seconds``; in a batch,
+    ``jobs.2.kwargs.seconds``."""
 
 
 class ExpiresBeforeRun(EnqueueError):
@@ -136,3 +144,14 @@ class Terminated(TaskControl):
     """The job was revoked while running and was stopped: raised into the task by a
     terminate, or raised by a task that saw ``self.is_revoked()`` to stop there (the job
     ends REVOKED either way; docs/worker.md)."""
+
+
+def in_batch(exc: EnqueueError, index: int, task: str) -> EnqueueError:
+    """``exc``, refusing the job at ``index`` (from 0) of a batch, said so: its message
+    names the job and its task, its ``field`` (``context``) is under ``jobs.<index>``.
+    Raised ``from exc``, so ``__cause__`` says it for a batch whose jobs are all alike
+    (a schedule's ticks)."""
+    inner = exc.context.get("field")
+    field = f"jobs.{index}" + (f".{inner}" if inner else "")
+    context = {**exc.context, "field": field, "index": index, "task": task}
+    return type(exc)(f"job {index} of the batch (from 0; task {task!r}): {exc}", **context)

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from .errors import ConfigurationError, EnqueueError
+from .arguments import parameters
+from .errors import ConfigurationError
 from .names import did_you_mean
 from .options import check_task_defaults
 from .workflows.canvas import Signature
@@ -88,24 +89,27 @@ class Task(Generic[P, R]):
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
         #: What a job's arguments must fit, worked out once: enqueue checks every call.
-        self.parameters = _parameters(fn, name, options.bind)
+        self.parameters = parameters(fn, name, options.bind)
         #: Call shapes (positional count, keyword names) that fit: whether arguments fit
         #: depends on nothing else, so each shape is bound once (bulk enqueue checks every job).
         self._fits: set[tuple[Any, ...]] = set()
 
-    def check_args(self, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> None:
-        """Refuse arguments the worker could not call the function with, at the call site."""
-        shape = (len(args), *kwargs)
-        if self.parameters is None or shape in self._fits:
+    def check_args(
+        self, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any], skip: int = 0
+    ) -> None:
+        """Refuse arguments the worker could not call the function with, or of the wrong
+        kind for a parameter annotated with a scalar type (``arguments``), at the call site;
+        the kinds of the first ``skip`` positional ones are not checked (stand-ins)."""
+        params = self.parameters
+        if params is None:
             return
-        try:
-            self.parameters.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise EnqueueError(
-                f"task {self.name!r} takes {self.parameters}; {exc} (nothing was queued)"
-            ) from None
-        if len(self._fits) < MAX_SHAPES:
-            self._fits.add(shape)
+        shape = (len(args), *kwargs)
+        if shape not in self._fits:
+            params.bind(args, kwargs)
+            if len(self._fits) < MAX_SHAPES:
+                self._fits.add(shape)
+        if params.kinds:
+            params.check_kinds(args, kwargs, skip)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         result: R = self.fn(*args, **kwargs)
@@ -148,26 +152,3 @@ class Task(Generic[P, R]):
     def si(self, *args: Any, **kwargs: Any) -> Signature:
         """An immutable signature: in workflows it does not receive a parent's result."""
         return Signature(self.name, args, kwargs, immutable=True, app=self.app)
-
-
-def _parameters(fn: Callable[..., Any], name: str, bind: bool) -> inspect.Signature | None:
-    """``fn``'s parameters as a job's arguments fill them: a ``bind=True`` task's first one
-    is the context the worker passes. None when the function has no readable signature
-    (some C functions): its calls are not checked."""
-    try:
-        found = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return None
-    # without annotations, which binding ignores, so an error shows "(a, b=1)"
-    params = [p.replace(annotation=p.empty) for p in found.parameters.values()]
-    if bind and (not params or params[0].kind is not inspect.Parameter.VAR_POSITIONAL):
-        if not params or params[0].kind not in _POSITIONAL:
-            raise ConfigurationError(
-                f"task {name}: bind=True passes a TaskContext as the first argument; "
-                "give the function a first parameter for it (e.g. self)"
-            )
-        params = params[1:]
-    return inspect.Signature(params)
-
-
-_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)

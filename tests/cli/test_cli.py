@@ -254,9 +254,9 @@ def test_schedules_are_managed_from_the_cli(cli: Run) -> None:
         edited["schedule"]["every"],
         edited["schedule"]["paused"],
     ) == ("*/5 * * * *", None, True)
-    bad = cli("schedules", "add", "broken", "t.add", "--cron", "61 * * * *")
+    bad = cli("schedules", "add", "broken", "t.add", "--cron", "0 25 * * *")
     assert bad.returncode == 1
-    assert "is not valid" in bad.stderr
+    assert "'0 25 * * *' is not valid: the hour field is '25'; it takes 0-23" in bad.stderr
     assert cli("schedules", "delete", "probe").returncode == 0
     assert as_json(cli("schedules", "list", "--json")) == []
 

@@ -236,6 +236,11 @@ def test_progress_moves_without_reload_and_terminate_ends_the_job_revoked(
     page.click("form[action$='/cancel'] button.danger")  # Terminate, after its confirmation
     page.wait_for_selector(".summary .state.s-revoked", timeout=15_000)
     assert job.record().state is State.REVOKED
+    # The options follow without a reload: the job ended, so it is kept until a time.
+    page.evaluate("window.stayedOnPage = true")  # the cancel's redirect loaded this page
+    kept = page.locator("tr:has(th:text-is('kept until')) td")
+    wait_for(lambda: kept.inner_text() != "-", timeout=10, what="'kept until' to be shown")
+    assert page.evaluate("window.stayedOnPage") is True
     assert not watch.problems, watch.problems
     page.close()
 
@@ -368,7 +373,9 @@ def test_an_interval_schedule_switched_to_a_cron_in_the_form_shows_the_cron(
     form.locator("input[name=cron]").fill("61 * * * *")
     form.locator("button").click()
     page.wait_for_selector(".flash.bad")
-    assert "'61 * * * *' is not valid" in page.inner_text(".flash")
+    assert "'61 * * * *' is not valid: the minute field is '61'; it takes 0-59" in page.inner_text(
+        ".flash"
+    )
     refreshes = int(page.evaluate("document.body.dataset.refreshes || 0"))
     page.wait_for_function(f"Number(document.body.dataset.refreshes || 0) > {refreshes}")
     assert form.locator("input[name=cron]").input_value() == "61 * * * *"

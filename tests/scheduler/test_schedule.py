@@ -119,6 +119,31 @@ def test_bad_schedules_are_refused_with_the_reason(fields: dict[str, object], me
         Schedule("s", "t", **fields)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("cron", "said"),
+    [
+        ("0 25 * * *", "the hour field is '25'; it takes 0-23, as a value, a list a,b, a range "
+         "a-b, or a step */n or a-b/n"),
+        ("61 * * * *", "the minute field is '61'; it takes 0-59"),
+        ("0 1,25 * * *", "the hour field is '1,25'; it takes 0-23"),
+        ("0 0 32 * *", "the day-of-month field is '32'; it takes 1-31, L (the last day) or LW"),
+        ("0 0 30 2 *", "the day-of-month field is '30', a day no month of the month field ('2') has"),
+        ("0 0 * 13 *", "the month field is '13'; it takes 1-12 or JAN-DEC"),
+        ("0 0 * * MON#6", "the day-of-week field is 'MON#6'; it takes 0-7 (0 and 7 are Sunday)"),
+        ("0 0 * * 8", "the day-of-week field is '8'"),
+        ("0 0 * *", "it has 4 field(s); give 5, separated by spaces: minute hour day-of-month "
+         "month day-of-week (e.g. '0 2 * * *' is 02:00 every day)"),
+        ("61 0 0 * * *", "the second field is '61'; it takes 0-59"),
+    ],
+)  # fmt: skip
+def test_a_bad_cron_names_its_field_value_and_range(cron: str, said: str) -> None:
+    with pytest.raises(ScheduleError) as refused:
+        Schedule("nightly", "t", cron=cron)
+    message = str(refused.value)
+    assert message.startswith(f"schedule 'nightly': cron {cron!r} is not valid: "), message
+    assert said in message
+
+
 def test_schedule_arguments_must_survive_json() -> None:
     with pytest.raises(SerializationError):
         Schedule("s", "t", every=5, args=[{1, 2}])

@@ -594,12 +594,16 @@ def test_a_jobs_attempts_name_the_worker_and_say_a_lost_one_lost(
 
     shown = asyncio.run(scenario())
     assert (shown["worker"], shown["worker_name"]) == ("w-lost", "default@vm:20138")
-    (lost,) = shown["attempts"]
-    assert (lost["lost"], lost["worker_name"], lost["state"]) == (
+    (lost, running) = shown["attempts"]  # the attempt running now is listed too
+    assert (lost["lost"], lost["worker_name"], lost["state"], lost["running"]) == (
         True,
         "default@vm:20138",
         "PENDING",
+        False,
     )
+    assert running == {"attempt": 2, "worker": "w-lost", "worker_name": "default@vm:20138",
+                       "started_at": shown["started_at"], "finished_at": None,
+                       "state": "STARTED", "error": None, "lost": False, "running": True}  # fmt: skip
     assert lost["error"]["message"].startswith(
         "lost: worker default@vm:20138 stopped renewing its lease"
     )

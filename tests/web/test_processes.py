@@ -99,12 +99,19 @@ def test_run_fail_retry_and_terminate_with_a_real_worker(
             assert [a["state"] for a in history] == ["FAILURE", "REQUEUED", "SUCCESS"]
 
             sleeper = await submit(c, "web.sleep", 30)
-            await until(c, f"/api/jobs/{sleeper}", lambda b: b["state"] == "STARTED")
+            running = await until(c, f"/api/jobs/{sleeper}", lambda b: b["state"] == "STARTED")
+            (now,) = running["attempts"]  # the attempt running now, before it ends
+            assert (now["attempt"], now["state"], now["running"], now["finished_at"]) == (
+                1, "STARTED", True, None)  # fmt: skip
+            assert (now["worker"], now["started_at"]) == (running["worker"], running["started_at"])
+            assert now["worker_name"]  # the name the worker registered (host:pid here)
             started = time.monotonic()
             cancel = await c.post(f"/api/jobs/{sleeper}/cancel", json={"terminate": True})
             assert cancel.status_code == 200
             ended = await result(c, sleeper)
             assert ended["state"] == "REVOKED"
+            (then,) = (await c.get(f"/api/jobs/{sleeper}")).json()["attempts"]
+            assert (then["state"], then["running"]) == ("REVOKED", False)
             assert time.monotonic() - started < 10  # stopped, not left to sleep its 30 s
 
     run(scenario())
@@ -276,6 +283,39 @@ def test_serve_refuses_a_job_that_would_expire_before_it_could_run(
         assert "counts from submission, not from the countdown" in error["hint"]
     assert httpx.get(f"{base}/jobs").json()["jobs"] == []
     sent = httpx.post(f"{base}/jobs", json={**never, "expires": 90})
+    assert sent.status_code == 201, sent.text
+
+
+def test_serve_names_the_job_and_argument_that_do_not_fit_their_task(
+    conveyor_proc: Spawn, sqlite_url: str
+) -> None:
+    """A batch whose job 2 misses an argument, a value of the wrong kind for a parameter
+    annotated ``float``: 422s whose details name the field (``jobs.2.kwargs.b``), as the
+    body's own validation errors do, and nothing is queued; an int for a float is fine."""
+    port = free_port()
+    serve(conveyor_proc, sqlite_url, "--port", str(port))
+    base = f"http://127.0.0.1:{port}/api"
+    wait_for(lambda: answers(f"{base}/health/live"), 20, "the server to listen")
+    add = {"task": "web.add", "args": [1, 2]}
+    for path, body, field, said in (
+        ("jobs/batch", {"jobs": [add, add, {"task": "web.add", "kwargs": {"a": 1}}]},
+         "jobs.2.kwargs.b", "job 2 of the batch (from 0; task 'web.add'): task 'web.add' "
+         "takes (a, b); missing a required argument: 'b' (nothing was queued)"),
+        ("jobs", {"task": "web.sleep", "kwargs": {"seconds": "fast"}}, "kwargs.seconds",
+         "task 'web.sleep': argument 'seconds' (float) takes a number, not str 'fast'"),
+        ("jobs/batch", {"jobs": [add, {"task": "web.add", "args": [1, "2"]}]}, "jobs.1.args.1",
+         "argument 'b' (int) takes an integer, not str '2'"),
+    ):  # fmt: skip
+        refused = httpx.post(f"{base}/{path}", json=body)
+        assert refused.status_code == 422, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "invalid_arguments"
+        assert said in error["message"]
+        assert error["details"] == [
+            {"location": f"body.{field}", "field": field, "message": error["message"]}
+        ]
+    assert httpx.get(f"{base}/jobs").json()["jobs"] == []
+    sent = httpx.post(f"{base}/jobs", json={"task": "web.sleep", "kwargs": {"seconds": 0}})
     assert sent.status_code == 201, sent.text
 
 

@@ -91,6 +91,20 @@ def test_bad_schedules_are_refused(
     run(scenario())
 
 
+def test_a_bad_cron_is_refused_naming_its_field_value_and_range(client: Client) -> None:
+    async def scenario() -> None:
+        async with client(role="admin") as c:
+            body = {"name": "s", "task": "web.add", "cron": "0 25 * * *", "args": [1, 2]}
+            r = await c.post("/api/schedules", json=body)
+            assert r.status_code == 400, r.text
+            assert r.json()["error"]["message"] == (
+                "schedule 's': cron '0 25 * * *' is not valid: the hour field is '25'; it "
+                "takes 0-23, as a value, a list a,b, a range a-b, or a step */n or a-b/n"
+            )
+
+    run(scenario())
+
+
 def test_schedule_changes_need_admin(client: Client) -> None:
     async def scenario() -> None:
         async with client(role="admin") as admin:

@@ -105,6 +105,13 @@ def test_video2doc_runs_both_workflows_and_serves_the_api(
                                                "args": [{"audio": "a.wav"}]}).json()  # fmt: skip
         outcome = c.get(f"/api/queue/jobs/{job['id']}/result", params={"timeout": 20}).json()
         assert (outcome["state"], outcome["result"]) == ("SUCCESS", "transcript of a.wav")
+        # The service's own status endpoint (docs/api.md, "Your own status endpoint").
+        assert c.get(f"/documents/steps/{job['id']}").json() == {
+            "state": "SUCCESS", "percent": None, "message": None, "meta": {},
+            "result": "transcript of a.wav", "error": None,
+        }  # fmt: skip
+        missing = c.get("/documents/steps/01a2349e-0000-7000-8000-000000000000")
+        assert (missing.status_code, missing.json()["error"]["code"]) == (404, "not_found")
         queues = c.get("/api/queue/queues").json()["queues"]
         assert {q["name"] for q in queues} >= set(QUEUES)
         by_task = c.get("/api/queue/jobs", params={"task": "video2doc.export.render"}).json()

@@ -184,7 +184,8 @@ def inspect_job(ref: AppRef, job_id: str, as_json: bool) -> None:
              when(a["started_at"]),
              # an expired lease's end is when it was found expired, not when the job stopped
              # (a death the worker saw, WorkerLost, ends when it saw it)
-             "?" if _expired(a) or a["started_at"] is None else seconds(a["finished_at"] - a["started_at"]),
+             "running" if a.get("running") else "?" if _expired(a) or a["started_at"] is None
+             else seconds(a["finished_at"] - a["started_at"]),
              f"{a['error']['type']}: {a['error']['message'] or ''}" if a.get("error") else ""]
             for a in data["attempts"]
         ]  # fmt: skip

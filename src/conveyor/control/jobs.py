@@ -179,7 +179,7 @@ def describe_record(record: JobRecord, names: Mapping[str, str] | None = None) -
         "result": record.result, "error": record.error, "progress": record.progress,
         "attempt": record.attempt, "max_retries": record.max_retries,
         "retry_note": retry_note(record), "actions": job_actions(record.state),
-        "attempts": [_attempt(a, names) for a in record.attempts],
+        "attempts": [_attempt(a, names) for a in record.attempts] + _running(record, names),
         "lost_leases": record.lost_leases, "worker": record.worker,
         "worker_name": names.get(record.worker or ""), "revoke": record.revoke,
         "revoke_note": revoke_note(record),
@@ -199,13 +199,25 @@ LEASE_EXPIRED = LEASE_EXPIRED_ENTRY["type"]
 WORKER_LOST = "WorkerLost"
 
 
+def _running(record: JobRecord, names: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The attempt running now, shown as a history entry will be once it ends (stored
+    entries are written when a delivery ends), with ``running`` and no end yet."""
+    if record.state is not State.STARTED or record.started_at is None:
+        return []
+    worker = record.worker
+    return [{"attempt": record.attempt, "worker": worker, "started_at": record.started_at,
+             "finished_at": None, "state": State.STARTED.value, "error": None,
+             "worker_name": names.get(worker or ""), "lost": False, "running": True}]  # fmt: skip
+
+
 def _attempt(entry: dict[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
     """An attempt history entry as shown: its worker's name beside its id, and a lost
     delivery said as lost. The rescue that ends one stores it as returned to the queue
     (state PENDING) with an empty ``LeaseExpired``, and its ``finished_at`` is when the
     lease was found expired, not when the job stopped running; or, when its worker saw
     the process running it die (a pool child), with ``WorkerLost`` and what it saw."""
-    shown = {**entry, "worker_name": names.get(entry.get("worker") or ""), "lost": False}
+    shown = {**entry, "worker_name": names.get(entry.get("worker") or ""), "lost": False,
+             "running": False}  # fmt: skip
     error = entry.get("error") or {}
     if error.get("type") == WORKER_LOST and entry.get("state") == "PENDING":
         return shown | {"lost": True}

@@ -219,8 +219,9 @@ class Scheduler:
         try:
             self.app.enqueue_many(schedule.signature(tick) for tick in ticks)
         except EnqueueError as exc:
+            why = exc.__cause__ or exc  # every tick is the same call: not which one
             log.error("schedule %s: %d tick(s) refused, nothing enqueued: %s; fix it with "
-                      "`conveyor schedules edit`", schedule.name, len(ticks), exc)  # fmt: skip
+                      "`conveyor schedules edit`", schedule.name, len(ticks), why)  # fmt: skip
             return []
         log.info("schedule %s: enqueued %d tick(s), last %s",
                  schedule.name, len(ticks), job_id(schedule.name, ticks[-1]))  # fmt: skip

@@ -27,6 +27,7 @@ from ..errors import ConveyorError
 from ..ids import derived_id
 from ..serialization import check_jsonable
 from ..task import Signature
+from .cronwords import cron_problem
 
 MISFIRE_POLICIES = ("once", "all", "skip")
 
@@ -97,7 +98,8 @@ class Schedule:
                 CronSim(self.cron, datetime.now(zone))
             except CronSimError as exc:
                 raise ScheduleError(
-                    f"schedule {self.name!r}: cron {self.cron!r} is not valid: {exc}"
+                    f"schedule {self.name!r}: cron {self.cron!r} is not valid: "
+                    f"{cron_problem(self.cron, exc)}"
                 ) from None
         if self.every is not None and not (
             _finite(self.every) and MIN_EVERY <= self.every <= MAX_EVERY

@@ -40,6 +40,8 @@ _HINTS = {
     "expires_before_run": "send an expires after the run time: in seconds it counts from "
     "submission, not from the countdown, so give more than the countdown (or a later time)",
     "invalid_job": "fix the field the message names and submit again",
+    "invalid_arguments": "fix the argument details[0].field names; the message shows the task's "
+    "parameters",
     "step_not_run": "retry the failed step the message names",
     "invalid_state": "read the job's state first (GET /jobs/{id})",
     "backend_unavailable": "retry later; check the backend server",
@@ -107,7 +109,12 @@ def as_response(
         status, code = error_of(exc)
         if status >= 500:
             log.error("API request failed: %s", exc)
-        return error_response(status, code, str(exc), getattr(exc, "hint", None) or _HINTS[code])
+        hint = getattr(exc, "hint", None) or _HINTS[code]
+        field = exc.context.get("field")
+        if isinstance(field, str):  # a job's argument (in a batch: under jobs.<index>)
+            where = {"location": f"body.{field}", "field": field, "message": str(exc)}
+            return error_response(status, code, str(exc), hint, details=[where])
+        return error_response(status, code, str(exc), hint)
     log.exception("API request failed")  # a bug: its traceback goes to the log, not the client
     return error_response(
         500, "internal_error", "the server failed to answer this request", "retry; if it persists, see the server log"

@@ -183,7 +183,9 @@ class JobDetail(JobSummary):
     result: Any
     #: Each entry also names its worker (``worker_name``, where the registry still knows
     #: it) and says ``lost`` for a delivery whose worker stopped renewing its lease, or
-    #: whose process its worker saw die (the error then says how).
+    #: whose process its worker saw die (the error then says how). While the job runs,
+    #: the last entry is the attempt running now: ``running`` true, ``state`` STARTED,
+    #: ``finished_at`` null.
     attempts: list[dict[str, Any]]
     #: The worker's name (``worker`` is its id), where the registry still knows it.
     worker_name: str | None = None

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..backends.base import RERUN
 from ..backends.common import REQUEUED
+from ..errors import InvalidArguments
 from ..options import Call
 from ..records import JobRecord, Outcome
 from ..states import State
@@ -54,7 +55,12 @@ def check_steps(app: App, spec: Node) -> None:
     now = app.backend.now()
     first = {id(node) for node in first_tasks(spec)}
     for node in task_nodes(spec):
-        app.build_record(_call(node, NO_INPUT if id(node) in first else None), now)
+        given = id(node) not in first and not node["immutable"]
+        try:
+            app.build_record(_call(node, None if given else NO_INPUT), now, stand_in=given)
+        except InvalidArguments as exc:  # its field is the step's, not the request body's
+            context = {k: v for k, v in exc.context.items() if k != "field"}
+            raise InvalidArguments(str(exc), **context) from None
 
 
 def start(

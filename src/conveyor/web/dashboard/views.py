@@ -137,6 +137,8 @@ def timeline(job: dict[str, Any]) -> list[Step]:
         steps.append(Step("due", job["run_at"]))
     attempts = job["attempts"]
     for entry in attempts:
+        if entry.get("running"):  # the attempt running now: said below, from the job
+            continue
         if entry.get("started_at"):
             steps.append(
                 Step(f"attempt {entry['attempt']} started", entry["started_at"], entry["worker"])
@@ -146,6 +148,7 @@ def timeline(job: dict[str, Any]) -> list[Step]:
     if job["state"] == State.STARTED.value and job["started_at"]:
         steps.append(Step(f"attempt {job['attempt']} started", job["started_at"], job["worker"]))
     elif job["finished_at"] and (not attempts or attempts[-1]["state"] != job["state"]):
+        # (a running attempt is listed only while the job is STARTED, the branch above)
         steps.append(Step(job["state"], job["finished_at"], job["worker"], job["error"]))
     return sorted(steps, key=lambda s: s.at)
 
