@@ -676,7 +676,8 @@ class RedisBackend(RedisConnection):
             return default
         value, until = orjson.loads(raw)
         if until is not None and until <= now:
-            self.client.hdel(self._key("kv"), key)
+            # Expired: left to the prune script. A delete here, a step after the read,
+            # took a value set again in between.
             return default
         return value
 
