@@ -169,11 +169,16 @@ def test_a_pruner_trims_once_an_interval_not_every_batch(
 
 @pytest.mark.parametrize("holds_store", [False, True])
 def test_a_pruner_on_a_store_its_batches_hold_keeps_batches_short_and_its_share(
-    worker_app: App, monkeypatch: pytest.MonkeyPatch, holds_store: bool
+    worker_app: App, monkeypatch: pytest.MonkeyPatch, holds_store: bool, backend_kind: str
 ) -> None:
     # Redis runs one script at a time: a long prune batch is as long a stall for every
     # worker's claim and acknowledgement, and a doubled share is half the server's time.
     backend = worker_app.backend
+    redis = backend_kind == "redis"  # the one store whose batches hold it
+    assert (backend.prune_holds_store, backend.prune_batch_seconds) == (
+        redis,
+        0.01 if redis else 0.1,
+    )
     monkeypatch.setattr(worker_app.conf, "prune_batch", 10)
     monkeypatch.setattr(backend, "prune_batch_seconds", 0.01 if holds_store else 0.1)
     monkeypatch.setattr(backend, "prune_holds_store", holds_store)
