@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -168,11 +169,16 @@ def test_a_pruner_trims_once_an_interval_not_every_batch(
 
 @pytest.mark.parametrize("holds_store", [False, True])
 def test_a_pruner_on_a_store_its_batches_hold_keeps_batches_short_and_its_share(
-    worker_app: App, monkeypatch: pytest.MonkeyPatch, holds_store: bool
+    worker_app: App, monkeypatch: pytest.MonkeyPatch, holds_store: bool, backend_kind: str
 ) -> None:
     # Redis runs one script at a time: a long prune batch is as long a stall for every
     # worker's claim and acknowledgement, and a doubled share is half the server's time.
     backend = worker_app.backend
+    redis = backend_kind == "redis"  # the one store whose batches hold it
+    assert (backend.prune_holds_store, backend.prune_batch_seconds) == (
+        redis,
+        0.01 if redis else 0.1,
+    )
     monkeypatch.setattr(worker_app.conf, "prune_batch", 10)
     monkeypatch.setattr(backend, "prune_batch_seconds", 0.01 if holds_store else 0.1)
     monkeypatch.setattr(backend, "prune_holds_store", holds_store)
@@ -195,3 +201,25 @@ def test_a_pruner_on_a_store_its_batches_hold_keeps_batches_short_and_its_share(
     else:  # a quick batch for a SQL store: it doubles, and so does the share
         assert [limit for limit, _ in calls] == [10, 20, 40]
         assert pauses == [pytest.approx(0.015 * (1 - 2 * share) / (2 * share))] * 3
+
+
+@pytest.mark.parametrize("backend_kind", ["redis"])
+def test_workflow_specs_expiring_faster_than_a_batch_an_interval_go_with_their_jobs(
+    worker_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A workflow's spec is a key-value kept result_ttl, one per workflow: they expire as
+    # fast as workflows finish, not rarely. Redis deletes them in its prune script, a
+    # batch's worth at most (one script stays short): once an interval, they piled up
+    # past prune_batch / prune_interval a second (200 with the defaults).
+    backend: Any = worker_app.backend
+    monkeypatch.setattr(worker_app.conf, "prune_batch", 10)
+    backend.result_ttl = 0.0
+    finish(worker_app, 40)  # 40 one-job workflows' jobs...
+    for i in range(40):  # ...and their specs (as canvas.launch stores them)
+        backend.kv_set(f"workflow:{i}", {"t": "task"}, ttl=0.0)
+    pruner, clock = clocked(worker_app)
+    while pruner._step() < worker_app.conf.prune_interval:  # within one interval
+        clock[0] += 0.01
+    assert pruner.deleted == 40
+    assert backend.client.hlen(backend._key("kv")) == 0
+    assert backend.client.zcard(backend._key("kvx")) == 0

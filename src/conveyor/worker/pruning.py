@@ -28,7 +28,7 @@ amortise past about 3,000 records a second; the first batch that finds fewer tha
 asked for restores both. Each batch deletes records and trims the event feed (the
 feed grows as records do); the other trims (``Backend.prune``'s ``trim``: the audit
 log, key-values, group results, old rollups, on PostgreSQL the rollups' fold) run with
-one batch an interval. docs/worker.md tells why a
+one batch an interval (Redis deletes expired key-values with every batch: prune.lua). docs/worker.md tells why a
 thread of the worker rather than the scheduler process.
 """
 

@@ -48,7 +48,7 @@ class RedisAsyncReads(AsyncReads):
             return default
         value, until = orjson.loads(raw)
         if until is not None and until <= self.backend.now():
-            return default  # expired (the synchronous read deletes it when it meets it)
+            return default  # expired (the prune script deletes it)
         return value
 
     async def _command(self, *args: Any) -> Any:

@@ -307,7 +307,9 @@ class RedisBackend(RedisConnection):
 
     @guarded
     def _prune(self, now: float, limit: int, trim: bool) -> int:
-        return int(self._run("prune", num(now), limit, "1" if trim else ""))
+        # No trim here: the audit stream is capped as it is written, group results and
+        # rollups expire, and expired key-values go with every batch (prune.lua).
+        return int(self._run("prune", num(now), limit))
 
     @guarded
     def _requeue(self, job_id: str, now: float) -> tuple[JobRecord | None, bool]:
@@ -674,7 +676,8 @@ class RedisBackend(RedisConnection):
             return default
         value, until = orjson.loads(raw)
         if until is not None and until <= now:
-            self.client.hdel(self._key("kv"), key)
+            # Expired: left to the prune script. A delete here, a step after the read,
+            # took a value set again in between.
             return default
         return value
 
