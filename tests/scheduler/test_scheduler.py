@@ -411,6 +411,24 @@ def test_only_app_b_running_app_a_schedules_do_not_fire(
             if f.check == "schedule-late"}  # fmt: skip
     assert set(late) == {"every-10s", "by-hand"}  # nightly is not due yet
     assert "the scheduler of app 'tests'" in late["by-hand"].fix
+    # ...not this app's command: app B's scheduler would never fire A's schedule
+    assert other_app.command not in late["by-hand"].fix
+
+
+def test_doctor_sends_a_queue_of_another_apps_jobs_to_that_apps_worker(
+    sched_app: App, other_app: App
+) -> None:
+    """A new user's doctor, run with their app, told them to start their own app's
+    worker for a queue holding only another app's jobs: a worker that would fail them
+    all as unknown tasks."""
+    sched_app.send_task("reports.daily", ("x",), queue="legacy")
+    (theirs,) = [f for f in control.diagnose(other_app) if f.check == "queue-without-worker"]
+    assert "tasks this app does not register (reports.daily)" in theirs.fix
+    assert f"{other_app.command} worker" not in theirs.fix
+    assert f"{other_app.command} purge legacy" in theirs.fix
+    # the app that registers them is told to start its own worker, as before
+    (ours,) = [f for f in control.diagnose(sched_app) if f.check == "queue-without-worker"]
+    assert f"{sched_app.command} worker -Q legacy" in ours.fix
 
 
 def test_doctor_names_other_apps_schedules_this_scheduler_does_not_fire(

@@ -129,9 +129,10 @@ def diagnose(app: App, stats: list[QueueStats] | None = None) -> list[Finding]:
     dead = [w for w in registered if not liveness(w, now).alive]
     # read only for the queues a finding names: a page of up to TASK_SAMPLE jobs each
     expired = functools.cache(lambda queue: expired_waiting(app, queue, now))
-    findings += _unconsumed(stats, live, dead, now, app.command, expired)
+    waiting = app.backend.waiting_tasks()
+    findings += _unconsumed(app, stats, live, dead, now, expired, waiting)
     findings += _saturated(stats, live, app.command, expired)
-    findings += _unregistered(app, stats, live)
+    findings += _unregistered(stats, live, waiting)
     findings += [_dead_worker(app, w, running, live, now) for w in dead]
     dead_ids = {w.id for w in dead}
     findings += _expired_leases([j for j in running if j.worker not in dead_ids], now)
@@ -207,12 +208,13 @@ def _holds(q: QueueStats, expired: Callable[[str], Expired]) -> str:
 
 
 def _unconsumed(
+    app: App,
     stats: list[QueueStats],
     live: list[WorkerInfo],
     dead: list[WorkerInfo],
     now: float,
-    cmd: str,
     expired: Callable[[str], Expired],
+    waiting: dict[str, set[str]],
 ) -> list[Finding]:
     findings = []
     for q in stats:
@@ -224,7 +226,7 @@ def _unconsumed(
             "queue-without-worker", "warning" if only_expired else "error",
             f"queue {q.name!r} holds {_holds(q, expired)}, and no live worker consumes it "
             f"({_describe(live, dead, now)})",
-            start_a_worker(q.name, cmd),
+            _start_whose_worker(app, q.name, waiting.get(q.name, set())),
             {"queue": q.name, "waiting": q.waiting - gone.count, "expired": gone.count},
         ))  # fmt: skip
     return findings
@@ -252,10 +254,27 @@ def _saturated(
     return findings
 
 
-def _unregistered(app: App, stats: list[QueueStats], live: list[WorkerInfo]) -> list[Finding]:
+def _start_whose_worker(app: App, queue: str, tasks: set[str]) -> str:
+    """Whose worker to start for an unconsumed queue: this app's, unless every task waiting
+    there is one it does not register (another app's jobs, in a store the apps share)."""
+    if not tasks or any(app.tasks.get(t) is not None for t in tasks):
+        return start_a_worker(queue, app.command)
+    listed = ", ".join(sorted(tasks)[:5]) + (
+        f" and {len(tasks) - 5} more" if len(tasks) > 5 else ""
+    )
+    return (
+        f"its jobs are for tasks this app does not register ({listed}): start a worker of the "
+        f"app that does (that app's own `conveyor -A ... worker -Q {queue}`), or, if they were "
+        f"sent here by mistake, purge them ({app.command} purge {queue})"
+    )
+
+
+def _unregistered(
+    stats: list[QueueStats], live: list[WorkerInfo], waiting: dict[str, set[str]]
+) -> list[Finding]:
     findings = []
     consumed = {q.name for q in stats if q.consumers}
-    for queue, tasks in sorted(app.backend.waiting_tasks().items()):
+    for queue, tasks in sorted(waiting.items()):
         if queue not in consumed:
             continue  # reported as a queue without a worker
         known = {t for w in live if queue in w.queues for t in w.tasks}
@@ -368,11 +387,15 @@ def _schedule_findings(app: App) -> list[Finding]:
             continue
         due = view.next_run  # a schedule no scheduler has seen: its first tick since stored
         if due is not None and due < now - SCHEDULE_GRACE:
+            ours = owners.fired_by(app, view.owner, view.schedule.task)
+            run = (
+                f"{app.command} scheduler" if ours else "that app's own `conveyor -A ... scheduler`"
+            )
             findings.append(Finding(
                 "schedule-late", "error",
                 f"schedule {view.schedule.name!r} was due {age(now - due)} ago and has not fired",
-                f"start {_whose_scheduler(app, view)} ({app.command} scheduler; run two for "
-                "failover), or pause the schedule",
+                f"start {_whose_scheduler(app, view)} ({run}; run two for failover), or pause "
+                "the schedule",
             ))  # fmt: skip
     return findings
 
