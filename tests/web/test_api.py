@@ -136,7 +136,13 @@ def test_batch_is_all_or_nothing(client: Client) -> None:
                 "/api/jobs/batch", json={"jobs": [jobs[0], {"task": "internal.secret"}]}
             )
             assert bad.status_code == 400
-            assert bad.json()["error"]["code"] == "unknown_task"
+            error = bad.json()["error"]
+            assert error["code"] == "unknown_task"
+            # which of the batch's jobs: a caller sending a thousand must find it
+            assert error["message"].startswith(
+                "job 1 of the batch (from 0): task 'internal.secret'"
+            )
+            assert error["details"][0]["field"] == "jobs.1.task"
             refused = await c.post(
                 "/api/jobs/batch",
                 json={"jobs": [jobs[0], {"task": "web.add", "countdown": 1, "eta": 1}]},

@@ -58,7 +58,7 @@ class Api:
             guess = did_you_mean(task, exposed)
             raise ApiError(
                 400, "unknown_task", f"task {task!r} is not exposed over HTTP; {guess}exposed tasks: {known}",
-                "use an exposed name, or add a pattern for it to app.conf.http_tasks",
+                "use an exposed name, or add a pattern for it to app.conf.http_tasks", field="task",
             )  # fmt: skip
 
 

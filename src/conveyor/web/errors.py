@@ -64,11 +64,24 @@ class ApiError(Exception):
     """A client mistake answered as ``status`` with the error shape."""
 
     def __init__(
-        self, status: int, code: str, message: str, hint: str, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        hint: str,
+        headers: dict[str, str] | None = None,
+        field: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.hint = status, code, message, hint
-        self.headers = headers
+        self.headers, self.field = headers, field
+
+    def in_batch(self, index: int) -> ApiError:
+        """This error, refusing the job at ``index`` (from 0) of a batch, said so, with
+        the field under ``jobs.<index>`` (as ``errors.in_batch`` says an enqueue's)."""
+        field = f"jobs.{index}" + (f".{self.field}" if self.field else "")
+        message = f"job {index} of the batch (from 0): {self.message}"
+        return ApiError(self.status, self.code, message, self.hint, self.headers, field)
 
 
 def error_response(
@@ -95,6 +108,11 @@ def as_response(
     interactive docs, and ``schema``, the OpenAPI document; an invalid field of
     ``request`` is described as the document describes it)."""
     if isinstance(exc, ApiError):
+        if exc.field:
+            where = {"location": f"body.{exc.field}", "field": exc.field, "message": exc.message}
+            return error_response(
+                exc.status, exc.code, exc.message, exc.hint, exc.headers, details=[where]
+            )
         return error_response(exc.status, exc.code, exc.message, exc.hint, exc.headers)
     if isinstance(exc, RequestValidationError):
         return _validation(exc, schema, _operation(request) if request is not None else None)

@@ -10,6 +10,7 @@ from ...task import Signature
 from ..audit import not_audited, submitter
 from ..consumers import Consumers
 from ..context import Api, Section
+from ..errors import ApiError
 from ..models import BatchSubmit, BatchSubmitted, JobSubmit, Submitted, SubmitWarning
 
 
@@ -59,8 +60,11 @@ def routes(api: Api, r: Section) -> None:
     @not_audited
     async def submit_batch(request: Request, batch: BatchSubmit) -> BatchSubmitted:
         """Queue every job or none: all are checked before any is stored."""
-        for job in batch.jobs:
-            api.check_exposed(job.task)
+        for index, job in enumerate(batch.jobs):
+            try:
+                api.check_exposed(job.task)
+            except ApiError as exc:  # which of a thousand jobs: the caller must find it
+                raise exc.in_batch(index) from None
         who = submitter(request)
         signatures = [
             Signature(j.task, tuple(j.args), j.kwargs, _options(j, who)) for j in batch.jobs
