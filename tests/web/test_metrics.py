@@ -139,6 +139,8 @@ def test_a_token_is_needed_and_only_get_answers(web_app: App, client: Client) ->
             r = await anonymous.get("/metrics")
             assert r.status_code == 401
             assert r.json()["error"]["code"] == "unauthorized"
+            # a scrape needs only a read token, and the hint says so (it said operate)
+            assert "tokens create --role read" in r.json()["error"]["hint"]
             bad = await anonymous.get("/metrics", headers={"Authorization": "Bearer cvy_wrong"})
             assert bad.status_code == 401
             assert (await reader.get("/metrics")).status_code == 200

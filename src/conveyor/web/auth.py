@@ -117,19 +117,23 @@ class Authorizer(HTTPBearer):
             identify(request, app, SERVICE_ACTOR)  # the service in front authenticated the caller
             return None
         credentials = await super().__call__(request)
+        needed = needed_role(request.method, self.write_role)
         if credentials is None:
             store = TokenStore(app.backend)  # the app's backend of the moment (tests swap it)
             local = mode == "until-first-token" and request.url.hostname in LOCAL_HOSTS
             if local and not _from_another_site(request) and not await app.aio.call(store.exists):
                 identify(request, app, LOCAL_ACTOR)
                 return None
-            raise _unauthorized("this API needs a bearer token: Authorization: Bearer cvy_...")
+            raise _unauthorized(
+                "this API needs a bearer token: Authorization: Bearer cvy_...", needed
+            )
         secret = credentials.credentials
         token = await self.verify(secret) if len(secret) <= 200 else None
         if token is None:
-            raise _unauthorized("the bearer token is not valid (unknown, revoked or mistyped)")
+            raise _unauthorized(
+                "the bearer token is not valid (unknown, revoked or mistyped)", needed
+            )
         identify(request, app, token.name, token.id)
-        needed = needed_role(request.method, self.write_role)
         if not allows(token.role, needed):
             raise ApiError(
                 403, "forbidden",
@@ -154,5 +158,7 @@ def _from_another_site(request: Request) -> bool:
     return urlsplit(origin).hostname not in LOCAL_HOSTS
 
 
-def _unauthorized(message: str) -> ApiError:
-    return ApiError(401, "unauthorized", message, _CREATE, {"WWW-Authenticate": "Bearer"})
+def _unauthorized(message: str, needed: Role) -> ApiError:
+    """401, its hint creating a token of the role the request needs (a scrape, a read)."""
+    hint = _CREATE.replace("operate", needed)
+    return ApiError(401, "unauthorized", message, hint, {"WWW-Authenticate": "Bearer"})
