@@ -132,26 +132,32 @@ def worker_metrics(live: list[WorkerInfo]) -> Iterator[Metric]:
 
 
 def schedule_metrics(views: list[ScheduleView], broken: int, now: float) -> Iterator[Metric]:
-    """Each stored schedule's last tick and next run, and how many are late: due more than
-    ``SCHEDULE_GRACE`` ago and not fired, which is what no running scheduler leader looks
-    like (doctor's ``schedule-late``)."""
+    """Each stored schedule's last tick and next run, and how many are late, by the app
+    whose scheduler fires them (apps may share a store: each fires only its own; empty
+    for a schedule stored before schedules had owners): due more than ``SCHEDULE_GRACE``
+    ago and not fired, which is what no running scheduler leader looks like (doctor's
+    ``schedule-late``)."""
     last = gauge("conveyor_schedule_last_tick_timestamp_seconds",
-                 "When the schedule's last fired tick was due (POSIX time)", ["schedule"])  # fmt: skip
+                 "When the schedule's last fired tick was due (POSIX time)", ["schedule", "app"])  # fmt: skip
     upcoming = gauge("conveyor_schedule_next_run_timestamp_seconds",
                      "When the schedule fires next (POSIX time; absent while paused)",
-                     ["schedule"])  # fmt: skip
-    late = 0
+                     ["schedule", "app"])  # fmt: skip
+    late = gauge("conveyor_schedules_late",
+                 f"Schedules due more than {SCHEDULE_GRACE:g} s ago that have not fired (no scheduler "
+                 "of their app leads)", ["app"])  # fmt: skip
+    counts: dict[str, int] = {}
     for view in views:
-        name = view.schedule.name
+        labels = [view.schedule.name, view.owner or ""]
+        counts.setdefault(view.owner or "", 0)
         if view.last_tick is not None:
-            last.add_metric([name], view.last_tick)
+            last.add_metric(labels, view.last_tick)
         if view.next_run is not None:
-            upcoming.add_metric([name], view.next_run)
-            late += not view.schedule.paused and view.next_run < now - SCHEDULE_GRACE
-    yield from (last, upcoming)
-    yield gauge_of("conveyor_schedules_late",
-                   f"Schedules due more than {SCHEDULE_GRACE:g} s ago that have not fired (no scheduler leads)",
-                   late)  # fmt: skip
+            upcoming.add_metric(labels, view.next_run)
+            due = not view.schedule.paused and view.next_run < now - SCHEDULE_GRACE
+            counts[view.owner or ""] += due
+    for owner, count in sorted(counts.items()):
+        late.add_metric([owner], count)
+    yield from (last, upcoming, late)
     yield gauge_of("conveyor_schedules_broken", "Stored schedules that cannot be read", broken)
 
 
