@@ -43,9 +43,17 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     """``"did you mean 'x'? "`` for the known name nearest a mistyped one (difflib's
     default cutoff, 0.6 similar), or ``""`` when none is near: what every message about an
     unknown task name puts before its list of known names (the app, the REST API, the
-    Django admin)."""
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f"did you mean {close[0]!r}? " if close else ""
+    Django admin). The last dotted parts must be near too: names of one module share most
+    of their letters, so ``proj.tasks.nosuch`` is 0.6 similar to ``proj.tasks.orphan``."""
+    for close in difflib.get_close_matches(name, list(known), n=5):
+        tail = difflib.SequenceMatcher(None, name.rsplit(".", 1)[-1], close.rsplit(".", 1)[-1])
+        if tail.ratio() >= TAIL_CUTOFF:
+            return f"did you mean {close!r}? "
+    return ""
+
+
+#: How similar the last dotted parts of a name and its suggestion must be.
+TAIL_CUTOFF = 0.5
 
 
 #: An error lists at most this many known names; the rest as a count.

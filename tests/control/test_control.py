@@ -434,3 +434,20 @@ def test_a_job_no_worker_could_start_is_not_told_of_autoretry_for(tasks: App) ->
     assert data["error"]["type"] == "UnknownTask"
     assert "autoretry_for" not in data["retry_note"]
     assert data["retry_note"].startswith("not run: the worker could not start it")
+
+
+def test_a_name_of_the_same_module_is_not_suggested_for_an_unrelated_one() -> None:
+    """A new user's unknown task 'myservice.tasks.nosuch' was met with "did you mean
+    'myservice.tasks.orphan'?": the shared module made them 0.6 similar."""
+    app = App("svc", backend="memory://")
+    for name in ("myservice.tasks.orphan", "myservice.tasks.convert"):
+        app.task(name=name)(lambda: None)
+    with pytest.raises(UnknownTask) as unrelated:
+        app.get_task("myservice.tasks.nosuch")
+    assert "did you mean" not in str(unrelated.value)
+    with pytest.raises(UnknownTask) as typo:  # a typo in the last part, or in the module
+        app.get_task("myservice.tasks.ophran")
+    assert "did you mean 'myservice.tasks.orphan'?" in str(typo.value)
+    with pytest.raises(UnknownTask) as module:
+        app.get_task("myservce.tasks.convert")
+    assert "did you mean 'myservice.tasks.convert'?" in str(module.value)
