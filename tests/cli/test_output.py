@@ -221,6 +221,7 @@ def test_schedule_times_name_their_zone(url: str) -> None:
     )
     listed = run_cli(env, "schedules", "list").stdout
     assert "last run (UTC)" in listed.splitlines()[0]
+    assert " app " in listed.splitlines()[0]  # whose scheduler fires each
     assert "next run (UTC)" in listed.splitlines()[0]
     (berlin,) = lines_with(listed, "berlin-night")
     runs = orjson.loads(run_cli(env, "schedules", "list", "--json").stdout)

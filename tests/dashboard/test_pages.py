@@ -126,11 +126,18 @@ def test_every_change_needs_the_role_the_csrf_field_and_this_origin(app: App) ->
     operate, admin = token(app, "operate"), token(app, "admin")
     app.schedules.add("nightly", "dash.add", cron="0 3 * * *", args=[1, 2])
     app.schedules.add("berlin", "dash.add", cron="0 1 * * *", tz="Europe/Berlin", args=[1, 2])
+    # another app's, in the same store: this app's scheduler does not fire it
+    other = App("legacy", backend=app.backend)
+    other.task(name="legacy.ping")(lambda: None)
+    other.schedules.add("legacy-ping", "legacy.ping", every=30)
 
     async def scenario(c: httpx.AsyncClient) -> None:
         csrf = await login(c, operate)
         page = (await c.get("/ui/schedules")).text
         assert "nightly" in page
+        # only another app's schedule names its app
+        assert page.count('data-test="owner"') == 1
+        assert "app legacy: its own scheduler fires it" in page
         assert "next fire (UTC)" in page
         assert "berlin" in page
         assert re.search(r'data-test="next-in-zone">\d{4}-\d\d-\d\d 01:00:00 Europe/Berlin<', page)

@@ -29,6 +29,7 @@ def test_schedule_lifecycle(web_app: App, client: Client) -> None:
             )
             assert created["options"] == {"queue": "media", "priority": "high"}
             assert created["source"] == "runtime"
+            assert created["app"] == web_app.name  # whose scheduler fires it
             assert created["next_run"] is not None  # before any scheduler has seen it
             # and on the clocks of its zone, with their offset (Unix seconds have none)
             local = datetime.fromisoformat(created["next_run_local"])

@@ -74,11 +74,21 @@ def list_schedules(ref: AppRef, as_json: bool) -> None:
         out.print("no schedules")
         return None
     rows = [
-        [v.schedule.name, v.schedule.task, _when(v), "paused" if v.schedule.paused else "active",
-         when(v.last_run_at), v.last_job_id or "-", "paused" if v.schedule.paused else _next(v)]
+        [v.schedule.name, v.schedule.task, v.owner or "-", _when(v),
+         "paused" if v.schedule.paused else "active", when(v.last_run_at), v.last_job_id or "-",
+         "paused" if v.schedule.paused else _next(v)]
         for v in views
     ]  # fmt: skip
-    headers = ("name", "task", "when", "state", "last run (UTC)", "last job", "next run (UTC)")
+    headers = (
+        "name",
+        "task",
+        "app",
+        "when",
+        "state",
+        "last run (UTC)",
+        "last job",
+        "next run (UTC)",
+    )
     print_table("Schedules", headers, rows)
     return None
 

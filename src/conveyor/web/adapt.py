@@ -72,5 +72,10 @@ def schedule(view: Any) -> models.ScheduleOut:
     data = to_json(view)
     local = in_zone(view.next_run, view.schedule.tz)
     return models.ScheduleOut.model_validate(
-        {**data.pop("schedule"), **data, "next_run_local": local and local.isoformat()}
+        {
+            **data.pop("schedule"),
+            **data,
+            "app": view.owner,
+            "next_run_local": local and local.isoformat(),
+        }
     )

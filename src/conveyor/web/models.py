@@ -369,6 +369,11 @@ class ScheduleOut(BaseModel):
     misfire_grace: float
     paused: bool
     source: str = Field(description="code (declared in the app) or runtime")
+    app: str | None = Field(
+        None,
+        description="the app whose scheduler fires it (apps sharing a store each fire only "
+        "their own); null for one stored before schedules had owners",
+    )
     last_tick: float | None
     last_run_at: float | None
     last_job_id: str | None

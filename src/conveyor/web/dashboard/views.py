@@ -261,7 +261,7 @@ def workers_page(app: App) -> dict[str, Any]:
 
 def schedules_page(app: App) -> dict[str, Any]:
     views = sorted(app.schedules.list(), key=lambda v: v.schedule.name)
-    return {"schedules": views, "now": app.backend.now()}
+    return {"schedules": views, "now": app.backend.now(), "app_name": app.name}
 
 
 def workflows_page(app: App) -> dict[str, Any]:
