@@ -89,18 +89,20 @@ def _known(app: App, counts: dict[tuple[str, State], int], live: list[WorkerInfo
     return set(app.declared_queues()) | {q for q, _ in counts} | {q for w in live for q in w.queues}
 
 
-def queue_stats(app: App, rollup: Rollup | None = None) -> list[QueueStats]:
+def queue_stats(
+    app: App, rollup: Rollup | None = None, live: list[WorkerInfo] | None = None
+) -> list[QueueStats]:
     """Every queue the app declares, holds jobs in, is paused, or has a consumer for.
 
     ``rollup``: the backend's ``run_rollup`` since at least 15 minutes ago, when the
     caller has read it already (a page that also draws the hour's chart reads it once
-    for both); read here otherwise."""
+    for both); read here otherwise. ``live``: ``live_workers(app)``, likewise."""
     backend = app.backend
     now = backend.now()
     counts = backend.counts()
     paused = backend.paused_queues()
     oldest = backend.oldest_waiting()
-    live = live_workers(app)  # a worker presumed dead consumes nothing
+    live = live_workers(app) if live is None else live  # a worker presumed dead consumes nothing
     if rollup is None:
         rollup = backend.run_rollup(now - max(WINDOWS.values()))
     split = by_queue(rollup)

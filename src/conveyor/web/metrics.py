@@ -52,9 +52,9 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         app = self.app
-        stats = queue_stats(app)
-        yield from queue_metrics(stats)
-        yield from worker_metrics(live_workers(app))
+        live = live_workers(app)  # read once for the queues' consumers and the workers
+        yield from queue_metrics(queue_stats(app, live=live))
+        yield from worker_metrics(live)
         views, broken = app.schedules.survey()
         yield from schedule_metrics(views, len(broken), app.backend.now())
 
