@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import random
 import shutil
@@ -193,13 +194,18 @@ class Producer(threading.Thread):
             countdown = self.rng.choice([None] * 8 + [0.5, 2 * LEASE])
             try:
                 job = self.app.send_task("soak.work", (self.ledger, seconds), countdown=countdown)
-                self.acknowledged.append(job.id)
-                if countdown and self.rng.random() < 0.3:
-                    record = job.revoke()
-                    if record.state is State.REVOKED:
-                        self.cancelled[job.id] = time.time()
             except ConveyorError:
                 self.refused += 1  # not acknowledged: the producer would retry or report
+                continue
+            self.acknowledged.append(job.id)
+            if countdown and self.rng.random() < 0.3:
+                try:
+                    revoked = job.revoke().state is State.REVOKED
+                except ConveyorError:  # no answer (the backend restarting): it may have taken
+                    revoked = False
+                # Revoked while waiting: it must never start after now. Otherwise (it had
+                # started, or the answer was lost) it may end REVOKED or SUCCESS, at any time.
+                self.cancelled[job.id] = time.time() if revoked else math.inf
 
 
 def inject(
