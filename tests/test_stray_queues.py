@@ -14,6 +14,8 @@ import pytest
 
 from conveyor import App, stray_queues
 from conveyor.celery import Celery
+from conveyor.errors import BackendError
+from conveyor.records import WorkerInfo
 
 from .worker.conftest import wait_until
 
@@ -89,3 +91,29 @@ def test_the_queue_names_remembered_are_bounded(
     told = [said.split("'")[1] for said in warnings_of(caplog)]
     assert told == ["q1", "q2", "q3", "q4", "q1"]
     assert len(app._strays._seen) <= 3
+
+
+def test_a_queue_whose_check_failed_is_checked_again(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The workers could not be read at the first call naming the queue (the backend
+    blinked): nothing was said then, and the queue was marked as told, so a stray queue
+    was never warned of in that process."""
+    caplog.set_level(logging.WARNING, "conveyor.enqueue")
+    app = App("blink", backend="memory://")
+    read = app.backend.workers
+    calls = []
+
+    def blinking() -> list[WorkerInfo]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise BackendError("connection refused")
+        return read()
+
+    monkeypatch.setattr(app.backend, "workers", blinking)
+    app.send_task("t.x", queue="defualt")
+    assert warnings_of(caplog) == []
+    app.send_task("t.x", queue="defualt")
+    [said] = warnings_of(caplog)
+    assert said.startswith("queue 'defualt' is not one app 'blink' declares")
+    assert len(calls) == 2

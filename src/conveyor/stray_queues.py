@@ -51,7 +51,11 @@ class StrayQueues:
         try:
             consumed = {q for worker in app.backend.workers() for q in worker.queues}
         except ConveyorError:
-            return  # no telling; the enqueue itself says what is wrong with the backend
+            # No telling (the enqueue itself says what is wrong with the backend): the
+            # queue is not marked as told, so a call after the backend is back checks it.
+            with self._lock:
+                self._seen.discard(queue)
+            return
         if queue in consumed:
             return
         near = did_you_mean(queue, declared)
