@@ -119,6 +119,10 @@ def test_django_tasks_run_on_a_real_worker(project_env: dict[str, str], tmp_path
     # async tasks run; takes_context gets its context; the ORM works in the worker
     assert found["aping"]["return_value"] == "pong 7"
     assert found["whoami"]["return_value"] == {"id": ids["whoami"], "attempt": 1, "tag": "ctx"}
+    # ... and reports progress on the job's record through it
+    assert found["whoami_progress"] == [50, "halfway"]
+    # Conveyor's own @task takes Conveyor's options on any Django (6.0's own refuses them)
+    assert found["tidy"] == ["ConveyorTask", 2, 30]
     assert found["count"]["return_value"] == 1
     # a task outside tasks.py is imported by the worker when its job comes
     assert found["extra"]["return_value"] == "HI"
@@ -130,17 +134,21 @@ def test_django_tasks_run_on_a_real_worker(project_env: dict[str, str], tmp_path
     assert (tmp_path / "run.log").read_text().split() == ["high", "mid", "low"]
     # the queue no worker consumes still waits
     assert found["idle"]["status"] == "READY"
-    # a rolled-back transaction: enqueue_on_commit left no job; a plain enqueue joins the
-    # transaction on PostgreSQL (no job), not on SQLite (a separate store: the job stays)
+    # a rolled-back transaction: enqueue_on_commit left no job; a plain enqueue, and the
+    # app's send_task and a signature's and a workflow's apply_async, join the transaction
+    # on PostgreSQL (no job), not on SQLite (a separate store: the jobs stay)
     payloads = [json.loads(p)["args"] for p in found["add_payloads"]]
     assert [100, 1] not in payloads
     assert [200, 1] in payloads
     assert [200, 2] in payloads
+    assert [200, 3] in payloads  # send_task in a committed transaction: stored
+    rolled_back = [[100, 2], [100, 3], [100, 4], [100, 5]]  # enqueue, send_task, s(), chain
     if spawn:
         assert found["rolled_back"]["status"] == "SUCCESSFUL"
+        assert all(args in payloads for args in rolled_back)
     else:
         assert found["rolled_back"] is None
-        assert [100, 2] not in payloads
+        assert not [args for args in rolled_back if args in payloads]
     # signals: task_enqueued in the producer, task_started and task_finished in the worker
     signals = [line.split() for line in (tmp_path / "signals.log").read_text().splitlines()]
     by_kind = {kind: {job: (status, pid) for k, job, status, pid in signals if k == kind}

@@ -234,9 +234,19 @@ class App:
         self._store(records, connection)
         return [Job(self, r.id) for r in records]
 
+    def joined_connection(self) -> Any:
+        """The connection of the caller's open database transaction that jobs stored now
+        are written in, so they exist if and only if it commits; None (a plain app): at
+        once. An integration's app says otherwise: a Django project's joins
+        ``transaction.atomic()`` when the jobs live in its PostgreSQL database."""
+        return None
+
     def _store(self, records: list[JobRecord], connection: Any) -> None:
         """Enqueue through the middleware, then tell subscribers (``JobEnqueued``; with a
-        ``connection``, when the insert is made, before the caller's transaction commits)."""
+        ``connection``, when the insert is made, before the caller's transaction commits).
+        Without one, in the transaction ``joined_connection`` names, if any."""
+        if connection is None:
+            connection = self.joined_connection()
         events = self.events
         if events.has_middleware:
             inserted = events.enqueue(

@@ -65,7 +65,8 @@ class Signature:
                         self.links + ([link] if link else []), self.errbacks + ([link_error] if link_error else []))  # fmt: skip
         node = task_node(sig)
         check_steps(self.app, node)
-        self.app.backend.enqueue(list(start(self.app, node, NO_INPUT, None, None)))
+        jobs = list(start(self.app, node, NO_INPUT, None, None))
+        self.app.backend.enqueue(jobs, connection=self.app.joined_connection())
         return Job(self.app, node["id"])
 
     def delay(self) -> Job:
@@ -79,7 +80,10 @@ def launch(app: App, node: Node) -> Workflow:
     """Store a workflow's spec and enqueue its first jobs."""
     check_steps(app, node)
     app.backend.kv_set(spec_key(node["id"]), node, ttl=app.conf.result_ttl)
-    app.backend.enqueue(list(start(app, node, NO_INPUT, None, node["id"])))
+    # The first jobs join the caller's transaction, if its app says so (the spec alone,
+    # left by a rollback, is a key-value that expires with the results)
+    jobs = list(start(app, node, NO_INPUT, None, node["id"]))
+    app.backend.enqueue(jobs, connection=app.joined_connection())
     return Workflow(app, node)
 
 

@@ -4,6 +4,7 @@ import asyncio
 import os
 
 from conveyor.contrib.django.compat import TASKS_MODULE
+from conveyor.contrib.django.task import task as conveyor_task
 
 if TASKS_MODULE == "django.tasks":
     from django.tasks import task
@@ -35,6 +36,7 @@ async def aping(x):
 
 @task(takes_context=True)
 def whoami(context, tag):
+    context.update_progress(50, "halfway", tag=tag)
     return {"id": context.task_result.id, "attempt": context.attempt, "tag": tag}
 
 
@@ -53,4 +55,10 @@ def count_orders():
 
 @task(queue_name="idle")
 def never_run(x):
+    return x
+
+
+@conveyor_task(max_retries=2, time_limit=30, queue_name="idle")
+def tidy(x):
+    """Conveyor's options through conveyor.contrib.django.task.task: on Django 6.0 too."""
     return x

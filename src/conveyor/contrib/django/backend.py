@@ -36,7 +36,6 @@ from .compat import (
 from .results import HEADER, to_result
 from .runtime import DjangoApp, get_app
 from .task import DEFAULT_QUEUE_NAME, ConveyorTask, conveyor_priority
-from .transaction import joined_connection
 from .worker import django_task, register
 
 
@@ -91,7 +90,7 @@ class ConveyorBackend(BaseTaskBackend):
     def enqueue(self, task: AnyTask, args: Any, kwargs: Any) -> TaskResult[Any]:
         self.validate_task(task)
         using = transaction.get_connection().alias
-        connection = joined_connection(self.app, using)
+        connection = self.app.joined_connection()
         job = self.app.send_task(
             task.module_path, list(args), dict(kwargs), connection=connection,
             **self.call_options(task),

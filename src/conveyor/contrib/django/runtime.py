@@ -30,7 +30,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from django.utils.module_loading import import_string
 
 from conveyor import App, Task
@@ -43,6 +43,7 @@ from conveyor.loader import load_app
 from .compat import Task as DjangoTask
 from .compat import task_backends
 from .task import DEFAULT_QUEUE_NAME
+from .transaction import joined_connection
 from .worker import watch_outcomes
 
 #: What ``manage.py conveyor`` passes as ``-A``, and what every worker child imports.
@@ -64,6 +65,13 @@ class DjangoApp(App):
     @property
     def command(self) -> str:
         return "python manage.py conveyor"
+
+    def joined_connection(self) -> Any:
+        """Django's connection when the caller is inside ``transaction.atomic()`` on the
+        PostgreSQL database the jobs live in: every job stored then is written in that
+        transaction (conveyor.contrib.django.transaction); None otherwise."""
+        using = transaction.get_connection().alias
+        return joined_connection(self, using, conveyor_settings().get("DATABASE"))
 
     def declared_queues(self) -> list[str]:
         queues = set(super().declared_queues())

@@ -1,24 +1,29 @@
 """``ConveyorTask``: Django's ``Task`` with Conveyor's options, and the priority scale.
 
 The ``ConveyorBackend`` makes ``@task`` build these, so Conveyor's options are keyword
-arguments of Django's own decorator::
+arguments of Django's own decorator (Django 6.1 and later, and the django-tasks backport)::
 
     @task(queue_name="hikvision", max_retries=5, time_limit=30, autoretry_for=(DeviceError,))
     def enroll_face(visit_id): ...
+
+Django 6.0's ``@task`` takes no keyword beyond its own four and refuses them at import;
+this module's ``task`` is the same decorator with Conveyor's options on every version.
 
 and ``.s()`` / ``.si()`` make Conveyor signatures for ``chain``, ``group`` and ``chord``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
 from conveyor import Signature
+from conveyor.errors import ConfigurationError
 from conveyor.states import DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY
 from conveyor.task import TaskOptions
 
-from .compat import Task
+from .compat import Task, task_backends
 
 #: Django's priority range, and its default.
 DJANGO_MIN, DJANGO_MAX, DJANGO_DEFAULT = -100, 100, 0
@@ -79,3 +84,39 @@ class ConveyorTask(Task):  # type: ignore[type-arg]
 OPTION_NAMES = tuple(
     f.name for f in fields(TaskOptions) if f.name not in ("queue", "priority", "bind")
 )
+
+
+def task(
+    function: Callable[..., Any] | None = None,
+    *,
+    priority: int = DJANGO_DEFAULT,
+    queue_name: str = DEFAULT_QUEUE_NAME,
+    backend: str = "default",
+    takes_context: bool = False,
+    **options: Any,
+) -> Any:
+    """Django's ``@task`` with Conveyor's options (``max_retries``, ``time_limit``, ...),
+    on every Django version: ``from conveyor.contrib.django.task import task``. It builds
+    the task as Django 6.1's decorator does (the backend's ``task_class``); Django 6.0's
+    own refuses any keyword but ``priority``, ``queue_name``, ``backend`` and
+    ``takes_context``."""
+    unknown = sorted(set(options) - set(OPTION_NAMES))
+    if unknown:
+        raise TypeError(
+            f"task() got unknown option(s) {', '.join(unknown)}: a Conveyor task takes "
+            f"priority, queue_name, backend, takes_context and {', '.join(OPTION_NAMES)}"
+        )
+
+    def build(func: Callable[..., Any]) -> Any:
+        task_class = task_backends[backend].task_class
+        if options and not issubclass(task_class, ConveyorTask):
+            raise ConfigurationError(
+                f"task options {', '.join(sorted(options))} of {func.__qualname__} need "
+                f"Conveyor's backend, and TASKS[{backend!r}] is "
+                f"{type(task_backends[backend]).__name__}: set its BACKEND to "
+                "'conveyor.contrib.django.ConveyorBackend' (docs/django.md)"
+            )
+        return task_class(priority=priority, func=func, queue_name=queue_name, backend=backend,
+                          takes_context=takes_context, run_after=None, **options)  # fmt: skip
+
+    return build(function) if function is not None else build

@@ -4,9 +4,12 @@
   commits (nothing if it rolls back), the ``transaction.on_commit`` idiom in one call; it
   takes a Django task, or a Conveyor signature or workflow (``chain(...)``).
 - When the jobs live in the PostgreSQL database Django writes to (``CONVEYOR["DATABASE"]``
-  names it, or the backend URL points at the same host, port and database), a
-  ``.enqueue()`` inside ``transaction.atomic()`` is written on Django's own connection,
-  inside that transaction: the job exists if and only if the transaction commits.
+  names it, or the backend URL points at the same host, port and database), a job stored
+  inside ``transaction.atomic()`` is written on Django's own connection, inside that
+  transaction: the job exists if and only if the transaction commits. Every way of
+  storing one joins: a Django task's ``.enqueue()``, and the project's Conveyor app's
+  ``delay()``, ``apply_async()``, ``send_task()``, ``enqueue_many()`` and a signature's or
+  workflow's ``apply_async()`` (``DjangoApp.joined_connection``, ``App._store``).
 """
 
 from __future__ import annotations
@@ -19,11 +22,9 @@ from django.db import connections, transaction
 from conveyor import App
 
 from .compat import Task
-from .runtime import conveyor_settings
 
 
-def _same_database(app: App, raw: Any) -> bool:
-    named = conveyor_settings().get("DATABASE")
+def _same_database(app: App, raw: Any, named: str | None) -> bool:
     if named is not None:
         return True
     conninfo = getattr(app.backend, "conninfo", None)
@@ -40,21 +41,21 @@ def _same_database(app: App, raw: Any) -> bool:
     )
 
 
-def joined_connection(app: App, using: str) -> Any | None:
+def joined_connection(app: App, using: str, named: str | None) -> Any | None:
     """Django's psycopg connection for ``using`` when an enqueue should join its open
-    transaction (see the module docstring); None otherwise."""
+    transaction (see the module docstring); None otherwise. ``named``: the database
+    ``CONVEYOR["DATABASE"]`` names, if any."""
     connection = connections[using]
     if connection.vendor != "postgresql" or not connection.in_atomic_block:
         return None
     if not app.conf.backend_url.startswith(("postgres://", "postgresql://")):
         return None
-    named = conveyor_settings().get("DATABASE")
     if named is not None and named != using:
         return None
     raw = connection.connection
     if raw is None or not hasattr(raw, "info"):  # psycopg2: Conveyor speaks psycopg 3
         return None
-    return raw if _same_database(app, raw) else None
+    return raw if _same_database(app, raw, named) else None
 
 
 def enqueue_on_commit(target: Any, *args: Any, using: str | None = None, **kwargs: Any) -> None:

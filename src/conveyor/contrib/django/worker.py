@@ -12,6 +12,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.utils.module_loading import import_string
@@ -27,6 +28,25 @@ if TYPE_CHECKING:
     from conveyor.records import JobRecord
 
 log = logging.getLogger("conveyor.django")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConveyorTaskContext(TaskContext):
+    """What a ``takes_context=True`` Django task is given: Django's ``TaskContext``
+    (``task_result``, ``attempt``) with Conveyor's side of the running job: progress that
+    the admin, the dashboard and the REST API show while it runs, and its revocation."""
+
+    conveyor: ConveyorContext
+
+    def update_progress(
+        self, percent: float | None = None, message: str | None = None, **meta: Any
+    ) -> None:
+        """Store progress on the job's record (``conveyor.context.TaskContext``)."""
+        self.conveyor.update_progress(percent, message, **meta)
+
+    def is_revoked(self) -> bool:
+        """Whether the job was cancelled while it runs: a long task checks it and stops."""
+        return self.conveyor.is_revoked()
 
 
 def register(app: App, task: AnyTask) -> None:
@@ -51,7 +71,9 @@ def _runner(task: AnyTask) -> Callable[..., Any]:
             result = await asyncio.to_thread(_started, ctx, path)
             await task_started.asend(sender=_sender(result.backend), task_result=result)
             if takes_context:
-                return await func(TaskContext(task_result=result), *args, **kwargs)
+                return await func(
+                    ConveyorTaskContext(task_result=result, conveyor=ctx), *args, **kwargs
+                )
             return await func(*args, **kwargs)
 
         runner: Callable[..., Any] = arun
@@ -61,7 +83,7 @@ def _runner(task: AnyTask) -> Callable[..., Any]:
             result = _started(ctx, path)
             task_started.send(sender=_sender(result.backend), task_result=result)
             if takes_context:
-                return func(TaskContext(task_result=result), *args, **kwargs)
+                return func(ConveyorTaskContext(task_result=result, conveyor=ctx), *args, **kwargs)
             return func(*args, **kwargs)
 
         runner = run

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
+from conveyor import chain
 from conveyor.contrib.django import enqueue_on_commit, get_app
 from conveyor.contrib.django.compat import TaskResultDoesNotExist
 from shop import extra, tasks
@@ -44,6 +45,11 @@ def enqueue():
             Order.objects.create(item="lost")
             enqueue_on_commit(tasks.add, 100, 1)
             ids["rolled_back"] = tasks.add.enqueue(100, 2).id
+            # the app's own ways of storing a job join it too (send_task is what
+            # delay() and apply_async() of a Conveyor or conveyor.celery task call)
+            get_app().send_task("shop.tasks.add", (100, 3))
+            tasks.add.s(100, 4).apply_async()
+            chain(tasks.add.s(100, 5), tasks.add.s(1)).apply_async()
             raise Rollback
     except Rollback:
         pass
@@ -51,6 +57,7 @@ def enqueue():
         Order.objects.create(item="kept")
         ids["committed"] = tasks.add.enqueue(200, 2).id
         enqueue_on_commit(tasks.add, 200, 1)
+        get_app().send_task("shop.tasks.add", (200, 3))
     ids["orders"] = Order.objects.count()
     return ids
 
@@ -73,6 +80,9 @@ def check(ids):
         if result.is_finished and not result.errors:
             entry["return_value"] = result.return_value
         found[name] = entry
+    progress = get_app().backend.get(ids["whoami"]).progress or {}
+    found["whoami_progress"] = [progress.get("percent"), progress.get("message")]
+    found["tidy"] = [type(tasks.tidy).__name__, tasks.tidy.max_retries, tasks.tidy.time_limit]
     result = tasks.add.get_result(ids["add"])
     result.refresh()
     found["refreshed"] = str(result.status)
