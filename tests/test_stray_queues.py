@@ -54,7 +54,7 @@ def test_a_queue_nothing_consumes_is_warned_of_once(
     assert warnings_of(caplog) == [
         "queue 'defualt' is not one app 'producer' declares or routes to (default, math, "
         "reports), and no live worker consumes it. Did you mean 'default'? Jobs sent there "
-        "wait until a worker does (conveyor worker -Q defualt). Said once per queue in "
+        "wait until a worker does (conveyor -A <app> worker -Q defualt). Said once per queue in "
         "this process."
     ]
 

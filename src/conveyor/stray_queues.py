@@ -61,7 +61,7 @@ class StrayQueues:
         near = did_you_mean(queue, declared)
         log.warning(
             "queue %r is not one app %r declares or routes to (%s), and no live worker "
-            "consumes it. %sJobs sent there wait until a worker does (conveyor worker -Q %s). "
+            "consumes it. %sJobs sent there wait until a worker does (%s worker -Q %s). "
             "Said once per queue in this process.",
-            queue, app.name, ", ".join(declared), near[:1].upper() + near[1:], queue,
+            queue, app.name, ", ".join(declared), near[:1].upper() + near[1:], app.command, queue,
         )  # fmt: skip

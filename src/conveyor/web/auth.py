@@ -46,11 +46,17 @@ LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 #: auth off (the service in front authenticated it).
 LOCAL_ACTOR = "local"
 SERVICE_ACTOR = "service"
-_CREATE = "create one: conveyor -A <app> tokens create --role operate --name NAME"
+
 #: How long a serving process trusts a token it found valid (seconds).
 TOKEN_CACHE = 1.0
 #: At most this many tokens are remembered at once (then the memory starts afresh).
 CACHE_SIZE = 1024
+
+
+def _create(app: "App", role: Role) -> str:
+    """How to make a token of ``role``, in the app's own command (``manage.py conveyor``
+    for a Django project)."""
+    return f"create one: {app.command} tokens create --role {role} --name NAME"
 
 
 class TrustedTokens:
@@ -125,20 +131,20 @@ class Authorizer(HTTPBearer):
                 identify(request, app, LOCAL_ACTOR)
                 return None
             raise _unauthorized(
-                "this API needs a bearer token: Authorization: Bearer cvy_...", needed
+                app, "this API needs a bearer token: Authorization: Bearer cvy_...", needed
             )
         secret = credentials.credentials
         token = await self.verify(secret) if len(secret) <= 200 else None
         if token is None:
             raise _unauthorized(
-                "the bearer token is not valid (unknown, revoked or mistyped)", needed
+                app, "the bearer token is not valid (unknown, revoked or mistyped)", needed
             )
         identify(request, app, token.name, token.id)
         if not allows(token.role, needed):
             raise ApiError(
                 403, "forbidden",
                 f"token {token.name!r} has role {token.role!r}; {request.method} needs {needed!r}",
-                f"use a token with role {needed} or higher ({_CREATE.replace('operate', needed)})",
+                f"use a token with role {needed} or higher ({_create(app, needed)})",
             )  # fmt: skip
         request.state.token = token
         return token
@@ -158,7 +164,8 @@ def _from_another_site(request: Request) -> bool:
     return urlsplit(origin).hostname not in LOCAL_HOSTS
 
 
-def _unauthorized(message: str, needed: Role) -> ApiError:
+def _unauthorized(app: "App", message: str, needed: Role) -> ApiError:
     """401, its hint creating a token of the role the request needs (a scrape, a read)."""
-    hint = _CREATE.replace("operate", needed)
-    return ApiError(401, "unauthorized", message, hint, {"WWW-Authenticate": "Bearer"})
+    return ApiError(
+        401, "unauthorized", message, _create(app, needed), {"WWW-Authenticate": "Bearer"}
+    )
