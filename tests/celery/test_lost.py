@@ -39,3 +39,17 @@ def test_a_lost_delivery_is_not_a_retry(
     assert result.retries == 1
     attempts = producer.backend.get(result.id).attempts
     assert [a["error"]["type"] for a in attempts[:2]] == ["WorkerLost", "Retry"]
+
+
+def test_a_job_sent_back_to_its_queue_has_no_info_from_its_last_run() -> None:
+    """A job given back by a stopping worker keeps the last run's ``update_state`` meta on
+    its record; Celery's ``AsyncResult.info`` of a waiting job is None, not that meta."""
+    app = Celery("lost", broker="memory://", set_as_current=False)
+    result = app.AsyncResult(app.send_task("lost.convert").id)
+    [job] = app.backend.claim(["celery"], "w1", 1, 30.0)
+    app.backend.update_progress(job.lease, {"percent": None, "message": None,
+                                            "meta": {"celery_state": "PROGRESS", "info": {"page": 3}}})  # fmt: skip
+    assert (result.state, result.info) == ("PROGRESS", {"page": 3})
+    app.backend.release([job.lease], interrupted=True)
+    assert result.state == "PENDING"
+    assert result.info is None

@@ -150,8 +150,11 @@ class AsyncResult:
         if record.state in (State.FAILURE, State.REVOKED, State.RETRY) and record.error:
             cls = TaskRevokedError if record.state is State.REVOKED else JobFailed
             return rebuild(record.error, cls(record.error.get("message"), error=record.error))
+        # ``update_state``'s meta is the running attempt's: a job given back to its queue
+        # keeps the last run's on its record, and Celery's info of a waiting job is None
         meta = (record.progress or {}).get("meta") or {}
-        return meta.get("info") if "celery_state" in meta else None
+        running = record.state is State.STARTED and "celery_state" in meta
+        return meta.get("info") if running else None
 
     @property
     @_or_workflow
