@@ -548,6 +548,14 @@ class Backend(ABC):
         due ones in claim order, and the ``TASK_SAMPLE`` delayed ones due first."""
         return self._waiting_tasks()
 
+    def expired_waiting(self, queue: str) -> tuple[int, int]:
+        """Of ``queue``'s next ``TASK_SAMPLE`` PENDING jobs in claim order, how many have
+        an ``expires_at`` already passed (each ends REVOKED, ``Expired``, when a worker
+        reaches it), and how many were looked at: (expired, read). Reads each job's expiry
+        alone, never its record: no backend indexes waiting jobs by expiry, so the count
+        is bounded, not of a whole backlog."""
+        return self._expired_waiting(queue, self.now(), TASK_SAMPLE)
+
     def oldest_waiting(self) -> dict[str, float]:
         """Per queue, since when its longest-waiting due job has waited: the earliest
         ``run_at`` among jobs that could run now (delayed jobs count from their time)."""
@@ -736,6 +744,8 @@ class Backend(ABC):
     def _oldest_waiting(self, now: float) -> dict[str, float]: ...
     @abstractmethod
     def _waiting_tasks(self) -> dict[str, set[str]]: ...
+    @abstractmethod
+    def _expired_waiting(self, queue: str, now: float, sample: int) -> tuple[int, int]: ...
     @abstractmethod
     def _set_paused(self, queue: str, paused: bool) -> None: ...
     @abstractmethod

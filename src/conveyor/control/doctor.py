@@ -127,8 +127,8 @@ def diagnose(app: App, stats: list[QueueStats] | None = None) -> list[Finding]:
                                 "check the backend server's load and the network"))  # fmt: skip
     live = [w for w in registered if liveness(w, now).alive]
     dead = [w for w in registered if not liveness(w, now).alive]
-    # read only for the queues a finding names: a page of up to TASK_SAMPLE jobs each
-    expired = functools.cache(lambda queue: expired_waiting(app, queue, now))
+    # read only for the queues a finding names: the expiry of up to TASK_SAMPLE jobs each
+    expired = functools.cache(lambda queue: expired_waiting(app, queue))
     waiting = app.backend.waiting_tasks()
     findings += _unconsumed(app, stats, live, dead, now, expired, waiting)
     findings += _saturated(stats, live, app.command, expired)
@@ -176,23 +176,15 @@ class Expired:
     REVOKED, ``Expired``, when a worker reaches it), so they are not work that waits."""
 
     count: int
-    #: How many waiting jobs were read to count them (``TASK_SAMPLE`` at most, the
-    #: oldest first: no backend indexes waiting jobs by expiry).
+    #: How many waiting jobs were looked at to count them (``TASK_SAMPLE`` at most, the
+    #: next in claim order: no backend indexes waiting jobs by expiry).
     read: int
 
 
-def expired_waiting(app: App, queue: str, now: float) -> Expired:
-    found = app.backend.list_jobs(
-        JobQuery(
-            states=[State.PENDING],
-            queues=[queue],
-            oldest_first=True,
-            limit=TASK_SAMPLE,
-            scan=TASK_SAMPLE,
-        )
-    )
-    count = sum(1 for j in found if j.expires_at is not None and j.expires_at <= now)
-    return Expired(count, len(found))
+def expired_waiting(app: App, queue: str) -> Expired:
+    """The expired jobs among a queue's next waiting ones (``Backend.expired_waiting``:
+    their expiry only, no record read)."""
+    return Expired(*app.backend.expired_waiting(queue))
 
 
 def _holds(q: QueueStats, expired: Callable[[str], Expired]) -> str:
@@ -200,7 +192,7 @@ def _holds(q: QueueStats, expired: Callable[[str], Expired]) -> str:
     gone = expired(q.name)
     if not gone.count:
         return f"{q.waiting} waiting job(s), the oldest {age(q.oldest_waiting_age)} old"
-    among = f" (counted among the {gone.read:,} oldest)" if gone.read >= TASK_SAMPLE else ""
+    among = f" (counted among the next {gone.read:,})" if gone.read >= TASK_SAMPLE else ""
     return (
         f"{q.waiting - gone.count} waiting job(s) and {gone.count} expired one(s){among} that "
         "will not run (each ends REVOKED, Expired, when a worker reaches it; or revoke them)"

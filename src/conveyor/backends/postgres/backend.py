@@ -412,6 +412,12 @@ class PostgresBackend(PostgresConnection):
         return found
 
     @guarded
+    def _expired_waiting(self, queue: str, now: float, sample: int) -> tuple[int, int]:
+        params = {"queue": queue, "now": now, "sample": sample}
+        ((expired, read),) = self._rows("expired_waiting", params)
+        return expired, read
+
+    @guarded
     def _set_paused(self, queue: str, paused: bool) -> None:
         with self._tx() as conn:
             conn.execute(self._q["pause" if paused else "resume"], {"queue": queue})

@@ -545,6 +545,11 @@ class RedisBackend(RedisConnection):
         return {found[i]: set(found[i + 1]) for i in range(0, len(found), 2)}
 
     @guarded
+    def _expired_waiting(self, queue: str, now: float, sample: int) -> tuple[int, int]:
+        expired, read = self._run("expired_waiting", queue, sample, num(now))
+        return int(expired), int(read)
+
+    @guarded
     def _set_paused(self, queue: str, paused: bool) -> None:
         (self.client.sadd if paused else self.client.srem)(self._key("paused"), queue)
         if not paused:

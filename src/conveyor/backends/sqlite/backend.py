@@ -209,6 +209,11 @@ class SQLiteBackend(SQLiteConnection):
             found.setdefault(queue, set()).add(task)
         return found
 
+    def _expired_waiting(self, queue: str, now: float, sample: int) -> tuple[int, int]:
+        params = {"queue": queue, "now": now, "sample": sample}
+        ((expired, read),) = self._read(_Q["expired_waiting"], params)
+        return expired, read
+
     def _oldest_waiting(self, now: float) -> dict[str, float]:
         oldest = dict(self._read(_Q["oldest_due_delayed"], {"now": now}))
         for (queue,) in self._read(_Q["waiting_queues"]):
