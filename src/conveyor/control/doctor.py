@@ -16,7 +16,7 @@ from ..errors import ConfigurationError, ConveyorError, MissingDependency
 from ..records import JobQuery, JobRecord, WorkerInfo
 from ..schedules import owners
 from ..states import State
-from .liveness import OVERDUE_BEATS, liveness
+from .liveness import OVERDUE_BEATS, alive, liveness
 from .queues import QueueStats, queue_stats, resume_hint, start_a_worker
 from .util import age, clock, hide_password
 
@@ -100,16 +100,21 @@ def missing_store(app: App) -> str | None:
     )
 
 
-def diagnose(app: App, stats: list[QueueStats] | None = None) -> list[Finding]:
-    """Every problem found; an empty list means healthy. ``stats``: ``queue_stats``
-    when the caller has them already (the overview page shows them too)."""
+def diagnose(
+    app: App, stats: list[QueueStats] | None = None, registered: list[WorkerInfo] | None = None
+) -> list[Finding]:
+    """Every problem found; an empty list means healthy. ``stats``: ``queue_stats``,
+    and ``registered``: ``workers``, when the caller has them already (the overview page
+    shows them too); the registry is read once either way (``queue_stats`` is handed the
+    live workers of the one read)."""
     url = hide_password(app.conf.backend_url)
     started = time.perf_counter()
     try:
-        stats = queue_stats(app) if stats is None else stats
-        registered = app.backend.workers()
-        running = app.backend.list_jobs(JobQuery(states=[State.STARTED], limit=1000))
+        registered = app.backend.workers() if registered is None else registered
         now = app.backend.now()
+        if stats is None:
+            stats = queue_stats(app, live=alive(registered, now))
+        running = app.backend.list_jobs(JobQuery(states=[State.STARTED], limit=1000))
     except MissingDependency as exc:  # not a connection problem: the driver is not installed
         return [Finding("backend", "error", f"the backend at {url} cannot be used here: {exc}",
                         "run that pip command in the environment conveyor runs from, then try again")]  # fmt: skip
