@@ -161,6 +161,28 @@ def test_lock_has_one_owner_until_it_expires(backend: Backend, clock: FakeClock)
     assert backend.acquire_lock("leader", "a", ttl=10)
 
 
+def test_lock_holder_names_the_live_owner_and_until_when(
+    backend: Backend, clock: FakeClock
+) -> None:
+    """What a ``scheduler leader present`` signal reads: the owner while its lock is
+    live, nobody once it expired (another may take it then) or was released."""
+    assert backend.lock_holder("leader") is None  # never taken
+    assert backend.acquire_lock("leader", "a", ttl=10)
+    assert backend.lock_holder("leader") == ("a", clock.now + 10)
+    clock.advance(5)
+    assert not backend.acquire_lock("leader", "b", ttl=10)
+    assert backend.lock_holder("leader") == ("a", clock.now + 5)  # b's try changed nothing
+    assert backend.acquire_lock("leader", "a", ttl=10)  # extended
+    assert backend.lock_holder("leader") == ("a", clock.now + 10)
+    assert backend.lock_holder("other") is None
+    clock.advance(10)  # until == now: expired, as acquire_lock sees it
+    assert backend.lock_holder("leader") is None
+    assert backend.acquire_lock("leader", "b", ttl=10)
+    assert backend.lock_holder("leader") == ("b", clock.now + 10)
+    assert backend.release_lock("leader", "b")
+    assert backend.lock_holder("leader") is None
+
+
 def test_counters_are_atomic(backend: Backend) -> None:
     assert backend.incr("chord:1") == 1
     assert backend.incr("chord:1", 5) == 6

@@ -637,6 +637,13 @@ class Backend(ABC):
     def release_lock(self, name: str, owner: str) -> bool:
         return self._unlock(name, owner)
 
+    def lock_holder(self, name: str) -> tuple[str, float] | None:
+        """Who holds the lock ``name`` and until when: (owner, until), or None when nobody
+        does (never taken, released, or expired: its holder stopped extending it, and
+        ``acquire_lock`` would give it to another owner now)."""
+        held = self._lock_holder(name)
+        return held if held is not None and held[1] > self.now() else None
+
     def incr(self, key: str, amount: int = 1) -> int:
         """Atomically add ``amount`` to the counter ``key`` (created at 0); the new value."""
         return self._incr(key, amount)
@@ -784,6 +791,9 @@ class Backend(ABC):
     def _lock(self, name: str, owner: str, now: float, until: float) -> bool: ...
     @abstractmethod
     def _unlock(self, name: str, owner: str) -> bool: ...
+    # The stored (owner, until) of a lock, expired or not; None when there is none.
+    @abstractmethod
+    def _lock_holder(self, name: str) -> tuple[str, float] | None: ...
     @abstractmethod
     def _incr(self, key: str, amount: int) -> int: ...
     @abstractmethod

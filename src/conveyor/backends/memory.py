@@ -493,6 +493,10 @@ class MemoryBackend(Backend):
             del self._locks[name]
             return True
 
+    def _lock_holder(self, name: str) -> tuple[str, float] | None:
+        with self._mutex:
+            return self._locks.get(name)
+
     def _incr(self, key: str, amount: int) -> int:
         with self._mutex:
             self._counters[key] += amount

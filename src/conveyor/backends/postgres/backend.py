@@ -495,6 +495,11 @@ class PostgresBackend(PostgresConnection):
             return conn.execute(self._q["unlock"], {"name": name, "owner": owner}).rowcount == 1
 
     @guarded
+    def _lock_holder(self, name: str) -> tuple[str, float] | None:
+        rows = self._rows("lock_holder", {"name": name})
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    @guarded
     def _incr(self, key: str, amount: int) -> int:
         return int(self._rows("incr", {"key": key, "amount": amount})[0][0])
 

@@ -652,6 +652,11 @@ class RedisBackend(RedisConnection):
         return bool(self._run("unlock", name, owner))
 
     @guarded
+    def _lock_holder(self, name: str) -> tuple[str, float] | None:
+        owner, until = self.client.hmget(self._key("lock", name), "owner", "until")
+        return None if owner is None or until is None else (owner, float(until))
+
+    @guarded
     def _incr(self, key: str, amount: int) -> int:
         return int(self.client.hincrby(self._key("counters"), key, amount))
 

@@ -292,6 +292,10 @@ class SQLiteBackend(SQLiteConnection):
         with self._write() as conn:
             return conn.execute(_Q["unlock"], {"name": name, "owner": owner}).rowcount == 1
 
+    def _lock_holder(self, name: str) -> tuple[str, float] | None:
+        rows = self._read(_Q["lock_holder"], {"name": name})
+        return (rows[0][0], rows[0][1]) if rows else None
+
     def _incr(self, key: str, amount: int) -> int:
         with self._write() as conn:
             value: int = conn.execute(_Q["incr"], {"key": key, "amount": amount}).fetchone()[0]

@@ -402,6 +402,9 @@ RETURNING name
 -- name: unlock
 DELETE FROM {schema}.locks WHERE name = %(name)s AND owner = %(owner)s
 
+-- name: lock_holder
+SELECT owner, until FROM {schema}.locks WHERE name = %(name)s
+
 -- name: incr
 INSERT INTO {schema}.counters (key, value) VALUES (%(key)s, %(amount)s)
 ON CONFLICT (key) DO UPDATE SET value = counters.value + excluded.value

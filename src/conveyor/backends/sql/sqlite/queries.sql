@@ -292,6 +292,9 @@ WHERE locks.owner = excluded.owner OR locks.until <= :now
 -- name: unlock
 DELETE FROM locks WHERE name = :name AND owner = :owner
 
+-- name: lock_holder
+SELECT owner, until FROM locks WHERE name = :name
+
 -- name: kv_set
 INSERT INTO kv (key, value, until) VALUES (:key, :value, :until)
 ON CONFLICT (key) DO UPDATE SET value = excluded.value, until = excluded.until
