@@ -16,7 +16,7 @@ from ..errors import ConfigurationError, ConveyorError, MissingDependency
 from ..records import JobQuery, JobRecord, WorkerInfo
 from ..schedules import owners
 from ..states import State
-from .liveness import OVERDUE_BEATS, alive, liveness
+from .liveness import OVERDUE_BEATS, Leader, alive, liveness, scheduler_leader
 from .queues import QueueStats, queue_stats, resume_hint, start_a_worker
 from .util import age, clock, hide_password
 
@@ -379,22 +379,46 @@ def _schedule_findings(app: App) -> list[Finding]:
     ]
     findings += _never_stored(app, {v.schedule.name for v in views} | set(broken))
     findings += _other_apps_schedules(app, views)
+    leaders = functools.cache(lambda name: scheduler_leader(app, name))  # one read an app
     for view in views:
         if view.schedule.paused:
             continue
         due = view.next_run  # a schedule no scheduler has seen: its first tick since stored
         if due is not None and due < now - SCHEDULE_GRACE:
             ours = owners.fired_by(app, view.owner, view.schedule.task)
-            run = (
-                f"{app.command} scheduler" if ours else "that app's own `conveyor -A ... scheduler`"
-            )
-            findings.append(Finding(
-                "schedule-late", "error",
-                f"schedule {view.schedule.name!r} was due {age(now - due)} ago and has not fired",
-                f"start {_whose_scheduler(app, view)} ({run}; run two for failover), or pause "
-                "the schedule",
-            ))  # fmt: skip
+            whose = app.name if ours else view.owner  # None: an app that registers its task
+            leader = None if whose is None else leaders(whose)
+            findings.append(_late(app, view, now - due, whose, leader))
     return findings
+
+
+def _late(
+    app: App, view: ScheduleView, late: float, whose: str | None, leader: Leader | None
+) -> Finding:
+    """A schedule due ``late`` seconds ago and not fired: no scheduler of the app that
+    fires it leads (its leader lock is free), or one leads and does not fire it."""
+    name = view.schedule.name
+    data = {"schedule": name, "app": whose, "leader": leader and leader.scheduler}
+    if leader is not None:
+        return Finding(
+            "schedule-late", "error",
+            f"schedule {name!r} was due {age(late)} ago and has not fired, though scheduler "
+            f"{leader.scheduler} leads app {whose!r} (it renewed its lock, held until "
+            f"{clock(leader.until)})",
+            "look at that scheduler's log: it logs a schedule it fails to fire (once, until "
+            "it fires again); check its host's clock (a scheduler whose clock runs behind "
+            "fires late: run NTP); or restart it",
+            data,
+        )  # fmt: skip
+    ours = whose == app.name
+    run = f"{app.command} scheduler" if ours else "that app's own `conveyor -A ... scheduler`"
+    none = "" if whose is None else f": no scheduler of app {whose!r} leads (none holds its lock)"
+    return Finding(
+        "schedule-late", "error",
+        f"schedule {name!r} was due {age(late)} ago and has not fired{none}",
+        f"start {_whose_scheduler(app, view)} ({run}; run two for failover), or pause the schedule",
+        data,
+    )  # fmt: skip
 
 
 def _other_apps_schedules(app: App, views: list[ScheduleView]) -> list[Finding]:
