@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conveyor.backends import Backend
+from conveyor.backends import Backend, base
 from conveyor.backends.base import WORKER_KEPT, WORKER_TTL
 from conveyor.errors import InvalidTransition, JobNotFound, SerializationError
 from conveyor.records import AuditEntry, JobQuery, WorkerInfo
@@ -159,6 +159,28 @@ def test_lock_has_one_owner_until_it_expires(backend: Backend, clock: FakeClock)
     assert not backend.release_lock("leader", "a")
     assert backend.release_lock("leader", "b")
     assert backend.acquire_lock("leader", "a", ttl=10)
+
+
+def test_lock_holder_names_the_live_owner_and_until_when(
+    backend: Backend, clock: FakeClock
+) -> None:
+    """What a ``scheduler leader present`` signal reads: the owner while its lock is
+    live, nobody once it expired (another may take it then) or was released."""
+    assert backend.lock_holder("leader") is None  # never taken
+    assert backend.acquire_lock("leader", "a", ttl=10)
+    assert backend.lock_holder("leader") == ("a", clock.now + 10)
+    clock.advance(5)
+    assert not backend.acquire_lock("leader", "b", ttl=10)
+    assert backend.lock_holder("leader") == ("a", clock.now + 5)  # b's try changed nothing
+    assert backend.acquire_lock("leader", "a", ttl=10)  # extended
+    assert backend.lock_holder("leader") == ("a", clock.now + 10)
+    assert backend.lock_holder("other") is None
+    clock.advance(10)  # until == now: expired, as acquire_lock sees it
+    assert backend.lock_holder("leader") is None
+    assert backend.acquire_lock("leader", "b", ttl=10)
+    assert backend.lock_holder("leader") == ("b", clock.now + 10)
+    assert backend.release_lock("leader", "b")
+    assert backend.lock_holder("leader") is None
 
 
 def test_counters_are_atomic(backend: Backend) -> None:
@@ -393,6 +415,31 @@ def test_worker_filter_counts_and_waiting_views_follow_every_transition(
     clock.advance(backend.result_ttl + 1)
     assert backend.prune() == 3  # two SUCCESS, one purged REVOKED
     assert backend.counts() == tally() == {("a", State.PENDING): 3, ("a", State.STARTED): 2}
+
+
+def test_expired_waiting_counts_the_next_jobs_of_a_queue_by_their_expiry(
+    backend: Backend, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """doctor's count of the jobs that will not run: PENDING jobs of the queue whose
+    ``expires_at`` passed (at the instant too), among its next ``TASK_SAMPLE`` in claim
+    order; not a delayed, running or other queue's job, nor one without an expiry."""
+    now = clock.now
+    for priority in (9, 5, 5, 0):
+        put(backend, queue="a", priority=priority, expires_at=now + 10)
+    put(backend, queue="a", priority=0, expires_at=now + 30)  # not yet
+    put(backend, queue="a", priority=9)  # never expires
+    put(backend, queue="a", expires_at=now + 10, delay=5)  # delayed: not waiting in claim order
+    put(backend, queue="b", expires_at=now + 10)
+    put(backend, queue="c", priority=9, expires_at=now + 10)
+    backend.claim(["c"], "w1", 1, 60)  # running: not waiting
+    assert backend.expired_waiting("a") == (0, 6)
+    clock.advance(10)  # expires_at == now: expired (a worker reaching it would not run it)
+    assert backend.expired_waiting("a") == (4, 6)
+    assert backend.expired_waiting("b") == (1, 1)
+    assert backend.expired_waiting("c") == (0, 0)
+    assert backend.expired_waiting("nosuch") == (0, 0)
+    monkeypatch.setattr(base, "TASK_SAMPLE", 3)  # the next 3 in claim order: 9, 9, 5
+    assert backend.expired_waiting("a") == (2, 3)
 
 
 def test_a_page_with_a_scan_bound_ends_early_and_says_where_to_go_on(

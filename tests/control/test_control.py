@@ -19,7 +19,7 @@ from conveyor.errors import (
     SerializationError,
     UnknownTask,
 )
-from conveyor.records import Lease, WorkerInfo
+from conveyor.records import JobQuery, Lease, WorkerInfo
 from conveyor.testing import drain
 
 from ..conftest import FakeClock
@@ -222,7 +222,36 @@ def test_doctor_names_a_queue_nobody_consumes(tasks: App, clock: FakeClock) -> N
     assert "-Q devices" in finding.fix
 
 
-def test_doctor_counts_expired_waiting_jobs_apart(tasks: App, clock: FakeClock) -> None:
+def test_doctor_and_the_overview_page_read_the_worker_registry_once(
+    tasks: App, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The live workers (queues' consumers, the workers count) and the registered ones
+    (dead workers' findings, the page's list) come from one read of the registry."""
+    from conveyor.web.dashboard.views import overview_page
+
+    tasks.send_task("devices.ping", ("a",))
+    register(tasks, "w1", ["default"])
+    register(tasks, "w2", ["devices"])
+    clock.advance(40)  # both presumed dead, still registered
+    register(tasks, "w1", ["default"])  # back: live
+    reads = []
+    read = tasks.backend.workers
+    monkeypatch.setattr(tasks.backend, "workers", lambda: reads.append(1) or read())
+    found = {f.check: f for f in control.diagnose(tasks)}
+    assert len(reads) == 1
+    assert "w2" in found["dead-worker"].problem
+    assert "live workers: w1 consumes default" in found["queue-without-worker"].problem
+    reads.clear()
+    page = overview_page(tasks)
+    assert len(reads) == 1
+    assert page["overview"].workers == 1
+    assert [w.name for w, _ in page["workers"]] == ["w1", "w2"]
+    assert {f.check for f in page["findings"]} == {"dead-worker", "queue-without-worker"}
+
+
+def test_doctor_counts_expired_waiting_jobs_apart(
+    tasks: App, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A job whose ``expires`` passed while it waited will not run: it is not work a
     worker would do, so it is not counted as waiting."""
     for i in range(3):
@@ -232,7 +261,12 @@ def test_doctor_counts_expired_waiting_jobs_apart(tasks: App, clock: FakeClock) 
     tasks.send_task("media.convert", ("late",), expires=60)
     clock.advance(125)
     register(tasks, "w1", ["default"])
+    listed: list[JobQuery | None] = []
+    read = tasks.backend.list_jobs
+    monkeypatch.setattr(tasks.backend, "list_jobs", lambda q=None: listed.append(q) or read(q))
     found = {f.problem.split("'")[1]: f for f in control.diagnose(tasks)}
+    # counted by their expiry alone: no waiting job's record is read (10 KB each, maybe)
+    assert [q.states for q in listed if q is not None] == [[State.STARTED]]
     devices, media = found["devices"], found["media"]
     assert (devices.check, devices.severity) == ("queue-without-worker", "error")
     assert (

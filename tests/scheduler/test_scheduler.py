@@ -14,7 +14,7 @@ from conveyor.errors import UnknownTask
 from conveyor.events import JobEnqueued
 from conveyor.records import JobQuery
 from conveyor.scheduler import Schedule, ScheduleError, Scheduler, job_id, sync_code_schedules
-from conveyor.scheduler.runner import LOCK_NAME, MAX_SLEEP, SYNCED
+from conveyor.scheduler.runner import LOCK_NAME, MAX_SLEEP, SYNCED, lock_name
 from conveyor.task import Signature
 
 from ..conftest import FakeClock
@@ -712,6 +712,34 @@ def test_a_stored_grace_over_a_week_still_fires_and_an_unreadable_schedule_is_in
     assert finding.severity == "error"
     assert "'broken'" in finding.problem
     assert "schedules edit broken" in finding.fix
+
+
+def test_doctor_says_whether_a_scheduler_leads_when_a_schedule_is_late(
+    sched_app: App, clock: FakeClock
+) -> None:
+    """A late schedule with no leader: start one; with a leader that renews its lock and
+    fires nothing (its clock behind, a failure to fire): starting another would not help."""
+    sync_code_schedules(sched_app)
+    clock.advance(60)
+
+    def late() -> control.Finding:
+        (found,) = [f for f in control.diagnose(sched_app) if f.check == "schedule-late"]
+        return found
+
+    found = late()
+    assert found.problem.endswith(
+        "has not fired: no scheduler of app 'tests' leads (none holds its lock)"
+    )
+    assert "start a scheduler" in found.fix
+    assert found.data == {"schedule": "every-10s", "app": "tests", "leader": None}
+    assert sched_app.backend.acquire_lock(lock_name(sched_app), "sched-7", 10)
+    found = late()
+    assert "has not fired, though scheduler sched-7 leads app 'tests'" in found.problem
+    assert found.fix.startswith("look at that scheduler's log")
+    assert "start a scheduler" not in found.fix
+    assert found.data["leader"] == "sched-7"
+    clock.advance(10)  # it stopped renewing its lock: nobody leads
+    assert late().data["leader"] is None
 
 
 def test_doctor_reads_the_stored_schedules_once_for_broken_and_late_ones(

@@ -15,6 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from conveyor import App
 from conveyor.errors import BackendError, ConfigurationError
 from conveyor.records import WorkerInfo
+from conveyor.scheduler import Scheduler
+from conveyor.scheduler.runner import lock_name
 from conveyor.testing import drain
 from conveyor.web import WebService, api_router, create_api
 
@@ -72,6 +74,23 @@ def fill(app: App) -> None:
     app.schedules.add("tick", "web.add", every=1, args=[1, 2])
     now = backend.now()
     backend.set_schedule_state("tick", {"last_tick": now - 120, "next_run": now - 119})
+
+
+def test_the_scheduler_leader_gauge_says_whether_one_leads(
+    web_app: App, served: str, tokens: dict[str, dict[str, str]]
+) -> None:
+    """``conveyor_scheduler_leader``: 0 before any scheduler of the app runs (before any
+    of its schedules is late), 1 while one holds the app's leader lock, 0 once it let go."""
+
+    def leader() -> float | None:
+        text = httpx.get(f"{served}/metrics", headers=tokens["read"], timeout=30).text
+        return value(parse(text), "conveyor_scheduler_leader", app="webtests")
+
+    assert leader() == 0
+    Scheduler(web_app, name="s1").step()  # takes the lead
+    assert leader() == 1
+    assert web_app.backend.release_lock(lock_name(web_app), "s1")  # as it does when stopped
+    assert leader() == 0
 
 
 def test_a_scrape_tells_the_store_on_every_backend(web_app: App, served: str, tokens: dict[str, dict[str, str]]) -> None:  # fmt: skip

@@ -18,8 +18,9 @@ import httpx
 import pytest
 
 from conveyor import App
+from conveyor.backends import from_url
 from conveyor.loader import load_app
-from conveyor.testing import use_backend, wait_for
+from conveyor.testing import drain, use_backend, wait_for
 from conveyor.web import TokenStore, create_api
 
 from ..services import drop_schema, postgres_base_url
@@ -338,3 +339,30 @@ def test_serve_says_when_it_creates_the_store_of_a_schema_that_had_none(
     finally:
         for name in (real, typo):
             drop_schema(f"{base}?schema={name}")
+
+
+def test_a_job_read_over_http_says_what_became_of_its_revoke(
+    conveyor_proc: Spawn, sqlite_url: str
+) -> None:
+    """``revoke_note``, as the dashboard and the Django admin show it: a cancel that came
+    after the job ended is said to be too late; a job never cancelled has none (null)."""
+    port = free_port()
+    serve(conveyor_proc, sqlite_url, "--port", str(port))
+    base = f"http://127.0.0.1:{port}/api"
+    wait_for(lambda: answers(f"{base}/health/live"), 20, "the server to listen")
+    late, kept = (
+        httpx.post(f"{base}/jobs", json={"task": "web.add", "args": [1, i]}).json()["id"]
+        for i in range(2)
+    )
+    app = load_app("tests.web.tasks:app")
+    with use_backend(app, from_url(sqlite_url)):
+        assert drain(app, ["default"]) == {"SUCCESS": 2}
+    cancelled = httpx.post(f"{base}/jobs/{late}/cancel", json={})
+    assert cancelled.json()["outcome"] == "too_late"
+    body = httpx.get(f"{base}/jobs/{late}").json()
+    assert body["state"] == "SUCCESS"
+    assert body["revoke_note"].startswith("too late: the job had already finished SUCCESS at ")
+    body = httpx.get(f"{base}/jobs/{kept}").json()
+    assert body["revoke_note"] is None  # present, and null
+    schema = httpx.get(f"{base}/openapi.json").json()["components"]["schemas"]["JobDetail"]
+    assert "revoke_note" in schema["properties"]

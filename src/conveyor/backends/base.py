@@ -548,6 +548,14 @@ class Backend(ABC):
         due ones in claim order, and the ``TASK_SAMPLE`` delayed ones due first."""
         return self._waiting_tasks()
 
+    def expired_waiting(self, queue: str) -> tuple[int, int]:
+        """Of ``queue``'s next ``TASK_SAMPLE`` PENDING jobs in claim order, how many have
+        an ``expires_at`` already passed (each ends REVOKED, ``Expired``, when a worker
+        reaches it), and how many were looked at: (expired, read). Reads each job's expiry
+        alone, never its record: no backend indexes waiting jobs by expiry, so the count
+        is bounded, not of a whole backlog."""
+        return self._expired_waiting(queue, self.now(), TASK_SAMPLE)
+
     def oldest_waiting(self) -> dict[str, float]:
         """Per queue, since when its longest-waiting due job has waited: the earliest
         ``run_at`` among jobs that could run now (delayed jobs count from their time)."""
@@ -628,6 +636,13 @@ class Backend(ABC):
 
     def release_lock(self, name: str, owner: str) -> bool:
         return self._unlock(name, owner)
+
+    def lock_holder(self, name: str) -> tuple[str, float] | None:
+        """Who holds the lock ``name`` and until when: (owner, until), or None when nobody
+        does (never taken, released, or expired: its holder stopped extending it, and
+        ``acquire_lock`` would give it to another owner now)."""
+        held = self._lock_holder(name)
+        return held if held is not None and held[1] > self.now() else None
 
     def incr(self, key: str, amount: int = 1) -> int:
         """Atomically add ``amount`` to the counter ``key`` (created at 0); the new value."""
@@ -737,6 +752,8 @@ class Backend(ABC):
     @abstractmethod
     def _waiting_tasks(self) -> dict[str, set[str]]: ...
     @abstractmethod
+    def _expired_waiting(self, queue: str, now: float, sample: int) -> tuple[int, int]: ...
+    @abstractmethod
     def _set_paused(self, queue: str, paused: bool) -> None: ...
     @abstractmethod
     def _paused(self) -> set[str]: ...
@@ -774,6 +791,9 @@ class Backend(ABC):
     def _lock(self, name: str, owner: str, now: float, until: float) -> bool: ...
     @abstractmethod
     def _unlock(self, name: str, owner: str) -> bool: ...
+    # The stored (owner, until) of a lock, expired or not; None when there is none.
+    @abstractmethod
+    def _lock_holder(self, name: str) -> tuple[str, float] | None: ...
     @abstractmethod
     def _incr(self, key: str, amount: int) -> int: ...
     @abstractmethod

@@ -392,6 +392,14 @@ class MemoryBackend(Backend):
                     found[job.queue].add(job.task)
         return dict(found)
 
+    def _expired_waiting(self, queue: str, now: float, sample: int) -> tuple[int, int]:
+        with self._mutex:
+            waiting = [
+                j for j in self._jobs.values() if j.queue == queue and j.state is State.PENDING
+            ]
+        first = heapq.nsmallest(sample, waiting, key=lambda j: (-j.priority, j.run_at, j.id))
+        return sum(1 for j in first if j.expires_at is not None and j.expires_at <= now), len(first)
+
     def _oldest_waiting(self, now: float) -> dict[str, float]:
         oldest: dict[str, float] = {}
         with self._mutex:
@@ -484,6 +492,10 @@ class MemoryBackend(Backend):
                 return False
             del self._locks[name]
             return True
+
+    def _lock_holder(self, name: str) -> tuple[str, float] | None:
+        with self._mutex:
+            return self._locks.get(name)
 
     def _incr(self, key: str, amount: int) -> int:
         with self._mutex:

@@ -16,7 +16,7 @@ from ..errors import ConfigurationError, ConveyorError, MissingDependency
 from ..records import JobQuery, JobRecord, WorkerInfo
 from ..schedules import owners
 from ..states import State
-from .liveness import OVERDUE_BEATS, liveness
+from .liveness import OVERDUE_BEATS, Leader, alive, liveness, scheduler_leader
 from .queues import QueueStats, queue_stats, resume_hint, start_a_worker
 from .util import age, clock, hide_password
 
@@ -100,16 +100,21 @@ def missing_store(app: App) -> str | None:
     )
 
 
-def diagnose(app: App, stats: list[QueueStats] | None = None) -> list[Finding]:
-    """Every problem found; an empty list means healthy. ``stats``: ``queue_stats``
-    when the caller has them already (the overview page shows them too)."""
+def diagnose(
+    app: App, stats: list[QueueStats] | None = None, registered: list[WorkerInfo] | None = None
+) -> list[Finding]:
+    """Every problem found; an empty list means healthy. ``stats``: ``queue_stats``,
+    and ``registered``: ``workers``, when the caller has them already (the overview page
+    shows them too); the registry is read once either way (``queue_stats`` is handed the
+    live workers of the one read)."""
     url = hide_password(app.conf.backend_url)
     started = time.perf_counter()
     try:
-        stats = queue_stats(app) if stats is None else stats
-        registered = app.backend.workers()
-        running = app.backend.list_jobs(JobQuery(states=[State.STARTED], limit=1000))
+        registered = app.backend.workers() if registered is None else registered
         now = app.backend.now()
+        if stats is None:
+            stats = queue_stats(app, live=alive(registered, now))
+        running = app.backend.list_jobs(JobQuery(states=[State.STARTED], limit=1000))
     except MissingDependency as exc:  # not a connection problem: the driver is not installed
         return [Finding("backend", "error", f"the backend at {url} cannot be used here: {exc}",
                         "run that pip command in the environment conveyor runs from, then try again")]  # fmt: skip
@@ -127,8 +132,8 @@ def diagnose(app: App, stats: list[QueueStats] | None = None) -> list[Finding]:
                                 "check the backend server's load and the network"))  # fmt: skip
     live = [w for w in registered if liveness(w, now).alive]
     dead = [w for w in registered if not liveness(w, now).alive]
-    # read only for the queues a finding names: a page of up to TASK_SAMPLE jobs each
-    expired = functools.cache(lambda queue: expired_waiting(app, queue, now))
+    # read only for the queues a finding names: the expiry of up to TASK_SAMPLE jobs each
+    expired = functools.cache(lambda queue: expired_waiting(app, queue))
     waiting = app.backend.waiting_tasks()
     findings += _unconsumed(app, stats, live, dead, now, expired, waiting)
     findings += _saturated(stats, live, app.command, expired)
@@ -176,23 +181,15 @@ class Expired:
     REVOKED, ``Expired``, when a worker reaches it), so they are not work that waits."""
 
     count: int
-    #: How many waiting jobs were read to count them (``TASK_SAMPLE`` at most, the
-    #: oldest first: no backend indexes waiting jobs by expiry).
+    #: How many waiting jobs were looked at to count them (``TASK_SAMPLE`` at most, the
+    #: next in claim order: no backend indexes waiting jobs by expiry).
     read: int
 
 
-def expired_waiting(app: App, queue: str, now: float) -> Expired:
-    found = app.backend.list_jobs(
-        JobQuery(
-            states=[State.PENDING],
-            queues=[queue],
-            oldest_first=True,
-            limit=TASK_SAMPLE,
-            scan=TASK_SAMPLE,
-        )
-    )
-    count = sum(1 for j in found if j.expires_at is not None and j.expires_at <= now)
-    return Expired(count, len(found))
+def expired_waiting(app: App, queue: str) -> Expired:
+    """The expired jobs among a queue's next waiting ones (``Backend.expired_waiting``:
+    their expiry only, no record read)."""
+    return Expired(*app.backend.expired_waiting(queue))
 
 
 def _holds(q: QueueStats, expired: Callable[[str], Expired]) -> str:
@@ -200,7 +197,7 @@ def _holds(q: QueueStats, expired: Callable[[str], Expired]) -> str:
     gone = expired(q.name)
     if not gone.count:
         return f"{q.waiting} waiting job(s), the oldest {age(q.oldest_waiting_age)} old"
-    among = f" (counted among the {gone.read:,} oldest)" if gone.read >= TASK_SAMPLE else ""
+    among = f" (counted among the next {gone.read:,})" if gone.read >= TASK_SAMPLE else ""
     return (
         f"{q.waiting - gone.count} waiting job(s) and {gone.count} expired one(s){among} that "
         "will not run (each ends REVOKED, Expired, when a worker reaches it; or revoke them)"
@@ -382,22 +379,46 @@ def _schedule_findings(app: App) -> list[Finding]:
     ]
     findings += _never_stored(app, {v.schedule.name for v in views} | set(broken))
     findings += _other_apps_schedules(app, views)
+    leaders = functools.cache(lambda name: scheduler_leader(app, name))  # one read an app
     for view in views:
         if view.schedule.paused:
             continue
         due = view.next_run  # a schedule no scheduler has seen: its first tick since stored
         if due is not None and due < now - SCHEDULE_GRACE:
             ours = owners.fired_by(app, view.owner, view.schedule.task)
-            run = (
-                f"{app.command} scheduler" if ours else "that app's own `conveyor -A ... scheduler`"
-            )
-            findings.append(Finding(
-                "schedule-late", "error",
-                f"schedule {view.schedule.name!r} was due {age(now - due)} ago and has not fired",
-                f"start {_whose_scheduler(app, view)} ({run}; run two for failover), or pause "
-                "the schedule",
-            ))  # fmt: skip
+            whose = app.name if ours else view.owner  # None: an app that registers its task
+            leader = None if whose is None else leaders(whose)
+            findings.append(_late(app, view, now - due, whose, leader))
     return findings
+
+
+def _late(
+    app: App, view: ScheduleView, late: float, whose: str | None, leader: Leader | None
+) -> Finding:
+    """A schedule due ``late`` seconds ago and not fired: no scheduler of the app that
+    fires it leads (its leader lock is free), or one leads and does not fire it."""
+    name = view.schedule.name
+    data = {"schedule": name, "app": whose, "leader": leader and leader.scheduler}
+    if leader is not None:
+        return Finding(
+            "schedule-late", "error",
+            f"schedule {name!r} was due {age(late)} ago and has not fired, though scheduler "
+            f"{leader.scheduler} leads app {whose!r} (it renewed its lock, held until "
+            f"{clock(leader.until)})",
+            "look at that scheduler's log: it logs a schedule it fails to fire (once, until "
+            "it fires again); check its host's clock (a scheduler whose clock runs behind "
+            "fires late: run NTP); or restart it",
+            data,
+        )  # fmt: skip
+    ours = whose == app.name
+    run = f"{app.command} scheduler" if ours else "that app's own `conveyor -A ... scheduler`"
+    none = "" if whose is None else f": no scheduler of app {whose!r} leads (none holds its lock)"
+    return Finding(
+        "schedule-late", "error",
+        f"schedule {name!r} was due {age(late)} ago and has not fired{none}",
+        f"start {_whose_scheduler(app, view)} ({run}; run two for failover), or pause the schedule",
+        data,
+    )  # fmt: skip
 
 
 def _other_apps_schedules(app: App, views: list[ScheduleView]) -> list[Finding]:

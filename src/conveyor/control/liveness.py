@@ -1,4 +1,4 @@
-"""Which registered workers are alive.
+"""Which registered workers are alive, and which scheduler leads an app.
 
 A worker renews its registry entry with every heartbeat. The backend keeps an entry for
 ``WORKER_TTL`` (a minute) after the last one, long enough to name a worker that died; a
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..records import WorkerInfo
+from ..scheduler.runner import leader_lock
 from .util import short
 
 if TYPE_CHECKING:
@@ -82,3 +83,22 @@ def worker_labels(
                  else "" if liveness(w, now).alive else "presumed dead")  # fmt: skip
         labels[worker_id] = WorkerLabel(w.name, f"host {w.host} · pid {w.pid}", state)
     return labels
+
+
+@dataclass(frozen=True)
+class Leader:
+    """The scheduler leading an app: its id (``conveyor scheduler`` logs it as it starts
+    and as it takes the lead) and until when its lock holds unless renewed (the leader
+    renews it at every step, about once a second; ``--lock-ttl`` ahead)."""
+
+    scheduler: str
+    until: float
+
+
+def scheduler_leader(app: App, of: str | None = None) -> Leader | None:
+    """The scheduler leading the app named ``of`` (``app``'s own by default), or None when
+    none does: no scheduler of that app runs, or its leader stopped renewing the lock
+    (stopped, frozen, or cut off from the store) for longer than the lock's TTL. One read
+    of the app's leader lock (``Backend.lock_holder``), for doctor and ``/metrics`` alike."""
+    held = app.backend.lock_holder(leader_lock(app.name if of is None else of))
+    return None if held is None else Leader(*held)

@@ -33,10 +33,12 @@ class Overview:
     finished_last_minute: int
 
 
-def overview(app: App, rollup: Rollup | None = None) -> Overview:
+def overview(
+    app: App, rollup: Rollup | None = None, live: list[WorkerInfo] | None = None
+) -> Overview:
     """Totals across queues. ``rollup``: the backend's ``run_rollup`` since at least a
-    minute ago, when the caller has read it already. ``finished_last_minute`` is an
-    estimate (``history.recent``)."""
+    minute ago, and ``live``: ``live_workers``, when the caller has read them already.
+    ``finished_last_minute`` is an estimate (``history.recent``)."""
     counts = app.backend.counts()
     by_state: dict[str, int] = {}
     for (_, state), n in counts.items():
@@ -46,7 +48,7 @@ def overview(app: App, rollup: Rollup | None = None) -> Overview:
         by_state=by_state,
         total=sum(by_state.values()),
         queues=len({q for q, _ in counts}),
-        workers=len(live_workers(app)),
+        workers=len(live_workers(app) if live is None else live),
         finished_last_minute=recent(
             app.backend.run_rollup(now - 60) if rollup is None else rollup, now, 60
         ).finished,

@@ -231,7 +231,13 @@ class Scheduler:
 def lock_name(app: App) -> str:
     """The leader lock of ``app``'s schedulers: one leader per app, never ``LOCK_NAME``,
     which schedulers of an earlier version hold (they fire every app's schedules)."""
-    return f"{LOCK_NAME}:app:{app.name}"
+    return leader_lock(app.name)
+
+
+def leader_lock(app_name: str) -> str:
+    """The leader lock of the schedulers of the app named ``app_name`` (``lock_name``):
+    read by name for an app not loaded here (another app's schedules in a shared store)."""
+    return f"{LOCK_NAME}:app:{app_name}"
 
 
 def sync_code_schedules(app: App) -> list[str]:

@@ -19,6 +19,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from ..control.doctor import SCHEDULE_GRACE
+from ..control.liveness import scheduler_leader
 from ..control.queues import QueueStats, live_workers, queue_stats
 from ..records import WorkerInfo
 from ..states import State
@@ -42,7 +43,7 @@ def registry_for(app: App) -> CollectorRegistry:
 class StoreCollector(Collector):
     """Reads the store at each scrape: a bounded number of reads whatever the number of
     jobs (counts, the oldest waiting job per queue, 15 minutes of rollups, the worker
-    registry, the stored schedules)."""
+    registry, the stored schedules, each app's scheduler leader lock)."""
 
     def __init__(self, app: App) -> None:
         self.app = app
@@ -57,6 +58,7 @@ class StoreCollector(Collector):
         yield from worker_metrics(live)
         views, broken = app.schedules.survey()
         yield from schedule_metrics(views, len(broken), app.backend.now())
+        yield leader_metric(app, views)
 
 
 def gauge(name: str, documentation: str, labels: Iterable[str] = ()) -> GaugeMetricFamily:
@@ -159,6 +161,18 @@ def schedule_metrics(views: list[ScheduleView], broken: int, now: float) -> Iter
         late.add_metric([owner], count)
     yield from (last, upcoming, late)
     yield gauge_of("conveyor_schedules_broken", "Stored schedules that cannot be read", broken)
+
+
+def leader_metric(app: App, views: list[ScheduleView]) -> Metric:
+    """Whether a scheduler leads each app: this API's, and every app owning a stored
+    schedule (one read of its leader lock each, ``control.liveness.scheduler_leader``,
+    as doctor reads it). 0 says no scheduler of that app runs, before a schedule is late."""
+    leader = gauge("conveyor_scheduler_leader",
+                   "1 when a scheduler of the app leads (holds its live leader lock), 0 when none does",
+                   ["app"])  # fmt: skip
+    for name in sorted({app.name} | {v.owner for v in views if v.owner}):
+        leader.add_metric([name], int(scheduler_leader(app, name) is not None))
+    return leader
 
 
 def gauge_of(name: str, documentation: str, value: float) -> GaugeMetricFamily:

@@ -191,6 +191,10 @@ class JobDetail(JobSummary):
     worker_name: str | None = None
     #: Why a FAILURE was not retried, or how far the retries went (words).
     retry_note: str | None = None
+    #: What became of a revoke when ``state`` alone does not say (``revocation.revoke_note``,
+    #: words, as the dashboard and the Django admin show it): one that came after the job
+    #: ended, one its running job outran, or one asked of a job that runs; null otherwise.
+    revoke_note: str | None = None
     #: What may be done to it now (``control.jobs.job_actions``): ``cancel``,
     #: ``terminate`` (a running job, stopped now), ``retry``.
     actions: list[str] = []

@@ -412,6 +412,12 @@ class PostgresBackend(PostgresConnection):
         return found
 
     @guarded
+    def _expired_waiting(self, queue: str, now: float, sample: int) -> tuple[int, int]:
+        params = {"queue": queue, "now": now, "sample": sample}
+        ((expired, read),) = self._rows("expired_waiting", params)
+        return expired, read
+
+    @guarded
     def _set_paused(self, queue: str, paused: bool) -> None:
         with self._tx() as conn:
             conn.execute(self._q["pause" if paused else "resume"], {"queue": queue})
@@ -487,6 +493,11 @@ class PostgresBackend(PostgresConnection):
     def _unlock(self, name: str, owner: str) -> bool:
         with self._connection() as conn:
             return conn.execute(self._q["unlock"], {"name": name, "owner": owner}).rowcount == 1
+
+    @guarded
+    def _lock_holder(self, name: str) -> tuple[str, float] | None:
+        rows = self._rows("lock_holder", {"name": name})
+        return (rows[0][0], rows[0][1]) if rows else None
 
     @guarded
     def _incr(self, key: str, amount: int) -> int:

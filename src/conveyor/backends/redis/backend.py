@@ -545,6 +545,11 @@ class RedisBackend(RedisConnection):
         return {found[i]: set(found[i + 1]) for i in range(0, len(found), 2)}
 
     @guarded
+    def _expired_waiting(self, queue: str, now: float, sample: int) -> tuple[int, int]:
+        expired, read = self._run("expired_waiting", queue, sample, num(now))
+        return int(expired), int(read)
+
+    @guarded
     def _set_paused(self, queue: str, paused: bool) -> None:
         (self.client.sadd if paused else self.client.srem)(self._key("paused"), queue)
         if not paused:
@@ -645,6 +650,11 @@ class RedisBackend(RedisConnection):
     @guarded
     def _unlock(self, name: str, owner: str) -> bool:
         return bool(self._run("unlock", name, owner))
+
+    @guarded
+    def _lock_holder(self, name: str) -> tuple[str, float] | None:
+        owner, until = self.client.hmget(self._key("lock", name), "owner", "until")
+        return None if owner is None or until is None else (owner, float(until))
 
     @guarded
     def _incr(self, key: str, amount: int) -> int:

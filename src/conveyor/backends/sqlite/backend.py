@@ -209,6 +209,11 @@ class SQLiteBackend(SQLiteConnection):
             found.setdefault(queue, set()).add(task)
         return found
 
+    def _expired_waiting(self, queue: str, now: float, sample: int) -> tuple[int, int]:
+        params = {"queue": queue, "now": now, "sample": sample}
+        ((expired, read),) = self._read(_Q["expired_waiting"], params)
+        return expired, read
+
     def _oldest_waiting(self, now: float) -> dict[str, float]:
         oldest = dict(self._read(_Q["oldest_due_delayed"], {"now": now}))
         for (queue,) in self._read(_Q["waiting_queues"]):
@@ -286,6 +291,10 @@ class SQLiteBackend(SQLiteConnection):
     def _unlock(self, name: str, owner: str) -> bool:
         with self._write() as conn:
             return conn.execute(_Q["unlock"], {"name": name, "owner": owner}).rowcount == 1
+
+    def _lock_holder(self, name: str) -> tuple[str, float] | None:
+        rows = self._read(_Q["lock_holder"], {"name": name})
+        return (rows[0][0], rows[0][1]) if rows else None
 
     def _incr(self, key: str, amount: int) -> int:
         with self._write() as conn:

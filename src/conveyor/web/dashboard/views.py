@@ -19,7 +19,7 @@ from ...control import (
 )
 from ...control import workers as registered_workers
 from ...control.history import Bucket, Rollup, by_queue
-from ...control.liveness import liveness, worker_labels
+from ...control.liveness import alive, liveness, worker_labels
 from ...control.workflows import WORKFLOW_SCAN
 from ...errors import JobNotFound
 from ...states import State
@@ -80,13 +80,15 @@ def hour_rollup(app: App) -> Rollup:
 def overview_page(app: App) -> dict[str, Any]:
     failures = newest_failures(app)
     rollup = hour_rollup(app)
-    stats = queue_stats(app, rollup)
+    registered = registered_workers(app)  # read once: the list, the counts and the checks
     now = app.backend.now()
+    live = alive(registered, now)
+    stats = queue_stats(app, rollup, live)
     return {
-        "overview": overview(app, rollup),
-        "findings": diagnose(app, stats),
+        "overview": overview(app, rollup, live),
+        "findings": diagnose(app, stats, registered),
         "queues": stats,
-        "workers": [(w, liveness(w, now)) for w in registered_workers(app)],
+        "workers": [(w, liveness(w, now)) for w in registered],
         "failures": failures,
         "chart": chart(app, "Finished per minute, last hour", rollup),
         "now": now,

@@ -287,6 +287,15 @@ SELECT DISTINCT task FROM (
     ORDER BY priority DESC, run_at, seq LIMIT %(sample)s
 ) AS next
 
+-- name: expired_waiting
+-- Of a queue's next %(sample)s PENDING jobs in claim order, those whose expiry has passed,
+-- and how many were read: the expiry column of each row (the payload is not read, nor
+-- detoasted). Bounded: no index holds waiting jobs by expiry.
+SELECT count(*) FILTER (WHERE expires_at <= %(now)s), count(*) FROM (
+    SELECT expires_at FROM {schema}.jobs WHERE state = 'PENDING' AND queue = %(queue)s
+    ORDER BY priority DESC, run_at, seq LIMIT %(sample)s
+) AS next
+
 -- name: next_delayed_tasks
 SELECT DISTINCT queue, task FROM (
     SELECT queue, task FROM {schema}.jobs WHERE state IN ('SCHEDULED', 'RETRY')
@@ -392,6 +401,9 @@ RETURNING name
 
 -- name: unlock
 DELETE FROM {schema}.locks WHERE name = %(name)s AND owner = %(owner)s
+
+-- name: lock_holder
+SELECT owner, until FROM {schema}.locks WHERE name = %(name)s
 
 -- name: incr
 INSERT INTO {schema}.counters (key, value) VALUES (%(key)s, %(amount)s)

@@ -229,6 +229,15 @@ SELECT DISTINCT task FROM (
     ORDER BY priority DESC, run_at LIMIT :sample
 )
 
+-- name: expired_waiting
+-- Of a queue's next :sample PENDING jobs in claim order, those whose expiry has passed,
+-- and how many were read: the expiry column of each row, no record decoded. Bounded: no
+-- index holds waiting jobs by expiry (one would cost every enqueue that sets expires).
+SELECT count(CASE WHEN expires_at <= :now THEN 1 END), count(*) FROM (
+    SELECT expires_at FROM jobs INDEXED BY jobs_pending WHERE state = 'PENDING' AND queue = :queue
+    ORDER BY priority DESC, run_at LIMIT :sample
+)
+
 -- name: next_delayed_tasks
 SELECT DISTINCT queue, task FROM (
     SELECT queue, task FROM jobs WHERE state IN ('SCHEDULED', 'RETRY') ORDER BY run_at LIMIT :sample
@@ -282,6 +291,9 @@ WHERE locks.owner = excluded.owner OR locks.until <= :now
 
 -- name: unlock
 DELETE FROM locks WHERE name = :name AND owner = :owner
+
+-- name: lock_holder
+SELECT owner, until FROM locks WHERE name = :name
 
 -- name: kv_set
 INSERT INTO kv (key, value, until) VALUES (:key, :value, :until)
