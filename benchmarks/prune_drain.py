@@ -65,6 +65,7 @@ class Run:
     server: RedisServer
     body: str
     slowlog: bool = False
+    interval: float = 5.0  # the worker's prune_interval
 
     def __post_init__(self) -> None:
         import redis
@@ -108,7 +109,10 @@ def drain(
     task = TASKS[run.body]
     for i in range(0, n, 1000):
         app.enqueue_many([Signature(task) for _ in range(min(1000, n - i))])
-    env = {"BENCH_RESULT_TTL": str(keep or 7 * 24 * 3600)}
+    env = {
+        "BENCH_RESULT_TTL": str(keep or 7 * 24 * 3600),
+        "BENCH_PRUNE_INTERVAL": str(run.interval),
+    }
     if src is not None:
         env["PYTHONPATH"] = str(src)
     saved = {k: os.environ.get(k) for k in env}
@@ -167,7 +171,7 @@ def watch(run: Run, app: App, tree: int, n: int, keep: float | None) -> dict[str
         part: {k: (marks[end][k] - marks["began"][k]) / done * 1e6 for k in marks[end]}
         for part, end in (("drain", "drained"), ("whole", "end"))
     }
-    first_look = app.conf.prune_interval + 1.0 + (keep or 0) + LAG  # the first nap's pile
+    first_look = run.interval + 1.0 + (keep or 0) + LAG  # the first nap's pile
     return {
         "jobs": n,
         "jobs_per_s": done / (drained - began),
@@ -253,6 +257,8 @@ def main() -> None:
     parser.add_argument("--against", type=Path, help="another checkout: a third drain a round")
     parser.add_argument("--slowlog", action="store_true", help="the prune script's calls, exact")
     parser.add_argument("--label", default="")
+    parser.add_argument("--prune-interval", type=float, default=5.0,
+                        help="the worker's prune_interval: its first look's nap")  # fmt: skip
     args = parser.parse_args()
     worker.BACKEND = args.backend
     meta = {"began": datetime.now(UTC).isoformat(timespec="seconds"), "load_at_start": load(),
@@ -262,7 +268,7 @@ def main() -> None:
         tmp = Path(folder)
         server = RedisServer(tmp, persistent=False)
         worker.REDIS = server.url
-        run = Run(args.backend, server, args.body, args.slowlog)
+        run = Run(args.backend, server, args.body, args.slowlog, args.prune_interval)
         arms: list[tuple[str, float | None, Path | None]] = [
             ("pruned", args.keep, None), ("kept", None, None)]  # fmt: skip
         if args.against:
@@ -278,7 +284,8 @@ def main() -> None:
     meta["ended"] = datetime.now(UTC).isoformat(timespec="seconds")
     meta["load_at_end"] = load()
     result = {"backend": args.backend, "body": args.body, "jobs": args.jobs, "keep_s": args.keep,
-              **meta, "rounds": rounds, "summary": summary(rounds)}  # fmt: skip
+              "prune_interval": args.prune_interval, **meta, "rounds": rounds,
+              "summary": summary(rounds)}  # fmt: skip
     print(json.dumps(result["summary"], indent=2))
     out = (
         ROOT / "benchmarks" / "results" / f"prune_drain_{args.backend}_{args.body}{args.label}.json"
