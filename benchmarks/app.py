@@ -11,11 +11,13 @@ from conveyor.context import TaskContext
 from .peers import bodies
 
 # benchmarks.http_api submits bench.noop over HTTP; benchmarks.flat_cost keeps records a
-# short time ($BENCH_RESULT_TTL seconds) to see the worker's pruner keep up.
+# short time ($BENCH_RESULT_TTL seconds) to see the worker's pruner keep up;
+# benchmarks.prune_drain may set its interval ($BENCH_PRUNE_INTERVAL).
 app = App(
     "bench",
     http_tasks=["bench.noop"],
     result_ttl=float(os.environ.get("BENCH_RESULT_TTL", 7 * 24 * 3600)),
+    prune_interval=float(os.environ.get("BENCH_PRUNE_INTERVAL", 5.0)),
 )
 
 

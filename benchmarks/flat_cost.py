@@ -97,11 +97,27 @@ class Cpu:
 
 def on_cpu(pid: int) -> float:
     """Seconds process ``pid`` has run on a CPU, to the nanosecond (``/proc/<pid>/stat``
-    counts 10 ms ticks: too coarse for a backend's share of 2,000 enqueues); 0 if gone."""
+    counts 10 ms ticks: too coarse for a backend's share of 2,000 enqueues), every live
+    thread of it (``/proc/<pid>/schedstat`` alone is its first thread's: a worker's pruner
+    and a pool child's storer thread were left out); 0 if gone."""
+    return sum(threads_on_cpu(pid).values())
+
+
+def threads_on_cpu(pid: int) -> dict[int, float]:
+    """``on_cpu`` of each live thread of process ``pid``, by thread id."""
+    found = {}
     try:
-        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
-    except (OSError, ValueError, IndexError):
-        return 0.0
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return {}
+    for tid in tids:
+        try:
+            found[int(tid)] = (
+                int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0]) / 1e9
+            )
+        except (OSError, ValueError, IndexError):
+            continue  # ended meanwhile
+    return found
 
 
 def redis_commands(url: str) -> Callable[[], dict[str, float]]:

@@ -5,11 +5,20 @@ flushes) and WAL bytes of each statement, and the rows it wrote.
 
     .venv/bin/python -m benchmarks.prune_profile --expired 100000 --batch 1000 --batches 20
     .venv/bin/python -m benchmarks.prune_profile --trims --backend sqlite --refill
+    chrt -f 10 .venv/bin/python -m benchmarks.prune_profile --redis --expired 60000 --against ../main
 
 ``--trims`` (SQLite or PostgreSQL): whole ``Backend.prune`` calls instead, a batch that
 trims (``trim=True``, what every batch ran before the pruner trimmed once an interval)
 and one that does not, in turns, with the same refill between batches: the median of
 each, and the records a second flat out.
+
+``--redis``: where a Redis prune script's time goes. A worker drains ``--expired`` jobs
+(one Redis call each, records kept: benchmarks.prune_drain), their finished set is set
+to expire them all, and the store is saved (RDB) and reloaded before each variant of the
+prune script deletes it all in batches of ``--batch``: as shipped, ``--against``'s
+(another checkout's), and with one part left out (the id index, the records' DEL, the
+counts' HMGET; measures only, each leaves a wrong store). Per record: the
+redis-server's CPU and the script's time inside Redis (``INFO commandstats``).
 
 Runs in a database of its own ($BENCH_POSTGRES, default .../prune_profile, created if
 missing), in a schema dropped afterwards, so the database's commits count this run
@@ -52,7 +61,13 @@ def main() -> None:
         "--trims", action="store_true", help="whole prune calls, trimming and not, in turns"
     )
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="postgres")
+    parser.add_argument("--redis", action="store_true", help="the Redis prune script's parts")
+    parser.add_argument("--against", type=Path, help="with --redis: another checkout's script")
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
+    if args.redis:
+        print(json.dumps(redis_parts(args), indent=2))
+        return
     if args.trims:
         print(json.dumps(trims(args), indent=2))
         return
@@ -164,6 +179,71 @@ def profile(
         "commits_per_batch": commits / batches,
         "wal_bytes_per_record": wal / max(1, deleted),
     }
+
+
+#: The prune script with one part left out: (what, the line taken out of prune.lua).
+REDIS_PARTS = {
+    "no id index": "\nix_remove_many(P, ids)\n",
+    "no DEL": 'for i = 1, #keys, 1000 do redis.call("DEL", unpack(keys, i, math.min(i + 999, #keys))) end',
+    "no HMGET": '  local f = redis.call("HMGET", key, "queue", "state")\n  if f[1] then tally(f[1], f[2], -1) end',
+}  # fmt: skip
+
+
+def redis_parts(args: argparse.Namespace) -> dict[str, Any]:
+    import redis
+
+    from . import prune_drain
+    from .redis_server import RedisServer
+
+    worker.BACKEND = "redis"
+    with tempfile.TemporaryDirectory() as folder:
+        server = RedisServer(Path(folder), persistent=False)
+        try:
+            worker.REDIS = server.url
+            run = prune_drain.Run("redis", server, "redis")
+            prune_drain.drain(run, Path(folder), args.expired, None)
+            client = redis.Redis.from_url(server.url)
+            finished = next(iter(client.scan_iter(match="*:finished")))
+            prefix = finished.decode().rsplit(":", 1)[0]
+            ids = client.zrange(finished, 0, -1)
+            for i in range(0, len(ids), 1000):
+                client.zadd(finished, dict.fromkeys(ids[i : i + 1000], 1))  # all expired
+            client.save()
+            shipped = App("p", backend=f"{server.url}?prefix={prefix[10:-1]}").backend
+            scripts = {"shipped": shipped._script("prune")[1]}  # type: ignore[attr-defined]
+            if args.against:
+                scripts["against"] = prune_drain.prune_script(args.against.resolve() / "src")
+            for part, line in REDIS_PARTS.items():
+                assert line in scripts["shipped"], part
+                scripts[part] = scripts["shipped"].replace(line, "\n")
+            found: dict[str, list[dict[str, float]]] = {}
+            for _ in range(args.rounds):
+                for name, body in scripts.items():
+                    server.restart()  # reloads the saved store
+                    found.setdefault(name, []).append(
+                        prune_all(redis.Redis.from_url(server.url), body, prefix, args.batch)
+                    )
+                    print(f"  {name}: {found[name][-1]}", flush=True)
+        finally:
+            server.stop()
+    return {"expired": args.expired, "batch": args.batch, "load": os.getloadavg(), **found}
+
+
+def prune_all(client: Any, body: str, prefix: str, batch: int) -> dict[str, float]:
+    sha = client.script_load(body)
+    client.config_resetstat()
+    cpu = client.info("cpu")
+    before = cpu["used_cpu_user"] + cpu["used_cpu_sys"]
+    n = 0
+    while got := client.evalsha(sha, 1, f"{prefix}:ids", prefix, 1e10, batch):
+        n += got
+    cpu = client.info("cpu")
+    spent = cpu["used_cpu_user"] + cpu["used_cpu_sys"] - before
+    stats = client.info("commandstats")
+    calls = sum(v["calls"] for k, v in stats.items() if k != "cmdstat_info")
+    return {"records": n, "server_cpu_us": round(spent * 1e6 / n, 2),
+            "script_us": round(stats["cmdstat_evalsha"]["usec"] / n, 2),
+            "commands": round((calls - stats["cmdstat_evalsha"]["calls"]) / n, 3)}  # fmt: skip
 
 
 if __name__ == "__main__":

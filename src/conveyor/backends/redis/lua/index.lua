@@ -127,35 +127,41 @@ local function ix_add_many(P, ids, lo, hi) pg_add_many(P .. ":ids", ids, lo, hi)
 local function ix_remove(P, id) pg_remove(P .. ":ids", id, true) end
 
 -- Members ms, in any order, out of the paged set: one ZREM (and one EXISTS) a page they
--- fall in, not pg_remove's three commands a member. A member goes to the page found for
--- the one before it when it falls between that page's start and the next page's (byte
--- order: a batch's members are mostly neighbours), else its page is looked up.
+-- fall in, not pg_remove's three commands a member. Redis, not Lua, sorts them and finds
+-- each one's page: the batch goes into a sorted set of its own (score 0: byte order, as
+-- the pages), and each page takes the members below the next page's start with one
+-- ZRANGEBYLEX, as rd_place does. Lua cannot compare members itself: its `<` follows the
+-- server's locale, and byte_less, a Lua loop over the bytes of the long prefix a batch's
+-- ids share, took a third of a prune's time in Redis (docs/benchmarks.md).
 local function pg_remove_many(dir, ms, keep_first)
-  local pages, order = {}, {}
-  local start, after = nil, nil  -- the last page found, and the next page's start (nil: none)
-  for _, m in ipairs(ms) do
-    if not (start and not byte_less(m, start) and (after == nil or byte_less(m, after))) then
-      start = pg_page(dir, m)
-      after = start and redis.call("ZRANGEBYLEX", dir, "(" .. start, "+", "LIMIT", 0, 1)[1]
-    end
-    if start then
-      local p = pages[start]
-      if not p then
-        p = {}
-        pages[start] = p
-        order[#order + 1] = start
-      end
-      p[#p + 1] = m
-    end
+  if #ms == 0 then return end
+  local sorted = dir .. "-gone"  -- beside the pages (dir:<start>), never one of them
+  redis.call("DEL", sorted, sorted .. ":set")  -- leftovers of a call that failed midway
+  for i = 1, #ms, 1000 do  -- a batch may be 16 times prune_batch: past unpack's limit
+    redis.call("SADD", sorted .. ":set", unpack(ms, i, math.min(i + 999, #ms)))
   end
-  for _, s in ipairs(order) do
-    local page, members, gone = dir .. ":" .. s, pages[s], 0
-    for i = 1, #members, 1000 do
-      gone = gone + redis.call("ZREM", page, unpack(members, i, math.min(i + 999, #members)))
+  redis.call("ZUNIONSTORE", sorted, 1, sorted .. ":set", "WEIGHTS", 0)
+  redis.call("DEL", sorted .. ":set")
+  local from = redis.call("ZRANGE", sorted, 0, 0)[1]
+  while from do
+    local start, after = pg_page(dir, from), nil  -- its page, and the next page's start
+    if start then
+      after = redis.call("ZRANGEBYLEX", dir, "(" .. start, "+", "LIMIT", 0, 1)[1]
+    else
+      after = redis.call("ZRANGE", dir, 0, 0)[1]  -- before every page: in none
     end
-    if gone > 0 and redis.call("EXISTS", page) == 0 and not (keep_first and s == "") then
-      redis.call("ZREM", dir, s)
+    local upto = after and "(" .. after or "+"
+    if start then
+      local page, gone, run = dir .. ":" .. start, 0, redis.call("ZRANGEBYLEX", sorted, "-", upto)
+      for i = 1, #run, 1000 do
+        gone = gone + redis.call("ZREM", page, unpack(run, i, math.min(i + 999, #run)))
+      end
+      if gone > 0 and redis.call("EXISTS", page) == 0 and not (keep_first and start == "") then
+        redis.call("ZREM", dir, start)
+      end
     end
+    redis.call("ZREMRANGEBYLEX", sorted, "-", upto)  -- the last takes the key with it
+    from = after and redis.call("ZRANGE", sorted, 0, 0)[1]
   end
 end
 
