@@ -140,7 +140,10 @@ def test_required_mode_with_no_token_stored_refuses_with_how_to_create_one() -> 
     # an app that knows how it is run says so (a Django project's: manage.py conveyor)
     app.main = "shop.jobs:app"
     r = run(scenario())
-    assert "create one: conveyor -A shop.jobs:app tokens create --role read" in r.json()["error"]["hint"]
+    assert (
+        "create one: conveyor -A shop.jobs:app tokens create --role read"
+        in r.json()["error"]["hint"]
+    )
 
 
 def test_until_first_token_is_open_to_localhost_only_until_a_token_exists() -> None:
