@@ -832,3 +832,8 @@ def test_a_job_shows_a_progress_bar_only_once_its_task_reported_progress(app: Ap
     (running,) = read_pages(app, secret, f"/ui/jobs/{job.id}")
     assert '<progress max="100" value="40">' in running
     assert "no progress reported" not in running
+    # once it succeeded: a full bar, without the last running message ("half" at 100 %)
+    app.backend.complete(claimed.lease, 3)
+    (done,) = read_pages(app, secret, f"/ui/jobs/{job.id}")
+    assert '<progress max="100" value="100">' in done
+    assert '<span class="msg"></span>' in done
