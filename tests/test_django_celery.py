@@ -182,3 +182,41 @@ def test_a_refused_setting_is_a_check_error_not_a_traceback(
     assert served.returncode != 0
     assert f"(conveyor.E001) {said}" in served.stderr, served.stderr[-3000:]
     assert "conveyor/" not in served.stderr  # no frame of Conveyor's
+
+
+#: Settings a Django project moving off Celery (and Flower) commonly has.
+COMMON = {"WORKER_SEND_TASK_EVENTS": True, "TASK_SEND_SENT_EVENT": True, "RESULT_EXTENDED": True,
+          "TASK_REJECT_ON_WORKER_LOST": True, "WORKER_HIJACK_ROOT_LOGGER": False,
+          "WORKER_MAX_MEMORY_PER_CHILD": 200000, "TASK_DEFAULT_PRIORITY": 5, "BROKER_POOL_LIMIT": 10,
+          "BROKER_TRANSPORT_OPTIONS": {"visibility_timeout": 3600}}  # fmt: skip
+
+
+def test_common_celery_settings_meet_manage_py_as_the_guides_table_says(
+    env: dict[str, str],
+) -> None:
+    """django-celery-results' backend and Flower's event settings pass ``manage.py check``:
+    the unused ones are said once each, named as settings.py names them; a refused or
+    unknown one says which, as written, and what to do."""
+    env = {**env, "CELERY_RESULT_BACKEND": "django-db", "PROJ_CELERY": json.dumps(COMMON)}
+    done = manage(env, "check")
+    said = done.stderr
+    where = "in django.conf:settings"
+    assert said.count("is not used") == 4, said
+    assert f"CELERY_RESULT_BACKEND {where} ('django-db') is not used" in said
+    assert f"CELERY_BROKER_POOL_LIMIT {where} (10) is not used" in said
+    assert f"CELERY_WORKER_HIJACK_ROOT_LOGGER {where} (False) is not used: " in said
+    assert (
+        f"visibility_timeout (3600) in CELERY_BROKER_TRANSPORT_OPTIONS {where} is not used" in said
+    )
+    assert f"{PROJECT / 'proj' / 'celery.py'}:7" in said  # the project's line that read them
+    assert "EVENTS" not in said
+    for setting, message in [
+        ({"BEAT_SCHEDULER": "django_celery_beat.schedulers:DatabaseScheduler"},
+         f"CELERY_BEAT_SCHEDULER {where} ('django_celery_beat.schedulers:DatabaseScheduler') "
+         "is not supported by conveyor.celery"),
+        ({"WORKER_SEND_TASK_EVENT": True}, f"unknown setting: CELERY_WORKER_SEND_TASK_EVENT {where}; "
+         "did you mean 'CELERY_WORKER_SEND_TASK_EVENTS'?"),
+    ]:  # fmt: skip
+        done = manage({**env, "PROJ_CELERY": json.dumps(setting)}, "check", check=False)
+        assert done.returncode != 0
+        assert message in done.stderr, done.stderr[-3000:]

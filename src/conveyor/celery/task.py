@@ -32,6 +32,7 @@ TASK_OPTIONS = frozenset({
     "bind", "queue", "priority", "max_retries", "default_retry_delay", "autoretry_for",
     "retry_kwargs", "retry_backoff", "retry_backoff_max", "retry_jitter", "soft_time_limit",
     "time_limit", "acks_late", "ignore_result", "expires", "serializer", "track_started", "typing",
+    "reject_on_worker_lost", "acks_on_failure_or_timeout",
 })  # fmt: skip
 #: Task options with no Conveyor meaning, and what to do instead.
 UNSUPPORTED_OPTIONS: dict[str, tuple[str, str]] = {
@@ -43,18 +44,16 @@ UNSUPPORTED_OPTIONS: dict[str, tuple[str, str]] = {
         "tasks are functions; Conveyor has no Task subclasses to hook",
         "subscribe to app.events (JobFailed, JobSucceeded, ...) or add a Middleware",
     ),
-    "reject_on_worker_lost": (
-        "a job whose worker dies is always delivered again, at most max_lost_leases times",
-        "set max_lost_leases",
-    ),
     "throws": ("every error is stored with its traceback", "drop the option"),
     "shadow": ("a job is shown under its task's name", "name the task with name="),
-    "acks_on_failure_or_timeout": ("a failed job is acknowledged FAILURE", "drop the option"),
 }
 #: ``self.request.hostname``: looked up once, not per job.
 HOSTNAME = socket.gethostname()
 #: What ``Celery(...).task`` options are accepted with one value only.
-_ONLY = {"serializer": "json", "track_started": True, "typing": True}
+#: (A job whose worker dies is always delivered again, at most max_lost_leases times; a
+#: job that fails or times out is acknowledged FAILURE: as the app's settings of the names.)
+_ONLY = {"serializer": "json", "track_started": True, "typing": True,
+         "reject_on_worker_lost": True, "acks_on_failure_or_timeout": True}  # fmt: skip
 
 
 class Context:
@@ -199,7 +198,7 @@ class CeleryTask(Task[Any, Any]):
         )
         acks_late = o.get("acks_late", conf.task_acks_late)
         self.options = TaskOptions(
-            queue=o.get("queue"), priority=o.get("priority"),
+            queue=o.get("queue"), priority=o.get("priority", conf.task_default_priority),
             max_retries=None if max_retries == -1 else (MAX_RETRIES_LIMIT if max_retries is None else max_retries),
             retry_backoff=backoff, retry_backoff_max=o.get("retry_backoff_max"),
             retry_jitter=o.get("retry_jitter", True),

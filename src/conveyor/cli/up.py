@@ -60,7 +60,8 @@ def up(ref: AppRef, workers: list[str], pool: str, host: str, port: int, no_web:
     stack = Stack(ref.path or "", app, Stack.groups_for(app, workers), pool=pool, host=host,
                   port=port, web=not no_web, scheduler=not no_scheduler, loglevel=loglevel,
                   worker_options=worker_options(pool, max_tasks_per_child or app.conf.worker_max_tasks_per_child,
-                                                shutdown_timeout, dead_pids))  # fmt: skip
+                                                shutdown_timeout, dead_pids,
+                                                app.conf.worker_max_memory_per_child))  # fmt: skip
     if stack.web:
         stack.auth = web_auth(ref, host)
     stack.check()
@@ -69,10 +70,12 @@ def up(ref: AppRef, workers: list[str], pool: str, host: str, port: int, no_web:
 
 
 def worker_options(pool: str, max_tasks_per_child: int | None, shutdown_timeout: float,
-                   dead_pids: bool = True) -> dict[str, object]:  # fmt: skip
+                   dead_pids: bool = True, max_memory_per_child: int | None = None) -> dict[str, object]:  # fmt: skip
     options: dict[str, object] = {"shutdown_timeout": shutdown_timeout, "dead_pids": dead_pids}
     if pool == "process" and max_tasks_per_child:
         options["max_tasks_per_child"] = max_tasks_per_child
+    if pool == "process" and max_memory_per_child:
+        options["max_memory_per_child"] = max_memory_per_child
     return options
 
 

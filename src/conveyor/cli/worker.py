@@ -77,7 +77,8 @@ def _queue_list(
 @click.option(
     "--max-memory-per-child",
     type=click.IntRange(min=1),
-    help="process pool: replace a child whose resident memory exceeds this many KiB.",
+    help="process pool: replace a child whose resident memory exceeds this many KiB "
+    "(default: the app's worker_max_memory_per_child).",
 )
 @click.option(
     "--start-method",
@@ -109,7 +110,8 @@ def worker(ref: AppRef, queues: list[str] | None, concurrency: int | None, pool:
         prefetch = 0
     options = {}
     if pool == "process":
-        options = {"start_method": start_method, "max_memory_per_child": max_memory_per_child,
+        options = {"start_method": start_method,
+                   "max_memory_per_child": max_memory_per_child or app.conf.worker_max_memory_per_child,
                    "max_tasks_per_child": max_tasks_per_child or app.conf.worker_max_tasks_per_child}  # fmt: skip
     w = Worker(app, queues=queues, pool=pool, concurrency=concurrency, name=name, prefetch=prefetch,
                burst=burst, shutdown_timeout=shutdown_timeout, dead_pids=dead_pids, **options)  # fmt: skip

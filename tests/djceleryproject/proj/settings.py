@@ -61,3 +61,7 @@ CELERY_TIMEZONE = "Europe/Berlin"
 CELERY_BEAT_SCHEDULE = {
     "nightly-report": {"task": "reports.tasks.nightly", "schedule": crontab(hour=1, minute=0)},
 }
+# the tests' variants: more CELERY_ settings, {"WORKER_SEND_TASK_EVENTS": true, ...}
+globals().update(
+    {f"CELERY_{k}": v for k, v in json.loads(os.environ.get("PROJ_CELERY", "{}")).items()}
+)
