@@ -3,8 +3,6 @@ own parser, on every backend; the read token it needs, and the opt-in without on
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 
 import httpx
@@ -16,7 +14,8 @@ from conveyor import App
 from conveyor.errors import BackendError, ConfigurationError
 from conveyor.records import WorkerInfo
 from conveyor.testing import drain
-from conveyor.web import WebService, api_router, create_api
+from conveyor.testing.web import served
+from conveyor.web import api_router, create_api
 
 from .conftest import Client, Served, run
 
@@ -37,18 +36,10 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
 
 
 @pytest.fixture
-def served(web_app: App) -> Iterator[str]:
+def server_url(web_app: App) -> Iterator[str]:
     """``create_api(web_app)`` under uvicorn on a free loopback port: its base URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    service = WebService(create_api(web_app), port=port, log_level="warning", access_log=False)
-    thread = threading.Thread(target=service.run, daemon=True)
-    thread.start()
-    assert service.ready.wait(10), "the server did not start"
-    yield f"http://127.0.0.1:{port}"
-    service.stop()
-    thread.join(10)
+    with served(create_api(web_app)) as url:
+        yield url
 
 
 def fill(app: App) -> None:
@@ -74,9 +65,9 @@ def fill(app: App) -> None:
     backend.set_schedule_state("tick", {"last_tick": now - 120, "next_run": now - 119})
 
 
-def test_a_scrape_tells_the_store_on_every_backend(web_app: App, served: str, tokens: dict[str, dict[str, str]]) -> None:  # fmt: skip
+def test_a_scrape_tells_the_store_on_every_backend(web_app: App, server_url: str, tokens: dict[str, dict[str, str]]) -> None:  # fmt: skip
     fill(web_app)
-    response = httpx.get(f"{served}/metrics", headers=tokens["read"], timeout=30)
+    response = httpx.get(f"{server_url}/metrics", headers=tokens["read"], timeout=30)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     samples = parse(response.text)
@@ -123,10 +114,10 @@ def test_a_scrape_tells_the_store_on_every_backend(web_app: App, served: str, to
 
 
 def test_openmetrics_when_asked(
-    web_app: App, served: str, tokens: dict[str, dict[str, str]]
+    web_app: App, server_url: str, tokens: dict[str, dict[str, str]]
 ) -> None:
     accept = {"accept": "application/openmetrics-text; version=1.0.0"}
-    response = httpx.get(f"{served}/metrics", headers={**tokens["read"], **accept}, timeout=30)
+    response = httpx.get(f"{server_url}/metrics", headers={**tokens["read"], **accept}, timeout=30)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/openmetrics-text")
     assert response.text.endswith("# EOF\n")
