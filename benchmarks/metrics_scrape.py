@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,7 +32,8 @@ from prometheus_client import generate_latest
 
 from conveyor import App
 from conveyor.records import WorkerInfo
-from conveyor.web import TokenStore, WebService, create_api
+from conveyor.testing import web
+from conveyor.web import TokenStore, create_api
 from conveyor.web.metrics import registry_for
 
 from . import bulk_store
@@ -66,18 +65,8 @@ def beat(app: App) -> App:
 def served(path: str) -> Iterator[tuple[str, dict[str, str]]]:
     app = beat(App("producer", backend=f"sqlite:///{path}"))
     _, secret = TokenStore(app.backend).create("bench", "read")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    service = WebService(create_api(app), port=port, log_level="warning", access_log=False)
-    thread = threading.Thread(target=service.run, daemon=True)
-    thread.start()
-    service.ready.wait(10)
-    try:
-        yield f"http://127.0.0.1:{port}/metrics", {"Authorization": f"Bearer {secret}"}
-    finally:
-        service.stop()
-        thread.join(10)
+    with web.served(create_api(app)) as url:
+        yield f"{url}/metrics", {"Authorization": f"Bearer {secret}"}
 
 
 def time_scrapes(paths: list[str], repeat: int) -> None:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
+from fastapi import FastAPI
 
 import conveyor
 from conveyor import App, State
 from conveyor.testing import FakeClock, drain, use_backend, wait_for
+from conveyor.testing.web import served
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,3 +76,37 @@ def test_conveyor_all_is_exactly_the_documented_public_api() -> None:
     assert sorted(conveyor.__all__) == documented_api()
     for name in conveyor.__all__:
         assert hasattr(conveyor, name), name
+
+
+def test_served_answers_over_real_http_between_the_apps_startup_and_shutdown() -> None:
+    events: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        events.append("startup")
+        yield
+        events.append("shutdown")
+
+    service = FastAPI(lifespan=lifespan)
+    service.get("/ping")(lambda: {"events": list(events)})
+    with served(service) as url:
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url), url
+        assert httpx.get(f"{url}/ping", timeout=10).json() == {"events": ["startup"]}
+    assert events == ["startup", "shutdown"]
+    with pytest.raises(httpx.ConnectError):  # stopped: nothing listens there any more
+        httpx.get(f"{url}/ping", timeout=10)
+
+
+def test_served_says_at_once_when_the_server_cannot_start() -> None:
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        raise RuntimeError("no database")
+        yield
+
+    started = time.monotonic()
+    with (
+        pytest.raises(AssertionError, match="stopped before it listened"),
+        served(FastAPI(lifespan=lifespan), timeout=30),
+    ):
+        pass
+    assert time.monotonic() - started < 10  # not the whole timeout

@@ -6,6 +6,12 @@ spawn_main; ...``, and a forked one as a copy of its worker's command line. Each
 itself for what it is instead: ``conveyor worker [video,image] child 2``, ``conveyor
 scheduler``, ``conveyor api 127.0.0.1:8000``, through ``setproctitle`` (a dependency); a
 process without it keeps its title.
+
+multiprocessing's resource tracker (started under ``spawn`` and ``forkserver``) is not
+titled: the standard library launches it with a ``-c`` command of its own (``from
+multiprocessing.resource_tracker import main;main(12)``) that imports nothing of ours;
+titling it would take replacing ``ResourceTracker``'s private launch code, or a ``.pth``
+file that every interpreter in the environment runs.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """One served dashboard per module: a SQLite store, a real uvicorn server on a free port
-(``WebService``, as ``conveyor serve`` runs it), a worker and a scheduler as
+(``conveyor.testing.web.served``: ``conveyor serve``'s server), a worker and a scheduler as
 subprocesses, and one chromium (Debian's, driven by Playwright) for every test."""
 
 from __future__ import annotations
@@ -7,10 +7,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +18,8 @@ from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwr
 
 from conveyor import App
 from conveyor.loader import load_app
-from conveyor.testing import use_backend, wait_for
-from conveyor.web import TokenStore, WebService, create_api
+from conveyor.testing import use_backend, wait_for, web
+from conveyor.web import TokenStore, create_api
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -36,12 +34,6 @@ class Served:
     url: str
     #: Token secrets by role.
     tokens: dict[str, str]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -61,17 +53,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             ))  # fmt: skip
             log.close()
-        port = _free_port()
-        service = WebService(create_api(app, auth="required"), port=port, log_level="warning")
-        thread = threading.Thread(target=service.run, daemon=True)
-        thread.start()
         try:
-            assert service.ready.wait(20), "the dashboard's server did not start"
-            wait_for(lambda: len(app.backend.workers()) == 1, timeout=30)
-            yield Served(app, f"http://127.0.0.1:{port}", tokens)
+            with web.served(create_api(app, auth="required")) as url:
+                wait_for(lambda: len(app.backend.workers()) == 1, timeout=30)
+                yield Served(app, url, tokens)
         finally:
-            service.stop(graceful=False)  # event streams left open would hold it 5 s
-            thread.join(10)
             for proc in procs:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()

@@ -4,7 +4,6 @@ UI files come from the API's own origin, not a CDN)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -12,9 +11,8 @@ import pytest
 from playwright.sync_api import Browser, Route
 
 from conveyor import App
-from conveyor.web import WebService, create_api
-
-from .conftest import _free_port
+from conveyor.testing import web
+from conveyor.web import create_api
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -24,16 +22,8 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 def api_url() -> Iterator[str]:
     """The API (no dashboard needed) under uvicorn on a free port."""
     app = App("docs", backend="memory://")
-    port = _free_port()
-    service = WebService(create_api(app), port=port, log_level="warning")
-    thread = threading.Thread(target=service.run, daemon=True)
-    thread.start()
-    try:
-        assert service.ready.wait(20), "the API's server did not start"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        service.stop(graceful=False)
-        thread.join(10)
+    with web.served(create_api(app)) as url:
+        yield url
     app.aio.close()
 
 

@@ -3,8 +3,6 @@ own parser, on every backend; the read token it needs, and the opt-in without on
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 
 import httpx
@@ -18,7 +16,8 @@ from conveyor.records import WorkerInfo
 from conveyor.scheduler import Scheduler
 from conveyor.scheduler.runner import lock_name
 from conveyor.testing import drain
-from conveyor.web import WebService, api_router, create_api
+from conveyor.testing.web import served
+from conveyor.web import api_router, create_api
 
 from .conftest import Client, Served, run
 
@@ -39,18 +38,10 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
 
 
 @pytest.fixture
-def served(web_app: App) -> Iterator[str]:
+def server_url(web_app: App) -> Iterator[str]:
     """``create_api(web_app)`` under uvicorn on a free loopback port: its base URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    service = WebService(create_api(web_app), port=port, log_level="warning", access_log=False)
-    thread = threading.Thread(target=service.run, daemon=True)
-    thread.start()
-    assert service.ready.wait(10), "the server did not start"
-    yield f"http://127.0.0.1:{port}"
-    service.stop()
-    thread.join(10)
+    with served(create_api(web_app)) as url:
+        yield url
 
 
 def fill(app: App) -> None:
@@ -77,13 +68,13 @@ def fill(app: App) -> None:
 
 
 def test_the_scheduler_leader_gauge_says_whether_one_leads(
-    web_app: App, served: str, tokens: dict[str, dict[str, str]]
+    web_app: App, server_url: str, tokens: dict[str, dict[str, str]]
 ) -> None:
     """``conveyor_scheduler_leader``: 0 before any scheduler of the app runs (before any
     of its schedules is late), 1 while one holds the app's leader lock, 0 once it let go."""
 
     def leader() -> float | None:
-        text = httpx.get(f"{served}/metrics", headers=tokens["read"], timeout=30).text
+        text = httpx.get(f"{server_url}/metrics", headers=tokens["read"], timeout=30).text
         return value(parse(text), "conveyor_scheduler_leader", app="webtests")
 
     assert leader() == 0
@@ -93,9 +84,9 @@ def test_the_scheduler_leader_gauge_says_whether_one_leads(
     assert leader() == 0
 
 
-def test_a_scrape_tells_the_store_on_every_backend(web_app: App, served: str, tokens: dict[str, dict[str, str]]) -> None:  # fmt: skip
+def test_a_scrape_tells_the_store_on_every_backend(web_app: App, server_url: str, tokens: dict[str, dict[str, str]]) -> None:  # fmt: skip
     fill(web_app)
-    response = httpx.get(f"{served}/metrics", headers=tokens["read"], timeout=30)
+    response = httpx.get(f"{server_url}/metrics", headers=tokens["read"], timeout=30)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     samples = parse(response.text)
@@ -142,10 +133,10 @@ def test_a_scrape_tells_the_store_on_every_backend(web_app: App, served: str, to
 
 
 def test_openmetrics_when_asked(
-    web_app: App, served: str, tokens: dict[str, dict[str, str]]
+    web_app: App, server_url: str, tokens: dict[str, dict[str, str]]
 ) -> None:
     accept = {"accept": "application/openmetrics-text; version=1.0.0"}
-    response = httpx.get(f"{served}/metrics", headers={**tokens["read"], **accept}, timeout=30)
+    response = httpx.get(f"{server_url}/metrics", headers={**tokens["read"], **accept}, timeout=30)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/openmetrics-text")
     assert response.text.endswith("# EOF\n")

@@ -5,9 +5,7 @@ dashboard (a message), naming the failed member; retrying that member resumes it
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import unquote
@@ -18,7 +16,8 @@ import pytest
 from conveyor import App, State, chain, chord
 from conveyor.loader import load_app
 from conveyor.testing import use_backend, wait_for
-from conveyor.web import TokenStore, WebService, create_api
+from conveyor.testing.web import served
+from conveyor.web import TokenStore, create_api
 from conveyor.web.dashboard.session import csrf_for
 
 from ..cli.conftest import cli_env, run_cli
@@ -26,36 +25,22 @@ from ..cli.conftest import cli_env, run_cli
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-def served(shared_url: str) -> Iterator[tuple[App, str]]:
+def app_served(shared_url: str) -> Iterator[tuple[App, str]]:
     """tests.web.tasks's app on ``shared_url``, its API and dashboard served by uvicorn."""
     app = load_app("tests.web.tasks:app")
-    with use_backend(app, shared_url):
-        service = WebService(create_api(app), port=_free_port(), log_level="warning")
-        thread = threading.Thread(target=service.run, daemon=True)
-        thread.start()
-        try:
-            assert service.ready.wait(20), "the server did not start"
-            yield app, f"http://127.0.0.1:{service.server.config.port}"
-        finally:
-            service.stop(graceful=False)
-            thread.join(10)
+    with use_backend(app, shared_url), served(create_api(app)) as url:
+        yield app, url
     app.aio.close()
 
 
 def test_a_never_run_step_is_refused_everywhere_and_its_failed_member_resumes_it(
-    served: tuple[App, str],
+    app_served: tuple[App, str],
     shared_url: str,
     tmp_path: Path,
     conveyor_proc: Callable[..., subprocess.Popen[bytes]],
 ) -> None:
-    app, url = served
+    app, url = app_served
     secret = TokenStore(app.backend).create("ops", "operate")[1]
     add, gate, total = (app.tasks[n] for n in ("web.add", "web.gate", "web.total"))
     flag = tmp_path / "open"

@@ -17,6 +17,10 @@
   no job is due within a minute; returns the worker's counts by outcome.
 - ``wait_for(predicate, timeout, what)``: poll until ``predicate()`` is truthy; fails with
   "timed out after 10s waiting for <what>" instead of hanging.
+
+With the web extra, ``conveyor.testing.web.served(asgi)`` serves an ASGI app (the API,
+your FastAPI service) over real HTTP for a ``with`` block and yields its base URL; it is
+a submodule so that this one imports without the web extra. See docs/testing.md.
 """
 
 from .helpers import FakeClock, drain, use_backend, wait_for
