@@ -278,3 +278,75 @@ def test_djangos_console_handler_stands_aside_only_for_what_conveyor_prints() ->
     finally:
         tasks_logger.propagate = True
         logging.root.removeHandler(conveyors)
+
+
+#: Jobs stored inside a rolled-back and a committed ``atomic()`` on the alias $ALIAS.
+JOIN = """
+import json, os
+from django.db import transaction
+from conveyor.contrib.django import get_app
+from conveyor.errors import JobNotFound
+from shop import tasks
+alias, ids = os.environ["ALIAS"], {}
+try:
+    with transaction.atomic(using=alias):
+        ids["enqueue"] = tasks.add.enqueue(1, 1).id
+        ids["send_task"] = get_app().send_task("shop.tasks.add", (1, 2)).id
+        raise RuntimeError
+except RuntimeError:
+    pass
+with transaction.atomic(using=alias):
+    ids["committed"] = get_app().send_task("shop.tasks.add", (1, 3)).id
+    try:  # read in its own transaction: not there yet, and said so
+        get_app().job(ids["committed"]).state
+        inside = "found"
+    except JobNotFound as exc:
+        inside = str(exc)
+found = {"inside": inside}
+for name, job_id in ids.items():
+    try:
+        found[name] = get_app().backend.get(job_id).state.value
+    except JobNotFound:
+        found[name] = None
+print(json.dumps(found))
+"""
+
+
+@pytest.mark.parametrize(
+    ("named", "store_db", "alias", "joined"),
+    [
+        ("jobs", "test", "jobs", True),  # a second alias of the jobs' database: it joins there
+        ("default", "root", "default", False),  # named, but the jobs are in another database
+    ],
+)
+def test_the_database_conveyor_names_is_the_one_joined(
+    tmp_path: Path, named: str, store_db: str, alias: str, joined: bool
+) -> None:
+    """``CONVEYOR["DATABASE"]`` naming an alias other than ``default`` never joined (the
+    default database's transaction was the one asked), and naming one whose database is
+    not the jobs' joined all the same: each job was written in a database no worker
+    reads (a missing schema there: a raw UndefinedTable)."""
+    import psycopg
+
+    schema = f"dj_{uuid.uuid4().hex[:12]}"
+    base = postgres_base_url()
+    store = base.rsplit("/", 1)[0] + f"/{store_db}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    env = {**os.environ, "PYTHONPATH": str(PROJECT), "SHOP_DB": f"postgresql:{schema}",
+           "CONVEYOR_BACKEND": f"{store}?schema={schema}_q", "SHOP_CONVEYOR_DATABASE": named,
+           "ALIAS": alias}  # fmt: skip
+    try:
+        manage(env, "migrate", "-v0")
+        found = json.loads(manage(env, "shell", "-c", JOIN).stdout.strip().splitlines()[-1])
+        gone = None if joined else "PENDING"
+        inside = found.pop("inside")
+        assert found == {"enqueue": gone, "send_task": gone, "committed": "PENDING"}
+        if joined:
+            assert "inside a database transaction that jobs stored now join" in inside
+        else:
+            assert inside == "found"
+    finally:
+        discard(env["CONVEYOR_BACKEND"])
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

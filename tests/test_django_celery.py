@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import pytest
 
 from .conftest import backend_url, discard
 from .services import _free_port as free_port
+from .services import postgres_base_url
 
 PROJECT = Path(__file__).parent / "djceleryproject"
 pytestmark = pytest.mark.slow
@@ -220,3 +222,66 @@ def test_common_celery_settings_meet_manage_py_as_the_guides_table_says(
         done = manage({**env, "PROJ_CELERY": json.dumps(setting)}, "check", check=False)
         assert done.returncode != 0
         assert message in done.stderr, done.stderr[-3000:]
+
+
+#: ``delay()`` inside a rolled-back ``atomic()`` in a process that did nothing else with
+#: Conveyor first: ``django.setup()`` and a view's code, as a WSGI server runs them (no
+#: system checks, no Django task imported).
+ROLLED_BACK = """
+import json
+from django.db import transaction
+from cameras.tasks import snapshot
+from conveyor.errors import JobNotFound
+ids = {}
+try:
+    with transaction.atomic():
+        ids["rolled_back"] = snapshot.delay("gate").id
+        raise RuntimeError
+except RuntimeError:
+    pass
+with transaction.atomic():
+    ids["committed"] = snapshot.delay("door").id
+found = {}
+for name, job_id in ids.items():
+    try:
+        found[name] = snapshot.app.backend.get(job_id).state.value
+    except JobNotFound:
+        found[name] = None
+print(json.dumps(found))
+"""
+
+
+def test_a_celery_apps_delay_joins_the_transaction_in_any_process(tmp_path: Path) -> None:
+    """The project's conveyor.celery app learned Django's side (and so joined
+    ``transaction.atomic()``) only once something called ``get_app()``: the system checks,
+    a Django task's import, the admin. A process that only called ``delay()`` wrote its
+    job at once, and a rolled-back transaction's job ran."""
+    import psycopg
+
+    schema = f"djc_{uuid.uuid4().hex[:12]}"
+    base = postgres_base_url()
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    env = {**os.environ, "PYTHONPATH": str(PROJECT), "PROJ_DB": f"postgresql:{schema}", "PROJ_CELERY_ONLY": "1",
+           "CELERY_BROKER_URL": f"{base}?schema={schema}_q"}  # fmt: skip
+    for name in (
+        "CONVEYOR_BACKEND",
+        "CONVEYOR_APP",
+        "DJANGO_SETTINGS_MODULE",
+        "CELERY_RESULT_BACKEND",
+    ):
+        env.pop(name, None)
+    try:
+        code = "import django\ndjango.setup()\n" + ROLLED_BACK  # as a WSGI server starts
+        done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True,
+                              env={**env, "DJANGO_SETTINGS_MODULE": "proj.settings"}, timeout=90)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        out = done.stdout
+        assert json.loads(out.strip().splitlines()[-1]) == {
+            "rolled_back": None,
+            "committed": "PENDING",
+        }
+    finally:
+        discard(env["CELERY_BROKER_URL"])
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

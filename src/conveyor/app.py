@@ -290,6 +290,12 @@ class App:
             return JobNotFound(
                 f"{job_id!r} is a workflow's id, not a job's; use app.workflow({job_id!r})"
             )
+        if self.joined_connection() is not None:  # a job stored in it is not there yet
+            return JobNotFound(
+                f"no job has the id {job_id!r} yet: this code runs inside a database "
+                "transaction that jobs stored now join, so they exist from its commit on; "
+                "read or wait for the job after the transaction (or check the id)"
+            )
         return JobNotFound(
             f"no job has the id {job_id!r}; check the id, or it may have been pruned"
         )

@@ -70,3 +70,7 @@ CONVEYOR = {
     "BACKEND": os.environ["CONVEYOR_BACKEND"],
     "WORKERS": {"main": ["default"]},
 }
+if os.environ.get("SHOP_CONVEYOR_DATABASE"):  # the Django database the jobs are said to share
+    CONVEYOR["DATABASE"] = os.environ["SHOP_CONVEYOR_DATABASE"]
+if _db.startswith("postgresql:"):  # the same database under a second alias
+    DATABASES["jobs"] = dict(DATABASES["default"])

@@ -1,7 +1,8 @@
 """The worked example of docs/migrating-from-celery.md after its steps: Celery's settings
 (with ``from conveyor.celery.schedules import crontab``), and ``conveyor.contrib.django``
 installed for the admin. The stores come from the environment, so each test has its own:
-``CELERY_BROKER_URL`` (Redis), ``PROJ_DB`` (Django's SQLite file)."""
+``CELERY_BROKER_URL`` (Redis), ``PROJ_DB`` (Django's SQLite file, or ``postgresql:<schema>``
+in the test PostgreSQL)."""
 
 import json
 import os
@@ -24,6 +25,8 @@ INSTALLED_APPS = [
     "cameras",
     "reports",
 ]
+if os.environ.get("PROJ_CELERY_ONLY"):  # a project whose tasks are all Celery-style
+    INSTALLED_APPS.remove("reports")  # (its tasks.py has a Django @task too)
 try:  # Django 6 has the task API built in; before, the backport is an app
     import django.tasks  # noqa: F401
 except ImportError:
@@ -47,7 +50,19 @@ TEMPLATES = [
         },
     }
 ]
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["PROJ_DB"]}}
+if os.environ["PROJ_DB"].startswith("postgresql:"):  # the jobs' PostgreSQL, in a schema
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": "test",
+            "USER": "postgres",
+            "HOST": "127.0.0.1",
+            "PORT": "5432",
+            "OPTIONS": {"options": f"-c search_path={os.environ['PROJ_DB'].split(':', 1)[1]}"},
+        }
+    }
+else:
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["PROJ_DB"]}}
 TASKS = {"default": {"BACKEND": "conveyor.contrib.django.ConveyorBackend"}}
 if os.environ.get("PROJ_CONVEYOR"):  # the tests' variants: a second store, the app named
     CONVEYOR = json.loads(os.environ["PROJ_CONVEYOR"])

@@ -34,8 +34,9 @@ from .compat import (
     task_enqueued,
 )
 from .results import HEADER, to_result
-from .runtime import DjangoApp, get_app
+from .runtime import DjangoApp, conveyor_settings, get_app
 from .task import DEFAULT_QUEUE_NAME, ConveyorTask, conveyor_priority
+from .transaction import join_alias
 from .worker import django_task, register
 
 
@@ -89,7 +90,7 @@ class ConveyorBackend(BaseTaskBackend):
 
     def enqueue(self, task: AnyTask, args: Any, kwargs: Any) -> TaskResult[Any]:
         self.validate_task(task)
-        using = transaction.get_connection().alias
+        using = join_alias(conveyor_settings().get("DATABASE"))
         connection = self.app.joined_connection()
         job = self.app.send_task(
             task.module_path, list(args), dict(kwargs), connection=connection,

@@ -30,7 +30,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections
 from django.utils.module_loading import import_string
 
 from conveyor import App, Task
@@ -70,8 +70,7 @@ class DjangoApp(App):
         """Django's connection when the caller is inside ``transaction.atomic()`` on the
         PostgreSQL database the jobs live in: every job stored then is written in that
         transaction (conveyor.contrib.django.transaction); None otherwise."""
-        using = transaction.get_connection().alias
-        return joined_connection(self, using, conveyor_settings().get("DATABASE"))
+        return joined_connection(self, conveyor_settings().get("DATABASE"))
 
     def declared_queues(self) -> list[str]:
         queues = set(super().declared_queues())

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from conveyor import App
 
@@ -25,8 +25,10 @@ from .compat import Task
 
 
 def _same_database(app: App, raw: Any, named: str | None) -> bool:
-    if named is not None:
-        return True
+    """Whether Django's connection ``raw`` reaches the database the jobs are in: the same
+    database name always (a job written elsewhere is one no worker reads), and without
+    ``CONVEYOR["DATABASE"]`` the same host and port too (named, the user vouches for them:
+    a socket and a host name may reach one server)."""
     conninfo = getattr(app.backend, "conninfo", None)
     if conninfo is None:
         return False
@@ -34,23 +36,28 @@ def _same_database(app: App, raw: Any, named: str | None) -> bool:
 
     ours = conninfo_to_dict(conninfo)
     info = raw.info
-    return (
-        str(ours.get("dbname")) == info.dbname
-        and str(ours.get("host") or "localhost") == (info.host or "localhost")
+    if str(ours.get("dbname")) != info.dbname:
+        return False
+    return named is not None or (
+        str(ours.get("host") or "localhost") == (info.host or "localhost")
         and str(ours.get("port") or 5432) == str(info.port)
     )
 
 
-def joined_connection(app: App, using: str, named: str | None) -> Any | None:
-    """Django's psycopg connection for ``using`` when an enqueue should join its open
+def join_alias(named: str | None) -> str:
+    """The Django database whose transactions jobs join: ``CONVEYOR["DATABASE"]``, else
+    Django's default database."""
+    return named or DEFAULT_DB_ALIAS
+
+
+def joined_connection(app: App, named: str | None) -> Any | None:
+    """Django's psycopg connection when a job stored now should join its open
     transaction (see the module docstring); None otherwise. ``named``: the database
     ``CONVEYOR["DATABASE"]`` names, if any."""
-    connection = connections[using]
+    connection = connections[join_alias(named)]
     if connection.vendor != "postgresql" or not connection.in_atomic_block:
         return None
     if not app.conf.backend_url.startswith(("postgres://", "postgresql://")):
-        return None
-    if named is not None and named != using:
         return None
     raw = connection.connection
     if raw is None or not hasattr(raw, "info"):  # psycopg2: Conveyor speaks psycopg 3
