@@ -113,6 +113,9 @@ def test_a_queue_whose_check_failed_is_checked_again(
     monkeypatch.setattr(app.backend, "workers", blinking)
     app.send_task("t.x", queue="defualt")
     assert warnings_of(caplog) == []
+    app.send_task("t.x", queue="defualt")  # within RECHECK_AFTER: not asked again
+    assert (warnings_of(caplog), len(calls)) == ([], 1)
+    app._strays._blind_until = 0.0  # the window over
     app.send_task("t.x", queue="defualt")
     [said] = warnings_of(caplog)
     assert said.startswith("queue 'defualt' is not one app 'blink' declares")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from .errors import ConveyorError
@@ -26,6 +27,9 @@ log = logging.getLogger("conveyor.enqueue")
 #: Queue names remembered at most (names from REST API callers are unbounded): past it
 #: the memory starts again, and a stray queue may be told once more.
 MAX_SEEN = 1024
+#: After the workers could not be read (the backend is down), no call checks a queue for
+#: this many seconds: each would pay the backend's timeout again before the store's own.
+RECHECK_AFTER = 30.0
 
 
 class StrayQueues:
@@ -34,10 +38,11 @@ class StrayQueues:
     def __init__(self) -> None:
         self._seen: set[str] = set()
         self._lock = threading.Lock()
+        self._blind_until = 0.0  # time.monotonic() before which no queue is checked
 
     def check(self, app: App, queue: str) -> None:
         """Warn once if nothing declared, routed or running would consume ``queue``."""
-        if queue in self._seen:
+        if queue in self._seen or time.monotonic() < self._blind_until:
             return
         with self._lock:
             if queue in self._seen:
@@ -52,9 +57,11 @@ class StrayQueues:
             consumed = {q for worker in app.backend.workers() for q in worker.queues}
         except ConveyorError:
             # No telling (the enqueue itself says what is wrong with the backend): the
-            # queue is not marked as told, so a call after the backend is back checks it.
+            # queue is not marked as told, so a call once the backend is back (after
+            # RECHECK_AFTER) checks it.
             with self._lock:
                 self._seen.discard(queue)
+                self._blind_until = time.monotonic() + RECHECK_AFTER
             return
         if queue in consumed:
             return
