@@ -53,7 +53,8 @@ class Settings:
     #: None: never. Celery's name, so a Celery config carries over.
     worker_max_tasks_per_child: int | None = None
     #: Process pool: replace a child whose resident memory exceeds this many KiB after a
-    #: job (``--max-memory-per-child`` wins); None: never. Celery's name and unit.
+    #: job (``conveyor worker --max-memory-per-child`` wins; ``conveyor up`` has no such
+    #: flag and takes this); None: never. Celery's name and unit.
     worker_max_memory_per_child: int | None = None
     #: Jobs each worker slot holds at most, the running one included, when ``--prefetch``
     #: is not given: 1 claims none ahead (``--prefetch 0``), N claims (N - 1) per slot ahead.

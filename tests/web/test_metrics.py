@@ -70,13 +70,17 @@ def fill(app: App) -> None:
 def test_the_scheduler_leader_gauge_says_whether_one_leads(
     web_app: App, server_url: str, tokens: dict[str, dict[str, str]]
 ) -> None:
-    """``conveyor_scheduler_leader``: 0 before any scheduler of the app runs (before any
-    of its schedules is late), 1 while one holds the app's leader lock, 0 once it let go."""
+    """``conveyor_scheduler_leader``: no series for an app with no schedule (it needs no
+    scheduler: a 0 there would fire every "no leader" alert), 0 once it has one and before
+    any scheduler of the app runs (before any of its schedules is late), 1 while one holds
+    the app's leader lock, 0 once it let go."""
 
     def leader() -> float | None:
         text = httpx.get(f"{server_url}/metrics", headers=tokens["read"], timeout=30).text
         return value(parse(text), "conveyor_scheduler_leader", app="webtests")
 
+    assert leader() is None
+    web_app.schedules.add("nightly", "web.add", cron="0 1 * * *", args=[1, 2])
     assert leader() == 0
     Scheduler(web_app, name="s1").step()  # takes the lead
     assert leader() == 1

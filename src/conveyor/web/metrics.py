@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from ..control.doctor import SCHEDULE_GRACE
 from ..control.liveness import scheduler_leader
 from ..control.queues import QueueStats, live_workers, queue_stats
+from ..errors import ConveyorError
 from ..records import WorkerInfo
 from ..states import State
 
@@ -164,13 +165,20 @@ def schedule_metrics(views: list[ScheduleView], broken: int, now: float) -> Iter
 
 
 def leader_metric(app: App, views: list[ScheduleView]) -> Metric:
-    """Whether a scheduler leads each app: this API's, and every app owning a stored
-    schedule (one read of its leader lock each, ``control.liveness.scheduler_leader``,
+    """Whether a scheduler leads each app: this API's when it declares schedules, and
+    every app owning a stored schedule (one read of its leader lock each, ``control.liveness.scheduler_leader``,
     as doctor reads it). 0 says no scheduler of that app runs, before a schedule is late."""
     leader = gauge("conveyor_scheduler_leader",
                    "1 when a scheduler of the app leads (holds its live leader lock), 0 when none does",
                    ["app"])  # fmt: skip
-    for name in sorted({app.name} | {v.owner for v in views if v.owner}):
+    try:
+        declares = bool(app.declared_schedules())
+    except ConveyorError:  # a broken entry: its app still needs a scheduler
+        declares = True
+    # this API's own app only when it declares schedules: an app without any needs no
+    # scheduler, and a series stuck at 0 would fire every "no leader" alert
+    owners = {v.owner for v in views if v.owner} | ({app.name} if declares else set())
+    for name in sorted(owners):
         leader.add_metric([name], int(scheduler_leader(app, name) is not None))
     return leader
 
