@@ -48,8 +48,13 @@ def test_a_job_sent_back_to_its_queue_has_no_info_from_its_last_run() -> None:
     result = app.AsyncResult(app.send_task("lost.convert").id)
     [job] = app.backend.claim(["celery"], "w1", 1, 30.0)
     app.backend.update_progress(job.lease, {"percent": None, "message": None,
-                                            "meta": {"celery_state": "PROGRESS", "info": {"page": 3}}})  # fmt: skip
+                                            "meta": {"celery_state": "PROGRESS", "info": {"page": 3},
+                                                     "celery_attempt": job.attempt}})  # fmt: skip
     assert (result.state, result.info) == ("PROGRESS", {"page": 3})
     app.backend.release([job.lease], interrupted=True)
     assert result.state == "PENDING"
     assert result.info is None
+    # its next attempt, before it reports progress of its own: not the last run's
+    [again] = app.backend.claim(["celery"], "w2", 1, 30.0)
+    assert again.attempt == job.attempt + 1
+    assert (result.state, result.info) == ("STARTED", None)

@@ -129,6 +129,10 @@ def test_task_default_priority_is_the_priority_of_tasks_that_set_none(app: Celer
     django_style(app, TASK_DEFAULT_PRIORITY=7)  # after the tasks: they take it too
     assert app.record(plain.delay().id).priority == 7
     assert app.record(own.delay().id).priority == 2
+    # a task this process does not know, sent by name: Celery gives it the default too
+    assert app.record(app.send_task("elsewhere.task").id).priority == 7
+    assert app.record(app.send_task("elsewhere.task", priority=1).id).priority == 1
+    assert app.record(app.send_task("t.own").id).priority == 2
     with pytest.raises(ConfigurationError) as raised:
         django_style(app, TASK_DEFAULT_PRIORITY=10)
     assert str(raised.value).startswith(f"CELERY_TASK_DEFAULT_PRIORITY {WHERE}: priority 10")

@@ -209,7 +209,12 @@ class Celery(App):
 
     def send_task(self, name: str, args: Any = (), kwargs: Any = None, *,
                   connection: Any = None, **options: Any) -> Job:  # fmt: skip
-        """Queue a job by task name, with Celery's option names."""
+        """Queue a job by task name, with Celery's option names. A task this process has
+        not registered gets ``task_default_priority`` when the call sets none, as Celery
+        gives every message (a registered task has it among its own options)."""
+        default = self.conf.task_default_priority
+        if default is not None and "priority" not in options and name not in self.tasks:
+            options = {**options, "priority": default}
         return super().send_task(
             name,
             args or (),

@@ -59,13 +59,22 @@ def rebuild(error: dict[str, Any] | None, fallback: BaseException) -> BaseExcept
     return fallback
 
 
+def _running_meta(record: JobRecord) -> dict[str, Any] | None:
+    """``update_state``'s meta of the attempt running now, else None: a record keeps the
+    progress of its last run, through a give-back to its queue and into the next attempt,
+    until that attempt reports its own."""
+    meta = (record.progress or {}).get("meta") or {}
+    if record.state is not State.STARTED or "celery_state" not in meta:
+        return None
+    # stored by this version with its attempt; by an earlier one without (taken as is)
+    return meta if meta.get("celery_attempt", record.attempt) == record.attempt else None
+
+
 def _state(record: JobRecord) -> str:
     if record.state is State.SCHEDULED:
         return "PENDING"
-    meta = (record.progress or {}).get("meta") or {}
-    if record.state is State.STARTED and "celery_state" in meta:
-        return str(meta["celery_state"])
-    return record.state.value
+    meta = _running_meta(record)
+    return str(meta["celery_state"]) if meta is not None else record.state.value
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -150,11 +159,8 @@ class AsyncResult:
         if record.state in (State.FAILURE, State.REVOKED, State.RETRY) and record.error:
             cls = TaskRevokedError if record.state is State.REVOKED else JobFailed
             return rebuild(record.error, cls(record.error.get("message"), error=record.error))
-        # ``update_state``'s meta is the running attempt's: a job given back to its queue
-        # keeps the last run's on its record, and Celery's info of a waiting job is None
-        meta = (record.progress or {}).get("meta") or {}
-        running = record.state is State.STARTED and "celery_state" in meta
-        return meta.get("info") if running else None
+        meta = _running_meta(record)  # Celery's info of a waiting job is None
+        return None if meta is None else meta.get("info")
 
     @property
     @_or_workflow

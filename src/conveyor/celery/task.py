@@ -145,7 +145,8 @@ class BoundTask:
             done, total = meta.get("current"), meta.get("total")
             if isinstance(done, int | float) and isinstance(total, int | float) and total > 0:
                 percent = round(100.0 * done / total, 2)
-        self._ctx.update_progress(percent, state, celery_state=state or "PROGRESS", info=meta)
+        self._ctx.update_progress(percent, state, celery_state=state or "PROGRESS", info=meta,
+                                  celery_attempt=self._ctx.request.attempt)  # fmt: skip
 
     def is_revoked(self) -> bool:
         return self._ctx is not None and self._ctx.is_revoked()
