@@ -42,7 +42,8 @@ def revoke(
 RUNNING = {
     "terminating": "is running; its worker is stopping it (it ends REVOKED)",
     "flagged": (
-        "is running; flagged as revoked: the task sees it through self.is_revoked(), "
+        "is running; flagged as revoked: the task sees it through is_revoked() on its "
+        "context (self in a bind=True task, context in a Django task), "
         "else it runs to the end (revoke with terminate to stop it)"
     ),
 }
@@ -92,7 +93,7 @@ def revoke_note(record: JobRecord) -> str | None:
             return "revoked with terminate: its worker is stopping it (it ends REVOKED)"
         return (
             "revoked while running, without terminate: it stops only if the task checks "
-            "self.is_revoked() (the task must check for it); otherwise it runs to the end "
+            "is_revoked() on its context (the task must check for it); otherwise it runs to the end "
             "(terminate stops it at once)"
         )
     ended = f"{record.state.value} at {_utc(record.finished_at)}"

@@ -531,7 +531,10 @@ def test_a_running_job_cancelled_without_terminate_says_so_on_its_page(app: App)
     page = browse(app, scenario)
     assert "STARTED" in page
     assert "revoked while running, without terminate" in page
-    assert "it stops only if the task checks self.is_revoked() (the task must check for it)" in page
+    assert (
+        "it stops only if the task checks is_revoked() on its context (the task must check for it)"
+        in page
+    )
 
 
 def test_the_banner_after_cancel_says_what_the_cancel_has_done_by_now(app: App) -> None:
@@ -569,7 +572,8 @@ def test_the_banner_after_cancel_says_what_the_cancel_has_done_by_now(app: App) 
     assert "STARTED" in summary(flagged)
     assert banner(flagged) == (
         f"job {running.id} is running; flagged as revoked: the task sees it through "
-        "self.is_revoked(), else it runs to the end (revoke with terminate to stop it)"
+        "is_revoked() on its context (self in a bind=True task, context in a Django task), "
+        "else it runs to the end (revoke with terminate to stop it)"
     )
     assert "REVOKED" in summary(stopped)
     assert banner(stopped) == (
@@ -832,6 +836,12 @@ def test_a_job_shows_a_progress_bar_only_once_its_task_reported_progress(app: Ap
     (running,) = read_pages(app, secret, f"/ui/jobs/{job.id}")
     assert '<progress max="100" value="40">' in running
     assert "no progress reported" not in running
+    # given back to its queue (a worker's stop): waiting, its last run's progress not shown
+    app.backend.release([claimed.lease], interrupted=True)
+    (given_back,) = read_pages(app, secret, f"/ui/jobs/{job.id}")
+    assert "<progress" not in given_back
+    assert "half" not in given_back
+    claimed = {r.id: r for r in app.backend.claim(["default"], "w", 2, 600)}[job.id]
     # once it succeeded: a full bar, without the last running message ("half" at 100 %)
     app.backend.complete(claimed.lease, 3)
     (done,) = read_pages(app, secret, f"/ui/jobs/{job.id}")
