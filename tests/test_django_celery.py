@@ -262,7 +262,10 @@ def test_a_celery_apps_delay_joins_the_transaction_in_any_process(tmp_path: Path
     base = postgres_base_url()
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
-    env = {**os.environ, "PYTHONPATH": str(PROJECT), "PROJ_DB": f"postgresql:{schema}", "PROJ_CELERY_ONLY": "1",
+    django_db = {"ENGINE": "django.db.backends.postgresql", "NAME": "test", "USER": "postgres",
+                 "HOST": "127.0.0.1", "PORT": "5432", "OPTIONS": {"options": f"-c search_path={schema}"}}  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(PROJECT), "PROJ_DATABASES": json.dumps({"default": django_db}),
+           "PROJ_CELERY_ONLY": "1",
            "CELERY_BROKER_URL": f"{base}?schema={schema}_q"}  # fmt: skip
     for name in (
         "CONVEYOR_BACKEND",

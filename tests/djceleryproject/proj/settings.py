@@ -1,8 +1,8 @@
 """The worked example of docs/migrating-from-celery.md after its steps: Celery's settings
 (with ``from conveyor.celery.schedules import crontab``), and ``conveyor.contrib.django``
 installed for the admin. The stores come from the environment, so each test has its own:
-``CELERY_BROKER_URL`` (Redis), ``PROJ_DB`` (Django's SQLite file, or ``postgresql:<schema>``
-in the test PostgreSQL)."""
+``CELERY_BROKER_URL`` (Redis), ``PROJ_DB`` (Django's SQLite file) or ``PROJ_DATABASES``
+(Django's ``DATABASES`` as JSON)."""
 
 import json
 import os
@@ -50,17 +50,8 @@ TEMPLATES = [
         },
     }
 ]
-if os.environ["PROJ_DB"].startswith("postgresql:"):  # the jobs' PostgreSQL, in a schema
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": "test",
-            "USER": "postgres",
-            "HOST": "127.0.0.1",
-            "PORT": "5432",
-            "OPTIONS": {"options": f"-c search_path={os.environ['PROJ_DB'].split(':', 1)[1]}"},
-        }
-    }
+if os.environ.get("PROJ_DATABASES"):  # a test's own databases (PostgreSQL), as JSON
+    DATABASES = json.loads(os.environ["PROJ_DATABASES"])
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["PROJ_DB"]}}
 TASKS = {"default": {"BACKEND": "conveyor.contrib.django.ConveyorBackend"}}
