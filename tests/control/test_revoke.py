@@ -88,7 +88,7 @@ def test_a_running_job_revoked_says_so_on_its_record_until_it_ends(tasks: App) -
     job.revoke()
     note = control.describe_job(tasks, job.id)["revoke_note"]
     assert note.startswith("revoked while running, without terminate")
-    assert "self.is_revoked()" in note
+    assert "is_revoked() on its context" in note
     job.revoke(terminate=True)
     note = control.describe_job(tasks, job.id)["revoke_note"]
     assert note == "revoked with terminate: its worker is stopping it (it ends REVOKED)"
