@@ -112,8 +112,9 @@ def diagnose(
     try:
         registered = app.backend.workers() if registered is None else registered
         now = app.backend.now()
+        live = alive(registered, now)
         if stats is None:
-            stats = queue_stats(app, live=alive(registered, now))
+            stats = queue_stats(app, live=live)
         running = app.backend.list_jobs(JobQuery(states=[State.STARTED], limit=1000))
     except MissingDependency as exc:  # not a connection problem: the driver is not installed
         return [Finding("backend", "error", f"the backend at {url} cannot be used here: {exc}",
@@ -130,7 +131,6 @@ def diagnose(
     if latency > 1.0:
         findings.append(Finding("backend", "warning", f"the backend at {url} took {latency:.1f}s to answer",
                                 "check the backend server's load and the network"))  # fmt: skip
-    live = [w for w in registered if liveness(w, now).alive]
     dead = [w for w in registered if not liveness(w, now).alive]
     # read only for the queues a finding names: the expiry of up to TASK_SAMPLE jobs each
     expired = functools.cache(lambda queue: expired_waiting(app, queue))
